@@ -1,0 +1,1 @@
+"""Reusable UI pieces. Components read through queries and write through services only."""

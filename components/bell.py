@@ -1,0 +1,68 @@
+"""The notification bell in the header: unread count, recent list, mark read; live, with a toast."""
+from __future__ import annotations
+
+from nicegui import background_tasks, ui
+
+from pulse_live.events import NotificationCreated, NotificationsRead
+from pulse_live.models import User
+from pulse_live.queries import notifications as note_queries
+from pulse_live.services import notifications
+
+from . import live
+
+
+class Bell:
+    def __init__(self, user: User) -> None:
+        self.user = user
+        self.client = ui.context.client
+        with ui.button(icon='notifications').props('flat round dense color=white').mark('bell') as self.button:
+            self.badge = ui.badge('', color='red').props('floating rounded').mark('bell-count')
+            self.badge.set_visibility(False)
+            with ui.menu().props('anchor="bottom right" self="top right"') as self.menu:
+                self.items = ui.column().classes('w-96 max-w-[90vw] gap-0 p-1')
+        self.menu.on_value_change(lambda e: e.value and background_tasks.create(self._fill(), name='bell-fill'))
+        live.notification_created.subscribe(self._created)
+        live.notifications_read.subscribe(self._read)
+        background_tasks.create(self._count(), name='bell-count')
+
+    async def _count(self) -> None:
+        count = await note_queries.unread_count(self.user.id)
+        if not self.client.is_deleted:
+            self.badge.set_text(str(count) if count < 100 else '99+')
+            self.badge.set_visibility(count > 0)
+
+    async def _fill(self) -> None:
+        rows = await note_queries.recent(self.user.id)
+        self.items.clear()
+        with self.items:
+            with ui.row().classes('w-full items-center px-2 py-1'):
+                ui.label('Notifications').classes('font-medium')
+                ui.space()
+                ui.button('Mark all read', on_click=self._mark_all).props('flat dense no-caps size=sm')
+            if not rows:
+                ui.label('Nothing yet.').classes('text-sm text-slate-400 px-2 py-2')
+            for row in rows:
+                with ui.item(on_click=lambda row=row: self._open(row)).classes('w-full rounded') \
+                        .mark('notification'):
+                    with ui.item_section():
+                        ui.label(row.text).classes('text-sm' + ('' if row.read else ' font-semibold'))
+                        ui.label(f'{row.created_at:%Y-%m-%d %H:%M}').classes('text-xs text-slate-400')
+
+    async def _open(self, row: note_queries.NotificationRow) -> None:
+        await notifications.mark_read(actor=self.user, notification_ids=[row.id])
+        if row.reference:
+            ui.navigate.to(f'/tickets/{row.reference}')
+
+    async def _mark_all(self) -> None:
+        await notifications.mark_read(actor=self.user)
+        await self._fill()
+
+    async def _created(self, event: NotificationCreated) -> None:
+        if event.user_id != self.user.id or self.client.is_deleted:
+            return
+        ui.notify(event.text, type='info', position='top-right', timeout=6000, multi_line=True)
+        await self._count()
+
+    async def _read(self, event: NotificationsRead) -> None:
+        if event.user_id == self.user.id and not self.client.is_deleted:
+            await self._count()

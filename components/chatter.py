@@ -1,0 +1,216 @@
+"""The chatter: messages, internal notes, attachments and automatic change entries, plus the composer."""
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+
+from nicegui import events, ui
+
+from pulse_live.config import get_settings
+from pulse_live.queries.tickets import AttachmentView, EventView
+from pulse_live.storage import UploadedFile
+
+from .badges import avatar
+from .markdown import markdown
+
+CHATTER_CSS = '''
+.chatter-body p { margin: 0 0 .4em 0; } .chatter-body p:last-child { margin-bottom: 0; }
+.chatter-body pre { background: #f1f5f9; padding: .5em; border-radius: 4px; overflow-x: auto; }
+.chatter-body code { background: #f1f5f9; padding: 0 .2em; border-radius: 3px; }
+.chatter-body ul, .chatter-body ol { padding-left: 1.4em; margin: .2em 0; }
+.chatter-body ul { list-style: disc; } .chatter-body ol { list-style: decimal; }
+.chatter-body a { color: #2563eb; text-decoration: underline; }
+.mention { background: #e0e7ff; color: #3730a3; border-radius: 4px; padding: 0 3px; font-weight: 500; }
+'''
+TRAILING_MENTION = re.compile(r'(?:^|\s)@([A-Za-z0-9_.-]*)$')
+
+
+def human_size(size: int) -> str:
+    for unit in ('B', 'KB', 'MB', 'GB'):
+        if size < 1024 or unit == 'GB':
+            return f'{size:.0f} {unit}' if unit == 'B' else f'{size:.1f} {unit}'
+        size /= 1024
+    return f'{size} B'
+
+
+def attachment_link(a: AttachmentView) -> None:
+    with ui.row().classes('items-center gap-1 text-sm'):
+        ui.icon('attach_file', size='xs').classes('text-slate-500')
+        ui.link(a.filename, f'/attachments/{a.id}', new_tab=True).classes('text-primary').mark('attachment-link')
+        ui.label(human_size(a.size)).classes('text-slate-400 text-xs')
+
+
+def render_event(e: EventView, viewer_id: int) -> ui.element:
+    when = e.created_at.strftime('%Y-%m-%d %H:%M')
+    if e.kind != 'message':
+        with ui.row().classes('w-full items-center gap-2 text-xs text-slate-500 py-0.5').mark('chatter-entry') as row:
+            ui.icon('history' if e.kind == 'field_change' else 'group' if e.kind.startswith('team') else 'flag',
+                    size='xs')
+            ui.label(e.body).classes('italic')
+            ui.label(when).classes('text-slate-400')
+            if e.is_internal:
+                ui.icon('lock', size='xs').tooltip('Agents only')
+        return row
+    mine = e.actor_id == viewer_id
+    bubble = 'bg-amber-50 border-amber-300' if e.is_internal else ('bg-blue-50 border-blue-200' if mine else
+                                                                    'bg-white border-slate-200')
+    with ui.row().classes('w-full no-wrap items-start gap-2 py-1').mark('chatter-entry') as row:
+        avatar(e.actor, color='indigo' if mine else 'teal')
+        with ui.column().classes(f'gap-1 grow border rounded-lg px-3 py-2 {bubble}').style('min-width: 0'):
+            with ui.row().classes('items-center gap-2'):
+                ui.label(e.actor).classes('font-medium text-sm')
+                ui.label(when).classes('text-xs text-slate-400')
+                if e.is_internal:
+                    ui.badge('Internal note', color='amber-8').props('outline').mark('internal-badge')
+            if e.body:
+                markdown(e.body, e.mentions).classes('text-sm break-words w-full')
+            for a in e.attachments:
+                attachment_link(a)
+    return row
+
+
+class Chatter:
+    """The stream; ``append`` adds entries that arrived live, ``prepend`` older pages."""
+
+    def __init__(self, viewer_id: int, events_: list[EventView], has_older: bool,
+                 load_older: Callable[[int], Awaitable[tuple[list[EventView], bool]]]) -> None:
+        ui.add_css(CHATTER_CSS)
+        self.viewer_id, self._load_older = viewer_id, load_older
+        self.first_id = events_[0].id if events_ else None
+        self.last_id = events_[-1].id if events_ else 0
+        self.scroll = ui.scroll_area().classes('w-full border border-slate-200 rounded-lg bg-slate-50').style('height: 60vh')
+        with self.scroll:
+            self.older_button = ui.button('Load older entries', on_click=self._older).props('flat dense no-caps') \
+                .classes('self-center')
+            self.older_button.set_visibility(has_older)
+            self.stream = ui.column().classes('w-full gap-0 px-2').mark('chatter')
+            with self.stream:
+                for e in events_:
+                    render_event(e, viewer_id)
+        self.scroll.scroll_to(percent=1.0)
+
+    def append(self, events_: list[EventView]) -> None:
+        fresh = [e for e in events_ if e.id > self.last_id]
+        if not fresh:
+            return
+        with self.stream:
+            for e in fresh:
+                render_event(e, self.viewer_id)
+        self.last_id = fresh[-1].id
+        if self.first_id is None:
+            self.first_id = fresh[0].id
+        self.scroll.scroll_to(percent=1.0)
+
+    async def _older(self) -> None:
+        if self.first_id is None:
+            return
+        older, has_more = await self._load_older(self.first_id)
+        for index, e in enumerate(older):
+            with self.stream:
+                render_event(e, self.viewer_id).move(self.stream, target_index=index)
+        if older:
+            self.first_id = older[0].id
+        self.older_button.set_visibility(has_more)
+
+
+class Composer:
+    """Message box with internal-note switch, attachments and @mention suggestions."""
+
+    def __init__(self, *, can_note: bool, mention_candidates: list[dict[str, str]],
+                 send: Callable[[str, bool, list[UploadedFile]], Awaitable[bool]],
+                 on_typing: Callable[[], Awaitable[None]]) -> None:
+        settings = get_settings()
+        self._send, self._on_typing = send, on_typing
+        self.candidates = mention_candidates
+        self.pending: list[UploadedFile] = []
+        self._sending = False
+        with ui.column().classes('w-full gap-2 border border-slate-200 rounded-lg p-3 bg-white'):
+            self.text = ui.textarea(placeholder='Write a message… (@ to mention, Ctrl+Enter to send)') \
+                .props('autogrow outlined dense').classes('w-full').mark('composer')
+            self.text.on_value_change(self._changed)
+            self.text.on('keydown.ctrl.enter', self.submit)
+            self.suggestions = ui.row().classes('gap-1')
+            self.files_row = ui.row().classes('gap-1')
+            with ui.row().classes('w-full items-center gap-2'):
+                self.internal = ui.switch('Internal note').mark('internal-switch') if can_note else None
+                self.upload = ui.upload(multiple=True, auto_upload=True, max_file_size=settings.max_upload_bytes,
+                                        max_files=settings.max_upload_files, on_upload=self._uploaded,
+                                        on_rejected=lambda: ui.notify('That file is too large or there are too many files.',
+                                                                      type='negative')).classes('hidden')
+                ui.button('Attach', icon='attach_file', on_click=lambda: self.upload.run_method('pickFiles')) \
+                    .props('flat dense no-caps').mark('attach-button')
+                ui.space()
+                self.send_button = ui.button('Send', icon='send', on_click=self.submit).props('no-caps')
+
+    async def _changed(self) -> None:
+        value = self.text.value or ''
+        self._show_suggestions(value)
+        if value:
+            await self._on_typing()
+
+    def _show_suggestions(self, value: str) -> None:
+        self.suggestions.clear()
+        match = TRAILING_MENTION.search(value)
+        if not match:
+            return
+        prefix = match.group(1).lower()
+        options = [{'handle': 'Team', 'name': 'everyone on the team'}] + self.candidates
+        hits = [c for c in options if c['handle'].lower().startswith(prefix) or prefix in c['name'].lower()][:6]
+        with self.suggestions:
+            for c in hits:
+                ui.chip(f"@{c['handle']} · {c['name']}", on_click=lambda c=c: self._pick(c['handle'])) \
+                    .props('clickable dense outline color=primary').mark('mention-option')
+
+    def _pick(self, handle: str) -> None:
+        value = self.text.value or ''
+        match = TRAILING_MENTION.search(value)
+        if match:
+            value = value[:match.start(1) - 1] + f'@{handle} '
+        self.text.value = value
+        self.suggestions.clear()
+
+    async def _uploaded(self, e: events.UploadEventArguments) -> None:
+        settings = get_settings()
+        size = e.file.size()  # the browser's limit can be bypassed: check here as well
+        if size > settings.max_upload_bytes:
+            ui.notify(f'{e.file.name} is too large ({human_size(size)}; at most '
+                      f'{human_size(settings.max_upload_bytes)}).', type='negative')
+            return
+        if len(self.pending) >= settings.max_upload_files:
+            ui.notify(f'At most {settings.max_upload_files} files per message.', type='negative')
+            return
+        self.pending.append(UploadedFile(e.file.name, e.file.content_type, await e.file.read()))
+        self._show_files()
+
+    def _show_files(self) -> None:
+        self.files_row.clear()
+        with self.files_row:
+            for f in self.pending:
+                ui.chip(f'{f.name} ({human_size(len(f.data))})', icon='attach_file', removable=True,
+                        on_value_change=lambda _, f=f: self._remove(f)).props('dense').mark('pending-file')
+
+    def _remove(self, f: UploadedFile) -> None:
+        self.pending = [p for p in self.pending if p is not f]
+        self._show_files()
+
+    async def submit(self) -> None:
+        body = (self.text.value or '').strip()
+        if not body and not self.pending:
+            ui.notify('Write a message or attach a file.', type='warning')
+            return
+        if self._sending:
+            return  # a second click while the first is on its way must not post twice
+        internal = bool(self.internal and self.internal.value)
+        self._sending = True
+        self.send_button.props('loading')
+        try:
+            ok = await self._send(body, internal, list(self.pending))
+        finally:
+            self._sending = False
+            self.send_button.props(remove='loading')
+        if ok:
+            self.text.value = ''
+            self.pending = []
+            self._show_files()
+            self.upload.reset()
+            self.suggestions.clear()

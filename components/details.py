@@ -1,0 +1,138 @@
+"""Detail sections of a ticket, editable in place, with per-field conflict handling.
+
+Each editor remembers the value and ticket version it showed. When the ticket changes elsewhere:
+an untouched editor takes the fresh value; an editor the user is changing keeps their text, and its save
+is refused as stale if somebody changed that same field meanwhile (never silently overwritten).
+"""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nicegui import ui
+
+SaveFn = Callable[[str, Any, int], Awaitable[bool]]
+
+
+@dataclass
+class FieldSpec:
+    field: str
+    label: str
+    kind: str  # text, textarea, select
+    options: dict | None = None
+    clearable: bool = True
+
+
+SECTIONS: list[tuple[str, str, list[FieldSpec]]] = [
+    ('Classification', 'label', [
+        FieldSpec('type_id', 'Type', 'select', clearable=False),
+        FieldSpec('priority_id', 'Priority', 'select', clearable=False),
+        FieldSpec('queue_id', 'Queue', 'select'),
+        FieldSpec('assignee_id', 'Assignee', 'select'),
+        FieldSpec('channel', 'Channel', 'select', clearable=False),
+    ]),
+    ('Customer', 'person', [
+        FieldSpec('customer_id', 'Customer', 'select'),
+    ]),
+    ('Service', 'dns', [
+        FieldSpec('service_id', 'Service', 'select'),
+        FieldSpec('affected_components', 'Affected components', 'textarea'),
+    ]),
+    ('Technical details', 'build', [
+        FieldSpec('technical_details', 'Technical details', 'textarea'),
+        FieldSpec('attempted_solutions', 'Attempted solutions', 'textarea'),
+        FieldSpec('workaround', 'Work-around', 'textarea'),
+    ]),
+    ('Description', 'subject', [
+        FieldSpec('title', 'Title', 'text', clearable=False),
+        FieldSpec('description', 'Description', 'textarea'),
+    ]),
+]
+
+
+class FieldEditor:
+    def __init__(self, spec: FieldSpec, value: Any, version: int, *, editable: bool, save: SaveFn) -> None:
+        self.spec, self.base_value, self.base_version, self._save = spec, value, version, save
+        if spec.kind == 'select':
+            self.element = ui.select(spec.options or {}, value=value, label=spec.label, with_input=True,
+                                     clearable=spec.clearable, on_change=self._changed_select)
+        elif spec.kind == 'textarea':
+            self.element = ui.textarea(spec.label, value=value or '').props('autogrow')
+            self.element.on('blur', self._commit_text)
+        else:
+            self.element = ui.input(spec.label, value=value or '')
+            self.element.on('blur', self._commit_text)
+            self.element.on('keydown.enter', self._commit_text)
+        self.element.props('dense outlined stack-label').classes('w-full').mark(f'field-{spec.field}')
+        self.element.set_enabled(editable)
+        self._applying = False
+
+    @property
+    def dirty(self) -> bool:
+        current = self.element.value
+        if self.spec.kind != 'select':
+            return (current or '').strip() != (self.base_value or '').strip()
+        return current != self.base_value
+
+    def apply(self, value: Any, version: int, *, force: bool = False) -> None:
+        """Show the ticket's fresh state (see the module docstring for the rules)."""
+        if value == self.base_value and not force:
+            self.base_version = version  # nobody touched this field: the user's edit is still based on it
+            return
+        if self.dirty and not force:
+            return  # the user is changing it: keep their text; saving will be refused as stale
+        self.base_value, self.base_version = value, version
+        self._applying = True
+        try:
+            self.element.value = value if self.spec.kind == 'select' else (value or '')
+        finally:
+            self._applying = False
+
+    async def _changed_select(self) -> None:
+        if self._applying or not self.dirty:
+            return
+        await self._submit()
+
+    async def _commit_text(self) -> None:
+        if self.dirty:
+            await self._submit()
+
+    async def _submit(self) -> None:
+        value = self.element.value
+        ok = await self._save(self.spec.field, value, self.base_version)
+        if ok:
+            self.base_value = value.strip() if isinstance(value, str) else value
+
+
+class DetailsPanel:
+    """All sections; ``apply`` pushes a fresh ticket into every editor."""
+
+    def __init__(self, ticket, options: dict[str, dict], editable: Callable[[str], bool], save: SaveFn, *,
+                 visible: Callable[[str], bool] = lambda _: True) -> None:
+        self.editors: dict[str, FieldEditor] = {}
+        with ui.card().classes('w-full gap-0 p-2').props('flat bordered'):
+            self._build(ticket, options, editable, save, visible)
+
+    def _build(self, ticket, options: dict[str, dict], editable: Callable[[str], bool], save: SaveFn,
+               visible: Callable[[str], bool]) -> None:
+        for title, icon, all_specs in SECTIONS:
+            specs = [spec for spec in all_specs if visible(spec.field)]
+            if not specs:
+                continue
+            with ui.expansion(title, icon=icon, value=title != 'Technical details').classes('w-full') \
+                    .props('dense header-class="font-medium"'):
+                with ui.column().classes('w-full gap-2'):
+                    for spec in specs:
+                        spec = FieldSpec(spec.field, spec.label, spec.kind, options.get(spec.field), spec.clearable)
+                        self.editors[spec.field] = FieldEditor(spec, getattr(ticket, spec.field), ticket.version,
+                                                               editable=editable(spec.field), save=save)
+
+    def apply(self, ticket, *, force_field: str | None = None) -> None:
+        for field, editor in self.editors.items():
+            editor.apply(getattr(ticket, field), ticket.version, force=field == force_field)
+
+    def set_options(self, field: str, options: dict) -> None:
+        editor = self.editors.get(field)
+        if editor is not None and editor.spec.kind == 'select':
+            editor.element.set_options(options, value=editor.element.value)

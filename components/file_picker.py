@@ -1,0 +1,54 @@
+"""Attach files to a form (new request, new ticket): a drop zone, the chosen files as removable chips.
+
+The browser's size limit can be bypassed by a crafted request, so every file is checked again here
+(and once more by the service that stores it).
+"""
+from __future__ import annotations
+
+from nicegui import events, ui
+
+from pulse_live.config import get_settings
+from pulse_live.storage import UploadedFile
+
+from .chatter import human_size
+
+
+class FilePicker:
+    def __init__(self, label: str = 'Drop files here or click to choose (screenshots, logs…)') -> None:
+        settings = get_settings()
+        self.files: list[UploadedFile] = []
+        self.upload = ui.upload(label=label, multiple=True, auto_upload=True, max_file_size=settings.max_upload_bytes,
+                                max_files=settings.max_upload_files, on_upload=self._uploaded,
+                                on_rejected=lambda: ui.notify('That file is too large or there are too many files.',
+                                                              type='negative')) \
+            .props('flat bordered hide-upload-btn color=grey-2 text-color=grey-9').classes('w-full').mark('file-picker')
+        self.chips = ui.row().classes('gap-1')
+
+    async def _uploaded(self, e: events.UploadEventArguments) -> None:
+        settings = get_settings()
+        size = e.file.size()
+        if size > settings.max_upload_bytes:
+            ui.notify(f'{e.file.name} is too large ({human_size(size)}; at most '
+                      f'{human_size(settings.max_upload_bytes)}).', type='negative')
+            return
+        if len(self.files) >= settings.max_upload_files:
+            ui.notify(f'At most {settings.max_upload_files} files.', type='negative')
+            return
+        self.files.append(UploadedFile(e.file.name, e.file.content_type, await e.file.read()))
+        self._show()
+
+    def _show(self) -> None:
+        self.chips.clear()
+        with self.chips:
+            for f in self.files:
+                ui.chip(f'{f.name} ({human_size(len(f.data))})', icon='attach_file', removable=True,
+                        on_value_change=lambda _, f=f: self._remove(f)).props('dense').mark('picked-file')
+
+    def _remove(self, f: UploadedFile) -> None:
+        self.files = [p for p in self.files if p is not f]
+        self._show()
+
+    def clear(self) -> None:
+        self.files = []
+        self.upload.reset()
+        self._show()

@@ -1,0 +1,52 @@
+"""The team list (watchers): members, watch switches, add and remove."""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from nicegui import ui
+
+from pulse_live.queries.tickets import MemberView
+
+from .badges import avatar
+
+HOW = {'creator': 'creator', 'customer': 'customer', 'support_group': 'support group', 'manual': 'added'}
+
+
+class TeamList:
+    def __init__(self, *, viewer_id: int, can_manage: bool, candidates: dict[int, str],
+                 add: Callable[[int], Awaitable[None]], remove: Callable[[int], Awaitable[None]],
+                 watch: Callable[[int, bool], Awaitable[None]]) -> None:
+        self.viewer_id, self.can_manage = viewer_id, can_manage
+        self._add, self._remove, self._watch = add, remove, watch
+        with ui.card().classes('w-full gap-2').props('flat bordered'):
+            ui.label('Team').classes('font-medium')
+            self.rows = ui.column().classes('w-full gap-1').mark('team-list')
+            if can_manage:
+                with ui.row().classes('w-full items-center no-wrap gap-1'):
+                    self.picker = ui.select(candidates, label='Add a member', with_input=True) \
+                        .props('dense outlined').classes('grow').mark('team-picker')
+                    ui.button(icon='person_add', on_click=self._add_clicked).props('flat dense round') \
+                        .tooltip('Add to team').mark('team-add')
+
+    def show(self, members: list[MemberView]) -> None:
+        self.rows.clear()
+        with self.rows:
+            for m in members:
+                with ui.row().classes('w-full items-center no-wrap gap-2').mark('team-member'):
+                    avatar(m.name, color='blue-grey' if m.user_id is None else 'teal')
+                    with ui.column().classes('gap-0 grow'):
+                        ui.label(m.name).classes('text-sm')
+                        ui.label(HOW.get(m.added_how, m.added_how)).classes('text-xs text-slate-400')
+                    switch = ui.switch(value=m.watching).props('dense').tooltip('Notifications (watch)')
+                    switch.set_enabled(self.can_manage or m.user_id == self.viewer_id)
+                    switch.on_value_change(lambda e, m=m: self._watch(m.id, e.value))
+                    if self.can_manage:
+                        ui.button(icon='close', on_click=lambda m=m: self._remove(m.id)) \
+                            .props('flat dense round size=sm').tooltip(f'Remove {m.name}')
+
+    async def _add_clicked(self) -> None:
+        if self.picker.value is None:
+            ui.notify('Pick a person to add.', type='warning')
+            return
+        await self._add(self.picker.value)
+        self.picker.value = None

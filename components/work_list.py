@@ -1,0 +1,150 @@
+"""A live work list (queue line, My tickets, All open): rows with a Take button, pages, debounced live refresh.
+
+Rows are NiceGUI elements (not a Vue table slot) so every Take button is a real server-side element with its own
+handler (and simulated users in the UI tests can press it). The list re-reads its page after ticket changes: one
+subscription per page, a burst of changes costs one query, and there is no polling. Lists that read the same thing
+for every viewer (a queue line page) pass ``share``: the pages woken by the same change then share one read in
+flight (compute once, push to all), like the ticket page's chatter reads; a read is only shared with pages woken by
+the same change, so nobody gets an answer older than the change they were told about.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from nicegui import background_tasks, ui
+
+from components import live
+from components.badges import STATUS_COLORS
+from pulse_live.errors import ServiceError
+from pulse_live.events import TicketChanged
+from pulse_live.models import Status, User, utcnow
+from pulse_live.queries.queues import WorkPage, WorkRow
+from pulse_live.queries.shared import shared_read
+from pulse_live.services import ownership
+
+DEBOUNCE_S = 0.25
+COLUMNS = '9.5rem minmax(12rem,1fr) 6rem 6.5rem 7rem 9rem 8rem 4.5rem 5.5rem'
+HEADERS = ['Reference', 'Title', 'Priority', 'Status', 'Type', 'Organisation', 'Assignee', 'Age', '']
+
+
+def age_text(created_at: datetime, now: datetime | None = None) -> str:
+    seconds = max(0, int(((now or utcnow()) - created_at).total_seconds()))
+    if seconds < 3600:
+        return f'{max(1, seconds // 60)} min'
+    if seconds < 86400:
+        return f'{seconds // 3600} h'
+    return f'{seconds // 86400} d'
+
+
+class WorkList:
+    def __init__(self, viewer: User, load: Callable[[int], Awaitable[WorkPage]], *, page: int = 1,
+                 empty: str = 'Nothing here.', on_page: Callable[[int], None] | None = None,
+                 on_refresh: Callable[[TicketChanged | None], Awaitable[None]] | None = None,
+                 share: tuple | None = None) -> None:
+        self.viewer, self._load, self.page, self._empty = viewer, load, max(1, page), empty
+        self._on_page, self._on_refresh, self._share = on_page, on_refresh, share
+        self._pending: asyncio.Task | None = None
+        self._last_event: TicketChanged | None = None  # kept alive, so its id() names this change while shared
+        self.container = ui.column().classes('w-full gap-0 border border-slate-200 rounded bg-white').mark('work-list')
+        with ui.row().classes('w-full items-center'):
+            self.summary = ui.label('').classes('text-slate-500 text-sm').mark('work-summary')
+            ui.space()
+            self.prev = ui.button('Previous', on_click=lambda: self.turn(-1)).props('flat no-caps dense')
+            self.next = ui.button('Next', on_click=lambda: self.turn(1)).props('flat no-caps dense')
+
+    async def refresh(self, *, woken_by: TicketChanged | None = None) -> None:
+        page = self.page
+        if self._share is not None and woken_by is not None:
+            result = await shared_read((*self._share, page, id(woken_by)), lambda: self._load(page))
+        else:
+            result = await self._load(page)
+        if self.container.is_deleted:
+            return
+        self.page = result.page
+        self._show(result)
+
+    def _show(self, result: WorkPage) -> None:
+        now = utcnow()
+        self.container.clear()
+        with self.container:
+            with ui.element('div').classes('w-full grid gap-x-3 px-3 py-2 text-xs font-medium text-slate-500 '
+                                           'uppercase border-b border-slate-200 bg-slate-50') \
+                    .style(f'grid-template-columns: {COLUMNS}'):
+                for header in HEADERS:
+                    ui.label(header)
+            if not result.rows:
+                ui.label(self._empty).classes('px-3 py-6 text-slate-500').mark('work-empty')
+            for row in result.rows:
+                self._row(row, now)
+        first = (result.page - 1) * result.page_size + 1 if result.total else 0
+        last = min(result.total, result.page * result.page_size)
+        self.summary.set_text(f'{first}–{last} of {result.total} · page {result.page} of {result.pages}')
+        self.prev.set_enabled(result.page > 1)
+        self.next.set_enabled(result.page < result.pages)
+
+    def _row(self, row: WorkRow, now: datetime) -> None:
+        with ui.element('div').classes('w-full grid gap-x-3 px-3 py-1.5 items-center border-b border-slate-100 '
+                                       'last:border-b-0 hover:bg-slate-50 text-sm') \
+                .style(f'grid-template-columns: {COLUMNS}') \
+                .mark(f'work-row {row.reference}'):
+            ui.link(row.reference, f'/tickets/{row.reference}').classes('font-mono text-primary no-underline')
+            with ui.column().classes('gap-0 min-w-0 w-full'):
+                ui.label(row.title).classes('truncate w-full').tooltip(row.title)
+                details = ' · '.join(x for x in (row.queue, row.service) if x)
+                if details:
+                    ui.label(details).classes('text-xs text-slate-400 truncate w-full')
+            ui.badge(row.priority, color=row.priority_color or 'grey').classes('justify-self-start')
+            ui.badge(Status(row.status).label, color=STATUS_COLORS.get(row.status, 'grey')) \
+                .classes('justify-self-start')
+            ui.label(row.type).classes('truncate min-w-0')
+            ui.label(row.organisation).classes('truncate min-w-0')
+            ui.label(row.assignee or '—').classes('truncate min-w-0' + ('' if row.assignee else ' text-slate-400')) \
+                .mark(f'assignee {row.reference}')
+            ui.label(age_text(row.created_at, now)).classes('text-slate-500') \
+                .tooltip(f'Opened {row.created_at:%Y-%m-%d %H:%M} UTC')
+            if row.assignee_id is None and row.status in (Status.OPEN, Status.IN_PROGRESS):
+                ui.button('Take', icon='pan_tool', on_click=lambda r=row: self.take(r)) \
+                    .props('dense unelevated no-caps size=sm').mark(f'take {row.reference}')
+            elif row.assignee_id == self.viewer.id:
+                ui.label('yours').classes('text-xs text-green-700 font-medium')
+            else:
+                ui.label('')
+
+    async def take(self, row: WorkRow) -> None:
+        try:
+            await ownership.take_ticket(actor=self.viewer, ticket_id=row.id)
+        except ServiceError as e:
+            ui.notify(str(e), type='warning')
+            await self.refresh()
+            return
+        ui.notify(f'{row.reference} is yours now.', type='positive')
+
+    async def turn(self, delta: int) -> None:
+        self.page = max(1, self.page + delta)
+        if self._on_page:
+            self._on_page(self.page)
+        await self.refresh()
+
+    def go_live(self) -> None:
+        """Re-read after ticket changes (created, field changes; not chatter), debounced. Call inside the page."""
+        client = ui.context.client
+
+        async def debounced() -> None:
+            await asyncio.sleep(DEBOUNCE_S)
+            self._pending = None
+            if client.is_deleted or self.container.is_deleted:
+                return
+            await self.refresh(woken_by=self._last_event)
+            if self._on_refresh:
+                await self._on_refresh(self._last_event)
+
+        def on_ticket(event: TicketChanged) -> None:
+            if event.kind not in ('created', 'field_change'):
+                return
+            self._last_event = event
+            if self._pending is None:
+                self._pending = background_tasks.create(debounced(), name='work-list-refresh')
+
+        live.ticket_changed.subscribe(on_ticket)

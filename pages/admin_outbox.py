@@ -1,0 +1,75 @@
+"""Admins watch the mail outbox: pending, sent, failed (dead) mails, with the last error and "retry now"."""
+from __future__ import annotations
+
+from nicegui import ui
+
+from components.frame import frame
+from components.session import require_user
+from pulse_live.errors import ServiceError
+from pulse_live.models import Role
+from pulse_live.queries import notifications as note_queries
+from pulse_live.services import notifications
+
+COLUMNS = [
+    {'name': 'id', 'label': '#', 'field': 'id', 'align': 'left'},
+    {'name': 'status', 'label': 'Status', 'field': 'status', 'align': 'left'},
+    {'name': 'to', 'label': 'To', 'field': 'to', 'align': 'left'},
+    {'name': 'ticket', 'label': 'Ticket', 'field': 'ticket', 'align': 'left'},
+    {'name': 'kind', 'label': 'Kind', 'field': 'kind', 'align': 'left'},
+    {'name': 'changes', 'label': 'Changes', 'field': 'changes', 'align': 'right'},
+    {'name': 'attempts', 'label': 'Attempts', 'field': 'attempts', 'align': 'right'},
+    {'name': 'next', 'label': 'Next attempt', 'field': 'next', 'align': 'left'},
+    {'name': 'error', 'label': 'Last error', 'field': 'error', 'align': 'left'},
+    {'name': 'action', 'label': '', 'field': 'id'},
+]
+STATUS_COLORS = {'pending': 'blue', 'sent': 'green', 'dead': 'red'}
+
+
+@ui.page('/admin/outbox')
+async def outbox_page(status: str = '') -> None:
+    user = await require_user(Role.ADMIN)
+    if user is None:
+        return
+    status = status if status in STATUS_COLORS else ''
+
+    async def rows() -> list[dict]:
+        return [{'id': r.id, 'status': r.status, 'color': STATUS_COLORS.get(r.status, 'grey'), 'to': r.to_addr,
+                 'ticket': r.subject, 'kind': r.kind, 'changes': len(r.items or []), 'attempts': r.attempts,
+                 'next': '' if r.status != 'pending' else f'{r.next_attempt_at:%Y-%m-%d %H:%M:%S}',
+                 'error': (r.last_error or '')[:120]} for r in await note_queries.outbox(status=status or None)]
+
+    async def refresh() -> None:
+        table.rows = await rows()
+        table.update()
+        counts = await note_queries.outbox_counts()
+        summary.set_text(' · '.join(f'{k}: {counts.get(k, 0)}' for k in STATUS_COLORS))
+
+    async def retry(e) -> None:
+        try:
+            await notifications.retry_now(actor=user, outbox_id=int(e.args))
+        except (ServiceError, ValueError, TypeError) as error:
+            ui.notify(str(error) or 'Bad request', type='negative')
+            return
+        ui.notify('Queued for the next round', type='positive')
+        await refresh()
+
+    with frame('Mail outbox', user):
+        with ui.row().classes('w-full items-center'):
+            ui.label('Mail outbox').classes('text-2xl font-semibold')
+            ui.space()
+            ui.select({'': 'All', 'pending': 'Pending', 'sent': 'Sent', 'dead': 'Failed'}, value=status,
+                      label='Status', on_change=lambda e: ui.navigate.to(f'/admin/outbox?status={e.value}')) \
+                .props('dense outlined').classes('w-40')
+            ui.button(icon='refresh', on_click=refresh).props('flat round')
+        summary = ui.label('').classes('text-slate-500').mark('outbox-summary')
+        table = ui.table(columns=COLUMNS, rows=await rows(), row_key='id').classes('w-full') \
+            .props('flat bordered dense')
+        table.add_slot('body-cell-status', '''
+            <q-td :props="props"><q-badge :color="props.row.color">{{ props.value }}</q-badge></q-td>''')
+        table.add_slot('body-cell-action', '''
+            <q-td :props="props">
+              <q-btn v-if="props.row.status !== 'sent'" dense flat no-caps color="primary" label="Retry now"
+                     @click="() => $parent.$emit('retry', props.row.id)" />
+            </q-td>''')
+        table.on('retry', retry)
+        await refresh()

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from nicegui import app, ui
+
+from components.session import current_user, home_for
+from pulse_live import auth
+from pulse_live.errors import LoginRefused
+
+
+@ui.page('/login')
+async def login_page() -> None:
+    user = await current_user()
+    if user is not None:
+        ui.navigate.to(home_for(user))
+        return
+    request = ui.context.client.request
+    address = request.client.host if request is not None and request.client else 'unknown'
+    ui.page_title('Log in · Pulse Live')
+
+    async def try_login() -> None:
+        button.props('loading')
+        error.set_text('')
+        try:
+            signed_in = await auth.authenticate(email.value, password.value, address=address)
+        except LoginRefused as e:
+            error.set_text(str(e))
+            password.value = ''
+            return
+        finally:
+            button.props(remove='loading')
+        app.storage.user.clear()
+        app.storage.user['user_id'] = signed_in.id
+        ui.navigate.to(home_for(signed_in))
+
+    with ui.column().classes('absolute-center items-center gap-2'):
+        ui.label('Pulse Live').classes('text-3xl font-bold text-slate-800')
+        ui.label('Help desk sign-in').classes('text-slate-500')
+        with ui.card().classes('w-80 gap-3 p-6'):
+            email = ui.input('Email').props('type=email autocomplete=username autofocus').classes('w-full')
+            password = ui.input('Password', password=True).props('autocomplete=current-password').classes('w-full')
+            error = ui.label('').classes('text-negative text-sm').mark('login-error')
+            button = ui.button('Log in', on_click=try_login).classes('w-full')
+            password.on('keydown.enter', try_login)

@@ -1,0 +1,278 @@
+"""The live ticket: header, detail sections, chatter, team list, documents, presence."""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi.responses import RedirectResponse
+from nicegui import background_tasks, ui
+
+from components import live
+from components.badges import priority_badge, status_badge, type_badge
+from components.chatter import Chatter, Composer
+from components.details import DetailsPanel
+from components.documents import DocumentsList
+from components.frame import frame
+from components.presence_bar import PresenceBar
+from components.session import require_user
+from components.team import TeamList
+from components.work_panel import WorkPanel
+from pulse_live import auth, presence
+from pulse_live.errors import ServiceError, StaleWrite
+from pulse_live.events import PresenceChanged, TicketChanged
+from pulse_live.models import Channel, Status, User
+from pulse_live.queries import catalog, shared
+from pulse_live.queries import tickets as ticket_queries
+from pulse_live.services import chatter, team, tickets
+from pulse_live.services.labels import INTERNAL_FIELDS
+from pulse_live.services.tickets import CUSTOMER_TRANSITIONS, TRANSITIONS
+
+ACTION_LABELS = {Status.IN_PROGRESS: 'Start work', Status.RESOLVED: 'Resolve…', Status.CLOSED: 'Close',
+                 Status.OPEN: 'Back to open'}
+
+
+def not_found(user: User) -> None:
+    with frame('Not found', user):
+        ui.label('Ticket not found').classes('text-2xl font-semibold')
+        ui.label('It does not exist or you do not have access to it.').classes('text-slate-500')
+        ui.link('Back to the list', '/')
+
+
+class TicketScreen:
+    def __init__(self, user: User, view: ticket_queries.TicketView) -> None:
+        self.user, self.view = user, view
+        self.ticket_id = view.ticket.id
+        self.staff = auth.is_staff(user)
+
+    async def build(self) -> None:
+        t = self.view.ticket
+        options = {
+            'type_id': await catalog.ticket_types(),
+            'priority_id': await catalog.priorities(include_id=t.priority_id),
+            'queue_id': await catalog.queues(),
+            'assignee_id': await catalog.agents(),
+            'customer_id': await catalog.customers(),
+            'service_id': await catalog.services(),
+            'channel': {c.value: c.label for c in Channel},
+        }
+        self.resolution_codes = await catalog.resolution_codes()
+        with ui.column().classes('w-full gap-1'):
+            with ui.row().classes('w-full items-center gap-3'):
+                ui.label(t.reference).classes('font-mono text-slate-500').mark('reference')
+                self.badges = ui.row().classes('items-center gap-2')
+                ui.space()
+                self.presence = PresenceBar(self.user.id)
+            self.title = ui.label(t.title).classes('text-2xl font-semibold break-words').mark('ticket-title')
+            self.meta = ui.label('').classes('text-sm text-slate-500')
+            self.actions = ui.row().classes('gap-2')
+            self.work = WorkPanel(self.user, lambda: self.view) if self.staff else None
+        with ui.element('div').classes('w-full grid grid-cols-1 lg:grid-cols-3 gap-4'):
+            with ui.column().classes('lg:col-span-2 gap-3 min-w-0'):
+                self.chatter = Chatter(self.user.id, self.view.events, self.view.has_older, self._older)
+                self.composer = Composer(can_note=self.staff, mention_candidates=await catalog.mention_candidates(),
+                                         send=self._send, on_typing=self._typing)
+            with ui.column().classes('gap-3 min-w-0'):
+                self.details = DetailsPanel(t, options, lambda f: auth.can_edit_field(self.user, self.view.ticket, f)
+                                            and t.status != Status.CLOSED, self._save_field,
+                                            visible=lambda f: self.staff or f not in INTERNAL_FIELDS)
+                if self.staff:
+                    self.team = TeamList(viewer_id=self.user.id, can_manage=True,
+                                         candidates=await catalog.users_matching('', limit=500),
+                                         add=self._add_member, remove=self._remove_member, watch=self._watch)
+                    self.team.show(self.view.team)
+                self.documents = DocumentsList()
+                self.documents.show(self.view.attachments)
+        self._show_header()
+        self._subscribe()
+
+    # --- rendering ---
+    def _show_header(self) -> None:
+        v, t = self.view, self.view.ticket
+        self.title.set_text(t.title)
+        self.badges.clear()
+        with self.badges:
+            type_badge(v.type)
+            priority_badge(v.priority, v.priority_color)
+            status_badge(t.status)
+        parts = [f'Customer: {v.customer or "—"} ({v.organisation})']
+        if self.staff:
+            parts += [f'Assignee: {v.assignee or "unassigned"}',
+                      f'Opened {t.created_at:%Y-%m-%d %H:%M} by {v.creator} via {Channel(t.channel).label}']
+        else:
+            parts.append(f'Opened {t.created_at:%Y-%m-%d %H:%M}')
+        if t.status in (Status.RESOLVED, Status.CLOSED) and v.resolution_code:
+            parts.append(f'Resolution: {v.resolution_code} — {t.resolution_text}')
+        self.meta.set_text(' · '.join(parts))
+        if self.work is not None:
+            self.work.show(v)
+        self.actions.clear()
+        current = Status(t.status)
+        with self.actions:
+            for target in sorted(TRANSITIONS[current], key=list(Status).index):
+                if not self.staff and (current, target) not in CUSTOMER_TRANSITIONS:
+                    continue
+                label = ACTION_LABELS[target]
+                if current == Status.RESOLVED and target == Status.OPEN:
+                    label = 'Reopen'
+                elif current == Status.RESOLVED and target == Status.IN_PROGRESS:
+                    label = 'Resume work'
+                ui.button(label, on_click=lambda target=target: self._change_status(target)) \
+                    .props('outline dense no-caps').mark(f'status-{target.value}')
+
+    async def _reload(self, *, force_field: str | None = None) -> None:
+        view = await ticket_queries.ticket_view(self.user, self.ticket_id, with_events=False)
+        if self.title.is_deleted:
+            return
+        if view is None:
+            ui.navigate.to('/')
+            return
+        self.view = view
+        self._show_header()
+        self.details.apply(view.ticket, force_field=force_field)
+
+    # --- live ---
+    def _subscribe(self) -> None:
+        client = ui.context.client
+        client_id = client.id
+
+        async def on_ticket(event: TicketChanged) -> None:
+            if event.ticket_id != self.ticket_id:
+                return
+            new_events = await shared.new_events(self.user, self.ticket_id, after=self.chatter.last_id,
+                                                 upto=max(event.event_ids, default=0))
+            if client.is_deleted:
+                return
+            self.chatter.append(new_events)
+            if event.kind in ('field_change', 'created'):
+                await self._reload()
+            elif event.kind == 'team' and self.staff:
+                self.team.show(await ticket_queries.ticket_team(self.user, self.ticket_id))
+            if any(e.attachments for e in new_events):
+                self.documents.show(await ticket_queries.ticket_attachments(self.user, self.ticket_id))
+
+        def on_presence(event: PresenceChanged) -> None:
+            if event.ticket_id == self.ticket_id:
+                self.presence.show(presence.snapshot(self.ticket_id))
+
+        live.ticket_changed.subscribe(on_ticket)
+        live.presence_changed.subscribe(on_presence)
+
+        async def joined() -> None:
+            await presence.join(self.ticket_id, client_id=client_id, user_id=self.user.id,
+                                name=self.user.display_name, is_staff=self.staff)
+
+        async def left() -> None:
+            await presence.leave(self.ticket_id, client_id=client_id)
+
+        client.on_connect(joined)
+        client.on_disconnect(left)
+        client.on_delete(left)
+        background_tasks.create(joined(), name='presence-join')
+
+    async def _typing(self) -> None:
+        await presence.typing(self.ticket_id, client_id=ui.context.client.id)
+
+    # --- actions (all through services) ---
+    async def _older(self, before: int):
+        return await ticket_queries.ticket_events(self.user, self.ticket_id, before=before, limit=100)
+
+    async def _send(self, body: str, internal: bool, files) -> bool:
+        try:
+            await chatter.post_message(actor=self.user, ticket_id=self.ticket_id, body=body, internal=internal,
+                                       files=files)
+        except ServiceError as e:
+            ui.notify(str(e), type='negative')
+            return False
+        background_tasks.create(presence.stopped_typing(self.ticket_id, client_id=ui.context.client.id),
+                                name='presence-stopped-typing')  # never delays the message for the others
+        return True
+
+    async def _save_field(self, field: str, value, base_version: int) -> bool:
+        editor = self.details.editors[field]
+        for attempt in range(2):
+            try:
+                await tickets.update_ticket(actor=self.user, ticket_id=self.ticket_id, expected_version=base_version,
+                                            changes={field: value})
+                return True
+            except StaleWrite as e:
+                fresh = await ticket_queries.ticket_view(self.user, self.ticket_id, with_events=False)
+                if fresh is None:
+                    return False
+                if attempt == 0 and getattr(fresh.ticket, field) == editor.base_value:
+                    base_version = fresh.ticket.version  # only other fields changed: safe to apply on top
+                    continue
+                ui.notify(str(e), type='warning', multi_line=True, timeout=8000)
+                self.view = fresh
+                self._show_header()
+                self.details.apply(fresh.ticket, force_field=field)
+                return False
+            except ServiceError as e:
+                ui.notify(str(e), type='negative')
+                self.details.apply(self.view.ticket, force_field=field)
+                return False
+        return False
+
+    async def _change_status(self, target: Status) -> None:
+        if target == Status.RESOLVED:
+            await self._resolve_dialog()
+            return
+        await self._do_status(target.value)
+
+    async def _do_status(self, status: str, **kwargs) -> bool:
+        try:
+            await tickets.change_status(actor=self.user, ticket_id=self.ticket_id,
+                                        expected_version=self.view.ticket.version, status=status, **kwargs)
+            return True
+        except StaleWrite as e:
+            ui.notify(str(e), type='warning', multi_line=True)
+            await self._reload()
+        except ServiceError as e:
+            ui.notify(str(e), type='negative')
+        return False
+
+    async def _resolve_dialog(self) -> None:
+        with ui.dialog() as dialog, ui.card().classes('w-[28rem] max-w-full'):
+            ui.label(f'Resolve {self.view.ticket.reference}').classes('text-lg font-medium')
+            code = ui.select(self.resolution_codes, label='Resolution code').classes('w-full').mark('resolution-code')
+            text = ui.textarea('Resolution description').props('autogrow').classes('w-full').mark('resolution-text')
+            with ui.row().classes('w-full justify-end'):
+                ui.button('Cancel', on_click=dialog.close).props('flat no-caps')
+
+                async def confirm() -> None:
+                    if await self._do_status('resolved', resolution_code_id=code.value, resolution_text=text.value):
+                        dialog.close()
+                ui.button('Resolve', on_click=confirm).props('no-caps').mark('resolve-confirm')
+        dialog.open()
+
+    async def _add_member(self, user_id: int) -> None:
+        try:
+            await team.add_member(actor=self.user, ticket_id=self.ticket_id, user_id=user_id)
+        except ServiceError as e:
+            ui.notify(str(e), type='negative')
+
+    async def _remove_member(self, member_id: int) -> None:
+        try:
+            await team.remove_member(actor=self.user, ticket_id=self.ticket_id, member_id=member_id)
+        except ServiceError as e:
+            ui.notify(str(e), type='negative')
+
+    async def _watch(self, member_id: int, watching: bool) -> None:
+        try:
+            await team.set_watching(actor=self.user, ticket_id=self.ticket_id, member_id=member_id, watching=watching)
+        except ServiceError as e:
+            ui.notify(str(e), type='negative')
+
+
+@ui.page('/tickets/{reference}', response_timeout=15)
+async def ticket_page(reference: str):
+    user = await require_user()
+    if user is None:
+        return
+    if not auth.is_staff(user):  # customers follow their requests in the portal (pages/portal_request.py)
+        return RedirectResponse(f'/portal/requests/{quote(reference[:60], safe="")}', status_code=303)
+    ticket_id = await ticket_queries.find_ticket_id(user, reference[:60])
+    view = await ticket_queries.ticket_view(user, ticket_id) if ticket_id else None
+    if view is None:
+        not_found(user)
+        return
+    with frame(view.ticket.reference, user):
+        await TicketScreen(user, view).build()

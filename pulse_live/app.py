@@ -1,0 +1,77 @@
+"""Wiring: the NiceGUI/FastAPI app, its pages, the auth gate, the bus bridge and the workers."""
+from __future__ import annotations
+
+import logging
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+from nicegui import app
+from starlette.middleware.base import BaseHTTPMiddleware
+
+from . import db
+from .bus import get_bus, make_bus, set_bus
+from .config import get_settings
+
+log = logging.getLogger(__name__)
+PUBLIC_PATHS = frozenset({'/login'})
+PUBLIC_PREFIXES = ('/_nicegui', '/favicon')
+
+
+class AuthMiddleware(BaseHTTPMiddleware):
+    """Every page except /login needs a signed-in browser; the pages check roles themselves."""
+
+    async def dispatch(self, request: Request, call_next):
+        path = request.url.path
+        if path not in PUBLIC_PATHS and not path.startswith(PUBLIC_PREFIXES) and not path.startswith('/api/'):
+            if not app.storage.user.get('user_id'):
+                return RedirectResponse('/login')
+        return await call_next(request)
+
+
+_unsubscribe = []
+
+
+async def _startup() -> None:
+    from components import live
+    settings = get_settings()
+    db.init(settings.resolved_database_url())
+    bus = make_bus(settings.bus_url, settings.bus_channel)
+    set_bus(bus)
+    await bus.start()
+    from . import presence
+    _unsubscribe.append(bus.subscribe(presence.on_bus_event))  # before the UI relay: views read merged presence
+    _unsubscribe.append(bus.subscribe(live.relay))
+    presence.start()
+    if settings.mail_worker:
+        from .notify import missed, sender
+        sender.start()
+        missed.start()
+
+
+async def _shutdown() -> None:
+    from . import presence
+    from .notify import missed, sender
+    await sender.stop()
+    await missed.stop()
+    await presence.stop()
+    while _unsubscribe:
+        _unsubscribe.pop()()
+    await get_bus().stop()
+    await db.dispose()
+
+
+def build_app() -> None:
+    """Register pages, routes, middleware and lifecycle hooks (called once per process, and per UI test)."""
+    import pages  # noqa: F401  (registers every page)
+    from components import guard
+    from pages import downloads
+    downloads.register()
+    guard.install()  # refused websocket events are logged (components/guard.py)
+    app.add_middleware(AuthMiddleware)
+    app.on_startup(_startup)
+    app.on_shutdown(_shutdown)
+
+
+def run_kwargs(*, host: str = '127.0.0.1', port: int = 8080) -> dict:
+    return dict(host=host, port=port, title='Pulse Live', reload=False, show=False, show_welcome_message=False,
+                storage_secret=get_settings().resolved_storage_secret(), reconnect_timeout=15.0, favicon='🎫')

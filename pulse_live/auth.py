@@ -1,0 +1,216 @@
+"""Passwords, login and every permission check, in one place."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict, deque
+from datetime import datetime, timedelta
+
+from passlib.context import CryptContext
+from sqlalchemy import ColumnElement, func, or_, select, true
+
+from . import db
+from .config import get_settings
+from .errors import LoginRefused, PermissionDenied
+from .models import Role, Ticket, User, utcnow
+
+security_log = logging.getLogger('pulse_live.security')
+_context = CryptContext(schemes=['argon2'], deprecated='auto')
+_DUMMY_HASH = _context.hash('pulse-live-dummy-password')
+GENERIC_LOGIN_ERROR = 'Email or password is not correct.'
+THROTTLED_LOGIN_ERROR = 'Too many failed attempts. Please wait a few minutes and try again.'
+
+
+def hash_password_sync(password: str) -> str:
+    return _context.hash(password)
+
+
+async def hash_password(password: str) -> str:
+    """Hash off the event loop (argon2 takes ~0.1 s)."""
+    return await asyncio.to_thread(_context.hash, password)
+
+
+async def verify_password(password: str, password_hash: str) -> bool:
+    return await asyncio.to_thread(_context.verify, password, password_hash)
+
+
+class LoginThrottle:
+    """Failed logins per account and per client address in a sliding window (per process)."""
+
+    def __init__(self) -> None:
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+
+    def _recent(self, key: str, window: float) -> deque[float]:
+        entries = self._failures[key]
+        cutoff = time.monotonic() - window
+        while entries and entries[0] < cutoff:
+            entries.popleft()
+        return entries
+
+    def is_blocked(self, email: str, address: str) -> bool:
+        s = get_settings()
+        return (len(self._recent(f'acct:{email}', s.login_throttle_window_s)) >= s.login_max_failures_per_account
+                or len(self._recent(f'addr:{address}', s.login_throttle_window_s)) >= s.login_max_failures_per_address)
+
+    def record_failure(self, email: str, address: str) -> None:
+        now = time.monotonic()
+        self._failures[f'acct:{email}'].append(now)
+        self._failures[f'addr:{address}'].append(now)
+
+    def clear_account(self, email: str) -> None:
+        self._failures.pop(f'acct:{email}', None)
+
+    def reset(self) -> None:
+        self._failures.clear()
+
+
+throttle = LoginThrottle()
+
+
+def normalise_email(email: str) -> str:
+    return (email or '').strip().lower()
+
+
+async def authenticate(email: str, password: str, *, address: str = 'unknown') -> User:
+    """Return the user or raise ``LoginRefused`` with the same message for unknown user and wrong password."""
+    email = normalise_email(email)
+    if throttle.is_blocked(email, address):
+        raise LoginRefused(THROTTLED_LOGIN_ERROR)
+    async with db.session() as s:
+        user = (await s.execute(select(User).where(func.lower(User.email) == email))).scalar_one_or_none()
+    # verify against a dummy hash for unknown users so both answers take the same time
+    ok = await verify_password(password or '', user.password_hash if user else _DUMMY_HASH)
+    if not ok or user is None or not user.is_active:
+        throttle.record_failure(email, address)
+        raise LoginRefused(GENERIC_LOGIN_ERROR)
+    throttle.clear_account(email)
+    async with db.session() as s, s.begin():
+        db_user = await s.get(User, user.id)
+        if db_user is not None:
+            db_user.last_login_at = utcnow()
+    return user
+
+
+async def get_user(user_id: int | None) -> User | None:
+    if not user_id:
+        return None
+    async with db.session() as s:
+        user = await s.get(User, user_id)
+    return user if user is not None and user.is_active else None
+
+
+# --- permissions: the only place that says who may do what ---
+
+def is_staff(user: User) -> bool:
+    return user.role in (Role.AGENT, Role.MANAGER, Role.ADMIN)
+
+
+def can_view_ticket(user: User, ticket: Ticket) -> bool:
+    """Staff see every ticket; a customer sees the requests they opened or are the customer of, and an
+    organisation admin every request of their organisation. Mirrored in SQL by ``visible_tickets``."""
+    if is_staff(user):
+        return True
+    if ticket.organisation_id != user.organisation_id:
+        return False
+    return bool(user.is_org_admin) or user.id in (ticket.customer_id, ticket.creator_id)
+
+
+def visible_tickets(user: User) -> ColumnElement[bool]:
+    """``can_view_ticket`` as a WHERE clause for ticket lists."""
+    if is_staff(user):
+        return true()
+    clause = Ticket.organisation_id == user.organisation_id
+    if not user.is_org_admin:
+        clause = clause & or_(Ticket.customer_id == user.id, Ticket.creator_id == user.id)
+    return clause
+
+
+def refused(user: User | None, action: str, target: object = '') -> None:
+    """Log a refused access attempt (a warning: somebody tried what the UI never offers them)."""
+    who = f'user {user.id} ({user.role}, organisation {user.organisation_id})' if user is not None else 'anonymous'
+    security_log.warning('refused: %s tried to %s %s', who, action, target)
+
+
+def can_see_internal(user: User) -> bool:
+    return is_staff(user)
+
+
+CUSTOMER_EDITABLE_FIELDS = frozenset({'title', 'description', 'affected_components', 'attempted_solutions'})
+
+
+def can_edit_field(user: User, ticket: Ticket, field: str) -> bool:
+    if not can_view_ticket(user, ticket):
+        return False
+    return is_staff(user) or field in CUSTOMER_EDITABLE_FIELDS
+
+
+def require_staff(user: User) -> None:
+    if not is_staff(user):
+        raise PermissionDenied('Only agents can do this.')
+
+
+def require_role(user: User, *roles: Role) -> None:
+    if user.role not in roles:
+        raise PermissionDenied('You are not allowed to do this.')
+
+
+# --- customers, organisations, services, configuration items; the portal ---
+
+def can_see_organisation_requests(user: User) -> bool:
+    """The portal's "Organisation" tab: customer organisation admins (staff see everything anyway)."""
+    return user.role == Role.CUSTOMER and bool(user.is_org_admin)
+
+
+def can_identify_customers(user: User) -> bool:
+    """Search people and see their card, configuration items and ticket history (agents only)."""
+    return is_staff(user)
+
+
+def can_manage_customers(user: User) -> bool:
+    """Create and edit customer accounts and their configuration items (any agent: an unknown caller)."""
+    return is_staff(user)
+
+
+def can_grant_org_admin(user: User) -> bool:
+    """Making a customer an organisation admin widens what they see: managers and admins only."""
+    return user.role in (Role.MANAGER, Role.ADMIN)
+
+
+def can_manage_organisations(user: User) -> bool:
+    """Create and edit organisations and their tier (the tier feeds prioritisation)."""
+    return user.role in (Role.MANAGER, Role.ADMIN)
+
+
+def can_manage_services(user: User) -> bool:
+    return user.role == Role.ADMIN
+
+
+def reopen_deadline(ticket: Ticket) -> datetime | None:
+    """Until when the customer may reopen a resolved request (None: not resolved)."""
+    if ticket.resolved_at is None:
+        return None
+    return ticket.resolved_at + timedelta(days=get_settings().reopen_days)
+
+
+def customer_may_reopen(ticket: Ticket, now: datetime | None = None) -> bool:
+    deadline = reopen_deadline(ticket)
+    return deadline is not None and (now or utcnow()) <= deadline
+
+
+# --- work management (queues, ownership, dashboard, configuration) ---
+
+def can_see_dashboard(user: User) -> bool:
+    return user.role in (Role.MANAGER, Role.ADMIN)
+
+
+def can_configure_work(user: User) -> bool:
+    """Queues, their members, routing and prioritisation rules."""
+    return user.role == Role.ADMIN
+
+
+def can_take_from_queue(user: User, queue_member_ids: set[int] | frozenset[int]) -> bool:
+    """Staff take tickets; an agent only from a queue they work (or a queue without members, or no queue)."""
+    if not is_staff(user):
+        return False
+    return user.role != Role.AGENT or not queue_member_ids or user.id in queue_member_ids

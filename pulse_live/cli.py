@@ -1,0 +1,168 @@
+"""The ``pulse-live`` command: serve, demo, migrate, create-user, set-priority-scale."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+
+from . import db
+from .config import get_settings
+
+
+def _migrate_sync() -> None:
+    from alembic import command
+    from alembic.config import Config
+    from pathlib import Path
+    cfg = Config()
+    cfg.set_main_option('script_location', str(Path(__file__).parent / 'migrations'))
+    cfg.set_main_option('sqlalchemy.url', get_settings().resolved_database_url())
+    command.upgrade(cfg, 'head')
+
+
+async def _with_db(coro_factory):
+    db.init(get_settings().resolved_database_url())
+    try:
+        return await coro_factory()
+    finally:
+        await db.dispose()
+
+
+def print_demo_logins() -> None:
+    from .demo import DEMO_LOGINS, DEMO_PASSWORD
+    print('Demo logins (password for all: %s):' % DEMO_PASSWORD)
+    for email, role in DEMO_LOGINS:
+        print(f'  {email:<22} {role}')
+
+
+def cmd_migrate(_args) -> None:
+    _migrate_sync()
+    from .services.catalog import ensure_catalog
+    asyncio.run(_with_db(ensure_catalog))
+    print('Database is up to date.')
+
+
+def cmd_demo(args) -> None:
+    _migrate_sync()
+    from .demo import is_seeded, seed_demo
+
+    async def run():
+        if await is_seeded() and not args.force:
+            print('Demo data exists already (use --force to add more).')
+            return
+        await seed_demo(tickets_count=args.tickets)
+        print(f'Seeded demo data: {args.tickets} tickets.')
+    asyncio.run(_with_db(run))
+    print_demo_logins()
+
+
+def cmd_bulk(args) -> None:
+    """Scale data: many tickets and events with bulk inserts (pulse_live/bulk.py; bypasses the services)."""
+    _migrate_sync()
+    from .bulk import generate
+    from .services.catalog import ensure_catalog
+
+    async def run():
+        await ensure_catalog()
+        return await generate(tickets=args.tickets, events=args.events, seed=args.seed)
+    try:
+        stats = asyncio.run(_with_db(run))
+    except ValueError as e:
+        sys.exit(f'error: {e}')
+    print(f'Added {stats["tickets"]:,} tickets and {stats["events"]:,} events in {stats["seconds"]} s.')
+    print_demo_logins()
+
+
+def cmd_create_user(args) -> None:
+    from sqlalchemy import select
+
+    from .models import Organisation
+    from .services import users
+    password = sys.stdin.readline().rstrip('\n') if not sys.stdin.isatty() else getpass.getpass('Password: ')
+
+    async def run():
+        from .services.catalog import ensure_catalog
+        await ensure_catalog()
+        async with db.session() as s:
+            query = select(Organisation)
+            query = query.where(Organisation.name == args.organisation) if args.organisation else \
+                query.where(Organisation.is_provider.is_(True))
+            org = (await s.execute(query)).scalars().first()
+        if org is None:
+            org = await users.create_organisation(name=args.organisation or 'Service provider',
+                                                  is_provider=not args.organisation)
+        user = await users.create_user(email=args.email, password=password, role=args.role,
+                                       display_name=args.name or args.email.split('@')[0],
+                                       organisation_id=org.id)
+        print(f'Created {user.role} {user.email} in {org.name}.')
+    _migrate_sync()
+    from .errors import ServiceError
+    try:
+        asyncio.run(_with_db(run))
+    except ServiceError as e:
+        sys.exit(f'error: {e}')
+
+
+def cmd_set_priority_scale(args) -> None:
+    from .errors import ServiceError
+    from .services.catalog import set_active_scale
+    try:
+        asyncio.run(_with_db(lambda: set_active_scale(args.key)))
+    except ServiceError as e:
+        sys.exit(f'error: {e}')
+    print(f'New tickets now use the priority scale {args.key!r}.')
+
+
+def cmd_serve(args) -> None:
+    _migrate_sync()
+    from .services.catalog import ensure_catalog
+    asyncio.run(_with_db(ensure_catalog))
+    if args.demo:
+        from .demo import is_seeded, seed_demo
+
+        async def seed():
+            if not await is_seeded():
+                await seed_demo()
+        asyncio.run(_with_db(seed))
+        print_demo_logins()
+    from nicegui import ui
+
+    from .app import build_app, run_kwargs
+    build_app()
+    print(f'Pulse Live is running: open http://{args.host}:{args.port}/', flush=True)
+    ui.run(**run_kwargs(host=args.host, port=args.port))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog='pulse-live', description='Pulse Live help desk')
+    sub = parser.add_subparsers(dest='command', required=True)
+    serve = sub.add_parser('serve', help='run the web app')
+    serve.add_argument('--host', default='127.0.0.1')
+    serve.add_argument('--port', type=int, default=8080)
+    serve.add_argument('--demo', action='store_true', help='seed demo data first if the database is empty')
+    serve.set_defaults(func=cmd_serve)
+    demo = sub.add_parser('demo', help='seed demo data')
+    demo.add_argument('--tickets', type=int, default=60)
+    demo.add_argument('--force', action='store_true')
+    demo.set_defaults(func=cmd_demo)
+    bulk = sub.add_parser('bulk', help='add many tickets and events quickly, for scale tests (bulk inserts)')
+    bulk.add_argument('--tickets', type=int, default=100_000)
+    bulk.add_argument('--events', type=int, default=None, help='events in all (default: 10 per ticket)')
+    bulk.add_argument('--seed', type=int, default=42)
+    bulk.set_defaults(func=cmd_bulk)
+    sub.add_parser('migrate', help='apply database migrations').set_defaults(func=cmd_migrate)
+    create = sub.add_parser('create-user', help='create a user (password from stdin or prompt)')
+    create.add_argument('--email', required=True)
+    create.add_argument('--role', required=True, choices=['customer', 'agent', 'manager', 'admin'])
+    create.add_argument('--name', default='')
+    create.add_argument('--organisation', default='', help='organisation name (default: the provider)')
+    create.set_defaults(func=cmd_create_user)
+    scale = sub.add_parser('set-priority-scale', help='choose the priority scale for new tickets')
+    scale.add_argument('key', choices=['pulse', 'helpdesk-1-5'])
+    scale.set_defaults(func=cmd_set_priority_scale)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,72 @@
+"""Settings from environment variables (prefix ``PULSE_``) or a ``.env`` file."""
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix='PULSE_', env_file='.env', extra='ignore')
+
+    data_dir: Path = Field(default=Path('pulse-data'), description='where the SQLite file, attachments and secrets live')
+    database_url: str = Field(default='', description='SQLAlchemy async URL; empty means SQLite in data_dir')
+    database_schema: str = Field(default='', description='PostgreSQL schema (search path); empty = the default')
+    storage_secret: str = Field(default='', description='signs browser sessions; empty means generated once into data_dir')
+    base_url: str = 'http://127.0.0.1:8080'
+    bus_url: str = Field(default='', description='redis://… to relay live events between processes; empty = in-process')
+    bus_channel: str = Field(default='pulse-live:events', description='Redis channel: one per installation')
+
+    smtp_host: str = '127.0.0.1'
+    smtp_port: int = 25
+    smtp_user: str = ''
+    smtp_password: str = ''
+    smtp_tls: str = Field(default='none', pattern='^(none|starttls|tls)$')
+    mail_from: str = 'Pulse Live <helpdesk@pulse.local>'
+
+    mail_batch_window_s: float = Field(default=120, description='changes to one ticket for one recipient within this window make one mail')
+    mail_max_attempts: int = 8
+    mail_retry_base_s: float = 30
+    mail_retry_max_s: float = 3600
+    mail_worker: bool = Field(default=True, description='run the mail sender in this process')
+    smtp_timeout_s: float = 15
+
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_upload_files: int = 10
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_address: int = 20
+    login_throttle_window_s: int = 15 * 60
+    ticket_prefix: str = 'PL'
+    reopen_days: float = Field(default=14, ge=0, description='a customer may reopen a resolved request within this many days')
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f'sqlite+aiosqlite:///{(self.data_dir / "pulse.db").resolve()}'
+
+    def resolved_storage_secret(self) -> str:
+        if self.storage_secret:
+            return self.storage_secret
+        path = self.data_dir / 'storage-secret'
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.data_dir / 'attachments'
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment between runs)."""
+    get_settings.cache_clear()

@@ -1,0 +1,162 @@
+"""Demo data: the provider with agents and a manager, two customer organisations, services, queues and ~60
+tickets with realistic chatter. Everything goes through the services, exactly as users would create it."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from . import auth, db
+from .models import Organisation, Priority, PriorityScale, Queue, ResolutionCode, Service, Ticket, TicketType, User
+from .services import catalog, chatter, tickets, users
+from .demo_work import seed_queue_members, seed_work_rules
+from .demo_customers import seed_customer_data
+
+DEMO_PASSWORD = 'demo'
+DEMO_LOGINS = [
+    ('admin@pulse.demo', 'admin'),
+    ('anna@pulse.demo', 'agent'),
+    ('ben@pulse.demo', 'agent'),
+    ('maria@pulse.demo', 'manager'),
+    ('carl@acme.demo', 'customer of ACME'),
+]
+
+PEOPLE = [
+    # email, role, name, handle, org key, phone, location, department, published
+    ('admin@pulse.demo', 'admin', 'Ada Admin', 'ada', 'provider', '+41 31 555 01 00', 'Bern', 'IT Operations', True),
+    ('anna@pulse.demo', 'agent', 'Anna Keller', 'anna', 'provider', '+41 31 555 01 01', 'Bern', 'Service Desk', True),
+    ('ben@pulse.demo', 'agent', 'Ben Okafor', 'ben', 'provider', '+41 31 555 01 02', 'Zurich', '2nd Level', True),
+    ('daniel@pulse.demo', 'agent', 'Daniel Weber', 'daniel', 'provider', '+41 31 555 01 03', 'Bern', 'Network', True),
+    ('maria@pulse.demo', 'manager', 'Maria Rossi', 'maria', 'provider', '+41 31 555 01 04', 'Bern', 'Service Management', True),
+    ('carl@acme.demo', 'customer', 'Carl Jensen', 'carl', 'acme', '+45 33 12 34 56', 'Copenhagen', 'Finance', False),
+    ('eva@acme.demo', 'customer', 'Eva Lindqvist', 'eva', 'acme', '+45 33 12 34 57', 'Copenhagen', 'Sales', False),
+    ('tom@globex.demo', 'customer', 'Tom Baker', 'tom', 'globex', '+44 20 7946 0011', 'London', 'Logistics', False),
+    ('lena@globex.demo', 'customer', 'Lena Fischer', 'lena', 'globex', '+49 30 1234 567', 'Berlin', 'HR', False),
+]
+ORGS = {'provider': ('Pulse Support', True, 'provider'), 'acme': ('ACME Corp', False, 'gold'),
+        'globex': ('Globex Ltd', False, 'standard')}
+SERVICES = [('E-mail', 'critical'), ('VPN', 'high'), ('Printing', 'normal'), ('ERP', 'critical'),
+            ('Laptop & hardware', 'normal'), ('Website', 'high')]
+QUEUES = [('2nd level', 'Specialists', False), ('Network', 'Network and VPN team', False)]
+
+SCENARIOS = [
+    ('Printer on floor 3 is down', 'Printing', 'The printer next to the kitchen shows error E-53 and prints nothing.',
+     ['Did you try switching it off and on?', 'Yes, twice. Still E-53.', 'A technician is on the way.']),
+    ('Cannot connect to VPN from home', 'VPN', 'The VPN client says "authentication failed" since this morning.',
+     ['Your certificate expired yesterday; I renewed it.', 'Works again, thanks!']),
+    ('Outlook keeps asking for password', 'E-mail', 'Every few minutes Outlook prompts for my password.',
+     ['Please remove the saved credentials in the Windows credential manager.', 'Done, looks better.']),
+    ('ERP invoice export fails', 'ERP', 'Exporting invoices to PDF stops at 40 % with a timeout.',
+     ['We can reproduce it with invoices over 200 lines.', 'Is there a work-around?', 'Export in batches of 100.']),
+    ('New laptop for starter', 'Laptop & hardware', 'Anne Müller starts on Monday and needs a laptop with ERP access.',
+     ['Laptop is prepared, ERP role requested.']),
+    ('Website contact form returns 500', 'Website', 'Submitting the contact form gives an internal server error.',
+     ['Logs show the mail relay refusing connections.', 'Relay restarted, form works again.']),
+    ('Shared mailbox missing', 'E-mail', 'The finance shared mailbox disappeared from my Outlook.',
+     ['Permissions were reset by the migration; re-added.']),
+    ('VPN very slow in the evening', 'VPN', 'Between 18:00 and 20:00 the VPN is barely usable.',
+     ['We see saturation on the Copenhagen uplink.', 'Upgrade scheduled for next week.']),
+    ('Scanner sends to wrong folder', 'Printing', 'Scans land in the marketing folder instead of mine.', []),
+    ('ERP login locked', 'ERP', 'My ERP account is locked after the password change.',
+     ['Unlocked, please try again.', 'Thanks, works.']),
+    ('Question about data retention', 'E-mail', 'How long are deleted mails kept on the server?',
+     ['30 days in the recycle bin, then 14 days recoverable by us.']),
+    ('Monitor flickers', 'Laptop & hardware', 'The external monitor flickers when connected via the dock.',
+     ['Please try the other DisplayPort cable.']),
+]
+
+
+@dataclass
+class People:
+    orgs: dict[str, int]
+    users: dict[str, User]
+
+
+async def seed_people(*, password_hash: str | None = None) -> People:
+    """Catalog, organisations, services, queues and the demo people (idempotent per e-mail)."""
+    await catalog.ensure_catalog()
+    password_hash = password_hash or await auth.hash_password(DEMO_PASSWORD)
+    orgs: dict[str, int] = {}
+    async with db.session() as s:
+        existing_orgs = dict((await s.execute(select(Organisation.name, Organisation.id))).all())
+        existing_services = set((await s.execute(select(Service.name))).scalars())
+        existing_queues = set((await s.execute(select(Queue.name))).scalars())
+    for key, (name, provider, tier) in ORGS.items():
+        orgs[key] = existing_orgs.get(name) or (await users.create_organisation(name=name, is_provider=provider,
+                                                                                tier=tier)).id
+    async with db.session() as s, s.begin():
+        for name, criticality in SERVICES:
+            if name not in existing_services:
+                s.add(Service(name=name, criticality=criticality))
+        for name, description, default in QUEUES:
+            if name not in existing_queues:
+                s.add(Queue(name=name, description=description, is_default=default))
+    people: dict[str, User] = {}
+    async with db.session() as s:
+        existing = {u.email: u for u in (await s.execute(select(User))).scalars()}
+    for email, role, name, handle, org, phone, location, department, published in PEOPLE:
+        people[email] = existing.get(email) or await users.create_user(
+            email=email, password='', password_hash=password_hash, role=role, display_name=name,
+            organisation_id=orgs[org], handle=handle, phone=phone, location=location, department=department,
+            card_published=published)
+    await seed_queue_members(people)
+    await seed_customer_data(people)
+    return People(orgs=orgs, users=people)
+
+
+async def is_seeded() -> bool:
+    async with db.session() as s:
+        return (await s.execute(select(func.count(Ticket.id)))).scalar_one() > 0
+
+
+async def seed_demo(*, tickets_count: int = 60, seed: int = 7) -> People:
+    """People plus ~60 tickets across types, priorities and statuses, with chatter."""
+    rng = random.Random(seed)
+    people = await seed_people()
+    await seed_work_rules(people.users)
+    u = people.users
+    agents = [u['anna@pulse.demo'], u['ben@pulse.demo'], u['daniel@pulse.demo']]
+    customers = [u['carl@acme.demo'], u['eva@acme.demo'], u['tom@globex.demo'], u['lena@globex.demo']]
+    async with db.session() as s:
+        services = dict((await s.execute(select(Service.name, Service.id))).all())
+        queues = list((await s.execute(select(Queue.id))).scalars())
+        types = list((await s.execute(select(TicketType.id))).scalars())
+        prios = list((await s.execute(select(Priority.id).join(PriorityScale)
+                                      .where(PriorityScale.is_active.is_(True)))).scalars())
+        codes = list((await s.execute(select(ResolutionCode.id))).scalars())
+    for i in range(tickets_count):
+        title, service, description, lines = SCENARIOS[i % len(SCENARIOS)]
+        customer = customers[i % len(customers)]
+        by_portal = i % 3 == 0
+        creator = customer if by_portal else rng.choice(agents)
+        ticket = await tickets.create_ticket(
+            actor=creator, title=title if i < len(SCENARIOS) else f'{title} (#{i + 1})', description=description,
+            type_id=types[i % len(types)], priority_id=None if by_portal else rng.choice(prios),
+            customer_id=customer.id, service_id=services[service],
+            channel=None if by_portal else rng.choice(['phone', 'email', 'walk_in', 'chat']),
+        )
+        agent = agents[i % len(agents)]
+        speakers = [agent, customer]
+        for n, line in enumerate(lines):
+            await chatter.post_message(actor=speakers[n % 2], ticket_id=ticket.id, body=line)
+        if i % 4 == 1:
+            await chatter.post_message(actor=agent, ticket_id=ticket.id, internal=True,
+                                       body=f'Internal: checked similar tickets, @{agents[(i + 1) % 3].handle} knows this one.')
+        stage = i % 5  # 0 open, 1 in progress, 2 resolved, 3 closed, 4 open+assigned
+        version = ticket.version
+        if stage >= 1 or i % 2:
+            ticket = await tickets.update_ticket(actor=agent, ticket_id=ticket.id, expected_version=version,
+                                                 changes={'assignee_id': agent.id, 'queue_id': rng.choice(queues)})
+            version = ticket.version
+        if stage in (1, 2, 3):
+            ticket = await tickets.change_status(actor=agent, ticket_id=ticket.id, expected_version=version,
+                                                 status='in_progress')
+        if stage in (2, 3):
+            ticket = await tickets.change_status(actor=agent, ticket_id=ticket.id, expected_version=ticket.version,
+                                                 status='resolved', resolution_code_id=rng.choice(codes),
+                                                 resolution_text=lines[-1] if lines else 'Answered the question.')
+        if stage == 3:
+            await tickets.change_status(actor=customer, ticket_id=ticket.id, expected_version=ticket.version,
+                                        status='closed')
+    return people

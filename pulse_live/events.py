@@ -1,0 +1,103 @@
+"""Typed events and the bus interface.
+
+Events carry ids and small values, never ORM objects: subscribers re-read from the database.
+They are published only by services, only after the transaction committed.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Protocol
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Event:
+    topic: ClassVar[str] = 'event'
+
+    def to_dict(self) -> dict[str, Any]:
+        return {'topic': self.topic, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class TicketChanged(Event):
+    """Something about a ticket changed: a new chatter entry, a field, the team, an attachment."""
+    topic: ClassVar[str] = 'ticket'
+    ticket_id: int
+    kind: str  # created, message, field_change, team
+    actor_id: int | None
+    event_ids: tuple[int, ...] = ()
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NotificationCreated(Event):
+    topic: ClassVar[str] = 'notification'
+    user_id: int
+    notification_id: int
+    ticket_id: int | None = None
+    text: str = ''
+
+
+@dataclass(frozen=True)
+class NotificationsRead(Event):
+    topic: ClassVar[str] = 'notifications_read'
+    user_id: int
+
+
+@dataclass(frozen=True)
+class PresenceChanged(Event):
+    topic: ClassVar[str] = 'presence'
+    ticket_id: int | None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+EVENT_TYPES: dict[str, type[Event]] = {cls.topic: cls for cls in (TicketChanged, NotificationCreated, NotificationsRead,
+                                                               PresenceChanged)}
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    data = dict(data)
+    cls = EVENT_TYPES[data.pop('topic')]
+    for key in ('event_ids', 'fields'):
+        if key in data and isinstance(data[key], list):
+            data[key] = tuple(data[key])
+    return cls(**data)
+
+
+Handler = Callable[[Event], Awaitable[None]]
+
+
+class Bus(Protocol):
+    async def publish(self, event: Event) -> None: ...
+    def subscribe(self, handler: Handler) -> Callable[[], None]: ...
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class LocalFanout:
+    """Deliver an event to this process's subscribers; one failing handler never stops the others."""
+
+    def __init__(self) -> None:
+        self._handlers: list[Handler] = []
+
+    def subscribe(self, handler: Handler) -> Callable[[], None]:
+        self._handlers.append(handler)
+
+        def unsubscribe() -> None:
+            if handler in self._handlers:
+                self._handlers.remove(handler)
+        return unsubscribe
+
+    async def deliver(self, event: Event) -> None:
+        for handler in list(self._handlers):
+            try:
+                await handler(event)
+            except Exception:
+                log.exception('event handler %r failed for %r', handler, event)
+
+    @property
+    def handler_count(self) -> int:
+        return len(self._handlers)

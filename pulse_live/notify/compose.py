@@ -1,0 +1,60 @@
+"""Turn an outbox row into a mail: subject with reference and title, plain text and HTML, threading headers.
+Every header value is cleaned of control characters, so titles and names cannot inject headers."""
+from __future__ import annotations
+
+import html
+import re
+from email.message import EmailMessage
+from email.utils import formatdate
+
+from ..config import get_settings
+
+_CONTROL = re.compile(r'[\x00-\x1f\x7f]+')
+INTROS = {
+    'update': 'There are updates on a ticket you follow:',
+    'missed': 'You have unread notifications on this ticket:',
+    'resolved': 'Your request has been resolved.',
+    'closed': 'Your request has been closed.',
+}
+
+
+def clean_header(value: str, limit: int = 200) -> str:
+    value = _CONTROL.sub(' ', value or '').strip()
+    return value[:limit]
+
+
+def ticket_thread_id(ticket_id: int) -> str:
+    return f'<ticket-{ticket_id}@pulse-live>'
+
+
+def build(*, to_addr: str, reference: str, title: str, ticket_id: int | None, kind: str, items: list[dict],
+          message_id: str, resolution: str = '') -> EmailMessage:
+    settings = get_settings()
+    link = f'{settings.base_url.rstrip("/")}/tickets/{reference}'
+    subject = clean_header(f'[{reference}] {title}', 250)
+    if kind in ('resolved', 'closed'):
+        subject = clean_header(f'[{reference}] {INTROS[kind].rstrip(".")}: {title}', 250)
+    lines = [INTROS.get(kind, INTROS['update']), '']
+    lines += [f'- {item["text"]}' for item in items]
+    if resolution:
+        lines += ['', 'Resolution:', resolution]
+    lines += ['', f'Open the ticket: {link}', '', f'Reply to this mail to answer on {reference}.']
+    text = '\n'.join(lines)
+    html_items = ''.join(f'<li>{html.escape(item["text"])}</li>' for item in items)
+    html_body = (f'<p>{html.escape(INTROS.get(kind, INTROS["update"]))}</p><ul>{html_items}</ul>'
+                 + (f'<p><b>Resolution:</b><br>{html.escape(resolution)}</p>' if resolution else '')
+                 + f'<p><a href="{html.escape(link)}">Open {html.escape(reference)}</a></p>')
+    message = EmailMessage()
+    message['From'] = clean_header(settings.mail_from)
+    message['To'] = clean_header(to_addr, 254)
+    message['Subject'] = subject
+    message['Message-ID'] = clean_header(message_id)
+    message['Date'] = formatdate(localtime=False)
+    message['Reply-To'] = clean_header(settings.mail_from)
+    if ticket_id is not None:
+        message['In-Reply-To'] = ticket_thread_id(ticket_id)
+        message['References'] = ticket_thread_id(ticket_id)
+    message['X-Pulse-Ticket'] = clean_header(reference)
+    message.set_content(text)
+    message.add_alternative(html_body, subtype='html')
+    return message

@@ -1,0 +1,186 @@
+"""Who is viewing which ticket, who is typing, and who is online — per browser tab, across processes.
+
+Each process keeps its own tabs and publishes its share as ``PresenceChanged`` (tagged with its origin).
+Other processes (through the Redis bus) keep those shares and merge them, so every view shows everyone.
+Shares are re-sent every few seconds and forgotten when they stop coming (a process that died).
+One background loop per process expires "typing" marks and sends the heartbeats (no timer per client).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+
+from .bus import get_bus
+from .events import Event, PresenceChanged
+
+TYPING_TTL_S = 4.0
+HEARTBEAT_S = 10.0
+REMOTE_TTL_S = 3 * HEARTBEAT_S
+ORIGIN = uuid.uuid4().hex
+
+
+@dataclass
+class Viewer:
+    client_id: str
+    user_id: int
+    name: str
+    is_staff: bool
+    typing_until: float = 0.0
+
+
+_viewers: dict[int, dict[str, Viewer]] = {}
+_online: dict[int, set[str]] = {}  # user id → connected tabs of this process (any page)
+_remote: dict[int | None, dict[str, tuple[float, dict]]] = {}  # ticket id (None: online users) → origin → share
+_task: asyncio.Task | None = None
+
+
+def _local_share(ticket_id: int) -> dict:
+    now = time.monotonic()
+    viewers = list(_viewers.get(ticket_id, {}).values())
+    return {'viewers': [{'user_id': v.user_id, 'name': v.name, 'is_staff': v.is_staff} for v in viewers],
+            'typing': [{'user_id': v.user_id, 'name': v.name} for v in viewers if v.typing_until > now]}
+
+
+def _remote_shares(key: int | None) -> list[dict]:
+    now = time.monotonic()
+    shares = _remote.get(key, {})
+    for origin in [o for o, (seen, _) in shares.items() if now - seen > REMOTE_TTL_S]:
+        shares.pop(origin)
+    return [share for _, share in shares.values()]
+
+
+def snapshot(ticket_id: int) -> dict:
+    """Distinct users viewing the ticket, and those typing now, from every process."""
+    shares = [_local_share(ticket_id), *_remote_shares(ticket_id)]
+    viewers: dict[int, dict] = {}
+    typing: dict[int, str] = {}
+    for share in shares:
+        for v in share.get('viewers', []):
+            viewers.setdefault(v['user_id'], v)
+        for t in share.get('typing', []):
+            typing[t['user_id']] = t['name']
+    return {'viewers': list(viewers.values()),
+            'typing': [{'user_id': uid, 'name': name} for uid, name in sorted(typing.items())]}
+
+
+async def _publish(ticket_id: int) -> None:
+    await get_bus().publish(PresenceChanged(ticket_id=ticket_id, data={'origin': ORIGIN, **_local_share(ticket_id)}))
+
+
+async def _publish_online() -> None:
+    await get_bus().publish(PresenceChanged(ticket_id=None, data={'origin': ORIGIN, 'online': sorted(_online)}))
+
+
+async def on_bus_event(event: Event) -> None:
+    """Keep other processes' shares (subscribed to the bus before the UI relay, so views see merged data)."""
+    if not isinstance(event, PresenceChanged):
+        return
+    origin = event.data.get('origin')
+    if not origin or origin == ORIGIN:
+        return
+    _remote.setdefault(event.ticket_id, {})[origin] = (time.monotonic(), event.data)
+
+
+async def join(ticket_id: int, *, client_id: str, user_id: int, name: str, is_staff: bool) -> None:
+    _viewers.setdefault(ticket_id, {})[client_id] = Viewer(client_id, user_id, name, is_staff)
+    await _publish(ticket_id)
+
+
+async def leave(ticket_id: int, *, client_id: str) -> None:
+    viewers = _viewers.get(ticket_id, {})
+    if viewers.pop(client_id, None) is not None:
+        if not viewers:
+            _viewers.pop(ticket_id, None)
+        await _publish(ticket_id)
+
+
+async def typing(ticket_id: int, *, client_id: str) -> None:
+    viewer = _viewers.get(ticket_id, {}).get(client_id)
+    if viewer is None:
+        return
+    was_typing = viewer.typing_until > time.monotonic()
+    viewer.typing_until = time.monotonic() + TYPING_TTL_S
+    if not was_typing:
+        await _publish(ticket_id)
+
+
+async def stopped_typing(ticket_id: int, *, client_id: str) -> None:
+    viewer = _viewers.get(ticket_id, {}).get(client_id)
+    if viewer is not None and viewer.typing_until:
+        viewer.typing_until = 0.0
+        await _publish(ticket_id)
+
+
+def connected(user_id: int, client_id: str) -> None:
+    first = not _online.get(user_id)
+    _online.setdefault(user_id, set()).add(client_id)
+    if first:
+        _schedule_online()
+
+
+def disconnected(user_id: int, client_id: str) -> None:
+    tabs = _online.get(user_id)
+    if tabs is not None:
+        tabs.discard(client_id)
+        if not tabs:
+            _online.pop(user_id, None)
+            _schedule_online()
+
+
+def _schedule_online() -> None:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    loop.create_task(_publish_online())
+
+
+def viewing(ticket_id: int) -> set[int]:
+    """Users who have the ticket open right now (any process)."""
+    return {v['user_id'] for v in snapshot(ticket_id)['viewers']}
+
+
+def is_online(user_id: int) -> bool:
+    if _online.get(user_id):
+        return True
+    return any(user_id in share.get('online', []) for share in _remote_shares(None))
+
+
+async def _housekeeping() -> None:
+    last_heartbeat = time.monotonic()
+    while True:
+        await asyncio.sleep(1.0)
+        now = time.monotonic()
+        for ticket_id, viewers in list(_viewers.items()):
+            expired = [v for v in viewers.values() if v.typing_until and v.typing_until <= now]
+            for v in expired:
+                v.typing_until = 0.0
+            if expired:
+                await _publish(ticket_id)
+        if now - last_heartbeat >= HEARTBEAT_S:
+            last_heartbeat = now
+            for ticket_id in list(_viewers):
+                await _publish(ticket_id)
+            await _publish_online()
+
+
+def start() -> None:
+    global _task  # noqa: PLW0603
+    _viewers.clear()
+    _online.clear()
+    _remote.clear()
+    if _task is None or _task.done():
+        _task = asyncio.get_running_loop().create_task(_housekeeping())
+
+
+async def stop() -> None:
+    global _task  # noqa: PLW0603
+    if _task is not None:
+        _task.cancel()
+        try:
+            await _task
+        except asyncio.CancelledError:
+            pass
+    _task = None

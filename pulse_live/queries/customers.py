@@ -1,0 +1,301 @@
+"""Who is calling: search people by e-mail, phone, id or name; a person's card, items and ticket history;
+lists of customers, organisations and services for the directory pages. Agents only (``auth.py``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, or_, select
+
+from .. import auth, contact, db
+from ..models import ConfigurationItem, Organisation, Priority, Role, Service, Status, Ticket, User
+
+OPEN_STATUSES = (Status.OPEN.value, Status.IN_PROGRESS.value)
+
+
+@dataclass
+class PersonHit:
+    id: int
+    name: str
+    email: str
+    phone: str
+    role: str
+    organisation: str
+    tier: str
+    department: str
+    location: str
+    matched: str  # what matched: id, e-mail, phone, name
+
+
+def _match_kind(hit: User, text: str) -> tuple[int, str]:
+    """Rank: exact id, exact e-mail, exact phone, e-mail/name prefix, anything else."""
+    lowered = text.strip().lower().lstrip('#')
+    if lowered.isdigit() and hit.id == int(lowered):
+        return 0, 'id'
+    if hit.email.lower() == lowered:
+        return 1, 'e-mail'
+    if contact.looks_like_phone(text) and hit.phone:
+        if contact.normalise_phone(hit.phone) == contact.normalise_phone(text):
+            return 2, 'phone'
+        if contact.phone_search_key(text) in contact.normalise_phone(hit.phone):
+            return 3, 'phone'
+    if hit.email.lower().startswith(lowered):
+        return 4, 'e-mail'
+    if hit.display_name.lower().startswith(lowered):
+        return 4, 'name'
+    if lowered in hit.email.lower():
+        return 5, 'e-mail'
+    return 5, 'name'
+
+
+async def search_people(viewer: User, text: str, *, limit: int = 8, include_staff: bool = True) -> list[PersonHit]:
+    """People matching what an agent typed: ``#12``/``12`` (id), an e-mail or part of it, a phone number in
+    any format (see ``contact.py``), or name fragments in any order. Customers come before staff."""
+    if not auth.can_identify_customers(viewer):
+        auth.refused(viewer, 'search people for', repr(text[:40]))
+        return []
+    text = (text or '').strip()[:200]
+    if len(text) < 2 and not text.isdigit():
+        return []
+    lowered = text.lower()
+    conditions = []
+    key = lowered.lstrip('#')
+    if key.isdigit() and len(key) <= 9:
+        conditions.append(User.id == int(key))
+    if contact.looks_like_phone(text):
+        digits = contact.phone_search_key(text)
+        if len(digits) >= contact.MIN_SEARCH_DIGITS:
+            conditions.append(contact.phone_digits_sql(User.phone).like(f'%{digits}%'))
+    words = [w for w in lowered.replace(',', ' ').split() if w]
+    if words:
+        escaped = [w.replace('\\', '\\\\').replace('%', '\\%').replace('_', '\\_') for w in words]
+        conditions.append(and_(*[or_(func.lower(User.display_name).like(f'%{w}%', escape='\\'),
+                                     func.lower(User.email).like(f'%{w}%', escape='\\')) for w in escaped]))
+    query = (select(User, Organisation.name, Organisation.tier).join(Organisation, User.organisation_id == Organisation.id)
+             .where(User.is_active.is_(True), or_(*conditions)))
+    if not include_staff:
+        query = query.where(User.role == Role.CUSTOMER.value)
+    query = query.order_by(case((User.role == Role.CUSTOMER.value, 0), else_=1), User.display_name).limit(limit * 4)
+    async with db.session() as s:
+        rows = (await s.execute(query)).unique().all()
+    ranked = sorted(((_match_kind(u, text), u, org, tier) for u, org, tier in rows),
+                    key=lambda r: (r[0][0], r[1].role != Role.CUSTOMER, r[1].display_name.lower()))
+    return [PersonHit(id=u.id, name=u.display_name, email=u.email, phone=u.phone, role=u.role, organisation=org,
+                      tier=tier, department=u.department, location=u.location, matched=kind)
+            for (_, kind), u, org, tier in ranked[:limit]]
+
+
+@dataclass
+class ItemView:
+    id: int
+    kind: str
+    name: str
+    model: str
+    serial_number: str
+    operating_system: str
+    version: str
+    installed_software: list[str]
+    notes: str
+    is_active: bool
+    user_id: int | None
+    user_name: str
+
+
+@dataclass
+class HistoryRow:
+    id: int
+    reference: str
+    title: str
+    status: str
+    priority: str
+    priority_color: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass
+class CustomerProfile:
+    id: int
+    name: str
+    email: str
+    phone: str
+    location: str
+    department: str
+    handle: str
+    role: str
+    is_org_admin: bool
+    is_active: bool
+    organisation_id: int
+    organisation: str
+    tier: str
+    created_at: datetime
+    last_login_at: datetime | None
+    items: list[ItemView] = field(default_factory=list)
+    tickets: list[HistoryRow] = field(default_factory=list)
+    open_count: int = 0
+    total_count: int = 0
+
+
+def _item_view(item: ConfigurationItem, user_name: str | None) -> ItemView:
+    return ItemView(id=item.id, kind=item.kind, name=item.name, model=item.model, serial_number=item.serial_number,
+                    operating_system=item.operating_system, version=item.version,
+                    installed_software=[line for line in item.installed_software.splitlines() if line.strip()],
+                    notes=item.notes, is_active=item.is_active, user_id=item.user_id, user_name=user_name or '')
+
+
+async def customer_profile(viewer: User, user_id: int, *, ticket_limit: int = 10,
+                           include_retired: bool = False) -> CustomerProfile | None:
+    """Everything the desk knows about a person: card, organisation and tier, items, recent tickets."""
+    if not auth.can_identify_customers(viewer):
+        auth.refused(viewer, 'see the profile of user', user_id)
+        return None
+    async with db.session() as s:
+        row = (await s.execute(select(User, Organisation).join(Organisation, User.organisation_id == Organisation.id)
+                               .where(User.id == user_id))).unique().first()
+        if row is None:
+            return None
+        person, org = row
+        # their own items, then the organisation's shared ones (used by nobody in particular)
+        item_query = (select(ConfigurationItem).where(or_(
+            ConfigurationItem.user_id == person.id,
+            and_(ConfigurationItem.user_id.is_(None), ConfigurationItem.organisation_id == person.organisation_id)))
+            .order_by(ConfigurationItem.is_active.desc(), ConfigurationItem.user_id.is_(None), ConfigurationItem.kind,
+                      ConfigurationItem.name))
+        if not include_retired:
+            item_query = item_query.where(ConfigurationItem.is_active.is_(True))
+        items = [_item_view(i, person.display_name if i.user_id else '') for i in (await s.execute(item_query)).scalars()]
+        mine = or_(Ticket.customer_id == person.id, Ticket.creator_id == person.id) if person.role == Role.CUSTOMER \
+            else Ticket.customer_id == person.id
+        total, open_count = (await s.execute(
+            select(func.count(Ticket.id), func.count(case((Ticket.status.in_(OPEN_STATUSES), Ticket.id))))
+            .where(mine))).one()
+        history = (await s.execute(
+            select(Ticket.id, Ticket.reference, Ticket.title, Ticket.status, Priority.name, Priority.color,
+                   Ticket.created_at, Ticket.updated_at).join(Priority, Ticket.priority_id == Priority.id)
+            .where(mine).order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(ticket_limit))).all()
+    return CustomerProfile(
+        id=person.id, name=person.display_name, email=person.email, phone=person.phone, location=person.location,
+        department=person.department, handle=person.handle or '', role=person.role,
+        is_org_admin=bool(person.is_org_admin), is_active=person.is_active, organisation_id=org.id,
+        organisation=org.name, tier=org.tier, created_at=person.created_at, last_login_at=person.last_login_at,
+        items=items, tickets=[HistoryRow(*r) for r in history], open_count=open_count, total_count=total)
+
+
+# --- directory lists ---
+
+@dataclass
+class CustomerRow:
+    id: int
+    name: str
+    email: str
+    phone: str
+    organisation: str
+    department: str
+    is_org_admin: bool
+    is_active: bool
+    open_tickets: int
+
+
+async def customers(viewer: User, *, search: str = '', organisation_id: int | None = None,
+                    include_inactive: bool = False, limit: int = 200) -> list[CustomerRow]:
+    if not auth.can_identify_customers(viewer):
+        auth.refused(viewer, 'list customers', '')
+        return []
+    open_tickets = (select(func.count(Ticket.id)).where(Ticket.customer_id == User.id,
+                                                        Ticket.status.in_(OPEN_STATUSES))
+                    .correlate(User).scalar_subquery())
+    query = (select(User.id, User.display_name, User.email, User.phone, Organisation.name, User.department,
+                    User.is_org_admin, User.is_active, open_tickets)
+             .join(Organisation, User.organisation_id == Organisation.id)
+             .where(User.role == Role.CUSTOMER.value))
+    if not include_inactive:
+        query = query.where(User.is_active.is_(True))
+    if organisation_id:
+        query = query.where(User.organisation_id == organisation_id)
+    if search.strip():
+        ids = [h.id for h in await search_people(viewer, search, limit=limit, include_staff=False)]
+        query = query.where(User.id.in_(ids or [-1]))
+    async with db.session() as s:
+        rows = (await s.execute(query.order_by(Organisation.name, User.display_name).limit(limit))).all()
+    return [CustomerRow(*r[:6], is_org_admin=bool(r[6]), is_active=r[7], open_tickets=r[8] or 0) for r in rows]
+
+
+@dataclass
+class OrganisationRow:
+    id: int
+    name: str
+    tier: str
+    is_provider: bool
+    people: int
+    open_tickets: int
+
+
+async def organisations(viewer: User) -> list[OrganisationRow]:
+    if not auth.can_identify_customers(viewer):
+        auth.refused(viewer, 'list organisations', '')
+        return []
+    people = (select(func.count(User.id)).where(User.organisation_id == Organisation.id, User.is_active.is_(True))
+              .correlate(Organisation).scalar_subquery())
+    open_tickets = (select(func.count(Ticket.id)).where(Ticket.organisation_id == Organisation.id,
+                                                        Ticket.status.in_(OPEN_STATUSES))
+                    .correlate(Organisation).scalar_subquery())
+    async with db.session() as s:
+        rows = (await s.execute(select(Organisation.id, Organisation.name, Organisation.tier, Organisation.is_provider,
+                                       people, open_tickets)
+                                .order_by(Organisation.is_provider.desc(), Organisation.name))).all()
+    return [OrganisationRow(*r[:4], people=r[4] or 0, open_tickets=r[5] or 0) for r in rows]
+
+
+async def organisation_choices(*, customers_only: bool = False) -> dict[int, str]:
+    query = select(Organisation.id, Organisation.name, Organisation.tier).order_by(Organisation.name)
+    if customers_only:
+        query = query.where(Organisation.is_provider.is_(False))
+    async with db.session() as s:
+        return {oid: f'{name} ({tier})' for oid, name, tier in (await s.execute(query)).all()}
+
+
+async def organisation_people(viewer: User, organisation_id: int) -> dict[int, str]:
+    """People of one organisation, for "used by" pickers."""
+    if not auth.can_identify_customers(viewer):
+        return {}
+    async with db.session() as s:
+        rows = await s.execute(select(User.id, User.display_name).where(User.organisation_id == organisation_id,
+                                                                        User.is_active.is_(True))
+                               .order_by(User.display_name))
+        return dict(rows.all())
+
+
+@dataclass
+class ServiceRow:
+    id: int
+    name: str
+    description: str
+    criticality: str
+    is_active: bool
+    open_tickets: int
+
+
+async def services(viewer: User) -> list[ServiceRow]:
+    if not auth.can_identify_customers(viewer):
+        auth.refused(viewer, 'list services', '')
+        return []
+    open_tickets = (select(func.count(Ticket.id)).where(Ticket.service_id == Service.id,
+                                                        Ticket.status.in_(OPEN_STATUSES))
+                    .correlate(Service).scalar_subquery())
+    async with db.session() as s:
+        rows = (await s.execute(select(Service.id, Service.name, Service.description, Service.criticality,
+                                       Service.is_active, open_tickets)
+                                .order_by(Service.is_active.desc(), Service.name))).all()
+    return [ServiceRow(*r[:5], open_tickets=r[5] or 0) for r in rows]
+
+
+async def item(viewer: User, item_id: int) -> ItemView | None:
+    if not auth.can_identify_customers(viewer):
+        auth.refused(viewer, 'see configuration item', item_id)
+        return None
+    async with db.session() as s:
+        row = (await s.execute(select(ConfigurationItem, User.display_name)
+                               .outerjoin(User, ConfigurationItem.user_id == User.id)
+                               .where(ConfigurationItem.id == item_id))).first()
+    return _item_view(*row) if row else None
+

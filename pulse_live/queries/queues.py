@@ -1,0 +1,197 @@
+"""Work lists for agents: each queue's unassigned line, "My tickets", and "All open" with filters, sort and pages.
+
+Each list is one page query plus one ``count(*)`` with the same conditions and no joins; both are served by the
+ticket indexes (see docs/QUERY_PLANS.md).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
+
+from .. import auth, db
+from ..errors import PermissionDenied, ValidationError
+from ..models import (Organisation, Priority, Queue, QueueMember, Service, Status, Ticket, TicketType, User)
+
+WORKABLE = (Status.OPEN.value, Status.IN_PROGRESS.value)
+MAX_PAGE_SIZE = 100
+
+Assignee = aliased(User)
+SORTS = {
+    'priority': (Priority.rank.asc(), Ticket.created_at.asc(), Ticket.id.asc()),
+    'oldest': (Ticket.created_at.asc(), Ticket.id.asc()),
+    'newest': (Ticket.created_at.desc(), Ticket.id.desc()),
+    'updated': (Ticket.updated_at.desc(), Ticket.id.desc()),
+}
+SORT_LABELS = {'priority': 'Priority, then oldest', 'oldest': 'Oldest first', 'newest': 'Newest first',
+               'updated': 'Recently updated'}
+
+
+@dataclass
+class WorkRow:
+    id: int
+    reference: str
+    title: str
+    status: str
+    priority: str
+    priority_color: str
+    type: str
+    organisation: str
+    service: str
+    queue: str
+    assignee_id: int | None
+    assignee: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass
+class WorkPage:
+    rows: list[WorkRow]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+@dataclass
+class WorkFilters:
+    """Filters of the "All open" list; ``status`` None means open and in progress."""
+    status: str | None = None
+    priority_id: int | None = None
+    type_id: int | None = None
+    queue_id: int | None = None
+    assignee_id: int | None = None   # 0 = unassigned
+    organisation_id: int | None = None
+    service_id: int | None = None
+    created_from: date | None = None
+    created_to: date | None = None   # inclusive
+    search: str = ''
+
+
+@dataclass
+class QueueSummary:
+    id: int
+    name: str
+    description: str
+    is_default: bool
+    is_member: bool
+    unassigned: int
+    member_names: list[str] = field(default_factory=list)
+
+
+def _require_staff(viewer: User) -> None:
+    if not auth.is_staff(viewer):
+        raise PermissionDenied('Only agents can see queues and work lists.')
+
+
+def _rows_query():
+    return (select(Ticket.id, Ticket.reference, Ticket.title, Ticket.status, Priority.name, Priority.color,
+                   TicketType.name, Organisation.name, Service.name, Queue.name, Ticket.assignee_id,
+                   Assignee.display_name, Ticket.created_at, Ticket.updated_at)
+            .join(Priority, Ticket.priority_id == Priority.id)
+            .join(TicketType, Ticket.type_id == TicketType.id)
+            .join(Organisation, Ticket.organisation_id == Organisation.id)
+            .outerjoin(Service, Ticket.service_id == Service.id)
+            .outerjoin(Queue, Ticket.queue_id == Queue.id)
+            .outerjoin(Assignee, Ticket.assignee_id == Assignee.id))
+
+
+async def _page(conditions: list, order_by: tuple, page: int, page_size: int) -> WorkPage:
+    page, page_size = max(1, int(page)), min(max(1, int(page_size)), MAX_PAGE_SIZE)
+    async with db.session() as s:
+        total = (await s.execute(select(func.count()).select_from(Ticket).where(*conditions))).scalar_one()
+        last_page = max(1, -(-total // page_size))
+        page = min(page, last_page)
+        query = _rows_query().where(*conditions).order_by(*order_by).offset((page - 1) * page_size).limit(page_size)
+        rows = [WorkRow(id=r[0], reference=r[1], title=r[2], status=r[3], priority=r[4], priority_color=r[5],
+                        type=r[6], organisation=r[7], service=r[8] or '', queue=r[9] or '', assignee_id=r[10],
+                        assignee=r[11] or '', created_at=r[12], updated_at=r[13])
+                for r in (await s.execute(query)).all()]
+    return WorkPage(rows=rows, total=total, page=page, page_size=page_size)
+
+
+async def queue_line(viewer: User, queue_id: int, *, page: int = 1, page_size: int = 25) -> WorkPage:
+    """A queue's unassigned open tickets, most urgent priority first, then oldest first."""
+    _require_staff(viewer)
+    conditions = [Ticket.queue_id == queue_id, Ticket.assignee_id.is_(None), Ticket.status.in_(WORKABLE)]
+    return await _page(conditions, SORTS['priority'], page, page_size)
+
+
+async def my_tickets(viewer: User, *, include_resolved: bool = False, sort: str = 'priority', page: int = 1,
+                     page_size: int = 25) -> WorkPage:
+    """The viewer's own tickets (open and in progress; resolved too on request)."""
+    _require_staff(viewer)
+    statuses = WORKABLE + ((Status.RESOLVED.value,) if include_resolved else ())
+    conditions = [Ticket.assignee_id == viewer.id, Ticket.status.in_(statuses)]
+    return await _page(conditions, SORTS.get(sort, SORTS['priority']), page, page_size)
+
+
+def _day_start(value: date) -> datetime:
+    return datetime.combine(value, time.min)
+
+
+async def open_tickets(viewer: User, filters: WorkFilters | None = None, *, sort: str = 'priority', page: int = 1,
+                       page_size: int = 25) -> WorkPage:
+    """All open tickets (or one status), filtered by any of the fields, sorted, in pages."""
+    _require_staff(viewer)
+    f = filters or WorkFilters()
+    if f.status:
+        try:
+            conditions = [Ticket.status == Status(f.status).value]
+        except ValueError:
+            raise ValidationError(f'{f.status!r} is not a status.') from None
+    else:
+        conditions = [Ticket.status.in_(WORKABLE)]
+    for column, value in ((Ticket.priority_id, f.priority_id), (Ticket.type_id, f.type_id),
+                          (Ticket.queue_id, f.queue_id), (Ticket.organisation_id, f.organisation_id),
+                          (Ticket.service_id, f.service_id)):
+        if value:
+            conditions.append(column == value)
+    if f.assignee_id == 0:
+        conditions.append(Ticket.assignee_id.is_(None))
+    elif f.assignee_id:
+        conditions.append(Ticket.assignee_id == f.assignee_id)
+    if f.created_from and f.created_to and f.created_from > f.created_to:
+        raise ValidationError('The “created from” date is after the “created to” date.')
+    if f.created_from:
+        conditions.append(Ticket.created_at >= _day_start(f.created_from))
+    if f.created_to:
+        conditions.append(Ticket.created_at < _day_start(f.created_to + timedelta(days=1)))
+    term = (f.search or '').strip()
+    if term:
+        like = f'%{term.lower()[:200]}%'
+        conditions.append(func.lower(Ticket.title).like(like) | func.lower(Ticket.reference).like(like))
+    return await _page(conditions, SORTS.get(sort, SORTS['priority']), page, page_size)
+
+
+async def queue_summaries(viewer: User) -> list[QueueSummary]:
+    """Every queue with its number of unassigned open tickets; the viewer's own queues first."""
+    _require_staff(viewer)
+    async with db.session() as s:
+        queues = (await s.execute(select(Queue).order_by(Queue.name))).scalars().all()
+        counts = dict((await s.execute(select(Ticket.queue_id, func.count())
+                                       .where(Ticket.assignee_id.is_(None), Ticket.status.in_(WORKABLE))
+                                       .group_by(Ticket.queue_id))).all())
+        members: dict[int, list[tuple[int, str]]] = {}
+        for queue_id, user_id, name in (await s.execute(
+                select(QueueMember.queue_id, User.id, User.display_name).join(User, QueueMember.user_id == User.id)
+                .order_by(User.display_name))).all():
+            members.setdefault(queue_id, []).append((user_id, name))
+    summaries = [QueueSummary(id=q.id, name=q.name, description=q.description, is_default=q.is_default,
+                              is_member=any(uid == viewer.id for uid, _ in members.get(q.id, [])),
+                              unassigned=counts.get(q.id, 0), member_names=[n for _, n in members.get(q.id, [])])
+                 for q in queues]
+    return sorted(summaries, key=lambda q: (not q.is_member, q.name.lower()))
+
+
+async def organisations() -> dict[int, str]:
+    """Customer organisations, for filters."""
+    async with db.session() as s:
+        rows = await s.execute(select(Organisation.id, Organisation.name).order_by(Organisation.name))
+        return dict(rows.all())

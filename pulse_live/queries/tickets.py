@@ -1,0 +1,265 @@
+"""Ticket lists and the ticket view, filtered by what the viewer may see."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import aliased
+
+from .. import auth, db
+from ..models import (Attachment, EventMention, Organisation, Priority, Queue, ResolutionCode, Service, TeamMember,
+                      Ticket, TicketEvent, TicketType, User)
+
+SORTS = {
+    'updated': Ticket.updated_at.desc(),
+    'created': Ticket.created_at.desc(),
+    'oldest': Ticket.created_at.asc(),
+    'priority': Priority.rank.asc(),
+    'reference': Ticket.reference.asc(),
+}
+
+
+@dataclass
+class TicketRow:
+    id: int
+    reference: str
+    title: str
+    status: str
+    priority: str
+    priority_color: str
+    type: str
+    organisation: str
+    assignee: str
+    updated_at: datetime
+
+
+@dataclass
+class TicketPage:
+    rows: list[TicketRow]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+def _visible(viewer: User):
+    return auth.visible_tickets(viewer)
+
+
+async def list_tickets(viewer: User, *, search: str = '', status: str | None = None, sort: str = 'updated',
+                       page: int = 1, page_size: int = 25, assignee_id: int | None = None) -> TicketPage:
+    page, page_size = max(1, page), min(max(1, page_size), 200)
+    assignee = aliased(User)
+    conditions = [_visible(viewer)]
+    term = search.strip()
+    if term:
+        like = f'%{term.lower()}%'
+        conditions.append(or_(func.lower(Ticket.reference).like(like), func.lower(Ticket.title).like(like)))
+    if status:
+        conditions.append(Ticket.status == status)
+    if assignee_id:
+        conditions.append(Ticket.assignee_id == assignee_id)
+    async with db.session() as s:
+        total = (await s.execute(select(func.count(Ticket.id)).where(*conditions))).scalar_one()
+        query = (select(Ticket.id, Ticket.reference, Ticket.title, Ticket.status, Priority.name, Priority.color,
+                        TicketType.name, Organisation.name, assignee.display_name, Ticket.updated_at)
+                 .join(Priority, Ticket.priority_id == Priority.id)
+                 .join(TicketType, Ticket.type_id == TicketType.id)
+                 .join(Organisation, Ticket.organisation_id == Organisation.id)
+                 .outerjoin(assignee, Ticket.assignee_id == assignee.id)
+                 .where(*conditions)
+                 .order_by(SORTS.get(sort, SORTS['updated']), Ticket.id.desc())
+                 .offset((page - 1) * page_size).limit(page_size))
+        rows = [TicketRow(*r[:8], assignee=r[8] or '', updated_at=r[9]) for r in (await s.execute(query)).all()]
+    return TicketPage(rows=rows, total=total, page=page, page_size=page_size)
+
+
+@dataclass
+class EventView:
+    id: int
+    kind: str
+    actor: str
+    actor_id: int | None
+    created_at: datetime
+    body: str
+    is_internal: bool
+    field: str | None
+    old_value: str | None
+    new_value: str | None
+    attachments: list[AttachmentView] = field(default_factory=list)
+    mentions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AttachmentView:
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    uploader: str
+    created_at: datetime
+    is_internal: bool
+
+
+@dataclass
+class MemberView:
+    id: int
+    user_id: int | None
+    name: str
+    watching: bool
+    added_how: str
+
+
+@dataclass
+class TicketView:
+    ticket: Ticket
+    type: str
+    priority: str
+    priority_color: str
+    customer: str
+    customer_email: str
+    organisation: str
+    service: str
+    queue: str
+    assignee: str
+    creator: str
+    resolution_code: str
+    events: list[EventView]
+    team: list[MemberView]
+    attachments: list[AttachmentView]
+    has_older: bool
+
+
+async def find_ticket_id(viewer: User, reference_or_id: str) -> int | None:
+    """Resolve ``PL-2026-000123`` (or a numeric id) to a ticket the viewer may see; None otherwise."""
+    key = (reference_or_id or '').strip().upper()
+    async with db.session() as s:
+        if key.isdigit():
+            ticket = await s.get(Ticket, int(key))
+        else:
+            ticket = (await s.execute(select(Ticket).where(Ticket.reference == key))).scalar_one_or_none()
+    if ticket is None or not auth.can_view_ticket(viewer, ticket):
+        if ticket is not None:
+            auth.refused(viewer, 'open ticket', ticket.reference)
+        return None
+    return ticket.id
+
+
+async def _name(s, model, attr, id_):
+    if id_ is None:
+        return ''
+    row = await s.get(model, id_)
+    return getattr(row, attr) if row is not None else ''
+
+
+async def ticket_events(viewer: User, ticket_id: int, *, after: int | None = None, before: int | None = None,
+                        limit: int = 100) -> tuple[list[EventView], bool]:
+    """Chatter entries the viewer may see, oldest first: the newest ``limit`` (before ``before``), or all after
+    ``after``. The flag tells whether older entries exist."""
+    internal_ok = auth.can_see_internal(viewer)
+    conditions = [TicketEvent.ticket_id == ticket_id]
+    if not internal_ok:
+        conditions.append(TicketEvent.is_internal.is_(False))
+    if after is not None:
+        conditions.append(TicketEvent.id > after)
+    if before is not None:
+        conditions.append(TicketEvent.id < before)
+    actor = aliased(User)
+    async with db.session() as s:
+        query = (select(TicketEvent, actor.display_name).outerjoin(actor, TicketEvent.actor_id == actor.id)
+                 .where(*conditions))
+        if after is not None:
+            rows = (await s.execute(query.order_by(TicketEvent.id))).all()
+            has_older = False
+        else:
+            rows = (await s.execute(query.order_by(TicketEvent.id.desc()).limit(limit + 1))).all()
+            has_older = len(rows) > limit
+            rows = list(reversed(rows[:limit]))
+        events = [EventView(id=e.id, kind=e.kind, actor=name or 'System', actor_id=e.actor_id, created_at=e.created_at,
+                            body=e.body, is_internal=e.is_internal, field=e.field, old_value=e.old_value,
+                            new_value=e.new_value) for e, name in rows]
+        by_id = {e.id: e for e in events}
+        if by_id:
+            ids = list(by_id)
+            for a, uploader in (await s.execute(select(Attachment, User.display_name)
+                                                .join(User, Attachment.uploader_id == User.id)
+                                                .where(Attachment.event_id.in_(ids)).order_by(Attachment.id))).all():
+                by_id[a.event_id].attachments.append(_attachment_view(a, uploader))
+            for m, handle in (await s.execute(select(EventMention, User.handle)
+                                              .outerjoin(User, EventMention.user_id == User.id)
+                                              .where(EventMention.event_id.in_(ids)))).all():
+                by_id[m.event_id].mentions.append('Team' if m.is_team else (handle or ''))
+    return events, has_older
+
+
+def _attachment_view(a: Attachment, uploader: str) -> AttachmentView:
+    return AttachmentView(id=a.id, filename=a.filename, content_type=a.content_type, size=a.size, uploader=uploader,
+                          created_at=a.created_at, is_internal=a.is_internal)
+
+
+async def ticket_attachments(viewer: User, ticket_id: int) -> list[AttachmentView]:
+    conditions = [Attachment.ticket_id == ticket_id]
+    if not auth.can_see_internal(viewer):
+        conditions.append(Attachment.is_internal.is_(False))
+    async with db.session() as s:
+        rows = (await s.execute(select(Attachment, User.display_name).join(User, Attachment.uploader_id == User.id)
+                                .where(*conditions).order_by(Attachment.id))).all()
+    return [_attachment_view(a, uploader) for a, uploader in rows]
+
+
+async def ticket_team(viewer: User, ticket_id: int) -> list[MemberView]:
+    """The team list (agents only: customers never see the provider's team)."""
+    if not auth.can_see_internal(viewer):
+        return []
+    async with db.session() as s:
+        rows = (await s.execute(select(TeamMember, User.display_name, Organisation.name)
+                                .outerjoin(User, TeamMember.user_id == User.id)
+                                .outerjoin(Organisation, TeamMember.organisation_id == Organisation.id)
+                                .where(TeamMember.ticket_id == ticket_id).order_by(TeamMember.id))).all()
+    return [MemberView(id=m.id, user_id=m.user_id, watching=m.watching, added_how=m.added_how,
+                       name=uname or f'{oname} support group') for m, uname, oname in rows]
+
+
+async def ticket_view(viewer: User, ticket_id: int, *, event_limit: int = 100, with_events: bool = True) -> TicketView | None:
+    """Everything the ticket page shows, or None when the ticket does not exist or the viewer may not see it."""
+    async with db.session() as s:
+        ticket = await s.get(Ticket, ticket_id, populate_existing=True)
+        if ticket is None or not auth.can_view_ticket(viewer, ticket):
+            if ticket is not None:
+                auth.refused(viewer, 'view ticket', ticket.reference)
+            return None
+        priority = await s.get(Priority, ticket.priority_id)
+        customer = await s.get(User, ticket.customer_id) if ticket.customer_id else None
+        names = dict(
+            type=await _name(s, TicketType, 'name', ticket.type_id),
+            organisation=await _name(s, Organisation, 'name', ticket.organisation_id),
+            service=await _name(s, Service, 'name', ticket.service_id),
+            queue=await _name(s, Queue, 'name', ticket.queue_id),
+            assignee=await _name(s, User, 'display_name', ticket.assignee_id),
+            creator=await _name(s, User, 'display_name', ticket.creator_id),
+            resolution_code=await _name(s, ResolutionCode, 'name', ticket.resolution_code_id),
+        )
+    events, has_older = await ticket_events(viewer, ticket_id, limit=event_limit) if with_events else ([], False)
+    return TicketView(ticket=ticket, priority=priority.name if priority else '',
+                      priority_color=priority.color if priority else 'grey',
+                      customer=customer.display_name if customer else '', customer_email=customer.email if customer else '',
+                      events=events, team=await ticket_team(viewer, ticket_id),
+                      attachments=await ticket_attachments(viewer, ticket_id), has_older=has_older, **names)
+
+
+async def attachment_for_download(viewer: User, attachment_id: int) -> Attachment | None:
+    """The attachment if the viewer may download it; None (→ 404) otherwise."""
+    async with db.session() as s:
+        att = await s.get(Attachment, attachment_id)
+        if att is None:
+            return None
+        ticket = await s.get(Ticket, att.ticket_id)
+        if ticket is None or not auth.can_view_ticket(viewer, ticket) or (
+                att.is_internal and not auth.can_see_internal(viewer)):
+            auth.refused(viewer, 'download attachment', f'#{attachment_id} of {ticket.reference if ticket else "?"}')
+            return None
+        return att

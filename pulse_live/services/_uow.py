@@ -1,0 +1,42 @@
+"""One unit of work: one transaction, events published only after it committed.
+
+Before the commit, the notification planner turns the unit's ticket changes into in-app notification and
+mail outbox rows, in the same transaction: a change and the news of it are stored together or not at all.
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .. import db
+from ..bus import get_bus
+from ..events import Event, TicketChanged
+
+
+@dataclass
+class UnitOfWork:
+    session: AsyncSession
+    events: list[Event] = field(default_factory=list)
+
+    def publish_after_commit(self, event: Event) -> None:
+        self.events.append(event)
+
+
+@asynccontextmanager
+async def unit_of_work() -> AsyncIterator[UnitOfWork]:
+    from ..notify import planner, sender
+    async with db.session() as session:
+        uow = UnitOfWork(session)
+        async with session.begin():
+            yield uow
+            for event in [e for e in uow.events if isinstance(e, TicketChanged)]:
+                uow.events.extend(await planner.plan(session, event))
+            await session.flush()
+    bus = get_bus()
+    for event in uow.events:
+        await bus.publish(event)
+    if uow.events:
+        sender.wake()

@@ -1,0 +1,62 @@
+"""Readable names for field values, used in automatic chatter entries ("Priority Major → Critical")."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..models import Organisation, Priority, Queue, ResolutionCode, Service, Status, TicketType, User
+
+FIELD_LABELS = {
+    'title': 'Title',
+    'description': 'Description',
+    'type_id': 'Type',
+    'priority_id': 'Priority',
+    'status': 'Status',
+    'channel': 'Channel',
+    'customer_id': 'Customer',
+    'organisation_id': 'Organisation',
+    'service_id': 'Service',
+    'queue_id': 'Queue',
+    'assignee_id': 'Assignee',
+    'affected_components': 'Affected components',
+    'technical_details': 'Technical details',
+    'attempted_solutions': 'Attempted solutions',
+    'workaround': 'Work-around',
+    'resolution_code_id': 'Resolution code',
+    'resolution_text': 'Resolution',
+    'impact': 'Impact',
+    'urgency': 'Urgency',
+}
+
+# changes of these fields are history for agents only (customers see the public side of a ticket)
+INTERNAL_FIELDS = frozenset({'queue_id', 'assignee_id', 'technical_details', 'channel'})
+
+_MODELS: dict[str, tuple[type, str]] = {
+    'type_id': (TicketType, 'name'),
+    'priority_id': (Priority, 'name'),
+    'service_id': (Service, 'name'),
+    'queue_id': (Queue, 'name'),
+    'assignee_id': (User, 'display_name'),
+    'customer_id': (User, 'display_name'),
+    'organisation_id': (Organisation, 'name'),
+    'resolution_code_id': (ResolutionCode, 'name'),
+}
+
+
+async def label_for(session: AsyncSession, field: str, value: Any) -> str:
+    if value is None or value == '':
+        return '—'
+    if field == 'status':
+        return Status(value).label
+    if field in _MODELS:
+        model, attr = _MODELS[field]
+        row = await session.get(model, value)
+        return getattr(row, attr) if row is not None else f'#{value}'
+    text = str(value)
+    return text if len(text) <= 200 else text[:197] + '…'
+
+
+async def exists(session: AsyncSession, field: str, value: Any) -> bool:
+    model, _ = _MODELS[field]
+    return await session.get(model, value) is not None

@@ -1,0 +1,51 @@
+"""In-app notifications (mark read) and the mail outbox administration (retry now)."""
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from .. import auth
+from ..errors import NotFound, ValidationError
+from ..events import NotificationsRead
+from ..models import MailOutbox, Notification, Role, User, utcnow
+from ._uow import unit_of_work
+
+
+async def mark_read(*, actor: User, notification_ids: list[int] | None = None) -> int:
+    """Mark the actor's notifications read (all of them when no ids are given); return how many changed."""
+    async with unit_of_work() as uow:
+        query = update(Notification).where(Notification.user_id == actor.id, Notification.read_at.is_(None))
+        if notification_ids is not None:
+            if not all(isinstance(i, int) for i in notification_ids):
+                raise ValidationError('Notification ids must be numbers.')
+            query = query.where(Notification.id.in_(notification_ids))
+        result = await uow.session.execute(query.values(read_at=utcnow()).execution_options(synchronize_session=False))
+        if result.rowcount:
+            uow.publish_after_commit(NotificationsRead(user_id=actor.id))
+    return result.rowcount
+
+
+async def retry_now(*, actor: User, outbox_id: int) -> None:
+    """Admin: send a pending or failed (dead) mail at the next round, with a fresh set of attempts if it was dead."""
+    auth.require_role(actor, Role.ADMIN)
+    async with unit_of_work() as uow:
+        row = await uow.session.get(MailOutbox, outbox_id)
+        if row is None:
+            raise NotFound('No such mail.')
+        if row.status == 'sent':
+            raise ValidationError('This mail was sent already.')
+        if row.status == 'dead':
+            row.attempts = 0
+        row.status, row.next_attempt_at, row.locked_until = 'pending', utcnow(), None
+    from ..notify import sender
+    sender.wake()
+
+
+async def update_preferences(*, actor: User, email_notifications: bool, notify_delay_s: int) -> None:
+    if not isinstance(notify_delay_s, int) or not 0 <= notify_delay_s <= 7 * 24 * 3600:
+        raise ValidationError('The delay must be between 0 seconds and 7 days.')
+    async with unit_of_work() as uow:
+        user = await uow.session.get(User, actor.id)
+        if user is None:
+            raise NotFound('User not found.')
+        user.email_notifications = bool(email_notifications)
+        user.notify_delay_s = notify_delay_s

@@ -1,0 +1,159 @@
+"""Who works on a ticket: take it off a queue, assign / re-assign (with an optional note), unassign.
+
+``take_ticket`` is a compare-and-set (``UPDATE … WHERE assignee_id IS NULL``): among agents pressing Take at the
+same moment exactly one row update succeeds; the others are told who took it. Every change is a history row in the
+same transaction and a ``TicketChanged`` after commit, like any other field change.
+"""
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .. import auth
+from ..errors import NotFound, PermissionDenied, ServiceError, StaleWrite, ValidationError
+from ..events import TicketChanged
+from ..models import EventKind, Queue, QueueMember, Status, Ticket, TicketEvent, User, utcnow
+from ._uow import unit_of_work
+
+WORKABLE = (Status.OPEN.value, Status.IN_PROGRESS.value)
+NOTE_LIMIT = 2000
+
+
+class AlreadyTaken(ServiceError):
+    """Somebody else owns the ticket (won the race to take it, or had it before)."""
+
+    def __init__(self, message: str, owner_id: int | None) -> None:
+        super().__init__(message)
+        self.owner_id = owner_id
+
+
+async def _name(session: AsyncSession, user_id: int | None) -> str:
+    if user_id is None:
+        return '—'
+    user = await session.get(User, user_id)
+    return user.display_name if user is not None else f'#{user_id}'
+
+
+async def _load(session: AsyncSession, actor: User, ticket_id: int) -> Ticket:
+    if not auth.is_staff(actor):
+        raise PermissionDenied('Only agents can take or assign tickets.')
+    ticket = await session.get(Ticket, ticket_id) if isinstance(ticket_id, int) else None
+    if ticket is None:
+        raise NotFound('Ticket not found.')
+    return ticket
+
+
+def _history(ticket: Ticket, actor: User, old_id: int | None, old_name: str, new_id: int | None, new_name: str,
+             body: str, **data) -> TicketEvent:
+    return TicketEvent(ticket_id=ticket.id, kind=EventKind.FIELD_CHANGE, actor_id=actor.id, field='assignee_id',
+                       old_value=old_name, new_value=new_name, is_internal=True, body=body,
+                       data={'old': old_id, 'new': new_id, **data})
+
+
+async def take_ticket(*, actor: User, ticket_id: int) -> Ticket:
+    """The actor becomes the owner, unless somebody else is (``AlreadyTaken`` names them)."""
+    async with unit_of_work() as uow:
+        s = uow.session
+        ticket = await _load(s, actor, ticket_id)
+        if ticket.assignee_id == actor.id:
+            return ticket
+        if ticket.assignee_id is not None:
+            raise AlreadyTaken(f'{ticket.reference} is already taken by {await _name(s, ticket.assignee_id)}.',
+                               ticket.assignee_id)
+        if ticket.status not in WORKABLE:
+            raise ValidationError(f'{ticket.reference} is {Status(ticket.status).label.lower()}; '
+                                  'only open tickets can be taken.')
+        if ticket.queue_id is not None:
+            members = set((await s.execute(select(QueueMember.user_id)
+                                           .where(QueueMember.queue_id == ticket.queue_id))).scalars())
+            if not auth.can_take_from_queue(actor, members):
+                queue = await s.get(Queue, ticket.queue_id)
+                raise PermissionDenied(f'Only members of {queue.name if queue else "its queue"} can take '
+                                       f'{ticket.reference}; ask a manager to assign it to you.')
+        result = await s.execute(
+            update(Ticket).where(Ticket.id == ticket.id, Ticket.assignee_id.is_(None), Ticket.status.in_(WORKABLE))
+            .values(assignee_id=actor.id, version=Ticket.version + 1, updated_at=utcnow())
+            .execution_options(synchronize_session=False))
+        if result.rowcount != 1:  # lost the race: somebody committed first
+            owner_id, status = (await s.execute(select(Ticket.assignee_id, Ticket.status)
+                                                .where(Ticket.id == ticket.id))).one()
+            if owner_id == actor.id:
+                await s.refresh(ticket)
+                return ticket
+            if owner_id is None:
+                raise ValidationError(f'{ticket.reference} is {Status(status).label.lower()} now; '
+                                      'only open tickets can be taken.')
+            raise AlreadyTaken(f'{ticket.reference} was just taken by {await _name(s, owner_id)}.', owner_id)
+        await s.refresh(ticket)
+        event = _history(ticket, actor, None, '—', actor.id, actor.display_name,
+                         f'{actor.display_name} took the ticket', take=True)
+        s.add(event)
+        await s.flush()
+        uow.publish_after_commit(TicketChanged(ticket_id=ticket.id, kind='field_change', actor_id=actor.id,
+                                               event_ids=(event.id,), fields=('assignee_id',)))
+    return ticket
+
+
+def _clean_note(note: str | None) -> str:
+    note = (note or '').replace('\r\n', '\n').strip()
+    if len(note) > NOTE_LIMIT:
+        raise ValidationError(f'The note is too long ({len(note)} characters; at most {NOTE_LIMIT}).')
+    return note
+
+
+async def _set_owner(actor: User, ticket_id: int, new_id: int | None, note: str | None) -> Ticket:
+    note = _clean_note(note)
+    async with unit_of_work() as uow:
+        s = uow.session
+        ticket = await _load(s, actor, ticket_id)
+        if ticket.status == Status.CLOSED:
+            raise ValidationError(f'{ticket.reference} is closed; a closed ticket cannot be changed.')
+        new_name = '—'
+        if new_id is not None:
+            assignee = await s.get(User, new_id) if isinstance(new_id, int) else None
+            if assignee is None or not auth.is_staff(assignee) or not assignee.is_active:
+                raise ValidationError('Assignee must be an active agent.')
+            new_name = assignee.display_name
+        old_id = ticket.assignee_id
+        if old_id == new_id:
+            return ticket
+        same_owner = Ticket.assignee_id.is_(None) if old_id is None else Ticket.assignee_id == old_id
+        result = await s.execute(
+            update(Ticket).where(Ticket.id == ticket.id, same_owner)
+            .values(assignee_id=new_id, version=Ticket.version + 1, updated_at=utcnow())
+            .execution_options(synchronize_session=False))
+        if result.rowcount != 1:
+            current = (await s.execute(select(Ticket.assignee_id).where(Ticket.id == ticket.id))).scalar_one()
+            raise StaleWrite(f'{ticket.reference} was re-assigned meanwhile (now: {await _name(s, current)}); '
+                             'nothing was changed.')
+        await s.refresh(ticket)
+        old_name = await _name(s, old_id)
+        if new_id is None:
+            body = f'{actor.display_name} unassigned the ticket (was {old_name})'
+        elif new_id == actor.id:
+            body = f'{actor.display_name} took the ticket over from {old_name}' if old_id else \
+                f'{actor.display_name} took the ticket'
+        elif old_id is None:
+            body = f'{actor.display_name} assigned the ticket to {new_name}'
+        else:
+            body = f'{actor.display_name} re-assigned the ticket {old_name} → {new_name}'
+        if note:
+            body += f': {note}'
+        event = _history(ticket, actor, old_id, old_name, new_id, new_name, body, note=note or None)
+        s.add(event)
+        await s.flush()
+        uow.publish_after_commit(TicketChanged(ticket_id=ticket.id, kind='field_change', actor_id=actor.id,
+                                               event_ids=(event.id,), fields=('assignee_id',)))
+    return ticket
+
+
+async def assign_ticket(*, actor: User, ticket_id: int, assignee_id: int, note: str | None = None) -> Ticket:
+    """Assign or re-assign to an agent, with an optional note (shown in the history)."""
+    if assignee_id in (None, ''):
+        raise ValidationError('Choose the agent to assign the ticket to.')
+    return await _set_owner(actor, ticket_id, assignee_id, note)
+
+
+async def unassign_ticket(*, actor: User, ticket_id: int, note: str | None = None) -> Ticket:
+    """Give the ticket back to its queue."""
+    return await _set_owner(actor, ticket_id, None, note)

@@ -1,0 +1,290 @@
+"""Create tickets and change their fields and status; every change is a history row in the same transaction."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .. import auth, storage
+from ..config import get_settings
+from ..errors import NotFound, PermissionDenied, StaleWrite, ValidationError
+from ..events import TicketChanged
+from ..models import (Channel, EventKind, Organisation, Priority, PriorityScale, Role, Status, TeamMember, Ticket,
+                      TicketEvent, TicketType, User, utcnow)
+from ._uow import unit_of_work
+from .chatter import add_message_event
+from .labels import FIELD_LABELS, INTERNAL_FIELDS, exists, label_for
+from .prioritisation import level_value
+from .references import next_reference
+from .rules import apply_on_create, apply_on_update
+
+TEXT_LIMITS = {'title': 300, 'description': 20000, 'affected_components': 5000, 'technical_details': 20000,
+               'attempted_solutions': 20000, 'workaround': 20000, 'resolution_text': 20000}
+EDITABLE_FIELDS = frozenset({'title', 'description', 'type_id', 'priority_id', 'channel', 'customer_id',
+                             'service_id', 'queue_id', 'assignee_id', 'affected_components', 'technical_details',
+                             'attempted_solutions', 'workaround'})
+REFERENCE_FIELDS = frozenset({'type_id', 'priority_id', 'customer_id', 'service_id', 'queue_id', 'assignee_id'})
+
+# who may move a ticket from one status to another: staff everywhere allowed, customers only where listed
+TRANSITIONS: dict[Status, set[Status]] = {
+    Status.OPEN: {Status.IN_PROGRESS, Status.RESOLVED},
+    Status.IN_PROGRESS: {Status.OPEN, Status.RESOLVED},
+    Status.RESOLVED: {Status.CLOSED, Status.IN_PROGRESS, Status.OPEN},
+    Status.CLOSED: set(),
+}
+CUSTOMER_TRANSITIONS = {(Status.RESOLVED, Status.CLOSED), (Status.RESOLVED, Status.OPEN)}
+
+
+def _clean_text(field: str, value: Any) -> str:
+    if value is None:
+        value = ''
+    if not isinstance(value, str):
+        raise ValidationError(f'{FIELD_LABELS.get(field, field)} must be text.')
+    value = value.replace('\r\n', '\n').strip()
+    limit = TEXT_LIMITS.get(field, 5000)
+    if len(value) > limit:
+        raise ValidationError(f'{FIELD_LABELS.get(field, field)} is too long ({len(value)} characters; at most {limit}).')
+    return value
+
+
+async def _validate_value(session: AsyncSession, field: str, value: Any) -> Any:
+    if field in REFERENCE_FIELDS:
+        if value in (None, ''):
+            if field in ('type_id', 'priority_id'):
+                raise ValidationError(f'{FIELD_LABELS[field]} is required.')
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            try:
+                value = int(value)
+            except (TypeError, ValueError):
+                raise ValidationError(f'{FIELD_LABELS[field]}: {value!r} is not a valid choice.') from None
+        if not await exists(session, field, value):
+            raise ValidationError(f'{FIELD_LABELS[field]}: no such choice (#{value}).')
+        if field == 'assignee_id':
+            assignee = await session.get(User, value)
+            if assignee is None or not auth.is_staff(assignee) or not assignee.is_active:
+                raise ValidationError('Assignee must be an active agent.')
+        return value
+    if field == 'channel':
+        try:
+            return Channel(value).value
+        except ValueError:
+            raise ValidationError(f'Channel: {value!r} is not a known channel.') from None
+    value = _clean_text(field, value)
+    if field == 'title' and not value:
+        raise ValidationError('Title is required.')
+    return value
+
+
+async def _default_priority_id(session: AsyncSession) -> int:
+    row = (await session.execute(
+        select(Priority.id).join(PriorityScale, Priority.scale_id == PriorityScale.id)
+        .where(PriorityScale.is_active.is_(True))
+        .order_by(Priority.is_default.desc(), Priority.rank.desc()).limit(1))).scalar_one_or_none()
+    if row is None:
+        raise ValidationError('No priority scale is configured; run `pulse-live migrate` / seed the catalog.')
+    return row
+
+
+async def _default_type_id(session: AsyncSession) -> int:
+    row = (await session.execute(select(TicketType.id).where(TicketType.is_active.is_(True))
+                                 .order_by(TicketType.position, TicketType.id).limit(1))).scalar_one_or_none()
+    if row is None:
+        raise ValidationError('No ticket type is configured.')
+    return row
+
+
+async def provider_organisation_id(session: AsyncSession) -> int | None:
+    return (await session.execute(select(Organisation.id).where(Organisation.is_provider.is_(True))
+                                  .order_by(Organisation.id).limit(1))).scalar_one_or_none()
+
+
+async def create_ticket(*, actor: User, title: str, description: str = '', type_id: int | None = None,
+                        priority_id: int | None = None, customer_id: int | None = None, service_id: int | None = None,
+                        queue_id: int | None = None, assignee_id: int | None = None, channel: str | None = None,
+                        affected_components: str = '', technical_details: str = '', attempted_solutions: str = '',
+                        workaround: str = '', files: list[storage.UploadedFile] | None = None,
+                        impact: str | None = None, urgency: str | None = None) -> Ticket:
+    """Open a new ticket. Customers open tickets for themselves (channel portal); agents for any customer.
+    ``files`` become attachments of a first message by the creator, in the same transaction. ``impact`` and
+    ``urgency`` (high / medium / low; customers answer "who is affected", "how urgent") feed prioritisation."""
+    files = files or []
+    storage.check_limits(files)
+    stored = [(f, await storage.store(f.data)) for f in files]
+    async with unit_of_work() as uow:
+        s = uow.session
+        if actor.role == Role.CUSTOMER:
+            if customer_id not in (None, actor.id) or assignee_id or queue_id or technical_details:
+                auth.refused(actor, 'open a ticket with agent-only fields for customer', customer_id)
+                raise PermissionDenied('Customers open requests for themselves only.')
+            customer_id, channel = actor.id, Channel.PORTAL.value
+            priority_id = None  # customers tell urgency; agents and rules set the priority
+        values: dict[str, Any] = {
+            'title': title, 'description': description, 'affected_components': affected_components,
+            'technical_details': technical_details, 'attempted_solutions': attempted_solutions,
+            'workaround': workaround, 'customer_id': customer_id, 'service_id': service_id, 'queue_id': queue_id,
+            'assignee_id': assignee_id, 'channel': channel or Channel.AGENT.value,
+            'type_id': type_id or await _default_type_id(s),
+            'priority_id': priority_id or await _default_priority_id(s),
+        }
+        for field in list(values):
+            values[field] = await _validate_value(s, field, values[field])
+        for field, level in (('impact', impact), ('urgency', urgency)):
+            if level is not None:
+                values[field] = level_value(level, FIELD_LABELS[field])
+        customer = await s.get(User, values['customer_id']) if values['customer_id'] else None
+        provider_id = await provider_organisation_id(s)
+        organisation_id = customer.organisation_id if customer else (provider_id or actor.organisation_id)
+
+        now = utcnow()
+        reference = await next_reference(s, prefix=get_settings().ticket_prefix, year=now.year)
+        ticket = Ticket(reference=reference, organisation_id=organisation_id, creator_id=actor.id,
+                        status=Status.OPEN.value, created_at=now, updated_at=now, version=1, **values)
+        s.add(ticket)
+        await s.flush()
+        s.add(TicketEvent(ticket_id=ticket.id, kind=EventKind.CREATED, actor_id=actor.id, created_at=now,
+                          body=f'{actor.display_name} opened the ticket via {Channel(values["channel"]).label}.'))
+        s.add(TeamMember(ticket_id=ticket.id, user_id=actor.id, added_how='creator', added_by_id=actor.id))
+        if customer is not None and customer.id != actor.id:
+            s.add(TeamMember(ticket_id=ticket.id, user_id=customer.id, added_how='customer', added_by_id=actor.id))
+        if provider_id is not None:
+            s.add(TeamMember(ticket_id=ticket.id, organisation_id=provider_id, added_how='support_group',
+                             added_by_id=actor.id))
+        await apply_on_create(s, actor, ticket, explicit_priority=priority_id is not None, explicit_queue=queue_id is not None)
+        if stored:  # after the rules: they annotate the (still unflushed) 'created' row
+            await add_message_event(s, ticket_id=ticket.id, actor=actor, body='', internal=False, stored=stored,
+                                    now=now)
+        await s.flush()
+        uow.publish_after_commit(TicketChanged(ticket_id=ticket.id, kind='created', actor_id=actor.id))
+    return ticket
+
+
+async def _load_for_write(session: AsyncSession, actor: User, ticket_id: int, expected_version: int) -> Ticket:
+    ticket = await session.get(Ticket, ticket_id)
+    if ticket is None or not auth.can_view_ticket(actor, ticket):
+        if ticket is not None:
+            auth.refused(actor, 'change ticket', ticket.reference)
+        raise NotFound('Ticket not found.')
+    if ticket.version != expected_version:
+        raise StaleWrite(f'{ticket.reference} was changed by someone else since you opened it. '
+                         'Your change was not saved; the current values are shown now.', ticket.version)
+    return ticket
+
+
+async def _apply(session: AsyncSession, ticket: Ticket, expected_version: int, values: dict[str, Any]) -> None:
+    """Write the values only if nobody changed the ticket meanwhile (optimistic lock on ``version``)."""
+    now = utcnow()
+    result = await session.execute(
+        update(Ticket).where(Ticket.id == ticket.id, Ticket.version == expected_version)
+        .values(**values, version=Ticket.version + 1, updated_at=now)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        raise StaleWrite(f'{ticket.reference} was changed by someone else since you opened it. '
+                         'Your change was not saved; the current values are shown now.')
+    await session.refresh(ticket)
+
+
+async def _record_change(session: AsyncSession, ticket: Ticket, actor: User, field: str, old: Any, new: Any) -> TicketEvent:
+    old_label, new_label = await label_for(session, field, old), await label_for(session, field, new)
+    event = TicketEvent(ticket_id=ticket.id, kind=EventKind.FIELD_CHANGE, actor_id=actor.id, field=field,
+                        old_value=old_label, new_value=new_label, is_internal=field in INTERNAL_FIELDS,
+                        body=f'{actor.display_name} changed {FIELD_LABELS.get(field, field)} {old_label} → {new_label}',
+                        data={'old': old, 'new': new})
+    session.add(event)
+    return event
+
+
+async def update_ticket(*, actor: User, ticket_id: int, expected_version: int, changes: dict[str, Any]) -> Ticket:
+    """Change detail fields (not status: see ``change_status``). Unchanged values are ignored."""
+    if not changes:
+        raise ValidationError('Nothing to change.')
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise ValidationError(f'These fields cannot be changed here: {", ".join(sorted(unknown))}.')
+    async with unit_of_work() as uow:
+        s = uow.session
+        ticket = await _load_for_write(s, actor, ticket_id, expected_version)
+        if ticket.status == Status.CLOSED:
+            raise ValidationError(f'{ticket.reference} is closed; a closed ticket cannot be changed.')
+        values: dict[str, Any] = {}
+        for field, raw in changes.items():
+            if not auth.can_edit_field(actor, ticket, field):
+                auth.refused(actor, f'change {field} of', ticket.reference)
+                raise PermissionDenied(f'You may not change {FIELD_LABELS.get(field, field)}.')
+            value = await _validate_value(s, field, raw)
+            if value != getattr(ticket, field):
+                values[field] = value
+        if not values:
+            return ticket
+        if 'customer_id' in values:  # the ticket belongs to the customer's organisation: who may see it follows
+            customer = await s.get(User, values['customer_id']) if values['customer_id'] else None
+            organisation_id = customer.organisation_id if customer else (await provider_organisation_id(s)
+                                                                          or ticket.organisation_id)
+            if organisation_id != ticket.organisation_id:
+                values['organisation_id'] = organisation_id
+        old = {field: getattr(ticket, field) for field in values}
+        await _apply(s, ticket, expected_version, values)
+        events = [await _record_change(s, ticket, actor, field, old[field], values[field]) for field in values]
+        events += await apply_on_update(s, actor, ticket, values)
+        await s.flush()
+        uow.publish_after_commit(TicketChanged(ticket_id=ticket.id, kind='field_change', actor_id=actor.id,
+                                               event_ids=tuple(e.id for e in events), fields=tuple(values)))
+    return ticket
+
+
+async def change_status(*, actor: User, ticket_id: int, expected_version: int, status: str,
+                        resolution_code_id: int | None = None, resolution_text: str | None = None) -> Ticket:
+    """Move a ticket along the workflow Open → In Progress → Resolved → Closed (with reopen)."""
+    try:
+        new_status = Status(status)
+    except ValueError:
+        raise ValidationError(f'{status!r} is not a status.') from None
+    async with unit_of_work() as uow:
+        s = uow.session
+        ticket = await _load_for_write(s, actor, ticket_id, expected_version)
+        old_status = Status(ticket.status)
+        if new_status == old_status:
+            return ticket
+        if new_status not in TRANSITIONS[old_status]:
+            raise ValidationError(f'A ticket cannot go from {old_status.label} to {new_status.label}.')
+        if not auth.is_staff(actor) and (old_status, new_status) not in CUSTOMER_TRANSITIONS:
+            auth.refused(actor, f'move to {new_status.value}', ticket.reference)
+            raise PermissionDenied(f'You may not move this ticket from {old_status.label} to {new_status.label}.')
+        if not auth.is_staff(actor) and new_status == Status.OPEN and not auth.customer_may_reopen(ticket):
+            raise PermissionDenied(f'{ticket.reference} was resolved more than {get_settings().reopen_days:g} days '
+                                   f'ago and can no longer be reopened. Please open a new request and mention '
+                                   f'{ticket.reference} in it.')
+        now = utcnow()
+        values: dict[str, Any] = {'status': new_status.value}
+        if new_status == Status.RESOLVED:
+            text = _clean_text('resolution_text', resolution_text)
+            if not resolution_code_id or not text:
+                raise ValidationError('Resolving needs a resolution code and a resolution description.')
+            values['resolution_code_id'] = await _validate_resolution_code(s, resolution_code_id)
+            values['resolution_text'] = text
+            values['resolved_at'] = now
+        elif new_status == Status.CLOSED:
+            values['closed_at'] = now
+        elif old_status == Status.RESOLVED:  # reopened
+            values['resolved_at'] = None
+        old = {field: getattr(ticket, field) for field in values}
+        await _apply(s, ticket, expected_version, values)
+        events = [await _record_change(s, ticket, actor, field, old[field], values[field])
+                  for field in ('status', 'resolution_code_id', 'resolution_text')
+                  if field in values and old[field] != values[field]]
+        await s.flush()
+        uow.publish_after_commit(TicketChanged(ticket_id=ticket.id, kind='field_change', actor_id=actor.id,
+                                               event_ids=tuple(e.id for e in events),
+                                               fields=tuple(f for f in values if f.endswith(('status', '_id', 'text')))))
+    return ticket
+
+
+async def _validate_resolution_code(session: AsyncSession, code_id: Any) -> int:
+    try:
+        code_id = int(code_id)
+    except (TypeError, ValueError):
+        raise ValidationError('Resolution code: not a valid choice.') from None
+    if not await exists(session, 'resolution_code_id', code_id):
+        raise ValidationError('Resolution code: no such choice.')
+    return code_id

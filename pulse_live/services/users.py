@@ -1,0 +1,100 @@
+"""Users, organisations and the business card."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from .. import auth
+from ..errors import NotFound, ValidationError
+from ..models import Organisation, Role, User
+from ._uow import unit_of_work
+
+EMAIL_RE = re.compile(r'^[^@\s]+@[^@\s]+\.[^@\s]+$')
+HANDLE_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{1,59}$')
+PHONE_RE = re.compile(r'^\+?[0-9 ()./-]{4,40}$')
+MIN_PASSWORD = 4
+
+
+def _check_email(email: str) -> str:
+    email = auth.normalise_email(email)
+    if not EMAIL_RE.match(email) or len(email) > 254:
+        raise ValidationError(f'{email or "(empty)"} is not a valid e-mail address.')
+    return email
+
+
+async def create_organisation(*, name: str, is_provider: bool = False, tier: str = 'standard') -> Organisation:
+    name = (name or '').strip()
+    if not name:
+        raise ValidationError('Organisation name is required.')
+    async with unit_of_work() as uow:
+        if (await uow.session.execute(select(Organisation.id).where(Organisation.name == name))).first():
+            raise ValidationError(f'An organisation named {name} exists already.')
+        org = Organisation(name=name, is_provider=is_provider, tier=tier)
+        uow.session.add(org)
+    return org
+
+
+async def create_user(*, email: str, password: str, role: str, display_name: str, organisation_id: int,
+                      handle: str | None = None, phone: str = '', location: str = '', department: str = '',
+                      card_published: bool = False, password_hash: str | None = None) -> User:
+    """Create an account (system/admin action: the caller checked the admin's right)."""
+    email = _check_email(email)
+    try:
+        role = Role(role).value
+    except ValueError:
+        raise ValidationError(f'{role!r} is not a role (customer, agent, manager, admin).') from None
+    display_name = (display_name or '').strip()
+    if not display_name:
+        raise ValidationError('Name is required.')
+    if password_hash is None:
+        if len(password or '') < MIN_PASSWORD:
+            raise ValidationError(f'The password needs at least {MIN_PASSWORD} characters.')
+        password_hash = await auth.hash_password(password)
+    if handle is not None:
+        handle = handle.strip().lstrip('@') or None
+        if handle and not HANDLE_RE.match(handle):
+            raise ValidationError('A handle has 2–60 letters, digits, dots, dashes or underscores.')
+    async with unit_of_work() as uow:
+        s = uow.session
+        if await s.get(Organisation, organisation_id) is None:
+            raise ValidationError('No such organisation.')
+        if (await s.execute(select(User.id).where(func.lower(User.email) == email))).first():
+            raise ValidationError(f'A user with the e-mail {email} exists already.')
+        if handle and (await s.execute(select(User.id).where(func.lower(User.handle) == handle.lower()))).first():
+            raise ValidationError(f'The handle @{handle} is taken.')
+        user = User(email=email, password_hash=password_hash, role=role, display_name=display_name,
+                    organisation_id=organisation_id, handle=handle, phone=phone, location=location,
+                    department=department, card_published=card_published)
+        s.add(user)
+    return user
+
+
+async def update_card(*, actor: User, display_name: str, handle: str, phone: str = '', location: str = '',
+                      department: str = '', card_published: bool = False) -> User:
+    """A user edits their own business card and chooses whether to publish it."""
+    display_name = (display_name or '').strip()
+    if not display_name:
+        raise ValidationError('Name is required.')
+    handle = (handle or '').strip().lstrip('@')
+    if handle and not HANDLE_RE.match(handle):
+        raise ValidationError('A handle has 2–60 letters, digits, dots, dashes or underscores.')
+    if handle.lower() == 'team':
+        raise ValidationError('@Team is reserved for the whole ticket team.')
+    if card_published and not handle:
+        raise ValidationError('Choose a handle before publishing your card.')
+    phone = (phone or '').strip()
+    if phone and not PHONE_RE.match(phone):
+        raise ValidationError(f'{phone} is not a valid phone number.')
+    async with unit_of_work() as uow:
+        s = uow.session
+        user = await s.get(User, actor.id)
+        if user is None:
+            raise NotFound('User not found.')
+        if handle and (await s.execute(select(User.id).where(func.lower(User.handle) == handle.lower(),
+                                                             User.id != user.id))).first():
+            raise ValidationError(f'The handle @{handle} is taken.')
+        user.display_name, user.handle, user.phone = display_name, handle or None, phone
+        user.location, user.department = (location or '').strip(), (department or '').strip()
+        user.card_published = card_published
+    return user

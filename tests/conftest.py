@@ -1,0 +1,97 @@
+"""Shared fixtures: a fresh database per test (SQLite, and PostgreSQL where it answers) with the demo people."""
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+
+from pulse_live import auth, db
+from pulse_live.bus import MemoryBus, set_bus
+from pulse_live.config import reset_settings
+from pulse_live.demo import People, seed_people
+from pulse_live.models import Base
+
+PG_URL = os.environ.get('PULSE_TEST_PG_URL', 'postgresql+asyncpg://postgres@127.0.0.1:5432/test')
+PG_SCHEMA = f'pulse_test_{os.getpid()}'  # each test run has its own schema: parallel runs never collide
+_HASH = auth.hash_password_sync('demo')
+_pg_schema_ready = False
+
+
+def pg_available() -> bool:
+    try:
+        with socket.create_connection(('127.0.0.1', 5432), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv('PULSE_DATA_DIR', str(tmp_path / 'data'))
+    monkeypatch.setenv('PULSE_DATABASE_URL', f'sqlite+aiosqlite:///{tmp_path / "data" / "pulse.db"}')
+    monkeypatch.setenv('PULSE_STORAGE_SECRET', 'test-secret')
+    monkeypatch.delenv('PULSE_BUS_URL', raising=False)
+    reset_settings()
+    auth.throttle.reset()
+    yield
+    reset_settings()
+
+
+async def _prepare_postgres() -> None:
+    global _pg_schema_ready  # noqa: PLW0603
+    if not _pg_schema_ready:
+        import asyncpg
+        conn = await asyncpg.connect(PG_URL.replace('postgresql+asyncpg', 'postgresql'))
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE; CREATE SCHEMA {PG_SCHEMA}')
+        finally:
+            await conn.close()
+    db.init(PG_URL, schema=PG_SCHEMA)
+    async with db.engine().begin() as conn:
+        if not _pg_schema_ready:
+            await conn.run_sync(Base.metadata.create_all)
+            _pg_schema_ready = True
+        else:
+            names = ', '.join(t.name for t in Base.metadata.sorted_tables)
+            await conn.execute(text(f'TRUNCATE {names} RESTART IDENTITY CASCADE'))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not _pg_schema_ready:
+        return
+    import asyncio
+
+    import asyncpg
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(PG_URL.replace('postgresql+asyncpg', 'postgresql'))
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE')
+        finally:
+            await conn.close()
+    asyncio.run(drop())
+
+
+@pytest.fixture(params=['sqlite', 'postgresql'])
+async def database(request, monkeypatch) -> AsyncIterator[str]:
+    """A fresh, empty schema; the unit tests run once on SQLite and once on PostgreSQL."""
+    set_bus(MemoryBus())
+    if request.param == 'postgresql':
+        if not pg_available():
+            pytest.skip('PostgreSQL is not answering on 127.0.0.1:5432')
+        monkeypatch.setenv('PULSE_DATABASE_URL', PG_URL)
+        reset_settings()
+        await _prepare_postgres()
+    else:
+        db.init(os.environ['PULSE_DATABASE_URL'])
+        await db.create_all()
+    yield request.param
+    await db.dispose()
+
+
+@pytest.fixture
+async def people(database) -> People:
+    return await seed_people(password_hash=_HASH)

@@ -1,0 +1,84 @@
+"""One agent on the live ticket page and the ticket list, in real Chromium."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.async_api import expect
+
+from .conftest import choose, composer, header, reference, screenshot
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_agent_changes_priority_and_sees_history_and_badge(e2e):
+    ref = reference(6)  # open, Globex/ACME customer, not touched by any other test
+    anna = await e2e.login('anna@pulse.demo')
+    await expect(anna.page).to_have_url(re.compile(r'/tickets$'))
+    page = await e2e.open_ticket(anna, ref)
+
+    priority = page.get_by_label('Priority', exact=True)
+    old = await priority.input_value()
+    assert old, 'the Priority select shows no value'
+    badges = header(page, ref).get_by_role('status')
+    await expect(badges.filter(has_text=re.compile(rf'^{re.escape(old)}$'))).to_be_visible()
+
+    new = 'Minor' if old != 'Minor' else 'Major'
+    await choose(page, 'Priority', new)
+
+    await expect(page.get_by_text(f'Anna Keller changed Priority {old} → {new}', exact=True)).to_be_visible()
+    await expect(badges.filter(has_text=re.compile(rf'^{re.escape(new)}$'))).to_be_visible()
+    await expect(badges.filter(has_text=re.compile(rf'^{re.escape(old)}$'))).to_have_count(0)
+    await expect(priority).to_have_value(new)
+
+    # it was saved, not just shown: a fresh load shows the same
+    await page.reload()
+    await expect(page.get_by_label('Priority', exact=True)).to_have_value(new)
+    await expect(header(page, ref).get_by_role('status').filter(has_text=re.compile(rf'^{new}$'))).to_be_visible()
+    await expect(page.get_by_text(f'Anna Keller changed Priority {old} → {new}', exact=True)).to_be_visible()
+    await screenshot(page, 'priority-changed.png')
+
+
+async def test_screenshots_of_ticket_page_and_list(e2e):
+    anna = await e2e.login('anna@pulse.demo')
+    page = anna.page
+    await expect(page).to_have_url(re.compile(r'/tickets$'))
+    await expect(page.get_by_text('Tickets', exact=True).last).to_be_visible()
+    table = page.get_by_role('table')
+    await expect(table.get_by_role('columnheader', name='Reference')).to_be_visible()
+    rows = table.locator('tbody tr')
+    await expect(rows).to_have_count(25)  # 60 demo tickets (plus those other tests opened), 25 per page
+    summary = page.get_by_text(re.compile(r'^\d+ tickets · page 1 of \d+$'))
+    await expect(summary).to_be_visible()
+    assert int((await summary.inner_text()).split()[0]) >= 60
+    await screenshot(page, 'ticket-list.png')
+
+    # open a ticket by clicking its reference in the list
+    ref = reference(58)
+    link = table.get_by_role('link', name=ref, exact=True)
+    await expect(link).to_be_visible()
+    await link.click()
+    await expect(page).to_have_url(re.compile(rf'/tickets/{ref}$'))
+    await expect(page.get_by_text(ref, exact=True)).to_be_visible()
+    await expect(page.get_by_text('ERP login locked (#58)', exact=True)).to_be_visible()
+    await expect(composer(page)).to_be_visible()
+    await expect(page.get_by_role('button', name='Send')).to_be_visible()
+    for section in ('Classification', 'Customer', 'Service', 'Technical details', 'Description'):
+        await expect(page.get_by_text(section, exact=True).first).to_be_visible()
+    await expect(page.get_by_text('Documents', exact=True)).to_be_visible()
+    # the viewer's own avatar in the presence bar
+    await expect(header(page, ref).get_by_text('AK', exact=True)).to_be_visible()
+    await screenshot(page, 'ticket-page.png')
+
+
+async def test_resolved_ticket_offers_distinct_actions(e2e):
+    ref = reference(8)  # resolved
+    anna = await e2e.login('anna@pulse.demo')
+    page = await e2e.open_ticket(anna, ref)
+    await expect(header(page, ref).get_by_role('status').filter(has_text=re.compile('^Resolved$'))).to_be_visible()
+    await expect(page.get_by_role('button', name='Close', exact=True)).to_be_visible()
+    actions = page.get_by_role('button', name=re.compile(r'^(Reopen|Resume work|Back to open|Start work|Close)'))
+    await expect(actions).to_have_count(3)
+    labels = [text.strip() for text in await actions.all_inner_texts()]
+    assert len(set(labels)) == len(labels), f'two actions with the same label: {labels}'
+    assert sorted(labels) == ['Close', 'Reopen', 'Resume work']

@@ -1,0 +1,36 @@
+"""UI tests use NiceGUI's simulated users against the real app (pulse_live/main.py) on a fresh SQLite database."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from pulse_live import db
+from pulse_live.demo import People, seed_people
+from tests.conftest import _HASH
+
+
+@pytest.fixture(autouse=True)
+async def _ui_database() -> People:
+    """SQLite only (the UI does not care which database answers); autouse, so the schema exists before the
+    app starts its workers."""
+    db.init(os.environ['PULSE_DATABASE_URL'])
+    await db.create_all()
+    people = await seed_people(password_hash=_HASH)
+    yield people
+    await db.dispose()
+
+
+@pytest.fixture
+def people(_ui_database) -> People:
+    return _ui_database
+
+
+async def login(user, email: str, password: str = 'demo', *, expect: str | None = 'Log out') -> None:
+    """Log in through the form; wait (hashing takes ~0.1 s) until ``expect`` is on the page."""
+    await user.open('/login')
+    user.find('Email').type(email)
+    user.find('Password').type(password)
+    user.find('Log in').click()
+    if expect:
+        await user.should_see(expect, retries=150)  # generous: CI machines can be busy

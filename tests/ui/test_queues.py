@@ -1,0 +1,160 @@
+"""Work lists, Take, the live dashboard and the admin page, with several simulated users at once."""
+from collections.abc import Callable
+
+from nicegui import ui
+from nicegui.testing import User
+from sqlalchemy import select
+
+from components.dashboard_feed import feed
+from pulse_live import db
+from pulse_live.models import Queue, Ticket
+from pulse_live.queries import queues as work_queries
+from pulse_live.services import ownership, routing, tickets
+from tests.ui.conftest import login
+
+
+async def _ticket(people, title='Printer on floor 3 is down', **kwargs):
+    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    return await tickets.create_ticket(actor=anna, title=title, customer_id=carl.id, **kwargs)
+
+
+async def _on_queues(user: User, email: str, reference: str) -> None:
+    await login(user, email)
+    await user.open('/queues')
+    await user.should_see(marker='queue-title', content='1st level')
+    await user.should_see(marker=f'work-row {reference}')
+
+
+async def test_taken_ticket_leaves_the_other_agents_queue_line_live(create_user: Callable[[], User], people) -> None:
+    ticket = await _ticket(people)
+    other = await _ticket(people, title='Scanner sends to wrong folder')
+    anna, ben = create_user(), create_user()
+    await _on_queues(anna, 'anna@pulse.demo', ticket.reference)
+    await _on_queues(ben, 'ben@pulse.demo', ticket.reference)
+    await ben.should_see(marker='queue-chip', content='1st level · 2')
+    anna.find(marker=f'take {ticket.reference}').click()
+    await anna.should_see(f'{ticket.reference} is yours now.', retries=30)
+    await ben.should_not_see(marker=f'work-row {ticket.reference}', retries=30)
+    await ben.should_see(marker=f'work-row {other.reference}')
+    await ben.should_see(marker='queue-chip', content='1st level · 1', retries=30)
+    await anna.open('/my')
+    await anna.should_see(marker=f'work-row {ticket.reference}')
+    await anna.should_see(marker=f'assignee {ticket.reference}', content='Anna Keller')
+
+
+async def test_agents_on_the_same_queue_line_share_one_read_per_change(create_user: Callable[[], User], people,
+                                                                       monkeypatch) -> None:
+    ticket = await _ticket(people)
+    agents = [create_user() for _ in range(3)]
+    for agent, email in zip(agents, ('anna@pulse.demo', 'ben@pulse.demo', 'daniel@pulse.demo')):
+        await _on_queues(agent, email, ticket.reference)
+    reads = []
+    original = work_queries.queue_line
+
+    async def counting(*args, **kwargs):
+        reads.append(args[1])
+        return await original(*args, **kwargs)
+    monkeypatch.setattr(work_queries, 'queue_line', counting)
+    other = await _ticket(people, title='Monitor flickers')
+    for agent in agents:
+        await agent.should_see(marker=f'work-row {other.reference}', retries=30)
+    assert len(reads) == 1  # three agents watching, one query
+
+
+async def test_the_slower_agent_is_told_who_took_it(create_user: Callable[[], User], people) -> None:
+    ticket = await _ticket(people)
+    ben = create_user()
+    await _on_queues(ben, 'ben@pulse.demo', ticket.reference)
+    await ownership.take_ticket(actor=people.users['anna@pulse.demo'], ticket_id=ticket.id)  # Anna was faster
+    ben.find(marker=f'take {ticket.reference}').click()  # Ben's page has not re-read yet
+    await ben.should_see(f'{ticket.reference} is already taken by Anna Keller.', retries=30)
+    await ben.should_not_see(marker=f'work-row {ticket.reference}', retries=30)
+
+
+async def test_manager_dashboard_updates_live_computed_once_for_all(create_user: Callable[[], User], people) -> None:
+    ticket = await _ticket(people)
+    maria, ada = create_user(), create_user()
+    for user, email in ((maria, 'maria@pulse.demo'), (ada, 'admin@pulse.demo')):
+        await login(user, email)
+        await user.open('/dashboard')
+        await user.should_see(marker='status-count-open', content='1')
+        await user.should_see(marker='status-count-in_progress', content='0')
+    before = feed.computations
+    anna = people.users['anna@pulse.demo']
+    await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=ticket.version, status='in_progress')
+    for user in (maria, ada):
+        await user.should_see(marker='status-count-in_progress', content='1', retries=40)
+        await user.should_see(marker='status-count-open', content='0')
+    assert feed.computations - before == 1  # one computation for both managers
+    assert feed.watchers == 2
+
+
+async def test_customers_and_agents_are_kept_out(create_user: Callable[[], User], people) -> None:
+    carl, anna = create_user(), create_user()
+    await login(carl, 'carl@acme.demo', expect='My requests')
+    for path in ('/dashboard', '/queues', '/my', '/open', '/admin/queues'):
+        await carl.open(path)
+        await carl.should_see('My requests')
+        await carl.should_not_see(marker='dashboard-stamp')
+        await carl.should_not_see(marker='work-list')
+        await carl.should_not_see(marker='admin-routing')
+    await login(anna, 'anna@pulse.demo')
+    await anna.should_not_see('Dashboard')  # no link for agents
+    await anna.open('/dashboard')
+    await anna.should_not_see(marker='dashboard-stamp')
+    await anna.open('/admin/queues')
+    await anna.should_not_see(marker='admin-routing')
+
+
+async def test_ticket_page_shows_priority_reason_and_takes(create_user: Callable[[], User], people) -> None:
+    ticket = await _ticket(people, title='Mail slow')
+    anna, ben = create_user(), create_user()
+    for user, email in ((anna, 'anna@pulse.demo'), (ben, 'ben@pulse.demo')):
+        await login(user, email)
+        await user.open(f'/tickets/{ticket.reference}')
+        await user.should_see(marker='priority-reason', content='Minor: impact Medium × urgency Medium')
+    anna.find(marker='ticket-take').click()
+    await ben.should_see('Anna Keller took the ticket', retries=30)
+    await ben.should_see('Assignee: Anna Keller', retries=30)
+    await ben.should_not_see(marker='ticket-take')
+
+
+async def test_all_open_filters_and_reference_jump(create_user: Callable[[], User], people) -> None:
+    first = await _ticket(people, title='Laptop for starter')
+    second = await _ticket(people, title='Website form fails')
+    await ownership.take_ticket(actor=people.users['ben@pulse.demo'], ticket_id=second.id)
+    anna = create_user()
+    await login(anna, 'anna@pulse.demo')
+    await anna.open('/open')
+    await anna.should_see(marker=f'work-row {first.reference}')
+    await anna.should_see(marker=f'work-row {second.reference}')
+    anna.find(marker='filter-assignee_id').elements.pop().value = 0  # unassigned only
+    await anna.should_not_see(marker=f'work-row {second.reference}', retries=30)
+    await anna.should_see(marker=f'work-row {first.reference}')
+    anna.find(marker='open-search').type(second.reference).trigger('keydown.enter')
+    await anna.should_see(marker='ticket-title', content='Website form fails', retries=30)
+
+
+async def test_admin_adds_a_routing_rule_and_sees_it_audited(create_user: Callable[[], User], people) -> None:
+    async with db.session() as s:
+        network = (await s.execute(select(Queue.id).where(Queue.name == 'Network'))).scalar_one()
+    ada = create_user()
+    await login(ada, 'admin@pulse.demo')
+    await ada.open('/admin/queues')
+    await ada.should_see(marker='admin-routing')
+    await ada.should_see('No rules yet')
+    ada.find(marker='new-routing-rule').click()
+    await ada.should_see(marker='rule-name')
+    ada.find(marker='rule-name').type('Wifi to network')
+    ada.find(marker='rule-queue').elements.pop().value = network
+    ada.find(marker='rule-keywords').type('wifi, wlan')
+    ada.find(marker='rule-save').click()
+    await ada.should_see('If keywords wifi, wlan → Network', retries=30)
+    await ada.should_see(kind=ui.label, content='Added routing rule “Wifi to network”')
+    # checked without a ticket write right before teardown: notify/sender.stop() can hang when a wake-up races
+    # its cancel (asyncio.wait_for in Python 3.11 may swallow the cancellation)
+    async with db.session() as s:
+        queue_id, reason, _ = await routing.route(s, Ticket(title='WLAN drops in room 4', description='',
+                                                            type_id=1, organisation_id=people.orgs['acme'],
+                                                            channel='portal'))
+    assert queue_id == network and reason == 'routing rule “Wifi to network”'

@@ -1,0 +1,209 @@
+"""The live ticket page with two or three simulated users at once."""
+from collections.abc import Callable
+
+import httpx
+from nicegui import ui
+from nicegui.testing import User
+from sqlalchemy import select
+
+from pulse_live import db
+from pulse_live.models import Priority
+from pulse_live.services import chatter, tickets
+from tests.ui.conftest import login
+
+
+async def _ticket(people, **kwargs):
+    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    return await tickets.create_ticket(actor=anna, title=kwargs.pop('title', 'Printer on floor 3 is down'),
+                                       customer_id=carl.id, **kwargs)
+
+
+async def _open(user: User, email: str, reference: str) -> None:
+    await login(user, email)
+    await user.open(f'/tickets/{reference}')
+    await user.should_see(reference)
+
+
+async def test_message_from_a_appears_for_b(create_user: Callable[[], User], people) -> None:
+    ticket = await _ticket(people)
+    anna, ben = create_user(), create_user()
+    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    await _open(ben, 'ben@pulse.demo', ticket.reference)
+    anna.find(marker='composer').type('Toner replaced, please **try again**')
+    anna.find('Send').click()
+    await anna.should_see(kind=ui.html, content='Toner replaced', retries=30)
+    await ben.should_see(kind=ui.html, content='Toner replaced', retries=30)
+    assert '<strong>try again</strong>' in ben.find(kind=ui.html, content='Toner replaced').elements.pop().content
+
+
+async def test_priority_change_updates_badge_and_chatter_for_b(create_user: Callable[[], User], people) -> None:
+    ticket = await _ticket(people)
+    anna, ben = create_user(), create_user()
+    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    await _open(ben, 'ben@pulse.demo', ticket.reference)
+    await ben.should_not_see(marker='priority-badge', content='Major')
+    anna.find(marker='field-priority_id').click()
+    anna.find('Major').click()
+    await ben.should_see('Anna Keller changed Priority Minor → Major', retries=30)
+    await ben.should_see(marker='priority-badge', content='Major')
+    async with db.session() as s:
+        major = (await s.execute(select(Priority.id).where(Priority.name == 'Major'))).scalar_one()
+    assert ben.find(marker='field-priority_id').elements.pop().value == major
+
+
+async def test_team_edit_appears_for_other_viewer(create_user: Callable[[], User], people) -> None:
+    ticket = await _ticket(people)
+    anna, ben = create_user(), create_user()
+    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    await _open(ben, 'ben@pulse.demo', ticket.reference)
+    await ben.should_not_see('Daniel Weber')
+    anna.find(marker='team-picker').click()
+    anna.find('Daniel Weber <daniel@pulse.demo>').click()
+    anna.find(marker='team-add').click()
+    await ben.should_see('Anna Keller added Daniel Weber to the team', retries=30)
+    await ben.should_see(kind=ui.label, content='Daniel Weber')
+
+
+async def test_internal_note_is_invisible_to_customer(create_user: Callable[[], User], people) -> None:
+    ticket = await _ticket(people)
+    anna, carl = create_user(), create_user()
+    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    await login(carl, 'carl@acme.demo', expect='My requests')
+    await carl.open(f'/tickets/{ticket.reference}')  # customers are sent to their portal page for the request
+    await carl.should_see(marker='request-title')
+    await carl.should_see(ticket.reference)
+    anna.find(marker='internal-switch').click()
+    anna.find(marker='composer').type('Internal: customer is on the old firmware')
+    anna.find('Send').click()
+    await anna.should_see(kind=ui.html, content='Internal: customer is on the old firmware', retries=30)
+    anna.find(marker='internal-switch').click()
+    anna.find(marker='composer').type('Public: we are on it')
+    anna.find('Send').click()
+    await carl.should_see(kind=ui.html, content='Public: we are on it', retries=30)
+    await carl.should_not_see('Internal: customer is on the old firmware')
+    await carl.should_not_see(marker='internal-switch')
+    await carl.should_not_see(marker='team-list')
+    await carl.open(f'/portal/requests/{ticket.reference}')  # not on a fresh load either
+    await carl.should_see('Public: we are on it')
+    await carl.should_not_see('Internal: customer is on the old firmware')
+
+
+async def test_upload_documents_and_authorised_download(create_user: Callable[[], User], people) -> None:
+    ticket = await _ticket(people)
+    anna, tom = create_user(), create_user()
+    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    upload = anna.find(ui.upload).elements.pop()
+    await upload.handle_uploads([ui.upload.SmallFileUpload('error log.txt', 'text/plain', b'E-53 paper jam\n'),
+                                 ui.upload.SmallFileUpload('page.html', 'text/html', b'<script>alert(1)</script>')])
+    await anna.should_see(marker='pending-file')
+    anna.find(marker='composer').type('Logs attached')
+    anna.find('Send').click()
+    await anna.should_see(marker='document', retries=30)
+    links = [e for e in anna.find(marker='attachment-link').elements]
+    hrefs = {link.text: link.props['href'] for link in links}
+    assert set(hrefs) == {'error log.txt', 'page.html'}
+
+    cookies = anna.http_client.cookies
+    async with httpx.AsyncClient(transport=anna.http_client._transport, base_url='http://test', cookies=cookies) as c:
+        text_file = await c.get(hrefs['error log.txt'])
+        html_file = await c.get(hrefs['page.html'])
+    assert text_file.status_code == 200 and text_file.content == b'E-53 paper jam\n'
+    assert html_file.headers['content-disposition'].startswith('attachment')  # never rendered inline
+    assert html_file.headers['content-type'] == 'application/octet-stream'
+
+    await login(tom, 'tom@globex.demo', expect='My requests')  # another organisation
+    other = await tom.http_client.get(hrefs['error log.txt'])
+    assert other.status_code == 404
+    anonymous = await httpx.AsyncClient(transport=anna.http_client._transport, base_url='http://test') \
+        .get(hrefs['error log.txt'])
+    assert anonymous.status_code in (307, 404) and b'E-53' not in anonymous.content
+
+
+async def test_over_limit_upload_is_refused_on_the_server(user: User, people, monkeypatch) -> None:
+    from pulse_live.config import reset_settings
+    monkeypatch.setenv('PULSE_MAX_UPLOAD_BYTES', '1024')
+    reset_settings()
+    ticket = await _ticket(people)
+    await _open(user, 'anna@pulse.demo', ticket.reference)
+    upload = user.find(ui.upload).elements.pop()
+    # straight to the server, as a crafted request would: the browser-side limit is not involved
+    await upload.handle_uploads([ui.upload.SmallFileUpload('big.bin', 'application/octet-stream', b'x' * 5000)])
+    await user.should_see('big.bin is too large')
+    await user.should_not_see(marker='pending-file')
+    # and the service refuses it even if a page let it through
+    import pytest
+
+    from pulse_live.errors import ValidationError
+    from pulse_live.storage import UploadedFile
+    with pytest.raises(ValidationError, match='too large'):
+        await chatter.post_message(actor=people.users['anna@pulse.demo'], ticket_id=ticket.id, body='x',
+                                   files=[UploadedFile('big.bin', 'application/octet-stream', b'x' * 5000)])
+
+
+async def test_concurrent_edit_of_same_field_is_refused_with_fresh_value(create_user: Callable[[], User],
+                                                                        people) -> None:
+    ticket = await _ticket(people, title='Original title')
+    anna, ben = create_user(), create_user()
+    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    await _open(ben, 'ben@pulse.demo', ticket.reference)
+    ben_title = ben.find(marker='field-title').elements.pop()
+    with ben.client:
+        ben_title.value = 'Ben was typing this'  # Ben is editing, not saved yet
+    anna_title = anna.find(marker='field-title').elements.pop()
+    with anna.client:
+        anna_title.value = 'Anna saved first'
+    anna.find(marker='field-title').trigger('blur')
+    await ben.should_see('Anna Keller changed Title Original title → Anna saved first', retries=30)
+    assert ben_title.value == 'Ben was typing this'  # his typing is not wiped by the live update
+    ben.find(marker='field-title').trigger('blur')
+    await ben.should_see('changed by someone else', retries=30)
+    assert ben_title.value == 'Anna saved first'  # the fresh value is shown
+    events = [e for e in (await _events(ticket.id)) if e.field == 'title']
+    assert [e.new_value for e in events] == ['Anna saved first']  # only what took effect is in the history
+
+
+async def test_edit_of_another_field_merges_safely(create_user: Callable[[], User], people) -> None:
+    ticket = await _ticket(people, title='Merge me')
+    anna, ben = create_user(), create_user()
+    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    await _open(ben, 'ben@pulse.demo', ticket.reference)
+    ben_desc = ben.find(marker='field-description').elements.pop()
+    with ben.client:
+        ben_desc.value = 'Happens on every print job'
+    with anna.client:
+        anna.find(marker='field-title').elements.pop().value = 'Merged title'
+    anna.find(marker='field-title').trigger('blur')
+    await ben.should_see('Anna Keller changed Title Merge me → Merged title', retries=30)
+    ben.find(marker='field-description').trigger('blur')
+    await anna.should_see('Ben Okafor changed Description — → Happens on every print job', retries=30)
+
+
+async def _events(ticket_id):
+    from pulse_live.queries.tickets import ticket_events
+    from pulse_live.models import User as UserModel
+    async with db.session() as s:
+        admin = (await s.execute(select(UserModel).where(UserModel.email == 'admin@pulse.demo'))).scalar_one()
+    events, _ = await ticket_events(admin, ticket_id, limit=1000)
+    return events
+
+
+async def test_double_click_on_send_posts_once(user: User, people) -> None:
+    ticket = await _ticket(people)
+    await _open(user, 'anna@pulse.demo', ticket.reference)
+    user.find(marker='composer').type('Only once please')
+    user.find('Send').click()
+    user.find('Send').click()
+    await user.should_see(kind=ui.html, content='Only once please', retries=30)
+    assert [e.body for e in await _events(ticket.id) if e.kind == 'message'] == ['Only once please']
+
+
+async def test_raw_html_in_a_message_is_shown_as_text(user: User, people) -> None:
+    ticket = await _ticket(people)
+    await _open(user, 'anna@pulse.demo', ticket.reference)
+    user.find(marker='composer').type('<img src=x onerror=alert(1)> [link](javascript:alert(1)) @ben')
+    user.find('Send').click()
+    await user.should_see(kind=ui.html, content='onerror', retries=30)
+    html = user.find(kind=ui.html, content='onerror').elements.pop().content
+    assert '<img' not in html and '&lt;img' in html
+    assert 'href="javascript' not in html
+    assert '<span class="mention">@ben</span>' in html

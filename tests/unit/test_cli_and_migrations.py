@@ -1,0 +1,49 @@
+"""The shipped migration builds exactly the models' schema, and the command line works as documented."""
+import os
+import subprocess
+import sys
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine
+
+from pulse_live.models import Base
+
+
+def _run(args, tmp_path, stdin=''):
+    env = {k: v for k, v in os.environ.items() if k != 'PYTEST_CURRENT_TEST'}
+    env.update(PULSE_DATA_DIR=str(tmp_path / 'cli'), PULSE_DATABASE_URL='')
+    return subprocess.run([sys.executable, '-m', 'pulse_live.cli', *args], input=stdin, capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+def test_migrate_builds_the_models_schema(tmp_path):
+    result = _run(['migrate'], tmp_path)
+    assert result.returncode == 0, result.stderr
+    engine = create_engine(f'sqlite:///{tmp_path / "cli" / "pulse.db"}')
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        scales = conn.exec_driver_sql('SELECT key, is_active FROM priority_scales ORDER BY key').all()
+    assert diff == []
+    assert scales == [('helpdesk-1-5', 0), ('pulse', 1)]
+
+
+def test_create_user_reads_password_from_stdin_and_validates(tmp_path):
+    ok = _run(['create-user', '--email', 'Zoe@Example.org', '--role', 'agent', '--name', 'Zoe'], tmp_path,
+              stdin='s3cret-pass\n')
+    assert ok.returncode == 0, ok.stderr
+    assert 'Created agent zoe@example.org' in ok.stdout
+    again = _run(['create-user', '--email', 'zoe@example.org', '--role', 'agent'], tmp_path, stdin='another\n')
+    assert again.returncode != 0 and 'exists already' in again.stderr
+    bad = _run(['create-user', '--email', 'not-an-email', '--role', 'agent'], tmp_path, stdin='whatever\n')
+    assert bad.returncode != 0 and 'not a valid e-mail' in bad.stderr
+
+
+def test_set_priority_scale_switches_new_tickets(tmp_path):
+    assert _run(['migrate'], tmp_path).returncode == 0
+    result = _run(['set-priority-scale', 'helpdesk-1-5'], tmp_path)
+    assert result.returncode == 0, result.stderr
+    engine = create_engine(f'sqlite:///{tmp_path / "cli" / "pulse.db"}')
+    with engine.connect() as conn:
+        active = conn.exec_driver_sql('SELECT key FROM priority_scales WHERE is_active').scalars().all()
+    assert active == ['helpdesk-1-5']

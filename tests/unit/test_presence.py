@@ -1,0 +1,63 @@
+"""Presence merges this process's tabs with the shares other processes publish on the bus."""
+import pytest
+
+from pulse_live import presence
+from pulse_live.bus import MemoryBus, set_bus
+from pulse_live.events import PresenceChanged
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    set_bus(MemoryBus())
+    presence._viewers.clear()
+    presence._online.clear()
+    presence._remote.clear()
+    yield
+    presence._viewers.clear()
+    presence._online.clear()
+    presence._remote.clear()
+
+
+async def test_local_viewers_typing_and_leaving():
+    await presence.join(1, client_id='a', user_id=10, name='Anna', is_staff=True)
+    await presence.join(1, client_id='a2', user_id=10, name='Anna', is_staff=True)  # second tab, same person
+    await presence.join(1, client_id='b', user_id=11, name='Ben', is_staff=True)
+    await presence.typing(1, client_id='b')
+    snap = presence.snapshot(1)
+    assert sorted(v['name'] for v in snap['viewers']) == ['Anna', 'Ben']
+    assert snap['typing'] == [{'user_id': 11, 'name': 'Ben'}]
+    await presence.stopped_typing(1, client_id='b')
+    await presence.leave(1, client_id='b')
+    assert [v['name'] for v in presence.snapshot(1)['viewers']] == ['Anna']
+
+
+async def test_shares_from_other_processes_are_merged_and_expire(monkeypatch):
+    await presence.join(7, client_id='a', user_id=10, name='Anna', is_staff=True)
+    remote = PresenceChanged(ticket_id=7, data={'origin': 'other-process', 'viewers': [
+        {'user_id': 11, 'name': 'Ben', 'is_staff': True}], 'typing': [{'user_id': 11, 'name': 'Ben'}]})
+    await presence.on_bus_event(remote)
+    snap = presence.snapshot(7)
+    assert sorted(v['name'] for v in snap['viewers']) == ['Anna', 'Ben']
+    assert snap['typing'] == [{'user_id': 11, 'name': 'Ben'}]
+    await presence.on_bus_event(PresenceChanged(ticket_id=None, data={'origin': 'other-process', 'online': [11]}))
+    assert presence.is_online(11) and not presence.is_online(99)
+    # a process that stops sending heartbeats is forgotten
+    now = presence.time.monotonic()
+    monkeypatch.setattr(presence.time, 'monotonic', lambda: now + presence.REMOTE_TTL_S + 1)
+    assert [v['name'] for v in presence.snapshot(7)['viewers']] == ['Anna']
+    assert not presence.is_online(11)
+
+
+async def test_own_shares_coming_back_from_redis_are_ignored():
+    await presence.on_bus_event(PresenceChanged(ticket_id=3, data={'origin': presence.ORIGIN, 'viewers': [
+        {'user_id': 1, 'name': 'Ghost', 'is_staff': True}], 'typing': []}))
+    assert presence.snapshot(3)['viewers'] == []
+
+
+def test_online_tabs_count_per_user():
+    presence.connected(5, 'tab1')
+    presence.connected(5, 'tab2')
+    presence.disconnected(5, 'tab1')
+    assert presence.is_online(5)
+    presence.disconnected(5, 'tab2')
+    assert not presence.is_online(5)

@@ -1,0 +1,204 @@
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+
+from pulse_live import db
+from pulse_live.bus import get_bus
+from pulse_live.errors import NotFound, PermissionDenied, StaleWrite, ValidationError
+from pulse_live.events import TicketChanged
+from pulse_live.models import Priority, ResolutionCode, TeamMember, Ticket, TicketEvent
+from pulse_live.services import tickets
+
+
+async def _priority(name: str) -> int:
+    async with db.session() as s:
+        return (await s.execute(select(Priority.id).where(Priority.name == name))).scalar_one()
+
+
+async def _events(ticket_id: int) -> list[TicketEvent]:
+    async with db.session() as s:
+        return list((await s.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
+                                     .order_by(TicketEvent.id))).scalars())
+
+
+async def test_create_ticket_gives_reference_history_and_team(people):
+    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    ticket = await tickets.create_ticket(actor=anna, title='Printer down', customer_id=carl.id, channel='phone')
+    assert ticket.reference.startswith(f'PL-{ticket.created_at.year}-')
+    assert ticket.organisation_id == carl.organisation_id
+    assert ticket.status == 'open' and ticket.channel == 'phone'
+    events = await _events(ticket.id)
+    assert [e.kind for e in events] == ['created']
+    async with db.session() as s:
+        team = list((await s.execute(select(TeamMember).where(TeamMember.ticket_id == ticket.id))).scalars())
+    assert {m.added_how for m in team} == {'creator', 'customer', 'support_group'}
+    assert any(m.organisation_id == people.orgs['provider'] for m in team)
+    assert any(m.user_id == anna.id for m in team)
+
+
+async def test_customer_creates_for_own_organisation_only(people):
+    carl, tom = people.users['carl@acme.demo'], people.users['tom@globex.demo']
+    ticket = await tickets.create_ticket(actor=carl, title='VPN broken')
+    assert ticket.customer_id == carl.id and ticket.channel == 'portal'
+    with pytest.raises(PermissionDenied):
+        await tickets.create_ticket(actor=carl, title='for someone else', customer_id=tom.id)
+
+
+async def test_create_validates_input(people):
+    anna = people.users['anna@pulse.demo']
+    with pytest.raises(ValidationError, match='Title is required'):
+        await tickets.create_ticket(actor=anna, title='   ')
+    with pytest.raises(ValidationError, match='Service'):
+        await tickets.create_ticket(actor=anna, title='x', service_id=99999)
+    with pytest.raises(ValidationError, match='Channel'):
+        await tickets.create_ticket(actor=anna, title='x', channel='pigeon')
+    with pytest.raises(ValidationError, match='too long'):
+        await tickets.create_ticket(actor=anna, title='x' * 301)
+    async with db.session() as s:
+        assert (await s.execute(select(func.count(Ticket.id)))).scalar_one() == 0
+
+
+async def test_field_change_records_old_and_new_and_publishes_after_commit(people):
+    anna = people.users['anna@pulse.demo']
+    ticket = await tickets.create_ticket(actor=anna, title='Mail slow', priority_id=await _priority('Major'))
+    seen = []
+
+    async def handler(event):
+        # the change must already be committed when the event arrives: a fresh session sees it
+        async with db.session() as s:
+            fresh = await s.get(Ticket, event.ticket_id)
+            seen.append((event, fresh.priority_id, fresh.version))
+
+    unsubscribe = get_bus().subscribe(handler)
+    try:
+        updated = await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                              changes={'priority_id': await _priority('Critical')})
+    finally:
+        unsubscribe()
+    assert updated.version == ticket.version + 1
+    event = (await _events(ticket.id))[-1]
+    assert event.kind == 'field_change' and event.field == 'priority_id'
+    assert (event.old_value, event.new_value) == ('Major', 'Critical')
+    assert event.body == 'Anna Keller changed Priority Major → Critical'
+    assert len(seen) == 1
+    published, priority_in_db, version_in_db = seen[0]
+    assert isinstance(published, TicketChanged) and published.event_ids == (event.id,)
+    assert priority_in_db == await _priority('Critical') and version_in_db == updated.version
+
+
+async def test_failed_change_publishes_nothing_and_writes_nothing(people):
+    anna = people.users['anna@pulse.demo']
+    ticket = await tickets.create_ticket(actor=anna, title='x')
+    seen = []
+
+    async def handler(event):
+        seen.append(event)
+    unsubscribe = get_bus().subscribe(handler)
+    try:
+        with pytest.raises(ValidationError):
+            await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                        changes={'title': 'ok', 'assignee_id': people.users['carl@acme.demo'].id})
+    finally:
+        unsubscribe()
+    assert seen == []
+    async with db.session() as s:
+        fresh = await s.get(Ticket, ticket.id)
+    assert fresh.title == 'x' and fresh.version == ticket.version
+    assert [e.kind for e in await _events(ticket.id)] == ['created']
+
+
+async def test_stale_write_is_refused_and_keeps_the_first_change(people):
+    anna, ben = people.users['anna@pulse.demo'], people.users['ben@pulse.demo']
+    ticket = await tickets.create_ticket(actor=anna, title='Original')
+    await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                changes={'title': 'Anna was first'})
+    with pytest.raises(StaleWrite, match='changed by someone else'):
+        await tickets.update_ticket(actor=ben, ticket_id=ticket.id, expected_version=ticket.version,
+                                    changes={'title': 'Ben overwrites'})
+    async with db.session() as s:
+        assert (await s.get(Ticket, ticket.id)).title == 'Anna was first'
+    titles = [e.new_value for e in await _events(ticket.id) if e.field == 'title']
+    assert titles == ['Anna was first']
+
+
+async def test_concurrent_edits_exactly_one_wins(people):
+    anna, ben = people.users['anna@pulse.demo'], people.users['ben@pulse.demo']
+    ticket = await tickets.create_ticket(actor=anna, title='Race')
+    results = await asyncio.gather(
+        *[tickets.update_ticket(actor=who, ticket_id=ticket.id, expected_version=ticket.version,
+                                changes={'title': f'by {who.display_name} {i}'})
+          for i, who in enumerate([anna, ben, anna, ben])], return_exceptions=True)
+    assert sum(not isinstance(r, Exception) for r in results) == 1
+    assert all(isinstance(r, StaleWrite) for r in results if isinstance(r, Exception))
+    assert len([e for e in await _events(ticket.id) if e.field == 'title']) == 1
+
+
+async def test_status_workflow(people):
+    anna = people.users['anna@pulse.demo']
+    ticket = await tickets.create_ticket(actor=anna, title='Flow')
+    async with db.session() as s:
+        code = (await s.execute(select(ResolutionCode.id).where(ResolutionCode.name == 'Fixed'))).scalar_one()
+    with pytest.raises(ValidationError, match='cannot go from Open to Closed'):
+        await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=1, status='closed')
+    ticket = await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=1, status='in_progress')
+    with pytest.raises(ValidationError, match='resolution code and a resolution description'):
+        await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                    status='resolved', resolution_code_id=code, resolution_text='  ')
+    ticket = await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                         status='resolved', resolution_code_id=code, resolution_text='Replaced toner')
+    assert ticket.status == 'resolved' and ticket.resolved_at is not None and ticket.resolution_text == 'Replaced toner'
+    ticket = await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                         status='open')  # reopen
+    assert ticket.resolved_at is None
+    ticket = await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                         status='resolved', resolution_code_id=code, resolution_text='Again')
+    ticket = await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                         status='closed')
+    with pytest.raises(ValidationError, match='cannot go from Closed'):
+        await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=ticket.version, status='open')
+    with pytest.raises(ValidationError, match='closed'):
+        await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                    changes={'title': 'late'})
+    changes = [(e.old_value, e.new_value) for e in await _events(ticket.id) if e.field == 'status']
+    assert changes == [('Open', 'In progress'), ('In progress', 'Resolved'), ('Resolved', 'Open'),
+                       ('Open', 'Resolved'), ('Resolved', 'Closed')]
+
+
+async def test_customer_permissions(people):
+    anna, carl, tom = (people.users[e] for e in ('anna@pulse.demo', 'carl@acme.demo', 'tom@globex.demo'))
+    ticket = await tickets.create_ticket(actor=anna, title='ACME issue', customer_id=carl.id)
+    with pytest.raises(PermissionDenied):
+        await tickets.update_ticket(actor=carl, ticket_id=ticket.id, expected_version=1,
+                                    changes={'priority_id': await _priority('Critical')})
+    with pytest.raises(PermissionDenied):
+        await tickets.change_status(actor=carl, ticket_id=ticket.id, expected_version=1, status='in_progress')
+    with pytest.raises(NotFound):
+        await tickets.update_ticket(actor=tom, ticket_id=ticket.id, expected_version=1, changes={'title': 'mine'})
+    updated = await tickets.update_ticket(actor=carl, ticket_id=ticket.id, expected_version=1,
+                                          changes={'description': 'More detail from Carl'})
+    assert updated.description == 'More detail from Carl'
+
+
+async def test_reference_numbers_are_unique_and_gap_free_under_concurrency(people):
+    anna = people.users['anna@pulse.demo']
+    created = await asyncio.gather(*[tickets.create_ticket(actor=anna, title=f'T{i}') for i in range(30)])
+    # a failing creation in between must give its number back
+    with pytest.raises(ValidationError):
+        await tickets.create_ticket(actor=anna, title='bad', service_id=424242)
+    created.append(await tickets.create_ticket(actor=anna, title='after failure'))
+    numbers = sorted(int(t.reference.rsplit('-', 1)[1]) for t in created)
+    assert numbers == list(range(1, 32))
+
+
+async def test_changing_the_customer_moves_the_ticket_to_their_organisation(people):
+    anna, carl, tom = (people.users[e] for e in ('anna@pulse.demo', 'carl@acme.demo', 'tom@globex.demo'))
+    ticket = await tickets.create_ticket(actor=anna, title='Wrong customer', customer_id=carl.id)
+    moved = await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                        changes={'customer_id': tom.id})
+    assert moved.organisation_id == tom.organisation_id
+    with pytest.raises(NotFound):  # ACME no longer sees it
+        await tickets.update_ticket(actor=carl, ticket_id=ticket.id, expected_version=moved.version,
+                                    changes={'description': 'still mine?'})
+    changed = {e.field: (e.old_value, e.new_value) for e in await _events(ticket.id) if e.kind == 'field_change'}
+    assert changed['organisation_id'] == ('ACME Corp', 'Globex Ltd')
