@@ -5,9 +5,17 @@ import os
 
 import pytest
 
+from nicegui.testing import User
+
 from pulse_live import db
 from pulse_live.demo import People, seed_people
 from tests.conftest import _HASH
+
+# Live updates arrive through the bus and a fresh read, each its own task: on a busy CI machine a few hundred
+# milliseconds are not enough. NiceGUI's default is 3 tries 0.1 s apart; every should_see / should_not_see in
+# the UI tests waits up to 5 s instead (each returns as soon as the page matches).
+User.should_see.__kwdefaults__['retries'] = 50
+User.should_not_see.__kwdefaults__['retries'] = 50
 
 
 @pytest.fixture(autouse=True)
