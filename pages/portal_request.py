@@ -9,16 +9,15 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi.responses import RedirectResponse
-from nicegui import background_tasks, ui
+from nicegui import ui
 
-from components import live
 from components.chatter import Chatter, Composer
 from components.documents import DocumentsList
 from components.frame import frame
 from components.markdown import markdown
 from components.request_status import progress_line, request_status_badge
 from components.session import require_user
-from pulse_live import presence
+from components.ticket_live import TicketFollower
 from pulse_live.config import get_settings
 from pulse_live.errors import ServiceError, StaleWrite
 from pulse_live.events import TicketChanged
@@ -131,38 +130,21 @@ class RequestScreen:
 
     # --- live ---
     def _subscribe(self) -> None:
-        client = ui.context.client
-        client_id = client.id
-
-        async def on_ticket(event: TicketChanged) -> None:
-            if event.ticket_id != self.ticket_id:
-                return
-            fresh, _ = await portal_queries.request_events(self.user, self.ticket_id, after=self.chatter.last_id)
-            if client.is_deleted:
-                return
-            self.chatter.append(fresh)
-            if event.kind in ('field_change', 'created'):
-                await self._reload()
-            if any(e.attachments for e in fresh):
-                self.documents.show(await portal_queries.ticket_attachments(self.user, self.ticket_id))
-
-        live.ticket_changed.subscribe(on_ticket)
-
         # agents see that the customer is looking (the customer is not shown who is on our side)
-        async def joined() -> None:
-            await presence.join(self.ticket_id, client_id=client_id, user_id=self.user.id,
-                                name=self.user.display_name, is_staff=False)
+        self.follower = TicketFollower(self.ticket_id, self.user, is_staff=False, on_change=self._changed)
 
-        async def left() -> None:
-            await presence.leave(self.ticket_id, client_id=client_id)
-
-        client.on_connect(joined)
-        client.on_disconnect(left)
-        client.on_delete(left)
-        background_tasks.create(joined(), name='presence-join')
+    async def _changed(self, event: TicketChanged) -> None:
+        fresh, _ = await portal_queries.request_events(self.user, self.ticket_id, after=self.chatter.last_id)
+        if self.title.is_deleted:
+            return
+        self.chatter.append(fresh)
+        if event.kind in ('field_change', 'created'):
+            await self._reload()
+        if any(e.attachments for e in fresh):
+            self.documents.show(await portal_queries.ticket_attachments(self.user, self.ticket_id))
 
     async def _typing(self) -> None:
-        await presence.typing(self.ticket_id, client_id=ui.context.client.id)
+        await self.follower.typing()
 
     # --- actions (services check every one of them again) ---
     async def _older(self, before: int):
@@ -175,7 +157,7 @@ class RequestScreen:
         except ServiceError as e:
             ui.notify(str(e), type='negative')
             return False
-        await presence.stopped_typing(self.ticket_id, client_id=ui.context.client.id)
+        self.follower.stopped_typing()
         return True
 
     async def _set_status(self, status: Status) -> bool:

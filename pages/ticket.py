@@ -4,9 +4,8 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi.responses import RedirectResponse
-from nicegui import background_tasks, ui
+from nicegui import ui
 
-from components import live
 from components.badges import priority_badge, status_badge, type_badge
 from components.chatter import Chatter, Composer
 from components.details import DetailsPanel
@@ -15,10 +14,11 @@ from components.frame import frame
 from components.presence_bar import PresenceBar
 from components.session import require_user
 from components.team import TeamList
+from components.ticket_live import TicketFollower
 from components.work_panel import WorkPanel
 from pulse_live import auth, presence
 from pulse_live.errors import ServiceError, StaleWrite
-from pulse_live.events import PresenceChanged, TicketChanged
+from pulse_live.events import TicketChanged
 from pulse_live.models import Channel, Status, User
 from pulse_live.queries import catalog, shared
 from pulse_live.queries import tickets as ticket_queries
@@ -131,45 +131,24 @@ class TicketScreen:
 
     # --- live ---
     def _subscribe(self) -> None:
-        client = ui.context.client
-        client_id = client.id
+        self.follower = TicketFollower(self.ticket_id, self.user, is_staff=self.staff, on_change=self._changed,
+                                       on_presence=lambda: self.presence.show(presence.snapshot(self.ticket_id)))
 
-        async def on_ticket(event: TicketChanged) -> None:
-            if event.ticket_id != self.ticket_id:
-                return
-            new_events = await shared.new_events(self.user, self.ticket_id, after=self.chatter.last_id,
-                                                 upto=max(event.event_ids, default=0))
-            if client.is_deleted:
-                return
-            self.chatter.append(new_events)
-            if event.kind in ('field_change', 'created'):
-                await self._reload()
-            elif event.kind == 'team' and self.staff:
-                self.team.show(await ticket_queries.ticket_team(self.user, self.ticket_id))
-            if any(e.attachments for e in new_events):
-                self.documents.show(await ticket_queries.ticket_attachments(self.user, self.ticket_id))
-
-        def on_presence(event: PresenceChanged) -> None:
-            if event.ticket_id == self.ticket_id:
-                self.presence.show(presence.snapshot(self.ticket_id))
-
-        live.ticket_changed.subscribe(on_ticket)
-        live.presence_changed.subscribe(on_presence)
-
-        async def joined() -> None:
-            await presence.join(self.ticket_id, client_id=client_id, user_id=self.user.id,
-                                name=self.user.display_name, is_staff=self.staff)
-
-        async def left() -> None:
-            await presence.leave(self.ticket_id, client_id=client_id)
-
-        client.on_connect(joined)
-        client.on_disconnect(left)
-        client.on_delete(left)
-        background_tasks.create(joined(), name='presence-join')
+    async def _changed(self, event: TicketChanged) -> None:
+        new_events = await shared.new_events(self.user, self.ticket_id, after=self.chatter.last_id,
+                                             upto=max(event.event_ids, default=0))
+        if self.title.is_deleted:
+            return
+        self.chatter.append(new_events)
+        if event.kind in ('field_change', 'created'):
+            await self._reload()
+        elif event.kind == 'team' and self.staff:
+            self.team.show(await ticket_queries.ticket_team(self.user, self.ticket_id))
+        if any(e.attachments for e in new_events):
+            self.documents.show(await ticket_queries.ticket_attachments(self.user, self.ticket_id))
 
     async def _typing(self) -> None:
-        await presence.typing(self.ticket_id, client_id=ui.context.client.id)
+        await self.follower.typing()
 
     # --- actions (all through services) ---
     async def _older(self, before: int):
@@ -182,8 +161,7 @@ class TicketScreen:
         except ServiceError as e:
             ui.notify(str(e), type='negative')
             return False
-        background_tasks.create(presence.stopped_typing(self.ticket_id, client_id=ui.context.client.id),
-                                name='presence-stopped-typing')  # never delays the message for the others
+        self.follower.stopped_typing()
         return True
 
     async def _save_field(self, field: str, value, base_version: int) -> bool:

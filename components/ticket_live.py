@@ -1,0 +1,58 @@
+"""Following one ticket live from a page: its change events, and this tab's presence on it.
+
+Both the agents' ticket page and the customer's portal request page use it, so the rules are the same for both:
+the subscription lives and dies with the page's client, a handler never runs for a deleted client, and the tab
+counts as viewing the ticket while its socket is connected.
+"""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from nicegui import background_tasks, ui
+
+from pulse_live import presence
+from pulse_live.events import PresenceChanged, TicketChanged
+from pulse_live.models import User
+
+from . import live
+
+
+class TicketFollower:
+    """Subscribe the current page to one ticket; ``typing``/``stopped_typing`` report this tab's composer."""
+
+    def __init__(self, ticket_id: int, user: User, *, is_staff: bool,
+                 on_change: Callable[[TicketChanged], Awaitable[None]],
+                 on_presence: Callable[[], None] | None = None) -> None:
+        self.ticket_id = ticket_id
+        self.client = client = ui.context.client
+
+        async def changed(event: TicketChanged) -> None:
+            if event.ticket_id == ticket_id and not client.is_deleted:
+                await on_change(event)
+
+        live.ticket_changed.subscribe(changed)
+        if on_presence is not None:
+            def presence_changed(event: PresenceChanged) -> None:
+                if event.ticket_id == ticket_id and not client.is_deleted:
+                    on_presence()
+            live.presence_changed.subscribe(presence_changed)
+
+        async def joined() -> None:
+            await presence.join(ticket_id, client_id=client.id, user_id=user.id, name=user.display_name,
+                                is_staff=is_staff)
+
+        async def left() -> None:
+            await presence.leave(ticket_id, client_id=client.id)
+
+        client.on_connect(joined)
+        client.on_disconnect(left)
+        client.on_delete(left)
+        background_tasks.create(joined(), name='presence-join')
+
+    async def typing(self) -> None:
+        await presence.typing(self.ticket_id, client_id=self.client.id)
+
+    def stopped_typing(self) -> None:
+        """In the background: never delays what the others see of the message just sent."""
+        background_tasks.create(presence.stopped_typing(self.ticket_id, client_id=self.client.id),
+                                name='presence-stopped-typing')
