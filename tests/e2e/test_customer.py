@@ -68,7 +68,7 @@ async def test_customer_sees_public_reply_but_not_internal_note(e2e):
     await expect(anna.page.get_by_text(reply, exact=True)).to_be_visible()
 
     # Carl, who had the ticket open, gets the public reply live; the note (sent before it) never shows
-    await expect(carl.page.get_by_text(reply, exact=True)).to_be_visible(timeout=5_000)
+    await expect(carl.page.get_by_text(reply, exact=True)).to_be_visible(timeout=10_000)
     await expect(carl.page.get_by_text(note)).to_have_count(0)
     # the tag once in the conversation (the reply; a live toast about the reply may show it too, never the note)
     await expect(carl.page.locator('.q-scrollarea').get_by_text(tag)).to_have_count(1)

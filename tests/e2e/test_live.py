@@ -36,7 +36,7 @@ async def test_message_reaches_other_agent_without_reload(e2e):
 
     await expect(anna.page.get_by_text(text, exact=True)).to_be_visible()
     message = ben.page.get_by_text(text, exact=True)
-    await expect(message).to_be_visible(timeout=5_000)
+    await expect(message).to_be_visible(timeout=10_000)
     # shown as Anna's message (author name in the same bubble), not as an internal note
     bubble = message.locator('xpath=ancestor::div[contains(@class, "border")][1]')
     await expect(bubble.get_by_text('Anna Keller', exact=True)).to_be_visible()
@@ -64,7 +64,7 @@ async def test_field_change_reaches_other_agent_without_reload(e2e):
 
     entry = f'Anna Keller changed Title {old_title} → {new_title}'
     await expect(anna.page.get_by_text(entry, exact=True)).to_be_visible()
-    await expect(ben.page.get_by_text(entry, exact=True)).to_be_visible(timeout=5_000)
+    await expect(ben.page.get_by_text(entry, exact=True)).to_be_visible(timeout=10_000)
     await expect(ben.page.get_by_text(new_title, exact=True)).to_be_visible()  # the page heading
     await expect(ben.page.get_by_label('Title', exact=True)).to_have_value(new_title)
     await expect(ben.page).to_have_title(re.compile(re.escape(ref)))
@@ -74,7 +74,7 @@ async def test_field_change_reaches_other_agent_without_reload(e2e):
     new_priority = 'Critical' if old_priority != 'Critical' else 'Minor'
     await choose(anna.page, 'Priority', new_priority)
     prio_entry = f'Anna Keller changed Priority {old_priority} → {new_priority}'
-    await expect(ben.page.get_by_text(prio_entry, exact=True)).to_be_visible(timeout=5_000)
+    await expect(ben.page.get_by_text(prio_entry, exact=True)).to_be_visible(timeout=10_000)
     await expect(ben.page.get_by_label('Priority', exact=True)).to_have_value(new_priority)
     await expect(header(ben.page, ref).get_by_role('status')
                  .filter(has_text=re.compile(rf'^{new_priority}$'))).to_be_visible()
@@ -94,7 +94,7 @@ async def test_presence_avatars_and_typing_indicator(e2e):
     ben = await e2e.login('ben@pulse.demo')
     await e2e.open_ticket(ben, ref)
     ben_avatar = bar.get_by_text('BO', exact=True)
-    await expect(ben_avatar).to_be_visible(timeout=5_000)
+    await expect(ben_avatar).to_be_visible(timeout=10_000)
     await ben_avatar.hover()
     await expect(anna.page.get_by_role('tooltip')).to_have_text('Ben Okafor')
     await screenshot(anna.page, 'presence-ben-viewing.png', full_page=False)
@@ -105,7 +105,7 @@ async def test_presence_avatars_and_typing_indicator(e2e):
     await expect(typing).to_have_count(0)
     await composer(ben.page).press_sequentially('Looking into it', delay=40)
     stopped = time.monotonic()
-    await expect(typing).to_be_visible(timeout=5_000)
+    await expect(typing).to_be_visible(timeout=10_000)
     await screenshot(anna.page, 'presence-ben-typing.png', full_page=False)
 
     # Ben stops typing: the indicator goes away on its own within ~6 s

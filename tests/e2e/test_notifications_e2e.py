@@ -27,10 +27,10 @@ async def test_mention_raises_bell_count_live(e2e):
     text = f'@ben could you look at this one? {uuid.uuid4().hex[:6]}'
     await post_message(anna.page, text)
 
-    await expect(badge).to_have_text(re.compile(rf'^{before + 1}$'), timeout=5_000)
+    await expect(badge).to_have_text(re.compile(rf'^{before + 1}$'), timeout=10_000)
     await expect(ben.page.get_by_text('mentioned you', exact=False).first).to_be_visible()
     await screenshot(ben.page, 'bell-after-mention.png', full_page=False)
     await bell.click()
     await expect(ben.page.get_by_text(text.split('?')[0], exact=False).first).to_be_visible()
     await ben.page.get_by_role('button', name='Mark all read').click()
-    await expect(badge).to_be_hidden(timeout=5_000)
+    await expect(badge).to_be_hidden(timeout=10_000)

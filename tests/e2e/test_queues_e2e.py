@@ -37,7 +37,7 @@ async def test_taken_ticket_leaves_the_other_agents_queue_line(e2e):
 
     await take.click()
     await expect(anna.page.get_by_text(f'{ref} is yours now.')).to_be_visible()
-    await expect(work_row(ben.page, ref)).to_have_count(0, timeout=5_000)  # gone live for Ben
+    await expect(work_row(ben.page, ref)).to_have_count(0, timeout=10_000)  # gone live for Ben
     assert await ben.page.evaluate('window.__pulseNoReload === true'), 'the page was reloaded'
     await screenshot(ben.page, 'queues-after-take-ben.png')
 
@@ -62,5 +62,5 @@ async def test_dashboard_follows_a_status_change(e2e):
     await e2e.open_ticket(anna, ref)
     await anna.page.get_by_role('button', name='Start work').click()
 
-    await expect(in_progress).to_have_text(str(before + 1), timeout=5_000)
+    await expect(in_progress).to_have_text(str(before + 1), timeout=10_000)
     await screenshot(maria.page, 'dashboard-after-status-change.png')

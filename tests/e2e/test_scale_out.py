@@ -89,6 +89,6 @@ async def test_live_message_and_presence_cross_processes(two_servers):
             await expect(header(anna.page, ref).get_by_text('BO', exact=True)).to_be_visible(timeout=10_000)
             text = f'Served by process A, read on process B ({uuid.uuid4().hex[:6]})'
             await post_message(anna.page, text)
-            await expect(ben.page.get_by_text(text, exact=True)).to_be_visible(timeout=5_000)
+            await expect(ben.page.get_by_text(text, exact=True)).to_be_visible(timeout=10_000)
         finally:
             await browser.close()
