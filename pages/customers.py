@@ -7,6 +7,7 @@ from nicegui import ui
 from components.caller import caller_card, customer_dialog, history_list, item_block, item_dialog
 from components.frame import frame
 from components.session import STAFF, require_user
+from pages.params import OptionalRowId, RowId
 from pulse_live import auth
 from pulse_live.errors import ServiceError
 from pulse_live.models import User
@@ -34,7 +35,7 @@ def directory_nav(user: User, current: str) -> None:
 
 
 @ui.page('/customers')
-async def customers_page(organisation: int = 0, q: str = '') -> None:
+async def customers_page(organisation: OptionalRowId = 0, q: str = '') -> None:
     user = await require_user(*STAFF)
     if user is None:
         return
@@ -79,7 +80,7 @@ async def customers_page(organisation: int = 0, q: str = '') -> None:
 
 
 @ui.page('/customers/{user_id}')
-async def customer_profile_page(user_id: int, retired: bool = False) -> None:
+async def customer_profile_page(user_id: RowId, retired: bool = False) -> None:
     user = await require_user(*STAFF)
     if user is None:
         return

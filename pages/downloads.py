@@ -8,13 +8,14 @@ from fastapi.responses import FileResponse
 from nicegui import app
 
 from components.session import current_user
+from pages.params import RowId
 from pulse_live import storage
 from pulse_live.queries.tickets import attachment_for_download
 
 
 def register() -> None:
     @app.get('/attachments/{attachment_id}')
-    async def download(attachment_id: int) -> FileResponse:
+    async def download(attachment_id: RowId) -> FileResponse:
         user = await current_user()
         att = await attachment_for_download(user, attachment_id) if user is not None else None
         if att is None:

@@ -12,6 +12,7 @@ from components.caller import CallerSearch, caller_card, customer_dialog
 from components.file_picker import FilePicker
 from components.frame import frame
 from components.session import STAFF, require_user
+from pages.params import OptionalRowId
 from pulse_live.errors import ServiceError
 from pulse_live.models import Channel
 from pulse_live.queries import catalog
@@ -24,7 +25,7 @@ LEVELS = {'low': 'Low', 'medium': 'Medium', 'high': 'High'}
 
 
 @ui.page('/tickets/new')
-async def new_ticket_page(customer: int = 0) -> None:
+async def new_ticket_page(customer: OptionalRowId = 0) -> None:
     user = await require_user(*STAFF)
     if user is None:
         return

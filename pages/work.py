@@ -8,13 +8,14 @@ from nicegui import ui
 from components.frame import frame
 from components.session import STAFF, require_user
 from components.work_list import WorkList
-from pulse_live.queries.shared import shared_read
+from pages.params import OptionalRowId, PageNumber
 from pulse_live.config import get_settings
 from pulse_live.errors import ServiceError
 from pulse_live.models import Status
 from pulse_live.queries import catalog
 from pulse_live.queries import queues as work_queries
 from pulse_live.queries import tickets as ticket_queries
+from pulse_live.queries.shared import shared_read
 
 
 def _nav(current: str) -> None:
@@ -25,7 +26,7 @@ def _nav(current: str) -> None:
 
 
 @ui.page('/queues')
-async def queues_page(queue: int = 0, page: int = 1) -> None:
+async def queues_page(queue: OptionalRowId = 0, page: PageNumber = 1) -> None:
     user = await require_user(*STAFF)
     if user is None:
         return
@@ -70,7 +71,7 @@ async def queues_page(queue: int = 0, page: int = 1) -> None:
 
 
 @ui.page('/my')
-async def my_tickets_page(page: int = 1) -> None:
+async def my_tickets_page(page: PageNumber = 1) -> None:
     user = await require_user(*STAFF)
     if user is None:
         return
@@ -110,7 +111,7 @@ def _parse_day(text: str | None, label: str) -> date | None:
 
 
 @ui.page('/open')
-async def open_tickets_page(page: int = 1) -> None:
+async def open_tickets_page(page: PageNumber = 1) -> None:
     user = await require_user(*STAFF)
     if user is None:
         return

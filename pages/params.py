@@ -1,0 +1,18 @@
+"""Typed URL parameters shared by the pages: ids the database can hold, so a crafted URL gets a clear 400 page
+(``pulse_live.app`` renders validation errors) instead of an overflow deep in a query."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Query
+
+MAX_ID = 2**63 - 1  # the largest BIGINT; SQLite and PostgreSQL refuse anything larger
+
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
+"""A row id in the path (``/customers/{user_id}``)."""
+
+OptionalRowId = Annotated[int, Query(ge=0, le=MAX_ID)]
+"""A row id in the query string; 0 means none chosen (``/queues?queue=3``)."""
+
+PageNumber = Annotated[int, Query(ge=1, le=1_000_000)]
+"""A page of a list (lists clamp it to their last page)."""

@@ -1,0 +1,54 @@
+"""Crafted or mistyped addresses get a clear 400 page (or JSON for API clients), never a server error."""
+import pytest
+from nicegui.testing import User
+
+from tests.ui.conftest import login
+
+HUGE = '9' * 25  # larger than any database integer
+
+BAD = [
+    (f'/attachments/{HUGE}', 'attachment_id: is out of range'),
+    ('/attachments/0', 'attachment_id: is out of range'),
+    ('/attachments/abc', 'attachment_id: must be a whole number'),
+    (f'/customers/{HUGE}', 'user_id: is out of range'),
+    ('/customers/abc', 'user_id: must be a whole number'),
+    ('/customers/1?retired=maybe', 'retired: must be true or false'),
+    (f'/customers?organisation={HUGE}', 'organisation: is out of range'),
+    ('/customers?organisation=acme', 'organisation: must be a whole number'),
+    (f'/tickets/new?customer={HUGE}', 'customer: is out of range'),
+    (f'/queues?queue={HUGE}', 'queue: is out of range'),
+    ('/queues?page=abc', 'page: must be a whole number'),
+    ('/open?page=-5', 'page: is out of range'),
+    (f'/my?page={HUGE}', 'page: is out of range'),
+]
+
+
+@pytest.mark.parametrize(('path', 'message'), BAD)
+async def test_bad_parameter_gets_a_readable_400_page(user: User, people, path: str, message: str) -> None:
+    await login(user, 'anna@pulse.demo')
+    response = await user.http_client.get(path, headers={'Accept': 'text/html'})
+    assert response.status_code == 400
+    assert 'This address is not valid' in response.text
+    assert message in response.text
+
+
+async def test_api_clients_get_the_validation_details_as_json(user: User, people) -> None:
+    await login(user, 'anna@pulse.demo')
+    response = await user.http_client.get(f'/attachments/{HUGE}', headers={'Accept': 'application/json'})
+    assert response.status_code == 422
+    assert response.json()['detail'][0]['loc'] == ['path', 'attachment_id']
+
+
+async def test_parameter_values_are_escaped_on_the_error_page(user: User, people) -> None:
+    await login(user, 'anna@pulse.demo')
+    response = await user.http_client.get('/customers/<script>alert(1)</script>', headers={'Accept': 'text/html'})
+    assert response.status_code in (400, 404)
+    assert '<script>alert(1)</script>' not in response.text
+
+
+async def test_valid_addresses_still_work(user: User, people) -> None:
+    await login(user, 'anna@pulse.demo')
+    await user.open('/open?page=2')
+    await user.should_see('All open')
+    missing = await user.http_client.get('/customers/999999')  # well-formed, but nobody has that id
+    assert missing.status_code == 404 and 'No such person' in missing.text
