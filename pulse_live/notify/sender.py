@@ -25,6 +25,18 @@ log = logging.getLogger(__name__)
 CLAIM_S = 120
 _wakeup: asyncio.Event | None = None
 _task: asyncio.Task | None = None
+_server_down = False  # logged once per outage, not once per retry
+
+
+def _note_server(up: bool, error: Exception | None = None) -> None:
+    global _server_down
+    s = get_settings()
+    if not up and not _server_down:
+        log.warning('mail server %s:%s unavailable: %s; mails wait in the outbox and are retried (logged again '
+                    'when it answers)', s.smtp_host, s.smtp_port, error)
+    elif up and _server_down:
+        log.warning('mail server %s:%s answers again; sending the outbox', s.smtp_host, s.smtp_port)
+    _server_down = not up
 
 
 def wake() -> None:
@@ -86,8 +98,9 @@ async def _send_group(rows, sent: list[int], failed: dict[int, str]) -> None:
     except Exception as e:  # server down: every row of the group is retried later
         for row, *_ in rows:
             failed[row.id] = f'{type(e).__name__}: {e}'
-        log.warning('mail server %s:%s unavailable: %s', get_settings().smtp_host, get_settings().smtp_port, e)
+        _note_server(False, e)
         return
+    _note_server(True)
     try:
         # composing with the email package is CPU work (~2-5 ms a mail): do it in a thread, not on the event loop
         messages = await asyncio.to_thread(_compose_all, rows)

@@ -192,6 +192,27 @@ async def test_server_down_then_back_nothing_lost_nothing_doubled(people, smtp):
     assert len({m['Message-ID'] for m in smtp.messages}) == len(smtp.messages)
 
 
+async def test_an_outage_is_logged_once_and_its_end_once(people, smtp, caplog, monkeypatch):
+    monkeypatch.setattr(sender, '_server_down', False)  # whatever an earlier test left behind
+    anna = people.users['anna@pulse.demo']
+    ticket = await _ticket(people)
+    await _clear_outbox()
+    smtp.controller.stop()
+    caplog.set_level('WARNING', logger='pulse_live.notify.sender')
+    for attempt in range(3):  # three rounds of retries while the server is down
+        await chatter.post_message(actor=anna, ticket_id=ticket.id, body=f'down {attempt}')
+        await make_due()
+        await sender.send_due()
+    down = [r for r in caplog.records if 'unavailable' in r.getMessage()]
+    assert len(down) == 1 and 'retried' in down[0].getMessage()
+    smtp.controller = Controller(smtp, hostname='127.0.0.1', port=smtp.controller.port)
+    smtp.controller.start()
+    await drain()
+    back = [r for r in caplog.records if 'answers again' in r.getMessage()]
+    assert len(back) == 1
+    assert all(r.status == 'sent' for r in await _outbox())
+
+
 async def test_refusing_server_leads_to_dead_letter_and_retry_now(people, smtp, monkeypatch):
     monkeypatch.setenv('PULSE_MAIL_MAX_ATTEMPTS', '2')
     reset_settings()
