@@ -11,19 +11,23 @@ from collections.abc import Awaitable, Callable
 from nicegui import background_tasks, ui
 
 from pulse_live import presence
+from pulse_live.errors import ServiceError
 from pulse_live.events import PresenceChanged, TicketChanged
 from pulse_live.models import User
+from pulse_live.services import chatter
+from pulse_live.storage import UploadedFile
 
 from . import live
 
 
 class TicketFollower:
-    """Subscribe the current page to one ticket; ``typing``/``stopped_typing`` report this tab's composer."""
+    """Subscribe the current page to one ticket; ``post`` sends the composer's message and ``typing`` reports
+    this tab's composer."""
 
     def __init__(self, ticket_id: int, user: User, *, is_staff: bool,
                  on_change: Callable[[TicketChanged], Awaitable[None]],
                  on_presence: Callable[[], None] | None = None) -> None:
-        self.ticket_id = ticket_id
+        self.ticket_id, self.user = ticket_id, user
         self.client = client = ui.context.client
 
         async def changed(event: TicketChanged) -> None:
@@ -56,3 +60,14 @@ class TicketFollower:
         """In the background: never delays what the others see of the message just sent."""
         background_tasks.create(presence.stopped_typing(self.ticket_id, client_id=self.client.id),
                                 name='presence-stopped-typing')
+
+    async def post(self, body: str, internal: bool, files: list[UploadedFile]) -> bool:
+        """Post through the chatter service (which checks everything again); a refusal is shown, not raised."""
+        try:
+            await chatter.post_message(actor=self.user, ticket_id=self.ticket_id, body=body, internal=internal,
+                                       files=files)
+        except ServiceError as e:
+            ui.notify(str(e), type='negative')
+            return False
+        self.stopped_typing()
+        return True

@@ -23,7 +23,7 @@ from pulse_live.errors import ServiceError, StaleWrite
 from pulse_live.events import TicketChanged
 from pulse_live.models import Role, Status, User
 from pulse_live.queries import portal as portal_queries
-from pulse_live.services import chatter, tickets
+from pulse_live.services import tickets
 
 
 def request_not_found(user: User) -> None:
@@ -151,14 +151,7 @@ class RequestScreen:
         return await portal_queries.request_events(self.user, self.ticket_id, before=before, limit=100)
 
     async def _send(self, body: str, internal: bool, files) -> bool:
-        try:
-            await chatter.post_message(actor=self.user, ticket_id=self.ticket_id, body=body, internal=False,
-                                       files=files)
-        except ServiceError as e:
-            ui.notify(str(e), type='negative')
-            return False
-        self.follower.stopped_typing()
-        return True
+        return await self.follower.post(body, False, files)
 
     async def _set_status(self, status: Status) -> bool:
         try:

@@ -22,7 +22,7 @@ from pulse_live.events import TicketChanged
 from pulse_live.models import Channel, Status, User
 from pulse_live.queries import catalog, shared
 from pulse_live.queries import tickets as ticket_queries
-from pulse_live.services import chatter, team, tickets
+from pulse_live.services import team, tickets
 from pulse_live.services.labels import INTERNAL_FIELDS
 from pulse_live.services.tickets import CUSTOMER_TRANSITIONS, TRANSITIONS
 
@@ -155,14 +155,7 @@ class TicketScreen:
         return await ticket_queries.ticket_events(self.user, self.ticket_id, before=before, limit=100)
 
     async def _send(self, body: str, internal: bool, files) -> bool:
-        try:
-            await chatter.post_message(actor=self.user, ticket_id=self.ticket_id, body=body, internal=internal,
-                                       files=files)
-        except ServiceError as e:
-            ui.notify(str(e), type='negative')
-            return False
-        self.follower.stopped_typing()
-        return True
+        return await self.follower.post(body, internal, files)
 
     async def _save_field(self, field: str, value, base_version: int) -> bool:
         editor = self.details.editors[field]
