@@ -3,17 +3,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections import defaultdict, deque
 from datetime import datetime, timedelta
 
 from passlib.context import CryptContext
-from sqlalchemy import ColumnElement, func, or_, select, true
+from sqlalchemy import ColumnElement, delete, func, or_, select, true
 
 from . import db
 from .config import get_settings
 from .errors import LoginRefused, PermissionDenied
-from .models import Role, Ticket, User, utcnow
+from .models import LoginFailure, Role, Ticket, User, utcnow
 
 security_log = logging.getLogger('pulse_live.security')
 _context = CryptContext(schemes=['argon2'], deprecated='auto')
@@ -36,33 +34,39 @@ async def verify_password(password: str, password_hash: str) -> bool:
 
 
 class LoginThrottle:
-    """Failed logins per account and per client address in a sliding window (per process)."""
+    """Failed logins per account and per client address in a sliding window.
 
-    def __init__(self) -> None:
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+    The failures are rows in ``login_failures``, so all app processes (several on PostgreSQL) share one budget:
+    spreading attempts over processes gains an attacker nothing. Rows older than the window are pruned as new
+    failures come in."""
 
-    def _recent(self, key: str, window: float) -> deque[float]:
-        entries = self._failures[key]
-        cutoff = time.monotonic() - window
-        while entries and entries[0] < cutoff:
-            entries.popleft()
-        return entries
+    @staticmethod
+    def _keys(email: str, address: str) -> tuple[str, str]:
+        return f'acct:{email}'[:320], f'addr:{address}'[:320]
 
-    def is_blocked(self, email: str, address: str) -> bool:
+    async def is_blocked(self, email: str, address: str) -> bool:
         s = get_settings()
-        return (len(self._recent(f'acct:{email}', s.login_throttle_window_s)) >= s.login_max_failures_per_account
-                or len(self._recent(f'addr:{address}', s.login_throttle_window_s)) >= s.login_max_failures_per_address)
+        account, client = self._keys(email, address)
+        since = utcnow() - timedelta(seconds=s.login_throttle_window_s)
+        async with db.session() as session:
+            counts = dict((await session.execute(
+                select(LoginFailure.key, func.count()).where(LoginFailure.key.in_((account, client)),
+                                                            LoginFailure.at > since)
+                .group_by(LoginFailure.key))).all())
+        return (counts.get(account, 0) >= s.login_max_failures_per_account
+                or counts.get(client, 0) >= s.login_max_failures_per_address)
 
-    def record_failure(self, email: str, address: str) -> None:
-        now = time.monotonic()
-        self._failures[f'acct:{email}'].append(now)
-        self._failures[f'addr:{address}'].append(now)
+    async def record_failure(self, email: str, address: str) -> None:
+        now = utcnow()
+        cutoff = now - timedelta(seconds=get_settings().login_throttle_window_s)
+        async with db.session() as session, session.begin():
+            await session.execute(delete(LoginFailure).where(LoginFailure.at <= cutoff))
+            session.add_all([LoginFailure(key=key, at=now) for key in self._keys(email, address)])
 
-    def clear_account(self, email: str) -> None:
-        self._failures.pop(f'acct:{email}', None)
-
-    def reset(self) -> None:
-        self._failures.clear()
+    async def clear_account(self, email: str) -> None:
+        account, _ = self._keys(email, '')
+        async with db.session() as session, session.begin():
+            await session.execute(delete(LoginFailure).where(LoginFailure.key == account))
 
 
 throttle = LoginThrottle()
@@ -75,16 +79,16 @@ def normalise_email(email: str) -> str:
 async def authenticate(email: str, password: str, *, address: str = 'unknown') -> User:
     """Return the user or raise ``LoginRefused`` with the same message for unknown user and wrong password."""
     email = normalise_email(email)
-    if throttle.is_blocked(email, address):
+    if await throttle.is_blocked(email, address):
         raise LoginRefused(THROTTLED_LOGIN_ERROR)
     async with db.session() as s:
         user = (await s.execute(select(User).where(func.lower(User.email) == email))).scalar_one_or_none()
     # verify against a dummy hash for unknown users so both answers take the same time
     ok = await verify_password(password or '', user.password_hash if user else _DUMMY_HASH)
     if not ok or user is None or not user.is_active:
-        throttle.record_failure(email, address)
+        await throttle.record_failure(email, address)
         raise LoginRefused(GENERIC_LOGIN_ERROR)
-    throttle.clear_account(email)
+    await throttle.clear_account(email)
     async with db.session() as s, s.begin():
         db_user = await s.get(User, user.id)
         if db_user is not None:

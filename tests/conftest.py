@@ -35,7 +35,6 @@ def _isolated_settings(tmp_path, monkeypatch):
     monkeypatch.setenv('PULSE_STORAGE_SECRET', 'test-secret')
     monkeypatch.delenv('PULSE_BUS_URL', raising=False)
     reset_settings()
-    auth.throttle.reset()
     yield
     reset_settings()
 

@@ -299,3 +299,14 @@ class MailOutbox(Base):
     last_error: Mapped[str] = mapped_column(Text, default='')
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class LoginFailure(Base):
+    """One failed login, counted per account (``acct:<email>``) and per client address (``addr:<ip>``).
+
+    In the database rather than in memory, so every app process shares the same budget."""
+    __tablename__ = 'login_failures'
+    __table_args__ = (Index('ix_login_failures_key_at', 'key', 'at'),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(320))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)

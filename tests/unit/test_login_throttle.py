@@ -1,0 +1,68 @@
+"""Failed-login throttling: per account and per address, shared by every app process (it lives in the database)."""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from pulse_live import auth, db
+from pulse_live.auth import GENERIC_LOGIN_ERROR, THROTTLED_LOGIN_ERROR, LoginThrottle
+from pulse_live.config import get_settings
+from pulse_live.errors import LoginRefused
+from pulse_live.models import LoginFailure, utcnow
+
+
+async def _refused(email: str, password: str, address: str) -> str:
+    with pytest.raises(LoginRefused) as caught:
+        await auth.authenticate(email, password, address=address)
+    return str(caught.value)
+
+
+async def test_account_is_blocked_after_too_many_failures_even_with_the_right_password(people):
+    limit = get_settings().login_max_failures_per_account
+    for i in range(limit):
+        assert await _refused('ben@pulse.demo', 'nope', f'10.0.0.{i}') == GENERIC_LOGIN_ERROR
+    assert await _refused('ben@pulse.demo', 'demo', '10.0.1.1') == THROTTLED_LOGIN_ERROR
+    assert (await auth.authenticate('anna@pulse.demo', 'demo', address='10.0.1.1')).email == 'anna@pulse.demo'
+
+
+async def test_address_is_blocked_across_accounts(people):
+    limit = get_settings().login_max_failures_per_address
+    for i in range(limit):
+        await _refused(f'nobody{i}@pulse.demo', 'guess', '203.0.113.9')
+    assert await _refused('anna@pulse.demo', 'demo', '203.0.113.9') == THROTTLED_LOGIN_ERROR
+    assert (await auth.authenticate('anna@pulse.demo', 'demo', address='203.0.113.10')).id
+
+
+async def test_a_second_process_sees_the_failures_of_the_first(people):
+    first, second = LoginThrottle(), LoginThrottle()  # two app processes: nothing shared but the database
+    limit = get_settings().login_max_failures_per_account
+    for _ in range(limit):
+        await first.record_failure('ben@pulse.demo', '10.0.0.1')
+    assert await second.is_blocked('ben@pulse.demo', '10.0.0.2')
+    assert not await second.is_blocked('anna@pulse.demo', '10.0.0.2')
+
+
+async def test_failures_expire_after_the_window_and_are_pruned(people):
+    limit = get_settings().login_max_failures_per_account
+    for _ in range(limit):
+        await _refused('ben@pulse.demo', 'nope', '10.0.0.1')
+    window = get_settings().login_throttle_window_s
+    async with db.session() as s, s.begin():  # the window passes
+        await s.execute(update(LoginFailure).values(at=utcnow() - timedelta(seconds=window + 1)))
+    assert (await auth.authenticate('ben@pulse.demo', 'demo', address='10.0.0.1')).email == 'ben@pulse.demo'
+    await _refused('daniel@pulse.demo', 'nope', '10.0.0.3')  # a new failure prunes the expired rows
+    async with db.session() as s:
+        assert (await s.execute(select(func.count()).select_from(LoginFailure))).scalar_one() == 2
+
+
+async def test_success_clears_the_accounts_failures(people):
+    for _ in range(get_settings().login_max_failures_per_account - 1):
+        await _refused('ben@pulse.demo', 'nope', '10.0.0.1')
+    await auth.authenticate('ben@pulse.demo', 'demo', address='10.0.0.1')
+    await _refused('ben@pulse.demo', 'nope', '10.0.0.1')
+    assert not await auth.throttle.is_blocked('ben@pulse.demo', '10.0.0.1')
+
+
+async def test_overlong_input_is_counted_not_crashing(people):
+    email = 'x' * 2000 + '@example.com'
+    assert await _refused(email, 'nope', 'y' * 2000) == GENERIC_LOGIN_ERROR
