@@ -12,6 +12,7 @@ from pulse_live import auth
 from pulse_live.errors import ServiceError
 from pulse_live.models import User
 from pulse_live.queries import customers as customer_queries
+from pulse_live.services import accounts as account_services
 from pulse_live.services import customers as customer_services
 
 COLUMNS = [
@@ -103,6 +104,17 @@ async def customer_profile_page(user_id: RowId, retired: bool = False) -> None:
             return
         await reload()
 
+    async def send_link() -> None:
+        try:
+            mailed = await account_services.send_password_link(actor=user, user_id=profile.id)
+        except ServiceError as e:
+            ui.notify(str(e), type='negative')
+            return
+        if mailed:
+            ui.notify(f'A link to choose a password is on its way to {profile.email}.', type='positive')
+        else:
+            ui.notify('A link was mailed a few minutes ago already; it is still valid.', type='info')
+
     async def edit_item(item) -> None:
         await item_dialog(user, organisation_id=profile.organisation_id, user_id=profile.id, item=item,
                           on_saved=reload)
@@ -120,6 +132,9 @@ async def customer_profile_page(user_id: RowId, retired: bool = False) -> None:
                 ui.button('New ticket for this customer', icon='add',
                           on_click=lambda: ui.navigate.to(f'/tickets/new?customer={profile.id}')) \
                     .props('no-caps unelevated').mark('customer-new-ticket')
+                if profile.role == 'customer' and auth.can_manage_customers(user):
+                    label = 'Send a link to choose a password' if not profile.last_login_at else 'Send a password reset link'
+                    ui.button(label, icon='key', on_click=send_link).props('no-caps outline').mark('send-password-link')
                 meta = [f'Customer since {profile.created_at:%Y-%m-%d}']
                 if profile.last_login_at:
                     meta.append(f'last portal login {profile.last_login_at:%Y-%m-%d %H:%M}')

@@ -8,7 +8,7 @@ from pulse_live.errors import LoginRefused
 
 
 @ui.page('/login')
-async def login_page() -> None:
+async def login_page(notice: str = '') -> None:
     user = await current_user()
     if user is not None:
         ui.navigate.to(home_for(user))
@@ -21,10 +21,10 @@ async def login_page() -> None:
         button.props('loading')
         error.set_text('')
         try:
-            signed_in = await auth.authenticate(email.value, password.value, address=address)
+            signed_in = await auth.authenticate(email.value, secret.value, address=address)
         except LoginRefused as e:
             error.set_text(str(e))
-            password.value = ''
+            secret.value = ''
             return
         finally:
             button.props(remove='loading')
@@ -37,7 +37,11 @@ async def login_page() -> None:
         ui.label('Help desk sign-in').classes('text-slate-500')
         with ui.card().classes('w-80 gap-3 p-6'):
             email = ui.input('Email').props('type=email autocomplete=username autofocus').classes('w-full')
-            password = ui.input('Password', password=True).props('autocomplete=current-password').classes('w-full')
+            secret = ui.input('Password', password=True).props('autocomplete=current-password').classes('w-full')
             error = ui.label('').classes('text-negative text-sm').mark('login-error')
+            if notice == 'password-saved':
+                ui.label('Your password is saved: log in with it.').classes('text-positive text-sm') \
+                    .mark('password-changed')
             button = ui.button('Log in', on_click=try_login).classes('w-full')
-            password.on('keydown.enter', try_login)
+            secret.on('keydown.enter', try_login)
+            ui.link('Forgot your password?', '/password/forgot').classes('text-sm self-center').mark('forgot-link')

@@ -16,7 +16,7 @@ from .bus import get_bus, make_bus, set_bus
 from .config import get_settings
 
 log = logging.getLogger(__name__)
-PUBLIC_PATHS = frozenset({'/login'})
+PUBLIC_PATHS = frozenset({'/login', '/password/forgot', '/password/reset'})
 PUBLIC_PREFIXES = ('/_nicegui', '/favicon')
 
 

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     login_max_failures_per_account: int = 5
     login_max_failures_per_address: int = 20
     login_throttle_window_s: int = 15 * 60
+    password_link_ttl_s: int = Field(default=24 * 3600, ge=60, description='how long a password link (reset or invitation) works')
     ticket_prefix: str = 'PL'
     reopen_days: float = Field(default=14, ge=0, description='a customer may reopen a resolved request within this many days')
 

@@ -27,8 +27,29 @@ def ticket_thread_id(ticket_id: int) -> str:
     return f'<ticket-{ticket_id}@pulse-live>'
 
 
+def _account_mail(*, to_addr: str, subject: str, text: str, message_id: str) -> EmailMessage:
+    """A mail about the account itself (password links): no ticket, the outbox row has subject and text."""
+    settings = get_settings()
+    message = EmailMessage()
+    message['From'] = clean_header(settings.mail_from)
+    message['To'] = clean_header(to_addr, 254)
+    message['Subject'] = clean_header(subject, 250)
+    message['Message-ID'] = clean_header(message_id)
+    message['Date'] = formatdate(localtime=False)
+    message.set_content(text)
+    paragraphs = ''.join(f'<p>{html.escape(p).replace(chr(10), "<br>")}</p>' for p in text.split('\n\n'))
+    message.add_alternative(_LINK.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', paragraphs),
+                            subtype='html')
+    return message
+
+
+_LINK = re.compile(r'https?://[^\s<>"]+')
+
+
 def build(*, to_addr: str, reference: str, title: str, ticket_id: int | None, kind: str, items: list[dict],
-          message_id: str, resolution: str = '') -> EmailMessage:
+          message_id: str, resolution: str = '', subject: str = '', text: str = '') -> EmailMessage:
+    if kind == 'account':
+        return _account_mail(to_addr=to_addr, subject=subject, text=text, message_id=message_id)
     settings = get_settings()
     link = f'{settings.base_url.rstrip("/")}/tickets/{reference}'
     subject = clean_header(f'[{reference}] {title}', 250)

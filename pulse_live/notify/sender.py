@@ -126,7 +126,8 @@ async def _send_group(rows, sent: list[int], failed: dict[int, str]) -> None:
 def _compose_all(rows) -> list[bytes]:
     return [compose.build(to_addr=row.to_addr, reference=reference or row.subject, title=title or '',
                           ticket_id=row.ticket_id, kind=row.kind, items=row.items or [], message_id=row.message_id,
-                          resolution=resolution if row.kind in ('resolved', 'closed') else '').as_bytes()
+                          resolution=resolution if row.kind in ('resolved', 'closed') else '',
+                          subject=row.subject, text=row.body_text).as_bytes()
             for row, title, reference, resolution in rows]
 
 

@@ -1,0 +1,140 @@
+"""Passwords people set themselves: "forgot my password" and the link staff send to a new customer.
+
+A link carries a signed, timed token (itsdangerous, keyed with the storage secret) naming the user and a fingerprint
+of their current password hash. Setting a password changes the hash, so a link works once; it also expires after
+``PULSE_PASSWORD_LINK_TTL_S``. Nothing is stored for a link but the mail itself, which goes through the durable
+outbox like every other mail.
+
+Asking for a link never tells whether an account exists (same answer, a mail only if it does), and an account
+gets at most one link mail per ``LINK_COOLDOWN_S``, so the form cannot be used to flood someone's inbox.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import timedelta
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import func, select
+
+from .. import auth
+from ..config import get_settings
+from ..errors import PermissionDenied, ValidationError
+from ..models import MailOutbox, Role, User, utcnow
+from ..notify.planner import new_message_id
+from ._uow import unit_of_work
+
+security_log = logging.getLogger('pulse_live.security')
+SALT = 'pulse-live-password-link'
+MIN_NEW_PASSWORD = 8
+MAX_PASSWORD = 1024
+LINK_COOLDOWN_S = 300
+ACCOUNT_MAIL = 'account'  # MailOutbox.kind of these mails (no ticket; subject and text are the row's own)
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(get_settings().resolved_storage_secret(), salt=SALT)
+
+
+def _fingerprint(password_hash: str) -> str:
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:20]
+
+
+def make_token(user: User) -> str:
+    return _serializer().dumps([user.id, _fingerprint(user.password_hash)])
+
+
+def _link(user: User) -> str:
+    return f'{get_settings().base_url.rstrip("/")}/password/reset?token={make_token(user)}'
+
+
+async def _queue_link_mail(user: User, *, welcome: bool) -> bool:
+    """Write the mail into the outbox unless this account got one within the cooldown; True if written."""
+    hours = get_settings().password_link_ttl_s / 3600
+    if welcome:
+        subject = 'Your Pulse Live account: choose a password'
+        intro = (f'Hello {user.display_name},\n\nan account was created for you on the Pulse Live help desk. '
+                 'Choose your password here to follow your requests online:')
+    else:
+        subject = 'Reset your Pulse Live password'
+        intro = (f'Hello {user.display_name},\n\nsomebody (hopefully you) asked to reset the password of your '
+                 'Pulse Live account. Choose a new password here:')
+    text = (f'{intro}\n\n{_link(user)}\n\nThe link works once, for {hours:g} hours. If you did not ask for it, '
+            'ignore this mail: your password stays as it is.')
+    now = utcnow()
+    async with unit_of_work() as uow:
+        recent = (await uow.session.execute(select(func.count()).select_from(MailOutbox).where(
+            MailOutbox.to_user_id == user.id, MailOutbox.kind == ACCOUNT_MAIL,
+            MailOutbox.created_at > now - timedelta(seconds=LINK_COOLDOWN_S)))).scalar_one()
+        if recent:
+            return False
+        uow.session.add(MailOutbox(to_addr=user.email, to_user_id=user.id, ticket_id=None, subject=subject,
+                                   body_text=text, message_id=new_message_id(), kind=ACCOUNT_MAIL, created_at=now,
+                                   next_attempt_at=now))
+    from ..notify import sender
+    sender.wake()
+    return True
+
+
+async def request_password_reset(email: str, *, address: str = 'unknown') -> None:
+    """The "forgot my password" form: a link mail if the account exists and is active; silent otherwise."""
+    email = auth.normalise_email(email)[:254]
+    if not email:
+        raise ValidationError('Enter the e-mail address of your account.')
+    async with unit_of_work() as uow:
+        user = (await uow.session.execute(select(User).where(func.lower(User.email) == email))).scalar_one_or_none()
+    if user is None or not user.is_active:
+        security_log.info('password link asked for unknown or inactive account %r from %s', email, address)
+        return
+    if await _queue_link_mail(user, welcome=False):
+        security_log.info('password link mailed to user %s (asked from %s)', user.id, address)
+
+
+async def send_password_link(*, actor: User, user_id: int) -> bool:
+    """Staff send a customer the link to choose a password (an invitation); admins may send it to anyone.
+    Returns False when a link was mailed within the last few minutes already."""
+    auth.require_staff(actor)
+    async with unit_of_work() as uow:
+        user = await uow.session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise ValidationError('No such active user.')
+    if user.role != Role.CUSTOMER and actor.role != Role.ADMIN:
+        auth.refused(actor, 'send a password link to staff user', user_id)
+        raise PermissionDenied('Only an admin can send a password link to a member of staff.')
+    return await _queue_link_mail(user, welcome=user.last_login_at is None)
+
+
+async def user_for_token(token: str) -> User | None:
+    """The user a link is for, or None when it is forged, expired, used already or the account is inactive."""
+    try:
+        user_id, fingerprint = _serializer().loads(token or '', max_age=get_settings().password_link_ttl_s)
+        user_id = int(user_id)
+    except (BadSignature, SignatureExpired, TypeError, ValueError):
+        return None
+    async with unit_of_work() as uow:
+        user = await uow.session.get(User, user_id)
+    if user is None or not user.is_active or _fingerprint(user.password_hash) != fingerprint:
+        return None
+    return user
+
+
+async def reset_password(token: str, new_password: str, repeated: str) -> User:
+    """Set the password chosen through a link; the link is spent by it."""
+    if len(new_password or '') < MIN_NEW_PASSWORD:
+        raise ValidationError(f'The password needs at least {MIN_NEW_PASSWORD} characters.')
+    if len(new_password) > MAX_PASSWORD:
+        raise ValidationError(f'The password may have at most {MAX_PASSWORD} characters.')
+    if new_password != repeated:
+        raise ValidationError('The two passwords differ.')
+    user = await user_for_token(token)
+    if user is None:
+        raise ValidationError('This link is not valid any more (used already, or too old). Ask for a new one.')
+    new_hash = await auth.hash_password(new_password)
+    async with unit_of_work() as uow:
+        db_user = await uow.session.get(User, user.id)
+        if db_user is None or db_user.password_hash != user.password_hash:  # spent meanwhile (a double submit)
+            raise ValidationError('This link is not valid any more (used already, or too old). Ask for a new one.')
+        db_user.password_hash = new_hash
+    await auth.throttle.clear_account(auth.normalise_email(user.email))
+    security_log.info('password set through a link by user %s', user.id)
+    return user

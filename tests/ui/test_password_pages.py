@@ -1,0 +1,59 @@
+"""Forgot password → link → new password → log in; and staff sending a customer the link."""
+from nicegui.testing import User
+from sqlalchemy import select
+
+from pulse_live import db
+from pulse_live.models import MailOutbox
+from pulse_live.services import accounts
+from tests.ui.conftest import login
+
+
+async def _link_token(to: str) -> str:
+    async with db.session() as s:
+        row = (await s.execute(select(MailOutbox).where(MailOutbox.to_addr == to, MailOutbox.kind == 'account')
+                               .order_by(MailOutbox.id.desc()))).scalars().first()
+    assert row is not None, f'no password link mail for {to}'
+    return row.body_text.split('/password/reset?token=')[1].split()[0]
+
+
+async def test_forgot_password_then_log_in_with_the_new_one(user: User, people) -> None:
+    await user.open('/login')
+    user.find(marker='forgot-link').click()
+    await user.should_see('Enter the e-mail address of your account')
+    user.find('Email').type('carl@acme.demo')
+    user.find(marker='send-link').click()
+    await user.should_see('If an account exists for that address')
+
+    await user.open(f'/password/reset?token={await _link_token("carl@acme.demo")}')
+    await user.should_see('For carl@acme.demo')
+    user.find('New password').type('portal-2026!')
+    user.find('Repeat the password').type('portal-2026?')
+    user.find(marker='save-password').click()
+    await user.should_see('The two passwords differ.')
+    user.find('Repeat the password').clear().type('portal-2026!')
+    user.find(marker='save-password').click()
+    await user.should_see(marker='password-changed')
+    await login(user, 'carl@acme.demo', 'portal-2026!', expect='My requests')
+
+
+async def test_unknown_address_looks_the_same(user: User, people) -> None:
+    await user.open('/password/forgot')
+    user.find('Email').type('nobody@example.org')
+    user.find(marker='send-link').click()
+    await user.should_see('If an account exists for that address')
+
+
+async def test_a_used_or_forged_link_says_so(user: User, people) -> None:
+    await user.open('/password/reset?token=forged.token')
+    await user.should_see(marker='link-invalid')
+    await user.should_see('Ask for a new link')
+    await user.should_not_see('New password')
+
+
+async def test_agent_sends_a_customer_the_link_from_the_profile(user: User, people) -> None:
+    carl = people.users['carl@acme.demo']
+    await login(user, 'anna@pulse.demo')
+    await user.open(f'/customers/{carl.id}')
+    user.find(marker='send-password-link').click()
+    await user.should_see('is on its way to carl@acme.demo')
+    assert (await accounts.user_for_token(await _link_token('carl@acme.demo'))).id == carl.id
