@@ -9,10 +9,21 @@ from pulse_live.models import Role, User
 from . import guard
 
 
+def sign_in(user: User) -> None:
+    """Bind this browser's session to the user and to their current password (see ``auth.password_stamp``)."""
+    app.storage.user.clear()
+    app.storage.user['user_id'] = user.id
+    app.storage.user['stamp'] = auth.password_stamp(user)
+
+
 async def current_user() -> User | None:
+    """The signed-in user; None (and the session cleared) when the account is gone or inactive, or its password
+    was changed since this session signed in."""
     user = await auth.get_user(app.storage.user.get('user_id'))
-    if user is None:
+    if user is None or app.storage.user.get('stamp') != auth.password_stamp(user):
         app.storage.user.pop('user_id', None)
+        app.storage.user.pop('stamp', None)
+        return None
     return user
 
 

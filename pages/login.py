@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from nicegui import app, ui
+from nicegui import ui
 
-from components.session import current_user, home_for
+from components.session import current_user, home_for, sign_in
 from pulse_live import auth
 from pulse_live.errors import LoginRefused
 
@@ -28,8 +28,7 @@ async def login_page(notice: str = '') -> None:
             return
         finally:
             button.props(remove='loading')
-        app.storage.user.clear()
-        app.storage.user['user_id'] = signed_in.id
+        sign_in(signed_in)
         ui.navigate.to(home_for(signed_in))
 
     with ui.column().classes('absolute-center items-center gap-2'):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from datetime import datetime, timedelta
 
@@ -27,6 +28,12 @@ def hash_password_sync(password: str) -> str:
 async def hash_password(password: str) -> str:
     """Hash off the event loop (argon2 takes ~0.1 s)."""
     return await asyncio.to_thread(_context.hash, password)
+
+
+def password_stamp(user: User) -> str:
+    """Changes whenever the password does: kept in the browser session at login, so setting a new password
+    signs out every other session (``components/session.py``), and spent password links stop working."""
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:20]
 
 
 async def verify_password(password: str, password_hash: str) -> bool:

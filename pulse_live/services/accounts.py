@@ -10,7 +10,6 @@ gets at most one link mail per ``LINK_COOLDOWN_S``, so the form cannot be used t
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import timedelta
 
@@ -36,12 +35,8 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(get_settings().resolved_storage_secret(), salt=SALT)
 
 
-def _fingerprint(password_hash: str) -> str:
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:20]
-
-
 def make_token(user: User) -> str:
-    return _serializer().dumps([user.id, _fingerprint(user.password_hash)])
+    return _serializer().dumps([user.id, auth.password_stamp(user)])
 
 
 def _link(user: User) -> str:
@@ -113,7 +108,7 @@ async def user_for_token(token: str) -> User | None:
         return None
     async with unit_of_work() as uow:
         user = await uow.session.get(User, user_id)
-    if user is None or not user.is_active or _fingerprint(user.password_hash) != fingerprint:
+    if user is None or not user.is_active or auth.password_stamp(user) != fingerprint:
         return None
     return user
 

@@ -57,3 +57,22 @@ async def test_agent_sends_a_customer_the_link_from_the_profile(user: User, peop
     user.find(marker='send-password-link').click()
     await user.should_see('is on its way to carl@acme.demo')
     assert (await accounts.user_for_token(await _link_token('carl@acme.demo'))).id == carl.id
+
+
+async def test_a_new_password_signs_out_the_other_sessions(create_user, people) -> None:
+    thief, owner = create_user(), create_user()
+    await login(thief, 'carl@acme.demo', expect='My requests')  # somebody who knew the old password
+    await thief.open('/portal')
+    await thief.should_see('My requests')
+
+    token = accounts.make_token(people.users['carl@acme.demo'])
+    await owner.open(f'/password/reset?token={token}')
+    owner.find('New password').type('only-mine-now')
+    owner.find('Repeat the password').type('only-mine-now')
+    owner.find(marker='save-password').click()
+    await owner.should_see(marker='password-changed')
+
+    await thief.open('/portal')  # the old session is over
+    await thief.should_see('Log in')
+    await thief.should_not_see('My requests')
+    await login(owner, 'carl@acme.demo', 'only-mine-now', expect='My requests')
