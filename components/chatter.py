@@ -25,6 +25,19 @@ CHATTER_CSS = '''
 TRAILING_MENTION = re.compile(r'(?:^|\s)@([A-Za-z0-9_.-]*)$')
 
 
+def render_boundary() -> ui.element:
+    """A Vue component around one child element, so that changes inside it re-render only its subtree.
+
+    NiceGUI's browser side renders plain elements (div, row, column, label, html) as part of the render function of
+    the nearest enclosing Vue *component*; for everything in the page content that is Quasar's QPage. Without a
+    boundary, one changed label makes the browser rebuild the virtual DOM of the whole page (every chatter entry,
+    every editor, every avatar: NiceGUI passes new slot functions each time, so every child component re-renders
+    too). That cost grows with the page and is paid by every open view for every live change. QNoSsr renders its
+    single child as is (no extra DOM element) and only re-renders when something inside it changes.
+    """
+    return ui.element('q-no-ssr')
+
+
 def human_size(size: int) -> str:
     for unit in ('B', 'KB', 'MB', 'GB'):
         if size < 1024 or unit == 'GB':
@@ -70,7 +83,14 @@ def render_event(e: EventView, viewer_id: int) -> ui.element:
 
 
 class Chatter:
-    """The stream; ``append`` adds entries that arrived live, ``prepend`` older pages."""
+    """The stream; ``append`` adds entries that arrived live, ``_older`` prepends older pages.
+
+    Entries live in blocks of at most ``BLOCK`` live entries, each block in a render boundary: a live entry
+    re-renders (in every viewer's browser) only the block it joins, not every entry on the page; only starting a new
+    block re-renders the stream.
+    """
+
+    BLOCK = 20
 
     def __init__(self, viewer_id: int, events_: list[EventView], has_older: bool,
                  load_older: Callable[[int], Awaitable[tuple[list[EventView], bool]]]) -> None:
@@ -84,18 +104,35 @@ class Chatter:
                 .classes('self-center')
             self.older_button.set_visibility(has_older)
             self.stream = ui.column().classes('w-full gap-0 px-2').mark('chatter')
-            with self.stream:
-                for e in events_:
-                    render_event(e, viewer_id)
+        self._tail: ui.column | None = None  # the block live entries join, until it holds BLOCK of them
+        self._tail_count = 0
+        if events_:
+            self._block(events_)
         self.scroll.scroll_to(percent=1.0)
+
+    def _block(self, events_: list[EventView], *, at_top: bool = False) -> ui.column:
+        with self.stream:
+            boundary = render_boundary()
+        if at_top:
+            boundary.move(self.stream, target_index=0)
+        with boundary:
+            block = ui.column().classes('w-full gap-0')
+        with block:
+            for e in events_:
+                render_event(e, self.viewer_id)
+        return block
 
     def append(self, events_: list[EventView]) -> None:
         fresh = [e for e in events_ if e.id > self.last_id]
         if not fresh:
             return
-        with self.stream:
-            for e in fresh:
-                render_event(e, self.viewer_id)
+        if self._tail is None or self._tail_count + len(fresh) > self.BLOCK:
+            self._tail, self._tail_count = self._block(fresh), len(fresh)
+        else:
+            with self._tail:
+                for e in fresh:
+                    render_event(e, self.viewer_id)
+            self._tail_count += len(fresh)
         self.last_id = fresh[-1].id
         if self.first_id is None:
             self.first_id = fresh[0].id
@@ -105,10 +142,8 @@ class Chatter:
         if self.first_id is None:
             return
         older, has_more = await self._load_older(self.first_id)
-        for index, e in enumerate(older):
-            with self.stream:
-                render_event(e, self.viewer_id).move(self.stream, target_index=index)
         if older:
+            self._block(older, at_top=True)
             self.first_id = older[0].id
         self.older_button.set_visibility(has_more)
 
@@ -123,8 +158,11 @@ class Composer:
         self._send, self._on_typing = send, on_typing
         self.candidates = mention_candidates
         self.pending: list[UploadedFile] = []
+        self._uploaded_any = False  # the (hidden) uploader holds files until it is reset
         self._sending = False
-        with ui.column().classes('w-full gap-2 border border-slate-200 rounded-lg p-3 bg-white'):
+        # a render boundary: the composer's own changes (the Send button's spinner, clearing the text, mention
+        # suggestions) re-render the composer only, not the whole page
+        with render_boundary(), ui.column().classes('w-full gap-2 border border-slate-200 rounded-lg p-3 bg-white'):
             self.text = ui.textarea(placeholder='Write a message… (@ to mention, Ctrl+Enter to send)') \
                 .props('autogrow outlined dense').classes('w-full').mark('composer')
             self.text.on_value_change(self._changed)
@@ -149,10 +187,11 @@ class Composer:
             await self._on_typing()
 
     def _show_suggestions(self, value: str) -> None:
-        self.suggestions.clear()
         match = TRAILING_MENTION.search(value)
         if not match:
+            self._clear_suggestions()  # every keystroke comes here: no update unless chips are shown
             return
+        self.suggestions.clear()
         prefix = match.group(1).lower()
         options = [{'handle': 'Team', 'name': 'everyone on the team'}] + self.candidates
         hits = [c for c in options if c['handle'].lower().startswith(prefix) or prefix in c['name'].lower()][:6]
@@ -167,7 +206,11 @@ class Composer:
         if match:
             value = value[:match.start(1) - 1] + f'@{handle} '
         self.text.value = value
-        self.suggestions.clear()
+        self._clear_suggestions()
+
+    def _clear_suggestions(self) -> None:
+        if self.suggestions.default_slot.children:
+            self.suggestions.clear()
 
     async def _uploaded(self, e: events.UploadEventArguments) -> None:
         settings = get_settings()
@@ -179,6 +222,7 @@ class Composer:
         if len(self.pending) >= settings.max_upload_files:
             ui.notify(f'At most {settings.max_upload_files} files per message.', type='negative')
             return
+        self._uploaded_any = True
         self.pending.append(UploadedFile(e.file.name, e.file.content_type, await e.file.read()))
         self._show_files()
 
@@ -210,7 +254,10 @@ class Composer:
             self.send_button.props(remove='loading')
         if ok:
             self.text.value = ''
-            self.pending = []
-            self._show_files()
-            self.upload.reset()
-            self.suggestions.clear()
+            if self.pending:  # only what changed: each update costs the browser a re-render
+                self.pending = []
+                self._show_files()
+            if self._uploaded_any:
+                self._uploaded_any = False
+                self.upload.reset()
+            self._clear_suggestions()

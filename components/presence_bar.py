@@ -4,16 +4,21 @@ from __future__ import annotations
 from nicegui import ui
 
 from .badges import avatar
+from .chatter import render_boundary
 
 
 class PresenceBar:
     def __init__(self, viewer_id: int) -> None:
         self.viewer_id = viewer_id
         self._shown: list[tuple[int, str]] | None = None
+        # each in a render boundary: a viewer joining or somebody starting to type re-renders only this, not the
+        # whole ticket page of every viewer
         with ui.row().classes('items-center gap-1'):
             ui.icon('visibility', size='xs').classes('text-slate-400')
-            self.avatars = ui.row().classes('gap-1').mark('presence')
-        self.typing = ui.label('').classes('text-xs text-slate-500 italic h-4').mark('typing')
+            with render_boundary():
+                self.avatars = ui.row().classes('gap-1').mark('presence')
+        with render_boundary():
+            self.typing = ui.label('').classes('text-xs text-slate-500 italic h-4').mark('typing')
 
     def show(self, data: dict) -> None:
         viewers = [(v['user_id'], v['name']) for v in data.get('viewers', [])]
