@@ -38,6 +38,7 @@ class DashboardFeed:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._lock: asyncio.Lock | None = None
+        self._stopping = False
 
     def _ensure_running(self) -> None:
         """Start (or restart after the app or the bus was replaced) the one listener and worker of this process."""
@@ -49,6 +50,7 @@ class DashboardFeed:
         self.snapshot, self._bus = None, bus
         self._watchers.clear()
         self._wake, self._lock = asyncio.Event(), asyncio.Lock()
+        self._stopping = False
         self._unsubscribe = bus.subscribe(self._on_event)
         self._task = background_tasks.create(self._run(), name='dashboard-feed')
 
@@ -66,10 +68,14 @@ class DashboardFeed:
                 periodic = False
             except TimeoutError:
                 periodic = True
+            if self._stopping:
+                return
             if not self._watchers:
                 self._wake.clear()
                 continue
             await asyncio.sleep(DEBOUNCE_S)  # let the burst finish: one computation for all of it
+            if self._stopping:
+                return
             self._wake.clear()
             try:
                 snapshot = await self._compute(force=periodic)
@@ -88,6 +94,19 @@ class DashboardFeed:
             self.computations += 1
             self.snapshot, self._snapshot_generation = snapshot, generation
         return snapshot
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Let the worker finish a computation under way and end (at app shutdown, before the database goes):
+        cancelling it mid-query would leave the query's thread answering a closed event loop."""
+        task = self._task
+        if task is None or task.done() or self._wake is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+        except TimeoutError:
+            task.cancel()
 
     async def current(self) -> Dashboard:
         """The latest figures (computed now if there are none or they are stale)."""

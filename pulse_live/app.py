@@ -84,8 +84,11 @@ async def _startup() -> None:
 
 
 async def _shutdown() -> None:
+    from components.dashboard_feed import feed
+
     from . import presence
     from .notify import missed, sender
+    await feed.stop()  # before NiceGUI cancels background tasks: no query is cut off mid-flight
     await sender.stop()
     await missed.stop()
     await presence.stop()
