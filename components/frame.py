@@ -26,32 +26,41 @@ def track_online(user: User) -> None:
     client.on_delete(lambda: presence.disconnected(user.id, client.id))
 
 
+def nav_links(user: User) -> list[tuple[str, str]]:
+    """The header's destinations for this user (a row on wide screens, a menu on phones)."""
+    if not auth.is_staff(user):
+        return [('My requests', '/portal'), ('New request', '/portal/new')]
+    links = [('Tickets', '/tickets')]
+    if user.role == 'admin':
+        links.append(('Outbox', '/admin/outbox'))
+    links += [('New ticket', '/tickets/new'), ('Customers', '/customers'), ('Queues', '/queues'),
+              ('My tickets', '/my')]
+    if auth.can_see_dashboard(user):
+        links.append(('Dashboard', '/dashboard'))
+    if auth.can_configure_work(user):
+        links.append(('Queues & rules', '/admin/queues'))
+    return links
+
+
 @contextmanager
 def frame(title: str, user: User) -> Iterator[None]:
     track_online(user)
     ui.page_title(f'{title} · Pulse Live')
     ui.colors(primary='#2563eb', secondary='#475569', accent='#7c3aed')
-    with ui.header().classes('items-center gap-4 px-4 py-2 bg-slate-900 text-white'):
-        ui.link('Pulse Live', '/').classes('text-lg font-semibold text-white no-underline')
-        if auth.is_staff(user):
-            ui.link('Tickets', '/tickets').classes('text-white no-underline')
-            if user.role == 'admin':
-                ui.link('Outbox', '/admin/outbox').classes('text-white no-underline')
-            ui.link('New ticket', '/tickets/new').classes('text-white no-underline')
-            ui.link('Customers', '/customers').classes('text-white no-underline')
-            ui.link('Queues', '/queues').classes('text-white no-underline')
-            ui.link('My tickets', '/my').classes('text-white no-underline')
-            if auth.can_see_dashboard(user):
-                ui.link('Dashboard', '/dashboard').classes('text-white no-underline')
-            if auth.can_configure_work(user):
-                ui.link('Queues & rules', '/admin/queues').classes('text-white no-underline')
-        else:
-            ui.link('My requests', '/portal').classes('text-white no-underline')
-            ui.link('New request', '/portal/new').classes('text-white no-underline')
+    links = nav_links(user)
+    with ui.header().classes('items-center gap-4 px-4 py-2 bg-slate-900 text-white no-wrap'):
+        with ui.button(icon='menu').props('flat round dense color=white').classes('lt-md').mark('nav-menu'):
+            with ui.menu():
+                for label, path in [*links, (f'Profile ({user.display_name})', '/profile')]:
+                    ui.menu_item(label, on_click=lambda path=path: ui.navigate.to(path))
+        ui.link('Pulse Live', '/').classes('text-lg font-semibold text-white no-underline whitespace-nowrap')
+        with ui.row().classes('gt-sm items-center gap-4'):
+            for label, path in links:
+                ui.link(label, path).classes('text-white no-underline whitespace-nowrap')
         ui.space()
         Bell(user)
-        ui.link(user.display_name, '/profile').classes('text-white no-underline text-sm')
-        ui.label(user.role.capitalize()).classes('text-xs px-2 py-0.5 rounded bg-slate-700')
-        ui.button('Log out', on_click=logout).props('flat dense color=white no-caps')
+        ui.link(user.display_name, '/profile').classes('gt-xs text-white no-underline text-sm whitespace-nowrap')
+        ui.label(user.role.capitalize()).classes('gt-xs text-xs px-2 py-0.5 rounded bg-slate-700')
+        ui.button('Log out', on_click=logout).props('flat dense color=white no-caps').classes('whitespace-nowrap')
     with ui.column().classes('w-full max-w-7xl mx-auto p-4 gap-4'):
         yield
