@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from nicegui import background_tasks, ui
 
+from pulse_live import presence
 from pulse_live.events import NotificationCreated, NotificationsRead
 from pulse_live.models import User
 from pulse_live.queries import notifications as note_queries
@@ -60,6 +61,12 @@ class Bell:
     async def _created(self, event: NotificationCreated) -> None:
         if event.user_id != self.user.id or self.client.is_deleted:
             return
+        if event.ticket_id is not None and presence.viewed_in(event.ticket_id, self.client.id):
+            # This tab shows that ticket: the entry appears in its chatter right now, so no toast repeating it,
+            # and it is read. (The planner does not notify users it knows are viewing the ticket; this covers a tab
+            # it did not know of yet: just opened, or presence from another process not arrived.)
+            await notifications.mark_read(actor=self.user, notification_ids=[event.notification_id])
+            return  # NotificationsRead re-counts the bell in every tab of the user
         ui.notify(event.text, type='info', position='top-right', timeout=6000, multi_line=True)
         await self._count()
 

@@ -137,6 +137,11 @@ def _schedule_online() -> None:
     loop.create_task(_publish_online())
 
 
+def viewed_in(ticket_id: int, client_id: str) -> bool:
+    """Whether that browser tab (of this process) has the ticket open right now."""
+    return client_id in _viewers.get(ticket_id, {})
+
+
 def viewing(ticket_id: int) -> set[int]:
     """Users who have the ticket open right now (any process)."""
     return {v['user_id'] for v in snapshot(ticket_id)['viewers']}
