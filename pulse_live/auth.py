@@ -8,11 +8,12 @@ from datetime import datetime, timedelta
 
 from passlib.context import CryptContext
 from sqlalchemy import ColumnElement, delete, func, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import db
 from .config import get_settings
 from .errors import LoginRefused, PermissionDenied
-from .models import LoginFailure, Role, Ticket, User, utcnow
+from .models import LoginFailure, Role, TeamMember, Ticket, User, utcnow
 
 security_log = logging.getLogger('pulse_live.security')
 _context = CryptContext(schemes=['argon2'], deprecated='auto')
@@ -117,14 +118,31 @@ def is_staff(user: User) -> bool:
     return user.role in (Role.AGENT, Role.MANAGER, Role.ADMIN)
 
 
-def can_view_ticket(user: User, ticket: Ticket) -> bool:
-    """Staff see every ticket; a customer sees the requests they opened or are the customer of, and an
-    organisation admin every request of their organisation. Mirrored in SQL by ``visible_tickets``."""
+def can_view_ticket(user: User, ticket: Ticket, *, on_team: bool = False) -> bool:
+    """Staff see every ticket; a customer sees the requests they opened or are the customer of, those of their
+    own organisation they were put on the team of (a colleague copied in), and an organisation admin every
+    request of their organisation. Mirrored in SQL by ``visible_tickets``; ``may_view_ticket`` looks the team
+    membership up."""
     if is_staff(user):
         return True
     if ticket.organisation_id != user.organisation_id:
         return False
-    return bool(user.is_org_admin) or user.id in (ticket.customer_id, ticket.creator_id)
+    return bool(user.is_org_admin) or on_team or user.id in (ticket.customer_id, ticket.creator_id)
+
+
+async def may_view_ticket(session: AsyncSession, user: User, ticket: Ticket) -> bool:
+    """``can_view_ticket``, asking the database whether a customer colleague is on the ticket's team."""
+    if can_view_ticket(user, ticket):
+        return True
+    if user.role != Role.CUSTOMER or ticket.organisation_id != user.organisation_id:
+        return False
+    return (await session.execute(select(TeamMember.id).where(
+        TeamMember.ticket_id == ticket.id, TeamMember.user_id == user.id))).first() is not None
+
+
+def on_team_of(user: User) -> ColumnElement[bool]:
+    """Tickets whose team the user is on."""
+    return Ticket.id.in_(select(TeamMember.ticket_id).where(TeamMember.user_id == user.id))
 
 
 def visible_tickets(user: User) -> ColumnElement[bool]:
@@ -133,7 +151,7 @@ def visible_tickets(user: User) -> ColumnElement[bool]:
         return true()
     clause = Ticket.organisation_id == user.organisation_id
     if not user.is_org_admin:
-        clause = clause & or_(Ticket.customer_id == user.id, Ticket.creator_id == user.id)
+        clause = clause & or_(Ticket.customer_id == user.id, Ticket.creator_id == user.id, on_team_of(user))
     return clause
 
 

@@ -1,8 +1,11 @@
 """Shared fixtures: a fresh database per test (SQLite, and PostgreSQL where it answers) with the demo people."""
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import threading
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -89,8 +92,20 @@ async def database(request, monkeypatch) -> AsyncIterator[str]:
         await db.create_all()
     yield request.param
     await db.dispose()
+    await let_database_threads_finish()
 
 
 @pytest.fixture
 async def people(database) -> People:
     return await seed_people(password_hash=_HASH)
+
+
+async def let_database_threads_finish(deadline_s: float = 3.0) -> None:
+    """A read cancelled at app shutdown still runs in its aiosqlite thread; let it answer before pytest closes
+    the event loop (otherwise the thread reports "Event loop is closed" into the next test)."""
+    end = time.monotonic() + deadline_s
+    for thread in [t for t in threading.enumerate() if '_connection_worker_thread' in t.name]:
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            break
+        await asyncio.to_thread(thread.join, remaining)

@@ -2,7 +2,8 @@
 
 Only what a customer may see leaves this module: public chatter, status, the request's own fields — never
 internal notes, queues, assignees, priority, the provider's team or agent-only documents. Visibility is
-``auth.can_view_ticket`` / ``auth.visible_tickets`` (own requests; the whole organisation for org admins).
+``auth.can_view_ticket`` / ``auth.visible_tickets`` (own requests and those they are on the team of; the whole
+organisation for org admins).
 """
 from __future__ import annotations
 
@@ -55,7 +56,8 @@ async def requests(viewer: User, *, scope: str = 'mine', state: str = 'all', sea
         return []
     conditions = [auth.visible_tickets(viewer)]
     if scope != 'organisation':
-        conditions.append(or_(Ticket.customer_id == viewer.id, Ticket.creator_id == viewer.id))
+        conditions.append(or_(Ticket.customer_id == viewer.id, Ticket.creator_id == viewer.id,
+                              auth.on_team_of(viewer)))  # also those a colleague copied them in on
     if state == 'open':
         conditions.append(Ticket.status.in_([Status.OPEN.value, Status.IN_PROGRESS.value, Status.RESOLVED.value]))
     elif state == 'closed':

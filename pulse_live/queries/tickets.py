@@ -138,11 +138,12 @@ async def find_ticket_id(viewer: User, reference_or_id: str) -> int | None:
     """Resolve ``PL-2026-000123`` (or a numeric id) to a ticket the viewer may see; None otherwise."""
     key = (reference_or_id or '').strip().upper()
     async with db.session() as s:
-        if key.isdigit():
+        if key.isascii() and key.isdigit() and len(key) <= 18:  # an id (bounded: no overflow in the query)
             ticket = await s.get(Ticket, int(key))
         else:
             ticket = (await s.execute(select(Ticket).where(Ticket.reference == key))).scalar_one_or_none()
-    if ticket is None or not auth.can_view_ticket(viewer, ticket):
+        allowed = ticket is not None and await auth.may_view_ticket(s, viewer, ticket)
+    if not allowed:
         if ticket is not None:
             auth.refused(viewer, 'open ticket', ticket.reference)
         return None
@@ -228,7 +229,7 @@ async def ticket_view(viewer: User, ticket_id: int, *, event_limit: int = 100, w
     """Everything the ticket page shows, or None when the ticket does not exist or the viewer may not see it."""
     async with db.session() as s:
         ticket = await s.get(Ticket, ticket_id, populate_existing=True)
-        if ticket is None or not auth.can_view_ticket(viewer, ticket):
+        if ticket is None or not await auth.may_view_ticket(s, viewer, ticket):
             if ticket is not None:
                 auth.refused(viewer, 'view ticket', ticket.reference)
             return None
@@ -258,7 +259,7 @@ async def attachment_for_download(viewer: User, attachment_id: int) -> Attachmen
         if att is None:
             return None
         ticket = await s.get(Ticket, att.ticket_id)
-        if ticket is None or not auth.can_view_ticket(viewer, ticket) or (
+        if ticket is None or not await auth.may_view_ticket(s, viewer, ticket) or (
                 att.is_internal and not auth.can_see_internal(viewer)):
             auth.refused(viewer, 'download attachment', f'#{attachment_id} of {ticket.reference if ticket else "?"}')
             return None

@@ -65,7 +65,7 @@ async def post_message(*, actor: User, ticket_id: int, body: str, internal: bool
     async with unit_of_work() as uow:
         s = uow.session
         ticket = await s.get(Ticket, ticket_id)
-        if ticket is None or not auth.can_view_ticket(actor, ticket):
+        if ticket is None or not await auth.may_view_ticket(s, actor, ticket):
             if ticket is not None:
                 auth.refused(actor, 'post to ticket', ticket.reference)
             raise NotFound('Ticket not found.')

@@ -12,7 +12,7 @@ from ._uow import UnitOfWork, unit_of_work
 
 async def _ticket(uow: UnitOfWork, actor: User, ticket_id: int) -> Ticket:
     ticket = await uow.session.get(Ticket, ticket_id)
-    if ticket is None or not auth.can_view_ticket(actor, ticket):
+    if ticket is None or not await auth.may_view_ticket(uow.session, actor, ticket):
         raise NotFound('Ticket not found.')
     return ticket
 
@@ -38,7 +38,7 @@ async def add_member(*, actor: User, ticket_id: int, user_id: int, watching: boo
         user = await uow.session.get(User, user_id)
         if user is None or not user.is_active:
             raise ValidationError('No such user.')
-        if not auth.can_view_ticket(user, ticket):
+        if not auth.can_view_ticket(user, ticket, on_team=True):
             raise ValidationError(f'{user.display_name} cannot see this ticket, so cannot be on its team.')
         exists = (await uow.session.execute(select(TeamMember).where(
             TeamMember.ticket_id == ticket.id, TeamMember.user_id == user.id))).scalar_one_or_none()

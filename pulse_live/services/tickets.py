@@ -162,7 +162,7 @@ async def create_ticket(*, actor: User, title: str, description: str = '', type_
 
 async def _load_for_write(session: AsyncSession, actor: User, ticket_id: int, expected_version: int) -> Ticket:
     ticket = await session.get(Ticket, ticket_id)
-    if ticket is None or not auth.can_view_ticket(actor, ticket):
+    if ticket is None or not await auth.may_view_ticket(session, actor, ticket):
         if ticket is not None:
             auth.refused(actor, 'change ticket', ticket.reference)
         raise NotFound('Ticket not found.')

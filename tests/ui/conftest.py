@@ -1,18 +1,14 @@
 """UI tests use NiceGUI's simulated users against the real app (pulse_live/main.py) on a fresh SQLite database."""
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
-import time
 
 import pytest
-
 from nicegui.testing import User
 
 from pulse_live import db
 from pulse_live.demo import People, seed_people
-from tests.conftest import _HASH
+from tests.conftest import _HASH, let_database_threads_finish
 
 # Live updates arrive through the bus and a fresh read, each its own task: on a busy CI machine a few hundred
 # milliseconds are not enough. NiceGUI's default is 3 tries 0.1 s apart; every should_see / should_not_see in
@@ -30,18 +26,8 @@ async def _ui_database() -> People:
     people = await seed_people(password_hash=_HASH)
     yield people
     await db.dispose()
-    await _let_database_threads_finish()
+    await let_database_threads_finish()
 
-
-async def _let_database_threads_finish(deadline_s: float = 3.0) -> None:
-    """A read cancelled at app shutdown still runs in its aiosqlite thread; let it answer before pytest closes
-    the event loop (otherwise the thread reports "Event loop is closed" into the next test)."""
-    end = time.monotonic() + deadline_s
-    for thread in [t for t in threading.enumerate() if '_connection_worker_thread' in t.name]:
-        remaining = end - time.monotonic()
-        if remaining <= 0:
-            break
-        await asyncio.to_thread(thread.join, remaining)
 
 
 @pytest.fixture

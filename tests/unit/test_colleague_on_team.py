@@ -1,0 +1,69 @@
+"""A customer's colleague (same organisation) put on a ticket's team follows it like the requester: sees it,
+replies, gets its public news — never internal notes; other organisations' people can never be added."""
+import pytest
+from sqlalchemy import select
+
+from pulse_live import db, presence
+from pulse_live.errors import NotFound, PermissionDenied, ValidationError
+from pulse_live.models import MailOutbox, TeamMember
+from pulse_live.queries import portal
+from pulse_live.queries import tickets as ticket_queries
+from pulse_live.services import chatter, team, tickets
+
+
+@pytest.fixture(autouse=True)
+def _offline():
+    presence._online.clear()
+    yield
+    presence._online.clear()
+
+
+async def _setup(people):
+    anna, carl, eva = (people.users[e] for e in ('anna@pulse.demo', 'carl@acme.demo', 'eva@acme.demo'))
+    ticket = await tickets.create_ticket(actor=anna, title='Invoices do not print', customer_id=carl.id)
+    return anna, carl, eva, ticket
+
+
+async def test_colleague_sees_the_ticket_only_while_on_its_team(people):
+    anna, carl, eva, ticket = await _setup(people)
+    assert await ticket_queries.find_ticket_id(eva, ticket.reference) is None
+    assert ticket.id not in {r.id for r in await portal.requests(eva)}
+    with pytest.raises((NotFound, PermissionDenied)):
+        await chatter.post_message(actor=eva, ticket_id=ticket.id, body='me too')
+
+    member = await team.add_member(actor=anna, ticket_id=ticket.id, user_id=eva.id)
+    assert await ticket_queries.find_ticket_id(eva, ticket.reference) == ticket.id
+    assert ticket.id in {r.id for r in await portal.requests(eva)}
+    view = await portal.request_view(eva, ticket.id)
+    assert view is not None and view.reference == ticket.reference
+    await chatter.post_message(actor=eva, ticket_id=ticket.id, body='Same on my printer')
+    with pytest.raises(PermissionDenied):
+        await chatter.post_message(actor=eva, ticket_id=ticket.id, body='secret', internal=True)
+
+    await team.remove_member(actor=anna, ticket_id=ticket.id, member_id=member.id)
+    assert await ticket_queries.find_ticket_id(eva, ticket.reference) is None
+    assert await portal.request_view(eva, ticket.id) is None
+
+
+async def test_people_of_another_organisation_cannot_be_added(people):
+    anna, _, _, ticket = await _setup(people)
+    tom = people.users['tom@globex.demo']
+    with pytest.raises(ValidationError, match='cannot see this ticket'):
+        await team.add_member(actor=anna, ticket_id=ticket.id, user_id=tom.id)
+    async with db.session() as s:
+        assert (await s.execute(select(TeamMember).where(TeamMember.user_id == tom.id))).first() is None
+    assert await ticket_queries.find_ticket_id(tom, ticket.reference) is None
+
+
+async def test_colleague_gets_public_news_never_internal_notes(people):
+    anna, _, eva, ticket = await _setup(people)
+    await team.add_member(actor=anna, ticket_id=ticket.id, user_id=eva.id)
+    await chatter.post_message(actor=anna, ticket_id=ticket.id, body='internal: driver issue', internal=True)
+    await chatter.post_message(actor=anna, ticket_id=ticket.id, body='A technician comes at 14:00')
+    async with db.session() as s:
+        rows = list((await s.execute(select(MailOutbox).where(MailOutbox.to_user_id == eva.id))).scalars())
+    texts = [item['text'] for row in rows for item in row.items or []]
+    assert any('A technician comes at 14:00' in t for t in texts)
+    assert not any('driver issue' in t for t in texts)
+    events, _ = await portal.request_events(eva, ticket.id)
+    assert not any('driver issue' in e.body for e in events)
