@@ -71,6 +71,13 @@ class LoginThrottle:
             await session.execute(delete(LoginFailure).where(LoginFailure.at <= cutoff))
             session.add_all([LoginFailure(key=key, at=now) for key in self._keys(email, address)])
 
+    async def record_address_only(self, address: str) -> None:
+        """Count an attempt against the client address alone (asking for a password link: it must not lock the
+        account it names, but one address cannot ask for links without end)."""
+        _, client = self._keys('', address)
+        async with db.session() as session, session.begin():
+            session.add(LoginFailure(key=client, at=utcnow()))
+
     async def clear_account(self, email: str) -> None:
         account, _ = self._keys(email, '')
         async with db.session() as session, session.begin():

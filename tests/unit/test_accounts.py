@@ -106,3 +106,15 @@ async def test_staff_invite_a_customer_but_not_other_staff(people, smtp):  # noq
     [mail] = smtp.to('carl@acme.demo')
     assert 'choose a password' in mail['Subject']  # never logged in: the welcome wording
     assert mail['Subject'].count('\n') == 0
+
+
+async def test_one_address_cannot_ask_for_links_without_end_but_accounts_stay_usable(people, smtp):  # noqa: F811
+    from pulse_live.config import get_settings
+    for i in range(get_settings().login_max_failures_per_address):
+        await accounts.request_password_reset(f'someone{i}@example.org', address='198.51.100.7')
+    with pytest.raises(ValidationError, match='Too many'):
+        await accounts.request_password_reset('carl@acme.demo', address='198.51.100.7')
+    await accounts.request_password_reset('carl@acme.demo', address='198.51.100.8')  # another address: fine
+    for _ in range(10):  # asking for links never locks the account itself
+        await accounts.request_password_reset('carl@acme.demo', address=f'192.0.2.{_}')
+    assert (await auth.authenticate('carl@acme.demo', 'demo', address='192.0.2.99')).email == 'carl@acme.demo'
