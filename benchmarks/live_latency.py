@@ -148,6 +148,30 @@ def cpu_of(pids) -> float:
     return total
 
 
+def chromium_kind(pid: int) -> str | None:
+    """'renderer', 'gpu-process', 'utility', 'zygote' … from the command line; 'browser' for the main process."""
+    try:
+        cmd = Path(f'/proc/{pid}/cmdline').read_bytes()
+    except OSError:
+        return None
+    m = re.search(rb'--type=([a-z-]+)', cmd)  # Debian's wrapper joins the arguments with spaces
+    if m:
+        return m.group(1).decode()
+    return 'browser' if b'chrom' in cmd.split(b'\0')[0].split(b' ')[0] else None
+
+
+async def renderer_of(page, pids: list[int]) -> int | None:
+    """The renderer process of a page: the one whose CPU time grows while the page spins for 150 ms."""
+    before = {pid: cpu_of([pid]) for pid in pids}
+    try:
+        await page.evaluate('(() => { const t = Date.now(); while (Date.now() - t < 150) {} })()')
+    except Exception:  # noqa: BLE001 (a reloading page: not attributed)
+        return None
+    grown = {pid: cpu_of([pid]) - before[pid] for pid in pids}
+    best = max(grown, key=grown.get, default=None)
+    return best if best is not None and grown[best] >= 0.05 else None
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds spent by all CPUs on anything but idle/iowait since boot."""
     values = [int(v) for v in Path('/proc/stat').read_text().splitlines()[0].split()[1:]]
@@ -478,7 +502,15 @@ async def run(args, server: Server, nonce: str, deadline: float) -> dict:
             load_before = os.getloadavg()[0]
             cpu_before = server.cpu_seconds()
             browser_pids = [p for p in descendants(os.getpid()) if p != server.proc.pid]
+            # which renderer process is whose page (one per browser context): per-page CPU below
+            renderers = [p for p in browser_pids if chromium_kind(p) == 'renderer']
+            poster_renderer = await renderer_of(poster, renderers)
+            viewer_renderers = [await renderer_of(page, renderers) for _, page in viewers]
+            viewer_renderers = [pid for pid in viewer_renderers if pid is not None and pid != poster_renderer]
+            gpu_pids = [p for p in browser_pids if chromium_kind(p) == 'gpu-process']
             browser_before = cpu_of(browser_pids)
+            split_before = (cpu_of([poster_renderer] if poster_renderer else []), cpu_of(viewer_renderers),
+                            cpu_of(gpu_pids))
             machine_before = machine_busy_seconds()
             self_before = cpu_seconds(os.getpid())
             roundtrips: list[float] = []
@@ -516,6 +548,9 @@ async def run(args, server: Server, nonce: str, deadline: float) -> dict:
             post_s = time.monotonic() - t0
             cpu_post = server.cpu_seconds() - cpu_before
             cpu_browser = cpu_of(browser_pids) - browser_before
+            split_after = (cpu_of([poster_renderer] if poster_renderer else []), cpu_of(viewer_renderers),
+                           cpu_of(gpu_pids))
+            cpu_poster_page, cpu_viewer_pages, cpu_gpu = (a - b for a, b in zip(split_after, split_before))
             cpu_machine = machine_busy_seconds() - machine_before
             cpu_self = cpu_seconds(os.getpid()) - self_before
             load_after = os.getloadavg()[0]
@@ -567,7 +602,9 @@ async def run(args, server: Server, nonce: str, deadline: float) -> dict:
             'rss_after': rss_after, 'per_viewer': per_viewer, 'rss_per_sim': rss_per_sim, 'post_s': post_s,
             'reference': reference, 'stages': stages, 'cpu_post': cpu_post, 'load': (load_before, load_after),
             'roundtrips': roundtrips, 'send_timeouts': send_timeouts, 'reloads': reloads,
-            'cpu_browser': cpu_browser, 'cpu_other': max(0.0, cpu_machine - cpu_post - cpu_browser - cpu_self)}
+            'cpu_browser': cpu_browser, 'cpu_poster_page': cpu_poster_page if poster_renderer else None,
+            'cpu_viewer_pages': cpu_viewer_pages, 'viewer_pages_measured': len(viewer_renderers), 'cpu_gpu': cpu_gpu,
+            'cpu_other': max(0.0, cpu_machine - cpu_post - cpu_browser - cpu_self)}
 
 
 def trace_stages(path: Path, committed: dict[str, float], clients: list[str], seen: list[dict[str, float]]):
@@ -647,6 +684,12 @@ def report(args, r: dict) -> dict:
     print(f'  CPU while posting: server {r["cpu_post"]:.1f} s ({r["cpu_post"] * per_msg:.0f} ms per message), '
           f'this run\'s Chromium {r["cpu_browser"]:.1f} s ({r["cpu_browser"] * per_msg:.0f} ms per message), other '
           f'processes {r["cpu_other"]:.1f} s; {r["post_s"] * cpus:.0f} CPU-s available on {cpus} CPUs')
+    per_viewer_page = (r['cpu_viewer_pages'] * per_msg / r['viewer_pages_measured']
+                       if r['viewer_pages_measured'] else None)
+    print(f'    of the Chromium CPU: one viewer page {per_viewer_page or 0:.1f} ms per message (mean of '
+          f'{r["viewer_pages_measured"]} renderer processes), the poster\'s page '
+          f'{(r["cpu_poster_page"] or 0) * per_msg:.0f} ms, the GPU/compositor process {r["cpu_gpu"] * per_msg:.0f} ms, '
+          'the rest browser/network processes')
     busy = max(r['load']) > cpus
     print(f'  load average {r["load"][0]:.1f} → {r["load"][1]:.1f}'
           + ('  (CPU-bound machine: the latencies include waiting for a CPU)' if busy else ''))
@@ -668,6 +711,10 @@ def report(args, r: dict) -> dict:
         'sim_clients': args.sim_clients,
         'server_cpu_ms_per_message': round(r['cpu_post'] * per_msg, 1),
         'browser_cpu_ms_per_message': round(r['cpu_browser'] * per_msg, 1),
+        'viewer_page_cpu_ms_per_message': round(per_viewer_page, 1) if per_viewer_page is not None else None,
+        'poster_page_cpu_ms_per_message': (round(r['cpu_poster_page'] * per_msg, 1)
+                                           if r['cpu_poster_page'] is not None else None),
+        'gpu_process_cpu_ms_per_message': round(r['cpu_gpu'] * per_msg, 1),
         'other_cpu_s': round(r['cpu_other'], 1),
         'loadavg_1m': round(max(r['load']), 2), 'cpus': cpus, 'page_retries': len(PAGE_RETRIES),
         'viewer_reloads': r['reloads'],
