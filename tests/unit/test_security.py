@@ -27,7 +27,7 @@ from pulse_live.queries import portal as portal_queries
 from pulse_live.queries.tickets import attachment_for_download, find_ticket_id, ticket_view
 from pulse_live.services import chatter, customers, tickets
 from pulse_live.storage import UploadedFile
-from tests.conftest import _HASH
+from tests.conftest import _HASH, let_database_threads_finish
 from tests.ui.conftest import login
 
 SECURITY_LOGGER = 'pulse_live.security'
@@ -188,6 +188,7 @@ async def app_world() -> World:
     world = await _world(await seed_people(password_hash=_HASH))
     yield world
     await db.dispose()
+    await let_database_threads_finish()
 
 
 AGENT_PAGES = ['/tickets', '/tickets/new', '/dashboard', '/queues', '/my', '/open', '/admin/outbox', '/admin/queues',
