@@ -116,7 +116,7 @@ async def portal_page() -> None:
         lists: list[RequestList] = []
         if organisation:
             with ui.tabs().classes('w-full').props('align=left no-caps') as tabs:
-                mine_tab = ui.tab('mine', 'Requested by me').mark('tab-mine')
+                mine_tab = ui.tab('mine', 'Mine').mark('tab-mine')
                 ui.tab('organisation', f"All requests of {user.organisation.name}").mark('tab-organisation')
             with ui.tab_panels(tabs, value=mine_tab, animated=False).classes('w-full'):
                 for scope in ('mine', 'organisation'):
