@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import logging
+
 from nicegui import ui
 
 from components.session import current_user, home_for, sign_in
 from pulse_live import auth
 from pulse_live.errors import LoginRefused
+
+log = logging.getLogger(__name__)
 
 
 @ui.page('/login')
@@ -25,6 +29,10 @@ async def login_page(notice: str = '') -> None:
         except LoginRefused as e:
             error.set_text(str(e))
             secret.value = ''
+            return
+        except Exception:  # e.g. the database is unavailable: say so instead of doing nothing
+            log.exception('login failed unexpectedly')
+            error.set_text('Logging in failed on our side. Please try again in a moment.')
             return
         finally:
             button.props(remove='loading')

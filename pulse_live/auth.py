@@ -52,17 +52,25 @@ class LoginThrottle:
     def _keys(email: str, address: str) -> tuple[str, str]:
         return f'acct:{email}'[:320], f'addr:{address}'[:320]
 
-    async def is_blocked(self, email: str, address: str) -> bool:
-        s = get_settings()
+    async def failures(self, email: str, address: str) -> tuple[int, int]:
+        """Recent failures of the account and of the address, within the window."""
         account, client = self._keys(email, address)
-        since = utcnow() - timedelta(seconds=s.login_throttle_window_s)
+        since = utcnow() - timedelta(seconds=get_settings().login_throttle_window_s)
         async with db.session() as session:
             counts = dict((await session.execute(
                 select(LoginFailure.key, func.count()).where(LoginFailure.key.in_((account, client)),
                                                             LoginFailure.at > since)
                 .group_by(LoginFailure.key))).all())
-        return (counts.get(account, 0) >= s.login_max_failures_per_account
-                or counts.get(client, 0) >= s.login_max_failures_per_address)
+        return counts.get(account, 0), counts.get(client, 0)
+
+    async def is_blocked(self, email: str, address: str) -> bool:
+        return self.over_limit(*await self.failures(email, address))
+
+    @staticmethod
+    def over_limit(account_failures: int, address_failures: int) -> bool:
+        s = get_settings()
+        return (account_failures >= s.login_max_failures_per_account
+                or address_failures >= s.login_max_failures_per_address)
 
     async def record_failure(self, email: str, address: str) -> None:
         now = utcnow()
@@ -94,7 +102,8 @@ def normalise_email(email: str) -> str:
 async def authenticate(email: str, password: str, *, address: str = 'unknown') -> User:
     """Return the user or raise ``LoginRefused`` with the same message for unknown user and wrong password."""
     email = normalise_email(email)
-    if await throttle.is_blocked(email, address):
+    account_failures, address_failures = await throttle.failures(email, address)
+    if throttle.over_limit(account_failures, address_failures):
         raise LoginRefused(THROTTLED_LOGIN_ERROR)
     async with db.session() as s:
         user = (await s.execute(select(User).where(func.lower(User.email) == email))).scalar_one_or_none()
@@ -103,7 +112,8 @@ async def authenticate(email: str, password: str, *, address: str = 'unknown') -
     if not ok or user is None or not user.is_active:
         await throttle.record_failure(email, address)
         raise LoginRefused(GENERIC_LOGIN_ERROR)
-    await throttle.clear_account(email)
+    if account_failures:
+        await throttle.clear_account(email)  # a write only when there is something to forget
     async with db.session() as s, s.begin():
         db_user = await s.get(User, user.id)
         if db_user is not None:

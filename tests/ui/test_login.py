@@ -45,3 +45,13 @@ async def test_logout(user: User, people) -> None:
     await user.should_see('Log in')
     await user.open('/tickets')
     await user.should_see('Log in')
+
+
+async def test_a_failure_on_our_side_is_said_not_swallowed(user: User, people, monkeypatch) -> None:
+    from pulse_live import auth
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError('database went away')
+    monkeypatch.setattr(auth, 'authenticate', broken)
+    await login(user, 'anna@pulse.demo', expect='Logging in failed on our side')
+    await user.should_not_see('Log out')

@@ -56,7 +56,7 @@ async def test_customer_opens_a_request_agent_sees_it_live_and_they_talk(create_
     await carl.should_see(marker='request-title', retries=50)
     ticket = await _latest_ticket()
     await carl.should_see(ticket.reference)
-    await carl.should_see('Received')
+    await carl.should_see(marker='request-status', content='Received')
     assert (ticket.title, ticket.customer_id, ticket.channel) == ('Cannot print invoices', carl_id(people), 'portal')
     assert (ticket.urgency, ticket.impact, ticket.service_id) == ('high', 'medium', printing)
     await carl.should_see(marker='document')  # the file is on the request
@@ -120,7 +120,7 @@ async def test_customer_confirms_or_reopens_a_resolution(create_user: Callable[[
     carl = create_user()
     await login(carl, 'carl@acme.demo', expect='My requests')
     await carl.open(f'/portal/requests/{first.reference}')
-    await carl.should_see('Solved')
+    await carl.should_see(marker='request-status', content='Solved')
     await carl.should_see('Removed saved credentials')
     carl.find(marker='confirm-resolution').click()
     await carl.should_see('This request is closed', retries=30)
@@ -135,8 +135,8 @@ async def test_customer_confirms_or_reopens_a_resolution(create_user: Callable[[
     await carl.should_see('Please tell us what is still not working')
     carl.find(marker='reopen-reason').type('Still full after the clean-up')
     carl.find(marker='reopen-confirm').click()
-    await carl.should_see('Received', retries=30)
-    await carl.should_see(kind=ui.html, content='Still full after the clean-up')
+    await carl.should_see(marker='request-status', content='Received')  # the badge (the progress line always
+    await carl.should_see(kind=ui.html, content='Still full after the clean-up')  # names every step)
     assert (await _ticket(second.id)).status == 'open'
 
 
