@@ -47,7 +47,7 @@ async def test_logout(user: User, people) -> None:
     await user.should_see('Log in')
 
 
-async def test_a_failure_on_our_side_is_said_not_swallowed(user: User, people, monkeypatch) -> None:
+async def test_a_failure_on_our_side_is_said_not_swallowed(user: User, people, monkeypatch, caplog) -> None:
     from pulse_live import auth
 
     async def broken(*args, **kwargs):
@@ -55,3 +55,5 @@ async def test_a_failure_on_our_side_is_said_not_swallowed(user: User, people, m
     monkeypatch.setattr(auth, 'authenticate', broken)
     await login(user, 'anna@pulse.demo', expect='Logging in failed on our side')
     await user.should_not_see('Log out')
+    assert any('login failed unexpectedly' in r.getMessage() for r in caplog.records)  # logged for the admin
+    caplog.clear()  # expected here; any other ERROR log still fails a test
