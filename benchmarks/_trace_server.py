@@ -5,7 +5,8 @@ file named by ``PULSE_BENCH_TRACE``; only hits about benchmark messages (bodies 
 written. Probes, in the order a message travels:
 
   post_start / post_done   chatter.post_message entered / returned (the commit and the bus publish are in between)
-  query_start / query_done ticket_queries.ticket_events(after=…) in a viewer's live handler (one per viewer)
+  query_start / query_done queries.shared.new_events(…) in a viewer's live handler (one per viewer; viewers
+                           with the same visibility share one database read)
   append                   Chatter.append called in a viewer's page (builds the new chatter entry)
   emit                     the NiceGUI outbox sends an update containing the message to a viewer's socket
 
@@ -84,7 +85,7 @@ def install() -> None:
     from nicegui import outbox
 
     from components import chatter as chatter_component
-    from pulse_live.queries import tickets as ticket_queries
+    from pulse_live.queries import shared as shared_queries
     from pulse_live.services import chatter as chatter_service
 
     post_message = chatter_service.post_message
@@ -100,22 +101,20 @@ def install() -> None:
         return result
     chatter_service.post_message = traced_post
 
-    ticket_events = ticket_queries.ticket_events
+    new_events = shared_queries.new_events  # what a viewer's live handler calls (pages/ticket.py)
 
-    @functools.wraps(ticket_events)
+    @functools.wraps(new_events)
     async def traced_events(*args, **kwargs):
-        if kwargs.get('after') is None:
-            return await ticket_events(*args, **kwargs)
         start = time.time() * 1000
         client = _client_id()
-        result = await ticket_events(*args, **kwargs)
-        for e in result[0]:
+        result = await new_events(*args, **kwargs)
+        for e in result:
             m = _TOKEN.search(e.body or '')
             if m:
                 _mark('query_start', m.group(0), client, t=start)
                 _mark('query_done', m.group(0), client)
         return result
-    ticket_queries.ticket_events = traced_events
+    shared_queries.new_events = traced_events
 
     append = chatter_component.Chatter.append
 
