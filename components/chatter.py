@@ -12,6 +12,7 @@ from pulse_live.storage import UploadedFile
 
 from .badges import avatar
 from .markdown import markdown
+from .render import render_boundary
 
 CHATTER_CSS = '''
 .chatter-body p { margin: 0 0 .4em 0; } .chatter-body p:last-child { margin-bottom: 0; }
@@ -23,19 +24,6 @@ CHATTER_CSS = '''
 .mention { background: #e0e7ff; color: #3730a3; border-radius: 4px; padding: 0 3px; font-weight: 500; }
 '''
 TRAILING_MENTION = re.compile(r'(?:^|\s)@([A-Za-z0-9_.-]*)$')
-
-
-def render_boundary() -> ui.element:
-    """A Vue component around one child element, so that changes inside it re-render only its subtree.
-
-    NiceGUI's browser side renders plain elements (div, row, column, label, html) as part of the render function of
-    the nearest enclosing Vue *component*; for everything in the page content that is Quasar's QPage. Without a
-    boundary, one changed label makes the browser rebuild the virtual DOM of the whole page (every chatter entry,
-    every editor, every avatar: NiceGUI passes new slot functions each time, so every child component re-renders
-    too). That cost grows with the page and is paid by every open view for every live change. QNoSsr renders its
-    single child as is (no extra DOM element) and only re-renders when something inside it changes.
-    """
-    return ui.element('q-no-ssr')
 
 
 def human_size(size: int) -> str:

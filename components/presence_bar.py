@@ -4,7 +4,7 @@ from __future__ import annotations
 from nicegui import ui
 
 from .badges import avatar
-from .chatter import render_boundary
+from .render import render_boundary
 
 
 class PresenceBar:

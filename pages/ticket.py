@@ -12,6 +12,7 @@ from components.details import DetailsPanel
 from components.documents import DocumentsList
 from components.frame import frame
 from components.presence_bar import PresenceBar
+from components.render import render_boundary
 from components.session import require_user
 from components.team import TeamList
 from components.ticket_live import TicketFollower
@@ -55,7 +56,9 @@ class TicketScreen:
             'channel': {c.value: c.label for c in Channel},
         }
         self.resolution_codes = await catalog.resolution_codes()
-        with ui.column().classes('w-full gap-1'):
+        # render boundaries: a live change to the header or the side panels re-renders only that part in the
+        # browser, not the chatter (components/render.py)
+        with render_boundary(), ui.column().classes('w-full gap-1'):
             with ui.row().classes('w-full items-center gap-3'):
                 ui.label(t.reference).classes('font-mono text-slate-500').mark('reference')
                 self.badges = ui.row().classes('items-center gap-2')
@@ -70,7 +73,7 @@ class TicketScreen:
                 self.chatter = Chatter(self.user.id, self.view.events, self.view.has_older, self._older)
                 self.composer = Composer(can_note=self.staff, mention_candidates=await catalog.mention_candidates(),
                                          send=self._send, on_typing=self._typing)
-            with ui.column().classes('gap-3 min-w-0'):
+            with render_boundary(), ui.column().classes('gap-3 min-w-0'):
                 self.details = DetailsPanel(t, options, lambda f: auth.can_edit_field(self.user, self.view.ticket, f)
                                             and t.status != Status.CLOSED, self._save_field,
                                             visible=lambda f: self.staff or f not in INTERNAL_FIELDS)
