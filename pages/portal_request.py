@@ -118,15 +118,18 @@ class RequestScreen:
                              f'longer be reopened: open a new request and mention {v.reference}.') \
                         .classes('text-xs text-slate-500')
 
-    async def _reload(self) -> None:
+    async def _reload(self) -> bool:
+        """Show the request's current state; False (and back to the portal) when it is no longer theirs to see."""
         view = await portal_queries.request_view(self.user, self.ticket_id, with_events=False)
         if self.title.is_deleted:
-            return
+            return False
         if view is None:
+            ui.notify('You no longer have access to this request.', type='warning')
             ui.navigate.to('/portal')
-            return
+            return False
         self.view = view
         self._show()
+        return True
 
     # --- live ---
     def _subscribe(self) -> None:
@@ -134,12 +137,14 @@ class RequestScreen:
         self.follower = TicketFollower(self.ticket_id, self.user, is_staff=False, on_change=self._changed)
 
     async def _changed(self, event: TicketChanged) -> None:
+        # a field or team change may take the request away from this customer (another customer set, a colleague
+        # taken off the team): check access again before anything new is shown
+        if event.kind in ('field_change', 'created', 'team') and not await self._reload():
+            return
         fresh, _ = await portal_queries.request_events(self.user, self.ticket_id, after=self.chatter.last_id)
         if self.title.is_deleted:
             return
         self.chatter.append(fresh)
-        if event.kind in ('field_change', 'created'):
-            await self._reload()
         if any(e.attachments for e in fresh):
             self.documents.show(await portal_queries.ticket_attachments(self.user, self.ticket_id))
 
