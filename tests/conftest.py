@@ -109,3 +109,15 @@ async def let_database_threads_finish(deadline_s: float = 3.0) -> None:
         if remaining <= 0:
             break
         await asyncio.to_thread(thread.join, remaining)
+
+
+@pytest.fixture
+def fresh_presence():
+    """No viewers, online tabs or remote shares from an earlier test (presence is process state)."""
+    from pulse_live import presence
+    stores = (presence._viewers, presence._online, presence._remote)
+    for store in stores:
+        store.clear()
+    yield presence
+    for store in stores:
+        store.clear()

@@ -7,15 +7,9 @@ from pulse_live.events import PresenceChanged
 
 
 @pytest.fixture(autouse=True)
-def _fresh():
+def _fresh(fresh_presence):
     set_bus(MemoryBus())
-    presence._viewers.clear()
-    presence._online.clear()
-    presence._remote.clear()
     yield
-    presence._viewers.clear()
-    presence._online.clear()
-    presence._remote.clear()
 
 
 async def test_local_viewers_typing_and_leaving():

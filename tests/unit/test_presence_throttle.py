@@ -7,14 +7,8 @@ from pulse_live.events import PresenceChanged
 
 
 @pytest.fixture(autouse=True)
-def _fresh():
-    presence._viewers.clear()
-    presence._online.clear()
-    presence._remote.clear()
+def _fresh(fresh_presence):
     yield
-    presence._viewers.clear()
-    presence._online.clear()
-    presence._remote.clear()
 
 
 @pytest.fixture

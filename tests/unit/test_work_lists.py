@@ -27,7 +27,7 @@ async def test_queue_line_is_unassigned_open_by_priority_then_age(people):
         first = (await s.execute(select(Queue.id).where(Queue.name == '1st level'))).scalar_one()
         network = (await s.execute(select(Queue.id).where(Queue.name == 'Network'))).scalar_one()
     old_minor = await tickets.create_ticket(actor=anna, title='old minor', priority_id=await _priority('Minor'))
-    new_critical = await tickets.create_ticket(actor=anna, title='new critical', priority_id=await _priority('Critical'))
+    await tickets.create_ticket(actor=anna, title='new critical', priority_id=await _priority('Critical'))
     old_critical = await tickets.create_ticket(actor=anna, title='old critical', priority_id=await _priority('Critical'))
     taken = await tickets.create_ticket(actor=anna, title='taken', priority_id=await _priority('Critical'))
     elsewhere = await tickets.create_ticket(actor=anna, title='network', queue_id=network)
