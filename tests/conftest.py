@@ -121,3 +121,30 @@ def fresh_presence():
     yield presence
     for store in stores:
         store.clear()
+
+
+def _app_events() -> list:
+    """The app's module-level NiceGUI events (components.live, components.dashboard_feed, …)."""
+    import sys
+
+    from nicegui import Event
+    found = {}
+    for name, module in list(sys.modules.items()):
+        if module is None or not name.startswith(('components.', 'pages.')):
+            continue
+        for value in vars(module).values():
+            if isinstance(value, Event):
+                found[id(value)] = value
+    return list(found.values())
+
+
+@pytest.fixture(autouse=True)
+def _no_page_subscribers_from_other_tests():
+    """NiceGUI's test reset forgets module-level events after the first test (``Event.instances.clear()``), so
+    the subscriptions of a finished test's pages would live on into the next test, whose tickets have the same
+    ids, and act there (even navigate its simulated user). In the app a page's subscriptions end with its client."""
+    for event in _app_events():
+        event.callbacks.clear()
+    yield
+    for event in _app_events():
+        event.callbacks.clear()
