@@ -202,7 +202,7 @@ def items_list(profile: CustomerProfile) -> None:
 async def customer_dialog(viewer: User, *, profile: CustomerProfile | None = None, prefill: str = '',
                           on_saved: Callable[[int], Awaitable[None]] | None = None) -> None:
     """Create (``profile`` None; ``prefill`` from the search: e-mail, phone or name) or edit a customer."""
-    organisations = await customer_queries.organisation_choices()
+    organisations = await customer_queries.organisation_choices(customers_only=True)
     email = phone = name = ''
     if profile is None and prefill:
         if '@' in prefill:

@@ -183,6 +183,21 @@ def can_see_internal(user: User) -> bool:
 
 
 CUSTOMER_EDITABLE_FIELDS = frozenset({'title', 'description', 'affected_components', 'attempted_solutions'})
+# field changes a customer sees (in the portal's conversation and in their notifications); priority, impact,
+# urgency, queue, assignee, technical details … are the provider's business
+CUSTOMER_HISTORY_FIELDS = frozenset({'status', 'title', 'type_id', 'service_id', 'resolution_code_id',
+                                     'resolution_text'})
+
+
+def can_see_event(user: User, ticket: Ticket, kind: str, field: str | None, is_internal: bool, *,
+                  on_team: bool = False) -> bool:
+    """May the user read this chatter/history entry of a ticket? Staff read everything; a customer who may view
+    the ticket reads its public messages, its opening and the changes of ``CUSTOMER_HISTORY_FIELDS``."""
+    if is_staff(user):
+        return True
+    if is_internal or not can_view_ticket(user, ticket, on_team=on_team):
+        return False
+    return kind != 'field_change' or field in CUSTOMER_HISTORY_FIELDS
 
 
 def can_edit_field(user: User, ticket: Ticket, field: str) -> bool:

@@ -2,10 +2,13 @@
 
 Recipients of a ticket event: watching team members (a provider support group counts as its staff), users
 @mentioned by handle (published card), everyone on the team for ``@Team`` (watch or not), never the actor.
-Internal entries reach staff only. Users looking at the ticket right now are not notified (they see the change
-live); other online users (any open tab) get an in-app notification; offline users get a mail, combined per
-recipient and ticket within the batch window. The customer gets public replies and a mail
-when the ticket is resolved and when it is closed.
+A customer is told only what the portal shows them (``auth.can_see_event``: never internal entries, only the
+changes of ``auth.CUSTOMER_HISTORY_FIELDS``, and only on tickets they may view — a mention does not open a ticket to
+a colleague). Users looking at the ticket right now are not notified (they see the change live); other online
+users (any open tab) get an in-app notification; offline users get a mail, combined per recipient and ticket
+within the batch window, and the in-app row too when they turned e-mail off (the bell has it when they are back).
+The customer gets public replies and a mail when the ticket is resolved and when it is closed (that mail carries
+the resolution, so the resolution's own field changes are not sent to them separately).
 """
 from __future__ import annotations
 
@@ -16,11 +19,21 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .. import presence
+from .. import auth, presence
 from ..config import get_settings
 from ..events import NotificationCreated, TicketChanged
-from ..models import (STAFF_ROLES, EventKind, EventMention, MailOutbox, Notification, TeamMember, Ticket, TicketEvent,
-                      User, utcnow)
+from ..models import (
+    STAFF_ROLES,
+    EventKind,
+    EventMention,
+    MailOutbox,
+    Notification,
+    TeamMember,
+    Ticket,
+    TicketEvent,
+    User,
+    utcnow,
+)
 
 
 @dataclass
@@ -33,10 +46,8 @@ def _is_staff(user: User) -> bool:
     return user.role in STAFF_ROLES
 
 
-def _can_see(user: User, ticket: Ticket, event: TicketEvent) -> bool:
-    if _is_staff(user):
-        return True
-    return user.organisation_id == ticket.organisation_id and not event.is_internal
+def _can_see(user: User, ticket: Ticket, event: TicketEvent, team_ids: set[int]) -> bool:
+    return auth.can_see_event(user, ticket, event.kind, event.field, event.is_internal, on_team=user.id in team_ids)
 
 
 async def _team(session: AsyncSession, ticket: Ticket) -> list[tuple[User, bool]]:
@@ -84,14 +95,19 @@ async def plan(session: AsyncSession, change: TicketChanged) -> list[Notificatio
     actor = await session.get(User, change.actor_id) if change.actor_id else None
     actor_name = actor.display_name if actor else 'Pulse Live'
     team = await _team(session, ticket)
+    team_ids = {user.id for user, _ in team}
     customer = await session.get(User, ticket.customer_id) if ticket.customer_id else None
+    closing = any(e.field == 'status' and e.new_value in ('Resolved', 'Closed') for e in events)
     published: list[NotificationCreated] = []
     for event in events:
         reasons: dict[int, Reason] = {}
 
         def add(user: User, why: str) -> None:
-            if user.id == change.actor_id or not user.is_active or not _can_see(user, ticket, event):
+            if user.id == change.actor_id or not user.is_active or not _can_see(user, ticket, event, team_ids):
                 return
+            if (closing and customer is not None and user.id == customer.id and event.kind == EventKind.FIELD_CHANGE
+                    and event.field != 'status'):
+                return  # the resolved/closed mail tells them the resolution
             reasons.setdefault(user.id, Reason(user)).why.add(why)
 
         mentions = list((await session.execute(select(EventMention).where(EventMention.event_id == event.id))).scalars())
@@ -133,6 +149,9 @@ async def _deliver(session: AsyncSession, reason: Reason, ticket: Ticket, event:
     if user.email_notifications:
         await enqueue(session, user=user, ticket=ticket, item={'event_id': event.id, 'text': text,
                                                                'why': sorted(reason.why)})
+    else:  # no mail wanted: the bell keeps it for when they are back (nothing is published: no tab to tell)
+        session.add(Notification(user_id=user.id, ticket_id=ticket.id, event_id=event.id,
+                                 text=f'{ticket.reference}: {prefix}{text}'))
     return []
 
 

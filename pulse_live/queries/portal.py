@@ -25,8 +25,7 @@ STATUS_HINTS = {Status.OPEN: 'We have your request and will pick it up soon.',
                 Status.RESOLVED: 'We think this is solved. Please confirm, or reopen it if the problem is still there.',
                 Status.CLOSED: 'This request is closed.'}
 # history rows a customer sees in the conversation (besides messages and "opened"); the rest is agents' business
-CUSTOMER_HISTORY_FIELDS = frozenset({'status', 'title', 'type_id', 'service_id', 'resolution_code_id',
-                                     'resolution_text'})
+CUSTOMER_HISTORY_FIELDS = auth.CUSTOMER_HISTORY_FIELDS
 SCOPES = ('mine', 'organisation')
 STATES = ('open', 'closed', 'all')
 

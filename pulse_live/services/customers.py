@@ -80,13 +80,18 @@ def _summary(what: str, changes: dict[str, list[Any]]) -> str:
     return f'{what}: {"; ".join(parts)}'[:1000]
 
 
-async def _organisation(session: AsyncSession, organisation_id: Any) -> Organisation:
+async def _organisation(session: AsyncSession, organisation_id: Any, *,
+                        customers_only: bool = False) -> Organisation:
     try:
         org = await session.get(Organisation, int(organisation_id))
     except (TypeError, ValueError):
         org = None
     if org is None:
         raise ValidationError('Choose an organisation.')
+    if customers_only and org.is_provider:
+        # the provider's organisation holds its staff and its internal tickets: a customer there would see them
+        raise ValidationError(f'{org.name} is the service provider\'s own organisation; '
+                              'choose the customer\'s organisation.')
     return org
 
 
@@ -113,7 +118,11 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
         password_hash = await auth.hash_password(secrets.token_urlsafe(32))  # nobody knows it: no login yet
     async with unit_of_work() as uow:
         s = uow.session
-        values['organisation_id'] = (await _organisation(s, organisation_id)).id
+        if user_id is not None:  # staff accounts are not edited here, whatever else is wrong with the form
+            existing = await s.get(User, user_id)
+            if existing is not None and existing.role != Role.CUSTOMER:
+                raise _deny(actor, 'edit staff account', existing.email, 'Staff accounts are not edited here.')
+        values['organisation_id'] = (await _organisation(s, organisation_id, customers_only=True)).id
         clash = select(User.id).where(func.lower(User.email) == values['email'])
         if user_id is not None:
             clash = clash.where(User.id != user_id)

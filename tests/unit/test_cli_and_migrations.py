@@ -37,6 +37,12 @@ def test_create_user_reads_password_from_stdin_and_validates(tmp_path):
     assert again.returncode != 0 and 'exists already' in again.stderr
     bad = _run(['create-user', '--email', 'not-an-email', '--role', 'agent'], tmp_path, stdin='whatever\n')
     assert bad.returncode != 0 and 'not a valid e-mail' in bad.stderr
+    # a customer never lands in the provider's own organisation (its people would see internal tickets)
+    lost = _run(['create-user', '--email', 'cleo@example.org', '--role', 'customer'], tmp_path, stdin='s3cret-pass\n')
+    assert lost.returncode != 0 and 'pass --organisation' in lost.stderr
+    placed = _run(['create-user', '--email', 'cleo@example.org', '--role', 'customer', '--organisation', 'Cleo Ltd'],
+                  tmp_path, stdin='s3cret-pass\n')
+    assert placed.returncode == 0 and 'in Cleo Ltd' in placed.stdout, placed.stderr
 
 
 def test_set_priority_scale_switches_new_tickets(tmp_path):
