@@ -1,6 +1,8 @@
 """A user's own business card: edit it and choose to publish it (then others can @mention you)."""
 from __future__ import annotations
 
+import math
+
 from nicegui import ui
 
 from components.frame import frame
@@ -43,14 +45,20 @@ async def profile_page() -> None:
                 .classes('text-slate-500 text-sm')
             email_on = ui.switch('E-mail me when I am not online', value=user.email_notifications) \
                 .mark('pref-email')
-            delay = ui.number('Mail unread in-app notifications after (minutes offline)',
+            delay = ui.number('Mail me unread in-app notifications older than (minutes) while I am offline',
                               value=round(user.notify_delay_s / 60, 1), min=0, max=7 * 24 * 60, step=1) \
                 .props('outlined dense').classes('w-full').mark('pref-delay')
 
             async def save_preferences() -> None:
                 try:
-                    minutes = float(delay.value if delay.value is not None else -1)
-                    await notifications.update_preferences(actor=user, email_notifications=email_on.value,
+                    minutes = float(delay.value)
+                except (TypeError, ValueError):
+                    minutes = math.nan
+                if not math.isfinite(minutes):
+                    ui.notify('Enter the delay in minutes (0 to 10080).', type='negative')
+                    return
+                try:
+                    await notifications.update_preferences(actor=user, email_notifications=bool(email_on.value),
                                                            notify_delay_s=int(round(minutes * 60)))
                 except ServiceError as e:
                     ui.notify(str(e), type='negative')

@@ -1,0 +1,34 @@
+"""The notification preferences on /profile: saved as given, bad values refused with a message, nothing changed."""
+from nicegui import ui
+from nicegui.testing import User
+
+from pulse_live import db
+from pulse_live.models import User as Account
+from tests.ui.conftest import login
+
+
+async def _stored(user_id: int) -> tuple[bool, int]:
+    async with db.session() as s:
+        account = await s.get(Account, user_id)
+        return account.email_notifications, account.notify_delay_s
+
+
+async def test_preferences_saved_and_bad_delays_refused(user: User, people) -> None:
+    ben = people.users['ben@pulse.demo']
+    assert await _stored(ben.id) == (True, 300)  # the documented defaults: mail on, 5 minutes
+    await login(user, 'ben@pulse.demo')
+    await user.open('/profile')
+    delay = user.find(marker='pref-delay').elements.pop()
+    assert isinstance(delay, ui.number)
+    user.find(marker='pref-email').click()  # e-mail off
+    delay.value = 2.5
+    user.find('Save preferences').click()
+    await user.should_see('Preferences saved')
+    assert await _stored(ben.id) == (False, 150)
+
+    for bad, message in ((-5, 'between 0 seconds and 7 days'), (100_000, 'between 0 seconds and 7 days'),
+                         (None, 'Enter the delay in minutes')):
+        delay.value = bad
+        user.find('Save preferences').click()
+        await user.should_see(message)
+        assert await _stored(ben.id) == (False, 150)
