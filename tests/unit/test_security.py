@@ -252,6 +252,14 @@ def _send_listener(user: User):
     return send, next(iter(send._event_listeners))
 
 
+def _disabled_send(carl: User) -> dict:
+    """The page's own Send button while it is disabled (e.g. during a send): its real listener, still refused."""
+    send, listener_id = _send_listener(carl)
+    with carl.client:
+        send.disable()
+    return {'id': send.id, 'type': 'click', 'listener_id': listener_id, 'args': []}
+
+
 WEBSOCKET_CASES = {
     # element ids count up per page: an id seen on an agent's page names nothing (or something else) on Carl's
     'element not on the page': lambda carl: {'id': max(carl.client.elements) + 1000, 'type': 'click',
@@ -261,6 +269,7 @@ WEBSOCKET_CASES = {
                                                           'args': ['true']},
     'unknown listener of a real element': lambda carl: {'id': _send_listener(carl)[0].id, 'type': 'click',
                                                         'listener_id': 'made-up', 'args': []},
+    'click on a disabled control': _disabled_send,
     'malformed arguments': lambda carl: {'id': _send_listener(carl)[0].id, 'type': 'click',
                                          'listener_id': _send_listener(carl)[1], 'args': ['{not json']},
 }
