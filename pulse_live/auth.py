@@ -172,6 +172,12 @@ def visible_tickets(user: User) -> ColumnElement[bool]:
     return clause
 
 
+def deny(user: User | None, action: str, target: object, message: str) -> PermissionDenied:
+    """Log the refused attempt and return the error to raise: ``raise auth.deny(user, 'see', 'the dashboard', …)``."""
+    refused(user, action, target)
+    return PermissionDenied(message)
+
+
 def refused(user: User | None, action: str, target: object = '') -> None:
     """Log a refused access attempt (a warning: somebody tried what the UI never offers them)."""
     who = f'user {user.id} ({user.role}, organisation {user.organisation_id})' if user is not None else 'anonymous'

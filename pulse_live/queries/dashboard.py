@@ -11,7 +11,6 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import case, func, select
 
 from .. import auth, db
-from ..errors import PermissionDenied
 from ..models import Priority, Queue, Status, Ticket, User, utcnow
 
 WORKABLE = (Status.OPEN.value, Status.IN_PROGRESS.value)
@@ -68,7 +67,7 @@ class Dashboard:
 
 def require_dashboard(viewer: User) -> None:
     if not auth.can_see_dashboard(viewer):
-        raise PermissionDenied('Only managers and admins can see the dashboard.')
+        raise auth.deny(viewer, 'see', 'the dashboard', 'Only managers and admins can see the dashboard.')
 
 
 def _day(value) -> str:

@@ -8,7 +8,6 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from .. import auth, db
-from ..errors import PermissionDenied
 from ..models import (AuditLog, Organisation, PriorityRule, Queue, QueueMember, RoutingRule, RuleKind, Service, Ticket,
                       TicketType, User)
 from ..services.prioritisation import describe_rule
@@ -54,7 +53,7 @@ class WorkConfig:
 
 def require_admin(viewer: User) -> None:
     if not auth.can_configure_work(viewer):
-        raise PermissionDenied('Only admins can configure queues and rules.')
+        raise auth.deny(viewer, 'configure', 'queues and rules', 'Only admins can configure queues and rules.')
 
 
 async def work_config(viewer: User, *, audit_limit: int = 50) -> WorkConfig:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 
 from .. import auth
-from ..errors import NotFound, PermissionDenied, ValidationError
+from ..errors import NotFound, ValidationError
 from ..models import Queue, QueueMember, RoutingRule, Ticket, User
 from . import audit
 from ._uow import unit_of_work
@@ -12,7 +12,7 @@ from ._uow import unit_of_work
 
 def _require_admin(actor: User) -> None:
     if not auth.can_configure_work(actor):
-        raise PermissionDenied('Only admins can change queues.')
+        raise auth.deny(actor, 'change', 'queues', 'Only admins can change queues.')
 
 
 def _clean(name: str, description: str) -> tuple[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from .. import auth
-from ..errors import NotFound, PermissionDenied, ValidationError
+from ..errors import NotFound, ValidationError
 from ..events import TicketChanged
 from ..models import EventKind, Organisation, TeamMember, Ticket, TicketEvent, User
 from ._uow import UnitOfWork, unit_of_work
@@ -77,7 +77,8 @@ async def set_watching(*, actor: User, ticket_id: int, member_id: int, watching:
         ticket = await _ticket(uow, actor, ticket_id)
         member = await _member(uow, ticket, member_id)
         if not auth.is_staff(actor) and member.user_id != actor.id:
-            raise PermissionDenied('You can only change your own watch setting.')
+            raise auth.deny(actor, 'change the watch setting of team member', member_id,
+                            'You can only change your own watch setting.')
         if member.watching == watching:
             return
         member.watching = watching

@@ -21,11 +21,14 @@ from sqlalchemy import select
 from pulse_live import db
 from pulse_live.demo import People, seed_people
 from pulse_live.errors import NotFound, PermissionDenied
-from pulse_live.models import Attachment, Priority, Queue, ResolutionCode, Ticket, TicketEvent
+from pulse_live.models import Attachment, Priority, Queue, ResolutionCode, TeamMember, Ticket, TicketEvent
 from pulse_live.queries import customers as customer_queries
+from pulse_live.queries import dashboard as dashboard_queries
+from pulse_live.queries import work_config
 from pulse_live.queries import portal as portal_queries
 from pulse_live.queries.tickets import attachment_for_download, find_ticket_id, ticket_view
-from pulse_live.services import chatter, customers, tickets
+from pulse_live.services import chatter, customers, team, tickets
+from pulse_live.services import queues as queue_services
 from pulse_live.storage import UploadedFile
 from tests.conftest import _HASH, let_database_threads_finish
 from tests.ui.conftest import login
@@ -141,7 +144,27 @@ SERVICE_CASES: dict[str, Callable[[World], Awaitable[None]]] = {
         lambda w: _refused_raises(customers.save_customer(
             actor=w.user('eva@acme.demo'), user_id=w.user('eva@acme.demo').id, email='eva@acme.demo',
             display_name='Eva', organisation_id=w.people.orgs['acme'], is_org_admin=True)),
+    'read the dashboard (customer)':
+        lambda w: _refused_raises(dashboard_queries.dashboard(w.user('carl@acme.demo'))),
+    'read the dashboard (agent)':
+        lambda w: _refused_raises(dashboard_queries.dashboard(w.user('anna@pulse.demo'))),
+    'read the queue configuration (agent)':
+        lambda w: _refused_raises(work_config.work_config(w.user('anna@pulse.demo'))),
+    'create a queue (agent)':
+        lambda w: _refused_raises(queue_services.create_queue(actor=w.user('anna@pulse.demo'), name='Shadow')),
+    "switch off another member's watch":
+        lambda w: _others_watch(w),
 }
+
+
+async def _others_watch(w: World) -> None:
+    async with db.session() as s:
+        member = (await s.execute(select(TeamMember.id).where(TeamMember.ticket_id == w.carls.id,
+                                                              TeamMember.user_id.is_not(None),
+                                                              TeamMember.user_id != w.user('carl@acme.demo').id)
+                                  .limit(1))).scalar_one()
+    await _refused_raises(team.set_watching(actor=w.user('carl@acme.demo'), ticket_id=w.carls.id, member_id=member,
+                                            watching=False))
 
 
 async def _priority(w: World) -> None:
