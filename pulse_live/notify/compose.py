@@ -1,5 +1,6 @@
 """Turn an outbox row into a mail: subject with reference and title, plain text and HTML, threading headers.
-Every header value is cleaned of control characters, so titles and names cannot inject headers."""
+Every header value is cleaned of control and line-breaking characters, so titles and names cannot inject headers
+(nor make the email package refuse the header)."""
 from __future__ import annotations
 
 import html
@@ -9,7 +10,11 @@ from email.utils import formatdate
 
 from ..config import get_settings
 
-_CONTROL = re.compile(r'[\x00-\x1f\x7f]+')
+# Unicode categories Cc (C0 and C1 controls: CR, LF, VT, FF, the separators \x1c-\x1e, NEL \x85 …), Zl (U+2028) and
+# Zp (U+2029). These are all the characters str.splitlines() breaks on (no Cf character does), which is what the
+# email package refuses in a header value with "ValueError: Header values may not contain linefeed or carriage
+# return characters" (tests/unit/test_mail_robustness.py checks every code point).
+_CONTROL = re.compile(r'[\x00-\x1f\x7f-\x9f\u2028\u2029]+')
 INTROS = {
     'update': 'There are updates on a ticket you follow:',
     'missed': 'You have unread notifications on this ticket:',

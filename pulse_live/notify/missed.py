@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, literal, select, update
 
 from .. import db, presence
 from ..models import Notification, Ticket, User, utcnow
@@ -14,27 +14,65 @@ from . import planner, sender
 
 log = logging.getLogger(__name__)
 _task: asyncio.Task | None = None
+PAGE = 500  # notifications claimed per transaction
+USERS_PER_QUERY = 500  # user ids per IN (...) list
+
+
+def _due(now: datetime) -> list[ColumnElement[bool]]:
+    """SQL conditions (with ``users`` joined): unread, not mailed yet, the user wants mail, and the notification is
+    older than that user's own delay, counted from when it was created."""
+    if db.is_sqlite():  # DateTime is stored as text there: compare as Julian days (fractions of seconds kept)
+        old_enough = (func.julianday(literal(now)) - func.julianday(Notification.created_at)) * 86400.0 \
+            >= User.notify_delay_s
+    else:
+        old_enough = Notification.created_at + func.make_interval(0, 0, 0, 0, 0, 0, User.notify_delay_s) <= now
+    return [Notification.read_at.is_(None), Notification.mailed_at.is_(None), User.email_notifications.is_(True),
+            User.is_active.is_(True), old_enough]
 
 
 async def mail_missed() -> int:
-    """Queue mails for unread, unmailed notifications older than each user's delay; return how many."""
+    """Queue mails for unread, unmailed notifications older than each user's delay, for users who are offline;
+    return how many notifications were queued for mail.
+
+    The delay is checked in SQL and online users are left out of the query (not skipped after it), and the
+    notifications are walked with an id cursor, so however many old unread notifications an online user has,
+    every offline user is reached in the same scan. Each page is claimed with a compare-and-set on ``mailed_at``,
+    so two processes scanning at once mail a notification once."""
     now = utcnow()
+    async with db.session() as s:
+        waiting = list((await s.execute(
+            select(Notification.user_id).join(User, Notification.user_id == User.id)
+            .where(*_due(now)).distinct())).scalars())
+    offline = sorted(uid for uid in waiting if not presence.is_online(uid))
     count = 0
-    async with db.session() as s, s.begin():
-        rows = (await s.execute(
-            select(Notification, User, Ticket).join(User, Notification.user_id == User.id)
-            .outerjoin(Ticket, Notification.ticket_id == Ticket.id)
-            .where(Notification.read_at.is_(None), Notification.mailed_at.is_(None),
-                   User.email_notifications.is_(True), User.is_active.is_(True))
-            .order_by(Notification.id).limit(1000))).all()
-        for note, user, ticket in rows:
-            if note.created_at > now - timedelta(seconds=user.notify_delay_s) or presence.is_online(user.id):
-                continue
-            note.mailed_at = now
-            if ticket is not None:
-                await planner.enqueue(s, user=user, ticket=ticket, kind='missed',
-                                      item={'event_id': note.event_id, 'text': note.text, 'why': ['missed']})
-                count += 1
+    for start in range(0, len(offline), USERS_PER_QUERY):
+        user_ids = offline[start:start + USERS_PER_QUERY]
+        cursor = 0
+        while True:
+            async with db.session() as s, s.begin():
+                ids = list((await s.execute(
+                    select(Notification.id).join(User, Notification.user_id == User.id)
+                    .where(Notification.user_id.in_(user_ids), Notification.id > cursor, *_due(now))
+                    .order_by(Notification.id).limit(PAGE))).scalars())
+                if not ids:
+                    break
+                cursor = ids[-1]
+                claimed = sorted((await s.execute(
+                    update(Notification)
+                    .where(Notification.id.in_(ids), Notification.read_at.is_(None), Notification.mailed_at.is_(None))
+                    .values(mailed_at=now)
+                    .returning(Notification.id, Notification.user_id, Notification.ticket_id, Notification.event_id,
+                               Notification.text)
+                    .execution_options(synchronize_session=False))).all())
+                for _, user_id, ticket_id, event_id, text in claimed:
+                    if ticket_id is None:
+                        continue
+                    user, ticket = await s.get(User, user_id), await s.get(Ticket, ticket_id)
+                    if user is None or ticket is None:
+                        continue
+                    await planner.enqueue(s, user=user, ticket=ticket, kind='missed',
+                                          item={'event_id': event_id, 'text': text, 'why': ['missed']})
+                    count += 1
     if count:
         sender.wake()
     return count

@@ -1,5 +1,6 @@
 """The mail sender worker: drains the outbox over SMTP (aiosmtplib), retries with exponential backoff and
-jitter, and gives up into a dead-letter state after N attempts (keeping the last error).
+jitter, and gives up into a dead-letter state after N attempts (keeping the last error). Each mail fails on its
+own: one that cannot be composed is dead at once, one the server refuses is retried; neither stops the others.
 
 Rows are claimed with ``locked_until`` before sending, so several processes never send the same mail; a row is
 marked sent only after the server accepted it, so a crash in between can only resend the same mail with the
@@ -75,7 +76,11 @@ def _smtp() -> aiosmtplib.SMTP:
 
 
 async def send_due(limit: int = 200, connections: int = 4) -> int:
-    """Send what is due now over a few parallel SMTP connections; return how many rows were handled."""
+    """Send what is due now over a few parallel SMTP connections; return how many rows were handled.
+
+    Every claimed row is recorded (sent, retried later, or dead), whatever happened to the other rows: a mail that
+    cannot be composed or that the server refuses fails alone, and a lost connection only charges the mails that
+    had not gone out on it yet."""
     ids = await _claim(limit)
     if not ids:
         return 0
@@ -85,37 +90,69 @@ async def send_due(limit: int = 200, connections: int = 4) -> int:
                                      .where(MailOutbox.id.in_(ids)).order_by(MailOutbox.id))).all())
     sent: list[int] = []
     failed: dict[int, str] = {}
+    permanent: set[int] = set()  # failed rows that no retry can help: dead at once
     groups = [rows[i::connections] for i in range(min(connections, len(rows)))]
-    await asyncio.gather(*[_send_group(group, sent, failed) for group in groups])
-    await _record(rows, sent, failed)
+    try:
+        results = await asyncio.gather(*[_send_group(group, sent, failed, permanent) for group in groups],
+                                       return_exceptions=True)
+        for group, result in zip(groups, results):
+            if isinstance(result, BaseException):  # a bug, not the server: its unsent mails are charged, not lost
+                log.error('mail sender group failed', exc_info=result)
+                for row, *_ in group:
+                    if row.id not in sent and row.id not in failed:
+                        failed[row.id] = _error_text(result)
+    finally:  # even when cancelled: what went out is marked sent, so it is never sent again after the claim expires
+        for row, *_ in rows:
+            if row.id not in sent and row.id not in failed:
+                failed[row.id] = 'not sent: the sending round was interrupted'
+        await _record(rows, sent, failed, permanent)
     return len(rows)
 
 
-async def _send_group(rows, sent: list[int], failed: dict[int, str]) -> None:
+def _error_text(e: BaseException) -> str:
+    return f'{type(e).__name__}: {e}'
+
+
+async def _send_group(rows, sent: list[int], failed: dict[int, str], permanent: set[int]) -> None:
     client = _smtp()
     try:
         await client.connect()
     except Exception as e:  # server down: every row of the group is retried later
         for row, *_ in rows:
-            failed[row.id] = f'{type(e).__name__}: {e}'
+            failed[row.id] = _error_text(e)
         _note_server(False, e)
         return
     _note_server(True)
     try:
         # composing with the email package is CPU work (~2-5 ms a mail): do it in a thread, not on the event loop
-        messages = await asyncio.to_thread(_compose_all, rows)
+        messages = await asyncio.to_thread(_compose_each, rows)
         sender_addr = parseaddr(get_settings().mail_from)[1]
         for (row, *_), data in zip(rows, messages):
+            if isinstance(data, Exception):  # this row cannot become a mail: dead now, the others go on
+                failed[row.id] = f'could not compose the mail: {_error_text(data)}'
+                permanent.add(row.id)
+                continue
             try:
                 await client.sendmail(sender_addr, [row.to_addr], data)
                 sent.append(row.id)
-            except aiosmtplib.SMTPResponseException as e:  # refused: this mail only
-                failed[row.id] = f'{type(e).__name__}: {e}'
+            except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused) as e:
+                # refused (the server said no to the sender, the recipient or the data): this mail only, retried
+                # with backoff like any refusal; aiosmtplib has already reset the envelope for the next mail
+                failed[row.id] = _refusal_text(e)
             except aiosmtplib.SMTPException as e:  # connection lost: the rest of the group waits for the next round
                 for other, *_ in rows:
                     if other.id not in sent and other.id not in failed:
-                        failed[other.id] = f'{type(e).__name__}: {e}'
+                        failed[other.id] = _error_text(e)
                 break
+            except Exception as e:  # anything else (say, an address aiosmtplib cannot encode): this mail only
+                failed[row.id] = _error_text(e)
+                try:  # the envelope may be half open: start clean, or give the rest of the group to the next round
+                    await client.rset()
+                except Exception as reset_error:
+                    for other, *_ in rows:
+                        if other.id not in sent and other.id not in failed:
+                            failed[other.id] = _error_text(reset_error)
+                    break
     finally:
         try:
             await client.quit()
@@ -123,15 +160,30 @@ async def _send_group(rows, sent: list[int], failed: dict[int, str]) -> None:
             pass
 
 
-def _compose_all(rows) -> list[bytes]:
-    return [compose.build(to_addr=row.to_addr, reference=reference or row.subject, title=title or '',
-                          ticket_id=row.ticket_id, kind=row.kind, items=row.items or [], message_id=row.message_id,
-                          resolution=resolution if row.kind in ('resolved', 'closed') else '',
-                          subject=row.subject, text=row.body_text).as_bytes()
-            for row, title, reference, resolution in rows]
+def _refusal_text(e: Exception) -> str:
+    if isinstance(e, aiosmtplib.SMTPRecipientsRefused):  # one refusal per recipient; a row has one recipient
+        return '; '.join(f'{type(r).__name__}: ({r.code}, {r.message}) {r.recipient}' for r in e.recipients) \
+            or _error_text(e)
+    return _error_text(e)
 
 
-async def _record(rows, sent: list[int], failed: dict[int, str]) -> None:
+def _compose_each(rows) -> list[bytes | Exception]:
+    """The mail of each row, or the exception that composing it raised (one bad row never stops the others)."""
+    messages: list[bytes | Exception] = []
+    for row, title, reference, resolution in rows:
+        try:
+            messages.append(compose.build(
+                to_addr=row.to_addr, reference=reference or row.subject, title=title or '', ticket_id=row.ticket_id,
+                kind=row.kind, items=row.items or [], message_id=row.message_id,
+                resolution=resolution if row.kind in ('resolved', 'closed') else '', subject=row.subject,
+                text=row.body_text).as_bytes())
+        except Exception as e:
+            log.warning('outbox row %s cannot be composed: %s', row.id, _error_text(e))
+            messages.append(e)
+    return messages
+
+
+async def _record(rows, sent: list[int], failed: dict[int, str], permanent: set[int]) -> None:
     now = utcnow()
     settings = get_settings()
     async with db.session() as s, s.begin():
@@ -140,10 +192,10 @@ async def _record(rows, sent: list[int], failed: dict[int, str]) -> None:
                             .values(status='sent', sent_at=now, locked_until=None, attempts=MailOutbox.attempts + 1,
                                     last_error=''))
         for row, *_ in rows:
-            if row.id not in failed:
+            if row.id not in failed or row.id in sent:
                 continue
             attempts = row.attempts + 1
-            dead = attempts >= settings.mail_max_attempts
+            dead = row.id in permanent or attempts >= settings.mail_max_attempts
             await s.execute(update(MailOutbox).where(MailOutbox.id == row.id).values(
                 attempts=attempts, last_error=failed[row.id][:2000], locked_until=None,
                 status='dead' if dead else 'pending',

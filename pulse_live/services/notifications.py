@@ -1,7 +1,7 @@
 """In-app notifications (mark read) and the mail outbox administration (retry now)."""
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import case, or_, update
 
 from .. import auth
 from ..errors import NotFound, ValidationError
@@ -25,17 +25,31 @@ async def mark_read(*, actor: User, notification_ids: list[int] | None = None) -
 
 
 async def retry_now(*, actor: User, outbox_id: int) -> None:
-    """Admin: send a pending or failed (dead) mail at the next round, with a fresh set of attempts if it was dead."""
+    """Admin: send a pending or failed (dead) mail at the next round, with a fresh set of attempts if it was dead.
+
+    A mail a sender has claimed (``locked_until`` still ahead) is being sent right now: it is left alone, since
+    releasing the claim would let another sender send it a second time. The change is one compare-and-set UPDATE,
+    so a claim taken between reading the row and writing it is never overwritten either."""
     auth.require_role(actor, Role.ADMIN)
+    now = utcnow()
     async with unit_of_work() as uow:
-        row = await uow.session.get(MailOutbox, outbox_id)
-        if row is None:
-            raise NotFound('No such mail.')
-        if row.status == 'sent':
-            raise ValidationError('This mail was sent already.')
-        if row.status == 'dead':
-            row.attempts = 0
-        row.status, row.next_attempt_at, row.locked_until = 'pending', utcnow(), None
+        result = await uow.session.execute(
+            update(MailOutbox)
+            .where(MailOutbox.id == outbox_id, MailOutbox.status.in_(('pending', 'dead')),
+                   or_(MailOutbox.locked_until.is_(None), MailOutbox.locked_until < now))
+            .values(status='pending', next_attempt_at=now, locked_until=None,
+                    attempts=case((MailOutbox.status == 'dead', 0), else_=MailOutbox.attempts))
+            .execution_options(synchronize_session=False))
+        if not result.rowcount:
+            row = await uow.session.get(MailOutbox, outbox_id)
+            if row is None:
+                raise NotFound('No such mail.')
+            if row.status == 'sent':
+                raise ValidationError('This mail was sent already.')
+            if row.locked_until is not None and row.locked_until >= now:
+                raise ValidationError('This mail is being sent right now; look again in a minute '
+                                      '(if it fails it is retried by itself).')
+            raise ValidationError('This mail cannot be retried.')
     from ..notify import sender
     sender.wake()
 

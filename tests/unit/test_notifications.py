@@ -1,6 +1,7 @@
 """Notifications against a real SMTP server (aiosmtpd on 127.0.0.1)."""
 import email
 import socket
+from datetime import timedelta
 from email import policy
 
 import pytest
@@ -273,15 +274,50 @@ async def test_unread_in_app_notification_is_mailed_after_going_offline(people, 
     await _clear_outbox()
     presence.connected(ben.id, 'tab')
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='ping while online')
-    assert await missed.mail_missed() == 0 or True  # Ben is online: nothing to mail yet
+    assert await missed.mail_missed() == 0  # Ben is online: nothing to mail yet
     await drain()
     assert smtp.to('ben@pulse.demo') == []
+    async with db.session() as s:
+        pinged = list((await s.execute(select(Notification).where(Notification.user_id == ben.id))).scalars())
+    assert len(pinged) == 1 and pinged[0].mailed_at is None  # still waiting in the bell
     presence.disconnected(ben.id, 'tab')
     assert await missed.mail_missed() == 1
     await drain()
     assert len(smtp.to('ben@pulse.demo')) == 1
     assert 'ping while online' in smtp.to('ben@pulse.demo')[0].get_body(('plain',)).get_content()
     assert await missed.mail_missed() == 0  # mailed once only
+
+
+async def test_unread_notification_younger_than_the_users_delay_is_not_mailed_an_older_one_is(people, smtp):
+    """The delay is each user's own and counts from when the notification was created."""
+    ben, daniel = people.users['ben@pulse.demo'], people.users['daniel@pulse.demo']
+    await notifications.update_preferences(actor=ben, email_notifications=True, notify_delay_s=600)
+    await notifications.update_preferences(actor=daniel, email_notifications=True, notify_delay_s=0)
+    ticket = await _ticket(people)
+    await _clear_outbox()
+    now = utcnow()
+    async with db.session() as s, s.begin():
+        await s.execute(Notification.__table__.delete())
+        for user, text, age_s in ((ben, 'ben old', 660), (ben, 'ben young', 540), (daniel, 'daniel just now', 1)):
+            s.add(Notification(user_id=user.id, ticket_id=ticket.id, text=text,
+                               created_at=now - timedelta(seconds=age_s)))
+    assert await missed.mail_missed() == 2  # Ben's old one and Daniel's (delay 0); not Ben's young one
+    await drain()
+    ben_mails, daniel_mails = smtp.to('ben@pulse.demo'), smtp.to('daniel@pulse.demo')
+    assert len(ben_mails) == 1 and len(daniel_mails) == 1
+    ben_text = ben_mails[0].get_body(('plain',)).get_content()
+    assert 'ben old' in ben_text and 'ben young' not in ben_text
+    assert 'daniel just now' in daniel_mails[0].get_body(('plain',)).get_content()
+    async with db.session() as s:
+        young = (await s.execute(select(Notification).where(Notification.text == 'ben young'))).scalar_one()
+    assert young.mailed_at is None and young.read_at is None
+    assert await missed.mail_missed() == 0  # not yet
+    async with db.session() as s, s.begin():  # time passes: now it is older than Ben's delay too
+        await s.execute(update(Notification).where(Notification.id == young.id)
+                        .values(created_at=utcnow() - timedelta(seconds=601)))
+    assert await missed.mail_missed() == 1
+    await drain()
+    assert 'ben young' in smtp.to('ben@pulse.demo')[-1].get_body(('plain',)).get_content()
 
 
 async def test_email_preference_off_means_no_mail(people, smtp):
