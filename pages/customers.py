@@ -1,5 +1,6 @@
-"""Agents' customer directory: /customers (search, filter by organisation, create) and /customers/{id} (the profile:
-card, organisation and tier, configuration items, ticket history; edit, record items, open a ticket for them)."""
+"""Agents' customer directory: /customers (search, filter by organisation, show deactivated people, create) and
+/customers/{id} (the profile: card, organisation and tier, configuration items, ticket history; edit or reactivate,
+record items, open a ticket for them)."""
 from __future__ import annotations
 
 from nicegui import ui
@@ -36,20 +37,25 @@ def directory_nav(user: User, current: str) -> None:
 
 
 @ui.page('/customers')
-async def customers_page(organisation: OptionalRowId = 0, q: str = '') -> None:
+async def customers_page(organisation: OptionalRowId = 0, q: str = '', inactive: bool = False) -> None:
     user = await require_user(*STAFF)
     if user is None:
         return
     organisations = await customer_queries.organisation_choices()
-    state = {'q': q[:200], 'organisation': organisation if organisation in organisations else None}
+    state = {'q': q[:200], 'organisation': organisation if organisation in organisations else None,
+             'inactive': inactive}
 
     async def refresh() -> None:
-        rows = await customer_queries.customers(user, search=state['q'], organisation_id=state['organisation'])
+        rows = await customer_queries.customers(user, search=state['q'], organisation_id=state['organisation'],
+                                                include_inactive=state['inactive'])
+        if table.is_deleted:
+            return
         table.rows = [{'id': r.id, 'name': r.name + (' (org admin)' if r.is_org_admin else ''), 'email': r.email,
                        'phone': r.phone, 'organisation': r.organisation, 'department': r.department,
-                       'open': r.open_tickets} for r in rows]
+                       'open': r.open_tickets, 'active': r.is_active} for r in rows]
         table.update()
-        summary.set_text(f'{len(rows)} customers')
+        inactive_count = sum(not r.is_active for r in rows)
+        summary.set_text(f'{len(rows)} customers' + (f' ({inactive_count} inactive)' if inactive_count else ''))
 
     async def set_filter(**changes) -> None:
         state.update(changes)
@@ -72,11 +78,17 @@ async def customers_page(organisation: OptionalRowId = 0, q: str = '') -> None:
             ui.select({0: 'All organisations', **organisations}, value=state['organisation'] or 0,
                       label='Organisation', on_change=lambda e: set_filter(organisation=e.value or None)) \
                 .props('dense outlined').classes('w-64')
+            ui.switch('Show inactive', value=state['inactive'], on_change=lambda e: set_filter(inactive=bool(e.value))) \
+                .props('dense').mark('customers-inactive') \
+                .tooltip('Deactivated customers too: open one to reactivate it instead of creating it again')
             summary = ui.label('').classes('text-slate-500')
         table = ui.table(columns=COLUMNS, rows=[], row_key='id').classes('w-full').props('flat bordered dense') \
             .mark('customers-table')
         table.add_slot('body-cell-name', '''
-            <q-td :props="props"><a :href="'/customers/' + props.row.id" class="text-primary">{{ props.value }}</a></q-td>''')
+            <q-td :props="props" :class="props.row.active ? '' : 'text-slate-500'">
+              <a :href="'/customers/' + props.row.id" class="text-primary">{{ props.value }}</a>
+              <q-badge v-if="!props.row.active" color="red" outline class="q-ml-sm">inactive</q-badge>
+            </q-td>''')
         await refresh()
 
 

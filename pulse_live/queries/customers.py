@@ -25,6 +25,7 @@ class PersonHit:
     department: str
     location: str
     matched: str  # what matched: id, e-mail, phone, name
+    is_active: bool = True
 
 
 def _match_kind(hit: User, text: str) -> tuple[int, str]:
@@ -48,9 +49,14 @@ def _match_kind(hit: User, text: str) -> tuple[int, str]:
     return 5, 'name'
 
 
-async def search_people(viewer: User, text: str, *, limit: int = 8, include_staff: bool = True) -> list[PersonHit]:
+async def search_people(viewer: User, text: str, *, limit: int = 8, include_staff: bool = True,
+                        include_inactive: bool = False) -> list[PersonHit]:
     """People matching what an agent typed: ``#12``/``12`` (id), an e-mail or part of it, a phone number in
-    any format (see ``contact.py``), or name fragments in any order. Customers come before staff."""
+    any format (see ``contact.py``), or name fragments in any order. Customers come before staff.
+
+    Deactivated people are left out unless ``include_inactive``: caller identification (new ticket) offers only
+    people a ticket can be opened for. To find a deactivated customer again (e.g. to reactivate them), use the
+    /customers directory with "Show inactive" (``customers(include_inactive=True)``), which passes it on."""
     if not auth.can_identify_customers(viewer):
         auth.refused(viewer, 'search people for', repr(text[:40]))
         return []
@@ -72,7 +78,9 @@ async def search_people(viewer: User, text: str, *, limit: int = 8, include_staf
         conditions.append(and_(*[or_(func.lower(User.display_name).like(f'%{w}%', escape='\\'),
                                      func.lower(User.email).like(f'%{w}%', escape='\\')) for w in escaped]))
     query = (select(User, Organisation.name, Organisation.tier).join(Organisation, User.organisation_id == Organisation.id)
-             .where(User.is_active.is_(True), or_(*conditions)))
+             .where(or_(*conditions)))
+    if not include_inactive:
+        query = query.where(User.is_active.is_(True))
     if not include_staff:
         query = query.where(User.role == Role.CUSTOMER.value)
     query = query.order_by(case((User.role == Role.CUSTOMER.value, 0), else_=1), User.display_name).limit(limit * 4)
@@ -81,7 +89,7 @@ async def search_people(viewer: User, text: str, *, limit: int = 8, include_staf
     ranked = sorted(((_match_kind(u, text), u, org, tier) for u, org, tier in rows),
                     key=lambda r: (r[0][0], r[1].role != Role.CUSTOMER, r[1].display_name.lower()))
     return [PersonHit(id=u.id, name=u.display_name, email=u.email, phone=u.phone, role=u.role, organisation=org,
-                      tier=tier, department=u.department, location=u.location, matched=kind)
+                      tier=tier, department=u.department, location=u.location, matched=kind, is_active=u.is_active)
             for (_, kind), u, org, tier in ranked[:limit]]
 
 
@@ -198,6 +206,8 @@ class CustomerRow:
 
 async def customers(viewer: User, *, search: str = '', organisation_id: int | None = None,
                     include_inactive: bool = False, limit: int = 200) -> list[CustomerRow]:
+    """The directory: active customers, or with ``include_inactive`` the deactivated ones too (the search
+    included), so a deactivated customer can be found and reactivated rather than created twice."""
     if not auth.can_identify_customers(viewer):
         auth.refused(viewer, 'list customers', '')
         return []
@@ -213,7 +223,8 @@ async def customers(viewer: User, *, search: str = '', organisation_id: int | No
     if organisation_id:
         query = query.where(User.organisation_id == organisation_id)
     if search.strip():
-        ids = [h.id for h in await search_people(viewer, search, limit=limit, include_staff=False)]
+        ids = [h.id for h in await search_people(viewer, search, limit=limit, include_staff=False,
+                                                 include_inactive=include_inactive)]
         query = query.where(User.id.in_(ids or [-1]))
     async with db.session() as s:
         rows = (await s.execute(query.order_by(Organisation.name, User.display_name).limit(limit))).all()
