@@ -29,6 +29,8 @@ COLUMNS = [
 STATE_LABELS = {'open': 'Open', 'closed': 'Closed', 'all': 'All'}
 URGENCY = {'low': 'It can wait', 'medium': 'Soon: it slows me down', 'high': 'Now: I cannot work'}
 IMPACT = {'low': 'Just me', 'medium': 'My team or department', 'high': 'The whole organisation'}
+# a change of these may give a request to someone else (the customer, and with it the organisation)
+AUDIENCE_FIELDS = frozenset({'customer_id', 'organisation_id'})
 TYPE_HINTS = {'Incident': 'Something is broken or does not work as it should',
               'Inquiry': 'A question, or something you would like us to do'}
 
@@ -57,7 +59,8 @@ def requests_table(rows: list[dict]) -> ui.table:
 
 
 class RequestList:
-    """One live list: re-reads (debounced) when a shown request changes or a new one may belong here."""
+    """One live list: re-reads (debounced: a burst of changes costs one read) when a shown request changes or
+    another one may have come to belong here (``may_concern``)."""
 
     def __init__(self, user: User, scope: str) -> None:
         self.user, self.scope = user, scope
@@ -85,8 +88,22 @@ class RequestList:
             setattr(self, key, value)
         await self.refresh()
 
+    def may_concern(self, event: TicketChanged) -> bool:
+        """Could this change alter what the list shows? Decided from the event alone (no read): a shown request
+        changed; a new request; a team change or a new customer (a request of someone else may become this
+        user's: made its customer, or put on its team, or it moved organisation); on the "Closed" filter, a
+        status change; while searching, a new subject. Everything else (messages, other fields of requests not
+        shown) cannot bring a request in, and costs nothing."""
+        if event.ticket_id in self.shown or event.kind in ('created', 'team'):
+            return True
+        if event.kind != 'field_change':
+            return False
+        fields = set(event.fields)
+        return bool(fields & AUDIENCE_FIELDS) or (self.state == 'closed' and 'status' in fields) \
+            or (bool(self.search) and 'title' in fields)
+
     def changed(self, event: TicketChanged) -> None:
-        if event.kind != 'created' and event.ticket_id not in self.shown:
+        if not self.may_concern(event):
             return  # not ours (the re-read is filtered anyway; this only spares the database)
         if self._pending is None:
             self._pending = background_tasks.create(self._later(), name='portal-list-refresh')
