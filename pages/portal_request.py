@@ -186,10 +186,14 @@ class RequestScreen:
                     if not text:
                         ui.notify('Please tell us what is still not working.', type='warning')
                         return
-                    if not await self._send(text, False, []):
+                    # the status first: a refused reopen (the period ran out, somebody changed the request
+                    # meanwhile) leaves nothing behind, so trying again cannot post the reason twice
+                    if not await self._set_status(Status.OPEN):
                         return
-                    if await self._set_status(Status.OPEN):
-                        dialog.close()
+                    dialog.close()
+                    if not await self._send(text, False, []) and self.composer is not None \
+                            and not self.composer.text.is_deleted and not self.composer.text.value:
+                        self.composer.text.value = text  # reopened, but the reason was refused: keep it to resend
                 ui.button('Reopen', on_click=confirm).props('no-caps unelevated').mark('reopen-confirm')
         dialog.open()
 
