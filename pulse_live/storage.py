@@ -24,8 +24,20 @@ class UploadedFile:
     data: bytes
 
 
+# invisible characters that change how a name reads: bidirectional overrides and isolates (U+202E turns
+# "invoice\u202egpj.exe" into "invoiceexe.jpg" on screen), zero-width characters, BOM (all category Cf), control
+# characters (Cc), lone surrogates (Cs) and line/paragraph separators (Zl, Zp)
+_INVISIBLE_CATEGORIES = frozenset({'Cc', 'Cf', 'Cs', 'Zl', 'Zp'})
+
+
+def _visible_only(text: str) -> str:
+    return ''.join(ch for ch in text if unicodedata.category(ch) not in _INVISIBLE_CATEGORIES)
+
+
 def safe_filename(name: str) -> str:
-    name = unicodedata.normalize('NFC', name or '')
+    """A name to store and show: no path, no characters forbidden on common file systems, nothing invisible
+    that could make it read differently from what it is (e.g. a right-to-left override hiding ".exe")."""
+    name = _visible_only(unicodedata.normalize('NFC', name or ''))
     name = name.replace('\\', '/').rsplit('/', 1)[-1]
     name = re.sub(r'[\x00-\x1f\x7f"<>:|?*]', '', name).strip().lstrip('.')
     if not name:
