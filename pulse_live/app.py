@@ -106,6 +106,8 @@ def build_app() -> None:
     downloads.register()
     guard.install()  # refused websocket events are logged (components/guard.py)
     app.add_middleware(AuthMiddleware)
+    from . import upload_limit
+    upload_limit.install(app)  # added last, so outermost: over-size uploads are refused before anything reads them
     app.add_exception_handler(RequestValidationError, _bad_request)
     app.on_startup(_startup)
     app.on_shutdown(_shutdown)
