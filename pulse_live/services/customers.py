@@ -123,11 +123,17 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
             if existing is not None and existing.role != Role.CUSTOMER:
                 raise _deny(actor, 'edit staff account', existing.email, 'Staff accounts are not edited here.')
         values['organisation_id'] = (await _organisation(s, organisation_id, customers_only=True)).id
-        clash = select(User.id).where(func.lower(User.email) == values['email'])
+        clash = select(User.id, User.display_name, User.is_active).where(func.lower(User.email) == values['email'])
         if user_id is not None:
             clash = clash.where(User.id != user_id)
-        if (await s.execute(clash)).first():
-            raise ValidationError(f'A person with the e-mail {values["email"]} exists already.')
+        existing = (await s.execute(clash)).first()
+        if existing is not None:
+            who = f'{existing.display_name} (#{existing.id})'
+            if not existing.is_active:
+                raise ValidationError(
+                    f'A person with the e-mail {values["email"]} exists already: {who}, inactive. Reactivate them '
+                    f'instead: on Customers switch on "Show inactive", open {existing.display_name}, Edit, tick Active.')
+            raise ValidationError(f'A person with the e-mail {values["email"]} exists already: {who}.')
         if user_id is None:
             if values['is_org_admin'] and not auth.can_grant_org_admin(actor):
                 raise _deny(actor, 'grant organisation admin to', values['email'],

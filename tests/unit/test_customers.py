@@ -294,3 +294,13 @@ async def test_customer_cannot_reopen_after_the_window_but_can_confirm(people, m
     other = await _resolved(people, days_ago=30)
     assert (await tickets.change_status(actor=anna, ticket_id=other.id, expected_version=other.version,
                                         status='open')).status == 'open'  # agents may always reopen
+
+
+async def test_duplicate_email_names_the_existing_person_even_when_inactive(people):
+    anna, tom = people.users['anna@pulse.demo'], people.users['tom@globex.demo']
+    await customers.save_customer(actor=anna, user_id=tom.id, email=tom.email, display_name=tom.display_name,
+                                  organisation_id=tom.organisation_id, is_active=False)
+    with pytest.raises(ValidationError, match=rf'exists already: {tom.display_name} \(#{tom.id}\), inactive\. '
+                                              r'Reactivate them'):
+        await customers.save_customer(actor=anna, email=tom.email.upper(), display_name='Tom again',
+                                      organisation_id=tom.organisation_id)
