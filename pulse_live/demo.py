@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from . import auth, db
-from .models import Organisation, Priority, PriorityScale, Queue, ResolutionCode, Service, Ticket, TicketType, User
-from .services import catalog, chatter, tickets, users
-from .demo_work import seed_queue_members, seed_work_rules
 from .demo_customers import seed_customer_data
+from .demo_work import MEMBERS, seed_queue_members, seed_work_rules
+from .models import (Attachment, Organisation, Priority, PriorityScale, Queue, ResolutionCode, Service, Ticket,
+                     TicketEvent, TicketType, User, utcnow)
+from .services import catalog, chatter, tickets, users
 
 DEMO_PASSWORD = 'demo'
 DEMO_LOGINS = [
@@ -120,7 +122,11 @@ async def seed_demo(*, tickets_count: int = 60, seed: int = 7) -> People:
     customers = [u['carl@acme.demo'], u['eva@acme.demo'], u['tom@globex.demo'], u['lena@globex.demo']]
     async with db.session() as s:
         services = dict((await s.execute(select(Service.name, Service.id))).all())
-        queues = list((await s.execute(select(Queue.id))).scalars())
+        queue_ids = dict((await s.execute(select(Queue.name, Queue.id))).all())
+    # an agent takes work from the queues they are a member of
+    queues_of = {a.id: [queue_ids[q] for q, emails in MEMBERS.items() if a.email in emails and q in queue_ids]
+                 or list(queue_ids.values()) for a in agents}
+    async with db.session() as s:
         types = list((await s.execute(select(TicketType.id))).scalars())
         prios = list((await s.execute(select(Priority.id).join(PriorityScale)
                                       .where(PriorityScale.is_active.is_(True)))).scalars())
@@ -147,7 +153,7 @@ async def seed_demo(*, tickets_count: int = 60, seed: int = 7) -> People:
         version = ticket.version
         if stage >= 1 or i % 2:
             ticket = await tickets.update_ticket(actor=agent, ticket_id=ticket.id, expected_version=version,
-                                                 changes={'assignee_id': agent.id, 'queue_id': rng.choice(queues)})
+                                                 changes={'assignee_id': agent.id, 'queue_id': rng.choice(queues_of[agent.id])})
             version = ticket.version
         if stage in (1, 2, 3):
             ticket = await tickets.change_status(actor=agent, ticket_id=ticket.id, expected_version=version,
@@ -159,4 +165,38 @@ async def seed_demo(*, tickets_count: int = 60, seed: int = 7) -> People:
         if stage == 3:
             await tickets.change_status(actor=customer, ticket_id=ticket.id, expected_version=ticket.version,
                                         status='closed')
+    await _spread_over_two_weeks(rng)
     return people
+
+
+async def _spread_over_two_weeks(rng: random.Random) -> None:
+    """Everything above happened within seconds; move each ticket's life back in time (older reference, older
+    ticket; its entries minutes to hours apart) so ages, the dashboard's per-day chart and the history read like
+    a desk's last two weeks. Only the timestamps change, in one transaction."""
+    now = utcnow()
+    async with db.session() as s, s.begin():
+        ticket_ids = list((await s.execute(select(Ticket.id).order_by(Ticket.id))).scalars())
+        for n, ticket_id in enumerate(ticket_ids):
+            days_back = 13.5 * (len(ticket_ids) - 1 - n) / max(len(ticket_ids) - 1, 1)
+            start = now - timedelta(days=days_back, hours=rng.uniform(0.5, 3))
+            events = list((await s.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
+                                           .order_by(TicketEvent.id))).scalars())
+            room = (now - start) / (len(events) + 1)
+            step = min(timedelta(hours=5), room)
+            times: dict = {}
+            at = start
+            for k, event in enumerate(events):
+                at = at + step * rng.uniform(0.3, 1.0) if k else start
+                event.created_at = at
+                times[event.id] = at
+                if event.field == 'status' and event.new_value in ('Resolved', 'Closed'):
+                    times[event.new_value] = event.created_at
+            values = {'created_at': start, 'updated_at': max(times.values(), default=start)}
+            if 'Resolved' in times:
+                values['resolved_at'] = times['Resolved']
+            if 'Closed' in times:
+                values['closed_at'] = times['Closed']
+            await s.execute(update(Ticket).where(Ticket.id == ticket_id).values(**values))
+            for event_id, at in times.items():
+                if isinstance(event_id, int):
+                    await s.execute(update(Attachment).where(Attachment.event_id == event_id).values(created_at=at))

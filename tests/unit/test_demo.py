@@ -1,0 +1,39 @@
+"""The demo data: the documented logins, ~60 tickets in every status, a believable two weeks of history."""
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from pulse_live import auth, db
+from pulse_live.demo import seed_demo
+from pulse_live.models import Ticket, TicketEvent, User, utcnow
+
+
+async def test_demo_has_logins_statuses_and_two_weeks_of_history(database):
+    before = utcnow()
+    await seed_demo()
+    async with db.session() as s:
+        roles = dict((await s.execute(select(User.email, User.role))).all())
+        statuses = dict((await s.execute(select(Ticket.status, func.count()).group_by(Ticket.status))).all())
+        tickets = list((await s.execute(select(Ticket).order_by(Ticket.id))).scalars())
+        events = list((await s.execute(select(TicketEvent).order_by(TicketEvent.ticket_id, TicketEvent.id))).scalars())
+    for email, role in (('admin@pulse.demo', 'admin'), ('anna@pulse.demo', 'agent'), ('ben@pulse.demo', 'agent'),
+                        ('maria@pulse.demo', 'manager'), ('carl@acme.demo', 'customer')):
+        assert roles[email] == role
+    assert len(tickets) == 60 and set(statuses) == {'open', 'in_progress', 'resolved', 'closed'}
+    now = utcnow()
+    ages = [now - t.created_at for t in tickets]
+    assert max(ages) > timedelta(days=12) and min(ages) < timedelta(days=1)  # spread over two weeks
+    assert len({t.created_at.date() for t in tickets}) >= 10
+    assert all(a.created_at < b.created_at for a, b in zip(tickets, tickets[1:]))  # older reference, older ticket
+    by_ticket: dict[int, list] = {}
+    for e in events:
+        by_ticket.setdefault(e.ticket_id, []).append(e.created_at)
+    for t in tickets:
+        times = by_ticket[t.id]
+        assert times == sorted(times) and times[0] == t.created_at and times[-1] <= now
+        assert t.updated_at == times[-1]
+        if t.status in ('resolved', 'closed'):
+            assert t.created_at < t.resolved_at <= t.updated_at
+    assert before - timedelta(days=15) < min(t.created_at for t in tickets)
+    # the demo password works for the documented logins
+    assert await auth.authenticate('carl@acme.demo', 'demo', address='test') is not None
