@@ -3,8 +3,10 @@
 
 Starts ``pulse-live serve --demo`` as a subprocess (fresh temporary data directory, SQLite), opens V viewer pages of
 one ticket in headless Chromium (one browser, one context per viewer, logged in as the demo agents in turn), optionally
-S simulated websocket clients (python-socketio, no browser), and posts M messages from a separate logged-in poster page
-(typing in the composer and clicking Send). Every viewer records, with a MutationObserver, when each message's unique
+S simulated websocket clients (python-socketio, no browser), and posts M messages from a separate session of its own:
+by default a simulated poster (a socket client that sends the composer's value and the Send click exactly as the
+page's JavaScript does; a real sender's browser runs on the sender's machine, not on this one), or with
+``--poster browser`` a Chromium page typing into the composer and clicking Send. Every viewer records, with a MutationObserver, when each message's unique
 token first appears in its DOM. Latency = that moment minus the commit time of the message, read from
 ``ticket_events.created_at`` after the run (set just before the commit, so the figure slightly overstates latency); the
 latency from the poster's click is printed too.
@@ -389,11 +391,8 @@ class SimClient:
         except ImportError as e:
             raise RuntimeError(f'--sim-clients needs python-socketio and aiohttp in the venv ({e})') from e
 
-        def fetch() -> str:
-            req = urllib.request.Request(self.base_url + self.path, headers={'Cookie': self.cookie})
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return r.read().decode()
-        html = await asyncio.to_thread(fetch)
+        html = await asyncio.to_thread(self._fetch_page)
+        self.html = html
         m = re.search(r'query: (\{.*?\}),\s*\n', html)
         if not m:
             raise RuntimeError('simulated client: no socket query in the page (not logged in?)')
@@ -408,6 +407,11 @@ class SimClient:
                                socketio_path='/_nicegui_ws/socket.io', transports=['websocket'],
                                headers={'Cookie': self.cookie}, wait_timeout=15)
         self._ack_task = asyncio.create_task(self._ack_loop())
+
+    def _fetch_page(self) -> str:
+        req = urllib.request.Request(self.base_url + self.path, headers={'Cookie': self.cookie})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.read().decode()
 
     async def _on_any(self, event: str, data=None) -> None:
         now = time.time() * 1000
@@ -436,6 +440,46 @@ class SimClient:
                 log(f'simulated client disconnect failed: {e!r}')
 
 
+class SimPoster(SimClient):
+    """The poster without a browser: on its own ticket page (own session) it sends the composer's new value and the
+    Send button's click as the two socket events the page's JavaScript sends (``update:value`` of the composer's
+    ``nicegui-input``, then ``click`` of the ``q-btn`` labelled Send), with the listener ids the server rendered into
+    the page. The server cannot tell it from a browser; this machine's CPUs are left to the viewers."""
+
+    async def start(self) -> None:
+        await super().start()
+        m = re.search(r'parseElements\(String\.raw`(.*?)`\)', self.html, re.S)
+        if not m:
+            raise RuntimeError('simulated poster: no elements in the ticket page')
+        elements = json.loads(m.group(1))
+
+        def listener(predicate, event_type: str) -> tuple[int, str]:
+            for element_id, element in elements.items():
+                if predicate(element):
+                    for event in element.get('events') or []:
+                        if event.get('type') == event_type:
+                            return int(element_id), event['listener_id']
+            raise RuntimeError(f'simulated poster: no {event_type} listener of the composer/Send on the page')
+        self.composer = listener(lambda e: e.get('tag') == 'nicegui-input' and
+                                 str((e.get('props') or {}).get('placeholder', '')).startswith('Write a message'),
+                                 'update:value')
+        self.send = listener(lambda e: e.get('tag') == 'q-btn' and (e.get('props') or {}).get('label') == 'Send',
+                             'click')
+
+    async def post(self, text: str, token: str, timeout: float) -> float | None:
+        """Send one message; return the click time (epoch ms) once this page shows it, None if it did not in time."""
+        (composer_id, value_listener), (send_id, click_listener) = self.composer, self.send
+        await self.sio.emit('event', {'id': composer_id, 'client_id': self.client_id, 'listener_id': value_listener,
+                                      'args': [json.dumps(text)]})
+        clicked = time.time() * 1000
+        await self.sio.emit('event', {'id': send_id, 'client_id': self.client_id, 'listener_id': click_listener,
+                                      'args': []})
+        end = time.monotonic() + timeout
+        while token not in self.seen and time.monotonic() < end:
+            await asyncio.sleep(0.005)
+        return clicked if token in self.seen else None
+
+
 # --- the run ------------------------------------------------------------------------------------------------------
 
 async def run(args, server: Server, nonce: str, deadline: float) -> dict:
@@ -447,6 +491,7 @@ async def run(args, server: Server, nonce: str, deadline: float) -> dict:
     executable = os.environ.get('PULSE_CHROMIUM') or '/usr/bin/chromium'
     log(f'ticket {reference}; browser {executable}; token suffix {nonce}')
     sims: list[SimClient] = []
+    sim_poster: SimPoster | None = None
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         try:
@@ -456,13 +501,19 @@ async def run(args, server: Server, nonce: str, deadline: float) -> dict:
             poster_state = await login_state(browser, server.base_url, POSTER)  # its own session
 
             # the poster, connected before the first RSS reading
-            poster_ctx = await browser.new_context(base_url=server.base_url, storage_state=poster_state)
-            await poster_ctx.add_init_script(CLICK_JS)
-            poster = await poster_ctx.new_page()
-            await open_ticket(poster, url)
-            composer = poster.get_by_placeholder('Write a message…')
-            send = poster.get_by_role('button', name='Send')
-            await composer.wait_for()
+            poster = None
+            if args.poster == 'browser':
+                poster_ctx = await browser.new_context(base_url=server.base_url, storage_state=poster_state)
+                await poster_ctx.add_init_script(CLICK_JS)
+                poster = await poster_ctx.new_page()
+                await open_ticket(poster, url)
+                composer = poster.get_by_placeholder('Write a message…')
+                send = poster.get_by_role('button', name='Send')
+                await composer.wait_for()
+            else:
+                sim_poster = SimPoster(server.base_url, url,
+                                       '; '.join(f"{c['name']}={c['value']}" for c in poster_state['cookies']), nonce)
+                await sim_poster.start()
             await asyncio.sleep(args.settle)
             rss_before = server.rss_mb()
             log(f'poster connected; server RSS {rss_before:.1f} MB')
@@ -504,7 +555,7 @@ async def run(args, server: Server, nonce: str, deadline: float) -> dict:
             browser_pids = [p for p in descendants(os.getpid()) if p != server.proc.pid]
             # which renderer process is whose page (one per browser context): per-page CPU below
             renderers = [p for p in browser_pids if chromium_kind(p) == 'renderer']
-            poster_renderer = await renderer_of(poster, renderers)
+            poster_renderer = await renderer_of(poster, renderers) if poster is not None else None
             viewer_renderers = [await renderer_of(page, renderers) for _, page in viewers]
             viewer_renderers = [pid for pid in viewer_renderers if pid is not None and pid != poster_renderer]
             gpu_pids = [p for p in browser_pids if chromium_kind(p) == 'gpu-process']
@@ -525,6 +576,18 @@ async def run(args, server: Server, nonce: str, deadline: float) -> dict:
                 started = time.monotonic()
                 token = f'bench-{i}-{nonce}'
                 tokens.append(token)
+                if sim_poster is not None:
+                    clicked = await sim_poster.post(f'Benchmark message {i}: {token}', token,
+                                                    timeout=max(1.0, min(30.0, deadline - reserve - time.monotonic())))
+                    if clicked is None:
+                        send_timeouts += 1
+                        log(f'message {i}: the simulated poster did not see it on its page in time; going on')
+                    else:
+                        clicks[token] = clicked
+                        roundtrips.append(sim_poster.seen[token] - clicked)
+                    await asyncio.sleep(args.pause)
+                    last = time.monotonic() - started
+                    continue
                 try:
                     await composer.fill(f'Benchmark message {i}: {token}')
                     t_send = time.monotonic()
@@ -572,7 +635,7 @@ async def run(args, server: Server, nonce: str, deadline: float) -> dict:
                                            for _, page in viewers))
             reloads = sum(max(0, int(n) - 1) for n in loads)
         finally:  # closing the browser closes every context
-            for sim in sims:
+            for sim in sims + ([sim_poster] if sim_poster is not None else []):
                 await sim.stop()
             await browser.close()
 
@@ -670,7 +733,9 @@ def report(args, r: dict) -> dict:
     print('      (commit time = ticket_events.created_at, set just before the commit: slightly overstates latency)')
     print(f'  click → visible in viewer  : p50 {click["p50"]} ms   p95 {click["p95"]} ms   max {click["max"]} ms   '
           '(from the poster\'s click on Send)')
-    print(f'  poster: click → composer cleared: p50 {rt["p50"]} ms   p95 {rt["p95"]} ms   max {rt["max"]} ms'
+    print(f'  poster ({args.poster}): click → '
+          + ('composer cleared' if args.poster == 'browser' else 'its own page got the message')
+          + f': p50 {rt["p50"]} ms   p95 {rt["p95"]} ms   max {rt["max"]} ms'
           + (f'   (not confirmed: {r["send_timeouts"]})' if r['send_timeouts'] else ''))
     if args.sim_clients:
         print(f'  commit → received by sim   : p50 {sim["p50"]} ms   p95 {sim["p95"]} ms   max {sim["max"]} ms   '
@@ -708,7 +773,7 @@ def report(args, r: dict) -> dict:
         'samples': len(r['lat_db']), 'missed': r['missed'],
         'click_p50_ms': click['p50'], 'click_p95_ms': click['p95'], 'click_max_ms': click['max'],
         'send_roundtrip_p50_ms': rt['p50'], 'send_roundtrip_p95_ms': rt['p95'],
-        'sim_clients': args.sim_clients,
+        'sim_clients': args.sim_clients, 'poster': args.poster,
         'server_cpu_ms_per_message': round(r['cpu_post'] * per_msg, 1),
         'browser_cpu_ms_per_message': round(r['cpu_browser'] * per_msg, 1),
         'viewer_page_cpu_ms_per_message': round(per_viewer_page, 1) if per_viewer_page is not None else None,
@@ -735,6 +800,9 @@ def parse_args(argv=None):
     p.add_argument('--messages', type=int, default=50, help='messages to post (default 50)')
     p.add_argument('--sim-clients', type=int, default=0,
                    help='extra simulated websocket clients without a browser (default 0)')
+    p.add_argument('--poster', choices=('sim', 'browser'), default='sim',
+                   help='who posts: a simulated socket client (default; its browser would be on the sender\'s '
+                        'machine) or a Chromium page on this machine typing and clicking Send')
     p.add_argument('--pause', type=float, default=0.2, help='seconds between messages (default 0.2)')
     p.add_argument('--ticket', default='', help='ticket reference (default: the first open demo ticket)')
     p.add_argument('--port', type=int, default=0, help='server port on 127.0.0.1 (default: a free one)')
