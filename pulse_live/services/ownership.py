@@ -1,5 +1,11 @@
 """Who works on a ticket: take it off a queue, assign / re-assign (with an optional note), unassign.
 
+Who may own what: an agent takes (or assigns to themselves, here or through the Assignee field of
+``tickets.update_ticket``) only tickets of a queue they are a member of, or of a queue without members, or of no
+queue (``auth.can_take_from_queue``, checked by ``require_may_own``); managers and admins may own any ticket. Any
+staff member may assign a ticket to *another* active agent, whatever that agent's queues: handing over is a
+deliberate decision the history records with its note. Anybody on the staff may unassign.
+
 ``take_ticket`` is a compare-and-set (``UPDATE … WHERE assignee_id IS NULL``): among agents pressing Take at the
 same moment exactly one row update succeeds; the others are told who took it. Every change is a history row in the
 same transaction and a ``TicketChanged`` after commit, like any other field change.
@@ -43,6 +49,24 @@ async def _load(session: AsyncSession, actor: User, ticket_id: int) -> Ticket:
     return ticket
 
 
+async def require_may_own(session: AsyncSession, actor: User, reference: str, queue_id: int | None, *,
+                          taking: bool = False) -> None:
+    """Refuse (``PermissionDenied``) an agent becoming the owner of a ticket of a queue they may not take from.
+
+    The one check for every way an actor makes themselves the owner: Take, assigning to themselves, and the
+    Assignee field. ``queue_id`` is the ticket's queue after the change."""
+    if queue_id is None:
+        return
+    members = set((await session.execute(select(QueueMember.user_id)
+                                         .where(QueueMember.queue_id == queue_id))).scalars())
+    if auth.can_take_from_queue(actor, members):
+        return
+    queue = await session.get(Queue, queue_id)
+    what = f'take {reference}' if taking else f'assign {reference} to themselves'
+    raise PermissionDenied(f'Only members of {queue.name if queue else "its queue"} can {what}; '
+                           'ask a manager to assign it to you.')
+
+
 def _history(ticket: Ticket, actor: User, old_id: int | None, old_name: str, new_id: int | None, new_name: str,
              body: str, **data) -> TicketEvent:
     return TicketEvent(ticket_id=ticket.id, kind=EventKind.FIELD_CHANGE, actor_id=actor.id, field='assignee_id',
@@ -63,13 +87,7 @@ async def take_ticket(*, actor: User, ticket_id: int) -> Ticket:
         if ticket.status not in WORKABLE:
             raise ValidationError(f'{ticket.reference} is {Status(ticket.status).label.lower()}; '
                                   'only open tickets can be taken.')
-        if ticket.queue_id is not None:
-            members = set((await s.execute(select(QueueMember.user_id)
-                                           .where(QueueMember.queue_id == ticket.queue_id))).scalars())
-            if not auth.can_take_from_queue(actor, members):
-                queue = await s.get(Queue, ticket.queue_id)
-                raise PermissionDenied(f'Only members of {queue.name if queue else "its queue"} can take '
-                                       f'{ticket.reference}; ask a manager to assign it to you.')
+        await require_may_own(s, actor, ticket.reference, ticket.queue_id, taking=True)
         result = await s.execute(
             update(Ticket).where(Ticket.id == ticket.id, Ticket.assignee_id.is_(None), Ticket.status.in_(WORKABLE))
             .values(assignee_id=actor.id, version=Ticket.version + 1, updated_at=utcnow())
@@ -117,6 +135,8 @@ async def _set_owner(actor: User, ticket_id: int, new_id: int | None, note: str 
         old_id = ticket.assignee_id
         if old_id == new_id:
             return ticket
+        if new_id == actor.id:
+            await require_may_own(s, actor, ticket.reference, ticket.queue_id)
         same_owner = Ticket.assignee_id.is_(None) if old_id is None else Ticket.assignee_id == old_id
         result = await s.execute(
             update(Ticket).where(Ticket.id == ticket.id, same_owner)
@@ -148,7 +168,10 @@ async def _set_owner(actor: User, ticket_id: int, new_id: int | None, note: str 
 
 
 async def assign_ticket(*, actor: User, ticket_id: int, assignee_id: int, note: str | None = None) -> Ticket:
-    """Assign or re-assign to an agent, with an optional note (shown in the history)."""
+    """Assign or re-assign to an agent, with an optional note (shown in the history).
+
+    Assigning to oneself follows the Take rule (``require_may_own``: an agent only on their queues); assigning to
+    somebody else is open to all staff (see the module docstring)."""
     if assignee_id in (None, ''):
         raise ValidationError('Choose the agent to assign the ticket to.')
     return await _set_owner(actor, ticket_id, assignee_id, note)

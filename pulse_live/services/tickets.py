@@ -15,6 +15,7 @@ from ..models import (Channel, EventKind, Organisation, Priority, PriorityScale,
 from ._uow import unit_of_work
 from .chatter import add_message_event
 from .labels import FIELD_LABELS, INTERNAL_FIELDS, exists, label_for
+from .ownership import require_may_own
 from .prioritisation import level_value
 from .references import next_reference
 from .rules import apply_on_create, apply_on_update
@@ -196,7 +197,10 @@ async def _record_change(session: AsyncSession, ticket: Ticket, actor: User, fie
 
 
 async def update_ticket(*, actor: User, ticket_id: int, expected_version: int, changes: dict[str, Any]) -> Ticket:
-    """Change detail fields (not status: see ``change_status``). Unchanged values are ignored."""
+    """Change detail fields (not status: see ``change_status``). Unchanged values are ignored.
+
+    An agent setting the Assignee to themselves is held to the Take rule (``ownership.require_may_own``); setting
+    it to another agent is open to all staff, as in ``ownership.assign_ticket``."""
     if not changes:
         raise ValidationError('Nothing to change.')
     unknown = set(changes) - EDITABLE_FIELDS
@@ -217,6 +221,10 @@ async def update_ticket(*, actor: User, ticket_id: int, expected_version: int, c
                 values[field] = value
         if not values:
             return ticket
+        if values.get('assignee_id') is not None and values['assignee_id'] == actor.id:
+            # the Assignee field follows the Take rule: an agent makes themselves the owner only on their queues
+            # (the queue the ticket is in after this change); assigning somebody else is open to all staff
+            await require_may_own(s, actor, ticket.reference, values.get('queue_id', ticket.queue_id))
         if 'customer_id' in values:  # the ticket belongs to the customer's organisation: who may see it follows
             customer = await s.get(User, values['customer_id']) if values['customer_id'] else None
             organisation_id = customer.organisation_id if customer else (await provider_organisation_id(s)

@@ -1,0 +1,171 @@
+"""Who may own a ticket (Take, assign to oneself, the Assignee field: one rule), and who is told about ownership
+changes (the notification rules: watching team members, never the actor, internal entries to staff only)."""
+import pytest
+from sqlalchemy import select
+
+from pulse_live import db, presence
+from pulse_live.errors import PermissionDenied
+from pulse_live.models import MailOutbox, Notification, Queue, TeamMember, Ticket, TicketEvent
+from pulse_live.services import ownership, team, tickets
+
+
+async def _queues() -> dict[str, int]:
+    async with db.session() as s:
+        return dict((await s.execute(select(Queue.name, Queue.id))).all())
+
+
+async def _owner_and_history(ticket_id: int) -> tuple[int | None, int, list[str]]:
+    async with db.session() as s:
+        owner, version = (await s.execute(select(Ticket.assignee_id, Ticket.version)
+                                          .where(Ticket.id == ticket_id))).one()
+        bodies = list((await s.execute(select(TicketEvent.body).where(TicketEvent.ticket_id == ticket_id,
+                                                                       TicketEvent.field == 'assignee_id')
+                                       .order_by(TicketEvent.id))).scalars())
+    return owner, version, bodies
+
+
+# --- one rule for every way of becoming the owner (2nd level: only Ben is a member) ---
+
+async def test_agent_cannot_assign_himself_a_ticket_he_may_not_take(people):
+    u = people.users
+    anna, ben, daniel, maria = (u[e] for e in ('anna@pulse.demo', 'ben@pulse.demo', 'daniel@pulse.demo',
+                                               'maria@pulse.demo'))
+    q = await _queues()
+    ticket = await tickets.create_ticket(actor=anna, title='Specialist job', queue_id=q['2nd level'])
+    with pytest.raises(PermissionDenied, match='Only members of 2nd level can take'):
+        await ownership.take_ticket(actor=daniel, ticket_id=ticket.id)
+    with pytest.raises(PermissionDenied, match=f'Only members of 2nd level can assign {ticket.reference} to '
+                                               'themselves; ask a manager'):
+        await ownership.assign_ticket(actor=daniel, ticket_id=ticket.id, assignee_id=daniel.id)
+    assert await _owner_and_history(ticket.id) == (None, ticket.version, [])  # nothing written
+
+    # handing it to somebody else stays open to every agent (documented in services/ownership.py)
+    await ownership.assign_ticket(actor=daniel, ticket_id=ticket.id, assignee_id=ben.id, note='your field')
+    # taking it over from Ben is becoming the owner too: refused for Daniel, fine for Maria (a manager)
+    with pytest.raises(PermissionDenied, match='Only members of 2nd level'):
+        await ownership.assign_ticket(actor=daniel, ticket_id=ticket.id, assignee_id=daniel.id)
+    await ownership.assign_ticket(actor=maria, ticket_id=ticket.id, assignee_id=maria.id)
+    await ownership.assign_ticket(actor=ben, ticket_id=ticket.id, assignee_id=ben.id)  # a member takes it back
+    owner, _, bodies = await _owner_and_history(ticket.id)
+    assert owner == ben.id
+    assert bodies == ['Daniel Weber assigned the ticket to Ben Okafor: your field',
+                      'Maria Rossi took the ticket over from Ben Okafor',
+                      'Ben Okafor took the ticket over from Maria Rossi']
+    await ownership.unassign_ticket(actor=daniel, ticket_id=ticket.id)  # unassigning is open to all staff
+    assert (await _owner_and_history(ticket.id))[0] is None
+
+
+async def test_the_assignee_field_follows_the_same_rule(people):
+    u = people.users
+    anna, ben, daniel = (u[e] for e in ('anna@pulse.demo', 'ben@pulse.demo', 'daniel@pulse.demo'))
+    q = await _queues()
+    ticket = await tickets.create_ticket(actor=anna, title='Specialist job', queue_id=q['2nd level'])
+    with pytest.raises(PermissionDenied, match='Only members of 2nd level can assign'):
+        await tickets.update_ticket(actor=daniel, ticket_id=ticket.id, expected_version=ticket.version,
+                                    changes={'assignee_id': daniel.id})
+    # moving it into another queue of his in the same save is fine: the rule looks at the queue after the change…
+    moved = await tickets.update_ticket(actor=daniel, ticket_id=ticket.id, expected_version=ticket.version,
+                                        changes={'assignee_id': daniel.id, 'queue_id': q['Network']})
+    assert (moved.assignee_id, moved.queue_id) == (daniel.id, q['Network'])
+    # …and moving it into a queue he does not work, at the same time, is not a way around it
+    other = await tickets.create_ticket(actor=anna, title='Another one', queue_id=q['Network'])
+    with pytest.raises(PermissionDenied, match='Only members of 2nd level'):
+        await tickets.update_ticket(actor=daniel, ticket_id=other.id, expected_version=other.version,
+                                    changes={'assignee_id': str(daniel.id), 'queue_id': q['2nd level']})
+    # somebody else as the assignee: open to all staff, like assign_ticket
+    handed = await tickets.update_ticket(actor=daniel, ticket_id=other.id, expected_version=other.version,
+                                         changes={'assignee_id': ben.id, 'queue_id': q['2nd level']})
+    assert handed.assignee_id == ben.id
+    # a member, and managers, may set themselves
+    third = await tickets.create_ticket(actor=anna, title='Third', queue_id=q['2nd level'])
+    third = await tickets.update_ticket(actor=ben, ticket_id=third.id, expected_version=third.version,
+                                        changes={'assignee_id': ben.id})
+    third = await tickets.update_ticket(actor=u['maria@pulse.demo'], ticket_id=third.id,
+                                        expected_version=third.version, changes={'assignee_id': u['maria@pulse.demo'].id})
+    assert third.assignee_id == u['maria@pulse.demo'].id
+
+
+# --- notifications of ownership changes (watchers; see notify/planner.py) ---
+
+@pytest.fixture
+def offline():
+    presence._online.clear()
+    presence._viewers.clear()
+    yield presence
+    presence._online.clear()
+    presence._viewers.clear()
+
+
+async def _told(ticket_id: int) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+    """(in-app notification texts, mailed item texts) per user for one ticket."""
+    async with db.session() as s:
+        notes = (await s.execute(select(Notification.user_id, Notification.text)
+                                 .where(Notification.ticket_id == ticket_id).order_by(Notification.id))).all()
+        mails = (await s.execute(select(MailOutbox.to_user_id, MailOutbox.items)
+                                 .where(MailOutbox.ticket_id == ticket_id).order_by(MailOutbox.id))).all()
+    in_app: dict[int, list[str]] = {}
+    for user_id, text in notes:
+        in_app.setdefault(user_id, []).append(text)
+    mailed: dict[int, list[str]] = {}
+    for user_id, items in mails:
+        mailed.setdefault(user_id, []).extend(i['text'] for i in items or [])
+    return in_app, mailed
+
+
+async def _forget_notifications() -> None:
+    async with db.session() as s, s.begin():
+        await s.execute(Notification.__table__.delete())
+        await s.execute(MailOutbox.__table__.delete())
+
+
+async def test_take_assign_unassign_tell_the_watchers(people, offline):
+    u = people.users
+    anna, ben, daniel, maria, carl = (u[e] for e in ('anna@pulse.demo', 'ben@pulse.demo', 'daniel@pulse.demo',
+                                                     'maria@pulse.demo', 'carl@acme.demo'))
+    ticket = await tickets.create_ticket(actor=anna, title='VPN down', customer_id=carl.id)  # 1st level
+    await _forget_notifications()
+    presence.connected(anna.id, 'anna-tab')  # Anna has the app open: in-app; the others are offline: mail
+
+    await ownership.take_ticket(actor=daniel, ticket_id=ticket.id)
+    in_app, mailed = await _told(ticket.id)
+    assert in_app == {anna.id: [f'{ticket.reference}: Daniel Weber took the ticket']}
+    assert set(mailed) == {ben.id, maria.id, u['admin@pulse.demo'].id}  # the support group watches
+    assert mailed[ben.id] == ['Daniel Weber took the ticket']
+    assert daniel.id not in in_app and daniel.id not in mailed  # never the actor
+    assert carl.id not in in_app and carl.id not in mailed  # who owns it is internal: the customer is not told
+
+    await _forget_notifications()
+    await ownership.assign_ticket(actor=daniel, ticket_id=ticket.id, assignee_id=ben.id, note='Ben knows VPN')
+    in_app, mailed = await _told(ticket.id)
+    text = 'Daniel Weber re-assigned the ticket Daniel Weber → Ben Okafor: Ben knows VPN'
+    assert in_app == {anna.id: [f'{ticket.reference}: {text}']}
+    assert mailed[ben.id] == [text]  # the new owner hears of it, note included
+    assert daniel.id not in mailed and carl.id not in mailed
+
+    await _forget_notifications()
+    await ownership.unassign_ticket(actor=ben, ticket_id=ticket.id)
+    in_app, mailed = await _told(ticket.id)
+    assert in_app == {anna.id: [f'{ticket.reference}: Ben Okafor unassigned the ticket (was Ben Okafor)']}
+    assert set(mailed) == {daniel.id, maria.id, u['admin@pulse.demo'].id}
+    assert ben.id not in mailed and carl.id not in mailed
+
+
+async def test_ownership_changes_spare_unwatching_members_and_viewers(people, offline):
+    u = people.users
+    anna, ben, daniel = u['anna@pulse.demo'], u['ben@pulse.demo'], u['daniel@pulse.demo']
+    ticket = await tickets.create_ticket(actor=anna, title='VPN down', customer_id=u['carl@acme.demo'].id)
+    async with db.session() as s:
+        group = (await s.execute(select(TeamMember).where(TeamMember.ticket_id == ticket.id,
+                                                          TeamMember.organisation_id.is_not(None)))).scalar_one()
+    await team.set_watching(actor=anna, ticket_id=ticket.id, member_id=group.id, watching=False)
+    await _forget_notifications()
+    presence.connected(anna.id, 'anna-tab')
+    await presence.join(ticket.id, client_id='anna-tab', user_id=anna.id, name='Anna Keller', is_staff=True)
+    try:
+        await ownership.take_ticket(actor=daniel, ticket_id=ticket.id)  # Anna sees it live; the group does not watch
+        assert await _told(ticket.id) == ({}, {})
+    finally:
+        await presence.leave(ticket.id, client_id='anna-tab')
+    await ownership.assign_ticket(actor=daniel, ticket_id=ticket.id, assignee_id=ben.id)  # Anna left the page
+    in_app, mailed = await _told(ticket.id)
+    assert list(in_app) == [anna.id] and mailed == {}  # Ben does not watch (the group's watch is off)
