@@ -6,6 +6,10 @@ subscription per page, a burst of changes costs one query, and there is no polli
 for every viewer (a queue line page) pass ``share``: the pages woken by the same change then share one read in
 flight (compute once, push to all), like the ticket page's chatter reads; a read is only shared with pages woken by
 the same change, so nobody gets an answer older than the change they were told about.
+
+The Take button is only rendered where Take would succeed: pages pass ``not_takeable``, the queues the viewer may not
+take from (``queries.queues.queues_not_takeable`` / ``QueueSummary.may_take``, read when the page opens; the service
+checks again on every Take).
 """
 from __future__ import annotations
 
@@ -42,8 +46,9 @@ class WorkList:
     def __init__(self, viewer: User, load: Callable[[int], Awaitable[WorkPage]], *, page: int = 1,
                  empty: str = 'Nothing here.', on_page: Callable[[int], None] | None = None,
                  on_refresh: Callable[[TicketChanged | None], Awaitable[None]] | None = None,
-                 share: tuple | None = None) -> None:
+                 share: tuple | None = None, not_takeable: frozenset[int] = frozenset()) -> None:
         self.viewer, self._load, self.page, self._empty = viewer, load, max(1, page), empty
+        self.not_takeable = not_takeable
         self._on_page, self._on_refresh, self._share = on_page, on_refresh, share
         self._pending: asyncio.Task | None = None
         self._last_event: TicketChanged | None = None  # kept alive, so its id() names this change while shared
@@ -105,8 +110,13 @@ class WorkList:
             ui.label(age_text(row.created_at, now)).classes('text-slate-500') \
                 .tooltip(f'Opened {row.created_at:%Y-%m-%d %H:%M} UTC')
             if row.assignee_id is None and row.status in (Status.OPEN, Status.IN_PROGRESS):
-                ui.button('Take', icon='pan_tool', on_click=lambda r=row: self.take(r)) \
-                    .props('dense unelevated no-caps size=sm').mark(f'take {row.reference}')
+                if row.queue_id in self.not_takeable:  # Take would be refused: no button (the service checks too)
+                    ui.icon('lock', color='grey-5').classes('justify-self-start') \
+                        .tooltip(f'Only members of {row.queue or "its queue"} take it; a manager can assign it to you') \
+                        .mark(f'no-take {row.reference}')
+                else:
+                    ui.button('Take', icon='pan_tool', on_click=lambda r=row: self.take(r)) \
+                        .props('dense unelevated no-caps size=sm').mark(f'take {row.reference}')
             elif row.assignee_id == self.viewer.id:
                 ui.label('yours').classes('text-xs text-green-700 font-medium')
             else:

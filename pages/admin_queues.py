@@ -13,10 +13,9 @@ from pulse_live.models import Channel, Level, Role, RuleKind
 from pulse_live.queries import catalog, queues as work_queries
 from pulse_live.queries.work_config import RoutingRuleView, work_config
 from pulse_live.services import prioritisation, queues, routing
+from pulse_live.services.customers import CRITICALITIES, TIER_SUGGESTIONS
 
 LEVEL_OPTIONS = {1: '1 (most urgent)', 2: '2', 3: '3', 4: '4', 5: '5 (least urgent)'}
-TIERS = {'gold': 'gold', 'silver': 'silver', 'standard': 'standard', 'provider': 'provider'}
-CRITICALITIES = {'critical': 'critical', 'high': 'high', 'normal': 'normal', 'low': 'low'}
 
 
 async def _call(action: Callable[[], Awaitable], done: str, refresh: Callable[[], Awaitable[None]]) -> bool:
@@ -40,6 +39,11 @@ async def admin_queues_page() -> None:
         'agents': await catalog.agents(), 'types': await catalog.ticket_types(), 'services': await catalog.services(),
         'organisations': await work_queries.organisations(), 'priorities': await catalog.priorities(),
     }
+    # what a prioritisation rule can match: chosen from lists (only keywords are typed), so a rule can always match
+    tiers = sorted(set(TIER_SUGGESTIONS) | set(await work_queries.organisation_tiers()))
+    match_choices = {RuleKind.TIER.value: {t: t for t in tiers},
+                     RuleKind.CRITICALITY.value: {c: c for c in reversed(CRITICALITIES)},
+                     RuleKind.TYPE.value: {str(k): v for k, v in choices['types'].items()}}
     channels = {c.value: c.label for c in Channel}
 
     async def reload() -> None:
@@ -219,21 +223,28 @@ async def admin_queues_page() -> None:
                         kind = ui.select({k.value: k.label for k in RuleKind if k != RuleKind.MATRIX},
                                          value=RuleKind.KEYWORD.value, label='When').props('dense outlined') \
                             .classes('w-44').mark('prio-kind')
-                        match = ui.input('matches (keyword, tier, criticality or type)').props('dense outlined') \
+                        match = ui.input('matches (a word or phrase)').props('dense outlined') \
                             .classes('w-64').mark('prio-match')
-                        match_hint = {RuleKind.TIER.value: ', '.join(TIERS), RuleKind.CRITICALITY.value: ', '.join(CRITICALITIES),
-                                      RuleKind.TYPE.value: ', '.join(f'{k}={v}' for k, v in choices['types'].items()),
-                                      RuleKind.KEYWORD.value: 'a word or phrase'}
-                        hint = ui.label(match_hint[kind.value]).classes('text-xs text-slate-400 w-40')
-                        kind.on_value_change(lambda e: hint.set_text(match_hint.get(e.value, '')))
+                        choice = ui.select({}, label='matches').props('dense outlined options-dense') \
+                            .classes('w-64').mark('prio-choice')
+                        choice.set_visibility(False)
+
+                        def show_match(value: str, match=match, choice=choice) -> None:
+                            options = match_choices.get(value)
+                            match.set_visibility(options is None)  # keywords are typed, the rest chosen
+                            choice.set_visibility(options is not None)
+                            if options is not None:
+                                choice.set_options(options, value=next(iter(options), None))
+                        kind.on_value_change(lambda e: show_match(e.value))
                         steps = ui.number('steps up', value=1, min=-4, max=4, step=1, format='%d') \
                             .props('dense outlined').classes('w-24').mark('prio-steps')
                         at_least = ui.select({0: '—', **LEVEL_OPTIONS}, value=0, label='at least level') \
                             .props('dense outlined').classes('w-36').mark('prio-level')
 
                         async def add_rule() -> None:
+                            chosen = choice.value if kind.value in match_choices else match.value
                             await _call(lambda: prioritisation.create_rule(
-                                actor=user, kind=kind.value, match=match.value,
+                                actor=user, kind=kind.value, match=chosen or '',
                                 raise_by=int(steps.value or 0), level=at_least.value or None), 'Rule added', reload)
                         ui.button('Add', on_click=add_rule).props('no-caps').mark('prio-add')
 

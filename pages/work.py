@@ -1,16 +1,25 @@
-"""Agents' work lists: queue lines (/queues), My tickets (/my) and All open with filters (/open); all live."""
+"""Agents' work lists: queue lines (/queues), My tickets (/my) and All open with filters (/open); all live.
+
+``/open`` takes its filters from the address too (``/open?status=open&queue_id=3&created_from=2026-01-01&q=vpn``)
+and keeps the address in step as they change, so a filtered list can be bookmarked. Malformed ids get the 400 page
+(typed parameters, ``pages/params.py``); well-formed values that name nothing (an unknown status, queue, day out of
+range) are told in a notice and not applied.
+"""
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
+from urllib.parse import urlencode
 
+from fastapi import Query
 from nicegui import ui
 
 from components.frame import frame
 from components.session import STAFF, require_user
 from components.work_list import WorkList
-from pages.params import OptionalRowId, PageNumber
+from pages.params import MAX_ID, OptionalRowId, PageNumber
 from pulse_live.config import get_settings
-from pulse_live.errors import ServiceError
+from pulse_live.errors import ServiceError, ValidationError
 from pulse_live.models import Status
 from pulse_live.queries import catalog
 from pulse_live.queries import queues as work_queries
@@ -39,16 +48,22 @@ async def queues_page(queue: OptionalRowId = 0, page: PageNumber = 1) -> None:
         if not summaries:
             ui.label('There are no queues yet. An admin creates them under Admin → Queues.').classes('text-slate-500')
             return
-        selected = next((q for q in summaries if q.id == queue), summaries[0])
+        selected = next((q for q in summaries if q.id == queue), None if queue else summaries[0])
         chips: dict[int, ui.button] = {}
         with ui.row().classes('w-full gap-2 items-center'):
             for q in summaries:
                 chips[q.id] = ui.button(f'{q.name} · {q.unassigned}',
                                         on_click=lambda q=q: ui.navigate.to(f'/queues?queue={q.id}')) \
-                    .props(f'no-caps rounded {"unelevated" if q.id == selected.id else "outline"}') \
+                    .props(f'no-caps rounded {"unelevated" if selected and q.id == selected.id else "outline"}') \
                     .mark(f'queue-chip queue-{q.id}')
                 if q.is_member:
                     chips[q.id].props('icon=star')
+        if selected is None:  # a stale bookmark or a crafted address: say so, never show another queue instead
+            ui.context.client.status_code = 404
+            ui.label('No such queue').classes('text-lg font-medium').mark('queue-missing')
+            ui.label(f'There is no queue #{queue} (it may have been deleted). Choose one of the queues above.') \
+                .classes('text-slate-500')
+            return
         with ui.column().classes('gap-0'):
             ui.label(f'{selected.name}: unassigned tickets, most urgent first, then oldest') \
                 .classes('text-lg font-medium').mark('queue-title')
@@ -65,7 +80,8 @@ async def queues_page(queue: OptionalRowId = 0, page: PageNumber = 1) -> None:
                     chips[q.id].set_text(f'{q.name} · {q.unassigned}')
 
         work = WorkList(user, load, page=page, empty=f'Nothing waiting in {selected.name}.', on_refresh=update_counts,
-                        share=('queue-line', selected.id))  # the same rows for every agent: one read per change
+                        share=('queue-line', selected.id),  # the same rows for every agent: one read per change
+                        not_takeable=frozenset() if selected.may_take else frozenset({selected.id}))
         await work.refresh()
     work.go_live()
 
@@ -100,23 +116,48 @@ async def my_tickets_page(page: PageNumber = 1) -> None:
     work.go_live()
 
 
+AssigneeFilter = Annotated[int, Query(ge=-1, le=MAX_ID)]
+"""The assignee filter in the address: -1 anyone (the default), 0 unassigned, else an agent's id."""
+SearchText = Annotated[str, Query(max_length=200)]
+DayText = Annotated[str, Query(max_length=20)]
+FILTER_LABELS = {'status': 'Status', 'priority_id': 'Priority', 'type_id': 'Type', 'queue_id': 'Queue',
+                 'assignee_id': 'Assignee', 'organisation_id': 'Organisation', 'service_id': 'Service'}
+
+
 def _parse_day(text: str | None, label: str) -> date | None:
+    """A day typed (or put in the address) for a "created" filter; ``ValidationError`` when it is no usable day."""
     text = (text or '').strip()
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
-        raise ServiceError(f'{label}: {text!r} is not a date (YYYY-MM-DD).') from None
+        raise ValidationError(f'{label}: {text!r} is not a date (YYYY-MM-DD).') from None
+    return work_queries.check_day(day, label)
+
+
+def _mark_error(element: ui.input, message: str | None) -> None:
+    """Show (or clear) a validation message under a date input."""
+    if message:
+        element.props['error'] = True
+        element.props['error-message'] = message
+    else:
+        element.props.pop('error', None)
+        element.props.pop('error-message', None)
+    element.update()
 
 
 @ui.page('/open')
-async def open_tickets_page(page: PageNumber = 1) -> None:
+async def open_tickets_page(page: PageNumber = 1, status: SearchText = '', priority_id: OptionalRowId = 0,
+                            type_id: OptionalRowId = 0, queue_id: OptionalRowId = 0, assignee_id: AssigneeFilter = -1,
+                            organisation_id: OptionalRowId = 0, service_id: OptionalRowId = 0,
+                            created_from: DayText = '', created_to: DayText = '', q: SearchText = '',
+                            sort: SearchText = 'priority') -> None:
     user = await require_user(*STAFF)
     if user is None:
         return
     filters = work_queries.WorkFilters()
-    state = {'sort': 'priority'}
+    state = {'sort': sort if sort in work_queries.SORT_LABELS else 'priority'}
     options = {
         'status': {'': 'Open + in progress', **{s.value: s.label for s in Status}},
         'priority_id': {0: 'Any priority', **await catalog.priorities()},
@@ -126,25 +167,78 @@ async def open_tickets_page(page: PageNumber = 1) -> None:
         'organisation_id': {0: 'Any organisation', **await work_queries.organisations()},
         'service_id': {0: 'Any service', **await catalog.services()},
     }
+    not_takeable = await work_queries.queues_not_takeable(user)
+    # the filters named in the address: applied when they name a choice, else told and left out
+    asked = {'status': status.strip(), 'priority_id': priority_id, 'type_id': type_id, 'queue_id': queue_id,
+             'assignee_id': assignee_id, 'organisation_id': organisation_id, 'service_id': service_id}
+    problems: list[str] = []
+    initial: dict[str, object] = {}
+    for key, value in asked.items():
+        if value in options[key]:
+            initial[key] = value
+        else:
+            initial[key] = next(iter(options[key]))
+            problems.append(f'{FILTER_LABELS[key]}: no such choice ({value}); not applied.')
+    days: dict[str, str] = {}
+    for key, text, label in (('created_from', created_from, 'Created from'), ('created_to', created_to, 'Created to')):
+        try:
+            setattr(filters, key, _parse_day(text, label))
+            days[key] = text.strip()
+        except ValidationError as e:
+            problems.append(f'{e}; not applied.')
+            days[key] = ''
+    try:
+        work_queries.check_dates(filters.created_from, filters.created_to)
+    except ValidationError as e:
+        problems.append(f'{e}; not applied.')
+        filters.created_from = filters.created_to = None
+        days = {'created_from': '', 'created_to': ''}
+    filters.search = q.strip()
+
+    def apply_choice(key: str, value) -> None:
+        if key == 'status':
+            filters.status = value or None
+        elif key == 'assignee_id':
+            filters.assignee_id = None if value in (-1, None) else value
+        else:
+            setattr(filters, key, value or None)
+
+    for key, value in initial.items():
+        apply_choice(key, value)
+
+    def address() -> str:
+        """The list as it is filtered now, as a bookmarkable address."""
+        params = {key: value for key, value in (
+            ('status', filters.status), ('priority_id', filters.priority_id), ('type_id', filters.type_id),
+            ('queue_id', filters.queue_id), ('organisation_id', filters.organisation_id),
+            ('service_id', filters.service_id),
+            ('created_from', filters.created_from.isoformat() if filters.created_from else None),
+            ('created_to', filters.created_to.isoformat() if filters.created_to else None),
+            ('q', filters.search or None)) if value}
+        if filters.assignee_id is not None:
+            params['assignee_id'] = filters.assignee_id
+        if state['sort'] != 'priority':
+            params['sort'] = state['sort']
+        if work.page > 1:
+            params['page'] = work.page
+        return '/open' + (f'?{urlencode(params)}' if params else '')
+
     with frame('All open', user):
         with ui.row().classes('w-full items-center gap-3'):
             ui.label('All open tickets').classes('text-2xl font-semibold')
             ui.space()
             _nav('/open')
         with ui.row().classes('w-full items-end gap-2'):
-            search = ui.input('Reference or title').props('dense outlined clearable').classes('w-56') \
-                .on('keydown.enter', lambda: jump_or_search()).mark('open-search')
+            search = ui.input('Reference or title', value=filters.search).props('dense outlined clearable') \
+                .classes('w-56').on('keydown.enter', lambda: jump_or_search()).mark('open-search')
             ui.button(icon='search', on_click=lambda: jump_or_search()).props('flat dense')
-            for key, label in (('status', 'Status'), ('priority_id', 'Priority'), ('type_id', 'Type'),
-                               ('queue_id', 'Queue'), ('assignee_id', 'Assignee'), ('organisation_id', 'Organisation'),
-                               ('service_id', 'Service')):
-                first = next(iter(options[key]))
-                ui.select(options[key], value=first, label=label, with_input=len(options[key]) > 8,
+            for key, label in FILTER_LABELS.items():
+                ui.select(options[key], value=initial[key], label=label, with_input=len(options[key]) > 8,
                           on_change=lambda e, k=key: set_filter(k, e.value)) \
                     .props('dense outlined options-dense').classes('w-44').mark(f'filter-{key}')
-            created_from = ui.input('Created from', on_change=lambda: set_dates()) \
+            from_input = ui.input('Created from', value=days['created_from'], on_change=lambda: set_dates()) \
                 .props('dense outlined type=date stack-label').classes('w-40').mark('filter-created-from')
-            created_to = ui.input('Created to', on_change=lambda: set_dates()) \
+            to_input = ui.input('Created to', value=days['created_to'], on_change=lambda: set_dates()) \
                 .props('dense outlined type=date stack-label').classes('w-40').mark('filter-created-to')
             ui.select(work_queries.SORT_LABELS, value=state['sort'], label='Sort',
                       on_change=lambda e: set_sort(e.value)).props('dense outlined').classes('w-48')
@@ -159,14 +253,10 @@ async def open_tickets_page(page: PageNumber = 1) -> None:
         async def reload() -> None:
             work.page = 1
             await work.refresh()
+            ui.navigate.history.replace(address())
 
         async def set_filter(key: str, value) -> None:
-            if key == 'status':
-                filters.status = value or None
-            elif key == 'assignee_id':
-                filters.assignee_id = None if value in (-1, None) else value
-            else:
-                setattr(filters, key, value or None)
+            apply_choice(key, value)
             await reload()
 
         async def set_sort(value: str) -> None:
@@ -174,12 +264,26 @@ async def open_tickets_page(page: PageNumber = 1) -> None:
             await reload()
 
         async def set_dates() -> None:
+            """Apply the two days only when both are usable; otherwise say why and keep the list as it was."""
+            chosen: dict[str, date | None] = {}
+            for key, element, label in (('created_from', from_input, 'Created from'),
+                                        ('created_to', to_input, 'Created to')):
+                try:
+                    chosen[key] = _parse_day(element.value, label)
+                    _mark_error(element, None)
+                except ValidationError as e:
+                    _mark_error(element, str(e))
+                    ui.notify(f'{e} The filter was not applied.', type='negative')
+                    return
             try:
-                filters.created_from = _parse_day(created_from.value, 'Created from')
-                filters.created_to = _parse_day(created_to.value, 'Created to')
-            except ServiceError as e:
-                ui.notify(str(e), type='negative')
+                work_queries.check_dates(chosen['created_from'], chosen['created_to'])
+            except ValidationError as e:
+                _mark_error(to_input, str(e))
+                ui.notify(f'{e} The filter was not applied.', type='negative')
                 return
+            if (chosen['created_from'], chosen['created_to']) == (filters.created_from, filters.created_to):
+                return
+            filters.created_from, filters.created_to = chosen['created_from'], chosen['created_to']
             await reload()
 
         async def jump_or_search() -> None:
@@ -192,6 +296,9 @@ async def open_tickets_page(page: PageNumber = 1) -> None:
             filters.search = term
             await reload()
 
-        work = WorkList(user, load, page=page, empty='No tickets match these filters.')
+        work = WorkList(user, load, page=page, empty='No tickets match these filters.', not_takeable=not_takeable,
+                        on_page=lambda _: ui.navigate.history.replace(address()))
         await work.refresh()
+        for problem in problems:
+            ui.notify(problem, type='warning')
     work.go_live()

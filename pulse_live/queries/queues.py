@@ -17,6 +17,9 @@ from ..models import (Organisation, Priority, Queue, QueueMember, Service, Statu
 
 WORKABLE = (Status.OPEN.value, Status.IN_PROGRESS.value)
 MAX_PAGE_SIZE = 100
+# the days a "created" filter may name (a browser's date input lets one type up to year 275760; 9999-12-31 + 1 day
+# is past what Python's dates hold)
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 
 Assignee = aliased(User)
 SORTS = {
@@ -41,6 +44,7 @@ class WorkRow:
     organisation: str
     service: str
     queue: str
+    queue_id: int | None
     assignee_id: int | None
     assignee: str
     created_at: datetime
@@ -83,6 +87,7 @@ class QueueSummary:
     is_member: bool
     unassigned: int
     member_names: list[str] = field(default_factory=list)
+    may_take: bool = True  # auth.can_take_from_queue for the viewer: an agent only on queues they work
 
 
 def _require_staff(viewer: User) -> None:
@@ -93,7 +98,7 @@ def _require_staff(viewer: User) -> None:
 def _rows_query():
     return (select(Ticket.id, Ticket.reference, Ticket.title, Ticket.status, Priority.name, Priority.color,
                    TicketType.name, Organisation.name, Service.name, Queue.name, Ticket.assignee_id,
-                   Assignee.display_name, Ticket.created_at, Ticket.updated_at)
+                   Assignee.display_name, Ticket.created_at, Ticket.updated_at, Ticket.queue_id)
             .join(Priority, Ticket.priority_id == Priority.id)
             .join(TicketType, Ticket.type_id == TicketType.id)
             .join(Organisation, Ticket.organisation_id == Organisation.id)
@@ -111,7 +116,7 @@ async def _page(conditions: list, order_by: tuple, page: int, page_size: int) ->
         query = _rows_query().where(*conditions).order_by(*order_by).offset((page - 1) * page_size).limit(page_size)
         rows = [WorkRow(id=r[0], reference=r[1], title=r[2], status=r[3], priority=r[4], priority_color=r[5],
                         type=r[6], organisation=r[7], service=r[8] or '', queue=r[9] or '', assignee_id=r[10],
-                        assignee=r[11] or '', created_at=r[12], updated_at=r[13])
+                        assignee=r[11] or '', created_at=r[12], updated_at=r[13], queue_id=r[14])
                 for r in (await s.execute(query)).all()]
     return WorkPage(rows=rows, total=total, page=page, page_size=page_size)
 
@@ -136,6 +141,26 @@ def _day_start(value: date) -> datetime:
     return datetime.combine(value, time.min)
 
 
+def check_day(value: date | None, label: str) -> date | None:
+    """A "created" filter day, or ``ValidationError`` (clear, for the user) when it is not a day or out of range."""
+    if value is None:
+        return None
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise ValidationError(f'{label}: {value!r} is not a date (YYYY-MM-DD).')
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValidationError(f'{label}: {value.isoformat()} is out of range; choose a day between '
+                              f'{FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}.')
+    return value
+
+
+def check_dates(created_from: date | None, created_to: date | None) -> None:
+    """Both "created" days valid and in order, else ``ValidationError`` (nothing is filtered by them then)."""
+    check_day(created_from, 'Created from')
+    check_day(created_to, 'Created to')
+    if created_from and created_to and created_from > created_to:
+        raise ValidationError('The “created from” date is after the “created to” date.')
+
+
 async def open_tickets(viewer: User, filters: WorkFilters | None = None, *, sort: str = 'priority', page: int = 1,
                        page_size: int = 25) -> WorkPage:
     """All open tickets (or one status), filtered by any of the fields, sorted, in pages."""
@@ -157,8 +182,7 @@ async def open_tickets(viewer: User, filters: WorkFilters | None = None, *, sort
         conditions.append(Ticket.assignee_id.is_(None))
     elif f.assignee_id:
         conditions.append(Ticket.assignee_id == f.assignee_id)
-    if f.created_from and f.created_to and f.created_from > f.created_to:
-        raise ValidationError('The “created from” date is after the “created to” date.')
+    check_dates(f.created_from, f.created_to)
     if f.created_from:
         conditions.append(Ticket.created_at >= _day_start(f.created_from))
     if f.created_to:
@@ -185,9 +209,27 @@ async def queue_summaries(viewer: User) -> list[QueueSummary]:
             members.setdefault(queue_id, []).append((user_id, name))
     summaries = [QueueSummary(id=q.id, name=q.name, description=q.description, is_default=q.is_default,
                               is_member=any(uid == viewer.id for uid, _ in members.get(q.id, [])),
-                              unassigned=counts.get(q.id, 0), member_names=[n for _, n in members.get(q.id, [])])
+                              unassigned=counts.get(q.id, 0), member_names=[n for _, n in members.get(q.id, [])],
+                              may_take=auth.can_take_from_queue(viewer, {uid for uid, _ in members.get(q.id, [])}))
                  for q in queues]
     return sorted(summaries, key=lambda q: (not q.is_member, q.name.lower()))
+
+
+async def queues_not_takeable(viewer: User) -> frozenset[int]:
+    """Queues whose tickets the viewer may not take (``auth.can_take_from_queue``): the lists hide Take there."""
+    _require_staff(viewer)
+    async with db.session() as s:
+        members: dict[int, set[int]] = {}
+        for queue_id, user_id in (await s.execute(select(QueueMember.queue_id, QueueMember.user_id))).all():
+            members.setdefault(queue_id, set()).add(user_id)
+    return frozenset(q for q, ids in members.items() if not auth.can_take_from_queue(viewer, ids))
+
+
+async def organisation_tiers() -> list[str]:
+    """The customer tiers organisations have now, for prioritisation rules."""
+    async with db.session() as s:
+        return list((await s.execute(select(Organisation.tier).where(Organisation.is_provider.is_(False))
+                                     .distinct().order_by(Organisation.tier))).scalars())
 
 
 async def organisations() -> dict[int, str]:

@@ -22,6 +22,8 @@ from ..models import (EventKind, Level, Organisation, Priority, PriorityRule, Pr
                       Ticket, TicketEvent, TicketType, User)
 from . import audit
 from ._uow import unit_of_work
+from .customers import CRITICALITIES, TIER_SUGGESTIONS
+from .customers import HANDLE_RE as TIER_RE  # the pattern an organisation's tier is checked with
 from .labels import label_for
 
 LEVELS = range(1, 6)  # 1 = most urgent … 5 = least
@@ -316,6 +318,17 @@ async def _validated(session: AsyncSession, kind: str, match: str, level: Any, r
     if kind == RuleKind.TYPE:
         if not match.isdigit() or await session.get(TicketType, int(match)) is None:
             raise ValidationError('Type: no such ticket type.')
+        match = str(int(match))
+    elif kind == RuleKind.CRITICALITY:
+        match = match.lower()
+        if match not in CRITICALITIES:  # a service's criticality is always one of these (services/customers.py)
+            raise ValidationError(f'Criticality: {match!r} is not a service criticality; '
+                                  f'choose one of {", ".join(CRITICALITIES)}.')
+    elif kind == RuleKind.TIER:
+        match = match.lower()
+        if not TIER_RE.match(match):  # the same pattern an organisation's tier must have (services/customers.py)
+            raise ValidationError(f'Tier: {match!r} can never match a customer tier: a tier is one word (letters, '
+                                  f'digits, dots, dashes), e.g. {", ".join(TIER_SUGGESTIONS)}.')
     try:
         raise_by = int(raise_by or 0)
     except (TypeError, ValueError):

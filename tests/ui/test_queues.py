@@ -1,4 +1,5 @@
 """Work lists, Take, the live dashboard and the admin page, with several simulated users at once."""
+import logging
 from collections.abc import Callable
 
 from nicegui import ui
@@ -158,3 +159,95 @@ async def test_admin_adds_a_routing_rule_and_sees_it_audited(create_user: Callab
                                                             type_id=1, organisation_id=people.orgs['acme'],
                                                             channel='portal'))
     assert queue_id == network and reason == 'routing rule “Wifi to network”'
+
+
+async def _queue_id(name: str) -> int:
+    async with db.session() as s:
+        return (await s.execute(select(Queue.id).where(Queue.name == name))).scalar_one()
+
+
+async def test_take_is_offered_only_where_the_agent_may_take(create_user: Callable[[], User], people) -> None:
+    second = await _queue_id('2nd level')
+    specialist = await _ticket(people, title='Specialist job', queue_id=second)
+    ordinary = await _ticket(people, title='Ordinary job')  # 1st level: Daniel is a member
+    daniel, ben = create_user(), create_user()
+    await login(daniel, 'daniel@pulse.demo')
+    await daniel.open(f'/queues?queue={second}')
+    await daniel.should_see(marker='queue-title', content='2nd level')
+    await daniel.should_see(marker=f'no-take {specialist.reference}')
+    await daniel.should_not_see(marker=f'take {specialist.reference}')
+    await daniel.open('/open')
+    await daniel.should_see(marker=f'take {ordinary.reference}')
+    await daniel.should_see(marker=f'no-take {specialist.reference}')
+    await daniel.should_not_see(marker=f'take {specialist.reference}')
+    await login(ben, 'ben@pulse.demo')  # a member of 2nd level
+    await ben.open(f'/queues?queue={second}')
+    await ben.should_see(marker=f'take {specialist.reference}')
+    ben.find(marker=f'take {specialist.reference}').click()
+    await ben.should_see(f'{specialist.reference} is yours now.', retries=30)
+
+
+async def test_an_unknown_queue_is_said_to_be_unknown(create_user: Callable[[], User], people) -> None:
+    anna = create_user()
+    await login(anna, 'anna@pulse.demo')
+    response = await anna.http_client.get('/queues?queue=99999')
+    assert response.status_code == 404
+    assert 'No such queue' in response.text and 'There is no queue #99999' in response.text
+    assert 'queue-title' not in response.text and 'work-list' not in response.text  # never another queue's line
+    await anna.open('/queues')  # no queue asked for: the first one
+    await anna.should_see(marker='queue-title', content='1st level')
+
+
+async def test_an_unusable_created_day_is_told_and_not_applied(create_user: Callable[[], User], people,
+                                                              caplog) -> None:
+    ticket = await _ticket(people, title='Probe row')
+    anna = create_user()
+    await login(anna, 'anna@pulse.demo')
+    await anna.open('/open')
+    await anna.should_see(marker=f'work-row {ticket.reference}')
+    anna.find(marker='filter-created-to').elements.pop().value = '9999-12-31'
+    await anna.should_see('Created to: 9999-12-31 is out of range', retries=30)
+    await anna.should_see(marker=f'work-row {ticket.reference}')  # the list as it was: nothing filtered
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    anna.find(marker='filter-created-to').elements.pop().value = '2001-01-01'  # a usable day is applied
+    await anna.should_not_see(marker=f'work-row {ticket.reference}', retries=30)
+    await anna.should_see(marker='work-empty')
+
+
+async def test_all_open_filters_come_from_the_address(create_user: Callable[[], User], people) -> None:
+    network = await _queue_id('Network')
+    in_network = await _ticket(people, title='Switch port dead', queue_id=network)
+    elsewhere = await _ticket(people, title='Mouse broken')
+    anna = create_user()
+    await login(anna, 'anna@pulse.demo')
+    await anna.open(f'/open?queue_id={network}&assignee_id=0&created_from=2001-01-01')
+    await anna.should_see(marker=f'work-row {in_network.reference}')
+    await anna.should_not_see(marker=f'work-row {elsewhere.reference}')
+    assert anna.find(marker='filter-queue_id').elements.pop().value == network
+    assert anna.find(marker='filter-created-from').elements.pop().value == '2001-01-01'
+    # names that name nothing are told and left out; malformed ones get the 400 page
+    await anna.open('/open?status=bogus&queue_id=99999&created_to=9999-12-31')
+    await anna.should_see('Status: no such choice (bogus); not applied.')
+    await anna.should_see('Queue: no such choice (99999); not applied.')
+    await anna.should_see('Created to: 9999-12-31 is out of range')
+    await anna.should_see(marker=f'work-row {elsewhere.reference}')
+    response = await anna.http_client.get('/open?priority_id=abc', headers={'Accept': 'text/html'})
+    assert response.status_code == 400 and 'priority_id: must be a whole number' in response.text
+
+
+async def test_admin_picks_what_a_priority_rule_matches(create_user: Callable[[], User], people) -> None:
+    ada = create_user()
+    await login(ada, 'admin@pulse.demo')
+    await ada.open('/admin/queues')
+    await ada.should_see(marker='admin-priorities')
+    ada.find(marker='prio-kind').elements.pop().value = 'criticality'
+    await ada.should_not_see(marker='prio-match')  # criticalities are chosen, not typed
+    choice = ada.find(marker='prio-choice').elements.pop()
+    assert list(choice.options) == ['critical', 'high', 'normal', 'low'] and choice.value == 'critical'
+    ada.find(marker='prio-add').click()
+    await ada.should_see('Service criticality “critical”: ↑1 step', retries=30)
+    ada.find(marker='prio-kind').elements.pop().value = 'tier'
+    assert {'gold', 'standard'} <= set(ada.find(marker='prio-choice').elements.pop().options)
+    ada.find(marker='prio-kind').elements.pop().value = 'keyword'
+    await ada.should_not_see(marker='prio-choice')
+    await ada.should_see(marker='prio-match')

@@ -149,3 +149,36 @@ async def test_rules_are_validated_audited_and_admin_only(people):
     assert [(e, a) for e, a, _ in audit] == [('priority_rule', 'update'), ('priority_rule', 'create'),
                                              ('priority_rule', 'update'), ('priority_rule', 'delete')]
     assert audit[0][2] == 'Matrix: impact medium × urgency medium → level 2'
+
+
+@pytest.mark.parametrize('kind, match, message', [
+    ('criticality', 'crtical', ("Criticality: 'crtical' is not a service criticality; choose one of low, normal, "
+                                'high, critical')),
+    ('criticality', 'very high', 'not a service criticality'),
+    ('tier', 'gold customers', "Tier: 'gold customers' can never match a customer tier"),
+    ('tier', 'g', 'can never match a customer tier'),
+    ('type', 'Incident', 'no such ticket type'),
+    ('type', '0', 'no such ticket type'),
+])
+async def test_rules_that_could_never_match_are_refused(people, kind, match, message):
+    admin = people.users['admin@pulse.demo']
+    with pytest.raises(ValidationError, match=message):
+        await prioritisation.create_rule(actor=admin, kind=kind, match=match, raise_by=1)
+    rule = await prioritisation.create_rule(actor=admin, kind='keyword', match='printer', raise_by=1)
+    with pytest.raises(ValidationError, match=message):  # changing a rule is checked the same way
+        await prioritisation.update_rule(actor=admin, rule_id=rule.id, kind=kind, match=match, raise_by=1)
+    async with db.session() as s:
+        assert (await s.execute(select(AuditLog.action))).scalars().all() == ['create']  # the keyword rule only
+
+
+async def test_rule_matches_are_stored_as_they_are_compared(people):
+    admin, anna, carl = people.users['admin@pulse.demo'], people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    async with db.session() as s:
+        incident = (await s.execute(select(TicketType.id).where(TicketType.name == 'Incident'))).scalar_one()
+    tier = await prioritisation.create_rule(actor=admin, kind='tier', match=' GOLD ', raise_by=1)
+    critical = await prioritisation.create_rule(actor=admin, kind='criticality', match='Critical', raise_by=1)
+    typed = await prioritisation.create_rule(actor=admin, kind='type', match=f'00{incident}', raise_by=1)
+    assert (tier.match, critical.match, typed.match) == ('gold', 'critical', str(incident))
+    # the normalised type rule matches (before, '00<id>' was stored and never equalled a type id)
+    ticket = await tickets.create_ticket(actor=anna, title='Broken', customer_id=carl.id, type_id=incident)
+    assert 'type Incident ↑1' in ticket.priority_reason

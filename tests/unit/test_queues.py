@@ -1,5 +1,6 @@
 """Queues, routing rules, taking ownership and assigning; permissions and the audit log."""
 import asyncio
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -243,3 +244,67 @@ async def test_customers_cannot_see_work_lists(people):
     async with db.session() as s:
         members = (await s.execute(select(func.count(QueueMember.id)))).scalar_one()
     assert members > 0
+
+
+async def test_moving_and_deleting_routing_rules_is_audited(people):
+    admin = people.users['admin@pulse.demo']
+    q = await _ids(Queue)
+    first = await routing.create_rule(actor=admin, name='First', queue_id=q['Network'], keywords='wifi')
+    second = await routing.create_rule(actor=admin, name='Second', queue_id=q['2nd level'])
+    await routing.move_rule(actor=admin, rule_id=second.id, delta=-1)
+    await routing.move_rule(actor=admin, rule_id=second.id, delta=-1)  # already first: nothing changes, no row
+    await routing.delete_rule(actor=admin, rule_id=first.id)
+    with pytest.raises(PermissionDenied):
+        await routing.move_rule(actor=people.users['anna@pulse.demo'], rule_id=second.id, delta=1)
+    async with db.session() as s:
+        audit = list((await s.execute(select(AuditLog).where(AuditLog.action.in_(('move', 'delete')))
+                                      .order_by(AuditLog.id))).scalars())
+        left = list((await s.execute(select(RoutingRule.name, RoutingRule.position))).all())
+    assert [(a.entity, a.entity_id, a.action, a.actor_id, a.summary) for a in audit] == [
+        ('routing_rule', second.id, 'move', admin.id, 'Moved routing rule “Second” to position 1'),
+        ('routing_rule', first.id, 'delete', admin.id, 'Deleted routing rule “First”')]
+    assert audit[0].data == {'before': [first.id, second.id], 'after': [second.id, first.id]}
+    assert audit[1].data['before']['name'] == 'First' and audit[1].data['before']['keywords'] == 'wifi'
+    assert left == [('Second', 1)]
+
+
+@pytest.mark.parametrize('created_from, created_to, message', [
+    (None, date(9999, 12, 31), 'Created to: 9999-12-31 is out of range'),  # + 1 day overflowed
+    (date(9999, 12, 31), None, 'Created from: 9999-12-31 is out of range'),
+    (date(1, 1, 1), None, 'Created from: 0001-01-01 is out of range'),
+    (date(2026, 3, 2), date(2026, 3, 1), 'after the “created to” date'),
+])
+async def test_open_list_refuses_unusable_days_clearly(people, created_from, created_to, message):
+    anna = people.users['anna@pulse.demo']
+    await tickets.create_ticket(actor=anna, title='Any')
+    with pytest.raises(ValidationError, match=message):
+        await work_queries.open_tickets(anna, work_queries.WorkFilters(created_from=created_from,
+                                                                       created_to=created_to))
+    with pytest.raises(ValidationError, match='between 1970-01-01 and 2999-12-31'):
+        work_queries.check_day(date(3000, 1, 1), 'Created to')
+
+
+async def test_open_list_days_at_the_edges_of_the_range(people):
+    anna = people.users['anna@pulse.demo']
+    ticket = await tickets.create_ticket(actor=anna, title='Any')
+    page = await work_queries.open_tickets(anna, work_queries.WorkFilters(created_from=work_queries.FIRST_DAY,
+                                                                          created_to=work_queries.LAST_DAY))
+    assert [r.reference for r in page.rows] == [ticket.reference] and page.rows[0].queue_id == ticket.queue_id
+    today = ticket.created_at.date()
+    page = await work_queries.open_tickets(anna, work_queries.WorkFilters(created_to=today - timedelta(days=1)))
+    assert page.total == 0
+
+
+async def test_the_lists_know_where_the_viewer_may_take(people):
+    u = people.users
+    q = await _ids(Queue)
+    daniel, ben, maria = u['daniel@pulse.demo'], u['ben@pulse.demo'], u['maria@pulse.demo']
+    empty = await queues.create_queue(actor=u['admin@pulse.demo'], name='Nobody yet')
+    # 2nd level: Ben only; Network: Daniel only; 1st level: all three agents; a queue without members: everyone
+    assert await work_queries.queues_not_takeable(daniel) == {q['2nd level']}
+    assert await work_queries.queues_not_takeable(ben) == {q['Network']}
+    assert await work_queries.queues_not_takeable(maria) == frozenset()  # managers take anywhere
+    may_take = {s.name: s.may_take for s in await work_queries.queue_summaries(daniel)}
+    assert may_take == {'1st level': True, '2nd level': False, 'Network': True, empty.name: True}
+    with pytest.raises(PermissionDenied):
+        await work_queries.queues_not_takeable(u['carl@acme.demo'])
