@@ -15,8 +15,9 @@ LEVELS = {level.value: level.label for level in Level}
 
 
 class WorkPanel:
-    def __init__(self, user: User, current: Callable[[], TicketView]) -> None:
-        self.user, self._current = user, current
+    def __init__(self, user: User, current: Callable[[], TicketView], not_takeable: frozenset[int] = frozenset()) -> None:
+        """``not_takeable``: queues whose tickets this user may not take (read when the page opens): no Take there."""
+        self.user, self._current, self.not_takeable = user, current, not_takeable
         self.row = ui.row().classes('w-full items-center gap-3 px-3 py-1 rounded bg-slate-50 border border-slate-200 text-sm') \
             .mark('work-panel')
 
@@ -38,8 +39,12 @@ class WorkPanel:
                 .props('dense options-dense borderless').classes('w-24').set_enabled(editable)
             ui.space()
             if t.status in (Status.OPEN, Status.IN_PROGRESS) and t.assignee_id is None:
-                ui.button('Take', icon='pan_tool', on_click=self._take).props('unelevated dense no-caps') \
-                    .mark('ticket-take')
+                if t.queue_id in self.not_takeable:
+                    ui.icon('lock', size='xs').classes('text-slate-400').mark('ticket-take-locked') \
+                        .tooltip('Only members of this queue can take it; a manager can assign it to you')
+                else:
+                    ui.button('Take', icon='pan_tool', on_click=self._take).props('unelevated dense no-caps') \
+                        .mark('ticket-take')
             if t.status != Status.CLOSED:
                 ui.button('Assign…', icon='person_add', on_click=self._assign_dialog) \
                     .props('outline dense no-caps').mark('ticket-assign')

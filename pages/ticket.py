@@ -22,6 +22,7 @@ from pulse_live.errors import ServiceError, StaleWrite
 from pulse_live.events import TicketChanged
 from pulse_live.models import Channel, Status, User
 from pulse_live.queries import catalog, shared
+from pulse_live.queries import queues as queue_queries
 from pulse_live.queries import tickets as ticket_queries
 from pulse_live.services import team, tickets
 from pulse_live.services.labels import INTERNAL_FIELDS
@@ -67,7 +68,8 @@ class TicketScreen:
             self.title = ui.label(t.title).classes('text-2xl font-semibold break-words').mark('ticket-title')
             self.meta = ui.label('').classes('text-sm text-slate-500')
             self.actions = ui.row().classes('gap-2')
-            self.work = WorkPanel(self.user, lambda: self.view) if self.staff else None
+            self.work = WorkPanel(self.user, lambda: self.view, await queue_queries.queues_not_takeable(self.user)) \
+                if self.staff else None
         with ui.element('div').classes('w-full grid grid-cols-1 lg:grid-cols-3 gap-4'):
             with ui.column().classes('lg:col-span-2 gap-3 min-w-0'):
                 self.chatter = Chatter(self.user.id, self.view.events, self.view.has_older, self._older)

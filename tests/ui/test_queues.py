@@ -120,6 +120,21 @@ async def test_ticket_page_shows_priority_reason_and_takes(create_user: Callable
     await ben.should_not_see(marker='ticket-take')
 
 
+async def test_ticket_page_offers_take_only_to_members_of_its_queue(create_user: Callable[[], User], people) -> None:
+    async with db.session() as s:
+        second = (await s.execute(select(Queue.id).where(Queue.name == '2nd level'))).scalar_one()
+    ticket = await _ticket(people, title='Database replica lags', queue_id=second)  # Ben works 2nd level, Anna not
+    anna, ben = create_user(), create_user()
+    for user, email in ((anna, 'anna@pulse.demo'), (ben, 'ben@pulse.demo')):
+        await login(user, email)
+        await user.open(f'/tickets/{ticket.reference}')
+        await user.should_see(marker='work-panel')
+    await anna.should_not_see(marker='ticket-take')
+    await anna.should_see(marker='ticket-take-locked')
+    await ben.should_see(marker='ticket-take')
+    await anna.should_see(marker='ticket-assign')  # a manager's way, and assigning others, stay open to her
+
+
 async def test_all_open_filters_and_reference_jump(create_user: Callable[[], User], people) -> None:
     first = await _ticket(people, title='Laptop for starter')
     second = await _ticket(people, title='Website form fails')
