@@ -148,3 +148,63 @@ def _no_page_subscribers_from_other_tests():
     yield
     for event in _app_events():
         event.callbacks.clear()
+
+
+# --- NiceGUI's simulated users: navigation and toasts go to the user whose page acted -------------------------------
+#
+# nicegui.testing.User swaps the module globals ui.navigate / ui.notify / ui.download to *its own* helpers whenever any
+# attribute of that User object is read — including from inside its page's outbox (every live update a page
+# receives). With two simulated users, a live update reaching user A while user B's login handler awaits the
+# password check points ui.navigate at A: B's "go to the home page" is then carried out for A, and B stays on the
+# login page (seen in CI as a login that never finished). Here the globals are proxies that pick the User whose
+# page is the current NiceGUI context, so a handler's navigation and toasts always reach the user who caused them.
+
+def _install_context_aware_user_helpers() -> None:
+    import weakref
+
+    from nicegui import context, ui
+    from nicegui.testing import user as user_module
+
+    users: weakref.WeakSet = weakref.WeakSet()
+    last: dict[str, object] = {}
+
+    def owner():
+        try:
+            client = context.client
+        except Exception:  # no page context (test code itself): the user the test touched last
+            client = None
+        if client is not None:
+            for candidate in list(users):
+                if object.__getattribute__(candidate, 'client') is client:
+                    return candidate
+        return last.get('user')
+
+    class _Proxy:
+        def __init__(self, name: str) -> None:
+            self._name = name
+
+        def _target(self):
+            user = owner()
+            if user is None:
+                raise RuntimeError(f'ui.{self._name} used outside any simulated user')
+            return object.__getattribute__(user, self._name)
+
+        def __call__(self, *args, **kwargs):
+            return self._target()(*args, **kwargs)
+
+        def __getattr__(self, attr: str):
+            return getattr(self._target(), attr)
+
+    proxies = {name: _Proxy(name) for name in ('navigate', 'notify', 'download')}
+
+    def __getattribute__(self, name: str):
+        if name not in proxies:
+            users.add(self)
+            last['user'] = self
+            ui.navigate, ui.notify, ui.download = proxies['navigate'], proxies['notify'], proxies['download']
+        return object.__getattribute__(self, name)
+
+    user_module.User.__getattribute__ = __getattribute__
+
+
+_install_context_aware_user_helpers()

@@ -42,4 +42,25 @@ async def login(user, email: str, password: str = 'demo', *, expect: str | None 
     user.find('Password').type(password)
     user.find('Log in').click()
     if expect:
-        await user.should_see(expect, retries=300)  # generous (30 s): argon2 on a busy 2-core machine is slow
+        try:
+            await user.should_see(expect, retries=300)  # generous (30 s): argon2 on a busy 2-core machine is slow
+        except AssertionError:
+            _dump_tasks_and_threads(f'login of {email} did not finish')
+            raise
+
+
+def _dump_tasks_and_threads(why: str) -> None:
+    """What the event loop and the threads are doing (for a test that waited in vain), on stderr."""
+    import asyncio
+    import sys
+    import threading
+    import traceback
+    print(f'--- {why}: asyncio tasks ---', file=sys.stderr)
+    for task in asyncio.all_tasks():
+        print(f'{task!r}', file=sys.stderr)
+        task.print_stack(limit=8, file=sys.stderr)
+    print('--- threads ---', file=sys.stderr)
+    frames = sys._current_frames()
+    for thread in threading.enumerate():
+        print(f'{thread.name}:', file=sys.stderr)
+        traceback.print_stack(frames.get(thread.ident), limit=8, file=sys.stderr)
