@@ -70,6 +70,22 @@ def render_event(e: EventView, viewer_id: int) -> ui.element:
     return row
 
 
+# installed once per chatter: a ResizeObserver on the scroll area's content keeps a reader who is at the end there
+FOLLOW_JS = '''(() => {
+  const atEnd = (window.__pulseAtEnd ??= {});
+  const install = (attempt) => {
+    const area = getElement(SID);
+    const el = area?.getScrollTarget?.();
+    if (!el || !el.firstElementChild) { if (attempt < 50) setTimeout(() => install(attempt + 1), 100); return; }
+    if (el.__pulseFollow) return;
+    el.__pulseFollow = true;
+    new ResizeObserver(() => { if (atEnd[SID] !== false) area.setScrollPercentage('vertical', 1, 0); })
+      .observe(el.firstElementChild);
+  };
+  install(0);
+})()'''
+
+
 class Chatter:
     """The stream; ``append`` adds entries that arrived live, ``_older`` prepends older pages.
 
@@ -79,6 +95,7 @@ class Chatter:
     """
 
     BLOCK = 20
+    AT_END_PX = 120  # a reader this close to the end counts as following the conversation
 
     def __init__(self, viewer_id: int, events_: list[EventView], has_older: bool,
                  load_older: Callable[[int], Awaitable[tuple[list[EventView], bool]]]) -> None:
@@ -97,6 +114,14 @@ class Chatter:
         if events_:
             self._block(events_)
         self.scroll.scroll_to(percent=1.0)
+        # Following the conversation happens in the browser, without a message per entry: whether the reader is at
+        # the end is kept on every scroll, and when the content grows (a live entry, however late it finishes
+        # rendering) a reader at the end is kept there; one who scrolled up to older entries is left alone.
+        sid = self.scroll.id
+        self.scroll.on('scroll', js_handler=f'(info) => {{ (window.__pulseAtEnd ??= {{}})[{sid}] = '
+                                            'info.verticalSize - info.verticalPosition - info.verticalContainerSize '
+                                            f'< {self.AT_END_PX}; }}')
+        self.scroll.client.run_javascript(FOLLOW_JS.replace('SID', str(sid)))
 
     def _block(self, events_: list[EventView], *, at_top: bool = False) -> ui.column:
         with self.stream:
@@ -124,7 +149,10 @@ class Chatter:
         self.last_id = fresh[-1].id
         if self.first_id is None:
             self.first_id = fresh[0].id
-        self.scroll.scroll_to(percent=1.0)
+        if any(e.actor_id == self.viewer_id for e in fresh):  # their own post: show it, wherever they were
+            sid = self.scroll.id
+            self.scroll.client.run_javascript(f'(window.__pulseAtEnd ??= {{}})[{sid}] = true; '
+                                              f'getElement({sid})?.setScrollPercentage("vertical", 1, 0);')
 
     async def _older(self) -> None:
         if self.first_id is None:

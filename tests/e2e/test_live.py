@@ -1,6 +1,7 @@
 """Two agents on the same ticket: messages, field changes and presence arrive without a reload."""
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -123,3 +124,50 @@ async def test_presence_avatars_and_typing_indicator(e2e):
     print(f"Ben's avatar disappeared {gone_after:.1f} s after his context closed")
     assert gone_after <= 10, f"Ben's avatar stayed {gone_after:.1f} s after he left"
     await expect(bar.get_by_text('AK', exact=True)).to_be_visible()
+
+
+async def _chatter_scroll(page: Page) -> dict:
+    """The chatter's scroll container: its position and how far from its end the reader is."""
+    return await page.evaluate('''() => {
+        const el = document.querySelector('.chatter-body').closest('.q-scrollarea__container');
+        return {top: el.scrollTop, fromEnd: el.scrollHeight - el.scrollTop - el.clientHeight};
+    }''')
+
+
+async def _until(check, timeout_s: float = 5.0) -> dict:
+    end = time.monotonic() + timeout_s
+    while True:
+        state = await check()
+        if state is not None or time.monotonic() > end:
+            return state
+        await asyncio.sleep(0.1)
+
+
+async def test_live_entries_keep_a_reader_at_the_end_but_leave_one_reading_older_entries(e2e):
+    ref = reference(21)
+    anna = await e2e.login('anna@pulse.demo')
+    ben = await e2e.login('ben@pulse.demo')
+    await e2e.open_ticket(anna, ref)
+    await e2e.open_ticket(ben, ref)
+    tag = uuid.uuid4().hex[:6]
+    for i in range(12):  # enough entries to scroll
+        await post_message(anna.page, f'Step {i} of the migration ({tag}),\nwith a second line')
+    await expect(ben.page.get_by_text(f'Step 11 of the migration ({tag}),', exact=False)).to_be_visible()
+
+    async def at_end():
+        state = await _chatter_scroll(ben.page)
+        return state if state['fromEnd'] < 5 else None
+    assert await _until(at_end), 'Ben was at the end and should have been kept there'
+
+    # Ben scrolls up to read older entries; a new entry arrives but does not pull him down
+    await ben.page.evaluate("document.querySelector('.chatter-body').closest('.q-scrollarea__container')"
+                            ".scrollTo(0, 0)")
+    await ben.page.wait_for_timeout(300)  # the scroll event reaches the page's handler
+    await post_message(anna.page, f'Rollback plan ready ({tag})')
+    await expect(ben.page.get_by_text(f'Rollback plan ready ({tag})')).to_have_count(1)
+    await ben.page.wait_for_timeout(500)
+    assert (await _chatter_scroll(ben.page))['top'] == 0, 'a reader of older entries was pulled to the end'
+
+    # his own post brings him to the end
+    await post_message(ben.page, f'Thanks, reading it now ({tag})')
+    assert await _until(at_end), 'after his own post Ben should see the end'
