@@ -2,17 +2,14 @@
 recipients, an online user's backlog of unread notifications, "Retry now" on a mail being sent.
 
 Against a real SMTP server (aiosmtpd on 127.0.0.1), on SQLite and PostgreSQL like tests/unit/test_notifications.py."""
-import email
 import re
 import sys
 import unicodedata
 from collections import Counter
 from datetime import timedelta
-from email import policy
 from email.message import EmailMessage
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import insert, select, update
 
 from pulse_live import db, presence
@@ -21,45 +18,7 @@ from pulse_live.errors import ValidationError
 from pulse_live.models import MailOutbox, Notification, utcnow
 from pulse_live.notify import compose, missed, sender
 from pulse_live.services import chatter, notifications, tickets
-from tests.unit.test_notifications import _free_port, _outbox, drain, make_due
-
-
-class Sink:
-    """Accepts every mail, except recipients listed in ``refuse_rcpt`` (answered with their SMTP reply)."""
-
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-        self.refuse_rcpt: dict[str, str] = {}
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse_rcpt:
-            return self.refuse_rcpt[address]
-        envelope.rcpt_tos.append(address)
-        return '250 OK'
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return '250 OK'
-
-    def to(self, addr: str) -> list:
-        return [m for m in self.messages if m['To'] == addr]
-
-    def per_message_id(self) -> Counter:
-        return Counter(m['Message-ID'] for m in self.messages)
-
-
-@pytest.fixture
-def smtp(monkeypatch):
-    port = _free_port()
-    monkeypatch.setenv('PULSE_SMTP_PORT', str(port))
-    monkeypatch.setenv('PULSE_MAIL_BATCH_WINDOW_S', '60')
-    monkeypatch.setenv('PULSE_MAIL_RETRY_BASE_S', '1')
-    reset_settings()
-    sink = Sink()
-    controller = Controller(sink, hostname='127.0.0.1', port=port)
-    controller.start()
-    yield sink
-    controller.stop()
+from tests.unit.test_notifications import _outbox, drain, make_due
 
 
 @pytest.fixture(autouse=True)

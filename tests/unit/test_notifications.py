@@ -1,8 +1,5 @@
 """Notifications against a real SMTP server (aiosmtpd on 127.0.0.1)."""
-import email
-import socket
 from datetime import timedelta
-from email import policy
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -13,45 +10,6 @@ from pulse_live.config import reset_settings
 from pulse_live.models import MailOutbox, Notification, ResolutionCode, utcnow
 from pulse_live.notify import missed, sender
 from pulse_live.services import chatter, notifications, team, tickets, users
-
-
-class Sink:
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-        self.refuse = False
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.refuse:
-            return '451 try again later'
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return '250 OK'
-
-    def to(self, addr: str) -> list:
-        return [m for m in self.messages if m['To'] == addr]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp(monkeypatch):
-    port = _free_port()
-    monkeypatch.setenv('PULSE_SMTP_PORT', str(port))
-    monkeypatch.setenv('PULSE_MAIL_BATCH_WINDOW_S', '60')
-    monkeypatch.setenv('PULSE_MAIL_RETRY_BASE_S', '1')
-    reset_settings()
-    sink = Sink()
-    controller = Controller(sink, hostname='127.0.0.1', port=port)
-    controller.start()
-    sink.controller = controller
-    yield sink
-    try:
-        sink.controller.stop()
-    except Exception:
-        pass
 
 
 @pytest.fixture(autouse=True)
