@@ -184,9 +184,12 @@ async def _spread_over_two_weeks(rng: random.Random) -> None:
             room = (now - start) / (len(events) + 1)
             step = min(timedelta(hours=5), room)
             times: dict = {}
-            at = start
+            at, previous = start, None
             for k, event in enumerate(events):
-                at = at + step * rng.uniform(0.3, 1.0) if k else start
+                # entries of one change (one commit, written microseconds apart) keep one time
+                if k and (event.created_at - previous) > timedelta(milliseconds=2):
+                    at = at + step * rng.uniform(0.3, 1.0)
+                previous = event.created_at
                 event.created_at = at
                 times[event.id] = at
                 if event.field == 'status' and event.new_value in ('Resolved', 'Closed'):

@@ -32,6 +32,10 @@ async def test_demo_has_logins_statuses_and_two_weeks_of_history(database):
         times = by_ticket[t.id]
         assert times == sorted(times) and times[0] == t.created_at and times[-1] <= now
         assert t.updated_at == times[-1]
+        changes = [e for e in events if e.ticket_id == t.id and e.field in ('status', 'resolution_code_id',
+                                                                            'resolution_text')]
+        resolving = [e.created_at for e in changes if e.field != 'status' or e.new_value == 'Resolved']
+        assert len(set(resolving)) <= 1  # one change (status + resolution) keeps one time
         if t.status in ('resolved', 'closed'):
             assert t.created_at < t.resolved_at <= t.updated_at
     assert before - timedelta(days=15) < min(t.created_at for t in tickets)
