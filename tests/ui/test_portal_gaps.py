@@ -87,20 +87,26 @@ async def _messages(ticket_id: int) -> list[str]:
             TicketEvent.ticket_id == ticket_id, TicketEvent.kind == EventKind.MESSAGE))).scalars())
 
 
-async def test_a_refused_reopen_posts_no_message(user: User, people, monkeypatch) -> None:
-    monkeypatch.setenv('PULSE_REOPEN_DAYS', '3')
-    reset_settings()
+async def _reopen_dialog_on_resolved_request(user: User, people, title: str, *, reason: str) -> Ticket:
+    """Anna resolves Carl's new request; Carl opens it in the portal, asks to reopen it and types his reason."""
     anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
     async with db.session() as s:
         code = (await s.execute(select(ResolutionCode.id).limit(1))).scalar_one()
-    t = await tickets.create_ticket(actor=anna, title='Mailbox full', customer_id=carl.id)
+    t = await tickets.create_ticket(actor=anna, title=title, customer_id=carl.id)
     t = await tickets.change_status(actor=anna, ticket_id=t.id, expected_version=t.version, status='resolved',
-                                    resolution_code_id=code, resolution_text='Archived old mail')
+                                    resolution_code_id=code, resolution_text='Done on our side')
     await login(user, 'carl@acme.demo', expect='My requests')
     await user.open(f'/portal/requests/{t.reference}')
     user.find(marker='reopen-request').click()
     await user.should_see(marker='reopen-reason')
-    user.find(marker='reopen-reason').type('Still full')
+    user.find(marker='reopen-reason').type(reason)
+    return t
+
+
+async def test_a_refused_reopen_posts_no_message(user: User, people, monkeypatch) -> None:
+    monkeypatch.setenv('PULSE_REOPEN_DAYS', '3')
+    reset_settings()
+    t = await _reopen_dialog_on_resolved_request(user, people, 'Mailbox full', reason='Still full')
 
     # meanwhile the reopen period runs out (the page still offers the button)
     async with db.session() as s, s.begin():
@@ -117,17 +123,7 @@ async def test_a_refused_reopen_posts_no_message(user: User, people, monkeypatch
 
 
 async def test_reopen_changes_the_status_and_posts_the_reason_once(user: User, people) -> None:
-    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
-    async with db.session() as s:
-        code = (await s.execute(select(ResolutionCode.id).limit(1))).scalar_one()
-    t = await tickets.create_ticket(actor=anna, title='VPN drops', customer_id=carl.id)
-    t = await tickets.change_status(actor=anna, ticket_id=t.id, expected_version=t.version, status='resolved',
-                                    resolution_code_id=code, resolution_text='New profile')
-    await login(user, 'carl@acme.demo', expect='My requests')
-    await user.open(f'/portal/requests/{t.reference}')
-    user.find(marker='reopen-request').click()
-    await user.should_see(marker='reopen-reason')
-    user.find(marker='reopen-reason').type('Drops again every hour')
+    t = await _reopen_dialog_on_resolved_request(user, people, 'VPN drops', reason='Drops again every hour')
     user.find(marker='reopen-confirm').click()
     await user.should_see(marker='request-status', content='Received')
     await user.should_see(kind=ui.html, content='Drops again every hour')
