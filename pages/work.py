@@ -136,6 +136,11 @@ def _parse_day(text: str | None, label: str) -> date | None:
     return work_queries.check_day(day, label)
 
 
+def _not_applied(error: Exception) -> str:
+    """A notice for a filter from the address that could not be used."""
+    return f'{str(error).rstrip(".")}; not applied.'
+
+
 def _mark_error(element: ui.input, message: str | None) -> None:
     """Show (or clear) a validation message under a date input."""
     if message:
@@ -185,12 +190,12 @@ async def open_tickets_page(page: PageNumber = 1, status: SearchText = '', prior
             setattr(filters, key, _parse_day(text, label))
             days[key] = text.strip()
         except ValidationError as e:
-            problems.append(f'{e}; not applied.')
+            problems.append(_not_applied(e))
             days[key] = ''
     try:
         work_queries.check_dates(filters.created_from, filters.created_to)
     except ValidationError as e:
-        problems.append(f'{e}; not applied.')
+        problems.append(_not_applied(e))
         filters.created_from = filters.created_to = None
         days = {'created_from': '', 'created_to': ''}
     filters.search = q.strip()

@@ -244,7 +244,8 @@ async def test_all_open_filters_come_from_the_address(create_user: Callable[[], 
     await anna.open('/open?status=bogus&queue_id=99999&created_to=9999-12-31')
     await anna.should_see('Status: no such choice (bogus); not applied.')
     await anna.should_see('Queue: no such choice (99999); not applied.')
-    await anna.should_see('Created to: 9999-12-31 is out of range')
+    await anna.should_see('Created to: 9999-12-31 is out of range; choose a day between 1970-01-01 and 2999-12-31; '
+                          'not applied.')
     await anna.should_see(marker=f'work-row {elsewhere.reference}')
     response = await anna.http_client.get('/open?priority_id=abc', headers={'Accept': 'text/html'})
     assert response.status_code == 400 and 'priority_id: must be a whole number' in response.text
