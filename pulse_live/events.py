@@ -54,8 +54,23 @@ class PresenceChanged(Event):
     data: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class AccountChanged(Event):
+    """A user's password, active flag, role or reach (organisation, organisation admin) changed: every open page
+    of that user re-checks its session at once (``components/guard.py``) and ends if it is no longer valid."""
+    topic: ClassVar[str] = 'account'
+    user_id: int
+
+
+@dataclass(frozen=True)
+class SessionEnded(Event):
+    """A browser session was logged out: its other open tabs (in every process) end at once."""
+    topic: ClassVar[str] = 'session_ended'
+    session_id: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {cls.topic: cls for cls in (TicketChanged, NotificationCreated, NotificationsRead,
-                                                               PresenceChanged)}
+                                                               PresenceChanged, AccountChanged, SessionEnded)}
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:
