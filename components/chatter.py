@@ -12,6 +12,7 @@ from pulse_live.storage import UploadedFile
 
 from .badges import avatar
 from .markdown import markdown
+from . import upload_budget
 from .render import render_boundary
 
 CHATTER_CSS = '''
@@ -238,8 +239,16 @@ class Composer:
         if len(self.pending) >= settings.max_upload_files:
             ui.notify(f'At most {settings.max_upload_files} files per message.', type='negative')
             return
+        reservation = object()
+        refused = upload_budget.hold(self.upload.client, reservation, size)
+        if refused:
+            ui.notify(refused, type='negative')
+            return
+        upload = UploadedFile(e.file.name, e.file.content_type, await e.file.read())
+        upload_budget.release(self.upload.client, reservation)  # the file itself holds it from here on
+        upload_budget.hold(self.upload.client, upload, len(upload.data))
         self._uploaded_any = True
-        self.pending.append(UploadedFile(e.file.name, e.file.content_type, await e.file.read()))
+        self.pending.append(upload)
         self._show_files()
 
     def _show_files(self) -> None:
@@ -250,6 +259,7 @@ class Composer:
                         on_value_change=lambda _, f=f: self._remove(f)).props('dense').mark('pending-file')
 
     def _remove(self, f: UploadedFile) -> None:
+        upload_budget.release(self.upload.client, f)
         self.pending = [p for p in self.pending if p is not f]
         self._show_files()
 
@@ -271,6 +281,8 @@ class Composer:
         if ok:
             self.text.value = ''
             if self.pending:  # only what changed: each update costs the browser a re-render
+                for f in self.pending:
+                    upload_budget.release(self.upload.client, f)
                 self.pending = []
                 self._show_files()
             if self._uploaded_any:

@@ -10,6 +10,7 @@ from nicegui import events, ui
 from pulse_live.config import get_settings
 from pulse_live.storage import UploadedFile
 
+from . import upload_budget
 from .chatter import human_size
 
 
@@ -34,7 +35,15 @@ class FilePicker:
         if len(self.files) >= settings.max_upload_files:
             ui.notify(f'At most {settings.max_upload_files} files.', type='negative')
             return
-        self.files.append(UploadedFile(e.file.name, e.file.content_type, await e.file.read()))
+        reservation = object()
+        refused = upload_budget.hold(self.upload.client, reservation, size)
+        if refused:
+            ui.notify(refused, type='negative')
+            return
+        upload = UploadedFile(e.file.name, e.file.content_type, await e.file.read())
+        upload_budget.release(self.upload.client, reservation)  # the file itself holds it from here on
+        upload_budget.hold(self.upload.client, upload, len(upload.data))
+        self.files.append(upload)
         self._show()
 
     def _show(self) -> None:
@@ -45,10 +54,13 @@ class FilePicker:
                         on_value_change=lambda _, f=f: self._remove(f)).props('dense').mark('picked-file')
 
     def _remove(self, f: UploadedFile) -> None:
+        upload_budget.release(self.upload.client, f)
         self.files = [p for p in self.files if p is not f]
         self._show()
 
     def clear(self) -> None:
+        for f in self.files:
+            upload_budget.release(self.upload.client, f)
         self.files = []
         self.upload.reset()
         self._show()

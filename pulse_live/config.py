@@ -36,12 +36,15 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = 10 * 1024 * 1024
     max_upload_files: int = 10
+    max_pending_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=0,
+                                          description='files uploaded but not yet sent, per user over all open pages')
     login_max_failures_per_account: int = 5
     login_max_failures_per_address: int = 20
     login_throttle_window_s: int = 15 * 60
     password_link_ttl_s: int = Field(default=24 * 3600, ge=60, description='how long a password link (reset or invitation) works')
     ticket_prefix: str = 'PL'
     reopen_days: float = Field(default=14, ge=0, description='a customer may reopen a resolved request within this many days')
+    start_work_assigns: bool = Field(default=True, description='"Start work" on an unassigned ticket makes the agent its assignee')
 
     def resolved_database_url(self) -> str:
         if self.database_url:
