@@ -41,6 +41,10 @@ async def verify_password(password: str, password_hash: str) -> bool:
     return await asyncio.to_thread(_context.verify, password, password_hash)
 
 
+class _BudgetSpent(Exception):
+    pass
+
+
 class LoginThrottle:
     """Failed logins per account and per client address in a sliding window.
 
@@ -79,6 +83,43 @@ class LoginThrottle:
             await session.execute(delete(LoginFailure).where(LoginFailure.at <= cutoff))
             session.add_all([LoginFailure(key=key, at=now) for key in self._keys(email, address)])
 
+    async def reserve(self, email: str, address: str) -> tuple[list[int], int] | None:
+        """Count this attempt against the account and the address *before* the password is checked, atomically:
+        the rows are written and the budget counted in one transaction that concurrent attempts — in this process
+        or any other — cannot interleave with (PostgreSQL: an advisory lock per key; SQLite: the first statement
+        writes, so the file's write lock is held until the commit). Returns the reserved rows' ids and the
+        account's earlier failures, or None (nothing written) when the budget is spent. A wrong password leaves
+        the rows as its failure; a right one removes them (``release``)."""
+        account, client = self._keys(email, address)
+        now = utcnow()
+        cutoff = now - timedelta(seconds=get_settings().login_throttle_window_s)
+        try:
+            return await self._reserve(account, client, now, cutoff)
+        except _BudgetSpent:
+            return None  # rolled back: a refused attempt is not checked and does not extend the block
+
+    async def _reserve(self, account: str, client: str, now: datetime, cutoff: datetime) -> tuple[list[int], int]:
+        async with db.session() as session, session.begin():
+            if session.bind.dialect.name == 'postgresql':
+                for key in sorted((account, client)):  # one order for everyone: no deadlock
+                    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+            rows = [LoginFailure(key=key, at=now) for key in (account, client)]
+            session.add_all(rows)
+            await session.flush()  # the write comes first: on SQLite it takes the write lock now
+            counts = dict((await session.execute(
+                select(LoginFailure.key, func.count()).where(LoginFailure.key.in_((account, client)),
+                                                            LoginFailure.at > cutoff)
+                .group_by(LoginFailure.key))).all())
+            earlier_account, earlier_address = counts.get(account, 0) - 1, counts.get(client, 0) - 1
+            if self.over_limit(earlier_account, earlier_address):
+                raise _BudgetSpent
+            await session.execute(delete(LoginFailure).where(LoginFailure.at <= cutoff))
+            return [r.id for r in rows], earlier_account
+
+    async def release(self, row_ids: list[int]) -> None:
+        async with db.session() as session, session.begin():
+            await session.execute(delete(LoginFailure).where(LoginFailure.id.in_(row_ids)))
+
     async def record_address_only(self, address: str) -> None:
         """Count an attempt against the client address alone (asking for a password link: it must not lock the
         account it names, but one address cannot ask for links without end)."""
@@ -102,16 +143,17 @@ def normalise_email(email: str) -> str:
 async def authenticate(email: str, password: str, *, address: str = 'unknown') -> User:
     """Return the user or raise ``LoginRefused`` with the same message for unknown user and wrong password."""
     email = normalise_email(email)
-    account_failures, address_failures = await throttle.failures(email, address)
-    if throttle.over_limit(account_failures, address_failures):
+    reservation = await throttle.reserve(email, address)  # before the (slow) check: a burst cannot slip past
+    if reservation is None:
         raise LoginRefused(THROTTLED_LOGIN_ERROR)
+    reserved_rows, account_failures = reservation
     async with db.session() as s:
         user = (await s.execute(select(User).where(func.lower(User.email) == email))).scalar_one_or_none()
     # verify against a dummy hash for unknown users so both answers take the same time
     ok = await verify_password(password or '', user.password_hash if user else _DUMMY_HASH)
     if not ok or user is None or not user.is_active:
-        await throttle.record_failure(email, address)
-        raise LoginRefused(GENERIC_LOGIN_ERROR)
+        raise LoginRefused(GENERIC_LOGIN_ERROR)  # the reserved rows stay: they are this failure
+    await throttle.release(reserved_rows)
     if account_failures:
         await throttle.clear_account(email)  # a write only when there is something to forget
     async with db.session() as s, s.begin():

@@ -66,3 +66,54 @@ async def test_success_clears_the_accounts_failures(people):
 async def test_overlong_input_is_counted_not_crashing(people):
     email = 'x' * 2000 + '@example.com'
     assert await _refused(email, 'nope', 'y' * 2000) == GENERIC_LOGIN_ERROR
+
+
+async def _burst(monkeypatch, attempts: list[tuple[str, str, str]]) -> tuple[list[object], list[str]]:
+    """Fire the attempts at once (as parallel requests would), counting the passwords actually checked."""
+    import asyncio
+    checked: list[str] = []
+    real_verify = auth.verify_password
+
+    async def counting_verify(password: str, password_hash: str) -> bool:
+        checked.append(password)
+        return await real_verify(password, password_hash)
+    monkeypatch.setattr(auth, 'verify_password', counting_verify)
+    results = await asyncio.gather(*(auth.authenticate(e, p, address=a) for e, p, a in attempts),
+                                   return_exceptions=True)
+    return results, checked
+
+
+async def test_a_burst_of_parallel_guesses_gets_no_more_checks_than_the_limit(people, monkeypatch):
+    """30 logins for one account fired at once (29 wrong, the right one among them): only the budget is checked,
+    the rest are refused unchecked, and the right password does not get in after the budget is spent."""
+    limit = get_settings().login_max_failures_per_account
+    attempts = [('ben@pulse.demo', f'guess-{i}', f'198.51.100.{i}') for i in range(29)]
+    attempts.insert(20, ('ben@pulse.demo', 'demo', '198.51.100.200'))
+    results, checked = await _burst(monkeypatch, attempts)
+    assert len(checked) <= limit, f'{len(checked)} passwords checked with a budget of {limit}'
+    refused = [str(r) for r in results if isinstance(r, LoginRefused)]
+    assert refused.count(THROTTLED_LOGIN_ERROR) >= len(attempts) - limit
+    if 'demo' not in checked:  # the right password came after the budget was spent: it was refused unchecked
+        assert all(isinstance(r, LoginRefused) for r in results)
+    async with db.session() as s:  # the failures stored are the checked wrong ones, no more
+        stored = (await s.execute(select(func.count()).select_from(LoginFailure)
+                                  .where(LoginFailure.key == 'acct:ben@pulse.demo'))).scalar_one()
+    assert stored == len([p for p in checked if p != 'demo'])
+
+
+async def test_a_burst_from_one_address_over_many_accounts_is_bounded_by_the_address_budget(people, monkeypatch):
+    limit = get_settings().login_max_failures_per_address
+    attempts = [(f'nobody{i}@pulse.demo', 'guess', '203.0.113.77') for i in range(limit + 15)]
+    results, checked = await _burst(monkeypatch, attempts)
+    assert len(checked) == limit
+    assert [str(r) for r in results].count(THROTTLED_LOGIN_ERROR) == 15
+
+
+async def test_a_right_password_in_a_small_burst_logs_in_and_leaves_no_failure_for_itself(people, monkeypatch):
+    attempts = [('ben@pulse.demo', 'nope', '10.0.0.1'), ('ben@pulse.demo', 'demo', '10.0.0.2'),
+                ('anna@pulse.demo', 'demo', '10.0.0.3')]
+    results, checked = await _burst(monkeypatch, attempts)
+    assert [getattr(r, 'email', None) for r in results] == [None, 'ben@pulse.demo', 'anna@pulse.demo']
+    async with db.session() as s:
+        keys = sorted((await s.execute(select(LoginFailure.key))).scalars())
+    assert 'acct:anna@pulse.demo' not in keys and 'addr:10.0.0.3' not in keys
