@@ -12,13 +12,14 @@ from pulse_live.models import User
 from .bell import Bell
 
 
-def logout() -> None:
-    app.storage.user.clear()
-    ui.navigate.to('/login')
+async def logout() -> None:
+    from .session import sign_out
+    await sign_out()
 
 
 def track_online(user: User) -> None:
-    """Any open tab makes the user online (in-app notifications instead of mail)."""
+    """Any open tab makes the user online (in-app notifications instead of mail) — once its socket connected: a
+    page fetched without one (a prefetch, a script, a tab closed at once) must not hold their mail back."""
     client = ui.context.client
     presence.connected(user.id, client.id)
     client.on_connect(lambda: presence.connected(user.id, client.id))

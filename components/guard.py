@@ -1,33 +1,143 @@
-"""Websocket events are checked too: a browser can only address elements the server rendered for *its* page.
+"""What binds a websocket to a session and a page, and what ends a page whose session ended.
 
-NiceGUI routes an event to an element of the sending client only, and drops events for unknown, disabled or
-hidden elements. That is the guarantee we build on: pages never render controls a viewer may not use (a
-customer's page has no internal-note switch, no field editors, no team list), and every handler calls a
-service that checks the permission again. This module adds the record: a dropped event (an element that is not on this page,
-a disabled or hidden one, a listener the element does not have, malformed arguments) is logged as a refused attempt
-with the user, and dropped before NiceGUI would fail on it.
+NiceGUI (3.18) routes a socket message by the ``client_id`` written *inside* the message and never checks that the
+socket sending it is connected as that client (``nicegui/nicegui.py::_on_event``). Left alone, any socket — even one
+on ``/login`` — could drive another person's page if it knew that page's ids. So this module replaces the server's
+socket handlers (``install``):
+
+- **connect**: a browser's ``Origin`` must be this installation (``PULSE_BASE_URL``) or the host it asked for;
+  a page of another site cannot open a socket with the user's cookies (cross-site websocket hijacking).
+- **handshake**: the socket's session cookie must be the session that loaded the page it claims to be.
+- **event / javascript_response / ack / log**: only from a socket that handshook as the client named in the
+  message (NiceGUI keeps that socket ↔ client mapping in ``Client._socket_to_document_id``); anything else, or a
+  message without ``client_id``/``id``, is dropped and logged as a refused attempt.
+- An event then reaches only an element the server rendered for that page, enabled and with that listener, with
+  well-formed arguments (``Client.handle_event`` wrapped): pages never render controls a viewer may not use, and
+  every handler calls a service that checks the permission again.
+
+A page remembers who it was built for (``remember``). When that person's account changes (password, active, role,
+reach: ``AccountChanged``) or their browser session logs out (``SessionEnded``), every open page of theirs, in every
+process (the events come over the bus), re-checks and — if the session no longer holds — is sent to ``/login``
+with a message; events it sends meanwhile are dropped.
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
+from typing import Any
+from urllib.parse import urlsplit
 
-from nicegui import Client, ui
+from itsdangerous import BadSignature, TimestampSigner
+from nicegui import Client, app, core, ui
 
+from pulse_live import auth
+from pulse_live.config import get_settings
+from pulse_live.events import AccountChanged, Event, SessionEnded
 from pulse_live.models import User
 
 log = logging.getLogger('pulse_live.security')
 _installed = {'done': False}
 
+END_NOTICES = {
+    'logged-out': 'You logged out in another tab.',
+    'password-changed': 'Your password was changed. Please log in again.',
+    'account-ended': 'Your account was deactivated.',
+    'access-changed': 'Your access was changed. Please log in again.',
+}
+
+
+# --- who a page was built for -------------------------------------------------------------------------------------
+
+def reach(user: User) -> tuple:
+    """What decides what the user may see: a change of any of it ends their open pages."""
+    return (user.role, user.organisation_id, bool(user.is_org_admin), bool(user.is_active),
+            auth.password_stamp(user))
+
+
+def session_id_of(client: Client) -> str | None:
+    try:
+        return client.request.session.get('id')
+    except (RuntimeError, AssertionError, AttributeError):
+        return None
+
 
 def remember(user: User) -> None:
-    """Note who is signed in on the current page (for the log line of a refused event)."""
+    """Note who is signed in on the current page, and in which browser session."""
     client = ui.context.client
     client.pulse_user = f'user {user.id} ({user.role}, organisation {user.organisation_id})'  # type: ignore[attr-defined]
+    client.pulse_user_id = user.id  # type: ignore[attr-defined]
+    client.pulse_reach = reach(user)  # type: ignore[attr-defined]
+    client.pulse_session = session_id_of(client)  # type: ignore[attr-defined]
 
+
+def user_id_of(client: Client) -> int | None:
+    return getattr(client, 'pulse_user_id', None)
+
+
+def _who(client: Client | None) -> str:
+    return getattr(client, 'pulse_user', 'a browser without a session') if client is not None else 'a socket'
+
+
+def end_client(client: Client, reason: str) -> None:
+    """Send the page to the login with a message; drop whatever it sends until it is gone."""
+    if getattr(client, 'pulse_ended', None):
+        return
+    client.pulse_ended = reason  # type: ignore[attr-defined]
+    log.info('ended the page %s of %s: %s', client.id, _who(client), reason)
+    if client.has_socket_connection:
+        with client:
+            ui.navigate.to(f'/login?notice={reason}')
+
+
+def _session_still_signed_in(client: Client) -> bool:
+    """Is the browser session of this page still signed in as the page's user (a logout in another tab of the same
+    process clears it at once)?"""
+    sid = getattr(client, 'pulse_session', None)
+    if sid is None:
+        return True
+    storage = app.storage._users.get(sid)  # pylint: disable=protected-access
+    return storage is None or storage.get('user_id') == client.pulse_user_id  # type: ignore[attr-defined]
+
+
+async def on_bus_event(event: Event) -> None:
+    """Re-check the open pages an account or session change concerns (subscribed at startup, every process)."""
+    if isinstance(event, SessionEnded):
+        for client in list(Client.instances.values()):
+            if getattr(client, 'pulse_session', None) == event.session_id and user_id_of(client) is not None:
+                end_client(client, 'logged-out')
+    elif isinstance(event, AccountChanged):
+        clients = [c for c in list(Client.instances.values()) if user_id_of(c) == event.user_id]
+        if not clients:
+            return
+        from pulse_live import db
+        async with db.session() as s:
+            user = await s.get(User, event.user_id)
+        for client in clients:
+            reason = _end_reason(client, user)
+            if reason:
+                end_client(client, reason)
+
+
+def _end_reason(client: Client, user: User | None) -> str:
+    if user is None or not user.is_active:
+        return 'account-ended'
+    before = client.pulse_reach  # type: ignore[attr-defined]
+    now = reach(user)
+    if before == now:
+        return ''
+    return 'password-changed' if before[4] != now[4] else 'access-changed'
+
+
+# --- events for elements ------------------------------------------------------------------------------------------
 
 def _problem(client: Client, msg: dict) -> str:
     """Why this event cannot be meant for this page ('' if it can)."""
+    if getattr(client, 'pulse_ended', None):
+        return 'came from a page whose session ended, on'
+    if user_id_of(client) is not None and not _session_still_signed_in(client):
+        end_client(client, 'logged-out')
+        return 'came from a page whose session logged out, on'
     sender = client.elements.get(msg.get('id'))  # type: ignore[arg-type]
     if sender is None:
         return 'is not on'
@@ -44,21 +154,140 @@ def _problem(client: Client, msg: dict) -> str:
     return ''
 
 
+def _refuse_event(client: Client | None, msg: Any, problem: str) -> None:
+    page = client.page.path if client is not None and getattr(client, 'page', None) else '?'
+    log.warning('refused: %s sent a %r event for element %r, which %s page %s', _who(client),
+                msg.get('type') if isinstance(msg, dict) else '?', msg.get('id') if isinstance(msg, dict) else '?',
+                problem, page)
+
+
+# --- the socket handlers ------------------------------------------------------------------------------------------
+
+def _client_of_socket(sid: str) -> Client | None:
+    for room in core.sio.rooms(sid) if not sid.startswith('test-') else ():
+        if client := Client.instances.get(room):
+            return client
+    return None
+
+
+def bound_client(sid: str, msg: Any, kind: str) -> Client | None:
+    """The client a socket message may act on: the one this socket handshook as, and only if the message names it."""
+    if not isinstance(msg, dict) or not isinstance(msg.get('client_id'), str):
+        log.warning('refused: socket %s sent a %s message without a client id', sid, kind)
+        return None
+    client = Client.instances.get(msg['client_id'])
+    if client is None:
+        return None  # a page the server forgot (e.g. after a restart): the browser reloads by itself
+    if sid not in client._socket_to_document_id:  # pylint: disable=protected-access
+        own = _client_of_socket(sid)
+        log.warning('refused: socket %s (%s, page %s) sent a %s message for another page %s (%s)', sid, _who(own),
+                    own.page.path if own is not None else 'none', kind, client.id, _who(client))
+        return None
+    return client
+
+
+def _on_event(sid: str, msg: Any) -> None:
+    client = bound_client(sid, msg, 'event')
+    if client is None or not client.has_socket_connection:
+        return
+    if not isinstance(msg.get('id'), int) or isinstance(msg.get('id'), bool):
+        _refuse_event(client, msg, 'has no element id for')
+        return
+    client.handle_event(msg)
+
+
+def _on_javascript_response(sid: str, msg: Any) -> None:
+    if (client := bound_client(sid, msg, 'javascript_response')) is not None:
+        client.handle_javascript_response(msg)
+
+
+def _on_ack(sid: str, msg: Any) -> None:
+    if (client := bound_client(sid, msg, 'ack')) is not None and isinstance(msg.get('next_message_id'), int):
+        client.outbox.prune_history(msg['next_message_id'])
+
+
+def _on_log(sid: str, msg: Any) -> None:
+    if (client := bound_client(sid, msg, 'log')) is not None:
+        client.handle_log_message(msg)
+
+
+def allowed_origins(environ: dict) -> set[str]:
+    """This installation's address and the address the browser asked for (behind a proxy, set PULSE_BASE_URL)."""
+    base = urlsplit(get_settings().base_url)
+    origins = {f'{base.scheme}://{base.netloc}'.lower()}
+    host = environ.get('HTTP_HOST', '')
+    if host:
+        origins |= {f'http://{host}'.lower(), f'https://{host}'.lower()}
+    return origins
+
+
+def origin_problem(environ: dict) -> str:
+    """'' if a socket may connect with these headers; a browser always sends Origin, other clients may not."""
+    origin = (environ.get('HTTP_ORIGIN') or '').lower().rstrip('/')
+    if not origin:
+        return ''
+    return '' if origin in allowed_origins(environ) else f'origin {origin} is not this site'
+
+
+def session_id_of_environ(environ: dict) -> str | None:
+    """The NiceGUI session id in the socket's session cookie (Starlette's signed cookie), None if absent or forged."""
+    cookies = environ.get('HTTP_COOKIE', '')
+    raw = next((part.split('=', 1)[1] for part in cookies.split('; ') if part.startswith('session=')), None)
+    if raw is None:
+        return None
+    try:
+        data = TimestampSigner(str(get_settings().resolved_storage_secret())).unsign(raw.encode())
+        return json.loads(base64.b64decode(data)).get('id')
+    except (BadSignature, ValueError, TypeError, AttributeError):
+        return None
+
+
 def install() -> None:
     if _installed['done']:
         return
-    original = Client.handle_event
+    original_handle_event = Client.handle_event
 
     def handle_event(self: Client, msg: dict) -> None:
         problem = _problem(self, msg) if isinstance(msg, dict) else 'is unreadable on'
         if problem:
-            log.warning('refused: %s sent a %r event for element %r, which %s page %s',
-                        getattr(self, 'pulse_user', 'a browser without a session'),
-                        msg.get('type') if isinstance(msg, dict) else '?',
-                        msg.get('id') if isinstance(msg, dict) else '?', problem,
-                        self.page.path if getattr(self, 'page', None) else '?')
+            _refuse_event(self, msg, problem)
             return  # NiceGUI would drop the first two silently and fail on the others
-        original(self, msg)
+        original_handle_event(self, msg)
 
     Client.handle_event = handle_event  # type: ignore[method-assign]
+
+    from nicegui import nicegui as nicegui_module
+    sio = core.sio
+    original_connect = nicegui_module._on_connect  # pylint: disable=protected-access
+    original_handshake = nicegui_module._on_handshake  # pylint: disable=protected-access
+
+    async def on_connect(sid: str, environ: dict, auth_data: Any = None) -> None:
+        problem = origin_problem(environ)
+        if problem:
+            log.warning('refused: a socket from %s (%s)', environ.get('REMOTE_ADDR', '?'), problem)
+            import socketio
+            raise socketio.exceptions.ConnectionRefusedError('Origin not allowed')
+        await original_connect(sid, environ, auth_data)
+
+    async def on_handshake(sid: str, data: Any) -> bool:
+        if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ('client_id', 'tab_id')):
+            log.warning('refused: socket %s sent a malformed handshake', sid)
+            return False
+        client = Client.instances.get(data['client_id'])
+        if client is not None and not sid.startswith('test-'):
+            page_session = session_id_of(client)
+            socket_session = session_id_of_environ(sio.get_environ(sid) or {})
+            if page_session is not None and socket_session != page_session:
+                log.warning('refused: socket %s tried to connect as page %s (%s) of another browser session', sid,
+                            client.id, _who(client))
+                return False
+        return await original_handshake(sid, data)
+
+    nicegui_module._on_handshake = on_handshake  # the implicit handshake of _on_connect looks it up here
+    sio.on('connect', on_connect)
+    sio.on('handshake', on_handshake)
+    sio.on('event', _on_event)
+    sio.on('javascript_response', _on_javascript_response)
+    sio.on('ack', _on_ack)
+    sio.on('log', _on_log)
     _installed['done'] = True

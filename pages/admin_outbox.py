@@ -5,6 +5,7 @@ from nicegui import ui
 
 from components.frame import frame
 from components.session import require_user
+from pages.params import ShortText
 from pulse_live.errors import ServiceError
 from pulse_live.models import Role
 from pulse_live.queries import notifications as note_queries
@@ -26,7 +27,7 @@ STATUS_COLORS = {'pending': 'blue', 'sent': 'green', 'dead': 'red'}
 
 
 @ui.page('/admin/outbox')
-async def outbox_page(status: str = '') -> None:
+async def outbox_page(status: ShortText = '') -> None:
     user = await require_user(Role.ADMIN)
     if user is None:
         return

@@ -8,7 +8,7 @@ from nicegui import ui
 from components.caller import caller_card, customer_dialog, history_list, item_block, item_dialog
 from components.frame import frame
 from components.session import STAFF, require_user
-from pages.params import OptionalRowId, RowId
+from pages.params import OptionalRowId, RowId, ShortText
 from pulse_live import auth
 from pulse_live.errors import ServiceError
 from pulse_live.models import User
@@ -37,7 +37,7 @@ def directory_nav(user: User, current: str) -> None:
 
 
 @ui.page('/customers')
-async def customers_page(organisation: OptionalRowId = 0, q: str = '', inactive: bool = False) -> None:
+async def customers_page(organisation: OptionalRowId = 0, q: ShortText = '', inactive: bool = False) -> None:
     user = await require_user(*STAFF)
     if user is None:
         return

@@ -4,15 +4,19 @@ import logging
 
 from nicegui import ui
 
+from components.guard import END_NOTICES
 from components.session import current_user, home_for, sign_in
+from pages.params import ShortText
 from pulse_live import auth
 from pulse_live.errors import LoginRefused
 
 log = logging.getLogger(__name__)
+NOTICES = {**END_NOTICES, 'logged-out-here': 'You are logged out.',
+           'login-expired': 'Logging in took too long or was interrupted. Please log in again.'}
 
 
 @ui.page('/login')
-async def login_page(notice: str = '') -> None:
+async def login_page(notice: ShortText = '') -> None:
     user = await current_user()
     if user is not None:
         ui.navigate.to(home_for(user))
@@ -36,8 +40,7 @@ async def login_page(notice: str = '') -> None:
             return
         finally:
             button.props(remove='loading')
-        sign_in(signed_in)
-        ui.navigate.to(home_for(signed_in))
+        ui.navigate.to(sign_in(signed_in))  # a new session id is issued there (no session fixation)
 
     with ui.column().classes('absolute-center items-center gap-2'):
         ui.label('Pulse Live').classes('text-3xl font-bold text-slate-800')
@@ -49,6 +52,8 @@ async def login_page(notice: str = '') -> None:
             if notice == 'password-saved':
                 ui.label('Your password is saved: log in with it.').classes('text-positive text-sm') \
                     .mark('password-changed')
+            elif notice in NOTICES:
+                ui.label(NOTICES[notice]).classes('text-slate-700 text-sm').mark('login-notice')
             button = ui.button('Log in', on_click=try_login).classes('w-full')
             secret.on('keydown.enter', try_login)
             ui.link('Forgot your password?', '/password/forgot').classes('text-sm self-center').mark('forgot-link')

@@ -16,3 +16,12 @@ OptionalRowId = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 PageNumber = Annotated[int, Query(ge=1, le=1_000_000)]
 """A page of a list (lists clamp it to their last page)."""
+
+ShortText = Annotated[str, Query(max_length=200)]
+"""A search text, a filter or a notice in the query string."""
+
+Reference = Annotated[str, Path(max_length=64)]
+"""A ticket reference in the path (``/tickets/PL-2026-000123``)."""
+
+Token = Annotated[str, Query(max_length=2000)]
+"""A signed token in the query string (password links)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from pages.params import Token
 from pulse_live.errors import ValidationError
 from pulse_live.services import accounts
 
@@ -47,7 +48,7 @@ async def forgot_page() -> None:
 
 
 @ui.page('/password/reset')
-async def reset_page(token: str = '') -> None:
+async def reset_page(token: Token = '') -> None:
     user = await accounts.user_for_token(token[:1000])
     with _card('Choose a password', 'Choose a password'):
         if user is None:

@@ -18,6 +18,7 @@ from components.markdown import markdown
 from components.request_status import progress_line, request_status_badge
 from components.session import require_user
 from components.ticket_live import TicketFollower
+from pages.params import Reference
 from pulse_live.config import get_settings
 from pulse_live.errors import ServiceError, StaleWrite
 from pulse_live.events import TicketChanged
@@ -199,7 +200,7 @@ class RequestScreen:
 
 
 @ui.page('/portal/requests/{reference}')
-async def request_page(reference: str):
+async def request_page(reference: Reference):
     user = await require_user()
     if user is None:
         return None

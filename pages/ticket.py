@@ -19,6 +19,7 @@ from components.ticket_live import TicketFollower
 from components.work_panel import WorkPanel
 from pulse_live import auth, presence
 from pulse_live.errors import ServiceError, StaleWrite
+from pages.params import Reference
 from pulse_live.events import TicketChanged
 from pulse_live.models import Channel, Status, User
 from pulse_live.queries import catalog, shared
@@ -239,7 +240,7 @@ class TicketScreen:
 
 
 @ui.page('/tickets/{reference}', response_timeout=15)
-async def ticket_page(reference: str):
+async def ticket_page(reference: Reference):
     user = await require_user()
     if user is None:
         return

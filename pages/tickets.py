@@ -9,6 +9,7 @@ from components import live
 from components.badges import STATUS_COLORS
 from components.frame import frame
 from components.session import STAFF, require_user
+from pages.params import PageNumber, ShortText
 from pulse_live.models import Status
 from pulse_live.queries import tickets as ticket_queries
 
@@ -52,7 +53,8 @@ async def home_page() -> None:
 
 
 @ui.page('/tickets')
-async def tickets_page(q: str = '', status: str = '', sort: str = 'updated', page: int = 1) -> None:
+async def tickets_page(q: ShortText = '', status: ShortText = '', sort: ShortText = 'updated',
+                       page: PageNumber = 1) -> None:
     user = await require_user(*STAFF)
     if user is None:
         return

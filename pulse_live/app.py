@@ -7,28 +7,67 @@ import logging
 from fastapi import Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from nicegui import app
 from starlette.middleware.base import BaseHTTPMiddleware
 
-from . import db
+from . import db, upload_limit
 from .bus import get_bus, make_bus, set_bus
 from .config import get_settings
 
 log = logging.getLogger(__name__)
-PUBLIC_PATHS = frozenset({'/login', '/password/forgot', '/password/reset'})
+security_log = logging.getLogger('pulse_live.security')
+PUBLIC_PATHS = frozenset({'/login', '/login/finish', '/logout', '/password/forgot', '/password/reset'})
 PUBLIC_PREFIXES = ('/_nicegui', '/favicon')
+SECURITY_HEADERS = {
+    'X-Frame-Options': 'DENY',  # no page of ours inside another site's frame (clickjacking)
+    'Content-Security-Policy': "frame-ancestors 'none'",
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'same-origin',
+}
 
 
 class AuthMiddleware(BaseHTTPMiddleware):
-    """Every page except /login needs a signed-in browser; the pages check roles themselves."""
+    """Every page except /login needs a signed-in browser; the pages check roles themselves. An upload is taken only
+    from the signed-in browser session that owns the page it is for, within that user's budget of pending uploads."""
 
     async def dispatch(self, request: Request, call_next):
         path = request.url.path
-        if path not in PUBLIC_PATHS and not path.startswith(PUBLIC_PREFIXES) and not path.startswith('/api/'):
+        if upload_limit.is_upload_path(path):
+            refusal = _upload_refusal(request)
+            if refusal is not None:
+                return refusal
+        elif path not in PUBLIC_PATHS and not path.startswith(PUBLIC_PREFIXES) and not path.startswith('/api/'):
             if not app.storage.user.get('user_id'):
                 return RedirectResponse('/login')
-        return await call_next(request)
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+
+def _upload_refusal(request: Request) -> Response | None:
+    """None if this upload may proceed; else the answer (403 not the owner's session, 413 over the budget)."""
+    from nicegui import Client
+
+    from components import guard, upload_budget
+    client_id = request.url.path.split('/')[3]
+    client = Client.instances.get(client_id)
+    user_id = guard.user_id_of(client) if client is not None else None
+    session_user = app.storage.user.get('user_id')
+    same_session = client is not None and request.session.get('id') == getattr(client, 'pulse_session', None)
+    if (client is None or user_id is None or not same_session or session_user != user_id
+            or getattr(client, 'pulse_ended', None)):
+        security_log.warning('refused: an upload from %s (session user %s) to page %s (%s)',
+                             request.client.host if request.client else '?', session_user, client_id,
+                             guard._who(client))  # pylint: disable=protected-access
+        return PlainTextResponse('This upload does not belong to your session. Reload the page.', status_code=403)
+    declared = request.headers.get('content-length', '')
+    remaining = upload_budget.pending_uploads.remaining(user_id)
+    if declared.isdigit() and int(declared) > remaining + upload_limit.SLACK_BYTES:
+        return PlainTextResponse(upload_budget.budget_message(upload_budget.pending_uploads.held(user_id)),
+                                 status_code=413)
+    return None
 
 
 def describe_validation_error(exc: RequestValidationError) -> list[str]:
@@ -67,7 +106,7 @@ _unsubscribe = []
 
 
 async def _startup() -> None:
-    from components import live
+    from components import guard, live
     settings = get_settings()
     db.init(settings.resolved_database_url())
     bus = make_bus(settings.bus_url, settings.bus_channel)
@@ -76,6 +115,7 @@ async def _startup() -> None:
     from . import presence
     _unsubscribe.append(bus.subscribe(presence.on_bus_event))  # before the UI relay: views read merged presence
     _unsubscribe.append(bus.subscribe(live.relay))
+    _unsubscribe.append(bus.subscribe(guard.on_bus_event))  # open pages end when their session does
     presence.start()
     if settings.mail_worker:
         from .notify import missed, sender
@@ -101,12 +141,12 @@ async def _shutdown() -> None:
 def build_app() -> None:
     """Register pages, routes, middleware and lifecycle hooks (called once per process, and per UI test)."""
     import pages  # noqa: F401  (registers every page)
-    from components import guard
+    from components import guard, session
     from pages import downloads
     downloads.register()
+    session.register()  # /login/finish and /logout: a new session id at each
     guard.install()  # refused websocket events are logged (components/guard.py)
     app.add_middleware(AuthMiddleware)
-    from . import upload_limit
     upload_limit.install(app)  # added last, so outermost: over-size uploads are refused before anything reads them
     app.add_exception_handler(RequestValidationError, _bad_request)
     app.on_startup(_startup)

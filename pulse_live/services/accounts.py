@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from .. import auth
 from ..config import get_settings
 from ..errors import PermissionDenied, ValidationError
+from ..events import AccountChanged
 from ..models import MailOutbox, Role, User, utcnow
 from ..notify.planner import new_message_id
 from ._uow import unit_of_work
@@ -133,6 +134,7 @@ async def reset_password(token: str, new_password: str, repeated: str) -> User:
         if db_user is None or db_user.password_hash != user.password_hash:  # spent meanwhile (a double submit)
             raise ValidationError('This link is not valid any more (used already, or too old). Ask for a new one.')
         db_user.password_hash = new_hash
+        uow.publish_after_commit(AccountChanged(user_id=db_user.id))  # every open page of theirs ends
     await auth.throttle.clear_account(auth.normalise_email(user.email))
     security_log.info('password set through a link by user %s', user.id)
     return user

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import auth, contact
 from ..errors import NotFound, PermissionDenied, ValidationError
+from ..events import AccountChanged
 from ..models import ConfigurationItem, ItemKind, Organisation, Role, Service, User, utcnow
 from . import audit
 from ._uow import unit_of_work
@@ -154,6 +155,10 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
         if 'is_org_admin' in changes and not auth.can_grant_org_admin(actor):
             raise _deny(actor, 'change organisation admin of', user.email,
                         'Only managers and admins can change who is an organisation admin.')
+        if 'organisation_id' in changes and user.is_org_admin and not auth.can_grant_org_admin(actor):
+            # an organisation admin sees every request of their organisation: moving one widens their reach
+            raise _deny(actor, 'move organisation admin', user.email,
+                        'Only managers and admins can move an organisation admin to another organisation.')
         for key, (_, new) in changes.items():
             setattr(user, key, new)
         if password_hash:
@@ -162,6 +167,8 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
         if changes:
             audit.record(s, actor, entity='customer', entity_id=user.id, action='update',
                          summary=_summary(f'Customer {user.display_name}', changes), data=changes)
+        if changes.keys() & {'is_active', 'organisation_id', 'is_org_admin', 'password'}:
+            uow.publish_after_commit(AccountChanged(user_id=user.id))  # their open pages re-check at once
         return user
 
 
