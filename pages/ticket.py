@@ -168,7 +168,7 @@ class TicketScreen:
         for attempt in range(2):
             try:
                 await tickets.update_ticket(actor=self.user, ticket_id=self.ticket_id, expected_version=base_version,
-                                            changes={field: value})
+                                            changes={field: value}, seen={field: editor.base_value})
                 return True
             except StaleWrite as e:
                 fresh = await ticket_queries.ticket_view(self.user, self.ticket_id, with_events=False)

@@ -161,25 +161,39 @@ async def create_ticket(*, actor: User, title: str, description: str = '', type_
     return ticket
 
 
-async def _load_for_write(session: AsyncSession, actor: User, ticket_id: int, expected_version: int) -> Ticket:
+async def _load_for_write(session: AsyncSession, actor: User, ticket_id: int, expected_version: int | None) -> Ticket:
+    """The ticket, if the actor may change it and (unless ``expected_version`` is None) nobody changed it since."""
     ticket = await session.get(Ticket, ticket_id)
     if ticket is None or not await auth.may_view_ticket(session, actor, ticket):
         if ticket is not None:
             auth.refused(actor, 'change ticket', ticket.reference)
         raise NotFound('Ticket not found.')
-    if ticket.version != expected_version:
+    if expected_version is not None and ticket.version != expected_version:
         raise StaleWrite(f'{ticket.reference} was changed by someone else since you opened it. '
                          'Your change was not saved; the current values are shown now.', ticket.version)
     return ticket
 
 
-async def _apply(session: AsyncSession, ticket: Ticket, expected_version: int, values: dict[str, Any]) -> None:
-    """Write the values only if nobody changed the ticket meanwhile (optimistic lock on ``version``)."""
+class _Interleaved(Exception):
+    """Another change landed between reading the ticket and writing it (``update_ticket`` reads again)."""
+
+
+async def _apply(session: AsyncSession, ticket: Ticket, expected_version: int, values: dict[str, Any], *,
+                 unchanged: dict[str, Any] | None = None) -> None:
+    """Write the values only if nobody changed the ticket meanwhile (optimistic lock on ``version``) or, with
+    ``unchanged``, only if those columns still hold those values (compare-and-set per field: a concurrent change
+    of other fields does not stop it; raises ``_Interleaved`` otherwise)."""
     now = utcnow()
+    if unchanged is None:
+        where = [Ticket.version == expected_version]
+    else:
+        where = [getattr(Ticket, f).is_(None) if v is None else getattr(Ticket, f) == v for f, v in unchanged.items()]
     result = await session.execute(
-        update(Ticket).where(Ticket.id == ticket.id, Ticket.version == expected_version)
+        update(Ticket).where(Ticket.id == ticket.id, *where)
         .values(**values, version=Ticket.version + 1, updated_at=now)
         .execution_options(synchronize_session=False))
+    if result.rowcount != 1 and unchanged is not None:
+        raise _Interleaved
     if result.rowcount != 1:
         raise StaleWrite(f'{ticket.reference} was changed by someone else since you opened it. '
                          'Your change was not saved; the current values are shown now.')
@@ -196,8 +210,24 @@ async def _record_change(session: AsyncSession, ticket: Ticket, actor: User, fie
     return event
 
 
-async def update_ticket(*, actor: User, ticket_id: int, expected_version: int, changes: dict[str, Any]) -> Ticket:
+def _shown(field: str, value: Any) -> Any:
+    """A field's value as an editor shows it, for comparing what the editor saw with what is stored."""
+    if field in REFERENCE_FIELDS:
+        try:
+            return None if value in (None, '') else int(value)
+        except (TypeError, ValueError):
+            return value
+    return value if field == 'channel' else ('' if value is None else str(value).replace('\r\n', '\n').strip())
+
+
+async def update_ticket(*, actor: User, ticket_id: int, expected_version: int, changes: dict[str, Any],
+                        seen: dict[str, Any] | None = None) -> Ticket:
     """Change detail fields (not status: see ``change_status``). Unchanged values are ignored.
+
+    ``seen`` holds, for every changed field, the value the user's editor showed. With it, the save is refused
+    (``StaleWrite``) only if one of *those fields* changed meanwhile; changes to other fields since
+    ``expected_version`` are merged (written with a compare-and-set on the changed fields, read again if another
+    change landed in between). Without it, any change since ``expected_version`` refuses the save.
 
     An agent setting the Assignee to themselves is held to the Take rule (``ownership.require_may_own``); setting
     it to another agent is open to all staff, as in ``ownership.assign_ticket``."""
@@ -206,9 +236,21 @@ async def update_ticket(*, actor: User, ticket_id: int, expected_version: int, c
     unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
         raise ValidationError(f'These fields cannot be changed here: {", ".join(sorted(unknown))}.')
+    if seen is not None and not set(changes) <= set(seen):
+        raise ValidationError('seen must hold the value shown for every changed field.')
+    for _attempt in range(5):
+        try:
+            return await _update_once(actor, ticket_id, expected_version, changes, seen)
+        except _Interleaved:
+            continue  # who may see it, its status or a changed field moved between our read and write: read again
+    raise StaleWrite('The ticket is changing too fast right now; your change was not saved. Please try again.')
+
+
+async def _update_once(actor: User, ticket_id: int, expected_version: int, changes: dict[str, Any],
+                       seen: dict[str, Any] | None) -> Ticket:
     async with unit_of_work() as uow:
         s = uow.session
-        ticket = await _load_for_write(s, actor, ticket_id, expected_version)
+        ticket = await _load_for_write(s, actor, ticket_id, None if seen is not None else expected_version)
         if ticket.status == Status.CLOSED:
             raise ValidationError(f'{ticket.reference} is closed; a closed ticket cannot be changed.')
         values: dict[str, Any] = {}
@@ -221,6 +263,11 @@ async def update_ticket(*, actor: User, ticket_id: int, expected_version: int, c
                 values[field] = value
         if not values:
             return ticket
+        for field in values:
+            if seen is not None and _shown(field, seen[field]) != _shown(field, getattr(ticket, field)):
+                raise StaleWrite(f'{FIELD_LABELS.get(field, field)} of {ticket.reference} was changed by someone '
+                                 'else meanwhile. Your change was not saved; the current value is shown now.',
+                                 ticket.version)
         if values.get('assignee_id') is not None and values['assignee_id'] == actor.id:
             # the Assignee field follows the Take rule: an agent makes themselves the owner only on their queues
             # (the queue the ticket is in after this change); assigning somebody else is open to all staff
@@ -232,7 +279,12 @@ async def update_ticket(*, actor: User, ticket_id: int, expected_version: int, c
             if organisation_id != ticket.organisation_id:
                 values['organisation_id'] = organisation_id
         old = {field: getattr(ticket, field) for field in values}
-        await _apply(s, ticket, expected_version, values)
+        # with ``seen``: written only if the changed fields, the status, who may see the ticket and (for the
+        # Take rule) its queue are still as read here; other fields may have changed (safe merge)
+        kept = ('status', 'customer_id', 'organisation_id') + (('queue_id',) if 'assignee_id' in values else ())
+        guard = None if seen is None else {**{f: old[f] for f in changes if f in values},
+                                           **{f: getattr(ticket, f) for f in kept}}
+        await _apply(s, ticket, expected_version, values, unchanged=guard)
         events = [await _record_change(s, ticket, actor, field, old[field], values[field]) for field in values]
         events += await apply_on_update(s, actor, ticket, values)
         await s.flush()
