@@ -20,6 +20,16 @@ BAD = [
     ('/queues?page=abc', 'page: must be a whole number'),
     ('/open?page=-5', 'page: is out of range'),
     (f'/my?page={HUGE}', 'page: is out of range'),
+    (f'/tickets?page={HUGE}', 'page: is out of range'),  # was an OverflowError (a 500) in the ticket list
+    ('/tickets?page=abc', 'page: must be a whole number'),
+    ('/tickets?q=' + 'x' * 300, 'q: string should have at most 200 characters'),
+    ('/tickets?status=' + 'x' * 300, 'status: string should have at most 200 characters'),
+    ('/tickets/' + 'PL-' + '9' * 100, 'reference: string should have at most 64 characters'),
+    ('/portal/requests/' + 'PL-' + '9' * 100, 'reference: string should have at most 64 characters'),
+    ('/customers?q=' + 'x' * 300, 'q: string should have at most 200 characters'),
+    ('/admin/outbox?status=' + 'x' * 300, 'status: string should have at most 200 characters'),
+    ('/login?notice=' + 'x' * 300, 'notice: string should have at most 200 characters'),
+    ('/password/reset?token=' + 'x' * 3000, 'token: string should have at most 2000 characters'),
 ]
 
 
