@@ -8,6 +8,7 @@ from nicegui import ui
 from components.frame import frame
 from components.session import require_user
 from pulse_live.errors import ServiceError
+from pulse_live.models import Role
 from pulse_live.services import notifications, users
 
 
@@ -48,6 +49,12 @@ async def profile_page() -> None:
             delay = ui.number('Mail me unread in-app notifications older than (minutes) while I am offline',
                               value=round(user.notify_delay_s / 60, 1), min=0, max=7 * 24 * 60, step=1) \
                 .props('outlined dense').classes('w-full').mark('pref-delay')
+            scope = None
+            if user.role in (Role.MANAGER, Role.ADMIN):  # agents hear of their own tickets and their queue's new ones
+                ui.label('What I hear about').classes('font-medium mt-2')
+                ui.label('You always hear of tickets you are assigned to, on the team of, or mentioned in.') \
+                    .classes('text-slate-500 text-sm')
+                scope = ui.radio(notifications.SCOPES, value=user.notify_scope or 'mine').mark('pref-scope')
 
             async def save_preferences() -> None:
                 try:
@@ -59,7 +66,8 @@ async def profile_page() -> None:
                     return
                 try:
                     await notifications.update_preferences(actor=user, email_notifications=bool(email_on.value),
-                                                           notify_delay_s=int(round(minutes * 60)))
+                                                           notify_delay_s=int(round(minutes * 60)),
+                                                           notify_scope=scope.value if scope is not None else None)
                 except ServiceError as e:
                     ui.notify(str(e), type='negative')
                     return

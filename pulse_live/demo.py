@@ -9,10 +9,13 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 
 from . import auth, db
+from .bus import get_bus
 from .demo_customers import seed_customer_data
 from .demo_work import MEMBERS, seed_queue_members, seed_work_rules
+from .events import Event, TicketChanged
 from .models import (Attachment, Organisation, Priority, PriorityScale, Queue, ResolutionCode, Service, Ticket,
                      TicketEvent, TicketType, User, utcnow)
+from .notify import planner
 from .services import catalog, chatter, tickets, users
 
 DEMO_PASSWORD = 'demo'
@@ -68,6 +71,57 @@ SCENARIOS = [
      ['Please try the other DisplayPort cable.']),
 ]
 
+# The same kind of request again, in another caller's words: every demo title reads naturally and is unique. Each
+# variant keeps its scenario's routing and priority words ("VPN", "down"), so queues and priorities stay as designed.
+TITLE_VARIANTS = {
+    'Printer on floor 3 is down': ['Printer on floor 3 is down again', 'Printer on floor 3 down after the toner change',
+                                   'Printer on floor 3 is down since this morning',
+                                   'Printer on floor 3 is down with a paper jam message'],
+    'Cannot connect to VPN from home': ['VPN rejects my login from the hotel', 'Cannot connect to VPN on the new laptop',
+                                        'VPN connection drops when working from home',
+                                        'VPN says authentication failed'],
+    'Outlook keeps asking for password': ['Outlook asks for my password after every restart',
+                                          'Password prompt in Outlook on the phone',
+                                          'Outlook on the Mac keeps asking for credentials',
+                                          'Outlook password prompt came back'],
+    'ERP invoice export fails': ['ERP invoice export times out at 40 %', 'Invoice PDF export in ERP stops halfway',
+                                 'ERP export of credit notes fails', 'ERP month-end invoice export fails'],
+    'New laptop for starter': ['Laptop for a new colleague in sales', 'New laptop for the finance trainee',
+                               'Replacement laptop for a starter in logistics', 'Laptop and ERP access for a new hire'],
+    'Website contact form returns 500': ['Website contact form gives an error again',
+                                         'Newsletter sign-up on the website returns 500',
+                                         'Website contact form sends no mail',
+                                         'Job application form on the website fails'],
+    'Shared mailbox missing': ['Sales shared mailbox missing in Outlook', 'Shared calendar missing after the migration',
+                               'Shared mailbox shows no new mail', 'Cannot send as the shared mailbox'],
+    'VPN very slow in the evening': ['VPN very slow during video calls', 'VPN slow from the Copenhagen office',
+                                     'VPN throughput drops after 18:00', 'VPN sluggish when syncing files'],
+    'Scanner sends to wrong folder': ['Scanner on floor 2 sends to wrong folder',
+                                      'Scan to e-mail arrives with the wrong name',
+                                      'Scanner saves files to the marketing folder',
+                                      'Scanner cannot find my home folder'],
+    'ERP login locked': ['ERP login locked after the holidays', 'ERP account locked again',
+                         'ERP login locked on the second device', 'ERP login locked after password change'],
+    'Question about data retention': ['Question about archive retention for finance', 'How long are backups kept?',
+                                      'Question about retention of Teams chats', 'Question about deleting old mails'],
+    'Monitor flickers': ['Second monitor flickers at the dock', 'Monitor flickers after the firmware update',
+                         'Laptop screen flickers when charging', 'Monitor in the meeting room flickers'],
+}
+
+
+def demo_title(i: int, customer_name: str = '') -> str:
+    """The title of demo ticket ``i`` (0-based): the scenario's own title first, then its variants; beyond those
+    (more than 60 tickets) a variant with the caller's name."""
+    title = SCENARIOS[i % len(SCENARIOS)][0]
+    round_ = i // len(SCENARIOS)
+    if round_ == 0:
+        return title
+    variants = TITLE_VARIANTS.get(title) or [title]
+    variant = variants[(round_ - 1) % len(variants)]
+    if round_ <= len(variants) or not customer_name:
+        return variant
+    return f'{variant} ({customer_name.split()[0]})'
+
 
 @dataclass
 class People:
@@ -113,8 +167,24 @@ async def is_seeded() -> bool:
 
 
 async def seed_demo(*, tickets_count: int = 60, seed: int = 7) -> People:
-    """People plus ~60 tickets across types, priorities and statuses, with chatter."""
-    rng = random.Random(seed)
+    """People plus ~60 tickets across types, priorities and statuses, with chatter.
+
+    The history is seeded quietly: nobody gets a mail or a bell entry for it (``planner.quiet``)."""
+    changes: list[tuple[int, ...]] = []  # the entries written by one change, as its event says
+
+    async def note(event: Event) -> None:
+        if isinstance(event, TicketChanged) and len(event.event_ids) > 1:
+            changes.append(event.event_ids)
+    unsubscribe = get_bus().subscribe(note)
+    try:
+        with planner.quiet():
+            people = await _seed_tickets(tickets_count, random.Random(seed), changes)
+    finally:
+        unsubscribe()
+    return people
+
+
+async def _seed_tickets(tickets_count: int, rng: random.Random, changes: list[tuple[int, ...]]) -> People:
     people = await seed_people()
     await seed_work_rules(people.users)
     u = people.users
@@ -137,7 +207,7 @@ async def seed_demo(*, tickets_count: int = 60, seed: int = 7) -> People:
         by_portal = i % 3 == 0
         creator = customer if by_portal else rng.choice(agents)
         ticket = await tickets.create_ticket(
-            actor=creator, title=title if i < len(SCENARIOS) else f'{title} (#{i + 1})', description=description,
+            actor=creator, title=demo_title(i, customer.display_name), description=description,
             type_id=types[i % len(types)], priority_id=None if by_portal else rng.choice(prios),
             customer_id=customer.id, service_id=services[service],
             channel=None if by_portal else rng.choice(['phone', 'email', 'walk_in', 'chat']),
@@ -165,14 +235,16 @@ async def seed_demo(*, tickets_count: int = 60, seed: int = 7) -> People:
         if stage == 3:
             await tickets.change_status(actor=customer, ticket_id=ticket.id, expected_version=ticket.version,
                                         status='closed')
-    await _spread_over_two_weeks(rng)
+    await _spread_over_two_weeks(rng, changes)
     return people
 
 
-async def _spread_over_two_weeks(rng: random.Random) -> None:
+async def _spread_over_two_weeks(rng: random.Random, changes: list[tuple[int, ...]]) -> None:
     """Everything above happened within seconds; move each ticket's life back in time (older reference, older
     ticket; its entries minutes to hours apart) so ages, the dashboard's per-day chart and the history read like
-    a desk's last two weeks. Only the timestamps change, in one transaction."""
+    a desk's last two weeks. The entries of one change (``changes``: the event ids each change published) keep
+    one time. Only the timestamps change, in one transaction."""
+    change_of = {event_id: n for n, ids in enumerate(changes) for event_id in ids}
     now = utcnow()
     async with db.session() as s, s.begin():
         ticket_ids = list((await s.execute(select(Ticket.id).order_by(Ticket.id))).scalars())
@@ -186,10 +258,10 @@ async def _spread_over_two_weeks(rng: random.Random) -> None:
             times: dict = {}
             at, previous = start, None
             for k, event in enumerate(events):
-                # entries of one change (one commit, written microseconds apart) keep one time
-                if k and (event.created_at - previous) > timedelta(milliseconds=2):
+                change = change_of.get(event.id, -event.id)  # entries of one change keep one time
+                if k and change != previous:
                     at = at + step * rng.uniform(0.3, 1.0)
-                previous = event.created_at
+                previous = change
                 event.created_at = at
                 times[event.id] = at
                 if event.field == 'status' and event.new_value in ('Resolved', 'Closed'):

@@ -1,14 +1,18 @@
-"""Turn an outbox row into a mail: subject with reference and title, plain text and HTML, threading headers.
+"""Turn an outbox row into a mail: subject with reference and title (and who mentioned the reader), a clean plain-text
+part and an HTML part with each message's markdown rendered safely (``pulse_live/markdown.py``: raw HTML shown as
+text), threading headers.
 Every header value is cleaned of control and line-breaking characters, so titles and names cannot inject headers
 (nor make the email package refuse the header)."""
 from __future__ import annotations
 
 import html
 import re
+import textwrap
 from email.message import EmailMessage
 from email.utils import formatdate
 
 from ..config import get_settings
+from ..markdown import to_html, to_text
 
 # Unicode categories Cc (C0 and C1 controls: CR, LF, VT, FF, the separators \x1c-\x1e, NEL \x85 …), Zl (U+2028) and
 # Zp (U+2029). These are all the characters str.splitlines() breaks on (no Cf character does), which is what the
@@ -51,6 +55,35 @@ def _account_mail(*, to_addr: str, subject: str, text: str, message_id: str) -> 
 _LINK = re.compile(r'https?://[^\s<>"]+')
 
 
+def _item_text(item: dict) -> str:
+    """One item of the plain-text part: the line, or for a message its lead and the message as clean text."""
+    body = item.get('body')
+    if not body or 'lead' not in item:
+        return f'- {item["text"]}'
+    text = to_text(body) or item['text']
+    if '\n' not in text:
+        return f'- {item["lead"]}: {text}'
+    return f'- {item["lead"]}:\n' + textwrap.indent(text, '  ')
+
+
+def _item_html(item: dict) -> str:
+    """One item of the HTML part: a message's markdown rendered safely (raw HTML shown as text), else the line."""
+    body = item.get('body')
+    if not body or 'lead' not in item:
+        return f'<li>{html.escape(item["text"])}</li>'
+    return (f'<li><p style="margin:0"><b>{html.escape(item["lead"])}:</b></p>'
+            f'<div style="margin:0.25em 0 0.75em 0">{to_html(body)}</div></li>')
+
+
+def _mention_subject(items: list[dict]) -> str:
+    """"Anna Keller mentioned you" when the mail tells of a mention (the first one), else empty."""
+    for why in ('mention', 'team'):
+        for item in items:
+            if why in (item.get('why') or []) and item.get('by'):
+                return f'{item["by"]} mentioned {"you" if why == "mention" else "@Team"}'
+    return ''
+
+
 def build(*, to_addr: str, reference: str, title: str, ticket_id: int | None, kind: str, items: list[dict],
           message_id: str, resolution: str = '', subject: str = '', text: str = '') -> EmailMessage:
     if kind == 'account':
@@ -58,17 +91,21 @@ def build(*, to_addr: str, reference: str, title: str, ticket_id: int | None, ki
     settings = get_settings()
     link = f'{settings.base_url.rstrip("/")}/tickets/{reference}'
     subject = clean_header(f'[{reference}] {title}', 250)
+    mentioned = _mention_subject(items)
     if kind in ('resolved', 'closed'):
         subject = clean_header(f'[{reference}] {INTROS[kind].rstrip(".")}: {title}', 250)
-    lines = [INTROS.get(kind, INTROS['update']), '']
-    lines += [f'- {item["text"]}' for item in items]
+    elif mentioned:
+        subject = clean_header(f'[{reference}] {mentioned}: {title}', 250)
+    intro = f'{mentioned} in {reference}.' if mentioned else INTROS.get(kind, INTROS['update'])
+    lines = [intro, '']
+    lines += [_item_text(item) for item in items]
     if resolution:
-        lines += ['', 'Resolution:', resolution]
+        lines += ['', 'Resolution:', to_text(resolution) or resolution]
     lines += ['', f'Open the ticket: {link}', '', f'Reply to this mail to answer on {reference}.']
     text = '\n'.join(lines)
-    html_items = ''.join(f'<li>{html.escape(item["text"])}</li>' for item in items)
-    html_body = (f'<p>{html.escape(INTROS.get(kind, INTROS["update"]))}</p><ul>{html_items}</ul>'
-                 + (f'<p><b>Resolution:</b><br>{html.escape(resolution)}</p>' if resolution else '')
+    html_items = ''.join(_item_html(item) for item in items)
+    html_body = (f'<p>{html.escape(intro)}</p><ul>{html_items}</ul>'
+                 + (f'<p><b>Resolution:</b></p>{to_html(resolution)}' if resolution else '')
                  + f'<p><a href="{html.escape(link)}">Open {html.escape(reference)}</a></p>')
     message = EmailMessage()
     message['From'] = clean_header(settings.mail_from)

@@ -1,18 +1,35 @@
 """Decide, inside the change's own transaction, who is told about it and how.
 
-Recipients of a ticket event: watching team members (a provider support group counts as its staff), users
-@mentioned by handle (published card), everyone on the team for ``@Team`` (watch or not), never the actor.
+Who hears of a change to a ticket (never the actor):
+- its **assignee** (and, when the assignee changes, the previous one);
+- the people **on its team by name** who watch it (creator, customer, people added);
+- the **support group** entry (the provider's group on every ticket) stands for whoever currently works the
+  ticket: the members of its queue while it is unassigned (a queue without members is open to every agent, as
+  for Take), its assignee after — never every staff member;
+- people **mentioned** by handle (published card), and for ``@Team`` everyone on the team (the group entry
+  expanded as above), watch or not;
+- **managers and admins** by their own choice (``User.notify_scope``): ``mine`` (the tickets they are on, the
+  default), ``queues`` (every change in the queues they are members of) or ``all``.
+A personal team entry with watch off silences that person for that ticket, except for mentions.
+
 A customer is told only what the portal shows them (``auth.can_see_event``: never internal entries, only the
 changes of ``auth.CUSTOMER_HISTORY_FIELDS``, and only on tickets they may view — a mention does not open a ticket to
 a colleague). Users looking at the ticket right now are not notified (they see the change live); other online
 users (any open tab) get an in-app notification; offline users get a mail, combined per recipient and ticket
 within the batch window, and the in-app row too when they turned e-mail off (the bell has it when they are back).
+A mention is always in the bell (unread until seen), and mailed at once when the person is offline ("Anna Keller
+mentioned you in PL-…: …"; the bell row is marked mailed so the missed-notification scan does not mail it again).
 The customer gets public replies and a mail when the ticket is resolved and when it is closed (that mail carries
 the resolution, so the resolution's own field changes are not sent to them separately).
+
+``quiet()`` makes the changes inside it tell nobody (the demo seeds its history with it: no mail, no bell).
 """
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -22,12 +39,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .. import auth, presence
 from ..config import get_settings
 from ..events import NotificationCreated, TicketChanged
+from ..markdown import one_line
 from ..models import (
     STAFF_ROLES,
     EventKind,
     EventMention,
     MailOutbox,
     Notification,
+    QueueMember,
+    Role,
     TeamMember,
     Ticket,
     TicketEvent,
@@ -35,11 +55,40 @@ from ..models import (
     utcnow,
 )
 
+SCOPES = {'mine': 'Only tickets I am on (assignee, team, mentioned)',
+          'queues': 'Every change in the queues I am a member of',
+          'all': 'Every change of every ticket'}
+MENTION_REASONS = frozenset({'mention', 'team'})
+BODY_LIMIT = 4000  # characters of a message carried into a mail (rendered as markdown there)
+_quiet: ContextVar[bool] = ContextVar('pulse_live_notify_quiet', default=False)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Changes made inside this block notify nobody: no in-app notification, no mail."""
+    token = _quiet.set(True)
+    try:
+        yield
+    finally:
+        _quiet.reset(token)
+
 
 @dataclass
 class Reason:
     user: User
-    why: set[str] = field(default_factory=set)  # watch, mention, team, customer
+    why: set[str] = field(default_factory=set)  # watch, works, assignee, scope, mention, team, customer
+
+
+@dataclass
+class Audience:
+    named: dict[int, tuple[User, bool]]  # personal team entries: user id → (user, watching)
+    group: list[User]  # the support group entries, standing for whoever works the ticket now
+    group_watching: bool
+    assignee: User | None
+
+    @property
+    def team_ids(self) -> set[int]:
+        return set(self.named) | {u.id for u in self.group}
 
 
 def _is_staff(user: User) -> bool:
@@ -50,38 +99,98 @@ def _can_see(user: User, ticket: Ticket, event: TicketEvent, team_ids: set[int])
     return auth.can_see_event(user, ticket, event.kind, event.field, event.is_internal, on_team=user.id in team_ids)
 
 
-async def _team(session: AsyncSession, ticket: Ticket) -> list[tuple[User, bool]]:
-    """(user, watching) for every team member, support groups expanded to their active staff."""
-    members = list((await session.execute(select(TeamMember).where(TeamMember.ticket_id == ticket.id))).scalars())
-    result: dict[int, tuple[User, bool]] = {}
-    user_ids = [m.user_id for m in members if m.user_id]
-    if user_ids:
-        for user in (await session.execute(select(User).where(User.id.in_(user_ids)))).scalars():
-            watching = next(m.watching for m in members if m.user_id == user.id)
-            result[user.id] = (user, watching)
-    for m in members:
+async def who_works(session: AsyncSession, ticket: Ticket, organisation_id: int) -> list[User]:
+    """Whom a support group entry stands for: the ticket's assignee once it has one; before that the members of
+    its queue (of the group's organisation); a queue without members is open to every agent of the group."""
+    if ticket.assignee_id is not None:
+        user = await session.get(User, ticket.assignee_id)
+        return [user] if user is not None and user.is_active and _is_staff(user) else []
+    staff = [r.value for r in STAFF_ROLES]
+    if ticket.queue_id is not None:
+        members = list((await session.execute(
+            select(User).join(QueueMember, QueueMember.user_id == User.id)
+            .where(QueueMember.queue_id == ticket.queue_id, User.organisation_id == organisation_id,
+                   User.role.in_(staff), User.is_active.is_(True)))).scalars())
+        if members:
+            return members
+    return list((await session.execute(
+        select(User).where(User.organisation_id == organisation_id, User.role == Role.AGENT.value,
+                           User.is_active.is_(True)))).scalars())
+
+
+async def _audience(session: AsyncSession, ticket: Ticket) -> Audience:
+    entries = list((await session.execute(select(TeamMember).where(TeamMember.ticket_id == ticket.id))).scalars())
+    named: dict[int, tuple[User, bool]] = {}
+    watching_of = {m.user_id: m.watching for m in entries if m.user_id}
+    if watching_of:
+        for user in (await session.execute(select(User).where(User.id.in_(watching_of)))).scalars():
+            if user.is_active:
+                named[user.id] = (user, watching_of[user.id])
+    group: dict[int, User] = {}
+    group_watching = False
+    for m in entries:
         if m.organisation_id:
-            staff = (await session.execute(select(User).where(
-                User.organisation_id == m.organisation_id, User.role.in_([r.value for r in STAFF_ROLES])))).scalars()
-            for user in staff:
-                result.setdefault(user.id, (user, m.watching))
-    return [(u, w) for u, w in result.values() if u.is_active]
+            group_watching = group_watching or m.watching
+            for user in await who_works(session, ticket, m.organisation_id):
+                group.setdefault(user.id, user)
+    assignee = await session.get(User, ticket.assignee_id) if ticket.assignee_id else None
+    return Audience(named, list(group.values()), group_watching,
+                    assignee if assignee is not None and assignee.is_active else None)
+
+
+async def _by_choice(session: AsyncSession, ticket: Ticket) -> list[User]:
+    """Managers and admins who chose to hear of this ticket's changes (``queues`` or ``all``)."""
+    choosers = list((await session.execute(
+        select(User).where(User.role.in_([Role.MANAGER.value, Role.ADMIN.value]), User.is_active.is_(True),
+                           User.notify_scope.in_(('queues', 'all'))))).scalars())
+    if not choosers:
+        return []
+    in_queue: set[int] = set()
+    if ticket.queue_id is not None and any(u.notify_scope == 'queues' for u in choosers):
+        in_queue = set((await session.execute(select(QueueMember.user_id).where(
+            QueueMember.queue_id == ticket.queue_id, QueueMember.user_id.in_([u.id for u in choosers])))).scalars())
+    return [u for u in choosers if u.notify_scope == 'all' or u.id in in_queue]
 
 
 def summary(event: TicketEvent, actor_name: str) -> str:
+    """One line for the bell and the mail's list: who did what (markdown shown as its plain text)."""
     if event.kind == EventKind.MESSAGE:
-        text = ' '.join((event.body or '').split())
+        text = one_line(event.body or '')
         files = (event.data or {}).get('files') or []
         if not text and files:
             text = 'attached ' + ', '.join(files)
         what = 'wrote an internal note' if event.is_internal else 'wrote'
-        return f'{actor_name} {what}: {text[:300]}'
+        return f'{actor_name} {what}: {text}'
     return event.body
+
+
+def _lead(event: TicketEvent, actor_name: str, reference: str, why: set[str]) -> str:
+    if 'mention' in why:
+        return f'{actor_name} mentioned you in {reference}'
+    if 'team' in why:
+        return f'{actor_name} mentioned @Team in {reference}'
+    return f'{actor_name} wrote an internal note' if event.is_internal else f'{actor_name} wrote'
+
+
+def _item(event: TicketEvent, actor_name: str, reference: str, why: set[str]) -> dict:
+    """What one recipient is told of one entry: ``text`` (one plain line), and for a message its ``lead`` and
+    markdown ``body`` (the mail renders it as HTML and as clean plain text)."""
+    item: dict = {'event_id': event.id, 'why': sorted(why)}
+    if why & MENTION_REASONS and event.kind == EventKind.MESSAGE:
+        lead = _lead(event, actor_name, reference, why)
+        item.update(text=f'{lead}: {one_line(event.body or "")}', lead=lead, by=actor_name,
+                    body=(event.body or '')[:BODY_LIMIT])
+    elif event.kind == EventKind.MESSAGE and (event.body or '').strip():
+        item.update(text=summary(event, actor_name), lead=_lead(event, actor_name, reference, why),
+                    body=(event.body or '')[:BODY_LIMIT])
+    else:
+        item['text'] = summary(event, actor_name)
+    return item
 
 
 async def plan(session: AsyncSession, change: TicketChanged) -> list[NotificationCreated]:
     """Write the notification and outbox rows for one ticket change; return the in-app events to publish."""
-    if not change.event_ids and change.kind != 'created':
+    if _quiet.get() or (not change.event_ids and change.kind != 'created'):
         return []
     ticket = await session.get(Ticket, change.ticket_id)
     if ticket is None:
@@ -94,16 +203,22 @@ async def plan(session: AsyncSession, change: TicketChanged) -> list[Notificatio
         return []
     actor = await session.get(User, change.actor_id) if change.actor_id else None
     actor_name = actor.display_name if actor else 'Pulse Live'
-    team = await _team(session, ticket)
-    team_ids = {user.id for user, _ in team}
+    audience = await _audience(session, ticket)
+    team_ids = audience.team_ids
+    by_choice = await _by_choice(session, ticket)
     customer = await session.get(User, ticket.customer_id) if ticket.customer_id else None
     closing = any(e.field == 'status' and e.new_value in ('Resolved', 'Closed') for e in events)
+    muted = {uid for uid, (_, watching) in audience.named.items() if not watching}
     published: list[NotificationCreated] = []
     for event in events:
         reasons: dict[int, Reason] = {}
 
-        def add(user: User, why: str) -> None:
-            if user.id == change.actor_id or not user.is_active or not _can_see(user, ticket, event, team_ids):
+        def add(user: User | None, why: str) -> None:
+            if user is None or user.id == change.actor_id or not user.is_active:
+                return
+            if why not in MENTION_REASONS and user.id in muted:
+                return  # watch switched off for this ticket: only a mention reaches them
+            if not _can_see(user, ticket, event, team_ids):
                 return
             if (closing and customer is not None and user.id == customer.id and event.kind == EventKind.FIELD_CHANGE
                     and event.field != 'status'):
@@ -111,11 +226,21 @@ async def plan(session: AsyncSession, change: TicketChanged) -> list[Notificatio
             reasons.setdefault(user.id, Reason(user)).why.add(why)
 
         mentions = list((await session.execute(select(EventMention).where(EventMention.event_id == event.id))).scalars())
-        for user, watching in team:
+        for user, watching in audience.named.values():
             if watching:
                 add(user, 'watch')
+        if audience.group_watching:
+            for user in audience.group:
+                add(user, 'works')
+        add(audience.assignee, 'assignee')
+        if event.field == 'assignee_id' and isinstance((event.data or {}).get('old'), int):
+            add(await session.get(User, event.data['old']), 'assignee')  # the one it was taken from
+        for user in by_choice:
+            add(user, 'scope')
         if any(m.is_team for m in mentions):
-            for user, _ in team:
+            for user, _ in audience.named.values():
+                add(user, 'team')
+            for user in audience.group:
                 add(user, 'team')
         mentioned_ids = [m.user_id for m in mentions if m.user_id]
         if mentioned_ids:
@@ -128,31 +253,35 @@ async def plan(session: AsyncSession, change: TicketChanged) -> list[Notificatio
         if status_mail:
             reasons.pop(customer.id, None)  # the customer gets the dedicated resolved/closed mail instead
             _customer_status_mail(session, ticket, customer, event)
-        text = summary(event, actor_name)
         watching_now = presence.viewing(ticket.id)  # they see it live on the ticket: no toast, no mail
         for reason in reasons.values():
-            if reason.user.id not in watching_now:
-                published.extend(await _deliver(session, reason, ticket, event, text))
+            mentioned = bool(reason.why & MENTION_REASONS)
+            if reason.user.id in watching_now and not mentioned:
+                continue
+            item = _item(event, actor_name, ticket.reference, reason.why)
+            published.extend(await _deliver(session, reason.user, ticket, event, item, mentioned))
     return published
 
 
-async def _deliver(session: AsyncSession, reason: Reason, ticket: Ticket, event: TicketEvent,
-                   text: str) -> list[NotificationCreated]:
-    user = reason.user
-    prefix = 'mentioned you — ' if 'mention' in reason.why or 'team' in reason.why else ''
-    if presence.is_online(user.id):
-        note = Notification(user_id=user.id, ticket_id=ticket.id, event_id=event.id,
-                            text=f'{ticket.reference}: {prefix}{text}')
+async def _deliver(session: AsyncSession, user: User, ticket: Ticket, event: TicketEvent, item: dict,
+                   mentioned: bool) -> list[NotificationCreated]:
+    """Online: a bell entry (toast). Offline: a mail, or the bell entry when no mail is wanted. A mention is
+    always in the bell, and mailed too when the person is offline."""
+    online = presence.is_online(user.id)
+    mail = not online and user.email_notifications
+    text = item['text'] if mentioned else f'{ticket.reference}: {item["text"]}'
+    published: list[NotificationCreated] = []
+    if online or mentioned or not user.email_notifications:
+        note = Notification(user_id=user.id, ticket_id=ticket.id, event_id=event.id, text=text,
+                            mailed_at=utcnow() if mail else None)
         session.add(note)
-        await session.flush()
-        return [NotificationCreated(user_id=user.id, notification_id=note.id, ticket_id=ticket.id, text=note.text)]
-    if user.email_notifications:
-        await enqueue(session, user=user, ticket=ticket, item={'event_id': event.id, 'text': text,
-                                                               'why': sorted(reason.why)})
-    else:  # no mail wanted: the bell keeps it for when they are back (nothing is published: no tab to tell)
-        session.add(Notification(user_id=user.id, ticket_id=ticket.id, event_id=event.id,
-                                 text=f'{ticket.reference}: {prefix}{text}'))
-    return []
+        if online:  # offline: nothing to publish (no tab to tell); the bell has it when they are back
+            await session.flush()
+            published.append(NotificationCreated(user_id=user.id, notification_id=note.id, ticket_id=ticket.id,
+                                                 text=note.text))
+    if mail:
+        await enqueue(session, user=user, ticket=ticket, item=item)
+    return published
 
 
 def new_message_id() -> str:

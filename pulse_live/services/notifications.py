@@ -7,6 +7,7 @@ from .. import auth
 from ..errors import NotFound, ValidationError
 from ..events import NotificationsRead
 from ..models import MailOutbox, Notification, Role, User, utcnow
+from ..notify.planner import SCOPES
 from ._uow import unit_of_work
 
 
@@ -54,12 +55,22 @@ async def retry_now(*, actor: User, outbox_id: int) -> None:
     sender.wake()
 
 
-async def update_preferences(*, actor: User, email_notifications: bool, notify_delay_s: int) -> None:
+async def update_preferences(*, actor: User, email_notifications: bool, notify_delay_s: int,
+                             notify_scope: str | None = None) -> None:
+    """The actor's own notification preferences. ``notify_scope`` (managers and admins only; None keeps it) says
+    what they hear beyond the tickets they are on: ``mine``, ``queues`` (their queues) or ``all``."""
     if not isinstance(notify_delay_s, int) or not 0 <= notify_delay_s <= 7 * 24 * 3600:
         raise ValidationError('The delay must be between 0 seconds and 7 days.')
+    if notify_scope is not None:
+        if notify_scope not in SCOPES:
+            raise ValidationError(f'{notify_scope!r} is not a choice; choose one of: {", ".join(SCOPES)}.')
+        if notify_scope != 'mine' and actor.role not in (Role.MANAGER, Role.ADMIN):
+            raise ValidationError('Only managers and admins choose to hear of tickets they are not on.')
     async with unit_of_work() as uow:
         user = await uow.session.get(User, actor.id)
         if user is None:
             raise NotFound('User not found.')
         user.email_notifications = bool(email_notifications)
         user.notify_delay_s = notify_delay_s
+        if notify_scope is not None:
+            user.notify_scope = notify_scope

@@ -60,7 +60,7 @@ async def test_screenshots_of_ticket_page_and_list(e2e):
     await link.click()
     await expect(page).to_have_url(re.compile(rf'/tickets/{ref}$'))
     await expect(page.get_by_text(ref, exact=True)).to_be_visible()
-    await expect(page.get_by_text('ERP login locked (#58)', exact=True)).to_be_visible()
+    await expect(page.get_by_text('ERP login locked after password change', exact=True)).to_be_visible()
     await expect(composer(page)).to_be_visible()
     await expect(page.get_by_role('button', name='Send')).to_be_visible()
     for section in ('Classification', 'Customer', 'Service', 'Technical details', 'Description'):

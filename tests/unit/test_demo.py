@@ -1,11 +1,13 @@
-"""The demo data: the documented logins, ~60 tickets in every status, a believable two weeks of history."""
+"""The demo data: the documented logins, ~60 tickets in every status with natural titles, a believable two weeks of
+history, seeded without a single mail or bell entry."""
+import re
 from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from pulse_live import auth, db
 from pulse_live.demo import seed_demo
-from pulse_live.models import Ticket, TicketEvent, User, utcnow
+from pulse_live.models import MailOutbox, Notification, Ticket, TicketEvent, User, utcnow
 
 
 async def test_demo_has_logins_statuses_and_two_weeks_of_history(database):
@@ -41,3 +43,11 @@ async def test_demo_has_logins_statuses_and_two_weeks_of_history(database):
     assert before - timedelta(days=15) < min(t.created_at for t in tickets)
     # the demo password works for the documented logins
     assert await auth.authenticate('carl@acme.demo', 'demo', address='test') is not None
+    # seeding the history told nobody: no mail sent or queued, no bell entry (it is history, not news)
+    async with db.session() as s:
+        assert (await s.execute(select(func.count(MailOutbox.id)))).scalar_one() == 0
+        assert (await s.execute(select(func.count(Notification.id)))).scalar_one() == 0
+    # titles read naturally: no "(#55)" suffixes, and no two tickets share one
+    titles = [t.title for t in tickets]
+    assert not [t for t in titles if re.search(r'\(#\d+\)', t)]
+    assert len(set(titles)) == len(titles)

@@ -86,7 +86,9 @@ async def test_mentions_and_team_override_watch(people, smtp):
     assert len(smtp.to('daniel@pulse.demo')) == 1 and smtp.to('ben@pulse.demo') == []
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='@Team all hands', internal=True)
     await drain()
-    assert len(smtp.to('ben@pulse.demo')) == 1 and len(smtp.to('maria@pulse.demo')) == 1
+    # @Team: everyone on the team, watch or not — the group entry is the queue's members (the ticket is
+    # unassigned), not every staff member: Maria, a manager on no team of this ticket, is not told
+    assert len(smtp.to('ben@pulse.demo')) == 1 and smtp.to('maria@pulse.demo') == []
     assert len(smtp.to('daniel@pulse.demo')) == 2
     carl_texts = [m.get_body(('plain',)).get_content() for m in smtp.to('carl@acme.demo')]
     assert any('quiet update' in t for t in carl_texts)  # the customer gets public replies

@@ -1,0 +1,121 @@
+"""Safe markdown, one renderer for the chatter on screen and for mail: markdown-it (CommonMark, tables,
+strikethrough) with raw HTML disabled, so HTML in a message is shown as text and never executed; markdown-it's
+link check drops ``javascript:``/``vbscript:``/``data:`` links. ``to_text`` gives the clean plain text of the same
+markdown (no ``**``, links as "text (address)", lists kept) for mail's plain part and one-line summaries.
+
+No NiceGUI here: ``components/markdown.py`` wraps ``to_html`` in a ``ui.html`` element.
+"""
+from __future__ import annotations
+
+import re
+
+from markdown_it import MarkdownIt
+
+_md = MarkdownIt('commonmark', {'html': False, 'linkify': False, 'breaks': True}).enable(['table', 'strikethrough'])
+MENTION = re.compile(r'(?<![\w@/])@([A-Za-z0-9][A-Za-z0-9_.-]{0,59})')
+
+
+def _link_open(tokens, idx, options, env):
+    tokens[idx].attrSet('target', '_blank')
+    tokens[idx].attrSet('rel', 'noopener noreferrer nofollow')
+    return _md.renderer.renderToken(tokens, idx, options, env)
+
+
+_md.renderer.rules['link_open'] = _link_open
+
+
+def to_html(text: str, mentions: list[str] | None = None) -> str:
+    """The HTML of a message; stored mentions (handles, ``Team``) are highlighted."""
+    html = _md.render(text or '')
+    known = {m.lower() for m in mentions or []}
+    if known:  # highlight stored mentions (the text was already escaped by the renderer)
+        html = MENTION.sub(lambda m: f'<span class="mention">@{m.group(1)}</span>'
+                           if m.group(1).lower().rstrip('.-') in known else m.group(0), html)
+    return html
+
+
+def _inline(children) -> str:
+    parts: list[str] = []
+    links: list[tuple[int, str]] = []
+    for child in children or []:
+        kind = child.type
+        if kind in ('text', 'code_inline', 'html_inline'):
+            parts.append(child.content)
+        elif kind in ('softbreak', 'hardbreak'):
+            parts.append('\n')
+        elif kind == 'image':
+            parts.append(child.content or '')
+        elif kind == 'link_open':
+            links.append((len(parts), str(child.attrGet('href') or '')))
+        elif kind == 'link_close' and links:
+            start, href = links.pop()
+            label = ''.join(parts[start:]).strip()
+            if href and href not in (label, f'mailto:{label}'):
+                parts.append(f' ({href})')
+    return ''.join(parts)
+
+
+def to_text(text: str) -> str:
+    """Clean plain text of markdown: paragraphs apart by a blank line, list items as "- " / "1. ", quotes as
+    "> ", code as written; emphasis marks dropped."""
+    blocks: list[tuple[str, bool]] = []  # (text, tight: joined to the previous block by one line break)
+    lists: list[list] = []  # [ordered, next number]
+    quote = 0
+    prefix = ''
+    row: list[str] | None = None
+    table_rows = 0
+    list_starts = False  # the next item opens a top-level list: apart from what came before
+
+    def emit(content: str, tight: bool = False) -> None:
+        nonlocal prefix, list_starts
+        indent = '  ' * len(lists)
+        lead = prefix or indent
+        lines = content.split('\n')
+        out = [lead + lines[0]] + [(' ' * len(lead) if lines[i] else '') + lines[i] for i in range(1, len(lines))]
+        if quote:
+            out = [('> ' * quote + line).rstrip() for line in out]
+        blocks.append(('\n'.join(out), tight or (bool(lists) and bool(prefix) and not list_starts)))
+        prefix, list_starts = '', False
+
+    for token in _md.parse(text or ''):
+        kind = token.type
+        if kind in ('bullet_list_open', 'ordered_list_open'):
+            lists.append([kind == 'ordered_list_open', int(token.attrGet('start') or 1)])
+            list_starts = len(lists) == 1
+        elif kind in ('bullet_list_close', 'ordered_list_close'):
+            lists.pop()
+        elif kind == 'list_item_open' and lists:
+            ordered, number = lists[-1]
+            prefix = '  ' * (len(lists) - 1) + (f'{number}. ' if ordered else '- ')
+            lists[-1][1] += 1
+        elif kind == 'blockquote_open':
+            quote += 1
+        elif kind == 'blockquote_close':
+            quote -= 1
+        elif kind == 'table_open':
+            table_rows = 0
+        elif kind == 'tr_open':
+            row = []
+        elif kind == 'tr_close' and row is not None:
+            emit(' | '.join(row), tight=table_rows > 0)
+            table_rows += 1
+            row = None
+        elif kind == 'inline':
+            if row is not None:
+                row.append(_inline(token.children).replace('\n', ' '))
+            else:
+                emit(_inline(token.children))
+        elif kind in ('fence', 'code_block'):
+            emit(token.content.rstrip('\n'))
+        elif kind == 'hr':
+            emit('―' * 10)
+    result = ''
+    for n, (block, tight) in enumerate(blocks):
+        result += block if n == 0 else ('\n' if tight else '\n\n') + block
+    return result.strip('\n')
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """The plain text of markdown on one line (for a bell entry or a summary), at most ``limit`` characters."""
+    flat = ' '.join(to_text(text).split())
+    return flat if len(flat) <= limit else flat[:limit - 1].rstrip() + '…'
