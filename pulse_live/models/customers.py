@@ -3,6 +3,7 @@
 A configuration item (CI) is a piece of hardware (laptop, printer, phone: model, serial number, operating system)
 or software (application, licence: version) that belongs to a customer organisation and usually to one person
 in it. Agents see a caller's items at once when identifying them (new-ticket form, customer profile).
+A ticket names the items it affects (``TicketItem``: agents link them on the ticket page).
 Organisations, users and services live in ``core.py``.
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .core import Base, utcnow
@@ -44,4 +45,15 @@ class ConfigurationItem(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-__all__ = ['ConfigurationItem', 'ItemKind']
+class TicketItem(Base):
+    """A configuration item affected by a ticket (linked by an agent; the link and its removal are history rows)."""
+    __tablename__ = 'ticket_items'
+    __table_args__ = (UniqueConstraint('ticket_id', 'item_id'),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey('tickets.id', ondelete='CASCADE'), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey('configuration_items.id', ondelete='CASCADE'), index=True)
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey('users.id', ondelete='SET NULL'))
+    added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+__all__ = ['ConfigurationItem', 'ItemKind', 'TicketItem']

@@ -74,6 +74,11 @@ def _history(ticket: Ticket, actor: User, old_id: int | None, old_name: str, new
                        data={'old': old_id, 'new': new_id, **data})
 
 
+def taken_history(ticket: Ticket, actor: User, body: str) -> TicketEvent:
+    """The history row of the actor becoming the owner of an unassigned ticket (Take, or starting work on it)."""
+    return _history(ticket, actor, None, '—', actor.id, actor.display_name, body, take=True)
+
+
 async def take_ticket(*, actor: User, ticket_id: int) -> Ticket:
     """The actor becomes the owner, unless somebody else is (``AlreadyTaken`` names them)."""
     async with unit_of_work() as uow:
@@ -103,8 +108,7 @@ async def take_ticket(*, actor: User, ticket_id: int) -> Ticket:
                                       'only open tickets can be taken.')
             raise AlreadyTaken(f'{ticket.reference} was just taken by {await _name(s, owner_id)}.', owner_id)
         await s.refresh(ticket)
-        event = _history(ticket, actor, None, '—', actor.id, actor.display_name,
-                         f'{actor.display_name} took the ticket', take=True)
+        event = taken_history(ticket, actor, f'{actor.display_name} took the ticket')
         s.add(event)
         await s.flush()
         uow.publish_after_commit(TicketChanged(ticket_id=ticket.id, kind='field_change', actor_id=actor.id,

@@ -223,7 +223,11 @@ async def use_automatic(*, actor: User, ticket_id: int, expected_version: int) -
         await _apply(s, ticket, expected_version, {'priority_overridden': False})
         decision = await decide(s, ticket)
         event = await _automatic_change(s, ticket, decision)
-        if event is None:
+        if event is not None:  # the rules changed it, on this agent's word: the history names them
+            event.actor_id = actor.id
+            event.body = (f'{actor.display_name} switched the priority back to automatic: '
+                          f'{event.old_value} → {event.new_value}')
+        else:
             event = TicketEvent(ticket_id=ticket.id, kind=EventKind.FIELD_CHANGE, actor_id=actor.id,
                                 field='priority_id', old_value=decision.priority_name, new_value=decision.priority_name,
                                 body=f'{actor.display_name} switched the priority back to automatic ({decision.priority_name})',

@@ -15,7 +15,7 @@ from ..models import (Channel, EventKind, Organisation, Priority, PriorityScale,
 from ._uow import unit_of_work
 from .chatter import add_message_event
 from .labels import FIELD_LABELS, INTERNAL_FIELDS, exists, label_for
-from .ownership import require_may_own
+from .ownership import require_may_own, taken_history
 from .prioritisation import level_value
 from .references import next_reference
 from .rules import apply_on_create, apply_on_update
@@ -32,9 +32,10 @@ TRANSITIONS: dict[Status, set[Status]] = {
     Status.OPEN: {Status.IN_PROGRESS, Status.RESOLVED},
     Status.IN_PROGRESS: {Status.OPEN, Status.RESOLVED},
     Status.RESOLVED: {Status.CLOSED, Status.IN_PROGRESS, Status.OPEN},
-    Status.CLOSED: set(),
+    Status.CLOSED: {Status.OPEN},  # staff only, with a reason (``change_status``)
 }
 CUSTOMER_TRANSITIONS = {(Status.RESOLVED, Status.CLOSED), (Status.RESOLVED, Status.OPEN)}
+REASON_LIMIT = 2000
 
 
 def _clean_text(field: str, value: Any) -> str:
@@ -294,12 +295,25 @@ async def _update_once(actor: User, ticket_id: int, expected_version: int, chang
 
 
 async def change_status(*, actor: User, ticket_id: int, expected_version: int, status: str,
-                        resolution_code_id: int | None = None, resolution_text: str | None = None) -> Ticket:
-    """Move a ticket along the workflow Open → In Progress → Resolved → Closed (with reopen)."""
+                        resolution_code_id: int | None = None, resolution_text: str | None = None,
+                        reason: str | None = None) -> Ticket:
+    """Move a ticket along the workflow Open → In Progress → Resolved → Closed (with reopen).
+
+    - Staff starting work (→ In progress) on an unassigned ticket become its assignee, under the Take rule
+      (``ownership.require_may_own``), unless ``PULSE_START_WORK_ASSIGNS`` is off.
+    - Staff may reopen a *closed* ticket (→ Open) with a ``reason``, which goes into the status history row
+      (customers read it in the portal: the status is theirs to know). Customers reopen only resolved requests,
+      within ``PULSE_REOPEN_DAYS``.
+    """
     try:
         new_status = Status(status)
     except ValueError:
         raise ValidationError(f'{status!r} is not a status.') from None
+    if reason is not None and not isinstance(reason, str):
+        raise ValidationError('The reason must be text.')
+    reason_text = (reason or '').replace('\r\n', '\n').strip()
+    if len(reason_text) > REASON_LIMIT:
+        raise ValidationError(f'The reason is too long ({len(reason_text)} characters; at most {REASON_LIMIT}).')
     async with unit_of_work() as uow:
         s = uow.session
         ticket = await _load_for_write(s, actor, ticket_id, expected_version)
@@ -315,8 +329,16 @@ async def change_status(*, actor: User, ticket_id: int, expected_version: int, s
             raise PermissionDenied(f'{ticket.reference} was resolved more than {get_settings().reopen_days:g} days '
                                    f'ago and can no longer be reopened. Please open a new request and mention '
                                    f'{ticket.reference} in it.')
+        if old_status == Status.CLOSED and not reason_text:
+            raise ValidationError(f'Reopening the closed ticket {ticket.reference} needs a reason '
+                                  '(it goes into the history).')
         now = utcnow()
         values: dict[str, Any] = {'status': new_status.value}
+        takes = (new_status == Status.IN_PROGRESS and ticket.assignee_id is None and auth.is_staff(actor)
+                 and get_settings().start_work_assigns)
+        if takes:
+            await require_may_own(s, actor, ticket.reference, ticket.queue_id, taking=True)
+            values['assignee_id'] = actor.id
         if new_status == Status.RESOLVED:
             text = _clean_text('resolution_text', resolution_text)
             if not resolution_code_id or not text:
@@ -326,13 +348,23 @@ async def change_status(*, actor: User, ticket_id: int, expected_version: int, s
             values['resolved_at'] = now
         elif new_status == Status.CLOSED:
             values['closed_at'] = now
-        elif old_status == Status.RESOLVED:  # reopened
+        elif old_status in (Status.RESOLVED, Status.CLOSED):  # reopened
             values['resolved_at'] = None
+            if old_status == Status.CLOSED:
+                values['closed_at'] = None
         old = {field: getattr(ticket, field) for field in values}
         await _apply(s, ticket, expected_version, values)
         events = [await _record_change(s, ticket, actor, field, old[field], values[field])
                   for field in ('status', 'resolution_code_id', 'resolution_text')
                   if field in values and old[field] != values[field]]
+        if reason_text:  # the status row says why
+            what = 'reopened the ticket' if new_status == Status.OPEN else 'changed Status'
+            events[0].body = f'{actor.display_name} {what} ({old_status.label} → {new_status.label}): {reason_text}'
+            events[0].data = {**(events[0].data or {}), 'reason': reason_text}
+        if takes:
+            event = taken_history(ticket, actor, f'{actor.display_name} took the ticket (started work)')
+            s.add(event)
+            events.append(event)
         await s.flush()
         uow.publish_after_commit(TicketChanged(ticket_id=ticket.id, kind='field_change', actor_id=actor.id,
                                                event_ids=tuple(e.id for e in events),
