@@ -8,11 +8,12 @@ from nicegui import events, ui
 
 from pulse_live.config import get_settings
 from pulse_live.queries.tickets import AttachmentView, EventView
+from pulse_live.services import chatter as chatter_service
 from pulse_live.storage import UploadedFile
 
+from . import upload_budget
 from .badges import avatar
 from .markdown import markdown
-from . import upload_budget
 from .render import render_boundary
 
 CHATTER_CSS = '''
@@ -166,28 +167,54 @@ class Chatter:
 
 
 class Composer:
-    """Message box with internal-note switch, attachments and @mention suggestions."""
+    """Message box with attachments and @mention suggestions. For agents (``can_note``) it has two modes, like
+    tabs: *Reply to customer* names who will read it and *Internal note* looks different (amber); the mode a new
+    page opens on is ``PULSE_COMPOSER_DEFAULT_INTERNAL`` (internal by default). Switching keeps the draft. A reply
+    that mentions only staff asks once whether it is meant as an internal note. A refused send keeps the draft
+    (and says so, with a Copy button). Customers' composer has no modes: always a public reply.
+
+    ``ticket_view`` (agents' page) returns the page's current ticket view: its ``customer`` is named in reply mode
+    and its ``ticket.status`` tells why a send was refused."""
+
+    NOTE, REPLY = 'note', 'reply'
+    BOX = 'w-full gap-2 border rounded-lg p-3'
+    LOOK = {NOTE: 'bg-amber-50 border-amber-400', REPLY: 'bg-white border-sky-300'}
 
     def __init__(self, *, can_note: bool, mention_candidates: list[dict[str, str]],
                  send: Callable[[str, bool, list[UploadedFile]], Awaitable[bool]],
-                 on_typing: Callable[[], Awaitable[None]]) -> None:
+                 on_typing: Callable[[], Awaitable[None]], ticket_view: Callable[[], object] | None = None) -> None:
         settings = get_settings()
-        self._send, self._on_typing = send, on_typing
+        self._send, self._on_typing, self._view = send, on_typing, ticket_view
         self.candidates = mention_candidates
         self.pending: list[UploadedFile] = []
         self._uploaded_any = False  # the (hidden) uploader holds files until it is reset
         self._sending = False
+        self._asked_for: str | None = None  # the text the staff-mention question was answered for
+        self.mode = (self.NOTE if settings.composer_default_internal else self.REPLY) if can_note else self.REPLY
         # a render boundary: the composer's own changes (the Send button's spinner, clearing the text, mention
         # suggestions) re-render the composer only, not the whole page
-        with render_boundary(), ui.column().classes('w-full gap-2 border border-slate-200 rounded-lg p-3 bg-white'):
+        with render_boundary(), ui.column().classes(f'{self.BOX} border-slate-200 bg-white') as self.box:
+            self.modes: ui.tabs | None = None
+            self.audience: ui.label | None = None
+            if can_note:
+                with ui.row().classes('w-full items-center gap-2 no-wrap'):
+                    with ui.tabs(value=self.mode, on_change=self._mode_changed) \
+                            .props('dense no-caps inline-label align=left active-color=primary indicator-color=primary') \
+                            .mark('composer-mode internal-switch') as self.modes:
+                        ui.tab(self.REPLY, 'Reply to customer', icon='reply').mark('mode-reply')
+                        ui.tab(self.NOTE, 'Internal note', icon='lock').mark('mode-note')
+                with ui.row().classes('w-full items-center gap-1 no-wrap text-sm'):
+                    self.audience_icon = ui.icon('lock', size='xs')
+                    self.audience = ui.label('').mark('composer-audience')
             self.text = ui.textarea(placeholder='Write a message… (@ to mention, Ctrl+Enter to send)') \
-                .props('autogrow outlined dense').classes('w-full').mark('composer')
+                .props('autogrow outlined dense bg-color=white').classes('w-full').mark('composer')
             self.text.on_value_change(self._changed)
             self.text.on('keydown.ctrl.enter', self.submit)
             self.suggestions = ui.row().classes('gap-1')
             self.files_row = ui.row().classes('gap-1')
+            self.kept = ui.row().classes('w-full items-center gap-2 text-sm text-red-800').mark('composer-kept')
+            self.kept.set_visibility(False)
             with ui.row().classes('w-full items-center gap-2'):
-                self.internal = ui.switch('Internal note').mark('internal-switch') if can_note else None
                 self.upload = ui.upload(multiple=True, auto_upload=True, max_file_size=settings.max_upload_bytes,
                                         max_files=settings.max_upload_files, on_upload=self._uploaded,
                                         on_rejected=lambda: ui.notify('That file is too large or there are too many files.',
@@ -195,11 +222,63 @@ class Composer:
                 ui.button('Attach', icon='attach_file', on_click=lambda: self.upload.run_method('pickFiles')) \
                     .props('flat dense no-caps').mark('attach-button')
                 ui.space()
-                self.send_button = ui.button('Send', icon='send', on_click=self.submit).props('no-caps')
+                self.send_button = ui.button('Send', icon='send', on_click=self.submit).props('no-caps') \
+                    .mark('composer-send')
+            if can_note:
+                with ui.dialog() as self.ask, ui.card().classes('w-[30rem] max-w-full'):
+                    ui.label('Send this to the customer?').classes('text-lg font-medium')
+                    self.ask_text = ui.label('').classes('text-sm')
+                    with ui.row().classes('w-full justify-end gap-2'):
+                        ui.button('Send to customer', icon='reply', on_click=lambda: self.ask.submit(self.REPLY)) \
+                            .props('outline no-caps').mark('send-to-customer')
+                        ui.button('Send as internal note', icon='lock', on_click=lambda: self.ask.submit(self.NOTE)) \
+                            .props('unelevated no-caps color=amber-9').mark('send-as-note')
+        if can_note:
+            self._show_mode()
+
+    # --- the two modes ---
+    @property
+    def internal(self) -> bool:
+        return self.modes is not None and self.mode == self.NOTE
+
+    def _audience_text(self) -> str:
+        if self.mode == self.NOTE:
+            return 'Only staff see internal notes, never the customer.'
+        customer = getattr(self._view(), 'customer', None) if self._view is not None else None
+        if customer:
+            return f'Visible to {customer} (the customer) and staff.'
+        return 'No customer on this ticket: replies are seen by staff only.'
+
+    def _refresh_audience(self) -> None:
+        """The customer may change while the page is open: the line follows (only sent when it changed)."""
+        if self.audience is not None and self.audience.text != (text := self._audience_text()):
+            self.audience.set_text(text)
+
+    def _show_mode(self) -> None:
+        note = self.mode == self.NOTE
+        self.box.classes(replace=f'{self.BOX} {self.LOOK[self.mode]}')
+        self.audience_icon.name = 'lock' if note else 'visibility'
+        self.audience_icon.classes(replace='text-amber-800' if note else 'text-sky-700')
+        self.audience.classes(replace='font-medium text-amber-900' if note else 'font-medium text-sky-900')
+        self._refresh_audience()
+        self.send_button.set_text('Send internal note' if note else 'Send reply')
+        self.send_button.props(f'color={"amber-9" if note else "primary"}')
+
+    def set_mode(self, mode: str) -> None:
+        if self.modes is not None and mode in (self.NOTE, self.REPLY) and mode != self.mode:
+            self.modes.value = mode  # → _mode_changed
+
+    def _mode_changed(self) -> None:
+        mode = self.modes.value if self.modes is not None else self.REPLY
+        if mode not in (self.NOTE, self.REPLY) or mode == self.mode:
+            return
+        self.mode = mode  # the draft and the files stay as they are
+        self._show_mode()
 
     async def _changed(self) -> None:
         value = self.text.value or ''
         self._show_suggestions(value)
+        self._refresh_audience()
         if value:
             await self._on_typing()
 
@@ -270,22 +349,72 @@ class Composer:
             return
         if self._sending:
             return  # a second click while the first is on its way must not post twice
-        internal = bool(self.internal and self.internal.value)
         self._sending = True
-        self.send_button.props('loading')
         try:
-            ok = await self._send(body, internal, list(self.pending))
+            internal = self.internal
+            if not internal and self.modes is not None and body and body != self._asked_for \
+                    and await chatter_service.mentions_only_staff(body):
+                choice = await self._ask_staff_only()
+                if choice is None:
+                    return  # dismissed: nothing sent, the draft stays
+                self._asked_for = body  # asked once: sending the same text again does not ask again
+                if choice == self.NOTE:
+                    internal = True
+                    self.set_mode(self.NOTE)
+            self.send_button.props('loading')
+            try:
+                ok = await self._send(body, internal, list(self.pending))
+            finally:
+                self.send_button.props(remove='loading')
         finally:
             self._sending = False
-            self.send_button.props(remove='loading')
-        if ok:
-            self.text.value = ''
-            if self.pending:  # only what changed: each update costs the browser a re-render
-                for f in self.pending:
-                    upload_budget.release(self.upload.client, f)
-                self.pending = []
-                self._show_files()
-            if self._uploaded_any:
-                self._uploaded_any = False
-                self.upload.reset()
-            self._clear_suggestions()
+        if self.text.is_deleted:
+            return
+        if not ok:
+            self._show_kept()
+            return
+        self._hide_kept()
+        self._asked_for = None
+        self.text.value = ''
+        if self.pending:  # only what changed: each update costs the browser a re-render
+            for f in self.pending:
+                upload_budget.release(self.upload.client, f)
+            self.pending = []
+            self._show_files()
+        if self._uploaded_any:
+            self._uploaded_any = False
+            self.upload.reset()
+        self._clear_suggestions()
+
+    async def _ask_staff_only(self) -> str | None:
+        self._refresh_audience()
+        customer = getattr(self._view(), 'customer', None) if self._view is not None else None
+        who = customer or 'the customer'
+        self.ask_text.set_text(f'This reply mentions only staff. Sent as a reply, {who} will read it too. '
+                               'Did you mean an internal note?')
+        return await self.ask
+
+    # --- a refused send keeps the draft ---
+    def _show_kept(self) -> None:
+        view = self._view() if self._view is not None else None
+        ticket = getattr(view, 'ticket', None)
+        if ticket is not None and getattr(ticket, 'status', None) == 'closed':
+            why = f'Not sent: {ticket.reference} was closed meanwhile. Your text is kept here; reopen the ticket to add it.'
+        else:
+            why = 'Not sent (the reason is shown above). Your text is kept here.'
+        self.kept.clear()
+        with self.kept:
+            ui.icon('error_outline', size='xs')
+            ui.label(why).classes('grow')
+            ui.button('Copy text', icon='content_copy', on_click=self._copy).props('flat dense no-caps') \
+                .mark('composer-copy')
+        self.kept.set_visibility(True)
+
+    def _hide_kept(self) -> None:
+        if self.kept.visible:
+            self.kept.set_visibility(False)
+            self.kept.clear()
+
+    def _copy(self) -> None:
+        ui.clipboard.write(self.text.value or '')
+        ui.notify('Copied your text to the clipboard.', type='info')

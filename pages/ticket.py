@@ -75,7 +75,7 @@ class TicketScreen:
             with ui.column().classes('lg:col-span-2 gap-3 min-w-0'):
                 self.chatter = Chatter(self.user.id, self.view.events, self.view.has_older, self._older)
                 self.composer = Composer(can_note=self.staff, mention_candidates=await catalog.mention_candidates(),
-                                         send=self._send, on_typing=self._typing)
+                                         send=self._send, on_typing=self._typing, ticket_view=lambda: self.view)
             with render_boundary(), ui.column().classes('gap-3 min-w-0'):
                 self.details = DetailsPanel(t, options, lambda f: auth.can_edit_field(self.user, self.view.ticket, f)
                                             and t.status != Status.CLOSED, self._save_field,

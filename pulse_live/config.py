@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     ticket_prefix: str = 'PL'
     reopen_days: float = Field(default=14, ge=0, description='a customer may reopen a resolved request within this many days')
     start_work_assigns: bool = Field(default=True, description='"Start work" on an unassigned ticket makes the agent its assignee')
+    composer_default_internal: bool = Field(default=True, description="an agent's composer opens on Internal note "
+                                            '(false: on Reply to customer)')
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -6,10 +6,10 @@ import re
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .. import auth, storage
+from .. import auth, db, storage
 from ..errors import NotFound, PermissionDenied, ValidationError
 from ..events import TicketChanged
-from ..models import Attachment, EventKind, EventMention, Ticket, TicketEvent, User, utcnow
+from ..models import Attachment, EventKind, EventMention, STAFF_ROLES, Status, Ticket, TicketEvent, User, utcnow
 from ._uow import unit_of_work
 
 MAX_MESSAGE = 20000
@@ -30,6 +30,21 @@ async def _resolve_mentions(session: AsyncSession, body: str) -> tuple[bool, lis
     rows = await session.execute(select(User.id).where(func.lower(User.handle).in_(handles),
                                                        User.card_published.is_(True), User.is_active.is_(True)))
     return team, [r for (r,) in rows]
+
+
+async def mentions_only_staff(body: str) -> bool:
+    """True when the text mentions somebody and everybody it mentions is staff (or ``@Team``): such a "reply to the
+    customer" is likely meant as an internal note (the composer asks). Handles naming nobody do not count."""
+    handles = {h.lower() for h in mentioned_handles(body or '')}
+    team = TEAM_HANDLE in handles
+    handles.discard(TEAM_HANDLE)
+    roles: list[str] = []
+    if handles:
+        async with db.session() as s:
+            roles = list((await s.execute(select(User.role).where(func.lower(User.handle).in_(handles),
+                                                                  User.is_active.is_(True)))).scalars())
+    staff = [r for r in roles if r in STAFF_ROLES]
+    return (team or bool(staff)) and len(staff) == len(roles)
 
 
 async def add_message_event(session: AsyncSession, *, ticket_id: int, actor: User, body: str, internal: bool,
@@ -69,6 +84,10 @@ async def post_message(*, actor: User, ticket_id: int, body: str, internal: bool
             if ticket is not None:
                 auth.refused(actor, 'post to ticket', ticket.reference)
             raise NotFound('Ticket not found.')
+        if ticket.status == Status.CLOSED:
+            raise ValidationError(f'{ticket.reference} was closed, so nothing more can be added to it: your message '
+                                  'was not sent.' + (' Reopen the ticket to add it.' if auth.is_staff(actor) else
+                                                     f' Please open a new request and mention {ticket.reference}.'))
         now = utcnow()
         event = await add_message_event(s, ticket_id=ticket.id, actor=actor, body=body, internal=internal,
                                         stored=stored, now=now)

@@ -66,11 +66,11 @@ async def test_customer_opens_a_request_agent_sees_it_live_and_they_talk(create_
 
     # the agent answers publicly and writes an internal note; the customer sees the reply live, never the note
     await anna.open(f'/tickets/{ticket.reference}')
-    anna.find(marker='internal-switch').click()
+    anna.find(marker='mode-note').click()
     anna.find(marker='composer').type('Internal: tray 2 sensor is known to be faulty')
     anna.find('Send').click()
     await anna.should_see(kind=ui.html, content='Internal: tray 2', retries=30)
-    anna.find(marker='internal-switch').click()
+    anna.find(marker='mode-reply').click()
     anna.find(marker='composer').type('Hello Carl, a technician is on the way.')
     anna.find('Send').click()
     await carl.should_see(kind=ui.html, content='a technician is on the way', retries=50)

@@ -1,0 +1,193 @@
+"""The agents' composer: Reply to customer / Internal note, unmistakable; the customer's composer has no modes."""
+from collections.abc import Callable
+
+import pytest
+from nicegui import ui
+from nicegui.testing import User
+from sqlalchemy import select
+
+from pulse_live import db
+from pulse_live.config import reset_settings
+from pulse_live.models import TicketEvent
+from pulse_live.services import tickets
+from tests.ui.conftest import login
+
+
+async def _ticket(people, **kwargs):
+    anna = people.users['anna@pulse.demo']
+    kwargs.setdefault('customer_id', people.users['carl@acme.demo'].id)
+    return await tickets.create_ticket(actor=anna, title=kwargs.pop('title', 'Printer on floor 3 is down'), **kwargs)
+
+
+async def _open(user: User, email: str, reference: str) -> None:
+    await login(user, email)
+    await user.open(f'/tickets/{reference}')
+    await user.should_see(reference)
+
+
+async def _messages(ticket_id: int) -> list[tuple[str, bool]]:
+    async with db.session() as s:
+        rows = await s.execute(select(TicketEvent.body, TicketEvent.is_internal)
+                               .where(TicketEvent.ticket_id == ticket_id, TicketEvent.kind == 'message')
+                               .order_by(TicketEvent.id))
+        return [tuple(r) for r in rows]
+
+
+def _box(user: User) -> ui.column:
+    """The composer's frame (its look tells the mode)."""
+    return user.find(marker='composer').elements.pop().parent_slot.parent
+
+
+def _audience(user: User) -> str:
+    return user.find(marker='composer-audience').elements.pop().text
+
+
+def _send_text(user: User) -> str:
+    return user.find(marker='composer-send').elements.pop().text
+
+
+async def test_a_new_install_opens_on_internal_note_and_says_so(create_user: Callable[[], User], people) -> None:
+    ticket = await _ticket(people)
+    anna, carl = create_user(), create_user()
+    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    await login(carl, 'carl@acme.demo', expect='My requests')
+    await carl.open(f'/portal/requests/{ticket.reference}')
+    await carl.should_see(marker='request-title')
+    assert anna.find(marker='composer-mode').elements.pop().value == 'note'
+    assert 'Only staff see internal notes' in _audience(anna)
+    assert 'bg-amber-50' in _box(anna).classes and _send_text(anna) == 'Send internal note'
+    anna.find(marker='composer').type('Ben, the vendor confirmed a patch')
+    anna.find(marker='composer-send').click()
+    await anna.should_see(kind=ui.html, content='the vendor confirmed a patch', retries=30)
+    await anna.should_see(marker='internal-badge')
+    assert await _messages(ticket.id) == [('Ben, the vendor confirmed a patch', True)]
+    await carl.should_not_see('the vendor confirmed')
+
+
+async def test_reply_mode_names_the_customer_and_switching_keeps_the_draft(create_user: Callable[[], User],
+                                                                            people) -> None:
+    ticket = await _ticket(people)
+    anna, carl = create_user(), create_user()
+    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    await login(carl, 'carl@acme.demo', expect='My requests')
+    await carl.open(f'/portal/requests/{ticket.reference}')
+    await carl.should_see(marker='request-title')
+    anna.find(marker='composer').type('Hello Carl, a technician')
+    await anna.find(ui.upload).elements.pop().handle_uploads(
+        [ui.upload.SmallFileUpload('route.txt', 'text/plain', b'floor 3')])
+    await anna.should_see(marker='pending-file')
+    anna.find(marker='mode-reply').click()
+    assert _audience(anna) == 'Visible to Carl Jensen (the customer) and staff.'
+    assert 'bg-amber-50' not in _box(anna).classes and _send_text(anna) == 'Send reply'
+    anna.find(marker='mode-note').click()
+    anna.find(marker='mode-reply').click()
+    composer = anna.find(marker='composer').elements.pop()
+    assert composer.value == 'Hello Carl, a technician'  # the draft survived both switches …
+    await anna.should_see(marker='pending-file')  # … and so did the file
+    anna.find(marker='composer').type(' is on the way.')
+    anna.find(marker='composer-send').click()
+    await carl.should_see(kind=ui.html, content='a technician is on the way', retries=50)
+    await carl.should_see(kind=ui.link, content='route.txt')
+    assert await _messages(ticket.id) == [('Hello Carl, a technician is on the way.', False)]
+    assert anna.find(marker='composer-mode').elements.pop().value == 'reply'  # the chosen mode stays
+
+
+async def test_the_named_customer_follows_a_change_of_customer(create_user: Callable[[], User], people) -> None:
+    ticket = await _ticket(people)
+    anna = create_user()
+    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    anna.find(marker='mode-reply').click()
+    assert 'Carl Jensen' in _audience(anna)
+    await tickets.update_ticket(actor=people.users['ben@pulse.demo'], ticket_id=ticket.id,
+                                expected_version=ticket.version, changes={'customer_id': people.users['eva@acme.demo'].id})
+    await anna.should_see(content='Customer: Eva Lindqvist', retries=50)
+    anna.find(marker='composer').type('Hello')  # the line is brought up to date as the agent writes
+    await _until(lambda: _audience(anna) == 'Visible to Eva Lindqvist (the customer) and staff.')
+
+
+async def test_without_a_customer_reply_mode_says_only_staff_read_it(user: User, people) -> None:
+    ticket = await _ticket(people, customer_id=None)
+    await _open(user, 'anna@pulse.demo', ticket.reference)
+    user.find(marker='mode-reply').click()
+    assert _audience(user) == 'No customer on this ticket: replies are seen by staff only.'
+
+
+async def test_the_default_mode_is_a_setting(user: User, people, monkeypatch) -> None:
+    monkeypatch.setenv('PULSE_COMPOSER_DEFAULT_INTERNAL', 'false')
+    reset_settings()
+    ticket = await _ticket(people)
+    await _open(user, 'anna@pulse.demo', ticket.reference)
+    assert user.find(marker='composer-mode').elements.pop().value == 'reply'
+    assert _audience(user) == 'Visible to Carl Jensen (the customer) and staff.'
+
+
+@pytest.mark.parametrize('text', ['@ben please check the vendor patch', '@Team please all check'])
+async def test_a_reply_mentioning_only_staff_asks_once(user: User, people, text) -> None:
+    ticket = await _ticket(people)
+    await _open(user, 'anna@pulse.demo', ticket.reference)
+    user.find(marker='mode-reply').click()
+    composer = next(iter(user.find(marker='composer').elements))
+    dialog = user.find(ui.dialog).elements.pop()
+
+    # dismissed: nothing is sent, the draft stays
+    user.find(marker='composer').type(text)
+    user.find(marker='composer-send').click()
+    await _until(lambda: dialog.value)
+    with user.client:
+        dialog.submit(None)
+    await user.should_see(marker='composer-mode')
+    assert composer.value == text and await _messages(ticket.id) == []
+
+    # "Send as internal note": sent internal, and the composer shows note mode
+    user.find(marker='composer-send').click()
+    await _until(lambda: dialog.value)
+    user.find(marker='send-as-note').click()
+    await user.should_see(marker='internal-badge', retries=50)
+    assert await _messages(ticket.id) == [(text, True)]
+    assert user.find(marker='composer-mode').elements.pop().value == 'note'
+
+    # "Send to customer": sent public, asked only once
+    user.find(marker='mode-reply').click()
+    user.find(marker='composer').type(text + ' again')
+    user.find(marker='composer-send').click()
+    await _until(lambda: dialog.value)
+    user.find(marker='send-to-customer').click()
+    await _until(lambda: len(composer.value or '') == 0)
+    assert (await _messages(ticket.id))[-1] == (text + ' again', False)
+    assert not dialog.value
+
+
+async def test_a_reply_mentioning_the_customer_or_nobody_is_not_questioned(user: User, people) -> None:
+    ticket = await _ticket(people)
+    await _open(user, 'anna@pulse.demo', ticket.reference)
+    user.find(marker='mode-reply').click()
+    dialog = user.find(ui.dialog).elements.pop()
+    for text in ('@carl and @ben: the patch is ready', 'Mail me at carl@acme.demo', 'No mention at all'):
+        user.find(marker='composer').type(text)
+        user.find(marker='composer-send').click()
+        await _until(lambda: not (user.find(marker='composer').elements.pop().value or ''))
+        assert not dialog.value
+    assert [internal for _, internal in await _messages(ticket.id)] == [False, False, False]
+
+
+async def test_the_customers_composer_has_no_modes(user: User, people) -> None:
+    ticket = await _ticket(people)
+    await login(user, 'carl@acme.demo', expect='My requests')
+    await user.open(f'/portal/requests/{ticket.reference}')
+    await user.should_see(marker='composer')
+    await user.should_not_see(marker='composer-mode')
+    await user.should_not_see('Internal note')
+    assert _send_text(user) == 'Send'
+    user.find(marker='composer').type('@ben is there news?')
+    user.find(marker='composer-send').click()
+    await user.should_see(kind=ui.html, content='is there news?', retries=50)
+    assert await _messages(ticket.id) == [('@ben is there news?', False)]
+
+
+async def _until(condition, tries: int = 100) -> None:
+    import asyncio
+    for _ in range(tries):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError('condition not met in time')
