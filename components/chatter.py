@@ -394,6 +394,16 @@ class Composer:
                                'Did you mean an internal note?')
         return await self.ask
 
+    def take_draft(self) -> tuple[str, list[str]]:
+        """The unsent text and the names of the unsent files, for a page about to remove the composer (the
+        files' upload budget is given back)."""
+        text = '' if self.text.is_deleted else (self.text.value or '').strip()
+        names = [f.name for f in self.pending]
+        for f in self.pending:
+            upload_budget.release(self.upload.client, f)
+        self.pending = []
+        return text, names
+
     # --- a refused send keeps the draft ---
     def _show_kept(self) -> None:
         view = self._view() if self._view is not None else None

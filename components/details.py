@@ -2,7 +2,9 @@
 
 Each editor remembers the value and ticket version it showed. When the ticket changes elsewhere:
 an untouched editor takes the fresh value; an editor the user is changing keeps their text, and its save
-is refused as stale if somebody changed that same field meanwhile (never silently overwritten).
+is refused as stale if somebody changed that same field meanwhile (never silently overwritten). A refused save
+shows the fresh value in the editor and keeps the user's version beside it ("Use mine" applies it on top of the
+fresh value, "Discard" drops it; long texts in a box to copy from): no typed text is lost.
 """
 from __future__ import annotations
 
@@ -67,6 +69,11 @@ class FieldEditor:
         self.element.props('dense outlined stack-label').classes('w-full').mark(f'field-{spec.field}')
         self.element.set_enabled(editable)
         self._applying = False
+        # the user's refused text, kept beside the fresh value (shown only after a refused save)
+        self.kept = ui.column().classes('w-full gap-1 border border-orange-300 bg-orange-50 rounded p-2 text-sm') \
+            .mark(f'kept-{spec.field}')
+        self.kept.set_visibility(False)
+        self.kept_value: Any = None
 
     @property
     def dirty(self) -> bool:
@@ -99,10 +106,66 @@ class FieldEditor:
             await self._submit()
 
     async def _submit(self) -> None:
-        value = self.element.value
+        value, before = self.element.value, self.base_value
         ok = await self._save(self.spec.field, value, self.base_version)
+        if self.element.is_deleted:
+            return
         if ok:
             self.base_value = value.strip() if isinstance(value, str) else value
+            self._hide_kept()
+            return
+        # refused: the page showed the current value again; the user's text is not thrown away
+        mine = value.strip() if isinstance(value, str) else value
+        if mine in (None, '') or mine == self.element.value or mine == self.base_value:
+            return
+        self._show_kept(mine, changed_meanwhile=self.base_value != before)
+
+    # --- a refused change is kept: "your version" beside the fresh value ---
+    def _label_of(self, value: Any) -> str:
+        if self.spec.kind == 'select':
+            return str((self.spec.options or {}).get(value, value))
+        return str(value)
+
+    def _show_kept(self, mine: Any, *, changed_meanwhile: bool) -> None:
+        self.kept_value = mine
+        self.kept.clear()
+        with self.kept:
+            ui.label(f'{self.spec.label} was changed by someone else meanwhile: the current value is shown above. '
+                     'Your version was not saved:' if changed_meanwhile else
+                     f'{self.spec.label}: your version was not saved:').classes('text-orange-900')
+            if self.spec.kind == 'textarea':  # long texts: a box to read and copy from
+                ui.textarea(value=mine).props('readonly outlined dense autogrow bg-color=white') \
+                    .classes('w-full').mark(f'kept-text-{self.spec.field}')
+            else:
+                ui.label(self._label_of(mine)).classes('font-medium break-words').mark(f'kept-text-{self.spec.field}')
+            with ui.row().classes('gap-1'):
+                ui.button('Use mine', icon='check', on_click=self._use_mine).props('dense no-caps unelevated') \
+                    .mark(f'use-mine-{self.spec.field}')
+                ui.button('Discard', icon='close', on_click=self._hide_kept).props('dense no-caps flat') \
+                    .mark(f'discard-{self.spec.field}')
+                if self.spec.kind != 'select':
+                    ui.button('Copy', icon='content_copy', on_click=self._copy_kept).props('dense no-caps flat') \
+                        .mark(f'copy-{self.spec.field}')
+        self.kept.set_visibility(True)
+
+    def _hide_kept(self) -> None:
+        self.kept_value = None
+        if self.kept.visible:
+            self.kept.set_visibility(False)
+            self.kept.clear()
+
+    async def _use_mine(self) -> None:
+        """Apply the kept version on top of the current one (the page sends the value shown now as seen)."""
+        mine = self.kept_value
+        if mine is None:
+            return
+        self.element.value = mine  # a select saves on its change handler; a text saves here
+        if self.spec.kind != 'select':
+            await self._submit()
+
+    def _copy_kept(self) -> None:
+        ui.clipboard.write(str(self.kept_value or ''))
+        ui.notify('Copied your version to the clipboard.', type='info')
 
 
 class DetailsPanel:

@@ -92,8 +92,11 @@ class RequestScreen:
         self.meta.set_text(' · '.join(parts))
         self.hint.set_text(portal_queries.STATUS_HINTS[status])
         if status == Status.CLOSED and self.composer is not None:
+            draft, files = self.composer.take_draft()
             self.composer_box.clear()  # removed, not hidden: no element is left that an event could address
             self.composer = None
+            if draft or files:  # closed while the customer was writing: their text is not thrown away
+                self._kept_draft(draft, files)
         self.closed_note.set_visibility(status == Status.CLOSED)
         self.resolution.clear()
         if status not in (Status.RESOLVED, Status.CLOSED):
@@ -118,6 +121,28 @@ class RequestScreen:
                     ui.label(f'It was solved more than {get_settings().reopen_days:g} days ago, so it can no '
                              f'longer be reopened: open a new request and mention {v.reference}.') \
                         .classes('text-xs text-slate-500')
+
+    def _kept_draft(self, draft: str, files: list[str]) -> None:
+        with self.composer_box, ui.card().classes('w-full gap-2 bg-orange-50').props('flat bordered') \
+                .mark('kept-draft'):
+            ui.label('This request was closed while you were writing, so your message was not sent. '
+                     'Here is your text to copy into a new request:').classes('text-sm text-orange-900')
+            if draft:
+                ui.textarea(value=draft).props('readonly outlined dense autogrow bg-color=white').classes('w-full') \
+                    .mark('kept-draft-text')
+            if files:
+                ui.label(f'Files not sent: {", ".join(files)}').classes('text-sm text-orange-900')
+            with ui.row().classes('gap-2'):
+                if draft:
+                    ui.button('Copy text', icon='content_copy', on_click=lambda: self._copy(draft)) \
+                        .props('outline dense no-caps').mark('kept-draft-copy')
+                ui.button('New request', icon='add', on_click=lambda: ui.navigate.to('/portal/new')) \
+                    .props('unelevated dense no-caps')
+
+    @staticmethod
+    def _copy(text: str) -> None:
+        ui.clipboard.write(text)
+        ui.notify('Copied your text to the clipboard.', type='info')
 
     async def _reload(self) -> bool:
         """Show the request's current state; False (and back to the portal) when it is no longer theirs to see."""
