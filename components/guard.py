@@ -116,7 +116,16 @@ async def on_bus_event(event: Event) -> None:
         for client in clients:
             reason = _end_reason(client, user)
             if reason:
+                _sign_out_session(client)  # so the login page asks again instead of sending them back
                 end_client(client, reason)
+
+
+def _sign_out_session(client: Client) -> None:
+    sid = getattr(client, 'pulse_session', None)
+    storage = app.storage._users.get(sid) if sid else None  # pylint: disable=protected-access
+    if storage is not None and storage.get('user_id') == user_id_of(client):
+        storage.pop('user_id', None)
+        storage.pop('stamp', None)
 
 
 def _end_reason(client: Client, user: User | None) -> str:
@@ -164,10 +173,9 @@ def _refuse_event(client: Client | None, msg: Any, problem: str) -> None:
 # --- the socket handlers ------------------------------------------------------------------------------------------
 
 def _client_of_socket(sid: str) -> Client | None:
-    for room in core.sio.rooms(sid) if not sid.startswith('test-') else ():
-        if client := Client.instances.get(room):
-            return client
-    return None
+    """The page a socket handshook as (for the log line of a refusal)."""
+    return next((c for c in list(Client.instances.values())
+                 if sid in c._socket_to_document_id), None)  # pylint: disable=protected-access
 
 
 def bound_client(sid: str, msg: Any, kind: str) -> Client | None:
@@ -180,7 +188,7 @@ def bound_client(sid: str, msg: Any, kind: str) -> Client | None:
         return None  # a page the server forgot (e.g. after a restart): the browser reloads by itself
     if sid not in client._socket_to_document_id:  # pylint: disable=protected-access
         own = _client_of_socket(sid)
-        log.warning('refused: socket %s (%s, page %s) sent a %s message for another page %s (%s)', sid, _who(own),
+        log.warning('refused: socket %s (%s, page %s) sent an %s message for another page %s (%s)', sid, _who(own),
                     own.page.path if own is not None else 'none', kind, client.id, _who(client))
         return None
     return client

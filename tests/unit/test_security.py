@@ -7,6 +7,7 @@ websocket (events crafted for elements that are not on the customer's page; forb
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -154,7 +155,40 @@ SERVICE_CASES: dict[str, Callable[[World], Awaitable[None]]] = {
         lambda w: _refused_raises(queue_services.create_queue(actor=w.user('anna@pulse.demo'), name='Shadow')),
     "switch off another member's watch":
         lambda w: _others_watch(w),
+    'move an organisation admin to another organisation (agent)':
+        lambda w: _refused_raises(customers.save_customer(
+            actor=w.user('anna@pulse.demo'), user_id=w.user('carl@acme.demo').id, email='carl@acme.demo',
+            display_name='Carl Jensen', organisation_id=w.people.orgs['globex'], is_org_admin=True)),
 }
+
+
+async def test_an_agent_cannot_widen_an_organisation_admins_reach_but_a_manager_can(people) -> None:
+    """Carl is an organisation admin of ACME: moved to Globex he would see every Globex request. Agents are refused
+    (like granting the flag), nothing changes; a manager may, and Carl's open pages are told (AccountChanged)."""
+    from pulse_live.bus import get_bus
+    from pulse_live.events import AccountChanged
+    from pulse_live.queries import portal as portal_q
+    world = await _world(people)
+    carl = world.user('carl@acme.demo')
+    globex = world.people.orgs['globex']
+    with pytest.raises(PermissionDenied):
+        await customers.save_customer(actor=world.user('anna@pulse.demo'), user_id=carl.id, email=carl.email,
+                                      display_name=carl.display_name, organisation_id=globex, is_org_admin=True)
+    async with db.session() as s:
+        assert (await s.get(type(carl), carl.id)).organisation_id == world.people.orgs['acme']
+    published = []
+    get_bus().subscribe(lambda e: _append(published, e))
+    await customers.save_customer(actor=world.user('maria@pulse.demo'), user_id=carl.id, email=carl.email,
+                                  display_name=carl.display_name, organisation_id=globex, is_org_admin=True)
+    assert AccountChanged(user_id=carl.id) in published
+    async with db.session() as s:
+        moved = await s.get(type(carl), carl.id)
+    titles = [r.title for r in await portal_q.requests(moved, scope='organisation')]
+    assert 'Globex secret project' in titles  # what the move means: why agents may not do it
+
+
+async def _append(items: list, event) -> None:
+    items.append(event)
 
 
 async def _others_watch(w: World) -> None:
@@ -332,3 +366,164 @@ async def test_a_well_formed_event_can_only_do_what_the_page_offers(app_world, u
     async with db.session() as s:
         posted = (await s.execute(select(TicketEvent).where(TicketEvent.body == 'Is there news?'))).scalar_one()
     assert (posted.ticket_id, posted.is_internal) == (app_world.carls.id, False)
+
+
+# --- part 3: sockets bound to their page, pages bound to their session (simulated users, SQLite) ------------------
+
+def _sid(user: User) -> str:
+    """The socket the simulated browser handshook with (as a real browser's socket id)."""
+    return next(iter(user.client._socket_to_document_id))
+
+
+def _socket_event(sid: str, msg) -> None:
+    """What the server does with an 'event' message arriving on socket ``sid`` (the handler installed at start)."""
+    from nicegui import core
+    core.sio.handlers['/']['event'](sid, msg)
+
+
+def _composer_event(user: User, text: str) -> dict:
+    box = user.find(marker='composer').elements.pop()
+    listener_id = next(lid for lid, listener in box._event_listeners.items() if listener.type.startswith('update:'))
+    return {'client_id': user.client.id, 'id': box.id, 'type': box._event_listeners[listener_id].type, 'listener_id': listener_id,
+            'args': [json.dumps(text)]}
+
+
+async def test_an_event_for_another_persons_page_is_refused_on_the_senders_socket(app_world, create_user,
+                                                                                   caplog) -> None:
+    anna, carl = create_user(), create_user()
+    await login(anna, 'anna@pulse.demo')
+    await anna.open(f'/tickets/{app_world.carls.reference}')
+    await login(carl, 'carl@acme.demo', expect='My requests')
+    crafted = _composer_event(anna, 'written by Carl')  # Anna's client, element and listener ids, known to Carl
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger=SECURITY_LOGGER):
+        _socket_event(_sid(carl), crafted)
+    assert anna.find(marker='composer').elements.pop().value == ''
+    refused = [r.getMessage() for r in caplog.records if 'message for another page' in r.getMessage()]
+    assert len(refused) == 1 and f'user {app_world.user("carl@acme.demo").id}' in refused[0]
+    _socket_event(_sid(anna), crafted)  # the same message on Anna's own socket is hers to send
+    assert anna.find(marker='composer').elements.pop().value == 'written by Carl'
+
+
+@pytest.mark.parametrize('message', [{}, 'text', {'client_id': None}, {'client_id': 'x' * 40},
+                                     {'client_id': '<own>'}, {'client_id': '<own>', 'id': 'nine'}])
+async def test_socket_messages_without_ids_are_refused_and_logged(app_world, user: User, message, caplog) -> None:
+    await login(user, 'carl@acme.demo', expect='My requests')
+    if isinstance(message, dict) and message.get('client_id') == '<own>':
+        message = {**message, 'client_id': user.client.id}
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger=SECURITY_LOGGER):
+        _socket_event(_sid(user), message)  # no exception escapes: NiceGUI's handler raised KeyError here
+    if isinstance(message, dict) and message.get('client_id') == 'x' * 40:
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # a page the server forgot: ignored
+    else:
+        assert any(r.name == SECURITY_LOGGER and 'refused' in r.getMessage() for r in caplog.records), caplog.text
+
+
+async def _deactivate(world: World, email: str) -> None:
+    person = world.user(email)
+    await customers.save_customer(actor=world.user('anna@pulse.demo'), user_id=person.id, email=person.email,
+                                  display_name=person.display_name, organisation_id=person.organisation_id,
+                                  is_org_admin=person.is_org_admin, is_active=False)
+
+
+async def _new_password(world: World, email: str) -> None:
+    from pulse_live.services import accounts
+    person = world.user(email)
+    async with db.session() as s:
+        fresh = await s.get(type(person), person.id)
+    token = accounts.make_token(fresh)
+    await accounts.reset_password(token, 'a new secret', 'a new secret')
+
+
+async def _demote_org_admin(world: World, email: str) -> None:
+    person = world.user(email)
+    await customers.save_customer(actor=world.user('maria@pulse.demo'), user_id=person.id, email=person.email,
+                                  display_name=person.display_name, organisation_id=person.organisation_id,
+                                  is_org_admin=False)
+
+
+ACCOUNT_CHANGES = {
+    'deactivated': (_deactivate, 'Your account was deactivated.'),
+    'password changed through a link': (_new_password, 'Your password was changed. Please log in again.'),
+    'organisation admin taken away': (_demote_org_admin, 'Your access was changed. Please log in again.'),
+}
+
+
+@pytest.mark.parametrize('change', list(ACCOUNT_CHANGES))
+async def test_an_open_page_ends_when_its_account_changes(app_world, user: User, change, caplog) -> None:
+    """Carl's request page is open; his account changes elsewhere: the page goes to the login with a message at
+    once, and what it sends from then on is dropped (nothing posted)."""
+    await login(user, 'carl@acme.demo', expect='My requests')
+    await user.open(f'/portal/requests/{app_world.carls.reference}')
+    await user.should_see(marker='composer')
+    old_client, old_sid = user.client, _sid(user)
+    send = next(b for b in user.find(ui.button).elements if b.text == 'Send')
+    listener_id = next(iter(send._event_listeners))
+    with old_client:
+        user.find(marker='composer').elements.pop().value = 'after the change'
+    do, notice = ACCOUNT_CHANGES[change]
+    await do(app_world, 'carl@acme.demo')
+    await user.should_see(notice)
+    await user.should_see('Log in')
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger=SECURITY_LOGGER):
+        _socket_event(old_sid, {'client_id': old_client.id, 'id': send.id, 'type': 'click', 'listener_id': listener_id,
+                                'args': []})
+    async with db.session() as s:
+        posted = (await s.execute(select(TicketEvent).where(TicketEvent.body == 'after the change'))).all()
+    assert posted == []
+    assert any('whose session ended' in r.getMessage() for r in caplog.records), caplog.text
+
+
+async def test_a_change_that_does_not_touch_access_leaves_open_pages_alone(app_world, user: User) -> None:
+    await login(user, 'carl@acme.demo', expect='My requests')
+    carl = app_world.user('carl@acme.demo')
+    await customers.save_customer(actor=app_world.user('anna@pulse.demo'), user_id=carl.id, email=carl.email,
+                                  display_name='Carl J. Jensen', organisation_id=carl.organisation_id,
+                                  is_org_admin=True, phone='+41 31 555 12 12')
+    await user.should_see('My requests')
+    await user.should_not_see('Log in', retries=5)
+
+
+async def test_online_only_once_the_socket_connected(app_world, user: User) -> None:
+    """A page fetched without a socket (a prefetch, a script) does not make its user "online", which would hold
+    their mail back in favour of a bell they never see."""
+    from pulse_live import presence
+    await login(user, 'carl@acme.demo', expect='My requests')
+    carl = app_world.user('carl@acme.demo')
+    for client_id in list(presence._online.get(carl.id, ())):  # forget the earlier pages' sockets
+        presence.disconnected(carl.id, client_id)
+    response = await user.http_client.get('/portal')  # the HTML only: no socket ever connects
+    assert response.status_code == 200 and 'My requests' in response.text
+    assert not presence.is_online(carl.id)
+    await user.open('/portal')  # a browser: its socket connects
+    assert presence.is_online(carl.id)
+
+
+async def test_pending_uploads_have_a_budget_per_person_over_all_their_pages(app_world, create_user,
+                                                                               monkeypatch) -> None:
+    from nicegui import ui as nicegui_ui
+
+    from pulse_live.config import reset_settings
+    monkeypatch.setenv('PULSE_MAX_PENDING_UPLOAD_BYTES', '2500')
+    reset_settings()
+    first, second = create_user(), create_user()
+    for page in (first, second):
+        await login(page, 'carl@acme.demo', expect='My requests')
+        await page.open(f'/portal/requests/{app_world.carls.reference}')
+
+    async def upload(page: User, name: str) -> None:
+        uploader = page.find(nicegui_ui.upload).elements.pop()
+        with page.client:
+            await uploader.handle_uploads([nicegui_ui.upload.SmallFileUpload(name, 'text/plain', b'x' * 1000)])
+
+    await upload(first, 'one.txt')
+    await upload(second, 'two.txt')
+    await second.should_see('two.txt (1000 B)', retries=20)
+    await upload(second, 'three.txt')  # 3000 bytes pending over Carl's two pages: past the budget
+    await second.should_see('of files waiting to be sent in your open pages')
+    await second.should_not_see('three.txt (1000 B)', retries=5)
+    first.find(marker='pending-file').elements.pop().set_value(False)  # remove one file on the first page
+    await upload(second, 'three.txt')
+    await second.should_see('three.txt (1000 B)')

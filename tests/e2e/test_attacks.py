@@ -1,0 +1,208 @@
+"""Attacks sent the way an attacker sends them, against a real server: raw socket.io clients, raw HTTP, a planted
+cookie. Each case failed on the code before the security fixes of issue 10 (see docs/ARCHITECTURE.md, Security)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+
+import httpx
+import pytest
+import socketio
+from playwright.async_api import Page, expect
+
+from tests.e2e.conftest import PASSWORD, VIEWPORT, composer, reference
+
+SOCKET_PATH = '/_nicegui_ws/socket.io'
+
+
+async def _anonymous_login_page(base: str) -> tuple[str, str]:
+    """What anybody gets without an account: the /login page's client id and a session cookie."""
+    async with httpx.AsyncClient() as http:
+        response = await http.get(base + '/login')
+    client_id = re.search(r"'client_id': '([0-9a-f-]+)'", response.text).group(1)
+    return client_id, response.cookies['session']
+
+
+async def _raw_socket(base: str, *, cookie: str | None = None, origin: str | None = None) -> socketio.AsyncClient:
+    headers = {}
+    if cookie:
+        headers['Cookie'] = f'session={cookie}'
+    if origin:
+        headers['Origin'] = origin
+    # headers of the websocket request itself, sent as given (the client would move a Cookie into a jar that
+    # does not send cookies to an IP address)
+    sio = socketio.AsyncClient(reconnection=False, websocket_extra_options={'headers': headers})
+    await sio.connect(base, socketio_path=SOCKET_PATH, transports=['websocket'], wait_timeout=10)
+    return sio
+
+
+async def _handshake(sio: socketio.AsyncClient, client_id: str) -> bool:
+    return await sio.call('handshake', {'client_id': client_id, 'tab_id': str(uuid.uuid4()),
+                                        'document_id': str(uuid.uuid4())}, timeout=10)
+
+
+def _record_events(page: Page) -> list[dict]:
+    """The page's own outgoing event messages (to learn its client, element and listener ids, as a leak would)."""
+    frames: list[dict] = []
+
+    def on_frame(payload) -> None:
+        text = payload if isinstance(payload, str) else payload.decode(errors='replace')
+        if text.startswith('42'):
+            name, *args = json.loads(text[2:])
+            if name == 'event' and args:
+                frames.append(args[0])
+
+    page.on('websocket', lambda ws: ws.on('framesent', on_frame))
+    return frames
+
+
+async def _agent_page_with_draft(e2e, draft: str) -> tuple[Page, dict]:
+    session = await e2e.login('anna@pulse.demo')
+    page = session.page
+    frames = _record_events(page)
+    await e2e.open_ticket(session, reference(1))
+    await composer(page).fill(draft)
+    async with asyncio.timeout(10):
+        while not any(json.dumps(draft) in (f.get('args') or [''])[0] for f in frames if f.get('args')):
+            await asyncio.sleep(0.1)
+    typed = next(f for f in frames if f.get('args') and json.dumps(draft) in f['args'][0])
+    return page, typed
+
+
+async def test_an_event_for_another_persons_page_is_refused_from_an_anonymous_socket(e2e) -> None:
+    """An unauthenticated socket on /login aims the agent's own composer event (their client, element and listener
+    id) at the agent's page: before, the agent's draft was replaced; now it is dropped and logged."""
+    page, typed = await _agent_page_with_draft(e2e, 'agent draft')
+    login_client, cookie = await _anonymous_login_page(e2e.url)
+    sio = await _raw_socket(e2e.url, cookie=cookie)
+    try:
+        assert await _handshake(sio, login_client)  # its own page: accepted
+        await sio.emit('event', {**typed, 'args': [json.dumps('written by the attacker')]})
+        await asyncio.sleep(1.5)
+        assert 'sent an event message for another page' in e2e.server.log_tail(200)
+        # the server's value of the agent's composer is what Send posts: it must still be the agent's own text
+        await page.get_by_role('button', name=re.compile(r'^Send')).first.click()
+        await expect(page.get_by_text('agent draft', exact=True)).to_be_visible()
+        await expect(page.get_by_text('written by the attacker')).to_have_count(0)
+        # the same socket may still act on its own page (the binding refuses only what is not its own)
+        await sio.emit('event', {'client_id': login_client, 'id': 999999, 'listener_id': 'x', 'args': []})
+        await asyncio.sleep(0.5)
+        assert 'which is not on page /login' in e2e.server.log_tail(200)
+    finally:
+        await sio.disconnect()
+
+
+async def test_a_socket_cannot_handshake_as_another_sessions_page(e2e) -> None:
+    _, typed = await _agent_page_with_draft(e2e, 'second draft')
+    _, cookie = await _anonymous_login_page(e2e.url)
+    sio = await _raw_socket(e2e.url, cookie=cookie)
+    try:
+        assert not await _handshake(sio, typed['client_id'])
+        assert 'of another browser session' in e2e.server.log_tail(200)
+    finally:
+        await sio.disconnect()
+
+
+async def test_malformed_socket_messages_are_refused_and_logged_without_a_traceback(e2e) -> None:
+    login_client, cookie = await _anonymous_login_page(e2e.url)
+    sio = await _raw_socket(e2e.url, cookie=cookie)
+    try:
+        assert await _handshake(sio, login_client)
+        for message in ({}, {'client_id': login_client}, 'garbage', {'client_id': 42, 'id': 1},
+                        {'client_id': login_client, 'id': 'x', 'listener_id': 'y'}):
+            await sio.emit('event', message)
+        await sio.emit('ack', {'client_id': login_client, 'next_message_id': 'nope'})
+        await sio.emit('log', {})
+        await asyncio.sleep(1)
+        tail = e2e.server.log_tail(300)
+        assert tail.count('without a client id') >= 4, tail
+        assert 'has no element id for' in tail
+        assert 'Traceback' not in tail
+    finally:
+        await sio.disconnect()
+
+
+async def test_a_socket_from_another_site_is_refused(e2e) -> None:
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await _raw_socket(e2e.url, origin='https://evil.example')
+    assert 'origin https://evil.example is not this site' in e2e.server.log_tail(200)
+    sio = await _raw_socket(e2e.url, origin=e2e.url)  # the app's own pages connect as before
+    await sio.disconnect()
+
+
+async def _upload(base: str, client_id: str, element_id: str, cookie: str | None, name: str) -> httpx.Response:
+    cookies = {'session': cookie} if cookie else {}
+    async with httpx.AsyncClient(cookies=cookies) as http:
+        return await http.post(f'{base}/_nicegui/client/{client_id}/upload/{element_id}',
+                               files={'file': (name, b'hello', 'text/plain')})
+
+
+async def test_an_upload_needs_the_session_that_owns_the_page(e2e) -> None:
+    page, typed = await _agent_page_with_draft(e2e, 'with a file')
+    uploader = (await page.locator('.q-uploader').first.get_attribute('id')).removeprefix('c')
+    _, stranger = await _anonymous_login_page(e2e.url)
+    refused = [await _upload(e2e.url, typed['client_id'], uploader, None, 'no-cookie.txt'),
+               await _upload(e2e.url, typed['client_id'], uploader, stranger, 'other-session.txt')]
+    assert [r.status_code for r in refused] == [403, 403]
+    await asyncio.sleep(0.5)
+    await expect(page.get_by_text('no-cookie.txt')).to_have_count(0)
+    await expect(page.get_by_text('other-session.txt')).to_have_count(0)
+    own = next(c['value'] for c in await page.context.cookies() if c['name'] == 'session')
+    accepted = await _upload(e2e.url, typed['client_id'], uploader, own, 'mine.txt')  # the owner's session: fine
+    assert accepted.status_code == 200
+    await expect(page.get_by_text('mine.txt', exact=False)).to_be_visible()
+
+
+async def test_a_planted_session_cookie_is_not_logged_in_by_the_victim(e2e) -> None:
+    """Session fixation: the attacker gets a cookie from /login and plants it in the victim's browser; the victim
+    logs in; the attacker's cookie must not be signed in."""
+    _, planted = await _anonymous_login_page(e2e.url)
+    context = await e2e.browser.new_context(viewport=VIEWPORT)
+    try:
+        host = re.sub(r'^https?://', '', e2e.url).split(':')[0]
+        await context.add_cookies([{'name': 'session', 'value': planted, 'domain': host, 'path': '/'}])
+        page = await context.new_page()
+        await page.goto(e2e.url + '/login')
+        await page.get_by_label('Email').fill('anna@pulse.demo')
+        await page.get_by_label('Password').fill(PASSWORD)
+        await page.get_by_role('button', name='Log in').click()
+        await expect(page).to_have_url(re.compile(r'/tickets$'))
+        victims = next(c['value'] for c in await context.cookies() if c['name'] == 'session')
+        assert victims != planted
+        async with httpx.AsyncClient(cookies={'session': planted}) as http:
+            attacker = await http.get(e2e.url + '/tickets')
+        assert attacker.status_code in (302, 303, 307) and attacker.headers['location'].endswith('/login')
+        async with httpx.AsyncClient(cookies={'session': victims}) as http:
+            assert (await http.get(e2e.url + '/tickets')).status_code == 200  # the victim's own session works
+    finally:
+        await context.close()
+
+
+async def test_logout_ends_the_other_open_tabs_and_the_session_id(e2e) -> None:
+    session = await e2e.login('ben@pulse.demo')
+    first = session.page
+    second = await session.context.new_page()
+    await second.goto(e2e.url + '/tickets')
+    before = next(c['value'] for c in await session.context.cookies() if c['name'] == 'session')
+    await second.get_by_role('button', name='Log out').click()
+    await expect(second).to_have_url(re.compile(r'/login\?notice=logged-out-here$'))
+    await expect(first).to_have_url(re.compile(r'/login\?notice=logged-out$'))
+    await expect(first.get_by_text('You logged out in another tab.')).to_be_visible()
+    after = next(c['value'] for c in await session.context.cookies() if c['name'] == 'session')
+    assert after != before
+    async with httpx.AsyncClient(cookies={'session': before}) as http:
+        assert (await http.get(e2e.url + '/tickets')).headers.get('location', '').endswith('/login')
+
+
+async def test_pages_cannot_be_framed_and_a_crafted_page_number_gets_the_400_page(e2e) -> None:
+    session = await e2e.login('anna@pulse.demo')
+    cookie = next(c['value'] for c in await session.context.cookies() if c['name'] == 'session')
+    async with httpx.AsyncClient(cookies={'session': cookie}) as http:
+        login = await http.get(e2e.url + '/login')
+        huge = await http.get(e2e.url + '/tickets?page=99999999999999999999', headers={'Accept': 'text/html'})
+    assert login.headers['x-frame-options'] == 'DENY'
+    assert "frame-ancestors 'none'" in login.headers['content-security-policy']
+    assert huge.status_code == 400 and 'This address is not valid' in huge.text
+    assert 'OverflowError' not in e2e.server.log_tail(200)
