@@ -4,7 +4,7 @@ Who hears of a change to a ticket (never the actor):
 - its **assignee** (and, when the assignee changes, the previous one);
 - the people **on its team by name** who watch it (creator, customer, people added);
 - the **support group** entry (the provider's group on every ticket) stands for whoever currently works the
-  ticket: the members of its queue while it is unassigned (a queue without members is open to every agent, as
+  ticket: the agents of its queue while it is unassigned (a queue without agents is open to every agent, as
   for Take), its assignee after — never every staff member;
 - people **mentioned** by handle (published card), and for ``@Team`` everyone on the team (the group entry
   expanded as above), watch or not;
@@ -100,17 +100,17 @@ def _can_see(user: User, ticket: Ticket, event: TicketEvent, team_ids: set[int])
 
 
 async def who_works(session: AsyncSession, ticket: Ticket, organisation_id: int) -> list[User]:
-    """Whom a support group entry stands for: the ticket's assignee once it has one; before that the members of
-    its queue (of the group's organisation); a queue without members is open to every agent of the group."""
+    """Whom a support group entry stands for: the ticket's assignee once it has one; before that the agents of
+    its queue (of the group's organisation); a queue without agents is open to every agent of the group (as for
+    Take). Managers and admins who are queue members hear of it by their own choice (``notify_scope``)."""
     if ticket.assignee_id is not None:
         user = await session.get(User, ticket.assignee_id)
         return [user] if user is not None and user.is_active and _is_staff(user) else []
-    staff = [r.value for r in STAFF_ROLES]
     if ticket.queue_id is not None:
         members = list((await session.execute(
             select(User).join(QueueMember, QueueMember.user_id == User.id)
             .where(QueueMember.queue_id == ticket.queue_id, User.organisation_id == organisation_id,
-                   User.role.in_(staff), User.is_active.is_(True)))).scalars())
+                   User.role == Role.AGENT.value, User.is_active.is_(True)))).scalars())
         if members:
             return members
     return list((await session.execute(
