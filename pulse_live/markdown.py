@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
 
 _md = MarkdownIt('commonmark', {'html': False, 'linkify': False, 'breaks': True}).enable(['table', 'strikethrough'])
 MENTION = re.compile(r'(?<![\w@/])@([A-Za-z0-9][A-Za-z0-9_.-]{0,59})')
@@ -21,17 +22,24 @@ def _link_open(tokens, idx, options, env):
     return _md.renderer.renderToken(tokens, idx, options, env)
 
 
+def _text(tokens, idx, options, env):
+    """Text nodes only: a mention is highlighted where it is read, never inside an attribute (a link's address, an
+    image's description) or code, where a ``<span>`` would break the markup."""
+    content = escapeHtml(tokens[idx].content)
+    known = env.get('mentions') if isinstance(env, dict) else None
+    if known and '@' in content:
+        content = MENTION.sub(lambda m: f'<span class="mention">@{m.group(1)}</span>'
+                              if m.group(1).lower().rstrip('.-') in known else m.group(0), content)
+    return content
+
+
 _md.renderer.rules['link_open'] = _link_open
+_md.renderer.rules['text'] = _text
 
 
 def to_html(text: str, mentions: list[str] | None = None) -> str:
-    """The HTML of a message; stored mentions (handles, ``Team``) are highlighted."""
-    html = _md.render(text or '')
-    known = {m.lower() for m in mentions or []}
-    if known:  # highlight stored mentions (the text was already escaped by the renderer)
-        html = MENTION.sub(lambda m: f'<span class="mention">@{m.group(1)}</span>'
-                           if m.group(1).lower().rstrip('.-') in known else m.group(0), html)
-    return html
+    """The HTML of a message; stored mentions (handles, ``Team``) are highlighted in its text."""
+    return _md.render(text or '', {'mentions': {m.lower() for m in mentions or []}})
 
 
 def _inline(children) -> str:
