@@ -1,13 +1,11 @@
 """Wiring: the NiceGUI/FastAPI app, its pages, the auth gate, the bus bridge and the workers."""
 from __future__ import annotations
 
-import html
 import logging
 
 from fastapi import Request
-from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from nicegui import app
 from starlette.middleware.base import BaseHTTPMiddleware
 
@@ -70,38 +68,6 @@ def _upload_refusal(request: Request) -> Response | None:
     return None
 
 
-def describe_validation_error(exc: RequestValidationError) -> list[str]:
-    """One plain sentence per bad URL parameter, e.g. "page (in the address): must be a whole number"."""
-    lines = []
-    for error in exc.errors():
-        where = [str(part) for part in error.get('loc', ()) if part not in ('path', 'query', 'body')]
-        name = '.'.join(where) or 'the address'
-        kind = error.get('type', '')
-        if kind.endswith('_parsing') and 'int' in kind:
-            problem = 'must be a whole number'
-        elif kind.endswith('_parsing') and 'bool' in kind:
-            problem = 'must be true or false'
-        elif kind in ('greater_than_equal', 'less_than_equal', 'greater_than', 'less_than'):
-            problem = 'is out of range'
-        else:
-            problem = str(error.get('msg', 'is not valid')).lower()
-        lines.append(f'{name}: {problem}')
-    return lines
-
-
-async def _bad_request(request: Request, exc: RequestValidationError):
-    """A crafted or mistyped address: browsers get a readable 400 page, API clients FastAPI's JSON (422)."""
-    if 'text/html' not in request.headers.get('accept', ''):
-        return await request_validation_exception_handler(request, exc)
-    items = ''.join(f'<li>{html.escape(line)}</li>' for line in describe_validation_error(exc))
-    body = ('<!doctype html><html><head><meta charset="utf-8"><title>Bad address · Pulse Live</title>'
-            '<meta name="viewport" content="width=device-width, initial-scale=1"></head>'
-            '<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto; padding: 0 1rem">'
-            '<h1 style="font-size: 1.5rem">This address is not valid</h1>'
-            f'<ul>{items}</ul><p><a href="/">Back to Pulse Live</a></p></body></html>')
-    return HTMLResponse(body, status_code=400)
-
-
 _unsubscribe = []
 
 
@@ -148,7 +114,10 @@ def build_app() -> None:
     guard.install()  # refused websocket events are logged (components/guard.py)
     app.add_middleware(AuthMiddleware)
     upload_limit.install(app)  # added last, so outermost: over-size uploads are refused before anything reads them
-    app.add_exception_handler(RequestValidationError, _bad_request)
+    from pages import errors
+    app.add_exception_handler(RequestValidationError, errors.bad_request)
+    app.add_exception_handler(404, errors.not_found)  # every error page is part of the app (pages/errors.py)
+    app.add_exception_handler(Exception, errors.server_error)
     app.on_startup(_startup)
     app.on_shutdown(_shutdown)
 

@@ -58,7 +58,23 @@ async def test_parameter_values_are_escaped_on_the_error_page(user: User, people
 
 async def test_valid_addresses_still_work(user: User, people) -> None:
     await login(user, 'anna@pulse.demo')
-    await user.open('/open?page=2')
-    await user.should_see('All open')
+    await user.open('/open?page=2')  # the former "All open" list: now the ticket list
+    await user.should_see(marker='work-summary')
     missing = await user.http_client.get('/customers/999999')  # well-formed, but nobody has that id
     assert missing.status_code == 404 and 'No such person' in missing.text
+
+
+@pytest.mark.parametrize('path', ['/no/such/page', '/tickets/PL-2026-000001/extra', '/admin/nothing'])
+async def test_an_unknown_address_gets_the_apps_404_page_with_a_way_on(user: User, people, path: str) -> None:
+    await login(user, 'anna@pulse.demo')
+    response = await user.http_client.get(path, headers={'Accept': 'text/html'})
+    assert response.status_code == 404
+    assert 'Page not found' in response.text and 'Pulse Live' in response.text
+    assert 'href="/tickets"' in response.text and 'Back to Pulse Live' in response.text
+    assert 'HTTPException' not in response.text and 'Not Found' not in response.text
+
+
+async def test_api_clients_get_json_for_an_unknown_address(user: User, people) -> None:
+    await login(user, 'anna@pulse.demo')
+    response = await user.http_client.get('/no/such/page', headers={'Accept': 'application/json'})
+    assert response.status_code == 404 and response.json() == {'detail': 'Not Found'}
