@@ -40,6 +40,8 @@ def nav_links(user: User) -> list[tuple[str, str]]:
         links.append(('Dashboard', '/dashboard'))
     if auth.can_configure_work(user):
         links.append(('Queues & rules', '/admin/queues'))
+    if user.role == 'admin':
+        links.append(('Staff', '/admin/staff'))
     return links
 
 

@@ -8,6 +8,8 @@ from nicegui import ui
 
 from components.badges import priority_badge, status_badge, type_badge
 from components.chatter import Chatter, Composer
+from components.customer_panel import FIELDS as CUSTOMER_PANEL_FIELDS
+from components.customer_panel import CustomerPanel
 from components.details import DetailsPanel
 from components.documents import DocumentsList
 from components.frame import frame
@@ -17,9 +19,10 @@ from components.session import require_user
 from components.team import TeamList
 from components.ticket_live import TicketFollower
 from components.work_panel import WorkPanel
-from pulse_live import auth, presence
-from pulse_live.errors import ServiceError, StaleWrite
 from pages.params import Reference
+from pulse_live import auth, presence
+from pulse_live.config import get_settings
+from pulse_live.errors import ServiceError, StaleWrite
 from pulse_live.events import TicketChanged
 from pulse_live.models import Channel, Status, User
 from pulse_live.queries import catalog, shared
@@ -31,6 +34,15 @@ from pulse_live.services.tickets import CUSTOMER_TRANSITIONS, TRANSITIONS
 
 ACTION_LABELS = {Status.IN_PROGRESS: 'Start work', Status.RESOLVED: 'Resolve…', Status.CLOSED: 'Close',
                  Status.OPEN: 'Back to open'}
+REOPEN_REASON_LIMIT = tickets.REASON_LIMIT
+
+
+def removed_when_closed(dialog: ui.dialog) -> None:
+    """A closed dialog leaves the page (a page open all day does not collect them)."""
+    def closed(e) -> None:
+        if not e.value and not dialog.is_deleted:
+            dialog.delete()
+    dialog.on_value_change(closed)
 
 
 def not_found(user: User) -> None:
@@ -58,6 +70,7 @@ class TicketScreen:
             'channel': {c.value: c.label for c in Channel},
         }
         self.resolution_codes = await catalog.resolution_codes()
+        self.not_takeable = await queue_queries.queues_not_takeable(self.user) if self.staff else frozenset()
         # render boundaries: a live change to the header or the side panels re-renders only that part in the
         # browser, not the chatter (components/render.py)
         with render_boundary(), ui.column().classes('w-full gap-1'):
@@ -69,16 +82,18 @@ class TicketScreen:
             self.title = ui.label(t.title).classes('text-2xl font-semibold break-words').mark('ticket-title')
             self.meta = ui.label('').classes('text-sm text-slate-500')
             self.actions = ui.row().classes('gap-2')
-            self.work = WorkPanel(self.user, lambda: self.view, await queue_queries.queues_not_takeable(self.user)) \
-                if self.staff else None
+            self.work = WorkPanel(self.user, lambda: self.view, self.not_takeable) if self.staff else None
         with ui.element('div').classes('w-full grid grid-cols-1 lg:grid-cols-3 gap-4'):
             with ui.column().classes('lg:col-span-2 gap-3 min-w-0'):
                 self.chatter = Chatter(self.user.id, self.view.events, self.view.has_older, self._older)
                 self.composer = Composer(can_note=self.staff, mention_candidates=await catalog.mention_candidates(),
                                          send=self._send, on_typing=self._typing, ticket_view=lambda: self.view)
             with render_boundary(), ui.column().classes('gap-3 min-w-0'):
-                self.details = DetailsPanel(t, options, lambda f: auth.can_edit_field(self.user, self.view.ticket, f)
-                                            and t.status != Status.CLOSED, self._save_field,
+                self.customer_panel = CustomerPanel(self.user, self.ticket_id,
+                                                    can_change=t.status != Status.CLOSED) if self.staff else None
+                if self.customer_panel is not None:
+                    await self.customer_panel.load()
+                self.details = DetailsPanel(t, options, self._editable, self._save_field,
                                             visible=lambda f: self.staff or f not in INTERNAL_FIELDS)
                 if self.staff:
                     self.team = TeamList(viewer_id=self.user.id, can_manage=True,
@@ -87,10 +102,19 @@ class TicketScreen:
                     self.team.show(self.view.team)
                 self.documents = DocumentsList()
                 self.documents.show(self.view.attachments)
+        self.dialogs = ui.element('div')  # dialogs live here, not in the header row a live update re-renders
         self._show_header()
         self._subscribe()
 
     # --- rendering ---
+    def _editable(self, field: str) -> bool:
+        return auth.can_edit_field(self.user, self.view.ticket, field) and self.view.ticket.status != Status.CLOSED
+
+    def _start_work_refused(self) -> bool:
+        """Start work would make this agent the owner of a ticket of a queue they may not take from."""
+        t = self.view.ticket
+        return (get_settings().start_work_assigns and t.assignee_id is None and t.queue_id in self.not_takeable)
+
     def _show_header(self) -> None:
         v, t = self.view, self.view.ticket
         self.title.set_text(t.title)
@@ -119,8 +143,15 @@ class TicketScreen:
                 label = ACTION_LABELS[target]
                 if current == Status.RESOLVED and target == Status.OPEN:
                     label = 'Reopen'
+                elif current == Status.CLOSED and target == Status.OPEN:
+                    label = 'Reopen…'
                 elif current == Status.RESOLVED and target == Status.IN_PROGRESS:
                     label = 'Resume work'
+                if target == Status.IN_PROGRESS and self._start_work_refused():
+                    ui.icon('lock', size='xs').classes('text-slate-400 self-center').mark('start-work-locked') \
+                        .tooltip('Starting work makes you the owner: only members of this queue can; '
+                                 'a manager can assign it to you')
+                    continue
                 ui.button(label, on_click=lambda target=target: self._change_status(target)) \
                     .props('outline dense no-caps').mark(f'status-{target.value}')
 
@@ -131,9 +162,15 @@ class TicketScreen:
         if view is None:
             ui.navigate.to('/')
             return
+        was_closed = self.view.ticket.status == Status.CLOSED
         self.view = view
         self._show_header()
         self.details.apply(view.ticket, force_field=force_field)
+        if was_closed != (view.ticket.status == Status.CLOSED):  # closed or reopened meanwhile
+            for field, editor in self.details.editors.items():
+                editor.element.set_enabled(self._editable(field))
+            if self.customer_panel is not None:
+                await self.customer_panel.load(can_change=view.ticket.status != Status.CLOSED)
 
     # --- live ---
     def _subscribe(self) -> None:
@@ -148,6 +185,9 @@ class TicketScreen:
         self.chatter.append(new_events)
         if event.kind in ('field_change', 'created'):
             await self._reload()
+            if self.customer_panel is not None and not CUSTOMER_PANEL_FIELDS.isdisjoint(event.fields) \
+                    and not self.title.is_deleted:
+                await self.customer_panel.load(can_change=self.view.ticket.status != Status.CLOSED)
         elif event.kind == 'team' and self.staff:
             self.team.show(await ticket_queries.ticket_team(self.user, self.ticket_id))
         if any(e.attachments for e in new_events):
@@ -192,6 +232,9 @@ class TicketScreen:
         if target == Status.RESOLVED:
             await self._resolve_dialog()
             return
+        if self.view.ticket.status == Status.CLOSED and target == Status.OPEN:
+            await self._reopen_dialog()
+            return
         await self._do_status(target.value)
 
     async def _do_status(self, status: str, **kwargs) -> bool:
@@ -207,7 +250,7 @@ class TicketScreen:
         return False
 
     async def _resolve_dialog(self) -> None:
-        with ui.dialog() as dialog, ui.card().classes('w-[28rem] max-w-full'):
+        with self.dialogs, ui.dialog() as dialog, ui.card().classes('w-[28rem] max-w-full'):
             ui.label(f'Resolve {self.view.ticket.reference}').classes('text-lg font-medium')
             code = ui.select(self.resolution_codes, label='Resolution code').classes('w-full').mark('resolution-code')
             text = ui.textarea('Resolution description').props('autogrow').classes('w-full').mark('resolution-text')
@@ -218,6 +261,24 @@ class TicketScreen:
                     if await self._do_status('resolved', resolution_code_id=code.value, resolution_text=text.value):
                         dialog.close()
                 ui.button('Resolve', on_click=confirm).props('no-caps').mark('resolve-confirm')
+        removed_when_closed(dialog)
+        dialog.open()
+
+    async def _reopen_dialog(self) -> None:
+        with self.dialogs, ui.dialog() as dialog, ui.card().classes('w-[28rem] max-w-full'):
+            ui.label(f'Reopen {self.view.ticket.reference}').classes('text-lg font-medium')
+            ui.label('The ticket goes back to Open. Say why: the reason is shown in the history, to the customer '
+                     'too.').classes('text-sm text-slate-500')
+            reason = ui.textarea('Reason for reopening').props(f'autogrow outlined maxlength={REOPEN_REASON_LIMIT}') \
+                .classes('w-full').mark('reopen-reason')
+            with ui.row().classes('w-full justify-end'):
+                ui.button('Cancel', on_click=dialog.close).props('flat no-caps')
+
+                async def confirm() -> None:
+                    if await self._do_status('open', reason=reason.value):
+                        dialog.close()
+                ui.button('Reopen', on_click=confirm).props('no-caps').mark('reopen-confirm')
+        removed_when_closed(dialog)
         dialog.open()
 
     async def _add_member(self, user_id: int) -> None:

@@ -1,0 +1,145 @@
+"""The customer in view and the workflow gaps on the agents' ticket page (issue 11, points 5 and 6), with several
+simulated users at once: the customer's card and recent tickets, affected items linked live for every viewer,
+Start work taking the ticket, staff reopening a closed ticket with a reason, Use automatic naming who chose it."""
+from collections.abc import Callable
+
+from nicegui import ui
+from nicegui.testing import User
+from sqlalchemy import select
+
+from pulse_live import db
+from pulse_live.models import Priority, Queue, ResolutionCode
+from pulse_live.services import tickets
+from tests.ui.conftest import login
+
+
+async def _ticket(people, **kwargs):
+    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    return await tickets.create_ticket(actor=anna, title=kwargs.pop('title', 'Laptop will not dock'),
+                                       customer_id=kwargs.pop('customer_id', carl.id), **kwargs)
+
+
+async def _open(user: User, email: str, reference: str) -> None:
+    await login(user, email)
+    await user.open(f'/tickets/{reference}')
+    await user.should_see(reference)
+
+
+async def test_the_agent_sees_the_customers_card_and_recent_tickets(create_user: Callable[[], User], people) -> None:
+    carl = people.users['carl@acme.demo']
+    earlier = await _ticket(people, title='VPN drops')
+    ticket = await _ticket(people)
+    anna = create_user()
+    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    await anna.should_see(marker='customer-panel')
+    await anna.should_see(marker='caller-name', content='Carl Jensen')
+    assert anna.find(marker='caller-name').elements.pop().props['href'] == f'/customers/{carl.id}'
+    await anna.should_see(marker='caller-email', content='carl@acme.demo')
+    await anna.should_see(marker='caller-phone', content='+45 33 12 34 56')
+    await anna.should_see(marker='caller-organisation', content='ACME Corp')
+    await anna.should_see(marker='tier-badge', content='Gold')
+    recent = {e.text for e in anna.find(marker='customer-recent').elements.pop().descendants()
+              if isinstance(e, ui.link)}
+    assert recent == {earlier.reference}  # the ticket itself is not "another" ticket
+    await anna.should_see('None linked yet.')
+
+
+async def test_linking_an_item_shows_for_every_viewer_with_a_history_row(create_user: Callable[[], User],
+                                                                         people) -> None:
+    ticket = await _ticket(people)
+    anna, ben = create_user(), create_user()
+    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    await _open(ben, 'ben@pulse.demo', ticket.reference)
+    anna.find(marker='affected-link').click()
+    anna.find('Laptop CPH-LT-0231 — Lenovo ThinkPad T14 Gen 3 · PF3KX8Q1 · Carl Jensen').click()
+    history = ('Anna Keller linked the affected item Laptop CPH-LT-0231 (Lenovo ThinkPad T14 Gen 3, S/N PF3KX8Q1)')
+    for user in (anna, ben):
+        await user.should_see(history, retries=50)
+        await user.should_see(marker='affected-item', retries=50)
+        await user.should_see('Affected items (1)')
+        await user.should_see('linked by Anna Keller')
+    await ben.should_not_see('None linked yet.')
+    # Ben unlinks it: Anna's panel follows, the history keeps both rows
+    ben.find(marker='affected-unlink').click()
+    await anna.should_see('Ben Okafor removed the affected item Laptop CPH-LT-0231', retries=50)
+    await anna.should_see('None linked yet.', retries=50)
+    await anna.should_not_see(marker='affected-item')
+    await anna.should_see(history)
+
+
+async def test_a_customer_never_gets_the_panel(create_user: Callable[[], User], people) -> None:
+    ticket = await _ticket(people)
+    carl = create_user()
+    await login(carl, 'carl@acme.demo')
+    await carl.open(f'/tickets/{ticket.reference}')  # customers are sent to their portal page
+    await carl.should_see(ticket.reference)
+    await carl.should_not_see(marker='customer-panel')
+    await carl.should_not_see(marker='affected-items')
+
+
+async def test_start_work_makes_the_agent_the_assignee_live(create_user: Callable[[], User], people) -> None:
+    ticket = await _ticket(people)
+    anna, ben = create_user(), create_user()
+    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    await _open(ben, 'ben@pulse.demo', ticket.reference)
+    await ben.should_see('Assignee: unassigned', retries=10)
+    anna.find(marker='status-in_progress').click()
+    for user in (anna, ben):
+        await user.should_see('Anna Keller took the ticket (started work)', retries=50)
+        await user.should_see(marker='status-badge', content='In progress', retries=50)
+    await ben.should_see('Assignee: Anna Keller', retries=50)
+
+
+async def test_start_work_is_not_offered_where_it_would_be_refused(create_user: Callable[[], User], people) -> None:
+    async with db.session() as s:
+        second = (await s.execute(select(Queue.id).where(Queue.name == '2nd level'))).scalar_one()
+    ticket = await _ticket(people, queue_id=second)
+    daniel = create_user()
+    await _open(daniel, 'daniel@pulse.demo', ticket.reference)  # not a member of 2nd level
+    await daniel.should_see(marker='start-work-locked')
+    await daniel.should_not_see(marker='status-in_progress')
+
+
+async def test_staff_reopen_a_closed_ticket_with_a_reason(create_user: Callable[[], User], people) -> None:
+    anna_u, carl_u = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    async with db.session() as s:
+        code = (await s.execute(select(ResolutionCode.id).where(ResolutionCode.name == 'Fixed'))).scalar_one()
+    ticket = await _ticket(people, assignee_id=anna_u.id)
+    ticket = await tickets.change_status(actor=anna_u, ticket_id=ticket.id, expected_version=ticket.version,
+                                         status='resolved', resolution_code_id=code, resolution_text='New dock')
+    await tickets.change_status(actor=carl_u, ticket_id=ticket.id, expected_version=ticket.version, status='closed')
+    ben, anna = create_user(), create_user()
+    await _open(ben, 'ben@pulse.demo', ticket.reference)
+    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    assert not anna.find(marker='field-title').elements.pop().enabled  # a closed ticket's fields are locked
+    await anna.should_not_see(marker='affected-link')
+    ben.find(marker='status-open').click()  # "Reopen…"
+    await ben.should_see(marker='reopen-reason')
+    ben.find(marker='reopen-confirm').click()
+    await ben.should_see('needs a reason', retries=30)
+    ben.find(marker='reopen-reason').type('The dock fails again since Monday.')
+    ben.find(marker='reopen-confirm').click()
+    text = 'Ben Okafor reopened the ticket (Closed → Open): The dock fails again since Monday.'
+    for user in (ben, anna):
+        await user.should_see(text, retries=50)
+        await user.should_see(marker='status-badge', content='Open', retries=50)
+    # Anna's page unlocks the fields live, and the panel offers linking again
+    for _ in range(50):
+        if anna.find(marker='field-title').elements.pop().enabled:
+            break
+        await anna.should_see(text, retries=1)
+    assert anna.find(marker='field-title').elements.pop().enabled
+    await anna.should_see(marker='affected-link', retries=50)
+
+
+async def test_use_automatic_says_who_chose_it(create_user: Callable[[], User], people) -> None:
+    ben_u = people.users['ben@pulse.demo']
+    async with db.session() as s:
+        minor = (await s.execute(select(Priority.id).where(Priority.name == 'Minor'))).scalar_one()
+    ticket = await _ticket(people, impact='high', urgency='high')
+    await tickets.update_ticket(actor=ben_u, ticket_id=ticket.id, expected_version=ticket.version,
+                                changes={'priority_id': minor})
+    anna = create_user()
+    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    anna.find(marker='priority-automatic').click()
+    await anna.should_see('Anna Keller switched the priority back to automatic: Minor → Critical', retries=50)
