@@ -81,11 +81,11 @@ async def test_an_event_for_another_persons_page_is_refused_from_an_anonymous_so
         assert await _handshake(sio, login_client)  # its own page: accepted
         await sio.emit('event', {**typed, 'args': [json.dumps('written by the attacker')]})
         await asyncio.sleep(1.5)
-        assert 'sent an event message for another page' in e2e.server.log_tail(200)
         # the server's value of the agent's composer is what Send posts: it must still be the agent's own text
         await page.get_by_role('button', name=re.compile(r'^Send')).first.click()
         await expect(page.get_by_text('agent draft', exact=True)).to_be_visible()
         await expect(page.get_by_text('written by the attacker')).to_have_count(0)
+        assert 'sent an event message for another page' in e2e.server.log_tail(200)
         # the same socket may still act on its own page (the binding refuses only what is not its own)
         await sio.emit('event', {'client_id': login_client, 'id': 999999, 'listener_id': 'x', 'args': []})
         await asyncio.sleep(0.5)
