@@ -199,7 +199,7 @@ class Composer:
             if can_note:
                 with ui.row().classes('w-full items-center gap-2 no-wrap'):
                     with ui.tabs(value=self.mode, on_change=self._mode_changed) \
-                            .props('dense no-caps inline-label align=left active-color=primary indicator-color=primary') \
+                            .props('dense no-caps inline-label align=left') \
                             .mark('composer-mode internal-switch') as self.modes:
                         ui.tab(self.REPLY, 'Reply to customer', icon='reply').mark('mode-reply')
                         ui.tab(self.NOTE, 'Internal note', icon='lock').mark('mode-note')
@@ -261,8 +261,10 @@ class Composer:
         self.audience_icon.classes(replace='text-amber-800' if note else 'text-sky-700')
         self.audience.classes(replace='font-medium text-amber-900' if note else 'font-medium text-sky-900')
         self._refresh_audience()
+        color = 'amber-9' if note else 'primary'
+        self.modes.props(f'active-color={color} indicator-color={color}')
         self.send_button.set_text('Send internal note' if note else 'Send reply')
-        self.send_button.props(f'color={"amber-9" if note else "primary"}')
+        self.send_button.props(f'color={color}')
 
     def set_mode(self, mode: str) -> None:
         if self.modes is not None and mode in (self.NOTE, self.REPLY) and mode != self.mode:

@@ -262,18 +262,18 @@ async def choose(page: Page, label: str, option: str) -> None:
     await menu_option.click()
 
 
+async def composer_mode(page: Page, *, internal: bool) -> None:
+    """Pick the agents' composer mode: the Internal note or the Reply to customer tab."""
+    tab = page.get_by_role('tab', name='Internal note' if internal else 'Reply to customer')
+    await tab.click()
+    await expect(tab).to_have_attribute('aria-selected', 'true')
+
+
 async def post_message(page: Page, text: str, *, internal: bool = False) -> None:
+    """Send ``text`` from the agents' composer as a reply to the customer (or an internal note)."""
     box = composer(page)
     await box.fill(text)
-    if internal:
-        switch = page.get_by_role('switch', name='Internal note')
-        await switch.click()
-        await expect(switch).to_have_attribute('aria-checked', 'true')
-    await page.get_by_role('button', name='Send').click()
+    await composer_mode(page, internal=internal)
+    await page.get_by_role('button', name='Send internal note' if internal else 'Send reply').click()
     await expect(box).to_have_value('')
-    if internal:  # leave the switch as it was, so the next message is public again
-        switch = page.get_by_role('switch', name='Internal note')
-        if await switch.get_attribute('aria-checked') == 'true':
-            await switch.click()
-            await expect(switch).to_have_attribute('aria-checked', 'false')
 

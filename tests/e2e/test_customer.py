@@ -53,8 +53,9 @@ async def test_customer_sees_public_reply_but_not_internal_note(e2e):
     await e2e.open_ticket(anna, ref)
     await e2e.open_ticket(carl, ref)  # the agents' address sends him to the portal page of the request
     await expect(carl.page).to_have_url(re.compile(rf'/portal/requests/{ref}$'))
-    # customers get no internal-note switch
-    await expect(carl.page.get_by_role('switch', name='Internal note')).to_have_count(0)
+    # customers get no composer modes (always a public reply)
+    await expect(carl.page.get_by_role('tab', name='Internal note')).to_have_count(0)
+    await expect(carl.page.get_by_role('tab', name='Reply to customer')).to_have_count(0)
 
     tag = uuid.uuid4().hex[:8]
     note = f'Internal: customer is on the old VPN profile, do not tell them yet ({tag}).'

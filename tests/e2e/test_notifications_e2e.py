@@ -25,7 +25,7 @@ async def test_mention_raises_bell_count_live(e2e):
 
     await e2e.open_ticket(anna, ref)
     text = f'@ben could you look at this one? {uuid.uuid4().hex[:6]}'
-    await post_message(anna.page, text)
+    await post_message(anna.page, text, internal=True)  # a question to a colleague: an internal note
 
     await expect(badge).to_have_text(re.compile(rf'^{before + 1}$'), timeout=10_000)
     await expect(ben.page.get_by_text('mentioned you', exact=False).first).to_be_visible()

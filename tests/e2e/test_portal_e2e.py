@@ -56,7 +56,7 @@ async def test_customer_request_live_with_agent(e2e, tmp_path):
     await expect(page.get_by_text(reply, exact=True)).to_be_visible(timeout=10_000)
     await expect(page.get_by_text(f'{tag}-note')).to_have_count(0)
     await expect(page.get_by_text('Internal note')).to_have_count(0)
-    await expect(page.get_by_role('switch', name='Internal note')).to_have_count(0)
+    await expect(page.get_by_role('tab', name='Internal note')).to_have_count(0)
 
     # Carl answers with a file; Anna sees it live and downloads it
     log = tmp_path / 'event-log.txt'
