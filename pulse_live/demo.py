@@ -202,7 +202,7 @@ async def _seed_tickets(tickets_count: int, rng: random.Random, changes: list[tu
                                       .where(PriorityScale.is_active.is_(True)))).scalars())
         codes = list((await s.execute(select(ResolutionCode.id))).scalars())
     for i in range(tickets_count):
-        title, service, description, lines = SCENARIOS[i % len(SCENARIOS)]
+        _title, service, description, lines = SCENARIOS[i % len(SCENARIOS)]
         customer = customers[i % len(customers)]
         by_portal = i % 3 == 0
         creator = customer if by_portal else rng.choice(agents)
