@@ -85,8 +85,9 @@ class StaffPage:
                         ui.badge('deactivated', color='red').props('outline').classes('text-xs') \
                             .mark(f'staff-inactive-{row.id}')
                     elif row.invited:
-                        ui.badge('invited', color='amber-8').props('outline').classes('text-xs') \
-                            .tooltip('Has not chosen a password yet').mark(f'staff-invited-{row.id}')
+                        ui.badge('never signed in', color='amber-8').props('outline').classes('text-xs') \
+                            .tooltip('An invitation not taken up yet (or an account that was never used)') \
+                            .mark(f'staff-invited-{row.id}')
                 ui.label(' · '.join(p for p in (row.email, f'@{row.handle}' if row.handle else '') if p)) \
                     .classes('text-xs text-slate-500 truncate')
             ui.select(ROLE_OPTIONS, value=row.role, label='Role',
@@ -104,10 +105,11 @@ class StaffPage:
                     .mark(f'staff-queues-edit-{row.id}')
             ui.label(f'{row.open_tickets} open' if row.open_tickets else '').classes('text-xs text-slate-500 w-14') \
                 .tooltip('Open tickets assigned to them')
-            with ui.row().classes('items-center gap-1 shrink-0 w-56 justify-end'):
+            with ui.row().classes('items-center gap-1 shrink-0 w-72 justify-end no-wrap'):
                 if row.is_active and row.invited:
-                    ui.button('Resend link', icon='forward_to_inbox', on_click=lambda row=row: self._call(
-                        lambda: self._resend(row))).props('flat dense no-caps size=sm').mark(f'staff-resend-{row.id}')
+                    ui.button('Send password link', icon='forward_to_inbox', on_click=lambda row=row: self._call(
+                        lambda: self._resend(row))).props('flat dense no-caps size=sm') \
+                        .tooltip('Mail them the link to choose a password again').mark(f'staff-resend-{row.id}')
                 if row.is_active and not me:
                     ui.button('Deactivate', on_click=lambda row=row: self._deactivate_dialog(row)) \
                         .props('flat dense no-caps color=negative').mark(f'staff-deactivate-{row.id}')
