@@ -10,7 +10,8 @@ from sqlalchemy import select
 from pulse_live import db
 from pulse_live.bus import get_bus
 from pulse_live.events import AccountChanged
-from pulse_live.models import MailOutbox, Queue, QueueMember, User as UserRow
+from pulse_live.models import MailOutbox, Queue, QueueMember
+from pulse_live.models import User as UserRow
 from tests.ui.conftest import login
 
 

@@ -80,15 +80,15 @@ async def test_admin_invites_a_member_of_staff_who_sets_a_password_through_the_m
 async def test_invitations_are_validated(people, caplog):
     ada, maria, anna = (people.users[e] for e in ('admin@pulse.demo', 'maria@pulse.demo', 'anna@pulse.demo'))
     cases = [
-        (dict(email='not-an-address', display_name='X', role='agent'), 'not a valid e-mail'),
-        (dict(email='ANNA@pulse.demo', display_name='Anna 2', role='agent'),
+        ({'email': 'not-an-address', 'display_name': 'X', 'role': 'agent'}, 'not a valid e-mail'),
+        ({'email': 'ANNA@pulse.demo', 'display_name': 'Anna 2', 'role': 'agent'},
          'anna@pulse.demo belongs to Anna Keller \\(agent\\) already'),
-        (dict(email='x@pulse.demo', display_name=' ', role='agent'), 'Name is required'),
-        (dict(email='x@pulse.demo', display_name='X', role='customer'), 'customers are managed under Customers'),
-        (dict(email='x@pulse.demo', display_name='X', role='boss'), 'not a staff role'),
-        (dict(email='x@pulse.demo', display_name='X', role='agent', queue_ids=[999]), 'No such queue'),
-        (dict(email='x@pulse.demo', display_name='X', role='agent', handle='team'), '@Team is reserved'),
-        (dict(email='x@pulse.demo', display_name='X', role='agent', handle='anna'), '@anna is taken'),
+        ({'email': 'x@pulse.demo', 'display_name': ' ', 'role': 'agent'}, 'Name is required'),
+        ({'email': 'x@pulse.demo', 'display_name': 'X', 'role': 'customer'}, 'customers are managed under Customers'),
+        ({'email': 'x@pulse.demo', 'display_name': 'X', 'role': 'boss'}, 'not a staff role'),
+        ({'email': 'x@pulse.demo', 'display_name': 'X', 'role': 'agent', 'queue_ids': [999]}, 'No such queue'),
+        ({'email': 'x@pulse.demo', 'display_name': 'X', 'role': 'agent', 'handle': 'team'}, '@Team is reserved'),
+        ({'email': 'x@pulse.demo', 'display_name': 'X', 'role': 'agent', 'handle': 'anna'}, '@anna is taken'),
     ]
     for kwargs, message in cases:
         with pytest.raises(ValidationError, match=message):
