@@ -1,4 +1,4 @@
-"""Small visual pieces: status, priority and type badges, avatars."""
+"""Small visual pieces: status, priority and type badges, avatars, counted nouns."""
 from __future__ import annotations
 
 from nicegui import ui
@@ -31,3 +31,8 @@ def avatar(name: str, *, color: str = 'primary', size: str = 'sm') -> ui.avatar:
     with a:
         ui.tooltip(name)
     return a
+
+
+def count_text(n: int, singular: str, plural: str | None = None) -> str:
+    """"1 ticket", "0 tickets", "25 tickets": the noun agrees with the number."""
+    return f'{n} {singular if n == 1 else plural or singular + "s"}'

@@ -10,6 +10,15 @@ from pulse_live.queries.tickets import MemberView
 from .badges import avatar
 
 HOW = {'creator': 'creator', 'customer': 'customer', 'support_group': 'support group', 'manual': 'added'}
+GROUP_SUFFIX = ' support group'
+
+
+def member_label(m: MemberView) -> tuple[str, str]:
+    """The name and the line under it: the provider's group entry is shown as the organisation's name with what it
+    stands for (not "Pulse Support support group")."""
+    if m.user_id is None:
+        return m.name.removesuffix(GROUP_SUFFIX) or m.name, 'support group · whoever works the ticket'
+    return m.name, HOW.get(m.added_how, m.added_how)
 
 
 class TeamList:
@@ -19,7 +28,9 @@ class TeamList:
         self.viewer_id, self.can_manage = viewer_id, can_manage
         self._add, self._remove, self._watch = add, remove, watch
         with ui.card().classes('w-full gap-2').props('flat bordered'):
-            ui.label('Team').classes('font-medium')
+            with ui.row().classes('w-full items-center no-wrap'):
+                ui.label('Team').classes('font-medium grow')
+                ui.label('Notified').classes('text-xs text-slate-400')
             self.rows = ui.column().classes('w-full gap-1').mark('team-list')
             if can_manage:
                 with ui.row().classes('w-full items-center no-wrap gap-1'):
@@ -32,12 +43,17 @@ class TeamList:
         self.rows.clear()
         with self.rows:
             for m in members:
+                name, how = member_label(m)
                 with ui.row().classes('w-full items-center no-wrap gap-2').mark('team-member'):
-                    avatar(m.name, color='blue-grey' if m.user_id is None else 'teal')
+                    avatar(name, color='blue-grey' if m.user_id is None else 'teal')
                     with ui.column().classes('gap-0 grow'):
-                        ui.label(m.name).classes('text-sm')
-                        ui.label(HOW.get(m.added_how, m.added_how)).classes('text-xs text-slate-400')
-                    switch = ui.switch(value=m.watching).props('dense').tooltip('Notifications (watch)')
+                        ui.label(name).classes('text-sm')
+                        ui.label(how).classes('text-xs text-slate-400')
+                    # a name for screen readers and a tooltip for the eye: the switch has no visible text of its own
+                    switch = ui.switch(value=m.watching).props('dense') \
+                        .tooltip(f'{name} is notified of changes' if m.watching else f'{name} is not notified') \
+                        .mark(f'watch-switch member-{m.id}')
+                    switch.props['aria-label'] = f'Notify {name}'
                     switch.set_enabled(self.can_manage or m.user_id == self.viewer_id)
                     switch.on_value_change(lambda e, m=m: self._watch(m.id, e.value))
                     if self.can_manage:

@@ -20,7 +20,7 @@ from datetime import datetime
 from nicegui import background_tasks, ui
 
 from components import live
-from components.badges import STATUS_COLORS
+from components.badges import STATUS_COLORS, count_text
 from pulse_live.errors import ServiceError
 from pulse_live.events import TicketChanged
 from pulse_live.models import Status, User, utcnow
@@ -40,6 +40,17 @@ def age_text(created_at: datetime, now: datetime | None = None) -> str:
     if seconds < 86400:
         return f'{seconds // 3600} h'
     return f'{seconds // 86400} d'
+
+
+def summary_text(result: WorkPage) -> str:
+    """"No tickets", "1 ticket", "12 tickets", "26–50 of 60 tickets · page 2 of 3"."""
+    if result.total == 0:
+        return 'No tickets'
+    if result.pages == 1:
+        return count_text(result.total, 'ticket')
+    first = (result.page - 1) * result.page_size + 1
+    last = min(result.total, result.page * result.page_size)
+    return f'{first}–{last} of {count_text(result.total, "ticket")} · page {result.page} of {result.pages}'
 
 
 class WorkList:
@@ -83,9 +94,7 @@ class WorkList:
                 ui.label(self._empty).classes('px-3 py-6 text-slate-500').mark('work-empty')
             for row in result.rows:
                 self._row(row, now)
-        first = (result.page - 1) * result.page_size + 1 if result.total else 0
-        last = min(result.total, result.page * result.page_size)
-        self.summary.set_text(f'{first}–{last} of {result.total} · page {result.page} of {result.pages}')
+        self.summary.set_text(summary_text(result))
         self.prev.set_enabled(result.page > 1)
         self.next.set_enabled(result.page < result.pages)
 

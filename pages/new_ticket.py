@@ -68,8 +68,8 @@ async def new_ticket_page(customer: OptionalRowId = 0) -> None:
                 with ui.row().classes('w-full gap-3'):
                     type_ = ui.select(types, value=next(iter(types), None), label='Type').classes('w-40') \
                         .props('outlined dense')
-                    priority = ui.select(priorities, value=None, label='Priority (automatic if empty)', clearable=True) \
-                        .classes('w-56').props('outlined dense').mark('new-priority')
+                    priority = ui.select(priorities, value=None, label='Priority', clearable=True) \
+                        .classes('w-56').props('outlined dense hint="Automatic when left empty"').mark('new-priority')
                     service = ui.select(await catalog.services(), label='Service', clearable=True).classes('grow') \
                         .props('outlined dense')
                 with ui.row().classes('w-full gap-3'):

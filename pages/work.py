@@ -1,9 +1,12 @@
-"""Agents' work lists: queue lines (/queues), My tickets (/my) and All open with filters (/open); all live.
+"""Agents' work lists: queue lines (/queues), My tickets (/my) and the one ticket list with filters (/tickets); all
+live.
 
-``/open`` takes its filters from the address too (``/open?status=open&queue_id=3&created_from=2026-01-01&q=vpn``)
+``/tickets`` takes its filters from the address too (``/tickets?status=open&queue_id=3&created_from=2026-01-01&q=vpn``)
 and keeps the address in step as they change, so a filtered list can be bookmarked. Malformed ids get the 400 page
 (typed parameters, ``pages/params.py``); well-formed values that name nothing (an unknown status, queue, day out of
-range) are told in a notice and not applied.
+range) are told in a notice and not applied. ``/open`` (the former "All open" list) answers with a redirect to
+``/tickets`` and the same filters, so its bookmarks keep working; the former ticket list's ``sort=created`` is read
+as "newest first".
 """
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ from datetime import date
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import Query
+from fastapi import Query, Request
+from fastapi.responses import RedirectResponse
 from nicegui import ui
 
 from components.frame import frame
@@ -29,7 +33,7 @@ from pulse_live.queries.shared import shared_read
 
 def _nav(current: str) -> None:
     with ui.row().classes('gap-1'):
-        for path, label in (('/queues', 'Queues'), ('/my', 'My tickets'), ('/open', 'All open')):
+        for path, label in (('/tickets', 'Tickets'), ('/queues', 'Queues'), ('/my', 'My tickets')):
             ui.button(label, on_click=lambda p=path: ui.navigate.to(p)) \
                 .props(f'no-caps dense {"unelevated" if path == current else "flat"}')
 
@@ -152,8 +156,25 @@ def _mark_error(element: ui.input, message: str | None) -> None:
     element.update()
 
 
+ALL_STATUSES = 'all'
+OLD_SORTS = {'created': 'newest'}  # the former ticket list's sort names, still in bookmarks
+
+
 @ui.page('/open')
-async def open_tickets_page(page: PageNumber = 1, status: SearchText = '', priority_id: OptionalRowId = 0,
+async def open_redirect(request: Request, page: PageNumber = 1, status: SearchText = '',
+                        priority_id: OptionalRowId = 0, type_id: OptionalRowId = 0, queue_id: OptionalRowId = 0,
+                        assignee_id: AssigneeFilter = -1, organisation_id: OptionalRowId = 0,
+                        service_id: OptionalRowId = 0, created_from: DayText = '', created_to: DayText = '',
+                        q: SearchText = '', sort: SearchText = 'priority'):
+    """The former "All open" list: its bookmarks lead to /tickets with the same filters (same typed parameters, so
+    a malformed address gets the same 400 page)."""
+    if await require_user(*STAFF) is None:
+        return None
+    return RedirectResponse('/tickets' + (f'?{request.url.query}' if request.url.query else ''), status_code=302)
+
+
+@ui.page('/tickets')
+async def tickets_page(page: PageNumber = 1, status: SearchText = '', priority_id: OptionalRowId = 0,
                             type_id: OptionalRowId = 0, queue_id: OptionalRowId = 0, assignee_id: AssigneeFilter = -1,
                             organisation_id: OptionalRowId = 0, service_id: OptionalRowId = 0,
                             created_from: DayText = '', created_to: DayText = '', q: SearchText = '',
@@ -162,9 +183,10 @@ async def open_tickets_page(page: PageNumber = 1, status: SearchText = '', prior
     if user is None:
         return
     filters = work_queries.WorkFilters()
+    sort = OLD_SORTS.get(sort, sort)
     state = {'sort': sort if sort in work_queries.SORT_LABELS else 'priority'}
     options = {
-        'status': {'': 'Open + in progress', **{s.value: s.label for s in Status}},
+        'status': {'': 'Open + in progress', **{s.value: s.label for s in Status}, ALL_STATUSES: 'All statuses'},
         'priority_id': {0: 'Any priority', **await catalog.priorities()},
         'type_id': {0: 'Any type', **await catalog.ticket_types()},
         'queue_id': {0: 'Any queue', **await catalog.queues()},
@@ -226,16 +248,18 @@ async def open_tickets_page(page: PageNumber = 1, status: SearchText = '', prior
             params['sort'] = state['sort']
         if work.page > 1:
             params['page'] = work.page
-        return '/open' + (f'?{urlencode(params)}' if params else '')
+        return '/tickets' + (f'?{urlencode(params)}' if params else '')
 
-    with frame('All open', user):
+    with frame('Tickets', user):
         with ui.row().classes('w-full items-center gap-3'):
-            ui.label('All open tickets').classes('text-2xl font-semibold')
+            ui.label('Tickets').classes('text-2xl font-semibold')
             ui.space()
-            _nav('/open')
+            _nav('/tickets')
+            ui.button('New ticket', icon='add', on_click=lambda: ui.navigate.to('/tickets/new')).props('no-caps')
         with ui.row().classes('w-full items-end gap-2'):
-            search = ui.input('Reference or title', value=filters.search).props('dense outlined clearable') \
-                .classes('w-56').on('keydown.enter', lambda: jump_or_search()).mark('open-search')
+            search = ui.input('Search reference or title', value=filters.search) \
+                .props('dense outlined clearable').classes('w-56') \
+                .on('keydown.enter', lambda: jump_or_search()).mark('open-search')
             ui.button(icon='search', on_click=lambda: jump_or_search()).props('flat dense')
             for key, label in FILTER_LABELS.items():
                 ui.select(options[key], value=initial[key], label=label, with_input=len(options[key]) > 8,

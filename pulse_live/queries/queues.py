@@ -65,7 +65,7 @@ class WorkPage:
 
 @dataclass
 class WorkFilters:
-    """Filters of the "All open" list; ``status`` None means open and in progress."""
+    """Filters of the ticket list; ``status`` None means open and in progress, ``'all'`` every status."""
     status: str | None = None
     priority_id: int | None = None
     type_id: int | None = None
@@ -166,7 +166,9 @@ async def open_tickets(viewer: User, filters: WorkFilters | None = None, *, sort
     """All open tickets (or one status), filtered by any of the fields, sorted, in pages."""
     _require_staff(viewer)
     f = filters or WorkFilters()
-    if f.status:
+    if f.status == 'all':  # every status (the ticket list's "All statuses")
+        conditions = []
+    elif f.status:
         try:
             conditions = [Ticket.status == Status(f.status).value]
         except ValueError:
