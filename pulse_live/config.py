@@ -5,7 +5,8 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+import phonenumbers
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -47,6 +48,16 @@ class Settings(BaseSettings):
     start_work_assigns: bool = Field(default=True, description='"Start work" on an unassigned ticket makes the agent its assignee')
     composer_default_internal: bool = Field(default=True, description="an agent's composer opens on Internal note "
                                             '(false: on Reply to customer)')
+    phone_region: str = Field(default='CH', description='country (ISO 3166 code, e.g. CH, DE, GB) in which phone numbers '
+                              'written without a country code are read')
+
+    @field_validator('phone_region')
+    @classmethod
+    def _known_phone_region(cls, value: str) -> str:
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f'{value!r} is not a known country (an ISO 3166 code, e.g. CH, DE, GB)')
+        return region
 
     def resolved_database_url(self) -> str:
         if self.database_url:

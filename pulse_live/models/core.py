@@ -85,7 +85,10 @@ class User(Base):
     organisation_id: Mapped[int] = mapped_column(ForeignKey('organisations.id'), index=True)
     display_name: Mapped[str] = mapped_column(String(200))
     handle: Mapped[str | None] = mapped_column(String(60), unique=True)
-    phone: Mapped[str] = mapped_column(String(60), default='')
+    phone: Mapped[str] = mapped_column(String(60), default='')  # international format, for people (contact.py)
+    # the same number in E.164 (+41315550101), what numbers are compared and searched by; '' when none or when an
+    # old number saved before numbers were checked does not parse (then ``phone`` is kept as typed)
+    phone_e164: Mapped[str] = mapped_column(String(20), default='', server_default='', index=True)
     location: Mapped[str] = mapped_column(String(200), default='')
     department: Mapped[str] = mapped_column(String(200), default='')
     card_published: Mapped[bool] = mapped_column(Boolean, default=False)

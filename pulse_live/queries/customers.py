@@ -28,18 +28,16 @@ class PersonHit:
     is_active: bool = True
 
 
-def _match_kind(hit: User, text: str) -> tuple[int, str]:
-    """Rank: exact id, exact e-mail, exact phone, e-mail/name prefix, anything else."""
+def _match_kind(hit: User, text: str, phone: contact.PhoneQuery | None) -> tuple[int, str]:
+    """Rank: exact id, exact e-mail, the same phone number, part of a number, e-mail/name prefix, anything else."""
     lowered = text.strip().lower().lstrip('#')
     if lowered.isdigit() and hit.id == int(lowered):
         return 0, 'id'
     if hit.email.lower() == lowered:
         return 1, 'e-mail'
-    if contact.looks_like_phone(text) and hit.phone:
-        if contact.normalise_phone(hit.phone) == contact.normalise_phone(text):
-            return 2, 'phone'
-        if contact.phone_search_key(text) in contact.normalise_phone(hit.phone):
-            return 3, 'phone'
+    phone_match = phone.matches(hit.phone_e164, hit.phone) if phone else 0
+    if phone_match:
+        return (2, 'phone') if phone_match == 2 else (3, 'phone')
     if hit.email.lower().startswith(lowered):
         return 4, 'e-mail'
     if hit.display_name.lower().startswith(lowered):
@@ -52,7 +50,8 @@ def _match_kind(hit: User, text: str) -> tuple[int, str]:
 async def search_people(viewer: User, text: str, *, limit: int = 8, include_staff: bool = True,
                         include_inactive: bool = False) -> list[PersonHit]:
     """People matching what an agent typed: ``#12``/``12`` (id), an e-mail or part of it, a phone number in
-    any format (see ``contact.py``), or name fragments in any order. Customers come before staff.
+    any format or part of one (compared in E.164, see ``contact.py``), or name fragments in any order. Customers
+    come before staff.
 
     Deactivated people are left out unless ``include_inactive``: caller identification (new ticket) offers only
     people a ticket can be opened for. To find a deactivated customer again (e.g. to reactivate them), use the
@@ -68,10 +67,9 @@ async def search_people(viewer: User, text: str, *, limit: int = 8, include_staf
     key = lowered.lstrip('#')
     if key.isdigit() and len(key) <= 9:
         conditions.append(User.id == int(key))
-    if contact.looks_like_phone(text):
-        digits = contact.phone_search_key(text)
-        if len(digits) >= contact.MIN_SEARCH_DIGITS:
-            conditions.append(contact.phone_digits_sql(User.phone).like(f'%{digits}%'))
+    phone = contact.phone_query(text)
+    if phone is not None:
+        conditions.append(phone.where(User.phone_e164, User.phone))
     words = [w for w in lowered.replace(',', ' ').split() if w]
     if words:
         escaped = [w.replace('\\', '\\\\').replace('%', '\\%').replace('_', '\\_') for w in words]
@@ -86,7 +84,7 @@ async def search_people(viewer: User, text: str, *, limit: int = 8, include_staf
     query = query.order_by(case((User.role == Role.CUSTOMER.value, 0), else_=1), User.display_name).limit(limit * 4)
     async with db.session() as s:
         rows = (await s.execute(query)).unique().all()
-    ranked = sorted(((_match_kind(u, text), u, org, tier) for u, org, tier in rows),
+    ranked = sorted(((_match_kind(u, text, phone), u, org, tier) for u, org, tier in rows),
                     key=lambda r: (r[0][0], r[1].role != Role.CUSTOMER, r[1].display_name.lower()))
     return [PersonHit(id=u.id, name=u.display_name, email=u.email, phone=u.phone, role=u.role, organisation=org,
                       tier=tier, department=u.department, location=u.location, matched=kind, is_active=u.is_active)

@@ -54,20 +54,14 @@ def _text(field: str, value: Any, *, required: bool = False) -> str:
     return value
 
 
-def _email(value: Any) -> str:
-    email = contact.normalise_email(value if isinstance(value, str) else '')
-    if not email:
-        raise ValidationError('E-mail is required.')
-    if not contact.is_valid_email(email):
-        raise ValidationError(f'{email} is not a valid e-mail address.')
-    return email
+def _email(value: Any, *, kept: str = '') -> str:
+    """The address in its stored form (``contact.py``); ``kept``: the person's address now, which may stay."""
+    return contact.check_email(value if isinstance(value, str) else '', kept=kept)
 
 
-def _phone(value: Any) -> str:
-    phone = ' '.join((value if isinstance(value, str) else '').split())
-    if phone and not contact.is_valid_phone(phone):
-        raise ValidationError(f'{phone} is not a valid phone number (digits, spaces, + ( ) . / - only).')
-    return phone
+def _phone(value: Any, *, kept: str = '') -> contact.Phone:
+    """The number for display and its E.164 (``contact.py``); ``kept``: the person's number now, which may stay."""
+    return contact.check_phone(value if isinstance(value, str) else '', kept=kept)
 
 
 def _changes(obj: Any, values: dict[str, Any]) -> dict[str, list[Any]]:
@@ -106,8 +100,7 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
     if not auth.can_manage_customers(actor):
         raise _deny(actor, 'save customer', user_id or email, 'Only agents can create or edit customers.')
     values: dict[str, Any] = {
-        'email': _email(email), 'display_name': _text('display_name', display_name, required=True),
-        'phone': _phone(phone), 'location': _text('location', location),
+        'display_name': _text('display_name', display_name, required=True), 'location': _text('location', location),
         'department': _text('department', department), 'is_org_admin': bool(is_org_admin),
         'is_active': bool(is_active)}
     password_hash = None
@@ -119,10 +112,13 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
         password_hash = await auth.hash_password(secrets.token_urlsafe(32))  # nobody knows it: no login yet
     async with unit_of_work() as uow:
         s = uow.session
-        if user_id is not None:  # staff accounts are not edited here, whatever else is wrong with the form
-            existing = await s.get(User, user_id)
-            if existing is not None and existing.role != Role.CUSTOMER:
-                raise _deny(actor, 'edit staff account', existing.email, 'Staff accounts are not edited here.')
+        current = await s.get(User, user_id) if user_id is not None else None
+        if current is not None and current.role != Role.CUSTOMER:  # whatever else is wrong with the form
+            raise _deny(actor, 'edit staff account', current.email, 'Staff accounts are not edited here.')
+        # an address or number saved before today's checks may stay as it is when the form sends it back unchanged
+        values['email'] = _email(email, kept=current.email if current else '')
+        number = _phone(phone, kept=current.phone if current else '')
+        values['phone'] = number.display
         values['organisation_id'] = (await _organisation(s, organisation_id, customers_only=True)).id
         clash = select(User.id, User.display_name, User.is_active).where(func.lower(User.email) == values['email'])
         if user_id is not None:
@@ -139,7 +135,8 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
             if values['is_org_admin'] and not auth.can_grant_org_admin(actor):
                 raise _deny(actor, 'grant organisation admin to', values['email'],
                             'Only managers and admins can make someone an organisation admin.')
-            user = User(role=Role.CUSTOMER.value, password_hash=password_hash, created_at=utcnow(), **values)
+            user = User(role=Role.CUSTOMER.value, password_hash=password_hash, created_at=utcnow(),
+                        phone_e164=number.e164, **values)
             s.add(user)
             await s.flush()
             audit.record(s, actor, entity='customer', entity_id=user.id, action='create',
@@ -161,6 +158,7 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
                         'Only managers and admins can move an organisation admin to another organisation.')
         for key, (_, new) in changes.items():
             setattr(user, key, new)
+        user.phone_e164 = number.e164
         if password_hash:
             user.password_hash = password_hash
             changes['password'] = ['', 'set']

@@ -5,22 +5,18 @@ import re
 
 from sqlalchemy import func, select
 
-from .. import auth
+from .. import auth, contact
 from ..errors import NotFound, ValidationError
 from ..models import Organisation, Role, User
 from ._uow import unit_of_work
 
-EMAIL_RE = re.compile(r'^[^@\s]+@[^@\s]+\.[^@\s]+$')
 HANDLE_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{1,59}$')
-PHONE_RE = re.compile(r'^\+?[0-9 ()./-]{4,40}$')
 MIN_PASSWORD = 4
 
 
 def _check_email(email: str) -> str:
-    email = auth.normalise_email(email)
-    if not EMAIL_RE.match(email) or len(email) > 254:
-        raise ValidationError(f'{email or "(empty)"} is not a valid e-mail address.')
-    return email
+    """The address in its stored form, or ``ValidationError`` saying why it cannot be one (``contact.py``)."""
+    return contact.check_email(email)
 
 
 async def create_organisation(*, name: str, is_provider: bool = False, tier: str = 'standard') -> Organisation:
@@ -40,6 +36,7 @@ async def create_user(*, email: str, password: str, role: str, display_name: str
                       card_published: bool = False, password_hash: str | None = None) -> User:
     """Create an account (system/admin action: the caller checked the admin's right)."""
     email = _check_email(email)
+    number = contact.check_phone(phone)
     try:
         role = Role(role).value
     except ValueError:
@@ -64,8 +61,8 @@ async def create_user(*, email: str, password: str, role: str, display_name: str
         if handle and (await s.execute(select(User.id).where(func.lower(User.handle) == handle.lower()))).first():
             raise ValidationError(f'The handle @{handle} is taken.')
         user = User(email=email, password_hash=password_hash, role=role, display_name=display_name,
-                    organisation_id=organisation_id, handle=handle, phone=phone, location=location,
-                    department=department, card_published=card_published)
+                    organisation_id=organisation_id, handle=handle, phone=number.display, phone_e164=number.e164,
+                    location=location, department=department, card_published=card_published)
         s.add(user)
     return user
 
@@ -83,18 +80,17 @@ async def update_card(*, actor: User, display_name: str, handle: str, phone: str
         raise ValidationError('@Team is reserved for the whole ticket team.')
     if card_published and not handle:
         raise ValidationError('Choose a handle before publishing your card.')
-    phone = (phone or '').strip()
-    if phone and not PHONE_RE.match(phone):
-        raise ValidationError(f'{phone} is not a valid phone number.')
     async with unit_of_work() as uow:
         s = uow.session
         user = await s.get(User, actor.id)
         if user is None:
             raise NotFound('User not found.')
+        number = contact.check_phone(phone, kept=user.phone)  # an old, unchecked number may stay as it is
         if handle and (await s.execute(select(User.id).where(func.lower(User.handle) == handle.lower(),
                                                              User.id != user.id))).first():
             raise ValidationError(f'The handle @{handle} is taken.')
-        user.display_name, user.handle, user.phone = display_name, handle or None, phone
+        user.display_name, user.handle = display_name, handle or None
+        user.phone, user.phone_e164 = number.display, number.e164
         user.location, user.department = (location or '').strip(), (department or '').strip()
         user.card_published = card_published
     return user
