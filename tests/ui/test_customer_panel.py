@@ -143,3 +143,16 @@ async def test_use_automatic_says_who_chose_it(create_user: Callable[[], User], 
     await _open(anna, 'anna@pulse.demo', ticket.reference)
     anna.find(marker='priority-automatic').click()
     await anna.should_see('Anna Keller switched the priority back to automatic: Minor → Critical', retries=50)
+
+
+async def test_the_panel_follows_a_change_of_customer(create_user: Callable[[], User], people) -> None:
+    ben_u, tom_u = people.users['ben@pulse.demo'], people.users['tom@globex.demo']
+    ticket = await _ticket(people)
+    anna = create_user()
+    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    await anna.should_see(marker='caller-name', content='Carl Jensen')
+    await tickets.update_ticket(actor=ben_u, ticket_id=ticket.id, expected_version=ticket.version,
+                                changes={'customer_id': tom_u.id})
+    await anna.should_see(marker='caller-name', content='Tom Baker', retries=50)
+    await anna.should_see(marker='caller-organisation', content='Globex Ltd')
+    await anna.should_not_see(marker='caller-name', content='Carl Jensen')
