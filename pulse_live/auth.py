@@ -137,7 +137,9 @@ throttle = LoginThrottle()
 
 
 def normalise_email(email: str) -> str:
-    return (email or '').strip().lower()
+    """The stored form of an address (lower case, domain in ASCII), so ``joerg@bücher.example`` logs in as stored."""
+    from .contact import normalise_email as stored_form
+    return stored_form(email)
 
 
 async def authenticate(email: str, password: str, *, address: str = 'unknown') -> User:

@@ -117,3 +117,12 @@ async def test_a_right_password_in_a_small_burst_logs_in_and_leaves_no_failure_f
     async with db.session() as s:
         keys = sorted((await s.execute(select(LoginFailure.key))).scalars())
     assert 'acct:anna@pulse.demo' not in keys and 'addr:10.0.0.3' not in keys
+
+
+async def test_an_address_with_an_international_domain_logs_in_as_typed(people):
+    from pulse_live.services import customers
+    anna = people.users['anna@pulse.demo']
+    joerg = await customers.save_customer(actor=anna, email='joerg@bücher.example', display_name='Jörg',
+                                          organisation_id=people.orgs['acme'], password='demo-pass')
+    assert joerg.email == 'joerg@xn--bcher-kva.example'
+    assert (await auth.authenticate(' Joerg@Bücher.example ', 'demo-pass', address='10.0.0.9')).id == joerg.id
