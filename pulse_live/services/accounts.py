@@ -49,8 +49,10 @@ async def _queue_link_mail(user: User, *, welcome: bool) -> bool:
     hours = get_settings().password_link_ttl_s / 3600
     if welcome:
         subject = 'Your Pulse Live account: choose a password'
+        purpose = ('to follow your requests online' if user.role == Role.CUSTOMER
+                   else f'to sign in as {user.role} of the help desk')
         intro = (f'Hello {user.display_name},\n\nan account was created for you on the Pulse Live help desk. '
-                 'Choose your password here to follow your requests online:')
+                 f'Choose your password here {purpose}:')
     else:
         subject = 'Reset your Pulse Live password'
         intro = (f'Hello {user.display_name},\n\nsomebody (hopefully you) asked to reset the password of your '

@@ -69,6 +69,7 @@ async def test_admin_invites_a_member_of_staff_who_sets_a_password_through_the_m
     async with db.session() as s:
         mail = (await s.execute(select(MailOutbox).where(MailOutbox.to_user_id == nora.id))).scalar_one()
     assert mail.kind == 'account' and mail.to_addr == 'nora.berg@pulse.demo'
+    assert 'to sign in as agent of the help desk' in mail.body_text  # not a customer's "follow your requests"
     link = next(word for word in mail.body_text.split() if '/password/reset?token=' in word)
     token = parse_qs(urlparse(link).query)['token'][0]
     await accounts.reset_password(token, 'a good password', 'a good password')
