@@ -46,7 +46,7 @@ async def main() -> None:
 
     from pulse_live import auth, db
     from pulse_live.config import get_settings
-    from pulse_live.demo import seed_people
+    from pulse_live.seed.demo import seed_people
     from pulse_live.models import Base, MailOutbox, utcnow
     from pulse_live.notify import planner, sender
     from pulse_live.services import tickets

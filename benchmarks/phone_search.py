@@ -57,7 +57,7 @@ async def _run(url: str, schema: str, customers: int, rounds: int) -> dict[str, 
     from sqlalchemy import insert, text
 
     from pulse_live import auth, contact, db
-    from pulse_live.demo import seed_people
+    from pulse_live.seed.demo import seed_people
     from pulse_live.models import Base, User
     from pulse_live.queries.customers import search_people
     if schema:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Work lists and dashboard at scale: 100,000 tickets / ~1,000,000 events, server-side query times.
 
-Builds the data with the bulk generator (pulse_live/bulk.py) in a fresh SQLite file, and in PostgreSQL too when
+Builds the data with the bulk generator (pulse_live/seed/bulk.py) in a fresh SQLite file, and in PostgreSQL too when
 127.0.0.1:5432 answers (database ``test``, user postgres, in a schema of its own, ``queue_scale``, dropped again at
 the end, so the tests' ``public`` schema is never touched). Then it times, in-process, the read models exactly as
 the pages call them:
@@ -133,7 +133,8 @@ async def _measure(name: str, factory, iterations: int) -> dict[str, float]:
 async def run_one(database: str, args) -> dict:
     from sqlalchemy import func, select
 
-    from pulse_live import bulk, db
+    from pulse_live import db
+    from pulse_live.seed import bulk
     from pulse_live.bus import MemoryBus, set_bus
     from pulse_live.models import Organisation, Priority, PriorityScale, Service, Status, Ticket, TicketEvent, TicketType, User
     from pulse_live.queries import dashboard, queues, tickets

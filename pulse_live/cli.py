@@ -29,7 +29,7 @@ async def _with_db(coro_factory):
 
 
 def print_demo_logins() -> None:
-    from .demo import DEMO_LOGINS, DEMO_PASSWORD
+    from .seed.demo import DEMO_LOGINS, DEMO_PASSWORD
     print('Demo logins (password for all: %s):' % DEMO_PASSWORD)
     for email, role in DEMO_LOGINS:
         print(f'  {email:<22} {role}')
@@ -44,7 +44,7 @@ def cmd_migrate(_args) -> None:
 
 def cmd_demo(args) -> None:
     _migrate_sync()
-    from .demo import is_seeded, seed_demo
+    from .seed.demo import is_seeded, seed_demo
 
     async def run():
         if await is_seeded() and not args.force:
@@ -57,9 +57,9 @@ def cmd_demo(args) -> None:
 
 
 def cmd_bulk(args) -> None:
-    """Scale data: many tickets and events with bulk inserts (pulse_live/bulk.py; bypasses the services)."""
+    """Scale data: many tickets and events with bulk inserts (pulse_live/seed/bulk.py; bypasses the services)."""
     _migrate_sync()
-    from .bulk import generate
+    from .seed.bulk import generate
     from .services.catalog import ensure_catalog
 
     async def run():
@@ -123,7 +123,7 @@ def cmd_serve(args) -> None:
     from .services.catalog import ensure_catalog
     asyncio.run(_with_db(ensure_catalog))
     if args.demo:
-        from .demo import is_seeded, seed_demo
+        from .seed.demo import is_seeded, seed_demo
 
         async def seed():
             if not await is_seeded():

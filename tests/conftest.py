@@ -14,7 +14,7 @@ from sqlalchemy import text
 from pulse_live import auth, db
 from pulse_live.bus import MemoryBus, set_bus
 from pulse_live.config import reset_settings
-from pulse_live.demo import People, seed_people
+from pulse_live.seed.demo import People, seed_people
 from pulse_live.models import Base
 
 PG_URL = os.environ.get('PULSE_TEST_PG_URL', 'postgresql+asyncpg://postgres@127.0.0.1:5432/test')

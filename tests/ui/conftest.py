@@ -7,7 +7,7 @@ import pytest
 from nicegui.testing import User
 
 from pulse_live import db
-from pulse_live.demo import People, seed_people
+from pulse_live.seed.demo import People, seed_people
 from tests.conftest import _HASH, let_database_threads_finish
 
 # Live updates arrive through the bus and a fresh read, each its own task: on a busy CI machine a few hundred

@@ -6,7 +6,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from pulse_live import auth, db
-from pulse_live.demo import seed_demo
+from pulse_live.seed.demo import seed_demo
 from pulse_live.models import MailOutbox, Notification, Ticket, TicketEvent, User, utcnow
 
 

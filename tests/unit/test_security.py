@@ -20,7 +20,7 @@ from nicegui.testing import User
 from sqlalchemy import select
 
 from pulse_live import db
-from pulse_live.demo import People, seed_people
+from pulse_live.seed.demo import People, seed_people
 from pulse_live.errors import NotFound, PermissionDenied
 from pulse_live.models import Attachment, Priority, Queue, ResolutionCode, TeamMember, Ticket, TicketEvent
 from pulse_live.queries import customers as customer_queries

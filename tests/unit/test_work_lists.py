@@ -4,7 +4,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from pulse_live import bulk, db
+from pulse_live import db
+from pulse_live.seed import bulk
 from pulse_live.models import Priority, Queue, Service, Ticket, TicketEvent, utcnow
 from pulse_live.queries import dashboard, queues as work_queries
 from pulse_live.services import ownership, tickets

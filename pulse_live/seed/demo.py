@@ -8,15 +8,15 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from . import auth, db
-from .bus import get_bus
-from .demo_customers import seed_customer_data
-from .demo_work import MEMBERS, seed_queue_members, seed_work_rules
-from .events import Event, TicketChanged
-from .models import (Attachment, Organisation, Priority, PriorityScale, Queue, ResolutionCode, Service, Ticket,
+from .. import auth, db
+from ..bus import get_bus
+from .customers import seed_customer_data
+from .work import MEMBERS, seed_queue_members, seed_work_rules
+from ..events import Event, TicketChanged
+from ..models import (Attachment, Organisation, Priority, PriorityScale, Queue, ResolutionCode, Service, Ticket,
                      TicketEvent, TicketType, User, utcnow)
-from .notify import planner
-from .services import catalog, chatter, tickets, users
+from ..notify import planner
+from ..services import catalog, chatter, tickets, users
 
 DEMO_PASSWORD = 'demo'
 DEMO_LOGINS = [

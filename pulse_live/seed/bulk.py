@@ -19,9 +19,9 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
 
-from . import auth, db
+from .. import auth, db
 from .demo import SCENARIOS, seed_people
-from .models import (Channel, EventKind, Organisation, Priority, PriorityScale, Queue, QueueMember, ReferenceCounter,
+from ..models import (Channel, EventKind, Organisation, Priority, PriorityScale, Queue, QueueMember, ReferenceCounter,
                      ResolutionCode, Service, Status, Ticket, TicketEvent, TicketType, User, utcnow)
 
 TIERS = ['standard', 'standard', 'standard', 'silver', 'gold']
@@ -108,7 +108,7 @@ async def generate(*, tickets: int = 100_000, events: int | None = None, seed: i
     progress(f'people ready ({agents} agents, {customers} customers in {organisations} organisations)')
 
     # --- tickets in creation order (reference numbers follow time), events spread over each ticket's life ---
-    from .config import get_settings
+    from ..config import get_settings
     prefix = get_settings().ticket_prefix
     ages = sorted((timedelta(seconds=rng.random() * days * 86400) for _ in range(tickets)), reverse=True)
     extra_events = events - tickets

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from . import db
-from .models import Queue, QueueMember, RoutingRule, PriorityRule, RuleKind, Service, TicketType, User
-from .services import prioritisation, routing
+from .. import db
+from ..models import Queue, QueueMember, RoutingRule, PriorityRule, RuleKind, Service, TicketType, User
+from ..services import prioritisation, routing
 
 # queue name → e-mails of its members
 MEMBERS = {

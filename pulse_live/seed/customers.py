@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from . import db
-from .models import ConfigurationItem, User
+from .. import db
+from ..models import ConfigurationItem, User
 
 ORG_ADMINS = ['carl@acme.demo']  # sees every ACME request in the portal; Eva sees only her own
 # owner e-mail (None: shared by the organisation of ``org_of``), kind, name, model, serial, OS, version, software
