@@ -1,10 +1,11 @@
 """Bulk demo data for scale runs: e.g. 100,000 tickets with ~1,000,000 chatter/history events in a few minutes.
 
-THE ONE PLACE THAT BYPASSES THE SERVICES, for seeding only: rows go in with SQLAlchemy Core multi-row inserts in
-batches, with explicit ids (so events can point at their tickets without a round trip), and the sequences and
-reference counters are moved past them at the end, so the services carry on normally afterwards. Nothing is
-published on the bus and no notifications or mails are made. Never call this on a database with real users' data
-you care about: it only adds rows, but it adds a lot of them.
+THE PLACE THAT WRITES ROWS PAST THE SERVICES, for seeding only (the demo's one other bypass rewrites timestamps: see
+``demo.py``): on top of the demo people (made through the services), rows go in with SQLAlchemy Core multi-row
+inserts in batches, with explicit ids (so events can point at their tickets without a round trip), and the sequences
+and reference counters are moved past them at the end, so the services carry on normally afterwards. Nothing is
+published on the bus and no notifications or mails are made. Never call this on a database with real users' data you
+care about: it only adds rows, but it adds a lot of them.
 
     pulse-live bulk --tickets 100000 --events 1000000
 """
@@ -20,9 +21,9 @@ from typing import Any
 from sqlalchemy import func, insert, select, text, update
 
 from .. import auth, db
-from .demo import SCENARIOS, seed_people
 from ..models import (Channel, EventKind, Organisation, Priority, PriorityScale, Queue, QueueMember, ReferenceCounter,
-                     ResolutionCode, Service, Status, Ticket, TicketEvent, TicketType, User, utcnow)
+                      ResolutionCode, Service, Status, Ticket, TicketEvent, TicketType, User, utcnow)
+from .demo import SCENARIOS, seed_people
 
 TIERS = ['standard', 'standard', 'standard', 'silver', 'gold']
 CHANNELS = [Channel.PORTAL, Channel.PORTAL, Channel.EMAIL, Channel.EMAIL, Channel.PHONE, Channel.CHAT,

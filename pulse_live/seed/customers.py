@@ -1,14 +1,14 @@
 """Demo data for customer identification: configuration items of the demo customers, ACME's organisation admin.
 
-Plain rows, like the demo's organisations, services and queue members (the audit log stays for what people do);
-idempotent.
+Both go through the customer services as the demo admin (audited as the admin's changes); idempotent.
 """
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from .. import db
 from ..models import ConfigurationItem, User
+from ..services import customers
 
 ORG_ADMINS = ['carl@acme.demo']  # sees every ACME request in the portal; Eva sees only her own
 # owner e-mail (None: shared by the organisation of ``org_of``), kind, name, model, serial, OS, version, software
@@ -29,18 +29,21 @@ ITEMS = [
 SHARED_ORG_OF = 'carl@acme.demo'  # shared items belong to this person's organisation
 
 
-async def seed_customer_data(users: dict[str, User]) -> None:
-    async with db.session() as s, s.begin():
+async def seed_customer_data(admin: User, users: dict[str, User]) -> None:
+    for email in ORG_ADMINS:
+        person = users.get(email)
+        if person is not None and not person.is_org_admin:
+            users[email] = await customers.save_customer(
+                actor=admin, user_id=person.id, email=person.email, display_name=person.display_name,
+                organisation_id=person.organisation_id, phone=person.phone, location=person.location,
+                department=person.department, is_org_admin=True, is_active=person.is_active)
+    async with db.session() as s:
         have = set((await s.execute(select(ConfigurationItem.organisation_id, ConfigurationItem.name))).all())
-        for email in ORG_ADMINS:
-            person = users.get(email)
-            if person is not None and not person.is_org_admin:
-                await s.execute(update(User).where(User.id == person.id).values(is_org_admin=True))
-                person.is_org_admin = True
-        for owner, kind, name, model, serial, os_name, version, software in ITEMS:
-            person = users.get(owner or SHARED_ORG_OF)
-            if person is None or (person.organisation_id, name) in have:
-                continue
-            s.add(ConfigurationItem(organisation_id=person.organisation_id, user_id=person.id if owner else None,
-                                    kind=kind, name=name, model=model, serial_number=serial,
-                                    operating_system=os_name, version=version, installed_software=software))
+    for owner, kind, name, model, serial, os_name, version, software in ITEMS:
+        person = users.get(owner or SHARED_ORG_OF)
+        if person is None or (person.organisation_id, name) in have:
+            continue
+        await customers.save_configuration_item(
+            actor=admin, organisation_id=person.organisation_id, user_id=person.id if owner else None, kind=kind,
+            name=name, model=model, serial_number=serial, operating_system=os_name, version=version,
+            installed_software=software)

@@ -1,5 +1,15 @@
 """Demo data: the provider with agents and a manager, two customer organisations, services, queues and ~60
-tickets with realistic chatter. Everything goes through the services, exactly as users would create it."""
+tickets with realistic chatter, created through the services as users would create them: the people by the system
+(``services/users.py``, as ``pulse-live create-user`` does), then what the demo admin sets up (services, queues and
+their members, routing and priority rules, ACME's organisation admin, configuration items: audited as the admin's
+changes), then the tickets by agents and customers, inside ``planner.quiet()`` (no mail, no bell entries).
+
+What bypasses the services, and why:
+- ``_spread_over_two_weeks`` rewrites timestamps only (tickets, history entries, attachments): every change was made
+  a moment ago and no service back-dates work, yet ages, the dashboard's per-day chart and the history should read
+  like a desk's last two weeks.
+The catalog (types, priority scales, resolution codes, the first queue) is the shipped one (``catalog.ensure_catalog``).
+Scale data (``bulk.py``) is the other bypass: Core bulk inserts, for numbers no service loop reaches in minutes."""
 from __future__ import annotations
 
 import random
@@ -10,13 +20,13 @@ from sqlalchemy import func, select, update
 
 from .. import auth, db
 from ..bus import get_bus
-from .customers import seed_customer_data
-from .work import MEMBERS, seed_queue_members, seed_work_rules
 from ..events import Event, TicketChanged
 from ..models import (Attachment, Organisation, Priority, PriorityScale, Queue, ResolutionCode, Service, Ticket,
-                     TicketEvent, TicketType, User, utcnow)
+                      TicketEvent, TicketType, User, utcnow)
 from ..notify import planner
-from ..services import catalog, chatter, tickets, users
+from ..services import catalog, chatter, customers, queues, tickets, users
+from .customers import seed_customer_data
+from .work import MEMBERS, seed_queue_members, seed_work_rules
 
 DEMO_PASSWORD = 'demo'
 DEMO_LOGINS = [
@@ -130,24 +140,17 @@ class People:
 
 
 async def seed_people(*, password_hash: str | None = None) -> People:
-    """Catalog, organisations, services, queues and the demo people (idempotent per e-mail)."""
+    """Catalog, organisations and the demo people, then the demo admin's set-up: services, queues, queue members,
+    ACME's organisation admin, configuration items. Idempotent: only what is missing is added (people by e-mail,
+    the rest by name)."""
     await catalog.ensure_catalog()
     password_hash = password_hash or await auth.hash_password(DEMO_PASSWORD)
     orgs: dict[str, int] = {}
     async with db.session() as s:
         existing_orgs = dict((await s.execute(select(Organisation.name, Organisation.id))).all())
-        existing_services = set((await s.execute(select(Service.name))).scalars())
-        existing_queues = set((await s.execute(select(Queue.name))).scalars())
     for key, (name, provider, tier) in ORGS.items():
         orgs[key] = existing_orgs.get(name) or (await users.create_organisation(name=name, is_provider=provider,
                                                                                 tier=tier)).id
-    async with db.session() as s, s.begin():
-        for name, criticality in SERVICES:
-            if name not in existing_services:
-                s.add(Service(name=name, criticality=criticality))
-        for name, description, default in QUEUES:
-            if name not in existing_queues:
-                s.add(Queue(name=name, description=description, is_default=default))
     people: dict[str, User] = {}
     async with db.session() as s:
         existing = {u.email: u for u in (await s.execute(select(User))).scalars()}
@@ -156,9 +159,24 @@ async def seed_people(*, password_hash: str | None = None) -> People:
             email=email, password='', password_hash=password_hash, role=role, display_name=name,
             organisation_id=orgs[org], handle=handle, phone=phone, location=location, department=department,
             card_published=published)
-    await seed_queue_members(people)
-    await seed_customer_data(people)
+    admin = people['admin@pulse.demo']
+    await _seed_services_and_queues(admin)
+    await seed_queue_members(admin, people)
+    await seed_customer_data(admin, people)
     return People(orgs=orgs, users=people)
+
+
+async def _seed_services_and_queues(admin: User) -> None:
+    """The demo's services and queues as its admin adds them (names compared as the services compare them)."""
+    async with db.session() as s:
+        existing_services = {n.lower() for n in (await s.execute(select(Service.name))).scalars()}
+        existing_queues = {n.lower() for n in (await s.execute(select(Queue.name))).scalars()}
+    for name, criticality in SERVICES:
+        if name.lower() not in existing_services:
+            await customers.save_service(actor=admin, name=name, criticality=criticality)
+    for name, description, default in QUEUES:
+        if name.lower() not in existing_queues:
+            await queues.create_queue(actor=admin, name=name, description=description, is_default=default)
 
 
 async def is_seeded() -> bool:
@@ -189,7 +207,7 @@ async def _seed_tickets(tickets_count: int, rng: random.Random, changes: list[tu
     await seed_work_rules(people.users)
     u = people.users
     agents = [u['anna@pulse.demo'], u['ben@pulse.demo'], u['daniel@pulse.demo']]
-    customers = [u['carl@acme.demo'], u['eva@acme.demo'], u['tom@globex.demo'], u['lena@globex.demo']]
+    callers = [u['carl@acme.demo'], u['eva@acme.demo'], u['tom@globex.demo'], u['lena@globex.demo']]
     async with db.session() as s:
         services = dict((await s.execute(select(Service.name, Service.id))).all())
         queue_ids = dict((await s.execute(select(Queue.name, Queue.id))).all())
@@ -203,7 +221,7 @@ async def _seed_tickets(tickets_count: int, rng: random.Random, changes: list[tu
         codes = list((await s.execute(select(ResolutionCode.id))).scalars())
     for i in range(tickets_count):
         _title, service, description, lines = SCENARIOS[i % len(SCENARIOS)]
-        customer = customers[i % len(customers)]
+        customer = callers[i % len(callers)]
         by_portal = i % 3 == 0
         creator = customer if by_portal else rng.choice(agents)
         ticket = await tickets.create_ticket(
@@ -246,6 +264,7 @@ async def _spread_over_two_weeks(rng: random.Random, changes: list[tuple[int, ..
     one time. Only the timestamps change, in one transaction."""
     change_of = {event_id: n for n, ids in enumerate(changes) for event_id in ids}
     now = utcnow()
+    # a bypass of the services: no service back-dates work, and only timestamps change here (see the module docstring)
     async with db.session() as s, s.begin():
         ticket_ids = list((await s.execute(select(Ticket.id).order_by(Ticket.id))).scalars())
         for n, ticket_id in enumerate(ticket_ids):

@@ -1,15 +1,15 @@
 """Demo data for work management: who works which queue, routing rules and prioritisation rules.
 
-Members are plain rows (like the demo's queues and services); the rules go through the services as the demo admin,
-so they show up in the audit log exactly as an admin's changes would.
+All of it goes through the services as the demo admin, so it shows up in the audit log exactly as an admin's changes
+would.
 """
 from __future__ import annotations
 
 from sqlalchemy import select
 
 from .. import db
-from ..models import Queue, QueueMember, RoutingRule, PriorityRule, RuleKind, Service, TicketType, User
-from ..services import prioritisation, routing
+from ..models import PriorityRule, Queue, QueueMember, RoutingRule, RuleKind, Service, TicketType, User
+from ..services import prioritisation, queues, routing
 
 # queue name → e-mails of its members
 MEMBERS = {
@@ -19,15 +19,15 @@ MEMBERS = {
 }
 
 
-async def seed_queue_members(users: dict[str, User]) -> None:
-    """Idempotent: adds the missing memberships only."""
-    async with db.session() as s, s.begin():
-        queues = dict((await s.execute(select(Queue.name, Queue.id))).all())
+async def seed_queue_members(admin: User, users: dict[str, User]) -> None:
+    """Idempotent: the admin adds the missing memberships only."""
+    async with db.session() as s:
+        queue_ids = dict((await s.execute(select(Queue.name, Queue.id))).all())
         have = set((await s.execute(select(QueueMember.queue_id, QueueMember.user_id))).all())
-        for queue_name, emails in MEMBERS.items():
-            for email in emails:
-                if queue_name in queues and email in users and (queues[queue_name], users[email].id) not in have:
-                    s.add(QueueMember(queue_id=queues[queue_name], user_id=users[email].id))
+    for queue_name, emails in MEMBERS.items():
+        for email in emails:
+            if queue_name in queue_ids and email in users and (queue_ids[queue_name], users[email].id) not in have:
+                await queues.add_member(actor=admin, queue_id=queue_ids[queue_name], user_id=users[email].id)
 
 
 async def seed_work_rules(users: dict[str, User]) -> None:
@@ -37,14 +37,14 @@ async def seed_work_rules(users: dict[str, User]) -> None:
         if (await s.execute(select(RoutingRule.id).limit(1))).first() or \
                 (await s.execute(select(PriorityRule.id).where(PriorityRule.kind != RuleKind.MATRIX).limit(1))).first():
             return
-        queues = dict((await s.execute(select(Queue.name, Queue.id))).all())
+        queue_ids = dict((await s.execute(select(Queue.name, Queue.id))).all())
         services = dict((await s.execute(select(Service.name, Service.id))).all())
         types = dict((await s.execute(select(TicketType.name, TicketType.id))).all())
-    await routing.create_rule(actor=admin, name='VPN service to the network team', queue_id=queues['Network'],
+    await routing.create_rule(actor=admin, name='VPN service to the network team', queue_id=queue_ids['Network'],
                               service_id=services.get('VPN'))
-    await routing.create_rule(actor=admin, name='Network words to the network team', queue_id=queues['Network'],
+    await routing.create_rule(actor=admin, name='Network words to the network team', queue_id=queue_ids['Network'],
                               keywords='vpn, network, wifi, uplink, firewall')
-    await routing.create_rule(actor=admin, name='ERP incidents to 2nd level', queue_id=queues['2nd level'],
+    await routing.create_rule(actor=admin, name='ERP incidents to 2nd level', queue_id=queue_ids['2nd level'],
                               service_id=services.get('ERP'), type_id=types.get('Incident'))
     await prioritisation.create_rule(actor=admin, kind='tier', match='gold', raise_by=1)
     await prioritisation.create_rule(actor=admin, kind='criticality', match='critical', raise_by=1)

@@ -1,13 +1,14 @@
 """The demo data: the documented logins, ~60 tickets in every status with natural titles, a believable two weeks of
 history, seeded without a single mail or bell entry."""
 import re
+from collections import Counter
 from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from pulse_live import auth, db
-from pulse_live.seed.demo import seed_demo
-from pulse_live.models import MailOutbox, Notification, Ticket, TicketEvent, User, utcnow
+from pulse_live.models import AuditLog, ConfigurationItem, MailOutbox, Notification, Ticket, TicketEvent, User, utcnow
+from pulse_live.seed.demo import seed_demo, seed_people
 
 
 async def test_demo_has_logins_statuses_and_two_weeks_of_history(database):
@@ -51,3 +52,28 @@ async def test_demo_has_logins_statuses_and_two_weeks_of_history(database):
     titles = [t.title for t in tickets]
     assert not [t for t in titles if re.search(r'\(#\d+\)', t)]
     assert len(set(titles)) == len(titles)
+
+
+async def test_the_demo_set_up_is_the_admins_audited_work_and_a_second_run_adds_nothing(database):
+    """Services, queues, their members, ACME's organisation admin and the configuration items go through the
+    services as the demo admin (so the audit log shows them); ``pulse-live demo --force`` seeds the people again."""
+    people = await seed_people(password_hash=auth.hash_password_sync('demo'))
+    admin = people.users['admin@pulse.demo']
+    assert people.users['carl@acme.demo'].is_org_admin and not people.users['eva@acme.demo'].is_org_admin
+    expected = {('service', 'create'): 6, ('queue', 'create'): 2, ('queue_member', 'create'): 5,
+                ('customer', 'update'): 1, ('configuration_item', 'create'): 7}
+
+    async def state():
+        async with db.session() as s:
+            audit = (await s.execute(select(AuditLog.entity, AuditLog.action, AuditLog.actor_id)
+                                   .order_by(AuditLog.id))).all()
+            users = (await s.execute(select(func.count(User.id)))).scalar_one()
+            items = (await s.execute(select(func.count(ConfigurationItem.id)))).scalar_one()
+        return audit, users, items
+    audit, users, items = await state()
+    counts = Counter((entity, action) for entity, action, _ in audit)
+    assert {key: counts[key] for key in expected} == expected
+    assert {actor for entity, action, actor in audit if (entity, action) in expected} == {admin.id}
+    assert (users, items) == (9, 7)
+    await seed_people(password_hash=auth.hash_password_sync('demo'))
+    assert await state() == (audit, users, items)
