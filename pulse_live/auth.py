@@ -10,9 +10,9 @@ from passlib.context import CryptContext
 from sqlalchemy import ColumnElement, delete, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import db
+from . import db, visibility
 from .config import get_settings
-from .errors import LoginRefused, PermissionDenied
+from .errors import LoginRefused, PermissionDenied, ServiceError
 from .models import LoginFailure, Role, TeamMember, Ticket, User, utcnow
 
 security_log = logging.getLogger('pulse_live.security')
@@ -216,16 +216,32 @@ def visible_tickets(user: User) -> ColumnElement[bool]:
     return clause
 
 
-def deny(user: User | None, action: str, target: object, message: str) -> PermissionDenied:
-    """Log the refused attempt and return the error to raise: ``raise auth.deny(user, 'see', 'the dashboard', …)``."""
+def deny(user: User | None, action: str, target: object, message: str, *,
+         error: type[ServiceError] = PermissionDenied) -> ServiceError:
+    """The one way a service refuses: log the refused attempt and return the error to raise,
+    ``raise auth.deny(user, 'see', 'the dashboard', 'Only managers …')``. ``error=NotFound`` for what the user may
+    not even know exists (a ticket they may not see)."""
     refused(user, action, target)
-    return PermissionDenied(message)
+    return error(message)
 
 
 def refused(user: User | None, action: str, target: object = '') -> None:
-    """Log a refused access attempt (a warning: somebody tried what the UI never offers them)."""
+    """Log a refused access attempt (a warning: somebody tried what the UI never offers them). Queries that answer
+    "nothing" instead of raising log with this too."""
     who = f'user {user.id} ({user.role}, organisation {user.organisation_id})' if user is not None else 'anonymous'
     security_log.warning('refused: %s tried to %s %s', who, action, target)
+
+
+async def may_read_ticket(session: AsyncSession, user: User, ticket_id: int, action: str) -> bool:
+    """The access check of every read of a ticket's content: staff read every ticket; anybody else only a ticket
+    ``may_view_ticket`` lets them see (a refusal is logged)."""
+    if is_staff(user):
+        return True
+    ticket = await session.get(Ticket, ticket_id)
+    if ticket is not None and await may_view_ticket(session, user, ticket):
+        return True
+    refused(user, action, ticket.reference if ticket is not None else f'#{ticket_id}')
+    return False
 
 
 def can_see_internal(user: User) -> bool:
@@ -233,21 +249,17 @@ def can_see_internal(user: User) -> bool:
 
 
 CUSTOMER_EDITABLE_FIELDS = frozenset({'title', 'description', 'affected_components', 'attempted_solutions'})
-# field changes a customer sees (in the portal's conversation and in their notifications); priority, impact,
-# urgency, queue, assignee, technical details … are the provider's business
-CUSTOMER_HISTORY_FIELDS = frozenset({'status', 'title', 'type_id', 'service_id', 'resolution_code_id',
-                                     'resolution_text'})
+# field changes a customer sees (in the portal's conversation and in their notifications): see visibility.py
+CUSTOMER_HISTORY_FIELDS = visibility.CUSTOMER_FIELDS
 
 
 def can_see_event(user: User, ticket: Ticket, kind: str, field: str | None, is_internal: bool, *,
                   on_team: bool = False) -> bool:
     """May the user read this chatter/history entry of a ticket? Staff read everything; a customer who may view
-    the ticket reads its public messages, its opening and the changes of ``CUSTOMER_HISTORY_FIELDS``."""
+    the ticket reads what ``visibility.py`` gives customers (its public messages, its opening, some field changes)."""
     if is_staff(user):
         return True
-    if is_internal or not can_view_ticket(user, ticket, on_team=on_team):
-        return False
-    return kind != 'field_change' or field in CUSTOMER_HISTORY_FIELDS
+    return can_view_ticket(user, ticket, on_team=on_team) and visibility.customer_reads(kind, field, is_internal)
 
 
 def can_edit_field(user: User, ticket: Ticket, field: str) -> bool:
@@ -256,14 +268,15 @@ def can_edit_field(user: User, ticket: Ticket, field: str) -> bool:
     return is_staff(user) or field in CUSTOMER_EDITABLE_FIELDS
 
 
-def require_staff(user: User) -> None:
+def require_staff(user: User, action: str = 'do what only agents do', target: object = '') -> None:
     if not is_staff(user):
-        raise PermissionDenied('Only agents can do this.')
+        raise deny(user, action, target, 'Only agents can do this.')
 
 
-def require_role(user: User, *roles: Role) -> None:
+def require_role(user: User, *roles: Role, action: str = 'do what their role does not allow',
+                 target: object = '') -> None:
     if user.role not in roles:
-        raise PermissionDenied('You are not allowed to do this.')
+        raise deny(user, action, target, 'You are not allowed to do this.')
 
 
 # --- customers, organisations, services, configuration items; the portal ---

@@ -48,6 +48,7 @@ from ..models import (
     Notification,
     QueueMember,
     Role,
+    Status,
     TeamMember,
     Ticket,
     TicketEvent,
@@ -207,7 +208,7 @@ async def plan(session: AsyncSession, change: TicketChanged) -> list[Notificatio
     team_ids = audience.team_ids
     by_choice = await _by_choice(session, ticket)
     customer = await session.get(User, ticket.customer_id) if ticket.customer_id else None
-    closing = any(e.field == 'status' and e.new_value in ('Resolved', 'Closed') for e in events)
+    closing = any(_closes(e) is not None for e in events)
     muted = {uid for uid, (_, watching) in audience.named.items() if not watching}
     published: list[NotificationCreated] = []
     for event in events:
@@ -248,11 +249,10 @@ async def plan(session: AsyncSession, change: TicketChanged) -> list[Notificatio
                 add(user, 'mention')
         if customer is not None and event.kind == EventKind.MESSAGE and not event.is_internal:
             add(customer, 'customer')
-        status_mail = (customer is not None and event.field == 'status' and event.new_value in ('Resolved', 'Closed')
-                       and customer.id != change.actor_id and customer.is_active)
-        if status_mail:
+        closes = _closes(event)
+        if closes is not None and customer is not None and customer.id != change.actor_id and customer.is_active:
             reasons.pop(customer.id, None)  # the customer gets the dedicated resolved/closed mail instead
-            _customer_status_mail(session, ticket, customer, event)
+            _customer_status_mail(session, ticket, customer, event, closes)
         watching_now = presence.viewing(ticket.id)  # they see it live on the ticket: no toast, no mail
         for reason in reasons.values():
             mentioned = bool(reason.why & MENTION_REASONS)
@@ -308,8 +308,18 @@ async def enqueue(session: AsyncSession, *, user: User, ticket: Ticket, item: di
     return row
 
 
-def _customer_status_mail(session: AsyncSession, ticket: Ticket, customer: User, event: TicketEvent) -> None:
-    kind = 'resolved' if event.new_value == 'Resolved' else 'closed'
+def _closes(event: TicketEvent) -> Status | None:
+    """Resolved or Closed when this history row moved the ticket there (read from the stored status value, not
+    from its display label), else None."""
+    if event.kind != EventKind.FIELD_CHANGE or event.field != 'status':
+        return None
+    new = (event.data or {}).get('new')
+    return Status(new) if new in (Status.RESOLVED, Status.CLOSED) else None
+
+
+def _customer_status_mail(session: AsyncSession, ticket: Ticket, customer: User, event: TicketEvent,
+                          status: Status) -> None:
+    kind = 'resolved' if status == Status.RESOLVED else 'closed'
     session.add(MailOutbox(to_addr=customer.email, to_user_id=customer.id, ticket_id=ticket.id,
                            subject=ticket.reference, body_text='', message_id=new_message_id(), kind=kind,
                            items=[{'event_id': event.id, 'text': event.body, 'why': ['customer']}]))

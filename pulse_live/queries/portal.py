@@ -1,9 +1,10 @@
 """The customer portal's read side: requests in the customer's terms.
 
 Only what a customer may see leaves this module: public chatter, status, the request's own fields — never
-internal notes, queues, assignees, priority, the provider's team or agent-only documents. Visibility is
+internal notes, queues, assignees, priority, the provider's team or agent-only documents. Which requests:
 ``auth.can_view_ticket`` / ``auth.visible_tickets`` (own requests and those they are on the team of; the whole
-organisation for org admins).
+organisation for org admins); which entries and documents of a request: ``visibility.py``, applied by the ticket
+queries themselves (``ticket_events``, ``ticket_attachments``).
 """
 from __future__ import annotations
 
@@ -24,8 +25,6 @@ STATUS_HINTS = {Status.OPEN: 'We have your request and will pick it up soon.',
                 Status.IN_PROGRESS: 'Someone is working on your request.',
                 Status.RESOLVED: 'We think this is solved. Please confirm, or reopen it if the problem is still there.',
                 Status.CLOSED: 'This request is closed.'}
-# history rows a customer sees in the conversation (besides messages and "opened"); the rest is agents' business
-CUSTOMER_HISTORY_FIELDS = auth.CUSTOMER_HISTORY_FIELDS
 SCOPES = ('mine', 'organisation')
 STATES = ('open', 'closed', 'all')
 
@@ -102,14 +101,10 @@ class RequestView:
     attachments: list[AttachmentView]
 
 
-def customer_events(events: list[EventView]) -> list[EventView]:
-    return [e for e in events if e.kind != 'field_change' or e.field in CUSTOMER_HISTORY_FIELDS]
-
-
 async def request_events(viewer: User, ticket_id: int, *, after: int | None = None, before: int | None = None,
                          limit: int = 100) -> tuple[list[EventView], bool]:
-    events, has_older = await ticket_events(viewer, ticket_id, after=after, before=before, limit=limit)
-    return customer_events(events), has_older
+    """The conversation of a request as its viewer may read it (``ticket_events`` filters by ``visibility.py``)."""
+    return await ticket_events(viewer, ticket_id, after=after, before=before, limit=limit)
 
 
 async def find_request(viewer: User, reference: str) -> int | None:
@@ -128,5 +123,5 @@ async def request_view(viewer: User, ticket_id: int, *, with_events: bool = True
         resolution_text=t.resolution_text if t.status in (Status.RESOLVED, Status.CLOSED) else '',
         reopen_until=auth.reopen_deadline(t) if t.status == Status.RESOLVED else None,
         can_reopen=t.status == Status.RESOLVED and auth.customer_may_reopen(t), version=t.version,
-        events=customer_events(view.events), has_older=view.has_older,
+        events=view.events, has_older=view.has_older,
         attachments=view.attachments)

@@ -37,8 +37,10 @@ async def shared_read(key: tuple, load: Callable[[], Awaitable[T]]) -> T:
 
 async def new_events(viewer: User, ticket_id: int, *, after: int, upto: int = 0) -> list[EventView]:
     """Chatter entries after ``after`` that the viewer may see; ``upto`` is the newest entry id of the change
-    being shown (concurrent reads for the same change and visibility share one query)."""
+    being shown (concurrent reads for the same change by staff share one query)."""
     async def load() -> list[EventView]:
         events, _ = await ticket_events(viewer, ticket_id, after=after)
         return events
-    return await shared_read(('chatter', ticket_id, after, upto, auth.can_see_internal(viewer)), load)
+    # staff read every ticket alike; anybody else has their own access to it (checked by ticket_events)
+    reader = 'staff' if auth.is_staff(viewer) else viewer.id
+    return await shared_read(('chatter', ticket_id, after, upto, reader), load)

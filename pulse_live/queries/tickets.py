@@ -7,9 +7,21 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import aliased
 
-from .. import auth, db
-from ..models import (Attachment, EventMention, Organisation, Priority, Queue, ResolutionCode, Service, TeamMember,
-                      Ticket, TicketEvent, TicketType, User)
+from .. import auth, db, visibility
+from ..models import (
+    Attachment,
+    EventMention,
+    Organisation,
+    Priority,
+    Queue,
+    ResolutionCode,
+    Service,
+    TeamMember,
+    Ticket,
+    TicketEvent,
+    TicketType,
+    User,
+)
 
 SORTS = {
     'updated': Ticket.updated_at.desc(),
@@ -160,40 +172,47 @@ async def _name(s, model, attr, id_):
 async def ticket_events(viewer: User, ticket_id: int, *, after: int | None = None, before: int | None = None,
                         limit: int = 100) -> tuple[list[EventView], bool]:
     """Chatter entries the viewer may see, oldest first: the newest ``limit`` (before ``before``), or all after
-    ``after``. The flag tells whether older entries exist."""
-    internal_ok = auth.can_see_internal(viewer)
+    ``after``. The flag tells whether older entries exist. Nothing for a ticket the viewer may not see."""
+    async with db.session() as s:
+        if not await auth.may_read_ticket(s, viewer, ticket_id, 'read the conversation of ticket'):
+            return [], False
+        return await _events(s, viewer, ticket_id, after=after, before=before, limit=limit)
+
+
+async def _events(s, viewer: User, ticket_id: int, *, after: int | None, before: int | None,
+                  limit: int) -> tuple[list[EventView], bool]:
+    """``ticket_events`` once the viewer's access was checked; a customer reads what ``visibility.py`` allows."""
     conditions = [TicketEvent.ticket_id == ticket_id]
-    if not internal_ok:
-        conditions.append(TicketEvent.is_internal.is_(False))
+    if not auth.can_see_internal(viewer):
+        conditions.append(visibility.customer_entries())
     if after is not None:
         conditions.append(TicketEvent.id > after)
     if before is not None:
         conditions.append(TicketEvent.id < before)
     actor = aliased(User)
-    async with db.session() as s:
-        query = (select(TicketEvent, actor.display_name).outerjoin(actor, TicketEvent.actor_id == actor.id)
-                 .where(*conditions))
-        if after is not None:
-            rows = (await s.execute(query.order_by(TicketEvent.id))).all()
-            has_older = False
-        else:
-            rows = (await s.execute(query.order_by(TicketEvent.id.desc()).limit(limit + 1))).all()
-            has_older = len(rows) > limit
-            rows = list(reversed(rows[:limit]))
-        events = [EventView(id=e.id, kind=e.kind, actor=name or 'System', actor_id=e.actor_id, created_at=e.created_at,
-                            body=e.body, is_internal=e.is_internal, field=e.field, old_value=e.old_value,
-                            new_value=e.new_value) for e, name in rows]
-        by_id = {e.id: e for e in events}
-        if by_id:
-            ids = list(by_id)
-            for a, uploader in (await s.execute(select(Attachment, User.display_name)
-                                                .join(User, Attachment.uploader_id == User.id)
-                                                .where(Attachment.event_id.in_(ids)).order_by(Attachment.id))).all():
-                by_id[a.event_id].attachments.append(_attachment_view(a, uploader))
-            for m, handle in (await s.execute(select(EventMention, User.handle)
-                                              .outerjoin(User, EventMention.user_id == User.id)
-                                              .where(EventMention.event_id.in_(ids)))).all():
-                by_id[m.event_id].mentions.append('Team' if m.is_team else (handle or ''))
+    query = (select(TicketEvent, actor.display_name).outerjoin(actor, TicketEvent.actor_id == actor.id)
+             .where(*conditions))
+    if after is not None:
+        rows = (await s.execute(query.order_by(TicketEvent.id))).all()
+        has_older = False
+    else:
+        rows = (await s.execute(query.order_by(TicketEvent.id.desc()).limit(limit + 1))).all()
+        has_older = len(rows) > limit
+        rows = list(reversed(rows[:limit]))
+    events = [EventView(id=e.id, kind=e.kind, actor=name or 'System', actor_id=e.actor_id, created_at=e.created_at,
+                        body=e.body, is_internal=e.is_internal, field=e.field, old_value=e.old_value,
+                        new_value=e.new_value) for e, name in rows]
+    by_id = {e.id: e for e in events}
+    if by_id:
+        ids = list(by_id)
+        for a, uploader in (await s.execute(select(Attachment, User.display_name)
+                                            .join(User, Attachment.uploader_id == User.id)
+                                            .where(Attachment.event_id.in_(ids)).order_by(Attachment.id))).all():
+            by_id[a.event_id].attachments.append(_attachment_view(a, uploader))
+        for m, handle in (await s.execute(select(EventMention, User.handle)
+                                          .outerjoin(User, EventMention.user_id == User.id)
+                                          .where(EventMention.event_id.in_(ids)))).all():
+            by_id[m.event_id].mentions.append('Team' if m.is_team else (handle or ''))
     return events, has_older
 
 
@@ -203,12 +222,19 @@ def _attachment_view(a: Attachment, uploader: str) -> AttachmentView:
 
 
 async def ticket_attachments(viewer: User, ticket_id: int) -> list[AttachmentView]:
+    """The ticket's documents the viewer may download; nothing for a ticket the viewer may not see."""
+    async with db.session() as s:
+        if not await auth.may_read_ticket(s, viewer, ticket_id, 'list the documents of ticket'):
+            return []
+        return await _attachments(s, viewer, ticket_id)
+
+
+async def _attachments(s, viewer: User, ticket_id: int) -> list[AttachmentView]:
     conditions = [Attachment.ticket_id == ticket_id]
     if not auth.can_see_internal(viewer):
-        conditions.append(Attachment.is_internal.is_(False))
-    async with db.session() as s:
-        rows = (await s.execute(select(Attachment, User.display_name).join(User, Attachment.uploader_id == User.id)
-                                .where(*conditions).order_by(Attachment.id))).all()
+        conditions.append(visibility.customer_attachments())
+    rows = (await s.execute(select(Attachment, User.display_name).join(User, Attachment.uploader_id == User.id)
+                            .where(*conditions).order_by(Attachment.id))).all()
     return [_attachment_view(a, uploader) for a, uploader in rows]
 
 
@@ -244,12 +270,15 @@ async def ticket_view(viewer: User, ticket_id: int, *, event_limit: int = 100, w
             creator=await _name(s, User, 'display_name', ticket.creator_id),
             resolution_code=await _name(s, ResolutionCode, 'name', ticket.resolution_code_id),
         )
-    events, has_older = await ticket_events(viewer, ticket_id, limit=event_limit) if with_events else ([], False)
+        # the access was checked above, for everything this view holds
+        events, has_older = await _events(s, viewer, ticket_id, after=None, before=None, limit=event_limit) \
+            if with_events else ([], False)
+        attachments = await _attachments(s, viewer, ticket_id)
     return TicketView(ticket=ticket, priority=priority.name if priority else '',
                       priority_color=priority.color if priority else 'grey',
                       customer=customer.display_name if customer else '', customer_email=customer.email if customer else '',
                       events=events, team=await ticket_team(viewer, ticket_id),
-                      attachments=await ticket_attachments(viewer, ticket_id), has_older=has_older, **names)
+                      attachments=attachments, has_older=has_older, **names)
 
 
 async def attachment_for_download(viewer: User, attachment_id: int) -> Attachment | None:
@@ -260,7 +289,7 @@ async def attachment_for_download(viewer: User, attachment_id: int) -> Attachmen
             return None
         ticket = await s.get(Ticket, att.ticket_id)
         if ticket is None or not await auth.may_view_ticket(s, viewer, ticket) or (
-                att.is_internal and not auth.can_see_internal(viewer)):
+                not auth.can_see_internal(viewer) and not visibility.customer_reads_attachment(att.is_internal)):
             auth.refused(viewer, 'download attachment', f'#{attachment_id} of {ticket.reference if ticket else "?"}')
             return None
         return att

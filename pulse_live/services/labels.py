@@ -5,7 +5,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import Organisation, Priority, Queue, ResolutionCode, Service, Status, TicketType, User
+from ..models import Level, Organisation, Priority, Queue, ResolutionCode, Service, Status, TicketType, User
+from ..visibility import INTERNAL_FIELDS  # noqa: F401  (who reads a field's history: visibility.py)
 
 FIELD_LABELS = {
     'title': 'Title',
@@ -29,9 +30,6 @@ FIELD_LABELS = {
     'urgency': 'Urgency',
 }
 
-# changes of these fields are history for agents only (customers see the public side of a ticket)
-INTERNAL_FIELDS = frozenset({'queue_id', 'assignee_id', 'technical_details', 'channel'})
-
 _MODELS: dict[str, tuple[type, str]] = {
     'type_id': (TicketType, 'name'),
     'priority_id': (Priority, 'name'),
@@ -49,6 +47,8 @@ async def label_for(session: AsyncSession, field: str, value: Any) -> str:
         return '—'
     if field == 'status':
         return Status(value).label
+    if field in ('impact', 'urgency'):
+        return Level(value).label
     if field in _MODELS:
         model, attr = _MODELS[field]
         row = await session.get(model, value)
