@@ -12,7 +12,7 @@ from pulse_live.errors import ServiceError
 from pulse_live.models import Channel, Level, Role, RuleKind
 from pulse_live.queries import catalog, queues as work_queries
 from pulse_live.queries.work_config import RoutingRuleView, work_config
-from pulse_live.services import prioritisation, queues, routing
+from pulse_live.services import queues, rule_admin
 from pulse_live.services.customers import CRITICALITIES, TIER_SUGGESTIONS
 
 LEVEL_OPTIONS = {1: '1 (most urgent)', 2: '2', 3: '3', 4: '4', 5: '5 (least urgent)'}
@@ -99,9 +99,9 @@ async def admin_queues_page() -> None:
                               organisation_id=org.value, channel=channel.value, keywords=keywords.value,
                               is_active=active.value)
                 if rule:
-                    action = lambda: routing.update_rule(actor=user, rule_id=rule.id, **values)  # noqa: E731
+                    action = lambda: rule_admin.update_routing_rule(actor=user, rule_id=rule.id, **values)  # noqa: E731
                 else:
-                    action = lambda: routing.create_rule(actor=user, **values)  # noqa: E731
+                    action = lambda: rule_admin.create_routing_rule(actor=user, **values)  # noqa: E731
                 if await _call(action, 'Routing rule saved', reload):
                     dialog.close()
             with ui.row().classes('w-full justify-end'):
@@ -174,14 +174,15 @@ async def admin_queues_page() -> None:
                         ui.label(r.name).classes('font-medium' + ('' if r.is_active else ' line-through text-slate-400'))
                         ui.label(f'If {r.conditions} → {r.queue}').classes('text-xs text-slate-500 truncate')
                     ui.button(icon='arrow_upward', on_click=lambda r=r: _call(
-                        lambda: routing.move_rule(actor=user, rule_id=r.id, delta=-1), '', reload)) \
+                        lambda: rule_admin.move_routing_rule(actor=user, rule_id=r.id, delta=-1), '', reload)) \
                         .props('flat dense').mark(f'rule-up-{r.id}')
                     ui.button(icon='arrow_downward', on_click=lambda r=r: _call(
-                        lambda: routing.move_rule(actor=user, rule_id=r.id, delta=1), '', reload)) \
+                        lambda: rule_admin.move_routing_rule(actor=user, rule_id=r.id, delta=1), '', reload)) \
                         .props('flat dense').mark(f'rule-down-{r.id}')
                     ui.button(icon='edit', on_click=lambda r=r: rule_dialog(r, queue_options)).props('flat dense')
                     ui.button(icon='delete', on_click=lambda r=r: confirm(
-                        f'Delete the routing rule “{r.name}”?', lambda: routing.delete_rule(actor=user, rule_id=r.id),
+                        f'Delete the routing rule “{r.name}”?',
+                        lambda: rule_admin.delete_routing_rule(actor=user, rule_id=r.id),
                         'Routing rule deleted')).props('flat dense color=negative')
 
         with ui.card().classes('w-full gap-2').mark('admin-priorities'):
@@ -202,8 +203,8 @@ async def admin_queues_page() -> None:
                         for urgency in Level:
                             ui.select(cell_options, value=config.matrix.get((impact.value, urgency.value)),
                                       on_change=lambda e, i=impact, u=urgency: _call(
-                                          lambda: prioritisation.set_matrix_level(actor=user, impact=i, urgency=u,
-                                                                                 level=e.value), 'Matrix saved', reload)) \
+                                          lambda: rule_admin.set_matrix_level(actor=user, impact=i, urgency=u,
+                                                                              level=e.value), 'Matrix saved', reload)) \
                                 .props('dense outlined options-dense').mark(f'matrix-{impact.value}-{urgency.value}')
                 with ui.column().classes('grow gap-1 min-w-0'):
                     ui.label('Adjustments (applied in order after the matrix)').classes('text-sm font-medium')
@@ -213,11 +214,13 @@ async def admin_queues_page() -> None:
                         with ui.row().classes('w-full items-center gap-2 border-t border-slate-200 py-1 no-wrap'):
                             ui.label(text).classes('grow text-sm' + ('' if rule.is_active else ' line-through text-slate-400'))
                             ui.switch(value=rule.is_active, on_change=lambda e, r=rule: _call(
-                                lambda: prioritisation.update_rule(actor=user, rule_id=r.id, kind=r.kind, match=r.match,
-                                                                   raise_by=r.raise_by, level=r.level,
-                                                                   is_active=e.value), '', reload)).props('dense')
+                                lambda: rule_admin.update_priority_rule(actor=user, rule_id=r.id, kind=r.kind,
+                                                                        match=r.match, raise_by=r.raise_by,
+                                                                        level=r.level, is_active=e.value),
+                                '', reload)).props('dense')
                             ui.button(icon='delete', on_click=lambda r=rule, t=text: confirm(
-                                f'Delete the rule {t}?', lambda: prioritisation.delete_rule(actor=user, rule_id=r.id),
+                                f'Delete the rule {t}?',
+                                lambda: rule_admin.delete_priority_rule(actor=user, rule_id=r.id),
                                 'Rule deleted')).props('flat dense color=negative')
                     with ui.row().classes('w-full items-end gap-2 pt-2'):
                         kind = ui.select({k.value: k.label for k in RuleKind if k != RuleKind.MATRIX},
@@ -243,7 +246,7 @@ async def admin_queues_page() -> None:
 
                         async def add_rule() -> None:
                             chosen = choice.value if kind.value in match_choices else match.value
-                            await _call(lambda: prioritisation.create_rule(
+                            await _call(lambda: rule_admin.create_priority_rule(
                                 actor=user, kind=kind.value, match=chosen or '',
                                 raise_by=int(steps.value or 0), level=at_least.value or None), 'Rule added', reload)
                         ui.button('Add', on_click=add_rule).props('no-caps').mark('prio-add')

@@ -89,14 +89,14 @@ def cmd_create_user(args) -> None:
                 query.where(Organisation.is_provider.is_(True))
             org = (await s.execute(query)).scalars().first()
         if org is None:
-            org = await users.create_organisation(name=args.organisation or 'Service provider',
+            org = await users.create_organisation(actor=None, name=args.organisation or 'Service provider',
                                                   is_provider=not args.organisation)
         if args.role == 'customer' and org.is_provider:
             # the provider's organisation holds staff and internal tickets, which an organisation's people see
             from .errors import ValidationError
             raise ValidationError(f'A customer belongs to a customer organisation: pass --organisation '
                                   f'(not {org.name}, the service provider\'s own).')
-        user = await users.create_user(email=args.email, password=password, role=args.role,
+        user = await users.create_user(actor=None, email=args.email, password=password, role=args.role,
                                        display_name=args.name or args.email.split('@')[0],
                                        organisation_id=org.id)
         print(f'Created {user.role} {user.email} in {org.name}.')

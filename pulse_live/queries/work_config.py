@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from .. import auth, db
 from ..models import (AuditLog, Organisation, PriorityRule, Queue, QueueMember, RoutingRule, RuleKind, Service, Ticket,
                       TicketType, User)
-from ..services.prioritisation import describe_rule
+from ..rules.prioritisation import describe_rule
 
 
 @dataclass

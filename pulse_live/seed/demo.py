@@ -149,14 +149,14 @@ async def seed_people(*, password_hash: str | None = None) -> People:
     async with db.session() as s:
         existing_orgs = dict((await s.execute(select(Organisation.name, Organisation.id))).all())
     for key, (name, provider, tier) in ORGS.items():
-        orgs[key] = existing_orgs.get(name) or (await users.create_organisation(name=name, is_provider=provider,
-                                                                                tier=tier)).id
+        orgs[key] = existing_orgs.get(name) or (await users.create_organisation(
+            actor=None, name=name, is_provider=provider, tier=tier)).id
     people: dict[str, User] = {}
     async with db.session() as s:
         existing = {u.email: u for u in (await s.execute(select(User))).scalars()}
     for email, role, name, handle, org, phone, location, department, published in PEOPLE:
         people[email] = existing.get(email) or await users.create_user(
-            email=email, password='', password_hash=password_hash, role=role, display_name=name,
+            actor=None, email=email, password='', password_hash=password_hash, role=role, display_name=name,
             organisation_id=orgs[org], handle=handle, phone=phone, location=location, department=department,
             card_published=published)
     admin = people['admin@pulse.demo']

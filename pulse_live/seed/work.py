@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from .. import db
 from ..models import PriorityRule, Queue, QueueMember, RoutingRule, RuleKind, Service, TicketType, User
-from ..services import prioritisation, queues, routing
+from ..services import queues, rule_admin
 
 # queue name → e-mails of its members
 MEMBERS = {
@@ -40,15 +40,15 @@ async def seed_work_rules(users: dict[str, User]) -> None:
         queue_ids = dict((await s.execute(select(Queue.name, Queue.id))).all())
         services = dict((await s.execute(select(Service.name, Service.id))).all())
         types = dict((await s.execute(select(TicketType.name, TicketType.id))).all())
-    await routing.create_rule(actor=admin, name='VPN service to the network team', queue_id=queue_ids['Network'],
-                              service_id=services.get('VPN'))
-    await routing.create_rule(actor=admin, name='Network words to the network team', queue_id=queue_ids['Network'],
-                              keywords='vpn, network, wifi, uplink, firewall')
-    await routing.create_rule(actor=admin, name='ERP incidents to 2nd level', queue_id=queue_ids['2nd level'],
-                              service_id=services.get('ERP'), type_id=types.get('Incident'))
-    await prioritisation.create_rule(actor=admin, kind='tier', match='gold', raise_by=1)
-    await prioritisation.create_rule(actor=admin, kind='criticality', match='critical', raise_by=1)
-    await prioritisation.create_rule(actor=admin, kind='keyword', match='outage', level=1)
-    await prioritisation.create_rule(actor=admin, kind='keyword', match='down', level=2)
+    await rule_admin.create_routing_rule(actor=admin, name='VPN service to the network team',
+                                         queue_id=queue_ids['Network'], service_id=services.get('VPN'))
+    await rule_admin.create_routing_rule(actor=admin, name='Network words to the network team',
+                                         queue_id=queue_ids['Network'], keywords='vpn, network, wifi, uplink, firewall')
+    await rule_admin.create_routing_rule(actor=admin, name='ERP incidents to 2nd level', queue_id=queue_ids['2nd level'],
+                                         service_id=services.get('ERP'), type_id=types.get('Incident'))
+    await rule_admin.create_priority_rule(actor=admin, kind='tier', match='gold', raise_by=1)
+    await rule_admin.create_priority_rule(actor=admin, kind='criticality', match='critical', raise_by=1)
+    await rule_admin.create_priority_rule(actor=admin, kind='keyword', match='outage', level=1)
+    await rule_admin.create_priority_rule(actor=admin, kind='keyword', match='down', level=2)
     if 'Inquiry' in types:
-        await prioritisation.create_rule(actor=admin, kind='type', match=str(types['Inquiry']), raise_by=-1)
+        await rule_admin.create_priority_rule(actor=admin, kind='type', match=str(types['Inquiry']), raise_by=-1)

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from .. import auth
 from ..config import get_settings
-from ..errors import PermissionDenied, ValidationError
+from ..errors import ValidationError
 from ..events import AccountChanged
 from ..models import MailOutbox, Role, User, utcnow
 from ..notify.planner import new_message_id
@@ -94,14 +94,14 @@ async def request_password_reset(email: str, *, address: str = 'unknown') -> Non
 async def send_password_link(*, actor: User, user_id: int) -> bool:
     """Staff send a customer the link to choose a password (an invitation); admins may send it to anyone.
     Returns False when a link was mailed within the last few minutes already."""
-    auth.require_staff(actor)
+    auth.require_staff(actor, 'send a password link to user', user_id)
     async with unit_of_work() as uow:
         user = await uow.session.get(User, user_id)
     if user is None or not user.is_active:
         raise ValidationError('No such active user.')
     if user.role != Role.CUSTOMER and actor.role != Role.ADMIN:
-        auth.refused(actor, 'send a password link to staff user', user_id)
-        raise PermissionDenied('Only an admin can send a password link to a member of staff.')
+        raise auth.deny(actor, 'send a password link to staff user', user_id,
+                        'Only an admin can send a password link to a member of staff.')
     return await _queue_link_mail(user, welcome=user.last_login_at is None)
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import select, update
 from ..errors import NotFound
 from ..models import Priority, PriorityScale, Queue, ResolutionCode, TicketType
 from ._uow import unit_of_work
-from .prioritisation import ensure_default_rules
+from .rule_admin import ensure_default_priority_rules
 
 DEFAULT_TYPES = ['Incident', 'Inquiry']
 PRIORITY_SCALES = {
@@ -54,7 +54,7 @@ async def ensure_catalog() -> None:
                 s.add(ResolutionCode(name=name))
         if not (await s.execute(select(Queue.id).limit(1))).first():
             s.add(Queue(name='1st level', description='First contact', is_default=True))
-        await ensure_default_rules(s)
+        await ensure_default_priority_rules(s)
 
 
 async def set_active_scale(key: str) -> None:

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import auth, db, storage
-from ..errors import NotFound, PermissionDenied, ValidationError
-from ..events import TicketChanged
-from ..models import Attachment, EventKind, EventMention, STAFF_ROLES, Status, Ticket, TicketEvent, User, utcnow
-from ._uow import unit_of_work
+from ..errors import ValidationError
+from ..models import STAFF_ROLES, Attachment, EventKind, EventMention, Ticket, TicketEvent, User, utcnow
+from .ticket_write import TicketWrite, ticket_write
 
 MAX_MESSAGE = 20000
 MENTION_RE = re.compile(r'(?<![\w@])@([A-Za-z0-9][A-Za-z0-9_.-]{0,59})')
@@ -47,20 +47,26 @@ async def mentions_only_staff(body: str) -> bool:
     return (team or bool(staff)) and len(staff) == len(roles)
 
 
-async def add_message_event(session: AsyncSession, *, ticket_id: int, actor: User, body: str, internal: bool,
-                            stored: list[tuple[storage.UploadedFile, str]], now) -> TicketEvent:
-    """Add a message row and its attachment rows (files stored already) to the caller's transaction."""
-    event = TicketEvent(ticket_id=ticket_id, kind=EventKind.MESSAGE, actor_id=actor.id, created_at=now,
-                        body=body, is_internal=internal,
-                        data={'files': [storage.safe_filename(f.name) for f, _ in stored]} if stored else None)
-    session.add(event)
-    await session.flush()
+async def add_message(w: TicketWrite, *, body: str, internal: bool, stored: list[tuple[storage.UploadedFile, str]],
+                      now) -> TicketEvent:
+    """Add a message row by the acting user and its attachment rows (files stored already) to the change."""
+    event = w.add(EventKind.MESSAGE, body, internal=internal, created_at=now,
+                  data={'files': [storage.safe_filename(f.name) for f, _ in stored]} if stored else None)
+    await w.session.flush()
     for f, digest in stored:
         name = storage.safe_filename(f.name)
-        session.add(Attachment(ticket_id=ticket_id, event_id=event.id, uploader_id=actor.id, filename=name,
-                               content_type=storage.content_type_for(name, f.content_type), size=len(f.data),
-                               sha256=digest, is_internal=internal, created_at=now))
+        w.session.add(Attachment(ticket_id=w.ticket.id, event_id=event.id, uploader_id=w.actor.id, filename=name,
+                                 content_type=storage.content_type_for(name, f.content_type), size=len(f.data),
+                                 sha256=digest, is_internal=internal, created_at=now))
     return event
+
+
+def _closed(actor: User) -> Callable[[Ticket], str]:
+    def message(ticket: Ticket) -> str:
+        return (f'{ticket.reference} was closed, so nothing more can be added to it: your message was not sent.'
+                + (' Reopen the ticket to add it.' if auth.is_staff(actor) else
+                   f' Please open a new request and mention {ticket.reference}.'))
+    return message
 
 
 async def post_message(*, actor: User, ticket_id: int, body: str, internal: bool = False,
@@ -73,35 +79,19 @@ async def post_message(*, actor: User, ticket_id: int, body: str, internal: bool
     if len(body) > MAX_MESSAGE:
         raise ValidationError(f'The message is too long ({len(body)} characters; at most {MAX_MESSAGE}).')
     if internal and not auth.can_see_internal(actor):
-        auth.refused(actor, 'write an internal note on ticket', ticket_id)
-        raise PermissionDenied('Only agents can write internal notes.')
+        raise auth.deny(actor, 'write an internal note on ticket', ticket_id, 'Only agents can write internal notes.')
     storage.check_limits(files)
     stored = [(f, await storage.store(f.data)) for f in files]
-    async with unit_of_work() as uow:
-        s = uow.session
-        ticket = await s.get(Ticket, ticket_id)
-        if ticket is None or not await auth.may_view_ticket(s, actor, ticket):
-            if ticket is not None:
-                auth.refused(actor, 'post to ticket', ticket.reference)
-            raise NotFound('Ticket not found.')
-        if ticket.status == Status.CLOSED:
-            raise ValidationError(f'{ticket.reference} was closed, so nothing more can be added to it: your message '
-                                  'was not sent.' + (' Reopen the ticket to add it.' if auth.is_staff(actor) else
-                                                     f' Please open a new request and mention {ticket.reference}.'))
+    async with ticket_write(actor, ticket_id, action='post to', kind='message', closed=_closed(actor)) as w:
         now = utcnow()
-        event = await add_message_event(s, ticket_id=ticket.id, actor=actor, body=body, internal=internal,
-                                        stored=stored, now=now)
-        team, user_ids = await _resolve_mentions(s, body)
+        event = await add_message(w, body=body, internal=internal, stored=stored, now=now)
+        team, user_ids = await _resolve_mentions(w.session, body)
         if team:
-            s.add(EventMention(event_id=event.id, is_team=True))
+            w.session.add(EventMention(event_id=event.id, is_team=True))
         for user_id in user_ids:
-            s.add(EventMention(event_id=event.id, user_id=user_id))
+            w.session.add(EventMention(event_id=event.id, user_id=user_id))
         stamp = {'updated_at': now}
-        if auth.is_staff(actor) and not internal and ticket.first_response_at is None:
+        if auth.is_staff(actor) and not internal and w.ticket.first_response_at is None:
             stamp['first_response_at'] = now
-        await s.execute(update(Ticket).where(Ticket.id == ticket.id).values(**stamp)
-                        .execution_options(synchronize_session=False))
-        await s.flush()
-        uow.publish_after_commit(TicketChanged(ticket_id=ticket.id, kind='message', actor_id=actor.id,
-                                               event_ids=(event.id,)))
+        await w.touch(**stamp)
     return event

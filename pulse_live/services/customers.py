@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import auth, contact
-from ..errors import NotFound, PermissionDenied, ValidationError
+from ..errors import NotFound, ValidationError
 from ..events import AccountChanged
 from ..models import ConfigurationItem, ItemKind, Organisation, Role, Service, User, utcnow
 from . import audit
@@ -31,11 +31,6 @@ LABELS = {'display_name': 'Name', 'email': 'E-mail', 'phone': 'Phone', 'location
           'criticality': 'Criticality', 'kind': 'Kind', 'model': 'Model', 'serial_number': 'Serial number',
           'operating_system': 'Operating system', 'version': 'Version', 'installed_software': 'Installed software',
           'notes': 'Notes', 'user_id': 'Used by', 'handle': 'Handle'}
-
-
-def _deny(actor: User, action: str, target: Any, message: str) -> PermissionDenied:
-    auth.refused(actor, action, target)
-    return PermissionDenied(message)
 
 
 def _text(field: str, value: Any, *, required: bool = False) -> str:
@@ -98,7 +93,7 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
     """Create (``user_id`` None) or edit a customer account. A new customer without a password cannot log in
     until one is set (agents register callers; the portal login is optional)."""
     if not auth.can_manage_customers(actor):
-        raise _deny(actor, 'save customer', user_id or email, 'Only agents can create or edit customers.')
+        raise auth.deny(actor, 'save customer', user_id or email, 'Only agents can create or edit customers.')
     values: dict[str, Any] = {
         'display_name': _text('display_name', display_name, required=True), 'location': _text('location', location),
         'department': _text('department', department), 'is_org_admin': bool(is_org_admin),
@@ -114,7 +109,7 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
         s = uow.session
         current = await s.get(User, user_id) if user_id is not None else None
         if current is not None and current.role != Role.CUSTOMER:  # whatever else is wrong with the form
-            raise _deny(actor, 'edit staff account', current.email, 'Staff accounts are not edited here.')
+            raise auth.deny(actor, 'edit staff account', current.email, 'Staff accounts are not edited here.')
         # an address or number saved before today's checks may stay as it is when the form sends it back unchanged
         values['email'] = _email(email, kept=current.email if current else '')
         number = _phone(phone, kept=current.phone if current else '')
@@ -133,7 +128,7 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
             raise ValidationError(f'A person with the e-mail {values["email"]} exists already: {who}.')
         if user_id is None:
             if values['is_org_admin'] and not auth.can_grant_org_admin(actor):
-                raise _deny(actor, 'grant organisation admin to', values['email'],
+                raise auth.deny(actor, 'grant organisation admin to', values['email'],
                             'Only managers and admins can make someone an organisation admin.')
             user = User(role=Role.CUSTOMER.value, password_hash=password_hash, created_at=utcnow(),
                         phone_e164=number.e164, **values)
@@ -147,14 +142,14 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
         if user is None:
             raise NotFound('No such customer.')
         if user.role != Role.CUSTOMER:
-            raise _deny(actor, 'edit staff account', user.email, 'Staff accounts are not edited here.')
+            raise auth.deny(actor, 'edit staff account', user.email, 'Staff accounts are not edited here.')
         changes = _changes(user, values)
         if 'is_org_admin' in changes and not auth.can_grant_org_admin(actor):
-            raise _deny(actor, 'change organisation admin of', user.email,
+            raise auth.deny(actor, 'change organisation admin of', user.email,
                         'Only managers and admins can change who is an organisation admin.')
         if 'organisation_id' in changes and user.is_org_admin and not auth.can_grant_org_admin(actor):
             # an organisation admin sees every request of their organisation: moving one widens their reach
-            raise _deny(actor, 'move organisation admin', user.email,
+            raise auth.deny(actor, 'move organisation admin', user.email,
                         'Only managers and admins can move an organisation admin to another organisation.')
         for key, (_, new) in changes.items():
             setattr(user, key, new)
@@ -175,7 +170,7 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
 async def save_organisation(*, actor: User, organisation_id: int | None = None, name: str,
                             tier: str = 'standard') -> Organisation:
     if not auth.can_manage_organisations(actor):
-        raise _deny(actor, 'save organisation', organisation_id or name,
+        raise auth.deny(actor, 'save organisation', organisation_id or name,
                     'Only managers and admins can create or edit organisations.')
     values = {'name': _text('name', name, required=True), 'tier': _text('tier', tier, required=True).lower()}
     if not HANDLE_RE.match(values['tier']):
@@ -211,7 +206,7 @@ async def save_organisation(*, actor: User, organisation_id: int | None = None, 
 async def save_service(*, actor: User, service_id: int | None = None, name: str, description: str = '',
                        criticality: str = 'normal', is_active: bool = True) -> Service:
     if not auth.can_manage_services(actor):
-        raise _deny(actor, 'save service', service_id or name, 'Only admins can create or edit services.')
+        raise auth.deny(actor, 'save service', service_id or name, 'Only admins can create or edit services.')
     if criticality not in CRITICALITIES:
         raise ValidationError(f'Criticality is one of {", ".join(CRITICALITIES)}.')
     values = {'name': _text('name', name, required=True), 'description': _text('description', description),
@@ -251,7 +246,7 @@ async def save_configuration_item(*, actor: User, item_id: int | None = None, or
                                   is_active: bool = True) -> ConfigurationItem:
     """A piece of hardware or software of a customer organisation, used by one of its people (or shared)."""
     if not auth.can_manage_customers(actor):
-        raise _deny(actor, 'save configuration item', item_id or name,
+        raise auth.deny(actor, 'save configuration item', item_id or name,
                     'Only agents can record configuration items.')
     try:
         kind = ItemKind(kind).value
@@ -306,7 +301,7 @@ async def save_configuration_item(*, actor: User, item_id: int | None = None, or
 async def set_item_active(*, actor: User, item_id: int, active: bool) -> ConfigurationItem:
     """Retire an item (kept in the history, hidden from the caller card) or bring it back."""
     if not auth.can_manage_customers(actor):
-        raise _deny(actor, 'retire configuration item', item_id, 'Only agents can retire configuration items.')
+        raise auth.deny(actor, 'retire configuration item', item_id, 'Only agents can retire configuration items.')
     async with unit_of_work() as uow:
         item = await uow.session.get(ConfigurationItem, item_id)
         if item is None:

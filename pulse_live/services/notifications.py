@@ -31,7 +31,7 @@ async def retry_now(*, actor: User, outbox_id: int) -> None:
     A mail a sender has claimed (``locked_until`` still ahead) is being sent right now: it is left alone, since
     releasing the claim would let another sender send it a second time. The change is one compare-and-set UPDATE,
     so a claim taken between reading the row and writing it is never overwritten either."""
-    auth.require_role(actor, Role.ADMIN)
+    auth.require_role(actor, Role.ADMIN, action='retry the mail', target=outbox_id)
     now = utcnow()
     async with unit_of_work() as uow:
         result = await uow.session.execute(

@@ -8,18 +8,17 @@ deliberate decision the history records with its note. Anybody on the staff may 
 
 ``take_ticket`` is a compare-and-set (``UPDATE … WHERE assignee_id IS NULL``): among agents pressing Take at the
 same moment exactly one row update succeeds; the others are told who took it. Every change is a history row in the
-same transaction and a ``TicketChanged`` after commit, like any other field change.
+same transaction and a ``TicketChanged`` after commit, like any other field change (``ticket_write``).
 """
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import auth
-from ..errors import NotFound, PermissionDenied, ServiceError, StaleWrite, ValidationError
-from ..events import TicketChanged
-from ..models import EventKind, Queue, QueueMember, Status, Ticket, TicketEvent, User, utcnow
-from ._uow import unit_of_work
+from ..errors import ServiceError, StaleWrite, ValidationError
+from ..models import EventKind, Queue, QueueMember, Status, Ticket, TicketEvent, User
+from .ticket_write import TicketWrite, ticket_write
 
 WORKABLE = (Status.OPEN.value, Status.IN_PROGRESS.value)
 NOTE_LIMIT = 2000
@@ -40,13 +39,9 @@ async def _name(session: AsyncSession, user_id: int | None) -> str:
     return user.display_name if user is not None else f'#{user_id}'
 
 
-async def _load(session: AsyncSession, actor: User, ticket_id: int) -> Ticket:
+def _require_staff(actor: User, ticket_id: object) -> None:
     if not auth.is_staff(actor):
-        raise PermissionDenied('Only agents can take or assign tickets.')
-    ticket = await session.get(Ticket, ticket_id) if isinstance(ticket_id, int) else None
-    if ticket is None:
-        raise NotFound('Ticket not found.')
-    return ticket
+        raise auth.deny(actor, 'take or assign ticket', ticket_id, 'Only agents can take or assign tickets.')
 
 
 async def require_may_own(session: AsyncSession, actor: User, reference: str, queue_id: int | None, *,
@@ -63,27 +58,27 @@ async def require_may_own(session: AsyncSession, actor: User, reference: str, qu
         return
     queue = await session.get(Queue, queue_id)
     what = f'take {reference}' if taking else f'assign {reference} to themselves'
-    raise PermissionDenied(f'Only members of {queue.name if queue else "its queue"} can {what}; '
-                           'ask a manager to assign it to you.')
+    raise auth.deny(actor, f'{what.replace(reference, "ticket")} outside their queues,', reference,
+                    f'Only members of {queue.name if queue else "its queue"} can {what}; '
+                    'ask a manager to assign it to you.')
 
 
-def _history(ticket: Ticket, actor: User, old_id: int | None, old_name: str, new_id: int | None, new_name: str,
-             body: str, **data) -> TicketEvent:
-    return TicketEvent(ticket_id=ticket.id, kind=EventKind.FIELD_CHANGE, actor_id=actor.id, field='assignee_id',
-                       old_value=old_name, new_value=new_name, is_internal=True, body=body,
-                       data={'old': old_id, 'new': new_id, **data})
+def _record(w: TicketWrite, old_id: int | None, old_name: str, new_id: int | None, new_name: str, body: str,
+            **data) -> TicketEvent:
+    return w.add(EventKind.FIELD_CHANGE, body, field='assignee_id', old_value=old_name, new_value=new_name,
+                 data={'old': old_id, 'new': new_id, **data})
 
 
-def taken_history(ticket: Ticket, actor: User, body: str) -> TicketEvent:
-    """The history row of the actor becoming the owner of an unassigned ticket (Take, or starting work on it)."""
-    return _history(ticket, actor, None, '—', actor.id, actor.display_name, body, take=True)
+def record_taken(w: TicketWrite, body: str) -> TicketEvent:
+    """The history row of the acting user becoming the owner of an unassigned ticket (Take, or starting work)."""
+    return _record(w, None, '—', w.actor.id, w.actor.display_name, body, take=True)
 
 
 async def take_ticket(*, actor: User, ticket_id: int) -> Ticket:
     """The actor becomes the owner, unless somebody else is (``AlreadyTaken`` names them)."""
-    async with unit_of_work() as uow:
-        s = uow.session
-        ticket = await _load(s, actor, ticket_id)
+    _require_staff(actor, ticket_id)
+    async with ticket_write(actor, ticket_id, action='take', closed=None) as w:
+        s, ticket = w.session, w.ticket
         if ticket.assignee_id == actor.id:
             return ticket
         if ticket.assignee_id is not None:
@@ -93,11 +88,9 @@ async def take_ticket(*, actor: User, ticket_id: int) -> Ticket:
             raise ValidationError(f'{ticket.reference} is {Status(ticket.status).label.lower()}; '
                                   'only open tickets can be taken.')
         await require_may_own(s, actor, ticket.reference, ticket.queue_id, taking=True)
-        result = await s.execute(
-            update(Ticket).where(Ticket.id == ticket.id, Ticket.assignee_id.is_(None), Ticket.status.in_(WORKABLE))
-            .values(assignee_id=actor.id, version=Ticket.version + 1, updated_at=utcnow())
-            .execution_options(synchronize_session=False))
-        if result.rowcount != 1:  # lost the race: somebody committed first
+        if not await w.update({'assignee_id': actor.id},
+                              where=[Ticket.assignee_id.is_(None), Ticket.status.in_(WORKABLE)]):
+            # lost the race: somebody committed first
             owner_id, status = (await s.execute(select(Ticket.assignee_id, Ticket.status)
                                                 .where(Ticket.id == ticket.id))).one()
             if owner_id == actor.id:
@@ -107,12 +100,8 @@ async def take_ticket(*, actor: User, ticket_id: int) -> Ticket:
                 raise ValidationError(f'{ticket.reference} is {Status(status).label.lower()} now; '
                                       'only open tickets can be taken.')
             raise AlreadyTaken(f'{ticket.reference} was just taken by {await _name(s, owner_id)}.', owner_id)
-        await s.refresh(ticket)
-        event = taken_history(ticket, actor, f'{actor.display_name} took the ticket')
-        s.add(event)
-        await s.flush()
-        uow.publish_after_commit(TicketChanged(ticket_id=ticket.id, kind='field_change', actor_id=actor.id,
-                                               event_ids=(event.id,), fields=('assignee_id',)))
+        record_taken(w, f'{actor.display_name} took the ticket')
+        w.fields.append('assignee_id')
     return ticket
 
 
@@ -125,11 +114,9 @@ def _clean_note(note: str | None) -> str:
 
 async def _set_owner(actor: User, ticket_id: int, new_id: int | None, note: str | None) -> Ticket:
     note = _clean_note(note)
-    async with unit_of_work() as uow:
-        s = uow.session
-        ticket = await _load(s, actor, ticket_id)
-        if ticket.status == Status.CLOSED:
-            raise ValidationError(f'{ticket.reference} is closed; a closed ticket cannot be changed.')
+    _require_staff(actor, ticket_id)
+    async with ticket_write(actor, ticket_id, action='assign') as w:
+        s, ticket = w.session, w.ticket
         new_name = '—'
         if new_id is not None:
             assignee = await s.get(User, new_id) if isinstance(new_id, int) else None
@@ -141,16 +128,10 @@ async def _set_owner(actor: User, ticket_id: int, new_id: int | None, note: str 
             return ticket
         if new_id == actor.id:
             await require_may_own(s, actor, ticket.reference, ticket.queue_id)
-        same_owner = Ticket.assignee_id.is_(None) if old_id is None else Ticket.assignee_id == old_id
-        result = await s.execute(
-            update(Ticket).where(Ticket.id == ticket.id, same_owner)
-            .values(assignee_id=new_id, version=Ticket.version + 1, updated_at=utcnow())
-            .execution_options(synchronize_session=False))
-        if result.rowcount != 1:
+        if not await w.update({'assignee_id': new_id}, unchanged={'assignee_id': old_id}):
             current = (await s.execute(select(Ticket.assignee_id).where(Ticket.id == ticket.id))).scalar_one()
             raise StaleWrite(f'{ticket.reference} was re-assigned meanwhile (now: {await _name(s, current)}); '
                              'nothing was changed.')
-        await s.refresh(ticket)
         old_name = await _name(s, old_id)
         if new_id is None:
             body = f'{actor.display_name} unassigned the ticket (was {old_name})'
@@ -163,11 +144,8 @@ async def _set_owner(actor: User, ticket_id: int, new_id: int | None, note: str 
             body = f'{actor.display_name} re-assigned the ticket {old_name} → {new_name}'
         if note:
             body += f': {note}'
-        event = _history(ticket, actor, old_id, old_name, new_id, new_name, body, note=note or None)
-        s.add(event)
-        await s.flush()
-        uow.publish_after_commit(TicketChanged(ticket_id=ticket.id, kind='field_change', actor_id=actor.id,
-                                               event_ids=(event.id,), fields=('assignee_id',)))
+        _record(w, old_id, old_name, new_id, new_name, body, note=note or None)
+        w.fields.append('assignee_id')
     return ticket
 
 

@@ -8,14 +8,13 @@ anew. Linking does not touch the ticket's version: nobody's edit of a field is m
 """
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .. import auth
-from ..errors import NotFound, ValidationError
-from ..events import TicketChanged
-from ..models import ConfigurationItem, EventKind, Status, Ticket, TicketEvent, TicketItem, User, utcnow
-from ._uow import unit_of_work
+from ..errors import ValidationError
+from ..models import ConfigurationItem, EventKind, TicketEvent, TicketItem, User, utcnow
+from .ticket_write import TicketWrite, ticket_write
 
 FIELD = 'configuration_items'
 
@@ -25,33 +24,27 @@ def describe(item: ConfigurationItem) -> str:
     return f'{item.name} ({details})' if details else item.name
 
 
-async def _load(session, actor: User, ticket_id: int, action: str) -> Ticket:
+def _items_write(actor: User, ticket_id: int, action: str):
     if not auth.is_staff(actor):
         raise auth.deny(actor, action, f'configuration items of ticket #{ticket_id}',
                         'Only agents can link configuration items to a ticket.')
-    ticket = await session.get(Ticket, ticket_id) if isinstance(ticket_id, int) else None
-    if ticket is None:
-        raise NotFound('Ticket not found.')
-    if ticket.status == Status.CLOSED:
-        raise ValidationError(f'{ticket.reference} is closed; a closed ticket cannot be changed.')
-    return ticket
+    return ticket_write(actor, ticket_id, action=f'{action} configuration items of')
 
 
-def _history(ticket: Ticket, actor: User, item: ConfigurationItem, *, linked: bool) -> TicketEvent:
+def _record(w: TicketWrite, item: ConfigurationItem, *, linked: bool) -> TicketEvent:
     what = describe(item)
-    body = (f'{actor.display_name} linked the affected item {what}' if linked else
-            f'{actor.display_name} removed the affected item {what}')
-    return TicketEvent(ticket_id=ticket.id, kind=EventKind.FIELD_CHANGE, actor_id=actor.id, field=FIELD,
-                       old_value=None if linked else item.name, new_value=item.name if linked else None,
-                       is_internal=True, body=body, data={'item_id': item.id, 'linked': linked})
+    body = (f'{w.actor.display_name} linked the affected item {what}' if linked else
+            f'{w.actor.display_name} removed the affected item {what}')
+    w.fields.append(FIELD)
+    return w.add(EventKind.FIELD_CHANGE, body, field=FIELD, old_value=None if linked else item.name,
+                 new_value=item.name if linked else None, data={'item_id': item.id, 'linked': linked})
 
 
 async def link_item(*, actor: User, ticket_id: int, item_id: int) -> TicketItem:
     """Name a configuration item as affected by the ticket."""
     try:
-        async with unit_of_work() as uow:
-            s = uow.session
-            ticket = await _load(s, actor, ticket_id, 'link')
+        async with _items_write(actor, ticket_id, 'link') as w:
+            s, ticket = w.session, w.ticket
             item = await s.get(ConfigurationItem, item_id) if isinstance(item_id, int) else None
             if item is None:
                 raise ValidationError('No such configuration item.')
@@ -65,13 +58,8 @@ async def link_item(*, actor: User, ticket_id: int, item_id: int) -> TicketItem:
                 raise ValidationError(f'{item.name} is linked to {ticket.reference} already.')
             link = TicketItem(ticket_id=ticket.id, item_id=item.id, added_by_id=actor.id, added_at=utcnow())
             s.add(link)
-            event = _history(ticket, actor, item, linked=True)
-            s.add(event)
-            await s.execute(update(Ticket).where(Ticket.id == ticket.id).values(updated_at=utcnow())
-                            .execution_options(synchronize_session=False))
-            await s.flush()
-            uow.publish_after_commit(TicketChanged(ticket_id=ticket.id, kind='field_change', actor_id=actor.id,
-                                                   event_ids=(event.id,), fields=(FIELD,)))
+            _record(w, item, linked=True)
+            await w.touch()
     except IntegrityError:  # somebody linked the same item at the same moment
         raise ValidationError('That item was linked to the ticket meanwhile.') from None
     return link
@@ -79,9 +67,8 @@ async def link_item(*, actor: User, ticket_id: int, item_id: int) -> TicketItem:
 
 async def unlink_item(*, actor: User, ticket_id: int, item_id: int) -> None:
     """The item is not affected after all (the history keeps that it was linked, and by whom)."""
-    async with unit_of_work() as uow:
-        s = uow.session
-        ticket = await _load(s, actor, ticket_id, 'unlink')
+    async with _items_write(actor, ticket_id, 'unlink') as w:
+        s, ticket = w.session, w.ticket
         link = (await s.execute(select(TicketItem).where(TicketItem.ticket_id == ticket.id,
                                                          TicketItem.item_id == item_id))).scalar_one_or_none()
         if link is None:
@@ -90,10 +77,5 @@ async def unlink_item(*, actor: User, ticket_id: int, item_id: int) -> None:
         result = await s.execute(TicketItem.__table__.delete().where(TicketItem.id == link.id))
         if result.rowcount != 1:  # removed by somebody else meanwhile
             raise ValidationError('That item is not linked to the ticket (any more).')
-        event = _history(ticket, actor, item, linked=False)
-        s.add(event)
-        await s.execute(update(Ticket).where(Ticket.id == ticket.id).values(updated_at=utcnow())
-                        .execution_options(synchronize_session=False))
-        await s.flush()
-        uow.publish_after_commit(TicketChanged(ticket_id=ticket.id, kind='field_change', actor_id=actor.id,
-                                               event_ids=(event.id,), fields=(FIELD,)))
+        _record(w, item, linked=False)
+        await w.touch()

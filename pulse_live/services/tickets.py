@@ -1,24 +1,37 @@
-"""Create tickets and change their fields and status; every change is a history row in the same transaction."""
+"""Create tickets and change their fields and status; every change is a history row in the same transaction
+(written through ``ticket_write``)."""
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import auth, storage
 from ..config import get_settings
-from ..errors import NotFound, PermissionDenied, StaleWrite, ValidationError
-from ..events import TicketChanged
-from ..models import (Channel, EventKind, Organisation, Priority, PriorityScale, Role, Status, TeamMember, Ticket,
-                      TicketEvent, TicketType, User, utcnow)
+from ..errors import StaleWrite, ValidationError
+from ..models import (
+    Channel,
+    EventKind,
+    Organisation,
+    Priority,
+    PriorityScale,
+    Role,
+    Status,
+    TeamMember,
+    Ticket,
+    TicketType,
+    User,
+    utcnow,
+)
+from ..rules.prioritisation import level_value
+from . import prioritisation, routing
 from ._uow import unit_of_work
-from .chatter import add_message_event
-from .labels import FIELD_LABELS, INTERNAL_FIELDS, exists, label_for
-from .ownership import require_may_own, taken_history
-from .prioritisation import level_value
+from .chatter import add_message
+from .labels import FIELD_LABELS, exists
+from .ownership import record_taken, require_may_own
 from .references import next_reference
-from .rules import apply_on_create, apply_on_update
+from .ticket_write import TicketWrite, ticket_write
 
 TEXT_LIMITS = {'title': 300, 'description': 20000, 'affected_components': 5000, 'technical_details': 20000,
                'attempted_solutions': 20000, 'workaround': 20000, 'resolution_text': 20000}
@@ -118,8 +131,8 @@ async def create_ticket(*, actor: User, title: str, description: str = '', type_
         s = uow.session
         if actor.role == Role.CUSTOMER:
             if customer_id not in (None, actor.id) or assignee_id or queue_id or technical_details:
-                auth.refused(actor, 'open a ticket with agent-only fields for customer', customer_id)
-                raise PermissionDenied('Customers open requests for themselves only.')
+                raise auth.deny(actor, 'open a ticket with agent-only fields for customer', customer_id,
+                                'Customers open requests for themselves only.')
             customer_id, channel = actor.id, Channel.PORTAL.value
             priority_id = None  # customers tell urgency; agents and rules set the priority
         values: dict[str, Any] = {
@@ -145,70 +158,28 @@ async def create_ticket(*, actor: User, title: str, description: str = '', type_
                         status=Status.OPEN.value, created_at=now, updated_at=now, version=1, **values)
         s.add(ticket)
         await s.flush()
-        s.add(TicketEvent(ticket_id=ticket.id, kind=EventKind.CREATED, actor_id=actor.id, created_at=now,
-                          body=f'{actor.display_name} opened the ticket via {Channel(values["channel"]).label}.'))
+        w = TicketWrite(uow, actor, ticket, kind='created')
+        opened = w.add(EventKind.CREATED, f'{actor.display_name} opened the ticket via '
+                                          f'{Channel(values["channel"]).label}.', created_at=now)
         s.add(TeamMember(ticket_id=ticket.id, user_id=actor.id, added_how='creator', added_by_id=actor.id))
         if customer is not None and customer.id != actor.id:
             s.add(TeamMember(ticket_id=ticket.id, user_id=customer.id, added_how='customer', added_by_id=actor.id))
         if provider_id is not None:
             s.add(TeamMember(ticket_id=ticket.id, organisation_id=provider_id, added_how='support_group',
                              added_by_id=actor.id))
-        await apply_on_create(s, actor, ticket, explicit_priority=priority_id is not None, explicit_queue=queue_id is not None)
-        if stored:  # after the rules: they annotate the (still unflushed) 'created' row
-            await add_message_event(s, ticket_id=ticket.id, actor=actor, body='', internal=False, stored=stored,
-                                    now=now)
-        await s.flush()
-        uow.publish_after_commit(TicketChanged(ticket_id=ticket.id, kind='created', actor_id=actor.id))
-    return ticket
-
-
-async def _load_for_write(session: AsyncSession, actor: User, ticket_id: int, expected_version: int | None) -> Ticket:
-    """The ticket, if the actor may change it and (unless ``expected_version`` is None) nobody changed it since."""
-    ticket = await session.get(Ticket, ticket_id)
-    if ticket is None or not await auth.may_view_ticket(session, actor, ticket):
-        if ticket is not None:
-            auth.refused(actor, 'change ticket', ticket.reference)
-        raise NotFound('Ticket not found.')
-    if expected_version is not None and ticket.version != expected_version:
-        raise StaleWrite(f'{ticket.reference} was changed by someone else since you opened it. '
-                         'Your change was not saved; the current values are shown now.', ticket.version)
+        # routing and prioritisation: the reasons go into the data of the opening row
+        info = await routing.on_create(s, ticket, explicit_queue=queue_id is not None)
+        info['priority_reason'] = await prioritisation.on_create(s, actor, ticket,
+                                                                 explicit_priority=priority_id is not None)
+        opened.data = info
+        if stored:
+            await add_message(w, body='', internal=False, stored=stored, now=now)
+        await w.publish()
     return ticket
 
 
 class _Interleaved(Exception):
     """Another change landed between reading the ticket and writing it (``update_ticket`` reads again)."""
-
-
-async def _apply(session: AsyncSession, ticket: Ticket, expected_version: int, values: dict[str, Any], *,
-                 unchanged: dict[str, Any] | None = None) -> None:
-    """Write the values only if nobody changed the ticket meanwhile (optimistic lock on ``version``) or, with
-    ``unchanged``, only if those columns still hold those values (compare-and-set per field: a concurrent change
-    of other fields does not stop it; raises ``_Interleaved`` otherwise)."""
-    now = utcnow()
-    if unchanged is None:
-        where = [Ticket.version == expected_version]
-    else:
-        where = [getattr(Ticket, f).is_(None) if v is None else getattr(Ticket, f) == v for f, v in unchanged.items()]
-    result = await session.execute(
-        update(Ticket).where(Ticket.id == ticket.id, *where)
-        .values(**values, version=Ticket.version + 1, updated_at=now)
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1 and unchanged is not None:
-        raise _Interleaved
-    if result.rowcount != 1:
-        raise StaleWrite(f'{ticket.reference} was changed by someone else since you opened it. '
-                         'Your change was not saved; the current values are shown now.')
-    await session.refresh(ticket)
-
-
-async def _record_change(session: AsyncSession, ticket: Ticket, actor: User, field: str, old: Any, new: Any) -> TicketEvent:
-    old_label, new_label = await label_for(session, field, old), await label_for(session, field, new)
-    event = TicketEvent(ticket_id=ticket.id, kind=EventKind.FIELD_CHANGE, actor_id=actor.id, field=field,
-                        old_value=old_label, new_value=new_label, is_internal=field in INTERNAL_FIELDS,
-                        body=f'{actor.display_name} changed {FIELD_LABELS.get(field, field)} {old_label} → {new_label}',
-                        data={'old': old, 'new': new})
-    session.add(event)
-    return event
 
 
 def _shown(field: str, value: Any) -> Any:
@@ -249,16 +220,13 @@ async def update_ticket(*, actor: User, ticket_id: int, expected_version: int, c
 
 async def _update_once(actor: User, ticket_id: int, expected_version: int, changes: dict[str, Any],
                        seen: dict[str, Any] | None) -> Ticket:
-    async with unit_of_work() as uow:
-        s = uow.session
-        ticket = await _load_for_write(s, actor, ticket_id, None if seen is not None else expected_version)
-        if ticket.status == Status.CLOSED:
-            raise ValidationError(f'{ticket.reference} is closed; a closed ticket cannot be changed.')
+    async with ticket_write(actor, ticket_id, expected_version=None if seen is not None else expected_version) as w:
+        s, ticket = w.session, w.ticket
         values: dict[str, Any] = {}
         for field, raw in changes.items():
             if not auth.can_edit_field(actor, ticket, field):
-                auth.refused(actor, f'change {field} of', ticket.reference)
-                raise PermissionDenied(f'You may not change {FIELD_LABELS.get(field, field)}.')
+                raise auth.deny(actor, f'change {field} of', ticket.reference,
+                                f'You may not change {FIELD_LABELS.get(field, field)}.')
             value = await _validate_value(s, field, raw)
             if value != getattr(ticket, field):
                 values[field] = value
@@ -280,17 +248,19 @@ async def _update_once(actor: User, ticket_id: int, expected_version: int, chang
             if organisation_id != ticket.organisation_id:
                 values['organisation_id'] = organisation_id
         old = {field: getattr(ticket, field) for field in values}
-        # with ``seen``: written only if the changed fields, the status, who may see the ticket and (for the
-        # Take rule) its queue are still as read here; other fields may have changed (safe merge)
-        kept = ('status', 'customer_id', 'organisation_id') + (('queue_id',) if 'assignee_id' in values else ())
-        guard = None if seen is None else {**{f: old[f] for f in changes if f in values},
-                                           **{f: getattr(ticket, f) for f in kept}}
-        await _apply(s, ticket, expected_version, values, unchanged=guard)
-        events = [await _record_change(s, ticket, actor, field, old[field], values[field]) for field in values]
-        events += await apply_on_update(s, actor, ticket, values)
-        await s.flush()
-        uow.publish_after_commit(TicketChanged(ticket_id=ticket.id, kind='field_change', actor_id=actor.id,
-                                               event_ids=tuple(e.id for e in events), fields=tuple(values)))
+        if seen is None:
+            await w.update(values, expected_version=expected_version)
+        else:
+            # written only if the changed fields, the status, who may see the ticket and (for the Take rule) its
+            # queue are still as read here; other fields may have changed (safe merge)
+            kept = ('status', 'customer_id', 'organisation_id') + (('queue_id',) if 'assignee_id' in values else ())
+            guard = {**{f: old[f] for f in changes if f in values}, **{f: getattr(ticket, f) for f in kept}}
+            if not await w.update(values, unchanged=guard):
+                raise _Interleaved
+        for field, value in values.items():
+            await w.record_change(field, old[field], value)
+        await prioritisation.on_update(w, values)
+        w.fields.extend(values)
     return ticket
 
 
@@ -314,21 +284,21 @@ async def change_status(*, actor: User, ticket_id: int, expected_version: int, s
     reason_text = (reason or '').replace('\r\n', '\n').strip()
     if len(reason_text) > REASON_LIMIT:
         raise ValidationError(f'The reason is too long ({len(reason_text)} characters; at most {REASON_LIMIT}).')
-    async with unit_of_work() as uow:
-        s = uow.session
-        ticket = await _load_for_write(s, actor, ticket_id, expected_version)
+    async with ticket_write(actor, ticket_id, expected_version=expected_version, closed=None) as w:
+        s, ticket = w.session, w.ticket
         old_status = Status(ticket.status)
         if new_status == old_status:
             return ticket
         if new_status not in TRANSITIONS[old_status]:
             raise ValidationError(f'A ticket cannot go from {old_status.label} to {new_status.label}.')
         if not auth.is_staff(actor) and (old_status, new_status) not in CUSTOMER_TRANSITIONS:
-            auth.refused(actor, f'move to {new_status.value}', ticket.reference)
-            raise PermissionDenied(f'You may not move this ticket from {old_status.label} to {new_status.label}.')
+            raise auth.deny(actor, f'move to {new_status.value}', ticket.reference,
+                            f'You may not move this ticket from {old_status.label} to {new_status.label}.')
         if not auth.is_staff(actor) and new_status == Status.OPEN and not auth.customer_may_reopen(ticket):
-            raise PermissionDenied(f'{ticket.reference} was resolved more than {get_settings().reopen_days:g} days '
-                                   f'ago and can no longer be reopened. Please open a new request and mention '
-                                   f'{ticket.reference} in it.')
+            raise auth.deny(actor, 'reopen (too late)', ticket.reference,
+                            f'{ticket.reference} was resolved more than {get_settings().reopen_days:g} days '
+                            f'ago and can no longer be reopened. Please open a new request and mention '
+                            f'{ticket.reference} in it.')
         if old_status == Status.CLOSED and not reason_text:
             raise ValidationError(f'Reopening the closed ticket {ticket.reference} needs a reason '
                                   '(it goes into the history).')
@@ -353,22 +323,18 @@ async def change_status(*, actor: User, ticket_id: int, expected_version: int, s
             if old_status == Status.CLOSED:
                 values['closed_at'] = None
         old = {field: getattr(ticket, field) for field in values}
-        await _apply(s, ticket, expected_version, values)
-        events = [await _record_change(s, ticket, actor, field, old[field], values[field])
-                  for field in ('status', 'resolution_code_id', 'resolution_text')
-                  if field in values and old[field] != values[field]]
+        await w.update(values, expected_version=expected_version)
+        for field in ('status', 'resolution_code_id', 'resolution_text'):
+            if field in values and old[field] != values[field]:
+                await w.record_change(field, old[field], values[field])
         if reason_text:  # the status row says why
             what = 'reopened the ticket' if new_status == Status.OPEN else 'changed Status'
-            events[0].body = f'{actor.display_name} {what} ({old_status.label} → {new_status.label}): {reason_text}'
-            events[0].data = {**(events[0].data or {}), 'reason': reason_text}
+            status_row = w.entries[0]
+            status_row.body = f'{actor.display_name} {what} ({old_status.label} → {new_status.label}): {reason_text}'
+            status_row.data = {**(status_row.data or {}), 'reason': reason_text}
         if takes:
-            event = taken_history(ticket, actor, f'{actor.display_name} took the ticket (started work)')
-            s.add(event)
-            events.append(event)
-        await s.flush()
-        uow.publish_after_commit(TicketChanged(ticket_id=ticket.id, kind='field_change', actor_id=actor.id,
-                                               event_ids=tuple(e.id for e in events),
-                                               fields=tuple(f for f in values if f.endswith(('status', '_id', 'text')))))
+            record_taken(w, f'{actor.display_name} took the ticket (started work)')
+        w.fields.extend(f for f in values if f.endswith(('status', '_id', 'text')))
     return ticket
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from .. import auth, contact
 from ..errors import NotFound, ValidationError
 from ..models import Organisation, Role, User
+from . import audit
 from ._uow import unit_of_work
 
 HANDLE_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{1,59}$')
@@ -19,7 +20,12 @@ def _check_email(email: str) -> str:
     return contact.check_email(email)
 
 
-async def create_organisation(*, name: str, is_provider: bool = False, tier: str = 'standard') -> Organisation:
+async def create_organisation(*, actor: User | None, name: str, is_provider: bool = False,
+                              tier: str = 'standard') -> Organisation:
+    """Create an organisation (managers and admins; ``actor`` None: the system — command line, demo seed). Audited.
+    Customer organisations are usually made with ``customers.save_organisation``, which validates the tier."""
+    if actor is not None and not auth.can_manage_organisations(actor):
+        raise auth.deny(actor, 'create organisation', name, 'Only managers and admins can create organisations.')
     name = (name or '').strip()
     if not name:
         raise ValidationError('Organisation name is required.')
@@ -28,13 +34,20 @@ async def create_organisation(*, name: str, is_provider: bool = False, tier: str
             raise ValidationError(f'An organisation named {name} exists already.')
         org = Organisation(name=name, is_provider=is_provider, tier=tier)
         uow.session.add(org)
+        await uow.session.flush()
+        audit.record(uow.session, actor, entity='organisation', entity_id=org.id, action='create',
+                     summary=f'Created organisation {name}',
+                     data={'after': {'name': name, 'is_provider': is_provider, 'tier': tier}})
     return org
 
 
-async def create_user(*, email: str, password: str, role: str, display_name: str, organisation_id: int,
-                      handle: str | None = None, phone: str = '', location: str = '', department: str = '',
-                      card_published: bool = False, password_hash: str | None = None) -> User:
-    """Create an account (system/admin action: the caller checked the admin's right)."""
+async def create_user(*, actor: User | None, email: str, password: str, role: str, display_name: str,
+                      organisation_id: int, handle: str | None = None, phone: str = '', location: str = '',
+                      department: str = '', card_published: bool = False, password_hash: str | None = None) -> User:
+    """Create an account with a password (admins; ``actor`` None: the system — command line, demo seed). Audited.
+    Staff invite people by password link instead (``staff.invite``, ``customers.save_customer``)."""
+    if actor is not None and actor.role != Role.ADMIN:
+        raise auth.deny(actor, 'create user', email, 'Only admins can create accounts this way.')
     email = _check_email(email)
     number = contact.check_phone(phone)
     try:
@@ -64,6 +77,10 @@ async def create_user(*, email: str, password: str, role: str, display_name: str
                     organisation_id=organisation_id, handle=handle, phone=number.display, phone_e164=number.e164,
                     location=location, department=department, card_published=card_published)
         s.add(user)
+        await s.flush()
+        audit.record(s, actor, entity='user', entity_id=user.id, action='create',
+                     summary=f'Created {role} {email}',
+                     data={'after': {'email': email, 'role': role, 'organisation_id': organisation_id}})
     return user
 
 

@@ -5,7 +5,7 @@ from sqlalchemy import select
 from pulse_live import db
 from pulse_live.errors import PermissionDenied, ValidationError
 from pulse_live.models import AuditLog, Priority, Service, TicketEvent, TicketType
-from pulse_live.services import catalog, ownership, prioritisation, tickets
+from pulse_live.services import catalog, ownership, prioritisation, rule_admin, tickets
 
 
 async def _priority_names() -> dict[int, str]:
@@ -52,10 +52,10 @@ async def test_adjustments_tier_criticality_type_keyword_with_reason(people):
         erp = (await s.execute(select(Service.id).where(Service.name == 'ERP'))).scalar_one()
         printing = (await s.execute(select(Service.id).where(Service.name == 'Printing'))).scalar_one()
         inquiry = (await s.execute(select(TicketType.id).where(TicketType.name == 'Inquiry'))).scalar_one()
-    await prioritisation.create_rule(actor=admin, kind='tier', match='gold', raise_by=1)
-    await prioritisation.create_rule(actor=admin, kind='criticality', match='critical', raise_by=1)
-    await prioritisation.create_rule(actor=admin, kind='type', match=str(inquiry), raise_by=-1)
-    await prioritisation.create_rule(actor=admin, kind='keyword', match='data loss', level=1)
+    await rule_admin.create_priority_rule(actor=admin, kind='tier', match='gold', raise_by=1)
+    await rule_admin.create_priority_rule(actor=admin, kind='criticality', match='critical', raise_by=1)
+    await rule_admin.create_priority_rule(actor=admin, kind='type', match=str(inquiry), raise_by=-1)
+    await rule_admin.create_priority_rule(actor=admin, kind='keyword', match='data loss', level=1)
     names = await _priority_names()
 
     gold = await tickets.create_ticket(actor=anna, title='Slow', customer_id=carl.id, service_id=printing)
@@ -74,7 +74,7 @@ async def test_adjustments_tier_criticality_type_keyword_with_reason(people):
 
 async def test_reprioritised_on_input_change_only_while_untouched(people):
     admin, anna = people.users['admin@pulse.demo'], people.users['anna@pulse.demo']
-    await prioritisation.create_rule(actor=admin, kind='keyword', match='outage', level=1)
+    await rule_admin.create_priority_rule(actor=admin, kind='keyword', match='outage', level=1)
     names = await _priority_names()
     ticket = await tickets.create_ticket(actor=anna, title='Mail slow')
     ticket = await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
@@ -118,27 +118,27 @@ async def test_override_is_recorded_and_respected_until_automatic_again(people):
 async def test_rules_are_validated_audited_and_admin_only(people):
     admin, anna = people.users['admin@pulse.demo'], people.users['anna@pulse.demo']
     with pytest.raises(PermissionDenied):
-        await prioritisation.create_rule(actor=anna, kind='keyword', match='x', raise_by=1)
+        await rule_admin.create_priority_rule(actor=anna, kind='keyword', match='x', raise_by=1)
     with pytest.raises(PermissionDenied):
-        await prioritisation.set_matrix_level(actor=anna, impact='high', urgency='high', level=2)
+        await rule_admin.set_matrix_level(actor=anna, impact='high', urgency='high', level=2)
     with pytest.raises(ValidationError, match='not a kind'):
-        await prioritisation.create_rule(actor=admin, kind='moon', match='x', raise_by=1)
+        await rule_admin.create_priority_rule(actor=admin, kind='moon', match='x', raise_by=1)
     with pytest.raises(ValidationError, match='needs an effect'):
-        await prioritisation.create_rule(actor=admin, kind='keyword', match='x')
+        await rule_admin.create_priority_rule(actor=admin, kind='keyword', match='x')
     with pytest.raises(ValidationError, match='no such ticket type'):
-        await prioritisation.create_rule(actor=admin, kind='type', match='999', raise_by=1)
+        await rule_admin.create_priority_rule(actor=admin, kind='type', match='999', raise_by=1)
     with pytest.raises(ValidationError, match='1 \\(most urgent\\) to 5'):
-        await prioritisation.set_matrix_level(actor=admin, impact='high', urgency='high', level=9)
+        await rule_admin.set_matrix_level(actor=admin, impact='high', urgency='high', level=9)
     with pytest.raises(ValidationError, match='Impact'):
-        await prioritisation.set_matrix_level(actor=admin, impact='huge', urgency='high', level=1)
-    await prioritisation.set_matrix_level(actor=admin, impact='medium', urgency='medium', level=2)
+        await rule_admin.set_matrix_level(actor=admin, impact='huge', urgency='high', level=1)
+    await rule_admin.set_matrix_level(actor=admin, impact='medium', urgency='medium', level=2)
     names = await _priority_names()
     ticket = await tickets.create_ticket(actor=anna, title='Now Major by default')
     assert names[ticket.priority_id] == 'Major'
-    rule = await prioritisation.create_rule(actor=admin, kind='keyword', match='urgent', raise_by=1)
-    await prioritisation.update_rule(actor=admin, rule_id=rule.id, kind='keyword', match='urgent', raise_by=1,
+    rule = await rule_admin.create_priority_rule(actor=admin, kind='keyword', match='urgent', raise_by=1)
+    await rule_admin.update_priority_rule(actor=admin, rule_id=rule.id, kind='keyword', match='urgent', raise_by=1,
                                      is_active=False)
-    await prioritisation.delete_rule(actor=admin, rule_id=rule.id)
+    await rule_admin.delete_priority_rule(actor=admin, rule_id=rule.id)
     with pytest.raises(ValidationError, match='high, medium, low'):
         await _assess(anna, ticket, impact='extreme')
     with pytest.raises(PermissionDenied):
@@ -163,10 +163,10 @@ async def test_rules_are_validated_audited_and_admin_only(people):
 async def test_rules_that_could_never_match_are_refused(people, kind, match, message):
     admin = people.users['admin@pulse.demo']
     with pytest.raises(ValidationError, match=message):
-        await prioritisation.create_rule(actor=admin, kind=kind, match=match, raise_by=1)
-    rule = await prioritisation.create_rule(actor=admin, kind='keyword', match='printer', raise_by=1)
+        await rule_admin.create_priority_rule(actor=admin, kind=kind, match=match, raise_by=1)
+    rule = await rule_admin.create_priority_rule(actor=admin, kind='keyword', match='printer', raise_by=1)
     with pytest.raises(ValidationError, match=message):  # changing a rule is checked the same way
-        await prioritisation.update_rule(actor=admin, rule_id=rule.id, kind=kind, match=match, raise_by=1)
+        await rule_admin.update_priority_rule(actor=admin, rule_id=rule.id, kind=kind, match=match, raise_by=1)
     async with db.session() as s:
         assert (await s.execute(select(AuditLog.action))).scalars().all() == ['create']  # the keyword rule only
 
@@ -175,9 +175,9 @@ async def test_rule_matches_are_stored_as_they_are_compared(people):
     admin, anna, carl = people.users['admin@pulse.demo'], people.users['anna@pulse.demo'], people.users['carl@acme.demo']
     async with db.session() as s:
         incident = (await s.execute(select(TicketType.id).where(TicketType.name == 'Incident'))).scalar_one()
-    tier = await prioritisation.create_rule(actor=admin, kind='tier', match=' GOLD ', raise_by=1)
-    critical = await prioritisation.create_rule(actor=admin, kind='criticality', match='Critical', raise_by=1)
-    typed = await prioritisation.create_rule(actor=admin, kind='type', match=f'00{incident}', raise_by=1)
+    tier = await rule_admin.create_priority_rule(actor=admin, kind='tier', match=' GOLD ', raise_by=1)
+    critical = await rule_admin.create_priority_rule(actor=admin, kind='criticality', match='Critical', raise_by=1)
+    typed = await rule_admin.create_priority_rule(actor=admin, kind='type', match=f'00{incident}', raise_by=1)
     assert (tier.match, critical.match, typed.match) == ('gold', 'critical', str(incident))
     # the normalised type rule matches (before, '00<id>' was stored and never equalled a type id)
     ticket = await tickets.create_ticket(actor=anna, title='Broken', customer_id=carl.id, type_id=incident)

@@ -11,7 +11,7 @@ from pulse_live.errors import NotFound, PermissionDenied, StaleWrite, Validation
 from pulse_live.events import TicketChanged
 from pulse_live.models import AuditLog, Queue, QueueMember, RoutingRule, Service, Ticket, TicketEvent, TicketType
 from pulse_live.queries import queues as work_queries
-from pulse_live.services import ownership, queues, routing, tickets
+from pulse_live.services import ownership, queues, rule_admin, tickets
 
 
 async def _ids(model, column='name'):
@@ -31,10 +31,11 @@ async def test_routing_rules_first_match_wins_else_default_queue(people):
     carl = people.users['carl@acme.demo']
     q, services, types = await _ids(Queue), await _ids(Service), await _ids(TicketType)
     # order matters: the keyword rule comes first, so a VPN ticket that says "invoice" goes to 2nd level
-    await routing.create_rule(actor=admin, name='Invoices', queue_id=q['2nd level'], keywords='invoice, billing')
-    await routing.create_rule(actor=admin, name='VPN', queue_id=q['Network'], service_id=services['VPN'])
-    await routing.create_rule(actor=admin, name='ACME incidents by phone', queue_id=q['2nd level'],
-                              organisation_id=people.orgs['acme'], type_id=types['Incident'], channel='phone')
+    await rule_admin.create_routing_rule(actor=admin, name='Invoices', queue_id=q['2nd level'],
+                                         keywords='invoice, billing')
+    await rule_admin.create_routing_rule(actor=admin, name='VPN', queue_id=q['Network'], service_id=services['VPN'])
+    await rule_admin.create_routing_rule(actor=admin, name='ACME incidents by phone', queue_id=q['2nd level'],
+                                         organisation_id=people.orgs['acme'], type_id=types['Incident'], channel='phone')
 
     vpn = await tickets.create_ticket(actor=anna, title='Tunnel drops', service_id=services['VPN'])
     both = await tickets.create_ticket(actor=anna, title='Invoice portal over VPN', service_id=services['VPN'])
@@ -53,15 +54,15 @@ async def test_routing_rules_first_match_wins_else_default_queue(people):
 
     # moving the VPN rule to the top changes the outcome for the ticket matching both
     rules = await _ids(RoutingRule)
-    await routing.move_rule(actor=admin, rule_id=rules['VPN'], delta=-1)
+    await rule_admin.move_routing_rule(actor=admin, rule_id=rules['VPN'], delta=-1)
     again = await tickets.create_ticket(actor=anna, title='Invoice portal over VPN', service_id=services['VPN'])
     assert again.queue_id == q['Network']
     async with db.session() as s:
         created = (await s.execute(select(TicketEvent).where(TicketEvent.ticket_id == again.id))).scalar_one()
     assert created.data['queue_reason'] == 'routing rule “VPN”'
     # an inactive rule is skipped
-    await routing.update_rule(actor=admin, rule_id=rules['VPN'], name='VPN', queue_id=q['Network'],
-                              service_id=services['VPN'], is_active=False)
+    await rule_admin.update_routing_rule(actor=admin, rule_id=rules['VPN'], name='VPN', queue_id=q['Network'],
+                                         service_id=services['VPN'], is_active=False)
     skipped = await tickets.create_ticket(actor=anna, title='Tunnel drops', service_id=services['VPN'])
     assert skipped.queue_id == q['1st level']
 
@@ -69,7 +70,8 @@ async def test_routing_rules_first_match_wins_else_default_queue(people):
 async def test_customer_tickets_are_routed_too(people):
     admin, carl = people.users['admin@pulse.demo'], people.users['carl@acme.demo']
     q = await _ids(Queue)
-    await routing.create_rule(actor=admin, name='ACME', queue_id=q['2nd level'], organisation_id=people.orgs['acme'])
+    await rule_admin.create_routing_rule(actor=admin, name='ACME', queue_id=q['2nd level'],
+                                         organisation_id=people.orgs['acme'])
     ticket = await tickets.create_ticket(actor=carl, title='Help')
     assert ticket.queue_id == q['2nd level']
 
@@ -78,15 +80,15 @@ async def test_rule_and_queue_admin_is_validated_audited_and_admin_only(people):
     admin, anna, maria = (people.users[e] for e in ('admin@pulse.demo', 'anna@pulse.demo', 'maria@pulse.demo'))
     q = await _ids(Queue)
     with pytest.raises(PermissionDenied):
-        await routing.create_rule(actor=anna, name='x', queue_id=q['Network'])
+        await rule_admin.create_routing_rule(actor=anna, name='x', queue_id=q['Network'])
     with pytest.raises(PermissionDenied):
         await queues.create_queue(actor=maria, name='Managers only')
     with pytest.raises(ValidationError, match='name'):
-        await routing.create_rule(actor=admin, name='  ', queue_id=q['Network'])
+        await rule_admin.create_routing_rule(actor=admin, name='  ', queue_id=q['Network'])
     with pytest.raises(ValidationError, match='Queue'):
-        await routing.create_rule(actor=admin, name='x', queue_id=99999)
+        await rule_admin.create_routing_rule(actor=admin, name='x', queue_id=99999)
     with pytest.raises(ValidationError, match='Channel'):
-        await routing.create_rule(actor=admin, name='x', queue_id=q['Network'], channel='pigeon')
+        await rule_admin.create_routing_rule(actor=admin, name='x', queue_id=q['Network'], channel='pigeon')
     with pytest.raises(ValidationError, match='exists already'):
         await queues.create_queue(actor=admin, name='network')
     security = await queues.create_queue(actor=admin, name='Security', description='Incidents with a CVE')
@@ -95,9 +97,9 @@ async def test_rule_and_queue_admin_is_validated_audited_and_admin_only(people):
         await queues.add_member(actor=admin, queue_id=security.id, user_id=anna.id)
     with pytest.raises(ValidationError, match='active agents'):
         await queues.add_member(actor=admin, queue_id=security.id, user_id=people.users['carl@acme.demo'].id)
-    rule = await routing.create_rule(actor=admin, name='CVE', queue_id=security.id, keywords='cve')
-    await routing.update_rule(actor=admin, rule_id=rule.id, name='CVE reports', queue_id=security.id,
-                              keywords='cve, exploit')
+    rule = await rule_admin.create_routing_rule(actor=admin, name='CVE', queue_id=security.id, keywords='cve')
+    await rule_admin.update_routing_rule(actor=admin, rule_id=rule.id, name='CVE reports', queue_id=security.id,
+                                         keywords='cve, exploit')
     await queues.update_queue(actor=admin, queue_id=security.id, name='Security', description='CVEs', is_default=True)
     async with db.session() as s:
         defaults = list((await s.execute(select(Queue.name).where(Queue.is_default.is_(True)))).scalars())
@@ -249,13 +251,13 @@ async def test_customers_cannot_see_work_lists(people):
 async def test_moving_and_deleting_routing_rules_is_audited(people):
     admin = people.users['admin@pulse.demo']
     q = await _ids(Queue)
-    first = await routing.create_rule(actor=admin, name='First', queue_id=q['Network'], keywords='wifi')
-    second = await routing.create_rule(actor=admin, name='Second', queue_id=q['2nd level'])
-    await routing.move_rule(actor=admin, rule_id=second.id, delta=-1)
-    await routing.move_rule(actor=admin, rule_id=second.id, delta=-1)  # already first: nothing changes, no row
-    await routing.delete_rule(actor=admin, rule_id=first.id)
+    first = await rule_admin.create_routing_rule(actor=admin, name='First', queue_id=q['Network'], keywords='wifi')
+    second = await rule_admin.create_routing_rule(actor=admin, name='Second', queue_id=q['2nd level'])
+    await rule_admin.move_routing_rule(actor=admin, rule_id=second.id, delta=-1)
+    await rule_admin.move_routing_rule(actor=admin, rule_id=second.id, delta=-1)  # already first: no change, no row
+    await rule_admin.delete_routing_rule(actor=admin, rule_id=first.id)
     with pytest.raises(PermissionDenied):
-        await routing.move_rule(actor=people.users['anna@pulse.demo'], rule_id=second.id, delta=1)
+        await rule_admin.move_routing_rule(actor=people.users['anna@pulse.demo'], rule_id=second.id, delta=1)
     async with db.session() as s:
         audit = list((await s.execute(select(AuditLog).where(AuditLog.action.in_(('move', 'delete')))
                                       .order_by(AuditLog.id))).scalars())
