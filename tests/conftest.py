@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh database per test (SQLite, and PostgreSQL where it answers) with the demo people."""
+"""Shared fixtures: a fresh database per test (SQLite, and PostgreSQL where it answers) with the tests' own data set
+(``people``: tests/factories.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -11,15 +12,15 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import text
 
-from pulse_live import auth, db
+from pulse_live import db
 from pulse_live.bus import MemoryBus, set_bus
 from pulse_live.config import reset_settings
-from pulse_live.seed.demo import People, seed_people
 from pulse_live.models import Base
+from tests.factories import PASSWORD_HASH, People, people_for_test
 
 PG_URL = os.environ.get('PULSE_TEST_PG_URL', 'postgresql+asyncpg://postgres@127.0.0.1:5432/test')
 PG_SCHEMA = f'pulse_test_{os.getpid()}'  # each test run has its own schema: parallel runs never collide
-_HASH = auth.hash_password_sync('demo')
+_HASH = PASSWORD_HASH  # the password 'demo', hashed once per run
 _pg_schema_ready = False
 
 
@@ -97,7 +98,8 @@ async def database(request, monkeypatch) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def people(database) -> People:
-    return await seed_people(password_hash=_HASH)
+    """The tests' data set (tests/factories.py), not the demo's: the demo may change without breaking a test."""
+    return await people_for_test()
 
 
 async def let_database_threads_finish(deadline_s: float = 3.0) -> None:

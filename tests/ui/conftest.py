@@ -1,14 +1,17 @@
-"""UI tests use NiceGUI's simulated users against the real app (pulse_live/main.py) on a fresh SQLite database."""
+"""UI tests use NiceGUI's simulated users against the real app (pulse_live/main.py) on a fresh SQLite database with
+the tests' own data set (tests/factories.py)."""
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Callable
 
 import pytest
 from nicegui.testing import User
 
 from pulse_live import db
-from pulse_live.seed.demo import People, seed_people
-from tests.conftest import _HASH, let_database_threads_finish
+from tests.conftest import let_database_threads_finish
+from tests.factories import People, people_for_test
 
 # Live updates arrive through the bus and a fresh read, each its own task: on a busy CI machine a few hundred
 # milliseconds are not enough. NiceGUI's default is 3 tries 0.1 s apart; every should_see / should_not_see in
@@ -23,11 +26,10 @@ async def _ui_database() -> People:
     app starts its workers."""
     db.init(os.environ['PULSE_DATABASE_URL'])
     await db.create_all()
-    people = await seed_people(password_hash=_HASH)
+    people = await people_for_test()
     yield people
     await db.dispose()
     await let_database_threads_finish()
-
 
 
 @pytest.fixture
@@ -47,6 +49,22 @@ async def login(user, email: str, password: str = 'demo', *, expect: str | None 
         except AssertionError:
             _dump_tasks_and_threads(f'login of {email} did not finish')
             raise
+
+
+async def open_ticket(user, email: str, reference: str) -> None:
+    """Log in as ``email`` and open the ticket page of ``reference``."""
+    await login(user, email)
+    await user.open(f'/tickets/{reference}')
+    await user.should_see(reference)
+
+
+async def until(condition: Callable[[], object], tries: int = 100) -> None:
+    """Wait (up to ``tries`` × 50 ms) until ``condition()`` is true."""
+    for _ in range(tries):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError('condition not met in time')
 
 
 def _dump_tasks_and_threads(why: str) -> None:

@@ -10,19 +10,8 @@ from pulse_live import db
 from pulse_live.config import reset_settings
 from pulse_live.models import TicketEvent
 from pulse_live.services import tickets
-from tests.ui.conftest import login
-
-
-async def _ticket(people, **kwargs):
-    anna = people.users['anna@pulse.demo']
-    kwargs.setdefault('customer_id', people.users['carl@acme.demo'].id)
-    return await tickets.create_ticket(actor=anna, title=kwargs.pop('title', 'Printer on floor 3 is down'), **kwargs)
-
-
-async def _open(user: User, email: str, reference: str) -> None:
-    await login(user, email)
-    await user.open(f'/tickets/{reference}')
-    await user.should_see(reference)
+from tests.factories import make_ticket
+from tests.ui.conftest import login, open_ticket, until
 
 
 async def _messages(ticket_id: int) -> list[tuple[str, bool]]:
@@ -47,9 +36,9 @@ def _send_text(user: User) -> str:
 
 
 async def test_a_new_install_opens_on_internal_note_and_says_so(create_user: Callable[[], User], people) -> None:
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people)
     anna, carl = create_user(), create_user()
-    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
     await login(carl, 'carl@acme.demo', expect='My requests')
     await carl.open(f'/portal/requests/{ticket.reference}')
     await carl.should_see(marker='request-title')
@@ -66,9 +55,9 @@ async def test_a_new_install_opens_on_internal_note_and_says_so(create_user: Cal
 
 async def test_reply_mode_names_the_customer_and_switching_keeps_the_draft(create_user: Callable[[], User],
                                                                             people) -> None:
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people)
     anna, carl = create_user(), create_user()
-    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
     await login(carl, 'carl@acme.demo', expect='My requests')
     await carl.open(f'/portal/requests/{ticket.reference}')
     await carl.should_see(marker='request-title')
@@ -93,21 +82,21 @@ async def test_reply_mode_names_the_customer_and_switching_keeps_the_draft(creat
 
 
 async def test_the_named_customer_follows_a_change_of_customer(create_user: Callable[[], User], people) -> None:
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people)
     anna = create_user()
-    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
     anna.find(marker='mode-reply').click()
     assert 'Carl Jensen' in _audience(anna)
     await tickets.update_ticket(actor=people.users['ben@pulse.demo'], ticket_id=ticket.id,
                                 expected_version=ticket.version, changes={'customer_id': people.users['eva@acme.demo'].id})
     await anna.should_see(content='Customer: Eva Lindqvist', retries=50)
     anna.find(marker='composer').type('Hello')  # the line is brought up to date as the agent writes
-    await _until(lambda: _audience(anna) == 'Visible to Eva Lindqvist (the customer) and staff.')
+    await until(lambda: _audience(anna) == 'Visible to Eva Lindqvist (the customer) and staff.')
 
 
 async def test_without_a_customer_reply_mode_says_only_staff_read_it(user: User, people) -> None:
-    ticket = await _ticket(people, customer_id=None)
-    await _open(user, 'anna@pulse.demo', ticket.reference)
+    ticket = await make_ticket(people, customer_id=None)
+    await open_ticket(user, 'anna@pulse.demo', ticket.reference)
     user.find(marker='mode-reply').click()
     assert _audience(user) == 'No customer on this ticket: replies are seen by staff only.'
 
@@ -115,16 +104,16 @@ async def test_without_a_customer_reply_mode_says_only_staff_read_it(user: User,
 async def test_the_default_mode_is_a_setting(user: User, people, monkeypatch) -> None:
     monkeypatch.setenv('PULSE_COMPOSER_DEFAULT_INTERNAL', 'false')
     reset_settings()
-    ticket = await _ticket(people)
-    await _open(user, 'anna@pulse.demo', ticket.reference)
+    ticket = await make_ticket(people)
+    await open_ticket(user, 'anna@pulse.demo', ticket.reference)
     assert user.find(marker='composer-mode').elements.pop().value == 'reply'
     assert _audience(user) == 'Visible to Carl Jensen (the customer) and staff.'
 
 
 @pytest.mark.parametrize('text', ['@ben please check the vendor patch', '@Team please all check'])
 async def test_a_reply_mentioning_only_staff_asks_once(user: User, people, text) -> None:
-    ticket = await _ticket(people)
-    await _open(user, 'anna@pulse.demo', ticket.reference)
+    ticket = await make_ticket(people)
+    await open_ticket(user, 'anna@pulse.demo', ticket.reference)
     user.find(marker='mode-reply').click()
     composer = next(iter(user.find(marker='composer').elements))
     dialog = user.find(ui.dialog).elements.pop()
@@ -132,7 +121,7 @@ async def test_a_reply_mentioning_only_staff_asks_once(user: User, people, text)
     # dismissed: nothing is sent, the draft stays
     user.find(marker='composer').type(text)
     user.find(marker='composer-send').click()
-    await _until(lambda: dialog.value)
+    await until(lambda: dialog.value)
     with user.client:
         dialog.submit(None)
     await user.should_see(marker='composer-mode')
@@ -140,7 +129,7 @@ async def test_a_reply_mentioning_only_staff_asks_once(user: User, people, text)
 
     # "Send as internal note": sent internal, and the composer shows note mode
     user.find(marker='composer-send').click()
-    await _until(lambda: dialog.value)
+    await until(lambda: dialog.value)
     user.find(marker='send-as-note').click()
     await user.should_see(marker='internal-badge', retries=50)
     assert await _messages(ticket.id) == [(text, True)]
@@ -150,28 +139,28 @@ async def test_a_reply_mentioning_only_staff_asks_once(user: User, people, text)
     user.find(marker='mode-reply').click()
     user.find(marker='composer').type(text + ' again')
     user.find(marker='composer-send').click()
-    await _until(lambda: dialog.value)
+    await until(lambda: dialog.value)
     user.find(marker='send-to-customer').click()
-    await _until(lambda: len(composer.value or '') == 0)
+    await until(lambda: len(composer.value or '') == 0)
     assert (await _messages(ticket.id))[-1] == (text + ' again', False)
     assert not dialog.value
 
 
 async def test_a_reply_mentioning_the_customer_or_nobody_is_not_questioned(user: User, people) -> None:
-    ticket = await _ticket(people)
-    await _open(user, 'anna@pulse.demo', ticket.reference)
+    ticket = await make_ticket(people)
+    await open_ticket(user, 'anna@pulse.demo', ticket.reference)
     user.find(marker='mode-reply').click()
     dialog = user.find(ui.dialog).elements.pop()
     for text in ('@carl and @ben: the patch is ready', 'Mail me at carl@acme.demo', 'No mention at all'):
         user.find(marker='composer').type(text)
         user.find(marker='composer-send').click()
-        await _until(lambda: not (user.find(marker='composer').elements.pop().value or ''))
+        await until(lambda: not (user.find(marker='composer').elements.pop().value or ''))
         assert not dialog.value
     assert [internal for _, internal in await _messages(ticket.id)] == [False, False, False]
 
 
 async def test_the_customers_composer_has_no_modes(user: User, people) -> None:
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people)
     await login(user, 'carl@acme.demo', expect='My requests')
     await user.open(f'/portal/requests/{ticket.reference}')
     await user.should_see(marker='composer')
@@ -183,11 +172,3 @@ async def test_the_customers_composer_has_no_modes(user: User, people) -> None:
     await user.should_see(kind=ui.html, content='is there news?', retries=50)
     assert await _messages(ticket.id) == [('@ben is there news?', False)]
 
-
-async def _until(condition, tries: int = 100) -> None:
-    import asyncio
-    for _ in range(tries):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError('condition not met in time')

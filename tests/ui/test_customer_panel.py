@@ -10,27 +10,16 @@ from sqlalchemy import select
 from pulse_live import db
 from pulse_live.models import Priority, Queue, ResolutionCode
 from pulse_live.services import tickets
-from tests.ui.conftest import login
-
-
-async def _ticket(people, **kwargs):
-    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
-    return await tickets.create_ticket(actor=anna, title=kwargs.pop('title', 'Laptop will not dock'),
-                                       customer_id=kwargs.pop('customer_id', carl.id), **kwargs)
-
-
-async def _open(user: User, email: str, reference: str) -> None:
-    await login(user, email)
-    await user.open(f'/tickets/{reference}')
-    await user.should_see(reference)
+from tests.factories import make_ticket
+from tests.ui.conftest import login, open_ticket
 
 
 async def test_the_agent_sees_the_customers_card_and_recent_tickets(create_user: Callable[[], User], people) -> None:
     carl = people.users['carl@acme.demo']
-    earlier = await _ticket(people, title='VPN drops')
-    ticket = await _ticket(people)
+    earlier = await make_ticket(people, title='VPN drops')
+    ticket = await make_ticket(people, 'Laptop will not dock')
     anna = create_user()
-    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
     await anna.should_see(marker='customer-panel')
     await anna.should_see(marker='caller-name', content='Carl Jensen')
     assert anna.find(marker='caller-name').elements.pop().props['href'] == f'/customers/{carl.id}'
@@ -46,10 +35,10 @@ async def test_the_agent_sees_the_customers_card_and_recent_tickets(create_user:
 
 async def test_linking_an_item_shows_for_every_viewer_with_a_history_row(create_user: Callable[[], User],
                                                                          people) -> None:
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people, 'Laptop will not dock')
     anna, ben = create_user(), create_user()
-    await _open(anna, 'anna@pulse.demo', ticket.reference)
-    await _open(ben, 'ben@pulse.demo', ticket.reference)
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
+    await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
     anna.find(marker='affected-link').click()
     anna.find('Laptop CPH-LT-0231 — Lenovo ThinkPad T14 Gen 3 · PF3KX8Q1 · Carl Jensen').click()
     history = ('Anna Keller linked the affected item Laptop CPH-LT-0231 (Lenovo ThinkPad T14 Gen 3, S/N PF3KX8Q1)')
@@ -68,7 +57,7 @@ async def test_linking_an_item_shows_for_every_viewer_with_a_history_row(create_
 
 
 async def test_a_customer_never_gets_the_panel(create_user: Callable[[], User], people) -> None:
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people, 'Laptop will not dock')
     carl = create_user()
     await login(carl, 'carl@acme.demo')
     await carl.open(f'/tickets/{ticket.reference}')  # customers are sent to their portal page
@@ -78,10 +67,10 @@ async def test_a_customer_never_gets_the_panel(create_user: Callable[[], User], 
 
 
 async def test_start_work_makes_the_agent_the_assignee_live(create_user: Callable[[], User], people) -> None:
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people, 'Laptop will not dock')
     anna, ben = create_user(), create_user()
-    await _open(anna, 'anna@pulse.demo', ticket.reference)
-    await _open(ben, 'ben@pulse.demo', ticket.reference)
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
+    await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
     await ben.should_see('Assignee: unassigned', retries=10)
     anna.find(marker='status-in_progress').click()
     for user in (anna, ben):
@@ -93,9 +82,9 @@ async def test_start_work_makes_the_agent_the_assignee_live(create_user: Callabl
 async def test_start_work_is_not_offered_where_it_would_be_refused(create_user: Callable[[], User], people) -> None:
     async with db.session() as s:
         second = (await s.execute(select(Queue.id).where(Queue.name == '2nd level'))).scalar_one()
-    ticket = await _ticket(people, queue_id=second)
+    ticket = await make_ticket(people, 'Laptop will not dock', queue_id=second)
     daniel = create_user()
-    await _open(daniel, 'daniel@pulse.demo', ticket.reference)  # not a member of 2nd level
+    await open_ticket(daniel, 'daniel@pulse.demo', ticket.reference)  # not a member of 2nd level
     await daniel.should_see(marker='start-work-locked')
     await daniel.should_not_see(marker='status-in_progress')
 
@@ -104,13 +93,13 @@ async def test_staff_reopen_a_closed_ticket_with_a_reason(create_user: Callable[
     anna_u, carl_u = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
     async with db.session() as s:
         code = (await s.execute(select(ResolutionCode.id).where(ResolutionCode.name == 'Fixed'))).scalar_one()
-    ticket = await _ticket(people, assignee_id=anna_u.id)
+    ticket = await make_ticket(people, 'Laptop will not dock', assignee_id=anna_u.id)
     ticket = await tickets.change_status(actor=anna_u, ticket_id=ticket.id, expected_version=ticket.version,
                                          status='resolved', resolution_code_id=code, resolution_text='New dock')
     await tickets.change_status(actor=carl_u, ticket_id=ticket.id, expected_version=ticket.version, status='closed')
     ben, anna = create_user(), create_user()
-    await _open(ben, 'ben@pulse.demo', ticket.reference)
-    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
     assert not anna.find(marker='field-title').elements.pop().enabled  # a closed ticket's fields are locked
     await anna.should_not_see(marker='affected-link')
     ben.find(marker='status-open').click()  # "Reopen…"
@@ -136,20 +125,20 @@ async def test_use_automatic_says_who_chose_it(create_user: Callable[[], User], 
     ben_u = people.users['ben@pulse.demo']
     async with db.session() as s:
         minor = (await s.execute(select(Priority.id).where(Priority.name == 'Minor'))).scalar_one()
-    ticket = await _ticket(people, impact='high', urgency='high')
+    ticket = await make_ticket(people, 'Laptop will not dock', impact='high', urgency='high')
     await tickets.update_ticket(actor=ben_u, ticket_id=ticket.id, expected_version=ticket.version,
                                 changes={'priority_id': minor})
     anna = create_user()
-    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
     anna.find(marker='priority-automatic').click()
     await anna.should_see('Anna Keller switched the priority back to automatic: Minor → Critical', retries=50)
 
 
 async def test_the_panel_follows_a_change_of_customer(create_user: Callable[[], User], people) -> None:
     ben_u, tom_u = people.users['ben@pulse.demo'], people.users['tom@globex.demo']
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people, 'Laptop will not dock')
     anna = create_user()
-    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
     await anna.should_see(marker='caller-name', content='Carl Jensen')
     await tickets.update_ticket(actor=ben_u, ticket_id=ticket.id, expected_version=ticket.version,
                                 changes={'customer_id': tom_u.id})

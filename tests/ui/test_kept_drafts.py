@@ -1,6 +1,5 @@
 """No typed text lost: a refused field edit keeps "your version" beside the fresh value; a message to a ticket
 closed meanwhile stays in the composer (agents) or is handed back to copy (customers)."""
-import asyncio
 from collections.abc import Callable
 
 from nicegui import ui
@@ -8,34 +7,10 @@ from nicegui.testing import User
 from sqlalchemy import select
 
 from pulse_live import db
-from pulse_live.models import ResolutionCode, Ticket, TicketEvent
+from pulse_live.models import ResolutionCode, TicketEvent
 from pulse_live.services import tickets
-from tests.ui.conftest import login
-
-
-async def _ticket(people, **kwargs):
-    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
-    return await tickets.create_ticket(actor=anna, title=kwargs.pop('title', 'Printer on floor 3 is down'),
-                                       customer_id=carl.id, **kwargs)
-
-
-async def _open(user: User, email: str, reference: str) -> None:
-    await login(user, email)
-    await user.open(f'/tickets/{reference}')
-    await user.should_see(reference)
-
-
-async def _row(ticket_id: int) -> Ticket:
-    async with db.session() as s:
-        return await s.get(Ticket, ticket_id)
-
-
-async def _until(condition, tries: int = 100) -> None:
-    for _ in range(tries):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError('condition not met in time')
+from tests.factories import load_ticket, make_ticket
+from tests.ui.conftest import login, open_ticket, until
 
 
 def _value(user: User, marker: str):
@@ -46,21 +21,21 @@ async def _close(people, ticket_id: int) -> None:
     ben = people.users['ben@pulse.demo']
     async with db.session() as s:
         code = (await s.execute(select(ResolutionCode.id).limit(1))).scalar_one()
-    t = await _row(ticket_id)
+    t = await load_ticket(ticket_id)
     t = await tickets.change_status(actor=ben, ticket_id=ticket_id, expected_version=t.version, status='resolved',
                                     resolution_code_id=code, resolution_text='Replaced the fuser')
     await tickets.change_status(actor=ben, ticket_id=ticket_id, expected_version=t.version, status='closed')
 
 
 async def _someone_else_changes(people, ticket_id: int, field: str, value: str) -> None:
-    t = await _row(ticket_id)
+    t = await load_ticket(ticket_id)
     await tickets.update_ticket(actor=people.users['ben@pulse.demo'], ticket_id=ticket_id, expected_version=t.version,
                                 changes={field: value}, seen={field: getattr(t, field)})
 
 
 async def test_same_field_conflict_keeps_my_version_and_use_mine_applies_it(user: User, people) -> None:
-    ticket = await _ticket(people, description='Shows E-53.')
-    await _open(user, 'anna@pulse.demo', ticket.reference)
+    ticket = await make_ticket(people, description='Shows E-53.')
+    await open_ticket(user, 'anna@pulse.demo', ticket.reference)
     mine = 'Shows E-53 after every 20 pages; the fuser is hot.\nTried: power cycle, new toner.'
     user.find(marker='field-description').elements.pop().value = mine  # typing, not saved yet
     await _someone_else_changes(people, ticket.id, 'description', 'Ben: fuser ordered.')
@@ -72,18 +47,18 @@ async def test_same_field_conflict_keeps_my_version_and_use_mine_applies_it(user
     assert _value(user, 'kept-text-description') == mine  # … and mine beside it, in a box to copy from
     await user.should_see('was changed by someone else meanwhile')
     await user.should_see(marker='copy-description')
-    assert (await _row(ticket.id)).description == 'Ben: fuser ordered.'
+    assert (await load_ticket(ticket.id)).description == 'Ben: fuser ordered.'
 
     user.find(marker='use-mine-description').click()  # re-applied on the fresh version
     await user.should_not_see(marker='kept-description')
-    fresh = await _row(ticket.id)
+    fresh = await load_ticket(ticket.id)
     assert fresh.description == mine
     assert _value(user, 'field-description') == mine
 
 
 async def test_discard_drops_my_version_and_keeps_theirs(user: User, people) -> None:
-    ticket = await _ticket(people, title='Printer down')
-    await _open(user, 'anna@pulse.demo', ticket.reference)
+    ticket = await make_ticket(people, title='Printer down')
+    await open_ticket(user, 'anna@pulse.demo', ticket.reference)
     user.find(marker='field-title').elements.pop().value = 'Printer down on floor 3'
     await _someone_else_changes(people, ticket.id, 'title', 'Printer jams (E-53)')
     await user.should_see('Ben Okafor changed Title', retries=50)
@@ -93,26 +68,26 @@ async def test_discard_drops_my_version_and_keeps_theirs(user: User, people) -> 
     user.find(marker='discard-title').click()
     await user.should_not_see(marker='kept-title')
     assert _value(user, 'field-title') == 'Printer jams (E-53)'
-    assert (await _row(ticket.id)).title == 'Printer jams (E-53)'
+    assert (await load_ticket(ticket.id)).title == 'Printer jams (E-53)'
 
 
 async def test_a_change_of_another_field_meanwhile_saves_without_asking(user: User, people) -> None:
-    ticket = await _ticket(people, description='Shows E-53.')
-    await _open(user, 'anna@pulse.demo', ticket.reference)
+    ticket = await make_ticket(people, description='Shows E-53.')
+    await open_ticket(user, 'anna@pulse.demo', ticket.reference)
     user.find(marker='field-description').elements.pop().value = 'Shows E-53 twice a day.'
     await _someone_else_changes(people, ticket.id, 'title', 'Printer jams (E-53)')
     await user.should_see('Ben Okafor changed Title', retries=50)
     user.find(marker='field-description').trigger('blur')
-    await _until(lambda: 'Anna Keller changed Description' in ' '.join(
+    await until(lambda: 'Anna Keller changed Description' in ' '.join(
         e.text for e in user.find(ui.label).elements if hasattr(e, 'text')))
-    fresh = await _row(ticket.id)
+    fresh = await load_ticket(ticket.id)
     assert (fresh.title, fresh.description) == ('Printer jams (E-53)', 'Shows E-53 twice a day.')
     await user.should_not_see(marker='kept-description')
 
 
 async def test_a_field_edit_on_a_ticket_closed_meanwhile_is_kept(user: User, people) -> None:
-    ticket = await _ticket(people)
-    await _open(user, 'anna@pulse.demo', ticket.reference)
+    ticket = await make_ticket(people)
+    await open_ticket(user, 'anna@pulse.demo', ticket.reference)
     user.find(marker='field-workaround').elements.pop().value = 'Print from tray 1 until the fuser arrives.'
     await _close(people, ticket.id)
     await user.should_see(marker='status-badge', content='Closed', retries=50)
@@ -123,8 +98,8 @@ async def test_a_field_edit_on_a_ticket_closed_meanwhile_is_kept(user: User, peo
 
 
 async def test_a_message_to_a_ticket_closed_meanwhile_stays_in_the_composer(user: User, people) -> None:
-    ticket = await _ticket(people)
-    await _open(user, 'anna@pulse.demo', ticket.reference)
+    ticket = await make_ticket(people)
+    await open_ticket(user, 'anna@pulse.demo', ticket.reference)
     draft = 'Carl, the technician comes tomorrow at 9.'
     user.find(marker='composer').type(draft)
     await _close(people, ticket.id)
@@ -141,7 +116,7 @@ async def test_a_message_to_a_ticket_closed_meanwhile_stays_in_the_composer(user
 
 
 async def test_a_customers_draft_survives_the_request_being_closed(create_user: Callable[[], User], people) -> None:
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people)
     carl = create_user()
     await login(carl, 'carl@acme.demo', expect='My requests')
     await carl.open(f'/portal/requests/{ticket.reference}')

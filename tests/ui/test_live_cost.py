@@ -20,19 +20,9 @@ from sqlalchemy import select
 from components.chatter import Chatter
 from pulse_live import db
 from pulse_live.models import Notification
-from pulse_live.services import chatter, tickets
-from tests.ui.conftest import login
-
-
-async def _ticket(people, title: str = 'Printer on floor 3 is down'):
-    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
-    return await tickets.create_ticket(actor=anna, title=title, customer_id=carl.id)
-
-
-async def _open(user: User, email: str, reference: str) -> None:
-    await login(user, email)
-    await user.open(f'/tickets/{reference}')
-    await user.should_see(reference)
+from pulse_live.services import chatter
+from tests.factories import make_ticket
+from tests.ui.conftest import open_ticket
 
 
 class Sent:
@@ -91,10 +81,10 @@ def _chatter_texts(user: User) -> list[str]:
 
 async def test_live_message_and_typing_rerender_only_their_part_of_the_viewers_page(
         create_user: Callable[[], User], people) -> None:
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people)
     anna, ben = create_user(), create_user()
-    await _open(anna, 'anna@pulse.demo', ticket.reference)
-    await _open(ben, 'ben@pulse.demo', ticket.reference)
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
+    await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
     stream = ben.find(marker='chatter').elements.pop()
     sent = Sent(ben)
 
@@ -115,9 +105,9 @@ async def test_live_message_and_typing_rerender_only_their_part_of_the_viewers_p
 async def test_many_live_messages_stay_in_order_and_rarely_touch_the_whole_stream(
         create_user: Callable[[], User], people) -> None:
     anna_row = people.users['anna@pulse.demo']
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people)
     ben = create_user()
-    await _open(ben, 'ben@pulse.demo', ticket.reference)
+    await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
     stream = ben.find(marker='chatter').elements.pop()
     before = len(_chatter_texts(ben))
     sent = Sent(ben)
@@ -136,11 +126,11 @@ async def test_many_live_messages_stay_in_order_and_rarely_touch_the_whole_strea
 
 async def test_load_older_keeps_the_order(create_user: Callable[[], User], people) -> None:
     anna_row = people.users['anna@pulse.demo']
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people)
     for i in range(105):
         await chatter.post_message(actor=anna_row, ticket_id=ticket.id, body=f'old {i:03d}')
     ben = create_user()
-    await _open(ben, 'ben@pulse.demo', ticket.reference)
+    await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
     await ben.should_not_see(kind=ui.html, content='old 000')
     await chatter.post_message(actor=anna_row, ticket_id=ticket.id, body='new one')
     await ben.should_see(kind=ui.html, content='new one')
@@ -151,8 +141,8 @@ async def test_load_older_keeps_the_order(create_user: Callable[[], User], peopl
 
 
 async def test_typing_in_the_composer_sends_nothing_back_unless_there_is_something_to_show(user: User, people) -> None:
-    ticket = await _ticket(people)
-    await _open(user, 'anna@pulse.demo', ticket.reference)
+    ticket = await make_ticket(people)
+    await open_ticket(user, 'anna@pulse.demo', ticket.reference)
     composer = user.find(marker='composer').elements.pop()
     sent = Sent(user)
     for text in ('H', 'He', 'Hel', 'Hello', 'Hello Carl'):
@@ -172,10 +162,10 @@ async def test_no_toast_for_the_ticket_this_tab_shows_but_on_other_pages(create_
     # opened, or presence from another process that has not arrived yet): the tab itself must not toast.
     monkeypatch.setattr(planner.presence, 'viewing', lambda ticket_id: set())
     anna_row, ben_row = people.users['anna@pulse.demo'], people.users['ben@pulse.demo']
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people)
     ben = create_user()
     ben.notify = toasts = ToastsByTab()
-    await _open(ben, 'ben@pulse.demo', ticket.reference)
+    await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
     ticket_tab = ben.client.id
     await ben.should_not_see(marker='bell-count')
 

@@ -12,6 +12,7 @@ from pulse_live import db
 from pulse_live.models import Attachment, ConfigurationItem, Organisation, ResolutionCode, Service, Ticket
 from pulse_live.models import User as UserRow
 from pulse_live.services import chatter, tickets
+from tests.factories import load_ticket
 from tests.ui.conftest import login
 
 
@@ -126,7 +127,7 @@ async def test_customer_confirms_or_reopens_a_resolution(create_user: Callable[[
     await carl.should_see('This request is closed', retries=30)
     await carl.should_not_see(marker='composer')  # removed, not just hidden
     await carl.should_not_see(marker='reopen-request')
-    assert (await _ticket(first.id)).status == 'closed'
+    assert (await load_ticket(first.id)).status == 'closed'
 
     await carl.open(f'/portal/requests/{second.reference}')
     carl.find(marker='reopen-request').click()
@@ -137,7 +138,7 @@ async def test_customer_confirms_or_reopens_a_resolution(create_user: Callable[[
     carl.find(marker='reopen-confirm').click()
     await carl.should_see(marker='request-status', content='Received')  # the badge (the progress line always
     await carl.should_see(kind=ui.html, content='Still full after the clean-up')  # names every step)
-    assert (await _ticket(second.id)).status == 'open'
+    assert (await load_ticket(second.id)).status == 'open'
 
 
 async def test_reopen_button_disappears_after_the_window(user: User, people, monkeypatch) -> None:
@@ -156,11 +157,6 @@ async def test_reopen_button_disappears_after_the_window(user: User, people, mon
     await user.should_see(marker='confirm-resolution')
     await user.should_not_see(marker='reopen-request')
     await user.should_see('more than 3 days ago')
-
-
-async def _ticket(ticket_id: int) -> Ticket:
-    async with db.session() as s:
-        return await s.get(Ticket, ticket_id)
 
 
 async def test_org_admin_sees_the_organisations_requests(create_user: Callable[[], User], people) -> None:

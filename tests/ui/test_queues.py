@@ -11,12 +11,8 @@ from pulse_live import db
 from pulse_live.models import Queue, Ticket
 from pulse_live.queries import queues as work_queries
 from pulse_live.services import ownership, routing, tickets
+from tests.factories import make_ticket
 from tests.ui.conftest import login
-
-
-async def _ticket(people, title='Printer on floor 3 is down', **kwargs):
-    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
-    return await tickets.create_ticket(actor=anna, title=title, customer_id=carl.id, **kwargs)
 
 
 async def _on_queues(user: User, email: str, reference: str) -> None:
@@ -27,8 +23,8 @@ async def _on_queues(user: User, email: str, reference: str) -> None:
 
 
 async def test_taken_ticket_leaves_the_other_agents_queue_line_live(create_user: Callable[[], User], people) -> None:
-    ticket = await _ticket(people)
-    other = await _ticket(people, title='Scanner sends to wrong folder')
+    ticket = await make_ticket(people)
+    other = await make_ticket(people, title='Scanner sends to wrong folder')
     anna, ben = create_user(), create_user()
     await _on_queues(anna, 'anna@pulse.demo', ticket.reference)
     await _on_queues(ben, 'ben@pulse.demo', ticket.reference)
@@ -45,7 +41,7 @@ async def test_taken_ticket_leaves_the_other_agents_queue_line_live(create_user:
 
 async def test_agents_on_the_same_queue_line_share_one_read_per_change(create_user: Callable[[], User], people,
                                                                        monkeypatch) -> None:
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people)
     agents = [create_user() for _ in range(3)]
     for agent, email in zip(agents, ('anna@pulse.demo', 'ben@pulse.demo', 'daniel@pulse.demo')):
         await _on_queues(agent, email, ticket.reference)
@@ -56,14 +52,14 @@ async def test_agents_on_the_same_queue_line_share_one_read_per_change(create_us
         reads.append(args[1])
         return await original(*args, **kwargs)
     monkeypatch.setattr(work_queries, 'queue_line', counting)
-    other = await _ticket(people, title='Monitor flickers')
+    other = await make_ticket(people, title='Monitor flickers')
     for agent in agents:
         await agent.should_see(marker=f'work-row {other.reference}', retries=30)
     assert len(reads) == 1  # three agents watching, one query
 
 
 async def test_the_slower_agent_is_told_who_took_it(create_user: Callable[[], User], people) -> None:
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people)
     ben = create_user()
     await _on_queues(ben, 'ben@pulse.demo', ticket.reference)
     await ownership.take_ticket(actor=people.users['anna@pulse.demo'], ticket_id=ticket.id)  # Anna was faster
@@ -73,7 +69,7 @@ async def test_the_slower_agent_is_told_who_took_it(create_user: Callable[[], Us
 
 
 async def test_manager_dashboard_updates_live_computed_once_for_all(create_user: Callable[[], User], people) -> None:
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people)
     maria, ada = create_user(), create_user()
     for user, email in ((maria, 'maria@pulse.demo'), (ada, 'admin@pulse.demo')):
         await login(user, email)
@@ -108,7 +104,7 @@ async def test_customers_and_agents_are_kept_out(create_user: Callable[[], User]
 
 
 async def test_ticket_page_shows_priority_reason_and_takes(create_user: Callable[[], User], people) -> None:
-    ticket = await _ticket(people, title='Mail slow')
+    ticket = await make_ticket(people, title='Mail slow')
     anna, ben = create_user(), create_user()
     for user, email in ((anna, 'anna@pulse.demo'), (ben, 'ben@pulse.demo')):
         await login(user, email)
@@ -123,7 +119,7 @@ async def test_ticket_page_shows_priority_reason_and_takes(create_user: Callable
 async def test_ticket_page_offers_take_only_to_members_of_its_queue(create_user: Callable[[], User], people) -> None:
     async with db.session() as s:
         second = (await s.execute(select(Queue.id).where(Queue.name == '2nd level'))).scalar_one()
-    ticket = await _ticket(people, title='Database replica lags', queue_id=second)  # Ben works 2nd level, Anna not
+    ticket = await make_ticket(people, title='Database replica lags', queue_id=second)  # Ben works 2nd level, Anna not
     anna, ben = create_user(), create_user()
     for user, email in ((anna, 'anna@pulse.demo'), (ben, 'ben@pulse.demo')):
         await login(user, email)
@@ -136,8 +132,8 @@ async def test_ticket_page_offers_take_only_to_members_of_its_queue(create_user:
 
 
 async def test_all_open_filters_and_reference_jump(create_user: Callable[[], User], people) -> None:
-    first = await _ticket(people, title='Laptop for starter')
-    second = await _ticket(people, title='Website form fails')
+    first = await make_ticket(people, title='Laptop for starter')
+    second = await make_ticket(people, title='Website form fails')
     await ownership.take_ticket(actor=people.users['ben@pulse.demo'], ticket_id=second.id)
     anna = create_user()
     await login(anna, 'anna@pulse.demo')
@@ -183,8 +179,8 @@ async def _queue_id(name: str) -> int:
 
 async def test_take_is_offered_only_where_the_agent_may_take(create_user: Callable[[], User], people) -> None:
     second = await _queue_id('2nd level')
-    specialist = await _ticket(people, title='Specialist job', queue_id=second)
-    ordinary = await _ticket(people, title='Ordinary job')  # 1st level: Daniel is a member
+    specialist = await make_ticket(people, title='Specialist job', queue_id=second)
+    ordinary = await make_ticket(people, title='Ordinary job')  # 1st level: Daniel is a member
     daniel, ben = create_user(), create_user()
     await login(daniel, 'daniel@pulse.demo')
     await daniel.open(f'/queues?queue={second}')
@@ -215,7 +211,7 @@ async def test_an_unknown_queue_is_said_to_be_unknown(create_user: Callable[[], 
 
 async def test_an_unusable_created_day_is_told_and_not_applied(create_user: Callable[[], User], people,
                                                               caplog) -> None:
-    ticket = await _ticket(people, title='Probe row')
+    ticket = await make_ticket(people, title='Probe row')
     anna = create_user()
     await login(anna, 'anna@pulse.demo')
     await anna.open('/open')
@@ -231,8 +227,8 @@ async def test_an_unusable_created_day_is_told_and_not_applied(create_user: Call
 
 async def test_all_open_filters_come_from_the_address(create_user: Callable[[], User], people) -> None:
     network = await _queue_id('Network')
-    in_network = await _ticket(people, title='Switch port dead', queue_id=network)
-    elsewhere = await _ticket(people, title='Mouse broken')
+    in_network = await make_ticket(people, title='Switch port dead', queue_id=network)
+    elsewhere = await make_ticket(people, title='Mouse broken')
     anna = create_user()
     await login(anna, 'anna@pulse.demo')
     await anna.open(f'/open?queue_id={network}&assignee_id=0&created_from=2001-01-01')

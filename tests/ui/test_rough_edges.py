@@ -12,13 +12,8 @@ from components.work_list import summary_text
 from pulse_live import db
 from pulse_live.models import Queue, Status, Ticket
 from pulse_live.queries.queues import WorkPage
-from pulse_live.services import tickets
+from tests.factories import make_ticket
 from tests.ui.conftest import login
-
-
-async def _ticket(people, title: str, **kwargs):
-    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
-    return await tickets.create_ticket(actor=anna, title=title, customer_id=carl.id, **kwargs)
 
 
 def test_counted_nouns_agree_with_their_number() -> None:
@@ -33,8 +28,8 @@ def test_counted_nouns_agree_with_their_number() -> None:
 async def test_one_ticket_list_and_the_old_all_open_address_leads_to_it(user: User, people) -> None:
     async with db.session() as s:
         network = (await s.execute(select(Queue.id).where(Queue.name == 'Network'))).scalar_one()
-    in_network = await _ticket(people, 'Switch port dead', queue_id=network)
-    elsewhere = await _ticket(people, 'Mouse broken')
+    in_network = await make_ticket(people, 'Switch port dead', queue_id=network)
+    elsewhere = await make_ticket(people, 'Mouse broken')
     await login(user, 'anna@pulse.demo')
     paths = [path for _, path in nav_links(people.users['anna@pulse.demo'])]
     assert '/tickets' in paths and '/open' not in paths
@@ -51,8 +46,8 @@ async def test_one_ticket_list_and_the_old_all_open_address_leads_to_it(user: Us
 
 
 async def test_the_ticket_list_keeps_the_former_lists_bookmarks_and_shows_every_status(user: User, people) -> None:
-    closed = await _ticket(people, 'Old closed request')
-    open_ = await _ticket(people, 'Fresh request')
+    closed = await make_ticket(people, 'Old closed request')
+    open_ = await make_ticket(people, 'Fresh request')
     async with db.session() as s:  # set up directly: the workflow to Closed is not what is tested here
         await s.execute(update(Ticket).where(Ticket.id == closed.id).values(status=Status.CLOSED.value))
         await s.commit()
@@ -71,7 +66,7 @@ async def test_the_ticket_list_keeps_the_former_lists_bookmarks_and_shows_every_
 
 
 async def test_a_search_without_matches_says_so_in_words(user: User, people) -> None:
-    await _ticket(people, 'Printer on floor 3 is down')
+    await make_ticket(people, 'Printer on floor 3 is down')
     await login(user, 'anna@pulse.demo')
     await user.open('/tickets?q=nothing-like-this')
     await user.should_see(marker='work-empty', content='No tickets match these filters.')
@@ -80,7 +75,7 @@ async def test_a_search_without_matches_says_so_in_words(user: User, people) -> 
 
 
 async def test_the_team_names_the_support_group_once_and_every_watch_switch(user: User, people) -> None:
-    ticket = await _ticket(people, 'Printer on floor 3 is down')
+    ticket = await make_ticket(people, 'Printer on floor 3 is down')
     await login(user, 'anna@pulse.demo')
     await user.open(f'/tickets/{ticket.reference}')
     await user.should_see(marker='team-list')

@@ -8,27 +8,16 @@ from sqlalchemy import select
 
 from pulse_live import db
 from pulse_live.models import Priority
-from pulse_live.services import chatter, tickets
-from tests.ui.conftest import login
-
-
-async def _ticket(people, **kwargs):
-    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
-    return await tickets.create_ticket(actor=anna, title=kwargs.pop('title', 'Printer on floor 3 is down'),
-                                       customer_id=carl.id, **kwargs)
-
-
-async def _open(user: User, email: str, reference: str) -> None:
-    await login(user, email)
-    await user.open(f'/tickets/{reference}')
-    await user.should_see(reference)
+from pulse_live.services import chatter
+from tests.factories import make_ticket
+from tests.ui.conftest import login, open_ticket
 
 
 async def test_message_from_a_appears_for_b(create_user: Callable[[], User], people) -> None:
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people)
     anna, ben = create_user(), create_user()
-    await _open(anna, 'anna@pulse.demo', ticket.reference)
-    await _open(ben, 'ben@pulse.demo', ticket.reference)
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
+    await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
     anna.find(marker='composer').type('Toner replaced, please **try again**')
     anna.find('Send').click()
     await anna.should_see(kind=ui.html, content='Toner replaced', retries=30)
@@ -37,10 +26,10 @@ async def test_message_from_a_appears_for_b(create_user: Callable[[], User], peo
 
 
 async def test_priority_change_updates_badge_and_chatter_for_b(create_user: Callable[[], User], people) -> None:
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people)
     anna, ben = create_user(), create_user()
-    await _open(anna, 'anna@pulse.demo', ticket.reference)
-    await _open(ben, 'ben@pulse.demo', ticket.reference)
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
+    await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
     await ben.should_not_see(marker='priority-badge', content='Major')
     anna.find(marker='field-priority_id').click()
     anna.find('Major').click()
@@ -52,10 +41,10 @@ async def test_priority_change_updates_badge_and_chatter_for_b(create_user: Call
 
 
 async def test_team_edit_appears_for_other_viewer(create_user: Callable[[], User], people) -> None:
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people)
     anna, ben = create_user(), create_user()
-    await _open(anna, 'anna@pulse.demo', ticket.reference)
-    await _open(ben, 'ben@pulse.demo', ticket.reference)
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
+    await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
     await ben.should_not_see('Daniel Weber')
     anna.find(marker='team-picker').click()
     anna.find('Daniel Weber <daniel@pulse.demo>').click()
@@ -65,9 +54,9 @@ async def test_team_edit_appears_for_other_viewer(create_user: Callable[[], User
 
 
 async def test_internal_note_is_invisible_to_customer(create_user: Callable[[], User], people) -> None:
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people)
     anna, carl = create_user(), create_user()
-    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
     await login(carl, 'carl@acme.demo', expect='My requests')
     await carl.open(f'/tickets/{ticket.reference}')  # customers are sent to their portal page for the request
     await carl.should_see(marker='request-title')
@@ -90,9 +79,9 @@ async def test_internal_note_is_invisible_to_customer(create_user: Callable[[], 
 
 
 async def test_upload_documents_and_authorised_download(create_user: Callable[[], User], people) -> None:
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people)
     anna, tom = create_user(), create_user()
-    await _open(anna, 'anna@pulse.demo', ticket.reference)
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
     upload = anna.find(ui.upload).elements.pop()
     await upload.handle_uploads([ui.upload.SmallFileUpload('error log.txt', 'text/plain', b'E-53 paper jam\n'),
                                  ui.upload.SmallFileUpload('page.html', 'text/html', b'<script>alert(1)</script>')])
@@ -124,8 +113,8 @@ async def test_over_limit_upload_is_refused_on_the_server(user: User, people, mo
     from pulse_live.config import reset_settings
     monkeypatch.setenv('PULSE_MAX_UPLOAD_BYTES', '1024')
     reset_settings()
-    ticket = await _ticket(people)
-    await _open(user, 'anna@pulse.demo', ticket.reference)
+    ticket = await make_ticket(people)
+    await open_ticket(user, 'anna@pulse.demo', ticket.reference)
     upload = user.find(ui.upload).elements.pop()
     # straight to the server, as a crafted request would: the browser-side limit is not involved
     await upload.handle_uploads([ui.upload.SmallFileUpload('big.bin', 'application/octet-stream', b'x' * 5000)])
@@ -143,10 +132,10 @@ async def test_over_limit_upload_is_refused_on_the_server(user: User, people, mo
 
 async def test_concurrent_edit_of_same_field_is_refused_with_fresh_value(create_user: Callable[[], User],
                                                                         people) -> None:
-    ticket = await _ticket(people, title='Original title')
+    ticket = await make_ticket(people, title='Original title')
     anna, ben = create_user(), create_user()
-    await _open(anna, 'anna@pulse.demo', ticket.reference)
-    await _open(ben, 'ben@pulse.demo', ticket.reference)
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
+    await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
     ben_title = ben.find(marker='field-title').elements.pop()
     with ben.client:
         ben_title.value = 'Ben was typing this'  # Ben is editing, not saved yet
@@ -164,10 +153,10 @@ async def test_concurrent_edit_of_same_field_is_refused_with_fresh_value(create_
 
 
 async def test_edit_of_another_field_merges_safely(create_user: Callable[[], User], people) -> None:
-    ticket = await _ticket(people, title='Merge me')
+    ticket = await make_ticket(people, title='Merge me')
     anna, ben = create_user(), create_user()
-    await _open(anna, 'anna@pulse.demo', ticket.reference)
-    await _open(ben, 'ben@pulse.demo', ticket.reference)
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
+    await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
     ben_desc = ben.find(marker='field-description').elements.pop()
     with ben.client:
         ben_desc.value = 'Happens on every print job'
@@ -189,8 +178,8 @@ async def _events(ticket_id):
 
 
 async def test_double_click_on_send_posts_once(user: User, people) -> None:
-    ticket = await _ticket(people)
-    await _open(user, 'anna@pulse.demo', ticket.reference)
+    ticket = await make_ticket(people)
+    await open_ticket(user, 'anna@pulse.demo', ticket.reference)
     user.find(marker='composer').type('Only once please')
     user.find('Send').click()
     user.find('Send').click()
@@ -199,8 +188,8 @@ async def test_double_click_on_send_posts_once(user: User, people) -> None:
 
 
 async def test_raw_html_in_a_message_is_shown_as_text(user: User, people) -> None:
-    ticket = await _ticket(people)
-    await _open(user, 'anna@pulse.demo', ticket.reference)
+    ticket = await make_ticket(people)
+    await open_ticket(user, 'anna@pulse.demo', ticket.reference)
     user.find(marker='composer').type('<img src=x onerror=alert(1)> [link](javascript:alert(1)) @ben')
     user.find('Send').click()
     await user.should_see(kind=ui.html, content='onerror', retries=30)

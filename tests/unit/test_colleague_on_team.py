@@ -3,19 +3,14 @@ replies, gets its public news — never internal notes; other organisations' peo
 import pytest
 from sqlalchemy import select
 
-from pulse_live import db, presence
+from pulse_live import db
 from pulse_live.errors import NotFound, PermissionDenied, ValidationError
 from pulse_live.models import MailOutbox, TeamMember
 from pulse_live.queries import portal
 from pulse_live.queries import tickets as ticket_queries
 from pulse_live.services import chatter, team, tickets
 
-
-@pytest.fixture(autouse=True)
-def _offline():
-    presence._online.clear()
-    yield
-    presence._online.clear()
+pytestmark = pytest.mark.usefixtures('fresh_presence')  # nobody is online, nobody views
 
 
 async def _setup(people):

@@ -8,13 +8,9 @@ from pulse_live.errors import ValidationError
 from pulse_live.models import MailOutbox, Notification, Organisation, Priority, ResolutionCode, User
 from pulse_live.queries import portal
 from pulse_live.services import chatter, customers, tickets, users
+from tests.factories import make_ticket
 
-
-@pytest.fixture(autouse=True)
-def _offline():
-    presence._online.clear()
-    yield
-    presence._online.clear()
+pytestmark = pytest.mark.usefixtures('fresh_presence')  # nobody is online, nobody views
 
 
 async def _texts_for(user_id: int) -> list[str]:
@@ -22,11 +18,6 @@ async def _texts_for(user_id: int) -> list[str]:
         rows = list((await s.execute(select(MailOutbox).where(MailOutbox.to_user_id == user_id))).scalars())
         notes = list((await s.execute(select(Notification.text).where(Notification.user_id == user_id))).scalars())
     return [item['text'] for row in rows for item in row.items or []] + notes
-
-
-async def _ticket(people):
-    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
-    return await tickets.create_ticket(actor=anna, title='Scanner jams', customer_id=carl.id)
 
 
 async def _other_priority(ticket) -> int:
@@ -41,7 +32,7 @@ async def test_customer_is_not_told_of_changes_the_portal_hides(people, online):
     anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
     if online:
         presence.connected(carl.id, 'carl-tab')
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people, 'Scanner jams')
     t = await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
                                     changes={'priority_id': await _other_priority(ticket),
                                              'technical_details': 'firmware 2.1 on the vendor blacklist'})
@@ -57,7 +48,7 @@ async def test_customer_is_not_told_of_changes_the_portal_hides(people, online):
 
 async def test_resolution_reaches_the_customer_once_in_the_resolved_mail(people):
     anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people, 'Scanner jams')
     async with db.session() as s, s.begin():
         fixed = (await s.execute(select(ResolutionCode.id).where(ResolutionCode.name == 'Fixed'))).scalar_one()
         await s.execute(MailOutbox.__table__.delete())  # "opened on your behalf" is not what this test is about
@@ -72,7 +63,7 @@ async def test_resolution_reaches_the_customer_once_in_the_resolved_mail(people)
 async def test_mention_tells_no_colleague_who_cannot_open_the_ticket(people):
     carl, eva = people.users['carl@acme.demo'], people.users['eva@acme.demo']
     await users.update_card(actor=eva, display_name=eva.display_name, handle='eva', card_published=True)
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people, 'Scanner jams')
     await chatter.post_message(actor=carl, ticket_id=ticket.id, body='our salary list is attached, @eva')
     assert await _texts_for(eva.id) == []
     # an agent mentioned by handle is told (staff may open every ticket)
@@ -86,7 +77,7 @@ async def test_offline_user_without_email_still_finds_it_in_the_bell(people):
     anna, ben = people.users['anna@pulse.demo'], people.users['ben@pulse.demo']
     async with db.session() as s, s.begin():
         (await s.get(User, ben.id)).email_notifications = False
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people, 'Scanner jams')
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='Rollers ordered')
     async with db.session() as s:
         mails = list((await s.execute(select(MailOutbox).where(MailOutbox.to_user_id == ben.id))).scalars())

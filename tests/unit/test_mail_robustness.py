@@ -20,12 +20,7 @@ from pulse_live.notify import compose, missed, sender
 from pulse_live.services import chatter, notifications, tickets
 from tests.unit.test_notifications import _outbox, drain, make_due
 
-
-@pytest.fixture(autouse=True)
-def _offline():
-    presence._online.clear()
-    yield
-    presence._online.clear()
+pytestmark = pytest.mark.usefixtures('fresh_presence')  # nobody is online, nobody views
 
 
 async def _rows(specs: list[tuple[str, int | None]]) -> list[MailOutbox]:

@@ -10,13 +10,9 @@ from pulse_live.config import reset_settings
 from pulse_live.models import MailOutbox, Notification, ResolutionCode, utcnow
 from pulse_live.notify import missed, sender
 from pulse_live.services import chatter, notifications, team, tickets, users
+from tests.factories import make_ticket
 
-
-@pytest.fixture(autouse=True)
-def _offline():
-    presence._online.clear()
-    yield
-    presence._online.clear()
+pytestmark = pytest.mark.usefixtures('fresh_presence')  # nobody is online, nobody views
 
 
 async def make_due() -> None:
@@ -32,11 +28,6 @@ async def drain() -> None:
         await make_due()
 
 
-async def _ticket(people, **kwargs):
-    return await tickets.create_ticket(actor=people.users['anna@pulse.demo'], title=kwargs.pop('title', 'VPN down'),
-                                       customer_id=people.users['carl@acme.demo'].id, **kwargs)
-
-
 async def _outbox() -> list[MailOutbox]:
     async with db.session() as s:
         return list((await s.execute(select(MailOutbox).order_by(MailOutbox.id))).scalars())
@@ -49,7 +40,7 @@ async def _clear_outbox() -> None:
 
 async def test_offline_watcher_mail_online_watcher_in_app_actor_nothing(people, smtp):
     anna, ben, daniel = (people.users[e] for e in ('anna@pulse.demo', 'ben@pulse.demo', 'daniel@pulse.demo'))
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people, 'VPN down')
     await _clear_outbox()
     presence.connected(ben.id, 'ben-tab')  # Ben has the app open; Daniel does not
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='Router replaced')
@@ -71,7 +62,7 @@ async def test_offline_watcher_mail_online_watcher_in_app_actor_nothing(people, 
 async def test_mentions_and_team_override_watch(people, smtp):
     anna, ben, daniel, maria = (people.users[e] for e in ('anna@pulse.demo', 'ben@pulse.demo', 'daniel@pulse.demo',
                                                           'maria@pulse.demo'))
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people, 'VPN down')
     async with db.session() as s:
         from pulse_live.models import TeamMember
         group = (await s.execute(select(TeamMember).where(TeamMember.ticket_id == ticket.id,
@@ -98,7 +89,7 @@ async def test_mentions_and_team_override_watch(people, smtp):
 
 async def test_burst_of_changes_makes_one_mail(people, smtp):
     anna = people.users['anna@pulse.demo']
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people, 'VPN down')
     await _clear_outbox()
     version = ticket.version
     for i in range(5):
@@ -113,7 +104,7 @@ async def test_burst_of_changes_makes_one_mail(people, smtp):
 
 async def test_customer_gets_public_replies_and_resolve_close_mails_never_notes(people, smtp):
     anna = people.users['anna@pulse.demo']
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people, 'VPN down')
     await _clear_outbox()
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='internal musing', internal=True)
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='We are on it')
@@ -135,7 +126,7 @@ async def test_customer_gets_public_replies_and_resolve_close_mails_never_notes(
 
 async def test_server_down_then_back_nothing_lost_nothing_doubled(people, smtp):
     anna = people.users['anna@pulse.demo']
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people, 'VPN down')
     await _clear_outbox()
     smtp.controller.stop()  # the mail server is down
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='while the server is down')
@@ -156,7 +147,7 @@ async def test_server_down_then_back_nothing_lost_nothing_doubled(people, smtp):
 async def test_an_outage_is_logged_once_and_its_end_once(people, smtp, caplog, monkeypatch):
     monkeypatch.setattr(sender, '_server_down', False)  # whatever an earlier test left behind
     anna = people.users['anna@pulse.demo']
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people, 'VPN down')
     await _clear_outbox()
     smtp.controller.stop()
     caplog.set_level('WARNING', logger='pulse_live.notify.sender')
@@ -178,7 +169,7 @@ async def test_refusing_server_leads_to_dead_letter_and_retry_now(people, smtp, 
     monkeypatch.setenv('PULSE_MAIL_MAX_ATTEMPTS', '2')
     reset_settings()
     anna, admin = people.users['anna@pulse.demo'], people.users['admin@pulse.demo']
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people, 'VPN down')
     await _clear_outbox()
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='refused')
     smtp.refuse = True
@@ -197,7 +188,7 @@ async def test_refusing_server_leads_to_dead_letter_and_retry_now(people, smtp, 
 async def test_restart_between_claim_and_send_sends_once(people, smtp):
     """A process that claimed mails and died: after the claim expires another sends them, once each."""
     anna = people.users['anna@pulse.demo']
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people, 'VPN down')
     await _clear_outbox()
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='before the crash')
     await make_due()
@@ -230,7 +221,7 @@ async def test_header_injection_is_neutralised(people, smtp):
 async def test_unread_in_app_notification_is_mailed_after_going_offline(people, smtp):
     anna, ben = people.users['anna@pulse.demo'], people.users['ben@pulse.demo']
     await notifications.update_preferences(actor=ben, email_notifications=True, notify_delay_s=0)
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people, 'VPN down')
     await _clear_outbox()
     presence.connected(ben.id, 'tab')
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='ping while online')
@@ -253,7 +244,7 @@ async def test_unread_notification_younger_than_the_users_delay_is_not_mailed_an
     ben, daniel = people.users['ben@pulse.demo'], people.users['daniel@pulse.demo']
     await notifications.update_preferences(actor=ben, email_notifications=True, notify_delay_s=600)
     await notifications.update_preferences(actor=daniel, email_notifications=True, notify_delay_s=0)
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people, 'VPN down')
     await _clear_outbox()
     now = utcnow()
     async with db.session() as s, s.begin():
@@ -283,7 +274,7 @@ async def test_unread_notification_younger_than_the_users_delay_is_not_mailed_an
 async def test_email_preference_off_means_no_mail(people, smtp):
     anna, daniel = people.users['anna@pulse.demo'], people.users['daniel@pulse.demo']
     await notifications.update_preferences(actor=daniel, email_notifications=False, notify_delay_s=300)
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people, 'VPN down')
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='hello')
     await drain()
     assert smtp.to('daniel@pulse.demo') == []
@@ -293,7 +284,7 @@ async def test_email_preference_off_means_no_mail(people, smtp):
 
 async def test_user_looking_at_the_ticket_gets_no_toast_and_no_mail(people, smtp):
     anna, ben = people.users['anna@pulse.demo'], people.users['ben@pulse.demo']
-    ticket = await _ticket(people)
+    ticket = await make_ticket(people, 'VPN down')
     await _clear_outbox()
     presence.connected(ben.id, 'ben-tab')
     await presence.join(ticket.id, client_id='ben-tab', user_id=ben.id, name='Ben Okafor', is_staff=True)

@@ -12,21 +12,16 @@ from pulse_live.config import get_settings, reset_settings
 from pulse_live.errors import ValidationError
 from pulse_live.models import Attachment, EventKind, TicketEvent
 from pulse_live.queries import customers as customer_queries
-from pulse_live.services import chatter, customers, tickets
+from pulse_live.services import chatter, tickets
 from pulse_live.storage import UploadedFile
+from tests.factories import deactivate_customer
 
 # --- a deactivated customer can be found again ------------------------------------------------------------
 
 
-async def _deactivate(actor, person) -> None:
-    await customers.save_customer(actor=actor, user_id=person.id, email=person.email,
-                                  display_name=person.display_name, organisation_id=person.organisation_id,
-                                  phone=person.phone, is_active=False)
-
-
 async def test_deactivated_customer_is_listed_when_asked_for(people):
     anna, tom = people.users['anna@pulse.demo'], people.users['tom@globex.demo']
-    await _deactivate(anna, tom)
+    await deactivate_customer(anna, tom)
 
     # the directory hides them by default, and so does caller identification (no tickets for them)
     assert tom.id not in [r.id for r in await customer_queries.customers(anna)]

@@ -5,13 +5,9 @@ from sqlalchemy import select
 
 from pulse_live import db, presence
 from pulse_live.errors import PermissionDenied
-from pulse_live.models import MailOutbox, Notification, Queue, TeamMember, Ticket, TicketEvent
+from pulse_live.models import MailOutbox, Notification, TeamMember, Ticket, TicketEvent
 from pulse_live.services import ownership, team, tickets
-
-
-async def _queues() -> dict[str, int]:
-    async with db.session() as s:
-        return dict((await s.execute(select(Queue.name, Queue.id))).all())
+from tests.factories import queue_ids
 
 
 async def _owner_and_history(ticket_id: int) -> tuple[int | None, int, list[str]]:
@@ -30,7 +26,7 @@ async def test_agent_cannot_assign_himself_a_ticket_he_may_not_take(people):
     u = people.users
     anna, ben, daniel, maria = (u[e] for e in ('anna@pulse.demo', 'ben@pulse.demo', 'daniel@pulse.demo',
                                                'maria@pulse.demo'))
-    q = await _queues()
+    q = await queue_ids()
     ticket = await tickets.create_ticket(actor=anna, title='Specialist job', queue_id=q['2nd level'])
     with pytest.raises(PermissionDenied, match='Only members of 2nd level can take'):
         await ownership.take_ticket(actor=daniel, ticket_id=ticket.id)
@@ -58,7 +54,7 @@ async def test_agent_cannot_assign_himself_a_ticket_he_may_not_take(people):
 async def test_the_assignee_field_follows_the_same_rule(people):
     u = people.users
     anna, ben, daniel = (u[e] for e in ('anna@pulse.demo', 'ben@pulse.demo', 'daniel@pulse.demo'))
-    q = await _queues()
+    q = await queue_ids()
     ticket = await tickets.create_ticket(actor=anna, title='Specialist job', queue_id=q['2nd level'])
     with pytest.raises(PermissionDenied, match='Only members of 2nd level can assign'):
         await tickets.update_ticket(actor=daniel, ticket_id=ticket.id, expected_version=ticket.version,

@@ -14,15 +14,11 @@ from pulse_live.events import AccountChanged
 from pulse_live.models import AuditLog, MailOutbox, Queue, QueueMember, Role, User
 from pulse_live.queries.staff import staff_directory
 from pulse_live.services import accounts, ownership, staff, tickets
+from tests.factories import queue_ids
 
 
 def _account_changes() -> list[int]:
     return [e.user_id for e in get_bus().published if isinstance(e, AccountChanged)]
-
-
-async def _queues() -> dict[str, int]:
-    async with db.session() as s:
-        return dict((await s.execute(select(Queue.name, Queue.id))).all())
 
 
 async def _audit(entity_id: int | None = None) -> list[str]:
@@ -52,7 +48,7 @@ async def _second_admin(people) -> User:
 
 async def test_admin_invites_a_member_of_staff_who_sets_a_password_through_the_mailed_link(people):
     ada = people.users['admin@pulse.demo']
-    q = await _queues()
+    q = await queue_ids()
     nora, mailed = await staff.invite(actor=ada, email=' Nora.Berg@Pulse.demo ', display_name='  Nora  Berg ',
                                       role='agent', queue_ids=[q['1st level'], q['Network']])
     assert mailed
@@ -174,7 +170,7 @@ async def test_deactivate_and_reactivate(people):
     row = next(r for r in directory.rows if r.id == ben.id)
     assert (row.is_active, row.open_tickets) == (False, 1) and directory.rows[-1].id == ben.id  # inactive last
     with pytest.raises(ValidationError, match='reactivate them before adding queues'):
-        await staff.set_queues(actor=ada, user_id=ben.id, queue_ids=list((await _queues()).values()))
+        await staff.set_queues(actor=ada, user_id=ben.id, queue_ids=list((await queue_ids()).values()))
     with pytest.raises(ValidationError, match='deactivated; reactivate them first'):
         await staff.resend_invitation(actor=ada, user_id=ben.id)
     await staff.set_active(actor=ada, user_id=ben.id, active=True)
@@ -186,7 +182,7 @@ async def test_deactivate_and_reactivate(people):
 
 async def test_queue_memberships_are_set_exactly_and_audited(people):
     ada, ben, maria = (people.users[e] for e in ('admin@pulse.demo', 'ben@pulse.demo', 'maria@pulse.demo'))
-    q = await _queues()
+    q = await queue_ids()
     assert await _member_queues(ben.id) == {'1st level', '2nd level'}
     assert await staff.set_queues(actor=ada, user_id=ben.id, queue_ids=[q['2nd level'], q['Network']]) == \
         sorted([q['2nd level'], q['Network']])
@@ -215,7 +211,7 @@ async def test_the_staff_directory_is_for_admins(people, caplog):
     assert {r.name for r in directory.rows} == {'Ada Admin', 'Maria Rossi', 'Anna Keller', 'Ben Okafor',
                                                 'Daniel Weber', 'Nora Berg'}  # no customers
     assert next(r for r in directory.rows if r.id == nora.id).invited
-    assert directory.active_admins == 1 and set(directory.queues.values()) == set(await _queues())
+    assert directory.active_admins == 1 and set(directory.queues.values()) == set(await queue_ids())
     with caplog.at_level(logging.WARNING, logger='pulse_live.security'):
         assert await staff_directory(maria) is None
     assert any('refused' in r.message for r in caplog.records)

@@ -7,13 +7,9 @@ from pulse_live import db
 from pulse_live.bus import get_bus
 from pulse_live.errors import NotFound, PermissionDenied, StaleWrite, ValidationError
 from pulse_live.events import TicketChanged
-from pulse_live.models import Priority, ResolutionCode, TeamMember, Ticket, TicketEvent
+from pulse_live.models import ResolutionCode, TeamMember, Ticket, TicketEvent
 from pulse_live.services import tickets
-
-
-async def _priority(name: str) -> int:
-    async with db.session() as s:
-        return (await s.execute(select(Priority.id).where(Priority.name == name))).scalar_one()
+from tests.factories import priority_id
 
 
 async def _events(ticket_id: int) -> list[TicketEvent]:
@@ -61,7 +57,7 @@ async def test_create_validates_input(people):
 
 async def test_field_change_records_old_and_new_and_publishes_after_commit(people):
     anna = people.users['anna@pulse.demo']
-    ticket = await tickets.create_ticket(actor=anna, title='Mail slow', priority_id=await _priority('Major'))
+    ticket = await tickets.create_ticket(actor=anna, title='Mail slow', priority_id=await priority_id('Major'))
     seen = []
 
     async def handler(event):
@@ -73,7 +69,7 @@ async def test_field_change_records_old_and_new_and_publishes_after_commit(peopl
     unsubscribe = get_bus().subscribe(handler)
     try:
         updated = await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
-                                              changes={'priority_id': await _priority('Critical')})
+                                              changes={'priority_id': await priority_id('Critical')})
     finally:
         unsubscribe()
     assert updated.version == ticket.version + 1
@@ -84,7 +80,7 @@ async def test_field_change_records_old_and_new_and_publishes_after_commit(peopl
     assert len(seen) == 1
     published, priority_in_db, version_in_db = seen[0]
     assert isinstance(published, TicketChanged) and published.event_ids == (event.id,)
-    assert priority_in_db == await _priority('Critical') and version_in_db == updated.version
+    assert priority_in_db == await priority_id('Critical') and version_in_db == updated.version
 
 
 async def test_failed_change_publishes_nothing_and_writes_nothing(people):
@@ -170,7 +166,7 @@ async def test_customer_permissions(people):
     ticket = await tickets.create_ticket(actor=anna, title='ACME issue', customer_id=carl.id)
     with pytest.raises(PermissionDenied):
         await tickets.update_ticket(actor=carl, ticket_id=ticket.id, expected_version=1,
-                                    changes={'priority_id': await _priority('Critical')})
+                                    changes={'priority_id': await priority_id('Critical')})
     with pytest.raises(PermissionDenied):
         await tickets.change_status(actor=carl, ticket_id=ticket.id, expected_version=1, status='in_progress')
     with pytest.raises(NotFound):

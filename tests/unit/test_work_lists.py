@@ -5,15 +5,11 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 
 from pulse_live import db
-from pulse_live.seed import bulk
-from pulse_live.models import Priority, Queue, Service, Ticket, TicketEvent, utcnow
+from pulse_live.models import Queue, Service, Ticket, TicketEvent, utcnow
 from pulse_live.queries import dashboard, queues as work_queries
+from pulse_live.seed import bulk
 from pulse_live.services import ownership, tickets
-
-
-async def _priority(name: str) -> int:
-    async with db.session() as s:
-        return (await s.execute(select(Priority.id).where(Priority.name == name))).scalar_one()
+from tests.factories import priority_id
 
 
 async def _age(ticket_id: int, hours: float) -> None:
@@ -27,10 +23,10 @@ async def test_queue_line_is_unassigned_open_by_priority_then_age(people):
     async with db.session() as s:
         first = (await s.execute(select(Queue.id).where(Queue.name == '1st level'))).scalar_one()
         network = (await s.execute(select(Queue.id).where(Queue.name == 'Network'))).scalar_one()
-    old_minor = await tickets.create_ticket(actor=anna, title='old minor', priority_id=await _priority('Minor'))
-    await tickets.create_ticket(actor=anna, title='new critical', priority_id=await _priority('Critical'))
-    old_critical = await tickets.create_ticket(actor=anna, title='old critical', priority_id=await _priority('Critical'))
-    taken = await tickets.create_ticket(actor=anna, title='taken', priority_id=await _priority('Critical'))
+    old_minor = await tickets.create_ticket(actor=anna, title='old minor', priority_id=await priority_id('Minor'))
+    await tickets.create_ticket(actor=anna, title='new critical', priority_id=await priority_id('Critical'))
+    old_critical = await tickets.create_ticket(actor=anna, title='old critical', priority_id=await priority_id('Critical'))
+    taken = await tickets.create_ticket(actor=anna, title='taken', priority_id=await priority_id('Critical'))
     elsewhere = await tickets.create_ticket(actor=anna, title='network', queue_id=network)
     await _age(old_minor.id, 30)
     await _age(old_critical.id, 20)
@@ -52,7 +48,7 @@ async def test_all_open_filters_sort_and_search(people):
     async with db.session() as s:
         vpn = (await s.execute(select(Service.id).where(Service.name == 'VPN'))).scalar_one()
     a = await tickets.create_ticket(actor=anna, title='VPN for ACME', customer_id=carl.id, service_id=vpn)
-    b = await tickets.create_ticket(actor=anna, title='Laptop', priority_id=await _priority('Critical'))
+    b = await tickets.create_ticket(actor=anna, title='Laptop', priority_id=await priority_id('Critical'))
     c = await tickets.create_ticket(actor=anna, title='Done already')
     c = await tickets.change_status(actor=anna, ticket_id=c.id, expected_version=c.version, status='resolved',
                                    resolution_code_id=1, resolution_text='ok')
@@ -71,7 +67,7 @@ async def test_all_open_filters_sort_and_search(people):
     assert await titles(service_id=vpn) == ['VPN for ACME']
     assert await titles(assignee_id=0) == ['VPN for ACME']
     assert await titles(assignee_id=ben.id) == ['Laptop']
-    assert await titles(priority_id=await _priority('Critical')) == ['Laptop']
+    assert await titles(priority_id=await priority_id('Critical')) == ['Laptop']
     today = utcnow().date()
     assert await titles(created_from=today - timedelta(days=2)) == ['Laptop']
     assert await titles(created_to=today - timedelta(days=2)) == ['VPN for ACME']

@@ -10,9 +10,10 @@ from pulse_live.bus import get_bus
 from pulse_live.config import reset_settings
 from pulse_live.errors import NotFound, PermissionDenied, ValidationError
 from pulse_live.events import TicketChanged
-from pulse_live.models import ConfigurationItem, Priority, Queue, ResolutionCode, Ticket, TicketEvent
+from pulse_live.models import ConfigurationItem, Priority, ResolutionCode, Ticket, TicketEvent
 from pulse_live.queries import portal, ticket_customer
 from pulse_live.services import customers, prioritisation, ticket_items, tickets
+from tests.factories import load_ticket, queue_ids
 
 
 async def _history(ticket_id: int) -> list[TicketEvent]:
@@ -20,16 +21,6 @@ async def _history(ticket_id: int) -> list[TicketEvent]:
         return list((await s.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id,
                                                                TicketEvent.kind == 'field_change')
                                      .order_by(TicketEvent.id))).scalars())
-
-
-async def _ticket(ticket_id: int) -> Ticket:
-    async with db.session() as s:
-        return await s.get(Ticket, ticket_id)
-
-
-async def _queue(name: str) -> int:
-    async with db.session() as s:
-        return (await s.execute(select(Queue.id).where(Queue.name == name))).scalar_one()
 
 
 async def _resolution_code() -> int:
@@ -50,7 +41,7 @@ def _changes() -> list[TicketChanged]:
 
 async def test_start_work_on_an_unassigned_ticket_makes_the_agent_its_assignee(people):
     anna, ben = people.users['anna@pulse.demo'], people.users['ben@pulse.demo']
-    ticket = await tickets.create_ticket(actor=anna, title='Printer', queue_id=await _queue('1st level'))
+    ticket = await tickets.create_ticket(actor=anna, title='Printer', queue_id=(await queue_ids())['1st level'])
     assert ticket.assignee_id is None
     ticket = await tickets.change_status(actor=ben, ticket_id=ticket.id, expected_version=ticket.version,
                                          status='in_progress')
@@ -82,11 +73,11 @@ async def test_start_work_assigns_nobody_when_the_setting_is_off(people, monkeyp
 
 async def test_start_work_follows_the_take_rule(people):
     anna, daniel = people.users['anna@pulse.demo'], people.users['daniel@pulse.demo']
-    ticket = await tickets.create_ticket(actor=anna, title='Specialist job', queue_id=await _queue('2nd level'))
+    ticket = await tickets.create_ticket(actor=anna, title='Specialist job', queue_id=(await queue_ids())['2nd level'])
     with pytest.raises(PermissionDenied, match=f'Only members of 2nd level can take {ticket.reference}'):
         await tickets.change_status(actor=daniel, ticket_id=ticket.id, expected_version=ticket.version,
                                     status='in_progress')
-    fresh = await _ticket(ticket.id)
+    fresh = await load_ticket(ticket.id)
     assert (fresh.status, fresh.assignee_id, fresh.version) == ('open', None, ticket.version)  # nothing written
 
 
@@ -138,7 +129,7 @@ async def test_customers_cannot_reopen_a_closed_request_even_with_a_reason(peopl
         await tickets.change_status(actor=carl, ticket_id=ticket.id, expected_version=ticket.version,
                                     status='open', reason='please')
     assert any('refused' in r.message and ticket.reference in r.message for r in caplog.records)
-    assert (await _ticket(ticket.id)).status == 'closed'
+    assert (await load_ticket(ticket.id)).status == 'closed'
 
 
 # --- "Use automatic" names who chose it ---
@@ -164,7 +155,7 @@ async def test_agents_link_and_unlink_the_customers_items_with_history_and_live_
     items = await _items()
     laptop, printer = items['Laptop CPH-LT-0231'], items['Printer floor 3']
     ticket = await tickets.create_ticket(actor=anna, title='Laptop will not dock', customer_id=carl.id)
-    before = (await _ticket(ticket.id)).version
+    before = (await load_ticket(ticket.id)).version
 
     await ticket_items.link_item(actor=anna, ticket_id=ticket.id, item_id=laptop.id)
     row = (await _history(ticket.id))[-1]
@@ -175,7 +166,7 @@ async def test_agents_link_and_unlink_the_customers_items_with_history_and_live_
     change = _changes()[-1]
     assert (change.ticket_id, change.kind, change.event_ids, change.fields) == \
         (ticket.id, 'field_change', (row.id,), ('configuration_items',))
-    assert (await _ticket(ticket.id)).version == before  # nobody's field edit becomes stale by a link
+    assert (await load_ticket(ticket.id)).version == before  # nobody's field edit becomes stale by a link
 
     await ticket_items.link_item(actor=anna, ticket_id=ticket.id, item_id=printer.id)  # shared by ACME
     panel = await ticket_customer.customer_panel(anna, ticket.id)
