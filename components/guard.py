@@ -110,9 +110,7 @@ async def on_bus_event(event: Event) -> None:
         clients = [c for c in list(Client.instances.values()) if user_id_of(c) == event.user_id]
         if not clients:
             return
-        from pulse_live import db
-        async with db.session() as s:
-            user = await s.get(User, event.user_id)
+        user = await auth.get_user(event.user_id)  # None when gone or inactive
         for client in clients:
             reason = _end_reason(client, user)
             if reason:
