@@ -17,7 +17,7 @@ from pulse_live.models import User
 from pulse_live.services import chatter
 from pulse_live.storage import UploadedFile
 
-from . import live
+from . import housekeeping, live
 
 
 class TicketFollower:
@@ -29,6 +29,7 @@ class TicketFollower:
                  on_presence: Callable[[], None] | None = None) -> None:
         self.ticket_id, self.user = ticket_id, user
         self.client = client = ui.context.client
+        housekeeping.watch()  # what the closed tab leaves in process-wide caches is released with its client
 
         async def changed(event: TicketChanged) -> None:
             if event.ticket_id == ticket_id and not client.is_deleted:

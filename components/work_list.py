@@ -19,7 +19,7 @@ from datetime import datetime
 
 from nicegui import background_tasks, ui
 
-from components import live
+from components import housekeeping, live
 from components.badges import STATUS_COLORS, count_text
 from pulse_live.errors import ServiceError
 from pulse_live.events import TicketChanged
@@ -149,6 +149,7 @@ class WorkList:
     def go_live(self) -> None:
         """Re-read after ticket changes (created, field changes; not chatter), debounced. Call inside the page."""
         client = ui.context.client
+        housekeeping.watch()
 
         async def debounced() -> None:
             await asyncio.sleep(DEBOUNCE_S)

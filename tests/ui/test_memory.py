@@ -1,0 +1,109 @@
+"""A closed tab gives everything back: once NiceGUI deletes its client (``reconnect_timeout`` after the tab closed),
+nothing in the process keeps the page alive: no client, no subscription, no presence entry, no tab storage, and no
+cache holding its element tree (FastAPI's endpoint caches kept every ``ui.upload`` route's closure, and through it
+the whole ticket page). Memory figures are in benchmarks/soak.py; this guards the cause."""
+from __future__ import annotations
+
+import asyncio
+import gc
+import weakref
+
+from nicegui import Client, app
+from nicegui.testing import User
+
+from components import live
+from pulse_live import presence
+from pulse_live.queries import shared
+from pulse_live.services import tickets
+from tests.ui.conftest import login
+
+EVENTS = ('ticket_changed', 'presence_changed', 'notification_created', 'notifications_read')
+
+
+def _state() -> dict:
+    return {'clients': len(Client.instances),
+            'subscriptions': {name: len(getattr(live, name).callbacks) for name in EVENTS},
+            'viewers': sum(len(v) for v in presence._viewers.values()),
+            'online_tabs': sum(len(v) for v in presence._online.values()),
+            'shared_reads': len(shared._inflight),
+            'tab_storage': len(app.storage._tabs)}
+
+
+async def _close(client: Client) -> None:
+    """What NiceGUI does when a tab's socket is gone for good: delete the client."""
+    client.delete()
+    await _settle()
+
+
+async def _settle() -> None:
+    for _ in range(3):  # the release runs right after the deletion (call_soon)
+        await asyncio.sleep(0)
+    gc.collect()
+
+
+async def _still_alive(pages: list[tuple[str, weakref.ref]], seconds: float = 5.0) -> list[str]:
+    """The pages still in memory after ``seconds`` (a page's own background reads may finish after it closed)."""
+    for _ in range(int(seconds * 10)):
+        gc.collect()
+        alive = [name for name, ref in pages if ref() is not None]
+        if not alive:
+            return []
+        await asyncio.sleep(0.1)
+    return alive
+
+
+async def test_closed_ticket_pages_leave_nothing_behind(user: User, people) -> None:
+    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    refs = [(await tickets.create_ticket(actor=anna, title=f'Printer {i} is down', customer_id=carl.id)).reference
+            for i in range(3)]
+    await login(user, 'anna@pulse.demo')
+    await user.open('/profile')  # a page of its own, open all along (the login page's client is closed)
+    await _settle()
+    start = _state()
+    pages: list[weakref.ref] = []
+    for ref in refs * 2:
+        client = await user.open(f'/tickets/{ref}')
+        await user.should_see(marker='composer')
+        pages.append(weakref.ref(client))
+        during = _state()
+        assert during['viewers'] == start['viewers'] + 1
+        assert during['clients'] == start['clients'] + 1
+        await _close(client)
+        del client
+    user.client = None  # the simulated browser's own reference to the last page
+    await _settle()
+    assert _state() == start
+    alive = await _still_alive([(f'ticket page {i}', ref) for i, ref in enumerate(pages)])
+    assert not alive, f'closed ticket pages still in memory: {alive}'
+
+
+async def test_closed_list_and_portal_pages_leave_nothing_behind(create_user, people) -> None:
+    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    ticket = await tickets.create_ticket(actor=anna, title='Scanner sends to wrong folder', customer_id=carl.id)
+    agent, customer = create_user(), create_user()
+    await login(agent, 'anna@pulse.demo')
+    await login(customer, 'carl@acme.demo', expect='My requests')
+    await _settle()
+    start = _state()
+    pages: list[weakref.ref] = []
+    for visitor, path, marker in ((agent, '/tickets', 'work-list'), (agent, '/queues', 'work-list'),
+                                  (agent, '/my', 'work-list'),
+                                  (customer, f'/portal/requests/{ticket.reference}', None)):
+        client = await visitor.open(path)
+        if marker:
+            await visitor.should_see(marker=marker)
+        else:
+            await visitor.should_see(ticket.reference)
+        pages.append((path, weakref.ref(client)))
+        visitor.client = None
+        await _close(client)
+        del client
+    await _settle()
+    after = _state()
+    # the two login pages were closed by their logins' navigation only in a real browser: count only the rest
+    assert after['subscriptions'] == start['subscriptions']
+    assert after['viewers'] == start['viewers']
+    assert after['shared_reads'] == 0
+    assert after['clients'] == start['clients']
+    alive = await _still_alive(pages)
+    assert not alive, f'closed pages still in memory: {alive}'
