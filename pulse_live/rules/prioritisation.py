@@ -113,9 +113,9 @@ def decide(facts: Facts, rules: Sequence[Rule], priorities: Sequence[tuple[int, 
 def _matches(rule: Rule, facts: Facts) -> tuple[bool, str]:
     match = (rule.match or '').strip()
     if rule.kind == RuleKind.TIER:
-        return bool(facts.tier) and match.lower() == facts.tier.lower(), f'customer tier {match}'
+        return bool(facts.tier) and match.lower() == (facts.tier or '').lower(), f'customer tier {match}'
     if rule.kind == RuleKind.CRITICALITY:
-        return (bool(facts.criticality) and match.lower() == facts.criticality.lower(),
+        return (bool(facts.criticality) and match.lower() == (facts.criticality or '').lower(),
                 f'service criticality {match}')
     if rule.kind == RuleKind.TYPE:
         return match == str(facts.type_id), f'type {facts.type_name or match}'

@@ -58,7 +58,7 @@ async def decide(session: AsyncSession, ticket: Ticket) -> Decision:
     """The priority the active rules give this ticket (as it is in the session now), and why."""
     rules = list((await session.execute(select(PriorityRule).where(PriorityRule.is_active.is_(True))
                                         .order_by(PriorityRule.position, PriorityRule.id))).scalars())
-    priorities = [tuple(row) for row in (await session.execute(
+    priorities = [(priority_id, name) for priority_id, name in (await session.execute(
         select(Priority.id, Priority.name).join(PriorityScale, Priority.scale_id == PriorityScale.id)
         .where(PriorityScale.is_active.is_(True)).order_by(Priority.rank))).all()]
     return engine.decide(await _facts(session, ticket, rules), rules, priorities)

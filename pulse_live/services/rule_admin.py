@@ -45,7 +45,7 @@ def _routing_data(rule: RoutingRule) -> dict[str, Any]:
             'channel': rule.channel, 'keywords': rule.keywords}
 
 
-async def _ref(session: AsyncSession, model: type, value: Any, label: str, *, required: bool = False) -> int | None:
+async def _ref(session: AsyncSession, model: type[Any], value: Any, label: str, *, required: bool = False) -> int | None:
     if value in (None, ''):
         if required:
             raise ValidationError(f'{label} is required.')
@@ -193,7 +193,9 @@ async def _describe(session: AsyncSession, rule: PriorityRule) -> str:
 async def set_matrix_level(*, actor: User, impact: str, urgency: str, level: int) -> PriorityRule:
     _require_admin(actor, 'prioritisation rules')
     impact, urgency = level_value(impact, 'Impact'), level_value(urgency, 'Urgency')
-    level = _check_level(level, required=True)
+    checked = _check_level(level, required=True)
+    assert checked is not None  # required
+    level = checked
     async with unit_of_work() as uow:
         s = uow.session
         rule = (await s.execute(select(PriorityRule).where(PriorityRule.kind == RuleKind.MATRIX,

@@ -22,9 +22,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import ColumnElement, CursorResult, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import auth, visibility
@@ -114,10 +114,10 @@ class TicketWrite:
         for name, value in (unchanged or {}).items():
             column = getattr(Ticket, name)
             guards.append(column.is_(None) if value is None else column == value)
-        result = await self.session.execute(
+        result = cast(CursorResult[Any], await self.session.execute(
             update(Ticket).where(Ticket.id == self.ticket.id, *guards)
             .values(**values, version=Ticket.version + 1, updated_at=utcnow())
-            .execution_options(synchronize_session=False))
+            .execution_options(synchronize_session=False)))  # an UPDATE: a cursor result
         if result.rowcount != 1:
             if expected_version is not None and unchanged is None and not where:
                 raise StaleWrite(stale_message(self.ticket))
