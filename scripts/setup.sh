@@ -1,9 +1,16 @@
-# Sourced by the scripts: a virtualenv in .venv with the app (editable) and the test tools.
+# Sourced by the scripts: a virtualenv in .venv with the app (editable). The test tools (pytest, Playwright, …) only
+# when the caller asks for them with PULSE_TEST_TOOLS=1 (scripts/test.sh does); the demo does not need them.
+# Nothing is installed again while pyproject.toml is unchanged (a stamp in .venv), so a second start is immediate.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+if [ "${PULSE_TEST_TOOLS:-0}" = 1 ]; then target='.[test]'; else target='.'; fi
+stamp=".venv/.pulse-setup-$(echo "$target" | tr -c 'a-z' '_')-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e "$target"
+  touch "$stamp"
+fi
