@@ -12,12 +12,12 @@ from collections.abc import Awaitable, Callable
 from nicegui import ui
 
 from pulse_live import auth, contact
-from pulse_live.errors import ServiceError
 from pulse_live.models import ItemKind, Status, User
 from pulse_live.queries import customers as customer_queries
 from pulse_live.queries.customers import CustomerProfile, ItemView
 from pulse_live.services import customers as customer_services
 
+from .actions import attempt
 from .badges import STATUS_COLORS, avatar
 
 MATCH_ICONS = {'id': 'tag', 'e-mail': 'alternate_email', 'phone': 'call', 'name': 'person'}
@@ -241,17 +241,16 @@ async def customer_dialog(viewer: User, *, profile: CustomerProfile | None = Non
             ui.button('Cancel', on_click=dialog.close).props('flat no-caps')
 
             async def save() -> None:
-                try:
-                    user = await customer_services.save_customer(
-                        actor=viewer, user_id=p.id if p else None, email=email_in.value, display_name=name_in.value,
-                        organisation_id=org_in.value, phone=phone_in.value, location=location_in.value,
-                        department=department_in.value,
-                        is_org_admin=admin_in.value if admin_in is not None else bool(p and p.is_org_admin),
-                        is_active=active_in.value if active_in is not None else True,
-                        password=password_in.value or None)
-                except ServiceError as e:
-                    ui.notify(str(e), type='negative', multi_line=True)
+                saved = await attempt(customer_services.save_customer(
+                    actor=viewer, user_id=p.id if p else None, email=email_in.value, display_name=name_in.value,
+                    organisation_id=org_in.value, phone=phone_in.value, location=location_in.value,
+                    department=department_in.value,
+                    is_org_admin=admin_in.value if admin_in is not None else bool(p and p.is_org_admin),
+                    is_active=active_in.value if active_in is not None else True,
+                    password=password_in.value or None))
+                if not saved:
                     return
+                user = saved.value
                 ui.notify(f'{user.display_name} saved', type='positive')
                 dialog.close()
                 if on_saved is not None:
@@ -293,17 +292,13 @@ async def item_dialog(viewer: User, *, organisation_id: int, user_id: int | None
             ui.button('Cancel', on_click=dialog.close).props('flat no-caps')
 
             async def save() -> None:
-                try:
-                    await customer_services.save_configuration_item(
+                if not await attempt(customer_services.save_configuration_item(
                         actor=viewer, item_id=i.id if i else None, organisation_id=organisation_id,
                         user_id=owner.value, kind=kind.value, name=name.value, model=model.value,
                         serial_number=serial.value, operating_system=os_in.value, version=version.value,
                         installed_software=software.value, notes=notes.value,
-                        is_active=active.value if active is not None else True)
-                except ServiceError as e:
-                    ui.notify(str(e), type='negative', multi_line=True)
+                        is_active=active.value if active is not None else True), success='Item saved'):
                     return
-                ui.notify('Item saved', type='positive')
                 dialog.close()
                 if on_saved is not None:
                     await on_saved()

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from nicegui import ui
 
-from pulse_live.errors import ServiceError
 from pulse_live.models import User
 from pulse_live.queries import ticket_customer
 from pulse_live.queries.customers import ItemView
 from pulse_live.queries.ticket_customer import CustomerPanelView
 from pulse_live.services import ticket_items
 
+from .actions import attempt
 from .caller import caller_card, history_list, item_block
 
 # a live change of these fields re-reads the panel
@@ -85,15 +85,11 @@ class CustomerPanel:
     async def _link(self, item_id) -> None:
         if item_id is None:
             return
-        try:
-            await ticket_items.link_item(actor=self.viewer, ticket_id=self.ticket_id, item_id=item_id)
-        except ServiceError as e:
-            ui.notify(str(e), type='warning', multi_line=True)
+        await attempt(ticket_items.link_item(actor=self.viewer, ticket_id=self.ticket_id, item_id=item_id),
+                      level='warning')
         await self.load()  # the live update does it too; this one also clears the select after a refusal
 
     async def _unlink(self, item: ItemView) -> None:
-        try:
-            await ticket_items.unlink_item(actor=self.viewer, ticket_id=self.ticket_id, item_id=item.id)
-        except ServiceError as e:
-            ui.notify(str(e), type='warning', multi_line=True)
+        await attempt(ticket_items.unlink_item(actor=self.viewer, ticket_id=self.ticket_id, item_id=item.id),
+                      level='warning')
         await self.load()

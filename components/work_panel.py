@@ -5,11 +5,12 @@ from collections.abc import Callable
 
 from nicegui import ui
 
-from pulse_live.errors import ServiceError
 from pulse_live.models import Level, Status, User
 from pulse_live.queries import catalog
 from pulse_live.queries.tickets import TicketView
 from pulse_live.services import ownership, prioritisation
+
+from .actions import attempt
 
 LEVELS = {level.value: level.label for level in Level}
 
@@ -52,14 +53,7 @@ class WorkPanel:
                 ui.button('Unassign', on_click=self._unassign).props('flat dense no-caps').mark('ticket-unassign')
 
     async def _run(self, action, done: str = '') -> bool:
-        try:
-            await action()
-        except ServiceError as e:
-            ui.notify(str(e), type='warning', multi_line=True)
-            return False
-        if done:
-            ui.notify(done, type='positive')
-        return True
+        return bool(await attempt(action(), success=done, level='warning'))
 
     async def _assess(self, **values) -> None:
         view = self._current()

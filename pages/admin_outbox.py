@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from components.actions import attempt
 from components.frame import frame
 from components.session import require_user
 from pages.params import ShortText
-from pulse_live.errors import ServiceError
 from pulse_live.models import Role
 from pulse_live.queries import notifications as note_queries
 from pulse_live.services import notifications
@@ -47,12 +47,12 @@ async def outbox_page(status: ShortText = '') -> None:
 
     async def retry(e) -> None:
         try:
-            await notifications.retry_now(actor=user, outbox_id=int(e.args))
-        except (ServiceError, ValueError, TypeError) as error:
-            ui.notify(str(error) or 'Bad request', type='negative')
+            outbox_id = int(e.args)
+        except (ValueError, TypeError):  # the row id comes from the browser
+            ui.notify('Bad request', type='negative')
             return
-        ui.notify('Queued for the next round', type='positive')
-        await refresh()
+        if await attempt(notifications.retry_now(actor=user, outbox_id=outbox_id), success='Queued for the next round'):
+            await refresh()
 
     with frame('Mail outbox', user):
         with ui.row().classes('w-full items-center'):

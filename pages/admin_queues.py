@@ -6,9 +6,9 @@ from collections.abc import Awaitable, Callable
 
 from nicegui import ui
 
+from components.actions import attempt
 from components.frame import frame
 from components.session import require_user
-from pulse_live.errors import ServiceError
 from pulse_live.models import Channel, Level, Role, RuleKind
 from pulse_live.queries import catalog, queues as work_queries
 from pulse_live.queries.work_config import RoutingRuleView, work_config
@@ -19,13 +19,8 @@ LEVEL_OPTIONS = {1: '1 (most urgent)', 2: '2', 3: '3', 4: '4', 5: '5 (least urge
 
 
 async def _call(action: Callable[[], Awaitable], done: str, refresh: Callable[[], Awaitable[None]]) -> bool:
-    try:
-        await action()
-    except ServiceError as e:
-        ui.notify(str(e), type='negative')
+    if not await attempt(action(), success=done):
         return False
-    if done:
-        ui.notify(done, type='positive')
     await refresh()
     return True
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from components.actions import attempt
 from components.frame import frame
 from components.session import require_user
 from pages.customers import directory_nav
-from pulse_live.errors import ServiceError
 from pulse_live.models import Role, User
 from pulse_live.queries import customers as customer_queries
 from pulse_live.services import customers as customer_services
@@ -30,12 +30,9 @@ async def service_dialog(user: User, row: customer_queries.ServiceRow | None = N
             ui.button('Cancel', on_click=dialog.close).props('flat no-caps')
 
             async def save() -> None:
-                try:
-                    await customer_services.save_service(actor=user, service_id=row.id if row else None,
-                                                         name=name.value, description=description.value,
-                                                         criticality=criticality.value, is_active=active.value)
-                except ServiceError as e:
-                    ui.notify(str(e), type='negative')
+                if not await attempt(customer_services.save_service(
+                        actor=user, service_id=row.id if row else None, name=name.value,
+                        description=description.value, criticality=criticality.value, is_active=active.value)):
                     return
                 dialog.close()
                 ui.navigate.to('/admin/services')

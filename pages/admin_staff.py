@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 
 from nicegui import ui
 
+from components.actions import attempt
 from components.badges import avatar
 from components.frame import frame
 from components.session import require_user
-from pulse_live.errors import ServiceError
 from pulse_live.models import Role, User
 from pulse_live.queries.staff import StaffDirectory, StaffRow, staff_directory
 from pulse_live.services import staff
@@ -59,16 +59,9 @@ class StaffPage:
                 self._row(row, directory)
 
     async def _call(self, action: Callable[[], Awaitable], done: str = '') -> bool:
-        try:
-            await action()
-        except ServiceError as e:
-            ui.notify(str(e), type='negative', multi_line=True)
-            await self.reload()  # show what is true again (e.g. a role select that was refused)
-            return False
-        if done:
-            ui.notify(done, type='positive')
-        await self.reload()
-        return True
+        done_ = await attempt(action(), success=done)
+        await self.reload()  # after a refusal too: show what is true again (e.g. a role select that was refused)
+        return bool(done_)
 
     # --- one person ---
     def _row(self, row: StaffRow, directory: StaffDirectory) -> None:
@@ -192,13 +185,12 @@ class StaffPage:
                 ui.button('Cancel', on_click=dialog.close).props('flat no-caps')
 
                 async def send() -> None:
-                    try:
-                        person, mailed = await staff.invite(actor=self.user, email=email.value,
-                                                            display_name=name.value, role=role.value,
-                                                            handle=handle.value or None, queue_ids=chosen.value or [])
-                    except ServiceError as e:
-                        ui.notify(str(e), type='negative', multi_line=True)
+                    invited = await attempt(staff.invite(actor=self.user, email=email.value,
+                                                         display_name=name.value, role=role.value,
+                                                         handle=handle.value or None, queue_ids=chosen.value or []))
+                    if not invited:
                         return
+                    person, mailed = invited.value
                     ui.notify(f'{person.display_name} invited; the password link is on its way to {person.email}.'
                               if mailed else f'{person.display_name} invited.', type='positive')
                     dialog.close()

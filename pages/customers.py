@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from components.actions import attempt
 from components.caller import caller_card, customer_dialog, history_list, item_block, item_dialog
 from components.frame import frame
 from components.session import STAFF, require_user
 from pages.params import OptionalRowId, RowId, ShortText
 from pulse_live import auth
-from pulse_live.errors import ServiceError
 from pulse_live.models import User
 from pulse_live.queries import customers as customer_queries
 from pulse_live.services import accounts as account_services
@@ -109,19 +109,14 @@ async def customer_profile_page(user_id: RowId, retired: bool = False) -> None:
         ui.navigate.to(f'/customers/{user_id}' + ('?retired=true' if retired else ''))
 
     async def retire(item_id: int, active: bool) -> None:
-        try:
-            await customer_services.set_item_active(actor=user, item_id=item_id, active=active)
-        except ServiceError as e:
-            ui.notify(str(e), type='negative')
-            return
-        await reload()
+        if await attempt(customer_services.set_item_active(actor=user, item_id=item_id, active=active)):
+            await reload()
 
     async def send_link() -> None:
-        try:
-            mailed = await account_services.send_password_link(actor=user, user_id=profile.id)
-        except ServiceError as e:
-            ui.notify(str(e), type='negative')
+        sent = await attempt(account_services.send_password_link(actor=user, user_id=profile.id))
+        if not sent:
             return
+        mailed = sent.value
         if mailed:
             ui.notify(f'A link to choose a password is on its way to {profile.email}.', type='positive')
         else:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from components.actions import attempt
 from components.caller import tier_badge
 from components.frame import frame
 from components.session import STAFF, require_user
 from pages.customers import directory_nav
 from pulse_live import auth
-from pulse_live.errors import ServiceError
 from pulse_live.models import User
 from pulse_live.queries import customers as customer_queries
 from pulse_live.services import customers as customer_services
@@ -27,11 +27,8 @@ async def organisation_dialog(user: User, row: customer_queries.OrganisationRow 
             ui.button('Cancel', on_click=dialog.close).props('flat no-caps')
 
             async def save() -> None:
-                try:
-                    await customer_services.save_organisation(actor=user, organisation_id=row.id if row else None,
-                                                              name=name.value, tier=tier.value or '')
-                except ServiceError as e:
-                    ui.notify(str(e), type='negative')
+                if not await attempt(customer_services.save_organisation(
+                        actor=user, organisation_id=row.id if row else None, name=name.value, tier=tier.value or '')):
                     return
                 dialog.close()
                 ui.navigate.to('/organisations')

@@ -6,12 +6,12 @@ import asyncio
 from nicegui import background_tasks, ui
 
 from components import live
+from components.actions import attempt
 from components.badges import STATUS_COLORS
 from components.file_picker import FilePicker
 from components.frame import frame
 from components.session import require_user
 from pulse_live import auth
-from pulse_live.errors import ServiceError
 from pulse_live.events import TicketChanged
 from pulse_live.models import Role, User
 from pulse_live.queries import catalog
@@ -188,16 +188,16 @@ async def portal_new_page() -> None:
                 sending['busy'] = True
                 button.props('loading')
                 try:
-                    ticket = await tickets.create_ticket(
+                    created = await attempt(tickets.create_ticket(
                         actor=user, title=title.value or '', description=description.value or '',
                         type_id=type_.value, service_id=service.value or None, files=list(files.files),
-                        impact=impact.value, urgency=urgency.value)
-                except ServiceError as e:
-                    ui.notify(str(e), type='negative')
-                    return
+                        impact=impact.value, urgency=urgency.value))
                 finally:
                     sending['busy'] = False
                     button.props(remove='loading')
+                if not created:
+                    return
+                ticket = created.value
                 ui.notify(f'Request {ticket.reference} sent. We will get back to you.', type='positive')
                 ui.navigate.to(request_url(ticket.reference))
 

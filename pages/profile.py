@@ -5,9 +5,9 @@ import math
 
 from nicegui import ui
 
+from components.actions import attempt
 from components.frame import frame
 from components.session import require_user
-from pulse_live.errors import ServiceError
 from pulse_live.models import Role
 from pulse_live.services import notifications, users
 
@@ -30,14 +30,10 @@ async def profile_page() -> None:
             published = ui.switch('Publish my card (others can find and @mention me)', value=user.card_published)
 
             async def save() -> None:
-                try:
-                    await users.update_card(actor=user, display_name=name.value, handle=handle.value,
-                                            phone=phone.value, location=location.value, department=department.value,
-                                            card_published=published.value)
-                except ServiceError as e:
-                    ui.notify(str(e), type='negative')
-                    return
-                ui.notify('Card saved', type='positive')
+                await attempt(users.update_card(actor=user, display_name=name.value, handle=handle.value,
+                                                phone=phone.value, location=location.value,
+                                                department=department.value, card_published=published.value),
+                              success='Card saved')
             ui.button('Save', on_click=save).props('no-caps')
 
         ui.label('Notifications').classes('text-xl font-semibold mt-4')
@@ -64,12 +60,7 @@ async def profile_page() -> None:
                 if not math.isfinite(minutes):
                     ui.notify('Enter the delay in minutes (0 to 10080).', type='negative')
                     return
-                try:
-                    await notifications.update_preferences(actor=user, email_notifications=bool(email_on.value),
-                                                           notify_delay_s=int(round(minutes * 60)),
-                                                           notify_scope=scope.value if scope is not None else None)
-                except ServiceError as e:
-                    ui.notify(str(e), type='negative')
-                    return
-                ui.notify('Preferences saved', type='positive')
+                await attempt(notifications.update_preferences(
+                    actor=user, email_notifications=bool(email_on.value), notify_delay_s=int(round(minutes * 60)),
+                    notify_scope=scope.value if scope is not None else None), success='Preferences saved')
             ui.button('Save preferences', on_click=save_preferences).props('no-caps')

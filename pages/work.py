@@ -18,12 +18,13 @@ from fastapi import Query, Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
+from components.actions import attempt
 from components.frame import frame
 from components.session import STAFF, require_user
 from components.work_list import WorkList
 from pages.params import MAX_ID, OptionalRowId, PageNumber
 from pulse_live.config import get_settings
-from pulse_live.errors import ServiceError, ValidationError
+from pulse_live.errors import ValidationError
 from pulse_live.models import Status
 from pulse_live.queries import catalog
 from pulse_live.queries import queues as work_queries
@@ -273,11 +274,8 @@ async def tickets_page(page: PageNumber = 1, status: SearchText = '', priority_i
                       on_change=lambda e: set_sort(e.value)).props('dense outlined').classes('w-48')
 
         async def load(page_number: int) -> work_queries.WorkPage:
-            try:
-                return await work_queries.open_tickets(user, filters, sort=state['sort'], page=page_number)
-            except ServiceError as e:
-                ui.notify(str(e), type='negative')
-                return work_queries.WorkPage(rows=[], total=0, page=1, page_size=25)
+            found = await attempt(work_queries.open_tickets(user, filters, sort=state['sort'], page=page_number))
+            return found.value if found else work_queries.WorkPage(rows=[], total=0, page=1, page_size=25)
 
         async def reload() -> None:
             work.page = 1
