@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from components.actions import attempt
 from components.caller import CallerSearch, caller_card, customer_dialog
 from components.file_picker import FilePicker
 from components.frame import frame
 from components.session import STAFF, require_user
 from pages.params import OptionalRowId
-from pulse_live.errors import ServiceError
 from pulse_live.models import Channel
 from pulse_live.queries import catalog
 from pulse_live.queries import customers as customer_queries
@@ -82,24 +82,33 @@ async def new_ticket_page(customer: OptionalRowId = 0) -> None:
                 attempted = ui.textarea('Attempted solutions / work-arounds').props('outlined autogrow') \
                     .classes('w-full')
                 files = FilePicker('Attachments: drop files here or click to choose')
+                sending = {'busy': False}
 
                 async def create() -> None:
+                    if sending['busy']:
+                        return  # a double click must not open two tickets
+                    sending['busy'] = True
+                    button.props('loading')
                     try:
-                        ticket = await tickets.create_ticket(
+                        created = await attempt(tickets.create_ticket(
                             actor=user, title=title.value, description=description.value, type_id=type_.value,
                             priority_id=priority.value, customer_id=chosen['id'], service_id=service.value,
                             channel=channel.value, affected_components=affected.value,
                             attempted_solutions=attempted.value, files=list(files.files), impact=impact.value,
-                            urgency=urgency.value)
-                    except ServiceError as e:
-                        ui.notify(str(e), type='negative')
+                            urgency=urgency.value))
+                    finally:
+                        sending['busy'] = False
+                        button.props(remove='loading')
+                    if not created:
                         return
+                    ticket = created.value
                     ui.notify(f'{ticket.reference} created', type='positive')
                     ui.navigate.to(f'/tickets/{ticket.reference}')
 
                 with ui.row().classes('w-full justify-end'):
                     ui.button('Cancel', on_click=lambda: ui.navigate.to('/tickets')).props('flat no-caps')
-                    ui.button('Create ticket', on_click=create).props('no-caps unelevated').mark('new-create')
+                    button = ui.button('Create ticket', on_click=create).props('no-caps unelevated') \
+                        .mark('new-create')
     if customer:
         await pick(customer)
     else:
