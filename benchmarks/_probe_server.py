@@ -16,14 +16,17 @@ _baseline: tracemalloc.Snapshot | None = None
 
 
 def task_stacks() -> list[str]:
-    """What every asyncio task is waiting on (to find a page build that hangs)."""
+    """What every asyncio task is waiting on (to find a page build that hangs): its chain of awaited coroutines."""
     import asyncio
-    import io
     out = []
     for task in asyncio.all_tasks():
-        buf = io.StringIO()
-        task.print_stack(limit=12, file=buf)
-        out.append(f'{task.get_name()}: {buf.getvalue()}')
+        lines, coro = [], task.get_coro()
+        while coro is not None and len(lines) < 30:
+            frame = getattr(coro, 'cr_frame', None) or getattr(coro, 'gi_frame', None) or getattr(coro, 'ag_frame', None)
+            if frame is not None:
+                lines.append(f'  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}')
+            coro = getattr(coro, 'cr_await', None) or getattr(coro, 'gi_yieldfrom', None) or getattr(coro, 'ag_await', None)
+        out.append(f'{task.get_name()}:\n' + '\n'.join(lines))
     return out
 
 
