@@ -17,10 +17,9 @@ from components.frame import frame
 from components.markdown import markdown
 from components.request_status import progress_line, request_status_badge
 from components.session import require_user
-from components.ticket_live import TicketFollower
+from components.ticket_screen import LiveTicketScreen
 from pages.params import Reference
 from pulse_live.config import get_settings
-from pulse_live.errors import ServiceError, StaleWrite
 from pulse_live.events import TicketChanged
 from pulse_live.models import Role, Status, User
 from pulse_live.queries import portal as portal_queries
@@ -35,10 +34,13 @@ def request_not_found(user: User) -> None:
         ui.link('Back to my requests', '/portal')
 
 
-class RequestScreen:
+class RequestScreen(LiveTicketScreen[portal_queries.RequestView]):
+    # a field or team change may take the request away from this customer (another customer set, a colleague
+    # taken off the team): check access again before anything new is shown
+    check_first = frozenset({'field_change', 'created', 'team'})
+
     def __init__(self, user: User, view: portal_queries.RequestView) -> None:
-        self.user, self.view = user, view
-        self.ticket_id = view.id
+        super().__init__(user, view, view.id)
 
     def build(self) -> None:
         v = self.view
@@ -73,9 +75,12 @@ class RequestScreen:
                 self.documents = DocumentsList()
                 self.documents.show(v.attachments)
         self._show()
-        self._subscribe()
+        self.follow()  # agents see that the customer is looking (the customer is not shown who is on our side)
 
     # --- rendering ---
+    def show(self, previous: portal_queries.RequestView) -> None:
+        self._show()
+
     def _show(self) -> None:
         v = self.view
         status = Status(v.status)
@@ -144,60 +149,34 @@ class RequestScreen:
         ui.clipboard.write(text)
         ui.notify('Copied your text to the clipboard.', type='info')
 
-    async def _reload(self) -> bool:
-        """Show the request's current state; False (and back to the portal) when it is no longer theirs to see."""
-        view = await portal_queries.request_view(self.user, self.ticket_id, with_events=False)
-        if self.title.is_deleted:
-            return False
-        if view is None:
-            ui.notify('You no longer have access to this request.', type='warning')
-            ui.navigate.to('/portal')
-            return False
-        self.view = view
-        self._show()
-        return True
+    # --- reads (for the customer: queries/portal.py) ---
+    async def read_view(self) -> portal_queries.RequestView | None:
+        return await portal_queries.request_view(self.user, self.ticket_id, with_events=False)
 
-    # --- live ---
-    def _subscribe(self) -> None:
-        # agents see that the customer is looking (the customer is not shown who is on our side)
-        self.follower = TicketFollower(self.ticket_id, self.user, is_staff=False, on_change=self._changed)
+    def lost(self) -> None:
+        ui.notify('You no longer have access to this request.', type='warning')
+        ui.navigate.to('/portal')
 
-    async def _changed(self, event: TicketChanged) -> None:
-        # a field or team change may take the request away from this customer (another customer set, a colleague
-        # taken off the team): check access again before anything new is shown
-        if event.kind in ('field_change', 'created', 'team') and not await self._reload():
-            return
+    async def read_new_entries(self, event: TicketChanged):
         fresh, _ = await portal_queries.request_events(self.user, self.ticket_id, after=self.chatter.last_id)
-        if self.title.is_deleted:
-            return
-        self.chatter.append(fresh)
-        if any(e.attachments for e in fresh):
-            self.documents.show(await portal_queries.ticket_attachments(self.user, self.ticket_id))
+        return fresh
 
-    async def _typing(self) -> None:
-        await self.follower.typing()
+    async def read_attachments(self):
+        return await portal_queries.ticket_attachments(self.user, self.ticket_id)
 
     # --- actions (services check every one of them again) ---
     async def _older(self, before: int):
         return await portal_queries.request_events(self.user, self.ticket_id, before=before, limit=100)
 
     async def _send(self, body: str, internal: bool, files) -> bool:
-        return await self.follower.post(body, False, files)
+        return await self._post(body, False, files)  # the customer writes no internal notes
 
     async def _set_status(self, status: Status) -> bool:
-        try:
-            await tickets.change_status(actor=self.user, ticket_id=self.ticket_id, expected_version=self.view.version,
-                                        status=status.value)
-        except StaleWrite:
-            ui.notify('The request changed meanwhile; here is the current state. Please try again.', type='warning')
-            await self._reload()
-            return False
-        except ServiceError as e:
-            ui.notify(str(e), type='negative', multi_line=True)
-            return False
-        ui.notify('Thank you, the request is closed.' if status == Status.CLOSED else 'The request is open again.',
-                  type='positive')
-        return True
+        return await self.write(
+            tickets.change_status(actor=self.user, ticket_id=self.ticket_id, expected_version=self.view.version,
+                                  status=status.value),
+            success='Thank you, the request is closed.' if status == Status.CLOSED else 'The request is open again.',
+            stale='The request changed meanwhile; here is the current state. Please try again.')
 
     async def _reopen_dialog(self) -> None:
         with ui.dialog() as dialog, ui.card().classes('w-[30rem] max-w-full'):

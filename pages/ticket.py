@@ -6,6 +6,7 @@ from urllib.parse import quote
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
+from components.actions import attempt
 from components.badges import priority_badge, status_badge, type_badge
 from components.chatter import Chatter, Composer
 from components.customer_panel import FIELDS as CUSTOMER_PANEL_FIELDS
@@ -17,12 +18,12 @@ from components.presence_bar import PresenceBar
 from components.render import render_boundary
 from components.session import require_user
 from components.team import TeamList
-from components.ticket_live import TicketFollower
+from components.ticket_screen import LiveTicketScreen
 from components.work_panel import WorkPanel
 from pages.params import Reference
 from pulse_live import auth, presence
 from pulse_live.config import get_settings
-from pulse_live.errors import ServiceError, StaleWrite
+from pulse_live.errors import StaleWrite
 from pulse_live.events import TicketChanged
 from pulse_live.models import Channel, Status, User
 from pulse_live.queries import catalog, shared
@@ -52,10 +53,9 @@ def not_found(user: User) -> None:
         ui.link('Back to the list', '/')
 
 
-class TicketScreen:
+class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
     def __init__(self, user: User, view: ticket_queries.TicketView) -> None:
-        self.user, self.view = user, view
-        self.ticket_id = view.ticket.id
+        super().__init__(user, view, view.ticket.id)
         self.staff = auth.is_staff(user)
 
     async def build(self) -> None:
@@ -104,7 +104,7 @@ class TicketScreen:
                 self.documents.show(self.view.attachments)
         self.dialogs = ui.element('div')  # dialogs live here, not in the header row a live update re-renders
         self._show_header()
-        self._subscribe()
+        self.follow(on_presence=lambda: self.presence.show(presence.snapshot(self.ticket_id)))
 
     # --- rendering ---
     def _editable(self, field: str) -> bool:
@@ -155,77 +155,69 @@ class TicketScreen:
                 ui.button(label, on_click=lambda target=target: self._change_status(target)) \
                     .props('outline dense no-caps').mark(f'status-{target.value}')
 
-    async def _reload(self, *, force_field: str | None = None) -> None:
-        view = await ticket_queries.ticket_view(self.user, self.ticket_id, with_events=False)
-        if self.title.is_deleted:
-            return
-        if view is None:
-            ui.navigate.to('/')
-            return
-        was_closed = self.view.ticket.status == Status.CLOSED
-        self.view = view
+    def show(self, previous: ticket_queries.TicketView) -> None:
         self._show_header()
-        self.details.apply(view.ticket, force_field=force_field)
-        if was_closed != (view.ticket.status == Status.CLOSED):  # closed or reopened meanwhile
+        self.details.apply(self.view.ticket)
+        if self._closed_changed(previous):  # closed or reopened meanwhile
             for field, editor in self.details.editors.items():
                 editor.element.set_enabled(self._editable(field))
-            if self.customer_panel is not None:
-                await self.customer_panel.load(can_change=view.ticket.status != Status.CLOSED)
 
-    # --- live ---
-    def _subscribe(self) -> None:
-        self.follower = TicketFollower(self.ticket_id, self.user, is_staff=self.staff, on_change=self._changed,
-                                       on_presence=lambda: self.presence.show(presence.snapshot(self.ticket_id)))
+    async def shown(self, previous: ticket_queries.TicketView) -> None:
+        if self._closed_changed(previous) and self.customer_panel is not None:
+            await self.customer_panel.load(can_change=self.view.ticket.status != Status.CLOSED)
 
-    async def _changed(self, event: TicketChanged) -> None:
-        new_events = await shared.new_events(self.user, self.ticket_id, after=self.chatter.last_id,
-                                             upto=max(event.event_ids, default=0))
-        if self.title.is_deleted:
-            return
-        self.chatter.append(new_events)
+    def _closed_changed(self, previous: ticket_queries.TicketView) -> bool:
+        return (previous.ticket.status == Status.CLOSED) != (self.view.ticket.status == Status.CLOSED)
+
+    # --- reads (for this viewer; viewers woken by the same change share one read: queries/shared.py) ---
+    async def read_view(self) -> ticket_queries.TicketView | None:
+        return await ticket_queries.ticket_view(self.user, self.ticket_id, with_events=False)
+
+    async def read_new_entries(self, event: TicketChanged):
+        return await shared.new_events(self.user, self.ticket_id, after=self.chatter.last_id,
+                                       upto=max(event.event_ids, default=0))
+
+    async def read_attachments(self):
+        return await ticket_queries.ticket_attachments(self.user, self.ticket_id)
+
+    async def after_change(self, event: TicketChanged) -> None:
         if event.kind in ('field_change', 'created'):
-            await self._reload()
+            await self.reload()
             if self.customer_panel is not None and not CUSTOMER_PANEL_FIELDS.isdisjoint(event.fields) \
-                    and not self.title.is_deleted:
+                    and not self.gone:
                 await self.customer_panel.load(can_change=self.view.ticket.status != Status.CLOSED)
         elif event.kind == 'team' and self.staff:
             self.team.show(await ticket_queries.ticket_team(self.user, self.ticket_id))
-        if any(e.attachments for e in new_events):
-            self.documents.show(await ticket_queries.ticket_attachments(self.user, self.ticket_id))
-
-    async def _typing(self) -> None:
-        await self.follower.typing()
 
     # --- actions (all through services) ---
     async def _older(self, before: int):
         return await ticket_queries.ticket_events(self.user, self.ticket_id, before=before, limit=100)
 
     async def _send(self, body: str, internal: bool, files) -> bool:
-        return await self.follower.post(body, internal, files)
+        return await self._post(body, internal, files)
 
     async def _save_field(self, field: str, value, base_version: int) -> bool:
         editor = self.details.editors[field]
-        for attempt in range(2):
-            try:
-                await tickets.update_ticket(actor=self.user, ticket_id=self.ticket_id, expected_version=base_version,
-                                            changes={field: value}, seen={field: editor.base_value})
+        for round_ in range(2):
+            done = await attempt(tickets.update_ticket(actor=self.user, ticket_id=self.ticket_id,
+                                                       expected_version=base_version, changes={field: value},
+                                                       seen={field: editor.base_value}), handled=(StaleWrite,))
+            if done:
                 return True
-            except StaleWrite as e:
-                fresh = await ticket_queries.ticket_view(self.user, self.ticket_id, with_events=False)
-                if fresh is None:
-                    return False
-                if attempt == 0 and getattr(fresh.ticket, field) == editor.base_value:
-                    base_version = fresh.ticket.version  # only other fields changed: safe to apply on top
-                    continue
-                ui.notify(str(e), type='warning', multi_line=True, timeout=8000)
-                self.view = fresh
-                self._show_header()
-                self.details.apply(fresh.ticket, force_field=field)
-                return False
-            except ServiceError as e:
-                ui.notify(str(e), type='negative')
+            if not isinstance(done.error, StaleWrite):  # refused (shown): the editor shows the stored value again
                 self.details.apply(self.view.ticket, force_field=field)
                 return False
+            fresh = await ticket_queries.ticket_view(self.user, self.ticket_id, with_events=False)
+            if fresh is None:
+                return False
+            if round_ == 0 and getattr(fresh.ticket, field) == editor.base_value:
+                base_version = fresh.ticket.version  # only other fields changed: safe to apply on top
+                continue
+            ui.notify(str(done.error), type='warning', multi_line=True, timeout=8000)
+            self.view = fresh
+            self._show_header()
+            self.details.apply(fresh.ticket, force_field=field)
+            return False
         return False
 
     async def _change_status(self, target: Status) -> None:
@@ -238,16 +230,9 @@ class TicketScreen:
         await self._do_status(target.value)
 
     async def _do_status(self, status: str, **kwargs) -> bool:
-        try:
-            await tickets.change_status(actor=self.user, ticket_id=self.ticket_id,
-                                        expected_version=self.view.ticket.version, status=status, **kwargs)
-            return True
-        except StaleWrite as e:
-            ui.notify(str(e), type='warning', multi_line=True)
-            await self._reload()
-        except ServiceError as e:
-            ui.notify(str(e), type='negative')
-        return False
+        return await self.write(tickets.change_status(actor=self.user, ticket_id=self.ticket_id,
+                                                      expected_version=self.view.ticket.version, status=status,
+                                                      **kwargs))
 
     async def _resolve_dialog(self) -> None:
         with self.dialogs, ui.dialog() as dialog, ui.card().classes('w-[28rem] max-w-full'):
@@ -282,22 +267,14 @@ class TicketScreen:
         dialog.open()
 
     async def _add_member(self, user_id: int) -> None:
-        try:
-            await team.add_member(actor=self.user, ticket_id=self.ticket_id, user_id=user_id)
-        except ServiceError as e:
-            ui.notify(str(e), type='negative')
+        await attempt(team.add_member(actor=self.user, ticket_id=self.ticket_id, user_id=user_id))
 
     async def _remove_member(self, member_id: int) -> None:
-        try:
-            await team.remove_member(actor=self.user, ticket_id=self.ticket_id, member_id=member_id)
-        except ServiceError as e:
-            ui.notify(str(e), type='negative')
+        await attempt(team.remove_member(actor=self.user, ticket_id=self.ticket_id, member_id=member_id))
 
     async def _watch(self, member_id: int, watching: bool) -> None:
-        try:
-            await team.set_watching(actor=self.user, ticket_id=self.ticket_id, member_id=member_id, watching=watching)
-        except ServiceError as e:
-            ui.notify(str(e), type='negative')
+        await attempt(team.set_watching(actor=self.user, ticket_id=self.ticket_id, member_id=member_id,
+                                        watching=watching))
 
 
 @ui.page('/tickets/{reference}', response_timeout=15)
