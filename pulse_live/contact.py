@@ -106,7 +106,7 @@ def _check_phone(text: str, region: str) -> Phone:
                      e164=phonenumbers.format_number(number, PhoneNumberFormat.E164))
     reason = _REASONS.get(phonenumbers.is_possible_number_with_reason(number), 'it is not in a range in use')
     if _international(number):
-        country = phonenumbers.region_code_for_country_code(number.country_code)
+        country = phonenumbers.region_code_for_country_code(number.country_code or 0)  # 0: 'ZZ'
         where = f' in {region_name(country)} (+{number.country_code})' if country != 'ZZ' else ''
         raise ValidationError(f'{text} is not a possible phone number{where}: {reason}. Check the digits.')
     raise ValidationError(
@@ -183,7 +183,7 @@ def phone_query(text: str, *, region: str | None = None) -> PhoneQuery | None:
         return PhoneQuery(prefixes=(f'+{digits[idd.end():]}',))
     prefixes: tuple[str, ...] = ()
     national = metadata.national_prefix if metadata else None
-    if national and digits.startswith(national) and len(digits) > len(national):  # 031 5…: +41 31 5…
+    if metadata and national and digits.startswith(national) and len(digits) > len(national):  # 031 5…: +41 31 5…
         prefixes = (f'+{metadata.country_code}{digits[len(national):]}',)
     return PhoneQuery(prefixes=prefixes, fragment=digits)
 

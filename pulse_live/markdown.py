@@ -8,21 +8,26 @@ No NiceGUI here: ``components/markdown.py`` wraps ``to_html`` in a ``ui.html`` e
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
+from markdown_it.renderer import RendererHTML
+from markdown_it.token import Token
+from markdown_it.utils import OptionsDict
 
 _md = MarkdownIt('commonmark', {'html': False, 'linkify': False, 'breaks': True}).enable(['table', 'strikethrough'])
 MENTION = re.compile(r'(?<![\w@/])@([A-Za-z0-9][A-Za-z0-9_.-]{0,59})')
 
 
-def _link_open(tokens, idx, options, env):
+def _link_open(renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: Any) -> str:
     tokens[idx].attrSet('target', '_blank')
     tokens[idx].attrSet('rel', 'noopener noreferrer nofollow')
-    return _md.renderer.renderToken(tokens, idx, options, env)
+    return renderer.renderToken(tokens, idx, options, env)
 
 
-def _text(tokens, idx, options, env):
+def _text(_renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: Any) -> str:
     """Text nodes only: a mention is highlighted where it is read, never inside an attribute (a link's address, an
     image's description) or code, where a ``<span>`` would break the markup."""
     content = escapeHtml(tokens[idx].content)
@@ -33,8 +38,8 @@ def _text(tokens, idx, options, env):
     return content
 
 
-_md.renderer.rules['link_open'] = _link_open
-_md.renderer.rules['text'] = _text
+_md.add_render_rule('link_open', _link_open)  # markdown-it binds a rule to the renderer: the first argument
+_md.add_render_rule('text', _text)
 
 
 def to_html(text: str, mentions: list[str] | None = None) -> str:

@@ -234,8 +234,9 @@ async def plan(session: AsyncSession, change: TicketChanged) -> list[Notificatio
             for user in audience.group:
                 add(user, 'works')
         add(audience.assignee, 'assignee')
-        if event.field == 'assignee_id' and isinstance((event.data or {}).get('old'), int):
-            add(await session.get(User, event.data['old']), 'assignee')  # the one it was taken from
+        old_assignee = (event.data or {}).get('old')
+        if event.field == 'assignee_id' and isinstance(old_assignee, int):
+            add(await session.get(User, old_assignee), 'assignee')  # the one it was taken from
         for user in by_choice:
             add(user, 'scope')
         if any(m.is_team for m in mentions):

@@ -78,4 +78,4 @@ async def mention_candidates() -> list[dict[str, str]]:
         rows = await s.execute(select(User.handle, User.display_name)
                                .where(User.card_published.is_(True), User.handle.is_not(None), User.is_active.is_(True))
                                .order_by(User.handle))
-        return [{'handle': h, 'name': n} for h, n in rows.all()]
+        return [{'handle': h, 'name': n} for h, n in rows.all() if h]

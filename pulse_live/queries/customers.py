@@ -226,7 +226,8 @@ async def customers(viewer: User, *, search: str = '', organisation_id: int | No
         query = query.where(User.id.in_(ids or [-1]))
     async with db.session() as s:
         rows = (await s.execute(query.order_by(Organisation.name, User.display_name).limit(limit))).all()
-    return [CustomerRow(*r[:6], is_org_admin=bool(r[6]), is_active=r[7], open_tickets=r[8] or 0) for r in rows]
+    return [CustomerRow(id=r[0], name=r[1], email=r[2], phone=r[3], organisation=r[4], department=r[5],
+                        is_org_admin=bool(r[6]), is_active=r[7], open_tickets=r[8] or 0) for r in rows]
 
 
 @dataclass
@@ -252,7 +253,8 @@ async def organisations(viewer: User) -> list[OrganisationRow]:
         rows = (await s.execute(select(Organisation.id, Organisation.name, Organisation.tier, Organisation.is_provider,
                                        people, open_tickets)
                                 .order_by(Organisation.is_provider.desc(), Organisation.name))).all()
-    return [OrganisationRow(*r[:4], people=r[4] or 0, open_tickets=r[5] or 0) for r in rows]
+    return [OrganisationRow(id=r[0], name=r[1], tier=r[2], is_provider=r[3], people=r[4] or 0,
+                            open_tickets=r[5] or 0) for r in rows]
 
 
 async def organisation_choices(*, customers_only: bool = False) -> dict[int, str]:
@@ -295,7 +297,8 @@ async def services(viewer: User) -> list[ServiceRow]:
         rows = (await s.execute(select(Service.id, Service.name, Service.description, Service.criticality,
                                        Service.is_active, open_tickets)
                                 .order_by(Service.is_active.desc(), Service.name))).all()
-    return [ServiceRow(*r[:5], open_tickets=r[5] or 0) for r in rows]
+    return [ServiceRow(id=r[0], name=r[1], description=r[2], criticality=r[3], is_active=r[4],
+                       open_tickets=r[5] or 0) for r in rows]
 
 
 async def item(viewer: User, item_id: int) -> ItemView | None:

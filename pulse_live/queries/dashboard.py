@@ -7,6 +7,7 @@ from __future__ import annotations
 import time as clock
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import case, func, select
 
@@ -92,10 +93,11 @@ async def compute_dashboard(now: datetime | None = None) -> Dashboard:
         c = open_tickets.c
         open_rows = (await s.execute(select(c.status, c.priority_id, c.queue_id, c.assignee_id, c.bucket, func.count())
                                      .group_by(c.status, c.priority_id, c.queue_id, c.assignee_id, c.bucket))).all()
-        created = dict((await s.execute(select(func.date(Ticket.created_at), func.count())
+        # func.date gives a date on PostgreSQL, an ISO string on SQLite
+        created: dict[Any, int] = dict((await s.execute(select(func.date(Ticket.created_at), func.count())
                                         .where(Ticket.created_at >= since)
                                         .group_by(func.date(Ticket.created_at)))).all())
-        resolved = dict((await s.execute(select(func.date(Ticket.resolved_at), func.count())
+        resolved: dict[Any, int] = dict((await s.execute(select(func.date(Ticket.resolved_at), func.count())
                                          .where(Ticket.resolved_at >= since)
                                          .group_by(func.date(Ticket.resolved_at)))).all())
         oldest = (await s.execute(

@@ -37,12 +37,12 @@ async def linked_items(viewer: User, ticket_id: int) -> list[LinkedItem]:
             .join(TicketItem, TicketItem.item_id == ConfigurationItem.id)
             .outerjoin(User, TicketItem.added_by_id == User.id)
             .where(TicketItem.ticket_id == ticket_id).order_by(TicketItem.id))).all()
-        owners = {}
+        owners: dict[int, str] = {}
         owner_ids = {item.user_id for item, _, _ in rows if item.user_id}
         if owner_ids:
             owners = dict((await s.execute(select(User.id, User.display_name)
                                            .where(User.id.in_(owner_ids)))).all())
-    return [LinkedItem(item=_item_view(item, owners.get(item.user_id)), added_by=by or '', added_at=at)
+    return [LinkedItem(item=_item_view(item, owners.get(item.user_id) if item.user_id else None), added_by=by or '', added_at=at)
             for item, at, by in rows]
 
 

@@ -1,10 +1,12 @@
 """Ticket lists and the ticket view, filtered by what the viewer may see."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import aliased
 
 from .. import auth, db, visibility
@@ -23,7 +25,7 @@ from ..models import (
     User,
 )
 
-SORTS = {
+SORTS: dict[str, ColumnElement[Any]] = {
     'updated': Ticket.updated_at.desc(),
     'created': Ticket.created_at.desc(),
     'oldest': Ticket.created_at.asc(),
@@ -86,7 +88,9 @@ async def list_tickets(viewer: User, *, search: str = '', status: str | None = N
                  .where(*conditions)
                  .order_by(SORTS.get(sort, SORTS['updated']), Ticket.id.desc())
                  .offset((page - 1) * page_size).limit(page_size))
-        rows = [TicketRow(*r[:8], assignee=r[8] or '', updated_at=r[9]) for r in (await s.execute(query)).all()]
+        rows = [TicketRow(id=r[0], reference=r[1], title=r[2], status=r[3], priority=r[4],
+                          priority_color=r[5], type=r[6], organisation=r[7], assignee=r[8] or '',
+                          updated_at=r[9]) for r in (await s.execute(query)).all()]
     return TicketPage(rows=rows, total=total, page=page, page_size=page_size)
 
 
@@ -102,8 +106,8 @@ class EventView:
     field: str | None
     old_value: str | None
     new_value: str | None
-    attachments: list[AttachmentView] = field(default_factory=list)
-    mentions: list[str] = field(default_factory=list)
+    attachments: list[AttachmentView] = dataclasses.field(default_factory=list)
+    mentions: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclass
@@ -155,9 +159,10 @@ async def find_ticket_id(viewer: User, reference_or_id: str) -> int | None:
         else:
             ticket = (await s.execute(select(Ticket).where(Ticket.reference == key))).scalar_one_or_none()
         allowed = ticket is not None and await auth.may_view_ticket(s, viewer, ticket)
+    if ticket is None:
+        return None
     if not allowed:
-        if ticket is not None:
-            auth.refused(viewer, 'open ticket', ticket.reference)
+        auth.refused(viewer, 'open ticket', ticket.reference)
         return None
     return ticket.id
 

@@ -94,7 +94,8 @@ async def work_config(viewer: User, *, audit_limit: int = 50) -> WorkConfig:
                  for a, name in (await s.execute(
                      select(AuditLog, User.display_name).outerjoin(User, AuditLog.actor_id == User.id)
                      .order_by(AuditLog.id.desc()).limit(audit_limit))).all()]
-    matrix = {(r.impact, r.urgency): r.level for r in rules if r.kind == RuleKind.MATRIX}
+    matrix = {(r.impact, r.urgency): r.level for r in rules  # a matrix rule has all three (the service checks)
+              if r.kind == RuleKind.MATRIX and r.impact is not None and r.urgency is not None and r.level is not None}
     others = []
     for r in rules:
         if r.kind == RuleKind.MATRIX:

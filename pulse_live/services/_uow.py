@@ -32,8 +32,8 @@ async def unit_of_work() -> AsyncIterator[UnitOfWork]:
         uow = UnitOfWork(session)
         async with session.begin():
             yield uow
-            for event in [e for e in uow.events if isinstance(e, TicketChanged)]:
-                uow.events.extend(await planner.plan(session, event))
+            for change in [e for e in uow.events if isinstance(e, TicketChanged)]:
+                uow.events.extend(await planner.plan(session, change))
             await session.flush()
     bus = get_bus()
     for event in uow.events:

@@ -126,6 +126,7 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
                     f'A person with the e-mail {values["email"]} exists already: {who}, inactive. Reactivate them '
                     f'instead: on Customers switch on "Show inactive", open {existing.display_name}, Edit, tick Active.')
             raise ValidationError(f'A person with the e-mail {values["email"]} exists already: {who}.')
+        user: User | None
         if user_id is None:
             if values['is_org_admin'] and not auth.can_grant_org_admin(actor):
                 raise auth.deny(actor, 'grant organisation admin to', values['email'],
@@ -182,6 +183,7 @@ async def save_organisation(*, actor: User, organisation_id: int | None = None, 
             clash = clash.where(Organisation.id != organisation_id)
         if (await s.execute(clash)).first():
             raise ValidationError(f'An organisation named {values["name"]} exists already.')
+        org: Organisation | None
         if organisation_id is None:
             org = Organisation(**values, is_provider=False, created_at=utcnow())
             s.add(org)
@@ -209,8 +211,9 @@ async def save_service(*, actor: User, service_id: int | None = None, name: str,
         raise auth.deny(actor, 'save service', service_id or name, 'Only admins can create or edit services.')
     if criticality not in CRITICALITIES:
         raise ValidationError(f'Criticality is one of {", ".join(CRITICALITIES)}.')
-    values = {'name': _text('name', name, required=True), 'description': _text('description', description),
-              'criticality': criticality, 'is_active': bool(is_active)}
+    values: dict[str, Any] = {'name': _text('name', name, required=True),
+                              'description': _text('description', description),
+                              'criticality': criticality, 'is_active': bool(is_active)}
     async with unit_of_work() as uow:
         s = uow.session
         clash = select(Service.id).where(func.lower(Service.name) == values['name'].lower())
@@ -218,6 +221,7 @@ async def save_service(*, actor: User, service_id: int | None = None, name: str,
             clash = clash.where(Service.id != service_id)
         if (await s.execute(clash)).first():
             raise ValidationError(f'A service named {values["name"]} exists already.')
+        service: Service | None
         if service_id is None:
             service = Service(**values)
             s.add(service)
@@ -276,6 +280,7 @@ async def save_configuration_item(*, actor: User, item_id: int | None = None, or
         if person is not None and person.organisation_id != org.id:
             raise ValidationError(f'{person.display_name} does not belong to {org.name}.')
         values['organisation_id'], values['user_id'] = org.id, person.id if person else None
+        item: ConfigurationItem | None
         if item_id is None:
             item = ConfigurationItem(**values, created_at=utcnow(), updated_at=utcnow())
             s.add(item)

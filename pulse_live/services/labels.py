@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import Level, Organisation, Priority, Queue, ResolutionCode, Service, Status, TicketType, User
+from ..models import Base, Level, Organisation, Priority, Queue, ResolutionCode, Service, Status, TicketType, User
 from ..visibility import INTERNAL_FIELDS  # noqa: F401  (who reads a field's history: visibility.py)
 
 FIELD_LABELS = {
@@ -30,7 +30,7 @@ FIELD_LABELS = {
     'urgency': 'Urgency',
 }
 
-_MODELS: dict[str, tuple[type, str]] = {
+_MODELS: dict[str, tuple[type[Base], str]] = {
     'type_id': (TicketType, 'name'),
     'priority_id': (Priority, 'name'),
     'service_id': (Service, 'name'),

@@ -1,7 +1,9 @@
 """In-app notifications (mark read) and the mail outbox administration (retry now)."""
 from __future__ import annotations
 
-from sqlalchemy import case, or_, update
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, case, or_, update
 
 from .. import auth
 from ..errors import NotFound, ValidationError
@@ -19,7 +21,8 @@ async def mark_read(*, actor: User, notification_ids: list[int] | None = None) -
             if not all(isinstance(i, int) for i in notification_ids):
                 raise ValidationError('Notification ids must be numbers.')
             query = query.where(Notification.id.in_(notification_ids))
-        result = await uow.session.execute(query.values(read_at=utcnow()).execution_options(synchronize_session=False))
+        result = cast(CursorResult[Any], await uow.session.execute(
+            query.values(read_at=utcnow()).execution_options(synchronize_session=False)))
         if result.rowcount:
             uow.publish_after_commit(NotificationsRead(user_id=actor.id))
     return result.rowcount
@@ -34,13 +37,13 @@ async def retry_now(*, actor: User, outbox_id: int) -> None:
     auth.require_role(actor, Role.ADMIN, action='retry the mail', target=outbox_id)
     now = utcnow()
     async with unit_of_work() as uow:
-        result = await uow.session.execute(
+        result = cast(CursorResult[Any], await uow.session.execute(
             update(MailOutbox)
             .where(MailOutbox.id == outbox_id, MailOutbox.status.in_(('pending', 'dead')),
                    or_(MailOutbox.locked_until.is_(None), MailOutbox.locked_until < now))
             .values(status='pending', next_attempt_at=now, locked_until=None,
                     attempts=case((MailOutbox.status == 'dead', 0), else_=MailOutbox.attempts))
-            .execution_options(synchronize_session=False))
+            .execution_options(synchronize_session=False)))
         if not result.rowcount:
             row = await uow.session.get(MailOutbox, outbox_id)
             if row is None:

@@ -1,7 +1,7 @@
 """Queues and their members (admins; every change audited). Taking and assigning tickets: ``ownership.py``."""
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from .. import auth
 from ..errors import NotFound, ValidationError
@@ -89,8 +89,10 @@ async def delete_queue(*, actor: User, queue_id: int) -> None:
         rules = (await s.execute(select(func.count(RoutingRule.id)).where(RoutingRule.queue_id == queue_id))).scalar_one()
         audit.record(s, actor, entity='queue', entity_id=queue.id, action='delete', summary=f'Deleted queue {queue.name}',
                      data={'before': {'name': queue.name, 'description': queue.description}, 'routing_rules_removed': rules})
-        await s.execute(QueueMember.__table__.delete().where(QueueMember.queue_id == queue_id))
-        await s.execute(RoutingRule.__table__.delete().where(RoutingRule.queue_id == queue_id))
+        await s.execute(delete(QueueMember).where(QueueMember.queue_id == queue_id)
+                        .execution_options(synchronize_session=False))
+        await s.execute(delete(RoutingRule).where(RoutingRule.queue_id == queue_id)
+                        .execution_options(synchronize_session=False))
         await s.delete(queue)
 
 

@@ -14,7 +14,7 @@ async def next_reference(session: AsyncSession, *, prefix: str, year: int) -> st
 
     The UPDATE takes the counter row's write lock first, so concurrent creators queue up behind it.
     """
-    insert = pg_insert if session.bind.dialect.name == 'postgresql' else sqlite_insert
+    insert = pg_insert if session.get_bind().dialect.name == 'postgresql' else sqlite_insert
     await session.execute(
         insert(ReferenceCounter).values(prefix=prefix, year=year, last_value=0).on_conflict_do_nothing())
     value = (await session.execute(

@@ -8,7 +8,9 @@ anew. Linking does not touch the ticket's version: nobody's edit of a field is m
 """
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import auth
@@ -74,7 +76,8 @@ async def unlink_item(*, actor: User, ticket_id: int, item_id: int) -> None:
         if link is None:
             raise ValidationError('That item is not linked to the ticket (any more).')
         item = await s.get(ConfigurationItem, link.item_id)
-        result = await s.execute(TicketItem.__table__.delete().where(TicketItem.id == link.id))
+        result = cast(CursorResult[Any], await s.execute(
+            delete(TicketItem).where(TicketItem.id == link.id).execution_options(synchronize_session=False)))
         if result.rowcount != 1:  # removed by somebody else meanwhile
             raise ValidationError('That item is not linked to the ticket (any more).')
         _record(w, item, linked=False)
