@@ -20,7 +20,6 @@ from nicegui.testing import User
 from sqlalchemy import select
 
 from pulse_live import db
-from pulse_live.seed.demo import People, seed_people
 from pulse_live.errors import NotFound, PermissionDenied
 from pulse_live.models import Attachment, Priority, Queue, ResolutionCode, TeamMember, Ticket, TicketEvent
 from pulse_live.queries import customers as customer_queries
@@ -31,7 +30,8 @@ from pulse_live.queries.tickets import attachment_for_download, find_ticket_id, 
 from pulse_live.services import chatter, customers, team, tickets
 from pulse_live.services import queues as queue_services
 from pulse_live.storage import UploadedFile
-from tests.conftest import _HASH, let_database_threads_finish
+from tests.conftest import let_database_threads_finish
+from tests.factories import People, deactivate_customer, people_for_test
 from tests.ui.conftest import login
 
 SECURITY_LOGGER = 'pulse_live.security'
@@ -242,7 +242,7 @@ async def app_world() -> World:
     """The schema and the demo people before the app starts (request it before ``user``/``create_user``)."""
     db.init(os.environ['PULSE_DATABASE_URL'])
     await db.create_all()
-    world = await _world(await seed_people(password_hash=_HASH))
+    world = await _world(await people_for_test())
     yield world
     await db.dispose()
     await let_database_threads_finish()
@@ -421,10 +421,7 @@ async def test_socket_messages_without_ids_are_refused_and_logged(app_world, use
 
 
 async def _deactivate(world: World, email: str) -> None:
-    person = world.user(email)
-    await customers.save_customer(actor=world.user('anna@pulse.demo'), user_id=person.id, email=person.email,
-                                  display_name=person.display_name, organisation_id=person.organisation_id,
-                                  is_org_admin=person.is_org_admin, is_active=False)
+    await deactivate_customer(world.user('anna@pulse.demo'), world.user(email))
 
 
 async def _new_password(world: World, email: str) -> None:
