@@ -22,7 +22,9 @@ class FilePicker:
                                 max_files=settings.max_upload_files, on_upload=self._uploaded,
                                 on_rejected=lambda: ui.notify('That file is too large or there are too many files.',
                                                               type='negative')) \
-            .props('flat bordered hide-upload-btn color=grey-2 text-color=grey-9').classes('w-full').mark('file-picker')
+            .props('flat bordered hide-upload-btn color=grey-2 text-color=grey-9').classes('w-full pl-file-picker') \
+            .mark('file-picker')
+        ui.add_css('.pl-file-picker .q-uploader__subtitle{display:none}')  # no "0.0B / 0.00%" before any file
         self.chips = ui.row().classes('gap-1')
 
     async def _uploaded(self, e: events.UploadEventArguments) -> None:

@@ -107,11 +107,12 @@ async def _shutdown() -> None:
 def build_app() -> None:
     """Register pages, routes, middleware and lifecycle hooks (called once per process, and per UI test)."""
     import pages  # noqa: F401  (registers every page)
-    from components import guard, session
+    from components import guard, housekeeping, session
     from pages import downloads
     downloads.register()
     session.register()  # /login/finish and /logout: a new session id at each
-    guard.install()  # refused websocket events are logged (components/guard.py)
+    guard.install()  # each socket message bound to its own page and session (components/guard.py)
+    app.on_delete(housekeeping.release)  # every closed page: what it leaves in process-wide caches is released
     app.add_middleware(AuthMiddleware)
     upload_limit.install(app)  # added last, so outermost: over-size uploads are refused before anything reads them
     from pages import errors

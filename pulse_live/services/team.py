@@ -19,7 +19,7 @@ async def _member_name(w: TicketWrite, member: TeamMember) -> str:
         user = await w.session.get(User, member.user_id)
         return user.display_name if user else f'user #{member.user_id}'
     org = await w.session.get(Organisation, member.organisation_id)
-    return f'{org.name} support group' if org else 'support group'
+    return f'the support group ({org.name})' if org else 'the support group'
 
 
 async def add_member(*, actor: User, ticket_id: int, user_id: int, watching: bool = True) -> TeamMember:

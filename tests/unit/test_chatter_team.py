@@ -117,3 +117,16 @@ async def test_team_add_remove_watch_each_leave_a_chatter_entry(people):
                       'Anna Keller removed Daniel Weber from the team']
     assert daniel.id not in remaining
     assert await ticket_team(carl, ticket.id) == []  # customers never see the provider's team list
+
+
+async def test_the_support_group_is_named_once_in_the_history(people):
+    anna = people.users['anna@pulse.demo']
+    ticket = await _new(people)
+    async with db.session() as s:
+        group = (await s.execute(select(TeamMember).where(TeamMember.ticket_id == ticket.id,
+                                                          TeamMember.user_id.is_(None)))).scalar_one()
+    await team.remove_member(actor=anna, ticket_id=ticket.id, member_id=group.id)
+    async with db.session() as s:
+        body = (await s.execute(select(TicketEvent.body).where(TicketEvent.ticket_id == ticket.id,
+                                                               TicketEvent.kind == 'team_removed'))).scalar_one()
+    assert body == 'Anna Keller removed the support group (Pulse Support) from the team'
