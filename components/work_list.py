@@ -13,15 +13,14 @@ checks again on every Take).
 """
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from nicegui import background_tasks, ui
+from nicegui import ui
 
-from components import housekeeping, live
+from components.actions import attempt
 from components.badges import STATUS_COLORS, count_text
-from pulse_live.errors import ServiceError
+from components.live_list import LiveRefresh
 from pulse_live.events import TicketChanged
 from pulse_live.models import Status, User, utcnow
 from pulse_live.queries.queues import WorkPage, WorkRow
@@ -61,8 +60,6 @@ class WorkList:
         self.viewer, self._load, self.page, self._empty = viewer, load, max(1, page), empty
         self.not_takeable = not_takeable
         self._on_page, self._on_refresh, self._share = on_page, on_refresh, share
-        self._pending: asyncio.Task | None = None
-        self._last_event: TicketChanged | None = None  # kept alive, so its id() names this change while shared
         self.container = ui.column().classes('w-full gap-0 border border-slate-200 rounded bg-white').mark('work-list')
         with ui.row().classes('w-full items-center'):
             self.summary = ui.label('').classes('text-slate-500 text-sm').mark('work-summary')
@@ -132,13 +129,9 @@ class WorkList:
                 ui.label('')
 
     async def take(self, row: WorkRow) -> None:
-        try:
-            await ownership.take_ticket(actor=self.viewer, ticket_id=row.id)
-        except ServiceError as e:
-            ui.notify(str(e), type='warning')
-            await self.refresh()
-            return
-        ui.notify(f'{row.reference} is yours now.', type='positive')
+        if not await attempt(ownership.take_ticket(actor=self.viewer, ticket_id=row.id),
+                             success=f'{row.reference} is yours now.', level='warning'):
+            await self.refresh()  # show who has it now
 
     async def turn(self, delta: int) -> None:
         self.page = max(1, self.page + delta)
@@ -148,23 +141,10 @@ class WorkList:
 
     def go_live(self) -> None:
         """Re-read after ticket changes (created, field changes; not chatter), debounced. Call inside the page."""
-        client = ui.context.client
-        housekeeping.watch()
-
-        async def debounced() -> None:
-            await asyncio.sleep(DEBOUNCE_S)
-            self._pending = None
-            if client.is_deleted or self.container.is_deleted:
-                return
-            await self.refresh(woken_by=self._last_event)
+        async def refresh(event: TicketChanged) -> None:
+            await self.refresh(woken_by=event)
             if self._on_refresh:
-                await self._on_refresh(self._last_event)
+                await self._on_refresh(event)
 
-        def on_ticket(event: TicketChanged) -> None:
-            if event.kind not in ('created', 'field_change'):
-                return
-            self._last_event = event
-            if self._pending is None:
-                self._pending = background_tasks.create(debounced(), name='work-list-refresh')
-
-        live.ticket_changed.subscribe(on_ticket)
+        LiveRefresh(refresh, concerns=lambda event: event.kind in ('created', 'field_change'),
+                    alive=lambda: not self.container.is_deleted, delay=DEBOUNCE_S, name='work-list-refresh')

@@ -1,15 +1,13 @@
 """The customer portal: "My requests" (and the organisation's, for its admins) and the new-request form."""
 from __future__ import annotations
 
-import asyncio
+from nicegui import ui
 
-from nicegui import background_tasks, ui
-
-from components import live
 from components.actions import attempt
 from components.badges import STATUS_COLORS
 from components.file_picker import FilePicker
 from components.frame import frame
+from components.live_list import LiveRefresh
 from components.session import require_user
 from pulse_live import auth
 from pulse_live.events import TicketChanged
@@ -66,7 +64,6 @@ class RequestList:
         self.user, self.scope = user, scope
         self.state, self.search = 'open', ''
         self.shown: set[int] = set()
-        self._pending: asyncio.Task | None = None
         with ui.row().classes('w-full items-center gap-3'):
             ui.toggle(STATE_LABELS, value=self.state, on_change=lambda e: self._set(state=e.value)) \
                 .props('no-caps dense unelevated toggle-color=primary').mark(f'{scope}-state')
@@ -74,6 +71,8 @@ class RequestList:
             ui.input('Find by reference or subject', on_change=lambda e: self._set(search=e.value or '')) \
                 .props('dense outlined clearable debounce=300').classes('w-72').mark(f'{scope}-search')
         self.table = requests_table([])
+        LiveRefresh(lambda _: self.refresh(), concerns=self.may_concern, alive=lambda: not self.table.is_deleted,
+                    delay=0.2, name='portal-list-refresh')
 
     async def refresh(self) -> None:
         rows = await portal_queries.requests(self.user, scope=self.scope, state=self.state, search=self.search)
@@ -101,18 +100,6 @@ class RequestList:
         fields = set(event.fields)
         return bool(fields & AUDIENCE_FIELDS) or (self.state == 'closed' and 'status' in fields) \
             or (bool(self.search) and 'title' in fields)
-
-    def changed(self, event: TicketChanged) -> None:
-        if not self.may_concern(event):
-            return  # not ours (the re-read is filtered anyway; this only spares the database)
-        if self._pending is None:
-            self._pending = background_tasks.create(self._later(), name='portal-list-refresh')
-
-    async def _later(self) -> None:
-        await asyncio.sleep(0.2)  # a burst of changes costs one re-read
-        self._pending = None
-        if not self.table.is_deleted:
-            await self.refresh()
 
 
 @ui.page('/portal')
@@ -143,11 +130,6 @@ async def portal_page() -> None:
             lists.append(RequestList(user, 'mine'))
         for request_list in lists:
             await request_list.refresh()
-
-    def on_ticket(event: TicketChanged) -> None:
-        for request_list in lists:
-            request_list.changed(event)
-    live.ticket_changed.subscribe(on_ticket)
 
 
 @ui.page('/portal/new')

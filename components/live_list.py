@@ -1,0 +1,44 @@
+"""What every live list does (the ticket list and the queue lines in components/work_list.py, the portal's request
+lists in pages/portal.py): re-read after a ticket change that may concern it, debounced, so a burst of changes costs
+one read. The subscription is made inside the page and dies with its client; a read that would land on a closed
+page is skipped. Each list decides which changes concern it and how it reads (work lists share one read among the
+pages woken by the same change: ``queries/shared.py``, keyed by the change kept in ``last_event``).
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from nicegui import background_tasks, ui
+
+from pulse_live.events import TicketChanged
+
+from . import housekeeping, live
+
+
+class LiveRefresh:
+    def __init__(self, refresh: Callable[[TicketChanged], Awaitable[None]], *,
+                 concerns: Callable[[TicketChanged], bool], alive: Callable[[], bool], delay: float,
+                 name: str = 'live-list-refresh') -> None:
+        """``refresh(event)`` re-reads (``event``: the last change of the burst); ``concerns(event)`` decides from the
+        event alone whether it may change what the list shows; ``alive()`` is false once the list left the page."""
+        self._refresh, self._concerns, self._alive, self._delay, self._name = refresh, concerns, alive, delay, name
+        self.client = ui.context.client
+        self._pending: asyncio.Task | None = None
+        self.last_event: TicketChanged | None = None  # kept alive, so its id() names this change while shared
+        housekeeping.watch()
+        live.ticket_changed.subscribe(self._on_ticket)
+
+    def _on_ticket(self, event: TicketChanged) -> None:
+        if not self._concerns(event):
+            return  # not ours (the re-read is filtered anyway; this only spares the database)
+        self.last_event = event
+        if self._pending is None:
+            self._pending = background_tasks.create(self._later(), name=self._name)
+
+    async def _later(self) -> None:
+        await asyncio.sleep(self._delay)  # a burst of changes costs one re-read
+        self._pending = None
+        if self.client.is_deleted or not self._alive():
+            return
+        await self._refresh(self.last_event)
