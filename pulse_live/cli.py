@@ -11,9 +11,10 @@ from .config import get_settings
 
 
 def _migrate_sync() -> None:
+    from pathlib import Path
+
     from alembic import command
     from alembic.config import Config
-    from pathlib import Path
     cfg = Config()
     cfg.set_main_option('script_location', str(Path(__file__).parent / 'migrations'))
     cfg.set_main_option('sqlalchemy.url', get_settings().resolved_database_url())
@@ -30,7 +31,7 @@ async def _with_db(coro_factory):
 
 def print_demo_logins() -> None:
     from .seed.demo import DEMO_LOGINS, DEMO_PASSWORD
-    print('Demo logins (password for all: %s):' % DEMO_PASSWORD)
+    print(f'Demo logins (password for all: {DEMO_PASSWORD}):')
     for email, role in DEMO_LOGINS:
         print(f'  {email:<22} {role}')
 

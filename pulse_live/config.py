@@ -13,10 +13,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix='PULSE_', env_file='.env', extra='ignore')
 
-    data_dir: Path = Field(default=Path('pulse-data'), description='where the SQLite file, attachments and secrets live')
+    data_dir: Path = Field(default=Path('pulse-data'),
+                           description='where the SQLite file, attachments and secrets live')
     database_url: str = Field(default='', description='SQLAlchemy async URL; empty means SQLite in data_dir')
     database_schema: str = Field(default='', description='PostgreSQL schema (search path); empty = the default')
-    storage_secret: str = Field(default='', description='signs browser sessions; empty means generated once into data_dir')
+    storage_secret: str = Field(default='',
+                                description='signs browser sessions; empty means generated once into data_dir')
     base_url: str = 'http://127.0.0.1:8080'
     bus_url: str = Field(default='', description='redis://… to relay live events between processes; empty = in-process')
     bus_channel: str = Field(default='pulse-live:events', description='Redis channel: one per installation')
@@ -28,7 +30,8 @@ class Settings(BaseSettings):
     smtp_tls: str = Field(default='none', pattern='^(none|starttls|tls)$')
     mail_from: str = 'Pulse Live <helpdesk@pulse.local>'
 
-    mail_batch_window_s: float = Field(default=120, description='changes to one ticket for one recipient within this window make one mail')
+    mail_batch_window_s: float = Field(default=120, description='changes to one ticket for one recipient within '
+                                                                'this window make one mail')
     mail_max_attempts: int = 8
     mail_retry_base_s: float = 30
     mail_retry_max_s: float = 3600
@@ -42,14 +45,17 @@ class Settings(BaseSettings):
     login_max_failures_per_account: int = 5
     login_max_failures_per_address: int = 20
     login_throttle_window_s: int = 15 * 60
-    password_link_ttl_s: int = Field(default=24 * 3600, ge=60, description='how long a password link (reset or invitation) works')
+    password_link_ttl_s: int = Field(default=24 * 3600, ge=60,
+                                     description='how long a password link (reset or invitation) works')
     ticket_prefix: str = 'PL'
-    reopen_days: float = Field(default=14, ge=0, description='a customer may reopen a resolved request within this many days')
-    start_work_assigns: bool = Field(default=True, description='"Start work" on an unassigned ticket makes the agent its assignee')
+    reopen_days: float = Field(default=14, ge=0,
+                               description='a customer may reopen a resolved request within this many days')
+    start_work_assigns: bool = Field(default=True,
+                                     description='"Start work" on an unassigned ticket makes the agent its assignee')
     composer_default_internal: bool = Field(default=True, description="an agent's composer opens on Internal note "
                                             '(false: on Reply to customer)')
-    phone_region: str = Field(default='CH', description='country (ISO 3166 code, e.g. CH, DE, GB) in which phone numbers '
-                              'written without a country code are read')
+    phone_region: str = Field(default='CH', description='country (ISO 3166 code, e.g. CH, DE, GB) in which phone '
+                                                        'numbers written without a country code are read')
 
     @field_validator('phone_region')
     @classmethod

@@ -92,11 +92,13 @@ class User(Base):
     location: Mapped[str] = mapped_column(String(200), default='')
     department: Mapped[str] = mapped_column(String(200), default='')
     card_published: Mapped[bool] = mapped_column(Boolean, default=False)
-    is_org_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # sees the org's requests
+    # an organisation admin sees the organisation's requests
+    is_org_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     email_notifications: Mapped[bool] = mapped_column(Boolean, default=True)
     notify_delay_s: Mapped[int] = mapped_column(Integer, default=300)  # unread in-app → mail after this, if offline
-    # managers and admins choose what they hear beyond their own tickets: mine, queues (all changes in their queues), all
+    # managers and admins choose what they hear beyond their own tickets: mine, queues (all changes in their
+    # queues), all
     notify_scope: Mapped[str] = mapped_column(String(20), default='mine', server_default='mine')
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)

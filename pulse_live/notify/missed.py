@@ -3,6 +3,7 @@ offline, go out by mail, so nothing falls through."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime
 
@@ -97,8 +98,6 @@ async def stop() -> None:
     global _task  # noqa: PLW0603
     if _task is not None:
         _task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await _task
-        except (asyncio.CancelledError, Exception):
-            pass
     _task = None

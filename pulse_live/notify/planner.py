@@ -214,7 +214,8 @@ async def plan(session: AsyncSession, change: TicketChanged) -> list[Notificatio
     for event in events:
         reasons: dict[int, Reason] = {}
 
-        def add(user: User | None, why: str) -> None:
+        # this round's event and reasons bound now: the closure is only called within the round
+        def add(user: User | None, why: str, event: TicketEvent = event, reasons: dict[int, Reason] = reasons) -> None:
             if user is None or user.id == change.actor_id or not user.is_active:
                 return
             if why not in MENTION_REASONS and user.id in muted:
@@ -226,7 +227,8 @@ async def plan(session: AsyncSession, change: TicketChanged) -> list[Notificatio
                 return  # the resolved/closed mail tells them the resolution
             reasons.setdefault(user.id, Reason(user)).why.add(why)
 
-        mentions = list((await session.execute(select(EventMention).where(EventMention.event_id == event.id))).scalars())
+        mentions = list((await session.execute(select(EventMention).where(EventMention.event_id == event.id)))
+                        .scalars())
         for user, watching in audience.named.values():
             if watching:
                 add(user, 'watch')

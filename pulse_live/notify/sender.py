@@ -9,6 +9,7 @@ same Message-ID.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from datetime import timedelta
@@ -71,7 +72,7 @@ async def _claim(limit: int) -> list[int]:
 def _smtp() -> aiosmtplib.SMTP:
     s = get_settings()
     return aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, timeout=s.smtp_timeout_s,
-                           use_tls=s.smtp_tls == 'tls', start_tls=True if s.smtp_tls == 'starttls' else False,
+                           use_tls=s.smtp_tls == 'tls', start_tls=s.smtp_tls == 'starttls',
                            username=s.smtp_user or None, password=s.smtp_password or None)
 
 
@@ -95,7 +96,7 @@ async def send_due(limit: int = 200, connections: int = 4) -> int:
     try:
         results = await asyncio.gather(*[_send_group(group, sent, failed, permanent) for group in groups],
                                        return_exceptions=True)
-        for group, result in zip(groups, results):
+        for group, result in zip(groups, results, strict=True):
             if isinstance(result, BaseException):  # a bug, not the server: its unsent mails are charged, not lost
                 log.error('mail sender group failed', exc_info=result)
                 for row, *_ in group:
@@ -127,7 +128,7 @@ async def _send_group(rows, sent: list[int], failed: dict[int, str], permanent: 
         # composing with the email package is CPU work (~2-5 ms a mail): do it in a thread, not on the event loop
         messages = await asyncio.to_thread(_compose_each, rows)
         sender_addr = parseaddr(get_settings().mail_from)[1]
-        for (row, *_), data in zip(rows, messages):
+        for (row, *_), data in zip(rows, messages, strict=True):
             if isinstance(data, Exception):  # this row cannot become a mail: dead now, the others go on
                 failed[row.id] = f'could not compose the mail: {_error_text(data)}'
                 permanent.add(row.id)
@@ -154,10 +155,8 @@ async def _send_group(rows, sent: list[int], failed: dict[int, str], permanent: 
                             failed[other.id] = _error_text(reset_error)
                     break
     finally:
-        try:
+        with contextlib.suppress(Exception):
             await client.quit()
-        except Exception:
-            pass
 
 
 def _refusal_text(e: Exception) -> str:
@@ -243,8 +242,6 @@ async def stop() -> None:
     global _task, _wakeup  # noqa: PLW0603
     if _task is not None:
         _task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await _task
-        except (asyncio.CancelledError, Exception):
-            pass
     _task, _wakeup = None, None

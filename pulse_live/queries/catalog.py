@@ -4,8 +4,17 @@ from __future__ import annotations
 from sqlalchemy import func, or_, select
 
 from .. import db
-from ..models import (STAFF_ROLES, Organisation, Priority, PriorityScale, Queue, ResolutionCode, Service, TicketType,
-                      User)
+from ..models import (
+    STAFF_ROLES,
+    Organisation,
+    Priority,
+    PriorityScale,
+    Queue,
+    ResolutionCode,
+    Service,
+    TicketType,
+    User,
+)
 
 
 async def ticket_types() -> dict[int, str]:
@@ -31,7 +40,8 @@ async def priority_colors() -> dict[int, str]:
 
 async def services() -> dict[int, str]:
     async with db.session() as s:
-        rows = await s.execute(select(Service.id, Service.name).where(Service.is_active.is_(True)).order_by(Service.name))
+        rows = await s.execute(select(Service.id, Service.name).where(Service.is_active.is_(True))
+                               .order_by(Service.name))
         return dict(rows.all())
 
 
@@ -67,7 +77,8 @@ async def users_matching(text: str, *, limit: int = 10) -> dict[int, str]:
     async with db.session() as s:
         rows = await s.execute(select(User.id, User.display_name, User.email)
                                .where(User.is_active.is_(True),
-                                      or_(func.lower(User.display_name).like(pattern), func.lower(User.email).like(pattern)))
+                                      or_(func.lower(User.display_name).like(pattern),
+                                          func.lower(User.email).like(pattern)))
                                .order_by(User.display_name).limit(limit))
         return {uid: f'{name} <{email}>' for uid, name, email in rows.all()}
 

@@ -75,7 +75,8 @@ async def search_people(viewer: User, text: str, *, limit: int = 8, include_staf
         escaped = [w.replace('\\', '\\\\').replace('%', '\\%').replace('_', '\\_') for w in words]
         conditions.append(and_(*[or_(func.lower(User.display_name).like(f'%{w}%', escape='\\'),
                                      func.lower(User.email).like(f'%{w}%', escape='\\')) for w in escaped]))
-    query = (select(User, Organisation.name, Organisation.tier).join(Organisation, User.organisation_id == Organisation.id)
+    query = (select(User, Organisation.name, Organisation.tier)
+             .join(Organisation, User.organisation_id == Organisation.id)
              .where(or_(*conditions)))
     if not include_inactive:
         query = query.where(User.is_active.is_(True))
@@ -169,7 +170,8 @@ async def customer_profile(viewer: User, user_id: int, *, ticket_limit: int = 10
                       ConfigurationItem.name))
         if not include_retired:
             item_query = item_query.where(ConfigurationItem.is_active.is_(True))
-        items = [_item_view(i, person.display_name if i.user_id else '') for i in (await s.execute(item_query)).scalars()]
+        items = [_item_view(i, person.display_name if i.user_id else '')
+                 for i in (await s.execute(item_query)).scalars()]
         mine = or_(Ticket.customer_id == person.id, Ticket.creator_id == person.id) if person.role == Role.CUSTOMER \
             else Ticket.customer_id == person.id
         total, open_count = (await s.execute(

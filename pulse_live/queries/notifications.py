@@ -45,4 +45,4 @@ async def outbox(*, status: str | None = None, limit: int = 200) -> list[MailOut
 async def outbox_counts() -> dict[str, int]:
     async with db.session() as s:
         rows = (await s.execute(select(MailOutbox.status, func.count(MailOutbox.id)).group_by(MailOutbox.status))).all()
-    return {status: count for status, count in rows}
+    return dict(rows)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased
 
 from .. import auth, db
 from ..errors import PermissionDenied, ValidationError
-from ..models import (Organisation, Priority, Queue, QueueMember, Service, Status, Ticket, TicketType, User)
+from ..models import Organisation, Priority, Queue, QueueMember, Service, Status, Ticket, TicketType, User
 
 WORKABLE = (Status.OPEN.value, Status.IN_PROGRESS.value)
 MAX_PAGE_SIZE = 100

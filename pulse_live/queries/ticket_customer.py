@@ -42,7 +42,8 @@ async def linked_items(viewer: User, ticket_id: int) -> list[LinkedItem]:
         if owner_ids:
             owners = dict((await s.execute(select(User.id, User.display_name)
                                            .where(User.id.in_(owner_ids)))).all())
-    return [LinkedItem(item=_item_view(item, owners.get(item.user_id) if item.user_id else None), added_by=by or '', added_at=at)
+    return [LinkedItem(item=_item_view(item, owners.get(item.user_id) if item.user_id else None),
+                       added_by=by or '', added_at=at)
             for item, at, by in rows]
 
 

@@ -256,7 +256,8 @@ async def ticket_team(viewer: User, ticket_id: int) -> list[MemberView]:
                        name=uname or f'{oname} support group') for m, uname, oname in rows]
 
 
-async def ticket_view(viewer: User, ticket_id: int, *, event_limit: int = 100, with_events: bool = True) -> TicketView | None:
+async def ticket_view(viewer: User, ticket_id: int, *, event_limit: int = 100,
+                      with_events: bool = True) -> TicketView | None:
     """Everything the ticket page shows, or None when the ticket does not exist or the viewer may not see it."""
     async with db.session() as s:
         ticket = await s.get(Ticket, ticket_id, populate_existing=True)
@@ -266,22 +267,23 @@ async def ticket_view(viewer: User, ticket_id: int, *, event_limit: int = 100, w
             return None
         priority = await s.get(Priority, ticket.priority_id)
         customer = await s.get(User, ticket.customer_id) if ticket.customer_id else None
-        names = dict(
-            type=await _name(s, TicketType, 'name', ticket.type_id),
-            organisation=await _name(s, Organisation, 'name', ticket.organisation_id),
-            service=await _name(s, Service, 'name', ticket.service_id),
-            queue=await _name(s, Queue, 'name', ticket.queue_id),
-            assignee=await _name(s, User, 'display_name', ticket.assignee_id),
-            creator=await _name(s, User, 'display_name', ticket.creator_id),
-            resolution_code=await _name(s, ResolutionCode, 'name', ticket.resolution_code_id),
-        )
+        names = {
+            'type': await _name(s, TicketType, 'name', ticket.type_id),
+            'organisation': await _name(s, Organisation, 'name', ticket.organisation_id),
+            'service': await _name(s, Service, 'name', ticket.service_id),
+            'queue': await _name(s, Queue, 'name', ticket.queue_id),
+            'assignee': await _name(s, User, 'display_name', ticket.assignee_id),
+            'creator': await _name(s, User, 'display_name', ticket.creator_id),
+            'resolution_code': await _name(s, ResolutionCode, 'name', ticket.resolution_code_id),
+        }
         # the access was checked above, for everything this view holds
         events, has_older = await _events(s, viewer, ticket_id, after=None, before=None, limit=event_limit) \
             if with_events else ([], False)
         attachments = await _attachments(s, viewer, ticket_id)
     return TicketView(ticket=ticket, priority=priority.name if priority else '',
                       priority_color=priority.color if priority else 'grey',
-                      customer=customer.display_name if customer else '', customer_email=customer.email if customer else '',
+                      customer=customer.display_name if customer else '',
+                      customer_email=customer.email if customer else '',
                       events=events, team=await ticket_team(viewer, ticket_id),
                       attachments=attachments, has_older=has_older, **names)
 

@@ -8,8 +8,19 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from .. import auth, db
-from ..models import (AuditLog, Organisation, PriorityRule, Queue, QueueMember, RoutingRule, RuleKind, Service, Ticket,
-                      TicketType, User)
+from ..models import (
+    AuditLog,
+    Organisation,
+    PriorityRule,
+    Queue,
+    QueueMember,
+    RoutingRule,
+    RuleKind,
+    Service,
+    Ticket,
+    TicketType,
+    User,
+)
 from ..rules.prioritisation import describe_rule
 
 

@@ -124,7 +124,8 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
             if not existing.is_active:
                 raise ValidationError(
                     f'A person with the e-mail {values["email"]} exists already: {who}, inactive. Reactivate them '
-                    f'instead: on Customers switch on "Show inactive", open {existing.display_name}, Edit, tick Active.')
+                    f'instead: on Customers switch on "Show inactive", open {existing.display_name}, Edit, '
+                    'tick Active.')
             raise ValidationError(f'A person with the e-mail {values["email"]} exists already: {who}.')
         user: User | None
         if user_id is None:
@@ -137,7 +138,7 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
             await s.flush()
             audit.record(s, actor, entity='customer', entity_id=user.id, action='create',
                          summary=f'Customer {user.display_name} <{user.email}> created',
-                         data={k: v for k, v in values.items()})
+                         data=dict(values))
             return user
         user = await s.get(User, user_id)
         if user is None:

@@ -75,7 +75,8 @@ async def on_create(session: AsyncSession, actor: User, ticket: Ticket, *, expli
         ticket.priority_reason = f'Set by {actor.display_name} when opening the ticket'
         return ticket.priority_reason
     decision = await decide(session, ticket)
-    ticket.priority_id, ticket.priority_reason, ticket.priority_overridden = decision.priority_id, decision.reason, False
+    ticket.priority_id, ticket.priority_reason = decision.priority_id, decision.reason
+    ticket.priority_overridden = False
     return decision.reason
 
 

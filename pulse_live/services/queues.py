@@ -86,9 +86,12 @@ async def delete_queue(*, actor: User, queue_id: int) -> None:
                                   'move them to another queue first.')
         if queue.is_default:
             raise ValidationError(f'{queue.name} is the default queue; make another queue the default first.')
-        rules = (await s.execute(select(func.count(RoutingRule.id)).where(RoutingRule.queue_id == queue_id))).scalar_one()
-        audit.record(s, actor, entity='queue', entity_id=queue.id, action='delete', summary=f'Deleted queue {queue.name}',
-                     data={'before': {'name': queue.name, 'description': queue.description}, 'routing_rules_removed': rules})
+        rules = (await s.execute(select(func.count(RoutingRule.id))
+                                 .where(RoutingRule.queue_id == queue_id))).scalar_one()
+        audit.record(s, actor, entity='queue', entity_id=queue.id, action='delete',
+                     summary=f'Deleted queue {queue.name}',
+                     data={'before': {'name': queue.name, 'description': queue.description},
+                           'routing_rules_removed': rules})
         await s.execute(delete(QueueMember).where(QueueMember.queue_id == queue_id)
                         .execution_options(synchronize_session=False))
         await s.execute(delete(RoutingRule).where(RoutingRule.queue_id == queue_id)
@@ -113,7 +116,8 @@ async def add_member(*, actor: User, queue_id: int, user_id: int) -> QueueMember
         s.add(member)
         await s.flush()
         audit.record(s, actor, entity='queue_member', entity_id=member.id, action='create',
-                     summary=f'Added {user.display_name} to {queue.name}', data={'queue_id': queue_id, 'user_id': user_id})
+                     summary=f'Added {user.display_name} to {queue.name}',
+                     data={'queue_id': queue_id, 'user_id': user_id})
     return member
 
 
@@ -127,6 +131,7 @@ async def remove_member(*, actor: User, queue_id: int, user_id: int) -> None:
             raise NotFound('That person is not a member of this queue.')
         queue, user = await s.get(Queue, queue_id), await s.get(User, user_id)
         audit.record(s, actor, entity='queue_member', entity_id=member.id, action='delete',
-                     summary=f'Removed {user.display_name if user else user_id} from {queue.name if queue else queue_id}',
+                     summary=f'Removed {user.display_name if user else user_id} '
+                             f'from {queue.name if queue else queue_id}',
                      data={'queue_id': queue_id, 'user_id': user_id})
         await s.delete(member)

@@ -45,7 +45,8 @@ def _routing_data(rule: RoutingRule) -> dict[str, Any]:
             'channel': rule.channel, 'keywords': rule.keywords}
 
 
-async def _ref(session: AsyncSession, model: type[Any], value: Any, label: str, *, required: bool = False) -> int | None:
+async def _ref(session: AsyncSession, model: type[Any], value: Any, label: str, *,
+               required: bool = False) -> int | None:
     if value in (None, ''):
         if required:
             raise ValidationError(f'{label} is required.')

@@ -59,7 +59,8 @@ def _clean_text(field: str, value: Any) -> str:
     value = value.replace('\r\n', '\n').strip()
     limit = TEXT_LIMITS.get(field, 5000)
     if len(value) > limit:
-        raise ValidationError(f'{FIELD_LABELS.get(field, field)} is too long ({len(value)} characters; at most {limit}).')
+        raise ValidationError(f'{FIELD_LABELS.get(field, field)} is too long '
+                              f'({len(value)} characters; at most {limit}).')
     return value
 
 

@@ -4,9 +4,8 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-22 03:34:57.580898
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0003'
 down_revision = '0002'
@@ -83,7 +82,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('priority_reason', sa.String(length=300), server_default='', nullable=False))
         batch_op.add_column(sa.Column('priority_overridden', sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.create_index('ix_tickets_resolved_at', ['resolved_at'], unique=False)
-        batch_op.create_index('ix_tickets_work', ['status', 'queue_id', 'assignee_id', 'priority_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_tickets_work', ['status', 'queue_id', 'assignee_id', 'priority_id', 'created_at'],
+                              unique=False)
 
     # ### end Alembic commands ###
 

@@ -4,9 +4,8 @@ Revision ID: 0006a
 Revises: 0005
 Create Date: 2026-12-02 09:00:00
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0006a'
 down_revision = '0005'

@@ -4,9 +4,8 @@ Revision ID: 0006b
 Revises: 0006a
 Create Date: 2026-12-02 09:00:00
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0006b'
 down_revision = '0006a'
