@@ -11,13 +11,13 @@ from collections.abc import Awaitable, Callable
 from nicegui import background_tasks, ui
 
 from pulse_live import presence
-from pulse_live.errors import ServiceError
 from pulse_live.events import PresenceChanged, TicketChanged
 from pulse_live.models import User
 from pulse_live.services import chatter
 from pulse_live.storage import UploadedFile
 
 from . import housekeeping, live
+from .actions import attempt
 
 
 class TicketFollower:
@@ -64,11 +64,8 @@ class TicketFollower:
 
     async def post(self, body: str, internal: bool, files: list[UploadedFile]) -> bool:
         """Post through the chatter service (which checks everything again); a refusal is shown, not raised."""
-        try:
-            await chatter.post_message(actor=self.user, ticket_id=self.ticket_id, body=body, internal=internal,
-                                       files=files)
-        except ServiceError as e:
-            ui.notify(str(e), type='negative')
+        if not await attempt(chatter.post_message(actor=self.user, ticket_id=self.ticket_id, body=body,
+                                                  internal=internal, files=files)):
             return False
         self.stopped_typing()
         return True
