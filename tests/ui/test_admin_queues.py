@@ -1,4 +1,4 @@
-"""The admin page for queues and rules (/admin/queues): queues, their members, the matrix, each change in the audit log."""
+"""The admin page for queues and rules (/admin/queues): queues, their members, the matrix; each change audited."""
 from __future__ import annotations
 
 from nicegui import ui
