@@ -63,7 +63,7 @@ async def test_customer_opens_a_request_agent_sees_it_live_and_they_talk(create_
     await carl.should_see(marker='document')  # the file is on the request
 
     # the agent's list shows it without a reload
-    await _table_shows(anna, ticket.reference)
+    await anna.should_see(ticket.reference, retries=100)
 
     # the agent answers publicly and writes an internal note; the customer sees the reply live, never the note
     await anna.open(f'/tickets/{ticket.reference}')
