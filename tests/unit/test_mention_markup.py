@@ -44,3 +44,10 @@ def test_raw_html_stays_text_with_a_mention_in_it() -> None:
     html = to_html('<img src=x onerror=alert(1)> @ben', ['ben'])
     assert '<img' not in html and '&lt;img' in html
     assert '<span class="mention">@ben</span>' in html
+
+
+def test_links_open_in_a_new_tab_without_handing_over_the_page() -> None:
+    tags = _parse(to_html('see [the manual](https://example.org/manual)'))
+    assert ('target', '_blank') in tags.attrs
+    assert ('rel', 'noopener noreferrer nofollow') in tags.attrs
+    assert ('href', 'https://example.org/manual') in tags.attrs
