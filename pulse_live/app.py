@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -35,9 +36,9 @@ class AuthMiddleware(BaseHTTPMiddleware):
             refusal = _upload_refusal(request)
             if refusal is not None:
                 return refusal
-        elif path not in PUBLIC_PATHS and not path.startswith(PUBLIC_PREFIXES) and not path.startswith('/api/'):
-            if not app.storage.user.get('user_id'):
-                return RedirectResponse('/login')
+        elif (path not in PUBLIC_PATHS and not path.startswith(PUBLIC_PREFIXES) and not path.startswith('/api/')
+              and not app.storage.user.get('user_id')):
+            return RedirectResponse('/login')
         response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
@@ -68,7 +69,7 @@ def _upload_refusal(request: Request) -> Response | None:
     return None
 
 
-_unsubscribe = []
+_unsubscribe: list[Callable[[], None]] = []
 
 
 async def _startup() -> None:
@@ -124,5 +125,6 @@ def build_app() -> None:
 
 
 def run_kwargs(*, host: str = '127.0.0.1', port: int = 8080) -> dict:
-    return dict(host=host, port=port, title='Pulse Live', reload=False, show=False, show_welcome_message=False,
-                storage_secret=get_settings().resolved_storage_secret(), reconnect_timeout=15.0, favicon='🎫')
+    return {'host': host, 'port': port, 'title': 'Pulse Live', 'reload': False, 'show': False,
+            'show_welcome_message': False, 'storage_secret': get_settings().resolved_storage_secret(),
+            'reconnect_timeout': 15.0, 'favicon': '🎫'}

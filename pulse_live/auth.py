@@ -100,7 +100,7 @@ class LoginThrottle:
 
     async def _reserve(self, account: str, client: str, now: datetime, cutoff: datetime) -> tuple[list[int], int]:
         async with db.session() as session, session.begin():
-            if session.bind.dialect.name == 'postgresql':
+            if session.get_bind().dialect.name == 'postgresql':
                 for key in sorted((account, client)):  # one order for everyone: no deadlock
                     await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
             rows = [LoginFailure(key=key, at=now) for key in (account, client)]

@@ -8,6 +8,7 @@ One background loop per process expires "typing" marks and sends the heartbeats 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -184,8 +185,6 @@ async def stop() -> None:
     global _task  # noqa: PLW0603
     if _task is not None:
         _task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await _task
-        except asyncio.CancelledError:
-            pass
     _task = None

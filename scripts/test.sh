@@ -7,8 +7,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 source scripts/find-chromium.sh
 export PYTHONDONTWRITEBYTECODE=1
 start=$(date +%s)
-echo "== the layers (import-linter contracts in pyproject.toml)"
+echo "== the shape of the code: layers (import-linter contracts), types (mypy), lint (ruff), all in pyproject.toml"
 .venv/bin/lint-imports
+.venv/bin/mypy
+.venv/bin/ruff check pulse_live
 echo "== the package installs on its own (a wheel in a fresh venv serves the demo)"
 bash scripts/check-wheel.sh
 # the browser tests get their own pytest run (sync and async Playwright must not share an event loop)

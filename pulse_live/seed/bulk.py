@@ -21,15 +21,32 @@ from typing import Any
 from sqlalchemy import func, insert, select, text, update
 
 from .. import auth, db
-from ..models import (Channel, EventKind, Organisation, Priority, PriorityScale, Queue, QueueMember, ReferenceCounter,
-                      ResolutionCode, Service, Status, Ticket, TicketEvent, TicketType, User, utcnow)
+from ..models import (
+    Channel,
+    EventKind,
+    Organisation,
+    Priority,
+    PriorityScale,
+    Queue,
+    QueueMember,
+    ReferenceCounter,
+    ResolutionCode,
+    Service,
+    Status,
+    Ticket,
+    TicketEvent,
+    TicketType,
+    User,
+    utcnow,
+)
 from .demo import SCENARIOS, seed_people
 
 TIERS = ['standard', 'standard', 'standard', 'silver', 'gold']
 CHANNELS = [Channel.PORTAL, Channel.PORTAL, Channel.EMAIL, Channel.EMAIL, Channel.PHONE, Channel.CHAT,
             Channel.WALK_IN, Channel.API]
 LEVELS = ['high', 'medium', 'medium', 'medium', 'low']
-LINES = ['Could you send a screenshot of the error?', 'Here it is, see the attachment.', 'Thanks, we are looking into it.',
+LINES = ['Could you send a screenshot of the error?', 'Here it is, see the attachment.',
+         'Thanks, we are looking into it.',
          'Still happening this morning.', 'We deployed a fix, please try again.', 'Works now, thank you!',
          'Can you tell me the exact time it happened?', 'Around 09:15, right after the login.',
          'Internal: looks like the known issue with the proxy.', 'Escalated to the specialists.']
@@ -74,9 +91,10 @@ async def generate(*, tickets: int = 100_000, events: int | None = None, seed: i
         stamp = f'{seed}-{org_base}'
         org_rows = [{'id': org_base + i + 1, 'name': f'Customer {stamp}-{i + 1:03d}', 'is_provider': False,
                      'tier': rng.choice(TIERS), 'created_at': now} for i in range(organisations)]
-        await conn.execute(insert(Organisation.__table__), org_rows)
+        await conn.execute(insert(Organisation), org_rows)
         user_base = await _max_id(conn, User.__table__)
-        agent_rows = [{'id': user_base + i + 1, 'email': f'agent{i + 1:02d}.{stamp}@pulse.bulk', 'password_hash': password_hash,
+        agent_rows = [{'id': user_base + i + 1, 'email': f'agent{i + 1:02d}.{stamp}@pulse.bulk',
+                       'password_hash': password_hash,
                        'role': 'agent', 'organisation_id': provider_id, 'display_name': f'Agent {i + 1:02d}',
                        'handle': f'agent{i + 1:02d}-{stamp}', 'is_active': True, 'card_published': False,
                        'email_notifications': False, 'notify_delay_s': 300, 'created_at': now,
@@ -87,7 +105,7 @@ async def generate(*, tickets: int = 100_000, events: int | None = None, seed: i
                           'handle': None, 'is_active': True, 'card_published': False, 'email_notifications': False,
                           'notify_delay_s': 300, 'created_at': now, 'phone': '', 'location': '', 'department': ''}
                          for i in range(customers)]
-        await conn.execute(insert(User.__table__), agent_rows + customer_rows)
+        await conn.execute(insert(User), agent_rows + customer_rows)
         staff = [u.id for u in people.users.values() if u.role != 'customer'] + [r['id'] for r in agent_rows]
         customer_orgs = [(r['id'], r['organisation_id']) for r in customer_rows] + \
             [(u.id, u.organisation_id) for u in people.users.values() if u.role == 'customer']
@@ -96,14 +114,15 @@ async def generate(*, tickets: int = 100_000, events: int | None = None, seed: i
         members = [{'queue_id': queues[i % len(queues)], 'user_id': r['id'], 'added_at': now}
                    for i, r in enumerate(agent_rows) if (queues[i % len(queues)], r['id']) not in have]
         if members:
-            await conn.execute(insert(QueueMember.__table__), members)
+            await conn.execute(insert(QueueMember), members)
         types = list((await conn.execute(select(TicketType.id).order_by(TicketType.id))).scalars())
         priorities = list((await conn.execute(select(Priority.id, Priority.name).join(PriorityScale)
                                               .where(PriorityScale.is_active.is_(True)).order_by(Priority.rank))).all())
-        services = list((await conn.execute(select(Service.id).order_by(Service.id))).scalars()) or [None]
+        services: list[int | None] = list((await conn.execute(select(Service.id).order_by(Service.id))).scalars()) \
+            or [None]
         codes = list((await conn.execute(select(ResolutionCode.id))).scalars())
-        counters = dict(((p, y), v) for p, y, v in (await conn.execute(select(
-            ReferenceCounter.prefix, ReferenceCounter.year, ReferenceCounter.last_value))).all())
+        counters = {(p, y): v for p, y, v in (await conn.execute(select(
+            ReferenceCounter.prefix, ReferenceCounter.year, ReferenceCounter.last_value))).all()}
         ticket_base = await _max_id(conn, Ticket.__table__)
         event_base = await _max_id(conn, TicketEvent.__table__)
     progress(f'people ready ({agents} agents, {customers} customers in {organisations} organisations)')
@@ -128,9 +147,9 @@ async def generate(*, tickets: int = 100_000, events: int | None = None, seed: i
         if not ticket_rows:
             return
         async with db.engine().begin() as conn:
-            await conn.execute(insert(Ticket.__table__), ticket_rows)
+            await conn.execute(insert(Ticket), ticket_rows)
             for start in range(0, len(event_rows), batch * 4):
-                await conn.execute(insert(TicketEvent.__table__), event_rows[start:start + batch * 4])
+                await conn.execute(insert(TicketEvent), event_rows[start:start + batch * 4])
         ticket_rows, event_rows = [], []
 
     for n, age in enumerate(ages):

@@ -21,8 +21,20 @@ from sqlalchemy import func, select, update
 from .. import auth, db
 from ..bus import get_bus
 from ..events import Event, TicketChanged
-from ..models import (Attachment, Organisation, Priority, PriorityScale, Queue, ResolutionCode, Service, Ticket,
-                      TicketEvent, TicketType, User, utcnow)
+from ..models import (
+    Attachment,
+    Organisation,
+    Priority,
+    PriorityScale,
+    Queue,
+    ResolutionCode,
+    Service,
+    Ticket,
+    TicketEvent,
+    TicketType,
+    User,
+    utcnow,
+)
 from ..notify import planner
 from ..services import catalog, chatter, customers, queues, tickets, users
 from .customers import seed_customer_data
@@ -43,7 +55,8 @@ PEOPLE = [
     ('anna@pulse.demo', 'agent', 'Anna Keller', 'anna', 'provider', '+41 31 555 01 01', 'Bern', 'Service Desk', True),
     ('ben@pulse.demo', 'agent', 'Ben Okafor', 'ben', 'provider', '+41 31 555 01 02', 'Zurich', '2nd Level', True),
     ('daniel@pulse.demo', 'agent', 'Daniel Weber', 'daniel', 'provider', '+41 31 555 01 03', 'Bern', 'Network', True),
-    ('maria@pulse.demo', 'manager', 'Maria Rossi', 'maria', 'provider', '+41 31 555 01 04', 'Bern', 'Service Management', True),
+    ('maria@pulse.demo', 'manager', 'Maria Rossi', 'maria', 'provider', '+41 31 555 01 04', 'Bern',
+     'Service Management', True),
     ('carl@acme.demo', 'customer', 'Carl Jensen', 'carl', 'acme', '+45 33 12 34 56', 'Copenhagen', 'Finance', False),
     ('eva@acme.demo', 'customer', 'Eva Lindqvist', 'eva', 'acme', '+45 33 12 34 57', 'Copenhagen', 'Sales', False),
     ('tom@globex.demo', 'customer', 'Tom Baker', 'tom', 'globex', '+44 20 7946 0011', 'London', 'Logistics', False),
@@ -87,7 +100,8 @@ TITLE_VARIANTS = {
     'Printer on floor 3 is down': ['Printer on floor 3 is down again', 'Printer on floor 3 down after the toner change',
                                    'Printer on floor 3 is down since this morning',
                                    'Printer on floor 3 is down with a paper jam message'],
-    'Cannot connect to VPN from home': ['VPN rejects my login from the hotel', 'Cannot connect to VPN on the new laptop',
+    'Cannot connect to VPN from home': ['VPN rejects my login from the hotel',
+                                        'Cannot connect to VPN on the new laptop',
                                         'VPN connection drops when working from home',
                                         'VPN says authentication failed'],
     'Outlook keeps asking for password': ['Outlook asks for my password after every restart',
@@ -236,12 +250,14 @@ async def _seed_tickets(tickets_count: int, rng: random.Random, changes: list[tu
             await chatter.post_message(actor=speakers[n % 2], ticket_id=ticket.id, body=line)
         if i % 4 == 1:
             await chatter.post_message(actor=agent, ticket_id=ticket.id, internal=True,
-                                       body=f'Internal: checked similar tickets, @{agents[(i + 1) % 3].handle} knows this one.')
+                                       body=f'Internal: checked similar tickets, '
+                                            f'@{agents[(i + 1) % 3].handle} knows this one.')
         stage = i % 5  # 0 open, 1 in progress, 2 resolved, 3 closed, 4 open+assigned
         version = ticket.version
         if stage >= 1 or i % 2:
             ticket = await tickets.update_ticket(actor=agent, ticket_id=ticket.id, expected_version=version,
-                                                 changes={'assignee_id': agent.id, 'queue_id': rng.choice(queues_of[agent.id])})
+                                                 changes={'assignee_id': agent.id,
+                                                          'queue_id': rng.choice(queues_of[agent.id])})
             version = ticket.version
         if stage in (1, 2, 3):
             ticket = await tickets.change_status(actor=agent, ticket_id=ticket.id, expected_version=version,

@@ -44,7 +44,8 @@ async def seed_work_rules(users: dict[str, User]) -> None:
                                          queue_id=queue_ids['Network'], service_id=services.get('VPN'))
     await rule_admin.create_routing_rule(actor=admin, name='Network words to the network team',
                                          queue_id=queue_ids['Network'], keywords='vpn, network, wifi, uplink, firewall')
-    await rule_admin.create_routing_rule(actor=admin, name='ERP incidents to 2nd level', queue_id=queue_ids['2nd level'],
+    await rule_admin.create_routing_rule(actor=admin, name='ERP incidents to 2nd level',
+                                         queue_id=queue_ids['2nd level'],
                                          service_id=services.get('ERP'), type_id=types.get('Incident'))
     await rule_admin.create_priority_rule(actor=admin, kind='tier', match='gold', raise_by=1)
     await rule_admin.create_priority_rule(actor=admin, kind='criticality', match='critical', raise_by=1)
