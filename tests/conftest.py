@@ -170,6 +170,18 @@ def _install_context_aware_user_helpers() -> None:
     users: weakref.WeakSet = weakref.WeakSet()
     last: dict[str, object] = {}
 
+    class _Nobody:
+        """A page no simulated user shows any more (an earlier page of theirs, still alive until its client is
+        deleted): what the server sends it reaches nobody, as in a browser tab that was navigated away."""
+
+        def __call__(self, *args, **kwargs):
+            return None
+
+        def __getattr__(self, attr: str):
+            return self
+
+    nobody = _Nobody()
+
     def owner():
         try:
             client = context.client
@@ -179,6 +191,8 @@ def _install_context_aware_user_helpers() -> None:
             for candidate in list(users):
                 if object.__getattribute__(candidate, 'client') is client:
                     return candidate
+            if getattr(client, 'pulse_user_id', None) is not None:
+                return nobody  # a signed-in page of nobody's: never another user's browser
         return last.get('user')
 
     class _Proxy:
@@ -189,6 +203,8 @@ def _install_context_aware_user_helpers() -> None:
             user = owner()
             if user is None:
                 raise RuntimeError(f'ui.{self._name} used outside any simulated user')
+            if user is nobody:
+                return nobody
             return object.__getattribute__(user, self._name)
 
         def __call__(self, *args, **kwargs):
