@@ -21,7 +21,6 @@ def track_online(user: User) -> None:
     """Any open tab makes the user online (in-app notifications instead of mail) — once its socket connected: a
     page fetched without one (a prefetch, a script, a tab closed at once) must not hold their mail back."""
     client = ui.context.client
-    presence.connected(user.id, client.id)
     client.on_connect(lambda: presence.connected(user.id, client.id))
     client.on_disconnect(lambda: presence.disconnected(user.id, client.id))
     client.on_delete(lambda: presence.disconnected(user.id, client.id))
