@@ -311,23 +311,9 @@ class Composer:
             self.suggestions.clear()
 
     async def _uploaded(self, e: events.UploadEventArguments) -> None:
-        settings = get_settings()
-        size = e.file.size()  # the browser's limit can be bypassed: check here as well
-        if size > settings.max_upload_bytes:
-            ui.notify(f'{e.file.name} is too large ({human_size(size)}; at most '
-                      f'{human_size(settings.max_upload_bytes)}).', type='negative')
+        upload = await upload_budget.take(e, len(self.pending))
+        if upload is None:
             return
-        if len(self.pending) >= settings.max_upload_files:
-            ui.notify(f'At most {settings.max_upload_files} files per message.', type='negative')
-            return
-        reservation = object()
-        refused = upload_budget.hold(self.upload.client, reservation, size)
-        if refused:
-            ui.notify(refused, type='negative')
-            return
-        upload = UploadedFile(e.file.name, e.file.content_type, await e.file.read())
-        upload_budget.release(self.upload.client, reservation)  # the file itself holds it from here on
-        upload_budget.hold(self.upload.client, upload, len(upload.data))
         self._uploaded_any = True
         self.pending.append(upload)
         self._show_files()

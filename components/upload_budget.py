@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from pulse_live.config import get_settings
+from pulse_live.storage import UploadedFile
 
 
 class PendingUploads:
@@ -77,3 +78,30 @@ def release(client, key: object) -> None:
     user_id = guard.user_id_of(client)
     if user_id is not None:
         pending_uploads.release(user_id, client.id, key)
+
+
+async def take(e, already: int, *, per: str = 'per message') -> UploadedFile | None:
+    """An uploaded file checked on the server (size, count, the user's budget) and read into memory, held against
+    the budget until ``release``; None after telling the user why not. The browser's limits can be bypassed."""
+    from nicegui import ui
+
+    from .chatter import human_size
+    settings = get_settings()
+    client = e.sender.client
+    size = e.file.size()
+    if size > settings.max_upload_bytes:
+        ui.notify(f'{e.file.name} is too large ({human_size(size)}; at most '
+                  f'{human_size(settings.max_upload_bytes)}).', type='negative')
+        return None
+    if already >= settings.max_upload_files:
+        ui.notify(f'At most {settings.max_upload_files} files {per}.', type='negative')
+        return None
+    reservation = object()
+    refused = hold(client, reservation, size)
+    if refused:
+        ui.notify(refused, type='negative')
+        return None
+    upload = UploadedFile(e.file.name, e.file.content_type, await e.file.read())
+    release(client, reservation)  # the file itself holds it from here on
+    hold(client, upload, len(upload.data))
+    return upload
