@@ -191,8 +191,9 @@ def _install_context_aware_user_helpers() -> None:
             for candidate in list(users):
                 if object.__getattribute__(candidate, 'client') is client:
                     return candidate
-            if getattr(client, 'pulse_user_id', None) is not None:
-                return nobody  # a signed-in page of nobody's: never another user's browser
+            if getattr(client, 'pulse_user_id', None) is not None and client.has_socket_connection:
+                return nobody  # a page shown before, now of nobody's: never another user's browser
+            # (a page still being built has no socket yet: it belongs to the user who is opening it)
         return last.get('user')
 
     class _Proxy:
