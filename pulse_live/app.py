@@ -88,13 +88,18 @@ async def _startup() -> None:
         from .notify import missed, sender
         sender.start()
         missed.start()
+    if settings.mail_intake_worker:
+        from .intake import mail
+        mail.start()
 
 
 async def _shutdown() -> None:
     from components.dashboard_feed import feed
 
     from . import presence
+    from .intake import mail
     from .notify import missed, sender
+    await mail.stop()
     await feed.stop()  # before NiceGUI cancels background tasks: no query is cut off mid-flight
     await sender.stop()
     await missed.stop()
@@ -111,6 +116,10 @@ def build_app() -> None:
     from components import guard, housekeeping, session
     from pages import downloads
     downloads.register()
+    from . import api
+    from .intake import error_reports
+    api.install(app)  # /api/v1 (token auth, problem+json errors)
+    error_reports.install(app)  # /api/{source}/envelope/ and /store/ (the Sentry SDK's protocol)
     session.register()  # /login/finish and /logout: a new session id at each
     guard.install()  # each socket message bound to its own page and session (components/guard.py)
     app.on_delete(housekeeping.release)  # every closed page: what it leaves in process-wide caches is released

@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     phone_region: str = Field(default='CH', description='country (ISO 3166 code, e.g. CH, DE, GB) in which phone '
                                                         'numbers written without a country code are read')
 
+    # e-mail in (pulse_live/intake/mail.py)
+    mail_intake_worker: bool = Field(default=True, description='watch the configured IMAP mailboxes in this process')
+
+    # REST API (pulse_live/api)
+
+    # error reports (pulse_live/intake/error_reports.py)
+
     @field_validator('phone_region')
     @classmethod
     def _known_phone_region(cls, value: str) -> str:

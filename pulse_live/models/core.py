@@ -65,6 +65,7 @@ class EventKind(enum.StrEnum):
     TEAM_ADDED = 'team_added'
     TEAM_REMOVED = 'team_removed'
     TEAM_WATCH = 'team_watch'
+    CALL = 'call'                # a logged telephone call (data: direction, duration), staff only
 
 
 class Organisation(Base):

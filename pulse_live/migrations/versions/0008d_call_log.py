@@ -1,0 +1,21 @@
+"""logged calls (a chatter entry kind; no schema change unless needed)
+
+Revision ID: 0008d
+Revises: 0008c
+Create Date: 2026-12-02 03:00:00
+"""
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision = '0008d'
+down_revision = '0008c'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
