@@ -9,7 +9,7 @@ from pulse_live.config import reset_settings
 from pulse_live.errors import LoginRefused, PermissionDenied, ValidationError
 from pulse_live.models import MailOutbox, User
 from pulse_live.services import accounts
-from tests.unit.test_notifications import drain
+from tests.helpers import drain
 
 LINK = re.compile(r'http://[^\s]+/password/reset\?token=([A-Za-z0-9_.\-]+)')
 

@@ -18,7 +18,7 @@ from pulse_live.errors import ValidationError
 from pulse_live.models import MailOutbox, Notification, utcnow
 from pulse_live.notify import compose, missed, sender
 from pulse_live.services import chatter, notifications, tickets
-from tests.unit.test_notifications import _outbox, drain, make_due
+from tests.helpers import drain, make_due, outbox
 
 pytestmark = pytest.mark.usefixtures('fresh_presence')  # nobody is online, nobody views
 
@@ -32,7 +32,7 @@ async def _rows(specs: list[tuple[str, int | None]]) -> list[MailOutbox]:
             s.add(MailOutbox(to_addr=to_addr, ticket_id=ticket_id, subject='PL-TEST', body_text='',
                              message_id=f'<robust-{i}@pulse-live>', kind='update', items=[{'text': f'item {i}'}],
                              created_at=now, next_attempt_at=now))
-    return await _outbox()
+    return await outbox()
 
 
 # --- header values --------------------------------------------------------------------------------------------------
@@ -63,7 +63,7 @@ async def test_poison_titles_go_out_with_a_clean_subject(people, smtp):
     for _ in range(3):  # a few rounds, each after the claims ran out
         await make_due()
         await sender.send_due()
-    rows = await _outbox()
+    rows = await outbox()
     assert rows and all(r.status == 'sent' and r.attempts == 1 for r in rows)
     assert set(smtp.per_message_id().values()) == {1}
     subjects = {m['Subject'] for m in smtp.to('daniel@pulse.demo')}
@@ -83,7 +83,7 @@ async def test_a_mail_that_cannot_be_composed_dies_alone_and_the_others_go_out_o
     for _ in range(3):
         await make_due()  # stands for the claims running out between rounds
         await sender.send_due()
-    by_id = {r.id: r for r in await _outbox()}
+    by_id = {r.id: r for r in await outbox()}
     assert by_id[poison.id].status == 'dead' and by_id[poison.id].attempts == 1
     assert 'could not compose the mail' in by_id[poison.id].last_error
     assert 'ValueError' in by_id[poison.id].last_error and 'linefeed' in by_id[poison.id].last_error
@@ -101,7 +101,7 @@ async def test_a_refused_recipient_fails_only_its_own_mail(people, smtp, monkeyp
     rows = await _rows([('gone@example.org', None), *[(f'ok{i}@example.org', None) for i in range(3)],
                         ('full@example.org', None), *[(f'ok{i}@example.org', None) for i in range(3, 6)]])
     assert await sender.send_due(connections=1) == 8  # all on one connection: the refusals come first
-    by_addr = {r.to_addr: r for r in await _outbox()}
+    by_addr = {r.to_addr: r for r in await outbox()}
     for addr, code in (('gone@example.org', '550'), ('full@example.org', '452')):
         refused = by_addr.pop(addr)
         assert refused.status == 'pending' and refused.attempts == 1  # retried with backoff like any refusal
@@ -110,7 +110,7 @@ async def test_a_refused_recipient_fails_only_its_own_mail(people, smtp, monkeyp
     assert all(r.status == 'sent' and r.attempts == 1 and r.last_error == '' for r in by_addr.values())
     assert smtp.per_message_id() == Counter({r.message_id: 1 for r in rows if r.to_addr.startswith('ok')})
     await drain()  # the refusals go on: dead after the attempts; nothing else is sent again
-    by_addr = {r.to_addr: r for r in await _outbox()}
+    by_addr = {r.to_addr: r for r in await outbox()}
     assert by_addr['gone@example.org'].status == 'dead' and by_addr['gone@example.org'].attempts == 2
     assert '550' in by_addr['gone@example.org'].last_error
     assert by_addr['full@example.org'].status == 'dead' and by_addr['full@example.org'].attempts == 2
@@ -123,7 +123,7 @@ async def test_an_address_the_smtp_client_cannot_send_to_fails_alone(people, smt
     rows = await _rows([('ok0@example.org', None), ('j\u00f6rg@example.org', None), ('ok1@example.org', None),
                         ('ok2@example.org', None)])
     assert await sender.send_due(connections=1) == 4
-    by_addr = {r.to_addr: r for r in await _outbox()}
+    by_addr = {r.to_addr: r for r in await outbox()}
     odd = by_addr.pop('j\u00f6rg@example.org')
     assert odd.status == 'pending' and odd.attempts == 1 and 'UnicodeEncodeError' in odd.last_error
     assert all(r.status == 'sent' and r.attempts == 1 for r in by_addr.values())
@@ -171,7 +171,7 @@ async def test_retry_now_refuses_a_mail_that_is_being_sent(people, smtp):
         await s.execute(update(MailOutbox).values(locked_until=utcnow() - timedelta(seconds=1)))
     await notifications.retry_now(actor=admin, outbox_id=row.id)
     assert await sender.send_due() == 1
-    assert len(smtp.messages) == 1 and (await _outbox())[0].status == 'sent'
+    assert len(smtp.messages) == 1 and (await outbox())[0].status == 'sent'
     with pytest.raises(ValidationError, match='sent already'):
         await notifications.retry_now(actor=admin, outbox_id=row.id)
 

@@ -6,34 +6,19 @@ mentioned; managers and admins choose what else they hear (``notify_scope``)."""
 from collections import Counter
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from pulse_live import db, presence
 from pulse_live.bus import get_bus
 from pulse_live.errors import ValidationError
 from pulse_live.events import NotificationCreated
-from pulse_live.models import MailOutbox, Notification, Queue, QueueMember, User, utcnow
-from pulse_live.notify import missed, sender
+from pulse_live.models import MailOutbox, Notification, QueueMember, User
+from pulse_live.notify import missed
 from pulse_live.services import chatter, notifications, ownership, queues, tickets
+from tests.factories import queue_ids
+from tests.helpers import drain
 
-
-@pytest.fixture(autouse=True)
-def _nobody_online():
-    presence._online.clear()
-    presence._viewers.clear()
-    yield
-    presence._online.clear()
-    presence._viewers.clear()
-
-
-async def drain() -> None:
-    """Send every pending mail now (past the batch window)."""
-    while True:
-        async with db.session() as s, s.begin():
-            await s.execute(update(MailOutbox).where(MailOutbox.status == 'pending')
-                            .values(next_attempt_at=utcnow(), locked_until=None))
-        if not await sender.send_due():
-            return
+pytestmark = pytest.mark.usefixtures('fresh_presence')  # nobody is online, nobody views
 
 
 @pytest.fixture
@@ -49,17 +34,12 @@ def toasts():
     unsubscribe()
 
 
-async def _queue_ids() -> dict[str, int]:
-    async with db.session() as s:
-        return dict((await s.execute(select(Queue.name, Queue.id))).all())
-
-
 async def test_a_scripted_day_tells_each_person_only_what_concerns_them(people, smtp, toasts):
     u = people.users
     anna, ben, daniel, maria, admin, carl, eva = (u[e] for e in (
         'anna@pulse.demo', 'ben@pulse.demo', 'daniel@pulse.demo', 'maria@pulse.demo', 'admin@pulse.demo',
         'carl@acme.demo', 'eva@acme.demo'))
-    q = await _queue_ids()  # 1st level: Anna, Ben, Daniel · 2nd level: Ben · Network: Daniel
+    q = await queue_ids()  # 1st level: Anna, Ben, Daniel · 2nd level: Ben · Network: Daniel
     await queues.add_member(actor=admin, queue_id=q['2nd level'], user_id=maria.id)
     await notifications.update_preferences(actor=maria, email_notifications=True, notify_delay_s=300,
                                            notify_scope='queues')  # Maria follows her queue, 2nd level
@@ -189,7 +169,7 @@ async def test_mail_renders_markdown_safely_with_a_clean_plain_part(people, smtp
 async def test_managers_choose_what_they_hear(people, smtp):
     u = people.users
     anna, maria, admin, ben = u['anna@pulse.demo'], u['maria@pulse.demo'], u['admin@pulse.demo'], u['ben@pulse.demo']
-    q = await _queue_ids()
+    q = await queue_ids()
     await queues.add_member(actor=admin, queue_id=q['Network'], user_id=maria.id)
     await notifications.update_preferences(actor=admin, email_notifications=True, notify_delay_s=300,
                                            notify_scope='all')

@@ -11,37 +11,15 @@ from pulse_live.models import MailOutbox, Notification, ResolutionCode, utcnow
 from pulse_live.notify import missed, sender
 from pulse_live.services import chatter, notifications, team, tickets, users
 from tests.factories import make_ticket
+from tests.helpers import clear_outbox, drain, make_due, outbox
 
 pytestmark = pytest.mark.usefixtures('fresh_presence')  # nobody is online, nobody views
-
-
-async def make_due() -> None:
-    """Travel past the batch window / backoff: everything pending is due now."""
-    async with db.session() as s, s.begin():
-        await s.execute(update(MailOutbox).where(MailOutbox.status == 'pending')
-                        .values(next_attempt_at=utcnow(), locked_until=None))
-
-
-async def drain() -> None:
-    await make_due()
-    while await sender.send_due():
-        await make_due()
-
-
-async def _outbox() -> list[MailOutbox]:
-    async with db.session() as s:
-        return list((await s.execute(select(MailOutbox).order_by(MailOutbox.id))).scalars())
-
-
-async def _clear_outbox() -> None:
-    async with db.session() as s, s.begin():
-        await s.execute(MailOutbox.__table__.delete())
 
 
 async def test_offline_watcher_mail_online_watcher_in_app_actor_nothing(people, smtp):
     anna, ben, daniel = (people.users[e] for e in ('anna@pulse.demo', 'ben@pulse.demo', 'daniel@pulse.demo'))
     ticket = await make_ticket(people, 'VPN down')
-    await _clear_outbox()
+    await clear_outbox()
     presence.connected(ben.id, 'ben-tab')  # Ben has the app open; Daniel does not
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='Router replaced')
     await drain()
@@ -68,7 +46,7 @@ async def test_mentions_and_team_override_watch(people, smtp):
         group = (await s.execute(select(TeamMember).where(TeamMember.ticket_id == ticket.id,
                                                           TeamMember.organisation_id.is_not(None)))).scalar_one()
     await team.set_watching(actor=anna, ticket_id=ticket.id, member_id=group.id, watching=False)
-    await _clear_outbox()
+    await clear_outbox()
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='quiet update')  # nobody from the group
     await drain()
     assert smtp.to('daniel@pulse.demo') == [] and smtp.to('ben@pulse.demo') == []
@@ -90,7 +68,7 @@ async def test_mentions_and_team_override_watch(people, smtp):
 async def test_burst_of_changes_makes_one_mail(people, smtp):
     anna = people.users['anna@pulse.demo']
     ticket = await make_ticket(people, 'VPN down')
-    await _clear_outbox()
+    await clear_outbox()
     version = ticket.version
     for i in range(5):
         version = (await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=version,
@@ -105,7 +83,7 @@ async def test_burst_of_changes_makes_one_mail(people, smtp):
 async def test_customer_gets_public_replies_and_resolve_close_mails_never_notes(people, smtp):
     anna = people.users['anna@pulse.demo']
     ticket = await make_ticket(people, 'VPN down')
-    await _clear_outbox()
+    await clear_outbox()
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='internal musing', internal=True)
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='We are on it')
     async with db.session() as s:
@@ -127,18 +105,18 @@ async def test_customer_gets_public_replies_and_resolve_close_mails_never_notes(
 async def test_server_down_then_back_nothing_lost_nothing_doubled(people, smtp):
     anna = people.users['anna@pulse.demo']
     ticket = await make_ticket(people, 'VPN down')
-    await _clear_outbox()
+    await clear_outbox()
     smtp.controller.stop()  # the mail server is down
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='while the server is down')
     await make_due()
     assert await sender.send_due() > 0
-    rows = await _outbox()
+    rows = await outbox()
     assert rows and all(r.status == 'pending' and r.attempts == 1 and r.last_error for r in rows)
     assert all(r.next_attempt_at > utcnow() for r in rows)  # backoff
     smtp.controller = Controller(smtp, hostname='127.0.0.1', port=smtp.controller.port)
     smtp.controller.start()  # back
     await drain()
-    rows = await _outbox()
+    rows = await outbox()
     assert all(r.status == 'sent' for r in rows)
     assert sorted(m['To'] for m in smtp.messages) == sorted(r.to_addr for r in rows)
     assert len({m['Message-ID'] for m in smtp.messages}) == len(smtp.messages)
@@ -148,7 +126,7 @@ async def test_an_outage_is_logged_once_and_its_end_once(people, smtp, caplog, m
     monkeypatch.setattr(sender, '_server_down', False)  # whatever an earlier test left behind
     anna = people.users['anna@pulse.demo']
     ticket = await make_ticket(people, 'VPN down')
-    await _clear_outbox()
+    await clear_outbox()
     smtp.controller.stop()
     caplog.set_level('WARNING', logger='pulse_live.notify.sender')
     for attempt in range(3):  # three rounds of retries while the server is down
@@ -162,7 +140,7 @@ async def test_an_outage_is_logged_once_and_its_end_once(people, smtp, caplog, m
     await drain()
     back = [r for r in caplog.records if 'answers again' in r.getMessage()]
     assert len(back) == 1
-    assert all(r.status == 'sent' for r in await _outbox())
+    assert all(r.status == 'sent' for r in await outbox())
 
 
 async def test_refusing_server_leads_to_dead_letter_and_retry_now(people, smtp, monkeypatch):
@@ -170,18 +148,18 @@ async def test_refusing_server_leads_to_dead_letter_and_retry_now(people, smtp, 
     reset_settings()
     anna, admin = people.users['anna@pulse.demo'], people.users['admin@pulse.demo']
     ticket = await make_ticket(people, 'VPN down')
-    await _clear_outbox()
+    await clear_outbox()
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='refused')
     smtp.refuse = True
     await drain()
-    rows = await _outbox()
+    rows = await outbox()
     assert rows and all(r.status == 'dead' and '451' in r.last_error for r in rows)
     smtp.refuse = False
     with pytest.raises(Exception, match='not allowed'):
         await notifications.retry_now(actor=anna, outbox_id=rows[0].id)
     await notifications.retry_now(actor=admin, outbox_id=rows[0].id)
     await sender.send_due()
-    assert [r.status for r in await _outbox()][0] == 'sent'
+    assert [r.status for r in await outbox()][0] == 'sent'
     assert len(smtp.messages) == 1
 
 
@@ -189,7 +167,7 @@ async def test_restart_between_claim_and_send_sends_once(people, smtp):
     """A process that claimed mails and died: after the claim expires another sends them, once each."""
     anna = people.users['anna@pulse.demo']
     ticket = await make_ticket(people, 'VPN down')
-    await _clear_outbox()
+    await clear_outbox()
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='before the crash')
     await make_due()
     claimed = await sender._claim(100)  # the "old process" claims, then crashes before sending
@@ -201,7 +179,7 @@ async def test_restart_between_claim_and_send_sends_once(people, smtp):
     await drain()
     await drain()
     assert len(smtp.messages) == len(claimed)
-    assert all(r.status == 'sent' for r in await _outbox())
+    assert all(r.status == 'sent' for r in await outbox())
 
 
 async def test_header_injection_is_neutralised(people, smtp):
@@ -222,7 +200,7 @@ async def test_unread_in_app_notification_is_mailed_after_going_offline(people, 
     anna, ben = people.users['anna@pulse.demo'], people.users['ben@pulse.demo']
     await notifications.update_preferences(actor=ben, email_notifications=True, notify_delay_s=0)
     ticket = await make_ticket(people, 'VPN down')
-    await _clear_outbox()
+    await clear_outbox()
     presence.connected(ben.id, 'tab')
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='ping while online')
     assert await missed.mail_missed() == 0  # Ben is online: nothing to mail yet
@@ -245,7 +223,7 @@ async def test_unread_notification_younger_than_the_users_delay_is_not_mailed_an
     await notifications.update_preferences(actor=ben, email_notifications=True, notify_delay_s=600)
     await notifications.update_preferences(actor=daniel, email_notifications=True, notify_delay_s=0)
     ticket = await make_ticket(people, 'VPN down')
-    await _clear_outbox()
+    await clear_outbox()
     now = utcnow()
     async with db.session() as s, s.begin():
         await s.execute(Notification.__table__.delete())
@@ -285,7 +263,7 @@ async def test_email_preference_off_means_no_mail(people, smtp):
 async def test_user_looking_at_the_ticket_gets_no_toast_and_no_mail(people, smtp):
     anna, ben = people.users['anna@pulse.demo'], people.users['ben@pulse.demo']
     ticket = await make_ticket(people, 'VPN down')
-    await _clear_outbox()
+    await clear_outbox()
     presence.connected(ben.id, 'ben-tab')
     await presence.join(ticket.id, client_id='ben-tab', user_id=ben.id, name='Ben Okafor', is_staff=True)
     try:

@@ -83,15 +83,6 @@ async def test_the_assignee_field_follows_the_same_rule(people):
 
 # --- notifications of ownership changes (watchers; see notify/planner.py) ---
 
-@pytest.fixture
-def offline():
-    presence._online.clear()
-    presence._viewers.clear()
-    yield presence
-    presence._online.clear()
-    presence._viewers.clear()
-
-
 async def _told(ticket_id: int) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
     """(in-app notification texts, mailed item texts) per user for one ticket."""
     async with db.session() as s:
@@ -114,7 +105,7 @@ async def _forget_notifications() -> None:
         await s.execute(MailOutbox.__table__.delete())
 
 
-async def test_take_assign_unassign_tell_the_watchers(people, offline):
+async def test_take_assign_unassign_tell_the_watchers(people, fresh_presence):
     u = people.users
     anna, ben, daniel, maria, carl = (u[e] for e in ('anna@pulse.demo', 'ben@pulse.demo', 'daniel@pulse.demo',
                                                      'maria@pulse.demo', 'carl@acme.demo'))
@@ -148,7 +139,7 @@ async def test_take_assign_unassign_tell_the_watchers(people, offline):
     assert ben.id not in mailed and carl.id not in mailed
 
 
-async def test_ownership_changes_spare_unwatching_members_and_viewers(people, offline):
+async def test_ownership_changes_spare_unwatching_members_and_viewers(people, fresh_presence):
     u = people.users
     anna, ben, daniel = u['anna@pulse.demo'], u['ben@pulse.demo'], u['daniel@pulse.demo']
     ticket = await tickets.create_ticket(actor=anna, title='VPN down', customer_id=u['carl@acme.demo'].id)

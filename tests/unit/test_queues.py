@@ -12,6 +12,8 @@ from pulse_live.events import TicketChanged
 from pulse_live.models import AuditLog, Queue, QueueMember, RoutingRule, Service, Ticket, TicketEvent, TicketType
 from pulse_live.queries import queues as work_queries
 from pulse_live.services import ownership, queues, rule_admin, tickets
+from tests.factories import queue_ids
+from tests.helpers import history
 
 
 async def _ids(model, column='name'):
@@ -19,17 +21,10 @@ async def _ids(model, column='name'):
         return dict((await s.execute(select(getattr(model, column), model.id))).all())
 
 
-async def _history(ticket_id: int, field: str = 'assignee_id') -> list[TicketEvent]:
-    async with db.session() as s:
-        return list((await s.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id,
-                                                               TicketEvent.field == field)
-                                     .order_by(TicketEvent.id))).scalars())
-
-
 async def test_routing_rules_first_match_wins_else_default_queue(people):
     admin, anna = people.users['admin@pulse.demo'], people.users['anna@pulse.demo']
     carl = people.users['carl@acme.demo']
-    q, services, types = await _ids(Queue), await _ids(Service), await _ids(TicketType)
+    q, services, types = await queue_ids(), await _ids(Service), await _ids(TicketType)
     # order matters: the keyword rule comes first, so a VPN ticket that says "invoice" goes to 2nd level
     await rule_admin.create_routing_rule(actor=admin, name='Invoices', queue_id=q['2nd level'],
                                          keywords='invoice, billing')
@@ -69,7 +64,7 @@ async def test_routing_rules_first_match_wins_else_default_queue(people):
 
 async def test_customer_tickets_are_routed_too(people):
     admin, carl = people.users['admin@pulse.demo'], people.users['carl@acme.demo']
-    q = await _ids(Queue)
+    q = await queue_ids()
     await rule_admin.create_routing_rule(actor=admin, name='ACME', queue_id=q['2nd level'],
                                          organisation_id=people.orgs['acme'])
     ticket = await tickets.create_ticket(actor=carl, title='Help')
@@ -78,7 +73,7 @@ async def test_customer_tickets_are_routed_too(people):
 
 async def test_rule_and_queue_admin_is_validated_audited_and_admin_only(people):
     admin, anna, maria = (people.users[e] for e in ('admin@pulse.demo', 'anna@pulse.demo', 'maria@pulse.demo'))
-    q = await _ids(Queue)
+    q = await queue_ids()
     with pytest.raises(PermissionDenied):
         await rule_admin.create_routing_rule(actor=anna, name='x', queue_id=q['Network'])
     with pytest.raises(PermissionDenied):
@@ -121,7 +116,7 @@ async def test_rule_and_queue_admin_is_validated_audited_and_admin_only(people):
 
 async def test_delete_queue_with_tickets_is_refused(people):
     admin, anna = people.users['admin@pulse.demo'], people.users['anna@pulse.demo']
-    q = await _ids(Queue)
+    q = await queue_ids()
     await tickets.create_ticket(actor=anna, title='x', queue_id=q['Network'])
     with pytest.raises(ValidationError, match='still holds 1 ticket'):
         await queues.delete_queue(actor=admin, queue_id=q['Network'])
@@ -141,12 +136,12 @@ async def test_take_records_owner_history_and_publishes(people):
     finally:
         unsubscribe()
     assert taken.assignee_id == anna.id and taken.version == ticket.version + 1 and again.version == taken.version
-    history = await _history(ticket.id)
-    assert [(h.actor_id, h.old_value, h.new_value, h.is_internal) for h in history] == \
+    steps = await history(ticket.id, field='assignee_id')
+    assert [(h.actor_id, h.old_value, h.new_value, h.is_internal) for h in steps] == \
         [(anna.id, '—', 'Anna Keller', True)]
-    assert history[0].body == 'Anna Keller took the ticket'
+    assert steps[0].body == 'Anna Keller took the ticket'
     changes = [e for e in seen if isinstance(e, TicketChanged)]
-    assert len(changes) == 1 and changes[0].fields == ('assignee_id',) and changes[0].event_ids == (history[0].id,)
+    assert len(changes) == 1 and changes[0].fields == ('assignee_id',) and changes[0].event_ids == (steps[0].id,)
 
 
 async def test_concurrent_take_has_exactly_one_winner(people):
@@ -160,8 +155,8 @@ async def test_concurrent_take_has_exactly_one_winner(people):
         owner = (await s.execute(select(Ticket.assignee_id).where(Ticket.id == ticket.id))).scalar_one()
     assert owner is not None
     winner = next(a for a in takers if a.id == owner)
-    history = await _history(ticket.id)
-    assert len(history) == 1 and history[0].new_value == winner.display_name
+    steps = await history(ticket.id, field='assignee_id')
+    assert len(steps) == 1 and steps[0].new_value == winner.display_name
     for taker, result in zip(takers, results):
         if taker.id == owner:
             assert isinstance(result, Ticket) and result.assignee_id == owner  # the winner, or the winner again
@@ -173,7 +168,7 @@ async def test_concurrent_take_has_exactly_one_winner(people):
 async def test_take_rules(people):
     u = people.users
     anna, daniel, maria, carl = u['anna@pulse.demo'], u['daniel@pulse.demo'], u['maria@pulse.demo'], u['carl@acme.demo']
-    q = await _ids(Queue)
+    q = await queue_ids()
     second = await tickets.create_ticket(actor=anna, title='Specialist job', queue_id=q['2nd level'])
     # 2nd level has members (Ben): other agents may not take from it, managers may
     with pytest.raises(PermissionDenied, match='Only members of 2nd level'):
@@ -202,12 +197,12 @@ async def test_assign_reassign_with_note_and_unassign(people):
     await ownership.assign_ticket(actor=anna, ticket_id=ticket.id, assignee_id=anna.id)
     await ownership.assign_ticket(actor=anna, ticket_id=ticket.id, assignee_id=ben.id, note='Ben knows the ERP')
     await ownership.unassign_ticket(actor=ben, ticket_id=ticket.id)
-    history = await _history(ticket.id)
-    assert [h.body for h in history] == [
+    steps = await history(ticket.id, field='assignee_id')
+    assert [h.body for h in steps] == [
         'Anna Keller took the ticket',
         'Anna Keller re-assigned the ticket Anna Keller → Ben Okafor: Ben knows the ERP',
         'Ben Okafor unassigned the ticket (was Ben Okafor)']
-    assert history[1].data['note'] == 'Ben knows the ERP'
+    assert steps[1].data['note'] == 'Ben knows the ERP'
     with pytest.raises(ValidationError, match='active agent'):
         await ownership.assign_ticket(actor=anna, ticket_id=ticket.id, assignee_id=carl.id)
     with pytest.raises(ValidationError, match='too long'):
@@ -226,18 +221,18 @@ async def test_concurrent_reassign_never_loses_a_change(people):
         return_exceptions=True)
     ok = [r for r in results if isinstance(r, Ticket)]
     assert len(ok) >= 1
-    history = await _history(ticket.id)
+    steps = await history(ticket.id, field='assignee_id')
     async with db.session() as s:
         owner = (await s.execute(select(Ticket.assignee_id).where(Ticket.id == ticket.id))).scalar_one()
     # the history explains the final owner step by step: every row's old value is the previous row's new value
-    assert history[-1].data['new'] == owner
-    assert all(a.data['new'] == b.data['old'] for a, b in zip(history, history[1:]))
+    assert steps[-1].data['new'] == owner
+    assert all(a.data['new'] == b.data['old'] for a, b in zip(steps, steps[1:]))
     assert all(isinstance(r, (Ticket, StaleWrite)) for r in results)
 
 
 async def test_customers_cannot_see_work_lists(people):
     carl, anna = people.users['carl@acme.demo'], people.users['anna@pulse.demo']
-    q = await _ids(Queue)
+    q = await queue_ids()
     for call in (lambda: work_queries.queue_line(carl, q['1st level']), lambda: work_queries.my_tickets(carl),
                  lambda: work_queries.open_tickets(carl), lambda: work_queries.queue_summaries(carl)):
         with pytest.raises(PermissionDenied):
@@ -250,7 +245,7 @@ async def test_customers_cannot_see_work_lists(people):
 
 async def test_moving_and_deleting_routing_rules_is_audited(people):
     admin = people.users['admin@pulse.demo']
-    q = await _ids(Queue)
+    q = await queue_ids()
     first = await rule_admin.create_routing_rule(actor=admin, name='First', queue_id=q['Network'], keywords='wifi')
     second = await rule_admin.create_routing_rule(actor=admin, name='Second', queue_id=q['2nd level'])
     await rule_admin.move_routing_rule(actor=admin, rule_id=second.id, delta=-1)
@@ -299,7 +294,7 @@ async def test_open_list_days_at_the_edges_of_the_range(people):
 
 async def test_the_lists_know_where_the_viewer_may_take(people):
     u = people.users
-    q = await _ids(Queue)
+    q = await queue_ids()
     daniel, ben, maria = u['daniel@pulse.demo'], u['ben@pulse.demo'], u['maria@pulse.demo']
     empty = await queues.create_queue(actor=u['admin@pulse.demo'], name='Nobody yet')
     # 2nd level: Ben only; Network: Daniel only; 1st level: all three agents; a queue without members: everyone

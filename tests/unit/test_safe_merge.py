@@ -11,27 +11,19 @@ import asyncio
 import random
 
 import pytest
-from sqlalchemy import select
 
 from pulse_live import db
 from pulse_live.bus import get_bus
 from pulse_live.errors import StaleWrite, ValidationError
 from pulse_live.events import TicketChanged
-from pulse_live.models import Ticket, TicketEvent
+from pulse_live.models import Ticket
 from pulse_live.services import tickets
+from tests.helpers import new_values
 
 
 async def _ticket_row(ticket_id: int) -> Ticket:
     async with db.session() as s:
         return await s.get(Ticket, ticket_id)
-
-
-async def _history(ticket_id: int, field: str) -> list[str]:
-    async with db.session() as s:
-        rows = await s.execute(select(TicketEvent.new_value).where(TicketEvent.ticket_id == ticket_id,
-                                                                    TicketEvent.field == field)
-                               .order_by(TicketEvent.id))
-        return list(rows.scalars())
 
 
 class PageEditor:
@@ -90,7 +82,7 @@ async def test_agents_changing_different_fields_at_once_are_never_refused(people
     fresh = await _ticket_row(ticket.id)
     for editor in editors:  # every change took effect, in order, and is in the history once
         assert getattr(fresh, editor.field) == editor.saved[-1]
-        assert await _history(ticket.id, editor.field) == editor.saved
+        assert await new_values(ticket.id, editor.field) == editor.saved
         assert len(editor.saved) == rounds
     assert fresh.version == ticket.version + 3 * rounds
 
@@ -117,7 +109,7 @@ async def test_a_change_of_the_same_field_meanwhile_is_refused(people):
         await tickets.update_ticket(actor=ben, ticket_id=ticket.id, expected_version=ticket.version,
                                     changes={'title': 'Ben overwrites'}, seen={'title': 'Original'})
     assert (await _ticket_row(ticket.id)).title == 'Anna was first'
-    assert await _history(ticket.id, 'title') == ['Anna was first']
+    assert await new_values(ticket.id, 'title') == ['Anna was first']
     # the same value as the one already there is no conflict and no change
     same = await tickets.update_ticket(actor=ben, ticket_id=ticket.id, expected_version=ticket.version,
                                        changes={'title': 'Anna was first'}, seen={'title': 'Original'})
@@ -141,7 +133,7 @@ async def test_concurrent_saves_of_the_same_field_exactly_one_wins(people, field
     winners = [r for r in results if not isinstance(r, Exception)]
     assert len(winners) == 1, results
     assert all(isinstance(r, StaleWrite) for r in results if isinstance(r, Exception)), results
-    assert len(await _history(ticket.id, field)) == 1
+    assert len(await new_values(ticket.id, field)) == 1
     assert getattr(await _ticket_row(ticket.id), field) == getattr(winners[0], field)
 
 

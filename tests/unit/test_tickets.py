@@ -7,15 +7,10 @@ from pulse_live import db
 from pulse_live.bus import get_bus
 from pulse_live.errors import NotFound, PermissionDenied, StaleWrite, ValidationError
 from pulse_live.events import TicketChanged
-from pulse_live.models import ResolutionCode, TeamMember, Ticket, TicketEvent
+from pulse_live.models import ResolutionCode, TeamMember, Ticket
 from pulse_live.services import tickets
 from tests.factories import priority_id
-
-
-async def _events(ticket_id: int) -> list[TicketEvent]:
-    async with db.session() as s:
-        return list((await s.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
-                                     .order_by(TicketEvent.id))).scalars())
+from tests.helpers import history
 
 
 async def test_create_ticket_gives_reference_history_and_team(people):
@@ -24,7 +19,7 @@ async def test_create_ticket_gives_reference_history_and_team(people):
     assert ticket.reference.startswith(f'PL-{ticket.created_at.year}-')
     assert ticket.organisation_id == carl.organisation_id
     assert ticket.status == 'open' and ticket.channel == 'phone'
-    events = await _events(ticket.id)
+    events = await history(ticket.id)
     assert [e.kind for e in events] == ['created']
     async with db.session() as s:
         team = list((await s.execute(select(TeamMember).where(TeamMember.ticket_id == ticket.id))).scalars())
@@ -73,7 +68,7 @@ async def test_field_change_records_old_and_new_and_publishes_after_commit(peopl
     finally:
         unsubscribe()
     assert updated.version == ticket.version + 1
-    event = (await _events(ticket.id))[-1]
+    event = (await history(ticket.id))[-1]
     assert event.kind == 'field_change' and event.field == 'priority_id'
     assert (event.old_value, event.new_value) == ('Major', 'Critical')
     assert event.body == 'Anna Keller changed Priority Major → Critical'
@@ -101,7 +96,7 @@ async def test_failed_change_publishes_nothing_and_writes_nothing(people):
     async with db.session() as s:
         fresh = await s.get(Ticket, ticket.id)
     assert fresh.title == 'x' and fresh.version == ticket.version
-    assert [e.kind for e in await _events(ticket.id)] == ['created']
+    assert [e.kind for e in await history(ticket.id)] == ['created']
 
 
 async def test_stale_write_is_refused_and_keeps_the_first_change(people):
@@ -114,7 +109,7 @@ async def test_stale_write_is_refused_and_keeps_the_first_change(people):
                                     changes={'title': 'Ben overwrites'})
     async with db.session() as s:
         assert (await s.get(Ticket, ticket.id)).title == 'Anna was first'
-    titles = [e.new_value for e in await _events(ticket.id) if e.field == 'title']
+    titles = [e.new_value for e in await history(ticket.id) if e.field == 'title']
     assert titles == ['Anna was first']
 
 
@@ -127,7 +122,7 @@ async def test_concurrent_edits_exactly_one_wins(people):
           for i, who in enumerate([anna, ben, anna, ben])], return_exceptions=True)
     assert sum(not isinstance(r, Exception) for r in results) == 1
     assert all(isinstance(r, StaleWrite) for r in results if isinstance(r, Exception))
-    assert len([e for e in await _events(ticket.id) if e.field == 'title']) == 1
+    assert len([e for e in await history(ticket.id) if e.field == 'title']) == 1
 
 
 async def test_status_workflow(people):
@@ -156,7 +151,7 @@ async def test_status_workflow(people):
     with pytest.raises(ValidationError, match='closed'):
         await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
                                     changes={'title': 'late'})
-    changes = [(e.old_value, e.new_value) for e in await _events(ticket.id) if e.field == 'status']
+    changes = [(e.old_value, e.new_value) for e in await history(ticket.id) if e.field == 'status']
     assert changes == [('Open', 'In progress'), ('In progress', 'Resolved'), ('Resolved', 'Open'),
                        ('Open', 'Resolved'), ('Resolved', 'Closed')]
 
@@ -196,5 +191,5 @@ async def test_changing_the_customer_moves_the_ticket_to_their_organisation(peop
     with pytest.raises(NotFound):  # ACME no longer sees it
         await tickets.update_ticket(actor=carl, ticket_id=ticket.id, expected_version=moved.version,
                                     changes={'description': 'still mine?'})
-    changed = {e.field: (e.old_value, e.new_value) for e in await _events(ticket.id) if e.kind == 'field_change'}
+    changed = {e.field: (e.old_value, e.new_value) for e in await history(ticket.id) if e.kind == 'field_change'}
     assert changed['organisation_id'] == ('ACME Corp', 'Globex Ltd')

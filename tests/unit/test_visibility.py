@@ -6,7 +6,7 @@ import logging
 import pytest
 from sqlalchemy import select
 
-from pulse_live import auth, db, presence, visibility
+from pulse_live import auth, db, visibility
 from pulse_live.models import (
     Attachment,
     ConfigurationItem,
@@ -22,12 +22,7 @@ from pulse_live.queries.tickets import ticket_attachments, ticket_events
 from pulse_live.services import chatter, team, ticket_items, tickets
 from pulse_live.storage import UploadedFile
 
-
-@pytest.fixture(autouse=True)
-def _offline():
-    presence._online.clear()
-    yield
-    presence._online.clear()
+pytestmark = pytest.mark.usefixtures('fresh_presence')  # nobody is online, nobody views
 
 
 async def _fixed() -> int:

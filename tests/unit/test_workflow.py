@@ -10,17 +10,11 @@ from pulse_live.bus import get_bus
 from pulse_live.config import reset_settings
 from pulse_live.errors import NotFound, PermissionDenied, ValidationError
 from pulse_live.events import TicketChanged
-from pulse_live.models import ConfigurationItem, Priority, ResolutionCode, Ticket, TicketEvent
+from pulse_live.models import ConfigurationItem, Priority, ResolutionCode, Ticket
 from pulse_live.queries import portal, ticket_customer
 from pulse_live.services import customers, prioritisation, ticket_items, tickets
 from tests.factories import load_ticket, queue_ids
-
-
-async def _history(ticket_id: int) -> list[TicketEvent]:
-    async with db.session() as s:
-        return list((await s.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id,
-                                                               TicketEvent.kind == 'field_change')
-                                     .order_by(TicketEvent.id))).scalars())
+from tests.helpers import history
 
 
 async def _resolution_code() -> int:
@@ -46,7 +40,7 @@ async def test_start_work_on_an_unassigned_ticket_makes_the_agent_its_assignee(p
     ticket = await tickets.change_status(actor=ben, ticket_id=ticket.id, expected_version=ticket.version,
                                          status='in_progress')
     assert (ticket.status, ticket.assignee_id) == ('in_progress', ben.id)
-    rows = await _history(ticket.id)
+    rows = await history(ticket.id, kind='field_change')
     assert [(e.field, e.old_value, e.new_value) for e in rows] == [('status', 'Open', 'In progress'),
                                                                     ('assignee_id', '—', 'Ben Okafor')]
     assert rows[1].body == 'Ben Okafor took the ticket (started work)' and rows[1].actor_id == ben.id
@@ -58,7 +52,7 @@ async def test_start_work_on_an_unassigned_ticket_makes_the_agent_its_assignee(p
     other = await tickets.change_status(actor=ben, ticket_id=other.id, expected_version=other.version,
                                         status='in_progress')
     assert other.assignee_id == anna.id
-    assert [e.field for e in await _history(other.id)] == ['status']
+    assert [e.field for e in await history(other.id, kind='field_change')] == ['status']
 
 
 async def test_start_work_assigns_nobody_when_the_setting_is_off(people, monkeypatch):
@@ -110,7 +104,7 @@ async def test_staff_reopen_a_closed_ticket_with_a_reason(people):
     ticket = await tickets.change_status(actor=ben, ticket_id=ticket.id, expected_version=ticket.version,
                                          status='open', reason='Carl called: the VPN drops again since Monday.')
     assert (ticket.status, ticket.closed_at, ticket.resolved_at) == ('open', None, None)
-    row = (await _history(ticket.id))[-1]
+    row = (await history(ticket.id, kind='field_change'))[-1]
     assert row.body == ('Ben Okafor reopened the ticket (Closed → Open): '
                         'Carl called: the VPN drops again since Monday.')
     assert row.data['reason'] == 'Carl called: the VPN drops again since Monday.' and not row.is_internal
@@ -134,7 +128,7 @@ async def test_customers_cannot_reopen_a_closed_request_even_with_a_reason(peopl
 
 # --- "Use automatic" names who chose it ---
 
-async def test_use_automatic_names_who_chose_it_in_the_history(people):
+async def test_use_automatic_names_who_chose_it_in_thehistory(people, kind='field_change'):
     anna, ben = people.users['anna@pulse.demo'], people.users['ben@pulse.demo']
     async with db.session() as s:
         by_name = dict((await s.execute(select(Priority.name, Priority.id))).all())
@@ -142,7 +136,7 @@ async def test_use_automatic_names_who_chose_it_in_the_history(people):
     ticket = await tickets.update_ticket(actor=ben, ticket_id=ticket.id, expected_version=ticket.version,
                                          changes={'priority_id': by_name['Minor']})
     ticket = await prioritisation.use_automatic(actor=anna, ticket_id=ticket.id, expected_version=ticket.version)
-    row = (await _history(ticket.id))[-1]
+    row = (await history(ticket.id, kind='field_change'))[-1]
     assert (row.field, row.actor_id, row.old_value, row.new_value) == ('priority_id', anna.id, 'Minor', 'Critical')
     assert row.body == 'Anna Keller switched the priority back to automatic: Minor → Critical'
     assert row.data['automatic'] is True
@@ -158,7 +152,7 @@ async def test_agents_link_and_unlink_the_customers_items_with_history_and_live_
     before = (await load_ticket(ticket.id)).version
 
     await ticket_items.link_item(actor=anna, ticket_id=ticket.id, item_id=laptop.id)
-    row = (await _history(ticket.id))[-1]
+    row = (await history(ticket.id, kind='field_change'))[-1]
     assert (row.field, row.actor_id, row.is_internal, row.new_value) == ('configuration_items', anna.id, True,
                                                                         'Laptop CPH-LT-0231')
     assert row.body == ('Anna Keller linked the affected item Laptop CPH-LT-0231 '
@@ -179,7 +173,7 @@ async def test_agents_link_and_unlink_the_customers_items_with_history_and_live_
     with pytest.raises(ValidationError, match='linked to .* already'):
         await ticket_items.link_item(actor=anna, ticket_id=ticket.id, item_id=laptop.id)
     await ticket_items.unlink_item(actor=anna, ticket_id=ticket.id, item_id=printer.id)
-    assert (await _history(ticket.id))[-1].body.startswith('Anna Keller removed the affected item Printer floor 3')
+    assert (await history(ticket.id, kind='field_change'))[-1].body.startswith('Anna Keller removed the affected item Printer floor 3')
     assert [link.item.name for link in await ticket_customer.linked_items(anna, ticket.id)] == ['Laptop CPH-LT-0231']
     with pytest.raises(ValidationError, match='not linked'):
         await ticket_items.unlink_item(actor=anna, ticket_id=ticket.id, item_id=printer.id)
@@ -208,7 +202,7 @@ async def test_linking_items_is_checked(people, caplog):
     await customers.set_item_active(actor=anna, item_id=phone.id, active=False)
     with pytest.raises(ValidationError, match='retired'):
         await ticket_items.link_item(actor=anna, ticket_id=ticket.id, item_id=phone.id)
-    assert not [e for e in await _history(ticket.id) if e.field == 'configuration_items']
+    assert not [e for e in await history(ticket.id, kind='field_change') if e.field == 'configuration_items']
     # a closed ticket's items stay as they were
     tom_ticket = await tickets.create_ticket(actor=anna, title='Dock', customer_id=tom.id)
     code = await _resolution_code()

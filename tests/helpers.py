@@ -1,0 +1,53 @@
+"""Reads and steps the unit tests share: a ticket's history, the mail outbox, sending what is due.
+
+Data to start from is made in tests/factories.py; this module only reads back what the services wrote, or moves the
+mail queue on as time would."""
+from __future__ import annotations
+
+from sqlalchemy import delete, select, update
+
+from pulse_live import db
+from pulse_live.models import MailOutbox, TicketEvent, utcnow
+from pulse_live.notify import sender
+
+
+async def history(ticket_id: int, *, field: str | None = None, kind: str | None = None) -> list[TicketEvent]:
+    """The ticket's history rows, oldest first; only those of ``field`` or of ``kind`` when given."""
+    query = select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
+    if field is not None:
+        query = query.where(TicketEvent.field == field)
+    if kind is not None:
+        query = query.where(TicketEvent.kind == kind)
+    async with db.session() as s:
+        return list((await s.execute(query)).scalars())
+
+
+async def new_values(ticket_id: int, field: str) -> list[str | None]:
+    """The values ``field`` was set to, in the order of the history."""
+    return [row.new_value for row in await history(ticket_id, field=field)]
+
+
+async def make_due() -> None:
+    """Travel past the batch window / backoff: everything pending is due now."""
+    async with db.session() as s, s.begin():
+        await s.execute(update(MailOutbox).where(MailOutbox.status == 'pending')
+                        .values(next_attempt_at=utcnow(), locked_until=None))
+
+
+async def drain() -> None:
+    """Send every pending mail now (past the batch window), retries included, until nothing is due."""
+    await make_due()
+    while await sender.send_due():
+        await make_due()
+
+
+async def outbox() -> list[MailOutbox]:
+    """Every mail in the outbox, oldest first."""
+    async with db.session() as s:
+        return list((await s.execute(select(MailOutbox).order_by(MailOutbox.id))).scalars())
+
+
+async def clear_outbox() -> None:
+    """Forget the mails written so far (the set-up's), so a test reads only its own."""
+    async with db.session() as s, s.begin():
+        await s.execute(delete(MailOutbox))
