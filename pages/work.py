@@ -10,8 +10,9 @@ as "newest first".
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import Query, Request
@@ -25,11 +26,13 @@ from components.work_list import WorkList
 from pages.params import MAX_ID, OptionalRowId, PageNumber
 from pulse_live.config import get_settings
 from pulse_live.errors import ValidationError
-from pulse_live.models import Status
+from pulse_live.models import Status, User
 from pulse_live.queries import catalog
 from pulse_live.queries import queues as work_queries
 from pulse_live.queries import tickets as ticket_queries
 from pulse_live.queries.shared import shared_read
+
+T = TypeVar('T')
 
 
 def _nav(current: str) -> None:
@@ -96,7 +99,7 @@ async def my_tickets_page(page: PageNumber = 1) -> None:
     user = await require_user(*STAFF)
     if user is None:
         return
-    state = {'resolved': False, 'sort': 'priority'}
+    state: dict[str, Any] = {'resolved': False, 'sort': 'priority'}
     with frame('My tickets', user):
         with ui.row().classes('w-full items-center gap-3'):
             ui.label('My tickets').classes('text-2xl font-semibold')
@@ -141,9 +144,19 @@ def _parse_day(text: str | None, label: str) -> date | None:
     return work_queries.check_day(day, label)
 
 
-def _not_applied(error: Exception) -> str:
+def _checked(check: Callable[..., T], *args: Any) -> tuple[T | None, str | None]:
+    """Run a check of a filter value the page read itself (typed, or from the address): its result, or its
+    ``ValidationError`` as the message to show. The filters are parsed by the page, not refused by a service call, so
+    ``actions.attempt`` does not fit: the message goes under the input or into a notice of its own."""
+    try:
+        return check(*args), None
+    except ValidationError as e:
+        return None, str(e)
+
+
+def _not_applied(message: str) -> str:
     """A notice for a filter from the address that could not be used."""
-    return f'{str(error).rstrip(".")}; not applied.'
+    return f'{message.rstrip(".")}; not applied.'
 
 
 def _mark_error(element: ui.input, message: str | None) -> None:
@@ -176,156 +189,183 @@ async def open_redirect(request: Request, page: PageNumber = 1, status: SearchTe
 
 @ui.page('/tickets')
 async def tickets_page(page: PageNumber = 1, status: SearchText = '', priority_id: OptionalRowId = 0,
-                            type_id: OptionalRowId = 0, queue_id: OptionalRowId = 0, assignee_id: AssigneeFilter = -1,
-                            organisation_id: OptionalRowId = 0, service_id: OptionalRowId = 0,
-                            created_from: DayText = '', created_to: DayText = '', q: SearchText = '',
-                            sort: SearchText = 'priority') -> None:
+                       type_id: OptionalRowId = 0, queue_id: OptionalRowId = 0, assignee_id: AssigneeFilter = -1,
+                       organisation_id: OptionalRowId = 0, service_id: OptionalRowId = 0,
+                       created_from: DayText = '', created_to: DayText = '', q: SearchText = '',
+                       sort: SearchText = 'priority') -> None:
     user = await require_user(*STAFF)
     if user is None:
         return
-    filters = work_queries.WorkFilters()
-    sort = OLD_SORTS.get(sort, sort)
-    state = {'sort': sort if sort in work_queries.SORT_LABELS else 'priority'}
-    options = {
-        'status': {'': 'Open + in progress', **{s.value: s.label for s in Status}, ALL_STATUSES: 'All statuses'},
-        'priority_id': {0: 'Any priority', **await catalog.priorities()},
-        'type_id': {0: 'Any type', **await catalog.ticket_types()},
-        'queue_id': {0: 'Any queue', **await catalog.queues()},
-        'assignee_id': {-1: 'Anyone', 0: 'Unassigned', **await catalog.agents()},
-        'organisation_id': {0: 'Any organisation', **await work_queries.organisations()},
-        'service_id': {0: 'Any service', **await catalog.services()},
-    }
-    not_takeable = await work_queries.queues_not_takeable(user)
-    # the filters named in the address: applied when they name a choice, else told and left out
-    asked = {'status': status.strip(), 'priority_id': priority_id, 'type_id': type_id, 'queue_id': queue_id,
-             'assignee_id': assignee_id, 'organisation_id': organisation_id, 'service_id': service_id}
-    problems: list[str] = []
-    initial: dict[str, object] = {}
-    for key, value in asked.items():
-        if value in options[key]:
-            initial[key] = value
-        else:
-            initial[key] = next(iter(options[key]))
-            problems.append(f'{FILTER_LABELS[key]}: no such choice ({value}); not applied.')
-    days: dict[str, str] = {}
-    for key, text, label in (('created_from', created_from, 'Created from'), ('created_to', created_to, 'Created to')):
-        try:
-            setattr(filters, key, _parse_day(text, label))
-            days[key] = text.strip()
-        except ValidationError as e:
-            problems.append(_not_applied(e))
-            days[key] = ''
-    try:
-        work_queries.check_dates(filters.created_from, filters.created_to)
-    except ValidationError as e:
-        problems.append(_not_applied(e))
-        filters.created_from = filters.created_to = None
-        days = {'created_from': '', 'created_to': ''}
-    filters.search = q.strip()
+    screen = TicketList(user, await TicketList.read_options(),
+                        not_takeable=await work_queries.queues_not_takeable(user))
+    screen.read_address({'status': status.strip(), 'priority_id': priority_id, 'type_id': type_id,
+                         'queue_id': queue_id, 'assignee_id': assignee_id, 'organisation_id': organisation_id,
+                         'service_id': service_id}, created_from=created_from, created_to=created_to, search=q,
+                        sort=sort)
+    await screen.build(page)
+    screen.work.go_live()
 
-    def apply_choice(key: str, value) -> None:
+
+class TicketList:
+    """The one ticket list with filters (``/tickets``): what it is filtered and sorted by, the address that shows it,
+    and its handlers. Every change of a filter reads page 1 again and puts the new address in the browser's history
+    (replace, not push: Back leaves the list)."""
+
+    work: WorkList
+
+    def __init__(self, user: User, options: dict[str, dict], *, not_takeable: frozenset[int]) -> None:
+        self.user, self.options, self.not_takeable = user, options, not_takeable
+        self.filters = work_queries.WorkFilters()
+        self.sort = 'priority'
+        self.initial: dict[str, object] = {key: next(iter(choices)) for key, choices in options.items()}
+        self.days = {'created_from': '', 'created_to': ''}  # the day inputs' text as the page opens
+        self.problems: list[str] = []  # what the address asked for and could not be applied (told once shown)
+
+    @staticmethod
+    async def read_options() -> dict[str, dict]:
+        """The choices of each filter, read once when the page opens (the first one is "any")."""
+        return {
+            'status': {'': 'Open + in progress', **{s.value: s.label for s in Status}, ALL_STATUSES: 'All statuses'},
+            'priority_id': {0: 'Any priority', **await catalog.priorities()},
+            'type_id': {0: 'Any type', **await catalog.ticket_types()},
+            'queue_id': {0: 'Any queue', **await catalog.queues()},
+            'assignee_id': {-1: 'Anyone', 0: 'Unassigned', **await catalog.agents()},
+            'organisation_id': {0: 'Any organisation', **await work_queries.organisations()},
+            'service_id': {0: 'Any service', **await catalog.services()},
+        }
+
+    # --- the address ---
+    def read_address(self, asked: dict[str, object], *, created_from: str, created_to: str, search: str,
+                     sort: str) -> None:
+        """The filters named in the address: applied when they name a choice or a usable day, else told (once the
+        list is shown) and left out."""
+        sort = OLD_SORTS.get(sort, sort)
+        self.sort = sort if sort in work_queries.SORT_LABELS else 'priority'
+        for key, value in asked.items():
+            if value in self.options[key]:
+                self.initial[key] = value
+            else:
+                self.problems.append(f'{FILTER_LABELS[key]}: no such choice ({value}); not applied.')
+            self.apply_choice(key, self.initial[key])
+        for key, text, label in (('created_from', created_from, 'Created from'),
+                                 ('created_to', created_to, 'Created to')):
+            day, problem = _checked(_parse_day, text, label)
+            if problem:
+                self.problems.append(_not_applied(problem))
+            else:
+                setattr(self.filters, key, day)
+                self.days[key] = text.strip()
+        _, problem = _checked(work_queries.check_dates, self.filters.created_from, self.filters.created_to)
+        if problem:
+            self.problems.append(_not_applied(problem))
+            self.filters.created_from = self.filters.created_to = None
+            self.days = {'created_from': '', 'created_to': ''}
+        self.filters.search = search.strip()
+
+    def apply_choice(self, key: str, value) -> None:
         if key == 'status':
-            filters.status = value or None
+            self.filters.status = value or None
         elif key == 'assignee_id':
-            filters.assignee_id = None if value in (-1, None) else value
+            self.filters.assignee_id = None if value in (-1, None) else value
         else:
-            setattr(filters, key, value or None)
+            setattr(self.filters, key, value or None)
 
-    for key, value in initial.items():
-        apply_choice(key, value)
-
-    def address() -> str:
+    def address(self) -> str:
         """The list as it is filtered now, as a bookmarkable address."""
-        params = {key: value for key, value in (
-            ('status', filters.status), ('priority_id', filters.priority_id), ('type_id', filters.type_id),
-            ('queue_id', filters.queue_id), ('organisation_id', filters.organisation_id),
-            ('service_id', filters.service_id),
-            ('created_from', filters.created_from.isoformat() if filters.created_from else None),
-            ('created_to', filters.created_to.isoformat() if filters.created_to else None),
-            ('q', filters.search or None)) if value}
-        if filters.assignee_id is not None:
-            params['assignee_id'] = filters.assignee_id
-        if state['sort'] != 'priority':
-            params['sort'] = state['sort']
-        if work.page > 1:
-            params['page'] = work.page
+        f = self.filters
+        params: dict[str, object] = {key: value for key, value in (
+            ('status', f.status), ('priority_id', f.priority_id), ('type_id', f.type_id),
+            ('queue_id', f.queue_id), ('organisation_id', f.organisation_id), ('service_id', f.service_id),
+            ('created_from', f.created_from.isoformat() if f.created_from else None),
+            ('created_to', f.created_to.isoformat() if f.created_to else None),
+            ('q', f.search or None)) if value}
+        if f.assignee_id is not None:
+            params['assignee_id'] = f.assignee_id
+        if self.sort != 'priority':
+            params['sort'] = self.sort
+        if self.work.page > 1:
+            params['page'] = self.work.page
         return '/tickets' + (f'?{urlencode(params)}' if params else '')
 
-    with frame('Tickets', user):
-        with ui.row().classes('w-full items-center gap-3'):
-            ui.label('Tickets').classes('text-2xl font-semibold')
-            ui.space()
-            _nav('/tickets')
-            ui.button('New ticket', icon='add', on_click=lambda: ui.navigate.to('/tickets/new')).props('no-caps')
+    # --- the page ---
+    async def build(self, page: int) -> None:
+        with frame('Tickets', self.user):
+            with ui.row().classes('w-full items-center gap-3'):
+                ui.label('Tickets').classes('text-2xl font-semibold')
+                ui.space()
+                _nav('/tickets')
+                ui.button('New ticket', icon='add', on_click=lambda: ui.navigate.to('/tickets/new')).props('no-caps')
+            self._filter_bar()
+            self.work = WorkList(self.user, self.load, page=page, empty='No tickets match these filters.',
+                                 not_takeable=self.not_takeable,
+                                 on_page=lambda _: ui.navigate.history.replace(self.address()))
+            await self.work.refresh()
+            for problem in self.problems:
+                ui.notify(problem, type='warning')
+
+    def _filter_bar(self) -> None:
         with ui.row().classes('w-full items-end gap-2'):
-            search = ui.input('Search reference or title', value=filters.search) \
+            self.search = ui.input('Search reference or title', value=self.filters.search) \
                 .props('dense outlined clearable').classes('w-56') \
-                .on('keydown.enter', lambda: jump_or_search()).mark('open-search')
-            ui.button(icon='search', on_click=lambda: jump_or_search()).props('flat dense')
+                .on('keydown.enter', self.jump_or_search).mark('open-search')
+            ui.button(icon='search', on_click=self.jump_or_search).props('flat dense')
             for key, label in FILTER_LABELS.items():
-                ui.select(options[key], value=initial[key], label=label, with_input=len(options[key]) > 8,
-                          on_change=lambda e, k=key: set_filter(k, e.value)) \
+                choices = self.options[key]
+                ui.select(choices, value=self.initial[key], label=label, with_input=len(choices) > 8,
+                          on_change=lambda e, k=key: self.set_filter(k, e.value)) \
                     .props('dense outlined options-dense').classes('w-44').mark(f'filter-{key}')
-            from_input = ui.input('Created from', value=days['created_from'], on_change=lambda: set_dates()) \
+            self.from_input = ui.input('Created from', value=self.days['created_from'], on_change=self.set_dates) \
                 .props('dense outlined type=date stack-label').classes('w-40').mark('filter-created-from')
-            to_input = ui.input('Created to', value=days['created_to'], on_change=lambda: set_dates()) \
+            self.to_input = ui.input('Created to', value=self.days['created_to'], on_change=self.set_dates) \
                 .props('dense outlined type=date stack-label').classes('w-40').mark('filter-created-to')
-            ui.select(work_queries.SORT_LABELS, value=state['sort'], label='Sort',
-                      on_change=lambda e: set_sort(e.value)).props('dense outlined').classes('w-48')
+            ui.select(work_queries.SORT_LABELS, value=self.sort, label='Sort',
+                      on_change=lambda e: self.set_sort(e.value)).props('dense outlined').classes('w-48')
 
-        async def load(page_number: int) -> work_queries.WorkPage:
-            found = await attempt(work_queries.open_tickets(user, filters, sort=state['sort'], page=page_number))
-            return found.value if found else work_queries.WorkPage(rows=[], total=0, page=1, page_size=25)
+    # --- handlers ---
+    async def load(self, page_number: int) -> work_queries.WorkPage:
+        found = await attempt(work_queries.open_tickets(self.user, self.filters, sort=self.sort, page=page_number))
+        return found.value if found else work_queries.WorkPage(rows=[], total=0, page=1, page_size=25)
 
-        async def reload() -> None:
-            work.page = 1
-            await work.refresh()
-            ui.navigate.history.replace(address())
+    async def reload(self) -> None:
+        self.work.page = 1
+        await self.work.refresh()
+        ui.navigate.history.replace(self.address())
 
-        async def set_filter(key: str, value) -> None:
-            apply_choice(key, value)
-            await reload()
+    async def set_filter(self, key: str, value) -> None:
+        self.apply_choice(key, value)
+        await self.reload()
 
-        async def set_sort(value: str) -> None:
-            state['sort'] = value
-            await reload()
+    async def set_sort(self, value: str) -> None:
+        self.sort = value
+        await self.reload()
 
-        async def set_dates() -> None:
-            """Apply the two days only when both are usable; otherwise say why and keep the list as it was."""
-            chosen: dict[str, date | None] = {}
-            for key, element, label in (('created_from', from_input, 'Created from'),
-                                        ('created_to', to_input, 'Created to')):
-                try:
-                    chosen[key] = _parse_day(element.value, label)
-                    _mark_error(element, None)
-                except ValidationError as e:
-                    _mark_error(element, str(e))
-                    ui.notify(f'{e} The filter was not applied.', type='negative')
-                    return
-            try:
-                work_queries.check_dates(chosen['created_from'], chosen['created_to'])
-            except ValidationError as e:
-                _mark_error(to_input, str(e))
-                ui.notify(f'{e} The filter was not applied.', type='negative')
+    async def set_dates(self) -> None:
+        """Apply the two days only when both are usable; otherwise say why and keep the list as it was."""
+        chosen: dict[str, date | None] = {}
+        for key, element, label in (('created_from', self.from_input, 'Created from'),
+                                    ('created_to', self.to_input, 'Created to')):
+            chosen[key], problem = _checked(_parse_day, element.value, label)
+            _mark_error(element, problem)
+            if problem:
+                ui.notify(f'{problem} The filter was not applied.', type='negative')
                 return
-            if (chosen['created_from'], chosen['created_to']) == (filters.created_from, filters.created_to):
-                return
-            filters.created_from, filters.created_to = chosen['created_from'], chosen['created_to']
-            await reload()
+        days = chosen['created_from'], chosen['created_to']
+        _, problem = _checked(work_queries.check_dates, *days)
+        if problem:
+            _mark_error(self.to_input, problem)
+            ui.notify(f'{problem} The filter was not applied.', type='negative')
+            return
+        if days == (self.filters.created_from, self.filters.created_to):
+            return
+        self.filters.created_from, self.filters.created_to = days
+        await self.reload()
 
-        async def jump_or_search() -> None:
-            term = (search.value or '').strip()
-            if term.upper().startswith(f'{get_settings().ticket_prefix}-'):
-                ticket_id = await ticket_queries.find_ticket_id(user, term)
-                if ticket_id is not None:
-                    ui.navigate.to(f'/tickets/{term.upper()}')
-                    return
-            filters.search = term
-            await reload()
-
-        work = WorkList(user, load, page=page, empty='No tickets match these filters.', not_takeable=not_takeable,
-                        on_page=lambda _: ui.navigate.history.replace(address()))
-        await work.refresh()
-        for problem in problems:
-            ui.notify(problem, type='warning')
-    work.go_live()
+    async def jump_or_search(self) -> None:
+        """A reference typed in full opens its ticket; anything else searches."""
+        term = (self.search.value or '').strip()
+        if term.upper().startswith(f'{get_settings().ticket_prefix}-') \
+                and await ticket_queries.find_ticket_id(self.user, term) is not None:
+            ui.navigate.to(f'/tickets/{term.upper()}')
+            return
+        self.filters.search = term
+        await self.reload()
