@@ -128,7 +128,7 @@ async def test_customers_cannot_reopen_a_closed_request_even_with_a_reason(peopl
 
 # --- "Use automatic" names who chose it ---
 
-async def test_use_automatic_names_who_chose_it_in_thehistory(people, kind='field_change'):
+async def test_use_automatic_names_who_chose_it_in_the_history(people):
     anna, ben = people.users['anna@pulse.demo'], people.users['ben@pulse.demo']
     async with db.session() as s:
         by_name = dict((await s.execute(select(Priority.name, Priority.id))).all())
@@ -173,7 +173,8 @@ async def test_agents_link_and_unlink_the_customers_items_with_history_and_live_
     with pytest.raises(ValidationError, match='linked to .* already'):
         await ticket_items.link_item(actor=anna, ticket_id=ticket.id, item_id=laptop.id)
     await ticket_items.unlink_item(actor=anna, ticket_id=ticket.id, item_id=printer.id)
-    assert (await history(ticket.id, kind='field_change'))[-1].body.startswith('Anna Keller removed the affected item Printer floor 3')
+    last = (await history(ticket.id, kind='field_change'))[-1]
+    assert last.body.startswith('Anna Keller removed the affected item Printer floor 3')
     assert [link.item.name for link in await ticket_customer.linked_items(anna, ticket.id)] == ['Laptop CPH-LT-0231']
     with pytest.raises(ValidationError, match='not linked'):
         await ticket_items.unlink_item(actor=anna, ticket_id=ticket.id, item_id=printer.id)
