@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from components.actions import attempt
 from pages.params import Token
 from pulse_live.errors import ValidationError
 from pulse_live.services import accounts
@@ -29,10 +30,10 @@ async def forgot_page() -> None:
 
     async def send() -> None:
         message.set_text('')
-        try:
-            await accounts.request_password_reset(email.value or '', address=address)
-        except ValidationError as e:
-            message.classes(replace='text-negative text-sm').set_text(str(e))
+        sent = await attempt(accounts.request_password_reset(email.value or '', address=address),
+                             handled=(ValidationError,))
+        if not sent:  # told under the form, where the address was typed
+            message.classes(replace='text-negative text-sm').set_text(str(sent.error))
             return
         form.set_visibility(False)
         message.classes(replace='text-slate-700 text-sm').set_text(SENT)
@@ -65,10 +66,10 @@ async def reset_page(token: Token = '') -> None:
 
         async def save() -> None:
             error.set_text('')
-            try:
-                await accounts.reset_password(token[:1000], first.value or '', second.value or '')
-            except ValidationError as e:
-                error.set_text(str(e))
+            saved = await attempt(accounts.reset_password(token[:1000], first.value or '', second.value or ''),
+                                  handled=(ValidationError,))
+            if not saved:  # told under the form, beside the passwords
+                error.set_text(str(saved.error))
                 return
             ui.navigate.to('/login?notice=password-saved')
 
