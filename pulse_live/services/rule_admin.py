@@ -3,7 +3,9 @@ the adjustments). Every change is audited (``audit.record``) in its own transact
 (``auth.deny``). The engines that read the rules are ``pulse_live/rules/``."""
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +32,7 @@ from .customers import CRITICALITIES, TIER_SUGGESTIONS
 from .customers import HANDLE_RE as TIER_RE  # the pattern an organisation's tier is checked with
 
 KEYWORDS_LIMIT = 2000
+R = TypeVar('R', RoutingRule, PriorityRule)
 
 
 def _require_admin(actor: User, what: str, target: object = '') -> None:
@@ -37,12 +40,82 @@ def _require_admin(actor: User, what: str, target: object = '') -> None:
         raise auth.deny(actor, f'change {what}', target, f'Only admins can change {what}.')
 
 
+# --- what both kinds of rule share: a required short text, loading one rule, the next position, an update ---
+
+def _short_text(value: str | None, missing: str, label: str, limit: int = 200) -> str:
+    """A rule's name or match: stripped, required (``missing`` says what to enter), at most ``limit`` characters."""
+    value = (value or '').strip()
+    if not value:
+        raise ValidationError(missing)
+    if len(value) > limit:
+        raise ValidationError(f'The {label} is too long (at most {limit} characters).')
+    return value
+
+
+async def _load_rule(session: AsyncSession, model: type[R], rule_id: int, missing: str) -> R:
+    """The rule (routing or prioritisation; a matrix cell is not a rule here), else ``NotFound(missing)``."""
+    rule = await session.get(model, rule_id)
+    if rule is None or getattr(rule, 'kind', None) == RuleKind.MATRIX:
+        raise NotFound(missing)
+    return rule
+
+
+async def _next_position(session: AsyncSession, model: type[RoutingRule] | type[PriorityRule]) -> int:
+    """After the existing rules of that kind."""
+    return (await session.execute(select(func.coalesce(func.max(model.position), 0)))).scalar_one() + 1
+
+
+def _change(rule: R, values: dict[str, Any], is_active: bool, data: Callable[[R], dict[str, Any]]) -> dict | None:
+    """Apply validated ``values`` (and the active switch) to ``rule``: what it was before, or None when nothing
+    changed (then nothing is audited)."""
+    before = data(rule)
+    for key, value in values.items():
+        setattr(rule, key, value)
+    rule.is_active = bool(is_active)
+    return None if data(rule) == before else before
+
+
+@dataclass(frozen=True)
+class _Rules(Generic[R]):
+    """How the admin services speak of one kind of rule (routing or prioritisation)."""
+    model: type[R]
+    what: str  # in refusals: "Only admins can change routing rules."
+    entity: str  # in the audit log
+    missing: str  # NotFound's message
+    data: Callable[[R], dict[str, Any]]  # what the audit log keeps of it
+    title: Callable[[AsyncSession, R], Awaitable[str]]  # 'routing rule “VPN”'
+
+
+async def _audit_update(session: AsyncSession, rules: _Rules[R], actor: User, rule: R, before: dict[str, Any]) -> None:
+    audit.record(session, actor, entity=rules.entity, entity_id=rule.id, action='update',
+                 summary=f'Changed {await rules.title(session, rule)}',
+                 data={'before': before, 'after': rules.data(rule)})
+
+
+async def _delete_rule(rules: _Rules[R], actor: User, rule_id: int) -> None:
+    """Delete one rule, audited with what it was."""
+    _require_admin(actor, rules.what, rule_id)
+    async with unit_of_work() as uow:
+        s = uow.session
+        rule = await _load_rule(s, rules.model, rule_id, rules.missing)
+        audit.record(s, actor, entity=rules.entity, entity_id=rule.id, action='delete',
+                     summary=f'Deleted {await rules.title(s, rule)}', data={'before': rules.data(rule)})
+        await s.delete(rule)
+
+
 # --- routing rules ---
+
+async def _routing_title(session: AsyncSession, rule: RoutingRule) -> str:
+    return f'routing rule “{rule.name}”'
+
 
 def _routing_data(rule: RoutingRule) -> dict[str, Any]:
     return {'name': rule.name, 'position': rule.position, 'is_active': rule.is_active, 'queue_id': rule.queue_id,
             'type_id': rule.type_id, 'service_id': rule.service_id, 'organisation_id': rule.organisation_id,
             'channel': rule.channel, 'keywords': rule.keywords}
+
+
+ROUTING = _Rules(RoutingRule, 'routing rules', 'routing_rule', 'No such routing rule.', _routing_data, _routing_title)
 
 
 async def _ref(session: AsyncSession, model: type[Any], value: Any, label: str, *,
@@ -62,11 +135,7 @@ async def _ref(session: AsyncSession, model: type[Any], value: Any, label: str, 
 
 async def _routing_validated(session: AsyncSession, *, name: str, queue_id: Any, type_id: Any, service_id: Any,
                              organisation_id: Any, channel: Any, keywords: str) -> dict[str, Any]:
-    name = (name or '').strip()
-    if not name:
-        raise ValidationError('A routing rule needs a name.')
-    if len(name) > 200:
-        raise ValidationError('The name is too long (at most 200 characters).')
+    name = _short_text(name, 'A routing rule needs a name.', 'name')
     if channel in (None, ''):
         channel = None
     else:
@@ -93,8 +162,7 @@ async def create_routing_rule(*, actor: User, name: str, queue_id: int, type_id:
         s = uow.session
         values = await _routing_validated(s, name=name, queue_id=queue_id, type_id=type_id, service_id=service_id,
                                           organisation_id=organisation_id, channel=channel, keywords=keywords)
-        position = (await s.execute(select(func.coalesce(func.max(RoutingRule.position), 0)))).scalar_one() + 1
-        rule = RoutingRule(position=position, is_active=bool(is_active), **values)
+        rule = RoutingRule(position=await _next_position(s, RoutingRule), is_active=bool(is_active), **values)
         s.add(rule)
         await s.flush()
         audit.record(s, actor, entity='routing_rule', entity_id=rule.id, action='create',
@@ -108,34 +176,18 @@ async def update_routing_rule(*, actor: User, rule_id: int, name: str, queue_id:
     _require_admin(actor, 'routing rules', rule_id)
     async with unit_of_work() as uow:
         s = uow.session
-        rule = await s.get(RoutingRule, rule_id)
-        if rule is None:
-            raise NotFound('No such routing rule.')
-        before = _routing_data(rule)
+        rule = await _load_rule(s, RoutingRule, rule_id, ROUTING.missing)
         values = await _routing_validated(s, name=name, queue_id=queue_id, type_id=type_id, service_id=service_id,
                                           organisation_id=organisation_id, channel=channel, keywords=keywords)
-        for key, value in values.items():
-            setattr(rule, key, value)
-        rule.is_active = bool(is_active)
-        if _routing_data(rule) == before:
-            return rule
-        rule.updated_at = utcnow()
-        audit.record(s, actor, entity='routing_rule', entity_id=rule.id, action='update',
-                     summary=f'Changed routing rule “{rule.name}”',
-                     data={'before': before, 'after': _routing_data(rule)})
+        before = _change(rule, values, is_active, _routing_data)
+        if before is not None:
+            rule.updated_at = utcnow()
+            await _audit_update(s, ROUTING, actor, rule, before)
     return rule
 
 
 async def delete_routing_rule(*, actor: User, rule_id: int) -> None:
-    _require_admin(actor, 'routing rules', rule_id)
-    async with unit_of_work() as uow:
-        s = uow.session
-        rule = await s.get(RoutingRule, rule_id)
-        if rule is None:
-            raise NotFound('No such routing rule.')
-        audit.record(s, actor, entity='routing_rule', entity_id=rule.id, action='delete',
-                     summary=f'Deleted routing rule “{rule.name}”', data={'before': _routing_data(rule)})
-        await s.delete(rule)
+    await _delete_rule(ROUTING, actor, rule_id)
 
 
 async def move_routing_rule(*, actor: User, rule_id: int, delta: int) -> None:
@@ -191,6 +243,14 @@ async def _describe(session: AsyncSession, rule: PriorityRule) -> str:
     return describe_rule(rule, dict((await session.execute(select(TicketType.id, TicketType.name))).all()))
 
 
+async def _priority_title(session: AsyncSession, rule: PriorityRule) -> str:
+    return f'priority rule {await _describe(session, rule)}'
+
+
+PRIORITY = _Rules(PriorityRule, 'prioritisation rules', 'priority_rule', 'No such prioritisation rule.',
+                  _priority_data, _priority_title)
+
+
 async def set_matrix_level(*, actor: User, impact: str, urgency: str, level: int) -> PriorityRule:
     _require_admin(actor, 'prioritisation rules')
     impact, urgency = level_value(impact, 'Impact'), level_value(urgency, 'Urgency')
@@ -223,11 +283,7 @@ async def _priority_validated(session: AsyncSession, kind: str, match: str, leve
         raise ValidationError(f'{kind!r} is not a kind of rule.') from None
     if kind == RuleKind.MATRIX:
         raise ValidationError('Matrix cells are set with the matrix editor.')
-    match = (match or '').strip()
-    if not match:
-        raise ValidationError('Say what the rule matches (a tier, a criticality, a type or a keyword).')
-    if len(match) > 200:
-        raise ValidationError('The match is too long (at most 200 characters).')
+    match = _short_text(match, 'Say what the rule matches (a tier, a criticality, a type or a keyword).', 'match')
     if kind == RuleKind.TYPE:
         if not match.isdigit() or await session.get(TicketType, int(match)) is None:
             raise ValidationError('Type: no such ticket type.')
@@ -260,8 +316,7 @@ async def create_priority_rule(*, actor: User, kind: str, match: str, raise_by: 
     async with unit_of_work() as uow:
         s = uow.session
         values = await _priority_validated(s, kind, match, level, raise_by)
-        position = (await s.execute(select(func.coalesce(func.max(PriorityRule.position), 0)))).scalar_one() + 1
-        rule = PriorityRule(position=position, is_active=True, **values)
+        rule = PriorityRule(position=await _next_position(s, PriorityRule), is_active=True, **values)
         s.add(rule)
         await s.flush()
         audit.record(s, actor, entity='priority_rule', entity_id=rule.id, action='create',
@@ -274,28 +329,12 @@ async def update_priority_rule(*, actor: User, rule_id: int, kind: str, match: s
     _require_admin(actor, 'prioritisation rules', rule_id)
     async with unit_of_work() as uow:
         s = uow.session
-        rule = await s.get(PriorityRule, rule_id)
-        if rule is None or rule.kind == RuleKind.MATRIX:
-            raise NotFound('No such prioritisation rule.')
-        before = _priority_data(rule)
-        for key, value in (await _priority_validated(s, kind, match, level, raise_by)).items():
-            setattr(rule, key, value)
-        rule.is_active = bool(is_active)
-        if _priority_data(rule) == before:
-            return rule
-        audit.record(s, actor, entity='priority_rule', entity_id=rule.id, action='update',
-                     summary=f'Changed priority rule {await _describe(s, rule)}',
-                     data={'before': before, 'after': _priority_data(rule)})
+        rule = await _load_rule(s, PriorityRule, rule_id, PRIORITY.missing)
+        before = _change(rule, await _priority_validated(s, kind, match, level, raise_by), is_active, _priority_data)
+        if before is not None:
+            await _audit_update(s, PRIORITY, actor, rule, before)
     return rule
 
 
 async def delete_priority_rule(*, actor: User, rule_id: int) -> None:
-    _require_admin(actor, 'prioritisation rules', rule_id)
-    async with unit_of_work() as uow:
-        s = uow.session
-        rule = await s.get(PriorityRule, rule_id)
-        if rule is None or rule.kind == RuleKind.MATRIX:
-            raise NotFound('No such prioritisation rule.')
-        audit.record(s, actor, entity='priority_rule', entity_id=rule.id, action='delete',
-                     summary=f'Deleted priority rule {await _describe(s, rule)}', data={'before': _priority_data(rule)})
-        await s.delete(rule)
+    await _delete_rule(PRIORITY, actor, rule_id)
