@@ -77,6 +77,8 @@ class Settings(BaseSettings):
             return self.database_url
         return f'sqlite+aiosqlite:///{(self.data_dir / "pulse.db").resolve()}'
 
+    api_rate_per_minute: int = Field(default=600, ge=1, description='requests per minute one API token may make '
+                                     '(a burst of as many is allowed; then 429 with Retry-After)')
     def resolved_storage_secret(self) -> str:
         if self.storage_secret:
             return self.storage_secret

@@ -1,0 +1,358 @@
+"""The endpoints of ``/api/v1``. Reads go through the read models (``pulse_live/queries``), writes through the
+services with ``actor=`` the token's user, so a change made here is live in every browser and notifies like the
+UI's. Permission rules are the services' and queries' own (``auth.py``, ``visibility.py``)."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import FileResponse
+
+from .. import auth, storage, upload_limit
+from ..config import get_settings
+from ..errors import NotFound
+from ..models import Channel
+from ..queries import api as reads
+from ..queries import catalog, customers, queues
+from ..queries.tickets import attachment_for_download, find_ticket_id
+from ..services import chatter, tickets
+from . import schemas
+from .problems import ProblemError, responses
+from .security import CurrentCaller
+
+router = APIRouter()
+Reference = Annotated[str, Path(min_length=1, max_length=64, pattern=r'^[A-Za-z0-9-]+$',
+                                description='the reference (PL-2026-000123) or the id')]
+SearchText = Annotated[schemas.Text, Query(max_length=200)]
+READ = responses(401, 403, 404, 422, 429)
+WRITE = responses(400, 401, 403, 404, 409, 422, 429)
+
+
+def _named(id_: int | None, name: str | None) -> schemas.Named | None:
+    return schemas.Named(id=id_, name=name or '') if id_ is not None else None
+
+
+def _summary_fields(r: reads.TicketRecord) -> dict[str, Any]:
+    return {'id': r.id, 'reference': r.reference, 'url': f'/api/v1/tickets/{r.reference}', 'title': r.title,
+            'status': r.status, 'type': schemas.Named(id=r.type_id, name=r.type),
+            'organisation': schemas.Named(id=r.organisation_id, name=r.organisation),
+            'service': _named(r.service_id, r.service), 'customer': _named(r.customer_id, r.customer),
+            'channel': r.channel, 'created_at': r.created_at, 'updated_at': r.updated_at, 'version': r.version,
+            'priority': _named(r.priority_id, r.priority), 'queue': _named(r.queue_id, r.queue),
+            'assignee': _named(r.assignee_id, r.assignee)}
+
+
+def _ticket(r: reads.TicketRecord) -> schemas.Ticket:
+    return schemas.Ticket(**_summary_fields(r), description=r.description, resolved_at=r.resolved_at,
+                          closed_at=r.closed_at, resolution_code=_named(r.resolution_code_id, r.resolution_code),
+                          resolution_text=r.resolution_text, impact=r.impact, urgency=r.urgency,
+                          priority_reason=r.priority_reason, affected_components=r.affected_components,
+                          technical_details=r.technical_details, attempted_solutions=r.attempted_solutions,
+                          workaround=r.workaround)
+
+
+def _attachment(a: reads.AttachmentRecord) -> schemas.Attachment:
+    return schemas.Attachment(id=a.id, filename=a.filename, content_type=a.content_type, size=a.size,
+                              internal=a.internal, created_at=a.created_at, url=f'/api/v1/attachments/{a.id}')
+
+
+def _message(m: reads.MessageRecord) -> schemas.Message:
+    return schemas.Message(id=m.id, author=_named(m.author_id, m.author), created_at=m.created_at, body=m.body,
+                           internal=m.internal, attachments=[_attachment(a) for a in m.attachments])
+
+
+async def _ticket_id(caller: CurrentCaller, reference: str) -> int:
+    ticket_id = await find_ticket_id(caller.user, reference)
+    if ticket_id is None:
+        raise NotFound(f'No ticket {reference} (or it is not yours to see).')
+    return ticket_id
+
+
+async def _read_ticket(caller: CurrentCaller, ticket_id: int) -> schemas.Ticket:
+    record = await reads.ticket(caller.user, ticket_id)
+    if record is None:
+        raise NotFound('Ticket not found.')
+    return _ticket(record)
+
+
+# --- me -----------------------------------------------------------------------------------------------------------
+
+@router.get('/me', response_model=schemas.Me, responses=READ, tags=['me'], summary='Who the token belongs to')
+async def me(caller: CurrentCaller) -> schemas.Me:
+    u, t = caller.user, caller.token
+    return schemas.Me(id=u.id, email=u.email, name=u.display_name, role=u.role, is_staff=auth.is_staff(u),
+                      is_org_admin=bool(u.is_org_admin),
+                      organisation=schemas.Named(id=u.organisation_id, name=u.organisation.name),
+                      token=schemas.TokenInfo(name=t.name, scope=t.scope, prefix=t.prefix, expires_at=t.expires_at))
+
+
+# --- tickets --------------------------------------------------------------------------------------------------------
+
+@router.get('/tickets', response_model=schemas.TicketPage, responses=READ, tags=['tickets'],
+            summary='Tickets you may see, filtered like the work lists')
+async def list_tickets(
+        caller: CurrentCaller,
+        status: Annotated[schemas.StatusFilter, Query()] = schemas.StatusFilter.ALL,
+        queue_id: Annotated[schemas.QueryId | None, Query(description='staff only')] = None,
+        assignee_id: Annotated[int | None, Query(ge=0, le=schemas.MAX_INT,
+                                                 description='staff only; 0 = unassigned')] = None,
+        priority_id: Annotated[schemas.QueryId | None, Query(description='staff only')] = None,
+        type_id: Annotated[schemas.QueryId | None, Query()] = None,
+        service_id: Annotated[schemas.QueryId | None, Query()] = None,
+        organisation_id: Annotated[schemas.QueryId | None, Query()] = None,
+        customer_id: Annotated[schemas.QueryId | None, Query()] = None,
+        q: SearchText = '',
+        created_from: Annotated[date | None, Query(description='YYYY-MM-DD')] = None,
+        created_to: Annotated[date | None, Query(description='YYYY-MM-DD, inclusive')] = None,
+        sort: Annotated[schemas.Sort, Query()] = schemas.Sort.UPDATED,
+        limit: Annotated[int, Query(ge=1, le=100)] = 25,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> schemas.TicketPage:
+    filters = reads.TicketFilters(status=status.value, queue_id=queue_id, assignee_id=assignee_id,
+                                  priority_id=priority_id, type_id=type_id, service_id=service_id,
+                                  organisation_id=organisation_id, customer_id=customer_id, search=q,
+                                  created_from=created_from, created_to=created_to)
+    rows, total = await reads.ticket_list(caller.user, filters, sort=sort.value, limit=limit, offset=offset)
+    return schemas.TicketPage(items=[schemas.TicketSummary(**_summary_fields(r)) for r in rows], total=total,
+                              limit=limit, offset=offset,
+                              next_offset=offset + limit if offset + limit < total else None)
+
+
+@router.get('/tickets/{reference}', response_model=schemas.Ticket, responses=READ, tags=['tickets'],
+            summary='One ticket')
+async def get_ticket(caller: CurrentCaller, reference: Reference) -> schemas.Ticket:
+    return await _read_ticket(caller, await _ticket_id(caller, reference))
+
+
+@router.post('/tickets', response_model=schemas.Ticket, status_code=201, responses=WRITE, tags=['tickets'],
+             summary='Open a ticket (customers: a request of their own)')
+async def create_ticket(caller: CurrentCaller, body: schemas.TicketCreate, response: Response) -> schemas.Ticket:
+    values = body.model_dump()
+    if values['channel'] is None:
+        values['channel'] = Channel.API.value
+    for level in ('impact', 'urgency'):
+        values[level] = values[level].value if values[level] is not None else None
+    ticket = await tickets.create_ticket(actor=caller.user, **values)
+    response.headers['Location'] = f'/api/v1/tickets/{ticket.reference}'
+    return await _read_ticket(caller, ticket.id)
+
+
+@router.patch('/tickets/{reference}', response_model=schemas.Ticket, responses=WRITE, tags=['tickets'],
+              summary='Change fields (refused with 409 when the ticket changed since `version`)')
+async def update_ticket(caller: CurrentCaller, reference: Reference, body: schemas.TicketPatch) -> schemas.Ticket:
+    ticket_id = await _ticket_id(caller, reference)
+    changes = body.model_dump(exclude_unset=True, exclude={'version'})
+    if 'channel' in changes and changes['channel'] is not None:
+        changes['channel'] = changes['channel'].value
+    await tickets.update_ticket(actor=caller.user, ticket_id=ticket_id, expected_version=body.version,
+                                changes=changes)
+    return await _read_ticket(caller, ticket_id)
+
+
+@router.post('/tickets/{reference}/status', response_model=schemas.Ticket, responses=WRITE, tags=['tickets'],
+             summary='Move the ticket along the workflow (open, in_progress, resolved, closed)')
+async def change_status(caller: CurrentCaller, reference: Reference, body: schemas.StatusChange) -> schemas.Ticket:
+    ticket_id = await _ticket_id(caller, reference)
+    await tickets.change_status(actor=caller.user, ticket_id=ticket_id, expected_version=body.version,
+                                status=body.status.value, resolution_code_id=body.resolution_code_id,
+                                resolution_text=body.resolution_text, reason=body.reason)
+    return await _read_ticket(caller, ticket_id)
+
+
+# --- messages and attachments ------------------------------------------------------------------------------------
+
+@router.get('/tickets/{reference}/messages', response_model=schemas.MessagePage, responses=READ, tags=['messages'],
+            summary='Messages, oldest first (internal notes only for staff)')
+async def list_messages(caller: CurrentCaller, reference: Reference,
+                        after: Annotated[int, Query(ge=0, le=schemas.MAX_INT,
+                                                    description='only messages after this id')] = 0,
+                        limit: Annotated[int, Query(ge=1, le=100)] = 50) -> schemas.MessagePage:
+    ticket_id = await _ticket_id(caller, reference)
+    found, more = await reads.messages(caller.user, ticket_id, after=after, limit=limit)
+    return schemas.MessagePage(items=[_message(m) for m in found], next_after=found[-1].id if more else None)
+
+
+async def _posted(caller: CurrentCaller, event_id: int) -> schemas.Message:
+    posted = await reads.message(caller.user, event_id)
+    if posted is None:
+        raise NotFound('Message not found.')
+    return _message(posted)
+
+
+@router.post('/tickets/{reference}/messages', response_model=schemas.Message, status_code=201, responses=WRITE,
+             tags=['messages'], summary='Post a public reply, or an internal note (staff only)')
+async def post_message(caller: CurrentCaller, reference: Reference, body: schemas.MessageIn) -> schemas.Message:
+    ticket_id = await _ticket_id(caller, reference)
+    event = await chatter.post_message(actor=caller.user, ticket_id=ticket_id, body=body.body, internal=body.internal)
+    return await _posted(caller, event.id)
+
+
+UPLOAD_BODY = {'required': True, 'content': {'multipart/form-data': {'schema': {
+    'type': 'object', 'required': ['files'],
+    'properties': {'files': {'type': 'array', 'items': {'type': 'string', 'format': 'binary'},
+                             'description': 'one or more files (the same size and count limits as the UI)'},
+                   'body': {'type': 'string', 'maxLength': 20000, 'description': 'a message to go with them'},
+                   'internal': {'type': 'boolean', 'description': 'internal (staff only)'}}}}}}
+
+
+def _flag(value: Any) -> bool:
+    text = str(value or '').strip().lower()
+    if text in ('', 'false', '0', 'no'):
+        return False
+    if text in ('true', '1', 'yes'):
+        return True
+    raise ProblemError(422, 'internal must be true or false.', slug='invalid', title='Not valid',
+                       errors=[{'field': 'body.internal', 'message': 'must be true or false'}])
+
+
+async def _capped_body(request: Request, limit: int) -> None:
+    """Read the request body, refusing it (413) as soon as it is over ``limit``; the form parser reads it then."""
+    declared = request.headers.get('content-length', '')
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    request._body = b''.join(chunks)  # noqa: SLF001 - Starlette's form parser reads the cached body
+
+
+def _too_large(limit: int) -> ProblemError:
+    settings = get_settings()
+    return ProblemError(413, f'The upload is too large: at most {settings.max_upload_files} files of '
+                             f'{settings.max_upload_bytes // 1024} KiB each.', slug='too-large', title='Too large',
+                        limit_bytes=limit)
+
+
+@router.post('/tickets/{reference}/attachments', response_model=schemas.Message, status_code=201,
+             responses={**WRITE, **responses(413)}, tags=['messages'], openapi_extra={'requestBody': UPLOAD_BODY},
+             summary='Upload files (multipart/form-data) as a message of their own')
+async def upload(caller: CurrentCaller, reference: Reference, request: Request) -> schemas.Message:
+    ticket_id = await _ticket_id(caller, reference)
+    settings = get_settings()
+    await _capped_body(request, upload_limit.request_limit())
+    form = await request.form(max_files=settings.max_upload_files + 1, max_fields=10)
+    files: list[storage.UploadedFile] = []
+    for item in form.getlist('files'):
+        if isinstance(item, str) or not hasattr(item, 'read'):
+            raise ProblemError(422, 'files must be files (multipart/form-data).', slug='invalid', title='Not valid',
+                               errors=[{'field': 'body.files', 'message': 'must be a file'}])
+        if item.size is not None and item.size > settings.max_upload_bytes:
+            raise ProblemError(413, f'{storage.safe_filename(item.filename or "file")} is too large '
+                                    f'(at most {settings.max_upload_bytes // 1024} KiB).', slug='too-large',
+                               title='Too large')
+        files.append(storage.UploadedFile(name=item.filename or 'file', content_type=item.content_type or '',
+                                          data=await item.read()))
+    if not files:
+        raise ProblemError(422, 'Attach at least one file (the form field "files").', slug='invalid',
+                           title='Not valid', errors=[{'field': 'body.files', 'message': 'at least one file'}])
+    body = form.get('body')
+    text = body if isinstance(body, str) else ''
+    try:
+        schemas.clean_text(text)
+    except ValueError as problem:
+        raise ProblemError(422, f'body {problem}.', slug='invalid', title='Not valid',
+                           errors=[{'field': 'body.body', 'message': str(problem)}]) from None
+    event = await chatter.post_message(actor=caller.user, ticket_id=ticket_id, body=text,
+                                       internal=_flag(form.get('internal')), files=files)
+    return await _posted(caller, event.id)
+
+
+@router.get('/attachments/{attachment_id}', response_class=FileResponse, responses={
+    200: {'description': 'the file (always as a download)',
+          'content': {'application/octet-stream': {'schema': {'type': 'string', 'format': 'binary'}}}}, **READ},
+    tags=['messages'], summary='Download an attachment (the same check as the UI)')
+async def download(caller: CurrentCaller,
+                   attachment_id: Annotated[int, Path(ge=1, le=schemas.MAX_INT)]) -> FileResponse:
+    att = await attachment_for_download(caller.user, attachment_id)
+    if att is None:
+        raise NotFound('Attachment not found.')
+    path = storage.path_of(att.sha256)
+    if not path.exists():
+        raise NotFound('The file is missing on the server.')
+    return FileResponse(path, media_type='application/octet-stream',
+                        headers={'Content-Disposition': f"attachment; filename*=UTF-8''{quote(att.filename)}",
+                                 'X-Content-Type-Options': 'nosniff',
+                                 'Content-Security-Policy': "default-src 'none'; sandbox",
+                                 'Cache-Control': 'private, no-store'})
+
+
+# --- queues, customers, organisations, choices -------------------------------------------------------------------
+
+def _staff_only(caller: CurrentCaller, what: str) -> None:
+    if not auth.is_staff(caller.user):
+        raise auth.deny(caller.user, f'see {what} (API)', '', f'Only agents can see {what}.')
+
+
+@router.get('/queues', response_model=list[schemas.QueueInfo], responses=READ, tags=['directory'],
+            summary='Queues with their unassigned open tickets (staff only)')
+async def list_queues(caller: CurrentCaller) -> list[schemas.QueueInfo]:
+    _staff_only(caller, 'queues')
+    return [schemas.QueueInfo(id=q.id, name=q.name, description=q.description, is_default=q.is_default,
+                              is_member=q.is_member, unassigned=q.unassigned, members=q.member_names)
+            for q in await queues.queue_summaries(caller.user)]
+
+
+@router.get('/customers', response_model=list[schemas.CustomerRow], responses=READ, tags=['directory'],
+            summary='Search customers by name, e-mail, phone or id (staff only)')
+async def search_customers(caller: CurrentCaller, q: SearchText = '',
+                           organisation_id: Annotated[schemas.QueryId | None, Query()] = None,
+                           include_inactive: bool = False,
+                           limit: Annotated[int, Query(ge=1, le=100)] = 25) -> list[schemas.CustomerRow]:
+    _staff_only(caller, 'customers')
+    rows = await customers.customers(caller.user, search=q, organisation_id=organisation_id,
+                                     include_inactive=include_inactive, limit=limit)
+    return [schemas.CustomerRow(**vars(r)) for r in rows]
+
+
+@router.get('/customers/{user_id}', response_model=schemas.Person, responses=READ, tags=['directory'],
+            summary='One person: card, organisation, ticket counts (staff only)')
+async def get_customer(caller: CurrentCaller,
+                       user_id: Annotated[int, Path(ge=1, le=schemas.MAX_INT)]) -> schemas.Person:
+    _staff_only(caller, 'customers')
+    p = await customers.customer_profile(caller.user, user_id, ticket_limit=0)
+    if p is None:
+        raise NotFound('No such person.')
+    return schemas.Person(id=p.id, name=p.name, email=p.email, phone=p.phone, location=p.location,
+                          department=p.department, role=p.role, is_org_admin=p.is_org_admin, is_active=p.is_active,
+                          organisation=schemas.Named(id=p.organisation_id, name=p.organisation), tier=p.tier,
+                          created_at=p.created_at, last_login_at=p.last_login_at, open_tickets=p.open_count,
+                          total_tickets=p.total_count)
+
+
+@router.get('/organisations', response_model=list[schemas.OrganisationInfo], responses=READ, tags=['directory'],
+            summary='Organisations, optionally matching a name (staff only)')
+async def list_organisations(caller: CurrentCaller, q: SearchText = '',
+                             limit: Annotated[int, Query(ge=1, le=100)] = 100,
+                             offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> list[schemas.OrganisationInfo]:
+    _staff_only(caller, 'organisations')
+    term = q.strip().lower()
+    rows = [r for r in await customers.organisations(caller.user) if term in r.name.lower()]
+    return [schemas.OrganisationInfo(**vars(r)) for r in rows[offset:offset + limit]]
+
+
+@router.get('/organisations/{organisation_id}', response_model=schemas.OrganisationInfo, responses=READ,
+            tags=['directory'], summary='One organisation (staff only)')
+async def get_organisation(caller: CurrentCaller, organisation_id: Annotated[int, Path(ge=1, le=schemas.MAX_INT)]
+                           ) -> schemas.OrganisationInfo:
+    _staff_only(caller, 'organisations')
+    for row in await customers.organisations(caller.user):
+        if row.id == organisation_id:
+            return schemas.OrganisationInfo(**vars(row))
+    raise NotFound('No such organisation.')
+
+
+@router.get('/choices', response_model=schemas.Choices, responses=READ, tags=['directory'],
+            summary='Ids for new tickets and status changes: types, services, resolution codes (staff: priorities, '
+                    'queues)')
+async def choices(caller: CurrentCaller) -> schemas.Choices:
+    def named(values: dict[int, str]) -> list[schemas.Named]:
+        return [schemas.Named(id=k, name=v) for k, v in values.items()]
+    staff = auth.is_staff(caller.user)
+    return schemas.Choices(types=named(await catalog.ticket_types()), services=named(await catalog.services()),
+                           resolution_codes=named(await catalog.resolution_codes()),
+                           priorities=named(await catalog.priorities()) if staff else None,
+                           queues=named(await catalog.queues()) if staff else None)
