@@ -59,6 +59,23 @@ class Settings(BaseSettings):
 
     # e-mail in (pulse_live/intake/mail.py)
     mail_intake_worker: bool = Field(default=True, description='watch the configured IMAP mailboxes in this process')
+    mail_intake_unknown_sender: str = Field(
+        default='customer', pattern='^(customer|triage)$',
+        description='a mail from an unknown address: customer = a new customer of the organisation whose mail domain '
+                    'matches (else needs triage); triage = always a ticket without customer that needs triage')
+    mail_intake_closed_reply: str = Field(default='reopen', pattern='^(reopen|new)$',
+                                          description='a reply to a closed ticket reopens it, or opens a new ticket '
+                                                      'linked to the old one')
+    mail_intake_flood_per_minute: int = Field(default=20, ge=1,
+                                              description='more mails than this from one sender within a minute '
+                                                          'are recorded, not imported')
+    mail_intake_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024,
+                                       description='a bigger mail is bounced politely and kept on the admin page')
+    mail_intake_idle: bool = Field(default=True, description='use IMAP IDLE where the server offers it')
+    mail_intake_poll_s: float = Field(default=60, gt=0, description='poll interval without IDLE (and IDLE renewal)')
+    mail_intake_reconnect_max_s: float = Field(default=60, gt=0, description='longest wait before reconnecting')
+    mail_intake_claim_s: float = Field(default=60, ge=5, description='a watcher holds its mailbox for this long and '
+                                                                     'renews it; another process takes over after')
 
     # REST API (pulse_live/api)
 

@@ -147,8 +147,8 @@ imap_idle_notify_interval = 2 mins
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f'dovecot did not start: {self.process.stderr.read().decode() if self.process.stderr else ""}'
-                                   f'\n{self.log()}')
+                errors = self.process.stderr.read().decode() if self.process.stderr else ''
+                raise RuntimeError(f'dovecot did not start: {errors}\n{self.log()}')
             with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), timeout=0.2) as s:
                 if s.recv(100).startswith(b'* OK'):
                     return self

@@ -5,8 +5,9 @@ mail outbox rows, in the same transaction: a change and the news of it are store
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +26,21 @@ class UnitOfWork:
         self.events.append(event)
 
 
+_joined: ContextVar[list[Callable[[UnitOfWork], Awaitable[None]]] | None] = ContextVar('uow_joined', default=None)
+
+
+@contextmanager
+def join_next_unit(write: Callable[[UnitOfWork], Awaitable[None]]) -> Iterator[None]:
+    """Run ``write(uow)`` inside the next unit of work this task commits, just before its commit: a caller's own row
+    (e.g. the imported-mail record of the mail intake) is stored with the change a service makes, or not at all.
+    The service is called unchanged; ``write`` runs once."""
+    token = _joined.set([write])
+    try:
+        yield
+    finally:
+        _joined.reset(token)
+
+
 @asynccontextmanager
 async def unit_of_work() -> AsyncIterator[UnitOfWork]:
     from ..notify import planner, sender
@@ -32,6 +48,9 @@ async def unit_of_work() -> AsyncIterator[UnitOfWork]:
         uow = UnitOfWork(session)
         async with session.begin():
             yield uow
+            joined = _joined.get()
+            while joined:
+                await joined.pop()(uow)
             for change in [e for e in uow.events if isinstance(e, TicketChanged)]:
                 uow.events.extend(await planner.plan(session, change))
             await session.flush()

@@ -1,0 +1,206 @@
+"""E-mail in: IMAP mailboxes (IDLE, poll as fallback) feeding queues.
+
+One watcher task per active mailbox in the process that runs the intake (``PULSE_MAIL_INTAKE_WORKER``); a supervisor
+loop starts and stops them as admins change mailboxes. A watcher:
+
+1. claims its mailbox in the database (``claimed_by``/``claimed_until``: a lease of ``PULSE_MAIL_INTAKE_CLAIM_S``,
+   renewed while it works; another process takes over only after the lease ran out), so only one process imports a
+   mailbox even when several run the intake;
+2. connects (``imap.py``), checks UIDVALIDITY (a changed one starts the folder afresh from UID 0: the mails already
+   imported are recognised by their Message-ID), fetches every mail with a UID above ``last_uid`` and imports each
+   (``services/mail_intake.import_mail``: exactly once, the record written with the ticket change);
+3. waits with IDLE (renewed every ``PULSE_MAIL_INTAKE_POLL_S``), or polls at that interval without IDLE;
+4. when the server goes away (mid-IDLE or anywhere), records the error on the mailbox and reconnects with
+   exponential backoff and jitter, up to ``PULSE_MAIL_INTAKE_RECONNECT_MAX_S``.
+
+``last_uid`` only saves work: a restart may fetch a mail again, and the import skips what is recorded already.
+Nothing here blocks the event loop (aioimaplib is asyncio; parsing runs in a thread).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+from datetime import timedelta
+
+from sqlalchemy import or_, update
+
+from ... import db
+from ...config import get_settings
+from ...models import Mailbox, utcnow
+
+log = logging.getLogger('pulse_live.intake.mail')
+
+PROCESS_ID = f'{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}'
+SUPERVISE_EVERY_S = 10.0
+
+_supervisor: asyncio.Task[None] | None = None
+_watchers: dict[int, asyncio.Task[None]] = {}
+_wake = asyncio.Event()
+
+
+def start() -> None:
+    """Start the mailbox watchers in this process (called at startup when the mail worker runs here)."""
+    global _supervisor  # noqa: PLW0603
+    if _supervisor is None or _supervisor.done():
+        _supervisor = asyncio.get_running_loop().create_task(_supervise(), name='mail-intake')
+
+
+def reload() -> None:
+    """Look at the mailboxes again now (an admin changed one)."""
+    _wake.set()
+
+
+async def stop() -> None:
+    """Stop the mailbox watchers (their claims are released)."""
+    global _supervisor  # noqa: PLW0603
+    tasks = [t for t in [_supervisor, *_watchers.values()] if t is not None]
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    _supervisor = None
+    _watchers.clear()
+
+
+async def _active_mailboxes() -> dict[int, tuple]:
+    from sqlalchemy import select
+    async with db.session() as s:
+        rows = await s.execute(select(Mailbox.id, Mailbox.host, Mailbox.port, Mailbox.security, Mailbox.auth,
+                                      Mailbox.username, Mailbox.secret_encrypted, Mailbox.folder)
+                               .where(Mailbox.active.is_(True)))
+        return {row[0]: tuple(row[1:]) for row in rows}
+
+
+async def _supervise() -> None:
+    seen: dict[int, tuple] = {}
+    while True:
+        try:
+            boxes = await _active_mailboxes()
+            for box_id, task in list(_watchers.items()):
+                if box_id not in boxes or boxes[box_id] != seen.get(box_id) or task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+                    del _watchers[box_id]
+            for box_id in boxes:
+                if box_id not in _watchers:
+                    _watchers[box_id] = asyncio.get_running_loop().create_task(watch(box_id),
+                                                                               name=f'mailbox-{box_id}')
+            seen = boxes
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 — the supervisor keeps going (the database may be back next time)
+            log.exception('mail intake supervisor')
+        _wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_wake.wait(), SUPERVISE_EVERY_S)
+
+
+async def claim(mailbox_id: int, *, owner: str = PROCESS_ID) -> bool:
+    """Take or renew the lease on a mailbox; False when another process holds it."""
+    now = utcnow()
+    until = now + timedelta(seconds=get_settings().mail_intake_claim_s)
+    async with db.session() as s, s.begin():
+        result = await s.execute(update(Mailbox).where(
+            Mailbox.id == mailbox_id, Mailbox.active.is_(True),
+            or_(Mailbox.claimed_by.is_(None), Mailbox.claimed_by == owner, Mailbox.claimed_until < now))
+            .values(claimed_by=owner, claimed_until=until).execution_options(synchronize_session=False))
+        return bool(getattr(result, 'rowcount', 0) == 1)
+
+
+async def release(mailbox_id: int, *, owner: str = PROCESS_ID) -> None:
+    async with db.session() as s, s.begin():
+        await s.execute(update(Mailbox).where(Mailbox.id == mailbox_id, Mailbox.claimed_by == owner)
+                        .values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False))
+
+
+async def _note(mailbox_id: int, **values: object) -> None:
+    async with db.session() as s, s.begin():
+        await s.execute(update(Mailbox).where(Mailbox.id == mailbox_id).values(**values)
+                        .execution_options(synchronize_session=False))
+
+
+async def watch(mailbox_id: int, *, owner: str = PROCESS_ID) -> None:
+    """Watch one mailbox until cancelled (see the module docstring)."""
+    settings = get_settings()
+    delay = 1.0
+    try:
+        while True:
+            if not await claim(mailbox_id, owner=owner):
+                await asyncio.sleep(settings.mail_intake_claim_s / 2)
+                continue
+            try:
+                await _session(mailbox_id, owner)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 — recorded on the mailbox, then reconnect
+                text = f'{type(error).__name__}: {error}'[:1000]
+                log.warning('mailbox %s: %s; reconnecting in %.1f s', mailbox_id, text, delay)
+                with contextlib.suppress(Exception):
+                    await _note(mailbox_id, last_error=text, last_checked=utcnow())
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, settings.mail_intake_reconnect_max_s)
+                continue
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(release(mailbox_id, owner=owner))
+
+
+async def _load(mailbox_id: int) -> tuple:
+    from .imap import settings_of
+    async with db.session() as s:
+        box = await s.get(Mailbox, mailbox_id)
+        if box is None or not box.active:
+            raise asyncio.CancelledError()
+        return settings_of(box), box.uidvalidity, box.last_uid
+
+
+async def _session(mailbox_id: int, owner: str) -> None:
+    """One connection: catch up, then wait for news, until the connection fails."""
+    from .imap import connect
+    settings = get_settings()
+    conf, uidvalidity, last_uid = await _load(mailbox_id)
+    connection, server_validity, _ = await connect(conf)
+    try:
+        if uidvalidity != server_validity:
+            if uidvalidity is not None:
+                log.warning('mailbox %s: UIDVALIDITY changed (%s → %s): reading the folder afresh', mailbox_id,
+                            uidvalidity, server_validity)
+            uidvalidity, last_uid = server_validity, 0
+            await _note(mailbox_id, uidvalidity=uidvalidity, last_uid=0)
+        await _note(mailbox_id, last_error='', last_checked=utcnow())
+        while True:
+            last_uid = await catch_up(connection, mailbox_id, uidvalidity, last_uid)
+            if not await claim(mailbox_id, owner=owner):
+                return  # another process has it now
+            if settings.mail_intake_idle:
+                await connection.wait(settings.mail_intake_poll_s)
+            else:
+                await asyncio.sleep(settings.mail_intake_poll_s)
+                await connection.noop()
+    finally:
+        await connection.close()
+
+
+async def catch_up(connection, mailbox_id: int, uidvalidity: int, last_uid: int) -> int:
+    """Import every mail above ``last_uid``; returns the new ``last_uid``."""
+    from ...services.mail_intake import import_mail
+    from .imap import batches
+    new = await connection.new_uids(last_uid)
+    for batch in batches(new):
+        mails = await connection.fetch(batch)
+        for uid in batch:
+            raw = mails.get(uid)
+            if raw is None:
+                continue  # expunged meanwhile
+            await import_mail(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=raw)
+            last_uid = max(last_uid, uid)
+        await _note(mailbox_id, last_uid=last_uid, last_checked=utcnow())
+    if not new:
+        await _note(mailbox_id, last_checked=utcnow())
+    return last_uid

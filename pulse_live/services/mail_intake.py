@@ -1,0 +1,606 @@
+"""E-mail in: one mail from a mailbox → a new ticket, a reply on its ticket, or a record of why not.
+
+Two halves:
+
+- ``parse_mail(raw)`` is pure (no database, no I/O; run it with ``asyncio.to_thread``, big mails take a while): the
+  stdlib ``email`` parser (``policy.default``: charsets such as ISO-8859-1 and encoded-word subjects are decoded),
+  the body as safe text (HTML through ``html2text``; our markdown renderer has raw HTML off, so nothing of the HTML
+  ever runs), quoted history and signatures trimmed with ``mail-parser-reply``, the attachments and inline images,
+  the threading headers, and the loop signals (Auto-Submitted, Precedence, Return-Path <>, X-Autoreply, our own
+  Message-ID domain).
+- ``import_mail(…)`` decides and writes, through the ticket services only (``tickets.create_ticket``,
+  ``chatter.post_message``, ``tickets.change_status``, ``customers.save_customer``, ``team.add_member``), so an
+  imported mail is live in every browser and notifies like the UI.
+
+Exactly once. Every mail seen is one ``ImportedMail`` row keyed by (mailbox, UIDVALIDITY, UID). The ticket services
+each open their own unit of work; the intake does not open a second one around them. Instead it hands the service's
+unit of work a hook (``_uow.join_next_unit``) that writes the ``ImportedMail`` row (and the staff-only original
+``.eml`` attachment) inside the service's transaction, just before its commit: the ticket change and the record of
+the mail commit together or not at all. A crash before the commit leaves neither, and the mail is imported again
+after a restart; a second process importing the same UID hits the unique constraint and its change rolls back.
+Mails that change nothing (loops, duplicates, floods) and failures are recorded in a unit of work of their own.
+
+Who the sender is decides what they may do: a reply attaches to a ticket only when the sender's account may see
+that ticket (``auth.may_view_ticket``, the same rule as the portal); otherwise — a forged In-Reply-To, a reference
+typed into a subject, an unknown or BCC'd address — the mail opens a new ticket of its own and never touches the
+other ticket or its customer. New tickets are opened by the intake's own account ("E-mail intake", an inactive
+agent that cannot log in and is never notified) on behalf of the customer, because customers cannot choose the
+channel or the queue; replies are posted by the customer's own account.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import getaddresses, parseaddr
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from .. import auth, storage
+from ..config import get_settings
+from ..errors import NotFound, ServiceError, ValidationError
+from ..events import TicketChanged
+from ..models import (
+    Attachment,
+    Channel,
+    EventKind,
+    FailedImport,
+    ImportedMail,
+    Mailbox,
+    MailOutbox,
+    OrganisationMailDomain,
+    Role,
+    Status,
+    TeamMember,
+    Ticket,
+    TicketEvent,
+    User,
+    utcnow,
+)
+from ._uow import UnitOfWork, join_next_unit, unit_of_work
+
+log = logging.getLogger('pulse_live.intake.mail')
+
+OWN_MESSAGE_ID_DOMAIN = 'pulse-live'  # notify/planner.new_message_id and compose.ticket_thread_id
+INTAKE_EMAIL = 'mail-intake@pulse-live.invalid'
+THREAD_ID_RE = re.compile(r'<ticket-(\d+)@pulse-live>')
+MSGID_RE = re.compile(r'<[^<>\s]+>')
+DESCRIPTION_LIMIT = 19000
+TITLE_LIMIT = 300
+LOOP_PRECEDENCE = {'bulk', 'junk', 'list', 'auto_reply'}
+
+
+# --- the pure half --------------------------------------------------------------------------------------------------
+
+@dataclass
+class ParsedMail:
+    message_id: str
+    sender: str                     # the From address, lower case ('' when there is none)
+    sender_name: str
+    subject: str
+    to: list[str]
+    cc: list[str]
+    thread_ids: list[str]           # In-Reply-To then References, newest first
+    body: str                       # the new text, quoted history and signature trimmed
+    full_body: str                  # the whole text
+    attachments: list[storage.UploadedFile]
+    dedupe_key: str
+    loop_reason: str = ''
+    size: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _header(message: EmailMessage, name: str) -> str:
+    try:
+        value = message.get(name)
+    except (ValueError, TypeError, IndexError):  # a header the parser cannot read is a header we ignore
+        return ''
+    return str(value or '').strip()
+
+
+def _addresses(message: EmailMessage, name: str) -> list[str]:
+    values = message.get_all(name) or []
+    try:
+        pairs = getaddresses([str(v) for v in values])
+    except (ValueError, TypeError, IndexError):
+        return []
+    return [addr.strip().lower() for _, addr in pairs if '@' in addr]
+
+
+def loop_reason(message: EmailMessage, *, own_domain: str = OWN_MESSAGE_ID_DOMAIN, own_address: str = '') -> str:
+    """Why this mail must never be answered or become a ticket ('' when it is a person's mail): RFC 3834
+    Auto-Submitted, Precedence bulk/junk/list, an empty Return-Path (bounces), the common auto-reply headers, a mail
+    with our own Message-ID or From address (our own mail coming back)."""
+    auto = _header(message, 'Auto-Submitted').lower()
+    if auto and auto.split(';')[0].strip() != 'no':
+        return f'Auto-Submitted: {auto[:60]}'
+    precedence = _header(message, 'Precedence').lower()
+    if precedence in LOOP_PRECEDENCE:
+        return f'Precedence: {precedence}'
+    if message.get('Return-Path') is not None and _header(message, 'Return-Path').replace(' ', '') in ('<>', ''):
+        return 'Return-Path <> (a bounce)'
+    for name in ('X-Autoreply', 'X-Autorespond', 'X-Auto-Response-Suppress'):
+        value = _header(message, name).lower()
+        if value and (name != 'X-Auto-Response-Suppress' or 'all' in value or 'oof' in value):
+            return f'{name}: {value[:60]}'
+    if _header(message, 'X-Pulse-Ticket'):
+        return 'our own notification mail'
+    message_id = _header(message, 'Message-ID')
+    if message_id.lower().endswith(f'@{own_domain}>'):
+        return 'our own Message-ID'
+    sender = parseaddr(_header(message, 'From'))[1].lower()
+    if own_address and sender == own_address.lower():
+        return 'our own From address'
+    return ''
+
+
+def html_to_text(html: str) -> str:
+    """HTML mail as markdown text: tags become markdown, scripts and styles vanish; whatever is left is text (the
+    renderer escapes raw HTML)."""
+    import html2text
+    converter = html2text.HTML2Text()
+    converter.body_width = 0
+    converter.ignore_images = True
+    converter.protect_links = True
+    converter.unicode_snob = True
+    html = re.sub(r'(?is)<(script|style|head)\b.*?</\1\s*>', '', html)
+    return converter.handle(html).strip()
+
+
+def trim_reply(text: str) -> str:
+    """The new part of a mail: quoted history and signature removed (``mail-parser-reply``); the text itself when the
+    trimmer finds nothing left."""
+    from mailparser_reply import EmailReplyParser
+    try:
+        replies = EmailReplyParser(languages=['en', 'de', 'fr', 'it', 'nl', 'es']).read(text).replies
+        reply = replies[0].body if replies else ''
+    except Exception:  # noqa: BLE001 — a trimmer failure must not lose the mail: keep everything
+        log.warning('could not trim a mail body; kept whole', exc_info=True)
+        return text.strip()
+    reply = (reply or '').strip()
+    return reply or text.strip()
+
+
+def dedupe_key(message: EmailMessage, message_id: str) -> str:
+    """sha256 of the Message-ID; without one, of the headers that make a mail this mail (From, To, Cc, Date,
+    Subject) — the same mail delivered twice has the same key."""
+    if message_id:
+        basis = 'id:' + message_id
+    else:
+        basis = 'headers:' + '\n'.join(_header(message, h) for h in ('From', 'To', 'Cc', 'Date', 'Subject'))
+    return hashlib.sha256(basis.encode('utf-8', 'replace')).hexdigest()
+
+
+def _text_of(part: EmailMessage) -> str:
+    try:
+        content = part.get_content()
+    except (LookupError, ValueError, AssertionError):  # unknown or broken charset: decode leniently
+        payload = part.get_payload(decode=True) or b''
+        content = payload.decode('latin-1') if isinstance(payload, bytes) else str(payload)
+    return content if isinstance(content, str) else content.decode('utf-8', 'replace')
+
+
+def parse_mail(raw: bytes, *, own_address: str = '') -> ParsedMail:
+    """Parse a raw mail (pure: call it in a thread)."""
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(message, EmailMessage)
+    message_id_match = MSGID_RE.search(_header(message, 'Message-ID'))
+    message_id = message_id_match.group(0) if message_id_match else ''
+    name, sender = parseaddr(_header(message, 'From'))
+    subject = re.sub(r'\s+', ' ', _header(message, 'Subject')).strip()
+    thread_ids = MSGID_RE.findall(_header(message, 'In-Reply-To'))
+    thread_ids += list(reversed(MSGID_RE.findall(_header(message, 'References'))))
+    notes: list[str] = []
+    body_part = message.get_body(preferencelist=('plain', 'html'))
+    full = ''
+    if body_part is not None:
+        text = _text_of(body_part)  # type: ignore[arg-type]
+        if body_part.get_content_subtype() == 'html':
+            text = html_to_text(text)
+            notes.append('converted from HTML')
+        full = text.replace('\r\n', '\n').strip()
+    attachments: list[storage.UploadedFile] = []
+    for part in message.walk():
+        if part is body_part or part.is_multipart():
+            continue
+        if part.get_content_maintype() == 'text' and not part.get_filename() \
+                and part.get_content_disposition() != 'attachment':
+            continue  # the other alternative of the body (e.g. the HTML of a plain mail)
+        payload = part.as_bytes() if part.get_content_type() == 'message/rfc822' else part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b''
+        if not data:
+            continue
+        filename = part.get_filename() or ('inline-image' if part.get_content_maintype() == 'image' else 'attachment')
+        attachments.append(storage.UploadedFile(name=filename, content_type=part.get_content_type(), data=data))
+    return ParsedMail(
+        message_id=message_id[:500], sender=sender.strip().lower() if '@' in sender else '',
+        sender_name=name.strip()[:200], subject=subject[:400], to=_addresses(message, 'To'),
+        cc=_addresses(message, 'Cc'), thread_ids=thread_ids, body=trim_reply(full) if full else '',
+        full_body=full, attachments=attachments, dedupe_key=dedupe_key(message, message_id),
+        loop_reason=loop_reason(message, own_address=own_address), size=len(raw), notes=notes)
+
+
+def subject_references(subject: str, prefix: str) -> list[str]:
+    return re.findall(rf'\b{re.escape(prefix)}-\d{{4}}-\d{{6}}\b', subject)
+
+
+# --- the deciding half ----------------------------------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    outcome: str               # ticket, reply, duplicate, loop, flood, failed, bounced, already
+    ticket_id: int | None = None
+    event_id: int | None = None
+    detail: str = ''
+
+
+def own_address() -> str:
+    return parseaddr(get_settings().mail_from)[1].lower()
+
+
+async def intake_user() -> User:
+    """The intake's own account: an inactive agent (no login, never notified) that opens tickets from mail on behalf
+    of their customers and files customers it identifies by domain."""
+    from .tickets import provider_organisation_id
+    async with unit_of_work() as uow:
+        s = uow.session
+        user = (await s.execute(select(User).where(User.email == INTAKE_EMAIL))).scalar_one_or_none()
+        if user is None:
+            org_id = await provider_organisation_id(s)
+            if org_id is None:
+                raise ValidationError('There is no provider organisation to hold the e-mail intake account.')
+            user = User(email=INTAKE_EMAIL, password_hash='!', role=Role.AGENT.value, organisation_id=org_id,
+                        display_name='E-mail intake', is_active=False, email_notifications=False)
+            s.add(user)
+            await s.flush()
+        s.expunge(user)
+        return user
+
+
+async def _record(mailbox_id: int, uidvalidity: int, uid: int, parsed: ParsedMail | None, outcome: str,
+                  detail: str = '', *, failed_raw: bytes | None = None) -> Outcome:
+    """A mail that changed no ticket: its record (and, for a failure, the raw mail kept for the admin page)."""
+    digest = await storage.store(failed_raw) if failed_raw is not None else None
+    async with unit_of_work() as uow:
+        s = uow.session
+        existing = await _imported(s, mailbox_id, uidvalidity, uid)
+        if existing is None:
+            s.add(ImportedMail(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid,
+                               message_id=parsed.message_id if parsed else '',
+                               dedupe_key=parsed.dedupe_key if parsed else '', first_key=None,
+                               sender=parsed.sender[:254] if parsed else '', subject=parsed.subject if parsed else '',
+                               outcome=outcome, detail=detail[:2000]))
+        elif existing.outcome == 'failed':
+            existing.outcome, existing.detail = outcome, detail[:2000]
+        if digest is not None and failed_raw is not None:
+            s.add(FailedImport(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, sha256=digest,
+                               size=len(failed_raw), sender=parsed.sender[:254] if parsed else '',
+                               subject=parsed.subject if parsed else '', error=detail[:4000]))
+    return Outcome(outcome, detail=detail)
+
+
+async def _imported(s: Any, mailbox_id: int, uidvalidity: int, uid: int) -> ImportedMail | None:
+    return (await s.execute(select(ImportedMail).where(
+        ImportedMail.mailbox_id == mailbox_id, ImportedMail.uidvalidity == uidvalidity,
+        ImportedMail.uid == uid))).scalar_one_or_none()
+
+
+def _joined_record(mailbox_id: int, uidvalidity: int, uid: int, parsed: ParsedMail, outcome: str, intake: User,
+                   raw_digest: str, raw_size: int, result: Outcome):
+    """The hook written into the ticket service's own transaction (see the module docstring)."""
+    async def write(uow: UnitOfWork) -> None:
+        s = uow.session
+        change = next((e for e in uow.events if isinstance(e, TicketChanged)), None)
+        if change is None:
+            raise ValidationError('The mail changed no ticket.')
+        if change.event_ids:
+            event_id = change.event_ids[0]
+        else:
+            event_id = (await s.execute(select(TicketEvent.id).where(
+                TicketEvent.ticket_id == change.ticket_id, TicketEvent.kind == EventKind.CREATED.value)
+                .order_by(TicketEvent.id).limit(1))).scalar_one()
+        existing = await _imported(s, mailbox_id, uidvalidity, uid)
+        if existing is not None and existing.outcome != 'failed':
+            raise _AlreadyImported()
+        if existing is None:
+            existing = ImportedMail(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid)
+            s.add(existing)
+        existing.message_id, existing.dedupe_key, existing.first_key = parsed.message_id, parsed.dedupe_key, \
+            parsed.dedupe_key
+        existing.sender, existing.subject, existing.outcome = parsed.sender[:254], parsed.subject, outcome
+        existing.ticket_id, existing.event_id, existing.detail = change.ticket_id, event_id, result.detail[:2000]
+        # the whole mail as it came, for staff only (customers see the text of their mail, not its headers)
+        s.add(Attachment(ticket_id=change.ticket_id, event_id=event_id, uploader_id=intake.id,
+                         filename=storage.safe_filename(f'original-mail-{uid}.eml'), content_type='message/rfc822',
+                         size=raw_size, sha256=raw_digest, is_internal=True, created_at=utcnow()))
+        await s.flush()
+        result.ticket_id, result.event_id = change.ticket_id, event_id
+    return write
+
+
+class _AlreadyImported(Exception):
+    pass
+
+
+async def _find_thread(parsed: ParsedMail) -> tuple[Ticket | None, str]:
+    """The ticket this mail answers, and how it was found: our thread id, a Message-ID we sent (outbox), a mail we
+    imported, else a reference number in the subject."""
+    async with unit_of_work() as uow:
+        s = uow.session
+        for mid in parsed.thread_ids:
+            match = THREAD_ID_RE.fullmatch(mid)
+            if match:
+                ticket = await s.get(Ticket, int(match.group(1)))
+                if ticket is not None:
+                    return ticket, 'thread'
+        if parsed.thread_ids:
+            ids = parsed.thread_ids[:50]
+            ticket_id = (await s.execute(select(MailOutbox.ticket_id).where(
+                MailOutbox.message_id.in_(ids), MailOutbox.ticket_id.is_not(None)).limit(1))).scalar_one_or_none()
+            if ticket_id is None:
+                ticket_id = (await s.execute(select(ImportedMail.ticket_id).where(
+                    ImportedMail.message_id.in_(ids), ImportedMail.ticket_id.is_not(None)).limit(1))
+                ).scalar_one_or_none()
+            if ticket_id is not None:
+                return await s.get(Ticket, ticket_id), 'thread'
+        for reference in subject_references(parsed.subject, get_settings().ticket_prefix):
+            ticket = (await s.execute(select(Ticket).where(Ticket.reference == reference))).scalar_one_or_none()
+            if ticket is not None:
+                return ticket, 'subject'
+    return None, ''
+
+
+async def _user_by_email(email: str) -> User | None:
+    if not email:
+        return None
+    async with unit_of_work() as uow:
+        user = (await uow.session.execute(select(User).where(func.lower(User.email) == email.lower()))
+                ).scalar_one_or_none()
+        if user is not None:
+            uow.session.expunge(user)
+        return user
+
+
+async def _may_view(user: User, ticket_id: int) -> bool:
+    async with unit_of_work() as uow:
+        ticket = await uow.session.get(Ticket, ticket_id)
+        return ticket is not None and await auth.may_view_ticket(uow.session, user, ticket)
+
+
+async def _domain_organisation(email: str) -> int | None:
+    domain = email.rsplit('@', 1)[-1].lower() if '@' in email else ''
+    if not domain:
+        return None
+    async with unit_of_work() as uow:
+        return (await uow.session.execute(select(OrganisationMailDomain.organisation_id).where(
+            OrganisationMailDomain.domain == domain))).scalar_one_or_none()
+
+
+async def _customer_for(parsed: ParsedMail, intake: User) -> User | None:
+    """The sender's account (customers only; staff and inactive accounts are not made customers of a ticket), or a
+    new customer of the organisation whose mail domain matches (setting), else None: needs triage."""
+    from . import customers
+    user = await _user_by_email(parsed.sender)
+    if user is not None:
+        return user if user.role == Role.CUSTOMER.value and user.is_active else None
+    if get_settings().mail_intake_unknown_sender != 'customer' or not parsed.sender:
+        return None
+    org_id = await _domain_organisation(parsed.sender)
+    if org_id is None:
+        return None
+    name = parsed.sender_name or parsed.sender.split('@', 1)[0]
+    try:
+        return await customers.save_customer(actor=intake, email=parsed.sender, display_name=name,
+                                             organisation_id=org_id)
+    except ValidationError:
+        log.warning('could not file %s as a customer', parsed.sender, exc_info=True)
+        return None
+
+
+def _bounded(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit - 80].rstrip() + '\n\n… (shortened: the whole mail is attached for staff)'
+
+
+async def _add_cc_contacts(ticket_id: int, parsed: ParsedMail, intake: User) -> None:
+    """People copied in who have an account of the ticket's organisation join its team as contacts (so their replies
+    attach); anybody else on Cc is left out (never made customer, never given access)."""
+    from . import team
+    for address in parsed.cc:
+        if address == parsed.sender or address == own_address():
+            continue
+        user = await _user_by_email(address)
+        if user is None or user.role != Role.CUSTOMER.value or not user.is_active:
+            continue
+        async with unit_of_work() as uow:
+            ticket = await uow.session.get(Ticket, ticket_id)
+            if ticket is None or not auth.can_view_ticket(user, ticket, on_team=True):
+                continue
+            on_team = (await uow.session.execute(select(TeamMember.id).where(
+                TeamMember.ticket_id == ticket_id, TeamMember.user_id == user.id))).first() is not None
+        if not on_team:
+            try:
+                await team.add_member(actor=intake, ticket_id=ticket_id, user_id=user.id)
+            except ServiceError:
+                log.info('could not add %s to the team of ticket %s', address, ticket_id, exc_info=True)
+
+
+async def _flooding(sender: str) -> bool:
+    if not sender:
+        return False
+    since = utcnow() - timedelta(minutes=1)
+    async with unit_of_work() as uow:
+        count = (await uow.session.execute(select(func.count(ImportedMail.id)).where(
+            ImportedMail.sender == sender, ImportedMail.created_at >= since,
+            ImportedMail.outcome.in_(['ticket', 'reply'])))).scalar_one()
+    return count >= get_settings().mail_intake_flood_per_minute
+
+
+async def _is_duplicate(key: str) -> bool:
+    async with unit_of_work() as uow:
+        return (await uow.session.execute(select(ImportedMail.id).where(ImportedMail.first_key == key))
+                ).first() is not None
+
+
+def _bounce_text(parsed: ParsedMail, reason: str) -> str:
+    return (f'Hello,\n\nthank you for your mail "{parsed.subject or "(no subject)"}". We could not accept it: '
+            f'{reason}\n\nPlease send it again without the large files, or share them by a link. Nothing of this '
+            'mail was lost: our support team can see it.\n\nThis is an automatic answer; replies to it are not read.')
+
+
+async def _bounce(parsed: ParsedMail, reason: str) -> None:
+    """A polite answer through the outbox (the SMTP worker sends it) — never to an automated mail."""
+    from ..notify.planner import new_message_id
+    if not parsed.sender or parsed.loop_reason or parsed.sender == own_address():
+        return
+    async with unit_of_work() as uow:
+        uow.session.add(MailOutbox(to_addr=parsed.sender, to_user_id=None, ticket_id=None,
+                                   subject=f'Not delivered: {parsed.subject or "your mail"}'[:400],
+                                   body_text=_bounce_text(parsed, reason), message_id=new_message_id(),
+                                   kind='account'))
+    from ..notify import sender
+    sender.wake()
+
+
+def _too_big(parsed: ParsedMail) -> str:
+    settings = get_settings()
+    if parsed.size > settings.mail_intake_max_bytes:
+        return (f'the mail is {parsed.size // (1024 * 1024)} MB; we accept mails up to '
+                f'{settings.mail_intake_max_bytes // (1024 * 1024)} MB.')
+    try:
+        storage.check_limits(parsed.attachments)
+    except ValidationError as error:
+        return str(error)
+    return ''
+
+
+async def import_mail(*, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes) -> Outcome:
+    """Import one mail of a mailbox exactly once (see the module docstring). Never raises for bad mail: what cannot be
+    imported is kept as a ``FailedImport`` with its error."""
+    async with unit_of_work() as uow:
+        existing = await _imported(uow.session, mailbox_id, uidvalidity, uid)
+        mailbox = await uow.session.get(Mailbox, mailbox_id)
+        queue_id = mailbox.queue_id if mailbox else None
+    if existing is not None and existing.outcome != 'failed':
+        return Outcome('already', existing.ticket_id, existing.event_id)
+    try:
+        parsed = await _to_thread(parse_mail, raw, own_address=own_address())
+    except Exception as error:  # noqa: BLE001 — whatever the mail is, it is kept with its error
+        log.warning('mail %s/%s/%s could not be read', mailbox_id, uidvalidity, uid, exc_info=True)
+        return await _record(mailbox_id, uidvalidity, uid, None, 'failed', f'The mail could not be read: {error}',
+                             failed_raw=raw)
+    if parsed.loop_reason:
+        return await _record(mailbox_id, uidvalidity, uid, parsed, 'loop', parsed.loop_reason)
+    if await _is_duplicate(parsed.dedupe_key):
+        return await _record(mailbox_id, uidvalidity, uid, parsed, 'duplicate',
+                             f'already imported ({parsed.message_id or "same headers"})')
+    if await _flooding(parsed.sender):
+        return await _record(mailbox_id, uidvalidity, uid, parsed, 'flood',
+                             f'more than {get_settings().mail_intake_flood_per_minute} mails a minute from this sender')
+    reason = _too_big(parsed)
+    if reason:
+        await _bounce(parsed, reason)
+        return await _record(mailbox_id, uidvalidity, uid, parsed, 'failed', f'Too large: {reason}', failed_raw=raw)
+    try:
+        return await _import(mailbox_id, uidvalidity, uid, raw, parsed, queue_id)
+    except (_AlreadyImported, IntegrityError):
+        async with unit_of_work() as uow:
+            done = await _imported(uow.session, mailbox_id, uidvalidity, uid)
+        if done is not None and done.outcome != 'failed':
+            return Outcome('already', done.ticket_id, done.event_id)
+        if await _is_duplicate(parsed.dedupe_key):
+            return await _record(mailbox_id, uidvalidity, uid, parsed, 'duplicate', 'imported meanwhile')
+        raise
+    except ServiceError as error:
+        log.warning('mail %s/%s/%s refused: %s', mailbox_id, uidvalidity, uid, error)
+        return await _record(mailbox_id, uidvalidity, uid, parsed, 'failed', str(error), failed_raw=raw)
+
+
+async def _to_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    import asyncio
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+async def _import(mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, parsed: ParsedMail,
+                  queue_id: int | None) -> Outcome:
+    from . import chatter, tickets
+    intake = await intake_user()
+    raw_digest = await storage.store(raw)
+    ticket, how = await _find_thread(parsed)
+    sender = await _user_by_email(parsed.sender)
+    linked_to = ''
+    if ticket is not None and sender is not None and sender.is_active and await _may_view(sender, ticket.id):
+        result = Outcome('reply', detail=f'reply by {how}')
+        if ticket.status == Status.CLOSED.value and get_settings().mail_intake_closed_reply == 'new':
+            linked_to = ticket.reference
+        else:
+            if ticket.status == Status.CLOSED.value:
+                await tickets.change_status(actor=intake, ticket_id=ticket.id, expected_version=ticket.version,
+                                            status=Status.OPEN.value,
+                                            reason=f'{sender.display_name} answered by e-mail.')
+            body = _bounded(parsed.body or '(no text)', chatter.MAX_MESSAGE - 200)
+            with join_next_unit(_joined_record(mailbox_id, uidvalidity, uid, parsed, 'reply', intake, raw_digest,
+                                               len(raw), result)):
+                await chatter.post_message(actor=sender, ticket_id=ticket.id, body=body, internal=False,
+                                           files=parsed.attachments)
+            await _add_cc_contacts(ticket.id, parsed, intake)
+            return result
+    elif ticket is not None:
+        log.info('mail from %s names %s (%s) but the sender may not see it: a new ticket', parsed.sender or '?',
+                 ticket.reference, how)
+    customer = await _customer_for(parsed, intake)
+    lines = []
+    if customer is None:
+        who = f'{parsed.sender_name} <{parsed.sender}>' if parsed.sender_name else parsed.sender or 'an unknown sender'
+        lines.append(f'**Needs triage:** from {who}, who is not a known customer.')
+    if linked_to:
+        lines.append(f'Follow-up of {linked_to} (closed), answered by e-mail.')
+    description = '\n\n'.join([*lines, parsed.body or '(no text)'])
+    result = Outcome('ticket', detail='new ticket' + (f' (follow-up of {linked_to})' if linked_to else ''))
+    with join_next_unit(_joined_record(mailbox_id, uidvalidity, uid, parsed, 'ticket', intake, raw_digest, len(raw),
+                                       result)):
+        created = await tickets.create_ticket(
+            actor=intake, title=(parsed.subject or '(no subject)')[:TITLE_LIMIT],
+            description=_bounded(description, DESCRIPTION_LIMIT), customer_id=customer.id if customer else None,
+            queue_id=queue_id, channel=Channel.EMAIL.value, files=parsed.attachments)
+    if customer is not None:
+        await _add_cc_contacts(created.id, parsed, intake)
+    return result
+
+
+# --- failed imports (the admin page) --------------------------------------------------------------------------------
+
+async def retry_failed(*, actor: User, failed_id: int) -> Outcome:
+    """Import a kept mail again (admins)."""
+    auth.require_role(actor, Role.ADMIN, action='retry a failed mail import')
+    async with unit_of_work() as uow:
+        row = await uow.session.get(FailedImport, failed_id)
+        if row is None or row.status != 'open':
+            raise NotFound('No such failed import.')
+        mailbox_id, uidvalidity, uid, digest = row.mailbox_id, row.uidvalidity, row.uid, row.sha256
+        row.status, row.resolved_at = 'retried', utcnow()
+    raw = await _to_thread(storage.path_of(digest).read_bytes)
+    if mailbox_id is None or uidvalidity is None or uid is None:
+        raise ValidationError('This mail has no mailbox any more; discard it.')
+    return await import_mail(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=raw)
+
+
+async def discard_failed(*, actor: User, failed_id: int) -> None:
+    auth.require_role(actor, Role.ADMIN, action='discard a failed mail import')
+    async with unit_of_work() as uow:
+        row = await uow.session.get(FailedImport, failed_id)
+        if row is None or row.status != 'open':
+            raise NotFound('No such failed import.')
+        row.status, row.resolved_at = 'discarded', utcnow()
+
+
+__all__ = ['Outcome', 'ParsedMail', 'discard_failed', 'import_mail', 'intake_user', 'parse_mail',
+           'retry_failed']
