@@ -28,6 +28,9 @@ KINDS: dict[str, Reader] = {
     EventKind.TEAM_ADDED: Reader.INTERNAL,
     EventKind.TEAM_REMOVED: Reader.INTERNAL,
     EventKind.TEAM_WATCH: Reader.INTERNAL,
+    # a logged call is the agent's record of a talk (services/calls.py): staff only, stored as internal; what the
+    # customer should read afterwards is written to them as a reply
+    EventKind.CALL: Reader.INTERNAL,
 }
 # field changes, by field: the customer reads the public side of their request; priority, impact, urgency, queue,
 # assignee, technical details … are the provider's business

@@ -108,6 +108,7 @@ class EventView:
     new_value: str | None
     attachments: list[AttachmentView] = dataclasses.field(default_factory=list)
     mentions: list[str] = dataclasses.field(default_factory=list)
+    data: dict[str, Any] | None = None  # the entry's facts (a logged call: direction, seconds, caller, note)
 
 
 @dataclass
@@ -206,7 +207,7 @@ async def _events(s, viewer: User, ticket_id: int, *, after: int | None, before:
         rows = list(reversed(rows[:limit]))
     events = [EventView(id=e.id, kind=e.kind, actor=name or 'System', actor_id=e.actor_id, created_at=e.created_at,
                         body=e.body, is_internal=e.is_internal, field=e.field, old_value=e.old_value,
-                        new_value=e.new_value) for e, name in rows]
+                        new_value=e.new_value, data=e.data) for e, name in rows]
     by_id = {e.id: e for e in events}
     if by_id:
         ids = list(by_id)
