@@ -82,6 +82,16 @@ class Settings(BaseSettings):
     # error reports (pulse_live/intake/error_reports.py)
 
     @field_validator('phone_region')
+    error_max_body_bytes: int = Field(default=1024 * 1024, ge=1024,
+                                      description='largest error report body accepted as sent (compressed)')
+    error_max_decompressed_bytes: int = Field(default=4 * 1024 * 1024, ge=1024,
+                                              description='largest error report body after decompression')
+    error_rate_limit_default: int = Field(default=600, ge=1,
+                                          description='events per minute a new reporting source may send')
+    error_flush_s: float = Field(default=0.5, gt=0, description='repeated events are counted in memory and written '
+                                                                'in one batch this often')
+    error_key_cache_s: float = Field(default=2, ge=0, description='how long a DSN key is trusted without reading '
+                                                                 'it again (a revocation takes effect after this)')
     @classmethod
     def _known_phone_region(cls, value: str) -> str:
         region = value.strip().upper()
