@@ -15,6 +15,7 @@ import imaplib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -143,7 +144,7 @@ imap_idle_notify_interval = 2 mins
             self.port, self.tls_port = free_port(), free_port()
         conf = self._write_config()
         self.process = subprocess.Popen([DOVECOT, '-F', '-c', str(conf)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
+                                        stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -165,6 +166,19 @@ imap_idle_notify_interval = 2 mins
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+    def crash(self) -> None:
+        """The server goes away at once, every connection with it (SIGKILL to its whole process group); the mail
+        store stays, ``start`` brings it back."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+        for leftover in (self.directory / 'run').glob('*'):
+            with contextlib.suppress(OSError):
+                if leftover.is_file() or leftover.is_socket():
+                    leftover.unlink()
 
     def close(self) -> None:
         self.stop()

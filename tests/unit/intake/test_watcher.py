@@ -1,0 +1,142 @@
+"""The mailbox watcher against a real dovecot: IDLE, the server going away mid-IDLE, restarts, one process a mailbox,
+TLS and STARTTLS, XOAUTH2 refused cleanly where the server has no OAuth2."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+from sqlalchemy import update
+
+from pulse_live import db
+from pulse_live.errors import ValidationError
+from pulse_live.intake import mail as watcher
+from pulse_live.models import Mailbox
+from pulse_live.services import mailboxes
+from tests.dovecot import Dovecot, dovecot_available
+
+from .conftest import Box, email_tickets, imported, mail, new_folder, until
+
+
+@contextlib.asynccontextmanager
+async def watching(mailbox_id: int, owner: str = 'test-process'):
+    task = asyncio.create_task(watcher.watch(mailbox_id, owner=owner))
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _tickets(n: int):
+    async def check():
+        found = await email_tickets()
+        return found if len(found) >= n else None
+    return await until(check)
+
+
+async def test_idle_imports_a_mail_as_it_arrives(people, box):
+    async with watching(box.id):
+        await until(lambda: _checked(box.id))  # connected and waiting in IDLE
+        await box.deliver(mail(subject='Arrived while idle'))
+        found = await _tickets(1)
+    assert [t.title for t in found] == ['Arrived while idle']
+
+
+async def _checked(mailbox_id: int):
+    async with db.session() as s:
+        row = await s.get(Mailbox, mailbox_id)
+        return row is not None and row.last_checked is not None and row.uidvalidity is not None
+
+
+async def test_the_server_going_away_mid_idle_is_survived(people, monkeypatch):
+    if not dovecot_available():
+        pytest.skip('no dovecot')
+    server = Dovecot().start()
+    try:
+        folder = await asyncio.to_thread(new_folder, server)
+        row = await mailboxes.save_mailbox(actor=people.users['admin@pulse.demo'], name='Flaky', host=server.host,
+                                           port=server.port, security='none', username='helpdesk', secret='secret',
+                                           folder=folder)
+        box = Box(server, folder, row.id)
+        async with watching(box.id):
+            await until(lambda: _checked(box.id))
+            await box.deliver(mail(subject='Before'))
+            await _tickets(1)
+            await asyncio.to_thread(server.crash)  # mid-IDLE: every connection drops
+            error = await until(lambda: _last_error(box.id))
+            assert error  # the mailbox says what went wrong meanwhile
+            await asyncio.to_thread(server.start)
+            await box.deliver(mail(subject='After the restart'))
+            found = await _tickets(2)
+        assert [t.title for t in found] == ['Before', 'After the restart']
+        assert await _last_error(box.id) == ''
+    finally:
+        await asyncio.to_thread(server.close)
+
+
+async def _last_error(mailbox_id: int) -> str:
+    async with db.session() as s:
+        return (await s.get(Mailbox, mailbox_id)).last_error
+
+
+async def test_a_restart_imports_nothing_twice(people, box):
+    await box.deliver(*[mail(subject=f'Mail {i}') for i in range(3)])
+    async with watching(box.id):
+        await _tickets(3)
+    # a crash after the imports but before last_uid was saved: the next run sees the same UIDs again
+    async with db.session() as s, s.begin():
+        await s.execute(update(Mailbox).where(Mailbox.id == box.id).values(last_uid=0))
+    await box.deliver(mail(subject='Mail 3'))
+    async with watching(box.id, owner='another-run'):
+        await until(lambda: _claimed_by(box.id, 'another-run'))
+        found = await _tickets(4)
+        await until(lambda: _imported_count(box.id, 4))
+    assert sorted(t.title for t in found) == ['Mail 0', 'Mail 1', 'Mail 2', 'Mail 3']
+    assert len(await email_tickets()) == 4
+    assert len(await imported(box.id)) == 4
+
+
+async def _imported_count(mailbox_id: int, n: int) -> bool:
+    return len(await imported(mailbox_id)) >= n
+
+
+async def _claimed_by(mailbox_id: int, owner: str) -> bool:
+    async with db.session() as s:
+        return (await s.get(Mailbox, mailbox_id)).claimed_by == owner
+
+
+async def test_one_process_at_a_time_imports_a_mailbox(people, box):
+    assert await watcher.claim(box.id, owner='process-a')
+    assert not await watcher.claim(box.id, owner='process-b')
+    assert await watcher.claim(box.id, owner='process-a')  # renewing
+    await watcher.release(box.id, owner='process-a')
+    assert await watcher.claim(box.id, owner='process-b')
+
+
+async def test_tls_and_starttls_connections(people, imap_server, monkeypatch):
+    monkeypatch.setenv('PULSE_IMAP_CAFILE', str(imap_server.cert_path))
+    admin = people.users['admin@pulse.demo']
+    tls = await mailboxes.save_mailbox(actor=admin, name='TLS', host='127.0.0.1', port=imap_server.tls_port,
+                                       security='tls', username='helpdesk', secret='secret')
+    starttls = await mailboxes.save_mailbox(actor=admin, name='STARTTLS', host='127.0.0.1', port=imap_server.port,
+                                            security='starttls', username='helpdesk', secret='secret')
+    assert (await mailboxes.test_connection(actor=admin, mailbox_id=tls.id)).startswith('Connected: INBOX')
+    assert (await mailboxes.test_connection(actor=admin, mailbox_id=starttls.id)).startswith('Connected: INBOX')
+    wrong = await mailboxes.save_mailbox(actor=admin, name='Wrong', host='127.0.0.1', port=imap_server.port,
+                                         security='none', username='helpdesk', secret='not-the-password')
+    with pytest.raises(ValidationError, match='Could not connect: Sign-in refused'):
+        await mailboxes.test_connection(actor=admin, mailbox_id=wrong.id)
+    monkeypatch.delenv('PULSE_IMAP_CAFILE')  # an unknown certificate is refused
+    with pytest.raises(ValidationError, match='Could not connect'):
+        await mailboxes.test_connection(actor=admin, mailbox_id=tls.id)
+
+
+async def test_xoauth2_is_offered_and_a_refusal_is_a_clear_error(people, imap_server):
+    admin = people.users['admin@pulse.demo']
+    box = await mailboxes.save_mailbox(actor=admin, name='Office 365', host='127.0.0.1', port=imap_server.port,
+                                       security='none', username='helpdesk', secret='an-access-token',
+                                       auth_mode='xoauth2')
+    with pytest.raises(ValidationError, match='Could not connect: Sign-in refused'):
+        await mailboxes.test_connection(actor=admin, mailbox_id=box.id)
