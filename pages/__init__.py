@@ -4,3 +4,4 @@ from . import admin_queues, dashboard, work  # noqa: F401  (work management: /qu
 from . import admin_services, customers, organisations, portal_request  # noqa: F401  (portal request, directory)
 from . import password  # noqa: F401  (forgot / reset password, public)
 from . import admin_staff  # noqa: F401  (admins manage staff: /admin/staff)
+from . import admin_error_sources  # noqa: F401  (admins: error reporting sources, /admin/error-sources)
