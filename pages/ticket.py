@@ -13,9 +13,9 @@ from components.customer_panel import FIELDS as CUSTOMER_PANEL_FIELDS
 from components.customer_panel import CustomerPanel
 from components.details import DetailsPanel
 from components.documents import DocumentsList
-from components.frame import frame
 from components.error_details import CHANGE_FIELD as ERROR_COUNT_FIELD
 from components.error_details import ErrorDetails
+from components.frame import frame
 from components.presence_bar import PresenceBar
 from components.render import render_boundary
 from components.session import require_user
@@ -87,11 +87,11 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
             self.work = WorkPanel(self.user, lambda: self.view, self.not_takeable) if self.staff else None
         with ui.element('div').classes('w-full grid grid-cols-1 lg:grid-cols-3 gap-4'):
             with ui.column().classes('lg:col-span-2 gap-3 min-w-0'):
-                self.chatter = Chatter(self.user.id, self.view.events, self.view.has_older, self._older)
                 self.error_details = ErrorDetails(self.user, self.ticket_id) \
                     if self.staff and t.channel == Channel.ERROR_REPORT else None  # staff only, collapsed
                 if self.error_details is not None:
                     await self.error_details.load()
+                self.chatter = Chatter(self.user.id, self.view.events, self.view.has_older, self._older)
                 self.composer = Composer(can_note=self.staff, mention_candidates=await catalog.mention_candidates(),
                                          send=self._send, on_typing=self._typing, ticket_view=lambda: self.view)
             with render_boundary(), ui.column().classes('gap-3 min-w-0'):
@@ -187,14 +187,14 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
         return await ticket_queries.ticket_attachments(self.user, self.ticket_id)
 
     async def after_change(self, event: TicketChanged) -> None:
-        if event.kind in ('field_change', 'created'):
-            await self.reload()
-            if self.customer_panel is not None and not CUSTOMER_PANEL_FIELDS.isdisjoint(event.fields) \
-                    and not self.gone:
         if self.error_details is not None and event.kind == 'field_change' and not self.gone:
             await self.error_details.load()  # the error group's counter, last seen, context
         if event.fields == (ERROR_COUNT_FIELD,):
             return  # only the error group changed: nothing else to read
+        if event.kind in ('field_change', 'created'):
+            await self.reload()
+            if self.customer_panel is not None and not CUSTOMER_PANEL_FIELDS.isdisjoint(event.fields) \
+                    and not self.gone:
                 await self.customer_panel.load(can_change=self.view.ticket.status != Status.CLOSED)
         elif event.kind == 'team' and self.staff:
             self.team.show(await ticket_queries.ticket_team(self.user, self.ticket_id))
