@@ -8,6 +8,7 @@ script can be loaded, and always lists the endpoints in plain HTML.
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from fastapi import FastAPI
@@ -58,6 +59,11 @@ def _endpoint_list(schema: dict[str, Any]) -> str:
     return ''.join(rows)
 
 
+def _inline(text: str) -> str:
+    """The description's markdown code spans as HTML (everything else escaped)."""
+    return re.sub(r'`([^`]+)`', r'<code>\1</code>', html.escape(text).replace('\n', ' '))
+
+
 def docs_page(api: FastAPI) -> HTMLResponse:
     """Swagger UI (its script comes from a CDN: without internet it does not load) above a plain list of every
     endpoint, rendered here from the schema, so the page is useful either way."""
@@ -75,7 +81,7 @@ def docs_page(api: FastAPI) -> HTMLResponse:
         '<thead><tr style="text-align:left;border-bottom:1px solid #cbd5e1"><th>Method</th><th>Path</th>'
         f'<th>What</th></tr></thead><tbody>{_endpoint_list(schema)}</tbody></table>'
         '<h2 id="problems" style="font-size:1.2rem;margin-top:1.5rem">Errors</h2>'
-        f'<div style="white-space:pre-wrap">{html.escape(DESCRIPTION.split("**Errors**", 1)[1].strip())}</div>'
+        f'<p>Errors {_inline(DESCRIPTION.split("**Errors**", 1)[1].strip())}</p>'
         '</section>')
     anchors = ''.join(f'<a id="problem-{slug}"></a>' for slug in (
         'unauthorized', 'read-only-token', 'forbidden', 'not-found', 'stale-write', 'conflict', 'too-large',

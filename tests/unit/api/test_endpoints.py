@@ -1,0 +1,184 @@
+"""The endpoints as a caller sees them: the same permission rules as the UI (customers see only their requests,
+never internal notes or internal attachments), writes through the services (history rows and TicketChanged with the
+token's user as actor), stale writes refused with 409, uploads within the UI's limits."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from pulse_live import db
+from pulse_live.bus import get_bus
+from pulse_live.events import TicketChanged
+from pulse_live.models import TicketEvent
+from pulse_live.services import chatter
+from tests.factories import make_ticket
+
+PROBLEM = 'application/problem+json'
+
+
+async def test_customer_sees_only_their_requests(client, token_for, people):
+    carl_ticket = await make_ticket(people, 'Printer down (Carl)')
+    eva_ticket = await make_ticket(people, 'Eva cannot log in', customer_id=people.users['eva@acme.demo'].id)
+    tom_ticket = await make_ticket(people, 'Globex VPN', customer_id=people.users['tom@globex.demo'].id)
+    eva = await token_for('eva@acme.demo', scope='read')
+    listed = (await client.get('/tickets', headers=eva)).json()
+    assert [t['reference'] for t in listed['items']] == [eva_ticket.reference] and listed['total'] == 1
+    assert listed['items'][0]['queue'] is None and listed['items'][0]['priority'] is None
+    for other in (carl_ticket, tom_ticket):
+        answer = await client.get(f'/tickets/{other.reference}', headers=eva)
+        assert answer.status_code == 404 and answer.headers['content-type'] == PROBLEM
+        assert (await client.get(f'/tickets/{other.id}/messages', headers=eva)).status_code == 404
+    carl = await token_for('carl@acme.demo', scope='read')  # the organisation admin: all of ACME, not Globex
+    assert {t['reference'] for t in (await client.get('/tickets', headers=carl)).json()['items']} == {
+        carl_ticket.reference, eva_ticket.reference}
+    assert (await client.get(f'/tickets/{tom_ticket.reference}', headers=carl)).status_code == 404
+    staff = await token_for('anna@pulse.demo', scope='read')
+    assert (await client.get('/tickets', headers=staff)).json()['total'] == 3
+    # staff-only filters and directories are refused to customers
+    assert (await client.get('/tickets?queue_id=1', headers=eva)).status_code == 403
+    for path in ('/queues', '/customers', '/organisations', f'/customers/{people.users["tom@globex.demo"].id}'):
+        answer = await client.get(path, headers=eva)
+        assert answer.status_code == 403 and answer.headers['content-type'] == PROBLEM, path
+
+
+async def test_internal_notes_and_attachments_never_reach_a_customer(client, token_for, people):
+    from pulse_live import storage
+    anna = people.users['anna@pulse.demo']
+    ticket = await make_ticket(people)
+    await chatter.post_message(actor=anna, ticket_id=ticket.id, body='We are on it.')
+    await chatter.post_message(actor=anna, ticket_id=ticket.id, body='Secret: the vendor owes us', internal=True,
+                               files=[storage.UploadedFile('notes.txt', 'text/plain', b'internal only')])
+    carl = await token_for('carl@acme.demo', scope='read')
+    messages = (await client.get(f'/tickets/{ticket.reference}/messages', headers=carl)).json()['items']
+    assert [m['body'] for m in messages] == ['We are on it.']
+    staff = await token_for('ben@pulse.demo', scope='read')
+    staff_messages = (await client.get(f'/tickets/{ticket.reference}/messages', headers=staff)).json()['items']
+    assert [(m['body'], m['internal']) for m in staff_messages] == [('We are on it.', False),
+                                                                      ('Secret: the vendor owes us', True)]
+    attachment = staff_messages[1]['attachments'][0]
+    assert (await client.get(attachment['url'].removeprefix('/api/v1'), headers=staff)).content == b'internal only'
+    refused = await client.get(attachment['url'].removeprefix('/api/v1'), headers=carl)
+    assert refused.status_code == 404 and refused.headers['content-type'] == PROBLEM
+    # nor may a customer write one
+    write = await token_for('carl@acme.demo')
+    answer = await client.post(f'/tickets/{ticket.reference}/messages', headers=write,
+                               json={'body': 'sneaky', 'internal': True})
+    assert answer.status_code == 403 and answer.headers['content-type'] == PROBLEM
+
+
+async def test_writes_go_through_the_services_with_the_token_user_as_actor(client, token_for, people):
+    ben = people.users['ben@pulse.demo']
+    headers = await token_for('ben@pulse.demo')
+    carl = people.users['carl@acme.demo']
+    created = await client.post('/tickets', headers=headers, json={'title': 'ERP is slow', 'customer_id': carl.id,
+                                                                   'description': 'since 9:00', 'impact': 'high'})
+    assert created.status_code == 201, created.text
+    ticket = created.json()
+    assert created.headers['location'] == f'/api/v1/tickets/{ticket["reference"]}'
+    assert (ticket['channel'], ticket['customer']['id'], ticket['status'], ticket['version']) == ('api', carl.id,
+                                                                                                  'open', 1)
+    bus = get_bus()
+    bus.published.clear()
+    patched = await client.patch(f'/tickets/{ticket["reference"]}', headers=headers,
+                                 json={'version': 1, 'title': 'ERP is very slow'})
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()['title'], patched.json()['version']) == ('ERP is very slow', 2)
+    changes = [e for e in bus.published if isinstance(e, TicketChanged)]
+    assert [(c.ticket_id, c.actor_id, c.fields) for c in changes] == [(ticket['id'], ben.id, ('title',))]
+    async with db.session() as s:
+        rows = (await s.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket['id'])
+                                .order_by(TicketEvent.id))).scalars().all()
+    assert [(r.kind, r.actor_id, r.field) for r in rows] == [('created', ben.id, None),
+                                                             ('field_change', ben.id, 'title')]
+    posted = await client.post(f'/tickets/{ticket["reference"]}/messages', headers=headers,
+                               json={'body': 'Looking into it', 'internal': False})
+    assert posted.status_code == 201 and posted.json()['author'] == {'id': ben.id, 'name': ben.display_name}
+    status = await client.post(f'/tickets/{ticket["reference"]}/status', headers=headers,
+                               json={'status': 'in_progress', 'version': 2})
+    assert status.status_code == 200, status.text
+    assert (status.json()['status'], status.json()['assignee']['id']) == ('in_progress', ben.id)  # start work takes
+
+
+async def test_a_stale_write_is_refused_with_409(client, token_for, people):
+    ticket = await make_ticket(people)
+    anna, ben = await token_for('anna@pulse.demo'), await token_for('ben@pulse.demo')
+    first = await client.patch(f'/tickets/{ticket.reference}', headers=anna, json={'version': 1, 'title': 'Mine'})
+    assert first.status_code == 200
+    second = await client.patch(f'/tickets/{ticket.reference}', headers=ben, json={'version': 1, 'title': 'Theirs'})
+    assert second.status_code == 409 and second.headers['content-type'] == PROBLEM
+    body = second.json()
+    assert body['type'].endswith('stale-write') and body['current_version'] == 2 and ticket.reference in body['detail']
+    status = await client.post(f'/tickets/{ticket.reference}/status', headers=ben,
+                               json={'status': 'resolved', 'version': 1})
+    assert status.status_code == 409
+    current = (await client.get(f'/tickets/{ticket.reference}', headers=ben)).json()
+    assert (current['title'], current['version'], current['status']) == ('Mine', 2, 'open')
+
+
+async def test_service_refusals_map_to_problem_statuses(client, token_for, people):
+    ticket = await make_ticket(people)
+    carl = await token_for('carl@acme.demo')
+    anna = await token_for('anna@pulse.demo')
+    # a customer may not set the priority: 403
+    answer = await client.patch(f'/tickets/{ticket.reference}', headers=carl, json={'version': 1, 'priority_id': 1})
+    assert answer.status_code == 403
+    # resolving needs a code and a text: 422 with the service's sentence
+    answer = await client.post(f'/tickets/{ticket.reference}/status', headers=anna,
+                               json={'status': 'resolved', 'version': 1})
+    assert answer.status_code == 422 and 'resolution code' in answer.json()['detail']
+    assert (await client.patch('/tickets/PL-1999-000001', headers=anna, json={'version': 1})).status_code == 404
+
+
+async def test_upload_within_the_limits(client, token_for, people, monkeypatch):
+    from pulse_live.config import reset_settings
+    monkeypatch.setenv('PULSE_MAX_UPLOAD_BYTES', '1024')
+    monkeypatch.setenv('PULSE_MAX_UPLOAD_FILES', '2')
+    reset_settings()
+    ticket = await make_ticket(people)
+    carl = await token_for('carl@acme.demo')
+    url = f'/tickets/{ticket.reference}/attachments'
+    ok = await client.post(url, headers=carl, files=[('files', ('log.txt', b'x' * 1000, 'text/plain'))],
+                           data={'body': 'the log'})
+    assert ok.status_code == 201, ok.text
+    assert [(a['filename'], a['size'], a['internal']) for a in ok.json()['attachments']] == [('log.txt', 1000, False)]
+    too_big = await client.post(url, headers=carl, files=[('files', ('big.bin', b'x' * 1025, 'application/zip'))])
+    assert too_big.status_code == 413 and too_big.headers['content-type'] == PROBLEM
+    assert 'too large' in too_big.json()['detail']
+    huge = await client.post(url, headers=carl, files=[('files', ('huge.bin', b'x' * 20_000, 'text/plain'))])
+    assert huge.status_code == 413  # over what one request may carry: refused before the form is parsed
+    too_many = await client.post(url, headers=carl, files=[('files', (f'{n}.txt', b'x', 'text/plain'))
+                                                          for n in range(3)])
+    assert too_many.status_code in (413, 422) and too_many.headers['content-type'] == PROBLEM
+    none = await client.post(url, headers=carl, data={'body': 'no file'})
+    assert none.status_code == 422
+    internal = await client.post(url, headers=carl, files=[('files', ('a.txt', b'a', 'text/plain'))],
+                                 data={'internal': 'true'})
+    assert internal.status_code == 403
+    messages = (await client.get(f'/tickets/{ticket.reference}/messages', headers=carl)).json()['items']
+    assert [[a['filename'] for a in m['attachments']] for m in messages] == [['log.txt']]
+
+
+async def test_lists_filter_and_page(client, token_for, people):
+    for n in range(5):
+        await make_ticket(people, f'Paged ticket {n}')
+    await make_ticket(people, 'Something else')
+    anna = await token_for('anna@pulse.demo', scope='read')
+    first = (await client.get('/tickets?q=paged&limit=2&sort=oldest', headers=anna)).json()
+    assert (first['total'], first['next_offset'], [t['title'] for t in first['items']]) == (
+        5, 2, ['Paged ticket 0', 'Paged ticket 1'])
+    last = (await client.get('/tickets?q=paged&limit=2&offset=4&sort=oldest', headers=anna)).json()
+    assert ([t['title'] for t in last['items']], last['next_offset']) == (['Paged ticket 4'], None)
+    assert (await client.get('/tickets?assignee_id=0&status=active', headers=anna)).json()['total'] == 6
+    assert (await client.get('/tickets?status=closed', headers=anna)).json()['total'] == 0
+    assert (await client.get('/tickets?q=100%25', headers=anna)).json()['total'] == 0  # % is a character
+    queues = (await client.get('/queues', headers=anna)).json()
+    assert {q['name'] for q in queues} >= {'1st level', '2nd level', 'Network'}
+    found = (await client.get('/customers?q=carl', headers=anna)).json()
+    assert [c['email'] for c in found] == ['carl@acme.demo']
+    person = (await client.get(f'/customers/{found[0]["id"]}', headers=anna)).json()
+    assert (person['organisation']['name'], person['total_tickets']) == ('ACME Corp', 6)
+    orgs = (await client.get('/organisations?q=glob', headers=anna)).json()
+    assert [o['name'] for o in orgs] == ['Globex Ltd']
+    assert (await client.get(f'/organisations/{orgs[0]["id"]}', headers=anna)).json()['name'] == 'Globex Ltd'
+    assert (await client.get('/organisations/99999', headers=anna)).status_code == 404
+    choices = (await client.get('/choices', headers=anna)).json()
+    assert choices['types'] and choices['priorities'] and choices['resolution_codes']
