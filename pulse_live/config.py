@@ -80,8 +80,6 @@ class Settings(BaseSettings):
     # REST API (pulse_live/api)
 
     # error reports (pulse_live/intake/error_reports.py)
-
-    @field_validator('phone_region')
     error_max_body_bytes: int = Field(default=1024 * 1024, ge=1024,
                                       description='largest error report body accepted as sent (compressed)')
     error_max_decompressed_bytes: int = Field(default=4 * 1024 * 1024, ge=1024,
@@ -92,6 +90,8 @@ class Settings(BaseSettings):
                                                                 'in one batch this often')
     error_key_cache_s: float = Field(default=2, ge=0, description='how long a DSN key is trusted without reading '
                                                                  'it again (a revocation takes effect after this)')
+
+    @field_validator('phone_region')
     @classmethod
     def _known_phone_region(cls, value: str) -> str:
         region = value.strip().upper()
