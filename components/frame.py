@@ -41,6 +41,7 @@ def nav_links(user: User) -> list[tuple[str, str]]:
         links.append(('Queues & rules', '/admin/queues'))
     if user.role == 'admin':
         links.append(('Staff', '/admin/staff'))
+        links.append(('Mailboxes', '/admin/mailboxes'))
     return links
 
 

@@ -5,3 +5,4 @@ from . import admin_services, customers, organisations, portal_request  # noqa: 
 from . import password  # noqa: F401  (forgot / reset password, public)
 from . import admin_staff  # noqa: F401  (admins manage staff: /admin/staff)
 from . import admin_error_sources  # noqa: F401  (admins: error reporting sources, /admin/error-sources)
+from . import admin_mailboxes  # noqa: F401  (admins: e-mail in, /admin/mailboxes)
