@@ -1,0 +1,360 @@
+"""Error reports in the process (SQLite and PostgreSQL): the protocol's parsing and fingerprints, one ticket per
+group made through the ticket services, repeat counts batched and published without chatter entries, regressions
+reopening, two "processes" racing on a new fingerprint, sources administered by admins, and what a customer sees.
+The real sentry-sdk against a real server: test_error_reports_sdk.py."""
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import zlib
+
+import pytest
+from sqlalchemy import func, select
+
+from pulse_live import db
+from pulse_live.bus import get_bus
+from pulse_live.errors import NotFound, PermissionDenied, ValidationError
+from pulse_live.events import TicketChanged
+from pulse_live.intake import error_reports as ingest
+from pulse_live.models import (
+    AuditLog,
+    Channel,
+    ErrorGroup,
+    ErrorSource,
+    ResolutionCode,
+    Status,
+    Ticket,
+    TicketEvent,
+    User,
+)
+from pulse_live.queries import error_reports as error_queries
+from pulse_live.queries import portal
+from pulse_live.queries import tickets as ticket_queries
+from pulse_live.services import error_reports, error_sources, tickets
+from pulse_live.services.error_reports import Grouper
+from tests.factories import queue_ids
+
+pytestmark = pytest.mark.usefixtures('fresh_presence')
+
+
+@pytest.fixture(autouse=True)
+def _fresh_error_state():
+    error_reports.reset()
+    yield
+    error_reports.reset()
+
+
+def exception_event(kind='ValueError', value='bad basket', frames=(('shop.cart', 'checkout', 12),), **extra):
+    return {'event_id': 'e' * 32, 'level': 'error', 'platform': 'python', 'release': 'shop@1.2.3',
+            'environment': 'production', 'user': {'id': '42', 'email': 'buyer@example.com'},
+            'tags': {'region': 'eu'},
+            'exception': {'values': [{'type': kind, 'value': value, 'stacktrace': {'frames': [
+                {'module': m, 'function': f, 'lineno': n, 'in_app': True, 'filename': f'{m}.py',
+                 'context_line': 'raise ValueError(x)'} for m, f, n in frames]}}]}, **extra}
+
+
+def envelope(*items: tuple[dict, dict | bytes], header: dict | None = None) -> bytes:
+    out = [json.dumps(header or {}).encode()]
+    for item_header, payload in items:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        out += [json.dumps(item_header).encode(), data]
+    return b'\n'.join(out) + b'\n'
+
+
+async def _source(people, *, contact: bool = False, rate: int | None = None, name: str = 'Shop backend'):
+    ada = people.users['admin@pulse.demo']
+    queues = await queue_ids()
+    async with db.session() as s:
+        from pulse_live.models import Service
+        service_id = (await s.execute(select(Service.id).where(Service.name == 'Website'))).scalar_one()
+    source = await error_sources.create_source(
+        actor=ada, name=name, organisation_id=people.orgs['acme'], queue_id=queues['2nd level'],
+        service_id=service_id, contact_id=people.users['carl@acme.demo'].id if contact else None,
+        rate_limit_per_minute=rate)
+    info = await error_reports.source_keys.get(source.public_key)
+    assert info is not None
+    return source, info
+
+
+async def _groups(source_id: int) -> list[ErrorGroup]:
+    async with db.session() as s:
+        return list((await s.execute(select(ErrorGroup).where(ErrorGroup.source_id == source_id)
+                                     .order_by(ErrorGroup.id))).scalars())
+
+
+async def _ticket(ticket_id: int) -> Ticket:
+    async with db.session() as s:
+        ticket = await s.get(Ticket, ticket_id)
+        assert ticket is not None
+        return ticket
+
+
+# --- the protocol ---------------------------------------------------------------------------------------------------
+
+def test_envelope_items_with_length_and_newline_delimited_and_other_types_skipped():
+    event = exception_event()
+    payload = json.dumps(event).encode()
+    body = b'\n'.join([b'{"event_id":"abc"}',
+                       json.dumps({'type': 'session', 'length': 11}).encode(), b'{"a":"b\nc"}',
+                       json.dumps({'type': 'attachment', 'length': 5, 'filename': 'x.bin'}).encode(), b'\x00\n\xff\n\x01',
+                       json.dumps({'type': 'event', 'length': len(payload)}).encode(), payload,
+                       json.dumps({'type': 'client_report'}).encode(), b'{"discarded_events":[]}',
+                       json.dumps({'type': 'event'}).encode(), payload])
+    header, events = ingest.parse_envelope(body)
+    assert header == {'event_id': 'abc'}
+    assert events == [event, event]
+
+
+@pytest.mark.parametrize('body, words', [
+    (b'', 'envelope header'),
+    (b'not json\n', 'envelope header'),
+    (b'[1,2]\n', 'not a JSON object'),
+    (b'{}\n{"type":"event","length":500}\n{}', 'runs past the end'),
+    (b'{}\n{"type":"event","length":-1}\n{}', 'non-negative'),
+    (b'{}\n{"type":"event","length":"x"}\n{}', 'non-negative'),
+    (b'{}\n{"length":2}\n{}', 'no type'),
+    (b'{}\n{"type":"event"}\n{"unterminated', 'not valid JSON'),
+    (b'{}\n{"type":"event"}\n[1]', 'not a JSON object'),
+    (b'{}\n\xff\xfe\n', 'not valid JSON'),
+])
+def test_malformed_envelopes_are_refused_with_a_reason(body, words):
+    with pytest.raises(ingest.Refused) as refused:
+        ingest.parse_envelope(body)
+    assert refused.value.status == 400
+    assert words in refused.value.message
+
+
+def test_decompression_gzip_deflate_and_a_bomb_stops_at_the_limit():
+    data = b'{}\n' + b'x' * 1000
+    assert ingest.decompress(gzip.compress(data), 'gzip', 10_000) == data
+    assert ingest.decompress(zlib.compress(data), 'deflate', 10_000) == data
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    assert ingest.decompress(raw.compress(data) + raw.flush(), 'deflate', 10_000) == data
+    bomb = gzip.compress(b'\0' * 50_000_000)  # ~50 kB that inflates to 50 MB
+    with pytest.raises(ingest.Refused) as refused:
+        ingest.decompress(bomb, 'gzip', 1_000_000)
+    assert refused.value.status == 413
+    for body, encoding, status in ((b'plain', 'gzip', 400), (gzip.compress(data)[:20], 'gzip', 400),
+                                   (data, 'compress', 415)):
+        with pytest.raises(ingest.Refused) as refused:
+            ingest.decompress(body, encoding, 10_000)
+        assert refused.value.status == status
+
+
+def test_fingerprint_ignores_line_numbers_and_messages_but_not_frames_or_types():
+    base = ingest.error_event(exception_event(value='basket 1', frames=(('shop.cart', 'checkout', 12),)))
+    moved = ingest.error_event(exception_event(value='basket 2', frames=(('shop.cart', 'checkout', 40),)))
+    other_type = ingest.error_event(exception_event(kind='KeyError', frames=(('shop.cart', 'checkout', 12),)))
+    other_place = ingest.error_event(exception_event(frames=(('shop.cart', 'pay', 12),)))
+    assert base.fingerprint == moved.fingerprint
+    assert len({base.fingerprint, other_type.fingerprint, other_place.fingerprint}) == 3
+    assert base.title == 'ValueError: basket 1'
+    assert base.culprit == 'shop.cart in checkout'
+    # library frames (not in app) do not count when there are app frames
+    with_lib = exception_event(value='x', frames=(('shop.cart', 'checkout', 12),))
+    with_lib['exception']['values'][0]['stacktrace']['frames'].append(
+        {'module': 'requests.api', 'function': 'get', 'lineno': 3, 'in_app': False})
+    assert ingest.error_event(with_lib).fingerprint == base.fingerprint
+
+
+def test_custom_fingerprint_and_the_default_inside_it():
+    a = ingest.error_event(exception_event(kind='TimeoutError', fingerprint=['payment-gateway']))
+    b = ingest.error_event(exception_event(kind='ConnectionError', fingerprint=['payment-gateway']))
+    assert a.fingerprint == b.fingerprint
+    with_default_a = ingest.error_event(exception_event(kind='TimeoutError', fingerprint=['{{ default }}', 'eu']))
+    with_default_b = ingest.error_event(exception_event(kind='ConnectionError', fingerprint=['{{default}}', 'eu']))
+    plain = ingest.error_event(exception_event(kind='TimeoutError'))
+    assert with_default_a.fingerprint != with_default_b.fingerprint
+    assert len({with_default_a.fingerprint, plain.fingerprint, a.fingerprint}) == 3
+    message = ingest.error_event({'logentry': {'message': 'Disk %s full', 'formatted': 'Disk /var full'}})
+    assert message.title == 'Disk /var full'
+    assert ingest.error_event({'message': 'Disk %s full'}).fingerprint == message.fingerprint
+
+
+def test_context_is_bounded():
+    frames = tuple((f'm{i}', f'f{i}', i) for i in range(500))
+    event = exception_event(value='v' * 100_000, frames=frames, tags={f't{i}': 'x' * 1000 for i in range(500)})
+    context = ingest.context_of(event)
+    assert len(context['exceptions'][0]['frames']) == ingest.MAX_FRAMES
+    assert len(context['exceptions'][0]['value']) == ingest.LONG_TEXT
+    assert len(context['tags']) == ingest.MAX_TAGS
+    assert len(json.dumps(context)) < 60_000
+
+
+# --- groups and tickets ---------------------------------------------------------------------------------------------
+
+async def test_first_event_opens_a_ticket_repeats_count_without_chatter_and_publish(people):
+    source, info = await _source(people, contact=True)
+    first = ingest.error_event(exception_event(value='basket 1'))
+    group_id = await error_reports.grouper.record(info, first)
+    [group] = await _groups(source.id)
+    assert group.id == group_id and group.count == 1 and group.ticket_id is not None
+    ticket = await _ticket(group.ticket_id)
+    assert (ticket.title, ticket.channel, ticket.status) == ('ValueError: basket 1', Channel.ERROR_REPORT, 'open')
+    assert ticket.queue_id == (await queue_ids())['2nd level']
+    assert ticket.customer_id == people.users['carl@acme.demo'].id
+    assert ticket.organisation_id == people.orgs['acme']
+    assert ticket.creator_id == source.user_id
+    async with db.session() as s:
+        account = await s.get(User, source.user_id)
+        entries_before = (await s.execute(select(func.count(TicketEvent.id))
+                                          .where(TicketEvent.ticket_id == ticket.id))).scalar_one()
+    assert account is not None and not account.is_active and account.display_name == 'Error reports: Shop backend'
+
+    get_bus().published.clear()
+    for n in (2, 3):
+        await error_reports.grouper.record(info, ingest.error_event(exception_event(value=f'basket {n}',
+                                                                                    release='shop@1.2.4')))
+    await error_reports.grouper.flush()
+    [group] = await _groups(source.id)
+    assert group.count == 3 and group.last_seen >= group.first_seen
+    assert group.last_event['release'] == 'shop@1.2.4' and group.last_event['user']['id'] == '42'
+    changes = [e for e in get_bus().published if isinstance(e, TicketChanged)]
+    assert [(c.ticket_id, c.fields, c.event_ids) for c in changes] == [(ticket.id, ('error_count',), ())]
+    async with db.session() as s:
+        entries_after = (await s.execute(select(func.count(TicketEvent.id))
+                                         .where(TicketEvent.ticket_id == ticket.id))).scalar_one()
+    assert entries_after == entries_before  # a repeat is a count, not an entry
+
+    other = await error_reports.grouper.record(info, ingest.error_event(exception_event(kind='KeyError')))
+    assert other != group_id and len(await _groups(source.id)) == 2
+
+
+async def test_a_resolved_group_happening_again_reopens_its_ticket_as_a_regression(people):
+    _source_row, info = await _source(people)
+    anna = people.users['anna@pulse.demo']
+    await error_reports.grouper.record(info, ingest.error_event(exception_event()))
+    [group] = await _groups(info.id)
+    assert group.ticket_id is not None
+    ticket = await _ticket(group.ticket_id)
+    async with db.session() as s:
+        code = (await s.execute(select(ResolutionCode.id).limit(1))).scalar_one()
+    await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=ticket.version, status='resolved',
+                                resolution_code_id=code, resolution_text='Fixed in 1.2.4')
+    await error_reports.grouper.record(info, ingest.error_event(exception_event()))
+    await error_reports.grouper.flush()
+    ticket = await _ticket(ticket.id)
+    assert ticket.status == Status.OPEN
+    [group] = await _groups(info.id)
+    assert group.regressions == 1 and group.count == 2
+    async with db.session() as s:
+        bodies = list((await s.execute(select(TicketEvent.body).where(TicketEvent.ticket_id == ticket.id)
+                                       .order_by(TicketEvent.id))).scalars())
+    assert 'Regression: "ValueError: bad basket" happened again' in bodies[-1]
+
+    # closed too (a closed ticket needs a reason to reopen: the regression is the reason)
+    ticket = await _ticket(ticket.id)
+    await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=ticket.version, status='resolved',
+                                resolution_code_id=code, resolution_text='Fixed again')
+    ticket = await _ticket(ticket.id)
+    await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=ticket.version, status='closed')
+    await error_reports.grouper.record(info, ingest.error_event(exception_event()))
+    await error_reports.grouper.flush()
+    assert (await _ticket(ticket.id)).status == Status.OPEN
+    assert (await _groups(info.id))[0].regressions == 2
+
+
+async def test_two_processes_seeing_a_new_fingerprint_at_once_make_one_ticket(people):
+    _source_row, info = await _source(people)
+    processes = [Grouper() for _ in range(6)]  # no shared memory: only the database decides
+    event = ingest.error_event(exception_event(kind='RaceError'))
+    await asyncio.gather(*(p.record(info, event) for p in processes for _ in range(3)))
+    for p in processes:
+        await p.flush()
+        await p.stop()
+    [group] = await _groups(info.id)
+    assert group.count == 18 and group.ticket_id is not None
+    async with db.session() as s:
+        made = (await s.execute(select(func.count(Ticket.id)).where(Ticket.channel == Channel.ERROR_REPORT)
+                                )).scalar_one()
+    assert made == 1
+
+
+async def test_a_group_whose_ticket_was_never_made_is_taken_over(people):
+    _source_row, info = await _source(people)
+    event = ingest.error_event(exception_event(kind='OrphanError'))
+    async with db.session() as s, s.begin():  # a process died between the group and its ticket, long ago
+        s.add(ErrorGroup(source_id=info.id, fingerprint=event.fingerprint, title=event.title, count=1,
+                         first_seen=event.received_at, last_seen=event.received_at,
+                         claimed_at=event.received_at - error_reports.CLAIM_TIMEOUT * 2, regressions=0))
+    await error_reports.grouper.record(info, event)
+    [group] = await _groups(info.id)
+    assert group.ticket_id is not None and (await _ticket(group.ticket_id)).title == 'OrphanError: bad basket'
+
+
+async def test_rate_limit_counts_refusals_per_source(people):
+    _source_row, info = await _source(people, rate=3)
+    allowed = [error_reports.rate_limiter.allow(info) for _ in range(5)]
+    assert allowed == [True, True, True, False, False]
+    error_reports.grouper.count_rate_limited(info, 2)
+    await error_reports.grouper.flush()
+    async with db.session() as s:
+        assert (await s.get(ErrorSource, info.id)).rate_limited == 2
+
+
+# --- sources (admins) and what others see ---------------------------------------------------------------------------
+
+async def test_only_admins_manage_sources_and_revoking_is_audited(people):
+    anna, ada = people.users['anna@pulse.demo'], people.users['admin@pulse.demo']
+    queues = await queue_ids()
+    with pytest.raises(PermissionDenied):
+        await error_sources.create_source(actor=anna, name='Mine', organisation_id=people.orgs['acme'],
+                                          queue_id=queues['1st level'])
+    with pytest.raises(ValidationError, match='Contact'):
+        await error_sources.create_source(actor=ada, name='Wrong contact', organisation_id=people.orgs['acme'],
+                                          queue_id=queues['1st level'], contact_id=people.users['tom@globex.demo'].id)
+    with pytest.raises(ValidationError, match='queue'):
+        await error_sources.create_source(actor=ada, name='No queue', organisation_id=people.orgs['acme'],
+                                          queue_id=None)
+    source, _info = await _source(people)
+    assert error_sources.dsn(source, 'https://desk.example.com/help/') == \
+        f'https://{source.public_key}@desk.example.com/help/{source.id}'
+    with pytest.raises(PermissionDenied):
+        await error_sources.revoke_source(actor=anna, source_id=source.id)
+    with pytest.raises(NotFound):
+        await error_sources.revoke_source(actor=ada, source_id=99999)
+    await error_sources.revoke_source(actor=ada, source_id=source.id)
+    info = await error_reports.source_keys.get(source.public_key)
+    assert info is not None and not info.is_active
+    async with db.session() as s:
+        actions = list((await s.execute(select(AuditLog.action).where(AuditLog.entity == 'error_source')
+                                        .order_by(AuditLog.id))).scalars())
+    assert actions == ['create', 'update']
+    assert [r.name for r in await error_queries.sources(ada)] == ['Shop backend']
+    assert await error_queries.sources(anna) == []
+
+
+async def test_the_customer_sees_the_request_but_never_the_technical_details(people):
+    _source_row, info = await _source(people, contact=True)
+    carl, eva, ben = (people.users[e] for e in ('carl@acme.demo', 'eva@acme.demo', 'ben@pulse.demo'))
+    secret_frame = 'charge_card_with_token'
+    await error_reports.grouper.record(info, ingest.error_event(
+        exception_event(frames=(('shop.pay', secret_frame, 7),))))
+    [group] = await _groups(info.id)
+    assert group.ticket_id is not None
+    # staff: the details, with the stack trace
+    details = await error_queries.group_for_ticket(ben, group.ticket_id)
+    assert details is not None and details.count == 1
+    assert details.last_event['exceptions'][0]['frames'][0]['function'] == secret_frame
+    # the contact: the request in the portal, its title and description, no details anywhere
+    assert await error_queries.group_for_ticket(carl, group.ticket_id) is None
+    view = await portal.request_view(carl, group.ticket_id)
+    assert view is not None
+    shown = json.dumps([str(v) for v in vars(view).values()], default=str)
+    assert 'ValueError: bad basket' in shown and 'Reported automatically' in shown
+    assert secret_frame not in shown and 'shop@1.2.3' not in shown
+    events, _older = await ticket_queries.ticket_events(carl, group.ticket_id)
+    assert secret_frame not in json.dumps([vars(e) for e in events], default=str)
+    # a colleague who is not the contact does not see it at all
+    assert group.ticket_id not in {r.id for r in await portal.requests(eva)}
+
+
+async def test_without_contact_the_ticket_stays_with_the_provider(people):
+    _source_row, info = await _source(people)
+    await error_reports.grouper.record(info, ingest.error_event(exception_event()))
+    [group] = await _groups(info.id)
+    ticket = await _ticket(group.ticket_id)
+    assert ticket.customer_id is None and ticket.organisation_id == people.orgs['provider']
+    assert group.ticket_id not in {r.id for r in await portal.requests(people.users['carl@acme.demo'],
+                                                                       scope='organisation')}
