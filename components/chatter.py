@@ -8,6 +8,7 @@ from nicegui import events, ui
 
 from pulse_live.config import get_settings
 from pulse_live.queries.tickets import AttachmentView, EventView
+from pulse_live.services import calls
 from pulse_live.services import chatter as chatter_service
 from pulse_live.storage import UploadedFile
 
@@ -43,8 +44,38 @@ def attachment_link(a: AttachmentView) -> None:
         ui.label(human_size(a.size)).classes('text-slate-400 text-xs')
 
 
+CALL_ICONS = {'inbound': 'phone_callback', 'outbound': 'phone_forwarded'}
+
+
+def render_call(e: EventView, when: str) -> ui.element:
+    """A logged call (services/calls.py): phone icon, direction, duration, who was on the line, the agent's note."""
+    data = e.data or {}
+    direction = str(data.get('direction') or 'inbound')
+    with ui.row().classes('w-full no-wrap items-start gap-2 py-1').mark('chatter-entry call-entry') as row:
+        with ui.element('div').classes('rounded-full bg-emerald-100 text-emerald-800 w-8 h-8 shrink-0 flex '
+                                       'items-center justify-center'):
+            ui.icon(CALL_ICONS.get(direction, 'call'), size='xs')
+        with ui.column().classes('gap-1 grow border rounded-lg px-3 py-2 bg-emerald-50 border-emerald-200') \
+                .style('min-width: 0'):
+            with ui.row().classes('w-full items-center gap-2'):
+                ui.label(f'{direction.capitalize()} call').classes('font-medium text-sm').mark('call-direction')
+                ui.badge(calls.duration_text(int(data.get('seconds') or 0)), color='green-8').props('outline') \
+                    .tooltip('Duration (minutes:seconds)').mark('call-duration')
+                if data.get('caller'):
+                    ui.label(f'with {data["caller"]}').classes('text-sm text-slate-700 break-all') \
+                        .mark('call-caller')
+                ui.space()
+                ui.icon('lock', size='xs').classes('text-slate-400').tooltip('Agents only: customers never see calls')
+            ui.label(f'Logged by {e.actor} · {when}').classes('text-xs text-slate-400')
+            if data.get('note'):
+                markdown(str(data['note']), []).classes('text-sm break-words w-full').mark('call-note')
+    return row
+
+
 def render_event(e: EventView, viewer_id: int) -> ui.element:
     when = e.created_at.strftime('%Y-%m-%d %H:%M')
+    if e.kind == 'call':
+        return render_call(e, when)
     if e.kind != 'message':
         with ui.row().classes('w-full items-center gap-2 text-xs text-slate-500 py-0.5').mark('chatter-entry') as row:
             ui.icon('history' if e.kind == 'field_change' else 'group' if e.kind.startswith('team') else 'flag',

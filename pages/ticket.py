@@ -8,6 +8,7 @@ from nicegui import ui
 
 from components.actions import attempt
 from components.badges import priority_badge, status_badge, type_badge
+from components.call_log import CallDialog
 from components.chatter import Chatter, Composer
 from components.customer_panel import FIELDS as CUSTOMER_PANEL_FIELDS
 from components.customer_panel import CustomerPanel
@@ -92,6 +93,9 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
                 if self.error_details is not None:
                     await self.error_details.load()
                 self.chatter = Chatter(self.user.id, self.view.events, self.view.has_older, self._older)
+                if self.staff:  # every contact in the history: a phone call too (components/call_log.py)
+                    ui.button('Log a call', icon='call', on_click=self._log_call) \
+                        .props('outline dense no-caps').classes('self-start').mark('log-call')
                 self.composer = Composer(can_note=self.staff, mention_candidates=await catalog.mention_candidates(),
                                          send=self._send, on_typing=self._typing, ticket_view=lambda: self.view)
             with render_boundary(), ui.column().classes('gap-3 min-w-0'):
@@ -275,6 +279,11 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
                 ui.button('Reopen', on_click=confirm).props('no-caps').mark('reopen-confirm')
         removed_when_closed(dialog)
         dialog.open()
+
+    def _log_call(self) -> None:
+        with self.dialogs:
+            CallDialog(self.user, self.ticket_id, reference=self.view.ticket.reference,
+                       customer=self.view.customer).open()
 
     async def _add_member(self, user_id: int) -> None:
         await attempt(team.add_member(actor=self.user, ticket_id=self.ticket_id, user_id=user_id))
