@@ -24,8 +24,8 @@ from pulse_live.errors import NotFound, PermissionDenied
 from pulse_live.models import Attachment, Priority, Queue, ResolutionCode, TeamMember, Ticket, TicketEvent
 from pulse_live.queries import customers as customer_queries
 from pulse_live.queries import dashboard as dashboard_queries
-from pulse_live.queries import work_config
 from pulse_live.queries import portal as portal_queries
+from pulse_live.queries import work_config
 from pulse_live.queries.tickets import attachment_for_download, find_ticket_id, ticket_view
 from pulse_live.services import chatter, customers, team, tickets
 from pulse_live.services import queues as queue_services

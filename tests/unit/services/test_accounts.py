@@ -1,0 +1,120 @@
+"""Password links: "forgot my password" and staff inviting a customer, through the real outbox and SMTP server."""
+import re
+
+import pytest
+from sqlalchemy import func, select, update
+
+from pulse_live import auth, db
+from pulse_live.config import reset_settings
+from pulse_live.errors import LoginRefused, PermissionDenied, ValidationError
+from pulse_live.models import MailOutbox, User
+from pulse_live.services import accounts
+from tests.helpers import drain
+
+LINK = re.compile(r'http://[^\s]+/password/reset\?token=([A-Za-z0-9_.\-]+)')
+
+
+def _token(message) -> str:
+    text = message.get_body(('plain',)).get_content()
+    return LINK.search(text).group(1)
+
+
+async def _outbox_count() -> int:
+    async with db.session() as s:
+        return (await s.execute(select(func.count()).select_from(MailOutbox))).scalar_one()
+
+
+async def test_forgot_password_mails_a_link_that_sets_the_password_once(people, smtp):  # noqa: F811
+    await accounts.request_password_reset('  Carl@ACME.demo ')
+    await drain()
+    [mail] = smtp.to('carl@acme.demo')
+    assert mail['Subject'] == 'Reset your Pulse Live password'
+    token = _token(mail)
+    assert 'href="http://' in mail.get_body(('html',)).get_content()
+
+    await accounts.reset_password(token, 'a-new-secret', 'a-new-secret')
+    assert (await auth.authenticate('carl@acme.demo', 'a-new-secret')).email == 'carl@acme.demo'
+    with pytest.raises(LoginRefused):
+        await auth.authenticate('carl@acme.demo', 'demo')
+    with pytest.raises(ValidationError, match='not valid any more'):  # a link works once
+        await accounts.reset_password(token, 'another-secret', 'another-secret')
+
+
+async def test_unknown_address_gets_the_same_answer_and_no_mail(people, smtp):  # noqa: F811
+    await accounts.request_password_reset('nobody@nowhere.example')  # no exception, nothing to tell
+    await drain()
+    assert smtp.messages == [] and await _outbox_count() == 0
+    with pytest.raises(ValidationError):
+        await accounts.request_password_reset('   ')
+
+
+async def test_one_link_mail_per_account_within_the_cooldown(people, smtp):  # noqa: F811
+    for _ in range(5):
+        await accounts.request_password_reset('carl@acme.demo')
+    await drain()
+    assert len(smtp.to('carl@acme.demo')) == 1
+
+
+async def test_new_password_is_checked(people, smtp):  # noqa: F811
+    carl = people.users['carl@acme.demo']
+    token = accounts.make_token(carl)
+    with pytest.raises(ValidationError, match='at least'):
+        await accounts.reset_password(token, 'short', 'short')
+    with pytest.raises(ValidationError, match='differ'):
+        await accounts.reset_password(token, 'long-enough-1', 'long-enough-2')
+    with pytest.raises(ValidationError, match='at most'):
+        await accounts.reset_password(token, 'x' * 2000, 'x' * 2000)
+    assert (await auth.authenticate('carl@acme.demo', 'demo')).id == carl.id  # nothing changed
+
+
+async def test_forged_expired_and_inactive_links_are_refused(people, monkeypatch):
+    carl = people.users['carl@acme.demo']
+    token = accounts.make_token(carl)
+    assert (await accounts.user_for_token(token)).id == carl.id
+    assert await accounts.user_for_token(token[:-2] + ('AA' if not token.endswith('AA') else 'BB')) is None
+    assert await accounts.user_for_token('') is None and await accounts.user_for_token('garbage') is None
+    monkeypatch.setenv('PULSE_STORAGE_SECRET', 'another-install')  # signed by another installation
+    reset_settings()
+    assert await accounts.user_for_token(token) is None
+    monkeypatch.setenv('PULSE_STORAGE_SECRET', 'test-secret')
+    reset_settings()
+    async with db.session() as s, s.begin():
+        await s.execute(update(User).where(User.id == carl.id).values(is_active=False))
+    assert await accounts.user_for_token(token) is None
+
+
+async def test_expired_link(people, monkeypatch):
+    carl = people.users['carl@acme.demo']
+    token = accounts.make_token(carl)
+    monkeypatch.setenv('PULSE_PASSWORD_LINK_TTL_S', '60')
+    reset_settings()
+    import itsdangerous.timed
+    real_now = itsdangerous.timed.TimestampSigner.get_timestamp
+    monkeypatch.setattr(itsdangerous.timed.TimestampSigner, 'get_timestamp', lambda self: real_now(self) + 61)
+    assert await accounts.user_for_token(token) is None
+
+
+async def test_staff_invite_a_customer_but_not_other_staff(people, smtp):  # noqa: F811
+    anna, carl, ben = (people.users[e] for e in ('anna@pulse.demo', 'carl@acme.demo', 'ben@pulse.demo'))
+    assert await accounts.send_password_link(actor=anna, user_id=carl.id) is True
+    assert await accounts.send_password_link(actor=anna, user_id=carl.id) is False  # cooldown: still valid
+    with pytest.raises(PermissionDenied):
+        await accounts.send_password_link(actor=anna, user_id=ben.id)
+    with pytest.raises(PermissionDenied):
+        await accounts.send_password_link(actor=carl, user_id=carl.id)  # customers cannot send links
+    await drain()
+    [mail] = smtp.to('carl@acme.demo')
+    assert 'choose a password' in mail['Subject']  # never logged in: the welcome wording
+    assert mail['Subject'].count('\n') == 0
+
+
+async def test_one_address_cannot_ask_for_links_without_end_but_accounts_stay_usable(people, smtp):  # noqa: F811
+    from pulse_live.config import get_settings
+    for i in range(get_settings().login_max_failures_per_address):
+        await accounts.request_password_reset(f'someone{i}@example.org', address='198.51.100.7')
+    with pytest.raises(ValidationError, match='Too many'):
+        await accounts.request_password_reset('carl@acme.demo', address='198.51.100.7')
+    await accounts.request_password_reset('carl@acme.demo', address='198.51.100.8')  # another address: fine
+    for _ in range(10):  # asking for links never locks the account itself
+        await accounts.request_password_reset('carl@acme.demo', address=f'192.0.2.{_}')
+    assert (await auth.authenticate('carl@acme.demo', 'demo', address='192.0.2.99')).email == 'carl@acme.demo'

@@ -1,0 +1,150 @@
+"""Messages: mentions stored as user references, internal notes and their files hidden from customers, attachments
+stored safely and limited in number, the first public reply, nothing added to a closed ticket."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from pulse_live import db, storage
+from pulse_live.config import get_settings
+from pulse_live.errors import NotFound, PermissionDenied, ValidationError
+from pulse_live.models import Attachment, EventKind, EventMention, ResolutionCode, TicketEvent
+from pulse_live.queries.tickets import attachment_for_download, ticket_events
+from pulse_live.services import chatter, tickets, users
+from pulse_live.storage import UploadedFile
+
+
+async def _new(people):
+    return await tickets.create_ticket(actor=people.users['anna@pulse.demo'], title='Chatter',
+                                       customer_id=people.users['carl@acme.demo'].id)
+
+
+async def test_mentions_are_stored_as_user_references(people):
+    anna, ben, carl = (people.users[e] for e in ('anna@pulse.demo', 'ben@pulse.demo', 'carl@acme.demo'))
+    ticket = await _new(people)
+    # carl has no published card: his handle is not a mention; @Team is
+    event = await chatter.post_message(actor=anna, ticket_id=ticket.id, body='@ben please look, cc @carl and @Team.')
+    async with db.session() as s:
+        mentions = list((await s.execute(select(EventMention).where(EventMention.event_id == event.id))).scalars())
+    assert {m.user_id for m in mentions if not m.is_team} == {ben.id}
+    assert sum(m.is_team for m in mentions) == 1
+    assert carl.id not in {m.user_id for m in mentions}
+
+
+async def test_published_card_makes_a_user_mentionable(people):
+    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    await users.update_card(actor=carl, display_name='Carl Jensen', handle='carl', card_published=True)
+    ticket = await _new(people)
+    event = await chatter.post_message(actor=anna, ticket_id=ticket.id, body='Thanks @carl')
+    async with db.session() as s:
+        ids = list((await s.execute(select(EventMention.user_id).where(EventMention.event_id == event.id))).scalars())
+    assert ids == [carl.id]
+    with pytest.raises(ValidationError, match='reserved'):
+        await users.update_card(actor=carl, display_name='Carl', handle='Team', card_published=True)
+    with pytest.raises(ValidationError, match='taken'):
+        await users.update_card(actor=carl, display_name='Carl', handle='anna', card_published=True)
+
+
+async def test_internal_notes_and_their_files_are_hidden_from_customers(people):
+    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    ticket = await _new(people)
+    await chatter.post_message(actor=anna, ticket_id=ticket.id, body='secret', internal=True,
+                               files=[storage.UploadedFile('notes.txt', 'text/plain', b'internal')])
+    await chatter.post_message(actor=anna, ticket_id=ticket.id, body='public')
+    with pytest.raises(PermissionDenied):
+        await chatter.post_message(actor=carl, ticket_id=ticket.id, body='x', internal=True)
+    seen_by_carl, _ = await ticket_events(carl, ticket.id)
+    assert [e.body for e in seen_by_carl if e.kind == 'message'] == ['public']
+    seen_by_anna, _ = await ticket_events(anna, ticket.id)
+    assert [e.body for e in seen_by_anna if e.kind == 'message'] == ['secret', 'public']
+    async with db.session() as s:
+        att = (await s.execute(select(Attachment))).scalar_one()
+    assert await attachment_for_download(carl, att.id) is None
+    assert (await attachment_for_download(anna, att.id)).filename == 'notes.txt'
+
+
+async def test_attachments_are_stored_safely_and_checked(people):
+    anna, tom = people.users['anna@pulse.demo'], people.users['tom@globex.demo']
+    ticket = await _new(people)
+    event = await chatter.post_message(actor=anna, ticket_id=ticket.id, body='',
+                                       files=[storage.UploadedFile('../../etc/passwd', 'text/plain', b'root'),
+                                              storage.UploadedFile('x.svg', 'image/svg+xml', b'<svg/>')])
+    async with db.session() as s:
+        atts = list((await s.execute(select(Attachment).where(Attachment.event_id == event.id))).scalars())
+    assert sorted(a.filename for a in atts) == ['passwd', 'x.svg']
+    svg = next(a for a in atts if a.filename == 'x.svg')
+    assert not storage.is_inline_safe(svg.content_type)
+    assert storage.path_of(svg.sha256).read_bytes() == b'<svg/>'
+    assert await attachment_for_download(tom, svg.id) is None  # other organisation
+    with pytest.raises(ValidationError, match='empty'):
+        await chatter.post_message(actor=anna, ticket_id=ticket.id, body='', files=[
+            storage.UploadedFile('e.txt', 'text/plain', b'')])
+    with pytest.raises(ValidationError, match='Write a message'):
+        await chatter.post_message(actor=anna, ticket_id=ticket.id, body='   ')
+    with pytest.raises(NotFound):
+        await chatter.post_message(actor=tom, ticket_id=ticket.id, body='hi')
+
+
+async def test_first_public_staff_reply_sets_first_response(people):
+    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    ticket = await _new(people)
+    await chatter.post_message(actor=carl, ticket_id=ticket.id, body='any news?')
+    await chatter.post_message(actor=anna, ticket_id=ticket.id, body='note', internal=True)
+    async with db.session() as s:
+        from pulse_live.models import Ticket
+        assert (await s.get(Ticket, ticket.id)).first_response_at is None
+    await chatter.post_message(actor=anna, ticket_id=ticket.id, body='on it')
+    async with db.session() as s:
+        fresh = await s.get(Ticket, ticket.id)
+    assert fresh.first_response_at is not None and fresh.version == ticket.version  # messages never make edits stale
+
+
+async def test_a_closed_ticket_takes_no_message_and_says_why(people):
+    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    ticket = await tickets.create_ticket(actor=anna, title='Done', customer_id=carl.id)
+    async with db.session() as s:
+        code = (await s.execute(select(ResolutionCode.id).limit(1))).scalar_one()
+    ticket = await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                         status='resolved', resolution_code_id=code, resolution_text='Fixed')
+    await chatter.post_message(actor=carl, ticket_id=ticket.id, body='Thanks!')  # resolved: still open to talk
+    await tickets.change_status(actor=carl, ticket_id=ticket.id, expected_version=ticket.version, status='closed')
+    with pytest.raises(ValidationError, match=f'{ticket.reference} was closed.*Reopen the ticket'):
+        await chatter.post_message(actor=anna, ticket_id=ticket.id, body='Late note', internal=True)
+    with pytest.raises(ValidationError, match=f'open a new request and mention {ticket.reference}'):
+        await chatter.post_message(actor=carl, ticket_id=ticket.id, body='One more thing')
+    async with db.session() as s:
+        bodies = (await s.execute(select(TicketEvent.body).where(TicketEvent.ticket_id == ticket.id,
+                                                                 TicketEvent.kind == 'message'))).scalars().all()
+    assert bodies == ['Thanks!']
+
+
+@pytest.mark.parametrize('body, only_staff', [
+    ('@ben the vendor confirmed a patch', True),
+    ('@Team please all check', True),
+    ('@ben and @maria, see above', True),
+    ('@carl your printer is fixed, @ben helped', False),  # the customer is mentioned too
+    ('@carl your printer is fixed', False),
+    ('No mention here', False),
+    ('Write to carl@acme.demo', False),  # an address is no mention
+    ('@nobody-by-that-name hello', False),
+])
+async def test_mentions_only_staff(people, body, only_staff):
+    assert await chatter.mentions_only_staff(body) is only_staff
+
+
+async def test_too_many_files_are_refused_by_the_services(people):
+    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    limit = get_settings().max_upload_files
+    files = [UploadedFile(f'f{i}.txt', 'text/plain', b'x') for i in range(limit + 1)]
+    ticket = await tickets.create_ticket(actor=anna, title='Files', customer_id=carl.id)
+    with pytest.raises(ValidationError, match='Too many files'):
+        await chatter.post_message(actor=carl, ticket_id=ticket.id, body='all my logs', files=files)
+    with pytest.raises(ValidationError, match='Too many files'):
+        await tickets.create_ticket(actor=carl, title='Even more files', files=files)
+    async with db.session() as s:
+        messages = (await s.execute(select(func.count(TicketEvent.id)).where(
+            TicketEvent.ticket_id == ticket.id, TicketEvent.kind == EventKind.MESSAGE))).scalar_one()
+        stored = (await s.execute(select(func.count(Attachment.id)))).scalar_one()
+    assert (messages, stored) == (0, 0)
+    # exactly the limit is fine
+    await chatter.post_message(actor=carl, ticket_id=ticket.id, body='the allowed number', files=files[:limit])
