@@ -44,7 +44,7 @@ def safe_filename(name: str) -> str:
         name = 'file'
     stem, dot, ext = name.rpartition('.')
     if dot and len(ext) <= 16:
-        return stem[:200 - len(ext)] + '.' + ext if stem else name[:200]
+        return stem[:199 - len(ext)] + '.' + ext if stem else name[:200]
     return name[:200]
 
 
