@@ -19,8 +19,8 @@ numbers: an edit above the failing line does not split a group) — and goes to 
 
 Answers are JSON: 200 ``{"id": …}``; 400 a malformed report; 401 no or unknown key; 403 a revoked key; 413 too
 large; 415 an unknown Content-Encoding; 429 over the source's rate limit (``Retry-After``, counted, not stored);
-503 the database did not answer. The endpoint is pure ASGI in front of the app's middleware (no session, no page machinery per
-event: see ``install``).
+503 the database did not answer. The endpoint is pure ASGI in front of the app's middleware (no session, no page
+machinery per event: see ``install``).
 """
 from __future__ import annotations
 
