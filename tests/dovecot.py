@@ -133,6 +133,7 @@ service imap-login {{
   chroot =
 }}
 imap_idle_notify_interval = 2 mins
+mail_fsync = never
 """)
         if os.geteuid() == 0:
             for path in [d, *d.rglob('*')]:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import weakref
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email import policy
@@ -43,7 +44,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import auth, storage
+from .. import auth, db, storage
 from ..config import get_settings
 from ..errors import NotFound, ServiceError, ValidationError
 from ..events import TicketChanged
@@ -245,9 +246,22 @@ def own_address() -> str:
     return parseaddr(get_settings().mail_from)[1].lower()
 
 
+_intake_users: weakref.WeakKeyDictionary[Any, User] = weakref.WeakKeyDictionary()  # by database engine
+
+
 async def intake_user() -> User:
     """The intake's own account: an inactive agent (no login, never notified) that opens tickets from mail on behalf
-    of their customers and files customers it identifies by domain."""
+    of their customers and files customers it identifies by domain (read once per database engine)."""
+    engine = db.engine()
+    cached = _intake_users.get(engine)
+    if cached is not None:
+        return cached
+    user = await _intake_user()
+    _intake_users[engine] = user
+    return user
+
+
+async def _intake_user() -> User:
     from .tickets import provider_organisation_id
     async with unit_of_work() as uow:
         s = uow.session
@@ -329,49 +343,39 @@ class _AlreadyImported(Exception):
     pass
 
 
-async def _find_thread(parsed: ParsedMail) -> tuple[Ticket | None, str]:
+async def _find_thread(s: Any, parsed: ParsedMail) -> tuple[Ticket | None, str]:
     """The ticket this mail answers, and how it was found: our thread id, a Message-ID we sent (outbox), a mail we
     imported, else a reference number in the subject."""
-    async with unit_of_work() as uow:
-        s = uow.session
-        for mid in parsed.thread_ids:
-            match = THREAD_ID_RE.fullmatch(mid)
-            if match:
-                ticket = await s.get(Ticket, int(match.group(1)))
-                if ticket is not None:
-                    return ticket, 'thread'
-        if parsed.thread_ids:
-            ids = parsed.thread_ids[:50]
-            ticket_id = (await s.execute(select(MailOutbox.ticket_id).where(
-                MailOutbox.message_id.in_(ids), MailOutbox.ticket_id.is_not(None)).limit(1))).scalar_one_or_none()
-            if ticket_id is None:
-                ticket_id = (await s.execute(select(ImportedMail.ticket_id).where(
-                    ImportedMail.message_id.in_(ids), ImportedMail.ticket_id.is_not(None)).limit(1))
-                ).scalar_one_or_none()
-            if ticket_id is not None:
-                return await s.get(Ticket, ticket_id), 'thread'
-        for reference in subject_references(parsed.subject, get_settings().ticket_prefix):
-            ticket = (await s.execute(select(Ticket).where(Ticket.reference == reference))).scalar_one_or_none()
+    for mid in parsed.thread_ids:
+        match = THREAD_ID_RE.fullmatch(mid)
+        if match:
+            ticket = await s.get(Ticket, int(match.group(1)))
             if ticket is not None:
-                return ticket, 'subject'
+                return ticket, 'thread'
+    if parsed.thread_ids:
+        ids = parsed.thread_ids[:50]
+        ticket_id = (await s.execute(select(MailOutbox.ticket_id).where(
+            MailOutbox.message_id.in_(ids), MailOutbox.ticket_id.is_not(None)).limit(1))).scalar_one_or_none()
+        if ticket_id is None:
+            ticket_id = (await s.execute(select(ImportedMail.ticket_id).where(
+                ImportedMail.message_id.in_(ids), ImportedMail.ticket_id.is_not(None)).limit(1))
+            ).scalar_one_or_none()
+        if ticket_id is not None:
+            return await s.get(Ticket, ticket_id), 'thread'
+    for reference in subject_references(parsed.subject, get_settings().ticket_prefix):
+        ticket = (await s.execute(select(Ticket).where(Ticket.reference == reference))).scalar_one_or_none()
+        if ticket is not None:
+            return ticket, 'subject'
     return None, ''
 
 
-async def _user_by_email(email: str) -> User | None:
+async def _user_by_email(s: Any, email: str) -> User | None:
     if not email:
         return None
-    async with unit_of_work() as uow:
-        user = (await uow.session.execute(select(User).where(func.lower(User.email) == email.lower()))
-                ).scalar_one_or_none()
-        if user is not None:
-            uow.session.expunge(user)
-        return user
-
-
-async def _may_view(user: User, ticket_id: int) -> bool:
-    async with unit_of_work() as uow:
-        ticket = await uow.session.get(Ticket, ticket_id)
-        return ticket is not None and await auth.may_view_ticket(uow.session, user, ticket)
+    user = (await s.execute(select(User).where(func.lower(User.email) == email.lower()))).scalar_one_or_none()
+    if user is not None:
+        s.expunge(user)
+    return user
 
 
 async def _domain_organisation(email: str) -> int | None:
@@ -387,7 +391,8 @@ async def _customer_for(parsed: ParsedMail, intake: User) -> User | None:
     """The sender's account (customers only; staff and inactive accounts are not made customers of a ticket), or a
     new customer of the organisation whose mail domain matches (setting), else None: needs triage."""
     from . import customers
-    user = await _user_by_email(parsed.sender)
+    async with db.session() as s:
+        user = await _user_by_email(s, parsed.sender)
     if user is not None:
         return user if user.role == Role.CUSTOMER.value and user.is_active else None
     if get_settings().mail_intake_unknown_sender != 'customer' or not parsed.sender:
@@ -417,14 +422,14 @@ async def _add_cc_contacts(ticket_id: int, parsed: ParsedMail, intake: User) -> 
     for address in parsed.cc:
         if address == parsed.sender or address == own_address():
             continue
-        user = await _user_by_email(address)
-        if user is None or user.role != Role.CUSTOMER.value or not user.is_active:
-            continue
-        async with unit_of_work() as uow:
-            ticket = await uow.session.get(Ticket, ticket_id)
+        async with db.session() as s:
+            user = await _user_by_email(s, address)
+            if user is None or user.role != Role.CUSTOMER.value or not user.is_active:
+                continue
+            ticket = await s.get(Ticket, ticket_id)
             if ticket is None or not auth.can_view_ticket(user, ticket, on_team=True):
                 continue
-            on_team = (await uow.session.execute(select(TeamMember.id).where(
+            on_team = (await s.execute(select(TeamMember.id).where(
                 TeamMember.ticket_id == ticket_id, TeamMember.user_id == user.id))).first() is not None
         if not on_team:
             try:
@@ -433,21 +438,18 @@ async def _add_cc_contacts(ticket_id: int, parsed: ParsedMail, intake: User) -> 
                 log.info('could not add %s to the team of ticket %s', address, ticket_id, exc_info=True)
 
 
-async def _flooding(sender: str) -> bool:
+async def _flooding(s: Any, sender: str) -> bool:
     if not sender:
         return False
     since = utcnow() - timedelta(minutes=1)
-    async with unit_of_work() as uow:
-        count = (await uow.session.execute(select(func.count(ImportedMail.id)).where(
-            ImportedMail.sender == sender, ImportedMail.created_at >= since,
-            ImportedMail.outcome.in_(['ticket', 'reply'])))).scalar_one()
-    return count >= get_settings().mail_intake_flood_per_minute
+    count = (await s.execute(select(func.count(ImportedMail.id)).where(
+        ImportedMail.sender == sender, ImportedMail.created_at >= since,
+        ImportedMail.outcome.in_(['ticket', 'reply'])))).scalar_one()
+    return bool(count >= get_settings().mail_intake_flood_per_minute)
 
 
-async def _is_duplicate(key: str) -> bool:
-    async with unit_of_work() as uow:
-        return (await uow.session.execute(select(ImportedMail.id).where(ImportedMail.first_key == key))
-                ).first() is not None
+async def _is_duplicate(s: Any, key: str) -> bool:
+    return (await s.execute(select(ImportedMail.id).where(ImportedMail.first_key == key))).first() is not None
 
 
 def _bounce_text(parsed: ParsedMail, reason: str) -> str:
@@ -485,24 +487,28 @@ def _too_big(parsed: ParsedMail) -> str:
 async def import_mail(*, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes) -> Outcome:
     """Import one mail of a mailbox exactly once (see the module docstring). Never raises for bad mail: what cannot be
     imported is kept as a ``FailedImport`` with its error."""
-    async with unit_of_work() as uow:
-        existing = await _imported(uow.session, mailbox_id, uidvalidity, uid)
-        mailbox = await uow.session.get(Mailbox, mailbox_id)
-        queue_id = mailbox.queue_id if mailbox else None
-    if existing is not None and existing.outcome != 'failed':
-        return Outcome('already', existing.ticket_id, existing.event_id)
     try:
-        parsed = await _to_thread(parse_mail, raw, own_address=own_address())
+        parsed: ParsedMail | None = await _to_thread(parse_mail, raw, own_address=own_address())
+        problem = ''
     except Exception as error:  # noqa: BLE001 — whatever the mail is, it is kept with its error
         log.warning('mail %s/%s/%s could not be read', mailbox_id, uidvalidity, uid, exc_info=True)
-        return await _record(mailbox_id, uidvalidity, uid, None, 'failed', f'The mail could not be read: {error}',
-                             failed_raw=raw)
+        parsed, problem = None, f'The mail could not be read: {error}'
+    async with db.session() as s:  # one read for every check before the import
+        existing = await _imported(s, mailbox_id, uidvalidity, uid)
+        mailbox = await s.get(Mailbox, mailbox_id)
+        queue_id = mailbox.queue_id if mailbox else None
+        duplicate = parsed is not None and await _is_duplicate(s, parsed.dedupe_key)
+        flooding = parsed is not None and not parsed.loop_reason and await _flooding(s, parsed.sender)
+    if existing is not None and existing.outcome != 'failed':
+        return Outcome('already', existing.ticket_id, existing.event_id)
+    if parsed is None:
+        return await _record(mailbox_id, uidvalidity, uid, None, 'failed', problem, failed_raw=raw)
     if parsed.loop_reason:
         return await _record(mailbox_id, uidvalidity, uid, parsed, 'loop', parsed.loop_reason)
-    if await _is_duplicate(parsed.dedupe_key):
+    if duplicate:
         return await _record(mailbox_id, uidvalidity, uid, parsed, 'duplicate',
                              f'already imported ({parsed.message_id or "same headers"})')
-    if await _flooding(parsed.sender):
+    if flooding:
         return await _record(mailbox_id, uidvalidity, uid, parsed, 'flood',
                              f'more than {get_settings().mail_intake_flood_per_minute} mails a minute from this sender')
     reason = _too_big(parsed)
@@ -516,7 +522,9 @@ async def import_mail(*, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes
             done = await _imported(uow.session, mailbox_id, uidvalidity, uid)
         if done is not None and done.outcome != 'failed':
             return Outcome('already', done.ticket_id, done.event_id)
-        if await _is_duplicate(parsed.dedupe_key):
+        async with db.session() as s:
+            duplicate = await _is_duplicate(s, parsed.dedupe_key)
+        if duplicate:
             return await _record(mailbox_id, uidvalidity, uid, parsed, 'duplicate', 'imported meanwhile')
         raise
     except ServiceError as error:
@@ -534,10 +542,13 @@ async def _import(mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, parse
     from . import chatter, tickets
     intake = await intake_user()
     raw_digest = await storage.store(raw)
-    ticket, how = await _find_thread(parsed)
-    sender = await _user_by_email(parsed.sender)
+    async with db.session() as s:
+        ticket, how = await _find_thread(s, parsed)
+        sender = await _user_by_email(s, parsed.sender)
+        may_view = (ticket is not None and sender is not None and sender.is_active
+                    and await auth.may_view_ticket(s, sender, ticket))
     linked_to = ''
-    if ticket is not None and sender is not None and sender.is_active and await _may_view(sender, ticket.id):
+    if ticket is not None and sender is not None and may_view:
         result = Outcome('reply', detail=f'reply by {how}')
         if ticket.status == Status.CLOSED.value and get_settings().mail_intake_closed_reply == 'new':
             linked_to = ticket.reference
