@@ -56,6 +56,12 @@ SENDER = textwrap.dedent('''
 ''')
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
@@ -153,6 +159,7 @@ def run(n: int = 10_000, *, senders: int = 4, fingerprints: int = 20, database_u
         for p in procs:
             assert p.stdout is not None and p.stdout.readline().strip() == 'ready'
         start = time.perf_counter()
+        cpu_start = cpu_seconds(server.pid)
         for p in procs:
             assert p.stdin is not None
             p.stdin.write('go\n')
@@ -168,6 +175,7 @@ def run(n: int = 10_000, *, senders: int = 4, fingerprints: int = 20, database_u
                 break
             time.sleep(0.05)
         counted_s = time.perf_counter() - start
+        server_cpu_s = cpu_seconds(server.pid) - cpu_start
     finally:
         for p in procs:
             if p.poll() is None:
@@ -182,6 +190,8 @@ def run(n: int = 10_000, *, senders: int = 4, fingerprints: int = 20, database_u
             _pg_schema(database_url, env['PULSE_DATABASE_SCHEMA'], create=False)
     return {'error_events': events, 'error_events_per_s': round(events / counted_s, 1),
             'error_fingerprints': groups, 'error_tickets': tickets, 'error_fingerprints_sent': fingerprints,
+            'error_server_cpu_ms_per_event': round(server_cpu_s * 1000 / max(events, 1), 3),
+            'error_server_capacity_per_cpu_s': round(events / server_cpu_s, 1) if server_cpu_s else None,
             'error_senders': senders, 'error_send_s': round(sent_s, 2), 'error_counted_s': round(counted_s, 2),
             'error_database': 'postgresql' if database_url else 'sqlite'}
 
@@ -210,6 +220,8 @@ def main() -> int:
     print(f'{figures["error_events"]} error events from {args.senders} sentry-sdk processes in '
           f'{figures["error_counted_s"]} s: {figures["error_events_per_s"]} events/s '
           f'(all sent after {figures["error_send_s"]} s)')
+    print(f'server: {figures["error_server_cpu_ms_per_event"]} ms CPU per event '
+          f'(≈ {figures["error_server_capacity_per_cpu_s"]} events per CPU second; the senders share the 2 cores)')
     print(f'{figures["error_fingerprints"]} fingerprints → {figures["error_tickets"]} tickets '
           f'({args.fingerprints} sites raised)')
     print(json.dumps(figures))
