@@ -117,6 +117,8 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
 
 def parse_envelope(body: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(envelope header, the ``event`` items' payloads). Other item types are skipped (their length honoured)."""
+    if not body.strip():
+        raise Refused(400, 'The envelope is empty: send a header line and items.')
     end = body.find(b'\n')
     header = _json_object(body if end < 0 else body[:end], 'The envelope header')
     pos = len(body) if end < 0 else end + 1
@@ -362,6 +364,8 @@ async def ingest(kind: str, source_part: str, headers: dict[bytes, bytes], query
     data = decompress(body, headers.get(b'content-encoding', b'').decode('latin-1'),
                       settings.error_max_decompressed_bytes)
     if kind == 'store':
+        if not data.strip():
+            raise Refused(400, 'The body is empty: send the event as a JSON object.')
         events = [_json_object(data, 'The event')]
         envelope_header: dict[str, Any] = {}
     else:

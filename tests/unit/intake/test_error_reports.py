@@ -107,7 +107,8 @@ def test_envelope_items_with_length_and_newline_delimited_and_other_types_skippe
 
 
 @pytest.mark.parametrize('body, words', [
-    (b'', 'envelope header'),
+    (b'', 'empty'),
+    (b'\n\n', 'empty'),
     (b'not json\n', 'envelope header'),
     (b'[1,2]\n', 'not a JSON object'),
     (b'{}\n{"type":"event","length":500}\n{}', 'runs past the end'),

@@ -290,17 +290,19 @@ async def test_unknown_key_401_revoked_403_wrong_source_401(served):
                                       headers=_auth(source))
         by_query = await client.post(f'{url}?sentry_key={source.public_key}&sentry_version=7',
                                      content=_envelope(EVENT))
+        in_the_envelope = await client.post(url, content=json.dumps({'dsn': error_sources.dsn(source, served.base)})
+                                            .encode() + _envelope(EVENT)[2:])
         await error_sources.revoke_source(actor=await _user('admin@pulse.demo'), source_id=source.id)
         revoked = await client.post(url, content=_envelope(EVENT), headers=_auth(source))
         store_revoked = await client.post(f'{served.base}/api/{source.id}/store/', content=json.dumps(EVENT),
                                           headers=_auth(source))
     assert (unknown.status_code, missing.status_code, elsewhere.status_code) == (401, 401, 401)
     assert 'Unknown key' in unknown.json()['detail'] and 'No key' in missing.json()['detail']
-    assert by_query.status_code == 200
+    assert by_query.status_code == 200 and in_the_envelope.status_code == 200  # browser SDKs: the DSN in the header
     assert (revoked.status_code, store_revoked.status_code) == (403, 403)
     assert 'revoked' in revoked.json()['detail']
-    groups = await _until(lambda: _groups(source.id), lambda g: len(g) == 1)
-    assert [g.count for g in groups] == [1]  # only the report with the valid key
+    groups = await _until(lambda: _groups(source.id), lambda g: len(g) == 1 and g[0].count == 2)
+    assert [g.count for g in groups] == [2]  # only the reports with the valid key
 
 
 async def test_a_flood_is_refused_with_429_and_counted_not_stored(served):
