@@ -97,7 +97,8 @@ def test_envelope_items_with_length_and_newline_delimited_and_other_types_skippe
     payload = json.dumps(event).encode()
     body = b'\n'.join([b'{"event_id":"abc"}',
                        json.dumps({'type': 'session', 'length': 11}).encode(), b'{"a":"b\nc"}',
-                       json.dumps({'type': 'attachment', 'length': 5, 'filename': 'x.bin'}).encode(), b'\x00\n\xff\n\x01',
+                       json.dumps({'type': 'attachment', 'length': 5, 'filename': 'x.bin'}).encode(),
+                       b'\x00\n\xff\n\x01',
                        json.dumps({'type': 'event', 'length': len(payload)}).encode(), payload,
                        json.dumps({'type': 'client_report'}).encode(), b'{"discarded_events":[]}',
                        json.dumps({'type': 'event'}).encode(), payload])
