@@ -84,3 +84,52 @@ async def test_mail_renders_markdown_safely_with_a_clean_plain_part(people, smtp
     assert '  - archive old mail\n  - empty Deleted items' in plain
     async with db.session() as s:
         assert not (await s.execute(select(Notification).where(Notification.user_id == carl.id))).first()
+
+
+def _build(**values):
+    base = {'to_addr': 'carl@acme.demo', 'reference': 'PL-2026-000042', 'title': 'Printer on floor 3 is down',
+            'ticket_id': 42, 'kind': 'update', 'message_id': '<m1@pulse-live>',
+            'items': [{'text': 'Anna Keller replied', 'lead': 'Anna Keller replied', 'body': 'We are **on it**.'}]}
+    return compose.build(**{**base, **values})
+
+
+def test_every_mail_of_a_ticket_is_in_one_thread_and_other_tickets_in_theirs():
+    first, second = _build(message_id='<m1@pulse-live>'), _build(message_id='<m2@pulse-live>')
+    other = _build(ticket_id=43, reference='PL-2026-000043', message_id='<m3@pulse-live>')
+    assert first['Message-ID'] == '<m1@pulse-live>' and second['Message-ID'] == '<m2@pulse-live>'
+    thread = compose.ticket_thread_id(42)
+    assert first['In-Reply-To'] == first['References'] == second['In-Reply-To'] == second['References'] == thread
+    assert other['In-Reply-To'] == other['References'] == compose.ticket_thread_id(43) != thread
+    assert first['X-Pulse-Ticket'] == 'PL-2026-000042' and first['Reply-To'] == first['From']
+
+
+def test_a_mail_about_the_account_stands_alone():
+    mail = compose.build(to_addr='carl@acme.demo', reference='', title='', ticket_id=None, kind='account', items=[],
+                         message_id='<a1@pulse-live>', subject='Set your password',
+                         text='Open https://desk.example/reset?t=abc\n\nThe link works once.')
+    assert mail['In-Reply-To'] is None and mail['References'] is None and mail['X-Pulse-Ticket'] is None
+    assert mail['Subject'] == 'Set your password' and mail['Message-ID'] == '<a1@pulse-live>'
+    assert '<a href="https://desk.example/reset?t=abc">' in mail.get_body(('html',)).get_content()
+
+
+def test_the_subject_names_the_ticket_a_mention_or_the_resolution():
+    assert _build()['Subject'] == '[PL-2026-000042] Printer on floor 3 is down'
+    mention = _build(items=[{'text': 'Anna mentioned you', 'lead': 'Anna Keller', 'body': '@carl look',
+                             'why': ['mention'], 'by': 'Anna Keller'}])
+    assert mention['Subject'] == '[PL-2026-000042] Anna Keller mentioned you: Printer on floor 3 is down'
+    resolved = _build(kind='resolved', resolution='Toner replaced.')
+    assert resolved['Subject'] == '[PL-2026-000042] Your request has been resolved: Printer on floor 3 is down'
+    plain = resolved.get_body(('plain',)).get_content()
+    assert 'Resolution:\nToner replaced.' in plain.replace('\r\n', '\n')
+
+
+def test_no_value_can_add_a_header():
+    evil = 'x\r\nBcc: evil@example.org\nX-Evil: 1'
+    mail = _build(to_addr=f'carl@acme.demo{evil}', reference=f'PL-1{evil}', title=f'Hello{evil}',
+                  message_id=f'<m1@pulse-live>{evil}')
+    headers = mail.as_string().split('\n\n', 1)[0]  # the header block, up to the first empty line
+    assert mail['Bcc'] is None and mail['X-Evil'] is None
+    assert '\nBcc:' not in headers and '\nX-Evil:' not in headers
+    flat = 'x Bcc: evil@example.org X-Evil: 1'  # the text is kept, on one line
+    assert mail['Subject'] == f'[PL-1{flat}] Hello{flat}' and mail['X-Pulse-Ticket'] == f'PL-1{flat}'
+    assert str(mail['To']).startswith('carl@acme.demox') and str(mail['Message-ID']).startswith('<m1@pulse-live>')
