@@ -227,9 +227,13 @@ instants = st.one_of(
     st.datetimes(datetime(2025, 6, 1), datetime(2027, 6, 1)),
     st.builds(lambda anchor, offset: anchor + offset, st.sampled_from(ANCHORS),
               st.timedeltas(timedelta(days=-3), timedelta(days=3))),
+    # whole quarter hours: exactly on the opening and closing times
+    st.builds(lambda anchor, quarters: anchor + quarters * timedelta(minutes=15), st.sampled_from(ANCHORS),
+              st.integers(-300, 300)),
 )
 durations = st.one_of(st.timedeltas(timedelta(0), timedelta(hours=30)),
-                      st.timedeltas(timedelta(0), timedelta(hours=3000)))
+                      st.timedeltas(timedelta(0), timedelta(hours=3000)),
+                      st.integers(0, 200).map(lambda quarters: quarters * timedelta(minutes=15)))
 
 PROPERTY = settings(max_examples=50, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
