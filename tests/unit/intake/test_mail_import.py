@@ -300,3 +300,24 @@ async def test_the_password_is_stored_encrypted(people, box):
         stored = (await s.get(Mailbox, box.id)).secret_encrypted
     assert stored and 'secret' not in stored
     assert mailboxes.decrypt_secret(stored) == 'secret'
+
+
+async def test_mail_we_send_is_marked_automated_and_its_reply_threads_back(people, box):
+    """What a mail client does with our notification: Reply keeps the subject (with the reference), puts our
+    Message-ID into In-Reply-To and appends it to References; the answer lands on the ticket."""
+    from pulse_live.notify import compose
+    carl = people.users['carl@acme.demo']
+    ticket = await tickets.create_ticket(actor=people.users['anna@pulse.demo'], title='Monitor', customer_id=carl.id)
+    sent = compose.build(to_addr=carl.email, reference=ticket.reference, title='Monitor', ticket_id=ticket.id,
+                         kind='update', items=[], message_id='<n1@pulse-live>')
+    assert sent['Auto-Submitted'] == 'auto-generated' and sent['X-Auto-Response-Suppress'] == 'All'
+    assert ticket.reference in sent['Subject']
+    assert sent['Auto-Submitted'] and compose.build(to_addr=carl.email, reference='', title='', ticket_id=None,
+                                                    kind='account', items=[], message_id='<a1@pulse-live>',
+                                                    subject='Set your password', text='…')['Auto-Submitted']
+    await box.deliver(mail(subject=f'Re: {sent["Subject"]}', body='Thanks, all good now.',
+                           headers={'In-Reply-To': sent['Message-ID'],
+                                    'References': f'{sent["References"]} {sent["Message-ID"]}'}))
+    await box.import_now()
+    assert (await entries(ticket.id))[-1].body == 'Thanks, all good now.'
+    assert await email_tickets() == []
