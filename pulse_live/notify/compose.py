@@ -32,6 +32,13 @@ def clean_header(value: str, limit: int = 200) -> str:
     return value[:limit]
 
 
+def mark_automated(message: EmailMessage) -> None:
+    """RFC 3834: a mail a program sent. Vacation responders must not answer it (Auto-Submitted; Exchange reads
+    X-Auto-Response-Suppress), so a customer's auto-reply cannot start a loop; the intake also drops auto-replies."""
+    message['Auto-Submitted'] = 'auto-generated'
+    message['X-Auto-Response-Suppress'] = 'All'
+
+
 def ticket_thread_id(ticket_id: int) -> str:
     return f'<ticket-{ticket_id}@pulse-live>'
 
@@ -45,6 +52,7 @@ def _account_mail(*, to_addr: str, subject: str, text: str, message_id: str) -> 
     message['Subject'] = clean_header(subject, 250)
     message['Message-ID'] = clean_header(message_id)
     message['Date'] = formatdate(localtime=False)
+    mark_automated(message)
     message.set_content(text)
     paragraphs = ''.join(f'<p>{html.escape(p).replace(chr(10), "<br>")}</p>' for p in text.split('\n\n'))
     message.add_alternative(_LINK.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', paragraphs),
@@ -118,6 +126,7 @@ def build(*, to_addr: str, reference: str, title: str, ticket_id: int | None, ki
         message['In-Reply-To'] = ticket_thread_id(ticket_id)
         message['References'] = ticket_thread_id(ticket_id)
     message['X-Pulse-Ticket'] = clean_header(reference)
+    mark_automated(message)
     message.set_content(text)
     message.add_alternative(html_body, subtype='html')
     return message
