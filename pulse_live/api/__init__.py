@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
+from starlette.routing import Mount
 
 from . import problems
 from .routes import router
@@ -94,6 +95,11 @@ def install(app: FastAPI) -> None:
     """Mount the API's routes on the app (called once by ``pulse_live.app.build_app``)."""
     api = build_api()
     app.mount(PREFIX, api, name='api-v1')
+    mount = app.router.routes[-1]
+    assert isinstance(mount, Mount) and mount.name == 'api-v1'
+    # every path under the prefix is the API's, even one whose decoded form holds a line break (Starlette's pattern
+    # would not match it and the request would fall through to the app's own 404)
+    mount.path_regex = re.compile(mount.path_regex.pattern, re.DOTALL)
 
     async def api_docs() -> HTMLResponse:
         return docs_page(api)
