@@ -65,7 +65,8 @@ async def test_bad_query_parameters(client, token_for, query):
 
 async def test_bad_path_parameters(client, token_for, people):
     anna = await token_for('anna@pulse.demo')
-    for path in ('/tickets/PL%00', '/tickets/a%0Ab', '/tickets/a%0Ab/messages', '/nothing%0A', '/tickets/' + 'X' * 65, '/tickets/PL-2026-%2F..', '/attachments/0',
+    for path in ('/tickets/PL%00', '/tickets/a%0Ab', '/tickets/a%0Ab/messages', '/nothing%0A',
+                 '/tickets/' + 'X' * 65, '/tickets/PL-2026-%2F..', '/attachments/0',
                  '/attachments/99999999999999999999', '/customers/-1', '/tickets/999999999999999999999'):
         answer = await client.get(path, headers=anna)
         assert answer.status_code in (404, 422), (path, answer.text)
