@@ -472,11 +472,14 @@ async def _bounce(parsed: ParsedMail, reason: str) -> None:
     sender.wake()
 
 
+def _size(n: int) -> str:
+    return f'{n / (1024 * 1024):.1f} MB' if n >= 1024 * 1024 else f'{max(1, round(n / 1024))} KB'
+
+
 def _too_big(parsed: ParsedMail) -> str:
     settings = get_settings()
     if parsed.size > settings.mail_intake_max_bytes:
-        return (f'the mail is {parsed.size // (1024 * 1024)} MB; we accept mails up to '
-                f'{settings.mail_intake_max_bytes // (1024 * 1024)} MB.')
+        return f'the mail is {_size(parsed.size)}; we accept mails up to {_size(settings.mail_intake_max_bytes)}.'
     try:
         storage.check_limits(parsed.attachments)
     except ValidationError as error:
