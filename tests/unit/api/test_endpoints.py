@@ -182,3 +182,16 @@ async def test_lists_filter_and_page(client, token_for, people):
     assert (await client.get('/organisations/99999', headers=anna)).status_code == 404
     choices = (await client.get('/choices', headers=anna)).json()
     assert choices['types'] and choices['priorities'] and choices['resolution_codes']
+
+
+async def test_a_customer_reply_through_the_api_notifies_like_the_portal(client, token_for, people):
+    from pulse_live.models import MailOutbox
+    ben = people.users['ben@pulse.demo']
+    ticket = await make_ticket(people, assignee_id=ben.id)
+    carl = await token_for('carl@acme.demo')
+    answer = await client.post(f'/tickets/{ticket.reference}/messages', headers=carl,
+                               json={'body': 'It is still broken this morning.'})
+    assert answer.status_code == 201
+    async with db.session() as s:
+        mails = (await s.execute(select(MailOutbox).where(MailOutbox.to_user_id == ben.id))).scalars().all()
+    assert any('It is still broken this morning.' in m.body_text + repr(m.items) for m in mails)  # offline: a mail
