@@ -73,11 +73,11 @@ class Connection:
         if conf.security == 'starttls':
             await self._starttls()
         if conf.auth == 'xoauth2':
-            response = await self.client.xoauth2(conf.username, conf.secret)
+            response = await self._xoauth2()
         else:
             response = await self.client.login(conf.username, conf.secret)
-        if response.result != 'OK':
-            raise ImapError(f'Sign-in refused: {_text(response.lines)}')
+        if response.result != 'OK':  # (an XOAUTH2 refusal starts with the server's "+ <error>" continuation)
+            raise ImapError(f'Sign-in refused: {_text([x for x in response.lines if not _line(x).startswith("+")])}')
         response = await self.client.select(_quoted(conf.folder))
         if response.result != 'OK':
             raise ImapError(f'Folder {conf.folder} cannot be opened: {_text(response.lines)}')
@@ -93,6 +93,26 @@ class Connection:
             raise ImapError('The server did not say the folder\'s UIDVALIDITY.')
         self.idle_ok = 'IDLE' in self.client.protocol.capabilities
         return self
+
+    async def _xoauth2(self) -> Any:
+        """SASL XOAUTH2 (Microsoft 365, Gmail). A refused token is answered by the server with a continuation
+        carrying the error; the client must send an empty line to end the exchange (aioimaplib does not), then the
+        server says NO."""
+        protocol = self.client.protocol
+        task = asyncio.ensure_future(protocol.xoauth2(self.conf.username, self.conf.secret))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        answered = False
+        while not task.done() and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+            command = protocol.pending_sync_command
+            if not answered and command is not None and command.name == 'AUTHENTICATE' and command.response.lines:
+                protocol.transport.write(b'\r\n')  # the error came as a continuation: end the exchange
+                answered = True
+        try:
+            return await asyncio.wait_for(task, max(0.1, deadline - loop.time()))
+        except TimeoutError:
+            raise ImapError('Sign-in refused: the server did not answer the OAuth2 token.') from None
 
     async def _starttls(self) -> None:
         protocol = self.client.protocol

@@ -19,13 +19,15 @@ from tests.dovecot import Dovecot, dovecot_available
 from tests.factories import queue_ids
 
 _folders = itertools.count(1)
+OAUTH_TOKEN = 'ya29.a0-test-access-token'
 
 
 @pytest.fixture(scope='module')
 def imap_server():
     if not dovecot_available():
         pytest.skip('dovecot is not installed (scripts/find-dovecot.sh installs it)')
-    server = Dovecot().start()
+    # an OAuth2 account: dovecot checks the XOAUTH2 bearer token like a password (standing in for the provider)
+    server = Dovecot(users={'helpdesk': 'secret', 'o365@acme.example': OAUTH_TOKEN}).start()
     yield server
     server.close()
 
@@ -61,9 +63,9 @@ class Box:
             await connection.close()
 
 
-def new_folder(server: Dovecot) -> str:
+def new_folder(server: Dovecot, user: str = 'helpdesk') -> str:
     folder = f'T{int(time.time() * 1000) % 10**8}-{next(_folders)}'
-    client = server.connect()
+    client = server.connect(user)
     try:
         client.create(folder)
     finally:

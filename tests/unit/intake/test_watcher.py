@@ -15,7 +15,7 @@ from pulse_live.models import Mailbox
 from pulse_live.services import mailboxes
 from tests.dovecot import Dovecot, dovecot_available
 
-from .conftest import Box, email_tickets, imported, mail, new_folder, until
+from .conftest import OAUTH_TOKEN, Box, email_tickets, imported, mail, new_folder, until
 
 
 @contextlib.asynccontextmanager
@@ -133,10 +133,18 @@ async def test_tls_and_starttls_connections(people, imap_server, monkeypatch):
         await mailboxes.test_connection(actor=admin, mailbox_id=tls.id)
 
 
-async def test_xoauth2_is_offered_and_a_refusal_is_a_clear_error(people, imap_server):
+async def test_an_oauth2_mailbox_signs_in_with_xoauth2_and_imports(people, imap_server):
     admin = people.users['admin@pulse.demo']
-    box = await mailboxes.save_mailbox(actor=admin, name='Office 365', host='127.0.0.1', port=imap_server.port,
-                                       security='none', username='helpdesk', secret='an-access-token',
-                                       auth_mode='xoauth2')
-    with pytest.raises(ValidationError, match='Could not connect: Sign-in refused'):
-        await mailboxes.test_connection(actor=admin, mailbox_id=box.id)
+    folder = await asyncio.to_thread(new_folder, imap_server, 'o365@acme.example')
+    row = await mailboxes.save_mailbox(actor=admin, name='Office 365', host='127.0.0.1', port=imap_server.port,
+                                       security='none', username='o365@acme.example', secret=OAUTH_TOKEN,
+                                       auth_mode='xoauth2', folder=folder)
+    assert (await mailboxes.test_connection(actor=admin, mailbox_id=row.id)).startswith(f'Connected: {folder}')
+    await asyncio.to_thread(imap_server.append, mail(subject='Via OAuth2'), user='o365@acme.example', folder=folder)
+    await Box(imap_server, folder, row.id).import_now()
+    assert [t.title for t in await email_tickets()] == ['Via OAuth2']
+    expired = await mailboxes.save_mailbox(actor=admin, name='Expired', host='127.0.0.1', port=imap_server.port,
+                                           security='none', username='o365@acme.example', secret='expired-token',
+                                           auth_mode='xoauth2')
+    with pytest.raises(ValidationError, match=r'Could not connect: Sign-in refused: .*Authentication failed'):
+        await mailboxes.test_connection(actor=admin, mailbox_id=expired.id)
