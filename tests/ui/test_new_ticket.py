@@ -1,4 +1,5 @@
-"""The agents' new-ticket form (/tickets/new) and jumping to a ticket by its reference from the ticket list."""
+"""The agents' new-ticket form (/tickets/new) with a priority label that fits, and jumping to a ticket by its
+reference from the ticket list."""
 from __future__ import annotations
 
 from nicegui.testing import User
@@ -47,3 +48,11 @@ async def test_the_ticket_list_jumps_to_a_reference_with_the_configured_prefix(u
     await user.open('/tickets')
     user.find(marker='open-search').type(ticket.reference.lower()).trigger('keydown.enter')
     await user.should_see(marker='ticket-title', content='Website form fails', retries=30)
+
+
+async def test_the_new_ticket_priority_label_fits(user: User, people) -> None:
+    await login(user, 'anna@pulse.demo')
+    await user.open('/tickets/new')
+    priority = user.find(marker='new-priority').elements.pop()
+    assert priority.props['label'] == 'Priority'
+    assert priority.props['hint'] == 'Automatic when left empty'

@@ -1,17 +1,30 @@
-"""The customer portal and customer identification, with simulated users (several at once)."""
+"""The customer portal and customer identification, with simulated users (several at once): new requests (and
+NiceGUI's upload route refusing an oversize upload before reading it), the request lists following requests that
+become the user's later, a colleague on the team following a request live, reopening with a reason."""
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 
 from nicegui import ui
 from nicegui.testing import User
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from pulse_live import db
-from pulse_live.models import Attachment, ConfigurationItem, Organisation, ResolutionCode, Service, Ticket
+from pulse_live.config import reset_settings
+from pulse_live.models import (
+    Attachment,
+    ConfigurationItem,
+    EventKind,
+    Organisation,
+    ResolutionCode,
+    Service,
+    Ticket,
+    TicketEvent,
+)
 from pulse_live.models import User as UserRow
-from pulse_live.services import chatter, tickets
+from pulse_live.services import chatter, team, tickets
 from tests.factories import load_ticket
 from tests.ui.conftest import login
 
@@ -34,6 +47,32 @@ async def _table_shows(user: User, reference: str, *, marker: str | None = None)
 def _set(user: User, marker: str, value) -> None:
     with user.client:
         user.find(marker=marker).elements.pop().value = value
+
+
+def carl_id(people) -> int:
+    return people.users['carl@acme.demo'].id
+
+
+async def _messages(ticket_id: int) -> list[str]:
+    async with db.session() as s:
+        return list((await s.execute(select(TicketEvent.body).where(
+            TicketEvent.ticket_id == ticket_id, TicketEvent.kind == EventKind.MESSAGE))).scalars())
+
+
+async def _reopen_dialog_on_resolved_request(user: User, people, title: str, *, reason: str) -> Ticket:
+    """Anna resolves Carl's new request; Carl opens it in the portal, asks to reopen it and types his reason."""
+    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    async with db.session() as s:
+        code = (await s.execute(select(ResolutionCode.id).limit(1))).scalar_one()
+    t = await tickets.create_ticket(actor=anna, title=title, customer_id=carl.id)
+    t = await tickets.change_status(actor=anna, ticket_id=t.id, expected_version=t.version, status='resolved',
+                                    resolution_code_id=code, resolution_text='Done on our side')
+    await login(user, 'carl@acme.demo', expect='My requests')
+    await user.open(f'/portal/requests/{t.reference}')
+    user.find(marker='reopen-request').click()
+    await user.should_see(marker='reopen-reason')
+    user.find(marker='reopen-reason').type(reason)
+    return t
 
 
 async def test_customer_opens_a_request_agent_sees_it_live_and_they_talk(create_user: Callable[[], User],
@@ -89,10 +128,6 @@ async def test_customer_opens_a_request_agent_sees_it_live_and_they_talk(create_
         att = (await s.execute(select(Attachment).where(Attachment.filename == 'photo.txt'))).scalar_one()
     response = await anna.http_client.get(f'/attachments/{att.id}')
     assert response.status_code == 200 and response.content == b'photo of the display'
-
-
-def carl_id(people) -> int:
-    return people.users['carl@acme.demo'].id
 
 
 async def test_customer_page_shows_only_public_side(create_user: Callable[[], User], people) -> None:
@@ -316,3 +351,111 @@ async def test_typing_fast_shows_the_results_of_the_last_text(user: User, people
     await asyncio.sleep(0.3)
     await user.should_not_see('Carl Jensen')  # an older answer ('e', 'ev'…) never replaces the newest
     assert len(user.find(marker='caller-hit').elements) == 1
+
+
+async def test_colleague_follows_the_request_until_taken_off_the_team(user: User, people) -> None:
+    anna, carl, eva = (people.users[e] for e in ('anna@pulse.demo', 'carl@acme.demo', 'eva@acme.demo'))
+    ticket = await tickets.create_ticket(actor=anna, title='Invoices do not print', customer_id=carl.id)
+    member = await team.add_member(actor=anna, ticket_id=ticket.id, user_id=eva.id)
+
+    await login(user, 'eva@acme.demo', expect='My requests')
+    await _table_shows(user, ticket.reference)  # listed under "Mine"
+    await user.open(f'/portal/requests/{ticket.reference}')
+    await user.should_see(marker='request-title', content='Invoices do not print')
+    await chatter.post_message(actor=anna, ticket_id=ticket.id, body='A technician comes at 14:00')
+    await user.should_see(kind=ui.html, content='A technician comes at 14:00')
+
+    await team.remove_member(actor=anna, ticket_id=ticket.id, member_id=member.id)
+    await user.should_see('You no longer have access to this request.')
+    await user.should_not_see(marker='request-title')
+    await chatter.post_message(actor=anna, ticket_id=ticket.id, body='Only for Carl from now on')
+    await user.should_not_see(kind=ui.html, content='Only for Carl from now on')
+    response = await user.http_client.get(f'/portal/requests/{ticket.reference}')
+    assert response.status_code == 404
+
+
+async def test_portal_list_shows_a_request_once_the_user_becomes_its_customer(user: User, people) -> None:
+    anna, eva = people.users['anna@pulse.demo'], people.users['eva@acme.demo']
+    ticket = await tickets.create_ticket(actor=anna, title='Phoned in for Eva')  # nobody's yet
+    await login(user, 'eva@acme.demo', expect='My requests')
+    await user.should_see(marker='requests')
+    await asyncio.sleep(0.3)
+    assert not [r for t in user.find(marker='requests').elements for r in t.rows]
+
+    await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                changes={'customer_id': eva.id})
+    await _table_shows(user, ticket.reference, marker='requests')  # live, without reloading
+
+
+async def test_portal_list_shows_a_request_once_the_user_is_put_on_its_team(user: User, people) -> None:
+    anna, carl, eva = (people.users[e] for e in ('anna@pulse.demo', 'carl@acme.demo', 'eva@acme.demo'))
+    ticket = await tickets.create_ticket(actor=anna, title='Shared printer jams', customer_id=carl.id)
+    await login(user, 'eva@acme.demo', expect='My requests')
+    await user.should_see(marker='requests')
+    await asyncio.sleep(0.3)
+    assert not [r for t in user.find(marker='requests').elements for r in t.rows]
+
+    await team.add_member(actor=anna, ticket_id=ticket.id, user_id=eva.id)
+    await _table_shows(user, ticket.reference, marker='requests')
+
+
+async def test_a_refused_reopen_posts_no_message(user: User, people, monkeypatch) -> None:
+    monkeypatch.setenv('PULSE_REOPEN_DAYS', '3')
+    reset_settings()
+    t = await _reopen_dialog_on_resolved_request(user, people, 'Mailbox full', reason='Still full')
+
+    # meanwhile the reopen period runs out (the page still offers the button)
+    async with db.session() as s, s.begin():
+        await s.execute(update(Ticket).where(Ticket.id == t.id).values(resolved_at=t.resolved_at - timedelta(days=4)))
+    for _ in range(2):  # an impatient second click must not post anything either
+        user.find(marker='reopen-confirm').click()
+        await user.should_see('can no longer be reopened')
+    await asyncio.sleep(0.3)
+    assert await _messages(t.id) == []
+    async with db.session() as s:
+        assert (await s.get(Ticket, t.id)).status == 'resolved'
+        assert (await s.execute(select(func.count(TicketEvent.id)).where(
+            TicketEvent.ticket_id == t.id, TicketEvent.kind == EventKind.MESSAGE))).scalar_one() == 0
+
+
+async def test_reopen_changes_the_status_and_posts_the_reason_once(user: User, people) -> None:
+    t = await _reopen_dialog_on_resolved_request(user, people, 'VPN drops', reason='Drops again every hour')
+    user.find(marker='reopen-confirm').click()
+    await user.should_see(marker='request-status', content='Received')
+    await user.should_see(kind=ui.html, content='Drops again every hour')
+    assert await _messages(t.id) == ['Drops again every hour']
+
+
+async def test_an_oversize_upload_is_refused_before_it_is_read(user: User, people, monkeypatch) -> None:
+    await login(user, 'carl@acme.demo', expect='My requests')
+    await user.open('/portal/new')
+    upload = user.find(ui.upload).elements.pop()
+    url = upload.props['url']
+    assert url.startswith('/_nicegui/client/') and '/upload/' in url
+
+    monkeypatch.setenv('PULSE_MAX_UPLOAD_BYTES', '1000')
+    monkeypatch.setenv('PULSE_MAX_UPLOAD_FILES', '2')
+    reset_settings()
+    from pulse_live.upload_limit import request_limit
+    too_much = b'x' * (request_limit() + 1)
+    response = await user.http_client.post(url, files={'file': ('big.log', too_much, 'text/plain')})
+    assert response.status_code == 413
+    assert 'too large' in response.json()['detail']
+
+    sent = 0
+
+    async def endless():  # no Content-Length: the body is counted as it arrives and cut off
+        nonlocal sent
+        boundary = b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="big.log"\r\n\r\n'
+        yield boundary
+        for _ in range(10_000):
+            sent += 4096
+            yield b'x' * 4096
+    response = await user.http_client.post(url, content=endless(),
+                                           headers={'Content-Type': 'multipart/form-data; boundary=b0undary'})
+    assert response.status_code == 413
+    assert sent < request_limit() + 3 * 4096  # not read to the end
+
+    fine = await user.http_client.post(url, files={'file': ('small.log', b'E-53', 'text/plain')})
+    assert fine.status_code == 200
+    await user.should_see(marker='picked-file')  # the small file arrived as usual

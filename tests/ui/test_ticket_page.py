@@ -1,4 +1,8 @@
-"""The live ticket page with two or three simulated users at once."""
+"""The agent's ticket page with two or three simulated users at once: live messages, fields and team, internal notes
+hidden from the customer, uploads and downloads, safe merge of concurrent edits, the priority reason, Take, and the
+team's support group and watch switches."""
+from __future__ import annotations
+
 from collections.abc import Callable
 
 import httpx
@@ -7,10 +11,19 @@ from nicegui.testing import User
 from sqlalchemy import select
 
 from pulse_live import db
-from pulse_live.models import Priority
+from pulse_live.models import Priority, Queue
 from pulse_live.services import chatter
 from tests.factories import make_ticket
 from tests.ui.conftest import login, open_ticket
+
+
+async def _events(ticket_id):
+    from pulse_live.models import User as UserModel
+    from pulse_live.queries.tickets import ticket_events
+    async with db.session() as s:
+        admin = (await s.execute(select(UserModel).where(UserModel.email == 'admin@pulse.demo'))).scalar_one()
+    events, _ = await ticket_events(admin, ticket_id, limit=1000)
+    return events
 
 
 async def test_message_from_a_appears_for_b(create_user: Callable[[], User], people) -> None:
@@ -89,7 +102,7 @@ async def test_upload_documents_and_authorised_download(create_user: Callable[[]
     anna.find(marker='composer').type('Logs attached')
     anna.find('Send').click()
     await anna.should_see(marker='document', retries=30)
-    links = [e for e in anna.find(marker='attachment-link').elements]
+    links = list(anna.find(marker='attachment-link').elements)
     hrefs = {link.text: link.props['href'] for link in links}
     assert set(hrefs) == {'error log.txt', 'page.html'}
 
@@ -168,15 +181,6 @@ async def test_edit_of_another_field_merges_safely(create_user: Callable[[], Use
     await anna.should_see('Ben Okafor changed Description — → Happens on every print job', retries=30)
 
 
-async def _events(ticket_id):
-    from pulse_live.queries.tickets import ticket_events
-    from pulse_live.models import User as UserModel
-    async with db.session() as s:
-        admin = (await s.execute(select(UserModel).where(UserModel.email == 'admin@pulse.demo'))).scalar_one()
-    events, _ = await ticket_events(admin, ticket_id, limit=1000)
-    return events
-
-
 async def test_double_click_on_send_posts_once(user: User, people) -> None:
     ticket = await make_ticket(people)
     await open_ticket(user, 'anna@pulse.demo', ticket.reference)
@@ -197,3 +201,48 @@ async def test_raw_html_in_a_message_is_shown_as_text(user: User, people) -> Non
     assert '<img' not in html and '&lt;img' in html
     assert 'href="javascript' not in html
     assert '<span class="mention">@ben</span>' in html
+
+
+async def test_ticket_page_shows_priority_reason_and_takes(create_user: Callable[[], User], people) -> None:
+    ticket = await make_ticket(people, title='Mail slow')
+    anna, ben = create_user(), create_user()
+    for user, email in ((anna, 'anna@pulse.demo'), (ben, 'ben@pulse.demo')):
+        await login(user, email)
+        await user.open(f'/tickets/{ticket.reference}')
+        await user.should_see(marker='priority-reason', content='Minor: impact Medium × urgency Medium')
+    anna.find(marker='ticket-take').click()
+    await ben.should_see('Anna Keller took the ticket', retries=30)
+    await ben.should_see('Assignee: Anna Keller', retries=30)
+    await ben.should_not_see(marker='ticket-take')
+
+
+async def test_ticket_page_offers_take_only_to_members_of_its_queue(create_user: Callable[[], User], people) -> None:
+    async with db.session() as s:
+        second = (await s.execute(select(Queue.id).where(Queue.name == '2nd level'))).scalar_one()
+    ticket = await make_ticket(people, title='Database replica lags', queue_id=second)  # Ben works 2nd level, Anna not
+    anna, ben = create_user(), create_user()
+    for user, email in ((anna, 'anna@pulse.demo'), (ben, 'ben@pulse.demo')):
+        await login(user, email)
+        await user.open(f'/tickets/{ticket.reference}')
+        await user.should_see(marker='work-panel')
+    await anna.should_not_see(marker='ticket-take')
+    await anna.should_see(marker='ticket-take-locked')
+    await ben.should_see(marker='ticket-take')
+    await anna.should_see(marker='ticket-assign')  # a manager's way, and assigning others, stay open to her
+
+
+async def test_the_team_names_the_support_group_once_and_every_watch_switch(user: User, people) -> None:
+    ticket = await make_ticket(people, 'Printer on floor 3 is down')
+    await login(user, 'anna@pulse.demo')
+    await user.open(f'/tickets/{ticket.reference}')
+    await user.should_see(marker='team-list')
+    await user.should_see('support group · whoever works the ticket')
+    await user.should_not_see('support group support group')
+    team = user.find(marker='team-list').elements.pop()
+    names = [label.text for label in team.descendants() if isinstance(label, ui.label)]
+    assert 'Pulse Support' in names, names  # the provider's name, once
+    assert not any(name.endswith(' support group') for name in names), names
+    switches = user.find(marker='watch-switch').elements
+    assert switches, 'the team list shows watch switches'
+    assert all(s.props.get('aria-label', '').startswith('Notify ') for s in switches)
+    assert any(s.props['aria-label'] == 'Notify Carl Jensen' for s in switches)

@@ -1,5 +1,5 @@
-"""The admins' staff page (issue 11, point 7) with simulated users: invite, change a role, deactivate and reactivate,
-set queues; everybody else is refused and the attempt logged."""
+"""The admins' staff page with simulated users: invite, change a role, deactivate and reactivate, set queues;
+everybody else is refused and the attempt logged."""
 import logging
 from collections.abc import Callable
 

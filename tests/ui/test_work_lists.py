@@ -1,16 +1,23 @@
-"""Work lists, Take, the live dashboard and the admin page, with several simulated users at once."""
+"""The work lists (one ticket list, queue lines, My tickets) and the live dashboard with several simulated users at
+once: Take, filters from the address, counts that agree with their number, empty searches that say so; customers
+and agents kept out of what is not theirs."""
+from __future__ import annotations
+
 import logging
 from collections.abc import Callable
 
-from nicegui import ui
 from nicegui.testing import User
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from components.badges import count_text
 from components.dashboard_feed import feed
+from components.frame import nav_links
+from components.work_list import summary_text
 from pulse_live import db
-from pulse_live.models import Queue, Ticket
+from pulse_live.models import Queue, Status, Ticket
 from pulse_live.queries import queues as work_queries
-from pulse_live.services import ownership, routing, tickets
+from pulse_live.queries.queues import WorkPage
+from pulse_live.services import ownership, tickets
 from tests.factories import make_ticket
 from tests.ui.conftest import login
 
@@ -20,6 +27,11 @@ async def _on_queues(user: User, email: str, reference: str) -> None:
     await user.open('/queues')
     await user.should_see(marker='queue-title', content='1st level')
     await user.should_see(marker=f'work-row {reference}')
+
+
+async def _queue_id(name: str) -> int:
+    async with db.session() as s:
+        return (await s.execute(select(Queue.id).where(Queue.name == name))).scalar_one()
 
 
 async def test_taken_ticket_leaves_the_other_agents_queue_line_live(create_user: Callable[[], User], people) -> None:
@@ -43,7 +55,7 @@ async def test_agents_on_the_same_queue_line_share_one_read_per_change(create_us
                                                                        monkeypatch) -> None:
     ticket = await make_ticket(people)
     agents = [create_user() for _ in range(3)]
-    for agent, email in zip(agents, ('anna@pulse.demo', 'ben@pulse.demo', 'daniel@pulse.demo')):
+    for agent, email in zip(agents, ('anna@pulse.demo', 'ben@pulse.demo', 'daniel@pulse.demo'), strict=True):
         await _on_queues(agent, email, ticket.reference)
     reads = []
     original = work_queries.queue_line
@@ -103,34 +115,6 @@ async def test_customers_and_agents_are_kept_out(create_user: Callable[[], User]
     await anna.should_not_see(marker='admin-routing')
 
 
-async def test_ticket_page_shows_priority_reason_and_takes(create_user: Callable[[], User], people) -> None:
-    ticket = await make_ticket(people, title='Mail slow')
-    anna, ben = create_user(), create_user()
-    for user, email in ((anna, 'anna@pulse.demo'), (ben, 'ben@pulse.demo')):
-        await login(user, email)
-        await user.open(f'/tickets/{ticket.reference}')
-        await user.should_see(marker='priority-reason', content='Minor: impact Medium × urgency Medium')
-    anna.find(marker='ticket-take').click()
-    await ben.should_see('Anna Keller took the ticket', retries=30)
-    await ben.should_see('Assignee: Anna Keller', retries=30)
-    await ben.should_not_see(marker='ticket-take')
-
-
-async def test_ticket_page_offers_take_only_to_members_of_its_queue(create_user: Callable[[], User], people) -> None:
-    async with db.session() as s:
-        second = (await s.execute(select(Queue.id).where(Queue.name == '2nd level'))).scalar_one()
-    ticket = await make_ticket(people, title='Database replica lags', queue_id=second)  # Ben works 2nd level, Anna not
-    anna, ben = create_user(), create_user()
-    for user, email in ((anna, 'anna@pulse.demo'), (ben, 'ben@pulse.demo')):
-        await login(user, email)
-        await user.open(f'/tickets/{ticket.reference}')
-        await user.should_see(marker='work-panel')
-    await anna.should_not_see(marker='ticket-take')
-    await anna.should_see(marker='ticket-take-locked')
-    await ben.should_see(marker='ticket-take')
-    await anna.should_see(marker='ticket-assign')  # a manager's way, and assigning others, stay open to her
-
-
 async def test_all_open_filters_and_reference_jump(create_user: Callable[[], User], people) -> None:
     first = await make_ticket(people, title='Laptop for starter')
     second = await make_ticket(people, title='Website form fails')
@@ -145,36 +129,6 @@ async def test_all_open_filters_and_reference_jump(create_user: Callable[[], Use
     await anna.should_see(marker=f'work-row {first.reference}')
     anna.find(marker='open-search').type(second.reference).trigger('keydown.enter')
     await anna.should_see(marker='ticket-title', content='Website form fails', retries=30)
-
-
-async def test_admin_adds_a_routing_rule_and_sees_it_audited(create_user: Callable[[], User], people) -> None:
-    async with db.session() as s:
-        network = (await s.execute(select(Queue.id).where(Queue.name == 'Network'))).scalar_one()
-    ada = create_user()
-    await login(ada, 'admin@pulse.demo')
-    await ada.open('/admin/queues')
-    await ada.should_see(marker='admin-routing')
-    await ada.should_see('No rules yet')
-    ada.find(marker='new-routing-rule').click()
-    await ada.should_see(marker='rule-name')
-    ada.find(marker='rule-name').type('Wifi to network')
-    ada.find(marker='rule-queue').elements.pop().value = network
-    ada.find(marker='rule-keywords').type('wifi, wlan')
-    ada.find(marker='rule-save').click()
-    await ada.should_see('If keywords wifi, wlan → Network', retries=30)
-    await ada.should_see(kind=ui.label, content='Added routing rule “Wifi to network”')
-    # checked without a ticket write right before teardown: notify/sender.stop() can hang when a wake-up races
-    # its cancel (asyncio.wait_for in Python 3.11 may swallow the cancellation)
-    async with db.session() as s:
-        queue_id, reason, _ = await routing.route(s, Ticket(title='WLAN drops in room 4', description='',
-                                                            type_id=1, organisation_id=people.orgs['acme'],
-                                                            channel='portal'))
-    assert queue_id == network and reason == 'routing rule “Wifi to network”'
-
-
-async def _queue_id(name: str) -> int:
-    async with db.session() as s:
-        return (await s.execute(select(Queue.id).where(Queue.name == name))).scalar_one()
 
 
 async def test_take_is_offered_only_where_the_agent_may_take(create_user: Callable[[], User], people) -> None:
@@ -247,19 +201,62 @@ async def test_all_open_filters_come_from_the_address(create_user: Callable[[], 
     assert response.status_code == 400 and 'priority_id: must be a whole number' in response.text
 
 
-async def test_admin_picks_what_a_priority_rule_matches(create_user: Callable[[], User], people) -> None:
-    ada = create_user()
-    await login(ada, 'admin@pulse.demo')
-    await ada.open('/admin/queues')
-    await ada.should_see(marker='admin-priorities')
-    ada.find(marker='prio-kind').elements.pop().value = 'criticality'
-    await ada.should_not_see(marker='prio-match')  # criticalities are chosen, not typed
-    choice = ada.find(marker='prio-choice').elements.pop()
-    assert list(choice.options) == ['critical', 'high', 'normal', 'low'] and choice.value == 'critical'
-    ada.find(marker='prio-add').click()
-    await ada.should_see('Service criticality “critical”: ↑1 step', retries=30)
-    ada.find(marker='prio-kind').elements.pop().value = 'tier'
-    assert {'gold', 'standard'} <= set(ada.find(marker='prio-choice').elements.pop().options)
-    ada.find(marker='prio-kind').elements.pop().value = 'keyword'
-    await ada.should_not_see(marker='prio-choice')
-    await ada.should_see(marker='prio-match')
+def test_counted_nouns_agree_with_their_number() -> None:
+    assert [count_text(n, 'ticket') for n in (0, 1, 2)] == ['0 tickets', '1 ticket', '2 tickets']
+
+    def page(total: int, page: int = 1) -> WorkPage:
+        return WorkPage(rows=[], total=total, page=page, page_size=25)
+
+    assert summary_text(page(0)) == 'No tickets'
+    assert summary_text(page(1)) == '1 ticket'
+    assert summary_text(page(25)) == '25 tickets'
+    assert summary_text(page(60, 2)) == '26–50 of 60 tickets · page 2 of 3'
+
+
+async def test_one_ticket_list_and_the_old_all_open_address_leads_to_it(user: User, people) -> None:
+    async with db.session() as s:
+        network = (await s.execute(select(Queue.id).where(Queue.name == 'Network'))).scalar_one()
+    in_network = await make_ticket(people, 'Switch port dead', queue_id=network)
+    elsewhere = await make_ticket(people, 'Mouse broken')
+    await login(user, 'anna@pulse.demo')
+    paths = [path for _, path in nav_links(people.users['anna@pulse.demo'])]
+    assert '/tickets' in paths and '/open' not in paths
+    # a bookmark of the former "All open" list: the same filters, on /tickets
+    response = await user.http_client.get(f'/open?queue_id={network}&q=switch')
+    assert response.status_code == 302
+    assert response.headers['location'] == f'/tickets?queue_id={network}&q=switch'
+    await user.open(f'/open?queue_id={network}')
+    await user.should_see(marker=f'work-row {in_network.reference}')
+    await user.should_not_see(marker=f'work-row {elsewhere.reference}')
+    assert user.find(marker='filter-queue_id').elements.pop().value == network
+    await user.should_see(marker='work-summary', content='1 ticket')
+    await user.should_not_see('1 tickets')
+
+
+async def test_the_ticket_list_keeps_the_former_lists_bookmarks_and_shows_every_status(user: User, people) -> None:
+    closed = await make_ticket(people, 'Old closed request')
+    open_ = await make_ticket(people, 'Fresh request')
+    async with db.session() as s:  # set up directly: the workflow to Closed is not what is tested here
+        await s.execute(update(Ticket).where(Ticket.id == closed.id).values(status=Status.CLOSED.value))
+        await s.commit()
+    await login(user, 'anna@pulse.demo')
+    await user.open('/tickets')  # open and in progress by default
+    await user.should_see(marker=f'work-row {open_.reference}')
+    await user.should_not_see(marker=f'work-row {closed.reference}')
+    await user.open('/tickets?status=all&sort=created')  # "created" was the former list's "Newest"
+    await user.should_see(marker=f'work-row {closed.reference}')
+    await user.should_see(marker=f'work-row {open_.reference}')
+    assert user.find(marker='filter-status').elements.pop().value == 'all'
+    await user.should_see('Newest first')
+    await user.open('/tickets?status=closed')
+    await user.should_see(marker=f'work-row {closed.reference}')
+    await user.should_not_see(marker=f'work-row {open_.reference}')
+
+
+async def test_a_search_without_matches_says_so_in_words(user: User, people) -> None:
+    await make_ticket(people, 'Printer on floor 3 is down')
+    await login(user, 'anna@pulse.demo')
+    await user.open('/tickets?q=nothing-like-this')
+    await user.should_see(marker='work-empty', content='No tickets match these filters.')
+    await user.should_see(marker='work-summary', content='No tickets')
+    await user.should_not_see('No data available')

@@ -1,3 +1,4 @@
+"""The bell and the admin's outbox page with simulated users."""
 from collections.abc import Callable
 
 from nicegui import ui

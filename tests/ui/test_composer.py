@@ -88,7 +88,8 @@ async def test_the_named_customer_follows_a_change_of_customer(create_user: Call
     anna.find(marker='mode-reply').click()
     assert 'Carl Jensen' in _audience(anna)
     await tickets.update_ticket(actor=people.users['ben@pulse.demo'], ticket_id=ticket.id,
-                                expected_version=ticket.version, changes={'customer_id': people.users['eva@acme.demo'].id})
+                                expected_version=ticket.version,
+                                changes={'customer_id': people.users['eva@acme.demo'].id})
     await anna.should_see(content='Customer: Eva Lindqvist', retries=50)
     anna.find(marker='composer').type('Hello')  # the line is brought up to date as the agent writes
     await until(lambda: _audience(anna) == 'Visible to Eva Lindqvist (the customer) and staff.')
@@ -171,4 +172,3 @@ async def test_the_customers_composer_has_no_modes(user: User, people) -> None:
     user.find(marker='composer-send').click()
     await user.should_see(kind=ui.html, content='is there news?', retries=50)
     assert await _messages(ticket.id) == [('@ben is there news?', False)]
-
