@@ -590,6 +590,16 @@ async def _import(mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, parse
     return result
 
 
+async def keep_failed(*, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, error: str) -> Outcome:
+    """A mail whose import kept failing with an error: kept for the admin (retry, discard), so the mailbox moves on."""
+    try:
+        parsed: ParsedMail | None = await _to_thread(parse_mail, raw, own_address=own_address())
+    except Exception:  # noqa: BLE001 — kept without its headers then
+        parsed = None
+    return await _record(mailbox_id, uidvalidity, uid, parsed, 'failed', f'Import failed: {error}'[:4000],
+                         failed_raw=raw)
+
+
 # --- failed imports (the admin page) --------------------------------------------------------------------------------
 
 async def retry_failed(*, actor: User, failed_id: int) -> Outcome:

@@ -36,6 +36,8 @@ log = logging.getLogger('pulse_live.intake.mail')
 
 PROCESS_ID = f'{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}'
 SUPERVISE_EVERY_S = 10.0
+MAX_ATTEMPTS = 3  # an import failing this often in a row (not a refusal: an error) is kept as a failed import
+_failures: dict[tuple[int, int, int], int] = {}
 
 _supervisor: asyncio.Task[None] | None = None
 _watchers: dict[int, asyncio.Task[None]] = {}
@@ -189,7 +191,7 @@ async def _session(mailbox_id: int, owner: str) -> None:
 
 async def catch_up(connection, mailbox_id: int, uidvalidity: int, last_uid: int) -> int:
     """Import every mail above ``last_uid``; returns the new ``last_uid``."""
-    from ...services.mail_intake import import_mail
+    from ...services.mail_intake import import_mail, keep_failed
     from .imap import batches
     new = await connection.new_uids(last_uid)
     for batch in batches(new):
@@ -198,7 +200,18 @@ async def catch_up(connection, mailbox_id: int, uidvalidity: int, last_uid: int)
             raw = mails.get(uid)
             if raw is None:
                 continue  # expunged meanwhile
-            await import_mail(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=raw)
+            key = (mailbox_id, uidvalidity, uid)
+            try:
+                await import_mail(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=raw)
+            except Exception as error:
+                _failures[key] = _failures.get(key, 0) + 1
+                if _failures[key] < MAX_ATTEMPTS:
+                    raise  # perhaps passing (the database away): the watcher reconnects and tries again
+                log.exception('mailbox %s: mail %s failed %s times; kept for the admin', mailbox_id, uid,
+                              MAX_ATTEMPTS)
+                await keep_failed(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=raw,
+                                  error=f'{type(error).__name__}: {error}')
+            _failures.pop(key, None)
             last_uid = max(last_uid, uid)
         await _note(mailbox_id, last_uid=last_uid, last_checked=utcnow())
     if not new:

@@ -148,3 +148,47 @@ async def test_an_oauth2_mailbox_signs_in_with_xoauth2_and_imports(people, imap_
                                            auth_mode='xoauth2')
     with pytest.raises(ValidationError, match=r'Could not connect: Sign-in refused: .*Authentication failed'):
         await mailboxes.test_connection(actor=admin, mailbox_id=expired.id)
+
+
+async def test_a_crash_mid_import_neither_loses_nor_duplicates_the_mail(people, box, monkeypatch):
+    """The ticket change and the mail's record commit together: a failure before the commit leaves neither, the
+    next round imports the mail once; a mail that keeps failing is kept for the admin and the mailbox moves on."""
+    from pulse_live.notify import planner
+    real_plan = planner.plan
+    calls = {'n': 0}
+
+    async def failing_plan(*args, **kwargs):
+        calls['n'] += 1
+        raise RuntimeError('the process died here')
+    monkeypatch.setattr(planner, 'plan', failing_plan)
+    await box.deliver(mail(subject='Mid-import crash'))
+    with pytest.raises(RuntimeError):
+        await box.import_now()
+    assert calls['n'] == 1 and await email_tickets() == [] and await imported(box.id) == []
+    monkeypatch.setattr(planner, 'plan', real_plan)
+    await box.import_now()
+    await box.import_now()
+    assert [t.title for t in await email_tickets()] == ['Mid-import crash']
+    assert [r.outcome for r in await imported(box.id)] == ['ticket']
+
+    monkeypatch.setattr(planner, 'plan', failing_plan)
+    await box.deliver(mail(subject='Poison'), mail(subject='Behind the poison', sender='Eva <eva@acme.demo>'))
+    for _ in range(watcher.MAX_ATTEMPTS - 1):
+        with pytest.raises(RuntimeError):
+            await box.import_now()
+    monkeypatch.setattr(planner, 'plan', _fail_on('Poison', real_plan))
+    await box.import_now()  # the third failure: kept as failed, the next mail goes in
+    assert [t.title for t in await email_tickets()] == ['Mid-import crash', 'Behind the poison']
+    from pulse_live.queries import mail_intake as queries
+    [kept] = await queries.failed_imports(people.users['admin@pulse.demo'])
+    assert kept.subject == 'Poison' and 'the process died here' in kept.error
+
+
+def _fail_on(title: str, real):
+    async def plan(session, change, *args, **kwargs):
+        from pulse_live.models import Ticket
+        ticket = await session.get(Ticket, change.ticket_id)
+        if ticket is not None and ticket.title == title:
+            raise RuntimeError('the process died here')
+        return await real(session, change, *args, **kwargs)
+    return plan
