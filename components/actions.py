@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
+from typing import Generic, Literal, TypeVar, cast
 
 from nicegui import ui
 
@@ -23,9 +23,10 @@ T = TypeVar('T')
 
 @dataclass(frozen=True, slots=True)
 class Outcome(Generic[T]):
-    """What a call gave: true when it went through (``value`` is its result, which may be None)."""
+    """What a call gave: true when it went through (``value`` is its result, which may be None; a refused call's
+    ``value`` is None: read it only after checking the outcome)."""
     ok: bool
-    value: T | None = None
+    value: T
     error: ServiceError | None = None
 
     def __bool__(self) -> bool:
@@ -42,7 +43,7 @@ async def attempt(call: Awaitable[T], *, success: str = '', level: Literal['nega
     except ServiceError as e:
         if not isinstance(e, handled):
             ui.notify(str(e), type=level, multi_line=True)
-        return Outcome(False, error=e)
+        return Outcome(False, cast(T, None), error=e)
     if success:
         ui.notify(success, type='positive')
     return Outcome(True, value)

@@ -44,10 +44,9 @@ class Bell:
                 ui.label('Nothing yet.').classes('text-sm text-slate-400 px-2 py-2')
             for row in rows:
                 with ui.item(on_click=lambda row=row: self._open(row)).classes('w-full rounded') \
-                        .mark('notification'):
-                    with ui.item_section():
-                        ui.label(row.text).classes('text-sm' + ('' if row.read else ' font-semibold'))
-                        ui.label(f'{row.created_at:%Y-%m-%d %H:%M}').classes('text-xs text-slate-400')
+                        .mark('notification'), ui.item_section():
+                    ui.label(row.text).classes('text-sm' + ('' if row.read else ' font-semibold'))
+                    ui.label(f'{row.created_at:%Y-%m-%d %H:%M}').classes('text-xs text-slate-400')
 
     async def _open(self, row: note_queries.NotificationRow) -> None:
         await notifications.mark_read(actor=self.user, notification_ids=[row.id])

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, cast
 
 from nicegui import events, ui
 
@@ -26,10 +27,11 @@ CHATTER_CSS = '''
 .chatter-body a { color: #2563eb; text-decoration: underline; }
 .mention { background: #e0e7ff; color: #3730a3; border-radius: 4px; padding: 0 3px; font-weight: 500; }
 '''
+TOO_LARGE = 'That file is too large or there are too many files.'
 TRAILING_MENTION = re.compile(r'(?:^|\s)@([A-Za-z0-9_.-]*)$')
 
 
-def human_size(size: int) -> str:
+def human_size(size: float) -> str:
     for unit in ('B', 'KB', 'MB', 'GB'):
         if size < 1024 or unit == 'GB':
             return f'{size:.0f} {unit}' if unit == 'B' else f'{size:.1f} {unit}'
@@ -136,7 +138,8 @@ class Chatter:
         self.viewer_id, self._load_older = viewer_id, load_older
         self.first_id = events_[0].id if events_ else None
         self.last_id = events_[-1].id if events_ else 0
-        self.scroll = ui.scroll_area().classes('w-full border border-slate-200 rounded-lg bg-slate-50').style('height: 60vh')
+        self.scroll = ui.scroll_area().classes('w-full border border-slate-200 rounded-lg bg-slate-50') \
+            .style('height: 60vh')
         with self.scroll:
             self.older_button = ui.button('Load older entries', on_click=self._older).props('flat dense no-caps') \
                 .classes('self-center')
@@ -168,7 +171,7 @@ class Chatter:
                 render_event(e, self.viewer_id)
         return block
 
-    def append(self, events_: list[EventView]) -> None:
+    def append(self, events_: Sequence[EventView]) -> None:
         fresh = [e for e in events_ if e.id > self.last_id]
         if not fresh:
             return
@@ -228,12 +231,12 @@ class Composer:
             self.modes: ui.tabs | None = None
             self.audience: ui.label | None = None
             if can_note:
-                with ui.row().classes('w-full items-center gap-2 no-wrap'):
-                    with ui.tabs(value=self.mode, on_change=self._mode_changed) \
-                            .props('dense no-caps inline-label align=left') \
-                            .mark('composer-mode internal-switch') as self.modes:
-                        ui.tab(self.REPLY, 'Reply to customer', icon='reply').mark('mode-reply')
-                        ui.tab(self.NOTE, 'Internal note', icon='lock').mark('mode-note')
+                with ui.row().classes('w-full items-center gap-2 no-wrap'), \
+                        ui.tabs(value=cast(Any, self.mode), on_change=self._mode_changed) \
+                        .props('dense no-caps inline-label align=left') \
+                        .mark('composer-mode internal-switch') as self.modes:
+                    ui.tab(self.REPLY, 'Reply to customer', icon='reply').mark('mode-reply')
+                    ui.tab(self.NOTE, 'Internal note', icon='lock').mark('mode-note')
                 with ui.row().classes('w-full items-center gap-1 no-wrap text-sm'):
                     self.audience_icon = ui.icon('lock', size='xs')
                     self.audience = ui.label('').mark('composer-audience')
@@ -248,8 +251,7 @@ class Composer:
             with ui.row().classes('w-full items-center gap-2'):
                 self.upload = ui.upload(multiple=True, auto_upload=True, max_file_size=settings.max_upload_bytes,
                                         max_files=settings.max_upload_files, on_upload=self._uploaded,
-                                        on_rejected=lambda: ui.notify('That file is too large or there are too many files.',
-                                                                      type='negative')).classes('hidden')
+                                        on_rejected=lambda: ui.notify(TOO_LARGE, type='negative')).classes('hidden')
                 ui.button('Attach', icon='attach_file', on_click=lambda: self.upload.run_method('pickFiles')) \
                     .props('flat dense no-caps').mark('attach-button')
                 ui.space()
@@ -290,10 +292,12 @@ class Composer:
         self.box.classes(replace=f'{self.BOX} {self.LOOK[self.mode]}')
         self.audience_icon.name = 'lock' if note else 'visibility'
         self.audience_icon.classes(replace='text-amber-800' if note else 'text-sky-700')
-        self.audience.classes(replace='font-medium text-amber-900' if note else 'font-medium text-sky-900')
+        if self.audience is not None:
+            self.audience.classes(replace='font-medium text-amber-900' if note else 'font-medium text-sky-900')
         self._refresh_audience()
         color = 'amber-9' if note else 'primary'
-        self.modes.props(f'active-color={color} indicator-color={color}')
+        if self.modes is not None:
+            self.modes.props(f'active-color={color} indicator-color={color}')
         self.send_button.set_text('Send internal note' if note else 'Send reply')
         self.send_button.props(f'color={color}')
 
@@ -428,7 +432,8 @@ class Composer:
         view = self._view() if self._view is not None else None
         ticket = getattr(view, 'ticket', None)
         if ticket is not None and getattr(ticket, 'status', None) == 'closed':
-            why = f'Not sent: {ticket.reference} was closed meanwhile. Your text is kept here; reopen the ticket to add it.'
+            why = (f'Not sent: {ticket.reference} was closed meanwhile. Your text is kept here; '
+                   'reopen the ticket to add it.')
         else:
             why = 'Not sent (the reason is shown above). Your text is kept here.'
         self.kept.clear()

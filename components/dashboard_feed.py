@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from nicegui import Client, Event, background_tasks
 
 from pulse_live.bus import get_bus
+from pulse_live.events import Bus, TicketChanged
 from pulse_live.events import Event as BusEvent
-from pulse_live.events import TicketChanged
 from pulse_live.models import utcnow
 from pulse_live.queries.dashboard import Dashboard, compute_dashboard
 
@@ -33,8 +34,8 @@ class DashboardFeed:
         self._generation = 0  # bumped by every relevant change; a snapshot is fresh while its generation is current
         self._snapshot_generation = -1
         self._watchers: set[str] = set()
-        self._bus = None
-        self._unsubscribe = None
+        self._bus: Bus | None = None
+        self._unsubscribe: Callable[[], None] | None = None
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._lock: asyncio.Lock | None = None
@@ -87,7 +88,7 @@ class DashboardFeed:
     async def _compute(self, *, force: bool = False) -> Dashboard:
         assert self._lock is not None
         async with self._lock:
-            if not force and self._fresh():
+            if not force and self.snapshot is not None and self._fresh():
                 return self.snapshot  # somebody computed it while we waited for the lock
             generation = self._generation
             snapshot = await compute_dashboard()
@@ -111,7 +112,7 @@ class DashboardFeed:
     async def current(self) -> Dashboard:
         """The latest figures (computed now if there are none or they are stale)."""
         self._ensure_running()
-        if self._fresh():
+        if self.snapshot is not None and self._fresh():
             return self.snapshot
         return await self._compute()
 

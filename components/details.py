@@ -56,6 +56,7 @@ SECTIONS: list[tuple[str, str, list[FieldSpec]]] = [
 class FieldEditor:
     def __init__(self, spec: FieldSpec, value: Any, version: int, *, editable: bool, save: SaveFn) -> None:
         self.spec, self.base_value, self.base_version, self._save = spec, value, version, save
+        self.element: ui.select | ui.textarea | ui.input
         if spec.kind == 'select':
             self.element = ui.select(spec.options or {}, value=value, label=spec.label, with_input=True,
                                      clearable=spec.clearable, on_change=self._changed_select)
@@ -184,12 +185,11 @@ class DetailsPanel:
             if not specs:
                 continue
             with ui.expansion(title, icon=icon, value=title != 'Technical details').classes('w-full') \
-                    .props('dense header-class="font-medium"'):
-                with ui.column().classes('w-full gap-2'):
-                    for spec in specs:
-                        spec = FieldSpec(spec.field, spec.label, spec.kind, options.get(spec.field), spec.clearable)
-                        self.editors[spec.field] = FieldEditor(spec, getattr(ticket, spec.field), ticket.version,
-                                                               editable=editable(spec.field), save=save)
+                    .props('dense header-class="font-medium"'), ui.column().classes('w-full gap-2'):
+                for spec in specs:
+                    spec = FieldSpec(spec.field, spec.label, spec.kind, options.get(spec.field), spec.clearable)
+                    self.editors[spec.field] = FieldEditor(spec, getattr(ticket, spec.field), ticket.version,
+                                                           editable=editable(spec.field), save=save)
 
     def apply(self, ticket, *, force_field: str | None = None) -> None:
         for field, editor in self.editors.items():
@@ -197,5 +197,5 @@ class DetailsPanel:
 
     def set_options(self, field: str, options: dict) -> None:
         editor = self.editors.get(field)
-        if editor is not None and editor.spec.kind == 'select':
+        if editor is not None and isinstance(editor.element, ui.select):
             editor.element.set_options(options, value=editor.element.value)

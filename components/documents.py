@@ -1,6 +1,8 @@
 """Every attachment ever posted on a ticket, in one list."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from nicegui import ui
 
 from pulse_live.queries.tickets import AttachmentView
@@ -14,7 +16,7 @@ class DocumentsList:
             ui.label('Documents').classes('font-medium')
             self.rows = ui.column().classes('w-full gap-1').mark('documents')
 
-    def show(self, attachments: list[AttachmentView]) -> None:
+    def show(self, attachments: Sequence[AttachmentView]) -> None:
         self.rows.clear()
         with self.rows:
             if not attachments:

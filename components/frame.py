@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from nicegui import app, ui
+from nicegui import ui
 
 from pulse_live import auth, presence
 from pulse_live.models import User
@@ -52,10 +52,10 @@ def frame(title: str, user: User) -> Iterator[None]:
     ui.colors(primary='#2563eb', secondary='#475569', accent='#7c3aed')
     links = nav_links(user)
     with ui.header().classes('items-center gap-4 px-4 py-2 bg-slate-900 text-white no-wrap'):
-        with ui.button(icon='menu').props('flat round dense color=white').classes('lt-md').mark('nav-menu'):
-            with ui.menu():
-                for label, path in [*links, (f'Profile ({user.display_name})', '/profile')]:
-                    ui.menu_item(label, on_click=lambda path=path: ui.navigate.to(path))
+        with ui.button(icon='menu').props('flat round dense color=white').classes('lt-md').mark('nav-menu'), \
+                ui.menu():
+            for label, path in [*links, (f'Profile ({user.display_name})', '/profile')]:
+                ui.menu_item(label, on_click=lambda path=path: ui.navigate.to(path))
         ui.link('Pulse Live', '/').classes('text-lg font-semibold text-white no-underline whitespace-nowrap')
         with ui.row().classes('gt-sm items-center gap-4'):
             for label, path in links:

@@ -19,6 +19,7 @@ registered once for every client with ``app.on_delete(housekeeping.release)``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -80,10 +81,8 @@ def release() -> None:
     """Drop what a deleted client leaves behind in process-wide caches (the rest once its elements are gone)."""
     _state['releases'] += 1
     _clear_route_caches()
-    try:
+    with contextlib.suppress(RuntimeError):  # no event loop (shutdown): nothing more to release
         asyncio.get_running_loop().call_soon(_after_delete)  # after Client.delete() removed the elements
-    except RuntimeError:  # no event loop (shutdown): nothing more to release
-        pass
 
 
 def watch() -> None:

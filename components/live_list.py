@@ -39,6 +39,6 @@ class LiveRefresh:
     async def _later(self) -> None:
         await asyncio.sleep(self._delay)  # a burst of changes costs one re-read
         self._pending = None
-        if self.client.is_deleted or not self._alive():
+        if self.client.is_deleted or not self._alive() or self.last_event is None:
             return
         await self._refresh(self.last_event)

@@ -73,7 +73,7 @@ async def sign_out() -> None:
     and the browser is sent to ``/logout`` for a fresh session id."""
     client = ui.context.client
     session_id = guard.session_id_of(client)  # the session of this page (not whatever request ran last)
-    client.pulse_ended = 'logged-out-here'  # this tab goes to /logout itself
+    client.pulse_ended = 'logged-out-here'  # type: ignore[attr-defined]  # this tab goes to /logout itself
     if session_id in app.storage._users:  # pylint: disable=protected-access
         app.storage._users[session_id].clear()  # pylint: disable=protected-access
     if session_id:

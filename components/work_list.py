@@ -118,7 +118,8 @@ class WorkList:
             if row.assignee_id is None and row.status in (Status.OPEN, Status.IN_PROGRESS):
                 if row.queue_id in self.not_takeable:  # Take would be refused: no button (the service checks too)
                     ui.icon('lock', color='grey-5').classes('justify-self-start') \
-                        .tooltip(f'Only members of {row.queue or "its queue"} take it; a manager can assign it to you') \
+                        .tooltip(f'Only members of {row.queue or "its queue"} take it; '
+                                 'a manager can assign it to you') \
                         .mark(f'no-take {row.reference}')
                 else:
                     ui.button('Take', icon='pan_tool', on_click=lambda r=row: self.take(r)) \

@@ -16,10 +16,12 @@ LEVELS = {level.value: level.label for level in Level}
 
 
 class WorkPanel:
-    def __init__(self, user: User, current: Callable[[], TicketView], not_takeable: frozenset[int] = frozenset()) -> None:
+    def __init__(self, user: User, current: Callable[[], TicketView],
+                 not_takeable: frozenset[int] = frozenset()) -> None:
         """``not_takeable``: queues whose tickets this user may not take (read when the page opens): no Take there."""
         self.user, self._current, self.not_takeable = user, current, not_takeable
-        self.row = ui.row().classes('w-full items-center gap-3 px-3 py-1 rounded bg-slate-50 border border-slate-200 text-sm') \
+        self.row = ui.row() \
+            .classes('w-full items-center gap-3 px-3 py-1 rounded bg-slate-50 border border-slate-200 text-sm') \
             .mark('work-panel')
 
     def show(self, view: TicketView) -> None:

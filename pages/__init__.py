@@ -1,8 +1,21 @@
 """One module per route; importing this package registers them all."""
-from . import admin_outbox, login, new_ticket, portal, profile, ticket, tickets  # noqa: F401
-from . import admin_queues, dashboard, work  # noqa: F401  (work management: /queues, /my, /open, /dashboard, /admin/queues)
-from . import admin_services, customers, organisations, portal_request  # noqa: F401  (portal request, directory)
-from . import password  # noqa: F401  (forgot / reset password, public)
-from . import admin_staff  # noqa: F401  (admins manage staff: /admin/staff)
-from . import admin_error_sources  # noqa: F401  (admins: error reporting sources, /admin/error-sources)
-from . import admin_mailboxes  # noqa: F401  (admins: e-mail in, /admin/mailboxes)
+from . import (  # noqa: F401  (imported for their routes)
+    admin_error_sources,  # admins: error reporting sources, /admin/error-sources
+    admin_mailboxes,  # admins: e-mail in, /admin/mailboxes
+    admin_outbox,
+    admin_queues,  # work management: /admin/queues
+    admin_services,
+    admin_staff,  # admins manage staff: /admin/staff
+    customers,  # the directory
+    dashboard,  # /dashboard
+    login,
+    new_ticket,
+    organisations,
+    password,  # forgot / reset password, public
+    portal,
+    portal_request,
+    profile,
+    ticket,
+    tickets,
+    work,  # work management: /tickets, /queues, /my, /open
+)

@@ -3,6 +3,8 @@
 record items, open a ticket for them)."""
 from __future__ import annotations
 
+from typing import Any
+
 from nicegui import ui
 
 from components.actions import attempt
@@ -42,7 +44,7 @@ async def customers_page(organisation: OptionalRowId = 0, q: ShortText = '', ina
     if user is None:
         return
     organisations = await customer_queries.organisation_choices()
-    state = {'q': q[:200], 'organisation': organisation if organisation in organisations else None,
+    state: dict[str, Any] = {'q': q[:200], 'organisation': organisation if organisation in organisations else None,
              'inactive': inactive}
 
     async def refresh() -> None:
@@ -78,7 +80,8 @@ async def customers_page(organisation: OptionalRowId = 0, q: ShortText = '', ina
             ui.select({0: 'All organisations', **organisations}, value=state['organisation'] or 0,
                       label='Organisation', on_change=lambda e: set_filter(organisation=e.value or None)) \
                 .props('dense outlined').classes('w-64')
-            ui.switch('Show inactive', value=state['inactive'], on_change=lambda e: set_filter(inactive=bool(e.value))) \
+            ui.switch('Show inactive', value=state['inactive'],
+                      on_change=lambda e: set_filter(inactive=bool(e.value))) \
                 .props('dense').mark('customers-inactive') \
                 .tooltip('Deactivated customers too: open one to reactivate it instead of creating it again')
             summary = ui.label('').classes('text-slate-500')
@@ -140,7 +143,8 @@ async def customer_profile_page(user_id: RowId, retired: bool = False) -> None:
                           on_click=lambda: ui.navigate.to(f'/tickets/new?customer={profile.id}')) \
                     .props('no-caps unelevated').mark('customer-new-ticket')
                 if profile.role == 'customer' and auth.can_manage_customers(user):
-                    label = 'Send a link to choose a password' if not profile.last_login_at else 'Send a password reset link'
+                    label = 'Send a password reset link' if profile.last_login_at else \
+                        'Send a link to choose a password'
                     ui.button(label, icon='key', on_click=send_link).props('no-caps outline').mark('send-password-link')
                 meta = [f'Customer since {profile.created_at:%Y-%m-%d}']
                 if profile.last_login_at:

@@ -3,6 +3,8 @@ resolved per day, oldest open tickets. The figures come from the process-wide fe
 computed once per burst of changes and pushed to every watching manager."""
 from __future__ import annotations
 
+from typing import Any
+
 from nicegui import ui
 
 from components.badges import STATUS_COLORS
@@ -19,7 +21,8 @@ CSS_COLORS = {'red': '#f44336', 'deep-orange': '#ff5722', 'orange': '#ff9800', '
 
 
 def _bar(title: str, *, horizontal: bool = False, legend: bool = False) -> dict:
-    category, value = {'type': 'category', 'data': []}, {'type': 'value', 'minInterval': 1}
+    category: dict[str, Any] = {'type': 'category', 'data': []}
+    value = {'type': 'value', 'minInterval': 1}
     if horizontal:
         category['inverse'] = True
     return {
@@ -89,9 +92,15 @@ class DashboardScreen:
         options = chart.options
         horizontal = options['yAxis'].get('type') == 'category'
         (options['yAxis'] if horizontal else options['xAxis'])['data'] = labels
+        def bars(data: list[int], color: str | list[str]) -> list:
+            """A bar per value; a list of colours colours each bar (one per value)."""
+            if not isinstance(color, list):
+                return data
+            return [{'value': v, 'itemStyle': {'color': c}} for v, c in zip(data, color, strict=True)]
+
         options['series'] = [
-            {'name': name, 'type': 'bar', 'data': [{'value': v, 'itemStyle': {'color': c}} for v, c in zip(data, color)]
-             if isinstance(color, list) else data, **({'itemStyle': {'color': color}} if isinstance(color, str) else {}),
+            {'name': name, 'type': 'bar', 'data': bars(data, color),
+             **({'itemStyle': {'color': color}} if isinstance(color, str) else {}),
              **({'stack': 'all'} if stacked else {}), 'barMaxWidth': 36}
             for name, data, color in series]
         chart.update()
@@ -103,7 +112,7 @@ class DashboardScreen:
         self.tiles['open_total'].set_text(str(d.open_total))
         self.tiles['unassigned'].set_text(str(d.unassigned_total))
         for c in d.by_status:
-            self.tiles[c.key].set_text(str(c.count))
+            self.tiles[str(c.key)].set_text(str(c.count))
         self._set_bars(self.by_priority, [c.label for c in d.by_priority],
                        [('Open', [c.count for c in d.by_priority],
                          [CSS_COLORS.get(c.color, '#64748b') for c in d.by_priority])])

@@ -60,8 +60,10 @@ def describe_validation_error(exc: RequestValidationError) -> list[str]:
     return lines
 
 
-async def bad_request(request: Request, exc: RequestValidationError) -> Response:
-    """A crafted or mistyped address: browsers get a readable 400 page, API clients FastAPI's JSON (422)."""
+async def bad_request(request: Request, exc: Exception) -> Response:
+    """A crafted or mistyped address: browsers get a readable 400 page, API clients FastAPI's JSON (422). Installed
+    for ``RequestValidationError`` only (Starlette types every handler's error as ``Exception``)."""
+    assert isinstance(exc, RequestValidationError)
     if not wants_html(request):
         return await request_validation_exception_handler(request, exc)
     return error_page(400, 'This address is not valid', 'Something in the address cannot be used:',

@@ -47,9 +47,13 @@ def requests_table(rows: list[dict]) -> ui.table:
     table = ui.table(columns=COLUMNS, rows=rows, row_key='id').classes('w-full').props('flat bordered') \
         .mark('requests')
     table.add_slot('body-cell-reference', '''
-        <q-td :props="props"><a :href="'/portal/requests/' + props.value" class="font-mono text-primary">{{ props.value }}</a></q-td>''')
+        <q-td :props="props">
+          <a :href="'/portal/requests/' + props.value" class="font-mono text-primary">{{ props.value }}</a>
+        </q-td>''')
     table.add_slot('body-cell-title', '''
-        <q-td :props="props" class="whitespace-normal"><a :href="'/portal/requests/' + props.row.reference" class="text-slate-800">{{ props.value }}</a></q-td>''')
+        <q-td :props="props" class="whitespace-normal">
+          <a :href="'/portal/requests/' + props.row.reference" class="text-slate-800">{{ props.value }}</a>
+        </q-td>''')
     table.add_slot('body-cell-status', '''
         <q-td :props="props"><q-badge :color="props.row.status_color">{{ props.value }}</q-badge></q-td>''')
     table.add_slot('no-data', '<div class="w-full text-center text-slate-500 py-4">No requests here.</div>')

@@ -61,7 +61,7 @@ class RequestScreen(LiveTicketScreen[portal_queries.RequestView]):
                 self.chatter = Chatter(self.user.id, v.events, v.has_older, self._older)
                 self.composer_box = ui.column().classes('w-full')
                 with self.composer_box:
-                    self.composer = Composer(can_note=False, mention_candidates=[], send=self._send,
+                    self.composer: Composer | None = Composer(can_note=False, mention_candidates=[], send=self._send,
                                              on_typing=self._typing)
                 self.closed_note = ui.label('This request is closed. If you need more help, open a new request '
                                             f'and mention {v.reference}.').classes('text-sm text-slate-500')

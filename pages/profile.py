@@ -144,8 +144,10 @@ async def api_tokens_section(user) -> None:
                 with ui.row().classes('w-full items-center gap-2'):
                     ui.input(value=secret).props('outlined dense readonly').classes('grow font-mono') \
                         .mark('token-secret')
-                    ui.button('Copy', on_click=lambda: (ui.clipboard.write(secret),
-                                                        ui.notify('Copied', type='positive'))).props('no-caps flat')
+                    def copy() -> None:
+                        ui.clipboard.write(secret)
+                        ui.notify('Copied', type='positive')
+                    ui.button('Copy', on_click=copy).props('no-caps flat')
                 ui.button('Done', on_click=shown.clear).props('no-caps flat')
             await refresh()
 

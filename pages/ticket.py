@@ -63,7 +63,7 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
 
     async def build(self) -> None:
         t = self.view.ticket
-        options = {
+        options: dict[str, dict] = {
             'type_id': await catalog.ticket_types(),
             'priority_id': await catalog.priorities(include_id=t.priority_id),
             'queue_id': await catalog.queues(),
@@ -268,7 +268,8 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
             ui.label(f'Reopen {self.view.ticket.reference}').classes('text-lg font-medium')
             ui.label('The ticket goes back to Open. Say why: the reason is shown in the history, to the customer '
                      'too.').classes('text-sm text-slate-500')
-            reason = ui.textarea('Reason for reopening').props(f'autogrow outlined stack-label maxlength={REOPEN_REASON_LIMIT}') \
+            reason = ui.textarea('Reason for reopening') \
+                .props(f'autogrow outlined stack-label maxlength={REOPEN_REASON_LIMIT}') \
                 .classes('w-full').mark('reopen-reason')
             with ui.row().classes('w-full justify-end'):
                 ui.button('Cancel', on_click=dialog.close).props('flat no-caps')

@@ -11,7 +11,7 @@ start=$(date +%s)
 echo "== the shape of the code: layers (import-linter contracts), types (mypy), lint (ruff), all in pyproject.toml"
 .venv/bin/lint-imports
 .venv/bin/mypy
-.venv/bin/ruff check pulse_live
+.venv/bin/ruff check pulse_live pages components
 echo "== the package installs on its own (a wheel in a fresh venv serves the demo)"
 bash scripts/check-wheel.sh
 # the browser tests get their own pytest run (sync and async Playwright must not share an event loop)

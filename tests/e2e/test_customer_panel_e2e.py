@@ -24,7 +24,8 @@ async def test_agents_see_the_customer_and_link_an_affected_item_live(e2e):
         await e2e.open_ticket(session, ref)
     page = anna.page
     card = panel(page)
-    await expect(card.get_by_role('link', name='Carl Jensen')).to_have_attribute('href', re.compile(r'^/customers/\d+$'))
+    await expect(card.get_by_role('link', name='Carl Jensen')) \
+        .to_have_attribute('href', re.compile(r'^/customers/\d+$'))
     for text in ('carl@acme.demo', '+45 33 12 34 56', 'ACME Corp', 'Gold', 'None linked yet.'):
         await expect(card.get_by_text(text, exact=True)).to_be_visible()
     await expect(card.get_by_text('Other recent tickets', exact=False)).to_be_visible()

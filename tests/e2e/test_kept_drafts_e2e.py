@@ -21,7 +21,8 @@ async def test_the_refused_version_is_kept_beside_the_fresh_value(e2e):
     await anna_box.fill(mine)  # Anna is still writing …
     await ben_box.fill(theirs)
     await ben_box.press('Tab')  # … when Ben saves his version
-    await expect(anna.page.get_by_text('Ben Okafor changed Description', exact=False).first).to_be_visible(timeout=10_000)
+    await expect(anna.page.get_by_text('Ben Okafor changed Description', exact=False).first) \
+        .to_be_visible(timeout=10_000)
     await expect(anna_box).to_have_value(mine)  # the live update left her text alone
     await anna_box.press('Tab')  # her save is refused: same field
     kept = anna.page.get_by_text('Description was changed by someone else meanwhile', exact=False)

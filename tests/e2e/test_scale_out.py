@@ -70,7 +70,8 @@ def two_servers(tmp_path_factory):
     finally:
         for srv in servers:
             _stop(srv.process)
-        subprocess.run(['psql', '-h', '127.0.0.1', '-U', 'postgres', 'test', '-c', f'DROP SCHEMA IF EXISTS {schema} CASCADE'],
+        subprocess.run(['psql', '-h', '127.0.0.1', '-U', 'postgres', 'test',
+                        '-c', f'DROP SCHEMA IF EXISTS {schema} CASCADE'],
                        capture_output=True, timeout=60)
 
 
