@@ -1,6 +1,6 @@
 """The "Error details" section of a ticket made from error reports (staff only): how often and when, the latest
 event's context (release, environment, user, tags) and its stack trace. Collapsed until opened; re-read live when
-the group's counter changes (``TicketChanged`` naming ``error_count``)."""
+the group's counter changes (``TicketChanged`` of kind ``error_count``)."""
 from __future__ import annotations
 
 from nicegui import ui
@@ -9,7 +9,7 @@ from pulse_live.models import User
 from pulse_live.queries import error_reports as error_queries
 from pulse_live.queries.error_reports import GroupDetails
 
-CHANGE_FIELD = 'error_count'
+CHANGE_KIND = 'error_count'  # services/error_reports.py publishes repeat counts as this kind of change
 
 
 def _when(value) -> str:

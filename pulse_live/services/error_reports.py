@@ -8,8 +8,9 @@ The ingest (``intake/error_reports.py``) parses a report into ``ErrorEvent``s an
   acts). A group whose ticket was never made (a crash between the two) is taken over by the next event after
   ``CLAIM_TIMEOUT``.
 - Later events are counted in memory and written in one batch every ``PULSE_ERROR_FLUSH_S``: one UPDATE per group
-  (count + n, last seen, the latest context) and one ``TicketChanged`` per ticket (no history row: a flood of
-  events is not a flood of entries), so open ticket pages show the new count live.
+  (count + n, last seen, the latest context) and one ``TicketChanged`` of kind ``error_count`` per ticket (no
+  history row: a flood of events is not a flood of entries), so open ticket pages show the new count live while
+  the work lists and the dashboard, which follow field changes, are not woken by it.
 - An event later than its ticket's resolution reopens the ticket through ``tickets.change_status`` with the reason
   "Regression: …" (the status row in the history says it).
 - A flood over a source's rate limit is refused by the ingest (429) and only counted on the source.
@@ -39,6 +40,9 @@ from ._uow import unit_of_work
 
 log = logging.getLogger(__name__)
 CLAIM_TIMEOUT = timedelta(seconds=60)
+# the kind of TicketChanged a repeat count is published as: the ticket page re-reads its Error details; the work
+# lists, the dashboard and the planner ignore it (no entry, no field of the ticket changed)
+COUNT_CHANGE = 'error_count'
 TITLE_LIMIT = 300
 
 
@@ -328,7 +332,7 @@ class Grouper:
                 for group_id, ticket_id, user_id, status, resolved_at, closed_at in rows:
                     if ticket_id is None:
                         continue
-                    uow.publish_after_commit(TicketChanged(ticket_id=ticket_id, kind='field_change',
+                    uow.publish_after_commit(TicketChanged(ticket_id=ticket_id, kind=COUNT_CHANGE,
                                                            actor_id=user_id, fields=('error_count',)))
                     done_at = resolved_at or closed_at
                     last_seen = pending[group_id].last_seen

@@ -213,7 +213,7 @@ async def test_first_event_opens_a_ticket_repeats_count_without_chatter_and_publ
     assert group.count == 3 and group.last_seen >= group.first_seen
     assert group.last_event['release'] == 'shop@1.2.4' and group.last_event['user']['id'] == '42'
     changes = [e for e in get_bus().published if isinstance(e, TicketChanged)]
-    assert [(c.ticket_id, c.fields, c.event_ids) for c in changes] == [(ticket.id, ('error_count',), ())]
+    assert [(c.ticket_id, c.kind, c.event_ids) for c in changes] == [(ticket.id, 'error_count', ())]
     async with db.session() as s:
         entries_after = (await s.execute(select(func.count(TicketEvent.id))
                                          .where(TicketEvent.ticket_id == ticket.id))).scalar_one()
