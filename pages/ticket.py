@@ -14,7 +14,7 @@ from components.customer_panel import FIELDS as CUSTOMER_PANEL_FIELDS
 from components.customer_panel import CustomerPanel
 from components.details import DetailsPanel
 from components.documents import DocumentsList
-from components.error_details import CHANGE_FIELD as ERROR_COUNT_FIELD
+from components.error_details import CHANGE_KIND as ERROR_COUNT_CHANGE
 from components.error_details import ErrorDetails
 from components.frame import frame
 from components.presence_bar import PresenceBar
@@ -191,9 +191,9 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
         return await ticket_queries.ticket_attachments(self.user, self.ticket_id)
 
     async def after_change(self, event: TicketChanged) -> None:
-        if self.error_details is not None and event.kind == 'field_change' and not self.gone:
+        if self.error_details is not None and event.kind in ('field_change', ERROR_COUNT_CHANGE) and not self.gone:
             await self.error_details.load()  # the error group's counter, last seen, context
-        if event.fields == (ERROR_COUNT_FIELD,):
+        if event.kind == ERROR_COUNT_CHANGE:
             return  # only the error group changed: nothing else to read
         if event.kind in ('field_change', 'created'):
             await self.reload()
