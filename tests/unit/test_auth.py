@@ -79,6 +79,10 @@ async def test_success_clears_the_accounts_failures(people):
     await auth.authenticate('ben@pulse.demo', 'demo', address='10.0.0.1')
     await _refused('ben@pulse.demo', 'nope', '10.0.0.1')
     assert not await auth.throttle.is_blocked('ben@pulse.demo', '10.0.0.1')
+    async with db.session() as s:  # only the failure after the success still counts for the account
+        keys = list((await s.execute(select(LoginFailure.key))).scalars())
+    assert sorted(keys).count('acct:ben@pulse.demo') == 1
+    assert (await auth.authenticate('ben@pulse.demo', 'demo', address='10.0.0.1')).email == 'ben@pulse.demo'
 
 
 async def test_overlong_input_is_counted_not_crashing(people):

@@ -142,6 +142,7 @@ def test_exact_numbers_rank_above_partial_ones():
 @pytest.mark.parametrize('typed', ['ab', 'anna@pulse.demo', '12', 'Keller 031'])
 def test_text_that_is_not_a_number_is_no_phone_query(typed):
     assert contact.phone_query(typed) is None
+    assert contact.phone_query('031 555') is not None  # while digits alone are one
 
 
 def test_old_numbers_kept_as_typed_are_found_by_their_digits():
@@ -264,7 +265,8 @@ def test_migration_fills_e164_and_keeps_every_number_as_typed(migration_db, capl
         command.upgrade(cfg, 'head')
 
     async def read(conn):
-        return {e: (p, p164) for e, p, p164 in await conn.execute(sa.text('SELECT email, phone, phone_e164 FROM users'))}
+        found = await conn.execute(sa.text('SELECT email, phone, phone_e164 FROM users'))
+        return {e: (p, p164) for e, p, p164 in found}
     rows = asyncio.run(_run_sql(url, schema, read))
     assert rows == {email: (phone, e164) for email, (phone, e164) in OLD_PHONES.items()}  # nothing rewritten
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]

@@ -47,6 +47,9 @@ async def test_own_shares_coming_back_from_redis_are_ignored():
     await presence.on_bus_event(PresenceChanged(ticket_id=3, data={'origin': presence.ORIGIN, 'viewers': [
         {'user_id': 1, 'name': 'Ghost', 'is_staff': True}], 'typing': []}))
     assert presence.snapshot(3)['viewers'] == []
+    await presence.on_bus_event(PresenceChanged(ticket_id=3, data={'origin': 'other-process', 'viewers': [
+        {'user_id': 1, 'name': 'Ghost', 'is_staff': True}], 'typing': []}))
+    assert [v['name'] for v in presence.snapshot(3)['viewers']] == ['Ghost']  # the same share from elsewhere counts
 
 
 def test_online_tabs_count_per_user():

@@ -265,7 +265,8 @@ async def test_customer_gets_public_replies_and_resolve_close_mails_never_notes(
     async with db.session() as s:
         fixed = (await s.execute(select(ResolutionCode.id).where(ResolutionCode.name == 'Fixed'))).scalar_one()
     t = await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
-                                    status='resolved', resolution_code_id=fixed, resolution_text='Rebooted the VPN gateway')
+                                    status='resolved', resolution_code_id=fixed,
+                                    resolution_text='Rebooted the VPN gateway')
     await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=t.version, status='closed')
     await drain()
     mails = smtp.to('carl@acme.demo')
@@ -274,7 +275,7 @@ async def test_customer_gets_public_replies_and_resolve_close_mails_never_notes(
     assert not any('internal musing' in t for t in texts)
     assert any('We are on it' in t for t in texts)
     assert any('resolved' in s.lower() for s in subjects) and any('closed' in s.lower() for s in subjects)
-    resolved = next(t for m, t in zip(mails, texts) if 'resolved' in m['Subject'].lower())
+    resolved = next(t for m, t in zip(mails, texts, strict=True) if 'resolved' in m['Subject'].lower())
     assert 'Rebooted the VPN gateway' in resolved
 
 
@@ -285,6 +286,9 @@ async def test_email_preference_off_means_no_mail(people, smtp):
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='hello')
     await drain()
     assert smtp.to('daniel@pulse.demo') == []
+    async with db.session() as s:  # still told: in the bell
+        bell = list((await s.execute(select(Notification.text).where(Notification.user_id == daniel.id))).scalars())
+    assert f'{ticket.reference}: Anna Keller wrote: hello' in bell
     with pytest.raises(Exception, match='delay'):
         await notifications.update_preferences(actor=daniel, email_notifications=True, notify_delay_s=-5)
 

@@ -34,8 +34,10 @@ def test_the_first_matching_rule_wins_in_the_given_order():
 
 
 def test_no_rule_matching_means_none_so_the_default_queue_applies():
-    assert first_match([Rule('vpn', keywords='vpn'), Rule('acme', organisation_id=200)], facts('Printer jam')) is None
+    rules = [Rule('vpn', keywords='vpn'), Rule('acme', organisation_id=200)]
+    assert first_match(rules, facts('Printer jam')) is None
     assert first_match([], facts()) is None
+    assert first_match(rules, facts('Printer jam', organisation_id=200)) is rules[1]  # the same rules do route others
 
 
 @pytest.mark.parametrize('rule, matched', [

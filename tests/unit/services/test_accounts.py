@@ -90,6 +90,8 @@ async def test_expired_link(people, monkeypatch):
     reset_settings()
     import itsdangerous.timed
     real_now = itsdangerous.timed.TimestampSigner.get_timestamp
+    monkeypatch.setattr(itsdangerous.timed.TimestampSigner, 'get_timestamp', lambda self: real_now(self) + 59)
+    assert (await accounts.user_for_token(token)).id == carl.id  # still valid just before the end
     monkeypatch.setattr(itsdangerous.timed.TimestampSigner, 'get_timestamp', lambda self: real_now(self) + 61)
     assert await accounts.user_for_token(token) is None
 
