@@ -185,7 +185,8 @@ async def _posted(caller: CurrentCaller, event_id: int) -> schemas.Message:
 async def post_message(caller: CurrentCaller, reference: Reference, body: schemas.MessageIn) -> schemas.Message:
     ticket_id = await _ticket_id(caller, reference)
     event = await chatter.post_message(actor=caller.user, ticket_id=ticket_id, body=body.body, internal=body.internal)
-    return await _posted(caller, event.id)
+    return schemas.Message(id=event.id, author=schemas.Named(id=caller.user.id, name=caller.user.display_name),
+                           created_at=event.created_at, body=event.body, internal=event.is_internal, attachments=[])
 
 
 UPLOAD_BODY = {'required': True, 'content': {'multipart/form-data': {'schema': {
