@@ -6,9 +6,9 @@ Globex Ltd (Tom); the services with their criticality; the queues (the shipped 1
 works them; the customers' configuration items. Everybody's password is ``demo``.
 
 It is the tests' own, not the demo's (``pulse_live/seed``): the demo can change without breaking tests that are not
-about it (only ``tests/unit/test_demo.py`` and the CLI and e2e tests use the demo). A test finds the desk as an admin
-left it: the set-up is the admin's work, yet its audit rows and bus events are cleared, so a test that reads the
-audit log or the bus sees what it did itself.
+about it (only ``tests/unit/seed/test_demo.py`` and the CLI and e2e tests use the demo). A test finds the desk as an
+admin left it: the set-up is the admin's work, yet its audit rows and bus events are cleared, so a test that reads
+the audit log or the bus sees what it did itself. Reads the tests share (history, outbox) are in tests/helpers.py.
 
 ``people_for_test`` (the ``people`` fixtures) makes the data set through the services once per test run and kind of
 database, keeps the rows the services wrote, and puts those same rows into every later test's fresh database: ~30 ms
