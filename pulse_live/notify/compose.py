@@ -17,7 +17,7 @@ from ..markdown import to_html, to_text
 # Unicode categories Cc (C0 and C1 controls: CR, LF, VT, FF, the separators \x1c-\x1e, NEL \x85 …), Zl (U+2028) and
 # Zp (U+2029). These are all the characters str.splitlines() breaks on (no Cf character does), which is what the
 # email package refuses in a header value with "ValueError: Header values may not contain linefeed or carriage
-# return characters" (tests/unit/test_mail_robustness.py checks every code point).
+# return characters" (tests/unit/notify/test_compose.py checks every code point).
 _CONTROL = re.compile(r'[\x00-\x1f\x7f-\x9f\u2028\u2029]+')
 INTROS = {
     'update': 'There are updates on a ticket you follow:',
