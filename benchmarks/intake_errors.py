@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -52,7 +53,8 @@ SENDER = textwrap.dedent('''
         except Exception as e:
             sentry_sdk.capture_exception(e)
     sentry_sdk.flush(timeout=120)
-    print('sent', flush=True)
+    import time
+    print('sent', time.process_time(), flush=True)
 ''')
 
 
@@ -164,7 +166,11 @@ def run(n: int = 10_000, *, senders: int = 4, fingerprints: int = 20, database_u
             assert p.stdin is not None
             p.stdin.write('go\n')
             p.stdin.flush()
+        sender_cpu_s = 0.0
         for p in procs:
+            assert p.stdout is not None
+            line = p.stdout.readline().split()
+            sender_cpu_s += float(line[1]) if len(line) == 2 and line[0] == 'sent' else 0.0
             p.wait(timeout=600)
         sent_s = time.perf_counter() - start
         events = groups = tickets = 0
@@ -188,10 +194,12 @@ def run(n: int = 10_000, *, senders: int = 4, fingerprints: int = 20, database_u
         log.close()
         if database_url:
             _pg_schema(database_url, env['PULSE_DATABASE_SCHEMA'], create=False)
+        shutil.rmtree(tmp, ignore_errors=True)
     return {'error_events': events, 'error_events_per_s': round(events / counted_s, 1),
             'error_fingerprints': groups, 'error_tickets': tickets, 'error_fingerprints_sent': fingerprints,
             'error_server_cpu_ms_per_event': round(server_cpu_s * 1000 / max(events, 1), 3),
             'error_server_capacity_per_cpu_s': round(events / server_cpu_s, 1) if server_cpu_s else None,
+            'error_sender_cpu_ms_per_event': round(sender_cpu_s * 1000 / max(n, 1), 3),
             'error_senders': senders, 'error_send_s': round(sent_s, 2), 'error_counted_s': round(counted_s, 2),
             'error_database': 'postgresql' if database_url else 'sqlite'}
 
@@ -221,7 +229,8 @@ def main() -> int:
           f'{figures["error_counted_s"]} s: {figures["error_events_per_s"]} events/s '
           f'(all sent after {figures["error_send_s"]} s)')
     print(f'server: {figures["error_server_cpu_ms_per_event"]} ms CPU per event '
-          f'(≈ {figures["error_server_capacity_per_cpu_s"]} events per CPU second; the senders share the 2 cores)')
+          f'(≈ {figures["error_server_capacity_per_cpu_s"]} events per CPU second); the sentry-sdk senders: '
+          f'{figures["error_sender_cpu_ms_per_event"]} ms CPU per event, on the same 2 cores')
     print(f'{figures["error_fingerprints"]} fingerprints → {figures["error_tickets"]} tickets '
           f'({args.fingerprints} sites raised)')
     print(json.dumps(figures))
