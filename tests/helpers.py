@@ -4,10 +4,12 @@ Data to start from is made in tests/factories.py; this module only reads back wh
 mail queue on as time would."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import delete, select, update
 
 from pulse_live import db
-from pulse_live.models import MailOutbox, TicketEvent, utcnow
+from pulse_live.models import MailOutbox, Ticket, TicketEvent, utcnow
 from pulse_live.notify import sender
 
 
@@ -25,6 +27,13 @@ async def history(ticket_id: int, *, field: str | None = None, kind: str | None 
 async def new_values(ticket_id: int, field: str) -> list[str | None]:
     """The values ``field`` was set to, in the order of the history."""
     return [row.new_value for row in await history(ticket_id, field=field)]
+
+
+async def age_ticket(ticket_id: int, hours: float) -> None:
+    """The ticket was created ``hours`` ago."""
+    async with db.session() as s, s.begin():
+        await s.execute(update(Ticket).where(Ticket.id == ticket_id)
+                        .values(created_at=utcnow() - timedelta(hours=hours)))
 
 
 async def make_due() -> None:

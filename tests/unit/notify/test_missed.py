@@ -1,14 +1,11 @@
 """Missed notifications (notify/missed.py): in-app notifications still unread after the user's delay, while the user
 is offline, go out by mail, even behind another user's backlog."""
-from collections import Counter
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import insert, select, update
 
 from pulse_live import db, presence
-from pulse_live.bus import get_bus
-from pulse_live.events import NotificationCreated
 from pulse_live.models import MailOutbox, Notification, utcnow
 from pulse_live.notify import missed
 from pulse_live.services import chatter, notifications, ownership, tickets
@@ -16,19 +13,6 @@ from tests.factories import make_ticket
 from tests.helpers import clear_outbox, drain
 
 pytestmark = pytest.mark.usefixtures('fresh_presence')  # nobody is online, nobody views
-
-
-@pytest.fixture
-def toasts():
-    """The in-app notifications published to open tabs (each one is a toast in the bell), per user id."""
-    seen: Counter = Counter()
-
-    async def count(event):
-        if isinstance(event, NotificationCreated):
-            seen[event.user_id] += 1
-    unsubscribe = get_bus().subscribe(count)
-    yield seen
-    unsubscribe()
 
 
 async def test_missed_scan_reaches_an_offline_user_behind_an_online_users_backlog(people, smtp):

@@ -7,9 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from pulse_live import db, presence
-from pulse_live.bus import get_bus
 from pulse_live.errors import ValidationError
-from pulse_live.events import NotificationCreated
 from pulse_live.models import (
     MailOutbox,
     Notification,
@@ -25,19 +23,6 @@ from tests.factories import make_ticket, queue_ids
 from tests.helpers import clear_outbox, drain
 
 pytestmark = pytest.mark.usefixtures('fresh_presence')  # nobody is online, nobody views
-
-
-@pytest.fixture
-def toasts():
-    """The in-app notifications published to open tabs (each one is a toast in the bell), per user id."""
-    seen: Counter = Counter()
-
-    async def count(event):
-        if isinstance(event, NotificationCreated):
-            seen[event.user_id] += 1
-    unsubscribe = get_bus().subscribe(count)
-    yield seen
-    unsubscribe()
 
 
 async def _texts_for(user_id: int) -> list[str]:

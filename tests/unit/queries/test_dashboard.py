@@ -1,19 +1,13 @@
 """The manager dashboard's aggregates."""
 from collections import Counter
-from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from pulse_live import db
-from pulse_live.models import Ticket, utcnow
+from pulse_live.models import Ticket
 from pulse_live.queries import dashboard
 from pulse_live.services import ownership, tickets
-
-
-async def _age(ticket_id: int, hours: float) -> None:
-    async with db.session() as s, s.begin():
-        await s.execute(update(Ticket).where(Ticket.id == ticket_id)
-                        .values(created_at=utcnow() - timedelta(hours=hours)))
+from tests.helpers import age_ticket
 
 
 async def test_dashboard_aggregates(people):
@@ -24,8 +18,8 @@ async def test_dashboard_aggregates(people):
                                      status='in_progress')
     await tickets.change_status(actor=anna, ticket_id=made[1].id, expected_version=made[1].version, status='resolved',
                                 resolution_code_id=1, resolution_text='ok')
-    await _age(made[2].id, 2)
-    await _age(made[3].id, 24 * 10)
+    await age_ticket(made[2].id, 2)
+    await age_ticket(made[3].id, 24 * 10)
     d = await dashboard.compute_dashboard()
     assert d.status_count('open') == 3 and d.status_count('in_progress') == 1 and d.status_count('resolved') == 1
     assert d.open_total == 4 and d.unassigned_total == 3

@@ -3,20 +3,15 @@ them for customers."""
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from pulse_live import db
 from pulse_live.errors import PermissionDenied, ValidationError
-from pulse_live.models import Queue, QueueMember, Service, Ticket, utcnow
+from pulse_live.models import Queue, QueueMember, Service, utcnow
 from pulse_live.queries import queues as work_queries
 from pulse_live.services import ownership, queues, tickets
 from tests.factories import priority_id, queue_ids
-
-
-async def _age(ticket_id: int, hours: float) -> None:
-    async with db.session() as s, s.begin():
-        await s.execute(update(Ticket).where(Ticket.id == ticket_id)
-                        .values(created_at=utcnow() - timedelta(hours=hours)))
+from tests.helpers import age_ticket
 
 
 async def test_queue_line_is_unassigned_open_by_priority_then_age(people):
@@ -29,8 +24,8 @@ async def test_queue_line_is_unassigned_open_by_priority_then_age(people):
     old_critical = await tickets.create_ticket(actor=anna, title='old critical', priority_id=await priority_id('Critical'))
     taken = await tickets.create_ticket(actor=anna, title='taken', priority_id=await priority_id('Critical'))
     elsewhere = await tickets.create_ticket(actor=anna, title='network', queue_id=network)
-    await _age(old_minor.id, 30)
-    await _age(old_critical.id, 20)
+    await age_ticket(old_minor.id, 30)
+    await age_ticket(old_critical.id, 20)
     await ownership.take_ticket(actor=ben, ticket_id=taken.id)
     line = await work_queries.queue_line(anna, first)
     assert [r.title for r in line.rows] == ['old critical', 'new critical', 'old minor']
@@ -54,7 +49,7 @@ async def test_all_open_filters_sort_and_search(people):
     c = await tickets.change_status(actor=anna, ticket_id=c.id, expected_version=c.version, status='resolved',
                                    resolution_code_id=1, resolution_text='ok')
     await ownership.take_ticket(actor=ben, ticket_id=b.id)
-    await _age(a.id, 24 * 10)
+    await age_ticket(a.id, 24 * 10)
 
     async def titles(**filters):
         sort = filters.pop('sort', 'priority')
