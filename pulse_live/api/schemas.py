@@ -89,7 +89,7 @@ class TicketSummary(BaseModel):
     organisation: Named
     service: Named | None
     customer: Named | None
-    channel: str
+    channel: str | None = Field(description='staff only (null for customers)')
     created_at: Utc
     updated_at: Utc
     version: int

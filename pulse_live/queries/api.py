@@ -66,7 +66,7 @@ class TicketRecord:
     service: str | None
     customer_id: int | None
     customer: str | None
-    channel: str
+    channel: str | None  # staff only (visibility.py: the channel is the provider's business)
     created_at: datetime
     updated_at: datetime
     version: int
@@ -111,11 +111,12 @@ def _record(viewer: User, row: Any, *, full: bool) -> TicketRecord:
     record = TicketRecord(
         id=t.id, reference=t.reference, title=t.title, status=t.status, type_id=t.type_id, type=type_name,
         organisation_id=t.organisation_id, organisation=org, service_id=t.service_id, service=service,
-        customer_id=t.customer_id, customer=customer, channel=t.channel, created_at=t.created_at,
+        customer_id=t.customer_id, customer=customer, channel=None, created_at=t.created_at,
         updated_at=t.updated_at, version=t.version, resolved_at=t.resolved_at, closed_at=t.closed_at,
         resolution_code_id=t.resolution_code_id if closed else None, resolution_code=code if closed else None,
         resolution_text=t.resolution_text if closed else '', description=t.description if full else '')
     if auth.can_see_internal(viewer):
+        record.channel = t.channel
         record.priority_id, record.priority = t.priority_id, priority
         record.queue_id, record.queue = t.queue_id, queue
         record.assignee_id, record.assignee = t.assignee_id, assignee

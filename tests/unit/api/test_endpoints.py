@@ -22,7 +22,7 @@ async def test_customer_sees_only_their_requests(client, token_for, people):
     eva = await token_for('eva@acme.demo', scope='read')
     listed = (await client.get('/tickets', headers=eva)).json()
     assert [t['reference'] for t in listed['items']] == [eva_ticket.reference] and listed['total'] == 1
-    assert listed['items'][0]['queue'] is None and listed['items'][0]['priority'] is None
+    assert [listed['items'][0][key] for key in ('queue', 'priority', 'assignee', 'channel')] == [None] * 4
     for other in (carl_ticket, tom_ticket):
         answer = await client.get(f'/tickets/{other.reference}', headers=eva)
         assert answer.status_code == 404 and answer.headers['content-type'] == PROBLEM
@@ -31,6 +31,10 @@ async def test_customer_sees_only_their_requests(client, token_for, people):
     assert {t['reference'] for t in (await client.get('/tickets', headers=carl)).json()['items']} == {
         carl_ticket.reference, eva_ticket.reference}
     assert (await client.get(f'/tickets/{tom_ticket.reference}', headers=carl)).status_code == 404
+    own = (await client.get(f'/tickets/{carl_ticket.reference}', headers=carl)).json()
+    assert own['title'] == 'Printer down (Carl)'
+    assert all(own[key] is None for key in ('priority', 'queue', 'assignee', 'channel', 'impact', 'urgency',
+                                            'priority_reason', 'technical_details', 'workaround')), own
     staff = await token_for('anna@pulse.demo', scope='read')
     assert (await client.get('/tickets', headers=staff)).json()['total'] == 3
     # staff-only filters and directories are refused to customers
