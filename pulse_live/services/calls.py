@@ -23,7 +23,7 @@ from typing import Any
 
 from .. import auth
 from ..errors import ValidationError
-from ..models import EventKind, TicketEvent, User, utcnow
+from ..models import EventKind, Ticket, TicketEvent, User, utcnow
 from .chatter import MAX_MESSAGE
 from .ticket_write import ticket_write
 
@@ -97,7 +97,7 @@ async def log_call(*, actor: User, ticket_id: int, direction: str, duration: str
     if len(note) > MAX_MESSAGE:
         raise ValidationError(f'The note is too long ({len(note)} characters; at most {MAX_MESSAGE}).')
 
-    def closed(ticket) -> str:
+    def closed(ticket: Ticket) -> str:
         return f'{ticket.reference} is closed: reopen it to log a call on it, or log the call on a new ticket.'
 
     async with ticket_write(actor, ticket_id, action='log a call on', kind='message', closed=closed) as w:
