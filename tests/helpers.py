@@ -4,11 +4,16 @@ Data to start from is made in tests/factories.py; this module only reads back wh
 mail queue on as time would."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import delete, select, update
 
 from pulse_live import db
+from pulse_live.bus import get_bus
+from pulse_live.events import TicketChanged
 from pulse_live.models import MailOutbox, Ticket, TicketEvent, utcnow
 from pulse_live.notify import sender
 
@@ -60,3 +65,22 @@ async def clear_outbox() -> None:
     """Forget the mails written so far (the set-up's), so a test reads only its own."""
     async with db.session() as s, s.begin():
         await s.execute(delete(MailOutbox))
+
+
+def ticket_changes() -> list[TicketChanged]:
+    """The TicketChanged events published so far in this test (the test bus keeps them)."""
+    return [e for e in get_bus().published if isinstance(e, TicketChanged)]
+
+
+@contextmanager
+def delivered() -> Iterator[list[Any]]:
+    """The events the bus delivers to a subscriber while the block runs."""
+    seen: list[Any] = []
+
+    async def keep(event: Any) -> None:
+        seen.append(event)
+    unsubscribe = get_bus().subscribe(keep)
+    try:
+        yield seen
+    finally:
+        unsubscribe()

@@ -6,7 +6,6 @@ import pytest
 from sqlalchemy import select
 
 from pulse_live import db, presence
-from pulse_live.bus import get_bus
 from pulse_live.errors import NotFound, PermissionDenied, StaleWrite, ValidationError
 from pulse_live.events import TicketChanged
 from pulse_live.models import (
@@ -18,7 +17,7 @@ from pulse_live.models import (
 )
 from pulse_live.services import ownership, team, tickets
 from tests.factories import queue_ids
-from tests.helpers import history
+from tests.helpers import delivered, history
 
 
 async def _owner_and_history(ticket_id: int) -> tuple[int | None, int, list[str]]:
@@ -172,16 +171,9 @@ async def test_ownership_changes_spare_unwatching_members_and_viewers(people, fr
 async def test_take_records_owner_history_and_publishes(people):
     anna = people.users['anna@pulse.demo']
     ticket = await tickets.create_ticket(actor=anna, title='Printer')
-    seen = []
-
-    async def handler(event):
-        seen.append(event)
-    unsubscribe = get_bus().subscribe(handler)
-    try:
+    with delivered() as seen:
         taken = await ownership.take_ticket(actor=anna, ticket_id=ticket.id)
         again = await ownership.take_ticket(actor=anna, ticket_id=ticket.id)  # already hers: nothing happens
-    finally:
-        unsubscribe()
     assert taken.assignee_id == anna.id and taken.version == ticket.version + 1 and again.version == taken.version
     steps = await history(ticket.id, field='assignee_id')
     assert [(h.actor_id, h.old_value, h.new_value, h.is_internal) for h in steps] == \

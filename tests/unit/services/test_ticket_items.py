@@ -5,14 +5,12 @@ import pytest
 from sqlalchemy import select
 
 from pulse_live import db
-from pulse_live.bus import get_bus
 from pulse_live.errors import NotFound, PermissionDenied, ValidationError
-from pulse_live.events import TicketChanged
 from pulse_live.models import ConfigurationItem, ResolutionCode
 from pulse_live.queries import portal, ticket_customer
 from pulse_live.services import customers, ticket_items, tickets
 from tests.factories import load_ticket
-from tests.helpers import history
+from tests.helpers import history, ticket_changes
 
 
 async def _resolution_code() -> int:
@@ -23,10 +21,6 @@ async def _resolution_code() -> int:
 async def _items(owner_email: str | None = None) -> dict[str, ConfigurationItem]:
     async with db.session() as s:
         return {i.name: i for i in (await s.execute(select(ConfigurationItem))).scalars()}
-
-
-def _changes() -> list[TicketChanged]:
-    return [e for e in get_bus().published if isinstance(e, TicketChanged)]
 
 
 async def test_agents_link_and_unlink_the_customers_items_with_history_and_live_update(people):
@@ -42,7 +36,7 @@ async def test_agents_link_and_unlink_the_customers_items_with_history_and_live_
                                                                         'Laptop CPH-LT-0231')
     assert row.body == ('Anna Keller linked the affected item Laptop CPH-LT-0231 '
                         '(Lenovo ThinkPad T14 Gen 3, S/N PF3KX8Q1)')
-    change = _changes()[-1]
+    change = ticket_changes()[-1]
     assert (change.ticket_id, change.kind, change.event_ids, change.fields) == \
         (ticket.id, 'field_change', (row.id,), ('configuration_items',))
     assert (await load_ticket(ticket.id)).version == before  # nobody's field edit becomes stale by a link

@@ -22,16 +22,12 @@ from pulse_live.queries.tickets import ticket_attachments
 from pulse_live.services import tickets
 from pulse_live.storage import UploadedFile
 from tests.factories import load_ticket, priority_id, queue_ids
-from tests.helpers import history
+from tests.helpers import delivered, history, ticket_changes
 
 
 async def _resolution_code() -> int:
     async with db.session() as s:
         return (await s.execute(select(ResolutionCode.id).where(ResolutionCode.name == 'Fixed'))).scalar_one()
-
-
-def _changes() -> list[TicketChanged]:
-    return [e for e in get_bus().published if isinstance(e, TicketChanged)]
 
 
 async def _closed(people) -> Ticket:
@@ -125,17 +121,9 @@ async def test_field_change_records_old_and_new_and_publishes_after_commit(peopl
 async def test_failed_change_publishes_nothing_and_writes_nothing(people):
     anna = people.users['anna@pulse.demo']
     ticket = await tickets.create_ticket(actor=anna, title='x')
-    seen = []
-
-    async def handler(event):
-        seen.append(event)
-    unsubscribe = get_bus().subscribe(handler)
-    try:
-        with pytest.raises(ValidationError):
-            await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
-                                        changes={'title': 'ok', 'assignee_id': people.users['carl@acme.demo'].id})
-    finally:
-        unsubscribe()
+    with delivered() as seen, pytest.raises(ValidationError):
+        await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                    changes={'title': 'ok', 'assignee_id': people.users['carl@acme.demo'].id})
     assert seen == []
     async with db.session() as s:
         fresh = await s.get(Ticket, ticket.id)
@@ -250,7 +238,7 @@ async def test_start_work_on_an_unassigned_ticket_makes_the_agent_its_assignee(p
     assert [(e.field, e.old_value, e.new_value) for e in rows] == [('status', 'Open', 'In progress'),
                                                                     ('assignee_id', '—', 'Ben Okafor')]
     assert rows[1].body == 'Ben Okafor took the ticket (started work)' and rows[1].actor_id == ben.id
-    change = _changes()[-1]  # one change, both rows, both fields: every open page shows the new owner at once
+    change = ticket_changes()[-1]  # one change, both rows, both fields: every open page shows the new owner at once
     assert set(change.event_ids) == {e.id for e in rows} and {'status', 'assignee_id'} <= set(change.fields)
 
     # a ticket somebody owns keeps its owner when another agent starts work on it
