@@ -42,6 +42,7 @@ def nav_links(user: User) -> list[tuple[str, str]]:
     if user.role == 'admin':
         links.append(('Staff', '/admin/staff'))
         links.append(('Mailboxes', '/admin/mailboxes'))
+        links.append(('Error reports', '/admin/error-sources'))
     return links
 
 
