@@ -6,3 +6,5 @@ from .customers import *  # noqa: F401,F403
 from .error_reports import *  # noqa: F401,F403
 from .mail_intake import *  # noqa: F401,F403
 from .work import *  # noqa: F401,F403
+from .escalation import *  # noqa: F401,F403
+from .sla import *  # noqa: F401,F403
