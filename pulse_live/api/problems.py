@@ -4,6 +4,7 @@ refused services, and a crash (logged; the answer never carries a traceback)."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from http import HTTPStatus
 from typing import Any
@@ -114,9 +115,18 @@ Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
 
+MAX_BODY_BYTES = 1024 * 1024  # a JSON body (the longest texts are 20,000 characters); uploads have their own limit
+UPLOAD_PATH = re.compile(r'/tickets/[^/]+/attachments/?$')
+
+
+class _BodyTooLarge(BaseException):
+    """A BaseException: the body parser turns any Exception while reading into "400 error parsing the body"."""
+
+
 class CrashBarrier:
-    """The innermost catch-all: an exception nobody handled is logged and answered with a 500 problem (no
-    traceback leaves the server), and never re-raised into the app around the API."""
+    """The API's own outer layer: a JSON request body over ``MAX_BODY_BYTES`` is refused with 413 (declared or as it
+    arrives; uploads check their own, larger limit), and an exception nobody handled is logged and answered with a
+    500 problem (no traceback leaves the server), never re-raised into the app around the API."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -125,7 +135,23 @@ class CrashBarrier:
         if scope['type'] != 'http':
             await self.app(scope, receive, send)
             return
+        limited = not UPLOAD_PATH.search(scope.get('path', ''))
+        if limited:
+            for name, value in scope.get('headers', ()):
+                if name.lower() == b'content-length' and value.isdigit() and int(value) > MAX_BODY_BYTES:
+                    await self._too_large(scope, receive, send)
+                    return
         started = False
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if limited and message.get('type') == 'http.request':
+                received += len(message.get('body', b''))
+                if received > MAX_BODY_BYTES:
+                    raise _BodyTooLarge
+            return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
@@ -134,7 +160,10 @@ class CrashBarrier:
             await send(message)
 
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await self._too_large(scope, receive, send)
         except Exception:  # noqa: BLE001 - the barrier: logged, answered, contained
             log.exception('API error on %s %s', scope.get('method'), scope.get('path'))
             if not started:
@@ -142,6 +171,12 @@ class CrashBarrier:
                                         'administrators; please try again in a moment.', slug='server-error',
                                    title='Server error')
                 await response(scope, receive, send)
+
+    @staticmethod
+    async def _too_large(scope: Scope, receive, send) -> None:
+        response = problem(413, f'The request body is too large (at most {MAX_BODY_BYTES // 1024} KiB).',
+                           slug='too-large', title='Too large', headers={'Connection': 'close'})
+        await response(scope, receive, send)
 
 
 def install(api: FastAPI) -> None:

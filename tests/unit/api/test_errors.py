@@ -106,3 +106,16 @@ async def test_the_schema_and_the_docs(client, api_app):
     assert docs.status_code == 200 and 'text/html' in docs.headers['content-type']
     assert '/api/v1/openapi.json' in docs.text and '/api/v1/tickets/{reference}' in docs.text  # the plain list
     assert 'id="swagger-ui"' in docs.text
+
+
+async def test_an_oversized_json_body_is_refused_with_413(client, token_for):
+    anna = await token_for('anna@pulse.demo')
+    big = b'{"title": "' + b'x' * (2 * 1024 * 1024) + b'"}'
+    headers = {**anna, 'Content-Type': 'application/json'}
+    assert_problem(await client.post('/tickets', headers=headers, content=big), 413)
+
+    async def chunks():  # no Content-Length: counted as it arrives
+        for _ in range(40):
+            yield b'x' * 64 * 1024
+    assert_problem(await client.post('/tickets', headers=headers, content=chunks()), 413)
+    assert (await client.get('/tickets', headers=anna)).json()['total'] == 0
