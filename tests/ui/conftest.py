@@ -58,6 +58,14 @@ async def open_ticket(user, email: str, reference: str) -> None:
     await user.should_see(reference)
 
 
+def send(user, text: str, *, mode: str | None = None) -> None:
+    """Write ``text`` in the ticket page's composer and send it; ``mode`` ('reply' or 'note') is chosen first."""
+    if mode:
+        user.find(marker=f'mode-{mode}').click()
+    user.find(marker='composer').type(text)
+    user.find('Send').click()
+
+
 async def until(condition: Callable[[], object], tries: int = 100) -> None:
     """Wait (up to ``tries`` × 50 ms) until ``condition()`` is true."""
     for _ in range(tries):

@@ -26,7 +26,7 @@ from pulse_live.models import (
 from pulse_live.models import User as UserRow
 from pulse_live.services import chatter, team, tickets
 from tests.factories import load_ticket
-from tests.ui.conftest import login
+from tests.ui.conftest import login, send
 
 
 async def _latest_ticket() -> Ticket:
@@ -106,13 +106,9 @@ async def test_customer_opens_a_request_agent_sees_it_live_and_they_talk(create_
 
     # the agent answers publicly and writes an internal note; the customer sees the reply live, never the note
     await anna.open(f'/tickets/{ticket.reference}')
-    anna.find(marker='mode-note').click()
-    anna.find(marker='composer').type('Internal: tray 2 sensor is known to be faulty')
-    anna.find('Send').click()
+    send(anna, 'Internal: tray 2 sensor is known to be faulty', mode='note')
     await anna.should_see(kind=ui.html, content='Internal: tray 2', retries=30)
-    anna.find(marker='mode-reply').click()
-    anna.find(marker='composer').type('Hello Carl, a technician is on the way.')
-    anna.find('Send').click()
+    send(anna, 'Hello Carl, a technician is on the way.', mode='reply')
     await carl.should_see(kind=ui.html, content='a technician is on the way', retries=50)
     await carl.should_not_see('Internal: tray 2')
     await carl.should_not_see(marker='internal-badge')
@@ -120,8 +116,7 @@ async def test_customer_opens_a_request_agent_sees_it_live_and_they_talk(create_
     # the customer answers with a file; the agent sees it live and can download it
     upload = carl.find(ui.upload).elements.pop()  # the composer's (the form is gone)
     await upload.handle_uploads([ui.upload.SmallFileUpload('photo.txt', 'text/plain', b'photo of the display')])
-    carl.find(marker='composer').type('Here is a photo')
-    carl.find('Send').click()
+    send(carl, 'Here is a photo')
     await anna.should_see(kind=ui.html, content='Here is a photo', retries=50)
     await anna.should_see(kind=ui.link, content='photo.txt', retries=30)
     async with db.session() as s:

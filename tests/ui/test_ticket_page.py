@@ -14,7 +14,7 @@ from pulse_live import db
 from pulse_live.models import Priority, Queue
 from pulse_live.services import chatter
 from tests.factories import make_ticket
-from tests.ui.conftest import login, open_ticket
+from tests.ui.conftest import login, open_ticket, send
 
 
 async def _events(ticket_id):
@@ -31,8 +31,7 @@ async def test_message_from_a_appears_for_b(create_user: Callable[[], User], peo
     anna, ben = create_user(), create_user()
     await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
     await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
-    anna.find(marker='composer').type('Toner replaced, please **try again**')
-    anna.find('Send').click()
+    send(anna, 'Toner replaced, please **try again**')
     await anna.should_see(kind=ui.html, content='Toner replaced', retries=30)
     await ben.should_see(kind=ui.html, content='Toner replaced', retries=30)
     assert '<strong>try again</strong>' in ben.find(kind=ui.html, content='Toner replaced').elements.pop().content
@@ -74,13 +73,9 @@ async def test_internal_note_is_invisible_to_customer(create_user: Callable[[], 
     await carl.open(f'/tickets/{ticket.reference}')  # customers are sent to their portal page for the request
     await carl.should_see(marker='request-title')
     await carl.should_see(ticket.reference)
-    anna.find(marker='mode-note').click()
-    anna.find(marker='composer').type('Internal: customer is on the old firmware')
-    anna.find('Send').click()
+    send(anna, 'Internal: customer is on the old firmware', mode='note')
     await anna.should_see(kind=ui.html, content='Internal: customer is on the old firmware', retries=30)
-    anna.find(marker='mode-reply').click()
-    anna.find(marker='composer').type('Public: we are on it')
-    anna.find('Send').click()
+    send(anna, 'Public: we are on it', mode='reply')
     await carl.should_see(kind=ui.html, content='Public: we are on it', retries=30)
     await carl.should_not_see('Internal: customer is on the old firmware')
     await carl.should_not_see(marker='internal-switch')
@@ -99,8 +94,7 @@ async def test_upload_documents_and_authorised_download(create_user: Callable[[]
     await upload.handle_uploads([ui.upload.SmallFileUpload('error log.txt', 'text/plain', b'E-53 paper jam\n'),
                                  ui.upload.SmallFileUpload('page.html', 'text/html', b'<script>alert(1)</script>')])
     await anna.should_see(marker='pending-file')
-    anna.find(marker='composer').type('Logs attached')
-    anna.find('Send').click()
+    send(anna, 'Logs attached')
     await anna.should_see(marker='document', retries=30)
     links = list(anna.find(marker='attachment-link').elements)
     hrefs = {link.text: link.props['href'] for link in links}
@@ -184,8 +178,7 @@ async def test_edit_of_another_field_merges_safely(create_user: Callable[[], Use
 async def test_double_click_on_send_posts_once(user: User, people) -> None:
     ticket = await make_ticket(people)
     await open_ticket(user, 'anna@pulse.demo', ticket.reference)
-    user.find(marker='composer').type('Only once please')
-    user.find('Send').click()
+    send(user, 'Only once please')
     user.find('Send').click()
     await user.should_see(kind=ui.html, content='Only once please', retries=30)
     assert [e.body for e in await _events(ticket.id) if e.kind == 'message'] == ['Only once please']
@@ -194,8 +187,7 @@ async def test_double_click_on_send_posts_once(user: User, people) -> None:
 async def test_raw_html_in_a_message_is_shown_as_text(user: User, people) -> None:
     ticket = await make_ticket(people)
     await open_ticket(user, 'anna@pulse.demo', ticket.reference)
-    user.find(marker='composer').type('<img src=x onerror=alert(1)> [link](javascript:alert(1)) @ben')
-    user.find('Send').click()
+    send(user, '<img src=x onerror=alert(1)> [link](javascript:alert(1)) @ben')
     await user.should_see(kind=ui.html, content='onerror', retries=30)
     html = user.find(kind=ui.html, content='onerror').elements.pop().content
     assert '<img' not in html and '&lt;img' in html
