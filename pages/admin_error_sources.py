@@ -21,12 +21,21 @@ from pulse_live.services import error_sources
 PATH = '/admin/error-sources'
 
 
+def _opened(dialog: ui.dialog) -> None:
+    """Open the dialog; once closed it leaves the page (an admin page open all day does not collect them)."""
+    def closed(e) -> None:
+        if not e.value and not dialog.is_deleted:
+            dialog.delete()
+    dialog.on_value_change(closed)
+    dialog.open()
+
+
 def dsn_of(row: error_queries.SourceRow) -> str:
     return error_sources.dsn(row)
 
 
-def show_dsn(name: str, dsn: str) -> None:
-    with ui.dialog() as dialog, ui.card().classes('w-[36rem] max-w-full gap-2'):
+def show_dsn(name: str, dsn: str, where: ui.element) -> None:
+    with where, ui.dialog() as dialog, ui.card().classes('w-[36rem] max-w-full gap-2'):
         ui.label(f'DSN of {name}').classes('text-lg font-medium')
         ui.label('Set it in the application, e.g. sentry_sdk.init(dsn="…"). Anybody with it can send reports to this '
                  'source (as with any Sentry DSN); revoke the source if it leaks.').classes('text-sm text-slate-500')
@@ -34,14 +43,14 @@ def show_dsn(name: str, dsn: str) -> None:
         with ui.row().classes('w-full justify-end'):
             ui.button('Copy', icon='content_copy', on_click=lambda: ui.clipboard.write(dsn)).props('flat no-caps')
             ui.button('Close', on_click=dialog.close).props('no-caps unelevated')
-    dialog.open()
+    _opened(dialog)
 
 
-async def source_dialog(user: User, on_created: Callable[[], Awaitable[None]]) -> None:
+async def source_dialog(user: User, on_created: Callable[[], Awaitable[None]], where: ui.element) -> None:
     organisations = await customer_queries.organisation_choices(customers_only=True)
     queues = await catalog.queues()
     services = await catalog.services()
-    with ui.dialog() as dialog, ui.card().classes('w-[32rem] max-w-full gap-2'):
+    with where, ui.dialog() as dialog, ui.card().classes('w-[32rem] max-w-full gap-2'):
         ui.label('New error reporting source').classes('text-lg font-medium')
         name = ui.input('Name (the application)').props('outlined dense').classes('w-full').mark('source-name')
         organisation = ui.select(organisations, label='Organisation').props('outlined dense') \
@@ -75,9 +84,9 @@ async def source_dialog(user: User, on_created: Callable[[], Awaitable[None]]) -
                     return
                 dialog.close()
                 await on_created()
-                show_dsn(made.value.name, error_sources.dsn(made.value))
+                show_dsn(made.value.name, error_sources.dsn(made.value), where)
             ui.button('Create', on_click=save).props('no-caps unelevated').mark('source-save')
-    dialog.open()
+    _opened(dialog)
 
 
 @ui.page(PATH)
@@ -87,7 +96,7 @@ async def error_sources_page() -> None:
         return
 
     async def revoke(row: error_queries.SourceRow) -> None:
-        with ui.dialog() as dialog, ui.card().classes('w-[28rem] max-w-full gap-2'):
+        with dialogs, ui.dialog() as dialog, ui.card().classes('w-[28rem] max-w-full gap-2'):
             ui.label(f'Revoke {row.name}?').classes('text-lg font-medium')
             ui.label('Its reports are refused from now on (403). Its groups and tickets stay.') \
                 .classes('text-sm text-slate-500')
@@ -101,7 +110,7 @@ async def error_sources_page() -> None:
                         await content.refresh()
                 ui.button('Revoke', on_click=confirm).props('no-caps unelevated color=negative') \
                     .mark('source-revoke-confirm')
-        dialog.open()
+        _opened(dialog)
 
     @ui.refreshable
     async def content() -> None:
@@ -124,7 +133,8 @@ async def error_sources_page() -> None:
                              + (f' · {row.rate_limited:,} refused' if row.rate_limited else '')) \
                         .classes('text-sm text-slate-500 whitespace-nowrap')
                     if row.is_active:
-                        ui.button('DSN', icon='key', on_click=lambda row=row: show_dsn(row.name, dsn_of(row))) \
+                        ui.button('DSN', icon='key',
+                                  on_click=lambda row=row: show_dsn(row.name, dsn_of(row), dialogs)) \
                             .props('flat dense no-caps').mark('source-dsn')
                         ui.button('Revoke', on_click=lambda row=row: revoke(row)) \
                             .props('flat dense no-caps color=negative').mark('source-revoke')
@@ -159,8 +169,9 @@ async def error_sources_page() -> None:
             ui.label('Error reports').classes('text-2xl font-semibold')
             ui.space()
             ui.button('Refresh', icon='refresh', on_click=lambda: content.refresh()).props('flat no-caps')
-            ui.button('New source', icon='add', on_click=lambda: source_dialog(user, content.refresh)) \
+            ui.button('New source', icon='add', on_click=lambda: source_dialog(user, content.refresh, dialogs)) \
                 .props('no-caps unelevated').mark('source-new')
         ui.label('Applications report their exceptions here with the Sentry SDK: each source has a DSN; events with '
                  'the same fingerprint make one ticket in the source\'s queue.').classes('text-sm text-slate-500')
+        dialogs = ui.element('div')  # dialogs live here, outside the part that is re-rendered
         await content()
