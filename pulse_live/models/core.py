@@ -37,10 +37,18 @@ class Status(enum.StrEnum):
     IN_PROGRESS = 'in_progress'
     RESOLVED = 'resolved'
     CLOSED = 'closed'
+    WAITING = 'waiting'  # waiting for the customer: staff set it, a customer's public reply clears it; the SLA pauses
 
     @property
     def label(self) -> str:
+        if self is Status.WAITING:
+            return 'Waiting for customer'
         return self.value.replace('_', ' ').capitalize()
+
+
+# the statuses of a ticket that is still being worked on (the SLA clock runs in OPEN and IN_PROGRESS only)
+ACTIVE_STATUSES = (Status.OPEN.value, Status.IN_PROGRESS.value, Status.WAITING.value)
+CLOCK_RUNNING = (Status.OPEN.value, Status.IN_PROGRESS.value)
 
 
 class Channel(enum.StrEnum):
@@ -182,6 +190,10 @@ class Ticket(Base):
         # work lists and dashboard (queries/queues.py, queries/dashboard.py; plans in docs/QUERY_PLANS.md)
         Index('ix_tickets_work', 'status', 'queue_id', 'assignee_id', 'priority_id', 'created_at'),
         Index('ix_tickets_resolved_at', 'resolved_at'),
+        # the SLA clock (services/sla.py, the escalation worker): "what is due next"
+        Index('ix_tickets_status_first_response_due', 'status', 'first_response_due_at'),
+        Index('ix_tickets_status_resolution_due', 'status', 'resolution_due_at'),
+        Index('ix_tickets_status_next_update_due', 'status', 'next_update_due_at'),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(40), unique=True)
@@ -214,6 +226,19 @@ class Ticket(Base):
     urgency: Mapped[str] = mapped_column(String(10), default='medium', server_default='medium')
     priority_reason: Mapped[str] = mapped_column(String(300), default='', server_default='')
     priority_overridden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # the SLA clock (services/sla.py; naive UTC; docs/ARCHITECTURE.md "The clock"): the policy that applies, the due
+    # times, business seconds paused (waiting for the customer, resolved) since creation, the pause running now,
+    # the clock cycle (+1 on every reopen), met (False) / breached (True) / pending (None), the escalation level
+    sla_policy_id: Mapped[int | None] = mapped_column(ForeignKey('sla_policies.id', ondelete='SET NULL'))
+    first_response_due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    resolution_due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    next_update_due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    sla_paused_since: Mapped[datetime | None] = mapped_column(DateTime)
+    sla_paused_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default='0')
+    sla_cycle: Mapped[int] = mapped_column(Integer, default=1, server_default='1')
+    first_response_breached: Mapped[bool | None] = mapped_column(Boolean)
+    resolution_breached: Mapped[bool | None] = mapped_column(Boolean)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default='0')
 
 
 class TicketEvent(Base):
