@@ -384,7 +384,8 @@ def _socket_event(sid: str, msg) -> None:
 def _composer_event(user: User, text: str) -> dict:
     box = user.find(marker='composer').elements.pop()
     listener_id = next(lid for lid, listener in box._event_listeners.items() if listener.type.startswith('update:'))
-    return {'client_id': user.client.id, 'id': box.id, 'type': box._event_listeners[listener_id].type, 'listener_id': listener_id,
+    return {'client_id': user.client.id, 'id': box.id, 'type': box._event_listeners[listener_id].type,
+            'listener_id': listener_id,
             'args': [json.dumps(text)]}
 
 

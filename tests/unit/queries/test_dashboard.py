@@ -30,7 +30,7 @@ async def test_dashboard_aggregates(people):
                                                            '3–7 d': 0, '> 7 d': 1}
     async with db.session() as s:
         created = Counter(c.date().isoformat() for c in (await s.execute(select(Ticket.created_at))).scalars())
-    assert len(d.days) == 14 and {day: n for day, n in zip(d.days, d.created_per_day) if n} == created
+    assert len(d.days) == 14 and {day: n for day, n in zip(d.days, d.created_per_day, strict=True) if n} == created
     assert d.resolved_per_day[-1] == 1
     assert d.oldest[0].title == 'T3' and len(d.oldest) == 4
     assert t1.assignee_id == ben.id

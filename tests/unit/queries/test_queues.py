@@ -21,7 +21,8 @@ async def test_queue_line_is_unassigned_open_by_priority_then_age(people):
         network = (await s.execute(select(Queue.id).where(Queue.name == 'Network'))).scalar_one()
     old_minor = await tickets.create_ticket(actor=anna, title='old minor', priority_id=await priority_id('Minor'))
     await tickets.create_ticket(actor=anna, title='new critical', priority_id=await priority_id('Critical'))
-    old_critical = await tickets.create_ticket(actor=anna, title='old critical', priority_id=await priority_id('Critical'))
+    old_critical = await tickets.create_ticket(actor=anna, title='old critical',
+                                               priority_id=await priority_id('Critical'))
     taken = await tickets.create_ticket(actor=anna, title='taken', priority_id=await priority_id('Critical'))
     elsewhere = await tickets.create_ticket(actor=anna, title='network', queue_id=network)
     await age_ticket(old_minor.id, 30)

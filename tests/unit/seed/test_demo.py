@@ -3,6 +3,7 @@ history, seeded without a single mail or bell entry."""
 import re
 from collections import Counter
 from datetime import timedelta
+from itertools import pairwise
 
 from sqlalchemy import func, select
 
@@ -27,7 +28,7 @@ async def test_demo_has_logins_statuses_and_two_weeks_of_history(database):
     ages = [now - t.created_at for t in tickets]
     assert max(ages) > timedelta(days=12) and min(ages) < timedelta(days=1)  # spread over two weeks
     assert len({t.created_at.date() for t in tickets}) >= 10
-    assert all(a.created_at < b.created_at for a, b in zip(tickets, tickets[1:]))  # older reference, older ticket
+    assert all(a.created_at < b.created_at for a, b in pairwise(tickets))  # older reference, older ticket
     by_ticket: dict[int, list] = {}
     for e in events:
         by_ticket.setdefault(e.ticket_id, []).append(e.created_at)

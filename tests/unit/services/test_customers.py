@@ -67,7 +67,8 @@ async def test_create_customer_validates_and_is_audited(people):
 
 async def test_edit_customer_keeps_own_email_and_records_changes(people):
     anna, eva = people.users['anna@pulse.demo'], people.users['eva@acme.demo']
-    updated = await customers.save_customer(actor=anna, user_id=eva.id, email='EVA@acme.demo', display_name='Eva Lindqvist',
+    updated = await customers.save_customer(actor=anna, user_id=eva.id, email='EVA@acme.demo',
+                                            display_name='Eva Lindqvist',
                                             organisation_id=eva.organisation_id, phone='+45 33 12 34 58',
                                             location='Aarhus', department='Sales')
     assert (updated.phone, updated.location) == ('+45 33 12 34 58', 'Aarhus')
@@ -82,7 +83,8 @@ async def test_edit_customer_keeps_own_email_and_records_changes(people):
 
 async def test_only_managers_and_admins_grant_org_admin(people):
     anna, maria, eva = (people.users[e] for e in ('anna@pulse.demo', 'maria@pulse.demo', 'eva@acme.demo'))
-    common = {'user_id': eva.id, 'email': eva.email, 'display_name': eva.display_name, 'organisation_id': eva.organisation_id}
+    common = {'user_id': eva.id, 'email': eva.email, 'display_name': eva.display_name,
+              'organisation_id': eva.organisation_id}
     with pytest.raises(PermissionDenied, match='managers and admins'):
         await customers.save_customer(actor=anna, is_org_admin=True, **common)
     assert (await customers.save_customer(actor=maria, is_org_admin=True, **common)).is_org_admin

@@ -1,6 +1,7 @@
 """Who may own a ticket (Take, assign to oneself, the Assignee field: one rule), what Take and assign record and
 publish, concurrent takes and reassignments, and who is told about ownership changes."""
 import asyncio
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import select
@@ -107,7 +108,8 @@ async def test_the_assignee_field_follows_the_same_rule(people):
     third = await tickets.update_ticket(actor=ben, ticket_id=third.id, expected_version=third.version,
                                         changes={'assignee_id': ben.id})
     third = await tickets.update_ticket(actor=u['maria@pulse.demo'], ticket_id=third.id,
-                                        expected_version=third.version, changes={'assignee_id': u['maria@pulse.demo'].id})
+                                        expected_version=third.version,
+                                        changes={'assignee_id': u['maria@pulse.demo'].id})
     assert third.assignee_id == u['maria@pulse.demo'].id
 
 
@@ -196,7 +198,7 @@ async def test_concurrent_take_has_exactly_one_winner(people):
     winner = next(a for a in takers if a.id == owner)
     steps = await history(ticket.id, field='assignee_id')
     assert len(steps) == 1 and steps[0].new_value == winner.display_name
-    for taker, result in zip(takers, results):
+    for taker, result in zip(takers, results, strict=True):
         if taker.id == owner:
             assert isinstance(result, Ticket) and result.assignee_id == owner  # the winner, or the winner again
         else:
@@ -265,5 +267,5 @@ async def test_concurrent_reassign_never_loses_a_change(people):
         owner = (await s.execute(select(Ticket.assignee_id).where(Ticket.id == ticket.id))).scalar_one()
     # the history explains the final owner step by step: every row's old value is the previous row's new value
     assert steps[-1].data['new'] == owner
-    assert all(a.data['new'] == b.data['old'] for a, b in zip(steps, steps[1:]))
+    assert all(a.data['new'] == b.data['old'] for a, b in pairwise(steps))
     assert all(isinstance(r, (Ticket, StaleWrite)) for r in results)

@@ -22,7 +22,8 @@ async def test_routing_rules_first_match_wins_else_default_queue(people):
                                          keywords='invoice, billing')
     await rule_admin.create_routing_rule(actor=admin, name='VPN', queue_id=q['Network'], service_id=services['VPN'])
     await rule_admin.create_routing_rule(actor=admin, name='ACME incidents by phone', queue_id=q['2nd level'],
-                                         organisation_id=people.orgs['acme'], type_id=types['Incident'], channel='phone')
+                                         organisation_id=people.orgs['acme'], type_id=types['Incident'],
+                                         channel='phone')
 
     vpn = await tickets.create_ticket(actor=anna, title='Tunnel drops', service_id=services['VPN'])
     both = await tickets.create_ticket(actor=anna, title='Invoice portal over VPN', service_id=services['VPN'])

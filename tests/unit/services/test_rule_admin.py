@@ -99,7 +99,7 @@ async def test_rules_that_could_never_match_are_refused(people, kind, match, mes
 
 
 async def test_rule_matches_are_stored_as_they_are_compared(people):
-    admin, anna, carl = people.users['admin@pulse.demo'], people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    admin, anna, carl = (people.users[e] for e in ('admin@pulse.demo', 'anna@pulse.demo', 'carl@acme.demo'))
     async with db.session() as s:
         incident = (await s.execute(select(TicketType.id).where(TicketType.name == 'Incident'))).scalar_one()
     tier = await rule_admin.create_priority_rule(actor=admin, kind='tier', match=' GOLD ', raise_by=1)

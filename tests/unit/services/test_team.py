@@ -89,7 +89,8 @@ async def test_team_add_remove_watch_each_leave_a_chatter_entry(people):
         bodies = list((await s.execute(select(TicketEvent.body).where(TicketEvent.ticket_id == ticket.id,
                                                                       TicketEvent.kind.like('team%'))
                                        .order_by(TicketEvent.id))).scalars())
-        remaining = list((await s.execute(select(TeamMember.user_id).where(TeamMember.ticket_id == ticket.id))).scalars())
+        remaining = list((await s.execute(select(TeamMember.user_id)
+                                          .where(TeamMember.ticket_id == ticket.id))).scalars())
     assert bodies == ['Anna Keller added Daniel Weber to the team',
                       'Ben Okafor switched off notifications for Daniel Weber',
                       'Anna Keller removed Daniel Weber from the team']

@@ -125,7 +125,7 @@ async def test_concurrent_saves_of_the_same_field_exactly_one_wins(people, field
     results = await asyncio.gather(
         *[tickets.update_ticket(actor=who, ticket_id=ticket.id, expected_version=ticket.version,
                                 changes={field: value}, seen={field: seen})
-          for who, value in zip(agents, values)], return_exceptions=True)
+          for who, value in zip(agents, values, strict=False)], return_exceptions=True)
     winners = [r for r in results if not isinstance(r, Exception)]
     assert len(winners) == 1, results
     assert all(isinstance(r, StaleWrite) for r in results if isinstance(r, Exception)), results
