@@ -36,9 +36,9 @@ Uploads: the app's file size and count limits (413 beyond them).
 
 **Errors** are `application/problem+json` (RFC 9457): `type`, `title`, `status`, `detail`; validation errors list
 the fields in `errors`. Kinds (`type` ends with `#problem-<kind>`): `unauthorized` (401), `read-only-token` and
-`forbidden` (403), `not-found` (404), `stale-write` and `conflict` (409), `too-large` (413), `bad-json` (400),
-`invalid` (422), `rate-limited` (429), `server-error` (500); `about:blank` for plain HTTP errors (unknown address,
-wrong method).
+`forbidden` (403), `not-found` (404), `stale-write` and `conflict` (409), `too-large` (413), `bad-json` and
+`bad-form` (400), `invalid` (422), `rate-limited` (429), `server-error` (500); `about:blank` for plain HTTP errors
+(unknown address, wrong method).
 """
 
 
@@ -86,7 +86,7 @@ def docs_page(api: FastAPI) -> HTMLResponse:
         '</section>')
     anchors = ''.join(f'<a id="problem-{slug}"></a>' for slug in (
         'unauthorized', 'read-only-token', 'forbidden', 'not-found', 'stale-write', 'conflict', 'too-large',
-        'bad-json', 'invalid', 'rate-limited', 'server-error'))
+        'bad-json', 'bad-form', 'invalid', 'rate-limited', 'server-error'))
     page = page.replace('<div id="swagger-ui">', f'{anchors}{fallback}<div id="swagger-ui">', 1)
     return HTMLResponse(page)
 

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse
+from starlette.exceptions import HTTPException
 
 from .. import auth, storage, upload_limit
 from ..config import get_settings
@@ -235,7 +236,16 @@ async def upload(caller: CurrentCaller, reference: Reference, request: Request) 
     ticket_id = await _ticket_id(caller, reference)
     settings = get_settings()
     await _capped_body(request, upload_limit.request_limit())
-    form = await request.form(max_files=settings.max_upload_files + 1, max_fields=10)
+    try:
+        form = await request.form(max_files=settings.max_upload_files, max_fields=10)
+    except HTTPException as refused:  # Starlette's multipart parser: malformed, or more files than allowed
+        detail = str(refused.detail)
+        if 'Too many files' in detail:
+            raise ProblemError(422, f'Too many files: at most {settings.max_upload_files} per message.',
+                               slug='invalid', title='Not valid',
+                               errors=[{'field': 'body.files', 'message': 'too many files'}]) from None
+        raise ProblemError(400, f'The form cannot be read: {detail}', slug='bad-form',
+                           title='Malformed request') from None
     files: list[storage.UploadedFile] = []
     for item in form.getlist('files'):
         if isinstance(item, str) or not hasattr(item, 'read'):
