@@ -268,7 +268,9 @@ def run(n: int = 1000, *, database_url: str | None = None, latency_mails: int = 
         figures.update(browser)
         if 'mail_to_browser_p95_ms' in browser:
             figures['mail_to_bus_p95_ms'] = figures['mail_to_screen_p95_ms']
+            figures['mail_to_bus_median_ms'] = figures['mail_to_screen_median_ms']
             figures['mail_to_screen_p95_ms'] = browser['mail_to_browser_p95_ms']
+            figures['mail_to_screen_median_ms'] = browser['mail_to_browser_median_ms']
             figures['mail_to_screen_measured_at'] = "an agent's ticket list in Chromium (real server, IDLE)"
     return figures
 
