@@ -95,6 +95,16 @@ class Settings(BaseSettings):
     @classmethod
     def _known_phone_region(cls, value: str) -> str:
         region = value.strip().upper()
+    # escalation (pulse_live/notify/escalator.py, pulse_live/notify/webhooks.py)
+    escalation_worker: bool = Field(default=True, description='run the escalation worker and the webhook sender in '
+                                                              'this process (one process of an installation acts)')
+    webhook_allow_private: bool = Field(default=False, description='allow webhook URLs into private, loopback and '
+                                                                   'link-local addresses (tests, a gateway on the LAN)')
+    webhook_timeout_s: float = Field(default=10, gt=0, description='a webhook receiver must answer within this')
+    webhook_max_attempts: int = Field(default=8, ge=1, description='tries before a delivery is a dead letter')
+    webhook_retry_base_s: float = Field(default=30, gt=0, description='first retry after about this (doubling)')
+    webhook_retry_max_s: float = Field(default=3600, gt=0, description='longest wait between two tries')
+
         if region not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f'{value!r} is not a known country (an ISO 3166 code, e.g. CH, DE, GB)')
         return region
