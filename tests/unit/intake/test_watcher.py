@@ -192,3 +192,35 @@ def _fail_on(title: str, real):
             raise RuntimeError('the process died here')
         return await real(session, change, *args, **kwargs)
     return plan
+
+
+async def test_a_new_uidvalidity_reads_the_folder_afresh_without_duplicates(people, box):
+    """The folder was recreated on the server (UIDVALIDITY changes, every UID starts over): the watcher starts from
+    UID 0 again, and the Message-IDs keep the mails already imported from becoming tickets twice."""
+    await box.deliver(mail(subject='Old one'), mail(subject='Old two'))
+    await box.import_now()
+    async with db.session() as s:
+        before = (await s.get(Mailbox, box.id)).uidvalidity
+
+    def recreate() -> None:
+        client = box.server.connect()
+        try:
+            client.create(box.folder + '-new')
+            client.select(box.folder)
+            client.copy('1:*', box.folder + '-new')
+            client.close()
+            client.delete(box.folder)
+            client.rename(box.folder + '-new', box.folder)
+        finally:
+            client.logout()
+    await asyncio.to_thread(recreate)
+    await box.deliver(mail(subject='New after the change'))
+    async with watching(box.id):
+        await _tickets(3)
+        await until(lambda: _imported_count(box.id, 5))
+    async with db.session() as s:
+        after = (await s.get(Mailbox, box.id)).uidvalidity
+    assert after != before
+    assert sorted(t.title for t in await email_tickets()) == ['New after the change', 'Old one', 'Old two']
+    outcomes = sorted(r.outcome for r in await imported(box.id))
+    assert outcomes == ['duplicate', 'duplicate', 'ticket', 'ticket', 'ticket']
