@@ -180,10 +180,11 @@ async def _session(mailbox_id: int, owner: str) -> None:
             last_uid = await catch_up(connection, mailbox_id, uidvalidity, last_uid)
             if not await claim(mailbox_id, owner=owner):
                 return  # another process has it now
+            wait = min(settings.mail_intake_poll_s, settings.mail_intake_claim_s / 2)  # renew the lease in time
             if settings.mail_intake_idle:
-                await connection.wait(settings.mail_intake_poll_s)
+                await connection.wait(wait)
             else:
-                await asyncio.sleep(settings.mail_intake_poll_s)
+                await asyncio.sleep(wait)
                 await connection.noop()
     finally:
         await connection.close()
