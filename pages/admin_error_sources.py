@@ -94,6 +94,7 @@ async def error_sources_page() -> None:
     user = await require_user(Role.ADMIN)
     if user is None:
         return
+    dialogs: ui.element  # made in the frame below, before anything opens a dialog
 
     async def revoke(row: error_queries.SourceRow) -> None:
         with dialogs, ui.dialog() as dialog, ui.card().classes('w-[28rem] max-w-full gap-2'):
