@@ -113,7 +113,7 @@ def main() -> None:
     base = f'http://127.0.0.1:{port}'
     env = {'PULSE_DATA_DIR': str(tmp / 'data'), 'PULSE_BASE_URL': base, 'PULSE_MAIL_WORKER': 'false',
            'PULSE_MAIL_INTAKE_WORKER': 'false', 'PULSE_STORAGE_SECRET': 'bench',
-           'PULSE_API_RATE_PER_MINUTE': '1000000',
+           'PULSE_API_RATE_PER_MINUTE': '1000000', 'PULSE_API_AUTH_FAILURES_PER_MINUTE': '1000000',
            'PULSE_DATABASE_URL': args.database_url or f'sqlite+aiosqlite:///{tmp}/data/pulse.db'}
     if args.database_url:
         env['PULSE_DATABASE_SCHEMA'] = f'pulse_api_bench_{os.getpid()}'

@@ -116,6 +116,8 @@ class Settings(BaseSettings):
 
     api_rate_per_minute: int = Field(default=600, ge=1, description='requests per minute one API token may make '
                                      '(a burst of as many is allowed; then 429 with Retry-After)')
+    api_auth_failures_per_minute: int = Field(default=60, ge=1, description='refused API tokens per minute from one '
+                                              'address before it is answered 429 without a lookup')
     def resolved_storage_secret(self) -> str:
         if self.storage_secret:
             return self.storage_secret

@@ -3,7 +3,8 @@
 - no ``Authorization: Bearer <token>``, or an unknown, expired or revoked token, or an inactive account → 401
 - a read token on anything but GET/HEAD → 403
 - more than ``PULSE_API_RATE_PER_MINUTE`` requests a minute per token → 429 with ``Retry-After`` (an in-process
-  token bucket per token, checked before the database is asked: a flood costs no queries)
+  token bucket per token, checked before the database is asked: a flood costs no queries); an address whose
+  tokens were refused more than ``PULSE_API_AUTH_FAILURES_PER_MINUTE`` times a minute gets 429 before any lookup
 """
 from __future__ import annotations
 
@@ -51,6 +52,13 @@ class RateLimiter:
             self._buckets.popitem(last=False)
         return wait
 
+    def wait(self, key: str, rate_per_minute: int, now: float | None = None) -> float:
+        """The seconds until ``key`` may take one unit (0: now), without taking it."""
+        now = time.monotonic() if now is None else now
+        tokens, last = self._buckets.get(key, (float(rate_per_minute), now))
+        tokens = min(float(rate_per_minute), tokens + (now - last) * rate_per_minute / 60.0)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / (rate_per_minute / 60.0)
+
     def clear(self) -> None:
         self._buckets.clear()
 
@@ -72,6 +80,11 @@ def _unauthorized(detail: str) -> ProblemError:
     return ProblemError(401, detail, slug='unauthorized', title='Not signed in', headers=CHALLENGE)
 
 
+def _too_many(wait: float) -> ProblemError:
+    return ProblemError(429, f'Too many requests; try again in {math.ceil(wait)} s.', slug='rate-limited',
+                        title='Too many requests', headers={'Retry-After': str(max(1, math.ceil(wait)))})
+
+
 async def caller(request: Request,
                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
     """The dependency of every API route (see the module docstring)."""
@@ -81,14 +94,17 @@ async def caller(request: Request,
                             'profile page).' if not header else
                             'The Authorization header must be "Bearer <token>".')
     token = credentials.credentials.strip()
-    wait = limiter.take(api_tokens.hash_token(token), get_settings().api_rate_per_minute)
+    settings = get_settings()
+    address = f'refused:{request.client.host if request.client else "?"}'
+    wait = limiter.wait(address, settings.api_auth_failures_per_minute)  # an address guessing tokens
+    if wait <= 0:
+        wait = limiter.take(api_tokens.hash_token(token), settings.api_rate_per_minute)
     if wait > 0:
-        raise ProblemError(429, f'Too many requests with this token; try again in {math.ceil(wait)} s.',
-                           slug='rate-limited', title='Too many requests',
-                           headers={'Retry-After': str(max(1, math.ceil(wait)))})
+        raise _too_many(wait)
     try:
         user, api_token = await api_tokens.authenticate(token)
     except api_tokens.TokenRefused as refused:
+        limiter.take(address, settings.api_auth_failures_per_minute)
         raise _unauthorized(str(refused)) from None
     if request.method not in READ_METHODS and api_token.scope != TokenScope.WRITE:
         raise ProblemError(403, f'The token "{api_token.name}" may only read; this needs a token with the write '

@@ -17,6 +17,7 @@ from pulse_live.services import api_tokens
 @pytest.fixture
 def api_app(monkeypatch) -> FastAPI:
     monkeypatch.setenv('PULSE_API_RATE_PER_MINUTE', '100000')
+    monkeypatch.setenv('PULSE_API_AUTH_FAILURES_PER_MINUTE', '100000')
     reset_settings()
     limiter.clear()
     app = FastAPI()

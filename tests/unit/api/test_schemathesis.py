@@ -48,6 +48,7 @@ def _pg_schema(name: str, drop: bool) -> None:
 def fuzz_server(request, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ('PYTEST_CURRENT_TEST', 'PULSE_BUS_URL')}
     env.update(PULSE_DATA_DIR=str(tmp_path / 'data'), PULSE_STORAGE_SECRET='fuzz', PULSE_API_RATE_PER_MINUTE='1000000',
+               PULSE_API_AUTH_FAILURES_PER_MINUTE='1000000',
                PULSE_MAIL_WORKER='false', PULSE_MAIL_INTAKE_WORKER='false', PYTHONPATH=str(REPO))
     schema_name = f'pulse_fuzz_{os.getpid()}'
     if request.param == 'postgresql':

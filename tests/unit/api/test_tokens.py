@@ -119,3 +119,15 @@ async def test_rate_limit_per_token_answers_429_with_retry_after(client, token_f
     assert refused.headers['content-type'] == PROBLEM and int(refused.headers['retry-after']) >= 1
     assert refused.json()['type'].endswith('rate-limited')
     assert (await client.get('/me', headers=second)).status_code == 200  # per token
+
+
+async def test_an_address_guessing_tokens_is_slowed_down(client, token_for, monkeypatch):
+    from pulse_live.config import reset_settings
+    monkeypatch.setenv('PULSE_API_AUTH_FAILURES_PER_MINUTE', '3')
+    reset_settings()
+    valid = await token_for('anna@pulse.demo')
+    codes = [(await client.get('/me', headers={'Authorization': f'Bearer plk_0000_{n:040d}'})).status_code
+             for n in range(5)]
+    assert codes == [401, 401, 401, 429, 429]
+    refused = await client.get('/me', headers=valid)  # the same address: slowed down too, until the minute passes
+    assert refused.status_code == 429 and refused.headers['content-type'] == PROBLEM
