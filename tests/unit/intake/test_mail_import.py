@@ -321,3 +321,18 @@ async def test_mail_we_send_is_marked_automated_and_its_reply_threads_back(peopl
     await box.import_now()
     assert (await entries(ticket.id))[-1].body == 'Thanks, all good now.'
     assert await email_tickets() == []
+
+
+async def test_with_the_triage_setting_unknown_senders_are_never_made_customers(people, box, monkeypatch):
+    from pulse_live.config import reset_settings
+    await mailboxes.set_mail_domains(actor=people.users['admin@pulse.demo'], organisation_id=people.orgs['acme'],
+                                     domains=['acme.demo'])
+    monkeypatch.setenv('PULSE_MAIL_INTAKE_UNKNOWN_SENDER', 'triage')
+    reset_settings()
+    await box.deliver(mail(sender='Nina New <nina@acme.demo>', subject='Hello'))
+    await box.import_now()
+    [ticket] = await email_tickets()
+    assert ticket.customer_id is None
+    assert 'Needs triage' in ticket.description and 'nina@acme.demo' in ticket.description
+    async with db.session() as s:
+        assert (await s.execute(select(User).where(User.email == 'nina@acme.demo'))).first() is None
