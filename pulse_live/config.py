@@ -78,6 +78,10 @@ class Settings(BaseSettings):
                                                                      'renews it; another process takes over after')
 
     # REST API (pulse_live/api)
+    api_rate_per_minute: int = Field(default=600, ge=1, description='requests per minute one API token may make '
+                                     '(a burst of as many is allowed; then 429 with Retry-After)')
+    api_auth_failures_per_minute: int = Field(default=60, ge=1, description='refused API tokens per minute from one '
+                                              'address before it is answered 429 without a lookup')
 
     # error reports (pulse_live/intake/error_reports.py)
     error_max_body_bytes: int = Field(default=1024 * 1024, ge=1024,
@@ -91,10 +95,6 @@ class Settings(BaseSettings):
     error_key_cache_s: float = Field(default=2, ge=0, description='how long a DSN key is trusted without reading '
                                                                  'it again (a revocation takes effect after this)')
 
-    @field_validator('phone_region')
-    @classmethod
-    def _known_phone_region(cls, value: str) -> str:
-        region = value.strip().upper()
     # escalation (pulse_live/notify/escalator.py, pulse_live/notify/webhooks.py)
     escalation_worker: bool = Field(default=True, description='run the escalation worker and the webhook sender in '
                                                               'this process (one process of an installation acts)')
@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     webhook_retry_base_s: float = Field(default=30, gt=0, description='first retry after about this (doubling)')
     webhook_retry_max_s: float = Field(default=3600, gt=0, description='longest wait between two tries')
 
+    @field_validator('phone_region')
+    @classmethod
+    def _known_phone_region(cls, value: str) -> str:
+        region = value.strip().upper()
         if region not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f'{value!r} is not a known country (an ISO 3166 code, e.g. CH, DE, GB)')
         return region
@@ -114,10 +118,6 @@ class Settings(BaseSettings):
             return self.database_url
         return f'sqlite+aiosqlite:///{(self.data_dir / "pulse.db").resolve()}'
 
-    api_rate_per_minute: int = Field(default=600, ge=1, description='requests per minute one API token may make '
-                                     '(a burst of as many is allowed; then 429 with Retry-After)')
-    api_auth_failures_per_minute: int = Field(default=60, ge=1, description='refused API tokens per minute from one '
-                                              'address before it is answered 429 without a lookup')
     def resolved_storage_secret(self) -> str:
         if self.storage_secret:
             return self.storage_secret
