@@ -44,6 +44,8 @@ class EscalationFiring(Base):
     due_at: Mapped[datetime] = mapped_column(DateTime)  # when the rule became due (may be before fired_at: catch-up)
     fired_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     outcome: Mapped[str] = mapped_column(Text, default='')  # what the actions did, or why one could not
+    status: Mapped[str] = mapped_column(String(20), default='done')  # pending: follow-up actions not all done yet
+    plan: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # the follow-up actions, with concrete targets
 
 
 class EscalationSchedule(Base):

@@ -5,8 +5,8 @@ actions through ``pulse_live/services/escalation.py``).
 **Criteria** (one per rule), each the moment it becomes true for a ticket in its current clock cycle:
 
 - ``target_share`` (``target``, ``share_percent``): that share of a target's time is used — the moment
-  ``share × target + paused`` business time after the target started (the cycle's start for first response and
-  resolution, the last staff update for "update every N");
+  ``share × target + paused`` business time after the target's clock started (the ticket's creation for first
+  response and resolution, with the paused time since; the last staff update for "update every N");
 - ``breached`` (``target``): the target's due time (``*_due_at``) has passed;
 - ``unassigned`` (``minutes``): nobody has taken the ticket for N business minutes since it became unassigned;
 - ``no_update`` (``minutes``): no public staff update for N business minutes (a staff reply restarts it at once);
@@ -101,7 +101,8 @@ class Facts:
     met: Mapping[str, bool | None] = field(default_factory=dict)  # *_breached: None pending, False met, True breached
     target_minutes: Mapping[str, int | None] = field(default_factory=dict)
     paused_since: datetime | None = None
-    paused_seconds: int = 0
+    paused_seconds: int = 0  # business seconds paused since the clock started (waiting, resolved)
+    clock_started_at: datetime | None = None  # when the targets' clock started (created); None: cycle_started_at
     calendar: Calendar = ALWAYS_OPEN
 
 
@@ -147,7 +148,7 @@ def _criterion_at(rule: Rule, facts: Facts) -> datetime | None:
         if not minutes or rule.share_percent is None:
             return None
         start = facts.last_staff_update_at or facts.cycle_started_at if target == 'next_update' \
-            else facts.cycle_started_at
+            else facts.clock_started_at or facts.cycle_started_at
         paused = 0 if target == 'next_update' else facts.paused_seconds
         at = add_business_time(cal, start, timedelta(seconds=minutes * 60 * rule.share_percent / 100 + paused))
         return min(at, due) if due is not None else at

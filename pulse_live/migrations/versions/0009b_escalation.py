@@ -41,6 +41,8 @@ def upgrade() -> None:
         sa.Column('due_at', sa.DateTime(), nullable=False),
         sa.Column('fired_at', sa.DateTime(), nullable=False),
         sa.Column('outcome', sa.Text(), nullable=False),
+        sa.Column('status', sa.String(length=20), nullable=False),
+        sa.Column('plan', sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(['rule_id'], ['escalation_rules.id'], ondelete='CASCADE'),
         sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id'),
