@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     error_key_cache_s: float = Field(default=2, ge=0, description='how long a DSN key is trusted without reading '
                                                                  'it again (a revocation takes effect after this)')
 
-    # escalation (pulse_live/notify/escalator.py, pulse_live/notify/webhooks.py)
+    # escalation (pulse_live/escalation_worker.py, pulse_live/notify/webhooks.py)
     escalation_worker: bool = Field(default=True, description='run the escalation worker and the webhook sender in '
                                                               'this process (one process of an installation acts)')
     webhook_allow_private: bool = Field(default=False, description='allow webhook URLs into private, loopback and '

@@ -69,8 +69,15 @@ class SessionEnded(Event):
     session_id: str
 
 
+@dataclass(frozen=True)
+class EscalationRulesChanged(Event):
+    """The escalation rules changed: the acting escalation worker re-schedules every open ticket."""
+    topic: ClassVar[str] = 'escalation_rules'
+
+
 EVENT_TYPES: dict[str, type[Event]] = {cls.topic: cls for cls in (TicketChanged, NotificationCreated, NotificationsRead,
-                                                               PresenceChanged, AccountChanged, SessionEnded)}
+                                                               PresenceChanged, AccountChanged, SessionEnded,
+                                                               EscalationRulesChanged)}
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:
