@@ -5,7 +5,7 @@ from nicegui import ui
 
 from pulse_live.models import Status
 
-STATUS_COLORS = {'open': 'blue', 'in_progress': 'amber-8', 'resolved': 'green', 'closed': 'grey'}
+STATUS_COLORS = {'open': 'blue', 'in_progress': 'amber-8', 'waiting': 'purple-5', 'resolved': 'green', 'closed': 'grey'}
 
 
 def status_badge(status: str) -> ui.badge:

@@ -39,6 +39,7 @@ def nav_links(user: User) -> list[tuple[str, str]]:
         links.append(('Dashboard', '/dashboard'))
     if auth.can_configure_work(user):
         links.append(('Queues & rules', '/admin/queues'))
+        links.append(('Service levels', '/admin/sla'))
     if user.role == 'admin':
         links.append(('Staff', '/admin/staff'))
         links.append(('Mailboxes', '/admin/mailboxes'))

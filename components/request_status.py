@@ -18,7 +18,7 @@ def request_status_badge(status: str) -> ui.badge:
 
 def progress_line(status: str) -> ui.row:
     """Received → In progress → Solved → Closed, done steps filled, the current one highlighted."""
-    current = STEPS.index(Status(status))
+    current = STEPS.index(Status.IN_PROGRESS if status == Status.WAITING else Status(status))  # waiting: in progress
     with ui.row().classes('items-center gap-1 flex-wrap').mark('request-progress') as row:
         for index, step in enumerate(STEPS):
             done, here = index < current, index == current

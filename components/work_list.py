@@ -21,6 +21,7 @@ from nicegui import ui
 from components.actions import attempt
 from components.badges import STATUS_COLORS, count_text
 from components.live_list import LiveRefresh
+from components.sla_badge import due_cell
 from pulse_live.events import TicketChanged
 from pulse_live.models import Status, User, utcnow
 from pulse_live.queries.queues import WorkPage, WorkRow
@@ -28,8 +29,8 @@ from pulse_live.queries.shared import shared_read
 from pulse_live.services import ownership
 
 DEBOUNCE_S = 0.25
-COLUMNS = '9.5rem minmax(12rem,1fr) 6rem 6.5rem 7rem 9rem 8rem 4.5rem 5.5rem'
-HEADERS = ['Reference', 'Title', 'Priority', 'Status', 'Type', 'Organisation', 'Assignee', 'Age', '']
+COLUMNS = '9.5rem minmax(12rem,1fr) 6rem 6.5rem 7rem 9rem 8rem 4.5rem 9rem 5.5rem'
+HEADERS = ['Reference', 'Title', 'Priority', 'Status', 'Type', 'Organisation', 'Assignee', 'Age', 'Due', '']
 
 
 def age_text(created_at: datetime, now: datetime | None = None) -> str:
@@ -115,6 +116,7 @@ class WorkList:
                 .mark(f'assignee {row.reference}')
             ui.label(age_text(row.created_at, now)).classes('text-slate-500') \
                 .tooltip(f'Opened {row.created_at:%Y-%m-%d %H:%M} UTC')
+            due_cell(row.sla, row.reference)  # counts down in the browser (components/sla_badge.py)
             if row.assignee_id is None and row.status in (Status.OPEN, Status.IN_PROGRESS):
                 if row.queue_id in self.not_takeable:  # Take would be refused: no button (the service checks too)
                     ui.icon('lock', color='grey-5').classes('justify-self-start') \

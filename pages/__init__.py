@@ -5,6 +5,7 @@ from . import (  # noqa: F401  (imported for their routes)
     admin_outbox,
     admin_queues,  # work management: /admin/queues
     admin_services,
+    admin_sla,  # service levels: calendars and SLA policies, /admin/sla
     admin_staff,  # admins manage staff: /admin/staff
     customers,  # the directory
     dashboard,  # /dashboard

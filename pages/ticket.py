@@ -20,6 +20,7 @@ from components.frame import frame
 from components.presence_bar import PresenceBar
 from components.render import render_boundary
 from components.session import require_user
+from components.sla_badge import SlaPanel
 from components.team import TeamList
 from components.ticket_screen import LiveTicketScreen
 from components.work_panel import WorkPanel
@@ -37,7 +38,7 @@ from pulse_live.services.labels import INTERNAL_FIELDS
 from pulse_live.services.tickets import CUSTOMER_TRANSITIONS, TRANSITIONS
 
 ACTION_LABELS = {Status.IN_PROGRESS: 'Start work', Status.RESOLVED: 'Resolve…', Status.CLOSED: 'Close',
-                 Status.OPEN: 'Back to open'}
+                 Status.OPEN: 'Back to open', Status.WAITING: 'Wait for customer'}
 REOPEN_REASON_LIMIT = tickets.REASON_LIMIT
 
 
@@ -99,6 +100,9 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
                 self.composer = Composer(can_note=self.staff, mention_candidates=await catalog.mention_candidates(),
                                          send=self._send, on_typing=self._typing, ticket_view=lambda: self.view)
             with render_boundary(), ui.column().classes('gap-3 min-w-0'):
+                self.sla_panel = SlaPanel(self.user, self.ticket_id) if self.staff else None  # due times, staff only
+                if self.sla_panel is not None:
+                    await self.sla_panel.load()
                 self.customer_panel = CustomerPanel(self.user, self.ticket_id,
                                                     can_change=t.status != Status.CLOSED) if self.staff else None
                 if self.customer_panel is not None:
@@ -155,7 +159,7 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
                     label = 'Reopen'
                 elif current == Status.CLOSED and target == Status.OPEN:
                     label = 'Reopen…'
-                elif current == Status.RESOLVED and target == Status.IN_PROGRESS:
+                elif current in (Status.RESOLVED, Status.WAITING) and target == Status.IN_PROGRESS:
                     label = 'Resume work'
                 if target == Status.IN_PROGRESS and self._start_work_refused():
                     ui.icon('lock', size='xs').classes('text-slate-400 self-center').mark('start-work-locked') \
@@ -195,6 +199,8 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
             await self.error_details.load()  # the error group's counter, last seen, context
         if event.kind == ERROR_COUNT_CHANGE:
             return  # only the error group changed: nothing else to read
+        if self.sla_panel is not None and event.kind in ('field_change', 'created', 'message') and not self.gone:
+            await self.sla_panel.load()  # the clock moves with status, priority, replies and recorded breaches
         if event.kind in ('field_change', 'created'):
             await self.reload()
             if self.customer_panel is not None and not CUSTOMER_PANEL_FIELDS.isdisjoint(event.fields) \

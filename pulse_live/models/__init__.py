@@ -4,7 +4,7 @@ from .core import *  # noqa: F401,F403
 from .core import Base, utcnow  # noqa: F401
 from .customers import *  # noqa: F401,F403
 from .error_reports import *  # noqa: F401,F403
-from .mail_intake import *  # noqa: F401,F403
-from .work import *  # noqa: F401,F403
 from .escalation import *  # noqa: F401,F403
+from .mail_intake import *  # noqa: F401,F403
 from .sla import *  # noqa: F401,F403
+from .work import *  # noqa: F401,F403

@@ -30,7 +30,7 @@ from ..models import (
 )
 from .queues import SORTS, check_dates
 
-ACTIVE = (Status.OPEN.value, Status.IN_PROGRESS.value)
+ACTIVE = (Status.OPEN.value, Status.IN_PROGRESS.value, Status.WAITING.value)  # waiting for the customer: still open
 STAFF_FILTERS = ('queue_id', 'assignee_id', 'priority_id')
 
 Assignee, Customer = aliased(User), aliased(User)

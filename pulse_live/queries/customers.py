@@ -10,7 +10,7 @@ from sqlalchemy import and_, case, func, or_, select
 from .. import auth, contact, db
 from ..models import ConfigurationItem, Organisation, Priority, Role, Service, Status, Ticket, User
 
-OPEN_STATUSES = (Status.OPEN.value, Status.IN_PROGRESS.value)
+OPEN_STATUSES = (Status.OPEN.value, Status.IN_PROGRESS.value, Status.WAITING.value)  # waiting: still open
 
 
 @dataclass

@@ -14,7 +14,7 @@ from sqlalchemy import case, func, select
 from .. import auth, db
 from ..models import Priority, Queue, Status, Ticket, User, utcnow
 
-WORKABLE = (Status.OPEN.value, Status.IN_PROGRESS.value)
+WORKABLE = (Status.OPEN.value, Status.IN_PROGRESS.value, Status.WAITING.value)  # waiting for the customer: still open
 DAYS = 14
 OLDEST = 8
 # unassigned open tickets by age: (label, upper bound)

@@ -20,11 +20,12 @@ from .tickets import AttachmentView, EventView, find_ticket_id, ticket_attachmen
 
 # how the customer reads our statuses
 STATUS_WORDS = {Status.OPEN: 'Received', Status.IN_PROGRESS: 'In progress', Status.RESOLVED: 'Solved',
-                Status.CLOSED: 'Closed'}
+                Status.CLOSED: 'Closed', Status.WAITING: 'Waiting for your reply'}
 STATUS_HINTS = {Status.OPEN: 'We have your request and will pick it up soon.',
                 Status.IN_PROGRESS: 'Someone is working on your request.',
                 Status.RESOLVED: 'We think this is solved. Please confirm, or reopen it if the problem is still there.',
-                Status.CLOSED: 'This request is closed.'}
+                Status.CLOSED: 'This request is closed.',
+                Status.WAITING: 'We need something from you: please answer in the conversation below.'}
 SCOPES = ('mine', 'organisation')
 STATES = ('open', 'closed', 'all')
 
@@ -57,7 +58,8 @@ async def requests(viewer: User, *, scope: str = 'mine', state: str = 'all', sea
         conditions.append(or_(Ticket.customer_id == viewer.id, Ticket.creator_id == viewer.id,
                               auth.on_team_of(viewer)))  # also those a colleague copied them in on
     if state == 'open':
-        conditions.append(Ticket.status.in_([Status.OPEN.value, Status.IN_PROGRESS.value, Status.RESOLVED.value]))
+        conditions.append(Ticket.status.in_([Status.OPEN.value, Status.IN_PROGRESS.value, Status.WAITING.value,
+                                             Status.RESOLVED.value]))
     elif state == 'closed':
         conditions.append(Ticket.status == Status.CLOSED.value)
     term = (search or '').strip().lower()[:200]

@@ -13,9 +13,21 @@ from sqlalchemy.orm import aliased
 
 from .. import auth, db
 from ..errors import PermissionDenied, ValidationError
-from ..models import Organisation, Priority, Queue, QueueMember, Service, Status, Ticket, TicketType, User
+from ..models import (
+    ACTIVE_STATUSES,
+    Organisation,
+    Priority,
+    Queue,
+    QueueMember,
+    Service,
+    Status,
+    Ticket,
+    TicketType,
+    User,
+)
+from . import sla as sla_queries
 
-WORKABLE = (Status.OPEN.value, Status.IN_PROGRESS.value)
+WORKABLE = ACTIVE_STATUSES  # open, in progress, waiting for the customer
 MAX_PAGE_SIZE = 100
 # the days a "created" filter may name (a browser's date input lets one type up to year 275760; 9999-12-31 + 1 day
 # is past what Python's dates hold)
@@ -49,6 +61,7 @@ class WorkRow:
     assignee: str
     created_at: datetime
     updated_at: datetime
+    sla: sla_queries.SlaView | None = None  # the Due column (staff lists only)
 
 
 @dataclass
@@ -118,6 +131,9 @@ async def _page(conditions: list, order_by: tuple, page: int, page_size: int) ->
                         type=r[6], organisation=r[7], service=r[8] or '', queue=r[9] or '', assignee_id=r[10],
                         assignee=r[11] or '', created_at=r[12], updated_at=r[13], queue_id=r[14])
                 for r in (await s.execute(query)).all()]
+        clocks = await sla_queries.views(s, [r.id for r in rows])
+        for row in rows:
+            row.sla = clocks.get(row.id)
     return WorkPage(rows=rows, total=total, page=page, page_size=page_size)
 
 

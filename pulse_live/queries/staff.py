@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from .. import auth, db
 from ..models import STAFF_ROLES, Queue, QueueMember, Role, Status, Ticket, User
 
-OPEN_STATUSES = (Status.OPEN.value, Status.IN_PROGRESS.value)
+OPEN_STATUSES = (Status.OPEN.value, Status.IN_PROGRESS.value, Status.WAITING.value)  # waiting: still open
 ROLE_ORDER = {Role.ADMIN.value: 0, Role.MANAGER.value: 1, Role.AGENT.value: 2}
 
 

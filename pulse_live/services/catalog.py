@@ -7,6 +7,7 @@ from ..errors import NotFound
 from ..models import Priority, PriorityScale, Queue, ResolutionCode, TicketType
 from ._uow import unit_of_work
 from .rule_admin import ensure_default_priority_rules
+from .sla_admin import ensure_default_sla
 
 DEFAULT_TYPES = ['Incident', 'Inquiry']
 PRIORITY_SCALES = {
@@ -55,6 +56,7 @@ async def ensure_catalog() -> None:
         if not (await s.execute(select(Queue.id).limit(1))).first():
             s.add(Queue(name='1st level', description='First contact', is_default=True))
         await ensure_default_priority_rules(s)
+        await ensure_default_sla(s)
 
 
 async def set_active_scale(key: str) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .. import auth, db, storage
 from ..errors import ValidationError
 from ..models import STAFF_ROLES, Attachment, EventKind, EventMention, Ticket, TicketEvent, User, utcnow
+from . import sla
 from .ticket_write import TicketWrite, ticket_write
 
 MAX_MESSAGE = 20000
@@ -94,4 +95,5 @@ async def post_message(*, actor: User, ticket_id: int, body: str, internal: bool
         if auth.is_staff(actor) and not internal and w.ticket.first_response_at is None:
             stamp['first_response_at'] = now
         await w.touch(**stamp)
+        await sla.on_reply(w, now=now, internal=internal)
     return event

@@ -30,6 +30,7 @@ from ..models import (
 )
 from ..rules import prioritisation as engine
 from ..rules.prioritisation import Decision, level_value
+from . import sla
 from .labels import label_for
 from .ticket_write import TicketWrite, ticket_write
 
@@ -129,6 +130,7 @@ async def set_assessment(*, actor: User, ticket_id: int, expected_version: int, 
         w.fields.extend(values)
         if is_untouched(w.ticket) and await _automatic_change(w, await decide(w.session, w.ticket)) is not None:
             w.fields.append('priority_id')
+            await sla.on_inputs_changed(w, ['priority_id'])
     return w.ticket
 
 
@@ -149,4 +151,5 @@ async def use_automatic(*, actor: User, ticket_id: int, expected_version: int) -
                   field='priority_id', old_value=decision.priority_name, new_value=decision.priority_name,
                   data={'automatic': True, 'reason': decision.reason})
         w.fields.append('priority_id')
+        await sla.on_inputs_changed(w, ['priority_id'])
     return w.ticket

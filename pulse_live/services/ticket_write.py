@@ -157,3 +157,27 @@ async def ticket_write(actor: User, ticket_id: Any, *, action: str = 'change', k
         write = TicketWrite(uow, actor, ticket, kind=kind)
         yield write
         await write.publish()
+
+
+SYSTEM_NAME = 'Pulse Live'
+
+
+def system_actor() -> User:
+    """The acting "user" of a change the system makes by itself (the SLA clock, escalation rules): a transient,
+    never stored ``User`` without an id, so history rows and the published ``TicketChanged`` name no person
+    (``actor_id`` None: "Pulse Live" in the history) and no staff permission applies (its role is ``system``)."""
+    return User(id=None, email='', password_hash='', role='system', display_name=SYSTEM_NAME, organisation_id=0)
+
+
+@asynccontextmanager
+async def system_write(ticket_id: int, *, kind: str = 'field_change') -> AsyncIterator[TicketWrite]:
+    """A change by the system (no person acts; no access check: the caller decided from the ticket's own facts).
+    Same shape as ``ticket_write``: one unit of work, history rows by the system, ``TicketChanged`` after commit.
+    A ticket that no longer exists is ``NotFound``; a closed one is the caller's to skip."""
+    async with unit_of_work() as uow:
+        ticket = await uow.session.get(Ticket, ticket_id)
+        if ticket is None:
+            raise NotFound('Ticket not found.')
+        write = TicketWrite(uow, system_actor(), ticket, kind=kind)
+        yield write
+        await write.publish()

@@ -25,7 +25,7 @@ from ..models import (
     utcnow,
 )
 from ..rules.prioritisation import level_value
-from . import prioritisation, routing
+from . import prioritisation, routing, sla
 from ._uow import unit_of_work
 from .chatter import add_message
 from .labels import FIELD_LABELS, exists
@@ -42,8 +42,9 @@ REFERENCE_FIELDS = frozenset({'type_id', 'priority_id', 'customer_id', 'service_
 
 # who may move a ticket from one status to another: staff everywhere allowed, customers only where listed
 TRANSITIONS: dict[Status, set[Status]] = {
-    Status.OPEN: {Status.IN_PROGRESS, Status.RESOLVED},
-    Status.IN_PROGRESS: {Status.OPEN, Status.RESOLVED},
+    Status.OPEN: {Status.IN_PROGRESS, Status.WAITING, Status.RESOLVED},
+    Status.IN_PROGRESS: {Status.OPEN, Status.WAITING, Status.RESOLVED},
+    Status.WAITING: {Status.IN_PROGRESS, Status.OPEN, Status.RESOLVED},  # staff set it; a customer reply clears it
     Status.RESOLVED: {Status.CLOSED, Status.IN_PROGRESS, Status.OPEN},
     Status.CLOSED: {Status.OPEN},  # staff only, with a reason (``change_status``)
 }
@@ -172,6 +173,7 @@ async def create_ticket(*, actor: User, title: str, description: str = '', type_
         info = await routing.on_create(s, ticket, explicit_queue=queue_id is not None)
         info['priority_reason'] = await prioritisation.on_create(s, actor, ticket,
                                                                  explicit_priority=priority_id is not None)
+        await sla.on_create(s, ticket)  # the clock: policy and due times (staff only; not in the opening row)
         opened.data = info
         if stored:
             await add_message(w, body='', internal=False, stored=stored, now=now)
@@ -260,7 +262,8 @@ async def _update_once(actor: User, ticket_id: int, expected_version: int, chang
                 raise _Interleaved
         for field, value in values.items():
             await w.record_change(field, old[field], value)
-        await prioritisation.on_update(w, values)
+        automatic = await prioritisation.on_update(w, values)
+        await sla.on_inputs_changed(w, set(values) | ({'priority_id'} if automatic is not None else set()))
         w.fields.extend(values)
     return ticket
 
@@ -333,6 +336,7 @@ async def change_status(*, actor: User, ticket_id: int, expected_version: int, s
             status_row = w.entries[0]
             status_row.body = f'{actor.display_name} {what} ({old_status.label} → {new_status.label}): {reason_text}'
             status_row.data = {**(status_row.data or {}), 'reason': reason_text}
+        await sla.on_status(w, old_status, new_status, now=now)
         if takes:
             record_taken(w, f'{actor.display_name} took the ticket (started work)')
         w.fields.extend(f for f in values if f.endswith(('status', '_id', 'text')))

@@ -1,0 +1,190 @@
+"""SLA countdowns the browser counts down by itself, and the ticket page's SLA panel (staff only).
+
+A running countdown is an element carrying its due instant (``data-sla-due``, UTC) and the instant it becomes at
+risk (``data-sla-risk``: 75 % of the target used). One small script in the page head (``install``) updates every
+such element once a second from the browser's own clock: "due in 1 h 12 min", amber (``data-sla-state="risk"``)
+when at risk, red ("overdue by 5 min", ``breached``) once due. No server timer per client, no message per tick:
+the server renders the element again only when the ticket changes (a pause, a reply, a recorded breach).
+The state is a data attribute, not a class, so a Vue update of the element never resets it.
+Paused, met and stopped clocks are static text.
+"""
+from __future__ import annotations
+
+import weakref
+from datetime import datetime
+
+from nicegui import Client, context, ui
+
+from pulse_live import auth
+from pulse_live.models import CLOCK_RUNNING, User, utcnow
+from pulse_live.queries import sla as sla_queries
+from pulse_live.queries.sla import BREACHED, MET, PAUSED, RUNNING, SlaView, TargetView
+
+SCRIPT = r'''
+<style>
+.pl-sla { font-variant-numeric: tabular-nums; white-space: nowrap; border-radius: 4px; padding: 0 6px;
+          color: #166534; background: #dcfce7; font-size: 0.8rem; line-height: 1.5rem; display: inline-block; }
+.pl-sla[data-sla-state="risk"] { color: #92400e; background: #fef3c7; }
+.pl-sla[data-sla-state="breached"] { color: #fff; background: #dc2626; }
+.pl-sla[data-sla-state="paused"], .pl-sla[data-sla-state="stopped"] { color: #475569; background: #e2e8f0; }
+.pl-sla[data-sla-state="met"] { color: #166534; background: #dcfce7; }
+</style>
+<script>
+(function () {
+  if (window.plSla) return;
+  function span(s) {
+    s = Math.floor(Math.abs(s));
+    var d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60), sec = s % 60;
+    if (d > 0) return d + ' d ' + h + ' h';
+    if (h > 0) return h + ' h ' + m + ' min';
+    if (m >= 10) return m + ' min';
+    return (m > 0 ? m + ' min ' : '') + sec + ' s';
+  }
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll('[data-sla-due]').forEach(function (el) {
+      var due = Date.parse(el.getAttribute('data-sla-due')), risk = Date.parse(el.getAttribute('data-sla-risk'));
+      if (isNaN(due)) return;
+      var left = (due - now) / 1000, state = left <= 0 ? 'breached' : (!isNaN(risk) && now >= risk ? 'risk' : 'ok');
+      var text = left > 0 ? 'due in ' + span(left) : 'overdue by ' + span(-left);
+      var prefix = el.getAttribute('data-sla-prefix') || '';
+      if (el.textContent !== prefix + text) el.textContent = prefix + text;
+      if (el.getAttribute('data-sla-state') !== state) el.setAttribute('data-sla-state', state);
+    });
+  }
+  window.plSla = {tick: tick, span: span};
+  setInterval(tick, 1000);
+  document.addEventListener('DOMContentLoaded', tick);
+})();
+</script>
+'''
+
+_installed: weakref.WeakSet[Client] = weakref.WeakSet()
+
+
+def install() -> None:
+    """The countdown script in this page's head (once per page)."""
+    client = context.client
+    if client in _installed:
+        return
+    _installed.add(client)
+    ui.add_head_html(SCRIPT)
+
+
+def span_text(seconds: float) -> str:
+    """The same words as the browser script: "1 h 12 min", "4 min 12 s", "2 d 3 h"."""
+    s = int(abs(seconds))
+    d, h, m, sec = s // 86400, s % 86400 // 3600, s % 3600 // 60, s % 60
+    if d:
+        return f'{d} d {h} h'
+    if h:
+        return f'{h} h {m} min'
+    if m >= 10:
+        return f'{m} min'
+    return (f'{m} min ' if m else '') + f'{sec} s'
+
+
+def iso(at: datetime) -> str:
+    return f'{at:%Y-%m-%dT%H:%M:%S}Z'
+
+
+def countdown_text(due_at: datetime, risk_at: datetime | None, now: datetime | None = None) -> tuple[str, str]:
+    """What the browser will show (the first paint, before the script ticks): text and state."""
+    now = now or utcnow()
+    left = (due_at - now).total_seconds()
+    if left <= 0:
+        return f'overdue by {span_text(-left)}', 'breached'
+    return f'due in {span_text(left)}', ('risk' if risk_at is not None and now >= risk_at else 'ok')
+
+
+def countdown(target: TargetView, *, running: bool, mark: str = '', prefix: str = '') -> ui.label:
+    """One target as a badge: a live countdown while its clock runs, else static text."""
+    install()
+    if target.due_at is not None and running and target.state in (RUNNING, BREACHED):
+        text, state = countdown_text(target.due_at, target.risk_at)
+        label = ui.label(prefix + text).classes('pl-sla') \
+            .props(f'data-sla-due="{iso(target.due_at)}" data-sla-state="{state}"'
+                   + (f' data-sla-risk="{iso(target.risk_at)}"' if target.risk_at else '')
+                   + (f' data-sla-prefix="{prefix}"' if prefix else '')) \
+            .tooltip(f'{target.name} due {target.due_at:%Y-%m-%d %H:%M} UTC')
+    else:
+        text, state = _static(target)
+        label = ui.label(prefix + text).classes('pl-sla').props(f'data-sla-state="{state}"')
+        if target.due_at is not None:
+            label.tooltip(f'{target.name} due {target.due_at:%Y-%m-%d %H:%M} UTC')
+    if mark:
+        label.mark(mark)
+    return label
+
+
+def _static(target: TargetView) -> tuple[str, str]:
+    if target.state == MET:
+        return 'met', 'met'
+    if target.state == BREACHED:
+        return 'breached', 'breached'
+    if target.state == PAUSED:
+        left = f' · {span_text(target.remaining_s)} left' if target.remaining_s is not None else ''
+        return f'paused{left}', 'paused'
+    return 'stopped', 'stopped'
+
+
+def is_running(view: SlaView) -> bool:
+    return view.status in CLOCK_RUNNING and view.paused_since is None
+
+
+def due_cell(view: SlaView | None, reference: str) -> None:
+    """A work list's Due column: the first pending target (or the last one), as a countdown."""
+    target = view.main if view is not None else None
+    if view is None or target is None:
+        ui.label('—').classes('text-slate-400').mark(f'sla-due {reference}')
+        return
+    short = {'First response': 'reply ', 'Resolution': '', 'Next update': 'update '}.get(target.name, '')
+    countdown(target, running=is_running(view), mark=f'sla-due {reference}', prefix=short) \
+        .classes('justify-self-start text-xs')
+
+
+class SlaPanel:
+    """The ticket page's SLA card (staff only): the policy, its calendar, each target's countdown, pauses."""
+
+    def __init__(self, user: User, ticket_id: int) -> None:
+        self.user, self.ticket_id = user, ticket_id
+        install()
+        self.card = ui.card().classes('w-full gap-1 p-3').mark('sla-panel')
+
+    async def load(self) -> None:
+        if not auth.is_staff(self.user):
+            return
+        view = await sla_queries.ticket_sla(self.user, self.ticket_id)
+        if self.card.is_deleted:
+            return
+        self.show(view)
+
+    def show(self, view: SlaView | None) -> None:
+        self.card.clear()
+        with self.card:
+            with ui.row().classes('w-full items-center gap-2'):
+                ui.icon('timer', size='xs').classes('text-slate-500')
+                ui.label('Service level').classes('font-medium')
+                ui.space()
+                if view is not None and view.escalation_level:
+                    ui.badge(f'Escalated · level {view.escalation_level}', color='red').mark('sla-escalation')
+            if view is None:
+                ui.label('No SLA policy applies to this ticket.').classes('text-sm text-slate-500') \
+                    .mark('sla-none')
+                return
+            ui.label(view.policy or '').classes('text-sm text-slate-700').mark('sla-policy')
+            ui.label(view.calendar).classes('text-xs text-slate-500')
+            running = is_running(view)
+            for target in view.targets:
+                with ui.row().classes('w-full items-center gap-2 text-sm'):
+                    ui.label(target.name).classes('w-28 text-slate-600')
+                    countdown(target, running=running, mark=f'sla-{target.name.lower().replace(" ", "-")}')
+            notes = []
+            if view.paused_since is not None and view.status not in ('resolved', 'closed'):
+                notes.append(f'Paused since {view.paused_since:%Y-%m-%d %H:%M} UTC (waiting for the customer)')
+            if view.paused_seconds:
+                notes.append(f'{span_text(view.paused_seconds)} paused so far (business time)')
+            if view.cycle > 1:
+                notes.append(f'Reopened: clock cycle {view.cycle}')
+            for note in notes:
+                ui.label(note).classes('text-xs text-slate-500').mark('sla-note')

@@ -1,0 +1,240 @@
+"""Read models of the SLA clock: what is due (the breach recorder, the escalation worker), a ticket's SLA panel, the
+due cell of a work-list row, and the admin page's calendars and policies.
+
+Staff only: a customer gets nothing from here (``ticket_sla`` answers None; the portal and the API never call it).
+The countdowns are drawn by the browser from ``due_at`` and ``risk_at`` (components/sla_badge.py); a paused clock
+carries its frozen ``remaining_s`` instead.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, union
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .. import auth, db
+from ..models import CLOCK_RUNNING, BusinessCalendar, SlaPolicy, Status, Ticket, User, utcnow
+from ..sla import policy as engine
+from ..sla.calendar import Calendar, CalendarError, business_time_between
+
+RUNNING, PAUSED, MET, BREACHED, STOPPED = 'running', 'paused', 'met', 'breached', 'stopped'
+
+
+async def breach_candidates(now: datetime, *, limit: int = 500) -> list[int]:
+    """Tickets whose clock runs and a pending first-response or resolution target is due at ``now`` (two index
+    range reads: (status, first_response_due_at), (status, resolution_due_at))."""
+    def pending(flag: Any, due: Any) -> Any:
+        return select(Ticket.id).where(Ticket.status.in_(CLOCK_RUNNING), due <= now, flag.is_(None),
+                                       Ticket.sla_paused_since.is_(None))
+    query = union(pending(Ticket.first_response_breached, Ticket.first_response_due_at),
+                  pending(Ticket.resolution_breached, Ticket.resolution_due_at)).limit(limit)
+    async with db.session() as s:
+        return sorted((await s.execute(query)).scalars())
+
+
+async def next_due(now: datetime | None = None) -> datetime | None:
+    """The earliest pending due time of a running clock (when the breach recorder has work next)."""
+    async with db.session() as s:
+        times = []
+        for flag, due in ((Ticket.first_response_breached, Ticket.first_response_due_at),
+                          (Ticket.resolution_breached, Ticket.resolution_due_at)):
+            times.append((await s.execute(select(due).where(Ticket.status.in_(CLOCK_RUNNING), flag.is_(None),
+                                                            due.is_not(None), Ticket.sla_paused_since.is_(None))
+                                          .order_by(due).limit(1))).scalar_one_or_none())
+    found = [t for t in times if t is not None]
+    return min(found) if found else None
+
+
+@dataclass
+class TargetView:
+    """One target of a ticket as a countdown shows it."""
+    name: str                     # First response, Resolution, Next update
+    state: str                    # running, paused, met, breached, stopped (resolved/closed, pending none)
+    due_at: datetime | None
+    risk_at: datetime | None      # from here on amber (less than 25 % of the target left)
+    target_minutes: int | None
+    remaining_s: int | None = None  # a paused clock: business seconds left, frozen
+
+
+@dataclass
+class SlaView:
+    policy: str | None
+    calendar: str
+    status: str
+    paused_since: datetime | None
+    paused_seconds: int
+    cycle: int
+    escalation_level: int
+    targets: list[TargetView] = field(default_factory=list)
+
+    @property
+    def main(self) -> TargetView | None:
+        """The target a list shows: the first one still pending, else the last one."""
+        for target in self.targets:
+            if target.state in (RUNNING, PAUSED):
+                return target
+        return self.targets[-1] if self.targets else None
+
+
+@dataclass
+class _Policy:
+    name: str
+    calendar: Calendar | None
+    calendar_name: str
+    first_response_minutes: int
+    resolution_minutes: int
+    update_minutes: int | None
+
+
+async def _policies(session: AsyncSession, ids: Iterable[int]) -> dict[int, _Policy]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    out: dict[int, _Policy] = {}
+    for p, cal_name, definition in (await session.execute(
+            select(SlaPolicy, BusinessCalendar.name, BusinessCalendar.definition)
+            .join(BusinessCalendar, SlaPolicy.calendar_id == BusinessCalendar.id)
+            .where(SlaPolicy.id.in_(wanted)))).all():
+        try:
+            cal: Calendar | None = Calendar.from_dict(definition)
+        except CalendarError:
+            cal = None
+        out[p.id] = _Policy(p.name, cal, cal_name, p.first_response_minutes, p.resolution_minutes,
+                            p.update_minutes)
+    return out
+
+
+def _target(name: str, due: datetime | None, breached: bool | None, minutes: int | None, t: Any, pol: _Policy,
+            now: datetime) -> TargetView:
+    if due is None or minutes is None:
+        return TargetView(name, STOPPED, None, None, minutes)
+    cal = pol.calendar
+    risk = engine.risk_moment(cal, t.created_at, t.sla_paused_seconds or 0, minutes) if cal else None
+    if breached is True:
+        return TargetView(name, BREACHED, due, risk, minutes)
+    if breached is False:
+        return TargetView(name, MET, due, risk, minutes)
+    if t.sla_paused_since is not None:
+        left = int(business_time_between(cal, t.sla_paused_since, due).total_seconds()) if cal else None
+        state = STOPPED if t.status in (Status.RESOLVED, Status.CLOSED) else PAUSED
+        return TargetView(name, state, due, risk, minutes, remaining_s=left)
+    if t.status not in CLOCK_RUNNING:
+        return TargetView(name, STOPPED, due, risk, minutes)
+    return TargetView(name, RUNNING, due, risk, minutes)
+
+
+def _view(t: Any, pol: _Policy | None, now: datetime) -> SlaView | None:
+    if pol is None:
+        return None
+    targets = [_target('First response', t.first_response_due_at, t.first_response_breached,
+                       pol.first_response_minutes, t, pol, now),
+               _target('Resolution', t.resolution_due_at, t.resolution_breached, pol.resolution_minutes, t, pol,
+                       now)]
+    if pol.update_minutes and t.next_update_due_at is not None and t.first_response_breached is not None:
+        state = RUNNING if t.status in CLOCK_RUNNING and t.sla_paused_since is None else PAUSED
+        if t.status in (Status.RESOLVED, Status.CLOSED):
+            state = STOPPED
+        targets.append(TargetView('Next update', state, t.next_update_due_at, None, pol.update_minutes))
+    return SlaView(policy=pol.name, calendar=(pol.calendar.describe() if pol.calendar else pol.calendar_name),
+                   status=t.status, paused_since=t.sla_paused_since, paused_seconds=t.sla_paused_seconds or 0,
+                   cycle=t.sla_cycle or 1, escalation_level=t.escalation_level or 0, targets=targets)
+
+
+_COLUMNS = (Ticket.id, Ticket.status, Ticket.created_at, Ticket.sla_policy_id, Ticket.first_response_due_at,
+            Ticket.resolution_due_at, Ticket.next_update_due_at, Ticket.sla_paused_since, Ticket.sla_paused_seconds,
+            Ticket.sla_cycle, Ticket.first_response_breached, Ticket.resolution_breached, Ticket.escalation_level)
+
+
+async def views(session: AsyncSession, ticket_ids: Iterable[int]) -> dict[int, SlaView]:
+    """The SLA views of some tickets (a work-list page): one read of their clock columns and one of the policies."""
+    ids = list(ticket_ids)
+    if not ids:
+        return {}
+    rows = (await session.execute(select(*_COLUMNS).where(Ticket.id.in_(ids)))).all()
+    policies = await _policies(session, (r.sla_policy_id for r in rows))
+    now = utcnow()
+    out = {}
+    for r in rows:
+        view = _view(r, policies.get(r.sla_policy_id), now)
+        if view is not None:
+            out[r.id] = view
+    return out
+
+
+async def ticket_sla(viewer: User, ticket_id: int) -> SlaView | None:
+    """A ticket's SLA for the staff's panel; None for customers (they see none of it) and without a policy."""
+    if not auth.is_staff(viewer):
+        return None
+    async with db.session() as s:
+        return (await views(s, [ticket_id])).get(ticket_id)
+
+
+# --- the admin page ------------------------------------------------------------------------------------------------
+
+@dataclass
+class CalendarRow:
+    id: int
+    name: str
+    definition: dict[str, Any]
+    description: str
+    used_by: int
+
+
+@dataclass
+class PolicyRow:
+    id: int
+    name: str
+    position: int
+    active: bool
+    conditions: dict[str, Any]
+    calendar_id: int
+    calendar: str
+    first_response_minutes: int
+    resolution_minutes: int
+    update_minutes: int | None
+
+
+async def admin_lists() -> tuple[list[CalendarRow], list[PolicyRow]]:
+    async with db.session() as s:
+        policies = list((await s.execute(select(SlaPolicy).order_by(SlaPolicy.position, SlaPolicy.id))).scalars())
+        calendars = list((await s.execute(select(BusinessCalendar).order_by(BusinessCalendar.name))).scalars())
+    names = {c.id: c.name for c in calendars}
+    cal_rows = []
+    for c in calendars:
+        try:
+            description = Calendar.from_dict(c.definition).describe()
+        except CalendarError as exc:
+            description = f'unreadable: {exc}'
+        cal_rows.append(CalendarRow(c.id, c.name, dict(c.definition), description,
+                                    sum(1 for p in policies if p.calendar_id == c.id)))
+    pol_rows = [PolicyRow(p.id, p.name, p.position, p.active, dict(p.conditions or {}), p.calendar_id,
+                          names.get(p.calendar_id, '?'), p.first_response_minutes, p.resolution_minutes,
+                          p.update_minutes) for p in policies]
+    return cal_rows, pol_rows
+
+
+
+@dataclass
+class PolicyChoices:
+    """What the policy form offers (ids → names); priorities of every scale, named with their scale."""
+    priorities: dict[int, str]
+    types: dict[int, str]
+    services: dict[int, str]
+    queues: dict[int, str]
+    tiers: list[str]
+
+
+async def policy_choices(extra_tiers: Iterable[str] = ()) -> PolicyChoices:
+    from ..models import Organisation, Priority, PriorityScale, Queue, Service, TicketType
+    async with db.session() as s:
+        priorities = {pid: f'{scale} · {name}' for pid, scale, name in (await s.execute(
+            select(Priority.id, PriorityScale.name, Priority.name).join(PriorityScale)
+            .order_by(PriorityScale.is_active.desc(), PriorityScale.id, Priority.rank))).all()}
+        types = dict((await s.execute(select(TicketType.id, TicketType.name).order_by(TicketType.position))).all())
+        services = dict((await s.execute(select(Service.id, Service.name).order_by(Service.name))).all())
+        queues = dict((await s.execute(select(Queue.id, Queue.name).order_by(Queue.name))).all())
+        tiers = set((await s.execute(select(Organisation.tier).distinct())).scalars())
+    return PolicyChoices(priorities, types, services, queues, sorted(tiers | set(extra_tiers)))
