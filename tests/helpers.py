@@ -14,8 +14,10 @@ from sqlalchemy import delete, select, update
 from pulse_live import db
 from pulse_live.bus import get_bus
 from pulse_live.events import TicketChanged
-from pulse_live.models import MailOutbox, Ticket, TicketEvent, utcnow
+from pulse_live.models import MailOutbox, Priority, ResolutionCode, Ticket, TicketEvent, User, utcnow
 from pulse_live.notify import sender
+from pulse_live.queries import customers as customer_queries
+from pulse_live.services import prioritisation
 
 
 async def history(ticket_id: int, *, field: str | None = None, kind: str | None = None) -> list[TicketEvent]:
@@ -32,6 +34,29 @@ async def history(ticket_id: int, *, field: str | None = None, kind: str | None 
 async def new_values(ticket_id: int, field: str) -> list[str | None]:
     """The values ``field`` was set to, in the order of the history."""
     return [row.new_value for row in await history(ticket_id, field=field)]
+
+
+async def priority_names() -> dict[int, str]:
+    """Priority names by id (every scale)."""
+    async with db.session() as s:
+        return dict((await s.execute(select(Priority.id, Priority.name))).all())
+
+
+async def resolution_code_id(name: str = 'Fixed') -> int:
+    """The id of the resolution code called ``name``."""
+    async with db.session() as s:
+        return (await s.execute(select(ResolutionCode.id).where(ResolutionCode.name == name))).scalar_one()
+
+
+async def assess(actor: User, ticket: Ticket, **values: Any) -> Ticket:
+    """``actor`` sets impact / urgency (``values``) on the ticket as last read."""
+    return await prioritisation.set_assessment(actor=actor, ticket_id=ticket.id, expected_version=ticket.version,
+                                               **values)
+
+
+async def people_found(viewer: User, text: str) -> list[str]:
+    """The names caller identification finds for ``text``, best first."""
+    return [h.name for h in await customer_queries.search_people(viewer, text)]
 
 
 async def age_ticket(ticket_id: int, hours: float) -> None:

@@ -13,10 +13,7 @@ from pulse_live.models import User
 from pulse_live.queries import customers as customer_queries
 from pulse_live.services import customers, tickets
 from tests.factories import deactivate_customer
-
-
-async def _names(viewer, text: str) -> list[str]:
-    return [h.name for h in await customer_queries.search_people(viewer, text)]
+from tests.helpers import people_found
 
 
 async def _directory(viewer, text: str) -> list[str]:
@@ -28,8 +25,8 @@ async def test_search_by_email_exact_and_fragment(people):
     hits = await customer_queries.search_people(anna, 'carl@acme.demo')
     assert hits[0].name == 'Carl Jensen' and hits[0].matched == 'e-mail'
     assert hits[0].organisation == 'ACME Corp' and hits[0].tier == 'gold'
-    assert set(await _names(anna, 'CARL@ACME')) == {'Carl Jensen'}  # case does not matter
-    assert set(await _names(anna, '@acme.demo')) == {'Carl Jensen', 'Eva Lindqvist'}
+    assert set(await people_found(anna, 'CARL@ACME')) == {'Carl Jensen'}  # case does not matter
+    assert set(await people_found(anna, '@acme.demo')) == {'Carl Jensen', 'Eva Lindqvist'}
 
 
 @pytest.mark.parametrize('typed', ['+45 33 12 34 56', '0045 33 12 34 56', '004533123456', '+45-33-12-34-56',
@@ -44,8 +41,8 @@ async def test_search_by_phone_in_any_format(people, typed):
 
 async def test_search_international_and_national_forms_find_each_other(people):
     anna = people.users['anna@pulse.demo']
-    assert (await _names(anna, '0041315550101'))[0] == 'Anna Keller'   # stored as +41 31 555 01 01
-    assert (await _names(anna, '031 555 01 01'))[0] == 'Anna Keller'   # national form with trunk zero
+    assert (await people_found(anna, '0041315550101'))[0] == 'Anna Keller'   # stored as +41 31 555 01 01
+    assert (await people_found(anna, '031 555 01 01'))[0] == 'Anna Keller'   # national form with trunk zero
 
 
 async def test_numbers_are_compared_whole_never_by_their_last_digits(people):
@@ -105,11 +102,11 @@ async def test_search_by_id_and_name_fragments(people):
     by_id = await customer_queries.search_people(anna, str(carl.id))
     assert by_id[0].id == carl.id and by_id[0].matched == 'id'
     assert (await customer_queries.search_people(anna, f'#{carl.id}'))[0].id == carl.id
-    assert await _names(anna, 'jens') == ['Carl Jensen']
-    assert await _names(anna, 'JENSEN carl') == ['Carl Jensen']  # fragments in any order, any case
-    assert await _names(anna, 'lindq') == ['Eva Lindqvist']
-    assert await _names(anna, 'nobody-like-this') == []
-    assert await _names(anna, 'x') == []  # too short to mean anything
+    assert await people_found(anna, 'jens') == ['Carl Jensen']
+    assert await people_found(anna, 'JENSEN carl') == ['Carl Jensen']  # fragments in any order, any case
+    assert await people_found(anna, 'lindq') == ['Eva Lindqvist']
+    assert await people_found(anna, 'nobody-like-this') == []
+    assert await people_found(anna, 'x') == []  # too short to mean anything
 
 
 async def test_customers_come_before_staff(people):

@@ -12,16 +12,12 @@ from pulse_live.models import Attachment, EventKind, EventMention, ResolutionCod
 from pulse_live.queries.tickets import attachment_for_download, ticket_events
 from pulse_live.services import chatter, tickets, users
 from pulse_live.storage import UploadedFile
-
-
-async def _new(people):
-    return await tickets.create_ticket(actor=people.users['anna@pulse.demo'], title='Chatter',
-                                       customer_id=people.users['carl@acme.demo'].id)
+from tests.factories import make_ticket
 
 
 async def test_mentions_are_stored_as_user_references(people):
     anna, ben, carl = (people.users[e] for e in ('anna@pulse.demo', 'ben@pulse.demo', 'carl@acme.demo'))
-    ticket = await _new(people)
+    ticket = await make_ticket(people, 'Chatter')
     # carl has no published card: his handle is not a mention; @Team is
     event = await chatter.post_message(actor=anna, ticket_id=ticket.id, body='@ben please look, cc @carl and @Team.')
     async with db.session() as s:
@@ -34,7 +30,7 @@ async def test_mentions_are_stored_as_user_references(people):
 async def test_published_card_makes_a_user_mentionable(people):
     anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
     await users.update_card(actor=carl, display_name='Carl Jensen', handle='carl', card_published=True)
-    ticket = await _new(people)
+    ticket = await make_ticket(people, 'Chatter')
     event = await chatter.post_message(actor=anna, ticket_id=ticket.id, body='Thanks @carl')
     async with db.session() as s:
         ids = list((await s.execute(select(EventMention.user_id).where(EventMention.event_id == event.id))).scalars())
@@ -47,7 +43,7 @@ async def test_published_card_makes_a_user_mentionable(people):
 
 async def test_internal_notes_and_their_files_are_hidden_from_customers(people):
     anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
-    ticket = await _new(people)
+    ticket = await make_ticket(people, 'Chatter')
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='secret', internal=True,
                                files=[storage.UploadedFile('notes.txt', 'text/plain', b'internal')])
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='public')
@@ -65,7 +61,7 @@ async def test_internal_notes_and_their_files_are_hidden_from_customers(people):
 
 async def test_attachments_are_stored_safely_and_checked(people):
     anna, tom = people.users['anna@pulse.demo'], people.users['tom@globex.demo']
-    ticket = await _new(people)
+    ticket = await make_ticket(people, 'Chatter')
     event = await chatter.post_message(actor=anna, ticket_id=ticket.id, body='',
                                        files=[storage.UploadedFile('../../etc/passwd', 'text/plain', b'root'),
                                               storage.UploadedFile('x.svg', 'image/svg+xml', b'<svg/>')])
@@ -87,7 +83,7 @@ async def test_attachments_are_stored_safely_and_checked(people):
 
 async def test_first_public_staff_reply_sets_first_response(people):
     anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
-    ticket = await _new(people)
+    ticket = await make_ticket(people, 'Chatter')
     await chatter.post_message(actor=carl, ticket_id=ticket.id, body='any news?')
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='note', internal=True)
     async with db.session() as s:

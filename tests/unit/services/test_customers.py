@@ -15,12 +15,9 @@ from pulse_live.models import (
 )
 from pulse_live.queries import customers as customer_queries
 from pulse_live.services import customers
+from tests.helpers import people_found
 
 pytestmark = pytest.mark.usefixtures('fresh_presence')  # nobody is online, nobody views
-
-
-async def _names(viewer, text: str) -> list[str]:
-    return [h.name for h in await customer_queries.search_people(viewer, text)]
 
 
 async def test_addresses_are_checked_by_the_library_and_stored_in_one_form(people):
@@ -42,7 +39,7 @@ async def test_create_customer_validates_and_is_audited(people):
     new = await customers.save_customer(actor=anna, email=' Nina.Holm@ACME.demo ', display_name='Nina Holm',
                                         organisation_id=acme, phone='+45 (33) 12-34-99')
     assert new.email == 'nina.holm@acme.demo' and new.role == 'customer' and not new.is_org_admin
-    assert (await _names(anna, '0045 33 12 34 99')) == ['Nina Holm']
+    assert (await people_found(anna, '0045 33 12 34 99')) == ['Nina Holm']
     for kwargs, message in [
         ({'email': 'CARL@acme.demo'}, 'exists already'),
         ({'email': 'not-an-address'}, 'not a valid e-mail'),

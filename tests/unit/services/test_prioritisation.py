@@ -12,17 +12,7 @@ from pulse_live.models import (
     TicketType,
 )
 from pulse_live.services import catalog, ownership, prioritisation, rule_admin, tickets
-from tests.helpers import history
-
-
-async def _priority_names() -> dict[int, str]:
-    async with db.session() as s:
-        return dict((await s.execute(select(Priority.id, Priority.name))).all())
-
-
-async def _assess(actor, ticket, **values):
-    return await prioritisation.set_assessment(actor=actor, ticket_id=ticket.id, expected_version=ticket.version,
-                                               **values)
+from tests.helpers import assess, history, priority_names
 
 
 @pytest.mark.parametrize('impact, urgency, expected', [
@@ -31,11 +21,11 @@ async def _assess(actor, ticket, **values):
 ])
 async def test_matrix_on_the_pulse_scale(people, impact, urgency, expected):
     anna = people.users['anna@pulse.demo']
-    names = await _priority_names()
+    names = await priority_names()
     ticket = await tickets.create_ticket(actor=anna, title='Matrix')
     assert names[ticket.priority_id] == 'Minor' and not ticket.priority_overridden  # medium × medium, the default
     assert ticket.priority_reason == 'Minor: impact Medium × urgency Medium'
-    ticket = await _assess(anna, ticket, impact=impact, urgency=urgency)
+    ticket = await assess(anna, ticket, impact=impact, urgency=urgency)
     assert names[ticket.priority_id] == expected
     assert ticket.priority_reason == f'{expected}: impact {impact.capitalize()} × urgency {urgency.capitalize()}'
 
@@ -43,12 +33,12 @@ async def test_matrix_on_the_pulse_scale(people, impact, urgency, expected):
 async def test_matrix_on_the_five_level_scale(people):
     anna = people.users['anna@pulse.demo']
     await catalog.set_active_scale('helpdesk-1-5')
-    names = await _priority_names()
+    names = await priority_names()
     cases = {('high', 'high'): '1 Critical', ('high', 'medium'): '2 Critical', ('medium', 'medium'): '3 Not critical',
              ('medium', 'low'): '4 Not critical', ('low', 'low'): '5 Little problem'}
     for (impact, urgency), expected in cases.items():
         ticket = await tickets.create_ticket(actor=anna, title=f'{impact} {urgency}')
-        ticket = await _assess(anna, ticket, impact=impact, urgency=urgency) \
+        ticket = await assess(anna, ticket, impact=impact, urgency=urgency) \
             if (impact, urgency) != ('medium', 'medium') else ticket
         assert names[ticket.priority_id] == expected, (impact, urgency)
 
@@ -63,7 +53,7 @@ async def test_adjustments_tier_criticality_type_keyword_with_reason(people):
     await rule_admin.create_priority_rule(actor=admin, kind='criticality', match='critical', raise_by=1)
     await rule_admin.create_priority_rule(actor=admin, kind='type', match=str(inquiry), raise_by=-1)
     await rule_admin.create_priority_rule(actor=admin, kind='keyword', match='data loss', level=1)
-    names = await _priority_names()
+    names = await priority_names()
 
     gold = await tickets.create_ticket(actor=anna, title='Slow', customer_id=carl.id, service_id=printing)
     assert names[gold.priority_id] == 'Major'
@@ -82,7 +72,7 @@ async def test_adjustments_tier_criticality_type_keyword_with_reason(people):
 async def test_reprioritised_on_input_change_only_while_untouched(people):
     admin, anna = people.users['admin@pulse.demo'], people.users['anna@pulse.demo']
     await rule_admin.create_priority_rule(actor=admin, kind='keyword', match='outage', level=1)
-    names = await _priority_names()
+    names = await priority_names()
     ticket = await tickets.create_ticket(actor=anna, title='Mail slow')
     ticket = await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
                                          changes={'title': 'Mail outage'})
@@ -96,13 +86,13 @@ async def test_reprioritised_on_input_change_only_while_untouched(people):
     ticket = await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
                                          changes={'title': 'Mail slow again'})
     assert names[ticket.priority_id] == 'Critical'
-    ticket = await _assess(anna, ticket, impact='low', urgency='low')
+    ticket = await assess(anna, ticket, impact='low', urgency='low')
     assert names[ticket.priority_id] == 'Critical' and ticket.impact == 'low'
 
 
 async def test_override_is_recorded_and_respected_until_automatic_again(people):
     anna, ben = people.users['anna@pulse.demo'], people.users['ben@pulse.demo']
-    names = await _priority_names()
+    names = await priority_names()
     by_name = {v: k for k, v in names.items() if v in ('Critical', 'Major', 'Minor')}
     ticket = await tickets.create_ticket(actor=anna, title='Printer')
     ticket = await tickets.update_ticket(actor=ben, ticket_id=ticket.id, expected_version=ticket.version,
@@ -112,7 +102,7 @@ async def test_override_is_recorded_and_respected_until_automatic_again(people):
         change = (await s.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id,
                                                             TicketEvent.field == 'priority_id'))).scalar_one()
     assert change.actor_id == ben.id and (change.old_value, change.new_value) == ('Minor', 'Major')
-    ticket = await _assess(anna, ticket, impact='high', urgency='high')  # the override stands
+    ticket = await assess(anna, ticket, impact='high', urgency='high')  # the override stands
     assert names[ticket.priority_id] == 'Major'
     ticket = await prioritisation.use_automatic(actor=anna, ticket_id=ticket.id, expected_version=ticket.version)
     assert names[ticket.priority_id] == 'Critical' and not ticket.priority_overridden

@@ -5,19 +5,10 @@ from sqlalchemy import select
 
 from pulse_live import db
 from pulse_live.errors import PermissionDenied, ValidationError
-from pulse_live.models import AuditLog, Priority, RoutingRule, TicketType
-from pulse_live.services import prioritisation, rule_admin, tickets
+from pulse_live.models import AuditLog, RoutingRule, TicketType
+from pulse_live.services import rule_admin, tickets
 from tests.factories import queue_ids
-
-
-async def _priority_names() -> dict[int, str]:
-    async with db.session() as s:
-        return dict((await s.execute(select(Priority.id, Priority.name))).all())
-
-
-async def _assess(actor, ticket, **values):
-    return await prioritisation.set_assessment(actor=actor, ticket_id=ticket.id, expected_version=ticket.version,
-                                               **values)
+from tests.helpers import assess, priority_names
 
 
 async def test_moving_and_deleting_routing_rules_is_audited(people):
@@ -59,7 +50,7 @@ async def test_rules_are_validated_audited_and_admin_only(people):
     with pytest.raises(ValidationError, match='Impact'):
         await rule_admin.set_matrix_level(actor=admin, impact='huge', urgency='high', level=1)
     await rule_admin.set_matrix_level(actor=admin, impact='medium', urgency='medium', level=2)
-    names = await _priority_names()
+    names = await priority_names()
     ticket = await tickets.create_ticket(actor=anna, title='Now Major by default')
     assert names[ticket.priority_id] == 'Major'
     rule = await rule_admin.create_priority_rule(actor=admin, kind='keyword', match='urgent', raise_by=1)
@@ -67,9 +58,9 @@ async def test_rules_are_validated_audited_and_admin_only(people):
                                      is_active=False)
     await rule_admin.delete_priority_rule(actor=admin, rule_id=rule.id)
     with pytest.raises(ValidationError, match='high, medium, low'):
-        await _assess(anna, ticket, impact='extreme')
+        await assess(anna, ticket, impact='extreme')
     with pytest.raises(PermissionDenied):
-        await _assess(people.users['carl@acme.demo'], ticket, impact='high')
+        await assess(people.users['carl@acme.demo'], ticket, impact='high')
     async with db.session() as s:
         audit = list((await s.execute(select(AuditLog.entity, AuditLog.action, AuditLog.summary)
                                       .order_by(AuditLog.id))).all())

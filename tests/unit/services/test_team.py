@@ -11,6 +11,7 @@ from pulse_live.queries import portal
 from pulse_live.queries import tickets as ticket_queries
 from pulse_live.queries.tickets import ticket_team
 from pulse_live.services import chatter, team, tickets
+from tests.factories import make_ticket
 
 pytestmark = pytest.mark.usefixtures('fresh_presence')  # nobody is online, nobody views
 
@@ -19,11 +20,6 @@ async def _setup(people):
     anna, carl, eva = (people.users[e] for e in ('anna@pulse.demo', 'carl@acme.demo', 'eva@acme.demo'))
     ticket = await tickets.create_ticket(actor=anna, title='Invoices do not print', customer_id=carl.id)
     return anna, carl, eva, ticket
-
-
-async def _new(people):
-    return await tickets.create_ticket(actor=people.users['anna@pulse.demo'], title='Chatter',
-                                       customer_id=people.users['carl@acme.demo'].id)
 
 
 async def test_colleague_sees_the_ticket_only_while_on_its_team(people):
@@ -75,7 +71,7 @@ async def test_team_add_remove_watch_each_leave_a_chatter_entry(people):
     anna, ben, daniel, carl = (people.users[e] for e in ('anna@pulse.demo', 'ben@pulse.demo',
                                                           'daniel@pulse.demo', 'carl@acme.demo'))
     tom = people.users['tom@globex.demo']
-    ticket = await _new(people)
+    ticket = await make_ticket(people, 'Chatter')
     member = await team.add_member(actor=anna, ticket_id=ticket.id, user_id=daniel.id)
     with pytest.raises(ValidationError, match='already'):
         await team.add_member(actor=ben, ticket_id=ticket.id, user_id=daniel.id)
@@ -100,7 +96,7 @@ async def test_team_add_remove_watch_each_leave_a_chatter_entry(people):
 
 async def test_the_support_group_is_named_once_in_the_history(people):
     anna = people.users['anna@pulse.demo']
-    ticket = await _new(people)
+    ticket = await make_ticket(people, 'Chatter')
     async with db.session() as s:
         group = (await s.execute(select(TeamMember).where(TeamMember.ticket_id == ticket.id,
                                                           TeamMember.user_id.is_(None)))).scalar_one()

@@ -6,16 +6,11 @@ from sqlalchemy import select
 
 from pulse_live import db
 from pulse_live.errors import NotFound, PermissionDenied, ValidationError
-from pulse_live.models import ConfigurationItem, ResolutionCode
+from pulse_live.models import ConfigurationItem
 from pulse_live.queries import portal, ticket_customer
 from pulse_live.services import customers, ticket_items, tickets
 from tests.factories import load_ticket
-from tests.helpers import history, ticket_changes
-
-
-async def _resolution_code() -> int:
-    async with db.session() as s:
-        return (await s.execute(select(ResolutionCode.id).where(ResolutionCode.name == 'Fixed'))).scalar_one()
+from tests.helpers import history, resolution_code_id, ticket_changes
 
 
 async def _items(owner_email: str | None = None) -> dict[str, ConfigurationItem]:
@@ -85,7 +80,7 @@ async def test_linking_items_is_checked(people, caplog):
     assert not [e for e in await history(ticket.id, kind='field_change') if e.field == 'configuration_items']
     # a closed ticket's items stay as they were
     tom_ticket = await tickets.create_ticket(actor=anna, title='Dock', customer_id=tom.id)
-    code = await _resolution_code()
+    code = await resolution_code_id()
     t = await tickets.change_status(actor=anna, ticket_id=tom_ticket.id, expected_version=tom_ticket.version,
                                     status='resolved', resolution_code_id=code, resolution_text='ok')
     await tickets.change_status(actor=anna, ticket_id=t.id, expected_version=t.version, status='closed')

@@ -22,19 +22,14 @@ from pulse_live.queries.tickets import ticket_attachments
 from pulse_live.services import tickets
 from pulse_live.storage import UploadedFile
 from tests.factories import load_ticket, priority_id, queue_ids
-from tests.helpers import delivered, history, ticket_changes
-
-
-async def _resolution_code() -> int:
-    async with db.session() as s:
-        return (await s.execute(select(ResolutionCode.id).where(ResolutionCode.name == 'Fixed'))).scalar_one()
+from tests.helpers import delivered, history, resolution_code_id, ticket_changes
 
 
 async def _closed(people) -> Ticket:
     anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
     ticket = await tickets.create_ticket(actor=anna, title='VPN drops', customer_id=carl.id, assignee_id=anna.id)
     ticket = await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
-                                         status='resolved', resolution_code_id=await _resolution_code(),
+                                         status='resolved', resolution_code_id=await resolution_code_id(),
                                          resolution_text='New certificate')
     return await tickets.change_status(actor=carl, ticket_id=ticket.id, expected_version=ticket.version,
                                        status='closed')
