@@ -190,30 +190,92 @@ async def _session(mailbox_id: int, owner: str) -> None:
         await connection.close()
 
 
-async def catch_up(connection, mailbox_id: int, uidvalidity: int, last_uid: int) -> int:
-    """Import every mail above ``last_uid``; returns the new ``last_uid``."""
+def _dependency(raw: bytes) -> tuple[str, bool]:
+    """The sender and whether the mail may answer another one (threading headers or a reference in the subject):
+    read from the headers only, to decide what may be imported side by side."""
+    from email import policy
+    from email.parser import BytesHeaderParser
+    from email.utils import parseaddr
+    head = raw.split(b'\r\n\r\n', 1)[0].split(b'\n\n', 1)[0][:65536]
+    try:
+        headers = BytesHeaderParser(policy=policy.compat32).parsebytes(head)
+        sender = parseaddr(str(headers.get('From', '')))[1].lower()
+        subject = str(headers.get('Subject', ''))
+        threaded = bool(headers.get('In-Reply-To') or headers.get('References')
+                        or f'{get_settings().ticket_prefix}-' in subject or '=?' in subject)
+    except Exception:  # noqa: BLE001 — unreadable headers: import it alone
+        return '', True
+    return sender, threaded
+
+
+def concurrency() -> int:
+    """Mails imported side by side: ``PULSE_MAIL_INTAKE_CONCURRENCY``, or by default 1 on SQLite (one writer
+    anyway) and 4 on PostgreSQL (each import waits mostly on round trips)."""
+    configured = get_settings().mail_intake_concurrency
+    if configured:
+        return configured
+    return 1 if db.engine().dialect.name == 'sqlite' else 4
+
+
+async def _import_one(mailbox_id: int, uidvalidity: int, uid: int, raw: bytes) -> None:
     from ...services.mail_intake import import_mail, keep_failed
+    key = (mailbox_id, uidvalidity, uid)
+    try:
+        await import_mail(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=raw)
+    except Exception as error:
+        _failures[key] = _failures.get(key, 0) + 1
+        if _failures[key] < MAX_ATTEMPTS:
+            raise  # perhaps passing (the database away): the watcher reconnects and tries again
+        log.exception('mailbox %s: mail %s failed %s times; kept for the admin', mailbox_id, uid, MAX_ATTEMPTS)
+        await keep_failed(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=raw,
+                          error=f'{type(error).__name__}: {error}')
+    _failures.pop(key, None)
+
+
+async def catch_up(connection, mailbox_id: int, uidvalidity: int, last_uid: int) -> int:
+    """Import every mail above ``last_uid``; returns the new ``last_uid``.
+
+    Up to ``concurrency()`` mails are imported side by side, but never two of one sender at once (the flood count,
+    a new customer) and never a mail that may answer another before every earlier mail is in (a reply must find
+    its ticket). ``last_uid`` moves past a batch only when all of it is in; a failure ends the round (the watcher
+    reconnects, the UIDs done are skipped as already imported)."""
     from .imap import batches
     new = await connection.new_uids(last_uid)
+    limit = concurrency()
     for batch in batches(new):
         mails = await connection.fetch(batch)
-        for uid in batch:
-            raw = mails.get(uid)
-            if raw is None:
-                continue  # expunged meanwhile
-            key = (mailbox_id, uidvalidity, uid)
-            try:
-                await import_mail(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=raw)
-            except Exception as error:
-                _failures[key] = _failures.get(key, 0) + 1
-                if _failures[key] < MAX_ATTEMPTS:
-                    raise  # perhaps passing (the database away): the watcher reconnects and tries again
-                log.exception('mailbox %s: mail %s failed %s times; kept for the admin', mailbox_id, uid,
-                              MAX_ATTEMPTS)
-                await keep_failed(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=raw,
-                                  error=f'{type(error).__name__}: {error}')
-            _failures.pop(key, None)
-            last_uid = max(last_uid, uid)
+        running: dict[asyncio.Task[None], str] = {}
+        failures: list[BaseException] = []
+
+        async def settle(tasks: set[asyncio.Task[None]], running=running, failures=failures) -> None:
+            for task in tasks:
+                running.pop(task, None)
+                if task.exception() is not None:
+                    failures.append(task.exception())
+        try:
+            for uid in batch:
+                raw = mails.get(uid)
+                if raw is None:
+                    continue  # expunged meanwhile
+                sender, threaded = _dependency(raw) if limit > 1 else ('', False)
+                if running and (threaded or sender in running.values()):
+                    done, _ = await asyncio.wait(set(running))
+                    await settle(done)
+                while len(running) >= limit:
+                    done, _ = await asyncio.wait(set(running), return_when=asyncio.FIRST_COMPLETED)
+                    await settle(done)
+                if failures:
+                    break
+                running[asyncio.ensure_future(_import_one(mailbox_id, uidvalidity, uid, raw))] = sender
+            if running:
+                done, _ = await asyncio.wait(set(running))
+                await settle(done)
+        finally:
+            for task in list(running):
+                task.cancel()
+        if failures:
+            raise failures[0]
+        last_uid = max([last_uid, *batch])
         await _note(mailbox_id, last_uid=last_uid, last_checked=utcnow())
     if not new:
         await _note(mailbox_id, last_checked=utcnow())
