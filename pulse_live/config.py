@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     mail_intake_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024,
                                        description='a bigger mail is bounced politely and kept on the admin page')
     mail_intake_idle: bool = Field(default=True, description='use IMAP IDLE where the server offers it')
+    mail_intake_concurrency: int = Field(default=0, ge=0, le=32, description='mails imported side by side; 0 = '
+                                                                             '1 on SQLite, 4 on PostgreSQL')
     mail_intake_poll_s: float = Field(default=60, gt=0, description='poll interval without IDLE (and IDLE renewal)')
     mail_intake_reconnect_max_s: float = Field(default=60, gt=0, description='longest wait before reconnecting')
     mail_intake_claim_s: float = Field(default=60, ge=5, description='a watcher holds its mailbox for this long and '
