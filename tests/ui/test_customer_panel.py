@@ -58,12 +58,14 @@ async def test_linking_an_item_shows_for_every_viewer_with_a_history_row(create_
 
 async def test_a_customer_never_gets_the_panel(create_user: Callable[[], User], people) -> None:
     ticket = await make_ticket(people, 'Laptop will not dock')
-    carl = create_user()
+    carl, anna = create_user(), create_user()
     await login(carl, 'carl@acme.demo')
     await carl.open(f'/tickets/{ticket.reference}')  # customers are sent to their portal page
     await carl.should_see(ticket.reference)
     await carl.should_not_see(marker='customer-panel')
     await carl.should_not_see(marker='affected-items')
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)  # the agent beside him has it
+    await anna.should_see(marker='customer-panel')
 
 
 async def test_start_work_makes_the_agent_the_assignee_live(create_user: Callable[[], User], people) -> None:

@@ -113,6 +113,12 @@ async def test_customers_and_agents_are_kept_out(create_user: Callable[[], User]
     await anna.should_not_see(marker='dashboard-stamp')
     await anna.open('/admin/queues')
     await anna.should_not_see(marker='admin-routing')
+    await anna.open('/queues')  # what is hers she has
+    await anna.should_see(marker='work-list')
+    maria = create_user()  # and the manager has the dashboard
+    await login(maria, 'maria@pulse.demo')
+    await maria.open('/dashboard')
+    await maria.should_see(marker='dashboard-stamp')
 
 
 async def test_all_open_filters_and_reference_jump(create_user: Callable[[], User], people) -> None:

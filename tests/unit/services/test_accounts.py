@@ -44,6 +44,9 @@ async def test_unknown_address_gets_the_same_answer_and_no_mail(people, smtp):  
     await accounts.request_password_reset('nobody@nowhere.example')  # no exception, nothing to tell
     await drain()
     assert smtp.messages == [] and await _outbox_count() == 0
+    await accounts.request_password_reset('carl@acme.demo')  # the same answer for a known address, and a mail
+    await drain()
+    assert [m['To'] for m in smtp.messages] == ['carl@acme.demo']
     with pytest.raises(ValidationError):
         await accounts.request_password_reset('   ')
 
