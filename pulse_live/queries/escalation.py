@@ -126,20 +126,20 @@ async def facts(session: AsyncSession, ticket_ids: Iterable[int], *, need_events
                 select(TicketEvent.ticket_id, func.max(TicketEvent.created_at))
                 .where(TicketEvent.ticket_id.in_(later), TicketEvent.kind == EventKind.FIELD_CHANGE.value,
                        TicketEvent.field == 'status', TicketEvent.old_value.in_(('Resolved', 'Closed')))
-                .group_by(TicketEvent.ticket_id))).tuples().all())
+                .group_by(TicketEvent.ticket_id))).all())
         staff_update = dict((await session.execute(
             select(TicketEvent.ticket_id, func.max(TicketEvent.created_at))
             .join(User, User.id == TicketEvent.actor_id)
             .where(TicketEvent.ticket_id.in_(ids), TicketEvent.kind == EventKind.MESSAGE.value,
                    TicketEvent.is_internal.is_(False), User.role.in_([r.value for r in STAFF_ROLES]))
-            .group_by(TicketEvent.ticket_id))).tuples().all())
+            .group_by(TicketEvent.ticket_id))).all())
         unassigned = [r.id for r in rows if r.assignee_id is None]
         if unassigned:
             assignee_change = dict((await session.execute(
                 select(TicketEvent.ticket_id, func.max(TicketEvent.created_at))
                 .where(TicketEvent.ticket_id.in_(unassigned), TicketEvent.kind == EventKind.FIELD_CHANGE.value,
                        TicketEvent.field == 'assignee_id')
-                .group_by(TicketEvent.ticket_id))).tuples().all())
+                .group_by(TicketEvent.ticket_id))).all())
     result: dict[int, pure.Facts] = {}
     for r in rows:
         cycle_start = max(r.created_at, reopened.get(r.id, r.created_at))
@@ -279,16 +279,16 @@ def describe_actions(actions: list[dict[str, Any]], c: Choices) -> str:
 
 async def choices(session: AsyncSession | None = None) -> Choices:
     async def read(s: AsyncSession) -> Choices:
-        priorities = dict((await s.execute(select(Priority.id, Priority.name).order_by(Priority.rank))).tuples().all())
-        queues = dict((await s.execute(select(Queue.id, Queue.name).order_by(Queue.name))).tuples().all())
-        services = dict((await s.execute(select(Service.id, Service.name).order_by(Service.name))).tuples().all())
+        priorities = dict((await s.execute(select(Priority.id, Priority.name).order_by(Priority.rank))).all())
+        queues = dict((await s.execute(select(Queue.id, Queue.name).order_by(Queue.name))).all())
+        services = dict((await s.execute(select(Service.id, Service.name).order_by(Service.name))).all())
         tiers = sorted(set((await s.execute(select(Organisation.tier).where(Organisation.is_provider.is_(False))))
                            .scalars()) | {'gold', 'silver', 'standard'})
         staff = dict((await s.execute(select(User.id, User.display_name)
                                       .where(User.role.in_([r.value for r in STAFF_ROLES]),
-                                             User.is_active.is_(True)).order_by(User.display_name))).tuples().all())
+                                             User.is_active.is_(True)).order_by(User.display_name))).all())
         endpoints = dict((await s.execute(select(WebhookEndpoint.id, WebhookEndpoint.name)
-                                          .order_by(WebhookEndpoint.name))).tuples().all())
+                                          .order_by(WebhookEndpoint.name))).all())
         return Choices(priorities, queues, services, tiers, staff, endpoints)
     if session is not None:
         return await read(session)
@@ -300,7 +300,7 @@ async def rule_rows() -> tuple[list[RuleRow], Choices]:
     async with db.session() as s:
         c = await choices(s)
         fired = dict((await s.execute(select(EscalationFiring.rule_id, func.count(EscalationFiring.id))
-                                      .group_by(EscalationFiring.rule_id))).tuples().all())
+                                      .group_by(EscalationFiring.rule_id))).all())
         rules = list((await s.execute(select(EscalationRule).order_by(EscalationRule.position, EscalationRule.id)))
                      .scalars())
     return [RuleRow(r.id, r.name, r.position, r.is_active, r.criterion, r.target, r.share_percent, r.minutes,
@@ -314,7 +314,7 @@ async def endpoint_rows() -> list[EndpointRow]:
         counts = {(e, st): n for e, st, n in (await s.execute(
             select(WebhookDelivery.endpoint_id, WebhookDelivery.status, func.count(WebhookDelivery.id))
             .where(WebhookDelivery.status.in_(('pending', 'dead')))
-            .group_by(WebhookDelivery.endpoint_id, WebhookDelivery.status))).tuples().all()}
+            .group_by(WebhookDelivery.endpoint_id, WebhookDelivery.status))).all()}
         rows = list((await s.execute(select(WebhookEndpoint).order_by(WebhookEndpoint.name))).scalars())
     return [EndpointRow(e.id, e.name, e.url, e.secret, e.is_active, counts.get((e.id, 'pending'), 0),
                         counts.get((e.id, 'dead'), 0)) for e in rows]
