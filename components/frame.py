@@ -42,6 +42,7 @@ def nav_links(user: User) -> list[tuple[str, str]]:
         links.append(('Service levels', '/admin/sla'))
     if user.role == 'admin':
         links.append(('Staff', '/admin/staff'))
+        links.append(('Escalation', '/admin/escalation'))
         links.append(('Mailboxes', '/admin/mailboxes'))
         links.append(('Error reports', '/admin/error-sources'))
     return links

@@ -1,6 +1,7 @@
 """One module per route; importing this package registers them all."""
 from . import (  # noqa: F401  (imported for their routes)
     admin_error_sources,  # admins: error reporting sources, /admin/error-sources
+    admin_escalation,  # admins: escalation rules and outgoing webhooks, /admin/escalation
     admin_mailboxes,  # admins: e-mail in, /admin/mailboxes
     admin_outbox,
     admin_queues,  # work management: /admin/queues

@@ -91,6 +91,11 @@ async def _startup() -> None:
     if settings.mail_intake_worker:
         from .intake import mail
         mail.start()
+    if settings.escalation_worker:  # escalation rules and outgoing webhooks (one acting process per installation)
+        from . import escalation_worker
+        from .notify import webhooks
+        escalation_worker.start()
+        webhooks.start()
 
 
 async def _shutdown() -> None:
@@ -100,6 +105,10 @@ async def _shutdown() -> None:
     from .intake import mail
     from .notify import missed, sender
     await mail.stop()
+    from . import escalation_worker
+    from .notify import webhooks
+    await escalation_worker.stop()
+    await webhooks.stop()
     await feed.stop()  # before NiceGUI cancels background tasks: no query is cut off mid-flight
     await sender.stop()
     await missed.stop()
