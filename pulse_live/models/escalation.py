@@ -24,7 +24,7 @@ class EscalationRule(Base):
     target: Mapped[str | None] = mapped_column(String(30))  # first_response, resolution, next_update
     share_percent: Mapped[int | None] = mapped_column(Integer)
     minutes: Mapped[int | None] = mapped_column(Integer)
-    conditions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # priority_ids, tiers, service_ids, queue_ids
+    conditions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # priority_ids, tiers, service_ids, queues
     actions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     round_the_clock: Mapped[bool] = mapped_column(Boolean, default=False)  # fire outside business hours too
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
