@@ -36,7 +36,7 @@ from ..models import (
     utcnow,
 )
 from ..notify import planner
-from ..services import catalog, chatter, customers, queues, tickets, users
+from ..services import catalog, chatter, customers, queues, sla, tickets, users
 from .customers import seed_customer_data
 from .work import MEMBERS, seed_queue_members, seed_work_rules
 
@@ -270,6 +270,7 @@ async def _seed_tickets(tickets_count: int, rng: random.Random, changes: list[tu
             await tickets.change_status(actor=customer, ticket_id=ticket.id, expected_version=ticket.version,
                                         status='closed')
     await _spread_over_two_weeks(rng, changes)
+    await sla.record_breaches()  # targets the back-dated tickets missed, recorded as the worker would
     return people
 
 
@@ -307,6 +308,8 @@ async def _spread_over_two_weeks(rng: random.Random, changes: list[tuple[int, ..
             if 'Closed' in times:
                 values['closed_at'] = times['Closed']
             await s.execute(update(Ticket).where(Ticket.id == ticket_id).values(**values))
+            # the SLA clock follows the moved history (due times from the older creation, replies, resolution)
+            await sla.rebuild_from_history(s, await s.get(Ticket, ticket_id, populate_existing=True), now)
             for event_id, at in times.items():
                 if isinstance(event_id, int):
                     await s.execute(update(Attachment).where(Attachment.event_id == event_id).values(created_at=at))

@@ -218,6 +218,7 @@ async def on_reply(w: TicketWrite, *, now: datetime, internal: bool) -> None:
                                        f'{Status.IN_PROGRESS.label} (the customer replied)')
             await _resume(w, now)
             w.fields.append('status')
+            w.kind = 'field_change'  # a field changed too: pages and lists re-read the ticket, not only the chatter
 
 
 async def record_breaches(now: datetime | None = None, *, limit: int = 500) -> list[int]:
@@ -260,3 +261,31 @@ async def _record(w: TicketWrite, now: datetime) -> bool:
         recorded = True
     return recorded
 
+
+
+async def rebuild_from_history(session: AsyncSession, ticket: Ticket, now: datetime | None = None) -> None:
+    """The clock of a ticket whose timestamps were moved (the demo seed back-dates its tickets): policy and due
+    times from its ``created_at``, first response met / breached from its first public staff reply, resolution from
+    ``resolved_at`` (and the clock stopped there). Written with the caller's transaction; no history row."""
+    from ..models import STAFF_ROLES, TicketEvent, User
+    now = now or utcnow()
+    ticket.sla_paused_seconds, ticket.sla_paused_since, ticket.sla_cycle = 0, None, 1
+    ticket.first_response_breached = ticket.resolution_breached = ticket.next_update_due_at = None
+    chosen, cal = await applicable(session, ticket)
+    _apply(ticket, chosen, cal, now)
+    if chosen is None or cal is None:
+        return
+    replies = list((await session.execute(
+        select(TicketEvent.created_at).join(User, TicketEvent.actor_id == User.id)
+        .where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == EventKind.MESSAGE,
+               TicketEvent.is_internal.is_(False), User.role.in_(list(STAFF_ROLES)))
+        .order_by(TicketEvent.created_at))).scalars())
+    if replies and ticket.first_response_due_at is not None:
+        ticket.first_response_at = replies[0]
+        ticket.first_response_breached = replies[0] > ticket.first_response_due_at
+        if chosen.update_minutes:
+            ticket.next_update_due_at = add_business_time(cal, replies[-1], timedelta(minutes=chosen.update_minutes))
+    if ticket.status in (Status.RESOLVED, Status.CLOSED) and ticket.resolved_at is not None:
+        ticket.sla_paused_since = ticket.resolved_at
+        if ticket.resolution_due_at is not None:
+            ticket.resolution_breached = ticket.resolved_at > ticket.resolution_due_at
