@@ -24,6 +24,10 @@ def _do_run(connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
+        if connection.dialect.name == 'sqlite':
+            broken = connection.exec_driver_sql('PRAGMA foreign_key_check').fetchall()
+            if broken:
+                raise RuntimeError(f'the migration left rows pointing at rows that do not exist: {broken[:10]}')
 
 
 async def run_migrations_online() -> None:
@@ -35,6 +39,12 @@ async def run_migrations_online() -> None:
     async with engine.connect() as connection:
         if schema and connection.dialect.name == 'postgresql':
             await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            await connection.commit()
+        if connection.dialect.name == 'sqlite':
+            # SQLite changes a table (batch mode) by copying it and dropping the old one: with foreign keys on, that
+            # drop fires every ON DELETE CASCADE / SET NULL pointing at it (all chatter, team, attachments… gone).
+            # The pragma only takes effect outside a transaction, so it comes first; the check above replaces it.
+            await connection.exec_driver_sql('PRAGMA foreign_keys=OFF')
             await connection.commit()
         await connection.run_sync(_do_run)
     await engine.dispose()

@@ -53,3 +53,35 @@ def test_set_priority_scale_switches_new_tickets(tmp_path):
     with engine.connect() as conn:
         active = conn.exec_driver_sql('SELECT key FROM priority_scales WHERE is_active').scalars().all()
     assert active == ['helpdesk-1-5']
+
+
+KEPT_TABLES = ('tickets', 'ticket_events', 'team_members', 'attachments', 'notifications', 'mail_outbox')
+
+
+def _counts(tmp_path) -> dict[str, int]:
+    engine = create_engine(f'sqlite:///{tmp_path / "cli" / "pulse.db"}')
+    with engine.connect() as conn:
+        return {table: conn.exec_driver_sql(f'SELECT count(*) FROM {table}').scalar_one() for table in KEPT_TABLES}
+
+
+def test_migrations_down_and_up_keep_every_row_on_sqlite(tmp_path):
+    """SQLite alters a table by copying it and dropping the old one; with foreign keys on, the drop of ``tickets``
+    cascaded into chatter, team, attachments and notifications. Every migration step down and up keeps them."""
+    seeded = _run(['demo', '--tickets', '12'], tmp_path)
+    assert seeded.returncode == 0, seeded.stderr
+    before = _counts(tmp_path)
+    assert before['tickets'] >= 12 and before['ticket_events'] > before['tickets'] and before['team_members'] > 0
+    script = ('import sys; from alembic import command; from pulse_live import cli; from alembic.config import Config;'
+              'from pathlib import Path; import pulse_live;'
+              'cfg = Config(); cfg.set_main_option("script_location", str(Path(pulse_live.__file__).parent / "migrations"));'
+              'from pulse_live.config import get_settings;'
+              'cfg.set_main_option("sqlalchemy.url", get_settings().resolved_database_url());'
+              'command.downgrade(cfg, sys.argv[1])')
+    env = {k: v for k, v in os.environ.items() if k != 'PYTEST_CURRENT_TEST'}
+    env.update(PULSE_DATA_DIR=str(tmp_path / 'cli'), PULSE_DATABASE_URL='')
+    down = subprocess.run([sys.executable, '-c', script, '0007c'], capture_output=True, text=True, env=env, timeout=300)
+    assert down.returncode == 0, down.stderr
+    assert _counts(tmp_path) == before
+    up = _run(['migrate'], tmp_path)
+    assert up.returncode == 0, up.stderr
+    assert _counts(tmp_path) == before
