@@ -51,6 +51,17 @@ class DashboardScreen:
             for status in Status:
                 self.tiles[status.value] = self._tile(status.label, STATUS_COLORS.get(status.value, 'grey'),
                                                       f'status-count-{status.value}')
+        with ui.element('div').classes('w-full grid grid-cols-2 md:grid-cols-3 lg:grid-cols-5 gap-3'):  # service levels
+            self.sla_tiles = {
+                'met_7': self._tile('SLA met · 7 days', 'green-600', 'sla-met-7'),
+                'met_30': self._tile('SLA met · 30 days', 'green-600', 'sla-met-30'),
+                'breached_now': self._tile('Breached now', 'red-600', 'sla-breached-now'),
+                'at_risk': self._tile('At risk · next hour', 'amber-600', 'sla-at-risk'),
+                'escalated': self._tile('Escalated', 'purple-600', 'sla-escalated'),
+            }
+        with ui.element('div').classes('w-full grid grid-cols-1 lg:grid-cols-2 gap-3'):
+            self.sla_by_queue = self._chart(_bar('Service levels by queue', horizontal=True, legend=True))
+            self.sla_by_priority = self._chart(_bar('Service levels by priority', horizontal=True, legend=True))
         with ui.element('div').classes('w-full grid grid-cols-1 lg:grid-cols-3 gap-3'):
             self.by_priority = self._chart(_bar('Open by priority'))
             self.by_queue = self._chart(_bar('Open by queue', horizontal=True, legend=True))
@@ -113,6 +124,16 @@ class DashboardScreen:
         self.tiles['unassigned'].set_text(str(d.unassigned_total))
         for c in d.by_status:
             self.tiles[str(c.key)].set_text(str(c.count))
+        sla = d.sla
+        for key, value in (('met_7', sla.met_7), ('met_30', sla.met_30)):
+            self.sla_tiles[key].set_text('—' if value is None else f'{value:g} %')
+        for key in ('breached_now', 'at_risk', 'escalated'):
+            self.sla_tiles[key].set_text(str(getattr(sla, key)))
+        for chart, counts in ((self.sla_by_queue, sla.by_queue), (self.sla_by_priority, sla.by_priority)):
+            self._set_bars(chart, [c.label for c in counts],
+                           [('Breached', [c.breached for c in counts], '#dc2626'),
+                            ('At risk', [c.at_risk for c in counts], '#f59e0b'),
+                            ('Escalated', [c.escalated for c in counts], '#9333ea')])
         self._set_bars(self.by_priority, [c.label for c in d.by_priority],
                        [('Open', [c.count for c in d.by_priority],
                          [CSS_COLORS.get(c.color, '#64748b') for c in d.by_priority])])

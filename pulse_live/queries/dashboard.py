@@ -47,6 +47,29 @@ class OldTicket:
 
 
 @dataclass
+class SlaCount:
+    label: str
+    breached: int = 0
+    at_risk: int = 0
+    escalated: int = 0
+
+
+@dataclass
+class SlaFigures:
+    """Service levels: targets met (of those decided, tickets created in the last 7 / 30 days), open tickets with a
+    breached target now, at risk (a pending target due within the hour, clock running), escalated (level 1+)."""
+    met_7: float | None = None
+    met_30: float | None = None
+    decided_7: int = 0
+    decided_30: int = 0
+    breached_now: int = 0
+    at_risk: int = 0
+    escalated: int = 0
+    by_queue: list[SlaCount] = field(default_factory=list)
+    by_priority: list[SlaCount] = field(default_factory=list)
+
+
+@dataclass
 class Dashboard:
     computed_at: datetime
     took_ms: float
@@ -61,6 +84,7 @@ class Dashboard:
     created_per_day: list[int] = field(default_factory=list)
     resolved_per_day: list[int] = field(default_factory=list)
     oldest: list[OldTicket] = field(default_factory=list)
+    sla: SlaFigures = field(default_factory=SlaFigures)
 
     def status_count(self, status: str) -> int:
         return next((c.count for c in self.by_status if c.key == status), 0)
@@ -112,6 +136,7 @@ async def compute_dashboard(now: datetime | None = None) -> Dashboard:
         assignee_ids = {r[3] for r in open_rows if r[3] is not None}
         names = dict((await s.execute(select(User.id, User.display_name).where(User.id.in_(assignee_ids))))
                      .all()) if assignee_ids else {}
+        result.sla = await _sla_figures(s, now, priorities, queues)
 
     result.by_status = [Count(key=st.value, label=st.label, count=statuses.get(st.value, 0)) for st in Status]
     by_priority: dict[int, int] = {}
@@ -150,6 +175,59 @@ async def compute_dashboard(now: datetime | None = None) -> Dashboard:
                                queue=r[6] or '', assignee=r[7] or '', created_at=r[8]) for r in oldest]
     result.took_ms = (clock.perf_counter() - started) * 1000
     return result
+
+
+async def _sla_figures(s: Any, now: datetime, priorities: dict[int, Priority], queues: dict[int, str]) -> SlaFigures:
+    """Two aggregate reads: targets met of the last 30 days' tickets (``created_at`` index), and the open tickets'
+    breached / at risk / escalated by queue and priority (one pass, like the counts above)."""
+    figures = SlaFigures()
+    week, month = now - timedelta(days=7), now - timedelta(days=30)
+
+    def counted(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+    decided = []
+    for since in (week, month):
+        recent = Ticket.created_at >= since
+        decided += [counted(recent & Ticket.first_response_breached.is_(False)),
+                    counted(recent & Ticket.first_response_breached.is_(True)),
+                    counted(recent & Ticket.resolution_breached.is_(False)),
+                    counted(recent & Ticket.resolution_breached.is_(True))]
+    met_w, late_w, rmet_w, rlate_w, met_m, late_m, rmet_m, rlate_m = (await s.execute(
+        select(*decided).where(Ticket.created_at >= month))).one()
+    figures.decided_7, figures.decided_30 = met_w + late_w + rmet_w + rlate_w, met_m + late_m + rmet_m + rlate_m
+    figures.met_7 = round(100 * (met_w + rmet_w) / figures.decided_7, 1) if figures.decided_7 else None
+    figures.met_30 = round(100 * (met_m + rmet_m) / figures.decided_30, 1) if figures.decided_30 else None
+    soon = now + timedelta(hours=1)
+    breached = Ticket.first_response_breached.is_(True) | Ticket.resolution_breached.is_(True)
+    running = Ticket.sla_paused_since.is_(None)
+    at_risk = running & (
+        (Ticket.first_response_breached.is_(None) & (Ticket.first_response_due_at > now)
+         & (Ticket.first_response_due_at <= soon))
+        | (Ticket.resolution_breached.is_(None) & (Ticket.resolution_due_at > now)
+           & (Ticket.resolution_due_at <= soon)))
+    rows = (await s.execute(
+        select(Ticket.queue_id, Ticket.priority_id, counted(breached), counted(at_risk),
+               counted(Ticket.escalation_level >= 1))
+        .where(Ticket.status.in_(WORKABLE)).group_by(Ticket.queue_id, Ticket.priority_id))).all()
+    by_queue: dict[int | None, SlaCount] = {}
+    by_priority: dict[int, SlaCount] = {}
+    for queue_id, priority_id, n_breached, n_risk, n_escalated in rows:
+        figures.breached_now += n_breached
+        figures.at_risk += n_risk
+        figures.escalated += n_escalated
+        for key, store, label in ((queue_id, by_queue, queues.get(queue_id, 'No queue') if queue_id else 'No queue'),
+                                  (priority_id, by_priority, priorities[priority_id].name
+                                   if priority_id in priorities else f'#{priority_id}')):
+            entry = store.setdefault(key, SlaCount(label))
+            entry.breached += n_breached
+            entry.at_risk += n_risk
+            entry.escalated += n_escalated
+    figures.by_queue = sorted((c for c in by_queue.values() if c.breached or c.at_risk or c.escalated),
+                              key=lambda c: (-c.breached, -c.at_risk, c.label))
+    figures.by_priority = [by_priority[p] for p in sorted(by_priority, key=lambda p: priorities[p].rank
+                                                          if p in priorities else 99)
+                           if by_priority[p].breached or by_priority[p].at_risk or by_priority[p].escalated]
+    return figures
 
 
 async def dashboard(viewer: User) -> Dashboard:
