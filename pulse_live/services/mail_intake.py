@@ -29,6 +29,7 @@ channel or the queue; replies are posted by the customer's own account.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -247,6 +248,7 @@ def own_address() -> str:
 
 
 _intake_users: weakref.WeakKeyDictionary[Any, User] = weakref.WeakKeyDictionary()  # by database engine
+_intake_lock = asyncio.Lock()
 
 
 async def intake_user() -> User:
@@ -256,9 +258,13 @@ async def intake_user() -> User:
     cached = _intake_users.get(engine)
     if cached is not None:
         return cached
-    user = await _intake_user()
-    _intake_users[engine] = user
-    return user
+    async with _intake_lock:
+        if engine not in _intake_users:
+            try:
+                _intake_users[engine] = await _intake_user()
+            except IntegrityError:  # another process made it just now
+                _intake_users[engine] = await _intake_user()
+        return _intake_users[engine]
 
 
 async def _intake_user() -> User:
@@ -536,7 +542,6 @@ async def import_mail(*, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes
 
 
 async def _to_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    import asyncio
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 
