@@ -257,7 +257,7 @@ async def ensure_default_sla(session: AsyncSession) -> None:
     calendars = {DEFAULT_CALENDAR: business.id, ALWAYS_CALENDAR: always.id}
     rows = (await session.execute(select(PriorityScale.key, Priority.id, Priority.name, Priority.rank)
                                   .join(Priority, Priority.scale_id == PriorityScale.id)
-                                  .order_by(PriorityScale.key, Priority.rank))).all()
+                                  .order_by(PriorityScale.is_active.desc(), PriorityScale.id, Priority.rank))).all()
     position = 0
     for key, priority_id, priority_name, _rank in rows:
         target = DEFAULT_TARGETS.get((key, priority_name))
