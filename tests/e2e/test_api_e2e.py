@@ -54,8 +54,11 @@ async def test_token_from_the_profile_page_drives_the_api_live(e2e):
         assert schema['info']['title'] == 'Pulse Live API' and '/tickets' in schema['paths']
 
         await page.get_by_role('button', name='Revoke').first.click()
-        await page.get_by_role('button', name='Revoke').last.click()
+        confirm = page.locator('.q-dialog').get_by_role('button', name='Revoke')
+        await expect(confirm).to_be_visible()
+        await confirm.click()
         await expect(page.get_by_text('revoked', exact=False).first).to_be_visible()
+        await screenshot(page, 'api-profile-token-revoked.png')
         assert (await api.get('/me', headers=headers)).status_code == 401
 
     await page.goto(e2e.url + '/api/docs')
