@@ -65,6 +65,8 @@ def _message(m: reads.MessageRecord) -> schemas.Message:
 
 
 async def _ticket_id(caller: CurrentCaller, reference: str) -> int:
+    if reference.isdigit() and int(reference) > schemas.MAX_INT:  # no such id (PostgreSQL would refuse the number)
+        raise NotFound(f'No ticket {reference} (or it is not yours to see).')
     ticket_id = await find_ticket_id(caller.user, reference)
     if ticket_id is None:
         raise NotFound(f'No ticket {reference} (or it is not yours to see).')

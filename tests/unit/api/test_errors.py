@@ -67,7 +67,8 @@ async def test_bad_path_parameters(client, token_for, people):
     anna = await token_for('anna@pulse.demo')
     for path in ('/tickets/PL%00', '/tickets/a%0Ab', '/tickets/a%0Ab/messages', '/nothing%0A',
                  '/tickets/' + 'X' * 65, '/tickets/PL-2026-%2F..', '/attachments/0',
-                 '/attachments/99999999999999999999', '/customers/-1', '/tickets/999999999999999999999'):
+                 '/attachments/99999999999999999999', '/customers/-1', '/tickets/999999999999999999999',
+                 '/tickets/99999999999', '/tickets/99999999999/messages', '/tickets/2147483648'):
         answer = await client.get(path, headers=anna)
         assert answer.status_code in (404, 422), (path, answer.text)
         assert answer.headers['content-type'] == PROBLEM
