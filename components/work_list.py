@@ -103,7 +103,14 @@ class WorkList:
                 .mark(f'work-row {row.reference}'):
             ui.link(row.reference, f'/tickets/{row.reference}').classes('font-mono text-primary no-underline')
             with ui.column().classes('gap-0 min-w-0 w-full'):
-                ui.label(row.title).classes('truncate w-full').tooltip(row.title)
+                level = row.sla.escalation_level if row.sla is not None else 0
+                if level:  # raised by escalation rules (pulse_live/services/escalation.py): a flag in every list
+                    with ui.row().classes('gap-1 items-center no-wrap w-full min-w-0'):
+                        ui.badge(f'L{level}', color='red').props('outline').classes('text-xs') \
+                            .tooltip(f'Escalated · level {level}').mark(f'escalation {row.reference}')
+                        ui.label(row.title).classes('truncate min-w-0').tooltip(row.title)
+                else:
+                    ui.label(row.title).classes('truncate w-full').tooltip(row.title)
                 details = ' · '.join(x for x in (row.queue, row.service) if x)
                 if details:
                     ui.label(details).classes('text-xs text-slate-400 truncate w-full')
