@@ -248,7 +248,7 @@ def own_address() -> str:
 
 
 _intake_users: weakref.WeakKeyDictionary[Any, User] = weakref.WeakKeyDictionary()  # by database engine
-_intake_lock = asyncio.Lock()
+_intake_locks: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()  # (a lock is per loop)
 
 
 async def intake_user() -> User:
@@ -258,7 +258,8 @@ async def intake_user() -> User:
     cached = _intake_users.get(engine)
     if cached is not None:
         return cached
-    async with _intake_lock:
+    lock = _intake_locks.setdefault(engine, asyncio.Lock())
+    async with lock:
         if engine not in _intake_users:
             try:
                 _intake_users[engine] = await _intake_user()
