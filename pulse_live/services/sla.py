@@ -266,7 +266,8 @@ async def _record(w: TicketWrite, now: datetime) -> bool:
 async def rebuild_from_history(session: AsyncSession, ticket: Ticket, now: datetime | None = None) -> None:
     """The clock of a ticket whose timestamps were moved (the demo seed back-dates its tickets): policy and due
     times from its ``created_at``, first response met / breached from its first public staff reply, resolution from
-    ``resolved_at`` (and the clock stopped there). Written with the caller's transaction; no history row."""
+    ``resolved_at`` (and the clock stopped there), targets already passed while it ran as breached. Written with the
+    caller's transaction; no history row (the history keeps its back-dated order)."""
     from ..models import STAFF_ROLES, TicketEvent, User
     now = now or utcnow()
     ticket.sla_paused_seconds, ticket.sla_paused_since, ticket.sla_cycle = 0, None, 1
@@ -289,3 +290,8 @@ async def rebuild_from_history(session: AsyncSession, ticket: Ticket, now: datet
         ticket.sla_paused_since = ticket.resolved_at
         if ticket.resolution_due_at is not None:
             ticket.resolution_breached = ticket.resolved_at > ticket.resolution_due_at
+    if ticket.status in CLOCK_RUNNING:  # targets passed while nobody acted: breached (no history row: back-dated)
+        for flag, due in (('first_response_breached', ticket.first_response_due_at),
+                          ('resolution_breached', ticket.resolution_due_at)):
+            if getattr(ticket, flag) is None and due is not None and due <= now:
+                setattr(ticket, flag, True)

@@ -246,3 +246,22 @@ async def test_bad_policies_are_refused_and_nothing_is_stored(people):
         assert (await s.execute(select(func.count()).select_from(SlaPolicy))).scalar_one() == before
         names = set((await s.execute(select(BusinessCalendar.name))).scalars())
     assert names == {sla_admin.DEFAULT_CALENDAR, sla_admin.ALWAYS_CALENDAR}
+
+
+async def test_an_admin_change_of_the_policies_moves_the_open_tickets_clocks(people, round_the_clock, clock):
+    admin = people.users['admin@pulse.demo']
+    ticket = await make_ticket(people, priority_id=await priority_id('Minor'))
+    assert await sla_queries.next_due() == T0 + timedelta(minutes=60)
+    always = await _calendar_id(sla_admin.ALWAYS_CALENDAR)
+    everything = await sla_admin.save_policy(actor=admin, name='Everything fast', calendar_id=always,
+                                             first_response_minutes=5, resolution_minutes=50)
+    assert (await load_ticket(ticket.id)).sla_policy_id == round_the_clock['minor']  # last in the order: no match
+    get_bus().published.clear()
+    await sla_admin.move_policy(actor=admin, policy_id=everything.id, delta=-1)
+    await sla_admin.move_policy(actor=admin, policy_id=everything.id, delta=-1)
+    stored = await load_ticket(ticket.id)
+    assert stored.sla_policy_id == everything.id
+    assert stored.first_response_due_at == T0 + timedelta(minutes=5)
+    assert [c.ticket_id for c in ticket_changes() if 'sla' in c.fields] == [ticket.id]  # open screens re-read
+    await sla_admin.delete_policy(actor=admin, policy_id=everything.id)
+    assert (await load_ticket(ticket.id)).sla_policy_id == round_the_clock['minor']
