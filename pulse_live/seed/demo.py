@@ -308,7 +308,9 @@ async def _spread_over_two_weeks(rng: random.Random, changes: list[tuple[int, ..
                 values['closed_at'] = times['Closed']
             await s.execute(update(Ticket).where(Ticket.id == ticket_id).values(**values))
             # the SLA clock follows the moved history (due times from the older creation, replies, resolution)
-            await sla.rebuild_from_history(s, await s.get(Ticket, ticket_id, populate_existing=True), now)
+            moved = await s.get(Ticket, ticket_id, populate_existing=True)
+            if moved is not None:
+                await sla.rebuild_from_history(s, moved, now)
             for event_id, at in times.items():
                 if isinstance(event_id, int):
                     await s.execute(update(Attachment).where(Attachment.event_id == event_id).values(created_at=at))

@@ -224,14 +224,14 @@ async def test_bad_policies_are_refused_and_nothing_is_stored(people):
     async with db.session() as s:
         before = (await s.execute(select(func.count()).select_from(SlaPolicy))).scalar_one()
     attempts = [
-        (dict(calendar_id=always, first_response_minutes=0, resolution_minutes=60), 'more than zero'),
-        (dict(calendar_id=always, first_response_minutes=30, resolution_minutes=-5), 'more than zero'),
-        (dict(calendar_id=99999, first_response_minutes=30, resolution_minutes=60), 'Unknown calendar'),
-        (dict(calendar_id=always, first_response_minutes=30, resolution_minutes=60,
-              conditions={'priority_ids': [99999]}), 'could never match'),
-        (dict(calendar_id=always, first_response_minutes=30, resolution_minutes=60,
-              conditions={'channels': ['pigeon']}), 'could never match'),
-        (dict(calendar_id=always, first_response_minutes=90, resolution_minutes=60), 'cannot be sooner'),
+        ({'calendar_id': always, 'first_response_minutes': 0, 'resolution_minutes': 60}, 'more than zero'),
+        ({'calendar_id': always, 'first_response_minutes': 30, 'resolution_minutes': -5}, 'more than zero'),
+        ({'calendar_id': 99999, 'first_response_minutes': 30, 'resolution_minutes': 60}, 'Unknown calendar'),
+        ({'calendar_id': always, 'first_response_minutes': 30, 'resolution_minutes': 60,
+          'conditions': {'priority_ids': [99999]}}, 'could never match'),
+        ({'calendar_id': always, 'first_response_minutes': 30, 'resolution_minutes': 60,
+          'conditions': {'channels': ['pigeon']}}, 'could never match'),
+        ({'calendar_id': always, 'first_response_minutes': 90, 'resolution_minutes': 60}, 'cannot be sooner'),
     ]
     for values, message in attempts:
         with pytest.raises(ValidationError, match=message):
@@ -239,7 +239,8 @@ async def test_bad_policies_are_refused_and_nothing_is_stored(people):
     with pytest.raises(ValidationError, match='no working hours'):
         await sla_admin.save_calendar(actor=admin, name='Empty', timezone='Europe/Zurich', hours={})
     with pytest.raises(ValidationError, match='Unknown time zone'):
-        await sla_admin.save_calendar(actor=admin, name='Nowhere', timezone='Mars/Olympus', hours={'mon': ['8:00-9:00']})
+        await sla_admin.save_calendar(actor=admin, name='Nowhere', timezone='Mars/Olympus',
+                                      hours={'mon': ['8:00-9:00']})
     with pytest.raises(ValidationError, match='overlap'):
         await sla_admin.save_calendar(actor=admin, name='Twice', hours={'mon': ['08:00-12:00', '11:00-13:00']})
     async with db.session() as s:

@@ -23,7 +23,8 @@ from pulse_live.sla.policy import (
     target_used,
 )
 
-OFFICE = make_calendar(timezone='Europe/Zurich', hours={d: ['08:00-17:00'] for d in ('mon', 'tue', 'wed', 'thu', 'fri')})
+OFFICE = make_calendar(timezone='Europe/Zurich',
+                       hours={d: ['08:00-17:00'] for d in ('mon', 'tue', 'wed', 'thu', 'fri')})
 KNOWN = {'priority_ids': {1, 2, 3}, 'type_ids': {1, 2}, 'tiers': {'gold', 'standard'}, 'service_ids': {7},
          'queue_ids': {4, 5}, 'channels': {'email', 'phone', 'portal'}}
 
