@@ -154,7 +154,7 @@ async def update_ticket(caller: CurrentCaller, reference: Reference, body: schem
 
 
 @router.post('/tickets/{reference}/status', response_model=schemas.Ticket, responses=WRITE, tags=['tickets'],
-             summary='Move the ticket along the workflow (open, in_progress, resolved, closed)')
+             summary='Move the ticket along the workflow (open, in_progress, waiting, resolved, closed)')
 async def change_status(caller: CurrentCaller, reference: Reference, body: schemas.StatusChange) -> schemas.Ticket:
     ticket_id = await _ticket_id(caller, reference)
     await tickets.change_status(actor=caller.user, ticket_id=ticket_id, expected_version=body.version,

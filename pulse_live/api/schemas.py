@@ -38,9 +38,10 @@ Utc = Annotated[datetime, BeforeValidator(_utc)]
 
 class StatusFilter(StrEnum):
     ALL = 'all'
-    ACTIVE = 'active'  # open and in progress
+    ACTIVE = 'active'  # open, in progress and waiting for the customer
     OPEN = 'open'
     IN_PROGRESS = 'in_progress'
+    WAITING = 'waiting'
     RESOLVED = 'resolved'
     CLOSED = 'closed'
 

@@ -38,7 +38,7 @@ Assignee, Customer = aliased(User), aliased(User)
 
 @dataclass
 class TicketFilters:
-    status: str | None = None  # a status, 'active' (open and in progress) or None / 'all'
+    status: str | None = None  # a status, 'active' (open, in progress, waiting) or None / 'all'
     queue_id: int | None = None
     assignee_id: int | None = None  # 0 = unassigned
     priority_id: int | None = None
