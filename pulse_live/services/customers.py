@@ -16,7 +16,7 @@ from .. import auth, contact
 from ..errors import NotFound, ValidationError
 from ..events import AccountChanged
 from ..models import ConfigurationItem, ItemKind, Organisation, Role, Service, User, utcnow
-from . import audit
+from . import audit, sla
 from ._uow import unit_of_work
 from .users import HANDLE_RE, MIN_PASSWORD
 
@@ -201,7 +201,9 @@ async def save_organisation(*, actor: User, organisation_id: int | None = None, 
         if changes:
             audit.record(s, actor, entity='organisation', entity_id=org.id, action='update',
                          summary=_summary(f'Organisation {org.name}', changes), data=changes)
-        return org
+    if 'tier' in changes:  # SLA policies may match on the tier: the open tickets' clocks follow
+        await sla.recompute_open(organisation_id=org.id)
+    return org
 
 
 # --- services ---

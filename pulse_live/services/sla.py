@@ -295,3 +295,32 @@ async def rebuild_from_history(session: AsyncSession, ticket: Ticket, now: datet
                           ('resolution_breached', ticket.resolution_due_at)):
             if getattr(ticket, flag) is None and due is not None and due <= now:
                 setattr(ticket, flag, True)
+
+
+async def recompute_open(*, organisation_id: int | None = None, batch: int = 500) -> int:
+    """The clocks of every ticket still worked on (of one organisation: its tier changed) computed again under the
+    policies as they are now, each in its own system write, announced as a field change so open screens re-read
+    (no history row). Returns how many changed."""
+    from .. import db
+    from ..events import TicketChanged
+    from ..models import ACTIVE_STATUSES
+    changed = 0
+    last = 0
+    while True:
+        query = select(Ticket.id).where(Ticket.status.in_(ACTIVE_STATUSES), Ticket.id > last)
+        if organisation_id is not None:
+            query = query.where(Ticket.organisation_id == organisation_id)
+        async with db.session() as s:
+            ids = list((await s.execute(query.order_by(Ticket.id).limit(batch))).scalars())
+        if not ids:
+            return changed
+        for ticket_id in ids:
+            try:
+                async with system_write(ticket_id) as w:
+                    if await recompute(w):
+                        changed += 1
+                        w.uow.publish_after_commit(TicketChanged(ticket_id=ticket_id, kind='field_change',
+                                                                 actor_id=None, fields=tuple(w.fields)))
+            except NotFound:
+                continue
+        last = ids[-1]

@@ -15,9 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import auth
 from ..errors import NotFound, ValidationError
-from ..events import TicketChanged
 from ..models import (
-    ACTIVE_STATUSES,
     BusinessCalendar,
     Channel,
     Organisation,
@@ -26,7 +24,6 @@ from ..models import (
     Queue,
     Service,
     SlaPolicy,
-    Ticket,
     TicketType,
     User,
 )
@@ -35,7 +32,6 @@ from ..sla.calendar import make_calendar
 from . import audit, sla
 from ._uow import unit_of_work
 from .customers import TIER_SUGGESTIONS
-from .ticket_write import system_write
 
 NAME_LIMIT = 200
 DEFAULT_CALENDAR = 'Business hours'
@@ -219,27 +215,8 @@ async def move_policy(*, actor: User, policy_id: int, delta: int) -> None:
 
 
 async def recompute_open(*, batch: int = 500) -> int:
-    """The clocks of every ticket still worked on, computed again under the policies as they are now (each ticket
-    in its own ticket write: a history row when its policy changes, a live update). Returns how many changed."""
-    from .. import db
-    changed = 0
-    last = 0
-    while True:
-        async with db.session() as s:
-            ids = list((await s.execute(select(Ticket.id).where(Ticket.status.in_(ACTIVE_STATUSES), Ticket.id > last)
-                                        .order_by(Ticket.id).limit(batch))).scalars())
-        if not ids:
-            return changed
-        for ticket_id in ids:
-            try:
-                async with system_write(ticket_id) as w:
-                    if await sla.recompute(w):
-                        changed += 1  # no history row: announced as a field change so open screens re-read
-                        w.uow.publish_after_commit(TicketChanged(ticket_id=ticket_id, kind='field_change',
-                                                                 actor_id=None, fields=tuple(w.fields)))
-            except NotFound:
-                continue
-        last = ids[-1]
+    """Every open ticket's clock under the policies as they are now (see ``sla.recompute_open``)."""
+    return await sla.recompute_open(batch=batch)
 
 
 # --- the shipped defaults ---------------------------------------------------------------------------------------

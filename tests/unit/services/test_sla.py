@@ -266,3 +266,21 @@ async def test_an_admin_change_of_the_policies_moves_the_open_tickets_clocks(peo
     assert [c.ticket_id for c in ticket_changes() if 'sla' in c.fields] == [ticket.id]  # open screens re-read
     await sla_admin.delete_policy(actor=admin, policy_id=everything.id)
     assert (await load_ticket(ticket.id)).sla_policy_id == round_the_clock['minor']
+
+
+async def test_a_new_customer_tier_moves_the_clocks_of_the_organisations_open_tickets(people, round_the_clock,
+                                                                                      clock):
+    from pulse_live.services import customers
+    admin = people.users['admin@pulse.demo']
+    always = await _calendar_id(sla_admin.ALWAYS_CALENDAR)
+    gold = await sla_admin.save_policy(actor=admin, name='Platinum customers', calendar_id=always,
+                                       first_response_minutes=10, resolution_minutes=100,
+                                       conditions={'tiers': ['platinum']})
+    for _ in range(2):  # first in the order
+        await sla_admin.move_policy(actor=admin, policy_id=gold.id, delta=-1)
+    ticket = await make_ticket(people, priority_id=await priority_id('Minor'))  # Carl: ACME, gold
+    assert (await load_ticket(ticket.id)).sla_policy_id == round_the_clock['minor']
+    await customers.save_organisation(actor=admin, organisation_id=people.orgs['acme'], name='ACME Corp',
+                                      tier='platinum')
+    stored = await load_ticket(ticket.id)
+    assert stored.sla_policy_id == gold.id and stored.first_response_due_at == T0 + timedelta(minutes=10)
