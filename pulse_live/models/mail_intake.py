@@ -49,7 +49,7 @@ class ImportedMail(Base):
     mailbox_id: Mapped[int] = mapped_column(ForeignKey('mailboxes.id', ondelete='CASCADE'), index=True)
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     uid: Mapped[int] = mapped_column(BigInteger)
-    message_id: Mapped[str] = mapped_column(String(500), default='')
+    message_id: Mapped[str] = mapped_column(String(500), default='', index=True)  # replies to a mail we imported
     dedupe_key: Mapped[str] = mapped_column(String(64), index=True)
     first_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     sender: Mapped[str] = mapped_column(String(254), default='', index=True)

@@ -55,6 +55,7 @@ def upgrade() -> None:
     )
     op.create_index('ix_imported_mails_mailbox_id', 'imported_mails', ['mailbox_id'])
     op.create_index('ix_imported_mails_dedupe_key', 'imported_mails', ['dedupe_key'])
+    op.create_index('ix_imported_mails_message_id', 'imported_mails', ['message_id'])
     op.create_index('ix_imported_mails_sender', 'imported_mails', ['sender'])
     op.create_index('ix_imported_mails_created_at', 'imported_mails', ['created_at'])
     op.create_table(
