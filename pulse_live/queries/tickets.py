@@ -151,12 +151,15 @@ class TicketView:
     has_older: bool
 
 
+MAX_ID = 2**31 - 1  # tickets.id is an INTEGER column: a larger number makes PostgreSQL refuse the whole query
+
+
 async def find_ticket_id(viewer: User, reference_or_id: str) -> int | None:
     """Resolve ``PL-2026-000123`` (or a numeric id) to a ticket the viewer may see; None otherwise."""
     key = (reference_or_id or '').strip().upper()
     async with db.session() as s:
-        if key.isascii() and key.isdigit() and len(key) <= 18:  # an id (bounded: no overflow in the query)
-            ticket = await s.get(Ticket, int(key))
+        if key.isascii() and key.isdigit():  # an id; past the column's range (PostgreSQL: 32 bits) none exists
+            ticket = await s.get(Ticket, int(key)) if int(key) <= MAX_ID else None
         else:
             ticket = (await s.execute(select(Ticket).where(Ticket.reference == key))).scalar_one_or_none()
         allowed = ticket is not None and await auth.may_view_ticket(s, viewer, ticket)
