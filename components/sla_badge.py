@@ -46,9 +46,10 @@ SCRIPT = r'''
       var due = Date.parse(el.getAttribute('data-sla-due')), risk = Date.parse(el.getAttribute('data-sla-risk'));
       if (isNaN(due)) return;
       var left = (due - now) / 1000, state = left <= 0 ? 'breached' : (!isNaN(risk) && now >= risk ? 'risk' : 'ok');
-      var text = left > 0 ? 'due in ' + span(left) : 'overdue by ' + span(-left);
-      var prefix = el.getAttribute('data-sla-prefix') || '';
-      if (el.textContent !== prefix + text) el.textContent = prefix + text;
+      var compact = el.hasAttribute('data-sla-compact');
+      var text = left > 0 ? (compact ? 'in ' : 'due in ') + span(left)
+                          : (compact ? span(-left) + ' late' : 'overdue by ' + span(-left));
+      if (el.textContent !== text) el.textContent = text;
       if (el.getAttribute('data-sla-state') !== state) el.setAttribute('data-sla-state', state);
     });
   }
@@ -88,28 +89,31 @@ def iso(at: datetime) -> str:
     return f'{at:%Y-%m-%dT%H:%M:%S}Z'
 
 
-def countdown_text(due_at: datetime, risk_at: datetime | None, now: datetime | None = None) -> tuple[str, str]:
+def countdown_text(due_at: datetime, risk_at: datetime | None, now: datetime | None = None, *,
+                   compact: bool = False) -> tuple[str, str]:
     """What the browser will show (the first paint, before the script ticks): text and state."""
     now = now or utcnow()
     left = (due_at - now).total_seconds()
     if left <= 0:
-        return f'overdue by {span_text(-left)}', 'breached'
-    return f'due in {span_text(left)}', ('risk' if risk_at is not None and now >= risk_at else 'ok')
+        return (f'{span_text(-left)} late' if compact else f'overdue by {span_text(-left)}'), 'breached'
+    return (f'in {span_text(left)}' if compact else f'due in {span_text(left)}'), \
+        ('risk' if risk_at is not None and now >= risk_at else 'ok')
 
 
-def countdown(target: TargetView, *, running: bool, mark: str = '', prefix: str = '') -> ui.label:
-    """One target as a badge: a live countdown while its clock runs, else static text."""
+def countdown(target: TargetView, *, running: bool, mark: str = '', compact: bool = False) -> ui.label:
+    """One target as a badge: a live countdown while its clock runs, else static text. ``compact`` (lists):
+    "in 1 h 12 min", "2 d 3 h late"."""
     install()
     if target.due_at is not None and running and target.state in (RUNNING, BREACHED):
-        text, state = countdown_text(target.due_at, target.risk_at)
-        label = ui.label(prefix + text).classes('pl-sla') \
+        text, state = countdown_text(target.due_at, target.risk_at, compact=compact)
+        label = ui.label(text).classes('pl-sla') \
             .props(f'data-sla-due="{iso(target.due_at)}" data-sla-state="{state}"'
                    + (f' data-sla-risk="{iso(target.risk_at)}"' if target.risk_at else '')
-                   + (f' data-sla-prefix="{prefix}"' if prefix else '')) \
+                   + (' data-sla-compact' if compact else '')) \
             .tooltip(f'{target.name} due {target.due_at:%Y-%m-%d %H:%M} UTC')
     else:
         text, state = _static(target)
-        label = ui.label(prefix + text).classes('pl-sla').props(f'data-sla-state="{state}"')
+        label = ui.label(text).classes('pl-sla').props(f'data-sla-state="{state}"')
         if target.due_at is not None:
             label.tooltip(f'{target.name} due {target.due_at:%Y-%m-%d %H:%M} UTC')
     if mark:
@@ -138,8 +142,7 @@ def due_cell(view: SlaView | None, reference: str) -> None:
     if view is None or target is None:
         ui.label('—').classes('text-slate-400').mark(f'sla-due {reference}')
         return
-    short = {'First response': 'reply ', 'Resolution': '', 'Next update': 'update '}.get(target.name, '')
-    countdown(target, running=is_running(view), mark=f'sla-due {reference}', prefix=short) \
+    countdown(target, running=is_running(view), mark=f'sla-due {reference}', compact=True) \
         .classes('justify-self-start text-xs')
 
 

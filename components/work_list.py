@@ -29,7 +29,7 @@ from pulse_live.queries.shared import shared_read
 from pulse_live.services import ownership
 
 DEBOUNCE_S = 0.25
-COLUMNS = '9.5rem minmax(12rem,1fr) 6rem 6.5rem 7rem 9rem 8rem 4.5rem 9rem 5.5rem'
+COLUMNS = '9.5rem minmax(10rem,1fr) 6rem 6.5rem 6rem 8rem 7.5rem 3.5rem 7rem 5.5rem'
 HEADERS = ['Reference', 'Title', 'Priority', 'Status', 'Type', 'Organisation', 'Assignee', 'Age', 'Due', '']
 
 

@@ -72,10 +72,13 @@ class SlaView:
 
     @property
     def main(self) -> TargetView | None:
-        """The target a list shows: the first one still pending, else the last one."""
-        for target in self.targets:
-            if target.state in (RUNNING, PAUSED):
-                return target
+        """The target a list shows: the one due first among those still counting (breached ones too while the
+        clock runs, paused ones while it waits), else the last one."""
+        running = self.status in CLOCK_RUNNING and self.paused_since is None
+        counting = [t for t in self.targets if t.due_at is not None
+                    and (t.state in (RUNNING, PAUSED) or (t.state == BREACHED and running))]
+        if counting:
+            return min(counting, key=lambda t: t.due_at or datetime.max)
         return self.targets[-1] if self.targets else None
 
 
