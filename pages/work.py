@@ -225,7 +225,8 @@ class TicketList:
     async def read_options() -> dict[str, dict]:
         """The choices of each filter, read once when the page opens (the first one is "any")."""
         return {
-            'status': {'': 'Open, in progress, waiting', **{s.value: s.label for s in Status}, ALL_STATUSES: 'All statuses'},
+            'status': {'': 'Open, in progress, waiting', **{s.value: s.label for s in Status},
+                       ALL_STATUSES: 'All statuses'},
             'priority_id': {0: 'Any priority', **await catalog.priorities()},
             'type_id': {0: 'Any type', **await catalog.ticket_types()},
             'queue_id': {0: 'Any queue', **await catalog.queues()},
