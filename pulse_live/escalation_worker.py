@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import zlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -34,10 +35,17 @@ from .models import utcnow
 from .services import escalation
 
 log = logging.getLogger(__name__)
-LOCK_KEY = 0x50756C7345  # "PulsE": one advisory lock per installation (per database)
+LOCK_KEY = 0x50756C7345  # "PulsE": one advisory lock per installation (per database and schema: see lock_key)
 STANDBY_S = 15.0
 _worker: Worker | None = None
 _task: asyncio.Task | None = None
+
+
+def lock_key() -> int:
+    """The advisory lock of this installation: advisory locks are per database, so installations (or test runs)
+    that share one database in different schemas each get their own."""
+    schema = db._engine_schema[0]  # noqa: SLF001 - the schema the engine was made for
+    return LOCK_KEY ^ zlib.crc32(schema.encode()) if schema else LOCK_KEY
 
 
 class Worker:
@@ -60,7 +68,7 @@ class Worker:
             return True
         conn = await db.engine().connect()
         try:
-            got = (await conn.execute(text('SELECT pg_try_advisory_lock(:k)'), {'k': LOCK_KEY})).scalar_one()
+            got = (await conn.execute(text('SELECT pg_try_advisory_lock(:k)'), {'k': lock_key()})).scalar_one()
             await conn.commit()
         except Exception:
             await conn.close()
@@ -75,7 +83,7 @@ class Worker:
     async def release(self) -> None:
         if self._lock_conn is not None:
             with contextlib.suppress(Exception):
-                await self._lock_conn.execute(text('SELECT pg_advisory_unlock(:k)'), {'k': LOCK_KEY})
+                await self._lock_conn.execute(text('SELECT pg_advisory_unlock(:k)'), {'k': lock_key()})
                 await self._lock_conn.commit()
             with contextlib.suppress(Exception):
                 await self._lock_conn.close()
