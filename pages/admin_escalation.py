@@ -94,6 +94,9 @@ async def rule_dialog(user: User, rule: queries.RuleRow | None, choices: queries
             notify_managers = ui.checkbox('the managers', value=bool(notify.get('managers'))) \
                 .mark('rule-notify-managers')
             notify_queue = ui.checkbox("the queue's members", value=bool(notify.get('queue_members')))
+            notify_roles = ui.select({'agent': 'all agents', 'manager': 'all managers', 'admin': 'all admins'},
+                                     label='Roles', multiple=True, value=notify.get('roles') or []) \
+                .props('outlined dense use-chips').classes('w-44')
         with ui.row().classes('w-full gap-4 items-center'):
             ui.label('by').classes('text-sm text-slate-500')
             in_app = ui.checkbox('in-app', value='in_app' in (notify.get('channels') or ['in_app']))
@@ -116,8 +119,9 @@ async def rule_dialog(user: User, rule: queries.RuleRow | None, choices: queries
                 result.append({'type': 'raise_priority'})
             if team.value:
                 result.append({'type': 'add_team', 'user_ids': list(team.value)})
-            if notify_people.value or notify_managers.value or notify_queue.value:
+            if notify_people.value or notify_managers.value or notify_queue.value or notify_roles.value:
                 result.append({'type': 'notify', 'user_ids': list(notify_people.value or []),
+                               'roles': list(notify_roles.value or []),
                                'managers': bool(notify_managers.value), 'queue_members': bool(notify_queue.value),
                                'channels': [c for c, on in (('in_app', in_app.value), ('mail', by_mail.value))
                                             if on]})

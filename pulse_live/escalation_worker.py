@@ -136,7 +136,9 @@ class Worker:
                         await self._sleep(STANDBY_S)
                         continue
                     due = await self.step()
-                    wait = self.idle_s if due is None else max(0.0, (due - self.clock()).total_seconds())
+                    wait = self.idle_s if due is None else (due - self.clock()).total_seconds()
+                    if wait <= 0:  # still due after a round that fired all it could: a ticket keeps failing
+                        wait = 5.0  # (logged by run_due); try again soon, without spinning
                 except asyncio.CancelledError:
                     raise
                 except Exception:
