@@ -284,3 +284,29 @@ async def test_a_new_customer_tier_moves_the_clocks_of_the_organisations_open_ti
                                       tier='platinum')
     stored = await load_ticket(ticket.id)
     assert stored.sla_policy_id == gold.id and stored.first_response_due_at == T0 + timedelta(minutes=10)
+
+
+async def test_a_closed_ticket_reopened_runs_a_new_cycle_and_waiting_reads_as_open_to_the_customer(
+        people, round_the_clock, clock):
+    from pulse_live.queries import portal
+    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    ticket = await make_ticket(people, priority_id=await priority_id('Minor'), assignee_id=anna.id)
+    ticket = await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                         status='waiting')
+    assert portal.status_word(ticket.status) == 'Waiting for your reply'
+    assert ticket.reference in [r.reference for r in await portal.requests(carl, state='open')]
+    clock.advance(minutes=30)
+    ticket = await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                         status='resolved', resolution_code_id=await resolution_code_id(),
+                                         resolution_text='Fixed while waiting')
+    stored = await load_ticket(ticket.id)
+    assert stored.sla_paused_since == T0 and stored.resolution_breached is False  # stopped when waiting began
+    ticket = await tickets.change_status(actor=carl, ticket_id=ticket.id, expected_version=ticket.version,
+                                         status='closed')
+    clock.advance(hours=2)
+    ticket = await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                         status='open', reason='It broke again')
+    stored = await load_ticket(ticket.id)
+    assert stored.sla_cycle == 2 and stored.sla_paused_since is None
+    assert stored.sla_paused_seconds == (30 + 120) * 60
+    assert stored.resolution_due_at == T0 + timedelta(minutes=600 + 150)
