@@ -324,3 +324,30 @@ async def test_only_admins_change_rules(always):
     with pytest.raises(PermissionDenied):
         await escalation_admin.save_rule(actor=always.users['maria@pulse.demo'], name='x', criterion='reopened',
                                          actions=[{'type': 'raise_level'}])
+
+
+async def test_a_staff_reply_satisfies_update_every_n_at_once(always):
+    people = always
+    await _rule(people, 'No update', criterion='breached', target='next_update')
+    ticket = await make_ticket(people)
+    anna = people.users['anna@pulse.demo']
+    await chatter.post_message(actor=anna, ticket_id=ticket.id, body='We are on it', internal=False)
+    assert (await load_ticket(ticket.id)).next_update_due_at is not None  # "every 2 h" from the first reply
+    early = (await load_ticket(ticket.id)).next_update_due_at - timedelta(hours=1)
+    await _set_times(ticket.id, next_update_due_at=early)  # that reply was an hour ago
+    worker = Worker(clock=lambda: early - timedelta(minutes=5))
+    worker.listen()
+    try:
+        assert await worker.step() == early
+        await chatter.post_message(actor=anna, ticket_id=ticket.id, body='Still on it', internal=False)
+        later = (await load_ticket(ticket.id)).next_update_due_at
+        assert later > early + timedelta(minutes=50)
+        assert ticket.id in worker.dirty  # the reply woke the worker
+        await worker.step()
+        assert await _scheduled(ticket.id) == later  # and moved the escalation at once
+    finally:
+        worker.unlisten()
+    await Worker(clock=lambda: early + timedelta(seconds=1)).step()
+    assert await escalation.firings(ticket.id) == []
+    await Worker(clock=lambda: later + timedelta(seconds=1)).step()
+    assert len(await escalation.firings(ticket.id)) == 1
