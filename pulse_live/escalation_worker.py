@@ -32,6 +32,7 @@ from . import db
 from .bus import get_bus
 from .events import EscalationRulesChanged, Event, TicketChanged
 from .models import utcnow
+from .queries import escalation as escalation_queries
 from .services import escalation
 
 log = logging.getLogger(__name__)
@@ -176,15 +177,9 @@ async def _record_breaches(now: datetime) -> list[int]:
 
 
 async def _next_sla_due(now: datetime) -> datetime | None:
-    try:
-        from .queries import sla as sla_queries
-    except ImportError:
-        return None
-    nxt: Any = getattr(sla_queries, 'next_due', None)
-    if nxt is None:
-        return None
-    moment = await nxt(now)
-    return moment if isinstance(moment, datetime) else None
+    """When the SLA clock's breach recorder has work next (a few index seeks: ``queries.escalation``)."""
+    async with db.session() as s:
+        return await escalation_queries.next_breach_due(s)
 
 
 def wake() -> None:

@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .core import Base, utcnow
+from .core import Base, Ticket, utcnow
 
-__all__ = ['EscalationFiring', 'EscalationRule', 'EscalationSchedule', 'WebhookDelivery', 'WebhookEndpoint']
+__all__ = ['PENDING_TARGET_INDEXES', 'EscalationFiring', 'EscalationRule', 'EscalationSchedule', 'WebhookDelivery',
+           'WebhookEndpoint']
 
 
 class EscalationRule(Base):
@@ -83,3 +84,14 @@ class WebhookDelivery(Base):
     last_error: Mapped[str] = mapped_column(Text, default='')
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+# The escalation worker's round reads the SLA clock's pending targets that are due (breach candidates, the next due
+# time) every time it wakes. The (status, due) indexes also hold every target already met or breached, so at scale
+# those reads walked past tens of thousands of decided rows; with the flag first (IS NULL is an equality for the
+# index) they read only the pending ones.
+PENDING_TARGET_INDEXES = (
+    Index('ix_tickets_first_response_pending', Ticket.first_response_breached, Ticket.status,
+          Ticket.first_response_due_at),
+    Index('ix_tickets_resolution_pending', Ticket.resolution_breached, Ticket.status, Ticket.resolution_due_at),
+)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import db
 from ..models import (
+    CLOCK_RUNNING,
     STAFF_ROLES,
     BusinessCalendar,
     EscalationFiring,
@@ -47,6 +48,22 @@ async def due_ticket_ids(session: AsyncSession, now: datetime, *, limit: int = 2
 async def next_due_at(session: AsyncSession) -> datetime | None:
     """The earliest scheduled escalation moment (the index's first entry)."""
     return (await session.execute(select(func.min(EscalationSchedule.due_at)))).scalar_one_or_none()
+
+
+async def next_breach_due(session: AsyncSession) -> datetime | None:
+    """The earliest pending first-response or resolution due time of a running clock: when the SLA clock's breach
+    recorder has work next. One ``MIN`` per target and running status, each the first entry of its
+    ``ix_tickets_*_pending`` range (flag IS NULL, status =): a few index seeks, whatever the number of tickets."""
+    found: list[datetime] = []
+    for flag, due in ((Ticket.first_response_breached, Ticket.first_response_due_at),
+                      (Ticket.resolution_breached, Ticket.resolution_due_at)):
+        for status in CLOCK_RUNNING:
+            first = (await session.execute(select(due).where(flag.is_(None), Ticket.status == status,
+                                                             due.is_not(None), Ticket.sla_paused_since.is_(None))
+                                           .order_by(due).limit(1))).scalar_one_or_none()
+            if first is not None:
+                found.append(first)
+    return min(found, default=None)
 
 
 async def open_ticket_ids(session: AsyncSession, *, after: int = 0, limit: int = 1000) -> list[int]:

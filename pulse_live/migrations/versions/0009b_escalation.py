@@ -91,9 +91,16 @@ def upgrade() -> None:
     op.create_index(op.f('ix_webhook_deliveries_endpoint_id'), 'webhook_deliveries', ['endpoint_id'], unique=False)
     op.create_index('ix_webhook_deliveries_status_next', 'webhook_deliveries', ['status', 'next_attempt_at'],
                     unique=False)
+    # the worker's round: the SLA clock's pending targets (models/escalation.py, PENDING_TARGET_INDEXES)
+    op.create_index('ix_tickets_first_response_pending', 'tickets',
+                    ['first_response_breached', 'status', 'first_response_due_at'], unique=False)
+    op.create_index('ix_tickets_resolution_pending', 'tickets', ['resolution_breached', 'status', 'resolution_due_at'],
+                    unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_tickets_resolution_pending', table_name='tickets')
+    op.drop_index('ix_tickets_first_response_pending', table_name='tickets')
     op.drop_index('ix_webhook_deliveries_status_next', table_name='webhook_deliveries')
     op.drop_index(op.f('ix_webhook_deliveries_endpoint_id'), table_name='webhook_deliveries')
     op.drop_table('webhook_deliveries')
