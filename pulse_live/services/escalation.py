@@ -255,7 +255,7 @@ async def fire(rule: EscalationRule, ticket_id: int, cycle: int, due_at: datetim
     actor = rule_actor(rule.name)
     reason = _reason(rule)
     try:
-        async with ticket_write(actor, ticket_id, action='escalate') as w:
+        async with ticket_write(actor, ticket_id, action='escalate', closed=None) as w:  # closed: skipped below
             s, ticket = w.session, w.ticket
             if ticket.sla_cycle != cycle or ticket.status not in pure.OPEN_STATUSES:
                 raise _AlreadyFired
