@@ -60,9 +60,17 @@ def frame(title: str, user: User) -> Iterator[None]:
             for label, path in [*links, (f'Profile ({user.display_name})', '/profile')]:
                 ui.menu_item(label, on_click=lambda path=path: ui.navigate.to(path))
         ui.link('Pulse Live', '/').classes('text-lg font-semibold text-white no-underline whitespace-nowrap')
-        with ui.row().classes('gt-sm items-center gap-4'):
+        settings = [(label, path) for label, path in links if path.startswith('/admin/')]
+        with ui.row().classes('gt-sm items-center gap-4 no-wrap'):
             for label, path in links:
-                ui.link(label, path).classes('text-white no-underline whitespace-nowrap')
+                if (label, path) not in settings:
+                    ui.link(label, path).classes('text-white no-underline whitespace-nowrap')
+            if settings:  # the settings pages in one menu: the header stays one line however many there are
+                with ui.button('Admin', icon='settings').props('flat dense no-caps color=white').mark('admin-menu'), \
+                        ui.menu().props('auto-close'):
+                    for label, path in settings:
+                        ui.link(label, path).classes('block px-4 py-2 text-slate-800 no-underline whitespace-nowrap '
+                                                     'hover:bg-slate-100')
         ui.space()
         Bell(user)
         ui.link(user.display_name, '/profile').classes('gt-xs text-white no-underline text-sm whitespace-nowrap')

@@ -15,6 +15,9 @@ pytestmark = pytest.mark.e2e
 async def test_admin_manages_staff_on_the_staff_page(e2e):
     ada = await e2e.login('admin@pulse.demo')
     page = ada.page
+    await page.get_by_role('button', name='Admin').click()  # the settings pages are one menu in the header
+    await expect(page.get_by_role('link', name='Error reports', exact=True)).to_be_visible()
+    await screenshot(page, 'admin-menu.png')
     await page.get_by_role('link', name='Staff', exact=True).click()
     await expect(page).to_have_url(re.compile(r'/admin/staff$'))
     for name in ('Ada Admin', 'Maria Rossi', 'Anna Keller', 'Ben Okafor', 'Daniel Weber'):
