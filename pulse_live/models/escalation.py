@@ -89,9 +89,8 @@ class WebhookDelivery(Base):
 # The escalation worker's round reads the SLA clock's pending targets that are due (breach candidates, the next due
 # time) every time it wakes. The (status, due) indexes also hold every target already met or breached, so at scale
 # those reads walked past tens of thousands of decided rows; with the flag first (IS NULL is an equality for the
-# index) they read only the pending ones.
+# index) they read only the pending ones, in due order.
 PENDING_TARGET_INDEXES = (
-    Index('ix_tickets_first_response_pending', Ticket.first_response_breached, Ticket.status,
-          Ticket.first_response_due_at),
-    Index('ix_tickets_resolution_pending', Ticket.resolution_breached, Ticket.status, Ticket.resolution_due_at),
+    Index('ix_tickets_first_response_pending', Ticket.first_response_breached, Ticket.first_response_due_at),
+    Index('ix_tickets_resolution_pending', Ticket.resolution_breached, Ticket.resolution_due_at),
 )

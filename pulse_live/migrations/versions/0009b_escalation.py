@@ -93,8 +93,8 @@ def upgrade() -> None:
                     unique=False)
     # the worker's round: the SLA clock's pending targets (models/escalation.py, PENDING_TARGET_INDEXES)
     op.create_index('ix_tickets_first_response_pending', 'tickets',
-                    ['first_response_breached', 'status', 'first_response_due_at'], unique=False)
-    op.create_index('ix_tickets_resolution_pending', 'tickets', ['resolution_breached', 'status', 'resolution_due_at'],
+                    ['first_response_breached', 'first_response_due_at'], unique=False)
+    op.create_index('ix_tickets_resolution_pending', 'tickets', ['resolution_breached', 'resolution_due_at'],
                     unique=False)
 
 
