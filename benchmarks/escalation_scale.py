@@ -8,7 +8,7 @@ as a migration would), and adds five rules through the admin service. Then, in-p
 
   sweep        the worker's "what is due now" read of one round: the escalation schedule's due tickets and its
                earliest moment, the SLA clock's breach candidates and its next due time (all index range reads or
-               seeks), at a moving "now"
+               seeks), in steady state: up to two minutes after a round that recorded everything due before
   schedule     computing every open ticket's next escalation moment (``escalation.reschedule()``: the worker's start,
                a rule change)
   recompute    after a calendar change: the clock's ``sla_admin.recompute_open()`` (every open ticket's due times,
@@ -186,8 +186,9 @@ async def run(args) -> dict:
             await escalation_part(now)
             await clock_part(now)
         times, own, clock = [], [], []
-        for i in range(args.sweeps):
-            at = now + timedelta(minutes=rng.uniform(-60, 60) + i)
+        for _ in range(args.sweeps):
+            # steady state: the previous round recorded what was due by `now`; this one runs up to 2 minutes later
+            at = now + timedelta(seconds=rng.uniform(0, 120))
             t0 = time.perf_counter()
             await escalation_part(at)
             t1 = time.perf_counter()
