@@ -39,12 +39,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--mails', type=int, default=1000)
     parser.add_argument('--events', type=int, default=10000)
-    parser.add_argument('--api-requests', type=int, default=200)
+    parser.add_argument('--api-requests', type=int, default=200, help='requests of each kind (list, get, create, message)')
     args = parser.parse_args()
     figures: dict = {}
     figures.update(run_part('intake_mail.py', ['--mails', str(args.mails)]))
     figures.update(run_part('intake_errors.py', ['--events', str(args.events)]))
-    figures.update(run_part('intake_api.py', ['--requests', str(args.api_requests)]))
+    figures.update(run_part('intake_api.py', ['--n', str(args.api_requests)]))
     print(json.dumps(figures))
     return 0 if not any(key.endswith('_error') for key in figures) else 1
 
