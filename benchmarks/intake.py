@@ -39,7 +39,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--mails', type=int, default=1000)
     parser.add_argument('--events', type=int, default=10000)
-    parser.add_argument('--api-requests', type=int, default=200, help='requests of each kind (list, get, create, message)')
+    parser.add_argument('--api-requests', type=int, default=200,
+                        help='requests of each kind (list, get, create, message)')
     args = parser.parse_args()
     figures: dict = {}
     figures.update(run_part('intake_mail.py', ['--mails', str(args.mails)]))

@@ -9,7 +9,9 @@ unless ``--database-url``) with the tests' data set, one mailbox, one watcher in
 server runs. Two phases:
 
 1. throughput: N mails (4 in 5 new requests from three customers, 1 in 5 replies to one of them by In-Reply-To)
-   appended in one go; timed from the first APPEND until every mail is recorded as imported → ``mails_per_s``;
+   appended in one go; timed from the first APPEND until every mail is recorded as imported → ``mails_per_s``
+   (with the process's CPU time per mail and the SQL statements per mail in that phase: figures that a shared
+   machine's load does not bend);
 2. latency at the bus: 100 mails appended one at a time, 0.1 s apart; for each, the time from its APPEND until the
    ``TicketChanged`` event of its ticket reached a bus subscriber → ``mail_to_bus_p95_ms`` (the intake's part);
 3. latency in a browser: a real server (``pulse-live serve --demo``, the watcher inside it) and an agent's ticket
@@ -130,12 +132,21 @@ async def _run(n: int, database_url: str | None, latency_mails: int) -> dict:
                 raws.append(_mail(i, SENDERS[first % 3], reply_to=f'<bench-b{first}@acme.demo>'))
             else:
                 raws.append(_mail(i, SENDERS[i % 3]))
+        from sqlalchemy import event as sa_event
+        queries = [0]
+
+        def count_query(*_args: object) -> None:
+            queries[0] += 1
+        sa_event.listen(db.engine().sync_engine, 'before_cursor_execute', count_query)
+        cpu0 = time.process_time()
         start = time.perf_counter()
         await asyncio.to_thread(server.append_many, raws)
         appended = time.perf_counter() - start
         while await imported() < n:
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu0
+        sa_event.remove(db.engine().sync_engine, 'before_cursor_execute', count_query)
         async with db.session() as s:
             outcomes = dict((await s.execute(select(ImportedMail.outcome, func.count(ImportedMail.id))
                                             .group_by(ImportedMail.outcome))).all())
@@ -165,6 +176,7 @@ async def _run(n: int, database_url: str | None, latency_mails: int) -> dict:
         'mails': n, 'mails_per_s': round(n / elapsed, 1), 'mail_to_screen_p95_ms': round(_p95(latencies), 1),
         'mail_to_screen_median_ms': round(statistics.median(latencies), 1) if latencies else None,
         'mail_to_screen_measured_at': 'bus subscriber (TicketChanged after commit), not a browser',
+        'mail_cpu_ms_per_mail': round(cpu * 1000 / n, 1), 'mail_queries_per_mail': round(queries[0] / n, 1),
         'mail_outcomes': outcomes, 'mail_append_s': round(appended, 2), 'mail_import_s': round(elapsed, 2),
         'mail_database': 'postgresql' if schema else 'sqlite',
     }
@@ -258,8 +270,17 @@ def browser_latency(n: int = 30) -> dict:
             'mail_to_browser_mails': len(latencies)}
 
 
+def _loadavg() -> str:
+    try:
+        return ' '.join(Path('/proc/loadavg').read_text().split()[:3])
+    except OSError:
+        return ''
+
+
 def run(n: int = 1000, *, database_url: str | None = None, latency_mails: int = 100, browser_mails: int = 30) -> dict:
+    load_start = _loadavg()
     figures = asyncio.run(_run(n, database_url, latency_mails))
+    figures['loadavg_after_throughput'] = _loadavg()
     if browser_mails:
         try:
             browser = browser_latency(browser_mails)
@@ -272,6 +293,7 @@ def run(n: int = 1000, *, database_url: str | None = None, latency_mails: int = 
             figures['mail_to_screen_p95_ms'] = browser['mail_to_browser_p95_ms']
             figures['mail_to_screen_median_ms'] = browser['mail_to_browser_median_ms']
             figures['mail_to_screen_measured_at'] = "an agent's ticket list in Chromium (real server, IDLE)"
+    figures['loadavg_start'], figures['loadavg_end'] = load_start, _loadavg()  # the machine's load (1, 5, 15 min)
     return figures
 
 

@@ -321,7 +321,7 @@ async def login_state(browser, base_url: str, email: str) -> dict:
         await page.get_by_label('Email').fill(email)
         await page.get_by_label('Password').fill(PASSWORD)
         await page.get_by_role('button', name='Log in').click()
-        await page.wait_for_url(re.compile(r'/tickets'), timeout=30000)
+        await page.wait_for_url(re.compile(r'/(tickets|portal)'), timeout=30000)
         return await ctx.storage_state()
     finally:
         await ctx.close()
@@ -401,11 +401,14 @@ class SimClient:
         self.next_message_id = int(query.get('next_message_id') or 0)
         params = {**{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in query.items()},
                   'document_id': str(uuid.uuid4()), 'tab_id': str(uuid.uuid4())}
-        self.sio = socketio.AsyncClient(reconnection=False)
+        # the cookie goes in the upgrade request as the browser sends it: given as ``headers`` it would pass through
+        # aiohttp's cookie jar, which quotes a value containing '=' (the signed session), and the server's socket
+        # guard would not recognise the session
+        self.sio = socketio.AsyncClient(reconnection=False,
+                                        websocket_extra_options={'headers': {'Cookie': self.cookie}})
         self.sio.on('*', self._on_any)
         await self.sio.connect(f'{self.base_url}?{urllib.parse.urlencode(params)}',
-                               socketio_path='/_nicegui_ws/socket.io', transports=['websocket'],
-                               headers={'Cookie': self.cookie}, wait_timeout=15)
+                               socketio_path='/_nicegui_ws/socket.io', transports=['websocket'], wait_timeout=15)
         self._ack_task = asyncio.create_task(self._ack_loop())
 
     def _fetch_page(self) -> str:
@@ -463,8 +466,8 @@ class SimPoster(SimClient):
         self.composer = listener(lambda e: e.get('tag') == 'nicegui-input' and
                                  str((e.get('props') or {}).get('placeholder', '')).startswith('Write a message'),
                                  'update:value')
-        self.send = listener(lambda e: e.get('tag') == 'q-btn' and (e.get('props') or {}).get('label') == 'Send',
-                             'click')
+        self.send = listener(lambda e: e.get('tag') == 'q-btn'  # 'Send reply' / 'Send internal note'
+                             and str((e.get('props') or {}).get('label', '')).startswith('Send'), 'click')
 
     async def post(self, text: str, token: str, timeout: float) -> float | None:
         """Send one message; return the click time (epoch ms) once this page shows it, None if it did not in time."""
@@ -865,7 +868,7 @@ def main(argv=None) -> int:
     started = time.monotonic()
     try:
         log(f'starting the server on {server.base_url} (data in {data_dir})')
-        server.start()
+        server.start(timeout=300)  # the demo is seeded first: slow on a busy machine
         log(f'server ready in {time.monotonic() - started:.1f} s (pid {server.proc.pid})')
         remaining = max(10.0, args.timeout - (time.monotonic() - started))
         r = asyncio.run(guarded(args, server, nonce, remaining))

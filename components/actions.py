@@ -5,18 +5,19 @@
         return            # the refusal was shown
     ticket = done.value
 
-Only ``ServiceError`` (the services' refusals: not found, not allowed, invalid, stale) is caught; anything else is a
-bug and goes to the error log as before.
+Only ``ServiceError`` (the services' refusals: not found, not allowed, invalid, stale) and a database that is not
+answering (``errors.is_unavailable``: shown as such, nothing was saved) are caught; anything else is a bug and goes
+to the error log as before.
 """
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from nicegui import ui
 
-from pulse_live.errors import ServiceError
+from pulse_live.errors import UNAVAILABLE_MESSAGE, ServiceError, Unavailable, is_unavailable
 
 T = TypeVar('T')
 
@@ -44,6 +45,49 @@ async def attempt(call: Awaitable[T], *, success: str = '', level: Literal['nega
         if not isinstance(e, handled):
             ui.notify(str(e), type=level, multi_line=True)
         return Outcome(False, cast(T, None), error=e)
+    except Exception as e:
+        if not is_unavailable(e):
+            raise
+        ui.notify(UNAVAILABLE_MESSAGE, type='negative', multi_line=True)  # passing: the page stays as it was
+        return Outcome(False, cast(T, None), error=Unavailable(UNAVAILABLE_MESSAGE))
     if success:
         ui.notify(success, type='positive')
     return Outcome(True, value)
+
+
+class AdminState:
+    """The state of an admin page that shows what the services hold: every change goes through a service, then the
+    page shows the new state (``reload``, defined by the page)."""
+
+    async def call(self, action: Callable[[], Awaitable], done: str = '') -> bool:
+        """Run ``action``; when it went through, show ``done`` (if any) and reload the page's state."""
+        if not await attempt(action(), success=done):
+            return False
+        await self.reload()
+        return True
+
+    async def reload(self) -> None:
+        raise NotImplementedError
+
+
+class OneAtATime:
+    """A submit button's guard: a second click while the first call still runs does nothing (a double click must not
+    create two tickets), and the button shows it is busy meanwhile. Set ``button`` once it exists."""
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.button: ui.button | None = None
+
+    async def attempt(self, call: Callable[[], Awaitable[T]], **kwargs: Any) -> Outcome[T] | None:
+        """``attempt(call(), **kwargs)``, or None without calling when a call is already running."""
+        if self.busy:
+            return None
+        self.busy = True
+        if self.button is not None:
+            self.button.props('loading')
+        try:
+            return await attempt(call(), **kwargs)
+        finally:
+            self.busy = False
+            if self.button is not None:
+                self.button.props(remove='loading')

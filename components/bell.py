@@ -1,15 +1,39 @@
 """The notification bell in the header: unread count, recent list, mark read; live, with a toast."""
 from __future__ import annotations
 
+import asyncio
+
 from nicegui import background_tasks, ui
 
 from pulse_live import presence
 from pulse_live.events import NotificationCreated, NotificationsRead
 from pulse_live.models import User
 from pulse_live.queries import notifications as note_queries
+from pulse_live.queries.shared import shared_read
 from pulse_live.services import notifications
 
 from . import live
+
+_counts: dict[tuple[int, int], tuple[object, int]] = {}
+COUNT_KEPT_S = 5.0
+
+
+async def unread_after(user_id: int, event: NotificationCreated | NotificationsRead | None) -> int:
+    """The user's unread count, read once per event for all their open pages (a desk has the app open in several
+    tabs, and every page has a bell): the first page reads, pages reading meanwhile share it
+    (``queries/shared.py``), pages that come to it later take its answer for a few seconds. The answer was read
+    after the change committed (events are published after the commit); the next change is another event."""
+    if event is None:
+        return await note_queries.unread_count(user_id)
+    key = (user_id, id(event))
+    hit = _counts.get(key)
+    if hit is not None and hit[0] is event:
+        return hit[1]
+    count = await shared_read(('unread', *key), lambda: note_queries.unread_count(user_id))
+    if key not in _counts:
+        _counts[key] = (event, count)  # the event kept with it: its id() names this change while it is kept
+        asyncio.get_running_loop().call_later(COUNT_KEPT_S, _counts.pop, key, None)
+    return count
 
 
 class Bell:
@@ -26,8 +50,8 @@ class Bell:
         live.notifications_read.subscribe(self._read)
         background_tasks.create(self._count(), name='bell-count')
 
-    async def _count(self) -> None:
-        count = await note_queries.unread_count(self.user.id)
+    async def _count(self, event: NotificationCreated | NotificationsRead | None = None) -> None:
+        count = await unread_after(self.user.id, event)
         if not self.client.is_deleted:
             self.badge.set_text(str(count) if count < 100 else '99+')
             self.badge.set_visibility(count > 0)
@@ -67,8 +91,8 @@ class Bell:
             await notifications.mark_read(actor=self.user, notification_ids=[event.notification_id])
             return  # NotificationsRead re-counts the bell in every tab of the user
         ui.notify(event.text, type='info', position='top-right', timeout=6000, multi_line=True)
-        await self._count()
+        await self._count(event)
 
     async def _read(self, event: NotificationsRead) -> None:
         if event.user_id == self.user.id and not self.client.is_deleted:
-            await self._count()
+            await self._count(event)

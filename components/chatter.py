@@ -8,14 +8,12 @@ from typing import Any, cast
 from nicegui import events, ui
 
 from pulse_live.config import get_settings
-from pulse_live.queries.tickets import AttachmentView, EventView
-from pulse_live.services import calls
+from pulse_live.queries.tickets import EventView
 from pulse_live.services import chatter as chatter_service
 from pulse_live.storage import UploadedFile
 
 from . import upload_budget
-from .badges import avatar
-from .markdown import markdown
+from .chatter_html import ENTRY_CLASSES, TOOLTIP_JS, entry_html, entry_kind, human_size, markers
 from .render import render_boundary
 
 CHATTER_CSS = '''
@@ -25,84 +23,20 @@ CHATTER_CSS = '''
 .chatter-body ul, .chatter-body ol { padding-left: 1.4em; margin: .2em 0; }
 .chatter-body ul { list-style: disc; } .chatter-body ol { list-style: decimal; }
 .chatter-body a { color: #2563eb; text-decoration: underline; }
+.chatter-landed > div:last-child { outline: 3px solid #f59e0b; outline-offset: 1px; transition: outline .3s; }
 .mention { background: #e0e7ff; color: #3730a3; border-radius: 4px; padding: 0 3px; font-weight: 500; }
 '''
 TOO_LARGE = 'That file is too large or there are too many files.'
 TRAILING_MENTION = re.compile(r'(?:^|\s)@([A-Za-z0-9_.-]*)$')
-
-
-def human_size(size: float) -> str:
-    for unit in ('B', 'KB', 'MB', 'GB'):
-        if size < 1024 or unit == 'GB':
-            return f'{size:.0f} {unit}' if unit == 'B' else f'{size:.1f} {unit}'
-        size /= 1024
-    return f'{size} B'
-
-
-def attachment_link(a: AttachmentView) -> None:
-    with ui.row().classes('items-center gap-1 text-sm'):
-        ui.icon('attach_file', size='xs').classes('text-slate-500')
-        ui.link(a.filename, f'/attachments/{a.id}', new_tab=True).classes('text-primary').mark('attachment-link')
-        ui.label(human_size(a.size)).classes('text-slate-400 text-xs')
-
-
-CALL_ICONS = {'inbound': 'phone_callback', 'outbound': 'phone_forwarded'}
-
-
-def render_call(e: EventView, when: str) -> ui.element:
-    """A logged call (services/calls.py): phone icon, direction, duration, who was on the line, the agent's note."""
-    data = e.data or {}
-    direction = str(data.get('direction') or 'inbound')
-    with ui.row().classes('w-full no-wrap items-start gap-2 py-1').mark('chatter-entry call-entry') as row:
-        with ui.element('div').classes('rounded-full bg-emerald-100 text-emerald-800 w-8 h-8 shrink-0 flex '
-                                       'items-center justify-center'):
-            ui.icon(CALL_ICONS.get(direction, 'call'), size='xs')
-        with ui.column().classes('gap-1 grow border rounded-lg px-3 py-2 bg-emerald-50 border-emerald-200') \
-                .style('min-width: 0'):
-            with ui.row().classes('w-full items-center gap-2'):
-                ui.label(f'{direction.capitalize()} call').classes('font-medium text-sm').mark('call-direction')
-                ui.badge(calls.duration_text(int(data.get('seconds') or 0)), color='green-8').props('outline') \
-                    .tooltip('Duration (minutes:seconds)').mark('call-duration')
-                if data.get('caller'):
-                    ui.label(f'with {data["caller"]}').classes('text-sm text-slate-700 break-all') \
-                        .mark('call-caller')
-                ui.space()
-                ui.icon('lock', size='xs').classes('text-slate-400').tooltip('Agents only: customers never see calls')
-            ui.label(f'Logged by {e.actor} · {when}').classes('text-xs text-slate-400')
-            if data.get('note'):
-                markdown(str(data['note']), []).classes('text-sm break-words w-full').mark('call-note')
-    return row
+# "#" then a word typed at the end (not a markdown heading "# Title"): the knowledge base article picker
+TRAILING_ARTICLE = re.compile(r'(?:^|\s)#([^\s#\[\]()]{1,40})$')
+ArticleSearch = Callable[[str, bool], Awaitable[list[dict[str, str]]]]
 
 
 def render_event(e: EventView, viewer_id: int) -> ui.element:
-    when = e.created_at.strftime('%Y-%m-%d %H:%M')
-    if e.kind == 'call':
-        return render_call(e, when)
-    if e.kind != 'message':
-        with ui.row().classes('w-full items-center gap-2 text-xs text-slate-500 py-0.5').mark('chatter-entry') as row:
-            ui.icon('history' if e.kind == 'field_change' else 'group' if e.kind.startswith('team') else 'flag',
-                    size='xs')
-            ui.label(e.body).classes('italic')
-            ui.label(when).classes('text-slate-400')
-            if e.is_internal:
-                ui.icon('lock', size='xs').tooltip('Agents only')
-        return row
-    mine = e.actor_id == viewer_id
-    bubble = 'bg-amber-50 border-amber-300' if e.is_internal else ('bg-blue-50 border-blue-200' if mine else
-                                                                    'bg-white border-slate-200')
-    with ui.row().classes('w-full no-wrap items-start gap-2 py-1').mark('chatter-entry') as row:
-        avatar(e.actor, color='indigo' if mine else 'teal')
-        with ui.column().classes(f'gap-1 grow border rounded-lg px-3 py-2 {bubble}').style('min-width: 0'):
-            with ui.row().classes('items-center gap-2'):
-                ui.label(e.actor).classes('font-medium text-sm')
-                ui.label(when).classes('text-xs text-slate-400')
-                if e.is_internal:
-                    ui.badge('Internal note', color='amber-8').props('outline').mark('internal-badge')
-            if e.body:
-                markdown(e.body, e.mentions).classes('text-sm break-words w-full')
-            for a in e.attachments:
-                attachment_link(a)
-    return row
+    """One entry, one element: its markup is built once per way of seeing it and shared (components/chatter_html)."""
+    return ui.html(entry_html(e, viewer_id), sanitize=False).classes(ENTRY_CLASSES[entry_kind(e)]) \
+        .props(f'data-entry={e.id}').mark(markers(e))  # data-entry: a search result lands here (Chatter.land_on)
 
 
 # installed once per chatter: a ResizeObserver on the scroll area's content keeps a reader who is at the end there
@@ -130,6 +64,7 @@ class Chatter:
     """
 
     BLOCK = 20
+    KEEP = 300  # live entries beyond this push the oldest blocks out of the page (Load older brings them back)
     AT_END_PX = 120  # a reader this close to the end counts as following the conversation
 
     def __init__(self, viewer_id: int, events_: list[EventView], has_older: bool,
@@ -147,6 +82,10 @@ class Chatter:
             self.stream = ui.column().classes('w-full gap-0 px-2').mark('chatter')
         self._tail: ui.column | None = None  # the block live entries join, until it holds BLOCK of them
         self._tail_count = 0
+        self._blocks: list[list] = []  # [boundary, entries, first entry id], top to bottom
+        # the reader asked for older entries (Load older, or a link to an old entry that loaded more than KEEP):
+        # nothing is pushed out any more
+        self._older_loaded = len(events_) > self.KEEP
         if events_:
             self._block(events_)
         self.scroll.scroll_to(percent=1.0)
@@ -157,13 +96,16 @@ class Chatter:
         self.scroll.on('scroll', js_handler=f'(info) => {{ (window.__pulseAtEnd ??= {{}})[{sid}] = '
                                             'info.verticalSize - info.verticalPosition - info.verticalContainerSize '
                                             f'< {self.AT_END_PX}; }}')
-        self.scroll.client.run_javascript(FOLLOW_JS.replace('SID', str(sid)))
+        self.scroll.client.run_javascript(FOLLOW_JS.replace('SID', str(sid)) + ';\n' + TOOLTIP_JS)
 
     def _block(self, events_: list[EventView], *, at_top: bool = False) -> ui.column:
         with self.stream:
             boundary = render_boundary()
         if at_top:
             boundary.move(self.stream, target_index=0)
+            self._blocks.insert(0, [boundary, len(events_), events_[0].id])
+        else:
+            self._blocks.append([boundary, len(events_), events_[0].id])
         with boundary:
             block = ui.column().classes('w-full gap-0')
         with block:
@@ -182,17 +124,61 @@ class Chatter:
                 for e in fresh:
                     render_event(e, self.viewer_id)
             self._tail_count += len(fresh)
+            self._blocks[-1][1] += len(fresh)
         self.last_id = fresh[-1].id
         if self.first_id is None:
             self.first_id = fresh[0].id
+        self._push_out_oldest()
         if any(e.actor_id == self.viewer_id for e in fresh):  # their own post: show it, wherever they were
             sid = self.scroll.id
             self.scroll.client.run_javascript(f'(window.__pulseAtEnd ??= {{}})[{sid}] = true; '
                                               f'getElement({sid})?.setScrollPercentage("vertical", 1, 0);')
 
+    def _push_out_oldest(self) -> None:
+        """A page open all day on a busy ticket keeps at most about ``KEEP`` entries in its tree (server memory per
+        page, and the browser's DOM): the oldest blocks leave, "Load older entries" brings them back. Not once the
+        reader loaded older entries themselves (they are reading back)."""
+        if self._older_loaded:
+            return
+        while len(self._blocks) > 1 and sum(b[1] for b in self._blocks) > self.KEEP:
+            boundary = self._blocks.pop(0)[0]
+            self.stream.remove(boundary)
+            self.first_id = self._blocks[0][2]
+            if not self.older_button.visible:
+                self.older_button.set_visibility(True)
+
+    def land_on(self, event_id: int) -> None:
+        """Scroll to one entry and mark it for a moment (a search result that named it); the reader is then no
+        longer "at the end", so live entries do not pull the view away from it, nor push it out of the page."""
+        self._older_loaded = True
+        sid = self.scroll.id
+        self.scroll.client.run_javascript(f'''(() => {{
+  const find = (attempt) => {{
+    const el = document.querySelector('[data-entry="{int(event_id)}"]');
+    if (!el) {{ if (attempt < 50) setTimeout(() => find(attempt + 1), 100); return; }}
+    // the page's own scroll to the end (and the scroll events it raises late) must not carry the reader away:
+    // the entry is brought back into view a few times during the first seconds, unless the reader moved first
+    let moved = false;
+    const mark = () => {{ moved = true; }};
+    for (const kind of ['wheel', 'touchstart', 'keydown', 'mousedown'])
+      window.addEventListener(kind, mark, {{once: true}});
+    const show = () => {{
+      if (moved) return;
+      (window.__pulseAtEnd ??= {{}})[{sid}] = false;
+      el.scrollIntoView({{block: 'center'}});
+    }};
+    show();
+    for (const ms of [300, 800, 1600]) setTimeout(show, ms);
+    el.classList.add('chatter-landed');
+    setTimeout(() => el.classList.remove('chatter-landed'), 4000);
+  }};
+  setTimeout(() => find(0), 150);
+}})()''')
+
     async def _older(self) -> None:
         if self.first_id is None:
             return
+        self._older_loaded = True
         older, has_more = await self._load_older(self.first_id)
         if older:
             self._block(older, at_top=True)
@@ -216,9 +202,11 @@ class Composer:
 
     def __init__(self, *, can_note: bool, mention_candidates: list[dict[str, str]],
                  send: Callable[[str, bool, list[UploadedFile]], Awaitable[bool]],
-                 on_typing: Callable[[], Awaitable[None]], ticket_view: Callable[[], object] | None = None) -> None:
+                 on_typing: Callable[[], Awaitable[None]], ticket_view: Callable[[], object] | None = None,
+                 article_search: ArticleSearch | None = None) -> None:
         settings = get_settings()
         self._send, self._on_typing, self._view = send, on_typing, ticket_view
+        self._article_search = article_search  # agents: "#word" suggests articles (text, public only?) → picks
         self.candidates = mention_candidates
         self.pending: list[UploadedFile] = []
         self._uploaded_any = False  # the (hidden) uploader holds files until it is reset
@@ -240,7 +228,8 @@ class Composer:
                 with ui.row().classes('w-full items-center gap-1 no-wrap text-sm'):
                     self.audience_icon = ui.icon('lock', size='xs')
                     self.audience = ui.label('').mark('composer-audience')
-            self.text = ui.textarea(placeholder='Write a message… (@ to mention, Ctrl+Enter to send)') \
+            hint = '@ to mention, # to link an article' if article_search else '@ to mention'
+            self.text = ui.textarea(placeholder=f'Write a message… ({hint}, Ctrl+Enter to send)') \
                 .props('autogrow outlined dense bg-color=white').classes('w-full').mark('composer')
             self.text.on_value_change(self._changed)
             self.text.on('keydown.ctrl.enter', self.submit)
@@ -314,7 +303,10 @@ class Composer:
 
     async def _changed(self) -> None:
         value = self.text.value or ''
-        self._show_suggestions(value)
+        if self._article_search is not None and TRAILING_ARTICLE.search(value):
+            await self._show_articles(value)
+        else:
+            self._show_suggestions(value)
         self._refresh_audience()
         if value:
             await self._on_typing()
@@ -332,6 +324,33 @@ class Composer:
             for c in hits:
                 ui.chip(f"@{c['handle']} · {c['name']}", on_click=lambda c=c: self._pick(c['handle'])) \
                     .props('clickable dense outline color=primary').mark('mention-option')
+
+    async def _show_articles(self, value: str) -> None:
+        """The ``#`` picker (like the ``@`` one): published articles whose title holds the word typed after ``#``; in
+        reply mode only public ones (the customer follows the link into the portal's Help)."""
+        match = TRAILING_ARTICLE.search(value)
+        if not match or self._article_search is None:
+            return
+        hits = await self._article_search(match.group(1), not self.internal)
+        if (self.text.value or '') != value:  # typed on meanwhile: the newer keystroke shows its own
+            return
+        self.suggestions.clear()
+        with self.suggestions:
+            if not hits:
+                ui.label(f'No published article matches "{match.group(1)}".').classes('text-xs text-slate-500') \
+                    .mark('article-none')
+            for a in hits:
+                ui.chip(f"# {a['title']}", icon='menu_book' if a['visibility'] == 'public' else 'lock',
+                        on_click=lambda a=a: self._pick_article(a)) \
+                    .props('clickable dense outline color=teal').mark('article-option')
+
+    def _pick_article(self, article: dict[str, str]) -> None:
+        value = self.text.value or ''
+        match = TRAILING_ARTICLE.search(value)
+        title = article['title'].replace('[', '(').replace(']', ')')
+        link = f"[{title}]({article['path']}) "
+        self.text.value = (value[:match.start(1) - 1] + link) if match else value + link
+        self._clear_suggestions()
 
     def _pick(self, handle: str) -> None:
         value = self.text.value or ''

@@ -10,6 +10,7 @@ from pulse_live import auth, presence
 from pulse_live.models import User
 
 from .bell import Bell
+from .search_box import SearchBox
 
 
 async def logout() -> None:
@@ -29,12 +30,12 @@ def track_online(user: User) -> None:
 def nav_links(user: User) -> list[tuple[str, str]]:
     """The header's destinations for this user (a row on wide screens, a menu on phones)."""
     if not auth.is_staff(user):
-        return [('My requests', '/portal'), ('New request', '/portal/new')]
+        return [('My requests', '/portal'), ('New request', '/portal/new'), ('Help', '/portal/help')]
     links = [('Tickets', '/tickets')]
     if user.role == 'admin':
         links.append(('Outbox', '/admin/outbox'))
     links += [('New ticket', '/tickets/new'), ('Customers', '/customers'), ('Queues', '/queues'),
-              ('My tickets', '/my')]
+              ('My tickets', '/my'), ('Knowledge', '/kb')]
     if auth.can_see_dashboard(user):
         links.append(('Dashboard', '/dashboard'))
     if auth.can_configure_work(user):
@@ -72,6 +73,7 @@ def frame(title: str, user: User) -> Iterator[None]:
                         ui.link(label, path).classes('block px-4 py-2 text-slate-800 no-underline whitespace-nowrap '
                                                      'hover:bg-slate-100')
         ui.space()
+        SearchBox(user)  # grouped results as you type; Enter: /search (components/search_box.py)
         Bell(user)
         ui.link(user.display_name, '/profile').classes('gt-xs text-white no-underline text-sm whitespace-nowrap')
         ui.label(user.role.capitalize()).classes('gt-xs text-xs px-2 py-0.5 rounded bg-slate-700')

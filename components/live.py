@@ -4,10 +4,14 @@ Pages subscribe inside their page function, so each subscription dies with its c
 """
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+
 from nicegui import Event
 
+from pulse_live.events import BusResumed, NotificationCreated, NotificationsRead, PresenceChanged, TicketChanged
 from pulse_live.events import Event as BusEvent
-from pulse_live.events import NotificationCreated, NotificationsRead, PresenceChanged, TicketChanged
 
 ticket_changed: Event[[TicketChanged]] = Event()
 presence_changed: Event[[PresenceChanged]] = Event()
@@ -15,12 +19,118 @@ notification_created: Event[[NotificationCreated]] = Event()
 notifications_read: Event[[NotificationsRead]] = Event()
 
 
+# --- one ticket's pages -----------------------------------------------------------------------------------------------
+# The pages following one ticket (components/ticket_live.TicketFollower) subscribe to that ticket's own events: a change
+# wakes only them. On the process-wide events every open ticket page of every ticket was called for every change (and,
+# its handler being async, given a task of its own) only to find that the change was about another ticket: with 1,000
+# pages open on 100 tickets that was 1,000 tasks per change for 10 pages that had something to do.
+_ticket_events: dict[int, tuple[Event[[TicketChanged]], Event[[PresenceChanged]]]] = {}
+
+
+def ticket_events(ticket_id: int) -> tuple[Event[[TicketChanged]], Event[[PresenceChanged]]]:
+    """The change and presence events of one ticket (subscribe inside a page: they die with its client)."""
+    events = _ticket_events.get(ticket_id)
+    if events is None or events[0] not in Event.instances:  # (NiceGUI's test reset forgets its events)
+        events = _ticket_events[ticket_id] = (Event(), Event())
+    return events
+
+
+def forget_ticket_events(ticket_id: int) -> None:
+    """Called when a page following the ticket is deleted: the ticket's events go when nobody follows it."""
+    events = _ticket_events.get(ticket_id)
+    if events is not None and not events[0].callbacks and not events[1].callbacks:
+        del _ticket_events[ticket_id]
+
+
+# one presence snapshot per presence change for all the pages of a ticket (each page used to merge every tab's share
+# itself: 100 pages × 100 tabs per typing start and stop)
+_snapshots: dict[int, tuple[PresenceChanged | None, float, dict]] = {}
+_last_presence: dict[int, PresenceChanged] = {}
+SNAPSHOT_KEPT_S = 1.0  # shares of other processes expire without an event: never older than this
+
+
+def presence_snapshot(ticket_id: int) -> dict:
+    from pulse_live import presence
+    last = _last_presence.get(ticket_id)
+    now = time.monotonic()
+    hit = _snapshots.get(ticket_id)
+    if hit is not None and hit[0] is last and now - hit[1] < SNAPSHOT_KEPT_S:
+        return hit[2]
+    snapshot = presence.snapshot(ticket_id)
+    _snapshots[ticket_id] = (last, now, snapshot)
+    return snapshot
+
+
+def _emit_ticket_changed(event: TicketChanged) -> None:
+    ticket_changed.emit(event)
+    events = _ticket_events.get(event.ticket_id)
+    if events is not None:
+        events[0].emit(event)
+
+
+def _emit_presence_changed(event: PresenceChanged) -> None:
+    presence_changed.emit(event)
+    if event.ticket_id is None:
+        return
+    _last_presence[event.ticket_id] = event
+    if len(_last_presence) > 10_000:  # tickets nobody looks at any more
+        _last_presence.clear()
+        _snapshots.clear()
+    events = _ticket_events.get(event.ticket_id)
+    if events is not None:
+        events[1].emit(event)
+
+
 async def relay(event: BusEvent) -> None:
     if isinstance(event, TicketChanged):
-        ticket_changed.emit(event)
+        _emit_ticket_changed(event)
     elif isinstance(event, PresenceChanged):
-        presence_changed.emit(event)
+        _emit_presence_changed(event)
     elif isinstance(event, NotificationCreated):
         notification_created.emit(event)
     elif isinstance(event, NotificationsRead):
         notifications_read.emit(event)
+    elif isinstance(event, BusResumed):  # events of other processes may have been missed: open tickets re-read
+        from pulse_live import presence
+        for ticket_id in presence.viewed_tickets():
+            # as a field change: every view re-reads the ticket and its new entries
+            _emit_ticket_changed(TicketChanged(ticket_id=ticket_id, kind='field_change', actor_id=None))
+
+
+# --- a client too far behind is let go, not buffered without end ----------------------------------------------------
+# Each socket has its own queue and writer task in engineio, so a stalled browser never delays the others; but its
+# queue grows without bound until the ping timeout notices (25 + 20 s of every update of every page it shows). At
+# SEND_BACKLOG packets not yet written, the socket is closed and its page dropped: when the browser comes back, NiceGUI
+# finds no page for it and the browser reloads, reading the current state afresh.
+SEND_BACKLOG = 1000
+log = logging.getLogger(__name__)
+
+
+def install_send_limit(limit: int = SEND_BACKLOG) -> None:
+    """Idempotent; called once per process by ``pulse_live.app.build_app``."""
+    from engineio.async_socket import AsyncSocket
+    original = getattr(AsyncSocket.send, '__pulse_original__', AsyncSocket.send)
+
+    async def send(self: AsyncSocket, pkt) -> None:
+        if self.queue.qsize() >= limit and not self.closed and not self.closing:
+            log.warning('socket %s is %d messages behind: closed, its page is dropped (the browser reloads)',
+                        self.sid, self.queue.qsize())
+            _drop_page_of(self.sid)
+            await self.close(wait=False, abort=True)
+            return
+        await original(self, pkt)
+    send.__pulse_original__ = original  # type: ignore[attr-defined]
+    AsyncSocket.send = send
+
+
+def _drop_page_of(eio_sid: str) -> None:
+    from nicegui import Client, core
+    try:
+        sid = core.sio.manager.sid_from_eio_sid(eio_sid, '/')
+        rooms = core.sio.rooms(sid) if sid else []
+    except Exception:  # noqa: BLE001 (no socket.io session for it: nothing to drop)
+        return
+    for room in rooms:
+        client = Client.instances.get(room)
+        if client is not None and not client.is_deleted:
+            asyncio.get_running_loop().call_soon(client.delete)  # after this send returned to the outbox

@@ -25,9 +25,12 @@ class LiveRefresh:
         self._refresh, self._concerns, self._alive, self._delay, self._name = refresh, concerns, alive, delay, name
         self.client = ui.context.client
         self._pending: asyncio.Task | None = None
+        self._waiting = False  # a re-read waits for the socket to come back
+        self._connected_once = False  # before its first connection the page is still being sent: it updates
         self.last_event: TicketChanged | None = None  # kept alive, so its id() names this change while shared
         housekeeping.watch()
         live.ticket_changed.subscribe(self._on_ticket)
+        self.client.on_connect(self._reconnected)
 
     def _on_ticket(self, event: TicketChanged) -> None:
         if not self._concerns(event):
@@ -41,4 +44,15 @@ class LiveRefresh:
         self._pending = None
         if self.client.is_deleted or not self._alive() or self.last_event is None:
             return
+        if self._connected_once and not self.client.has_socket_connection:
+            # nobody sees this page now (its tab went elsewhere, or the connection dropped): re-read once its socket
+            # is back, not for every change while NiceGUI keeps it for a reconnect
+            self._waiting = True
+            return
         await self._refresh(self.last_event)
+
+    async def _reconnected(self) -> None:
+        self._connected_once = True
+        if self._waiting and self._pending is None:
+            self._waiting = False
+            self._pending = background_tasks.create(self._later(), name=self._name)

@@ -1,6 +1,10 @@
 """Render boundaries: keep a live change's browser-side re-render to its own part of the page."""
 from __future__ import annotations
 
+import inspect
+import types
+from collections.abc import Callable
+
 from nicegui import ui
 
 
@@ -15,3 +19,40 @@ def render_boundary() -> ui.element:
     single child as is (no extra DOM element) and only re-renders when something inside it changes.
     """
     return ui.element('q-no-ssr')
+
+
+# --- NiceGUI's per-element signature check, remembered per code object ---------------------------------------------
+# Every element NiceGUI creates wires its props, classes and style (ObservableCollections) to a bound method and asks
+# ``helpers.expects_arguments`` whether that handler takes arguments: ``inspect.signature`` each time. Measured with
+# py-spy under benchmarks/desk_load.py that was 13–15 % of the server's CPU (a ticket page builds ~1,000 elements).
+# The answer depends only on the function's code, whether it is bound, and which parameters have defaults, so it is
+# kept per code object (a bounded set: the program's functions); anything else is asked as before.
+_expects: dict[tuple, bool] = {}
+
+
+def _arguments_key(func: Callable) -> tuple | None:
+    bound = inspect.ismethod(func)
+    target = func.__func__ if bound else func  # type: ignore[attr-defined]
+    if type(target) is not types.FunctionType or hasattr(target, '__wrapped__') \
+            or hasattr(target, '__signature__'):
+        return None
+    return (target.__code__, bound, len(target.__defaults__ or ()), tuple(target.__kwdefaults__ or ()))
+
+
+def install_signature_cache() -> None:
+    """Idempotent; called once per process by ``pulse_live.app.build_app``."""
+    from nicegui import helpers
+    from nicegui.helpers import functions
+    original = getattr(functions.expects_arguments, '__pulse_original__', functions.expects_arguments)
+
+    def expects_arguments(func: Callable) -> bool:
+        key = _arguments_key(func)
+        if key is None:
+            return original(func)
+        known = _expects.get(key)
+        if known is None:
+            known = _expects[key] = original(func)
+        return known
+    expects_arguments.__pulse_original__ = original  # type: ignore[attr-defined]
+    functions.expects_arguments = expects_arguments
+    helpers.expects_arguments = expects_arguments

@@ -104,7 +104,7 @@ def countdown(target: TargetView, *, running: bool, mark: str = '', compact: boo
     """One target as a badge: a live countdown while its clock runs, else static text. ``compact`` (lists):
     "in 1 h 12 min", "2 d 3 h late"."""
     install()
-    if target.due_at is not None and running and target.state in (RUNNING, BREACHED):
+    if target.due_at is not None and running and target.state in (RUNNING, BREACHED) and not target.done:
         text, state = countdown_text(target.due_at, target.risk_at, compact=compact)
         label = ui.label(text).classes('pl-sla') \
             .props(f'data-sla-due="{iso(target.due_at)}" data-sla-state="{state}"'
@@ -125,7 +125,7 @@ def _static(target: TargetView) -> tuple[str, str]:
     if target.state == MET:
         return 'met', 'met'
     if target.state == BREACHED:
-        return 'breached', 'breached'
+        return ('answered late' if target.done else 'breached'), 'breached'
     if target.state == PAUSED:
         left = f' · {span_text(target.remaining_s)} left' if target.remaining_s is not None else ''
         return f'paused{left}', 'paused'
@@ -181,7 +181,14 @@ class SlaPanel:
             for target in view.targets:
                 with ui.row().classes('w-full items-center gap-2 text-sm'):
                     ui.label(target.name).classes('w-28 text-slate-600')
-                    countdown(target, running=running, mark=f'sla-{target.name.lower().replace(" ", "-")}')
+                    key = target.name.lower().replace(' ', '-')
+                    countdown(target, running=running, mark=f'sla-{key}')
+                    if target.record == MET:
+                        ui.label('every update on time so far').classes('text-xs text-green-700') \
+                            .mark(f'sla-{key}-record')
+                    elif target.record == BREACHED:
+                        ui.label('an update was late this cycle').classes('text-xs text-red-700') \
+                            .mark(f'sla-{key}-record')
             notes = []
             if view.paused_since is not None and view.status not in ('resolved', 'closed'):
                 notes.append(f'Paused since {view.paused_since:%Y-%m-%d %H:%M} UTC (waiting for the customer)')

@@ -31,16 +31,48 @@ class TicketFollower:
         self.client = client = ui.context.client
         housekeeping.watch()  # what the closed tab leaves in process-wide caches is released with its client
 
-        async def changed(event: TicketChanged) -> None:
-            if event.ticket_id == ticket_id and not client.is_deleted:
-                await on_change(event)
+        # A page without a live socket (its tab went to another page, or the connection dropped: NiceGUI keeps it
+        # for reconnect_timeout) re-reads and re-renders nothing: the changes it missed are kept, one per kind, and
+        # shown when its socket comes back. Every tab that navigated away would otherwise cost each change a read
+        # and a render for 15 s (measured: benchmarks/desk_load.py).
+        missed: dict[str, TicketChanged] = {}
+        missed_presence = [False]
+        connected_once = [False]  # before its first connection a page is still being sent: it updates as always
 
-        live.ticket_changed.subscribe(changed)
+        def away() -> bool:
+            return connected_once[0] and not client.has_socket_connection
+
+        async def changed(event: TicketChanged) -> None:
+            if event.ticket_id != ticket_id or client.is_deleted:
+                return
+            if away():
+                missed.pop(event.kind, None)
+                missed[event.kind] = event  # the newest of each kind, in the order they came
+                return
+            await on_change(event)
+
+        async def caught_up() -> None:
+            connected_once[0] = True
+            while missed and not client.is_deleted and client.has_socket_connection:
+                kind = next(iter(missed))
+                await on_change(missed.pop(kind))
+            if missed_presence[0] and on_presence is not None and not client.is_deleted:
+                missed_presence[0] = False
+                on_presence()
+
+        ticket_changed, presence_changed_ = live.ticket_events(ticket_id)  # this ticket's changes only
+        ticket_changed.subscribe(changed)
+        client.on_connect(caught_up)
         if on_presence is not None:
             def presence_changed(event: PresenceChanged) -> None:
-                if event.ticket_id == ticket_id and not client.is_deleted:
-                    on_presence()
-            live.presence_changed.subscribe(presence_changed)
+                if event.ticket_id != ticket_id or client.is_deleted:
+                    return
+                if away():
+                    missed_presence[0] = True
+                    return
+                on_presence()
+            presence_changed_.subscribe(presence_changed)
+        client.on_delete(lambda: live.forget_ticket_events(ticket_id))  # after the subscriptions' own handlers
 
         async def joined() -> None:
             await presence.join(ticket_id, client_id=client.id, user_id=user.id, name=user.display_name,

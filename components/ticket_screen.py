@@ -9,14 +9,16 @@ update its own parts (``after_change``), and shows the documents again when a ne
 """
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
-from typing import Any, ClassVar, Generic, TypeVar
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from nicegui import ui
 
 from pulse_live.errors import StaleWrite
 from pulse_live.events import TicketChanged
 from pulse_live.models import User
+from pulse_live.queries import shared
 from pulse_live.storage import UploadedFile
 
 from .actions import attempt
@@ -25,6 +27,28 @@ from .documents import DocumentsList
 from .ticket_live import TicketFollower
 
 V = TypeVar('V')
+T = TypeVar('T')
+
+
+_answers: dict[tuple, tuple[TicketChanged, Any]] = {}
+ANSWER_KEPT_S = 5.0
+
+
+async def read_per_change(event: TicketChanged, what: tuple, load: Callable[[], Awaitable[T]]) -> T:
+    """One read of ``what`` per live change for every page it woke: the first page reads, pages reading meanwhile
+    share that read (``queries/shared.py``), and pages that come to it later (their handler was busy) take its answer
+    for a few seconds. The answer was read after the change committed, so nobody sees a state older than it; the
+    next change is another event and reads again. The event object is the one every page got: kept with the answer,
+    its id names the change."""
+    key = (id(event), *what)
+    hit = _answers.get(key)
+    if hit is not None and hit[0] is event:
+        return cast(T, hit[1])
+    result = await shared.shared_read(('per-change', *key), load)
+    if key not in _answers:
+        _answers[key] = (event, result)
+        asyncio.get_running_loop().call_later(ANSWER_KEPT_S, _answers.pop, key, None)
+    return result
 
 
 class LiveTicketScreen(Generic[V]):
@@ -77,9 +101,21 @@ class LiveTicketScreen(Generic[V]):
         self.follower = TicketFollower(self.ticket_id, self.user, is_staff=self.staff, on_change=self._changed,
                                        on_presence=on_presence)
 
-    async def reload(self) -> bool:
-        """Show the ticket's current state; False (and ``lost``) when the viewer may no longer see it."""
-        view = await self.read_view()
+    def reader(self) -> object | None:
+        """Who reads the ticket alike (e.g. 'staff'): pages woken by the same change with the same reader share one
+        read of the ticket (``queries/shared.py``); None (default): this page reads for itself."""
+        return None
+
+    async def _read_view_for(self, event: TicketChanged | None) -> V | None:
+        reader = self.reader()
+        if event is None or reader is None:
+            return await self.read_view()
+        return await read_per_change(event, ('ticket-view', self.ticket_id, reader), self.read_view)
+
+    async def reload(self, event: TicketChanged | None = None) -> bool:
+        """Show the ticket's current state; False (and ``lost``) when the viewer may no longer see it. ``event``:
+        the live change that asks for it (pages woken by it share the read, see ``reader``)."""
+        view = await self._read_view_for(event)
         if self.gone:
             return False
         if view is None:
@@ -91,7 +127,7 @@ class LiveTicketScreen(Generic[V]):
         return True
 
     async def _changed(self, event: TicketChanged) -> None:
-        if event.kind in self.check_first and not await self.reload():
+        if event.kind in self.check_first and not await self.reload(event):
             return
         fresh = await self.read_new_entries(event)
         if self.gone:

@@ -10,6 +10,8 @@ from . import (  # noqa: F401  (imported for their routes)
     admin_staff,  # admins manage staff: /admin/staff
     customers,  # the directory
     dashboard,  # /dashboard
+    help,  # the knowledge base for readers: /portal/help, the public /help
+    kb,  # the knowledge base for staff: /kb
     login,
     new_ticket,
     organisations,
@@ -17,6 +19,7 @@ from . import (  # noqa: F401  (imported for their routes)
     portal,
     portal_request,
     profile,
+    search,  # /search: the results page of the header's search box
     ticket,
     tickets,
     work,  # work management: /tickets, /queues, /my, /open

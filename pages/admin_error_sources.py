@@ -11,6 +11,7 @@ from nicegui import ui
 from components.actions import attempt
 from components.frame import frame
 from components.session import require_user
+from pages.params import desk_page
 from pulse_live.config import get_settings
 from pulse_live.models import Role, User
 from pulse_live.queries import catalog
@@ -89,7 +90,7 @@ async def source_dialog(user: User, on_created: Callable[[], Awaitable[None]], w
     _opened(dialog)
 
 
-@ui.page(PATH)
+@desk_page(PATH)
 async def error_sources_page() -> None:
     user = await require_user(Role.ADMIN)
     if user is None:

@@ -11,6 +11,7 @@ from nicegui import ui
 from components.actions import attempt
 from components.frame import frame
 from components.session import require_user
+from pages.params import desk_page
 from pulse_live.models import Role, User
 from pulse_live.queries import escalation as queries
 from pulse_live.services import escalation_admin, webhooks
@@ -172,7 +173,7 @@ async def webhook_dialog(user: User, on_saved: Callable[[], Awaitable[None]], wh
     _opened(dialog)
 
 
-@ui.page(PATH)
+@desk_page(PATH)
 async def escalation_page() -> None:
     user = await require_user(Role.ADMIN)
     if user is None:

@@ -4,18 +4,23 @@ customers there)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
-from nicegui import ui
+from fastapi import HTTPException
+from fastapi.responses import FileResponse
+from nicegui import app, ui
 
 from components.actions import attempt
 from components.frame import frame
-from components.session import require_user
+from components.session import current_user, require_user
+from pages.params import RowId, desk_page
+from pulse_live import storage
 from pulse_live.models import Role
 from pulse_live.queries import mail_intake as queries
 from pulse_live.services import mail_intake, mailboxes
 
 SECURITY = {'tls': 'TLS (port 993)', 'starttls': 'STARTTLS (port 143)', 'none': 'None (trusted network only)'}
-AUTH = {'password': 'Password', 'xoauth2': 'OAuth2 access token (XOAUTH2: Microsoft 365, Gmail)'}
+AUTH = {'password': 'Password', 'xoauth2': 'OAuth2 (XOAUTH2: Microsoft 365, Gmail)'}
 
 BOX_COLUMNS = [
     {'name': 'name', 'label': 'Mailbox', 'field': 'name', 'align': 'left'},
@@ -49,7 +54,22 @@ def _row_id(e: Any) -> int | None:
         return None
 
 
-@ui.page('/admin/mailboxes')
+@app.get('/admin/mail-imports/{failed_id}/original')
+async def download_failed_mail(failed_id: RowId) -> FileResponse:
+    """The raw mail of a failed import, as it came (admins only; anyone else gets 404). Always a download, never
+    shown in the browser."""
+    kept = await queries.failed_mail_for_download(await current_user(), failed_id)
+    if kept is None:
+        raise HTTPException(status_code=404, detail='Not found')
+    path = storage.path_of(kept.sha256)
+    if not path.exists():
+        raise HTTPException(status_code=404, detail='The file is missing on the server')
+    return FileResponse(path, media_type='application/octet-stream',
+                        headers={'Content-Disposition': f"attachment; filename*=UTF-8''{quote(kept.filename)}",
+                                 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'private, no-store'})
+
+
+@desk_page('/admin/mailboxes')
 async def mailboxes_page() -> None:
     user = await require_user(Role.ADMIN)
     if user is None:
@@ -102,8 +122,23 @@ async def mailboxes_page() -> None:
             username = ui.input('User', value=row.username if row else '').classes('w-full').mark('box-user')
             secret = ui.input('Password or access token', password=True, password_toggle_button=True,
                               placeholder='unchanged' if row else '').classes('w-full').mark('box-secret')
-            ui.label('Stored encrypted; never shown again. An OAuth2 access token expires: paste a fresh one then '
-                     '(no refresh flow yet).').classes('text-xs text-slate-500')
+            ui.label('Stored encrypted; never shown again.').classes('text-xs text-slate-500')
+            with ui.expansion('OAuth2: refresh the access token', icon='autorenew',
+                              value=bool(row and row.oauth_token_url)).classes('w-full').mark('box-oauth') \
+                    .bind_visibility_from(auth_mode, 'value', value='xoauth2'):
+                token_url = ui.input('Token endpoint', value=row.oauth_token_url if row else '',
+                                     placeholder='https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token') \
+                    .classes('w-full').mark('box-token-url')
+                client_id = ui.input('Client id', value=row.oauth_client_id if row else '').classes('w-full') \
+                    .mark('box-client-id')
+                client_secret = ui.input('Client secret (confidential apps only)', password=True,
+                                         placeholder='unchanged' if row else '').classes('w-full') \
+                    .mark('box-client-secret')
+                refresh_token = ui.input('Refresh token', password=True,
+                                         placeholder='unchanged' if row and row.oauth_refreshable else '') \
+                    .classes('w-full').mark('box-refresh-token')
+                ui.label('With these the access token is refreshed before it expires; without them paste a fresh '
+                         'access token when it expires.').classes('text-xs text-slate-500')
             folder = ui.input('Folder', value=row.folder if row else 'INBOX').classes('w-full').mark('box-folder')
             queue = ui.select({0: 'By the routing rules', **queue_names}, value=(row.queue_id or 0) if row else 0,
                               label='New tickets go to').classes('w-full').mark('box-queue')
@@ -114,7 +149,9 @@ async def mailboxes_page() -> None:
                     actor=user, mailbox_id=row.id if row else None, name=name.value or '', host=host.value or '',
                     port=int(port.value or 0), security=security.value, auth_mode=auth_mode.value,
                     username=username.value or '', secret=secret.value or None, folder=folder.value or '',
-                    queue_id=queue.value or None, active=bool(active.value)),
+                    queue_id=queue.value or None, active=bool(active.value),
+                    oauth_token_url=token_url.value or '', oauth_client_id=client_id.value or '',
+                    oauth_client_secret=client_secret.value or None, refresh_token=refresh_token.value or None),
                     success='Mailbox saved: it is watched within seconds')
                 if saved:
                     dialog.close()
@@ -209,6 +246,8 @@ async def mailboxes_page() -> None:
             <q-td :props="props"><div style="white-space: normal; max-width: 26rem">{{ props.value }}</div></q-td>''')
         failed_table.add_slot('body-cell-action', '''
             <q-td :props="props" class="text-right">
+              <q-btn dense flat no-caps color="grey-8" label="Original" icon="download" type="a"
+                     :href="'/admin/mail-imports/' + props.row.id + '/original'" />
               <q-btn dense flat no-caps color="primary" label="Retry"
                      @click="() => $parent.$emit('retry', props.row.id)" />
               <q-btn dense flat no-caps color="grey-8" label="Discard"

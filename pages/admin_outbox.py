@@ -1,4 +1,5 @@
-"""Admins watch the mail outbox: pending, sent, failed (dead) mails, with the last error and "retry now"."""
+"""Admins watch the mail outbox: pending, sent, failed (dead) mails, with the last error, "retry now" and
+"retry all failed"."""
 from __future__ import annotations
 
 from nicegui import ui
@@ -6,7 +7,7 @@ from nicegui import ui
 from components.actions import attempt
 from components.frame import frame
 from components.session import require_user
-from pages.params import ShortText
+from pages.params import ShortText, desk_page
 from pulse_live.models import Role
 from pulse_live.queries import notifications as note_queries
 from pulse_live.services import notifications
@@ -26,7 +27,7 @@ COLUMNS = [
 STATUS_COLORS = {'pending': 'blue', 'sent': 'green', 'dead': 'red'}
 
 
-@ui.page('/admin/outbox')
+@desk_page('/admin/outbox')
 async def outbox_page(status: ShortText = '') -> None:
     user = await require_user(Role.ADMIN)
     if user is None:
@@ -54,6 +55,14 @@ async def outbox_page(status: ShortText = '') -> None:
         if await attempt(notifications.retry_now(actor=user, outbox_id=outbox_id), success='Queued for the next round'):
             await refresh()
 
+    async def retry_all() -> None:
+        done = await attempt(notifications.retry_all(actor=user))
+        if done:
+            count = done.value
+            ui.notify(f'{count} failed mail{"s" if count != 1 else ""} queued for the next round' if count
+                      else 'No failed mails to retry', type='positive' if count else 'info')
+            await refresh()
+
     with frame('Mail outbox', user):
         with ui.row().classes('w-full items-center'):
             ui.label('Mail outbox').classes('text-2xl font-semibold')
@@ -61,6 +70,8 @@ async def outbox_page(status: ShortText = '') -> None:
             ui.select({'': 'All', 'pending': 'Pending', 'sent': 'Sent', 'dead': 'Failed'}, value=status,
                       label='Status', on_change=lambda e: ui.navigate.to(f'/admin/outbox?status={e.value}')) \
                 .props('dense outlined').classes('w-40')
+            ui.button('Retry all failed', icon='replay', on_click=retry_all).props('outline no-caps') \
+                .mark('outbox-retry-all')
             ui.button(icon='refresh', on_click=refresh).props('flat round')
         summary = ui.label('').classes('text-slate-500').mark('outbox-summary')
         table = ui.table(columns=COLUMNS, rows=await rows(), row_key='id').classes('w-full') \

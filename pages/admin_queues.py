@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from nicegui import ui
 
-from components.actions import attempt
+from components.actions import AdminState
 from components.frame import frame
 from components.session import require_user
+from pages.params import desk_page
 from pulse_live.models import Channel, Level, Role, RuleKind, User
 from pulse_live.queries import catalog
 from pulse_live.queries import queues as work_queries
@@ -43,17 +44,11 @@ class Choices:
                    channels={c.value: c.label for c in Channel})
 
 
-class QueuesAdmin:
+class QueuesAdmin(AdminState):
     """The page's state and actions: every change goes through a service, then the page shows the new state."""
 
     def __init__(self, user: User, choices: Choices) -> None:
         self.user, self.choices = user, choices
-
-    async def call(self, action: Callable[[], Awaitable], done: str = '') -> bool:
-        if not await attempt(action(), success=done):
-            return False
-        await self.reload()
-        return True
 
     async def reload(self) -> None:
         self.body.refresh(await work_config(self.user))
@@ -305,7 +300,7 @@ class QueuesAdmin:
                     ui.label(entry.summary).classes('grow')
 
 
-@ui.page('/admin/queues')
+@desk_page('/admin/queues')
 async def admin_queues_page() -> None:
     user = await require_user(Role.ADMIN)
     if user is None:

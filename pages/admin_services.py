@@ -8,6 +8,7 @@ from components.actions import attempt
 from components.frame import frame
 from components.session import require_user
 from pages.customers import directory_nav
+from pages.params import desk_page
 from pulse_live.models import Role, User
 from pulse_live.queries import customers as customer_queries
 from pulse_live.services import customers as customer_services
@@ -40,7 +41,7 @@ async def service_dialog(user: User, row: customer_queries.ServiceRow | None = N
     dialog.open()
 
 
-@ui.page('/admin/services')
+@desk_page('/admin/services')
 async def services_page() -> None:
     user = await require_user(Role.ADMIN)
     if user is None:

@@ -1,6 +1,7 @@
 """Admins configure service levels: business calendars (time zone, hours per weekday, holidays of a country /
 subdivision, own closed dates, or 24/7) and the ordered SLA policies (conditions → targets). Every change goes
-through ``services/sla_admin.py`` (validated with clear messages, audited); open tickets' clocks follow."""
+through ``services/sla_admin.py`` (validated with clear messages, audited); open tickets' clocks follow, recomputed
+by the escalation worker in batches — the page shows its progress."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -8,9 +9,10 @@ from typing import Any
 
 from nicegui import ui
 
-from components.actions import attempt
+from components.actions import AdminState
 from components.frame import frame
 from components.session import require_user
+from pages.params import desk_page
 from pulse_live.models import Channel, Role, User
 from pulse_live.queries import sla as sla_queries
 from pulse_live.queries.sla import CalendarRow, PolicyChoices, PolicyRow
@@ -50,19 +52,39 @@ def conditions_text(conditions: dict[str, Any], choices: PolicyChoices) -> str:
     return ' and '.join(parts) or 'every ticket'
 
 
-class SlaAdmin:
+class SlaAdmin(AdminState):
     def __init__(self, user: User, choices: PolicyChoices) -> None:
         self.user, self.choices = user, choices
-
-    async def call(self, action: Callable[[], Awaitable], done: str = '') -> bool:
-        if not await attempt(action(), success=done):
-            return False
-        await self.reload()
-        return True
 
     async def reload(self) -> None:
         calendars, policies = await sla_queries.admin_lists()
         self.body.refresh(calendars, policies)
+        await self.show_progress()
+
+    def progress_area(self) -> None:
+        """Where the recompute of the open tickets' clocks shows its progress (the escalation worker does it in
+        batches after a save); polled once a second only while one is pending."""
+        self.progress = ui.column().classes('w-full gap-1').mark('sla-recompute')
+        self.progress_timer = ui.timer(1.0, self.show_progress, active=False)
+
+    async def show_progress(self) -> None:
+        jobs = await sla_queries.clock_jobs()
+        if self.progress.is_deleted:
+            return
+        pending = [j for j in jobs if j.finished_at is None]
+        self.progress_timer.active = bool(pending)
+        self.progress.clear()
+        with self.progress:
+            for job in pending:
+                with ui.card().classes('w-full gap-1 p-3 bg-amber-50'):
+                    ui.label(f'Recomputing the open tickets’ due times: {job.done:,} of {job.total:,} '
+                             f'({job.reason})').classes('text-sm').mark('sla-recompute-pending')
+                    ui.linear_progress(value=job.percent / 100, show_value=False).props('rounded color=amber-7')
+            if not pending:
+                for job in jobs:
+                    ui.label(f'Due times up to date: {job.reason}; {job.changed:,} of {job.done:,} open tickets '
+                             f'changed (finished {job.finished_at:%Y-%m-%d %H:%M} UTC).') \
+                        .classes('text-xs text-slate-500').mark('sla-recompute-done')
 
     @ui.refreshable_method
     def body(self, calendars: list[CalendarRow], policies: list[PolicyRow]) -> None:
@@ -244,7 +266,7 @@ class SlaAdmin:
         dialog.open()
 
 
-@ui.page('/admin/sla')
+@desk_page('/admin/sla')
 async def admin_sla_page() -> None:
     user = await require_user(Role.ADMIN)
     if user is None:
@@ -253,4 +275,6 @@ async def admin_sla_page() -> None:
     calendars, policies = await sla_queries.admin_lists()
     with frame('Service levels', user):
         ui.label('Service levels').classes('text-2xl font-semibold')
+        screen.progress_area()
         screen.body(calendars, policies)
+    await screen.show_progress()

@@ -11,6 +11,7 @@ from components.actions import attempt
 from components.badges import avatar
 from components.frame import frame
 from components.session import require_user
+from pages.params import desk_page
 from pulse_live.models import Role, User
 from pulse_live.queries.staff import StaffDirectory, StaffRow, staff_directory
 from pulse_live.services import staff
@@ -199,7 +200,7 @@ class StaffPage:
         dialog.open()
 
 
-@ui.page('/admin/staff')
+@desk_page('/admin/staff')
 async def admin_staff_page() -> None:
     user = await require_user(Role.ADMIN)  # anybody else: refused, logged, sent home
     if user is None:

@@ -11,7 +11,7 @@ from components.actions import attempt
 from components.caller import caller_card, customer_dialog, history_list, item_block, item_dialog
 from components.frame import frame
 from components.session import STAFF, require_user
-from pages.params import OptionalRowId, RowId, ShortText
+from pages.params import OptionalRowId, RowId, ShortText, desk_page
 from pulse_live import auth
 from pulse_live.models import User
 from pulse_live.queries import customers as customer_queries
@@ -38,7 +38,7 @@ def directory_nav(user: User, current: str) -> None:
                 .props(f'no-caps dense {"unelevated" if path == current else "flat"}')
 
 
-@ui.page('/customers')
+@desk_page('/customers')
 async def customers_page(organisation: OptionalRowId = 0, q: ShortText = '', inactive: bool = False) -> None:
     user = await require_user(*STAFF)
     if user is None:
@@ -95,7 +95,7 @@ async def customers_page(organisation: OptionalRowId = 0, q: ShortText = '', ina
         await refresh()
 
 
-@ui.page('/customers/{user_id}')
+@desk_page('/customers/{user_id}')
 async def customer_profile_page(user_id: RowId, retired: bool = False) -> None:
     user = await require_user(*STAFF)
     if user is None:

@@ -12,6 +12,7 @@ from components.dashboard_feed import feed, updated
 from components.frame import frame
 from components.session import require_user
 from components.work_list import age_text
+from pages.params import desk_page
 from pulse_live.models import Role, Status
 from pulse_live.queries.dashboard import Dashboard
 
@@ -51,13 +52,14 @@ class DashboardScreen:
             for status in Status:
                 self.tiles[status.value] = self._tile(status.label, STATUS_COLORS.get(status.value, 'grey'),
                                                       f'status-count-{status.value}')
-        with ui.element('div').classes('w-full grid grid-cols-2 md:grid-cols-3 lg:grid-cols-5 gap-3'):  # service levels
+        with ui.element('div').classes('w-full grid grid-cols-2 md:grid-cols-3 lg:grid-cols-6 gap-3'):  # service levels
             self.sla_tiles = {
                 'met_7': self._tile('SLA met · 7 days', 'green-600', 'sla-met-7'),
                 'met_30': self._tile('SLA met · 30 days', 'green-600', 'sla-met-30'),
                 'breached_now': self._tile('Breached now', 'red-600', 'sla-breached-now'),
                 'at_risk': self._tile('At risk · next hour', 'amber-600', 'sla-at-risk'),
                 'escalated': self._tile('Escalated', 'purple-600', 'sla-escalated'),
+                'updates_late': self._tile('Update late · open', 'red-400', 'sla-updates-late'),
             }
         with ui.element('div').classes('w-full grid grid-cols-1 lg:grid-cols-2 gap-3'):
             self.sla_by_queue = self._chart(_bar('Service levels by queue', horizontal=True, legend=True))
@@ -127,7 +129,7 @@ class DashboardScreen:
         sla = d.sla
         for key, value in (('met_7', sla.met_7), ('met_30', sla.met_30)):
             self.sla_tiles[key].set_text('—' if value is None else f'{value:g} %')
-        for key in ('breached_now', 'at_risk', 'escalated'):
+        for key in ('breached_now', 'at_risk', 'escalated', 'updates_late'):
             self.sla_tiles[key].set_text(str(getattr(sla, key)))
         for chart, counts in ((self.sla_by_queue, sla.by_queue), (self.sla_by_priority, sla.by_priority)):
             self._set_bars(chart, [c.label for c in counts],
@@ -165,7 +167,7 @@ class DashboardScreen:
                     ui.label(age_text(t.created_at, d.computed_at)).classes('w-14 text-right font-medium')
 
 
-@ui.page('/dashboard')
+@desk_page('/dashboard')
 async def dashboard_page() -> None:
     user = await require_user(Role.MANAGER, Role.ADMIN)
     if user is None:

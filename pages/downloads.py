@@ -4,7 +4,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import HTTPException
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 from nicegui import app
 
 from components.session import current_user
@@ -15,18 +15,19 @@ from pulse_live.queries.tickets import attachment_for_download
 
 def register() -> None:
     @app.get('/attachments/{attachment_id}')
-    async def download(attachment_id: RowId) -> FileResponse:
+    async def download(attachment_id: RowId) -> StreamingResponse:
         user = await current_user()
         att = await attachment_for_download(user, attachment_id) if user is not None else None
         if att is None:
             raise HTTPException(status_code=404, detail='Not found')
-        path = storage.path_of(att.sha256)
-        if not path.exists():
-            raise HTTPException(status_code=404, detail='The file is missing on the server')
+        try:  # streamed from the attachment store (local directory or object storage), after the check above
+            size, chunks = await storage.open_stream(att.sha256)
+        except storage.MissingFile:
+            raise HTTPException(status_code=404, detail='The file is missing on the server') from None
         inline = storage.is_inline_safe(att.content_type)
-        disposition = 'inline' if inline else 'attachment'
-        return FileResponse(path, media_type=att.content_type if inline else 'application/octet-stream',
-                            headers={'Content-Disposition': f"{disposition}; filename*=UTF-8''{quote(att.filename)}",
-                                     'X-Content-Type-Options': 'nosniff',
-                                     'Content-Security-Policy': "default-src 'none'; sandbox",
-                                     'Cache-Control': 'private, no-store'})
+        disposition = f"{'inline' if inline else 'attachment'}; filename*=UTF-8''{quote(att.filename)}"
+        return StreamingResponse(chunks, media_type=att.content_type if inline else 'application/octet-stream',
+                                 headers={'Content-Disposition': disposition,
+                                          'Content-Length': str(size), 'X-Content-Type-Options': 'nosniff',
+                                          'Content-Security-Policy': "default-src 'none'; sandbox",
+                                          'Cache-Control': 'private, no-store'})

@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException
 
+from pulse_live.errors import UNAVAILABLE_MESSAGE, is_unavailable
+
 log = logging.getLogger(__name__)
 
 _STYLE = (
@@ -79,6 +81,12 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
+    if is_unavailable(exc):  # the database restarting or unreachable: passing, said as such (503), logged briefly
+        log.warning('database not answering while serving %s: %s', request.url.path, exc)
+        if not wants_html(request):
+            return Response(UNAVAILABLE_MESSAGE, status_code=503, media_type='text/plain',
+                            headers={'Retry-After': '5'})
+        return error_page(503, 'The database is not answering', UNAVAILABLE_MESSAGE)
     log.exception('error while serving %s', request.url.path, exc_info=exc)
     if not wants_html(request):
         return Response('Internal Server Error', status_code=500, media_type='text/plain')

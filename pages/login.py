@@ -6,7 +6,7 @@ from nicegui import ui
 
 from components.guard import END_NOTICES
 from components.session import current_user, home_for, sign_in
-from pages.params import ShortText
+from pages.params import ShortText, desk_page
 from pulse_live import auth
 from pulse_live.errors import LoginRefused
 
@@ -15,7 +15,7 @@ NOTICES = {**END_NOTICES, 'logged-out-here': 'You are logged out.',
            'login-expired': 'Logging in took too long or was interrupted. Please log in again.'}
 
 
-@ui.page('/login')
+@desk_page('/login')
 async def login_page(notice: ShortText = '') -> None:
     user = await current_user()
     if user is not None:

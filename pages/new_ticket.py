@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from nicegui import ui
 
-from components.actions import attempt
+from components.actions import OneAtATime
 from components.caller import CallerSearch, caller_card, customer_dialog
 from components.file_picker import FilePicker
 from components.frame import frame
 from components.session import STAFF, require_user
-from pages.params import OptionalRowId
+from pages.params import OptionalRowId, desk_page
 from pulse_live.models import Channel
 from pulse_live.queries import catalog
 from pulse_live.queries import customers as customer_queries
@@ -24,7 +24,7 @@ CALL_CHANNELS = {Channel.PHONE.value: 'Phone', Channel.EMAIL.value: 'E-mail', Ch
 LEVELS = {'low': 'Low', 'medium': 'Medium', 'high': 'High'}
 
 
-@ui.page('/tickets/new')
+@desk_page('/tickets/new')
 async def new_ticket_page(customer: OptionalRowId = 0) -> None:
     user = await require_user(*STAFF)
     if user is None:
@@ -82,23 +82,15 @@ async def new_ticket_page(customer: OptionalRowId = 0) -> None:
                 attempted = ui.textarea('Attempted solutions / work-arounds').props('outlined autogrow') \
                     .classes('w-full')
                 files = FilePicker('Attachments: drop files here or click to choose')
-                sending = {'busy': False}
+                sending = OneAtATime()  # a double click must not open two tickets
 
                 async def create() -> None:
-                    if sending['busy']:
-                        return  # a double click must not open two tickets
-                    sending['busy'] = True
-                    button.props('loading')
-                    try:
-                        created = await attempt(tickets.create_ticket(
-                            actor=user, title=title.value, description=description.value, type_id=type_.value,
-                            priority_id=priority.value, customer_id=chosen['id'], service_id=service.value,
-                            channel=channel.value, affected_components=affected.value,
-                            attempted_solutions=attempted.value, files=list(files.files), impact=impact.value,
-                            urgency=urgency.value))
-                    finally:
-                        sending['busy'] = False
-                        button.props(remove='loading')
+                    created = await sending.attempt(lambda: tickets.create_ticket(
+                        actor=user, title=title.value, description=description.value, type_id=type_.value,
+                        priority_id=priority.value, customer_id=chosen['id'], service_id=service.value,
+                        channel=channel.value, affected_components=affected.value,
+                        attempted_solutions=attempted.value, files=list(files.files), impact=impact.value,
+                        urgency=urgency.value))
                     if not created:
                         return
                     ticket = created.value
@@ -107,7 +99,7 @@ async def new_ticket_page(customer: OptionalRowId = 0) -> None:
 
                 with ui.row().classes('w-full justify-end'):
                     ui.button('Cancel', on_click=lambda: ui.navigate.to('/tickets')).props('flat no-caps')
-                    button = ui.button('Create ticket', on_click=create).props('no-caps unelevated') \
+                    sending.button = ui.button('Create ticket', on_click=create).props('no-caps unelevated') \
                         .mark('new-create')
     if customer:
         await pick(customer)

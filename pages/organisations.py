@@ -9,6 +9,7 @@ from components.caller import tier_badge
 from components.frame import frame
 from components.session import STAFF, require_user
 from pages.customers import directory_nav
+from pages.params import desk_page
 from pulse_live import auth
 from pulse_live.models import User
 from pulse_live.queries import customers as customer_queries
@@ -36,7 +37,7 @@ async def organisation_dialog(user: User, row: customer_queries.OrganisationRow 
     dialog.open()
 
 
-@ui.page('/organisations')
+@desk_page('/organisations')
 async def organisations_page() -> None:
     user = await require_user(*STAFF)
     if user is None:

@@ -2,7 +2,8 @@
 (``pulse_live.app`` renders validation errors) instead of an overflow deep in a query."""
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import Path, Query
 
@@ -25,3 +26,15 @@ Reference = Annotated[str, Path(max_length=64)]
 
 Token = Annotated[str, Query(max_length=2000)]
 """A signed token in the query string (password links)."""
+
+
+PAGE_TIMEOUT_S = 30.0
+"""How long a page may take to build. NiceGUI's default (3 s) answers a slower build with an error page (HTTP 500):
+on a busy server a page waits its turn for the CPU, and a person would rather wait than see an error."""
+
+
+def desk_page(path: str, **kwargs: Any) -> Callable:
+    """``ui.page`` with the desk's build timeout (``PAGE_TIMEOUT_S``) unless one is given."""
+    from nicegui import ui
+    kwargs.setdefault('response_timeout', PAGE_TIMEOUT_S)
+    return ui.page(path, **kwargs)

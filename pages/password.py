@@ -6,7 +6,7 @@ from __future__ import annotations
 from nicegui import ui
 
 from components.actions import attempt
-from pages.params import Token
+from pages.params import Token, desk_page
 from pulse_live.errors import ValidationError
 from pulse_live.services import accounts
 
@@ -23,7 +23,7 @@ def _card(title: str, subtitle: str) -> ui.card:
     return card
 
 
-@ui.page('/password/forgot')
+@desk_page('/password/forgot')
 async def forgot_page() -> None:
     request = ui.context.client.request
     address = request.client.host if request is not None and request.client else 'unknown'
@@ -48,7 +48,7 @@ async def forgot_page() -> None:
         ui.link('Back to log in', '/login').classes('text-sm')
 
 
-@ui.page('/password/reset')
+@desk_page('/password/reset')
 async def reset_page(token: Token = '') -> None:
     user = await accounts.user_for_token(token[:1000])
     with _card('Choose a password', 'Choose a password'):

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from nicegui import ui
 
-from components.actions import attempt
+from components.actions import OneAtATime
+from components.article_suggestions import ArticleSuggestions
 from components.badges import STATUS_COLORS
 from components.file_picker import FilePicker
 from components.frame import frame
 from components.live_list import LiveRefresh
 from components.session import require_user
+from pages.params import desk_page
 from pulse_live import auth
 from pulse_live.events import TicketChanged
 from pulse_live.models import Role, User
@@ -106,7 +108,7 @@ class RequestList:
             or (bool(self.search) and 'title' in fields)
 
 
-@ui.page('/portal')
+@desk_page('/portal')
 async def portal_page() -> None:
     user = await require_user(Role.CUSTOMER)
     if user is None:
@@ -136,7 +138,7 @@ async def portal_page() -> None:
             await request_list.refresh()
 
 
-@ui.page('/portal/new')
+@desk_page('/portal/new')
 async def portal_new_page() -> None:
     user = await require_user(Role.CUSTOMER)
     if user is None:
@@ -145,7 +147,7 @@ async def portal_new_page() -> None:
     services = await catalog.services()
     with frame('New request', user):
         ui.label('New request').classes('text-2xl font-semibold')
-        with ui.card().classes('w-full max-w-3xl gap-4 p-6').props('flat bordered'):
+        with ui.card().classes('w-full max-w-3xl gap-4 p-6').props('flat bordered') as form:
             ui.label('What do you need?').classes('font-medium')
             type_ = ui.radio({tid: f'{name}: {TYPE_HINTS[name]}' if name in TYPE_HINTS else name
                               for tid, name in types.items()},
@@ -166,21 +168,13 @@ async def portal_new_page() -> None:
                     impact = ui.radio(IMPACT, value='low').props('dense').mark('request-impact')
             ui.label('Attachments').classes('font-medium')
             files = FilePicker()
-            sending = {'busy': False}
+            sending = OneAtATime()  # a double click must not open two requests
 
             async def send() -> None:
-                if sending['busy']:
-                    return  # a double click must not open two requests
-                sending['busy'] = True
-                button.props('loading')
-                try:
-                    created = await attempt(tickets.create_ticket(
-                        actor=user, title=title.value or '', description=description.value or '',
-                        type_id=type_.value, service_id=service.value or None, files=list(files.files),
-                        impact=impact.value, urgency=urgency.value))
-                finally:
-                    sending['busy'] = False
-                    button.props(remove='loading')
+                created = await sending.attempt(lambda: tickets.create_ticket(
+                    actor=user, title=title.value or '', description=description.value or '',
+                    type_id=type_.value, service_id=service.value or None, files=list(files.files),
+                    impact=impact.value, urgency=urgency.value))
                 if not created:
                     return
                 ticket = created.value
@@ -189,7 +183,22 @@ async def portal_new_page() -> None:
 
             with ui.row().classes('w-full justify-end gap-2'):
                 ui.button('Cancel', on_click=lambda: ui.navigate.to('/portal')).props('flat no-caps')
-                button = ui.button('Send request', icon='send', on_click=send).props('no-caps unelevated') \
-                    .mark('send-request')
+                sending.button = ui.button('Send request', icon='send', on_click=send) \
+                    .props('no-caps unelevated').mark('send-request')
+        # suggestions as the customer types: an article that answers it ends the request without a ticket
+        def solved() -> None:
+            form.clear()
+            with form:
+                ui.label('Glad it helped. No request was sent.').classes('text-lg font-medium').mark('deflected')
+                ui.label('If the problem comes back, you can always open a request.').classes('text-slate-500')
+                ui.button('Back to my requests', on_click=lambda: ui.navigate.to('/portal')) \
+                    .props('no-caps unelevated').classes('self-start')
+            suggestions.card.set_visibility(False)
+        suggestions = ArticleSuggestions(user, on_solved=solved)
+
+        async def typed() -> None:
+            await suggestions.update(f'{title.value or ""} {description.value or ""}')
+        title.on_value_change(typed)
+        description.on_value_change(typed)
 
 

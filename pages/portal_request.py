@@ -18,7 +18,7 @@ from components.markdown import markdown
 from components.request_status import progress_line, request_status_badge
 from components.session import require_user
 from components.ticket_screen import LiveTicketScreen
-from pages.params import Reference
+from pages.params import OptionalRowId, Reference, desk_page
 from pulse_live.config import get_settings
 from pulse_live.events import TicketChanged
 from pulse_live.models import Role, Status, User
@@ -203,20 +203,25 @@ class RequestScreen(LiveTicketScreen[portal_queries.RequestView]):
         dialog.open()
 
 
-@ui.page('/portal/requests/{reference}')
-async def request_page(reference: Reference):
+@desk_page('/portal/requests/{reference}')
+async def request_page(reference: Reference, entry: OptionalRowId = 0):
+    """``?entry=<id>`` (a search result naming a message): the conversation opens on that entry."""
     user = await require_user()
     if user is None:
         return None
+    landing = f'?entry={entry}' if entry else ''
     if user.role != Role.CUSTOMER:  # agents follow tickets on their own page
-        return RedirectResponse(f'/tickets/{quote(reference[:60], safe="")}', status_code=303)
+        return RedirectResponse(f'/tickets/{quote(reference[:60], safe="")}{landing}', status_code=303)
     ticket_id = await portal_queries.find_request(user, reference[:60])
-    view = await portal_queries.request_view(user, ticket_id) if ticket_id else None
+    view = await portal_queries.request_view(user, ticket_id, from_event=entry or None) if ticket_id else None
     if view is None:
         request_not_found(user)
         return None
     if view.reference != reference:  # e.g. typed in lower case or by id: one address per request
-        return RedirectResponse(f'/portal/requests/{quote(view.reference, safe="")}', status_code=303)
+        return RedirectResponse(f'/portal/requests/{quote(view.reference, safe="")}{landing}', status_code=303)
     with frame(view.reference, user):
-        RequestScreen(user, view).build()
+        screen = RequestScreen(user, view)
+        screen.build()
+        if entry and any(e.id == entry for e in view.events):  # an entry of this request the customer may see
+            screen.chatter.land_on(entry)
     return None

@@ -8,11 +8,12 @@ from nicegui import ui
 from components.actions import attempt
 from components.frame import frame
 from components.session import require_user
+from pages.params import desk_page
 from pulse_live.models import Role, utcnow
 from pulse_live.services import api_tokens, notifications, users
 
 
-@ui.page('/profile')
+@desk_page('/profile')
 async def profile_page() -> None:
     user = await require_user()
     if user is None:

@@ -5,7 +5,9 @@ from urllib.parse import quote
 
 from fastapi.responses import RedirectResponse
 from nicegui import ui
+from nicegui.client import ClientConnectionTimeout
 
+from components import sla_badge
 from components.actions import attempt
 from components.badges import priority_badge, status_badge, type_badge
 from components.call_log import CallDialog
@@ -18,20 +20,24 @@ from components.error_details import CHANGE_KIND as ERROR_COUNT_CHANGE
 from components.error_details import ErrorDetails
 from components.frame import frame
 from components.presence_bar import PresenceBar
+from components.related_panel import FIELDS as RELATED_FIELDS
+from components.related_panel import RelatedPanel
 from components.render import render_boundary
 from components.session import require_user
 from components.sla_badge import SlaPanel
 from components.team import TeamList
-from components.ticket_screen import LiveTicketScreen
+from components.ticket_screen import LiveTicketScreen, read_per_change
 from components.work_panel import WorkPanel
-from pages.params import Reference
-from pulse_live import auth, presence
+from pages.params import OptionalRowId, Reference, desk_page
+from pulse_live import auth
 from pulse_live.config import get_settings
 from pulse_live.errors import StaleWrite
 from pulse_live.events import TicketChanged
 from pulse_live.models import Channel, Status, User
 from pulse_live.queries import catalog, shared
+from pulse_live.queries import kb as kb_queries
 from pulse_live.queries import queues as queue_queries
+from pulse_live.queries import sla as sla_queries
 from pulse_live.queries import tickets as ticket_queries
 from pulse_live.services import team, tickets
 from pulse_live.services.labels import INTERNAL_FIELDS
@@ -40,6 +46,7 @@ from pulse_live.services.tickets import CUSTOMER_TRANSITIONS, TRANSITIONS
 ACTION_LABELS = {Status.IN_PROGRESS: 'Start work', Status.RESOLVED: 'Resolve…', Status.CLOSED: 'Close',
                  Status.OPEN: 'Back to open', Status.WAITING: 'Wait for customer'}
 REOPEN_REASON_LIMIT = tickets.REASON_LIMIT
+CONNECT_TIMEOUT_S = 60.0  # a page whose socket has not connected by then never gets its side column
 
 
 def removed_when_closed(dialog: ui.dialog) -> None:
@@ -48,6 +55,16 @@ def removed_when_closed(dialog: ui.dialog) -> None:
         if not e.value and not dialog.is_deleted:
             dialog.delete()
     dialog.on_value_change(closed)
+
+
+class _LaterDocuments:
+    """Stands in for the documents list until the side column is built: keeps what it was last asked to show."""
+
+    def __init__(self, attachments) -> None:
+        self.attachments = attachments
+
+    def show(self, attachments) -> None:
+        self.attachments = attachments
 
 
 def not_found(user: User) -> None:
@@ -61,18 +78,21 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
     def __init__(self, user: User, view: ticket_queries.TicketView) -> None:
         super().__init__(user, view, view.ticket.id)
         self.staff = auth.is_staff(user)
+        # what the header parts show: a live change rebuilds only the parts whose content changed (each rebuild
+        # costs this process the elements and every viewer's browser a re-render)
+        self._shown_keys: dict[str, tuple] = {}
+        self._sla_shown: tuple | None = None  # (the SLA view the panel shows,) once a live change showed one
+        self.side_built = False  # the side column comes after the first paint (build_side)
+        self.sla_panel: SlaPanel | None = None
+        self.customer_panel: CustomerPanel | None = None
+        self.related: RelatedPanel | None = None
+        self.team: TeamList | None = None
+        self._team_later: list | None = None  # the team as a live change read it before the side column was built
 
     async def build(self) -> None:
+        """What the first paint shows (header, work strip, chatter, composer); the side column stays empty until
+        ``build_side``, after the page was sent to the browser."""
         t = self.view.ticket
-        options: dict[str, dict] = {
-            'type_id': await catalog.ticket_types(),
-            'priority_id': await catalog.priorities(include_id=t.priority_id),
-            'queue_id': await catalog.queues(),
-            'assignee_id': await catalog.agents(),
-            'customer_id': await catalog.customers(),
-            'service_id': await catalog.services(),
-            'channel': {c.value: c.label for c in Channel},
-        }
         self.resolution_codes = await catalog.resolution_codes()
         self.not_takeable = await queue_queries.queues_not_takeable(self.user) if self.staff else frozenset()
         # render boundaries: a live change to the header or the side panels re-renders only that part in the
@@ -95,30 +115,72 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
                     await self.error_details.load()
                 self.chatter = Chatter(self.user.id, self.view.events, self.view.has_older, self._older)
                 if self.staff:  # every contact in the history: a phone call too (components/call_log.py)
-                    ui.button('Log a call', icon='call', on_click=self._log_call) \
-                        .props('outline dense no-caps').classes('self-start').mark('log-call')
+                    with ui.row().classes('gap-2'):
+                        ui.button('Log a call', icon='call', on_click=self._log_call) \
+                            .props('outline dense no-caps').mark('log-call')
+                        # the knowledge base: an article pre-filled with this ticket's problem and resolution
+                        ui.button('Create article from this ticket', icon='menu_book',
+                                  on_click=lambda: ui.navigate.to(f'/kb/new?ticket={self.ticket_id}')) \
+                            .props('outline dense no-caps').mark('create-article')
                 self.composer = Composer(can_note=self.staff, mention_candidates=await catalog.mention_candidates(),
-                                         send=self._send, on_typing=self._typing, ticket_view=lambda: self.view)
-            with render_boundary(), ui.column().classes('gap-3 min-w-0'):
-                self.sla_panel = SlaPanel(self.user, self.ticket_id) if self.staff else None  # due times, staff only
-                if self.sla_panel is not None:
-                    await self.sla_panel.load()
-                self.customer_panel = CustomerPanel(self.user, self.ticket_id,
-                                                    can_change=t.status != Status.CLOSED) if self.staff else None
-                if self.customer_panel is not None:
-                    await self.customer_panel.load()
-                self.details = DetailsPanel(t, options, self._editable, self._save_field,
-                                            visible=lambda f: self.staff or f not in INTERNAL_FIELDS)
-                if self.staff:
-                    self.team = TeamList(viewer_id=self.user.id, can_manage=True,
-                                         candidates=await catalog.users_matching('', limit=500),
-                                         add=self._add_member, remove=self._remove_member, watch=self._watch)
-                    self.team.show(self.view.team)
-                self.documents = DocumentsList()
-                self.documents.show(self.view.attachments)
+                                         send=self._send, on_typing=self._typing,
+                                         ticket_view=lambda: self.view,
+                                         article_search=self._article_search if self.staff else None)
+            with render_boundary():
+                self.side = ui.column().classes('gap-3 min-w-0').mark('ticket-side')
         self.dialogs = ui.element('div')  # dialogs live here, not in the header row a live update re-renders
+        if self.staff:  # the SLA panel's countdown script must be in the page's head as sent: a script added to the
+            sla_badge.install()  # head after the page was sent (the side column comes then) is never run
         self._show_header()
-        self.follow(on_presence=lambda: self.presence.show(presence.snapshot(self.ticket_id)))
+        # following starts now, before the page is sent (as it always did): a change made while the side column is
+        # still to come reaches the header and the chatter, and the side column reads what it shows when it is built
+        self.documents = _LaterDocuments(self.view.attachments)  # type: ignore[assignment]
+        self.follow(on_presence=lambda: self.presence.show_ticket(self.ticket_id))
+
+    async def build_side(self) -> None:
+        """The side column (SLA, customer, related, details, team, documents). Called once the browser has the
+        page: its reads and elements are not on the way to the first paint."""
+        t = self.view.ticket
+        options: dict[str, dict] = {
+            'type_id': await catalog.ticket_types(),
+            'priority_id': await catalog.priorities(include_id=t.priority_id),
+            'queue_id': await catalog.queues(),
+            'assignee_id': await catalog.agents(),
+            'customer_id': await catalog.customers(),
+            'service_id': await catalog.services(),
+            'channel': {c.value: c.label for c in Channel},
+        }
+        if self.gone:
+            return
+        with self.side:
+            self.sla_panel = SlaPanel(self.user, self.ticket_id) if self.staff else None  # due times, staff only
+            if self.sla_panel is not None:
+                await self.sla_panel.load()
+            self.customer_panel = CustomerPanel(self.user, self.ticket_id,
+                                                can_change=t.status != Status.CLOSED) if self.staff else None
+            if self.customer_panel is not None:
+                await self.customer_panel.load()
+            self.related = RelatedPanel(self.user, self.ticket_id) if self.staff else None  # search
+            if self.related is not None:
+                await self.related.load()
+            self.details = DetailsPanel(self.view.ticket, options, self._editable, self._save_field,
+                                        visible=lambda f: self.staff or f not in INTERNAL_FIELDS)
+            if self.staff:
+                self.team = TeamList(viewer_id=self.user.id, can_manage=True,
+                                     candidates=await catalog.users_matching('', limit=500),
+                                     add=self._add_member, remove=self._remove_member, watch=self._watch)
+                self.team.show(self._team_later if self._team_later is not None else self.view.team)
+            later = self.documents
+            self.documents = DocumentsList()
+            self.documents.show(later.attachments if isinstance(later, _LaterDocuments) else self.view.attachments)
+        self.side_built = True
+        now = self.view.ticket
+        if now is not t:  # a change arrived while the side column was being built (its reads await): show it
+            self.details.apply(now)
+            for field, editor in self.details.editors.items():
+                editor.element.set_enabled(self._editable(field))
+            if self.customer_panel is not None and (t.status == Status.CLOSED) != (now.status == Status.CLOSED):
+                await self.customer_panel.load(can_change=now.status != Status.CLOSED)
 
     # --- rendering ---
     def _editable(self, field: str) -> bool:
@@ -132,11 +194,12 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
     def _show_header(self) -> None:
         v, t = self.view, self.view.ticket
         self.title.set_text(t.title)
-        self.badges.clear()
-        with self.badges:
-            type_badge(v.type)
-            priority_badge(v.priority, v.priority_color)
-            status_badge(t.status)
+        if self._changed_part('badges', (v.type, v.priority, v.priority_color, t.status)):
+            self.badges.clear()
+            with self.badges:
+                type_badge(v.type)
+                priority_badge(v.priority, v.priority_color)
+                status_badge(t.status)
         parts = [f'Customer: {v.customer or "—"} ({v.organisation})']
         if self.staff:
             parts += [f'Assignee: {v.assignee or "unassigned"}',
@@ -146,8 +209,12 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
         if t.status in (Status.RESOLVED, Status.CLOSED) and v.resolution_code:
             parts.append(f'Resolution: {v.resolution_code} — {t.resolution_text}')
         self.meta.set_text(' · '.join(parts))
-        if self.work is not None:
+        if self.work is not None and self._changed_part('work', (
+                t.priority_overridden, t.priority_reason, v.priority, t.impact, t.urgency, t.status, t.assignee_id,
+                t.queue_id)):
             self.work.show(v)
+        if not self._changed_part('actions', (t.status, self._start_work_refused())):
+            return
         self.actions.clear()
         current = Status(t.status)
         with self.actions:
@@ -169,8 +236,16 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
                 ui.button(label, on_click=lambda target=target: self._change_status(target)) \
                     .props('outline dense no-caps').mark(f'status-{target.value}')
 
+    def _changed_part(self, part: str, key: tuple) -> bool:
+        if self._shown_keys.get(part) == key:
+            return False
+        self._shown_keys[part] = key
+        return True
+
     def show(self, previous: ticket_queries.TicketView) -> None:
         self._show_header()
+        if not self.side_built:  # the side column, when it comes, shows the view of then
+            return
         self.details.apply(self.view.ticket)
         if self._closed_changed(previous):  # closed or reopened meanwhile
             for field, editor in self.details.editors.items():
@@ -184,6 +259,9 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
         return (previous.ticket.status == Status.CLOSED) != (self.view.ticket.status == Status.CLOSED)
 
     # --- reads (for this viewer; viewers woken by the same change share one read: queries/shared.py) ---
+    def reader(self) -> object | None:
+        return 'staff' if self.staff else None  # staff read a ticket alike: one read per change for all of them
+
     async def read_view(self) -> ticket_queries.TicketView | None:
         return await ticket_queries.ticket_view(self.user, self.ticket_id, with_events=False)
 
@@ -200,16 +278,36 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
         if event.kind == ERROR_COUNT_CHANGE:
             return  # only the error group changed: nothing else to read
         if self.sla_panel is not None and event.kind in ('field_change', 'created', 'message') and not self.gone:
-            await self.sla_panel.load()  # the clock moves with status, priority, replies and recorded breaches
+            await self._load_sla(event)  # the clock moves with status, priority, replies and recorded breaches
         if event.kind in ('field_change', 'created'):
-            await self.reload()
+            await self.reload(event)
             if self.customer_panel is not None and not CUSTOMER_PANEL_FIELDS.isdisjoint(event.fields) \
                     and not self.gone:
                 await self.customer_panel.load(can_change=self.view.ticket.status != Status.CLOSED)
+            if self.related is not None and not RELATED_FIELDS.isdisjoint(event.fields) and not self.gone:
+                await self.related.load()
         elif event.kind == 'team' and self.staff:
-            self.team.show(await ticket_queries.ticket_team(self.user, self.ticket_id))
+            members = await ticket_queries.ticket_team(self.user, self.ticket_id)
+            if self.team is not None:
+                self.team.show(members)
+            else:  # the side column is still to come: it shows these
+                self._team_later = members
+
+    async def _load_sla(self, event: TicketChanged) -> None:
+        """One read for every staff page woken by the change; the panel is rebuilt only when it shows something
+        else (most messages move no clock)."""
+        assert self.sla_panel is not None
+        view = await read_per_change(event, ('sla', self.ticket_id),
+                                     lambda: sla_queries.ticket_sla(self.user, self.ticket_id))
+        if self.gone or (self._sla_shown is not None and view == self._sla_shown[0]):
+            return
+        self._sla_shown = (view,)
+        self.sla_panel.show(view)
 
     # --- actions (all through services) ---
+    async def _article_search(self, text: str, public_only: bool) -> list[dict[str, str]]:
+        return await kb_queries.pick_articles(self.user, text, public_only=public_only)
+
     async def _older(self, before: int):
         return await ticket_queries.ticket_events(self.user, self.ticket_id, before=before, limit=100)
 
@@ -303,17 +401,32 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
                                         watching=watching))
 
 
-@ui.page('/tickets/{reference}', response_timeout=15)
-async def ticket_page(reference: Reference):
+@desk_page('/tickets/{reference}')
+async def ticket_page(reference: Reference, entry: OptionalRowId = 0):
     user = await require_user()
     if user is None:
         return
     if not auth.is_staff(user):  # customers follow their requests in the portal (pages/portal_request.py)
         return RedirectResponse(f'/portal/requests/{quote(reference[:60], safe="")}', status_code=303)
     ticket_id = await ticket_queries.find_ticket_id(user, reference[:60])
-    view = await ticket_queries.ticket_view(user, ticket_id) if ticket_id else None
+    view = await ticket_queries.ticket_view(user, ticket_id, from_event=entry or None) if ticket_id else None
     if view is None:
         not_found(user)
         return
     with frame(view.ticket.reference, user):
-        await TicketScreen(user, view).build()
+        screen = TicketScreen(user, view)
+        await screen.build()
+        if entry:  # from a search result: the chatter opens on that entry
+            screen.chatter.land_on(entry)
+    # the page goes to the browser now (NiceGUI sends it when the page function waits for the socket); the side
+    # column is built over the socket once the page connected. A page that never connects (a prefetch, a script,
+    # a tab closed at once) costs no more than its first part.
+    client = ui.context.client
+    try:
+        await client.connected(timeout=CONNECT_TIMEOUT_S)
+    except ClientConnectionTimeout:
+        return
+    if client.is_deleted:
+        return
+    with client:
+        await screen.build_side()

@@ -4,9 +4,10 @@ from __future__ import annotations
 from nicegui import ui
 
 from components.session import require_user
+from pages.params import desk_page
 
 
-@ui.page('/')
+@desk_page('/')
 async def home_page() -> None:
     user = await require_user()
     if user is not None:

@@ -21,28 +21,32 @@ from nicegui import ui
 
 from components.actions import attempt
 from components.frame import frame
+from components.saved_views_nav import SavedViewsNav
 from components.session import STAFF, require_user
 from components.work_list import WorkList
-from pages.params import MAX_ID, OptionalRowId, PageNumber
+from pages.params import MAX_ID, OptionalRowId, PageNumber, desk_page
 from pulse_live.config import get_settings
 from pulse_live.errors import ValidationError
 from pulse_live.models import Status, User
 from pulse_live.queries import catalog
 from pulse_live.queries import queues as work_queries
+from pulse_live.queries import saved_views as view_queries
 from pulse_live.queries import tickets as ticket_queries
 from pulse_live.queries.shared import shared_read
+from pulse_live.services import saved_views as view_services
 
 T = TypeVar('T')
 
 
-def _nav(current: str) -> None:
-    with ui.row().classes('gap-1'):
+async def _nav(user: User, current: str, view: int = 0) -> None:
+    with ui.row().classes('gap-1 items-center'):
         for path, label in (('/tickets', 'Tickets'), ('/queues', 'Queues'), ('/my', 'My tickets')):
             ui.button(label, on_click=lambda p=path: ui.navigate.to(p)) \
-                .props(f'no-caps dense {"unelevated" if path == current else "flat"}')
+                .props(f'no-caps dense {"unelevated" if path == current and not view else "flat"}')
+        await SavedViewsNav(user, view).build()  # the saved views with their live counts
 
 
-@ui.page('/queues')
+@desk_page('/queues')
 async def queues_page(queue: OptionalRowId = 0, page: PageNumber = 1) -> None:
     user = await require_user(*STAFF)
     if user is None:
@@ -52,7 +56,7 @@ async def queues_page(queue: OptionalRowId = 0, page: PageNumber = 1) -> None:
         with ui.row().classes('w-full items-center gap-3'):
             ui.label('Queues').classes('text-2xl font-semibold')
             ui.space()
-            _nav('/queues')
+            await _nav(user, '/queues')
         if not summaries:
             ui.label('There are no queues yet. An admin creates them under Admin → Queues.').classes('text-slate-500')
             return
@@ -94,7 +98,7 @@ async def queues_page(queue: OptionalRowId = 0, page: PageNumber = 1) -> None:
     work.go_live()
 
 
-@ui.page('/my')
+@desk_page('/my')
 async def my_tickets_page(page: PageNumber = 1) -> None:
     user = await require_user(*STAFF)
     if user is None:
@@ -104,7 +108,7 @@ async def my_tickets_page(page: PageNumber = 1) -> None:
         with ui.row().classes('w-full items-center gap-3'):
             ui.label('My tickets').classes('text-2xl font-semibold')
             ui.space()
-            _nav('/my')
+            await _nav(user, '/my')
         with ui.row().classes('w-full items-center gap-3'):
             ui.select(work_queries.SORT_LABELS, value=state['sort'], label='Sort',
                       on_change=lambda e: changed('sort', e.value)).props('dense outlined').classes('w-52')
@@ -174,7 +178,7 @@ ALL_STATUSES = 'all'
 OLD_SORTS = {'created': 'newest'}  # the former ticket list's sort names, still in bookmarks
 
 
-@ui.page('/open')
+@desk_page('/open')
 async def open_redirect(request: Request, page: PageNumber = 1, status: SearchText = '',
                         priority_id: OptionalRowId = 0, type_id: OptionalRowId = 0, queue_id: OptionalRowId = 0,
                         assignee_id: AssigneeFilter = -1, organisation_id: OptionalRowId = 0,
@@ -187,21 +191,23 @@ async def open_redirect(request: Request, page: PageNumber = 1, status: SearchTe
     return RedirectResponse('/tickets' + (f'?{request.url.query}' if request.url.query else ''), status_code=302)
 
 
-@ui.page('/tickets')
+@desk_page('/tickets')
 async def tickets_page(page: PageNumber = 1, status: SearchText = '', priority_id: OptionalRowId = 0,
                        type_id: OptionalRowId = 0, queue_id: OptionalRowId = 0, assignee_id: AssigneeFilter = -1,
                        organisation_id: OptionalRowId = 0, service_id: OptionalRowId = 0,
                        created_from: DayText = '', created_to: DayText = '', q: SearchText = '',
-                       sort: SearchText = 'priority') -> None:
+                       sort: SearchText = 'priority', triage: bool = False, view: OptionalRowId = 0) -> None:
     user = await require_user(*STAFF)
     if user is None:
         return
     screen = TicketList(user, await TicketList.read_options(),
                         not_takeable=await work_queries.queues_not_takeable(user))
+    screen.view_id = view
     screen.read_address({'status': status.strip(), 'priority_id': priority_id, 'type_id': type_id,
                          'queue_id': queue_id, 'assignee_id': assignee_id, 'organisation_id': organisation_id,
                          'service_id': service_id}, created_from=created_from, created_to=created_to, search=q,
                         sort=sort)
+    screen.filters.triage = triage
     await screen.build(page)
     screen.work.go_live()
 
@@ -220,6 +226,7 @@ class TicketList:
         self.initial: dict[str, object] = {key: next(iter(choices)) for key, choices in options.items()}
         self.days = {'created_from': '', 'created_to': ''}  # the day inputs' text as the page opens
         self.problems: list[str] = []  # what the address asked for and could not be applied (told once shown)
+        self.view_id = 0  # the saved view the list was opened as (its chip is highlighted)
 
     @staticmethod
     async def read_options() -> dict[str, dict]:
@@ -273,6 +280,13 @@ class TicketList:
 
     def address(self) -> str:
         """The list as it is filtered now, as a bookmarkable address."""
+        params = self.address_params()
+        if self.work.page > 1:
+            params['page'] = self.work.page
+        return '/tickets' + (f'?{urlencode(params)}' if params else '')
+
+    def address_params(self) -> dict[str, object]:
+        """The filters and sort as the address names them (what a saved view stores)."""
         f = self.filters
         params: dict[str, object] = {key: value for key, value in (
             ('status', f.status), ('priority_id', f.priority_id), ('type_id', f.type_id),
@@ -282,11 +296,11 @@ class TicketList:
             ('q', f.search or None)) if value}
         if f.assignee_id is not None:
             params['assignee_id'] = f.assignee_id
+        if f.triage:
+            params['triage'] = 1
         if self.sort != 'priority':
             params['sort'] = self.sort
-        if self.work.page > 1:
-            params['page'] = self.work.page
-        return '/tickets' + (f'?{urlencode(params)}' if params else '')
+        return params
 
     # --- the page ---
     async def build(self, page: int) -> None:
@@ -294,7 +308,12 @@ class TicketList:
             with ui.row().classes('w-full items-center gap-3'):
                 ui.label('Tickets').classes('text-2xl font-semibold')
                 ui.space()
-                _nav('/tickets')
+                await _nav(self.user, '/tickets', self.view_id)
+                ui.button('Save view', icon='bookmark_add', on_click=self.save_view_dialog) \
+                    .props('no-caps outline').mark('save-view')
+                if self.view_id:
+                    ui.button(icon='bookmark_remove', on_click=self.delete_view).props('flat dense round') \
+                        .tooltip('Delete this saved view').mark('delete-view')
                 ui.button('New ticket', icon='add', on_click=lambda: ui.navigate.to('/tickets/new')).props('no-caps')
             self._filter_bar()
             self.work = WorkList(self.user, self.load, page=page, empty='No tickets match these filters.',
@@ -321,6 +340,36 @@ class TicketList:
                 .props('dense outlined type=date stack-label').classes('w-40').mark('filter-created-to')
             ui.select(work_queries.SORT_LABELS, value=self.sort, label='Sort',
                       on_change=lambda e: self.set_sort(e.value)).props('dense outlined').classes('w-48')
+            ui.switch('Needs triage', value=self.filters.triage, on_change=lambda e: self.set_triage(e.value)) \
+                .tooltip('Tickets by e-mail from senders who are no known customer').mark('filter-triage')
+
+    # --- saved views ---
+    async def save_view_dialog(self) -> None:
+        """Save the list as it is filtered now under a name: only for me, or shared with a queue's members."""
+        queues = await catalog.queues()
+        with ui.dialog() as dialog, ui.card().classes('w-[28rem] max-w-full gap-2'):
+            ui.label('Save this list as a view').classes('text-lg font-medium')
+            name = ui.input('Name').props('outlined dense autofocus').classes('w-full').mark('view-name')
+            share: dict[int, str] = {0: 'Only me'}
+            share.update({qid: f'Everyone in {qname}' for qid, qname in queues.items()})
+            shared = ui.select(share, value=0, label='Who sees it').props('outlined dense').classes('w-full') \
+                .mark('view-share')
+            with ui.row().classes('w-full justify-end'):
+                ui.button('Cancel', on_click=dialog.close).props('flat no-caps')
+
+                async def save() -> None:
+                    done = await attempt(view_services.save_view(
+                        actor=self.user, name=name.value or '', filters=self.address_params(),
+                        queue_id=shared.value or None), success='View saved')
+                    if done:
+                        dialog.close()
+                        ui.navigate.to(view_queries.view_address(done.value.id, done.value.filters))
+                ui.button('Save', on_click=save).props('unelevated no-caps').mark('view-save')
+        dialog.open()
+
+    async def delete_view(self) -> None:
+        if await attempt(view_services.delete_view(actor=self.user, view_id=self.view_id), success='View deleted'):
+            ui.navigate.to('/tickets')
 
     # --- handlers ---
     async def load(self, page_number: int) -> work_queries.WorkPage:
@@ -334,6 +383,10 @@ class TicketList:
 
     async def set_filter(self, key: str, value) -> None:
         self.apply_choice(key, value)
+        await self.reload()
+
+    async def set_triage(self, value: bool) -> None:
+        self.filters.triage = bool(value)
         await self.reload()
 
     async def set_sort(self, value: str) -> None:

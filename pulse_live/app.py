@@ -1,8 +1,10 @@
 """Wiring: the NiceGUI/FastAPI app, its pages, the auth gate, the bus bridge and the workers."""
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -16,8 +18,11 @@ from .config import get_settings
 
 log = logging.getLogger(__name__)
 security_log = logging.getLogger('pulse_live.security')
-PUBLIC_PATHS = frozenset({'/login', '/login/finish', '/logout', '/password/forgot', '/password/reset'})
+STYLESHEET_PATH = '/static/pulse.css'  # the prebuilt Tailwind stylesheet (install_stylesheet): the login page needs it
+PUBLIC_PATHS = frozenset({'/login', '/login/finish', '/logout', '/password/forgot', '/password/reset', STYLESHEET_PATH})
 PUBLIC_PREFIXES = ('/_nicegui', '/favicon')
+# the public help centre (pages/help.py: the pages themselves answer 404 while an admin has not opened it)
+PUBLIC_HELP = ('/help', '/help/')
 SECURITY_HEADERS = {
     'X-Frame-Options': 'DENY',  # no page of ours inside another site's frame (clickjacking)
     'Content-Security-Policy': "frame-ancestors 'none'",
@@ -37,6 +42,7 @@ class AuthMiddleware(BaseHTTPMiddleware):
             if refusal is not None:
                 return refusal
         elif (path not in PUBLIC_PATHS and not path.startswith(PUBLIC_PREFIXES) and not path.startswith('/api/')
+              and not (path == PUBLIC_HELP[0] or path.startswith(PUBLIC_HELP[1]))
               and not app.storage.user.get('user_id')):
             return RedirectResponse('/login')
         response = await call_next(request)
@@ -72,9 +78,18 @@ def _upload_refusal(request: Request) -> Response | None:
 _unsubscribe: list[Callable[[], None]] = []
 
 
+def _page_client_id() -> str | None:
+    """The NiceGUI client (browser page) the running code serves, for the log lines (None outside a page)."""
+    from nicegui.slot import Slot
+    stack = Slot.get_stack()
+    return stack[-1].parent.client.id if stack else None
+
+
 async def _startup() -> None:
     from components import guard, live
     settings = get_settings()
+    from .ops import logs
+    logs.configure(settings.log_format, level=settings.log_level, client_id=_page_client_id)
     db.init(settings.resolved_database_url())
     bus = make_bus(settings.bus_url, settings.bus_channel)
     set_bus(bus)
@@ -122,13 +137,21 @@ async def _shutdown() -> None:
 def build_app() -> None:
     """Register pages, routes, middleware and lifecycle hooks (called once per process, and per UI test)."""
     import pages  # noqa: F401  (registers every page)
-    from components import guard, housekeeping, session
+    from components import guard, housekeeping, live, render, session
     from pages import downloads
+    render.install_signature_cache()  # NiceGUI's per-element inspect.signature, once per code object
+    live.install_send_limit()  # a socket too far behind is closed and its page dropped (the browser reloads)
+    housekeeping.tune_gc()  # the cycle collector less often: a page is thousands of objects in cycles
+    housekeeping.install_light_upload_routes()  # each page's upload route a plain Starlette route
     downloads.register()
+    from pages import help as help_pages
+    help_pages.register()  # /help/files/{id}: article images and files
     from . import api
     from .intake import error_reports
     api.install(app)  # /api/v1 (token auth, problem+json errors)
     error_reports.install(app)  # /api/{source}/envelope/ and /store/ (the Sentry SDK's protocol)
+    from .ops import http as ops_http
+    ops_http.install(app)  # /healthz, /readyz, /metrics in front of everything; request ids and latency
     session.register()  # /login/finish and /logout: a new session id at each
     guard.install()  # each socket message bound to its own page and session (components/guard.py)
     app.on_delete(housekeeping.release)  # every closed page: what it leaves in process-wide caches is released
@@ -140,9 +163,30 @@ def build_app() -> None:
     app.add_exception_handler(Exception, errors.server_error)
     app.on_startup(_startup)
     app.on_shutdown(_shutdown)
+    if not get_settings().tailwind_browser:
+        install_stylesheet()
+
+
+STYLESHEET = Path(__file__).parent / 'static' / 'pulse.css'
+
+
+def install_stylesheet() -> None:
+    """Every page links the prebuilt Tailwind stylesheet (scripts/build-css.sh) instead of running NiceGUI's in-browser
+    Tailwind compiler, which re-scanned the page after every DOM change (each live update cost every viewer's browser
+    ~20 ms). With the compiler off NiceGUI also drops its "headwind" rules (Quasar's rotate-* classes against
+    Tailwind's): they are added here as NiceGUI adds them, in its overrides layer. The same address in every process;
+    the link carries the content's hash, so browsers may keep the file for a year."""
+    from nicegui import ui
+    from nicegui.client import HEADWIND_CONTENT
+    data = STYLESHEET.read_bytes()
+    url = app.add_static_file(local_file=STYLESHEET, url_path=STYLESHEET_PATH, max_cache_age=365 * 24 * 3600)
+    version = hashlib.sha256(data).hexdigest()[:12]
+    ui.add_head_html(f'<link rel="stylesheet" href="{url}?v={version}">\n'
+                     f'<style>@layer overrides {{ {HEADWIND_CONTENT} }}</style>', shared=True)
 
 
 def run_kwargs(*, host: str = '127.0.0.1', port: int = 8080) -> dict:
     return {'host': host, 'port': port, 'title': 'Pulse Live', 'reload': False, 'show': False,
             'show_welcome_message': False, 'storage_secret': get_settings().resolved_storage_secret(),
-            'reconnect_timeout': 15.0, 'favicon': '🎫'}
+            'reconnect_timeout': 15.0, 'favicon': '🎫',
+            'tailwind': get_settings().tailwind_browser}  # else the prebuilt stylesheet (install_stylesheet)

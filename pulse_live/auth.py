@@ -14,6 +14,7 @@ from . import db, visibility
 from .config import get_settings
 from .errors import LoginRefused, PermissionDenied, ServiceError
 from .models import LoginFailure, Role, TeamMember, Ticket, User, utcnow
+from .ops import metrics
 
 security_log = logging.getLogger('pulse_live.security')
 _context = CryptContext(schemes=['argon2'], deprecated='auto')
@@ -79,7 +80,7 @@ class LoginThrottle:
     async def record_failure(self, email: str, address: str) -> None:
         now = utcnow()
         cutoff = now - timedelta(seconds=get_settings().login_throttle_window_s)
-        async with db.session() as session, session.begin():
+        async with db.write_lock(), db.session() as session, session.begin():
             await session.execute(delete(LoginFailure).where(LoginFailure.at <= cutoff))
             session.add_all([LoginFailure(key=key, at=now) for key in self._keys(email, address)])
 
@@ -99,7 +100,7 @@ class LoginThrottle:
             return None  # rolled back: a refused attempt is not checked and does not extend the block
 
     async def _reserve(self, account: str, client: str, now: datetime, cutoff: datetime) -> tuple[list[int], int]:
-        async with db.session() as session, session.begin():
+        async with db.write_lock(), db.session() as session, session.begin():
             if session.get_bind().dialect.name == 'postgresql':
                 for key in sorted((account, client)):  # one order for everyone: no deadlock
                     await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
@@ -116,20 +117,25 @@ class LoginThrottle:
             await session.execute(delete(LoginFailure).where(LoginFailure.at <= cutoff))
             return [r.id for r in rows], earlier_account
 
-    async def release(self, row_ids: list[int]) -> None:
-        async with db.session() as session, session.begin():
+    async def release(self, row_ids: list[int], *, forget_account: str | None = None) -> None:
+        """Remove a right password's reserved rows and, with ``forget_account``, that account's failures, in one
+        transaction (no attempt of a burst can reserve in between, when only the reserved rows are gone)."""
+        async with db.write_lock(), db.session() as session, session.begin():
             await session.execute(delete(LoginFailure).where(LoginFailure.id.in_(row_ids)))
+            if forget_account is not None:
+                account, _ = self._keys(forget_account, '')
+                await session.execute(delete(LoginFailure).where(LoginFailure.key == account))
 
     async def record_address_only(self, address: str) -> None:
         """Count an attempt against the client address alone (asking for a password link: it must not lock the
         account it names, but one address cannot ask for links without end)."""
         _, client = self._keys('', address)
-        async with db.session() as session, session.begin():
+        async with db.write_lock(), db.session() as session, session.begin():
             session.add(LoginFailure(key=client, at=utcnow()))
 
     async def clear_account(self, email: str) -> None:
         account, _ = self._keys(email, '')
-        async with db.session() as session, session.begin():
+        async with db.write_lock(), db.session() as session, session.begin():
             await session.execute(delete(LoginFailure).where(LoginFailure.key == account))
 
 
@@ -147,6 +153,7 @@ async def authenticate(email: str, password: str, *, address: str = 'unknown') -
     email = normalise_email(email)
     reservation = await throttle.reserve(email, address)  # before the (slow) check: a burst cannot slip past
     if reservation is None:
+        metrics.login_failures.labels('throttled').inc()
         raise LoginRefused(THROTTLED_LOGIN_ERROR)
     reserved_rows, account_failures = reservation
     async with db.session() as s:
@@ -154,11 +161,11 @@ async def authenticate(email: str, password: str, *, address: str = 'unknown') -
     # verify against a dummy hash for unknown users so both answers take the same time
     ok = await verify_password(password or '', user.password_hash if user else _DUMMY_HASH)
     if not ok or user is None or not user.is_active:
+        metrics.login_failures.labels('refused').inc()
         raise LoginRefused(GENERIC_LOGIN_ERROR)  # the reserved rows stay: they are this failure
-    await throttle.release(reserved_rows)
-    if account_failures:
-        await throttle.clear_account(email)  # a write only when there is something to forget
-    async with db.session() as s, s.begin():
+    # the success forgets the account's failures (a delete only when there is something to forget)
+    await throttle.release(reserved_rows, forget_account=email if account_failures else None)
+    async with db.write_lock(), db.session() as s, s.begin():
         db_user = await s.get(User, user.id)
         if db_user is not None:
             db_user.last_login_at = utcnow()

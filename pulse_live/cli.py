@@ -1,4 +1,5 @@
-"""The ``pulse-live`` command: serve, demo, migrate, create-user, set-priority-scale."""
+"""The ``pulse-live`` command: serve, demo, migrate (--check), create-user, set-priority-scale, backup, restore,
+check."""
 from __future__ import annotations
 
 import argparse
@@ -11,14 +12,10 @@ from .config import get_settings
 
 
 def _migrate_sync() -> None:
-    from pathlib import Path
-
     from alembic import command
-    from alembic.config import Config
-    cfg = Config()
-    cfg.set_main_option('script_location', str(Path(__file__).parent / 'migrations'))
-    cfg.set_main_option('sqlalchemy.url', get_settings().resolved_database_url())
-    command.upgrade(cfg, 'head')
+
+    from .ops.schema import alembic_config
+    command.upgrade(alembic_config(get_settings().resolved_database_url()), 'head')
 
 
 async def _with_db(coro_factory):
@@ -36,11 +33,90 @@ def print_demo_logins() -> None:
         print(f'  {email:<22} {role}')
 
 
-def cmd_migrate(_args) -> None:
+def cmd_migrate(args) -> None:
+    if args.check:
+        cmd_migrate_check()
+        return
     _migrate_sync()
     from .services.catalog import ensure_catalog
     asyncio.run(_with_db(ensure_catalog))
     print('Database is up to date.')
+
+
+def cmd_migrate_check() -> None:
+    """Exit 0 when the database is at the code's head; else 1 and the pending revisions."""
+    from .ops import schema
+    state = asyncio.run(_with_db(schema.state))
+    if state.up_to_date:
+        print(f'Database is up to date (revision {state.head}).')
+        return
+    print(f'Migrations pending: {len(state.pending)} (database at {state.current or "no revision"}, '
+          f'code at {state.head}):')
+    for revision, title in state.pending:
+        print(f'  {revision}  {title}')
+    print('Run: pulse-live migrate')
+    sys.exit(1)
+
+
+def _size(n: float) -> str:
+    for unit in ('B', 'KiB', 'MiB', 'GiB'):
+        if n < 1024 or unit == 'GiB':
+            return f'{n:.1f} {unit}' if unit != 'B' else f'{int(n)} B'
+        n /= 1024
+    return f'{n:.1f} GiB'
+
+
+def cmd_backup(args) -> None:
+    from pathlib import Path
+
+    from .ops.backup import BackupError, backup
+    try:
+        manifest = asyncio.run(backup(Path(args.file)))
+    except BackupError as e:
+        sys.exit(f'error: {e}')
+    counts = manifest['counts']
+    print(f'Backup written to {args.file} ({_size(manifest["archive_bytes"])}, {manifest["seconds"]} s): '
+          f'{manifest["database"]["dialect"]} at migration {manifest["migration_head"]}, '
+          f'{counts.get("tickets", 0)} tickets, {counts.get("ticket_events", 0)} history entries, '
+          f'{manifest["attachments"]["count"]} files ({_size(manifest["attachments"]["bytes"])}).')
+    missing = manifest['attachments'].get('missing') or []
+    if missing:
+        print(f'warning: {len(missing)} referenced file(s) were missing from the attachment store and are not in '
+              f'the backup (pulse-live check lists them): {", ".join(missing[:5])}{" …" if len(missing) > 5 else ""}')
+
+
+def cmd_restore(args) -> None:
+    from pathlib import Path
+
+    from .ops.backup import BackupError, restore
+    from .ops.schema import head
+    try:
+        manifest = asyncio.run(restore(Path(args.file), force=args.force))
+    except BackupError as e:
+        sys.exit(f'error: {e}')
+    counts = manifest['restored_counts']
+    print(f'Restored {args.file} (made {manifest["created_at"]}, {manifest["seconds"]} s): '
+          f'{counts.get("tickets", 0)} tickets, {counts.get("ticket_events", 0)} history entries, '
+          f'{manifest["attachments"]["count"]} files.')
+    if manifest['migration_head'] != head():
+        print(f'The backup is at migration {manifest["migration_head"]}; this version is at {head()}: '
+              f'run pulse-live migrate before serving.')
+
+
+def cmd_check(args) -> None:
+    from .ops import check
+    report = asyncio.run(_with_db(lambda: check.run(deep=args.deep)))
+    for note in report.notes:
+        print(f'ok       {note}')
+    for orphan in report.orphans[:200]:
+        print(f'orphan   {orphan} (no attachment refers to it)')
+    if len(report.orphans) > 200:
+        print(f'orphan   … {len(report.orphans) - 200} more')
+    for problem in report.problems:
+        print(f'PROBLEM  {problem}')
+    if not report.ok:
+        sys.exit(f'{len(report.problems)} problem(s) found.')
+    print('No problems found.')
 
 
 def cmd_demo(args) -> None:
@@ -65,12 +141,17 @@ def cmd_bulk(args) -> None:
 
     async def run():
         await ensure_catalog()
-        return await generate(tickets=args.tickets, events=args.events, seed=args.seed)
+        stats = await generate(tickets=args.tickets, events=args.events, seed=args.seed)
+        from .search import index  # the rows went in past the sessions: the search index is built from them
+        async with db.engine().begin() as conn:
+            stats['search'] = await conn.run_sync(index.rebuild)
+        return stats
     try:
         stats = asyncio.run(_with_db(run))
     except ValueError as e:
         sys.exit(f'error: {e}')
-    print(f'Added {stats["tickets"]:,} tickets and {stats["events"]:,} events in {stats["seconds"]} s.')
+    print(f'Added {stats["tickets"]:,} tickets and {stats["events"]:,} events in {stats["seconds"]} s; '
+          f'search index rebuilt in {stats["search"]["seconds"]} s.')
     print_demo_logins()
 
 
@@ -119,6 +200,22 @@ def cmd_set_priority_scale(args) -> None:
     print(f'New tickets now use the priority scale {args.key!r}.')
 
 
+def cmd_search_reindex(_args) -> None:
+    """Every search document again from the stored rows (after ``pulse-live bulk``, or a new PULSE_SEARCH_LANGUAGE)."""
+    _migrate_sync()
+    from .search import index
+
+    async def run():
+        async with db.engine().begin() as conn:
+            return await conn.run_sync(index.rebuild)
+    try:
+        stats = asyncio.run(_with_db(run))
+    except ValueError as e:
+        sys.exit(f'error: {e}')
+    counts = ', '.join(f'{n:,} {kind}s' for kind, n in stats['documents'].items())
+    print(f'Search index rebuilt: {counts} in {stats["seconds"]} s.')
+
+
 def cmd_serve(args) -> None:
     _migrate_sync()
     from .services.catalog import ensure_catalog
@@ -156,7 +253,21 @@ def main(argv: list[str] | None = None) -> None:
     bulk.add_argument('--events', type=int, default=None, help='events in all (default: 10 per ticket)')
     bulk.add_argument('--seed', type=int, default=42)
     bulk.set_defaults(func=cmd_bulk)
-    sub.add_parser('migrate', help='apply database migrations').set_defaults(func=cmd_migrate)
+    migrate = sub.add_parser('migrate', help='apply database migrations')
+    migrate.add_argument('--check', action='store_true', help='only tell whether migrations are pending (exit 1 if so)')
+    migrate.set_defaults(func=cmd_migrate)
+    backup = sub.add_parser('backup', help='write a consistent online backup (database + attachments) to FILE')
+    backup.add_argument('file')
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser('restore', help='restore a backup into this (empty) installation; stop the app first')
+    restore.add_argument('file')
+    restore.add_argument('--force', action='store_true', help='replace the data this installation has')
+    restore.set_defaults(func=cmd_restore)
+    check = sub.add_parser('check', help='check database integrity, migrations and attachment files')
+    check.add_argument('--deep', action='store_true', help='also verify every file\'s checksum (reads them all)')
+    check.set_defaults(func=cmd_check)
+    sub.add_parser('search-reindex', help='rebuild the search index from the stored rows') \
+        .set_defaults(func=cmd_search_reindex)
     create = sub.add_parser('create-user', help='create a user (password from stdin or prompt)')
     create.add_argument('--email', required=True)
     create.add_argument('--role', required=True, choices=['customer', 'agent', 'manager', 'admin'])

@@ -17,6 +17,11 @@ class Settings(BaseSettings):
                            description='where the SQLite file, attachments and secrets live')
     database_url: str = Field(default='', description='SQLAlchemy async URL; empty means SQLite in data_dir')
     database_schema: str = Field(default='', description='PostgreSQL schema (search path); empty = the default')
+    db_pool_size: int = Field(default=10, ge=1, le=1000, description='PostgreSQL connections kept per process')
+    db_max_overflow: int = Field(default=20, ge=0, le=1000, description='PostgreSQL connections opened beyond the '
+                                                                        'pool under load, per process')
+    db_pool_timeout_s: float = Field(default=30, gt=0, description='a request waits this long for a connection '
+                                                                   'before it fails')
     storage_secret: str = Field(default='',
                                 description='signs browser sessions; empty means generated once into data_dir')
     base_url: str = 'http://127.0.0.1:8080'
@@ -38,6 +43,19 @@ class Settings(BaseSettings):
     mail_worker: bool = Field(default=True, description='run the mail sender in this process')
     smtp_timeout_s: float = 15
 
+    # attachments (pulse_live/storage.py): the local directory, or S3-compatible object storage every process reads
+    storage_backend: str = Field(default='local', pattern='^(local|s3)$',
+                                 description='where attachment files live: local (data_dir/attachments) or s3')
+    s3_bucket: str = Field(default='', description='the bucket (it must exist)')
+    s3_endpoint_url: str = Field(default='', description='the S3 API address; empty = AWS for the region '
+                                                         '(e.g. https://minio.example:9000 for others)')
+    s3_region: str = Field(default='us-east-1', description='the bucket\'s region')
+    s3_access_key_id: str = Field(default='', description='empty = the usual AWS credential chain')
+    s3_secret_access_key: str = ''
+    s3_prefix: str = Field(default='attachments/', description='object keys start with this')
+    s3_addressing: str = Field(default='auto', pattern='^(auto|path|virtual)$',
+                               description='bucket in the path or in the host name (path for most non-AWS servers)')
+
     max_upload_bytes: int = 10 * 1024 * 1024
     max_upload_files: int = 10
     max_pending_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=0,
@@ -54,6 +72,9 @@ class Settings(BaseSettings):
                                      description='"Start work" on an unassigned ticket makes the agent its assignee')
     composer_default_internal: bool = Field(default=True, description="an agent's composer opens on Internal note "
                                             '(false: on Reply to customer)')
+    tailwind_browser: bool = Field(default=False, description='compile Tailwind classes in each browser (NiceGUI\'s '
+                                   'compiler; for trying classes in development) instead of the prebuilt '
+                                   'pulse_live/static/pulse.css (scripts/build-css.sh)')
     phone_region: str = Field(default='CH', description='country (ISO 3166 code, e.g. CH, DE, GB) in which phone '
                                                         'numbers written without a country code are read')
 
@@ -72,8 +93,9 @@ class Settings(BaseSettings):
     mail_intake_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024,
                                        description='a bigger mail is bounced politely and kept on the admin page')
     mail_intake_idle: bool = Field(default=True, description='use IMAP IDLE where the server offers it')
-    mail_intake_concurrency: int = Field(default=0, ge=0, le=32, description='mails imported side by side; 0 = '
-                                                                             '1 on SQLite, 4 on PostgreSQL')
+    mail_intake_batch_s: float = Field(default=0.5, gt=0, le=30, description='the mails of a fetch are imported in '
+                                       'one transaction, committed after this long at most (SQLite: no other write '
+                                       'of the process runs meanwhile)')
     mail_intake_poll_s: float = Field(default=60, gt=0, description='poll interval without IDLE (and IDLE renewal)')
     mail_intake_reconnect_max_s: float = Field(default=60, gt=0, description='longest wait before reconnecting')
     mail_intake_claim_s: float = Field(default=60, ge=5, description='a watcher holds its mailbox for this long and '
@@ -106,6 +128,23 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=8, ge=1, description='tries before a delivery is a dead letter')
     webhook_retry_base_s: float = Field(default=30, gt=0, description='first retry after about this (doubling)')
     webhook_retry_max_s: float = Field(default=3600, gt=0, description='longest wait between two tries')
+
+    # operations (pulse_live/ops): health, metrics, logs, mail retries after an outage
+    metrics_token: str = Field(default='', description='/metrics needs "Authorization: Bearer <this>"; empty: '
+                                                       'only direct loopback callers are answered')
+    readyz_timeout_s: float = Field(default=2.0, gt=0, description='each /readyz check must answer within this')
+    log_format: str = Field(default='text', pattern='^(text|json)$',
+                            description='json: one JSON object per line with the request and page (client) id')
+    log_level: str = Field(default='INFO', pattern='^(DEBUG|INFO|WARNING|ERROR)$')
+    mail_dead_retry_s: float = Field(default=300, ge=0, description='dead mails are tried again once the mail '
+                                     'server answers: the oldest is probed this often (0: never; admins retry)')
+
+    # search (pulse_live/search)
+    search_language: str = Field(default='simple', pattern='^[a-z_]{1,40}$',
+                                 description='PostgreSQL text search configuration of the search index (simple: '
+                                             'no stemming, any language; english, german, french, …: stemming and '
+                                             'stopwords of that language; SQLite stems only english); run '
+                                             '`pulse-live search-reindex` after changing it')
 
     @field_validator('phone_region')
     @classmethod

@@ -27,3 +27,42 @@ class StaleWrite(ServiceError):
 
 class LoginRefused(ServiceError):
     pass
+
+
+class Unavailable(ServiceError):
+    """The database is not answering (restarting, unreachable): nothing was written; trying again later works."""
+
+
+UNAVAILABLE_MESSAGE = 'The database is not answering right now; nothing was saved. Try again in a moment.'
+
+
+def _raised_in_database_client(error: BaseException) -> bool:
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get('__name__', '').startswith(('sqlalchemy', 'asyncpg', 'aiosqlite')):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True when ``error`` (or what caused it) is a lost or refused database connection — passing trouble, not a bug:
+    the connection pool checks connections before use, so requests work again by themselves once the server answers.
+    A connection error from anything else (a mail or IMAP server, a webhook) is not this."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, Unavailable | OperationalError | InterfaceError):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if type(current).__module__.startswith('asyncpg') and type(current).__name__ in {
+                'CannotConnectNowError', 'ConnectionDoesNotExistError', 'AdminShutdownError', 'InterfaceError',
+                'ConnectionFailureError', 'CrashShutdownError'}:
+            return True
+        if isinstance(current, ConnectionError | TimeoutError) and _raised_in_database_client(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False

@@ -9,8 +9,14 @@
   the bus marks them), fires the rules due now (``services.escalation.run_due``: a range scan of
   ``escalation_schedule.due_at``) and returns the next moment something is due — the earliest escalation moment or
   SLA due time.
-- **Sleeping**: until that moment (at most ``idle_s``), woken early by a ``TicketChanged`` or an
-  ``EscalationRulesChanged``.
+- **Clock jobs first** (``services.sla.run_clock_jobs``): after an admin changed a policy, calendar or tier, or
+  once after the upgrade, the open tickets' clocks are computed again in batches (``JOB_BATCHES`` of 1,000 tickets a
+  round, each batch its own transaction with the job's progress); while one is pending the round does only that and
+  comes back at once — breaches and escalations wait for the right due times — then re-schedules everything.
+- **Sleeping**: until that moment (at most ``idle_s``), woken early by an ``EscalationRulesChanged`` or a clock job,
+  and ``CHANGE_BREATH_S`` after the first ``TicketChanged`` of a burst: the round then re-schedules every ticket
+  that changed meanwhile at once (a round per change cost more than the changes themselves under load; rules count
+  in minutes, a second is nothing to them).
 - **At start** every open ticket is re-scheduled: moments that passed while the app was down fire now, once (the
   firings table's unique key keeps a rule that fired from firing again).
 - **The clock is injectable** (``Worker(clock=…)``): the tests step it without sleeping.
@@ -23,21 +29,23 @@ import logging
 import zlib
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import db
 from .bus import get_bus
-from .events import EscalationRulesChanged, Event, TicketChanged
+from .events import BusResumed, EscalationRulesChanged, Event, SlaRecomputeRequested, TicketChanged
 from .models import utcnow
 from .queries import escalation as escalation_queries
-from .services import escalation
+from .services import escalation, sla
 
 log = logging.getLogger(__name__)
 LOCK_KEY = 0x50756C7345  # "PulsE": one advisory lock per installation (per database and schema: see lock_key)
 STANDBY_S = 15.0
+JOB_BATCHES = 5  # clock-job batches per round (then the loop breathes: events, cancellation, the lock)
+FAILED_ROUND_S = 5.0  # after a round failed (logged), the next one comes this much later
+CHANGE_BREATH_S = 1.0  # a burst of ticket changes is re-scheduled in one round this long after its first change
 _worker: Worker | None = None
 _task: asyncio.Task | None = None
 
@@ -55,9 +63,11 @@ class Worker:
         self.idle_s = idle_s
         self.dirty: set[int] = set()
         self.full = True  # re-schedule everything at the next step (start, rules or calendars changed)
+        self.busy = False  # a clock job is pending: the next round comes at once
         self.wakeup = asyncio.Event()
         self._lock_conn: AsyncConnection | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self._breath: asyncio.TimerHandle | None = None
 
     # --- one installation, one acting worker ---
 
@@ -66,7 +76,13 @@ class Worker:
         if db.engine().dialect.name != 'postgresql':
             return True
         if self._lock_conn is not None:
-            return True
+            try:  # the lock lives as long as its session: a connection cut (idle timeout, failover, a kill) freed it
+                await self._lock_conn.execute(text('SELECT 1'))
+                await self._lock_conn.commit()
+                return True
+            except Exception:
+                log.warning('the escalation lock connection was lost; taking the lock again')
+                await self.release()
         conn = await db.engine().connect()
         try:
             got = (await conn.execute(text('SELECT pg_try_advisory_lock(:k)'), {'k': lock_key()})).scalar_one()
@@ -103,10 +119,18 @@ class Worker:
     async def on_event(self, event: Event) -> None:
         if isinstance(event, TicketChanged):
             self.dirty.add(event.ticket_id)
-            self.wakeup.set()
-        elif isinstance(event, EscalationRulesChanged):
+            if self._breath is None:  # the first change of a burst: one round for all of it, a breath later
+                self._breath = asyncio.get_running_loop().call_later(CHANGE_BREATH_S, self._breathe_out)
+        elif isinstance(event, (EscalationRulesChanged, BusResumed)):  # BusResumed: changes published elsewhere
+            # while the bus was away never reached us — everything is read again from the database
             self.full = True
             self.wakeup.set()
+        elif isinstance(event, SlaRecomputeRequested):
+            self.wakeup.set()
+
+    def _breathe_out(self) -> None:
+        self._breath = None
+        self.wakeup.set()
 
     # --- the round ---
 
@@ -114,6 +138,12 @@ class Worker:
         """One round at ``clock()``: breaches, pending follow-ups, re-schedule, fire what is due; the next moment
         something is due (None: nothing scheduled)."""
         now = self.clock()
+        jobs = await sla.run_clock_jobs(now, max_batches=JOB_BATCHES)
+        self.busy = jobs.pending
+        if jobs.finished:
+            self.full = True  # the due times moved: every ticket's escalation moment too
+        if jobs.pending:
+            return now
         breaches = await _record_breaches(now)
         if self.full:
             self.full = False
@@ -132,31 +162,38 @@ class Worker:
         self.listen()
         try:
             while True:
+                hurry = False  # a short sleep when work came in during the round; never for a standby or a failure
                 try:
                     if not await self.acquire():
-                        await self._sleep(STANDBY_S)
+                        await self._sleep(STANDBY_S, hurry=False)
                         continue
                     due = await self.step()
                     wait = self.idle_s if due is None else (due - self.clock()).total_seconds()
-                    if wait <= 0:  # still due after a round that fired all it could: a ticket keeps failing
+                    if self.busy:  # a clock job has batches left: go on after a breath
+                        wait = 0.0
+                    elif wait <= 0:  # still due after a round that fired all it could: a ticket keeps failing
                         wait = 5.0  # (logged by run_due); try again soon, without spinning
+                    hurry = True
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception('escalation round failed')
                     await self.release()  # a broken lock connection: try again from scratch
-                    wait = 5.0
-                if self.dirty or self.full:
-                    wait = min(wait, 0.2)  # changes came in during the round: a short breath, then again
-                await self._sleep(min(wait, self.idle_s))
+                    self.full = True  # the changes the failed round had taken are read again, not dropped
+                    wait = FAILED_ROUND_S
+                await self._sleep(min(wait, self.idle_s), hurry=hurry)
         finally:
             self.unlisten()
             await self.release()
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _sleep(self, seconds: float, *, hurry: bool = True) -> None:
         self.wakeup.clear()
-        if self.dirty or self.full:
+        if not hurry:
+            pass
+        elif self.full:  # rules changed during the round: a short breath, then again
             seconds = min(seconds, 0.2)
+        elif self.dirty:  # changes came in during the round: their breath is already counting
+            seconds = min(seconds, CHANGE_BREATH_S)
         try:
             async with asyncio.timeout(seconds + 0.05):
                 await self.wakeup.wait()
@@ -165,15 +202,8 @@ class Worker:
 
 
 async def _record_breaches(now: datetime) -> list[int]:
-    """The SLA clock's breach recording (services/sla.py, by the clock's own helper): the tickets it changed."""
-    try:
-        from .services import sla
-    except ImportError:  # the clock is not installed: nothing to record
-        return []
-    record: Any = getattr(sla, 'record_breaches', None)
-    if record is None:
-        return []
-    return list(await record(now) or [])
+    """The SLA clock's breach recording (services/sla.py): the tickets it changed."""
+    return list(await sla.record_breaches(now))
 
 
 async def _next_sla_due(now: datetime) -> datetime | None:

@@ -6,6 +6,7 @@ They are published only by services, only after the transaction committed.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -70,14 +71,37 @@ class SessionEnded(Event):
 
 
 @dataclass(frozen=True)
+class ApiTokenRevoked(Event):
+    """An API token was revoked: every process forgets it at once (``services/api_tokens.TokenCache``)."""
+    topic: ClassVar[str] = 'api_token_revoked'
+    token_id: int
+    user_id: int
+
+
+@dataclass(frozen=True)
 class EscalationRulesChanged(Event):
     """The escalation rules changed: the acting escalation worker re-schedules every open ticket."""
     topic: ClassVar[str] = 'escalation_rules'
 
 
+@dataclass(frozen=True)
+class SlaRecomputeRequested(Event):
+    """An admin changed a policy, calendar or tier: the acting escalation worker recomputes the open tickets' clocks
+    in batches (the pending ``sla_clock_jobs``); admin pages show the progress."""
+    topic: ClassVar[str] = 'sla_recompute'
+
+
+@dataclass(frozen=True)
+class BusResumed(Event):
+    """Local only (never relayed): the connection to the other processes was lost and is back; events published
+    meanwhile may be missing, so open views re-read what they show."""
+    topic: ClassVar[str] = 'bus_resumed'
+
+
 EVENT_TYPES: dict[str, type[Event]] = {cls.topic: cls for cls in (TicketChanged, NotificationCreated, NotificationsRead,
                                                                PresenceChanged, AccountChanged, SessionEnded,
-                                                               EscalationRulesChanged)}
+                                                               EscalationRulesChanged, SlaRecomputeRequested,
+                                                               ApiTokenRevoked)}
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:
@@ -113,12 +137,17 @@ class LocalFanout:
                 self._handlers.remove(handler)
         return unsubscribe
 
-    async def deliver(self, event: Event) -> None:
+    async def deliver(self, event: Event, *, published_at: float | None = None, origin: str = 'local') -> None:
+        """``published_at`` (``time.time()`` when it was published after the commit) times the delivery."""
         for handler in list(self._handlers):
             try:
                 await handler(event)
             except Exception:
                 log.exception('event handler %r failed for %r', handler, event)
+        from .ops import metrics
+        metrics.events_delivered.labels(event.topic, origin).inc()
+        if published_at is not None:
+            metrics.delivery_seconds.labels(origin).observe(max(0.0, time.time() - published_at))
 
     @property
     def handler_count(self) -> int:

@@ -4,6 +4,11 @@ Each process keeps its own tabs and publishes its share as ``PresenceChanged`` (
 Other processes (through the Redis bus) keep those shares and merge them, so every view shows everyone.
 Shares are re-sent every few seconds and forgotten when they stop coming (a process that died).
 One background loop per process expires "typing" marks and sends the heartbeats (no timer per client).
+
+A process that dies (kill -9) sends no goodbye: its share lives on elsewhere until ``REMOTE_TTL_S``. Nothing that
+must reach a person may rest on such a share: the planner spares only viewers *of this process*
+(``viewing_here``) — a viewer elsewhere gets the bell entry, which their tab marks read on sight — and the
+missed-message scan counts a user online only on shares fresher than a heartbeat (``FRESH_S``).
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from .events import Event, PresenceChanged
 TYPING_TTL_S = 4.0
 HEARTBEAT_S = 10.0
 REMOTE_TTL_S = 3 * HEARTBEAT_S
+FRESH_S = HEARTBEAT_S + 2.0  # a live process has re-sent its share within this (a heartbeat and some slack)
 ORIGIN = uuid.uuid4().hex
 
 
@@ -44,12 +50,12 @@ def _local_share(ticket_id: int) -> dict:
             'typing': [{'user_id': v.user_id, 'name': v.name} for v in viewers if v.typing_until > now]}
 
 
-def _remote_shares(key: int | None) -> list[dict]:
+def _remote_shares(key: int | None, *, within_s: float = REMOTE_TTL_S) -> list[dict]:
     now = time.monotonic()
     shares = _remote.get(key, {})
     for origin in [o for o, (seen, _) in shares.items() if now - seen > REMOTE_TTL_S]:
         shares.pop(origin)
-    return [share for _, share in shares.values()]
+    return [share for seen, share in shares.values() if now - seen <= within_s]
 
 
 def snapshot(ticket_id: int) -> dict:
@@ -143,15 +149,35 @@ def viewed_in(ticket_id: int, client_id: str) -> bool:
     return client_id in _viewers.get(ticket_id, {})
 
 
+def viewed_tickets() -> list[int]:
+    """The tickets open in this process's pages."""
+    return [ticket_id for ticket_id, viewers in _viewers.items() if viewers]
+
+
 def viewing(ticket_id: int) -> set[int]:
     """Users who have the ticket open right now (any process)."""
     return {v['user_id'] for v in snapshot(ticket_id)['viewers']}
 
 
-def is_online(user_id: int) -> bool:
+def viewing_here(ticket_id: int) -> set[int]:
+    """Users who have the ticket open in a tab of this process: certain, unlike another process's share, which
+    outlives that process by up to ``REMOTE_TTL_S`` when it dies."""
+    return {v.user_id for v in _viewers.get(ticket_id, {}).values()}
+
+
+def is_online(user_id: int, *, fresh_s: float | None = None) -> bool:
+    """Whether a tab of the user is connected here, or was in another process's last share (``fresh_s``: only
+    shares refreshed within that many seconds count; a process that died stops refreshing)."""
     if _online.get(user_id):
         return True
-    return any(user_id in share.get('online', []) for share in _remote_shares(None))
+    within = REMOTE_TTL_S if fresh_s is None else fresh_s
+    return any(user_id in share.get('online', []) for share in _remote_shares(None, within_s=within))
+
+
+def connected_tabs() -> tuple[int, int]:
+    """(tabs, users) connected to this process (for the metrics)."""
+    tabs = [len(t) for t in _online.values() if t]
+    return sum(tabs), len(tabs)
 
 
 async def _housekeeping() -> None:

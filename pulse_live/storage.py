@@ -1,14 +1,20 @@
-"""Attachment files: content-addressed on disk (sha256), safe names, limits checked on the server."""
+"""Attachment files: content-addressed (sha256) in a store the settings choose — the local directory or S3-compatible
+object storage — plus safe names and limits checked on the server."""
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import mimetypes
 import os
 import re
 import unicodedata
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from .config import get_settings
 from .errors import ValidationError
@@ -70,27 +76,222 @@ def check_limits(files: list[UploadedFile]) -> None:
             raise ValidationError(f'{safe_filename(f.name)} is empty.')
 
 
+# --- where the bytes live: a backend chosen by PULSE_STORAGE_BACKEND ------------------------------------------------
+
+CHUNK = 256 * 1024  # downloads are streamed in pieces of this size, never read whole into memory
+
+
+class MissingFile(LookupError):
+    """The database names a file that the attachment store does not have."""
+
+
+def _check_digest(digest: str) -> str:
+    if not re.fullmatch(r'[0-9a-f]{64}', digest):
+        raise ValueError('bad digest')
+    return digest
+
+
+class Backend(Protocol):
+    """Where attachment files live. Every method is safe to await on the event loop (blocking work runs in a thread).
+    Files are named by their sha256, so writing the same bytes twice is one file."""
+    name: str
+
+    async def put(self, digest: str, data: bytes) -> None: ...
+    async def exists(self, digest: str) -> bool: ...
+    async def read(self, digest: str) -> bytes: ...  # MissingFile if absent
+    async def open(self, digest: str) -> tuple[int, AsyncIterator[bytes]]: ...  # size and chunks; MissingFile
+    async def delete(self, digest: str) -> None: ...  # absent is fine
+    async def check(self) -> None: ...  # raises if the store cannot be reached
+
+
 def _path_for(digest: str) -> Path:
     return get_settings().attachments_dir / digest[:2] / digest[2:4] / digest
 
 
-def _write(data: bytes) -> str:
-    digest = hashlib.sha256(data).hexdigest()
-    path = _path_for(digest)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f'.tmp{os.getpid()}')
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    return digest
+class LocalBackend:
+    """The default: files under ``data_dir/attachments/ab/cd/<sha256>`` on this machine."""
+    name = 'local'
+
+    async def put(self, digest: str, data: bytes) -> None:
+        await asyncio.to_thread(self._write, _path_for(digest), data)
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f'.tmp{os.getpid()}')
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+
+    async def exists(self, digest: str) -> bool:
+        return await asyncio.to_thread(_path_for(digest).is_file)
+
+    async def read(self, digest: str) -> bytes:
+        try:
+            return await asyncio.to_thread(_path_for(digest).read_bytes)
+        except FileNotFoundError:
+            raise MissingFile(digest) from None
+
+    async def open(self, digest: str) -> tuple[int, AsyncIterator[bytes]]:
+        try:
+            handle = await asyncio.to_thread(_path_for(digest).open, 'rb')
+        except FileNotFoundError:
+            raise MissingFile(digest) from None
+        size = os.fstat(handle.fileno()).st_size
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                while chunk := await asyncio.to_thread(handle.read, CHUNK):
+                    yield chunk
+            finally:
+                handle.close()
+        return size, chunks()
+
+    async def delete(self, digest: str) -> None:
+        await asyncio.to_thread(_path_for(digest).unlink, missing_ok=True)
+
+    async def check(self) -> None:
+        directory = get_settings().attachments_dir
+        await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+
+
+class S3Backend:
+    """S3-compatible object storage (AWS S3, MinIO, Ceph, Garage, …) through boto3, whose blocking calls run in
+    threads (its client is thread-safe). Uploads above 8 MiB go up in parts (boto3's transfer manager); downloads are
+    read from the response stream in chunks. Objects are ``<prefix><sha256>``; the bucket stays private — browsers
+    only ever get a file through our authorised routes."""
+    name = 's3'
+
+    def __init__(self) -> None:
+        import boto3
+        from botocore.config import Config
+        s = get_settings()
+        if not s.s3_bucket:
+            raise ValueError('PULSE_S3_BUCKET must name a bucket when PULSE_STORAGE_BACKEND=s3')
+        self.bucket, self.prefix = s.s3_bucket, s.s3_prefix
+        config = Config(s3={'addressing_style': s.s3_addressing}, retries={'max_attempts': 3, 'mode': 'standard'},
+                        connect_timeout=5, read_timeout=30, max_pool_connections=20)
+        self.client = boto3.session.Session().client(
+            's3', endpoint_url=s.s3_endpoint_url or None, region_name=s.s3_region or None, config=config,
+            aws_access_key_id=s.s3_access_key_id or None, aws_secret_access_key=s.s3_secret_access_key or None)
+
+    def _key(self, digest: str) -> str:
+        return self.prefix + digest
+
+    @staticmethod
+    def _missing(error: Exception) -> bool:
+        from botocore.exceptions import ClientError
+        return isinstance(error, ClientError) and \
+            error.response.get('Error', {}).get('Code') in {'404', 'NoSuchKey', 'NotFound'}
+
+    async def put(self, digest: str, data: bytes) -> None:
+        if await self.exists(digest):  # content-addressed: the same bytes are there already
+            return
+        await asyncio.to_thread(self.client.upload_fileobj, io.BytesIO(data), self.bucket, self._key(digest))
+
+    async def exists(self, digest: str) -> bool:
+        try:
+            await asyncio.to_thread(self.client.head_object, Bucket=self.bucket, Key=self._key(digest))
+        except Exception as e:
+            if self._missing(e):
+                return False
+            raise
+        return True
+
+    async def _get(self, digest: str) -> dict[str, Any]:
+        try:
+            return await asyncio.to_thread(self.client.get_object, Bucket=self.bucket, Key=self._key(digest))
+        except Exception as e:
+            if self._missing(e):
+                raise MissingFile(digest) from None
+            raise
+
+    async def read(self, digest: str) -> bytes:
+        answer = await self._get(digest)
+        body = answer['Body']
+        try:
+            return await asyncio.to_thread(body.read)
+        finally:
+            body.close()
+
+    async def open(self, digest: str) -> tuple[int, AsyncIterator[bytes]]:
+        answer = await self._get(digest)
+        body = answer['Body']
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                while chunk := await asyncio.to_thread(body.read, CHUNK):
+                    yield chunk
+            finally:
+                body.close()
+        return int(answer['ContentLength']), chunks()
+
+    async def delete(self, digest: str) -> None:
+        await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket, Key=self._key(digest))
+
+    async def check(self) -> None:
+        await asyncio.to_thread(self.client.head_bucket, Bucket=self.bucket)
+
+
+_backend: tuple[tuple[Any, ...], Backend] | None = None
+
+
+def backend() -> Backend:
+    """The store the settings choose (made once per distinct setting, so tests may switch between them)."""
+    global _backend  # noqa: PLW0603
+    s = get_settings()
+    key = (s.storage_backend, str(s.data_dir), s.s3_bucket, s.s3_endpoint_url, s.s3_region, s.s3_access_key_id,
+           s.s3_secret_access_key, s.s3_prefix, s.s3_addressing)
+    if _backend is None or _backend[0] != key:
+        _backend = (key, S3Backend() if s.storage_backend == 's3' else LocalBackend())
+    return _backend[1]
+
+
+_written: ContextVar[set[str] | None] = ContextVar('storage_written', default=None)
+
+
+@contextmanager
+def remembering() -> Iterator[None]:
+    """Within it, this task writes each content once: a ``store`` of bytes it already wrote returns at once. Lets a
+    caller write files ahead, outside a transaction or lock, so the write inside it costs nothing (the store is
+    content-addressed: the same bytes are the same file)."""
+    token = _written.set(set())
+    try:
+        yield
+    finally:
+        _written.reset(token)
 
 
 async def store(data: bytes) -> str:
-    """Write the bytes (off the event loop) and return their sha256, which is also their name on disk."""
-    return await asyncio.to_thread(_write, data)
+    """Write the bytes (off the event loop) and return their sha256, which is also their name in the store."""
+    digest = hashlib.sha256(data).hexdigest()
+    written = _written.get()
+    if written is not None and digest in written:
+        return digest
+    await backend().put(digest, data)
+    if written is not None:
+        written.add(digest)
+    return digest
+
+
+async def read(digest: str) -> bytes:
+    """The whole file (for files the server itself works on, e.g. a kept mail); MissingFile if absent."""
+    return await backend().read(_check_digest(digest))
+
+
+async def open_stream(digest: str) -> tuple[int, AsyncIterator[bytes]]:
+    """Size and chunks of a file to send to a browser; MissingFile if absent."""
+    return await backend().open(_check_digest(digest))
+
+
+async def exists(digest: str) -> bool:
+    return await backend().exists(_check_digest(digest))
+
+
+async def delete(digest: str) -> None:
+    await backend().delete(_check_digest(digest))
 
 
 def path_of(digest: str) -> Path:
-    if not re.fullmatch(r'[0-9a-f]{64}', digest):
-        raise ValueError('bad digest')
-    return _path_for(digest)
+    """Where the local backend keeps a file (the local backend only; others have no path)."""
+    return _path_for(_check_digest(digest))

@@ -7,10 +7,8 @@ elif [ -x /usr/sbin/dovecot ] && [ -e /usr/lib/dovecot/imap ]; then
   export PULSE_DOVECOT=/usr/sbin/dovecot
 elif [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
   echo "Installing Debian's dovecot-imapd…"
-  _policy_existed=0; [ -e /usr/sbin/policy-rc.d ] && _policy_existed=1
-  if [ "$_policy_existed" = "0" ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null
-  if [ "$_policy_existed" = "0" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  source "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh"
+  apt_install_quietly dovecot-imapd
   export PULSE_DOVECOT=/usr/sbin/dovecot
 else
   echo "No dovecot found: the e-mail intake tests are skipped (install 'dovecot-imapd' or set PULSE_DOVECOT)." >&2

@@ -6,6 +6,7 @@ export PULSE_TEST_TOOLS=1
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 source scripts/find-chromium.sh
 source scripts/find-dovecot.sh
+source scripts/find-nginx.sh
 export PYTHONDONTWRITEBYTECODE=1
 start=$(date +%s)
 echo "== the shape of the code: layers (import-linter contracts), types (mypy), lint (ruff), all in pyproject.toml"

@@ -14,7 +14,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import problems
 from .routes import router
@@ -29,7 +31,9 @@ do in the app. You see exactly what you see in the app: customers their own requ
 staff everything. Every change made here is live on every open screen and notifies like the app.
 
 **Stale writes.** Changing a ticket names the `version` you read; if somebody changed it since, the answer is
-409 with the `current_version`: read it again and decide.
+409 with the `current_version` and the `current` values of the fields you wanted to change: read it again and
+decide. Send `seen` (the values you read for the fields you change) to follow the app's own rule: then only a
+change to those same fields refuses yours, and changes to other fields are kept with yours on top.
 
 **Limits.** Requests per minute per token: `PULSE_API_RATE_PER_MINUTE` (429 with `Retry-After` beyond it).
 Uploads: the app's file size and count limits (413 beyond them).
@@ -91,10 +95,66 @@ def docs_page(api: FastAPI) -> HTMLResponse:
     return HTMLResponse(page)
 
 
+SECURITY_HEADERS = [(b'x-content-type-options', b'nosniff'), (b'x-frame-options', b'DENY'),
+                    (b'referrer-policy', b'same-origin'), (b'cache-control', b'no-store')]
+
+
+class ApiDispatch:
+    """Sends every request under ``/api/v1`` straight to the API application, in front of the app's middleware.
+
+    The app's middleware is there for browsers: NiceGUI's session and request tracking give every request without a
+    cookie a new session id and a new user storage (``nicegui/storage.py``: ``RequestTrackingMiddleware`` calls
+    ``app.storage._create_user_storage`` — a persistent dict, a file or a Redis key — for each one), and every
+    ``BaseHTTPMiddleware`` layer (cache control, prefix redirect, the sign-in gate) adds a task hand-off. An API
+    client sends a bearer token and no cookie, so none of that applies to it. The API keeps its own answers'
+    headers: the browser-safety headers the sign-in gate adds elsewhere are added here, and ``Cache-Control:
+    no-store`` (the answers are personal)."""
+
+    def __init__(self, app: ASGIApp, owner: Any) -> None:
+        self.app, self.owner = app, owner  # the API is the one installed last on ``owner`` (the NiceGUI app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get('path', '') if scope['type'] == 'http' else ''
+        if not (path == PREFIX or path.startswith(PREFIX + '/')):
+            await self.app(scope, receive, send)
+            return
+        root = scope.get('root_path', '')
+        child = {**scope, 'root_path': root + PREFIX, 'app_root_path': scope.get('app_root_path', root)}
+
+        async def with_headers(message: Message) -> None:
+            if message['type'] == 'http.response.start':
+                present = {name.lower() for name, _ in message.get('headers', ())}
+                message['headers'] = [*message.get('headers', ()),
+                                      *((n, v) for n, v in SECURITY_HEADERS if n not in present)]
+            await send(message)
+        await self.owner.pulse_api_asgi(child, receive, with_headers)
+
+
+class _Compressed:
+    """Large JSON answers (lists) gzipped; attachment downloads passed on as they are: their Content-Length kept
+    (a browser shows the download's progress) and no CPU spent compressing files that mostly are already."""
+
+    def __init__(self, api: ASGIApp) -> None:
+        self.plain, self.gzip = api, GZipMiddleware(api, minimum_size=1000)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        download = scope['type'] == 'http' and scope.get('path', '').startswith(PREFIX + '/attachments/')
+        await (self.plain if download else self.gzip)(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
-    """Mount the API's routes on the app (called once by ``pulse_live.app.build_app``)."""
+    """Mount the API's routes on the app (called once by ``pulse_live.app.build_app``) and put ``ApiDispatch`` in
+    front of the app's middleware stack (built at the first request, so wrapped then)."""
     api = build_api()
     app.mount(PREFIX, api, name='api-v1')
+    app.pulse_api_asgi = _Compressed(api)  # type: ignore[attr-defined]
+    if not getattr(app, 'pulse_api_dispatch', False):
+        build = app.build_middleware_stack
+
+        def build_with_api() -> ASGIApp:
+            return ApiDispatch(build(), app)
+        app.build_middleware_stack = build_with_api  # type: ignore[method-assign]
+        app.pulse_api_dispatch = True  # type: ignore[attr-defined]
     mount = app.router.routes[-1]
     assert isinstance(mount, Mount) and mount.name == 'api-v1'
     # every path under the prefix is the API's, even one whose decoded form holds a line break (Starlette's pattern

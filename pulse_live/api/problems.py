@@ -44,6 +44,8 @@ class Problem(BaseModel):
     detail: str
     errors: list[FieldProblem] | None = Field(default=None, description='validation errors: one per field')
     current_version: int | None = Field(default=None, description='stale writes: the ticket version now stored')
+    current: dict[str, Any] | None = Field(default=None, description='stale ticket writes: the values now stored of '
+                                                                      'the fields you wanted to change')
 
 
 class ProblemError(Exception):

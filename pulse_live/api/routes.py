@@ -7,13 +7,13 @@ from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from starlette.exceptions import HTTPException
 
 from .. import auth, storage, upload_limit
 from ..config import get_settings
-from ..errors import NotFound
+from ..errors import NotFound, StaleWrite
 from ..models import Channel
 from ..queries import api as reads
 from ..queries import catalog, customers, queues
@@ -23,7 +23,32 @@ from . import schemas
 from .problems import ProblemError, responses
 from .security import CurrentCaller
 
-router = APIRouter()
+
+async def strict_query(request: Request) -> None:
+    """Query parameters are as strict as bodies: one the endpoint does not take is refused (422), never ignored
+    (a misspelt filter would otherwise answer with everything)."""
+    route = request.scope.get('route')
+    dependant = getattr(route, 'dependant', None)
+    if dependant is None or not request.query_params:
+        return
+    known: set[str] = set()
+    stack = [dependant]
+    while stack:
+        current = stack.pop()
+        known.update(param.alias for param in current.query_params)
+        stack.extend(current.dependencies)
+    unknown = sorted({name for name in request.query_params if name not in known})
+    if unknown:
+        shown = ', '.join(repr(name[:40]) for name in unknown[:5])
+        raise ProblemError(422, f'Unknown query parameter {shown}' + (f' (this address takes: '
+                                                                       f'{", ".join(sorted(known))}).' if known
+                                                                       else ' (this address takes none).'),
+                           slug='invalid', title='Not valid',
+                           errors=[{'field': f'query.{name[:40]}', 'message': 'is not a parameter of this address'}
+                                   for name in unknown[:20]])
+
+
+router = APIRouter(dependencies=[Depends(strict_query)])
 Reference = Annotated[str, Path(min_length=1, max_length=64, pattern=r'^[A-Za-z0-9-]+$',
                                 description='the reference (PL-2026-000123) or the id')]
 SearchText = Annotated[schemas.Text, Query(max_length=200)]
@@ -142,15 +167,38 @@ async def create_ticket(caller: CurrentCaller, body: schemas.TicketCreate, respo
 
 
 @router.patch('/tickets/{reference}', response_model=schemas.Ticket, responses=WRITE, tags=['tickets'],
-              summary='Change fields (refused with 409 when the ticket changed since `version`)')
+              summary='Change fields (409 when the ticket changed since `version`; with `seen`, only when the '
+                      'fields you change did)')
 async def update_ticket(caller: CurrentCaller, reference: Reference, body: schemas.TicketPatch) -> schemas.Ticket:
     ticket_id = await _ticket_id(caller, reference)
-    changes = body.model_dump(exclude_unset=True, exclude={'version'})
-    if 'channel' in changes and changes['channel'] is not None:
-        changes['channel'] = changes['channel'].value
-    await tickets.update_ticket(actor=caller.user, ticket_id=ticket_id, expected_version=body.version,
-                                changes=changes)
+    changes = body.model_dump(exclude_unset=True, exclude={'version', 'seen'})
+    seen = body.seen.model_dump(exclude_unset=True) if body.seen is not None else None
+    for values in (changes, seen or {}):
+        if values.get('channel') is not None:
+            values['channel'] = values['channel'].value
+    if seen is not None and set(changes) - set(seen):
+        missing = sorted(set(changes) - set(seen))
+        raise ProblemError(422, f'seen must hold the value you read for every field you change; missing: '
+                                f'{", ".join(missing)}.', slug='invalid', title='Not valid',
+                           errors=[{'field': f'body.seen.{name}', 'message': 'the value you read is missing'}
+                                   for name in missing])
+    try:
+        await tickets.update_ticket(actor=caller.user, ticket_id=ticket_id, expected_version=body.version,
+                                    changes=changes, seen=seen)
+    except StaleWrite as stale:
+        raise await _stale(caller, ticket_id, stale, sorted(changes)) from None
     return await _read_ticket(caller, ticket_id)
+
+
+async def _stale(caller: CurrentCaller, ticket_id: int, stale: StaleWrite, fields: list[str]) -> ProblemError:
+    """409 with what a client needs to decide: the version now stored and the current values of the fields it
+    wanted to change (as a GET would show them)."""
+    current = await _read_ticket(caller, ticket_id)
+    shown = current.model_dump(mode='json')
+    values = {name: (shown[name.removesuffix('_id')]['id'] if name.endswith('_id') and
+                     isinstance(shown.get(name.removesuffix('_id')), dict) else shown.get(name)) for name in fields}
+    return ProblemError(409, str(stale), slug='stale-write', title='Changed by someone else',
+                        current_version=current.version, current=values)
 
 
 @router.post('/tickets/{reference}/status', response_model=schemas.Ticket, responses=WRITE, tags=['tickets'],
@@ -274,23 +322,24 @@ async def upload(caller: CurrentCaller, reference: Reference, request: Request) 
     return await _posted(caller, event.id)
 
 
-@router.get('/attachments/{attachment_id}', response_class=FileResponse, responses={
+@router.get('/attachments/{attachment_id}', response_class=StreamingResponse, responses={
     200: {'description': 'the file (always as a download)',
           'content': {'application/octet-stream': {'schema': {'type': 'string', 'format': 'binary'}}}}, **READ},
     tags=['messages'], summary='Download an attachment (the same check as the UI)')
 async def download(caller: CurrentCaller,
-                   attachment_id: Annotated[int, Path(ge=1, le=schemas.MAX_INT)]) -> FileResponse:
+                   attachment_id: Annotated[int, Path(ge=1, le=schemas.MAX_INT)]) -> StreamingResponse:
     att = await attachment_for_download(caller.user, attachment_id)
     if att is None:
         raise NotFound('Attachment not found.')
-    path = storage.path_of(att.sha256)
-    if not path.exists():
-        raise NotFound('The file is missing on the server.')
-    return FileResponse(path, media_type='application/octet-stream',
-                        headers={'Content-Disposition': f"attachment; filename*=UTF-8''{quote(att.filename)}",
-                                 'X-Content-Type-Options': 'nosniff',
-                                 'Content-Security-Policy': "default-src 'none'; sandbox",
-                                 'Cache-Control': 'private, no-store'})
+    try:  # streamed from the attachment store (local directory or object storage), after the check above
+        size, chunks = await storage.open_stream(att.sha256)
+    except storage.MissingFile:
+        raise NotFound('The file is missing on the server.') from None
+    return StreamingResponse(chunks, media_type='application/octet-stream',
+                             headers={'Content-Disposition': f"attachment; filename*=UTF-8''{quote(att.filename)}",
+                                      'Content-Length': str(size), 'X-Content-Type-Options': 'nosniff',
+                                      'Content-Security-Policy': "default-src 'none'; sandbox",
+                                      'Cache-Control': 'private, no-store'})
 
 
 # --- queues, customers, organisations, choices -------------------------------------------------------------------

@@ -140,9 +140,34 @@ class TicketCreate(Input):
     workaround: Annotated[Text, Field(max_length=20000)] = ''
 
 
+class TicketSeen(Input):
+    """The values you read for the fields you change (null for an empty one)."""
+    title: Text | None = None
+    description: Text | None = None
+    type_id: Id | None = None
+    priority_id: Id | None = None
+    channel: Channel | None = None
+    customer_id: Id | None = None
+    service_id: Id | None = None
+    queue_id: Id | None = None
+    assignee_id: Id | None = None
+    affected_components: Text | None = None
+    technical_details: Text | None = None
+    attempted_solutions: Text | None = None
+    workaround: Text | None = None
+
+
 class TicketPatch(Input):
-    """The fields to change (those left out stay as they are) and the version they were read at."""
+    """The fields to change (those left out stay as they are) and the version they were read at.
+
+    Without ``seen``, any change to the ticket since ``version`` refuses the write (409). With ``seen`` — the value
+    you read for every field you change — the rule is the app's: only a change to one of *those fields* since you
+    read them refuses the write (409, naming the field and its value now); changes to other fields are kept and
+    yours is applied on top of them."""
     version: Version
+    seen: TicketSeen | None = Field(default=None, description='the values you read for the fields you change: '
+                                                              'then only a conflicting change to those fields '
+                                                              'refuses the write')
     title: Annotated[Text, Field(max_length=300)] | None = None
     description: Annotated[Text, Field(max_length=20000)] | None = None
     type_id: Id | None = None

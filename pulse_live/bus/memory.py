@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from ..events import Event, Handler, LocalFanout
+from ..ops import metrics
 
 
 class MemoryBus:
@@ -16,7 +18,8 @@ class MemoryBus:
     async def publish(self, event: Event) -> None:
         self.published.append(event)
         del self.published[:-self._keep]
-        await self._fanout.deliver(event)
+        metrics.events_published.labels(event.topic).inc()
+        await self._fanout.deliver(event, published_at=time.time())
 
     def subscribe(self, handler: Handler) -> Callable[[], None]:
         return self._fanout.subscribe(handler)

@@ -24,6 +24,7 @@ machinery per event: see ``install``).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -43,9 +44,13 @@ from ..services.error_reports import ErrorEvent, SourceInfo
 
 try:  # installed with NiceGUI on CPython; several times faster than json for event payloads
     from orjson import JSONDecodeError as _OrjsonError
+    from orjson import dumps as _dumps
     from orjson import loads as _loads
 except ImportError:  # pragma: no cover
     _loads, _OrjsonError = json.loads, ValueError  # type: ignore[assignment,misc]
+
+    def _dumps(value: Any) -> bytes:  # type: ignore[misc]
+        return json.dumps(value).encode()
 
 log = logging.getLogger(__name__)
 PATH = re.compile(r'^/api/(?P<source>[^/]{1,40})/(?P<kind>envelope|store)/?$')
@@ -304,12 +309,16 @@ def context_of(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def error_event(event: dict[str, Any], received_at: datetime | None = None) -> ErrorEvent:
-    parts = grouping(event)
+def fingerprint_of(parts: list[str]) -> str:
+    return hashlib.sha256('\x1f'.join(parts).encode('utf-8', 'replace')).hexdigest()
+
+
+def error_event(event: dict[str, Any], received_at: datetime | None = None,
+                parts: list[str] | None = None) -> ErrorEvent:
+    parts = grouping(event) if parts is None else parts
     readable = '\n'.join(parts)[:LONG_TEXT]
-    digest = hashlib.sha256('\x1f'.join(parts).encode('utf-8', 'replace')).hexdigest()
-    return ErrorEvent(fingerprint=digest, title=_title(event), culprit=_culprit(event), grouping=readable,
-                      context=context_of(event), received_at=received_at or utcnow())
+    return ErrorEvent(fingerprint=fingerprint_of(parts), title=_title(event), culprit=_culprit(event),
+                      grouping=readable, context=context_of(event), received_at=received_at or utcnow())
 
 
 # --- the request ----------------------------------------------------------------------------------------------------
@@ -386,18 +395,22 @@ async def ingest(kind: str, source_part: str, headers: dict[bytes, bytes], query
         answer['id'] = event_id[:64]
     if not events:
         return answer
-    allowed = [e for e in events if error_reports.rate_limiter.allow(source)]
+    taken, retry = await error_reports.rate_limiter.take(source, len(events))
+    allowed = events[:taken]
     if len(allowed) < len(events):
         error_reports.grouper.count_rate_limited(source, len(events) - len(allowed))
         if not allowed:
-            retry = error_reports.RateLimiter.retry_after()
             raise Refused(429, f'Too many events from "{source.name}": at most {source.rate_limit_per_minute} a '
                                f'minute. This one was counted, not stored.',
                           [(b'retry-after', str(retry).encode()),
                            (b'x-sentry-rate-limits', f'{retry}:error:organization'.encode())])
     now = utcnow()
     for event in allowed:
-        await error_reports.grouper.record(source, error_event(event, now))
+        # the fingerprint now; the title and context only if this is the first of its group, else when the
+        # grouper writes the latest context (once per group and flush, not once per event)
+        parts = grouping(event)
+        await error_reports.grouper.record_lazily(source, fingerprint_of(parts), now,
+                                                  functools.partial(error_event, event, now, parts))
         if 'id' not in answer and isinstance(event.get('event_id'), str):
             answer['id'] = event['event_id'][:64]
     return answer
@@ -405,7 +418,7 @@ async def ingest(kind: str, source_part: str, headers: dict[bytes, bytes], query
 
 async def _answer(send: Send, status: int, payload: dict[str, Any],
                   extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = json.dumps(payload).encode()
+    body = _dumps(payload)
     await send({'type': 'http.response.start', 'status': status,
                 'headers': [(b'content-type', b'application/json'), (b'content-length', str(len(body)).encode()),
                             *CORS, *(extra or [])]})

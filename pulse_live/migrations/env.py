@@ -21,7 +21,9 @@ def run_migrations_offline() -> None:
 
 
 def _do_run(connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    from pulse_live.search.schema import include_name  # the search engine's own index is not in the models
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
+                      include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()
         if connection.dialect.name == 'sqlite':

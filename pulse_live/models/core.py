@@ -238,6 +238,8 @@ class Ticket(Base):
     sla_cycle: Mapped[int] = mapped_column(Integer, default=1, server_default='1')
     first_response_breached: Mapped[bool | None] = mapped_column(Boolean)
     resolution_breached: Mapped[bool | None] = mapped_column(Boolean)
+    # "update every N": None while no interval has ended this cycle, False every ended one met, True one was late
+    next_update_breached: Mapped[bool | None] = mapped_column(Boolean)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default='0')
 
 
@@ -330,6 +332,8 @@ class MailOutbox(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_error: Mapped[str] = mapped_column(Text, default='')
+    # why it last failed: outage (no server, connection lost), refused (the server said no), compose; '' sent/new
+    last_failure: Mapped[str] = mapped_column(String(20), default='', server_default='')
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
 

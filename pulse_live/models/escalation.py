@@ -93,4 +93,5 @@ class WebhookDelivery(Base):
 PENDING_TARGET_INDEXES = (
     Index('ix_tickets_first_response_pending', Ticket.first_response_breached, Ticket.first_response_due_at),
     Index('ix_tickets_resolution_pending', Ticket.resolution_breached, Ticket.resolution_due_at),
+    Index('ix_tickets_next_update_pending', Ticket.next_update_breached, Ticket.next_update_due_at),
 )

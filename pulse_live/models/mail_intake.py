@@ -29,6 +29,13 @@ class Mailbox(Base):
     auth: Mapped[str] = mapped_column(String(10), default='password')  # password, xoauth2 (an access token)
     username: Mapped[str] = mapped_column(String(255))
     secret_encrypted: Mapped[str] = mapped_column(Text, default='')  # password or token, Fernet (storage secret)
+    # XOAUTH2 with refreshing: the provider's token endpoint, the app's client id and (encrypted) secret, the
+    # refresh token (encrypted) and when the access token in ``secret_encrypted`` expires
+    oauth_token_url: Mapped[str] = mapped_column(String(500), default='')
+    oauth_client_id: Mapped[str] = mapped_column(String(255), default='')
+    oauth_client_secret_encrypted: Mapped[str] = mapped_column(Text, default='')
+    oauth_refresh_encrypted: Mapped[str] = mapped_column(Text, default='')
+    oauth_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     folder: Mapped[str] = mapped_column(String(255), default='INBOX')
     queue_id: Mapped[int | None] = mapped_column(ForeignKey('queues.id', ondelete='SET NULL'))
     active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -44,13 +44,15 @@ async def mail_missed() -> int:
         waiting = list((await s.execute(
             select(Notification.user_id).join(User, Notification.user_id == User.id)
             .where(*_due(now)).distinct())).scalars())
-    offline = sorted(uid for uid in waiting if not presence.is_online(uid))
+    # online by another process's share only if it was refreshed within a heartbeat: a dead process's users are
+    # offline for this scan at once, not after the share's expiry
+    offline = sorted(uid for uid in waiting if not presence.is_online(uid, fresh_s=presence.FRESH_S))
     count = 0
     for start in range(0, len(offline), USERS_PER_QUERY):
         user_ids = offline[start:start + USERS_PER_QUERY]
         cursor = 0
         while True:
-            async with db.session() as s, s.begin():
+            async with db.write_lock(), db.session() as s, s.begin():
                 ids = list((await s.execute(
                     select(Notification.id).join(User, Notification.user_id == User.id)
                     .where(Notification.user_id.in_(user_ids), Notification.id > cursor, *_due(now))

@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -100,6 +101,23 @@ def _can_see(user: User, ticket: Ticket, event: TicketEvent, team_ids: set[int])
     return auth.can_see_event(user, ticket, event.kind, event.field, event.is_internal, on_team=user.id in team_ids)
 
 
+BATCH_INFO = 'uow_batch'  # set in session.info by services/_uow.batch (one transaction for many mails)
+_HELD = 'planner_held'
+
+
+def _batch_held(session: AsyncSession, key: tuple) -> list[User] | None:
+    """What this batch's planner read before (the queue's agents, the managers by choice): read once per batch, not
+    once per mail. Only inside a batch of the mail intake, whose units change neither agents nor queues."""
+    info = session.sync_session.info
+    return info.get(_HELD, {}).get(key) if info.get(BATCH_INFO) else None
+
+
+def _batch_keep(session: AsyncSession, key: tuple, users: list[User]) -> None:
+    info = session.sync_session.info
+    if info.get(BATCH_INFO):
+        info.setdefault(_HELD, {})[key] = tuple(users)
+
+
 async def who_works(session: AsyncSession, ticket: Ticket, organisation_id: int) -> list[User]:
     """Whom a support group entry stands for: the ticket's assignee once it has one; before that the agents of
     its queue (of the group's organisation); a queue without agents is open to every agent of the group (as for
@@ -108,11 +126,15 @@ async def who_works(session: AsyncSession, ticket: Ticket, organisation_id: int)
         user = await session.get(User, ticket.assignee_id)
         return [user] if user is not None and user.is_active and _is_staff(user) else []
     if ticket.queue_id is not None:
+        held = _batch_held(session, ('works', ticket.queue_id, organisation_id))
+        if held is not None:
+            return list(held)
         members = list((await session.execute(
             select(User).join(QueueMember, QueueMember.user_id == User.id)
             .where(QueueMember.queue_id == ticket.queue_id, User.organisation_id == organisation_id,
                    User.role == Role.AGENT.value, User.is_active.is_(True)))).scalars())
         if members:
+            _batch_keep(session, ('works', ticket.queue_id, organisation_id), members)
             return members
     return list((await session.execute(
         select(User).where(User.organisation_id == organisation_id, User.role == Role.AGENT.value,
@@ -141,9 +163,11 @@ async def _audience(session: AsyncSession, ticket: Ticket) -> Audience:
 
 async def _by_choice(session: AsyncSession, ticket: Ticket) -> list[User]:
     """Managers and admins who chose to hear of this ticket's changes (``queues`` or ``all``)."""
-    choosers = list((await session.execute(
+    held = _batch_held(session, ('choosers',))
+    choosers = list(held) if held is not None else list((await session.execute(
         select(User).where(User.role.in_([Role.MANAGER.value, Role.ADMIN.value]), User.is_active.is_(True),
                            User.notify_scope.in_(('queues', 'all'))))).scalars())
+    _batch_keep(session, ('choosers',), choosers)
     if not choosers:
         return []
     in_queue: set[int] = set()
@@ -211,6 +235,7 @@ async def plan(session: AsyncSession, change: TicketChanged) -> list[Notificatio
     closing = any(_closes(e) is not None for e in events)
     muted = {uid for uid, (_, watching) in audience.named.items() if not watching}
     published: list[NotificationCreated] = []
+    deliveries: list[tuple[User, TicketEvent, dict, bool]] = []
     for event in events:
         reasons: dict[int, Reason] = {}
 
@@ -228,7 +253,7 @@ async def plan(session: AsyncSession, change: TicketChanged) -> list[Notificatio
             reasons.setdefault(user.id, Reason(user)).why.add(why)
 
         mentions = list((await session.execute(select(EventMention).where(EventMention.event_id == event.id)))
-                        .scalars())
+                        .scalars()) if event.kind == EventKind.MESSAGE else []  # (only messages mention: chatter)
         for user, watching in audience.named.values():
             if watching:
                 add(user, 'watch')
@@ -256,18 +281,25 @@ async def plan(session: AsyncSession, change: TicketChanged) -> list[Notificatio
         if closes is not None and customer is not None and customer.id != change.actor_id and customer.is_active:
             reasons.pop(customer.id, None)  # the customer gets the dedicated resolved/closed mail instead
             _customer_status_mail(session, ticket, customer, event, closes)
-        watching_now = presence.viewing(ticket.id)  # they see it live on the ticket: no toast, no mail
+        # they see it live on the ticket in a tab of this process: no bell entry, no mail. A viewer in another
+        # process gets the bell entry (their tab marks it read on sight, no toast): if that process died, the
+        # entry waits in the bell and the missed-message scan mails it (presence.py)
+        watching_now = presence.viewing_here(ticket.id)
         for reason in reasons.values():
             mentioned = bool(reason.why & MENTION_REASONS)
             if reason.user.id in watching_now and not mentioned:
                 continue
-            item = _item(event, actor_name, ticket.reference, reason.why)
-            published.extend(await _deliver(session, reason.user, ticket, event, item, mentioned))
+            deliveries.append((reason.user, event, _item(event, actor_name, ticket.reference, reason.why), mentioned))
+    # the recipients' open mails for this ticket, read in one query (not one per recipient)
+    mailed = [u for u, _, _, _ in deliveries if not presence.is_online(u.id) and u.email_notifications]
+    batches = await open_batches(session, ticket, mailed) if mailed else {}
+    for user, event, item, mentioned in deliveries:
+        published.extend(await _deliver(session, user, ticket, event, item, mentioned, batches))
     return published
 
 
 async def _deliver(session: AsyncSession, user: User, ticket: Ticket, event: TicketEvent, item: dict,
-                   mentioned: bool) -> list[NotificationCreated]:
+                   mentioned: bool, batches: dict[str, MailOutbox | None] | None = None) -> list[NotificationCreated]:
     """Online: a bell entry (toast). Offline: a mail, or the bell entry when no mail is wanted. A mention is
     always in the bell, and mailed too when the person is offline."""
     online = presence.is_online(user.id)
@@ -283,7 +315,7 @@ async def _deliver(session: AsyncSession, user: User, ticket: Ticket, event: Tic
             published.append(NotificationCreated(user_id=user.id, notification_id=note.id, ticket_id=ticket.id,
                                                  text=note.text))
     if mail:
-        await enqueue(session, user=user, ticket=ticket, item=item)
+        await enqueue(session, user=user, ticket=ticket, item=item, batches=batches)
     return published
 
 
@@ -291,16 +323,40 @@ def new_message_id() -> str:
     return f'<{uuid.uuid4().hex}@pulse-live>'
 
 
-async def enqueue(session: AsyncSession, *, user: User, ticket: Ticket, item: dict, kind: str = 'update') -> MailOutbox:
-    """Add a change to the recipient's open mail for this ticket, or open one that waits for the batch window."""
-    now = utcnow()
-    key = f'u{user.id}:t{ticket.id}'
+def _batch_key(user: User, ticket: Ticket) -> str:
+    return f'u{user.id}:t{ticket.id}'
+
+
+def _open_mail(keys: list[str], now: Any) -> Any:
     window = timedelta(seconds=get_settings().mail_batch_window_s)
-    row = (await session.execute(
-        select(MailOutbox).where(MailOutbox.batch_key == key, MailOutbox.status == 'pending',
-                                 MailOutbox.attempts == 0, MailOutbox.locked_until.is_(None),
-                                 MailOutbox.created_at >= now - window)
-        .order_by(MailOutbox.id.desc()).limit(1).with_for_update())).scalar_one_or_none()
+    return (select(MailOutbox).where(MailOutbox.batch_key.in_(keys), MailOutbox.status == 'pending',
+                                     MailOutbox.attempts == 0, MailOutbox.locked_until.is_(None),
+                                     MailOutbox.created_at >= now - window)
+            .order_by(MailOutbox.id.desc()).with_for_update())
+
+
+async def open_batches(session: AsyncSession, ticket: Ticket, users: list[User]) -> dict[str, MailOutbox | None]:
+    """The open mail (still in its batch window) of each of ``users`` for this ticket, in one query: what
+    ``enqueue(…, batches=…)`` adds to instead of reading it per recipient."""
+    keys = sorted({_batch_key(user, ticket) for user in users})
+    found: dict[str, MailOutbox | None] = dict.fromkeys(keys)
+    for row in (await session.execute(_open_mail(keys, utcnow()))).scalars():
+        if row.batch_key is not None and found.get(row.batch_key) is None:
+            found[row.batch_key] = row  # the newest (ordered by id descending)
+    return found
+
+
+async def enqueue(session: AsyncSession, *, user: User, ticket: Ticket, item: dict, kind: str = 'update',
+                  batches: dict[str, MailOutbox | None] | None = None) -> MailOutbox:
+    """Add a change to the recipient's open mail for this ticket, or open one that waits for the batch window.
+    ``batches`` (from ``open_batches``) holds the open mails already read; it is kept up to date here."""
+    now = utcnow()
+    key = _batch_key(user, ticket)
+    window = timedelta(seconds=get_settings().mail_batch_window_s)
+    if batches is not None and key in batches:
+        row = batches[key]
+    else:
+        row = (await session.execute(_open_mail([key], now).limit(1))).scalar_one_or_none()
     if row is not None:
         row.items = [*(row.items or []), item]
         return row
@@ -308,6 +364,8 @@ async def enqueue(session: AsyncSession, *, user: User, ticket: Ticket, item: di
                      body_text='', message_id=new_message_id(), kind=kind, batch_key=key, items=[item],
                      created_at=now, next_attempt_at=now + window)
     session.add(row)
+    if batches is not None:
+        batches[key] = row
     return row
 
 

@@ -19,7 +19,6 @@ of ours ("HTTP 503", "timed out"): the receiver's body is never read into the da
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -42,13 +41,13 @@ from .. import db
 from ..config import get_settings
 from ..errors import ValidationError
 from ..models import WebhookDelivery, WebhookEndpoint, utcnow
+from .worker_loop import WorkerLoop
 
 log = logging.getLogger(__name__)
 CLAIM_S = 120
 URL_LIMIT = 2000
 ERROR_LIMIT = 300
-_wakeup: asyncio.Event | None = None
-_task: asyncio.Task | None = None
+_loop = WorkerLoop('webhook-sender')
 
 
 class WebhookUrlError(ValidationError, ValueError):
@@ -178,8 +177,7 @@ def body_of(payload: dict[str, Any]) -> bytes:
 
 def wake() -> None:
     """Tell the worker that something may be due (after a commit that wrote deliveries)."""
-    if _wakeup is not None:
-        _wakeup.set()
+    _loop.wake()
 
 
 def backoff(attempts: int) -> float:
@@ -204,7 +202,7 @@ def _reason(e: BaseException) -> str:
 
 
 async def _claim(now: datetime, limit: int) -> list[int]:
-    async with db.session() as s, s.begin():
+    async with db.write_lock(), db.session() as s, s.begin():
         ids = list((await s.execute(
             select(WebhookDelivery.id).where(WebhookDelivery.status == 'pending',
                                              WebhookDelivery.next_attempt_at <= now,
@@ -274,7 +272,7 @@ async def send_due(*, now: datetime | None = None, clock: Callable[[], float] = 
 
 async def _record(now: datetime, rows, outcome: dict[int, tuple[int | None, str | None]]) -> None:
     settings = get_settings()
-    async with db.session() as s, s.begin():
+    async with db.write_lock(), db.session() as s, s.begin():
         for delivery, _ in rows:
             status, error = outcome.get(delivery.id, (None, 'not sent: the sending round was interrupted'))
             attempts = delivery.attempts + 1
@@ -295,8 +293,7 @@ async def next_due(now: datetime | None = None) -> datetime | None:
 
 
 async def run_forever(*, idle_s: float = 60.0) -> None:
-    global _wakeup  # noqa: PLW0603
-    _wakeup = asyncio.Event()
+    _loop.begin()
     while True:
         try:
             if await send_due():
@@ -308,24 +305,12 @@ async def run_forever(*, idle_s: float = 60.0) -> None:
         except Exception:
             log.exception('webhook sender round failed')
             due = 5.0
-        _wakeup.clear()
-        try:
-            async with asyncio.timeout(min(idle_s, due if due is not None else idle_s) + 0.05):
-                await _wakeup.wait()
-        except TimeoutError:
-            pass
+        await _loop.sleep(due, idle_s)
 
 
 def start() -> None:
-    global _task  # noqa: PLW0603
-    if _task is None or _task.done():
-        _task = asyncio.get_running_loop().create_task(run_forever())
+    _loop.start(run_forever)
 
 
 async def stop() -> None:
-    global _task, _wakeup  # noqa: PLW0603
-    if _task is not None:
-        _task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await _task
-    _task, _wakeup = None, None
+    await _loop.stop()

@@ -6,7 +6,7 @@ queue, assignee, priority and agent-only fields are left out (``None``) for them
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -28,7 +28,7 @@ from ..models import (
     TicketType,
     User,
 )
-from .queues import SORTS, check_dates
+from .queues import SORTS, field_conditions
 
 ACTIVE = (Status.OPEN.value, Status.IN_PROGRESS.value, Status.WAITING.value)  # waiting for the customer: still open
 STAFF_FILTERS = ('queue_id', 'assignee_id', 'priority_id')
@@ -127,10 +127,6 @@ def _record(viewer: User, row: Any, *, full: bool) -> TicketRecord:
     return record
 
 
-def _day(value: date) -> datetime:
-    return datetime.combine(value, time.min)
-
-
 async def ticket_list(viewer: User, filters: TicketFilters, *, sort: str = 'updated', limit: int = 25,
                       offset: int = 0) -> tuple[list[TicketRecord], int]:
     """The tickets the viewer may see that match ``filters``, sorted, one page; and how many match in all.
@@ -150,20 +146,7 @@ async def ticket_list(viewer: User, filters: TicketFilters, *, sort: str = 'upda
             conditions.append(Ticket.status == Status(f.status).value)
         except ValueError:
             raise ValidationError(f'{f.status!r} is not a status.') from None
-    for column, value in ((Ticket.priority_id, f.priority_id), (Ticket.type_id, f.type_id),
-                          (Ticket.queue_id, f.queue_id), (Ticket.organisation_id, f.organisation_id),
-                          (Ticket.service_id, f.service_id), (Ticket.customer_id, f.customer_id)):
-        if value:
-            conditions.append(column == value)
-    if f.assignee_id == 0:
-        conditions.append(Ticket.assignee_id.is_(None))
-    elif f.assignee_id:
-        conditions.append(Ticket.assignee_id == f.assignee_id)
-    check_dates(f.created_from, f.created_to)
-    if f.created_from:
-        conditions.append(Ticket.created_at >= _day(f.created_from))
-    if f.created_to:
-        conditions.append(Ticket.created_at < _day(f.created_to + timedelta(days=1)))
+    conditions += field_conditions(f, customer_id=f.customer_id)
     term = (f.search or '').strip().lower()[:200]
     if term:
         escaped = term.replace('\\', '\\\\').replace('%', '\\%').replace('_', '\\_')

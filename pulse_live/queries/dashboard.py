@@ -56,8 +56,9 @@ class SlaCount:
 
 @dataclass
 class SlaFigures:
-    """Service levels: targets met (of those decided, tickets created in the last 7 / 30 days), open tickets with a
-    breached target now, at risk (a pending target due within the hour, clock running), escalated (level 1+)."""
+    """Service levels: targets met (of those decided — first response, resolution, "update every N" — tickets
+    created in the last 7 / 30 days), open tickets with a breached target now, at risk (a pending target due within
+    the hour, clock running), escalated (level 1+), open tickets with an update late this cycle."""
     met_7: float | None = None
     met_30: float | None = None
     decided_7: int = 0
@@ -65,6 +66,7 @@ class SlaFigures:
     breached_now: int = 0
     at_risk: int = 0
     escalated: int = 0
+    updates_late: int = 0
     by_queue: list[SlaCount] = field(default_factory=list)
     by_priority: list[SlaCount] = field(default_factory=list)
 
@@ -191,27 +193,34 @@ async def _sla_figures(s: Any, now: datetime, priorities: dict[int, Priority], q
         decided += [counted(recent & Ticket.first_response_breached.is_(False)),
                     counted(recent & Ticket.first_response_breached.is_(True)),
                     counted(recent & Ticket.resolution_breached.is_(False)),
-                    counted(recent & Ticket.resolution_breached.is_(True))]
-    met_w, late_w, rmet_w, rlate_w, met_m, late_m, rmet_m, rlate_m = (await s.execute(
-        select(*decided).where(Ticket.created_at >= month))).one()
-    figures.decided_7, figures.decided_30 = met_w + late_w + rmet_w + rlate_w, met_m + late_m + rmet_m + rlate_m
-    figures.met_7 = round(100 * (met_w + rmet_w) / figures.decided_7, 1) if figures.decided_7 else None
-    figures.met_30 = round(100 * (met_m + rmet_m) / figures.decided_30, 1) if figures.decided_30 else None
+                    counted(recent & Ticket.resolution_breached.is_(True)),
+                    counted(recent & Ticket.next_update_breached.is_(False)),
+                    counted(recent & Ticket.next_update_breached.is_(True))]
+    counts = (await s.execute(select(*decided).where(Ticket.created_at >= month))).one()
+    for days, (met, late, rmet, rlate, umet, ulate) in ((7, counts[:6]), (30, counts[6:])):
+        total = met + late + rmet + rlate + umet + ulate
+        setattr(figures, f'decided_{days}', total)
+        setattr(figures, f'met_{days}', round(100 * (met + rmet + umet) / total, 1) if total else None)
     soon = now + timedelta(hours=1)
-    breached = Ticket.first_response_breached.is_(True) | Ticket.resolution_breached.is_(True)
     running = Ticket.sla_paused_since.is_(None)
+    update_late = Ticket.next_update_breached.is_(True)
+    breached = Ticket.first_response_breached.is_(True) | Ticket.resolution_breached.is_(True) \
+        | (update_late & running & (Ticket.next_update_due_at <= now))
     at_risk = running & (
         (Ticket.first_response_breached.is_(None) & (Ticket.first_response_due_at > now)
          & (Ticket.first_response_due_at <= soon))
         | (Ticket.resolution_breached.is_(None) & (Ticket.resolution_due_at > now)
-           & (Ticket.resolution_due_at <= soon)))
+           & (Ticket.resolution_due_at <= soon))
+        | (Ticket.next_update_breached.is_not(True) & (Ticket.next_update_due_at > now)
+           & (Ticket.next_update_due_at <= soon)))
     rows = (await s.execute(
         select(Ticket.queue_id, Ticket.priority_id, counted(breached), counted(at_risk),
-               counted(Ticket.escalation_level >= 1))
+               counted(Ticket.escalation_level >= 1), counted(update_late))
         .where(Ticket.status.in_(WORKABLE)).group_by(Ticket.queue_id, Ticket.priority_id))).all()
     by_queue: dict[int | None, SlaCount] = {}
     by_priority: dict[int, SlaCount] = {}
-    for queue_id, priority_id, n_breached, n_risk, n_escalated in rows:
+    for queue_id, priority_id, n_breached, n_risk, n_escalated, n_late in rows:
+        figures.updates_late += n_late
         figures.breached_now += n_breached
         figures.at_risk += n_risk
         figures.escalated += n_escalated

@@ -32,6 +32,7 @@ from ..models import (
 )
 from ..sla import escalation as pure
 from ..sla.calendar import ALWAYS_OPEN, Calendar
+from .sla import pending_targets
 
 OPEN = tuple(pure.OPEN_STATUSES)
 
@@ -51,17 +52,17 @@ async def next_due_at(session: AsyncSession) -> datetime | None:
 
 
 async def next_breach_due(session: AsyncSession) -> datetime | None:
-    """The earliest pending first-response or resolution due time of a running clock: when the SLA clock's breach
-    recorder has work next. One read per target, each the first entry of its ``ix_tickets_*_pending`` index (flag IS
-    NULL, in due order): an index seek, whatever the number of tickets."""
+    """The earliest pending due time of a running clock (first response, resolution, "update every N"): when the
+    SLA clock's breach recorder has work next. One read per pending target, each the first entry of its
+    ``ix_tickets_*_pending`` index (flag IS NULL / IS false, in due order): an index seek, whatever the number of
+    tickets."""
     found: list[datetime] = []
-    for flag, due in ((Ticket.first_response_breached, Ticket.first_response_due_at),
-                      (Ticket.resolution_breached, Ticket.resolution_due_at)):
-        first = (await session.execute(select(due).where(flag.is_(None), due.is_not(None),
+    for flag, due in pending_targets():
+        first = (await session.execute(select(due).where(flag, due.is_not(None),
                                                          Ticket.status.in_(CLOCK_RUNNING),
                                                          Ticket.sla_paused_since.is_(None))
                                        # the flag too: PostgreSQL reads the index in order only by all its columns
-                                       .order_by(flag, due).limit(1))).scalar_one_or_none()
+                                       .order_by(flag.left, due).limit(1))).scalar_one_or_none()
         if first is not None:
             found.append(first)
     return min(found, default=None)

@@ -28,6 +28,9 @@ class MailboxRow:
     last_error: str
     last_checked: datetime | None
     imported: int
+    oauth_token_url: str = ''
+    oauth_client_id: str = ''
+    oauth_refreshable: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,8 @@ async def mailboxes(user: User) -> list[MailboxRow]:
         return [MailboxRow(id=m.id, name=m.name, host=m.host, port=m.port, security=m.security, auth=m.auth,
                            username=m.username, folder=m.folder, queue_id=m.queue_id, queue_name=q or '',
                            active=m.active, last_uid=m.last_uid, last_error=m.last_error, last_checked=m.last_checked,
-                           imported=n or 0) for m, q, n in rows]
+                           imported=n or 0, oauth_token_url=m.oauth_token_url, oauth_client_id=m.oauth_client_id,
+                           oauth_refreshable=bool(m.oauth_refresh_encrypted)) for m, q, n in rows]
 
 
 async def failed_imports(user: User, *, limit: int = 200) -> list[FailedRow]:
@@ -72,6 +76,24 @@ async def failed_imports(user: User, *, limit: int = 200) -> list[FailedRow]:
                                .where(FailedImport.status == 'open').order_by(FailedImport.id.desc()).limit(limit))
         return [FailedRow(id=f.id, mailbox_name=name or '(removed)', sender=f.sender, subject=f.subject, size=f.size,
                           error=f.error, created_at=f.created_at) for f, name in rows]
+
+
+@dataclass(frozen=True)
+class KeptMail:
+    sha256: str
+    filename: str
+
+
+async def failed_mail_for_download(user: User | None, failed_id: int) -> KeptMail | None:
+    """The raw mail kept for a failed import (admins only; None for anyone else or an unknown id): the file the
+    admin page offers, as it came from the server."""
+    if user is None or not _admin(user, 'download a mail that was not imported'):
+        return None
+    async with db.session() as s:
+        row = await s.get(FailedImport, failed_id)
+        if row is None:
+            return None
+        return KeptMail(sha256=row.sha256, filename=f'not-imported-{row.id}.eml')
 
 
 async def queue_choices() -> dict[int, str]:

@@ -113,8 +113,10 @@ async def find_request(viewer: User, reference: str) -> int | None:
     return await find_ticket_id(viewer, reference)
 
 
-async def request_view(viewer: User, ticket_id: int, *, with_events: bool = True) -> RequestView | None:
-    view = await ticket_view(viewer, ticket_id, with_events=with_events)
+async def request_view(viewer: User, ticket_id: int, *, with_events: bool = True,
+                       from_event: int | None = None) -> RequestView | None:
+    """``from_event``: the conversation goes back at least to that entry (a search result lands on it)."""
+    view = await ticket_view(viewer, ticket_id, with_events=with_events, from_event=from_event)
     if view is None:
         return None
     t = view.ticket

@@ -8,13 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import aliased
 
 from .. import auth, db
 from ..errors import PermissionDenied, ValidationError
 from ..models import (
     ACTIVE_STATUSES,
+    Channel,
     Organisation,
     Priority,
     Queue,
@@ -34,13 +35,26 @@ MAX_PAGE_SIZE = 100
 FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 
 Assignee = aliased(User)
+
+
+def needs_triage():
+    """A ticket that needs triage: it came by e-mail and has no customer (the mail intake could not tell who sent
+    it: ``PULSE_MAIL_INTAKE_UNKNOWN_SENDER``). It leaves the state when an agent sets its customer."""
+    return and_(Ticket.customer_id.is_(None), Ticket.channel == Channel.EMAIL.value)
+
+
+def is_triage(customer_id: int | None, channel: str | None) -> bool:
+    return customer_id is None and channel == Channel.EMAIL.value
+
+
 SORTS = {
-    'priority': (Priority.rank.asc(), Ticket.created_at.asc(), Ticket.id.asc()),
+    # escalated tickets first (level 3, 2, 1: the escalation worker raises it), then priority, then oldest
+    'priority': (Ticket.escalation_level.desc(), Priority.rank.asc(), Ticket.created_at.asc(), Ticket.id.asc()),
     'oldest': (Ticket.created_at.asc(), Ticket.id.asc()),
     'newest': (Ticket.created_at.desc(), Ticket.id.desc()),
     'updated': (Ticket.updated_at.desc(), Ticket.id.desc()),
 }
-SORT_LABELS = {'priority': 'Priority, then oldest', 'oldest': 'Oldest first', 'newest': 'Newest first',
+SORT_LABELS = {'priority': 'Escalated, priority, then oldest', 'oldest': 'Oldest first', 'newest': 'Newest first',
                'updated': 'Recently updated'}
 
 
@@ -62,6 +76,7 @@ class WorkRow:
     created_at: datetime
     updated_at: datetime
     sla: sla_queries.SlaView | None = None  # the Due column (staff lists only)
+    needs_triage: bool = False  # see ``needs_triage()``: a badge in every list
 
 
 @dataclass
@@ -89,6 +104,7 @@ class WorkFilters:
     created_from: date | None = None
     created_to: date | None = None   # inclusive
     search: str = ''
+    triage: bool = False             # only tickets that need triage
 
 
 @dataclass
@@ -111,7 +127,8 @@ def _require_staff(viewer: User) -> None:
 def _rows_query():
     return (select(Ticket.id, Ticket.reference, Ticket.title, Ticket.status, Priority.name, Priority.color,
                    TicketType.name, Organisation.name, Service.name, Queue.name, Ticket.assignee_id,
-                   Assignee.display_name, Ticket.created_at, Ticket.updated_at, Ticket.queue_id)
+                   Assignee.display_name, Ticket.created_at, Ticket.updated_at, Ticket.queue_id, Ticket.customer_id,
+                   Ticket.channel)
             .join(Priority, Ticket.priority_id == Priority.id)
             .join(TicketType, Ticket.type_id == TicketType.id)
             .join(Organisation, Ticket.organisation_id == Organisation.id)
@@ -129,7 +146,8 @@ async def _page(conditions: list, order_by: tuple, page: int, page_size: int) ->
         query = _rows_query().where(*conditions).order_by(*order_by).offset((page - 1) * page_size).limit(page_size)
         rows = [WorkRow(id=r[0], reference=r[1], title=r[2], status=r[3], priority=r[4], priority_color=r[5],
                         type=r[6], organisation=r[7], service=r[8] or '', queue=r[9] or '', assignee_id=r[10],
-                        assignee=r[11] or '', created_at=r[12], updated_at=r[13], queue_id=r[14])
+                        assignee=r[11] or '', created_at=r[12], updated_at=r[13], queue_id=r[14],
+                        needs_triage=is_triage(r[15], r[16]))
                 for r in (await s.execute(query)).all()]
         clocks = await sla_queries.views(s, [r.id for r in rows])
         for row in rows:
@@ -138,7 +156,7 @@ async def _page(conditions: list, order_by: tuple, page: int, page_size: int) ->
 
 
 async def queue_line(viewer: User, queue_id: int, *, page: int = 1, page_size: int = 25) -> WorkPage:
-    """A queue's unassigned open tickets, most urgent priority first, then oldest first."""
+    """A queue's unassigned open tickets: escalated first (highest level), then most urgent priority, then oldest."""
     _require_staff(viewer)
     conditions = [Ticket.queue_id == queue_id, Ticket.assignee_id.is_(None), Ticket.status.in_(WORKABLE)]
     return await _page(conditions, SORTS['priority'], page, page_size)
@@ -181,19 +199,24 @@ async def open_tickets(viewer: User, filters: WorkFilters | None = None, *, sort
                        page_size: int = 25) -> WorkPage:
     """All open tickets (or one status), filtered by any of the fields, sorted, in pages."""
     _require_staff(viewer)
-    f = filters or WorkFilters()
-    if f.status == 'all':  # every status (the ticket list's "All statuses")
-        conditions = []
-    elif f.status:
-        try:
-            conditions = [Ticket.status == Status(f.status).value]
-        except ValueError:
-            raise ValidationError(f'{f.status!r} is not a status.') from None
-    else:
-        conditions = [Ticket.status.in_(WORKABLE)]
+    conditions = filter_conditions(filters or WorkFilters())
+    return await _page(conditions, SORTS.get(sort, SORTS['priority']), page, page_size)
+
+
+async def count_tickets(viewer: User, filters: WorkFilters) -> int:
+    """How many tickets the ticket list shows with these filters (a saved view's count in the navigation)."""
+    _require_staff(viewer)
+    async with db.session() as s:
+        return (await s.execute(select(func.count(Ticket.id)).where(*filter_conditions(filters)))).scalar_one()
+
+
+def field_conditions(f, *, customer_id: int | None = None) -> list[ColumnElement[bool]]:
+    """The conditions on a ticket's fields shared by the ticket list and the API's list: priority, type, queue,
+    organisation, service (and customer), the assignee (0 = nobody) and the created-between days (checked)."""
+    conditions: list[ColumnElement[bool]] = []
     for column, value in ((Ticket.priority_id, f.priority_id), (Ticket.type_id, f.type_id),
                           (Ticket.queue_id, f.queue_id), (Ticket.organisation_id, f.organisation_id),
-                          (Ticket.service_id, f.service_id)):
+                          (Ticket.service_id, f.service_id), (Ticket.customer_id, customer_id)):
         if value:
             conditions.append(column == value)
     if f.assignee_id == 0:
@@ -205,11 +228,29 @@ async def open_tickets(viewer: User, filters: WorkFilters | None = None, *, sort
         conditions.append(Ticket.created_at >= _day_start(f.created_from))
     if f.created_to:
         conditions.append(Ticket.created_at < _day_start(f.created_to + timedelta(days=1)))
+    return conditions
+
+
+def filter_conditions(f: WorkFilters) -> list[ColumnElement[bool]]:
+    """The ticket list's filters as SQL conditions (``ValidationError`` for a status or days that cannot be)."""
+    conditions: list[ColumnElement[bool]]
+    if f.status == 'all':  # every status (the ticket list's "All statuses")
+        conditions = []
+    elif f.status:
+        try:
+            conditions = [Ticket.status == Status(f.status).value]
+        except ValueError:
+            raise ValidationError(f'{f.status!r} is not a status.') from None
+    else:
+        conditions = [Ticket.status.in_(WORKABLE)]
+    conditions += field_conditions(f)
+    if f.triage:
+        conditions.append(needs_triage())
     term = (f.search or '').strip()
     if term:
         like = f'%{term.lower()[:200]}%'
         conditions.append(func.lower(Ticket.title).like(like) | func.lower(Ticket.reference).like(like))
-    return await _page(conditions, SORTS.get(sort, SORTS['priority']), page, page_size)
+    return conditions
 
 
 async def queue_summaries(viewer: User) -> list[QueueSummary]:

@@ -12,25 +12,33 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, union
+from sqlalchemy import false, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import auth, db
-from ..models import CLOCK_RUNNING, BusinessCalendar, SlaPolicy, Status, Ticket, User, utcnow
+from ..models import CLOCK_RUNNING, BusinessCalendar, SlaClockJob, SlaPolicy, Status, Ticket, User, utcnow
 from ..sla import policy as engine
 from ..sla.calendar import Calendar, CalendarError, business_time_between
 
 RUNNING, PAUSED, MET, BREACHED, STOPPED = 'running', 'paused', 'met', 'breached', 'stopped'
 
 
+def pending_targets() -> list[tuple[Any, Any]]:
+    """(condition on the flag, due column) of each pending target, each an equality on a ``*_pending`` index:
+    first response and resolution while undecided (None); "update every N" while no interval was late this cycle
+    (None, or False: every one so far met)."""
+    return [(Ticket.first_response_breached.is_(None), Ticket.first_response_due_at),
+            (Ticket.resolution_breached.is_(None), Ticket.resolution_due_at),
+            (Ticket.next_update_breached.is_(None), Ticket.next_update_due_at),
+            # "= false", not "IS false": PostgreSQL reads an index only for the former (IS false scanned the table)
+            (Ticket.next_update_breached == false(), Ticket.next_update_due_at)]
+
+
 async def breach_candidates(now: datetime, *, limit: int = 500) -> list[int]:
-    """Tickets whose clock runs and a pending first-response or resolution target is due at ``now`` (two index
-    range reads: (status, first_response_due_at), (status, resolution_due_at))."""
-    def pending(flag: Any, due: Any) -> Any:
-        return select(Ticket.id).where(Ticket.status.in_(CLOCK_RUNNING), due <= now, flag.is_(None),
-                                       Ticket.sla_paused_since.is_(None))
-    query = union(pending(Ticket.first_response_breached, Ticket.first_response_due_at),
-                  pending(Ticket.resolution_breached, Ticket.resolution_due_at)).limit(limit)
+    """Tickets whose clock runs and a pending target is due at ``now`` (an index range read per target)."""
+    query = union(*(select(Ticket.id).where(Ticket.status.in_(CLOCK_RUNNING), due <= now, flag,
+                                            Ticket.sla_paused_since.is_(None))
+                    for flag, due in pending_targets())).limit(limit)
     async with db.session() as s:
         return sorted((await s.execute(query)).scalars())
 
@@ -39,9 +47,8 @@ async def next_due(now: datetime | None = None) -> datetime | None:
     """The earliest pending due time of a running clock (when the breach recorder has work next)."""
     async with db.session() as s:
         times = []
-        for flag, due in ((Ticket.first_response_breached, Ticket.first_response_due_at),
-                          (Ticket.resolution_breached, Ticket.resolution_due_at)):
-            times.append((await s.execute(select(due).where(Ticket.status.in_(CLOCK_RUNNING), flag.is_(None),
+        for flag, due in pending_targets():
+            times.append((await s.execute(select(due).where(Ticket.status.in_(CLOCK_RUNNING), flag,
                                                             due.is_not(None), Ticket.sla_paused_since.is_(None))
                                           .order_by(due).limit(1))).scalar_one_or_none())
     found = [t for t in times if t is not None]
@@ -57,6 +64,8 @@ class TargetView:
     risk_at: datetime | None      # from here on amber (less than 25 % of the target left)
     target_minutes: int | None
     remaining_s: int | None = None  # a paused clock: business seconds left, frozen
+    record: str | None = None       # "update every N": MET (every interval so far on time) / BREACHED (one late)
+    done: bool = False              # decided for good (a first response answered late): no longer counting
 
 
 @dataclass
@@ -75,7 +84,7 @@ class SlaView:
         """The target a list shows: the one due first among those still counting (breached ones too while the
         clock runs, paused ones while it waits), else the last one."""
         running = self.status in CLOCK_RUNNING and self.paused_since is None
-        counting = [t for t in self.targets if t.due_at is not None
+        counting = [t for t in self.targets if t.due_at is not None and not t.done
                     and (t.state in (RUNNING, PAUSED) or (t.state == BREACHED and running))]
         if counting:
             return min(counting, key=lambda t: t.due_at or datetime.max)
@@ -132,15 +141,22 @@ def _target(name: str, due: datetime | None, breached: bool | None, minutes: int
 def _view(t: Any, pol: _Policy | None, now: datetime) -> SlaView | None:
     if pol is None:
         return None
-    targets = [_target('First response', t.first_response_due_at, t.first_response_breached,
-                       pol.first_response_minutes, t, pol, now),
+    first = _target('First response', t.first_response_due_at, t.first_response_breached,
+                    pol.first_response_minutes, t, pol, now)
+    first.done = t.first_response_breached is True and t.first_response_at is not None  # answered, but late
+    targets = [first,
                _target('Resolution', t.resolution_due_at, t.resolution_breached, pol.resolution_minutes, t, pol,
                        now)]
     if pol.update_minutes and t.next_update_due_at is not None and t.first_response_breached is not None:
-        state = RUNNING if t.status in CLOCK_RUNNING and t.sla_paused_since is None else PAUSED
+        running = t.status in CLOCK_RUNNING and t.sla_paused_since is None
+        state = RUNNING if running else PAUSED
         if t.status in (Status.RESOLVED, Status.CLOSED):
             state = STOPPED
-        targets.append(TargetView('Next update', state, t.next_update_due_at, None, pol.update_minutes))
+        elif running and t.next_update_breached is True and t.next_update_due_at <= now:
+            state = BREACHED  # overdue now, recorded
+        record = {True: BREACHED, False: MET}.get(t.next_update_breached)
+        targets.append(TargetView('Next update', state, t.next_update_due_at, None, pol.update_minutes,
+                                  record=record))
     return SlaView(policy=pol.name, calendar=(pol.calendar.describe() if pol.calendar else pol.calendar_name),
                    status=t.status, paused_since=t.sla_paused_since, paused_seconds=t.sla_paused_seconds or 0,
                    cycle=t.sla_cycle or 1, escalation_level=t.escalation_level or 0, targets=targets)
@@ -148,7 +164,8 @@ def _view(t: Any, pol: _Policy | None, now: datetime) -> SlaView | None:
 
 _COLUMNS = (Ticket.id, Ticket.status, Ticket.created_at, Ticket.sla_policy_id, Ticket.first_response_due_at,
             Ticket.resolution_due_at, Ticket.next_update_due_at, Ticket.sla_paused_since, Ticket.sla_paused_seconds,
-            Ticket.sla_cycle, Ticket.first_response_breached, Ticket.resolution_breached, Ticket.escalation_level)
+            Ticket.sla_cycle, Ticket.first_response_breached, Ticket.resolution_breached, Ticket.next_update_breached,
+            Ticket.escalation_level, Ticket.first_response_at)
 
 
 async def views(session: AsyncSession, ticket_ids: Iterable[int]) -> dict[int, SlaView]:
@@ -241,3 +258,31 @@ async def policy_choices(extra_tiers: Iterable[str] = ()) -> PolicyChoices:
         queues = dict((await s.execute(select(Queue.id, Queue.name).order_by(Queue.name))).all())
         tiers = set((await s.execute(select(Organisation.tier).distinct())).scalars())
     return PolicyChoices(priorities, types, services, queues, sorted(tiers | set(extra_tiers)))
+
+
+@dataclass
+class ClockJobView:
+    """A recompute of many clocks as the admin page shows it (``services/sla.run_clock_jobs`` does it)."""
+    kind: str
+    reason: str
+    done: int
+    total: int
+    changed: int
+    requested_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def percent(self) -> int:
+        return 100 if self.finished_at is not None or not self.total else min(99, 100 * self.done // self.total)
+
+
+async def clock_jobs(*, recent: int = 1) -> list[ClockJobView]:
+    """The pending clock jobs (oldest first) and the ``recent`` last finished ones."""
+    async with db.session() as s:
+        pending = list((await s.execute(select(SlaClockJob).where(SlaClockJob.finished_at.is_(None))
+                                        .order_by(SlaClockJob.id))).scalars())
+        finished = list((await s.execute(select(SlaClockJob).where(SlaClockJob.finished_at.is_not(None))
+                                         .order_by(SlaClockJob.finished_at.desc(), SlaClockJob.id.desc())
+                                         .limit(recent))).scalars())
+    return [ClockJobView(j.kind, j.reason, j.done, max(j.total, j.done), j.changed, j.requested_at, j.finished_at)
+            for j in pending + finished]

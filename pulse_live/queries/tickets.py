@@ -260,9 +260,13 @@ async def ticket_team(viewer: User, ticket_id: int) -> list[MemberView]:
                        name=uname or f'{oname} support group') for m, uname, oname in rows]
 
 
+FROM_EVENT_MAX = 1000  # a link to an entry loads the chatter back to it, up to this many entries (building is CPU)
+
+
 async def ticket_view(viewer: User, ticket_id: int, *, event_limit: int = 100,
-                      with_events: bool = True) -> TicketView | None:
-    """Everything the ticket page shows, or None when the ticket does not exist or the viewer may not see it."""
+                      with_events: bool = True, from_event: int | None = None) -> TicketView | None:
+    """Everything the ticket page shows, or None when the ticket does not exist or the viewer may not see it.
+    ``from_event``: the chatter goes back at least to that entry (a search result lands on it)."""
     async with db.session() as s:
         ticket = await s.get(Ticket, ticket_id, populate_existing=True)
         if ticket is None or not await auth.may_view_ticket(s, viewer, ticket):
@@ -280,6 +284,12 @@ async def ticket_view(viewer: User, ticket_id: int, *, event_limit: int = 100,
             'creator': await _name(s, User, 'display_name', ticket.creator_id),
             'resolution_code': await _name(s, ResolutionCode, 'name', ticket.resolution_code_id),
         }
+        if from_event and with_events:
+            conditions = [TicketEvent.ticket_id == ticket_id, TicketEvent.id >= from_event]
+            if not auth.can_see_internal(viewer):
+                conditions.append(visibility.customer_entries())
+            since = (await s.execute(select(func.count(TicketEvent.id)).where(*conditions))).scalar_one()
+            event_limit = max(event_limit, min(since, FROM_EVENT_MAX))
         # the access was checked above, for everything this view holds
         events, has_older = await _events(s, viewer, ticket_id, after=None, before=None, limit=event_limit) \
             if with_events else ([], False)

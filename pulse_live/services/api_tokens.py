@@ -3,18 +3,29 @@
 A token is ``plk_<prefix>_<secret>`` (``prefix``: 8 hex characters shown in lists; ``secret``: 32 random bytes).
 Only the sha256 of the whole token is stored; a leaked database gives no usable token. Creating and revoking are
 audited (``audit_log``, entity ``api_token``). A person revokes their own tokens; admins revoke anybody's.
+
+``authenticate`` keeps the tokens it accepted in ``TokenCache`` (by hash, at most ``CACHE_S`` seconds): a client's
+requests cost no token query. What ends a token ends its entry at once, in every process: a revocation
+(``ApiTokenRevoked`` on the bus, and directly in the revoking process) and any change of the account
+(``AccountChanged``: deactivated, role, organisation, password); expiry is checked on every request. ``CACHE_S`` bounds
+what a lost bus message could cost.
 """
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
 from .. import auth, db
+from ..bus import get_bus
 from ..errors import NotFound, ValidationError
+from ..events import AccountChanged, ApiTokenRevoked, Bus, Event
 from ..models import ApiToken, Role, TokenScope, User, utcnow
 from . import audit
 
@@ -23,6 +34,8 @@ MAX_NAME = 100
 MAX_DAYS = 365
 MAX_ACTIVE_PER_USER = 20
 LAST_USED_RESOLUTION = timedelta(seconds=60)  # ``last_used_at`` is written at most once a minute per token
+CACHE_S = 10.0  # an accepted token is trusted this long without a query (revocation and account changes end it now)
+CACHE_MAX = 10_000
 
 
 def hash_token(token: str) -> str:
@@ -59,7 +72,7 @@ async def create_token(*, actor: User, name: str, scope: str, expires_in_days: i
     prefix = secrets.token_hex(4)
     secret = f'{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}'
     now = utcnow()
-    async with db.session() as s, s.begin():
+    async with db.write_lock(), db.session() as s, s.begin():
         active = (await s.execute(select(func.count(ApiToken.id)).where(
             ApiToken.user_id == actor.id, ApiToken.revoked_at.is_(None), ApiToken.expires_at > now))).scalar_one()
         if active >= MAX_ACTIVE_PER_USER:
@@ -88,7 +101,7 @@ async def list_tokens(*, actor: User, include_inactive: bool = True) -> list[Api
 
 async def revoke_token(*, actor: User, token_id: int) -> ApiToken:
     """Revoke a token at once: its next request is refused. Own tokens; admins any (a leaked token of anybody)."""
-    async with db.session() as s, s.begin():
+    async with db.write_lock(), db.session() as s, s.begin():
         token = await s.get(ApiToken, token_id) if isinstance(token_id, int) else None
         if token is None:
             raise NotFound('No such token.')
@@ -100,6 +113,8 @@ async def revoke_token(*, actor: User, token_id: int) -> ApiToken:
             audit.record(s, actor, entity='api_token', entity_id=token.id, action='revoke',
                          summary=f'{actor.display_name} revoked the API token "{token.name}"',
                          data={'user_id': token.user_id, 'prefix': token.prefix})
+    cache.forget_token(token.id)  # this process at once; the others when the bus brings the news
+    await get_bus().publish(ApiTokenRevoked(token_id=token.id, user_id=token.user_id))
     return token
 
 
@@ -107,15 +122,91 @@ class TokenRefused(Exception):
     """The request's token does not authenticate anybody (the message says why, without telling secrets)."""
 
 
-async def authenticate(token: str, *, now: datetime | None = None) -> tuple[User, ApiToken]:
+@dataclass
+class _Accepted:
+    user: User
+    token: ApiToken
+    until: float  # monotonic
+
+
+class TokenCache:
+    """Tokens accepted lately, by hash (see the module docstring). Follows the bus that is current: it subscribes
+    to it on first use and again when the bus was replaced."""
+
+    def __init__(self, ttl: float = CACHE_S, max_entries: int = CACHE_MAX, bus: Bus | None = None) -> None:
+        self.ttl, self.max_entries = ttl, max_entries
+        self._entries: OrderedDict[str, _Accepted] = OrderedDict()
+        self._pinned = bus  # a given bus (tests: another process's); else the current one
+        self._bus: Bus | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def _follow_bus(self) -> None:
+        bus = self._pinned or get_bus()
+        if bus is not self._bus:
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+            self._entries.clear()  # what the old bus would have told us is unknown
+            self._bus, self._unsubscribe = bus, bus.subscribe(self.on_event)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, digest: str) -> _Accepted | None:
+        self._follow_bus()
+        hit = self._entries.get(digest)
+        if hit is None or hit.until <= time.monotonic():
+            self._entries.pop(digest, None)
+            return None
+        return hit
+
+    def put(self, digest: str, user: User, token: ApiToken) -> None:
+        self._follow_bus()
+        self._entries[digest] = _Accepted(user, token, time.monotonic() + self.ttl)
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def forget_token(self, token_id: int) -> None:
+        for digest in [d for d, e in self._entries.items() if e.token.id == token_id]:
+            del self._entries[digest]
+
+    def forget_user(self, user_id: int) -> None:
+        for digest in [d for d, e in self._entries.items() if e.user.id == user_id]:
+            del self._entries[digest]
+
+    async def on_event(self, event: Event) -> None:
+        if isinstance(event, ApiTokenRevoked):
+            self.forget_token(event.token_id)
+        elif isinstance(event, AccountChanged):
+            self.forget_user(event.user_id)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+cache = TokenCache()
+
+
+async def authenticate(token: str, *, now: datetime | None = None,
+                       tokens: TokenCache | None = None) -> tuple[User, ApiToken]:
     """The user and token of a request's bearer token, or ``TokenRefused``: unknown, revoked, expired, or the user
-    is no longer active. Refusals of a well-formed token are logged on ``pulse_live.security``."""
+    is no longer active. Refusals of a well-formed token are logged on ``pulse_live.security``. ``tokens``: the
+    cache to use (this process's by default)."""
+    tokens = cache if tokens is None else tokens
     if not looks_like_token(token):
         raise TokenRefused('The token is not valid.')
     now = now or utcnow()
+    digest = hash_token(token)
+    hit = tokens.get(digest)
+    if hit is not None:
+        api_token, user = hit.token, hit.user
+        if api_token.expires_at is not None and api_token.expires_at <= now:
+            tokens.forget_token(api_token.id)  # read again below: the refusal is logged like any other
+        elif api_token.last_used_at is not None and now - api_token.last_used_at < LAST_USED_RESOLUTION:
+            return user, api_token
     async with db.session() as s:
         row = (await s.execute(select(ApiToken, User).join(User, ApiToken.user_id == User.id)
-                               .where(ApiToken.token_hash == hash_token(token)))).first()
+                               .where(ApiToken.token_hash == digest))).first()
         if row is None:
             raise TokenRefused('The token is not valid.')
         api_token, user = row
@@ -133,4 +224,5 @@ async def authenticate(token: str, *, now: datetime | None = None) -> tuple[User
                             .execution_options(synchronize_session=False))
             await s.commit()
             api_token.last_used_at = now
+    tokens.put(digest, user, api_token)
     return user, api_token

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import auth, contact
 from ..errors import NotFound, ValidationError
-from ..events import AccountChanged
+from ..events import AccountChanged, SlaRecomputeRequested
 from ..models import ConfigurationItem, ItemKind, Organisation, Role, Service, User, utcnow
 from . import audit, sla
 from ._uow import unit_of_work
@@ -201,8 +201,10 @@ async def save_organisation(*, actor: User, organisation_id: int | None = None, 
         if changes:
             audit.record(s, actor, entity='organisation', entity_id=org.id, action='update',
                          summary=_summary(f'Organisation {org.name}', changes), data=changes)
-    if 'tier' in changes:  # SLA policies may match on the tier: the open tickets' clocks follow
-        await sla.recompute_open(organisation_id=org.id)
+        if 'tier' in changes:  # SLA policies may match on the tier: the worker recomputes the open tickets' clocks
+            await sla.request_recompute(s, reason=f'Organisation {org.name}: tier changed',
+                                        organisation_id=org.id)
+            uow.publish_after_commit(SlaRecomputeRequested())
     return org
 
 

@@ -94,7 +94,7 @@ async def reschedule(ticket_ids: Iterable[int] | None = None, *, now: datetime |
     need_events = any(r.criterion in EVENT_CRITERIA for r in rules)
     scheduled = 0
     if ticket_ids is None:
-        async with db.session() as s, s.begin():
+        async with db.write_lock(), db.session() as s, s.begin():
             await s.execute(delete(EscalationSchedule))
         after = 0
         while True:
@@ -112,7 +112,7 @@ async def reschedule(ticket_ids: Iterable[int] | None = None, *, now: datetime |
 
 
 async def _schedule(ids: list[int], rules: Sequence[pure.Rule], now: datetime, need_events: bool) -> int:
-    async with db.session() as s, s.begin():
+    async with db.write_lock(), db.session() as s, s.begin():
         facts = await q.facts(s, ids, need_events=need_events) if rules else {}
         fired = await q.fired_rule_ids(s, ids) if rules else {}
         due: dict[int, datetime] = {}
@@ -408,6 +408,6 @@ async def firing_count() -> int:
 
 
 async def forget_schedule(ticket_ids: Iterable[int]) -> None:
-    async with db.session() as s, s.begin():
+    async with db.write_lock(), db.session() as s, s.begin():
         await s.execute(update(EscalationSchedule).where(EscalationSchedule.ticket_id.in_(list(ticket_ids)))
                         .values(due_at=None))

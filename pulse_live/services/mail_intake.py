@@ -66,7 +66,7 @@ from ..models import (
     User,
     utcnow,
 )
-from ._uow import UnitOfWork, join_next_unit, unit_of_work
+from ._uow import UnitOfWork, in_batch, join_next_unit, reading, unit_of_work
 
 log = logging.getLogger('pulse_live.intake.mail')
 
@@ -314,7 +314,7 @@ async def _imported(s: Any, mailbox_id: int, uidvalidity: int, uid: int) -> Impo
 
 
 def _joined_record(mailbox_id: int, uidvalidity: int, uid: int, parsed: ParsedMail, outcome: str, intake: User,
-                   raw_digest: str, raw_size: int, result: Outcome):
+                   raw_digest: str, raw_size: int, result: Outcome, *, fresh: bool = False):
     """The hook written into the ticket service's own transaction (see the module docstring)."""
     async def write(uow: UnitOfWork) -> None:
         s = uow.session
@@ -324,10 +324,14 @@ def _joined_record(mailbox_id: int, uidvalidity: int, uid: int, parsed: ParsedMa
         if change.event_ids:
             event_id = change.event_ids[0]
         else:
-            event_id = (await s.execute(select(TicketEvent.id).where(
+            opened = [e.id for e in s.identity_map.values() if isinstance(e, TicketEvent) and e.id is not None
+                      and e.ticket_id == change.ticket_id and e.kind == EventKind.CREATED.value]
+            event_id = min(opened) if opened else (await s.execute(select(TicketEvent.id).where(
                 TicketEvent.ticket_id == change.ticket_id, TicketEvent.kind == EventKind.CREATED.value)
                 .order_by(TicketEvent.id).limit(1))).scalar_one()
-        existing = await _imported(s, mailbox_id, uidvalidity, uid)
+        # a mail not recorded when its checks ran is inserted (a record made meanwhile hits the unique key and this
+        # change rolls back); a failed one recorded before is read again and taken over
+        existing = None if fresh else await _imported(s, mailbox_id, uidvalidity, uid)
         if existing is not None and existing.outcome != 'failed':
             raise _AlreadyImported()
         if existing is None:
@@ -339,7 +343,7 @@ def _joined_record(mailbox_id: int, uidvalidity: int, uid: int, parsed: ParsedMa
         existing.ticket_id, existing.event_id, existing.detail = change.ticket_id, event_id, result.detail[:2000]
         # the whole mail as it came, for staff only (customers see the text of their mail, not its headers)
         s.add(Attachment(ticket_id=change.ticket_id, event_id=event_id, uploader_id=intake.id,
-                         filename=storage.safe_filename(f'original-mail-{uid}.eml'), content_type='message/rfc822',
+                         filename=storage.safe_filename(f'{ORIGINAL_PREFIX}{uid}.eml'), content_type='message/rfc822',
                          size=raw_size, sha256=raw_digest, is_internal=True, created_at=utcnow()))
         await s.flush()
         result.ticket_id, result.event_id = change.ticket_id, event_id
@@ -380,31 +384,29 @@ async def _user_by_email(s: Any, email: str) -> User | None:
     if not email:
         return None
     user = (await s.execute(select(User).where(func.lower(User.email) == email.lower()))).scalar_one_or_none()
-    if user is not None:
+    if user is not None and in_batch() is None:  # (a batch's session stays open: its objects stay in it)
         s.expunge(user)
     return user
 
 
-async def _domain_organisation(email: str) -> int | None:
+async def _domain_organisation(s: Any, email: str) -> int | None:
     domain = email.rsplit('@', 1)[-1].lower() if '@' in email else ''
     if not domain:
         return None
-    async with unit_of_work() as uow:
-        return (await uow.session.execute(select(OrganisationMailDomain.organisation_id).where(
-            OrganisationMailDomain.domain == domain))).scalar_one_or_none()
+    return (await s.execute(select(OrganisationMailDomain.organisation_id).where(
+        OrganisationMailDomain.domain == domain))).scalar_one_or_none()
 
 
-async def _customer_for(parsed: ParsedMail, intake: User) -> User | None:
+async def _customer_for(parsed: ParsedMail, intake: User, found: _Found) -> User | None:
     """The sender's account (customers only; staff and inactive accounts are not made customers of a ticket), or a
     new customer of the organisation whose mail domain matches (setting), else None: needs triage."""
     from . import customers
-    async with db.session() as s:
-        user = await _user_by_email(s, parsed.sender)
+    user = found.sender
     if user is not None:
         return user if user.role == Role.CUSTOMER.value and user.is_active else None
     if get_settings().mail_intake_unknown_sender != 'customer' or not parsed.sender:
         return None
-    org_id = await _domain_organisation(parsed.sender)
+    org_id = found.domain_organisation_id
     if org_id is None:
         return None
     name = parsed.sender_name or parsed.sender.split('@', 1)[0]
@@ -429,7 +431,7 @@ async def _add_cc_contacts(ticket_id: int, parsed: ParsedMail, intake: User) -> 
     for address in parsed.cc:
         if address == parsed.sender or address == own_address():
             continue
-        async with db.session() as s:
+        async with reading() as s:
             user = await _user_by_email(s, address)
             if user is None or user.role != Role.CUSTOMER.value or not user.is_active:
                 continue
@@ -445,14 +447,38 @@ async def _add_cc_contacts(ticket_id: int, parsed: ParsedMail, intake: User) -> 
                 log.info('could not add %s to the team of ticket %s', address, ticket_id, exc_info=True)
 
 
-async def _flooding(s: Any, sender: str) -> bool:
-    if not sender:
-        return False
-    since = utcnow() - timedelta(minutes=1)
-    count = (await s.execute(select(func.count(ImportedMail.id)).where(
-        ImportedMail.sender == sender, ImportedMail.created_at >= since,
-        ImportedMail.outcome.in_(['ticket', 'reply'])))).scalar_one()
-    return bool(count >= get_settings().mail_intake_flood_per_minute)
+@dataclass
+class _Prior:
+    """This UID's record from an earlier round (``_checks``)."""
+    outcome: str
+    ticket_id: int | None
+    event_id: int | None
+
+
+async def _checks(s: Any, mailbox_id: int, parsed: ParsedMail | None, uidvalidity: int,
+                  uid: int) -> tuple[int | None, bool, bool, _Prior | None]:
+    """The mailbox's queue, whether the mail was imported before (its dedupe key), whether its sender floods us,
+    and this UID's own record if it has one: one statement (scalar subqueries). A flood:
+    ``mail_intake_flood_per_minute`` or more in the last minute."""
+    def prior(column: Any) -> Any:
+        return select(column).where(ImportedMail.mailbox_id == mailbox_id, ImportedMail.uidvalidity == uidvalidity,
+                                    ImportedMail.uid == uid).scalar_subquery()
+    columns: list[Any] = [select(Mailbox.queue_id).where(Mailbox.id == mailbox_id).scalar_subquery(),
+                          prior(ImportedMail.outcome), prior(ImportedMail.ticket_id), prior(ImportedMail.event_id)]
+    if parsed is not None:
+        columns.append(select(ImportedMail.id).where(ImportedMail.first_key == parsed.dedupe_key).limit(1)
+                       .scalar_subquery())
+    count_flood = parsed is not None and not parsed.loop_reason and bool(parsed.sender)
+    if count_flood:
+        assert parsed is not None
+        columns.append(select(func.count(ImportedMail.id)).where(
+            ImportedMail.sender == parsed.sender, ImportedMail.created_at >= utcnow() - timedelta(minutes=1),
+            ImportedMail.outcome.in_(['ticket', 'reply'])).scalar_subquery())
+    row = (await s.execute(select(*columns))).one()
+    existing = _Prior(row[1], row[2], row[3]) if row[1] is not None else None
+    duplicate = parsed is not None and row[4] is not None
+    flooding = count_flood and int(row[5] or 0) >= get_settings().mail_intake_flood_per_minute
+    return row[0], duplicate, flooding, existing
 
 
 async def _is_duplicate(s: Any, key: str) -> bool:
@@ -494,21 +520,46 @@ def _too_big(parsed: ParsedMail) -> str:
     return ''
 
 
-async def import_mail(*, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes) -> Outcome:
-    """Import one mail of a mailbox exactly once (see the module docstring). Never raises for bad mail: what cannot be
-    imported is kept as a ``FailedImport`` with its error."""
+@dataclass
+class Prepared:
+    """A mail read (``parsed``, or None and the ``problem``) before its import."""
+    parsed: ParsedMail | None
+    problem: str = ''
+
+
+async def prepare(*, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, store: bool = False) -> Prepared:
+    """Read the mail (in a thread); with ``store``, also write its original and its attachments to the store ahead
+    (inside ``storage.remembering()`` the import then writes nothing again). The batch import calls this before it
+    takes the write lock: reading a large mail and writing files (object storage may take seconds) happen while
+    other writers go on. Never raises: a store that fails is left to the import, which records the error."""
     try:
         parsed: ParsedMail | None = await _to_thread(parse_mail, raw, own_address=own_address())
-        problem = ''
     except Exception as error:  # noqa: BLE001 — whatever the mail is, it is kept with its error
         log.warning('mail %s/%s/%s could not be read', mailbox_id, uidvalidity, uid, exc_info=True)
-        parsed, problem = None, f'The mail could not be read: {error}'
-    async with db.session() as s:  # one read for every check before the import
-        existing = await _imported(s, mailbox_id, uidvalidity, uid)
-        mailbox = await s.get(Mailbox, mailbox_id)
-        queue_id = mailbox.queue_id if mailbox else None
-        duplicate = parsed is not None and await _is_duplicate(s, parsed.dedupe_key)
-        flooding = parsed is not None and not parsed.loop_reason and await _flooding(s, parsed.sender)
+        return Prepared(None, f'The mail could not be read: {error}')
+    if store and parsed is not None and not parsed.loop_reason and not _too_big(parsed):
+        try:
+            await storage.store(raw)
+            for file in parsed.attachments:
+                await storage.store(file.data)
+        except Exception:  # noqa: BLE001 — the import tries again and records what fails
+            log.warning('mail %s/%s/%s: writing its files ahead failed', mailbox_id, uidvalidity, uid, exc_info=True)
+    return Prepared(parsed)
+
+
+async def import_mail(*, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes,
+                      prepared: Prepared | None = None) -> Outcome:
+    """Import one mail of a mailbox exactly once (see the module docstring). Never raises for bad mail: what cannot be
+    imported is kept as a ``FailedImport`` with its error. ``prepared``: the mail already read (``prepare``)."""
+    if prepared is None:
+        prepared = await prepare(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=raw)
+    parsed, problem = prepared.parsed, prepared.problem
+    found = _Found()
+    async with reading() as s:  # one read for every check and look-up before the import
+        queue_id, duplicate, flooding, existing = await _checks(s, mailbox_id, parsed, uidvalidity, uid)
+        if parsed is not None and (existing is None or existing.outcome == 'failed') and not parsed.loop_reason \
+                and not duplicate and not flooding:
+            await found.read(s, parsed)
     if existing is not None and existing.outcome != 'failed':
         return Outcome('already', existing.ticket_id, existing.event_id)
     if parsed is None:
@@ -526,13 +577,14 @@ async def import_mail(*, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes
         await _bounce(parsed, reason)
         return await _record(mailbox_id, uidvalidity, uid, parsed, 'failed', f'Too large: {reason}', failed_raw=raw)
     try:
-        return await _import(mailbox_id, uidvalidity, uid, raw, parsed, queue_id)
+        return await _import(mailbox_id, uidvalidity, uid, raw, parsed, queue_id, found,
+                             fresh=existing is None)
     except (_AlreadyImported, IntegrityError):
         async with unit_of_work() as uow:
             done = await _imported(uow.session, mailbox_id, uidvalidity, uid)
         if done is not None and done.outcome != 'failed':
             return Outcome('already', done.ticket_id, done.event_id)
-        async with db.session() as s:
+        async with reading() as s:
             duplicate = await _is_duplicate(s, parsed.dedupe_key)
         if duplicate:
             return await _record(mailbox_id, uidvalidity, uid, parsed, 'duplicate', 'imported meanwhile')
@@ -546,16 +598,95 @@ async def _to_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 
+@dataclass
+class _Found:
+    """What a mail's import needs to know, read in the one session of its checks."""
+    ticket: Ticket | None = None       # the ticket it answers (threading headers or a reference in the subject)
+    how: str = ''
+    sender: User | None = None         # the sender's account
+    may_view: bool = False             # the sender may see that ticket
+    domain_organisation_id: int | None = None  # an unknown sender's organisation by mail domain
+    copied_in: bool = False            # an unknown sender who was on Cc of a mail of that ticket's thread
+
+    async def read(self, s: Any, parsed: ParsedMail) -> None:
+        self.ticket, self.how = await _find_thread(s, parsed)
+        self.sender = await _user_by_email(s, parsed.sender)
+        self.may_view = bool(self.ticket is not None and self.sender is not None and self.sender.is_active
+                             and await auth.may_view_ticket(s, self.sender, self.ticket))
+        if self.sender is None and parsed.sender and get_settings().mail_intake_unknown_sender == 'customer':
+            self.domain_organisation_id = await _domain_organisation(s, parsed.sender)
+        if self.sender is None and parsed.sender and self.how == 'thread' and self.ticket is not None \
+                and self.ticket.customer_id is not None:
+            self.copied_in = parsed.sender in await _copied_on(s, self.ticket.id)
+
+
+ORIGINAL_PREFIX = 'original-mail-'
+
+
+async def _copied_on(s: Any, ticket_id: int, *, limit: int = 50) -> set[str]:
+    """The addresses on Cc of the mails imported into a ticket (read from their kept originals' headers)."""
+    digests = list((await s.execute(select(Attachment.sha256).where(
+        Attachment.ticket_id == ticket_id, Attachment.is_internal.is_(True),
+        Attachment.content_type == 'message/rfc822', Attachment.filename.like(f'{ORIGINAL_PREFIX}%'))
+        .order_by(Attachment.id.desc()).limit(limit))).scalars())
+    heads: list[bytes] = []
+    for digest in digests:  # from the attachment store (local or object storage): the first 256 KiB is the header
+        try:
+            _, chunks = await storage.open_stream(digest)
+        except (storage.MissingFile, ValueError):
+            continue  # a missing original: that mail's Cc is not known
+        head = b''
+        try:
+            async for chunk in chunks:
+                head += chunk
+                if len(head) >= 262144:
+                    break
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+        heads.append(head[:262144])
+    return await _to_thread(_cc_of_heads, heads) if heads else set()
+
+
+def _cc_of_heads(heads: list[bytes]) -> set[str]:
+    from email.parser import BytesHeaderParser
+    found: set[str] = set()
+    for raw in heads:
+        try:
+            head = raw.split(b'\r\n\r\n', 1)[0].split(b'\n\n', 1)[0]
+            headers = BytesHeaderParser(policy=policy.compat32).parsebytes(head)
+            found.update(addr.strip().lower() for _, addr in getaddresses([str(v) for v in headers.get_all('Cc') or []])
+                         if '@' in addr)
+        except (OSError, ValueError):
+            continue  # a missing or unreadable original: that mail's Cc is not known
+    return found
+
+
+async def _join_as_contact(ticket: Ticket, parsed: ParsedMail, intake: User) -> User | None:
+    """Somebody copied in on the thread answers without an account: a customer of the ticket's organisation (no
+    password: they cannot log in until one is set) on its team as a contact. The ticket's customer stays."""
+    from . import customers, team
+    name = parsed.sender_name or parsed.sender.split('@', 1)[0]
+    try:
+        user = await customers.save_customer(actor=intake, email=parsed.sender, display_name=name,
+                                             organisation_id=ticket.organisation_id)
+        await team.add_member(actor=intake, ticket_id=ticket.id, user_id=user.id)
+    except ServiceError:
+        log.warning('could not add %s (on Cc) to the team of %s', parsed.sender, ticket.reference, exc_info=True)
+        return None
+    return user
+
+
 async def _import(mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, parsed: ParsedMail,
-                  queue_id: int | None) -> Outcome:
+                  queue_id: int | None, found: _Found, *, fresh: bool = False) -> Outcome:
     from . import chatter, tickets
     intake = await intake_user()
     raw_digest = await storage.store(raw)
-    async with db.session() as s:
-        ticket, how = await _find_thread(s, parsed)
-        sender = await _user_by_email(s, parsed.sender)
-        may_view = (ticket is not None and sender is not None and sender.is_active
-                    and await auth.may_view_ticket(s, sender, ticket))
+    ticket, how, sender, may_view = found.ticket, found.how, found.sender, found.may_view
+    if ticket is not None and found.copied_in:
+        sender = await _join_as_contact(ticket, parsed, intake)
+        may_view = sender is not None
+        async with reading() as s:  # as it is now (the team change moved its version)
+            ticket = await s.get(Ticket, ticket.id, populate_existing=True)
     linked_to = ''
     if ticket is not None and sender is not None and may_view:
         result = Outcome('reply', detail=f'reply by {how}')
@@ -568,7 +699,7 @@ async def _import(mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, parse
                                             reason=f'{sender.display_name} answered by e-mail.')
             body = _bounded(parsed.body or '(no text)', chatter.MAX_MESSAGE - 200)
             with join_next_unit(_joined_record(mailbox_id, uidvalidity, uid, parsed, 'reply', intake, raw_digest,
-                                               len(raw), result)):
+                                               len(raw), result, fresh=fresh)):
                 await chatter.post_message(actor=sender, ticket_id=ticket.id, body=body, internal=False,
                                            files=parsed.attachments)
             await _add_cc_contacts(ticket.id, parsed, intake)
@@ -576,7 +707,7 @@ async def _import(mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, parse
     elif ticket is not None:
         log.info('mail from %s names %s (%s) but the sender may not see it: a new ticket', parsed.sender or '?',
                  ticket.reference, how)
-    customer = await _customer_for(parsed, intake)
+    customer = await _customer_for(parsed, intake, found)
     lines = []
     if customer is None:
         who = f'{parsed.sender_name} <{parsed.sender}>' if parsed.sender_name else parsed.sender or 'an unknown sender'
@@ -586,7 +717,7 @@ async def _import(mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, parse
     description = '\n\n'.join([*lines, parsed.body or '(no text)'])
     result = Outcome('ticket', detail='new ticket' + (f' (follow-up of {linked_to})' if linked_to else ''))
     with join_next_unit(_joined_record(mailbox_id, uidvalidity, uid, parsed, 'ticket', intake, raw_digest, len(raw),
-                                       result)):
+                                       result, fresh=fresh)):
         created = await tickets.create_ticket(
             actor=intake, title=(parsed.subject or '(no subject)')[:TITLE_LIMIT],
             description=_bounded(description, DESCRIPTION_LIMIT), customer_id=customer.id if customer else None,
@@ -617,7 +748,7 @@ async def retry_failed(*, actor: User, failed_id: int) -> Outcome:
             raise NotFound('No such failed import.')
         mailbox_id, uidvalidity, uid, digest = row.mailbox_id, row.uidvalidity, row.uid, row.sha256
         row.status, row.resolved_at = 'retried', utcnow()
-    raw = await _to_thread(storage.path_of(digest).read_bytes)
+    raw = await storage.read(digest)
     if mailbox_id is None or uidvalidity is None or uid is None:
         raise ValidationError('This mail has no mailbox any more; discard it.')
     return await import_mail(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=raw)

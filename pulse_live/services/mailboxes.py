@@ -1,21 +1,25 @@
 """Mailboxes of the e-mail intake (admins): connect, change, remove; the password or OAuth2 access token is stored
 encrypted with the installation's secret (Fernet, key derived from ``resolved_storage_secret``), never shown again.
 
-An access token (XOAUTH2, for Microsoft 365 and Gmail, where basic auth is off) is stored as given; refreshing it
-with a refresh token is not done here (an admin pastes a fresh token when it expires; the mailbox shows the login
-error meanwhile).
+XOAUTH2 (Microsoft 365, Gmail, where basic auth is off): the access token is stored as given. With a refresh token,
+the provider's token endpoint and the app's client id (and secret, for confidential clients) stored too, the intake
+refreshes the access token itself (OAuth 2.0 refresh_token grant, RFC 6749 §6, over httpx) when it is about to
+expire or the server refuses it, and stores the new one (and a rotated refresh token). Without a refresh token an
+admin pastes a fresh access token when it expires; the mailbox shows the sign-in error meanwhile.
 """
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from .. import auth
+from .. import auth, db
 from ..config import get_settings
 from ..errors import NotFound, ValidationError
-from ..models import Mailbox, Organisation, OrganisationMailDomain, Queue, Role, User
+from ..models import Mailbox, Organisation, OrganisationMailDomain, Queue, Role, User, utcnow
 from . import audit
 from ._uow import unit_of_work
 
@@ -65,11 +69,36 @@ def _text(label: str, value: Any, limit: int, *, required: bool = True) -> str:
     return value
 
 
+def _token_url(value: Any) -> str:
+    """The OAuth2 token endpoint: https (plain http only to this machine, e.g. a local proxy or test double)."""
+    url = _text('Token endpoint', value, 500, required=False)
+    if not url:
+        return ''
+    parts = urlsplit(url)
+    local = parts.hostname in ('localhost', '127.0.0.1', '::1')
+    if parts.scheme not in ('https', 'http') or not parts.hostname or (parts.scheme == 'http' and not local):
+        raise ValidationError('Token endpoint must be an https:// address (e.g. '
+                              'https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token).')
+    return url
+
+
 async def save_mailbox(*, actor: User, mailbox_id: int | None = None, name: str, host: str, port: int | str,
                        security: str, username: str, secret: str | None = None, auth_mode: str = 'password',
-                       folder: str = 'INBOX', queue_id: int | None = None, active: bool = True) -> Mailbox:
-    """Create or change a mailbox. ``secret`` None or '' keeps the stored one (the form never shows it)."""
+                       folder: str = 'INBOX', queue_id: int | None = None, active: bool = True,
+                       oauth_token_url: str | None = None, oauth_client_id: str | None = None,
+                       oauth_client_secret: str | None = None, refresh_token: str | None = None) -> Mailbox:
+    """Create or change a mailbox. ``secret`` None or '' keeps the stored one (the form never shows it); so do
+    ``oauth_client_secret`` and ``refresh_token``. ``oauth_token_url`` and ``oauth_client_id`` None keep theirs."""
     _require_admin(actor, 'save a mailbox')
+    oauth: dict[str, Any] = {}
+    if oauth_token_url is not None:
+        oauth['oauth_token_url'] = _token_url(oauth_token_url)
+    if oauth_client_id is not None:
+        oauth['oauth_client_id'] = _text('Client id', oauth_client_id, 255, required=False)
+    if oauth_client_secret:
+        oauth['oauth_client_secret_encrypted'] = encrypt_secret(_text('Client secret', oauth_client_secret, 2000))
+    if refresh_token:
+        oauth['oauth_refresh_encrypted'] = encrypt_secret(_text('Refresh token', refresh_token, 8000))
     values: dict[str, Any] = {
         'name': _text('Name', name, 200), 'host': _text('Host', host, 255), 'username': _text('User', username, 255),
         'folder': _text('Folder', folder or 'INBOX', 255)}
@@ -97,7 +126,7 @@ async def save_mailbox(*, actor: User, mailbox_id: int | None = None, name: str,
         if mailbox_id is None:
             if not secret:
                 raise ValidationError('Enter the password (or access token).')
-            box = Mailbox(**values, secret_encrypted=encrypt_secret(secret), last_uid=0, last_error='')
+            box = Mailbox(**values, **oauth, secret_encrypted=encrypt_secret(secret), last_uid=0, last_error='')
             s.add(box)
             await s.flush()
             action = 'create'
@@ -113,10 +142,14 @@ async def save_mailbox(*, actor: User, mailbox_id: int | None = None, name: str,
                 setattr(box, key, value)
             if secret:
                 box.secret_encrypted = encrypt_secret(secret)
+                box.oauth_expires_at = None  # a pasted token: its expiry is not known
+            for key, value in oauth.items():
+                setattr(box, key, value)
             action = 'update'
         audit.record(s, actor, entity='mailbox', entity_id=box.id, action=action,
                      summary=f'Mailbox {box.name} ({box.username}@{box.host}) {action}d',
-                     data=dict(values) | ({'secret': 'changed'} if secret else {}))
+                     data=dict(values) | ({'secret': 'changed'} if secret else {})
+                     | {k: ('changed' if k.endswith('_encrypted') else v) for k, v in oauth.items()})
         await s.flush()
         s.expunge(box)
         return box
@@ -166,15 +199,88 @@ async def set_mail_domains(*, actor: User, organisation_id: int, domains: list[s
 async def test_connection(*, actor: User, mailbox_id: int) -> str:
     """Sign in and select the folder; the answer says what was found (or raises ValidationError with why not)."""
     _require_admin(actor, 'test a mailbox')
-    from ..intake.mail.imap import connect, settings_of
+    from ..intake.mail.imap import settings_of
     async with unit_of_work() as uow:
         box = await uow.session.get(Mailbox, mailbox_id)
         if box is None:
             raise NotFound('No such mailbox.')
         conf = settings_of(box)
     try:
-        connection, uidvalidity, exists = await connect(conf, timeout=15)
+        connection, uidvalidity, exists = await connect_mailbox(conf, timeout=15)
     except Exception as error:  # noqa: BLE001 — every failure is an answer for the admin
         raise ValidationError(f'Could not connect: {error or type(error).__name__}') from None
     await connection.close()
     return f'Connected: {box.folder} has {exists} mail(s) (UIDVALIDITY {uidvalidity}).'
+
+
+REFRESH_BEFORE_S = 120  # an access token this close to its expiry is refreshed before signing in
+
+
+async def refresh_access_token(mailbox_id: int) -> str:
+    """A new access token from the provider's token endpoint (refresh_token grant), stored encrypted with its
+    expiry (and the refresh token, if the provider rotated it). ValidationError, with the provider's reason, when
+    there is nothing to refresh with or the endpoint refuses."""
+    import httpx
+    async with db.session() as s:
+        box = await s.get(Mailbox, mailbox_id)
+        if box is None:
+            raise NotFound('No such mailbox.')
+        url, client_id = box.oauth_token_url, box.oauth_client_id
+        refresh, client_secret = decrypt_secret(box.oauth_refresh_encrypted), \
+            decrypt_secret(box.oauth_client_secret_encrypted)
+    if not (url and client_id and refresh):
+        raise ValidationError('The access token cannot be refreshed: enter the token endpoint, the client id and '
+                              'a refresh token (or paste a fresh access token).')
+    form = {'grant_type': 'refresh_token', 'refresh_token': refresh, 'client_id': client_id}
+    if client_secret:
+        form['client_secret'] = client_secret
+    try:
+        async with httpx.AsyncClient(timeout=15, follow_redirects=False) as client:
+            response = await client.post(url, data=form, headers={'Accept': 'application/json'})
+    except httpx.HTTPError as error:
+        raise ValidationError(f'The OAuth2 token endpoint cannot be reached: {type(error).__name__}: '
+                              f'{error}'[:300]) from None
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {}
+    if not isinstance(answer, dict):
+        answer = {}
+    token = answer.get('access_token')
+    if response.status_code != 200 or not isinstance(token, str) or not token:
+        reason = ': '.join(str(answer[k])[:200] for k in ('error', 'error_description') if answer.get(k)) \
+            or f'HTTP {response.status_code}'
+        raise ValidationError(f'The OAuth2 token endpoint refused to refresh the access token ({reason}); sign in '
+                              'again at the provider and enter a new refresh token.')
+    expires_in = answer.get('expires_in')
+    seconds = int(expires_in) if isinstance(expires_in, (int, float, str)) and str(expires_in).isdigit() else 3600
+    rotated = answer.get('refresh_token')
+    async with unit_of_work() as uow:
+        box = await uow.session.get(Mailbox, mailbox_id)
+        if box is None:
+            raise NotFound('No such mailbox.')
+        box.secret_encrypted = encrypt_secret(token)
+        box.oauth_expires_at = utcnow() + timedelta(seconds=seconds)
+        if isinstance(rotated, str) and rotated:
+            box.oauth_refresh_encrypted = encrypt_secret(rotated)
+    return token
+
+
+async def connect_mailbox(conf: Any, *, timeout: float = 30) -> tuple[Any, int, int]:
+    """Open, sign in and select (``intake.mail.imap.connect``); an XOAUTH2 mailbox that can refresh its token does
+    so first when the token is about to expire, and once more when the server refuses it."""
+    from dataclasses import replace
+
+    from ..intake.mail.imap import ImapError, connect
+    refreshed = False
+    if conf.auth == 'xoauth2' and conf.refreshable and (
+            conf.expires_at is None or conf.expires_at - utcnow() < timedelta(seconds=REFRESH_BEFORE_S)):
+        conf = replace(conf, secret=await refresh_access_token(conf.id))
+        refreshed = True
+    try:
+        return await connect(conf, timeout=timeout)
+    except ImapError as error:
+        if conf.auth != 'xoauth2' or not conf.refreshable or refreshed or 'Sign-in refused' not in str(error):
+            raise
+    conf = replace(conf, secret=await refresh_access_token(conf.id))
+    return await connect(conf, timeout=timeout)

@@ -1,4 +1,4 @@
-"""In-app notifications (mark read) and the mail outbox administration (retry now)."""
+"""In-app notifications (mark read) and the mail outbox administration (retry now, retry all)."""
 from __future__ import annotations
 
 from typing import Any, cast
@@ -41,7 +41,7 @@ async def retry_now(*, actor: User, outbox_id: int) -> None:
             update(MailOutbox)
             .where(MailOutbox.id == outbox_id, MailOutbox.status.in_(('pending', 'dead')),
                    or_(MailOutbox.locked_until.is_(None), MailOutbox.locked_until < now))
-            .values(status='pending', next_attempt_at=now, locked_until=None,
+            .values(status='pending', next_attempt_at=now, locked_until=None, last_failure='',
                     attempts=case((MailOutbox.status == 'dead', 0), else_=MailOutbox.attempts))
             .execution_options(synchronize_session=False)))
         if not result.rowcount:
@@ -56,6 +56,24 @@ async def retry_now(*, actor: User, outbox_id: int) -> None:
             raise ValidationError('This mail cannot be retried.')
     from ..notify import sender
     sender.wake()
+
+
+async def retry_all(*, actor: User) -> int:
+    """Admin: every failed (dead) mail gets a fresh set of attempts at the next round; return how many.
+
+    One compare-and-set UPDATE on ``status = 'dead'``: a mail revived meanwhile by the sender (after an outage) or
+    by another admin is counted once, and a dead mail is never claimed, so none can be sent twice."""
+    auth.require_role(actor, Role.ADMIN, action='retry every failed mail')
+    now = utcnow()
+    async with unit_of_work() as uow:
+        result = cast(CursorResult[Any], await uow.session.execute(
+            update(MailOutbox).where(MailOutbox.status == 'dead')
+            .values(status='pending', next_attempt_at=now, locked_until=None, attempts=0, last_failure='')
+            .execution_options(synchronize_session=False)))
+    if result.rowcount:
+        from ..notify import sender
+        sender.wake()
+    return result.rowcount
 
 
 async def update_preferences(*, actor: User, email_notifications: bool, notify_delay_s: int,

@@ -18,9 +18,7 @@ from ..errors import ValidationError
 from ..models import (
     EventKind,
     Organisation,
-    Priority,
     PriorityRule,
-    PriorityScale,
     RuleKind,
     Service,
     Ticket,
@@ -30,7 +28,7 @@ from ..models import (
 )
 from ..rules import prioritisation as engine
 from ..rules.prioritisation import Decision, level_value
-from . import sla
+from . import config_cache, sla
 from .labels import label_for
 from .ticket_write import TicketWrite, ticket_write
 
@@ -57,12 +55,9 @@ async def _facts(session: AsyncSession, ticket: Ticket, rules: list[PriorityRule
 
 async def decide(session: AsyncSession, ticket: Ticket) -> Decision:
     """The priority the active rules give this ticket (as it is in the session now), and why."""
-    rules = list((await session.execute(select(PriorityRule).where(PriorityRule.is_active.is_(True))
-                                        .order_by(PriorityRule.position, PriorityRule.id))).scalars())
-    priorities = [(priority_id, name) for priority_id, name in (await session.execute(
-        select(Priority.id, Priority.name).join(PriorityScale, Priority.scale_id == PriorityScale.id)
-        .where(PriorityScale.is_active.is_(True)).order_by(Priority.rank))).all()]
-    return engine.decide(await _facts(session, ticket, rules), rules, priorities)
+    config = await config_cache.current(session)  # the active rules and priorities (one version read per unit)
+    rules: list[Any] = list(config.priority_rules)
+    return engine.decide(await _facts(session, ticket, rules), rules, list(config.priorities))
 
 
 def is_untouched(ticket: Ticket) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import Queue, RoutingRule, Ticket
+from ..models import Queue, Ticket
 from ..rules import routing as engine
 
 
@@ -23,12 +23,12 @@ async def default_queue_id(session: AsyncSession) -> int | None:
 
 async def route(session: AsyncSession, ticket: Ticket) -> tuple[int | None, str, int | None]:
     """(queue id, why, rule id) for a ticket as it is in the session now."""
-    rules = (await session.execute(select(RoutingRule).where(RoutingRule.is_active.is_(True))
-                                   .order_by(RoutingRule.position, RoutingRule.id))).scalars()
-    rule = engine.first_match(rules, facts(ticket))
+    from .config_cache import current
+    config = await current(session)  # the active rules and the default queue (one version read per unit)
+    rule = engine.first_match(config.routing_rules, facts(ticket))
     if rule is not None:
         return rule.queue_id, f'routing rule “{rule.name}”', rule.id
-    return await default_queue_id(session), 'default queue', None
+    return config.default_queue_id, 'default queue', None
 
 
 async def on_create(session: AsyncSession, ticket: Ticket, *, explicit_queue: bool) -> dict[str, Any]:

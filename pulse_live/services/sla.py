@@ -21,19 +21,23 @@ escalation worker calls it; idempotent (a compare-and-set on the pending flag), 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .. import auth
+from .. import auth, db
+from ..bus import get_bus
 from ..errors import NotFound
+from ..events import TicketChanged
 from ..models import (
     CLOCK_RUNNING,
     BusinessCalendar,
     EventKind,
     Organisation,
+    SlaClockJob,
     SlaPolicy,
     Status,
     Ticket,
@@ -42,17 +46,21 @@ from ..models import (
 from ..queries import sla as sla_queries
 from ..sla import policy as engine
 from ..sla.calendar import Calendar, CalendarError, add_business_time
+from . import config_cache
 from .ticket_write import TicketWrite, system_write
 
 RECOMPUTE_FIELDS = frozenset({'priority_id', 'type_id', 'service_id', 'queue_id', 'channel', 'customer_id',
                               'organisation_id'})
 SLA_FIELDS = ('sla_policy_id', 'first_response_due_at', 'resolution_due_at', 'next_update_due_at',
-              'sla_paused_since', 'first_response_breached', 'resolution_breached')
+              'sla_paused_since', 'first_response_breached', 'resolution_breached', 'next_update_breached')
 HISTORY_FIELD = 'sla'  # history rows of the clock (staff only: not in visibility.FIELDS)
 
 
 def _fmt(at: datetime | None) -> str:
     return f'{at:%Y-%m-%d %H:%M} UTC' if at else '—'
+
+
+_calendar = config_cache.parse_calendar  # Calendar.from_dict remembered by the definition's text
 
 
 async def load_rules(session: AsyncSession) -> tuple[list[engine.PolicyRule], dict[int, Calendar]]:
@@ -61,7 +69,7 @@ async def load_rules(session: AsyncSession) -> tuple[list[engine.PolicyRule], di
     calendars: dict[int, Calendar] = {}
     for row in (await session.execute(select(BusinessCalendar))).scalars():
         try:
-            calendars[row.id] = Calendar.from_dict(row.definition)
+            calendars[row.id] = _calendar(row.definition)
         except CalendarError:
             continue
     rules = [engine.PolicyRule(id=p.id, name=p.name, conditions=engine.Conditions.from_dict(p.conditions),
@@ -81,7 +89,8 @@ async def facts(session: AsyncSession, ticket: Ticket) -> engine.Facts:
 
 
 async def applicable(session: AsyncSession, ticket: Ticket) -> tuple[engine.PolicyRule | None, Calendar | None]:
-    rules, calendars = await load_rules(session)
+    config = await config_cache.current(session)  # the active policies and calendars (one version read per unit)
+    rules, calendars = list(config.sla_rules), config.calendars
     chosen = engine.first_match(rules, await facts(session, ticket))
     return chosen, (calendars[chosen.calendar_id] if chosen else None)
 
@@ -186,6 +195,7 @@ async def on_status(w: TicketWrite, old: Status, new: Status, *, now: datetime |
         ticket.sla_cycle = (ticket.sla_cycle or 1) + 1
         if ticket.resolution_breached is False:
             ticket.resolution_breached = None
+        ticket.next_update_breached = None  # "update every N" is decided per cycle too
         await _resume(w, now)
     elif old == Status.WAITING:
         await _resume(w, now)
@@ -207,6 +217,9 @@ async def on_reply(w: TicketWrite, *, now: datetime, internal: bool) -> None:
         if update_minutes:
             cal = await calendar_of(w.session, ticket)
             if cal is not None:
+                due = ticket.next_update_due_at
+                if due is not None and ticket.next_update_breached is not True and ticket.status != Status.CLOSED:
+                    ticket.next_update_breached = answered > due  # this interval met (False) or late (True)
                 ticket.next_update_due_at = add_business_time(cal, now, timedelta(minutes=update_minutes))
                 w.fields.append(HISTORY_FIELD)
         return
@@ -243,10 +256,13 @@ async def _record(w: TicketWrite, now: datetime) -> bool:
     ticket = w.ticket
     recorded = False
     for flag, due_col, what in (('first_response_breached', Ticket.first_response_due_at, 'First response'),
-                                ('resolution_breached', Ticket.resolution_due_at, 'Resolution')):
+                                ('resolution_breached', Ticket.resolution_due_at, 'Resolution'),
+                                ('next_update_breached', Ticket.next_update_due_at, 'Next update')):
         column = getattr(Ticket, flag)
+        # "update every N" is pending while no interval was late this cycle (None or False: all met so far)
+        pending = column.is_not(True) if flag == 'next_update_breached' else column.is_(None)
         result = cast(CursorResult[Any], await w.session.execute(
-            update(Ticket).where(Ticket.id == ticket.id, column.is_(None), due_col <= now,
+            update(Ticket).where(Ticket.id == ticket.id, pending, due_col <= now,
                                  Ticket.status.in_(CLOCK_RUNNING), Ticket.sla_paused_since.is_(None))
             .values({flag: True}).execution_options(synchronize_session=False)))
         if result.rowcount != 1:
@@ -272,6 +288,7 @@ async def rebuild_from_history(session: AsyncSession, ticket: Ticket, now: datet
     now = now or utcnow()
     ticket.sla_paused_seconds, ticket.sla_paused_since, ticket.sla_cycle = 0, None, 1
     ticket.first_response_breached = ticket.resolution_breached = ticket.next_update_due_at = None
+    ticket.next_update_breached = None
     chosen, cal = await applicable(session, ticket)
     _apply(ticket, chosen, cal, now)
     if chosen is None or cal is None:
@@ -297,30 +314,176 @@ async def rebuild_from_history(session: AsyncSession, ticket: Ticket, now: datet
                 setattr(ticket, flag, True)
 
 
-async def recompute_open(*, organisation_id: int | None = None, batch: int = 500) -> int:
-    """The clocks of every ticket still worked on (of one organisation: its tier changed) computed again under the
-    policies as they are now, each in its own system write, announced as a field change so open screens re-read
-    (no history row). Returns how many changed."""
-    from .. import db
-    from ..events import TicketChanged
+# --- work on many clocks: the escalation worker's batches ---------------------------------------------------------
+
+RECOMPUTE, UPGRADE = 'recompute', 'upgrade'
+JOB_BATCH = 1000
+
+
+async def request_recompute(session: AsyncSession, *, reason: str, organisation_id: int | None = None,
+                            now: datetime | None = None) -> SlaClockJob:
+    """Inside an admin's change (its transaction): mark the open tickets' clocks (of one organisation) for a
+    recompute by the escalation worker, so the save returns at once. A pending recompute of the same scope starts
+    over (the policies changed again under it); a new recompute of everything supersedes the pending ones of one
+    organisation. Publish ``SlaRecomputeRequested`` after the commit to wake the worker."""
     from ..models import ACTIVE_STATUSES
-    changed = 0
-    last = 0
-    while True:
-        query = select(Ticket.id).where(Ticket.status.in_(ACTIVE_STATUSES), Ticket.id > last)
-        if organisation_id is not None:
-            query = query.where(Ticket.organisation_id == organisation_id)
+    now = now or utcnow()
+    pending = list((await session.execute(select(SlaClockJob).where(
+        SlaClockJob.kind == RECOMPUTE, SlaClockJob.finished_at.is_(None)))).scalars())
+    count = select(func.count()).select_from(Ticket).where(Ticket.status.in_(ACTIVE_STATUSES))
+    if organisation_id is not None:
+        count = count.where(Ticket.organisation_id == organisation_id)
+    total = (await session.execute(count)).scalar_one()
+    job: SlaClockJob | None = None
+    for other in pending:
+        if other.organisation_id == organisation_id:
+            job = other
+        elif organisation_id is None:
+            other.finished_at = now  # superseded: everything is recomputed anyway
+            other.reason = f'{other.reason} (superseded)'[:300]
+    if job is None:
+        job = SlaClockJob(kind=RECOMPUTE, organisation_id=organisation_id)
+        session.add(job)
+    job.reason, job.requested_at, job.anchor_at = reason[:300], now, now
+    job.after_id, job.done, job.changed, job.total = 0, 0, 0, total
+    await session.flush()
+    return job
+
+
+async def request_upgrade(session: AsyncSession, *, at: datetime | None = None) -> SlaClockJob:
+    """Mark the open tickets created before ``at`` that have no due times yet (from before the clock existed) to get
+    them counted from ``at`` (migration 0009c does this at the upgrade; the worker carries it out once)."""
+    from ..models import ACTIVE_STATUSES
+    at = at or utcnow()
+    total = (await session.execute(select(func.count()).select_from(Ticket).where(
+        Ticket.status.in_(ACTIVE_STATUSES), Ticket.first_response_due_at.is_(None),
+        Ticket.resolution_due_at.is_(None)))).scalar_one()
+    job = SlaClockJob(kind=UPGRADE, reason='Upgrade: open tickets get due times counted from now', anchor_at=at,
+                      requested_at=at, after_id=0, done=0, changed=0, total=total)
+    session.add(job)
+    await session.flush()
+    return job
+
+
+@dataclass
+class JobsRun:
+    batches: int = 0
+    changed: list[int] = field(default_factory=list)  # tickets whose clock changed
+    finished: int = 0                                  # jobs finished in this run
+    pending: bool = False                              # work is left (the worker comes back at once)
+
+
+async def run_clock_jobs(now: datetime | None = None, *, batch: int = JOB_BATCH,
+                         max_batches: int | None = None) -> JobsRun:
+    """Do the pending clock jobs (the upgrade first, then recomputes in order), ``batch`` tickets per transaction,
+    at most ``max_batches`` (None: until none is left). Each batch reads its tickets in one query, computes their
+    clocks under the policies as they are now and writes the changed ones in one statement, with the job's progress
+    (``after_id``) in the same transaction: a crash or restart resumes after the last committed batch. Changed
+    tickets are announced (``TicketChanged``, field ``sla``) after each commit, so open screens re-read."""
+    run = JobsRun()
+    while max_batches is None or run.batches < max_batches:
         async with db.session() as s:
-            ids = list((await s.execute(query.order_by(Ticket.id).limit(batch))).scalars())
-        if not ids:
-            return changed
-        for ticket_id in ids:
-            try:
-                async with system_write(ticket_id) as w:
-                    if await recompute(w):
-                        changed += 1
-                        w.uow.publish_after_commit(TicketChanged(ticket_id=ticket_id, kind='field_change',
-                                                                 actor_id=None, fields=tuple(w.fields)))
-            except NotFound:
-                continue
-        last = ids[-1]
+            job_id = (await s.execute(select(SlaClockJob.id).where(SlaClockJob.finished_at.is_(None))
+                                      .order_by((SlaClockJob.kind != UPGRADE), SlaClockJob.id).limit(1))) \
+                .scalar_one_or_none()
+        if job_id is None:
+            return run
+        changed, finished = await _job_batch(job_id, now or utcnow(), batch)
+        run.batches += 1
+        run.changed += changed
+        run.finished += int(finished)
+        bus = get_bus()
+        for ticket_id in changed:
+            await bus.publish(TicketChanged(ticket_id=ticket_id, kind='field_change', actor_id=None,
+                                            fields=(HISTORY_FIELD,)))
+    async with db.session() as s:
+        run.pending = (await s.execute(select(SlaClockJob.id).where(SlaClockJob.finished_at.is_(None))
+                                       .limit(1))).first() is not None
+    return run
+
+
+_JOB_COLUMNS = (Ticket.id, Ticket.version, Ticket.status, Ticket.created_at, Ticket.priority_id, Ticket.type_id,
+                Ticket.service_id, Ticket.queue_id, Ticket.channel, Organisation.tier, Ticket.sla_policy_id,
+                Ticket.first_response_due_at, Ticket.resolution_due_at, Ticket.next_update_due_at,
+                Ticket.sla_paused_seconds, Ticket.sla_paused_since, Ticket.first_response_at,
+                Ticket.first_response_breached)
+_JOB_WRITTEN = ('sla_policy_id', 'first_response_due_at', 'resolution_due_at', 'next_update_due_at',
+                'sla_paused_seconds', 'sla_paused_since', 'first_response_breached')
+
+
+def _job_clock(job: SlaClockJob, r: Any, chosen: engine.PolicyRule | None, cal: Calendar | None,
+               now: datetime) -> dict[str, Any]:
+    """The clock columns of one ticket after the job (the same rules as ``_apply``; the upgrade counts from the
+    job's anchor: the business time before it joins the paused time)."""
+    out = {k: getattr(r, k) for k in _JOB_WRITTEN}
+    if chosen is None or cal is None:
+        if job.kind == RECOMPUTE:
+            out.update(sla_policy_id=None, first_response_due_at=None, resolution_due_at=None,
+                       next_update_due_at=None)
+        return out
+    paused = r.sla_paused_seconds or 0
+    start = now
+    if job.kind == UPGRADE:
+        start = job.anchor_at
+        paused += engine.paused_between(cal, r.created_at, job.anchor_at)
+        out['sla_paused_seconds'] = paused
+        if r.status == Status.WAITING and r.sla_paused_since is None:
+            out['sla_paused_since'] = job.anchor_at  # waiting for the customer already: the clock stands still
+        if r.first_response_at is not None and r.first_response_breached is None:
+            out['first_response_breached'] = False  # answered before any target existed
+    base = timedelta(seconds=max(0, paused))
+    out['sla_policy_id'] = chosen.id
+    out['first_response_due_at'] = add_business_time(cal, r.created_at,
+                                                     timedelta(minutes=chosen.first_response_minutes) + base)
+    out['resolution_due_at'] = add_business_time(cal, r.created_at,
+                                                 timedelta(minutes=chosen.resolution_minutes) + base)
+    if chosen.update_minutes is None:
+        out['next_update_due_at'] = None
+    elif r.first_response_at is not None and r.next_update_due_at is None:
+        out['next_update_due_at'] = add_business_time(cal, start, timedelta(minutes=chosen.update_minutes))
+    return out
+
+
+async def _job_batch(job_id: int, now: datetime, batch: int) -> tuple[list[int], bool]:
+    """One batch of a clock job in one transaction (see ``run_clock_jobs``): the changed ticket ids, and whether
+    the job finished."""
+    from ..models import ACTIVE_STATUSES
+    t = cast(Any, Ticket.__table__)
+    write = t.update().where(t.c.id == bindparam('b_id'), t.c.version == bindparam('b_version')) \
+        .values({k: bindparam(f'b_{k}') for k in _JOB_WRITTEN})
+    async with db.write_lock(), db.session() as s, s.begin():
+        job = await s.get(SlaClockJob, job_id)
+        if job is None or job.finished_at is not None:
+            return [], False
+        rules, calendars = await load_rules(s)
+        query = (select(*_JOB_COLUMNS).outerjoin(Organisation, Organisation.id == Ticket.organisation_id)
+                 .where(Ticket.status.in_(ACTIVE_STATUSES), Ticket.id > job.after_id))
+        if job.organisation_id is not None:
+            query = query.where(Ticket.organisation_id == job.organisation_id)
+        if job.kind == UPGRADE:
+            query = query.where(Ticket.created_at < job.anchor_at, Ticket.sla_policy_id.is_(None),
+                                Ticket.first_response_due_at.is_(None), Ticket.resolution_due_at.is_(None))
+        # PostgreSQL: the batch's rows are locked until it commits, so a ticket write in between waits and then
+        # computes from these clocks; elsewhere the version guard below skips a ticket changed meanwhile
+        rows = (await s.execute(query.order_by(Ticket.id).limit(batch).with_for_update(of=Ticket))).all()
+        if not rows:
+            job.finished_at = now
+            return [], True
+        params = []
+        for r in rows:
+            chosen = engine.first_match(rules, engine.Facts(
+                priority_id=r.priority_id, type_id=r.type_id, tier=r.tier, service_id=r.service_id,
+                queue_id=r.queue_id, channel=r.channel))
+            cal = calendars.get(chosen.calendar_id) if chosen is not None else None
+            after = _job_clock(job, r, chosen, cal, now)
+            if any(after[k] != getattr(r, k) for k in _JOB_WRITTEN):
+                params.append({'b_id': r.id, 'b_version': r.version, **{f'b_{k}': v for k, v in after.items()}})
+        if params:
+            await s.execute(write, params)
+        job.after_id = rows[-1].id
+        job.done += len(rows)
+        job.changed += len(params)
+        finished = len(rows) < batch
+        if finished:
+            job.finished_at = now
+    return [p['b_id'] for p in params], finished

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import auth
 from ..errors import NotFound, ValidationError
+from ..events import SlaRecomputeRequested
 from ..models import (
     BusinessCalendar,
     Channel,
@@ -30,7 +31,7 @@ from ..models import (
 from ..sla import policy as engine
 from ..sla.calendar import make_calendar
 from . import audit, sla
-from ._uow import unit_of_work
+from ._uow import UnitOfWork, unit_of_work
 from .customers import TIER_SUGGESTIONS
 
 NAME_LIMIT = 200
@@ -103,8 +104,7 @@ async def save_calendar(*, actor: User, name: str, timezone: str = 'UTC',
             audit.record(s, actor, entity='business_calendar', entity_id=row.id, action='update',
                          summary=f'Changed calendar “{name}”: {calendar.describe()}',
                          data={'before': before, 'after': {'name': name, **calendar.to_dict()}})
-    if calendar_id is not None:
-        await recompute_open()
+            await _recompute_later(uow, f'Calendar “{name}” changed')
     return row
 
 
@@ -175,7 +175,7 @@ async def save_policy(*, actor: User, name: str, calendar_id: Any, first_respons
                 setattr(row, key, value)
             audit.record(s, actor, entity='sla_policy', entity_id=row.id, action='update',
                          summary=f'Changed SLA policy “{name}”', data={'before': before, 'after': dict(values)})
-    await recompute_open()
+        await _recompute_later(uow, f'SLA policy “{name}” {"created" if policy_id is None else "changed"}')
     return row
 
 
@@ -189,7 +189,7 @@ async def delete_policy(*, actor: User, policy_id: int) -> None:
         audit.record(s, actor, entity='sla_policy', entity_id=row.id, action='delete',
                      summary=f'Deleted SLA policy “{row.name}”', data={'name': row.name, 'conditions': row.conditions})
         await s.delete(row)
-    await recompute_open()
+        await _recompute_later(uow, f'SLA policy “{row.name}” deleted')
 
 
 async def move_policy(*, actor: User, policy_id: int, delta: int) -> None:
@@ -211,12 +211,22 @@ async def move_policy(*, actor: User, policy_id: int, delta: int) -> None:
         audit.record(s, actor, entity='sla_policy', entity_id=policy_id, action='move',
                      summary=f'Moved SLA policy “{rows[target].name}” to position {target + 1}',
                      data={'before': before, 'after': [r.id for r in rows]})
-    await recompute_open()
+        await _recompute_later(uow, f'SLA policy “{rows[target].name}” moved to position {target + 1}')
 
 
-async def recompute_open(*, batch: int = 500) -> int:
-    """Every open ticket's clock under the policies as they are now (see ``sla.recompute_open``)."""
-    return await sla.recompute_open(batch=batch)
+async def _recompute_later(uow: UnitOfWork, reason: str) -> None:
+    """The open tickets' clocks follow the change: marked in the admin's transaction, done by the escalation worker
+    in batches (``sla.run_clock_jobs``) — the save returns at once; /admin/sla shows the progress."""
+    await sla.request_recompute(uow.session, reason=reason)
+    uow.publish_after_commit(SlaRecomputeRequested())
+
+
+async def recompute_open() -> int:
+    """Every open ticket's clock under the policies as they are now, at once (the command line, benchmarks): a
+    recompute job run to its end here rather than by the worker. Returns how many clocks changed."""
+    async with unit_of_work() as uow:
+        await sla.request_recompute(uow.session, reason='Recompute requested')
+    return len((await sla.run_clock_jobs()).changed)
 
 
 # --- the shipped defaults ---------------------------------------------------------------------------------------

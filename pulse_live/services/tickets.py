@@ -14,18 +14,15 @@ from ..models import (
     Channel,
     EventKind,
     Organisation,
-    Priority,
-    PriorityScale,
     Role,
     Status,
     TeamMember,
     Ticket,
-    TicketType,
     User,
     utcnow,
 )
 from ..rules.prioritisation import level_value
-from . import prioritisation, routing, sla
+from . import config_cache, prioritisation, routing, sla
 from ._uow import unit_of_work
 from .chatter import add_message
 from .labels import FIELD_LABELS, exists
@@ -94,24 +91,6 @@ async def _validate_value(session: AsyncSession, field: str, value: Any) -> Any:
     return value
 
 
-async def _default_priority_id(session: AsyncSession) -> int:
-    row = (await session.execute(
-        select(Priority.id).join(PriorityScale, Priority.scale_id == PriorityScale.id)
-        .where(PriorityScale.is_active.is_(True))
-        .order_by(Priority.is_default.desc(), Priority.rank.desc()).limit(1))).scalar_one_or_none()
-    if row is None:
-        raise ValidationError('No priority scale is configured; run `pulse-live migrate` / seed the catalog.')
-    return row
-
-
-async def _default_type_id(session: AsyncSession) -> int:
-    row = (await session.execute(select(TicketType.id).where(TicketType.is_active.is_(True))
-                                 .order_by(TicketType.position, TicketType.id).limit(1))).scalar_one_or_none()
-    if row is None:
-        raise ValidationError('No ticket type is configured.')
-    return row
-
-
 async def provider_organisation_id(session: AsyncSession) -> int | None:
     return (await session.execute(select(Organisation.id).where(Organisation.is_provider.is_(True))
                                   .order_by(Organisation.id).limit(1))).scalar_one_or_none()
@@ -123,7 +102,7 @@ async def create_ticket(*, actor: User, title: str, description: str = '', type_
                         affected_components: str = '', technical_details: str = '', attempted_solutions: str = '',
                         workaround: str = '', files: list[storage.UploadedFile] | None = None,
                         impact: str | None = None, urgency: str | None = None) -> Ticket:
-    """Open a new ticket. Customers open tickets for themselves (channel portal); agents for any customer.
+    """Open a new ticket. Customers open tickets for themselves (channel portal or api); agents for any customer.
     ``files`` become attachments of a first message by the creator, in the same transaction. ``impact`` and
     ``urgency`` (high / medium / low; customers answer "who is affected", "how urgent") feed prioritisation."""
     files = files or []
@@ -135,23 +114,40 @@ async def create_ticket(*, actor: User, title: str, description: str = '', type_
             if customer_id not in (None, actor.id) or assignee_id or queue_id or technical_details:
                 raise auth.deny(actor, 'open a ticket with agent-only fields for customer', customer_id,
                                 'Customers open requests for themselves only.')
-            customer_id, channel = actor.id, Channel.PORTAL.value
+            customer_id = actor.id  # a customer's own request: from the portal or through the API, nothing else
+            channel = channel if channel in (Channel.PORTAL.value, Channel.API.value) else Channel.PORTAL.value
             priority_id = None  # customers tell urgency; agents and rules set the priority
         values: dict[str, Any] = {
             'title': title, 'description': description, 'affected_components': affected_components,
             'technical_details': technical_details, 'attempted_solutions': attempted_solutions,
             'workaround': workaround, 'customer_id': customer_id, 'service_id': service_id, 'queue_id': queue_id,
             'assignee_id': assignee_id, 'channel': channel or Channel.AGENT.value,
-            'type_id': type_id or await _default_type_id(s),
-            'priority_id': priority_id or await _default_priority_id(s),
+            'type_id': type_id, 'priority_id': priority_id,
         }
+        config = await config_cache.current(s)  # one read of the configuration's version (services/config_cache)
+        defaults = {}  # from the active catalog: no second look-up needed
+        if not type_id:
+            if config.default_type_id is None:
+                raise ValidationError('No ticket type is configured.')
+            defaults['type_id'] = config.default_type_id
+        if not priority_id:
+            if config.default_priority_id is None:
+                raise ValidationError('No priority scale is configured; run `pulse-live migrate` / seed the catalog.')
+            defaults['priority_id'] = config.default_priority_id
+        known = {'type_id': config.type_ids, 'priority_id': config.priority_ids, 'queue_id': config.queue_ids}
         for field in list(values):
-            values[field] = await _validate_value(s, field, values[field])
+            if field in defaults:
+                values[field] = defaults[field]
+            elif field in known and isinstance(values[field], int) and not isinstance(values[field], bool) \
+                    and values[field] in known[field]:
+                pass  # an existing type, priority or queue (the configuration just read)
+            else:
+                values[field] = await _validate_value(s, field, values[field])
         for field, level in (('impact', impact), ('urgency', urgency)):
             if level is not None:
                 values[field] = level_value(level, FIELD_LABELS[field])
         customer = await s.get(User, values['customer_id']) if values['customer_id'] else None
-        provider_id = await provider_organisation_id(s)
+        provider_id = config.provider_organisation_id
         organisation_id = customer.organisation_id if customer else (provider_id or actor.organisation_id)
 
         now = utcnow()
@@ -169,12 +165,15 @@ async def create_ticket(*, actor: User, title: str, description: str = '', type_
         if provider_id is not None:
             s.add(TeamMember(ticket_id=ticket.id, organisation_id=provider_id, added_how='support_group',
                              added_by_id=actor.id))
-        # routing and prioritisation: the reasons go into the data of the opening row
-        info = await routing.on_create(s, ticket, explicit_queue=queue_id is not None)
-        info['priority_reason'] = await prioritisation.on_create(s, actor, ticket,
-                                                                 explicit_priority=priority_id is not None)
-        await sla.on_create(s, ticket)  # the clock: policy and due times (staff only; not in the opening row)
-        opened.data = info
+        # routing and prioritisation: the reasons go into the data of the opening row. They read the catalog and the
+        # rules, not these rows: no flush in between, so the opening row is inserted with its data and the ticket's
+        # queue, priority and clock are one UPDATE
+        with s.no_autoflush:
+            info = await routing.on_create(s, ticket, explicit_queue=queue_id is not None)
+            info['priority_reason'] = await prioritisation.on_create(s, actor, ticket,
+                                                                     explicit_priority=priority_id is not None)
+            await sla.on_create(s, ticket)  # the clock: policy and due times (staff only; not in the opening row)
+            opened.data = info
         if stored:
             await add_message(w, body='', internal=False, stored=stored, now=now)
         await w.publish()

@@ -41,7 +41,7 @@ async def test_customer_request_live_with_agent(e2e, tmp_path):
     await expect(page.get_by_text('Received', exact=True).first).to_be_visible()
 
     # Anna's ticket list shows it without a reload
-    await expect(anna.page.get_by_role('link', name=reference)).to_be_visible(timeout=10_000)
+    await expect(anna.page.get_by_role('link', name=reference)).to_be_visible(timeout=20_000)
     await anna.page.get_by_role('link', name=reference).click()
     await expect(composer(anna.page)).to_be_visible()
 
@@ -53,7 +53,7 @@ async def test_customer_request_live_with_agent(e2e, tmp_path):
     await post_message(anna.page, reply)
 
     # Carl, still on his request, gets the reply live, never the note
-    await expect(page.get_by_text(reply, exact=True)).to_be_visible(timeout=10_000)
+    await expect(page.get_by_text(reply, exact=True)).to_be_visible(timeout=20_000)
     await expect(page.get_by_text(f'{tag}-note')).to_have_count(0)
     await expect(page.get_by_text('Internal note')).to_have_count(0)
     await expect(page.get_by_role('tab', name='Internal note')).to_have_count(0)
@@ -67,12 +67,12 @@ async def test_customer_request_live_with_agent(e2e, tmp_path):
     await page.get_by_role('button', name='Send').click()
     await expect(composer(page)).to_have_value('')
     await expect(page.get_by_role('link', name='event-log.txt').first).to_be_visible()
-    await expect(page.locator('.q-notification')).to_have_count(0, timeout=10_000)  # let the toast go
+    await expect(page.locator('.q-notification')).to_have_count(0, timeout=20_000)  # let the toast go
     await page.evaluate('window.scrollTo(0, 0)')
     await screenshot(page, 'portal-request.png', full_page=False)
 
     link = anna.page.get_by_role('link', name='event-log.txt').first
-    await expect(link).to_be_visible(timeout=10_000)
+    await expect(link).to_be_visible(timeout=20_000)
     href = await link.get_attribute('href')
     response = await anna.context.request.get(e2e.url + href)
     assert response.status == 200 and await response.body() == f'printer log {tag}\n'.encode()

@@ -56,6 +56,8 @@ async def test_screenshots_of_ticket_page_and_list(e2e):
 
     # open a ticket by clicking its reference in the list
     ref = reference(58)
+    # other browser tests update tickets too, so this one may have left page 1: find it with the list's search
+    await page.goto(f'{e2e.url}/tickets?status=all&sort=updated&q={ref}')
     link = page.get_by_role('link', name=ref, exact=True)
     await expect(link).to_be_visible()
     await link.click()
@@ -83,3 +85,20 @@ async def test_resolved_ticket_offers_distinct_actions(e2e):
     labels = [text.strip() for text in await actions.all_inner_texts()]
     assert len(set(labels)) == len(labels), f'two actions with the same label: {labels}'
     assert sorted(labels) == ['Close', 'Reopen', 'Resume work']
+
+
+async def test_similar_tickets_stay_inside_their_panel(e2e):
+    """Long similar-ticket titles are cut with an ellipsis; their status badges stay inside the panel and the page
+    gets no horizontal scroll (the badges stuck out of the card and widened the page)."""
+    anna = await e2e.login('anna@pulse.demo')
+    page = await e2e.open_ticket(anna, reference(1))  # "Printer on floor 3 is down": several similar, long titles
+    panel = page.locator('.q-expansion-item', has_text='Similar tickets and articles')
+    await expect(panel.locator('.search-hit').first).to_be_visible()
+    overflow = await panel.evaluate('''panel => {
+        const right = panel.getBoundingClientRect().right;
+        return [...panel.querySelectorAll('.search-hit *')].filter(e => e.getBoundingClientRect().right > right + 1)
+            .map(e => e.textContent.trim().slice(0, 40));
+    }''')
+    assert overflow == []
+    assert await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')
+    await screenshot(page, 'similar-tickets.png')

@@ -56,6 +56,8 @@ async def open_ticket(user, email: str, reference: str) -> None:
     await login(user, email)
     await user.open(f'/tickets/{reference}')
     await user.should_see(reference)
+    if email.endswith('@pulse.demo'):  # staff: the side column comes once the page connected
+        await user.should_see(marker='documents', retries=100)
 
 
 def send(user, text: str, *, mode: str | None = None) -> None:

@@ -78,6 +78,11 @@ async def test_a_mail_that_could_not_be_imported_is_shown_and_can_be_discarded(u
     await user.should_see(kind=ui.table, marker='failed-table')
     [row] = user.find(marker='failed-table').elements.pop().rows
     assert (row['sender'], row['subject']) == ('carl@acme.demo', 'Big logs') and 'Too large' in row['error']
+    # the admin downloads the mail as it came (the Original button's address), never shown inline
+    response = await user.http_client.get(f'/admin/mail-imports/{row["id"]}/original')
+    assert response.status_code == 200 and response.content == raw
+    assert response.headers['content-disposition'].startswith('attachment')
+    assert response.headers['content-type'] == 'application/octet-stream'
     await _emit(user.find(marker='failed-table').elements.pop(), 'discard', row['id'])
     await user.should_see('Discarded')
     await user.should_see('Nothing waiting: every mail was imported.')
@@ -89,3 +94,21 @@ async def test_only_admins_get_the_page(user: User, people) -> None:
     await login(user, 'anna@pulse.demo')
     await user.open('/admin/mailboxes')
     await user.should_not_see('Connect a mailbox')
+
+
+async def test_only_admins_download_a_mail_that_was_not_imported(create_user, people) -> None:
+    admin = people.users['admin@pulse.demo']
+    box = await mailboxes.save_mailbox(actor=admin, name='Support', host='127.0.0.1', port=1, security='none',
+                                       username='helpdesk', secret='secret', active=False)
+    await mail_intake.keep_failed(mailbox_id=box.id, uidvalidity=1, uid=7, raw=b'Subject: kept\r\n\r\nbody\r\n',
+                                  error='boom')
+    async with db.session() as s:
+        failed_id = (await s.execute(select(FailedImport.id))).scalar_one()
+    for email in ('anna@pulse.demo', 'carl@acme.demo'):  # an agent and a customer: as if there were nothing
+        other = create_user()
+        await login(other, email)
+        response = await other.http_client.get(f'/admin/mail-imports/{failed_id}/original')
+        assert response.status_code == 404 and b'kept' not in response.content
+    anonymous = create_user()
+    response = await anonymous.http_client.get(f'/admin/mail-imports/{failed_id}/original')
+    assert b'body' not in response.content

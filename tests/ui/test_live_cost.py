@@ -9,6 +9,7 @@ sends, and where they sit.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 
 from nicegui import context, ui
@@ -19,10 +20,12 @@ from sqlalchemy import select
 
 from components.chatter import Chatter
 from pulse_live import db
+from pulse_live.bus import get_bus
+from pulse_live.events import TicketChanged
 from pulse_live.models import Notification
 from pulse_live.services import chatter
 from tests.factories import make_ticket
-from tests.ui.conftest import open_ticket
+from tests.ui.conftest import login, open_ticket
 
 
 class Sent:
@@ -75,8 +78,10 @@ def _inside_boundary(element: Element) -> bool:
 
 
 def _chatter_texts(user: User) -> list[str]:
+    """The message bodies the chatter shows, in order (each entry is one HTML element; its body is the markdown)."""
     stream = user.find(marker='chatter').elements.pop()
-    return [e.content for e in stream.descendants() if isinstance(e, ui.html)]
+    return [body for e in stream.descendants() if isinstance(e, ui.html)
+            for body in re.findall(r'<div class="chatter-body[^"]*">(.*?)</div>', e.content, re.S)]
 
 
 async def test_live_message_and_typing_rerender_only_their_part_of_the_viewers_page(
@@ -188,3 +193,241 @@ async def test_no_toast_for_the_ticket_this_tab_shows_but_on_other_pages(create_
     await chatter.post_message(actor=anna_row, ticket_id=ticket.id, body='@ben and this')
     await ben.should_see(marker='bell-count', content='1')
     assert any('mentioned you' in m and 'and this' in m for tab, m in toasts.by_tab if tab == list_tab)
+
+
+STAFF = ('anna@pulse.demo', 'ben@pulse.demo', 'daniel@pulse.demo', 'maria@pulse.demo', 'admin@pulse.demo')
+
+
+async def test_a_change_seen_by_many_staff_pages_is_read_once_and_rebuilds_only_what_changed(
+        create_user: Callable[[], User], people, monkeypatch) -> None:
+    from pulse_live.models import Status, Ticket
+    from pulse_live.queries import sla as sla_queries
+    from pulse_live.queries import tickets as ticket_queries
+    from pulse_live.services import tickets as ticket_service
+    anna_row = people.users['anna@pulse.demo']
+    ticket = await make_ticket(people)
+    viewers = [create_user() for _ in STAFF]
+    for viewer, email in zip(viewers, STAFF, strict=True):
+        await open_ticket(viewer, email, ticket.reference)
+    reads = {'ticket': 0, 'sla': 0}
+
+    def counting(name: str, read):
+        async def counted(*args, **kwargs):
+            reads[name] += 1
+            return await read(*args, **kwargs)
+        return counted
+    monkeypatch.setattr(ticket_queries, 'ticket_view', counting('ticket', ticket_queries.ticket_view))
+    monkeypatch.setattr(sla_queries, 'ticket_sla', counting('sla', sla_queries.ticket_sla))
+    ben = viewers[1]
+    badges = ben.find(marker='status-badge').elements.pop().parent_slot.parent
+    work = ben.find(marker='work-panel').elements.pop()
+    sent = Sent(ben)
+
+    # a field no header part shows: every page shows the change, one read of the ticket and of its SLA for all
+    # five pages, and neither the badges nor the work strip is rebuilt
+    await ticket_service.update_ticket(actor=anna_row, ticket_id=ticket.id, expected_version=ticket.version,
+                                       changes={'workaround': 'Power cycle'})
+    for viewer in viewers:
+        await viewer.should_see('Anna Keller changed Work-around — → Power cycle')
+    # one read per change; a second only when a page came to it after the first read's answer was dropped
+    assert reads['ticket'] <= 2, f'{reads["ticket"]} reads of the ticket for {len(viewers)} pages'
+    assert reads['sla'] <= 2, f'{reads["sla"]} reads of the SLA for {len(viewers)} pages'
+    assert badges not in sent.changed and work not in sent.changed, 'header parts rebuilt though nothing changed'
+
+    # a change the header shows: its parts are rebuilt, still with one read for every page
+    reads.update(ticket=0, sla=0)
+    sent.mark()
+    async with db.session() as s:
+        version = (await s.get(Ticket, ticket.id)).version
+    published = len(get_bus().published)
+    await ticket_service.change_status(actor=anna_row, ticket_id=ticket.id, expected_version=version,
+                                       status=Status.IN_PROGRESS.value)
+    for viewer in viewers:
+        await viewer.should_see(marker='status-badge', content=Status.IN_PROGRESS.label)
+    assert badges in sent.changed and work in sent.changed
+    changes = [e for e in get_bus().published[published:] if isinstance(e, TicketChanged)]
+    assert 1 <= len(changes) <= 2  # the status, and what the clock made of it
+    assert reads['ticket'] <= 2 * len(changes) < len(viewers), (reads, changes)
+    assert reads['sla'] <= 2 * len(changes), (reads, changes)
+
+
+async def test_a_page_without_its_socket_reads_nothing_until_it_is_back_then_shows_what_it_missed(
+        create_user: Callable[[], User], people, monkeypatch) -> None:
+    from pulse_live.queries import shared
+    from pulse_live.services import tickets as ticket_service
+    anna_row, ben_row = people.users['anna@pulse.demo'], people.users['ben@pulse.demo']
+    ticket = await make_ticket(people)
+    ben = create_user()
+    await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
+    reads: list[int] = []
+    new_events = shared.new_events
+
+    async def counted(viewer, *args, **kwargs):
+        reads.append(viewer.id)
+        return await new_events(viewer, *args, **kwargs)
+    monkeypatch.setattr(shared, 'new_events', counted)
+
+    # Ben's tab went to another page (or lost its connection): NiceGUI keeps his page for a reconnect
+    client = ben.client
+    socket_id, document_id = next(iter(client._socket_to_document_id.items()))
+    tab_id = client.tab_id
+    client.handle_disconnect(socket_id)
+    assert not client.has_socket_connection
+    for i in range(3):
+        await chatter.post_message(actor=anna_row, ticket_id=ticket.id, body=f'while away {i}')
+    await ticket_service.update_ticket(actor=anna_row, ticket_id=ticket.id, expected_version=ticket.version,
+                                       changes={'title': 'Printer on floor 4 is down'})
+    await asyncio.sleep(0.3)
+    assert ben_row.id not in reads, 'a page nobody sees re-read the chatter'
+    assert 'while away 0' not in ' '.join(_chatter_texts(ben))
+
+    # the socket comes back: everything missed is shown, once
+    await client.handle_handshake(socket_id, tab_id, None, document_id, None)
+    await ben.should_see(kind=ui.html, content='while away 2')
+    await ben.should_see('Printer on floor 4 is down')
+    texts = [t for t in _chatter_texts(ben) if 'while away' in t]
+    assert texts == [f'<p>while away {i}</p>\n' for i in range(3)]
+
+
+async def test_a_live_entry_is_one_element_per_page_built_once_per_way_of_seeing_it(
+        create_user: Callable[[], User], people, monkeypatch) -> None:
+    """Five staff pages and the customer's portal page get a new message: its markup is built once for everyone who
+    sees it alike (staff and the customer here: a public message without files) and once for its author's own page
+    (their own bubble); every page receives it as one element, with nothing inside it to build."""
+    from components import chatter_html
+    from tests.ui.conftest import login
+    daniel_row = people.users['daniel@pulse.demo']
+    ticket = await make_ticket(people)
+    staff = [create_user() for _ in STAFF]
+    for viewer, email in zip(staff, STAFF, strict=True):
+        await open_ticket(viewer, email, ticket.reference)
+    carl = create_user()
+    await login(carl, 'carl@acme.demo', expect='My requests')
+    await carl.open(f'/portal/requests/{ticket.reference}')
+    builds: list[tuple[int, bool]] = []
+    build = chatter_html._message
+
+    def counted(e, when: str, mine: bool) -> str:
+        builds.append((e.id, mine))
+        return build(e, when, mine)
+    monkeypatch.setattr(chatter_html, '_message', counted)
+    pages = [*staff, carl]
+    sent = [Sent(page) for page in pages]
+
+    await chatter.post_message(actor=daniel_row, ticket_id=ticket.id, body='Seen by **everyone**')
+    for page in pages:
+        await page.should_see(kind=ui.html, content='Seen by <strong>everyone</strong>')
+    assert sorted(mine for _, mine in builds) == [False, True], builds  # Daniel's own bubble differs
+    for page, s in zip(pages, sent, strict=True):
+        entries = list({e.id: e for e in s.all if isinstance(e, ui.html) and 'everyone' in e.content}.values())
+        assert len(entries) == 1 and not entries[0].default_slot.children, page.client.page.path
+        assert _inside_boundary(entries[0])
+    # the customer's page shows the markup the staff pages show (the same string object: built once, shared)
+    staff_entry = staff[0].find(kind=ui.html, content='everyone').elements.pop()
+    carl_entry = carl.find(kind=ui.html, content='everyone').elements.pop()
+    assert carl_entry.content is staff_entry.content
+
+
+async def test_a_change_wakes_only_the_pages_of_its_own_ticket(create_user: Callable[[], User], people,
+                                                               monkeypatch) -> None:
+    """Pages following other tickets are not called at all (they used to get a task each, per change, only to find
+    the change was not theirs)."""
+    from nicegui import background_tasks
+    anna_row = people.users['anna@pulse.demo']
+    watched, other = await make_ticket(people), await make_ticket(people, title='Other ticket')
+    ben = create_user()
+    await open_ticket(ben, 'ben@pulse.demo', watched.reference)
+    others = [create_user() for _ in range(3)]
+    for viewer, email in zip(others, STAFF[2:], strict=True):
+        await open_ticket(viewer, email, other.reference)
+    woken: list[str] = []
+    create = background_tasks.create_or_defer
+
+    def recording(coroutine, *, name: str = 'unnamed task', **kwargs):
+        woken.append(name)
+        return create(coroutine, name=name, **kwargs)
+    monkeypatch.setattr(background_tasks, 'create_or_defer', recording)
+
+    await chatter.post_message(actor=anna_row, ticket_id=watched.id, body='Only for this ticket')
+    await ben.should_see(kind=ui.html, content='Only for this ticket')
+    followers = [n for n in woken if 'ticket_live.py' in n]
+    assert len(followers) == 1, followers  # Ben's page; none of the three pages of the other ticket
+
+
+async def test_typing_with_many_viewers_merges_presence_once_per_change(create_user: Callable[[], User], people,
+                                                                        monkeypatch) -> None:
+    from pulse_live import presence
+    from pulse_live.events import PresenceChanged
+    ticket = await make_ticket(people)
+    viewers = [create_user() for _ in STAFF]
+    for viewer, email in zip(viewers, STAFF, strict=True):
+        await open_ticket(viewer, email, ticket.reference)
+    anna, ben = viewers[0], viewers[1]
+    snapshots = [0]
+    snapshot = presence.snapshot
+
+    def counted(ticket_id: int) -> dict:
+        snapshots[0] += 1
+        return snapshot(ticket_id)
+    monkeypatch.setattr(presence, 'snapshot', counted)
+    published = len(get_bus().published)
+    typing_label = ben.find(marker='typing').elements.pop()
+    sent = Sent(ben)
+
+    anna.find(marker='composer').type('Looking at it')
+    await ben.should_see('Anna Keller is typing…')
+    changes = [e for e in get_bus().published[published:] if isinstance(e, PresenceChanged) and e.ticket_id]
+    assert changes and snapshots[0] <= len(changes), (snapshots[0], len(changes), len(viewers))
+    assert [e for e in sent.changed if e is not typing_label] == [], 'only the typing line changed on Ben\'s page'
+
+
+async def test_a_page_open_all_day_keeps_a_bounded_chatter(create_user: Callable[[], User], people,
+                                                           monkeypatch) -> None:
+    """Live entries join the page's tree; past ``Chatter.KEEP`` entries the oldest blocks leave it again (and
+    "Load older entries" brings them back), so a busy ticket does not grow every open page without end."""
+    monkeypatch.setattr(Chatter, 'KEEP', 30)
+    anna_row = people.users['anna@pulse.demo']
+    ticket = await make_ticket(people)
+    ben = create_user()
+    await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
+    for i in range(75):
+        await chatter.post_message(actor=anna_row, ticket_id=ticket.id, body=f'busy {i:02d}')
+    await ben.should_see(kind=ui.html, content='busy 74')
+    texts = [t for t in _chatter_texts(ben) if 'busy' in t]
+    assert len(texts) <= 30 + Chatter.BLOCK, len(texts)
+    assert texts == [f'<p>busy {i:02d}</p>\n' for i in range(75 - len(texts), 75)]  # the newest, in order
+    ben.find('Load older entries').click()
+    await ben.should_see(kind=ui.html, content=f'busy {75 - len(texts) - 1:02d}')
+
+
+async def test_the_unread_count_is_read_once_for_all_the_pages_of_a_person(create_user: Callable[[], User], people,
+                                                                           monkeypatch) -> None:
+    """A desk has the app open in several tabs, each with a bell: a notification (and its being read) re-counts
+    the bell in every tab with one read, not one per tab (measured: benchmarks/desk_load.py)."""
+    from components import bell
+    from pulse_live.queries import notifications as note_queries
+    from pulse_live.services import notifications
+    anna_row, ben_row = people.users['anna@pulse.demo'], people.users['ben@pulse.demo']
+    ticket = await make_ticket(people)
+    tabs = [create_user() for _ in range(4)]
+    for tab in tabs:
+        await login(tab, 'ben@pulse.demo')  # each on its own list page (/tickets)
+    reads = [0]
+    count = note_queries.unread_count
+
+    async def counted(user_id: int) -> int:
+        reads[0] += 1
+        return await count(user_id)
+    monkeypatch.setattr(note_queries, 'unread_count', counted)
+    monkeypatch.setattr(bell.note_queries, 'unread_count', counted)
+
+    await chatter.post_message(actor=anna_row, ticket_id=ticket.id, body='@ben a look please')
+    for tab in tabs:
+        await tab.should_see(marker='bell-count', content='1')
+    assert reads[0] == 1, f'{reads[0]} reads of the unread count for {len(tabs)} tabs'
+
+    reads[0] = 0
+    await notifications.mark_read(actor=ben_row)
+    for tab in tabs:
+        await tab.should_not_see(marker='bell-count')
+    assert reads[0] == 1

@@ -107,3 +107,77 @@ async def test_closed_list_and_portal_pages_leave_nothing_behind(create_user, pe
     assert after['clients'] == start['clients']
     alive = await _still_alive(pages)
     assert not alive, f'closed pages still in memory: {alive}'
+
+
+async def test_the_cycle_collector_runs_less_often_and_a_closed_page_is_still_collected(user: User, people) -> None:
+    """``housekeeping.tune_gc`` (app start-up): CPython's default thresholds ran a full collection every few seconds
+    under load (benchmarks/desk_load.py); with the raised ones a closed ticket page is still collected."""
+    from components import housekeeping
+    assert gc.get_threshold() == housekeeping.GC_THRESHOLDS
+    ticket = await tickets.create_ticket(actor=people.users['anna@pulse.demo'], title='Collected at last')
+    await login(user, 'anna@pulse.demo')
+    client = await user.open(f'/tickets/{ticket.reference}')
+    await user.should_see(marker='composer')
+    page = weakref.ref(client)
+    user.client = None
+    await _close(client)
+    del client
+    assert not await _still_alive([('ticket page', page)])
+
+
+async def test_a_closed_page_in_the_oldest_generation_is_collected_without_anyone_calling_the_collector(
+        user: User, people, monkeypatch) -> None:
+    """With the raised thresholds a full collection may not come for hours: a page that reached the oldest generation
+    would stay in memory after it closed. Its deletion schedules one (rate-limited) full collection."""
+    from components import housekeeping
+    assert housekeeping._state['tuned']  # noqa: SLF001
+    pending = housekeeping._state['trim']  # noqa: SLF001  (earlier tests' deletions: a step already planned)
+    if pending is not None:
+        pending.cancel()
+    housekeeping._state['trim'] = None  # noqa: SLF001
+    monkeypatch.setitem(housekeeping._state, 'collected_at', None)  # noqa: SLF001  (none for a minute: one is due)
+    ticket = await tickets.create_ticket(actor=people.users['anna@pulse.demo'], title='Old page')
+    await login(user, 'anna@pulse.demo')
+    client = await user.open(f'/tickets/{ticket.reference}')
+    await user.should_see(marker='composer')
+    page = weakref.ref(client)
+    gc.collect()  # everything alive now sits in the oldest generation, as a page open for a while does
+    gc.disable()  # and no collection happens by itself from here on (as with the raised thresholds)
+    try:
+        user.client = None
+        client.delete()
+        del client
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if page() is None:
+                break
+        assert page() is None, 'the closed page is still in memory'
+        before = housekeeping._state['collections']  # noqa: SLF001
+        other = await user.open(f'/tickets/{ticket.reference}')  # a second deletion within the minute
+        await user.should_see(marker='composer')
+        user.client = None
+        other.delete()
+        del other
+        await asyncio.sleep(0.3)
+        assert housekeeping._state['collections'] == before  # rate-limited: not another full collection yet
+        assert housekeeping._state['trim'] is not None  # noqa: SLF001  (it is scheduled for when one is due)
+    finally:
+        gc.enable()
+
+
+async def test_a_page_upload_route_is_a_plain_route_and_goes_with_its_page(user: User, people) -> None:
+    """``housekeeping.install_light_upload_routes``: the composer's upload route costs no FastAPI route analysis per
+    page opened (its answers are checked with real uploads in tests/e2e/test_attacks.py), and leaves with the page."""
+    from fastapi.routing import APIRoute
+    from nicegui import ui
+    ticket = await tickets.create_ticket(actor=people.users['anna@pulse.demo'], title='Upload route')
+    await login(user, 'anna@pulse.demo')
+    client = await user.open(f'/tickets/{ticket.reference}')
+    await user.should_see(marker='composer')
+    (upload,) = user.find(kind=ui.upload).elements
+    path = upload.props['url']
+    routes = [r for r in app.routes if getattr(r, 'path', None) == path]
+    assert len(routes) == 1 and not isinstance(routes[0], APIRoute)
+    user.client = None
+    await _close(client)
+    assert not [r for r in app.routes if getattr(r, 'path', None) == path]

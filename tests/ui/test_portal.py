@@ -454,3 +454,39 @@ async def test_an_oversize_upload_is_refused_before_it_is_read(user: User, peopl
     fine = await user.http_client.post(url, files={'file': ('small.log', b'E-53', 'text/plain')})
     assert fine.status_code == 200
     await user.should_see(marker='picked-file')  # the small file arrived as usual
+
+
+async def test_a_double_click_on_send_opens_one_request(user: User, people) -> None:
+    """Two clicks on "Send request" before the first one's answer: one request, not two."""
+    await login(user, 'carl@acme.demo', expect='My requests')
+    await user.open('/portal/new')
+    user.find(marker='request-subject').type('Scanner jams on every page')
+    user.find(marker='request-description').type('Since this morning.')
+    async with db.session() as s:
+        before = (await s.execute(select(func.count(Ticket.id)))).scalar_one()
+    send_button = user.find(marker='send-request')
+    send_button.click()
+    send_button.click()  # the second click arrives while the first is being handled
+    await user.should_see(marker='request-title', retries=50)
+    await asyncio.sleep(0.5)  # a second create, if any, has committed by now
+    async with db.session() as s:
+        titles = (await s.execute(select(Ticket.title).order_by(Ticket.id.desc()).limit(3))).scalars().all()
+        after = (await s.execute(select(func.count(Ticket.id)))).scalar_one()
+    assert after == before + 1 and titles.count('Scanner jams on every page') == 1
+
+
+async def test_an_entry_link_to_an_internal_note_shows_the_request_without_the_note(user: User, people) -> None:
+    """``?entry=`` naming an internal note (guessed, or from an agent's link): the request opens as usual, the note
+    is neither loaded nor landed on; an entry of the request the customer may see is."""
+    carl_row, anna = people.users['carl@acme.demo'], people.users['anna@pulse.demo']
+    t = await tickets.create_ticket(actor=carl_row, title='Screen flickers')
+    reply = await chatter.post_message(actor=anna, ticket_id=t.id, body='Which cable do you use?')
+    note = await chatter.post_message(actor=anna, ticket_id=t.id, body='Probably the dock again', internal=True)
+    await login(user, 'carl@acme.demo', expect='My requests')
+    await user.open(f'/portal/requests/{t.reference}?entry={note.id}')
+    await user.should_see(marker='request-title')
+    await user.should_see('Which cable do you use?')
+    await user.should_not_see('Probably the dock again')
+    await user.open(f'/portal/requests/{t.reference.lower()}?entry={reply.id}')  # redirected, the entry kept
+    await user.should_see(marker='request-title')
+    await user.should_see('Which cable do you use?')

@@ -3,6 +3,9 @@ hidden from the customer, uploads and downloads, safe merge of concurrent edits,
 team's support group and watch switches."""
 from __future__ import annotations
 
+import asyncio
+import html
+import re
 from collections.abc import Callable
 
 import httpx
@@ -13,8 +16,9 @@ from sqlalchemy import select
 from pulse_live import db
 from pulse_live.models import Priority, Queue
 from pulse_live.services import chatter
+from pulse_live.services import tickets as tickets_service
 from tests.factories import make_ticket
-from tests.ui.conftest import login, open_ticket, send
+from tests.ui.conftest import login, open_ticket, send, until
 
 
 async def _events(ticket_id):
@@ -96,8 +100,9 @@ async def test_upload_documents_and_authorised_download(create_user: Callable[[]
     await anna.should_see(marker='pending-file')
     send(anna, 'Logs attached')
     await anna.should_see(marker='document', retries=30)
-    links = list(anna.find(marker='attachment-link').elements)
-    hrefs = {link.text: link.props['href'] for link in links}
+    entry = anna.find(marker='attachment-link').elements.pop()  # the entry that shows the files
+    hrefs = {html.unescape(name): href for href, name in
+             re.findall(r'<a href="(/attachments/\d+)" target="_blank"[^>]*>([^<]*)</a>', entry.content)}
     assert set(hrefs) == {'error log.txt', 'page.html'}
 
     cookies = anna.http_client.cookies
@@ -238,3 +243,91 @@ async def test_the_team_names_the_support_group_once_and_every_watch_switch(user
     assert switches, 'the team list shows watch switches'
     assert all(s.props.get('aria-label', '').startswith('Notify ') for s in switches)
     assert any(s.props['aria-label'] == 'Notify Carl Jensen' for s in switches)
+
+
+async def test_the_first_response_holds_header_and_chatter_and_the_side_column_comes_over_the_socket(
+        user: User, people) -> None:
+    """Opening a ticket: the page the browser gets first has what the first paint shows (header, chatter, composer);
+    the side column (SLA, customer, similar tickets, details, team, documents) is built once the page connected."""
+    ticket = await make_ticket(people)
+    await chatter.post_message(actor=people.users['ben@pulse.demo'], ticket_id=ticket.id, body='Printer on fire')
+    await login(user, 'anna@pulse.demo')
+    first = await user.http_client.get(f'/tickets/{ticket.reference}')
+    assert first.status_code == 200
+    assert ticket.reference in first.text and 'Printer on fire' in first.text
+    for later in ('Similar tickets and articles', 'Technical details', 'Documents', 'Service level'):
+        assert later not in first.text, later
+    await user.open(f'/tickets/{ticket.reference}')
+    await user.should_see(marker='documents', retries=100)
+    for later in ('Similar tickets and articles', 'Technical details', 'Service level'):
+        await user.should_see(later)
+    await user.should_see(marker='field-title')
+
+
+async def test_a_change_made_while_the_side_column_is_built_reaches_the_page(create_user: Callable[[], User],
+                                                                             people, monkeypatch) -> None:
+    """The page follows the ticket from the moment it is built, not only once its side column is there."""
+    from pulse_live.queries import catalog
+    gate = asyncio.Event()
+    ticket_types = catalog.ticket_types
+
+    async def held_ticket_types():  # the side column's first read waits until the changes below were made
+        await gate.wait()
+        return await ticket_types()
+    ticket = await make_ticket(people)
+    anna = create_user()
+    await login(anna, 'anna@pulse.demo')
+    monkeypatch.setattr(catalog, 'ticket_types', held_ticket_types)
+    await anna.open(f'/tickets/{ticket.reference}')
+    await chatter.post_message(actor=people.users['ben@pulse.demo'], ticket_id=ticket.id, body='Posted meanwhile')
+    await tickets_service.update_ticket(actor=people.users['ben@pulse.demo'], ticket_id=ticket.id,
+                                        expected_version=ticket.version, changes={'workaround': 'Use the other one'})
+    await anna.should_see(kind=ui.html, content='Posted meanwhile', retries=100)
+    await anna.should_not_see(marker='documents')
+    gate.set()
+    await anna.should_see(marker='documents', retries=100)
+    await until(lambda: anna.find(marker='field-workaround').elements.pop().value == 'Use the other one')
+
+
+async def test_a_link_to_an_old_entry_keeps_it_on_the_page_when_live_entries_arrive(user: User, people) -> None:
+    """``?entry=`` loads the chatter back to an old entry (more than the page otherwise keeps); a live entry must
+    not push the entry being read out of the page."""
+    anna, ben = people.users['anna@pulse.demo'], people.users['ben@pulse.demo']
+    ticket = await make_ticket(people, 'A long conversation')
+    first = await chatter.post_message(actor=ben, ticket_id=ticket.id, body='The very first finding', internal=True)
+    for n in range(320):
+        await chatter.post_message(actor=ben, ticket_id=ticket.id, body=f'Step {n}', internal=True)
+    await login(user, 'anna@pulse.demo')
+    await user.open(f'/tickets/{ticket.reference}?entry={first.id}')
+    await user.should_see('The very first finding', retries=100)
+    await chatter.post_message(actor=anna, ticket_id=ticket.id, body='A new finding', internal=True)
+    await user.should_see('A new finding', retries=100)
+    await user.should_see('The very first finding')
+
+
+async def test_a_change_made_while_the_side_column_is_half_built_reaches_its_editors(
+        create_user: Callable[[], User], people, monkeypatch) -> None:
+    """A change that arrives after the detail editors were made but before the side column is finished (the team's
+    candidates are still being read) is shown in the editors once it is."""
+    from pulse_live.queries import catalog
+    gate, reading = asyncio.Event(), asyncio.Event()
+    users_matching = catalog.users_matching
+
+    async def held_users_matching(*args, **kwargs):
+        reading.set()
+        await gate.wait()
+        return await users_matching(*args, **kwargs)
+    ticket = await make_ticket(people)
+    anna = create_user()
+    await login(anna, 'anna@pulse.demo')
+    monkeypatch.setattr(catalog, 'users_matching', held_users_matching)
+    await anna.open(f'/tickets/{ticket.reference}')
+    await asyncio.wait_for(reading.wait(), 30)  # the editors exist; the team's candidates are being read
+    ben = people.users['ben@pulse.demo']
+    await tickets_service.update_ticket(actor=ben, ticket_id=ticket.id, expected_version=ticket.version,
+                                        changes={'workaround': 'Use the other one'})
+    await chatter.post_message(actor=ben, ticket_id=ticket.id, body='After the change')
+    await anna.should_see(kind=ui.html, content='After the change', retries=100)  # the change reached the page
+    gate.set()
+    await anna.should_see(marker='documents', retries=100)
+    await until(lambda: anna.find(marker='field-workaround').elements.pop().value == 'Use the other one')

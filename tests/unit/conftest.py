@@ -12,12 +12,14 @@ from pulse_live.config import reset_settings
 
 class Sink:
     """Accepts every mail, unless told to refuse: all data (``refuse``, a temporary 451) or the recipients listed
-    in ``refuse_rcpt`` (answered with their SMTP reply)."""
+    in ``refuse_rcpt`` (answered with their SMTP reply); the connection is cut on the mails whose Message-ID is in
+    ``drop_ids`` (the client sees the connection lost, as in an outage)."""
 
     def __init__(self):
         self.messages: list[email.message.EmailMessage] = []
         self.refuse = False
         self.refuse_rcpt: dict[str, str] = {}
+        self.drop_ids: set[str] = set()
         self.controller: Controller | None = None
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -29,7 +31,11 @@ class Sink:
     async def handle_DATA(self, server, session, envelope):
         if self.refuse:
             return '451 try again later'
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        message = email.message_from_bytes(envelope.content, policy=policy.default)
+        if message['Message-ID'] in self.drop_ids:
+            server.transport.close()
+            return '421 closing'
+        self.messages.append(message)
         return '250 OK'
 
     def to(self, addr: str) -> list:

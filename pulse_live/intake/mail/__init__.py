@@ -8,7 +8,8 @@ loop starts and stops them as admins change mailboxes. A watcher:
    mailbox even when several run the intake;
 2. connects (``imap.py``), checks UIDVALIDITY (a changed one starts the folder afresh from UID 0: the mails already
    imported are recognised by their Message-ID), fetches every mail with a UID above ``last_uid`` and imports each
-   (``services/mail_intake.import_mail``: exactly once, the record written with the ticket change);
+   (``services/mail_intake.import_mail``: exactly once, the record written with the ticket change), the mails of a
+   fetch in one transaction with a savepoint per mail (``catch_up``);
 3. waits with IDLE (renewed every ``PULSE_MAIL_INTAKE_POLL_S``), or polls at that interval without IDLE;
 4. when the server goes away (mid-IDLE or anywhere), records the error on the mailbox and reconnects with
    exponential backoff and jitter, up to ``PULSE_MAIL_INTAKE_RECONNECT_MAX_S``.
@@ -24,6 +25,7 @@ import logging
 import os
 import random
 import socket
+import time
 from datetime import timedelta
 
 from sqlalchemy import or_, update
@@ -107,7 +109,7 @@ async def claim(mailbox_id: int, *, owner: str = PROCESS_ID) -> bool:
     """Take or renew the lease on a mailbox; False when another process holds it."""
     now = utcnow()
     until = now + timedelta(seconds=get_settings().mail_intake_claim_s)
-    async with db.session() as s, s.begin():
+    async with db.write_lock(), db.session() as s, s.begin():
         result = await s.execute(update(Mailbox).where(
             Mailbox.id == mailbox_id, Mailbox.active.is_(True),
             or_(Mailbox.claimed_by.is_(None), Mailbox.claimed_by == owner, Mailbox.claimed_until < now))
@@ -116,13 +118,13 @@ async def claim(mailbox_id: int, *, owner: str = PROCESS_ID) -> bool:
 
 
 async def release(mailbox_id: int, *, owner: str = PROCESS_ID) -> None:
-    async with db.session() as s, s.begin():
+    async with db.write_lock(), db.session() as s, s.begin():
         await s.execute(update(Mailbox).where(Mailbox.id == mailbox_id, Mailbox.claimed_by == owner)
                         .values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False))
 
 
 async def _note(mailbox_id: int, **values: object) -> None:
-    async with db.session() as s, s.begin():
+    async with db.write_lock(), db.session() as s, s.begin():
         await s.execute(update(Mailbox).where(Mailbox.id == mailbox_id).values(**values)
                         .execution_options(synchronize_session=False))
 
@@ -164,10 +166,10 @@ async def _load(mailbox_id: int) -> tuple:
 
 async def _session(mailbox_id: int, owner: str) -> None:
     """One connection: catch up, then wait for news, until the connection fails."""
-    from .imap import connect
+    from ...services.mailboxes import connect_mailbox
     settings = get_settings()
     conf, uidvalidity, last_uid = await _load(mailbox_id)
-    connection, server_validity, _ = await connect(conf)
+    connection, server_validity, _ = await connect_mailbox(conf)  # (an XOAUTH2 token is refreshed when due)
     try:
         if uidvalidity != server_validity:
             if uidvalidity is not None:
@@ -177,9 +179,12 @@ async def _session(mailbox_id: int, owner: str) -> None:
             await _note(mailbox_id, uidvalidity=uidvalidity, last_uid=0)
         await _note(mailbox_id, last_error='', last_checked=utcnow())
         while True:
+            before = last_uid
             last_uid = await catch_up(connection, mailbox_id, uidvalidity, last_uid)
             if not await claim(mailbox_id, owner=owner):
                 return  # another process has it now
+            if last_uid != before:
+                continue  # mails that arrived during the catch-up are not announced by the IDLE started after it
             wait = min(settings.mail_intake_poll_s, settings.mail_intake_claim_s / 2)  # renew the lease in time
             if settings.mail_intake_idle:
                 await connection.wait(wait)
@@ -190,93 +195,101 @@ async def _session(mailbox_id: int, owner: str) -> None:
         await connection.close()
 
 
-def _dependency(raw: bytes) -> tuple[str, bool]:
-    """The sender and whether the mail may answer another one (threading headers or a reference in the subject):
-    read from the headers only, to decide what may be imported side by side."""
-    from email import policy
-    from email.parser import BytesHeaderParser
-    from email.utils import parseaddr
-    head = raw.split(b'\r\n\r\n', 1)[0].split(b'\n\n', 1)[0][:65536]
-    try:
-        headers = BytesHeaderParser(policy=policy.compat32).parsebytes(head)
-        sender = parseaddr(str(headers.get('From', '')))[1].lower()
-        subject = str(headers.get('Subject', ''))
-        threaded = bool(headers.get('In-Reply-To') or headers.get('References')
-                        or f'{get_settings().ticket_prefix}-' in subject or '=?' in subject)
-    except Exception:  # noqa: BLE001 — unreadable headers: import it alone
-        return '', True
-    return sender, threaded
+_single: dict[int, int] = {}  # mailbox → UID: up to it, one mail per transaction (a batch failed to commit)
 
 
-def concurrency() -> int:
-    """Mails imported side by side: ``PULSE_MAIL_INTAKE_CONCURRENCY``, or by default 1 on SQLite (one writer
-    anyway) and 4 on PostgreSQL (each import waits mostly on round trips)."""
-    configured = get_settings().mail_intake_concurrency
-    if configured:
-        return configured
-    return 1 if db.engine().dialect.name == 'sqlite' else 4
+async def _import_batch(mailbox_id: int, uidvalidity: int, uids: list[int], mails: dict[int, bytes],
+                        last_uid: int) -> tuple[int, BaseException | None]:
+    """Import the mails of ``uids`` in order in ONE transaction (``_uow.batch``), each in a savepoint of its own, until
+    ``mail_intake_batch_s`` has passed or a mail fails with an error (its savepoint rolled back, the batch ends
+    there). ``last_uid`` moves in the same transaction. Returns how many went in and the error that ended it.
 
-
-async def _import_one(mailbox_id: int, uidvalidity: int, uid: int, raw: bytes) -> None:
-    from ...services.mail_intake import import_mail, keep_failed
-    key = (mailbox_id, uidvalidity, uid)
-    try:
-        await import_mail(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=raw)
-    except Exception as error:
-        _failures[key] = _failures.get(key, 0) + 1
-        if _failures[key] < MAX_ATTEMPTS:
-            raise  # perhaps passing (the database away): the watcher reconnects and tries again
-        log.exception('mailbox %s: mail %s failed %s times; kept for the admin', mailbox_id, uid, MAX_ATTEMPTS)
-        await keep_failed(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=raw,
-                          error=f'{type(error).__name__}: {error}')
-    _failures.pop(key, None)
+    The mails are read and their files written first (``mail_intake.prepare``, half the time budget), before the
+    batch takes the write lock: parsing a large mail and a slow object store held every writer of the process back
+    (an agent's post waited 3.8 s behind one mail whose attachment took 2 s to store). The batch does database work."""
+    from ... import storage
+    from ...services._uow import batch
+    from ...services.mail_intake import import_mail, prepare
+    limit = get_settings().mail_intake_batch_s
+    count, failure = 0, None
+    with storage.remembering():  # what prepare wrote, the import does not write again
+        ready, started = [], time.monotonic()
+        for uid in uids:
+            ready.append((uid, await prepare(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=mails[uid],
+                                             store=True)))
+            if time.monotonic() - started >= limit / 2:
+                break
+        started = time.monotonic()
+        async with batch() as b:
+            for uid, prepared in ready:
+                try:
+                    async with b.part():
+                        await import_mail(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=mails[uid],
+                                          prepared=prepared)
+                except Exception as error:  # noqa: BLE001 — the mails before it commit; the caller decides about it
+                    failure = error
+                    break
+                count += 1
+                if time.monotonic() - started >= limit:
+                    break
+            if count:
+                await b.session.execute(update(Mailbox).where(Mailbox.id == mailbox_id)
+                                        .values(last_uid=max(last_uid, uids[count - 1]), last_checked=utcnow())
+                                        .execution_options(synchronize_session=False))
+    return count, failure
 
 
 async def catch_up(connection, mailbox_id: int, uidvalidity: int, last_uid: int) -> int:
     """Import every mail above ``last_uid``; returns the new ``last_uid``.
 
-    Up to ``concurrency()`` mails are imported side by side, but never two of one sender at once (the flood count,
-    a new customer) and never a mail that may answer another before every earlier mail is in (a reply must find
-    its ticket). ``last_uid`` moves past a batch only when all of it is in; a failure ends the round (the watcher
-    reconnects, the UIDs done are skipped as already imported)."""
+    The mails of a fetch (up to ``imap.FETCH_BATCH_COUNT``) are imported in order, in one transaction per
+    ``mail_intake_batch_s`` (``_import_batch``): each mail's ticket change and its ``ImportedMail`` record in a
+    savepoint, ``last_uid`` and every event published after the commit. A mail failing with an error ends its batch
+    (the mails before it commit): it is tried again on the next round (the watcher reconnects), and after
+    ``MAX_ATTEMPTS`` failures it is kept as a failed import and the mailbox moves on. A batch whose commit fails is
+    tried again one mail per transaction, so one mail's fault cannot hold back the others."""
+    from ...services.mail_intake import intake_user, keep_failed
     from .imap import batches
     new = await connection.new_uids(last_uid)
-    limit = concurrency()
-    for batch in batches(new):
-        mails = await connection.fetch(batch)
-        running: dict[asyncio.Task[None], str] = {}
-        failures: list[BaseException] = []
-
-        async def settle(tasks: set[asyncio.Task[None]], running=running, failures=failures) -> None:
-            for task in tasks:
-                running.pop(task, None)
-                if task.exception() is not None:
-                    failures.append(task.exception())
-        try:
-            for uid in batch:
-                raw = mails.get(uid)
-                if raw is None:
-                    continue  # expunged meanwhile
-                sender, threaded = _dependency(raw) if limit > 1 else ('', False)
-                if running and (threaded or sender in running.values()):
-                    done, _ = await asyncio.wait(set(running))
-                    await settle(done)
-                while len(running) >= limit:
-                    done, _ = await asyncio.wait(set(running), return_when=asyncio.FIRST_COMPLETED)
-                    await settle(done)
-                if failures:
-                    break
-                running[asyncio.ensure_future(_import_one(mailbox_id, uidvalidity, uid, raw))] = sender
-            if running:
-                done, _ = await asyncio.wait(set(running))
-                await settle(done)
-        finally:
-            for task in list(running):
-                task.cancel()
-        if failures:
-            raise failures[0]
-        last_uid = max([last_uid, *batch])
-        await _note(mailbox_id, last_uid=last_uid, last_checked=utcnow())
     if not new:
         await _note(mailbox_id, last_checked=utcnow())
+        return last_uid
+    await intake_user()  # made once, in a transaction of its own (never inside a batch that may roll back)
+    for uids in batches(new):
+        mails = await connection.fetch(uids)
+        todo = [uid for uid in uids if uid in mails]  # (a UID missing: expunged meanwhile)
+        while todo:
+            single = todo[0] <= _single.get(mailbox_id, 0)
+            try:
+                count, failure = await _import_batch(mailbox_id, uidvalidity, todo[:1] if single else todo, mails,
+                                                     last_uid)
+            except Exception as error:  # the commit failed: nothing of this batch is in
+                if not single:
+                    _single[mailbox_id] = todo[-1]
+                    raise
+                count, failure = 0, error
+            for uid in todo[:count]:
+                _failures.pop((mailbox_id, uidvalidity, uid), None)
+            if count:
+                last_uid = max(last_uid, todo[count - 1])
+                todo = todo[count:]
+            if failure is None:
+                continue
+            uid = todo[0]
+            key = (mailbox_id, uidvalidity, uid)
+            _failures[key] = _failures.get(key, 0) + 1
+            if _failures[key] < MAX_ATTEMPTS:
+                raise failure  # perhaps passing (the database away): the watcher reconnects and tries again
+            log.error('mailbox %s: mail %s failed %s times; kept for the admin', mailbox_id, uid, MAX_ATTEMPTS,
+                      exc_info=failure)
+            await keep_failed(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=mails[uid],
+                              error=f'{type(failure).__name__}: {failure}')
+            _failures.pop(key, None)
+            last_uid = max(last_uid, uid)
+            todo = todo[1:]
+            await _note(mailbox_id, last_uid=last_uid, last_checked=utcnow())
+        if _single.get(mailbox_id, 0) <= last_uid:
+            _single.pop(mailbox_id, None)
+        last_uid = max([last_uid, *uids])
+        await _note(mailbox_id, last_uid=last_uid, last_checked=utcnow())
     return last_uid

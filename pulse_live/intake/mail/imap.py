@@ -3,9 +3,11 @@ new UIDs, fetch raw mails, wait with IDLE. Every call has a timeout; a dropped c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import ssl
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from aioimaplib import aioimaplib
@@ -32,6 +34,8 @@ class MailboxSettings:
     secret: str
     folder: str
     cafile: str | None = None
+    refreshable: bool = False          # XOAUTH2 with a refresh token, token endpoint and client id stored
+    expires_at: datetime | None = None  # of the access token, when known
 
 
 def settings_of(box: Mailbox) -> MailboxSettings:
@@ -40,7 +44,10 @@ def settings_of(box: Mailbox) -> MailboxSettings:
     from ...services.mailboxes import decrypt_secret
     return MailboxSettings(id=box.id, name=box.name, host=box.host, port=box.port, security=box.security,
                            auth=box.auth, username=box.username, secret=decrypt_secret(box.secret_encrypted),
-                           folder=box.folder, cafile=os.environ.get('PULSE_IMAP_CAFILE') or None)
+                           folder=box.folder, cafile=os.environ.get('PULSE_IMAP_CAFILE') or None,
+                           refreshable=bool(box.oauth_refresh_encrypted and box.oauth_token_url
+                                            and box.oauth_client_id),
+                           expires_at=box.oauth_expires_at)
 
 
 def _context(conf: MailboxSettings) -> ssl.SSLContext:
@@ -127,9 +134,32 @@ class Connection:
             protocol.transport, protocol, _context(self.conf), server_hostname=self.conf.host), self.timeout)
         await asyncio.wait_for(protocol.capability(), self.timeout)  # the capabilities may change after TLS
 
+    async def _command(self, awaitable: Any, timeout: float) -> Any:
+        """A command's answer; ends at once when the connection is lost meanwhile (aioimaplib leaves a command in
+        flight waiting for its timeout — up to 2 minutes for a fetch — when the server goes away under it)."""
+        if self.lost.is_set():
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            raise ImapError('The connection is gone.')
+        task = asyncio.ensure_future(awaitable)
+        lost = asyncio.ensure_future(self.lost.wait())
+        try:
+            done, _ = await asyncio.wait({task, lost}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+        if task in done:
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        if self.lost.is_set():
+            raise ImapError('The server went away.')
+        raise TimeoutError(f'the server did not answer within {timeout:.0f} s')
+
     async def new_uids(self, after: int) -> list[tuple[int, int]]:
         """(UID, size) of the mails with a UID above ``after``, oldest first."""
-        response = await self.client.uid('fetch', f'{after + 1}:*', '(UID RFC822.SIZE)')
+        response = await self._command(self.client.uid('fetch', f'{after + 1}:*', '(UID RFC822.SIZE)'),
+                                       self.timeout + 5)
         if response.result != 'OK':
             raise ImapError(f'Listing new mail failed: {_text(response.lines)}')
         found = []
@@ -144,7 +174,7 @@ class Connection:
         """The raw mails (BODY.PEEK: nothing is marked read)."""
         if not uids:
             return {}
-        response = await asyncio.wait_for(self.client.protocol.fetch(
+        response = await self._command(self.client.protocol.fetch(
             ','.join(str(u) for u in uids), '(UID BODY.PEEK[])', by_uid=True,
             timeout=max(self.timeout, 120)), max(self.timeout, 120) + 5)
         if response.result != 'OK':
@@ -180,7 +210,7 @@ class Connection:
         return push != aioimaplib.STOP_WAIT_SERVER_PUSH and any('EXISTS' in _line(x) for x in push)
 
     async def noop(self) -> None:
-        response = await self.client.noop()
+        response = await self._command(self.client.noop(), self.timeout + 5)
         if response.result != 'OK' or self.lost.is_set():
             raise ImapError('The server went away.')
 

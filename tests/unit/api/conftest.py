@@ -9,8 +9,8 @@ import pytest
 from fastapi import FastAPI
 
 from pulse_live.api import install
-from pulse_live.api.security import limiter
 from pulse_live.config import reset_settings
+from pulse_live.rate_limit import get_limiter
 from pulse_live.services import api_tokens
 
 
@@ -19,7 +19,7 @@ def api_app(monkeypatch) -> FastAPI:
     monkeypatch.setenv('PULSE_API_RATE_PER_MINUTE', '100000')
     monkeypatch.setenv('PULSE_API_AUTH_FAILURES_PER_MINUTE', '100000')
     reset_settings()
-    limiter.clear()
+    get_limiter().clear()
     app = FastAPI()
     install(app)
     return app

@@ -118,6 +118,43 @@ async def test_a_stale_write_is_refused_with_409(client, token_for, people):
     assert (current['title'], current['version'], current['status']) == ('Mine', 2, 'open')
 
 
+async def test_with_seen_only_a_change_to_the_same_field_is_refused_as_in_the_app(client, token_for, people):
+    """The ticket page's rule (field-level): a save is refused only when the field it changes was changed by someone
+    else since it was read; changes to other fields are kept and the save lands on top of them."""
+    ticket = await make_ticket(people, 'Printer down')
+    anna, ben = await token_for('anna@pulse.demo'), await token_for('ben@pulse.demo')
+    read = (await client.get(f'/tickets/{ticket.reference}', headers=ben)).json()  # Ben reads version 1
+    first = await client.patch(f'/tickets/{ticket.reference}', headers=anna,
+                               json={'version': 1, 'title': 'Printer on floor 3 down', 'seen': {'title': read['title']}})
+    assert first.status_code == 200 and first.json()['version'] == 2
+
+    merged = await client.patch(f'/tickets/{ticket.reference}', headers=ben,
+                                json={'version': read['version'], 'workaround': 'Use the printer on floor 2',
+                                      'seen': {'workaround': read['workaround']}})
+    assert merged.status_code == 200, merged.text  # another field changed meanwhile: kept, Ben's lands on top
+    assert (merged.json()['title'], merged.json()['workaround'], merged.json()['version']) == (
+        'Printer on floor 3 down', 'Use the printer on floor 2', 3)
+
+    conflict = await client.patch(f'/tickets/{ticket.reference}', headers=ben,
+                                  json={'version': read['version'], 'title': 'Printer broken',
+                                        'seen': {'title': read['title']}})
+    assert conflict.status_code == 409 and conflict.headers['content-type'] == PROBLEM
+    body = conflict.json()
+    assert body['type'].endswith('stale-write') and 'Title' in body['detail'] and body['current_version'] == 3
+    assert body['current'] == {'title': 'Printer on floor 3 down'}
+
+    priorities = (await client.get('/choices', headers=anna)).json()['priorities']
+    other = next(p['id'] for p in priorities if p['id'] != read['priority']['id'])
+    priority = await client.patch(f'/tickets/{ticket.reference}', headers=anna,  # "seen" a value never stored
+                                  json={'version': 3, 'priority_id': other, 'seen': {'priority_id': other}})
+    assert priority.status_code == 409 and priority.json()['current'] == {'priority_id': read['priority']['id']}
+    missing = await client.patch(f'/tickets/{ticket.reference}', headers=ben,
+                                 json={'version': 3, 'title': 'x', 'workaround': 'y', 'seen': {'title': 'x'}})
+    assert missing.status_code == 422 and [e['field'] for e in missing.json()['errors']] == ['body.seen.workaround']
+    stored = (await client.get(f'/tickets/{ticket.reference}', headers=ben)).json()
+    assert (stored['title'], stored['workaround']) == ('Printer on floor 3 down', 'Use the printer on floor 2')
+
+
 async def test_service_refusals_map_to_problem_statuses(client, token_for, people):
     ticket = await make_ticket(people)
     carl = await token_for('carl@acme.demo')
@@ -201,3 +238,18 @@ async def test_a_customer_reply_through_the_api_notifies_like_the_portal(client,
     async with db.session() as s:
         mails = (await s.execute(select(MailOutbox).where(MailOutbox.to_user_id == ben.id))).scalars().all()
     assert any('It is still broken this morning.' in m.body_text + repr(m.items) for m in mails)  # offline: a mail
+
+
+async def test_a_customers_request_through_the_api_is_recorded_as_channel_api(client, token_for, people):
+    from pulse_live.models import Channel, Ticket
+    from pulse_live.services import tickets
+    eva = people.users['eva@acme.demo']
+    created = await client.post('/tickets', headers=await token_for('eva@acme.demo'), json={'title': 'VPN drops'})
+    assert created.status_code == 201, created.text
+    assert created.json()['channel'] is None  # customers are not shown the channel
+    by_portal = await tickets.create_ticket(actor=eva, title='From the portal form', channel=Channel.PORTAL.value)
+    claimed = await tickets.create_ticket(actor=eva, title='Claims a phone call', channel=Channel.PHONE.value)
+    async with db.session() as s:
+        channels = {t.title: t.channel for t in (await s.execute(
+            select(Ticket).where(Ticket.customer_id == eva.id))).scalars()}
+    assert channels == {'VPN drops': 'api', by_portal.title: 'portal', claimed.title: 'portal'}

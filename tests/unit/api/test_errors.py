@@ -120,3 +120,12 @@ async def test_an_oversized_json_body_is_refused_with_413(client, token_for):
             yield b'x' * 64 * 1024
     assert_problem(await client.post('/tickets', headers=headers, content=chunks()), 413)
     assert (await client.get('/tickets', headers=anna)).json()['total'] == 0
+
+
+async def test_an_unknown_query_parameter_is_refused_not_ignored(client, token_for):
+    anna = await token_for('anna@pulse.demo')
+    answer = await client.get('/tickets', params={'staus': 'open'}, headers=anna)  # a misspelt filter
+    body = assert_problem(answer, 422)
+    assert [e['field'] for e in body['errors']] == ['query.staus'] and 'status' in body['detail']
+    assert_problem(await client.get('/me', params={'x': '1'}, headers=anna), 422)
+    assert (await client.get('/tickets', params={'status': 'open', 'limit': 5}, headers=anna)).status_code == 200

@@ -5,14 +5,16 @@ PostgreSQL: one acts; bad rules are refused."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 
-from pulse_live import db
+from pulse_live import db, escalation_worker
 from pulse_live.errors import PermissionDenied, ValidationError
 from pulse_live.escalation_worker import Worker
+from pulse_live.events import BusResumed, TicketChanged
 from pulse_live.models import (
     BusinessCalendar,
     EscalationRule,
@@ -164,6 +166,9 @@ async def test_a_staff_public_reply_restarts_no_update_at_once(always):
         async with db.session() as s, s.begin():
             await s.execute(update(TicketEvent).where(TicketEvent.id == entry.id)
                             .values(created_at=start + timedelta(minutes=100)))
+            # the policy's "update every 2 h" restarted with the reply too (the worker wakes for its due time)
+            await s.execute(update(Ticket).where(Ticket.id == ticket.id)
+                            .values(next_update_due_at=start + timedelta(minutes=100 + UPDATE_MIN)))
         assert ticket.id in worker.dirty  # the change woke the worker
         assert await worker.step() == start + timedelta(minutes=220)
     finally:
@@ -252,6 +257,26 @@ async def test_a_crash_between_the_firing_and_its_follow_ups_is_resumed_once(alw
     assert firing.status == 'done'
 
 
+async def test_a_firing_whose_ticket_write_fails_is_not_kept(always, monkeypatch):
+    """The firing's row and the ticket change are one transaction: when the change fails after the row was written
+    (on SQLite a savepoint's release committed the row on its own), nothing is kept and the next round fires."""
+    people = always
+    await _rule(people, 'Late first response', actions=[{'type': 'raise_level'}])
+    ticket = await make_ticket(people)
+    from pulse_live.services import ticket_write as tw
+
+    async def failing_record_change(self, *args, **kwargs):
+        raise RuntimeError('the write failed half way')
+    monkeypatch.setattr(tw.TicketWrite, 'record_change', failing_record_change)
+    with pytest.raises(RuntimeError):
+        await escalation.fire_due_for(ticket.id, ticket.created_at + timedelta(minutes=61))
+    assert await escalation.firings(ticket.id) == []
+    monkeypatch.undo()
+    await Worker(clock=lambda: ticket.created_at + timedelta(minutes=62)).step()
+    assert (await load_ticket(ticket.id)).escalation_level == 1
+    assert len(await escalation.firings(ticket.id)) == 1
+
+
 async def test_two_firings_of_the_same_rule_at_once_make_one(always):
     people = always
     rule = await _rule(people)
@@ -294,6 +319,58 @@ async def test_two_workers_on_postgresql_only_one_acts(always, database):
     finally:
         await first.release()
         await second.release()
+
+
+HOLDER = """
+import asyncio, sys
+import asyncpg
+
+async def main():
+    conn = await asyncpg.connect(sys.argv[1])
+    print('locked' if await conn.fetchval('SELECT pg_try_advisory_lock($1)', int(sys.argv[2])) else 'refused',
+          flush=True)
+    await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_worker_in_another_process_holds_the_installation_and_a_crash_hands_it_over(always, database):
+    """Two app processes on PostgreSQL: while the other process holds the installation's lock this one's worker
+    stands by (its round never runs); when that process dies, its session ends and this worker takes over."""
+    import subprocess
+    import sys
+
+    from pulse_live import escalation_worker
+    if database != 'postgresql':
+        pytest.skip('the advisory lock is PostgreSQL; SQLite is one process')
+    url = db.engine().url.render_as_string(hide_password=False).replace('postgresql+asyncpg', 'postgresql')
+    other = subprocess.Popen([sys.executable, '-c', HOLDER, url, str(escalation_worker.lock_key())],
+                             stdout=subprocess.PIPE, text=True)
+    worker = Worker()
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == 'locked'
+        assert await worker.acquire() is False  # stands by
+        rounds = []
+        worker.step = lambda: rounds.append(1)  # type: ignore[method-assign]
+        task = asyncio.create_task(worker.run_forever())
+        await asyncio.sleep(0.5)
+        assert rounds == []  # the standby never runs a round
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        other.kill()  # the acting process crashes
+        other.wait(timeout=30)
+        for _ in range(100):
+            if await worker.acquire():
+                break
+            await asyncio.sleep(0.1)
+        assert worker._lock_conn is not None  # noqa: SLF001 - it holds the lock now
+        assert worker.full  # a new holder starts from the database
+    finally:
+        if other.poll() is None:
+            other.kill()
+        await worker.release()
 
 
 @pytest.mark.parametrize(('values', 'message'), [
@@ -351,3 +428,96 @@ async def test_a_staff_reply_satisfies_update_every_n_at_once(always):
     assert await escalation.firings(ticket.id) == []
     await Worker(clock=lambda: later + timedelta(seconds=1)).step()
     assert len(await escalation.firings(ticket.id)) == 1
+
+
+async def test_changes_published_while_the_bus_was_away_are_read_again_when_it_resumes(always):
+    """Another process made a ticket while Redis was away: its TicketChanged never arrived here. When the bus says
+    it resumed, the worker reads everything again, so the ticket's 50 % rule still fires."""
+    people = always
+    await _rule(people, 'Half of first response', criterion='target_share', share_percent=50)
+    first = await make_ticket(people)
+    worker = Worker(clock=lambda: first.created_at)
+    await worker.step()  # up to date
+    missed = await make_ticket(people)  # no event reaches this worker
+    await worker.on_event(BusResumed())
+    worker.clock = lambda: missed.created_at + timedelta(minutes=45)
+    await worker.step()
+    assert [f.due_at - missed.created_at for f in await escalation.firings(missed.id)] == [timedelta(minutes=30)]
+
+
+async def test_a_failed_round_drops_none_of_the_changes_it_had_taken(always, monkeypatch):
+    """The round that took a ticket's change fails (the database went away for a moment): the next round still
+    schedules that ticket."""
+    people = always
+    await _rule(people, 'Half of first response', criterion='target_share', share_percent=50)
+    ticket = await make_ticket(people)
+    worker = Worker(clock=lambda: ticket.created_at)
+    worker.full = False  # as after its first round
+    worker.listen = worker.unlisten = lambda: None  # type: ignore[method-assign]
+    await worker.on_event(TicketChanged(ticket_id=ticket.id, kind='created', actor_id=None))
+    real, calls = escalation.reschedule, []
+
+    async def failing_once(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise OSError('connection reset')
+        return await real(*args, **kwargs)
+    monkeypatch.setattr(escalation, 'reschedule', failing_once)
+    monkeypatch.setattr(escalation_worker, 'FAILED_ROUND_S', 0.05)
+    task = asyncio.create_task(worker.run_forever())
+    try:
+        for _ in range(100):
+            if await _scheduled(ticket.id) is not None:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert len(calls) >= 2 and await _scheduled(ticket.id) == ticket.created_at + timedelta(minutes=30)
+
+
+async def test_a_standby_tries_for_the_lock_every_standby_interval_not_in_a_loop(always, monkeypatch):
+    """Another process acts: this worker asks for the lock once per STANDBY_S, not several times a second."""
+    worker = Worker()
+    attempts: list[float] = []
+
+    async def refused() -> bool:
+        attempts.append(asyncio.get_running_loop().time())
+        return False
+    worker.acquire = refused  # type: ignore[method-assign]
+    worker.listen = worker.unlisten = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(worker.run_forever())
+    await asyncio.sleep(1.0)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert len(attempts) == 1
+
+
+async def test_a_leader_whose_lock_connection_was_cut_no_longer_acts(always, database):
+    """PostgreSQL: the acting worker's lock connection is cut (idle timeout, failover, an admin's kill), so the
+    lock is free and another process takes it; the first worker notices and stands by instead of acting too."""
+    if database != 'postgresql':
+        pytest.skip('the advisory lock is PostgreSQL; SQLite is one process')
+    first, second = Worker(), Worker()
+    try:
+        assert await first.acquire() is True
+        assert await second.acquire() is False
+        assert first._lock_conn is not None
+        pid = (await first._lock_conn.execute(text('SELECT pg_backend_pid()'))).scalar_one()
+        await first._lock_conn.commit()
+        async with db.engine().connect() as c:
+            await c.execute(text('SELECT pg_terminate_backend(:p)'), {'p': pid})
+            await c.commit()
+        for _ in range(50):  # the server frees the lock as the session ends
+            if await second.acquire():
+                break
+            await asyncio.sleep(0.1)
+        assert await second.acquire() is True
+        assert await first.acquire() is False
+        await second.release()
+        assert await first.acquire() is True  # and takes over when it is free again
+    finally:
+        await first.release()
+        await second.release()

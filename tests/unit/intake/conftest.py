@@ -52,11 +52,12 @@ class Box:
     async def import_now(self) -> None:
         """Connect to the IMAP server, import everything new once (what a watcher does on each wake-up)."""
         from pulse_live.intake.mail import catch_up
-        from pulse_live.intake.mail.imap import connect, settings_of
+        from pulse_live.intake.mail.imap import settings_of
+        from pulse_live.services.mailboxes import connect_mailbox
         async with db.session() as s:
             box = await s.get(Mailbox, self.id)
             conf, last = settings_of(box), box.last_uid
-        connection, validity, _ = await connect(conf)
+        connection, validity, _ = await connect_mailbox(conf)
         try:
             await catch_up(connection, self.id, validity, last)
         finally:

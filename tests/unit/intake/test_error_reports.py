@@ -273,6 +273,84 @@ async def test_two_processes_seeing_a_new_fingerprint_at_once_make_one_ticket(pe
     assert made == 1
 
 
+async def _post(source, body: bytes) -> tuple[int, dict]:
+    """One report through the ingest's ASGI app, as a server hands it over; (status, JSON answer)."""
+    async def app(scope, receive, send):
+        raise AssertionError('a report reached the app behind the ingest')
+    scope = {'type': 'http', 'method': 'POST', 'path': f'/api/{source.id}/envelope/', 'query_string': b'',
+             'headers': [(b'x-sentry-auth', f'Sentry sentry_key={source.public_key}, sentry_version=7'.encode()),
+                         (b'content-length', str(len(body)).encode())]}
+
+    async def receive():
+        return {'type': 'http.request', 'body': body, 'more_body': False}
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+    await ingest.IngestMiddleware(app)(scope, receive, send)
+    return sent[0]['status'], json.loads(sent[1]['body'])
+
+
+async def _counts(source_id: int) -> dict[str, int]:
+    return {g.title.split(':')[0]: g.count for g in await _groups(source_id)}
+
+
+async def test_parallel_reports_make_one_ticket_per_fingerprint_and_count_exactly(people):
+    source, _info = await _source(people, rate=100_000)
+    kinds = ['AlphaError', 'BetaError', 'GammaError']
+    bodies = [envelope(({'type': 'event'}, exception_event(kind=kind, value=f'n {n}')))
+              for n in range(12) for kind in kinds]
+    answers = await asyncio.gather(*(_post(source, body) for body in bodies))
+    assert {status for status, _ in answers} == {200}
+    await error_reports.grouper.flush()
+    assert await _counts(source.id) == dict.fromkeys(kinds, 12)
+    groups = await _groups(source.id)
+    assert all(g.ticket_id is not None for g in groups) and len({g.ticket_id for g in groups}) == 3
+    async with db.session() as s:
+        made = (await s.execute(select(func.count(Ticket.id)).where(Ticket.channel == Channel.ERROR_REPORT)
+                                )).scalar_one()
+    assert made == 3
+    # a report of several events counts each; the context written is the latest event's (built at the flush)
+    status, _ = await _post(source, envelope(*[({'type': 'event'}, exception_event(kind=kind, value='latest'))
+                                               for kind in kinds]))
+    await error_reports.grouper.flush()
+    assert status == 200 and await _counts(source.id) == dict.fromkeys(kinds, 13)
+    assert all(g.last_event['exceptions'][0]['value'] == 'latest' for g in await _groups(source.id))
+
+
+async def test_two_processes_with_parallel_repeats_count_exactly(people):
+    _source_row, info = await _source(people)
+    processes = [Grouper(), Grouper()]  # no shared memory: only the database
+    events = [ingest.error_event(exception_event(kind=kind)) for kind in ('OneError', 'TwoError')]
+    await asyncio.gather(*(p.record(info, e) for p in processes for e in events for _ in range(15)))
+    await asyncio.gather(*(p.flush() for p in processes))  # both write at once
+    assert await _counts(info.id) == {'OneError': 30, 'TwoError': 30}
+    for p in processes:
+        await p.stop()
+    assert await _counts(info.id) == {'OneError': 30, 'TwoError': 30}  # nothing written twice
+    async with db.session() as s:
+        made = (await s.execute(select(func.count(Ticket.id)).where(Ticket.channel == Channel.ERROR_REPORT)
+                                )).scalar_one()
+    assert made == 2
+
+
+async def test_a_repeat_that_cannot_be_described_is_still_counted_and_blocks_no_flush(people):
+    _source_row, info = await _source(people)
+    event = ingest.error_event(exception_event(kind='OddError', release='shop@1'))
+    await error_reports.grouper.record(info, event)
+
+    def broken():
+        raise RecursionError('too deep')
+    await error_reports.grouper.record_lazily(info, event.fingerprint, event.received_at, broken)
+    await error_reports.grouper.flush()
+    [group] = await _groups(info.id)
+    assert group.count == 2 and group.last_event['release'] == 'shop@1'  # the context before stays
+    await error_reports.grouper.record(info, ingest.error_event(exception_event(kind='OddError', release='shop@2')))
+    await error_reports.grouper.flush()
+    [group] = await _groups(info.id)
+    assert group.count == 3 and group.last_event['release'] == 'shop@2'
+
+
 async def test_a_group_whose_ticket_was_never_made_is_taken_over(people):
     _source_row, info = await _source(people)
     event = ingest.error_event(exception_event(kind='OrphanError'))
@@ -287,8 +365,10 @@ async def test_a_group_whose_ticket_was_never_made_is_taken_over(people):
 
 async def test_rate_limit_counts_refusals_per_source(people):
     _source_row, info = await _source(people, rate=3)
-    allowed = [error_reports.rate_limiter.allow(info) for _ in range(5)]
-    assert allowed == [True, True, True, False, False]
+    error_reports.rate_limiter.reset()
+    taken = [(await error_reports.rate_limiter.take(info, 1))[0] for _ in range(4)]
+    assert taken == [1, 1, 1, 0]
+    assert (await error_reports.rate_limiter.take(info, 2))[0] == 0  # a report of two: neither is stored
     error_reports.grouper.count_rate_limited(info, 2)
     await error_reports.grouper.flush()
     async with db.session() as s:
@@ -360,3 +440,31 @@ async def test_without_contact_the_ticket_stays_with_the_provider(people):
     assert ticket.customer_id is None and ticket.organisation_id == people.orgs['provider']
     assert group.ticket_id not in {r.id for r in await portal.requests(people.users['carl@acme.demo'],
                                                                        scope='organisation')}
+
+
+async def test_stopping_while_counts_are_being_written_writes_each_count_once(people, monkeypatch):
+    """Shutdown while the flusher is inside a write that has committed: the counts are not merged back and
+    written a second time by the final flush."""
+    from pulse_live.config import reset_settings
+    monkeypatch.setenv('PULSE_ERROR_FLUSH_S', '0.05')
+    reset_settings()
+    _source_row, info = await _source(people)
+    p = Grouper()
+    event = ingest.error_event(exception_event(kind='ShutdownError'))
+    await p.record(info, event)  # the group and its ticket
+    await p.flush()
+    real_write = p._write
+    inside = asyncio.Event()
+
+    async def slow_write(pending, limited):
+        result = await real_write(pending, limited)  # committed
+        inside.set()
+        await asyncio.sleep(0.5)  # still inside the flush when shutdown comes
+        return result
+    monkeypatch.setattr(p, '_write', slow_write)
+    for _ in range(4):
+        await p.record(info, event)
+    await asyncio.wait_for(inside.wait(), 10)
+    await p.stop()
+    [group] = await _groups(info.id)
+    assert group.count == 5

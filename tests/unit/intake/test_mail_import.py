@@ -336,3 +336,76 @@ async def test_with_the_triage_setting_unknown_senders_are_never_made_customers(
     assert 'Needs triage' in ticket.description and 'nina@acme.demo' in ticket.description
     async with db.session() as s:
         assert (await s.execute(select(User).where(User.email == 'nina@acme.demo'))).first() is None
+
+
+async def test_a_reply_from_an_unknown_address_on_cc_attaches_and_joins_the_team_as_a_contact(people, box):
+    carl = people.users['carl@acme.demo']
+    await box.deliver(mail(subject='Printer jam', body='Olga from our partner sees it too.',
+                           message_id='<jam@acme.demo>', headers={'Cc': 'Olga Outside <olga@partner.example>'}))
+    await box.import_now()
+    [ticket] = await email_tickets()
+    await box.deliver(mail(sender='Olga Outside <Olga@partner.example>', subject='Re: Printer jam',
+                           body='Same here on floor 3.', headers={'In-Reply-To': '<jam@acme.demo>'}))
+    await box.import_now()
+    assert len(await email_tickets()) == 1  # never a new ticket
+    async with db.session() as s:
+        olga = (await s.execute(select(User).where(User.email == 'olga@partner.example'))).scalar_one()
+        team = set((await s.execute(select(TeamMember.user_id).where(TeamMember.ticket_id == ticket.id))).scalars())
+    assert (olga.role, olga.organisation_id, olga.display_name) == ('customer', people.orgs['acme'], 'Olga Outside')
+    assert olga.id in team
+    last = (await entries(ticket.id))[-1]
+    assert last.actor_id == olga.id and last.body == 'Same here on floor 3.' and not last.is_internal
+    assert (await load_ticket(ticket.id)).customer_id == carl.id  # the customer stays
+
+
+async def test_an_unknown_address_not_on_cc_gets_no_account_and_no_access(people, box):
+    await box.deliver(mail(subject='Printer jam', message_id='<jam2@acme.demo>',
+                           headers={'Cc': 'Olga Outside <olga@partner.example>'}))
+    await box.import_now()
+    [ticket] = await email_tickets()
+    await box.deliver(mail(sender='Eve <eve@partner.example>', subject='Re: Printer jam', body='Let me in.',
+                           headers={'In-Reply-To': '<jam2@acme.demo>', 'Cc': 'olga@partner.example'}))
+    await box.import_now()
+    assert all(e.body != 'Let me in.' for e in await entries(ticket.id))
+    async with db.session() as s:
+        assert (await s.execute(select(User).where(User.email.like('%partner.example')))).first() is None
+    triage = (await email_tickets())[-1]
+    assert triage.id != ticket.id and triage.customer_id is None
+
+
+async def test_an_unknown_sender_needs_triage_in_the_work_list_unassigned_in_the_mailbox_queue(people, box):
+    from pulse_live.queries import queues as work
+    anna = people.users['anna@pulse.demo']
+    await box.deliver(mail(sender='Stranger <who@nowhere.example>', subject='Who handles this?'),
+                      mail(subject='A known customer'))
+    await box.import_now()
+    by_title = {t.title: t for t in await email_tickets()}  # (imported side by side on PostgreSQL: any order)
+    stranger, known = by_title['Who handles this?'], by_title['A known customer']
+    listed = await work.open_tickets(anna, work.WorkFilters(triage=True))
+    assert [r.reference for r in listed.rows] == [stranger.reference]
+    [row] = listed.rows
+    assert row.needs_triage and row.assignee_id is None and row.queue_id == (await queue_ids())['2nd level']
+    everything = {r.reference: r.needs_triage for r in (await work.open_tickets(anna)).rows}
+    assert everything[stranger.reference] and not everything[known.reference]
+    # an agent sets the customer: no longer needs triage
+    t = await load_ticket(stranger.id)
+    await tickets.update_ticket(actor=anna, ticket_id=t.id, expected_version=t.version,
+                                changes={'customer_id': people.users['carl@acme.demo'].id})
+    assert (await work.open_tickets(anna, work.WorkFilters(triage=True))).rows == []
+
+
+async def test_the_original_of_an_imported_mail_is_for_staff_only(people, box):
+    from pulse_live.queries.tickets import attachment_for_download
+    raw = mail(subject='Keep the original', message_id='<orig@acme.demo>')
+    await box.deliver(raw)
+    await box.import_now()
+    [ticket] = await email_tickets()
+    async with db.session() as s:
+        original = (await s.execute(select(Attachment).where(Attachment.ticket_id == ticket.id,
+                                                             Attachment.content_type == 'message/rfc822'))).scalar_one()
+    assert original.is_internal
+    staff = await attachment_for_download(people.users['anna@pulse.demo'], original.id)
+    assert staff is not None
+    from pulse_live import storage
+    assert b'Message-ID: <orig@acme.demo>' in storage.path_of(staff.sha256).read_bytes()  # the whole mail as it came
+    assert await attachment_for_download(people.users['carl@acme.demo'], original.id) is None

@@ -1,5 +1,6 @@
 """The mail sender (notify/sender.py) against a real SMTP server: outages lose and double nothing, refusals end in
 the dead letter with "Retry now", each bad mail fails alone, a restart between claim and send sends once."""
+import asyncio
 import re
 from collections import Counter
 from datetime import timedelta
@@ -44,10 +45,12 @@ async def test_server_down_then_back_nothing_lost_nothing_doubled(people, smtp):
     smtp.controller.stop()  # the mail server is down
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='while the server is down')
     await make_due()
+    before = utcnow()
     assert await sender.send_due() > 0
     rows = await outbox()
     assert rows and all(r.status == 'pending' and r.attempts == 1 and r.last_error for r in rows)
-    assert all(r.next_attempt_at > utcnow() for r in rows)  # backoff
+    # backoff: at least half the base (1 s here) after the round began, however slow the machine is
+    assert all(r.next_attempt_at >= before + timedelta(seconds=0.5) for r in rows)
     smtp.controller = Controller(smtp, hostname='127.0.0.1', port=smtp.controller.port)
     smtp.controller.start()  # back
     await drain()
@@ -145,13 +148,14 @@ async def test_a_refused_recipient_fails_only_its_own_mail(people, smtp, monkeyp
     smtp.refuse_rcpt = {'gone@example.org': '550 5.1.1 no such user', 'full@example.org': '452 4.2.2 mailbox full'}
     rows = await _rows([('gone@example.org', None), *[(f'ok{i}@example.org', None) for i in range(3)],
                         ('full@example.org', None), *[(f'ok{i}@example.org', None) for i in range(3, 6)]])
+    before = utcnow()
     assert await sender.send_due(connections=1) == 8  # all on one connection: the refusals come first
     by_addr = {r.to_addr: r for r in await outbox()}
     for addr, code in (('gone@example.org', '550'), ('full@example.org', '452')):
         refused = by_addr.pop(addr)
         assert refused.status == 'pending' and refused.attempts == 1  # retried with backoff like any refusal
         assert code in refused.last_error and addr in refused.last_error
-        assert refused.next_attempt_at > utcnow()
+        assert refused.next_attempt_at >= before + timedelta(seconds=0.5)  # half the 1 s base at least
     assert all(r.status == 'sent' and r.attempts == 1 and r.last_error == '' for r in by_addr.values())
     assert smtp.per_message_id() == Counter({r.message_id: 1 for r in rows if r.to_addr.startswith('ok')})
     await drain()  # the refusals go on: dead after the attempts; nothing else is sent again
@@ -191,3 +195,52 @@ async def test_retry_now_refuses_a_mail_that_is_being_sent(people, smtp):
     assert len(smtp.messages) == 1 and (await outbox())[0].status == 'sent'
     with pytest.raises(ValidationError, match='sent already'):
         await notifications.retry_now(actor=admin, outbox_id=row.id)
+
+
+async def test_a_round_longer_than_its_claim_keeps_it_and_no_other_process_sends_its_mails_again(people, smtp,
+                                                                                                 monkeypatch):
+    """A slow server makes the round outlast CLAIM_S: the round extends its claim while it runs (and marks what went
+    out as sent on the way), so another process polling all along finds nothing to take; every mail arrives once."""
+    monkeypatch.setattr(sender, 'CLAIM_S', 3)
+    real_data = smtp.handle_DATA
+
+    async def slow_data(server, session, envelope):
+        await asyncio.sleep(0.6)  # a slow server: 8 mails on one connection take ~5 s, longer than the claim
+        return await real_data(server, session, envelope)
+    smtp.handle_DATA = slow_data
+    rows = await _rows([(f'slow{i}@example.org', None) for i in range(8)])
+    round_one = asyncio.create_task(sender.send_due(connections=1))
+    while not any(r.locked_until for r in await outbox()):  # round one has claimed the rows
+        await asyncio.sleep(0.05)
+    seen_sent: set[int] = set()
+    others = 0
+    while not round_one.done():  # "another process": a round of its own every quarter second
+        others += await sender.send_due(connections=1)
+        seen_sent |= {r.id for r in await outbox() if r.status == 'sent'}
+        await asyncio.sleep(0.25)
+    assert await round_one == 8 and others == 0
+    assert smtp.per_message_id() == Counter({r.message_id: 1 for r in rows})
+    after = await outbox()
+    assert all(r.status == 'sent' and r.attempts == 1 and r.locked_until is None for r in after)
+    assert seen_sent  # some were marked sent while the round was still running (at a renewal), not only at its end
+
+
+async def test_a_round_that_lost_its_claim_leaves_the_rows_to_the_process_that_took_them(people, smtp):
+    """The round stalled past its claim and another process took the rest: the first round sends none of those and
+    records nothing on them."""
+    rows = await _rows([(f'lost{i}@example.org', None) for i in range(3)])
+    until = utcnow() + timedelta(seconds=sender.CLAIM_S)
+    ids = await sender._claim(10, until)
+    claim = sender._Claim(ids, until)
+    async with db.session() as s, s.begin():  # another process's claim replaced ours on the last two rows
+        await s.execute(update(MailOutbox).where(MailOutbox.id.in_(ids[1:]))
+                        .values(locked_until=utcnow() + timedelta(seconds=60)))
+    await claim.renew([])
+    assert claim.held == {ids[0]}
+    assert await claim.may_send(ids[0], []) and not await claim.may_send(ids[1], [])
+    async with claim.lock:
+        await sender._record([(r, None, None, None) for r in rows], [], {r.id: 'x' for r in rows}, set(), set(),
+                             claim)
+    by_id = {r.id: r for r in await outbox()}
+    assert by_id[ids[0]].attempts == 1 and by_id[ids[0]].locked_until is None
+    assert all(by_id[i].attempts == 0 and by_id[i].locked_until is not None for i in ids[1:])

@@ -13,7 +13,8 @@ from sqlalchemy import delete, func, select
 from pulse_live import db
 from pulse_live.bus import get_bus
 from pulse_live.errors import ValidationError
-from pulse_live.events import TicketChanged
+from pulse_live.escalation_worker import Worker
+from pulse_live.events import SlaRecomputeRequested, TicketChanged
 from pulse_live.models import BusinessCalendar, SlaPolicy, Status
 from pulse_live.queries import api as api_queries
 from pulse_live.queries import sla as sla_queries
@@ -158,6 +159,9 @@ async def test_staffs_first_public_reply_meets_the_first_response(people, round_
     on_time, late = await load_ticket(on_time.id), await load_ticket(late.id)
     assert on_time.first_response_breached is False
     assert late.first_response_breached is True
+    view = await sla_queries.ticket_sla(anna, late.id)  # answered late: decided, no longer the list's countdown
+    assert view is not None and view.targets[0].state == sla_queries.BREACHED and view.targets[0].done
+    assert view.main is not None and view.main.name != 'First response'
     # "update every 45 min" starts with the reply
     assert on_time.next_update_due_at == T0 + timedelta(minutes=10 + 45)
 
@@ -250,21 +254,32 @@ async def test_bad_policies_are_refused_and_nothing_is_stored(people):
 
 
 async def test_an_admin_change_of_the_policies_moves_the_open_tickets_clocks(people, round_the_clock, clock):
+    """The admin's save returns with the tickets untouched and a recompute pending; the escalation worker's next
+    round moves the clocks and announces them."""
     admin = people.users['admin@pulse.demo']
     ticket = await make_ticket(people, priority_id=await priority_id('Minor'))
     assert await sla_queries.next_due() == T0 + timedelta(minutes=60)
     always = await _calendar_id(sla_admin.ALWAYS_CALENDAR)
     everything = await sla_admin.save_policy(actor=admin, name='Everything fast', calendar_id=always,
                                              first_response_minutes=5, resolution_minutes=50)
+    await Worker(clock=clock).step()
     assert (await load_ticket(ticket.id)).sla_policy_id == round_the_clock['minor']  # last in the order: no match
     get_bus().published.clear()
     await sla_admin.move_policy(actor=admin, policy_id=everything.id, delta=-1)
     await sla_admin.move_policy(actor=admin, policy_id=everything.id, delta=-1)
+    assert (await load_ticket(ticket.id)).sla_policy_id == round_the_clock['minor']  # the save did not wait
+    [pending] = [j for j in await sla_queries.clock_jobs() if j.finished_at is None]
+    assert (pending.done, pending.total) == (0, 1) and 'moved to position 1' in pending.reason
+    assert any(isinstance(e, SlaRecomputeRequested) for e in get_bus().published)  # wakes the worker
+    await Worker(clock=clock).step()
     stored = await load_ticket(ticket.id)
     assert stored.sla_policy_id == everything.id
     assert stored.first_response_due_at == T0 + timedelta(minutes=5)
     assert [c.ticket_id for c in ticket_changes() if 'sla' in c.fields] == [ticket.id]  # open screens re-read
+    [done] = await sla_queries.clock_jobs()
+    assert done.finished_at is not None and (done.done, done.changed) == (1, 1)
     await sla_admin.delete_policy(actor=admin, policy_id=everything.id)
+    await Worker(clock=clock).step()
     assert (await load_ticket(ticket.id)).sla_policy_id == round_the_clock['minor']
 
 
@@ -278,10 +293,12 @@ async def test_a_new_customer_tier_moves_the_clocks_of_the_organisations_open_ti
                                        conditions={'tiers': ['platinum']})
     for _ in range(2):  # first in the order
         await sla_admin.move_policy(actor=admin, policy_id=gold.id, delta=-1)
+    await Worker(clock=clock).step()
     ticket = await make_ticket(people, priority_id=await priority_id('Minor'))  # Carl: ACME, gold
     assert (await load_ticket(ticket.id)).sla_policy_id == round_the_clock['minor']
     await customers.save_organisation(actor=admin, organisation_id=people.orgs['acme'], name='ACME Corp',
                                       tier='platinum')
+    await Worker(clock=clock).step()  # the worker recomputes the organisation's open tickets
     stored = await load_ticket(ticket.id)
     assert stored.sla_policy_id == gold.id and stored.first_response_due_at == T0 + timedelta(minutes=10)
 

@@ -1,0 +1,156 @@
+"""The header's search box (grouped results as you type) and the rendering of a hit, shared with the results page.
+
+The input is debounced in the browser (``debounce``), each answer is the viewer's own read
+(``queries/search.py``), and an answer that arrives after the user typed on is dropped: the list never shows an
+older query's results. Enter (or "All results") opens ``/search?q=…``. A message hit lands on its entry in the
+ticket's chatter (``?entry=<id>``, see ``components/chatter.py``).
+"""
+from __future__ import annotations
+
+from html import escape
+from urllib.parse import quote, urlencode
+
+from nicegui import ui
+
+from pulse_live import auth
+from pulse_live.models import User
+from pulse_live.queries import search as search_queries
+from pulse_live.queries.search import Hit, Results
+
+from .badges import STATUS_COLORS
+
+ICONS = {'ticket': 'confirmation_number', 'message': 'chat', 'article': 'menu_book', 'customer': 'person',
+         'organisation': 'business'}
+SEARCH_CSS = '''
+.search-hit mark { background: #fde68a; color: inherit; padding: 0 1px; border-radius: 2px; }
+.search-hit { text-decoration: none; color: inherit; }
+'''
+
+
+def hit_url(hit: Hit, *, staff: bool) -> str:
+    ref = quote(hit.reference, safe='')
+    if hit.kind == 'ticket':
+        return f'/tickets/{ref}' if staff else f'/portal/requests/{ref}'
+    if hit.kind == 'message':
+        base = f'/tickets/{ref}' if staff else f'/portal/requests/{ref}'
+        return f'{base}?entry={hit.id}'
+    if hit.kind == 'article':
+        return f'/kb/{hit.id}' if staff else f'/portal/help/{hit.id}'
+    if hit.kind == 'customer':
+        return f'/customers/{hit.id}'
+    return f'/customers?{urlencode({"organisation": hit.id})}'
+
+
+def results_url(text: str, **filters: str | int | None) -> str:
+    params = {'q': text, **{k: v for k, v in filters.items() if v}}
+    return '/search?' + urlencode(params)
+
+
+HIT_ROW_CLASSES = 'nicegui-row w-full no-wrap items-start gap-2'
+
+
+def _badge(text: str, color: str) -> str:
+    """The markup of ``ui.badge(text, color=color).props('outline').classes('text-xs shrink-0')``."""
+    return (f'<div class="q-badge flex inline items-center no-wrap q-badge--single-line q-badge--outline '
+            f'text-{escape(color)} text-xs shrink-0" role="status">{escape(text)}</div>')
+
+
+def hit_html(hit: Hit, *, dense: bool = False) -> str:
+    """What one hit's row shows, as the markup its former elements rendered to (icon, highlighted title, badges, a
+    line of facts, the snippet, the resolution). Nothing in it is interactive: the whole row is one link. Texts
+    are escaped; the title and snippet are the search engine's highlighted HTML of escaped text
+    (``search/text.py``)."""
+    parts = [f'<i class="q-icon notranslate material-icons text-slate-500 mt-1" aria-hidden="true" '
+             f'role="presentation" style="font-size: 18px;">{ICONS[hit.kind]}</i>',
+             '<div class="nicegui-column gap-0 grow min-w-0">',
+             '<div class="nicegui-row items-center gap-2 no-wrap min-w-0 w-full">',
+             f'<div class="text-sm font-medium text-slate-800 truncate min-w-0">{hit.title_html or "(untitled)"}</div>']
+    if hit.kind == 'ticket' and hit.status:
+        parts.append(_badge(hit.status.replace('_', ' '), STATUS_COLORS.get(hit.status, 'grey')))
+    if hit.internal:
+        parts.append(_badge('Internal note' if hit.kind == 'message' else 'Internal', 'amber-8'))
+    if hit.kind == 'article' and hit.status == 'draft':
+        parts.append(_badge('Draft', 'grey'))
+    parts.append('</div>')
+    if hit.meta:
+        parts.append(f'<div class="text-xs text-slate-500 truncate">{escape(hit.meta)}</div>')
+    if hit.snippet_html:
+        parts.append(f'<div class="text-xs text-slate-600 {"line-clamp-1" if dense else "line-clamp-2"}">'
+                     f'{hit.snippet_html}</div>')
+    if hit.resolution:
+        parts.append(f'<div class="text-xs text-emerald-700 line-clamp-2">Resolution: {escape(hit.resolution)}</div>')
+    parts.append('</div>')
+    return ''.join(parts)
+
+
+def hit_row(hit: Hit, *, staff: bool, dense: bool = False) -> None:
+    """One hit: icon, highlighted title, a line of facts, the highlighted snippet; the whole row is the link. Two
+    elements (the link and its row as static HTML, ``hit_html``) where it used to be 8–12: a ticket page shows up
+    to ten of them (similar tickets, related articles), the header's search up to 25."""
+    with ui.link(target=hit_url(hit, staff=staff)).classes(
+            'search-hit block w-full rounded px-2 ' + ('py-1' if dense else 'py-2') + ' hover:bg-slate-100') \
+            .mark(f'search-hit search-{hit.kind}'):
+        ui.html(hit_html(hit, dense=dense), sanitize=False).classes(HIT_ROW_CLASSES)
+
+
+def grouped(results: Results, *, staff: bool, dense: bool, more_link: bool) -> None:
+    """The groups that have hits, each under its name; "more" leads to that group on the results page."""
+    for group in results.groups:
+        if not group.hits:
+            continue
+        with ui.column().classes('w-full gap-0').mark(f'search-group-{group.kind}'):
+            with ui.row().classes('w-full items-center px-2 pt-2'):
+                ui.label(group.label).classes('text-xs font-semibold uppercase tracking-wide text-slate-500')
+                ui.space()
+                if group.more and more_link:
+                    ui.link('More', results_url(results.text, kind=group.kind)).classes('text-xs text-primary')
+            for hit in group.hits:
+                hit_row(hit, staff=staff, dense=dense)
+
+
+class SearchBox:
+    """The header's box: results grouped by kind while typing (5 per group), Enter for the results page."""
+
+    def __init__(self, user: User) -> None:
+        ui.add_css(SEARCH_CSS)
+        self.user, self.staff = user, auth.is_staff(user)
+        self._seq = 0
+        placeholder = 'Search tickets, messages, articles, people…' if self.staff else 'Search my requests and help'
+        self.input = ui.input(placeholder=placeholder, on_change=self._changed) \
+            .props('dense outlined dark clearable debounce=250 color=white') \
+            .classes('w-40 md:w-72 bg-slate-800 rounded').mark('header-search')
+        with self.input.add_slot('prepend'):
+            ui.icon('search', color='white')
+        self.input.on('keydown.enter', self._open_results)
+        with self.input:
+            self.menu = ui.menu().props('no-parent-event no-focus no-refocus fit anchor="bottom left" self="top left" '
+                                        'max-height=70vh transition-show=none transition-hide=none') \
+                .classes('min-w-[24rem] max-w-[36rem] bg-white shadow-lg')
+        with self.menu:
+            self.panel = ui.column().classes('w-full gap-0 p-1').mark('header-search-results')
+
+    async def _changed(self) -> None:
+        self._seq += 1
+        seq, text = self._seq, (self.input.value or '').strip()
+        if not text:
+            self.menu.close()
+            return
+        results = await search_queries.search(self.user, text, per_group=5)
+        if seq != self._seq or self.panel.is_deleted:
+            return  # typed on meanwhile: a newer search answers
+        self.panel.clear()
+        with self.panel:
+            if results.empty:
+                ui.label(f'Nothing found for “{text}”.').classes('text-sm text-slate-500 px-3 py-2') \
+                    .mark('header-search-none')
+            else:
+                grouped(results, staff=self.staff, dense=True, more_link=True)
+            ui.separator().classes('my-1')
+            ui.link('All results', results_url(text)).classes('text-sm text-primary px-3 py-1') \
+                .mark('header-search-all')
+        self.menu.open()
+
+    def _open_results(self) -> None:
+        text = (self.input.value or '').strip()
+        if text:
+            ui.navigate.to(results_url(text))

@@ -1,0 +1,470 @@
+"""``pulse-live backup FILE`` / ``restore FILE``: one archive with the database, the attachments and a manifest.
+
+The archive (tar + gzip) holds
+  ``database/pulse.db``    SQLite: a consistent online copy made with SQLite's backup API (in a thread), or
+  ``database/pulse.dump``  PostgreSQL: ``pg_dump -Fc`` of the installation's schema, taken inside a snapshot that
+                           the manifest's counts were read in (``pg_export_snapshot``), so both agree exactly;
+  ``attachments/ab/cd/<sha256>``  every stored file (content-addressed: the name is the checksum): with the local
+                           store every file of the folder, with object storage (S3) every file the database copy
+                           refers to, read through the storage backend;
+  ``manifest.json``        format, versions (app, database server, dump tool), migration head, row counts per table,
+                           the database file's sha256 and size, the attachment files with their sizes.
+The database is copied first, the files after: a file written meanwhile is one more file, never a reference
+without its file (files are never changed in place).
+
+Restore verifies every checksum before touching anything, refuses an installation that has data unless forced,
+and checks the restored row counts against the manifest.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import os
+import platform
+import re
+import shutil
+import sqlite3
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import URL, make_url
+
+from .. import __version__
+from ..config import get_settings
+from ..models import Base
+
+FORMAT = 1
+DIGEST = re.compile(r'[0-9a-f]{64}')
+ATTACHMENT_MEMBER = re.compile(r'attachments/([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})')
+DB_MEMBERS = {'sqlite': 'database/pulse.db', 'postgresql': 'database/pulse.dump'}
+CHUNK = 1024 * 1024
+_REFERENCED = 'SELECT sha256 FROM attachments UNION SELECT sha256 FROM failed_imports'
+
+
+class BackupError(Exception):
+    """A backup or restore that cannot go on, with a message for the operator."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """The installation the settings name: its database and its attachment folder."""
+    url: URL
+    schema: str
+    attachments: Path
+
+    @property
+    def dialect(self) -> str:
+        return self.url.get_backend_name()
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.url.database or '')
+
+
+def current_target() -> Target:
+    s = get_settings()
+    return Target(url=make_url(s.resolved_database_url()), schema=s.database_schema, attachments=s.attachments_dir)
+
+
+def table_names() -> list[str]:
+    return [t.name for t in Base.metadata.sorted_tables]
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open('rb') as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def attachment_files(folder: Path) -> list[Path]:
+    """The stored files (``ab/cd/<sha256>``), in name order; temporary and foreign files left out."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob('??/??/*') if p.is_file() and DIGEST.fullmatch(p.name)
+                  and p.parent.name == p.name[2:4] and p.parent.parent.name == p.name[:2])
+
+
+# --- the database -------------------------------------------------------------------------------------------------
+
+def _sqlite_copy(source: Path, copy: Path) -> dict[str, Any]:
+    """A consistent copy of a live SQLite database (the backup API copies a snapshot, WAL included)."""
+    if not source.exists():
+        raise BackupError(f'there is no database at {source}')
+    src = sqlite3.connect(source, timeout=30)
+    dst = sqlite3.connect(copy)
+    try:
+        src.backup(dst)  # in one step: a read transaction, which in WAL mode never blocks the app's writers
+        dst.execute('PRAGMA journal_mode=DELETE')  # one self-contained file in the archive
+        counts, head = _sqlite_counts(dst)
+        referenced = sorted({r[0] for r in dst.execute(_REFERENCED)})
+    finally:
+        dst.close()
+        src.close()
+    return {'counts': counts, 'migration_head': head, 'server_version': sqlite3.sqlite_version,
+            'tool': f'SQLite backup API {sqlite3.sqlite_version}', 'referenced': referenced}
+
+
+def _sqlite_counts(conn: sqlite3.Connection) -> tuple[dict[str, int], str | None]:
+    present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    counts = {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+              for name in table_names() if name in present}
+    head = conn.execute('SELECT version_num FROM alembic_version').fetchone() if 'alembic_version' in present \
+        else None
+    return counts, head[0] if head else None
+
+
+def _libpq(target: Target) -> tuple[list[str], dict[str, str]]:
+    """Connection arguments for pg_dump / pg_restore / asyncpg, and the environment (password) they need."""
+    url = target.url
+    args = ['-h', url.host or '127.0.0.1', '-p', str(url.port or 5432), '-U', url.username or 'postgres']
+    env = dict(os.environ)
+    if url.password:
+        env['PGPASSWORD'] = str(url.password)
+    return args, env
+
+
+def _dsn(target: Target) -> str:
+    return target.url.set(drivername='postgresql').render_as_string(hide_password=False)
+
+
+def _pg_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise BackupError(f'{name} is not installed: install the PostgreSQL client tools of your server\'s '
+                          f'version (Debian: apt-get install postgresql-client)')
+    return path
+
+
+async def _run_tool(*args: str, env: dict[str, str]) -> str:
+    process = await asyncio.create_subprocess_exec(*args, env=env, stdout=asyncio.subprocess.PIPE,
+                                                   stderr=asyncio.subprocess.PIPE)
+    out, err = await process.communicate()
+    if process.returncode != 0:
+        raise BackupError(f'{Path(args[0]).name} failed ({process.returncode}): {err.decode(errors="replace")[-2000:]}')
+    return out.decode(errors='replace')
+
+
+async def _pg_dump(target: Target, copy: Path) -> dict[str, Any]:
+    import asyncpg
+    pg_dump = _pg_tool('pg_dump')
+    schema = target.schema or 'public'
+    conn = await asyncpg.connect(_dsn(target), server_settings={'search_path': schema})
+    try:
+        async with conn.transaction(isolation='repeatable_read', readonly=True):
+            snapshot = await conn.fetchval('SELECT pg_export_snapshot()')
+            present = {r['tablename'] for r in await conn.fetch(
+                'SELECT tablename FROM pg_tables WHERE schemaname = $1', schema)}
+            counts = {name: await conn.fetchval(f'SELECT count(*) FROM "{schema}"."{name}"')
+                      for name in table_names() if name in present}
+            head = await conn.fetchval(f'SELECT version_num FROM "{schema}".alembic_version') \
+                if 'alembic_version' in present else None
+            server = await conn.fetchval('SHOW server_version')
+            referenced = sorted({r[0] for r in await conn.fetch(
+                f'SELECT sha256 FROM "{schema}".attachments UNION SELECT sha256 FROM "{schema}".failed_imports')})
+            args, env = _libpq(target)
+            await _run_tool(pg_dump, *args, '--snapshot', snapshot, '-n', schema, '-Fc', '--no-owner',
+                            '--no-privileges', '-f', str(copy), target.url.database or 'postgres', env=env)
+            version = (await _run_tool(pg_dump, '--version', env=env)).strip()
+    finally:
+        await conn.close()
+    return {'counts': counts, 'migration_head': head, 'server_version': server, 'tool': version, 'schema': schema,
+            'referenced': referenced}
+
+
+# --- backup -------------------------------------------------------------------------------------------------------
+
+async def backup(archive: Path, target: Target | None = None) -> dict[str, Any]:
+    """Write the archive; return its manifest (with ``seconds`` and ``archive_bytes`` added)."""
+    target = target or current_target()
+    if target.dialect not in DB_MEMBERS:
+        raise BackupError(f'cannot back up a {target.dialect} database')
+    started = time.perf_counter()
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=archive.parent, prefix='.pulse-backup-') as tmp:
+        copy = Path(tmp) / Path(DB_MEMBERS[target.dialect]).name
+        if target.dialect == 'sqlite':
+            info = await asyncio.to_thread(_sqlite_copy, target.sqlite_path, copy)
+        else:
+            info = await _pg_dump(target, copy)
+        files, missing = await _files_to_archive(info['referenced'], Path(tmp) / 'files')
+        manifest = await asyncio.to_thread(_write_archive, archive, target, copy, info, files, missing)
+    manifest['seconds'] = round(time.perf_counter() - started, 3)
+    manifest['archive_bytes'] = archive.stat().st_size
+    return manifest
+
+
+async def _files_to_archive(referenced: list[str], spool: Path) -> tuple[list[Path], list[str]]:
+    """The files to put in the archive, and the referenced ones the store lacks. The local store: every file of the
+    folder (read in place). Another store (S3): each referenced file, fetched through the backend into ``spool``."""
+    from .. import storage
+    backend = storage.backend()
+    if backend.name == 'local':
+        files = await asyncio.to_thread(attachment_files, get_settings().attachments_dir)
+        names = {p.name for p in files}
+        return files, [d for d in referenced if d not in names]
+    spool.mkdir(parents=True, exist_ok=True)
+    files, missing = [], []
+    for digest in referenced:
+        try:
+            _, chunks = await backend.open(digest)
+        except storage.MissingFile:
+            missing.append(digest)
+            continue
+        path = spool / digest
+        with path.open('wb') as f:
+            async for chunk in chunks:
+                await asyncio.to_thread(f.write, chunk)
+        files.append(path)
+    return files, missing
+
+
+def _write_archive(archive: Path, target: Target, copy: Path, info: dict[str, Any], paths: list[Path],
+                   missing: list[str]) -> dict[str, Any]:
+    partial = archive.with_name(archive.name + '.partial')
+    files: list[list[Any]] = []
+    with tarfile.open(partial, 'w:gz', compresslevel=6) as tar:
+        tar.add(copy, arcname=DB_MEMBERS[target.dialect])
+        for path in paths:
+            size = path.stat().st_size
+            tar.add(path, arcname=f'attachments/{path.name[:2]}/{path.name[2:4]}/{path.name}')
+            files.append([path.name, size])
+        manifest = {
+            'format': FORMAT, 'app': 'pulse-live', 'app_version': __version__,
+            'created_at': datetime.now(UTC).isoformat(timespec='seconds'),
+            'python': platform.python_version(), 'migration_head': info['migration_head'],
+            'database': {'dialect': target.dialect, 'member': DB_MEMBERS[target.dialect],
+                         'sha256': _sha256_file(copy), 'bytes': copy.stat().st_size,
+                         'server_version': info['server_version'], 'tool': info['tool'],
+                         'schema': info.get('schema', '')},
+            'counts': info['counts'],
+            'attachments': {'count': len(files), 'bytes': sum(size for _, size in files), 'files': files,
+                            'missing': missing},
+        }
+        data = json.dumps(manifest, indent=1).encode()
+        member = tarfile.TarInfo('manifest.json')
+        member.size, member.mtime = len(data), int(time.time())
+        tar.addfile(member, io.BytesIO(data))
+    os.replace(partial, archive)
+    return manifest
+
+
+# --- restore ------------------------------------------------------------------------------------------------------
+
+def read_manifest(archive: Path) -> dict[str, Any]:
+    try:
+        with tarfile.open(archive, 'r:gz') as tar:
+            member = tar.getmember('manifest.json')
+            reader = tar.extractfile(member)
+            manifest = json.loads(reader.read() if reader else b'')
+    except (OSError, tarfile.TarError, KeyError, ValueError) as e:
+        raise BackupError(f'{archive} is not a Pulse Live backup: {e}') from e
+    if not isinstance(manifest, dict) or manifest.get('app') != 'pulse-live':
+        raise BackupError(f'{archive} is not a Pulse Live backup (no manifest of ours)')
+    if manifest.get('format') != FORMAT:
+        raise BackupError(f'{archive} has backup format {manifest.get("format")!r}; this version reads {FORMAT}')
+    return manifest
+
+
+async def existing_data(target: Target) -> dict[str, int]:
+    """What the installation already holds: rows in the tables people create, and stored files."""
+    found: dict[str, int] = {}
+    if target.dialect == 'sqlite':
+        if target.sqlite_path.exists():
+            def count() -> dict[str, int]:
+                conn = sqlite3.connect(target.sqlite_path)
+                try:
+                    counts, _ = _sqlite_counts(conn)
+                finally:
+                    conn.close()
+                return counts
+            counts = await asyncio.to_thread(count)
+            found.update({k: v for k, v in counts.items() if k in ('users', 'tickets') and v})
+    else:
+        import asyncpg
+        conn = await asyncpg.connect(_dsn(target))
+        try:
+            schema = target.schema or 'public'
+            present = {r['tablename'] for r in await conn.fetch(
+                'SELECT tablename FROM pg_tables WHERE schemaname = $1', schema)}
+            for name in ('users', 'tickets'):
+                if name in present and (n := await conn.fetchval(f'SELECT count(*) FROM "{schema}"."{name}"')):
+                    found[name] = n
+        finally:
+            await conn.close()
+    files = len(attachment_files(target.attachments)) if _local_store() else 0
+    if files:
+        found['attachment files'] = files
+    return found
+
+
+def _extract_verified(archive: Path, manifest: dict[str, Any], into: Path) -> tuple[Path, list[Path]]:
+    """Extract the database and the files into ``into``, each checked against its checksum; nothing else is
+    taken from the archive (names are matched, never used as paths as given)."""
+    expected = dict(manifest['attachments']['files'])
+    db_member = manifest['database']['member']
+    if db_member not in DB_MEMBERS.values():
+        raise BackupError(f'unexpected database member {db_member!r} in the manifest')
+    db_copy = into / Path(db_member).name
+    files: list[Path] = []
+    seen_db = False
+    with tarfile.open(archive, 'r:gz') as tar:
+        for member in tar:
+            if member.name == 'manifest.json':
+                continue
+            source = tar.extractfile(member) if member.isfile() else None
+            if source is None:
+                raise BackupError(f'unexpected entry {member.name!r} in the archive')
+            if member.name == db_member:
+                out, want = db_copy, manifest['database']['sha256']
+                seen_db = True
+            else:
+                match = ATTACHMENT_MEMBER.fullmatch(member.name)
+                if not match or match[3][:2] != match[1] or match[3][2:4] != match[2] or match[3] not in expected:
+                    raise BackupError(f'unexpected entry {member.name!r} in the archive')
+                out, want = into / 'attachments' / match[3], match[3]
+                out.parent.mkdir(exist_ok=True)
+                files.append(out)
+            digest = hashlib.sha256()
+            with out.open('wb') as f:
+                while chunk := source.read(CHUNK):
+                    digest.update(chunk)
+                    f.write(chunk)
+            if digest.hexdigest() != want:
+                raise BackupError(f'{member.name} is damaged: its checksum does not match the manifest')
+    if not seen_db:
+        raise BackupError('the archive holds no database')
+    missing = set(expected) - {p.name for p in files}
+    if missing:
+        raise BackupError(f'the archive lacks {len(missing)} attachment file(s) its manifest lists')
+    return db_copy, files
+
+
+async def _pg_restore(target: Target, dump: Path, source_schema: str) -> None:
+    import asyncpg
+    pg_restore = _pg_tool('pg_restore')
+    schema = target.schema or 'public'
+    conn = await asyncpg.connect(_dsn(target))
+    try:
+        if source_schema != schema and await conn.fetchval(
+                'SELECT 1 FROM pg_namespace WHERE nspname = $1', source_schema):
+            raise BackupError(f'the backup\'s schema {source_schema!r} exists in the target database already: '
+                              f'restore into another database, or set PULSE_DATABASE_SCHEMA={source_schema}')
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        args, env = _libpq(target)
+        await _run_tool(pg_restore, *args, '--no-owner', '--no-privileges', '--exit-on-error', '-d',
+                        target.url.database or 'postgres', str(dump), env=env)
+        if source_schema != schema:
+            await conn.execute(f'ALTER SCHEMA "{source_schema}" RENAME TO "{schema}"')
+    finally:
+        await conn.close()
+
+
+async def restore(archive: Path, *, force: bool = False, target: Target | None = None) -> dict[str, Any]:
+    """Restore the archive into the installation; return the manifest with the restored counts added."""
+    target = target or current_target()
+    manifest = read_manifest(archive)
+    dialect = manifest['database']['dialect']
+    if dialect != target.dialect:
+        raise BackupError(f'this is a {dialect} backup; the installation uses {target.dialect} '
+                          f'(restore it into a {dialect} installation)')
+    existing = await existing_data(target)
+    if existing and not force:
+        what = ', '.join(f'{n} {k}' for k, n in existing.items())
+        raise BackupError(f'the installation has data ({what}); refusing to overwrite it. Restore into an empty '
+                          f'installation, or pass --force to replace it.')
+    started = time.perf_counter()
+    target.attachments.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.attachments.parent, prefix='.pulse-restore-') as tmp:
+        db_copy, files = await asyncio.to_thread(_extract_verified, archive, manifest, Path(tmp))
+        if dialect == 'sqlite':
+            await asyncio.to_thread(_replace_sqlite, target.sqlite_path, db_copy)
+        else:
+            await _pg_restore(target, db_copy, manifest['database'].get('schema') or 'public')
+        if _local_store():
+            await asyncio.to_thread(_replace_attachments, target.attachments, files)
+        else:  # object storage: put each file (same name, same bytes: one that is there already stays as it is)
+            from .. import storage
+            for path in files:
+                await storage.backend().put(path.name, await asyncio.to_thread(path.read_bytes))
+    await _new_config_version(target)
+    counts = await restored_counts(target)
+    wrong = {k: (v, counts.get(k)) for k, v in manifest['counts'].items() if counts.get(k) != v}
+    if wrong:
+        raise BackupError(f'restored, but the row counts differ from the manifest: {wrong}')
+    return {**manifest, 'restored_counts': counts, 'seconds': round(time.perf_counter() - started, 3)}
+
+
+def _local_store() -> bool:
+    return get_settings().storage_backend == 'local'
+
+
+def _replace_sqlite(path: Path, copy: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ('-wal', '-shm'):
+        Path(f'{path}{suffix}').unlink(missing_ok=True)
+    os.replace(copy, path)
+
+
+def _replace_attachments(folder: Path, files: list[Path]) -> None:
+    for old in attachment_files(folder):
+        old.unlink()
+    for path in files:
+        final = folder / path.name[:2] / path.name[2:4] / path.name
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, final)
+
+
+async def _new_config_version(target: Target) -> None:
+    """A fresh, random configuration version after a restore: running processes hold versions of the replaced
+    timeline, and the backup's own version could meet one of them again after a change (models/config_version)."""
+    from ..models.config_version import ConfigVersion, first_version
+    table, version = ConfigVersion.__tablename__, first_version()
+    if target.dialect == 'sqlite':
+        def write() -> None:
+            conn = sqlite3.connect(target.sqlite_path)
+            try:
+                if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone():
+                    conn.execute(f'UPDATE {table} SET version = ?', (version,))
+                    conn.commit()
+            finally:
+                conn.close()
+        await asyncio.to_thread(write)
+        return
+    import asyncpg
+    conn = await asyncpg.connect(_dsn(target))
+    try:
+        schema = target.schema or 'public'
+        if await conn.fetchval('SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2', schema, table):
+            await conn.execute(f'UPDATE "{schema}"."{table}" SET version = $1', version)
+    finally:
+        await conn.close()
+
+
+async def restored_counts(target: Target) -> dict[str, int]:
+    if target.dialect == 'sqlite':
+        def count() -> dict[str, int]:
+            conn = sqlite3.connect(target.sqlite_path)
+            try:
+                return _sqlite_counts(conn)[0]
+            finally:
+                conn.close()
+        return await asyncio.to_thread(count)
+    import asyncpg
+    conn = await asyncpg.connect(_dsn(target))
+    try:
+        schema = target.schema or 'public'
+        present = {r['tablename'] for r in await conn.fetch(
+            'SELECT tablename FROM pg_tables WHERE schemaname = $1', schema)}
+        return {name: await conn.fetchval(f'SELECT count(*) FROM "{schema}"."{name}"')
+                for name in table_names() if name in present}
+    finally:
+        await conn.close()

@@ -1,0 +1,70 @@
+"""Logs: plain text (default) or one JSON object per line (``PULSE_LOG_FORMAT=json``), each carrying the request id
+of the HTTP request it belongs to and the id of the browser page (NiceGUI client) it was written for."""
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import IO
+
+from pythonjsonlogger.json import JsonFormatter
+
+request_id: ContextVar[str | None] = ContextVar('pulse_request_id', default=None)
+_client_id_of_context: list[Callable[[], str | None]] = []
+_REQUEST_ID = re.compile(r'[A-Za-z0-9._-]{1,64}')
+FIELDS = '%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(client_id)s %(process)d'
+
+
+def new_request_id(offered: str | None = None) -> str:
+    """The caller's ``X-Request-ID`` when it is a sane token (a proxy's id threads through), else a fresh one."""
+    if offered and _REQUEST_ID.fullmatch(offered):
+        return offered
+    return uuid.uuid4().hex[:16]
+
+
+def _current_client_id() -> str | None:
+    for getter in _client_id_of_context:
+        try:
+            found = getter()
+        except Exception:  # noqa: BLE001  (a log line never fails for its context)
+            found = None
+        if found:
+            return found
+    return None
+
+
+class ContextFilter(logging.Filter):
+    """Stamps every record with ``request_id`` and ``client_id`` (None outside a request or a page)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        record.client_id = _current_client_id()
+        return True
+
+
+def configure(log_format: str, *, level: str = 'INFO', client_id: Callable[[], str | None] | None = None,
+              stream: IO[str] | None = None) -> logging.Handler | None:
+    """Install the JSON handler on the root logger and route uvicorn's loggers through it (``text``: nothing
+    changes). ``client_id`` tells which page the running code serves (given by the wiring, which knows NiceGUI)."""
+    if client_id is not None and client_id not in _client_id_of_context:
+        _client_id_of_context.append(client_id)
+    if log_format != 'json':
+        return None
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter(FIELDS, rename_fields={'asctime': 'time', 'levelname': 'level',
+                                                              'name': 'logger'}))
+    handler.addFilter(ContextFilter())
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, 'pulse_json', False)]:
+        root.removeHandler(old)
+    handler.pulse_json = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in ('uvicorn', 'uvicorn.error', 'uvicorn.access'):
+        logger = logging.getLogger(name)
+        logger.handlers = []
+        logger.propagate = True
+    return handler

@@ -1,0 +1,369 @@
+"""Knowledge base reads: what each reader may see (staff everything; customers and visitors public and published
+only), the category tree, an article with its history, diffs between versions, the composer's ``#`` picker, the
+pre-filled article from a ticket, downloads of article files, and whether the public help centre is open."""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, true
+
+from .. import auth, db
+from ..models import (
+    Article,
+    ArticleAttachment,
+    ArticleCategory,
+    ArticleStatus,
+    ArticleTicketLink,
+    ArticleVersion,
+    ArticleVisibility,
+    EventKind,
+    KbSettings,
+    ResolutionCode,
+    Role,
+    Service,
+    Ticket,
+    TicketEvent,
+    User,
+)
+
+PAGE_SIZE = 50
+
+
+def readable(viewer: User | None) -> ColumnElement[bool]:
+    """The one rule of who reads which article: staff every article; customers and visitors (None) only public,
+    published ones."""
+    if viewer is not None and auth.is_staff(viewer):
+        return true()
+    return and_(Article.status == ArticleStatus.PUBLISHED, Article.visibility == ArticleVisibility.PUBLIC)
+
+
+async def help_centre_open() -> bool:
+    async with db.session() as s:
+        return bool((await s.execute(select(KbSettings.public_help_centre).where(KbSettings.id == 1))).scalar())
+
+
+@dataclass(frozen=True)
+class CategoryNode:
+    id: int
+    name: str
+    parent_id: int | None
+    position: int
+    depth: int
+    path: str          # "Hardware › Laptops"
+    articles: int = 0  # articles the reader may see directly in it
+
+
+async def category_tree(viewer: User | None = None) -> list[CategoryNode]:
+    """Every category in tree order (parents before children, siblings by position then name), with the number of
+    articles the reader may see in each."""
+    async with db.session() as s:
+        rows = (await s.execute(select(ArticleCategory))).scalars().all()
+        counts = dict((await s.execute(
+            select(Article.category_id, func.count(Article.id)).where(readable(viewer))
+            .group_by(Article.category_id))).tuples().all())
+    children: dict[int | None, list[ArticleCategory]] = {}
+    for row in rows:
+        children.setdefault(row.parent_id, []).append(row)
+    out: list[CategoryNode] = []
+
+    def walk(parent: int | None, depth: int, prefix: str) -> None:
+        for c in sorted(children.get(parent, []), key=lambda c: (c.position, c.name.lower(), c.id)):
+            path = f'{prefix} › {c.name}' if prefix else c.name
+            out.append(CategoryNode(c.id, c.name, c.parent_id, c.position, depth, path, counts.get(c.id, 0)))
+            if depth < 20:
+                walk(c.id, depth + 1, path)
+    walk(None, 0, '')
+    return out
+
+
+@dataclass(frozen=True)
+class ArticleRow:
+    id: int
+    title: str
+    category: str
+    tags: list[str]
+    visibility: str
+    status: str
+    updated_at: datetime
+    last_reviewed_at: datetime | None
+    helpful_yes: int
+    helpful_no: int
+    excerpt: str
+
+
+def _excerpt(body: str, limit: int = 180) -> str:
+    """The first words of an article as plain text (no quote marks of the plain-text rendering)."""
+    from ..markdown import to_text
+    lines = [re.sub(r'^(\s*>\s?)+', '', line) for line in to_text(body).splitlines()]
+    flat = ' '.join(' '.join(lines).split())
+    return flat if len(flat) <= limit else flat[:limit - 1].rstrip() + '…'
+
+
+def _escape_like(text: str) -> str:
+    return text.replace('\\', '\\\\').replace('%', '\\%').replace('_', '\\_')
+
+
+async def article_list(viewer: User | None, *, category_id: int | None = None, text: str = '',
+                       status: str = '', visibility: str = '', limit: int = PAGE_SIZE) -> list[ArticleRow]:
+    """Articles the reader may see, newest change first; ``category_id`` includes its subcategories; ``text``
+    matches title, body or a tag (a plain substring: no syntax)."""
+    conditions: list[ColumnElement[bool]] = [readable(viewer)]
+    tree = await category_tree(viewer)
+    paths = {c.id: c.path for c in tree}
+    if category_id is not None:
+        wanted = {category_id}
+        for c in tree:  # tree order: a parent comes before its children
+            if c.parent_id in wanted:
+                wanted.add(c.id)
+        conditions.append(Article.category_id.in_(wanted))
+    needle = ' '.join((text or '').split())[:200]
+    if needle:
+        like = f'%{_escape_like(needle.lower())}%'
+        conditions.append(or_(func.lower(Article.title).like(like, escape='\\'),
+                              func.lower(Article.body).like(like, escape='\\')))
+    if viewer is not None and auth.is_staff(viewer):
+        if status in ('draft', 'published'):
+            conditions.append(Article.status == status)
+        if visibility in ('public', 'internal'):
+            conditions.append(Article.visibility == visibility)
+    async with db.session() as s:
+        articles = (await s.execute(select(Article).where(*conditions)
+                                    .order_by(Article.updated_at.desc(), Article.id.desc()).limit(limit))).scalars()
+        return [ArticleRow(a.id, a.title, paths.get(a.category_id, '') if a.category_id else '', list(a.tags or []),
+                           a.visibility, a.status, a.updated_at, a.last_reviewed_at, a.helpful_yes, a.helpful_no,
+                           _excerpt(a.body)) for a in articles]
+
+
+@dataclass(frozen=True)
+class LinkedTicket:
+    id: int
+    reference: str
+    title: str
+    status: str
+
+
+@dataclass(frozen=True)
+class AttachmentRow:
+    id: int
+    filename: str
+    content_type: str
+    size: int
+
+
+@dataclass
+class ArticleView:
+    id: int
+    title: str
+    body: str
+    category_id: int | None
+    category: str
+    tags: list[str]
+    service_id: int | None
+    service: str
+    visibility: str
+    status: str
+    author: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    published_at: datetime | None
+    last_reviewed_at: datetime | None
+    last_reviewed_by: str
+    helpful_yes: int
+    helpful_no: int
+    deflections: int
+    attachments: list[AttachmentRow] = field(default_factory=list)
+    tickets: list[LinkedTicket] = field(default_factory=list)   # staff only
+
+
+async def article(viewer: User | None, article_id: int) -> ArticleView | None:
+    """The article as this reader may see it, or None (not there, or not theirs to read: logged)."""
+    async with db.session() as s:
+        a = (await s.execute(select(Article).where(Article.id == article_id, readable(viewer)))).scalar()
+        if a is None:
+            if viewer is not None and not auth.is_staff(viewer) and await s.get(Article, article_id) is not None:
+                auth.refused(viewer, 'read the article', f'article {article_id}')
+            return None
+        names = dict((await s.execute(select(User.id, User.display_name).where(
+            User.id.in_([i for i in (a.author_id, a.last_reviewed_by_id) if i is not None])))).tuples().all())
+        service = (await s.get(Service, a.service_id)) if a.service_id else None
+        files = [AttachmentRow(f.id, f.filename, f.content_type, f.size) for f in (await s.execute(
+            select(ArticleAttachment).where(ArticleAttachment.article_id == a.id)
+            .order_by(ArticleAttachment.id))).scalars()]
+        tickets: list[LinkedTicket] = []
+        if viewer is not None and auth.is_staff(viewer):
+            tickets = [LinkedTicket(*row) for row in (await s.execute(
+                select(Ticket.id, Ticket.reference, Ticket.title, Ticket.status)
+                .join(ArticleTicketLink, ArticleTicketLink.ticket_id == Ticket.id)
+                .where(ArticleTicketLink.article_id == a.id).order_by(ArticleTicketLink.created_at.desc())))
+                .tuples().all()]
+    paths = {c.id: c.path for c in await category_tree(viewer)}
+    return ArticleView(
+        id=a.id, title=a.title, body=a.body, category_id=a.category_id,
+        category=paths.get(a.category_id, '') if a.category_id else '', tags=list(a.tags or []),
+        service_id=a.service_id, service=service.name if service else '', visibility=a.visibility, status=a.status,
+        author=names.get(a.author_id, '') if a.author_id else '', version=a.version, created_at=a.created_at,
+        updated_at=a.updated_at, published_at=a.published_at, last_reviewed_at=a.last_reviewed_at,
+        last_reviewed_by=names.get(a.last_reviewed_by_id, '') if a.last_reviewed_by_id else '',
+        helpful_yes=a.helpful_yes, helpful_no=a.helpful_no, deflections=a.deflections, attachments=files,
+        tickets=tickets)
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    version: int
+    title: str
+    author: str
+    created_at: datetime
+    added: int      # lines added against the version before
+    removed: int
+
+
+async def versions(viewer: User, article_id: int) -> list[VersionRow]:
+    """An article's history, newest first (staff only: customers see the current text)."""
+    if not auth.is_staff(viewer):
+        auth.refused(viewer, 'read the history of', f'article {article_id}')
+        return []
+    async with db.session() as s:
+        rows = (await s.execute(
+            select(ArticleVersion, User.display_name).outerjoin(User, User.id == ArticleVersion.author_id)
+            .where(ArticleVersion.article_id == article_id).order_by(ArticleVersion.version))).tuples().all()
+    out: list[VersionRow] = []
+    before: list[str] = []
+    for v, author in rows:
+        lines = _lines(v.title, v.body)
+        added = removed = 0
+        for op in difflib.ndiff(before, lines):
+            added += op.startswith('+ ')
+            removed += op.startswith('- ')
+        out.append(VersionRow(v.version, v.title, author or '', v.created_at, added, removed))
+        before = lines
+    return out[::-1]
+
+
+def _lines(title: str, body: str) -> list[str]:
+    return [f'# {title}', '', *body.splitlines()]
+
+
+@dataclass(frozen=True)
+class DiffLine:
+    kind: str      # 'same' | 'added' | 'removed' | 'gap'
+    text: str
+    old_no: int | None = None
+    new_no: int | None = None
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    old_version: int
+    new_version: int
+    lines: list[DiffLine]
+
+
+async def diff(viewer: User, article_id: int, new_version: int, old_version: int | None = None,
+               context: int = 3) -> VersionDiff | None:
+    """What changed from ``old_version`` (default: the one before) to ``new_version``, line by line with a few lines
+    of context around each change (difflib); None if either is not there."""
+    if not auth.is_staff(viewer):
+        auth.refused(viewer, 'read the history of', f'article {article_id}')
+        return None
+    async with db.session() as s:
+        rows = {v.version: v for v in (await s.execute(select(ArticleVersion).where(
+            ArticleVersion.article_id == article_id, ArticleVersion.version <= new_version)
+            .order_by(ArticleVersion.version))).scalars()}
+    new = rows.get(new_version)
+    if new is None:
+        return None
+    if old_version is None:
+        earlier = [v for v in rows if v < new_version]
+        old_version = max(earlier) if earlier else 0
+    old = rows.get(old_version)
+    if old is None and old_version != 0:
+        return None
+    a = _lines(old.title, old.body) if old is not None else []
+    b = _lines(new.title, new.body)
+    lines: list[DiffLine] = []
+    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    for group in matcher.get_grouped_opcodes(context):
+        if lines:
+            lines.append(DiffLine('gap', '…'))
+        for tag, i1, i2, j1, j2 in group:
+            if tag == 'equal':
+                lines += [DiffLine('same', a[i], i + 1, j1 + (i - i1) + 1) for i in range(i1, i2)]
+                continue
+            if tag in ('replace', 'delete'):
+                lines += [DiffLine('removed', a[i], i + 1, None) for i in range(i1, i2)]
+            if tag in ('replace', 'insert'):
+                lines += [DiffLine('added', b[j], None, j + 1) for j in range(j1, j2)]
+    return VersionDiff(old_version, new_version, lines)
+
+
+async def pick_articles(viewer: User, text: str, *, public_only: bool, limit: int = 6) -> list[dict[str, str]]:
+    """The composer's ``#`` picker: published articles whose title (or tag) contains the text; ``public_only`` for
+    a reply the customer reads. Each with the path the link goes to."""
+    if not auth.is_staff(viewer):
+        return []
+    conditions: list[ColumnElement[bool]] = [Article.status == ArticleStatus.PUBLISHED]
+    if public_only:
+        conditions.append(Article.visibility == ArticleVisibility.PUBLIC)
+    needle = ' '.join((text or '').split())[:100].lower()
+    if needle:
+        conditions.append(func.lower(Article.title).like(f'%{_escape_like(needle)}%', escape='\\'))
+    async with db.session() as s:
+        rows = (await s.execute(select(Article.id, Article.title, Article.visibility).where(*conditions)
+                                .order_by(Article.updated_at.desc()).limit(limit))).tuples().all()
+    return [{'id': str(i), 'title': t, 'visibility': v, 'path': article_path(i)} for i, t, v in rows]
+
+
+def article_path(article_id: int) -> str:
+    """The one address of an article in links (``/kb/<id>``): staff land on the article, customers on the portal's
+    Help page of it (the page redirects)."""
+    return f'/kb/{article_id}'
+
+
+@dataclass(frozen=True)
+class Prefill:
+    ticket_id: int
+    reference: str
+    title: str
+    body: str
+    service_id: int | None
+
+
+async def prefill_from_ticket(viewer: User, ticket_id: int) -> Prefill | None:
+    """A draft article from a ticket: the problem (title, description) and the resolution (code and text, and the
+    last public staff reply). Staff only."""
+    if not auth.is_staff(viewer):
+        auth.refused(viewer, 'make an article from', f'ticket {ticket_id}')
+        return None
+    async with db.session() as s:
+        ticket = await s.get(Ticket, ticket_id)
+        if ticket is None:
+            return None
+        code = (await s.get(ResolutionCode, ticket.resolution_code_id)) if ticket.resolution_code_id else None
+        staff_roles = [Role.AGENT.value, Role.MANAGER.value, Role.ADMIN.value]
+        reply = (await s.execute(
+            select(TicketEvent.body).join(User, User.id == TicketEvent.actor_id)
+            .where(TicketEvent.ticket_id == ticket_id, TicketEvent.kind == EventKind.MESSAGE,
+                   TicketEvent.is_internal.is_(False), User.role.in_(staff_roles))
+            .order_by(TicketEvent.id.desc()).limit(1))).scalar()
+    parts = ['## Problem', '', ticket.description.strip() or ticket.title, '']
+    if ticket.workaround.strip():
+        parts += ['## Workaround', '', ticket.workaround.strip(), '']
+    resolution = [p for p in (f'**{code.name}**' if code else '', ticket.resolution_text.strip(),
+                              (reply or '').strip()) if p]
+    parts += ['## Resolution', '', '\n\n'.join(resolution) if resolution else '_Describe the solution here._', '']
+    return Prefill(ticket.id, ticket.reference, ticket.title, '\n'.join(parts), ticket.service_id)
+
+
+async def attachment_for_download(viewer: User | None, attachment_id: int) -> ArticleAttachment | None:
+    """An article's file, if the reader may read the article (visitors: only when the help centre is open)."""
+    async with db.session() as s:
+        row = (await s.execute(select(ArticleAttachment).join(Article, Article.id == ArticleAttachment.article_id)
+                               .where(ArticleAttachment.id == attachment_id, readable(viewer)))).scalar()
+    if row is not None and viewer is None and not await help_centre_open():
+        return None
+    return row

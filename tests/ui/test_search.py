@@ -1,0 +1,106 @@
+"""Search on screen: the header box (grouped results as you type), the results page with its filters, the portal's
+suggestions with "This solved it", the ticket page's similar tickets. Simulated users on the real app."""
+from nicegui import ui
+from nicegui.testing import User
+from sqlalchemy import func, select
+
+from pulse_live import db
+from pulse_live.models import Article, Ticket
+from pulse_live.services import chatter, kb
+from pulse_live.services.kb import ArticleFields
+from tests.factories import make_ticket
+from tests.ui.conftest import login
+
+
+async def test_an_agent_finds_a_message_from_the_header_and_opens_the_results_page(user: User, people) -> None:
+    anna = people.users['anna@pulse.demo']
+    ticket = await make_ticket(people, title='Label printer offline')
+    note = await chatter.post_message(actor=anna, ticket_id=ticket.id, body='Replaced the thermocouple today',
+                                      internal=True)
+    await login(user, 'ben@pulse.demo')
+    user.find(marker='header-search').type('thermo')
+    await user.should_see('Messages')
+    await user.should_see('Internal note by Anna Keller', retries=100)
+    links = [link.props.get('href') for link in user.find(marker='search-message').elements]
+    assert links == [f'/tickets/{ticket.reference}?entry={note.id}']
+    await user.open('/search?q=thermocouple&status=open')
+    await user.should_see(ticket.reference)
+    await user.open('/search?q=thermocouple&status=closed')
+    await user.should_see('Nothing found')
+
+
+async def test_stray_syntax_on_the_results_page_finds_nothing_without_an_error(user: User, people) -> None:
+    await login(user, 'anna@pulse.demo')
+    await user.open('/search?q=%22NEAR(%20*%20-%3A%20AND%20OR')
+    await user.should_see('Nothing found')
+
+
+async def test_a_customer_finds_their_request_but_no_internal_note(user: User, people) -> None:
+    anna = people.users['anna@pulse.demo']
+    ticket = await make_ticket(people, title='Docking station flickers')
+    await chatter.post_message(actor=anna, ticket_id=ticket.id, body='docking firmware bug, vendor ticket 5521',
+                               internal=True)
+    await login(user, 'carl@acme.demo', expect='My requests')
+    await user.open('/search?q=docking')
+    await user.should_see(marker='search-ticket')
+    assert [link.props['href'] for link in user.find(marker='search-hit').elements] == \
+        [f'/portal/requests/{ticket.reference}']  # the request, not the internal note
+    await user.should_not_see('vendor ticket')
+    await user.open('/search?q=5521')
+    await user.should_see('Nothing found')
+
+
+async def test_the_portal_suggests_an_article_and_this_solved_it_ends_the_request(user: User, people) -> None:
+    anna = people.users['anna@pulse.demo']
+    article = await kb.create_article(actor=anna, fields=ArticleFields(
+        title='Reset your VPN password', body='Use the self-service page.', visibility='public', status='published'))
+    await login(user, 'tom@globex.demo', expect='My requests')
+    await user.open('/portal/new')
+    user.find(marker='request-subject').type('vpn password expired')
+    await user.should_see(marker='suggested-article', retries=100)
+    await user.should_see('These articles may answer it already')
+    user.find(marker='this-solved-it').click()
+    await user.should_see('Glad it helped. No request was sent.')
+    await user.should_not_see('Send request')
+    async with db.session() as s:
+        assert (await s.get(Article, article.id, populate_existing=True)).deflections == 1
+        assert (await s.execute(select(func.count(Ticket.id)))).scalar_one() == 0
+
+
+async def test_the_ticket_page_shows_similar_resolved_tickets(user: User, people) -> None:
+    from pulse_live.services import tickets
+    from tests.helpers import resolution_code_id
+    anna = people.users['anna@pulse.demo']
+    solved = await make_ticket(people, title='Teams camera black screen')
+    await tickets.change_status(actor=anna, ticket_id=solved.id, expected_version=solved.version, status='resolved',
+                                resolution_code_id=await resolution_code_id(), resolution_text='Updated the driver')
+    this = await make_ticket(people, title='Camera shows a black screen in Teams')
+    await login(user, 'anna@pulse.demo')
+    await user.open(f'/tickets/{this.reference}')
+    await user.should_see('Similar tickets')
+    await user.should_see('Resolution: Fixed — Updated the driver')
+    assert [link.props['href'] for link in user.find(marker='search-ticket').elements] == \
+        [f'/tickets/{solved.reference}']
+
+
+async def test_a_hit_is_its_link_and_one_static_block_with_every_text_escaped(user: User, people) -> None:
+    """A ticket page shows up to ten hits, the header's search up to 25: each is the link and one HTML block (it
+    was 8–12 elements, built for every ticket page opened), and nothing a user typed becomes markup."""
+    from pulse_live.services import tickets
+    from tests.helpers import resolution_code_id
+    anna = people.users['anna@pulse.demo']
+    solved = await make_ticket(people, title='Printer <b>jam</b> on floor 3')
+    await tickets.change_status(actor=anna, ticket_id=solved.id, expected_version=solved.version, status='resolved',
+                                resolution_code_id=await resolution_code_id(),
+                                resolution_text='Cleared the <img src=x onerror=alert(1)> tray')
+    this = await make_ticket(people, title='Printer jam again on floor 3')
+    await login(user, 'anna@pulse.demo')
+    await user.open(f'/tickets/{this.reference}')
+    await user.should_see(marker='search-ticket', retries=100)  # the side column's search, after connecting
+    links = user.find(marker='search-ticket').elements
+    assert [link.props['href'] for link in links] == [f'/tickets/{solved.reference}']
+    (row,) = list(links)[0].default_slot.children
+    assert isinstance(row, ui.html) and not row.default_slot.children
+    assert 'Resolution: Fixed — Cleared the &lt;img src=x onerror=alert(1)&gt; tray' in row.content
+    assert '&lt;b&gt;' in row.content and '<b>' not in row.content and '<img' not in row.content
+    assert 'resolved' in row.content  # the status badge

@@ -1,0 +1,253 @@
+"""``pulse-live backup`` / ``restore`` / ``check`` (pulse_live/ops): demo data with files → backup → restore into
+another, empty installation → the same tickets, history and files; on SQLite and on PostgreSQL (a fresh schema per
+test, restored into a fresh database under another schema name)."""
+import asyncio
+import io
+import os
+import tarfile
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import select
+
+from pulse_live import cli, db, storage
+from pulse_live.bus import MemoryBus, set_bus
+from pulse_live.config import get_settings, reset_settings
+from pulse_live.models import Attachment, Ticket, TicketEvent, User
+from pulse_live.ops import backup, check
+from pulse_live.seed.demo import seed_demo
+from pulse_live.services import chatter
+from tests.conftest import PG_URL, pg_available
+
+KEPT = (Ticket, TicketEvent, Attachment, User)
+FILES = [('screenshot.png', 'image/png', b'\x89PNG\r\n\x1a\n' + bytes(range(256)) * 40),
+         ('notes.txt', 'text/plain', b'Printer log: paper jam at tray 2\n' * 100)]
+
+
+def _pg_admin_dsn(database: str = 'test') -> str:
+    return PG_URL.replace('postgresql+asyncpg', 'postgresql').rsplit('/', 1)[0] + f'/{database}'
+
+
+class Installation:
+    """One installation's settings (environment), switched to before acting as it."""
+
+    def __init__(self, monkeypatch, data_dir: Path, url: str, schema: str = '') -> None:
+        self.monkeypatch, self.data_dir, self.url, self.schema = monkeypatch, data_dir, url, schema
+
+    async def use(self) -> None:
+        await db.dispose()
+        self.monkeypatch.setenv('PULSE_DATA_DIR', str(self.data_dir))
+        self.monkeypatch.setenv('PULSE_DATABASE_URL', self.url)
+        self.monkeypatch.setenv('PULSE_DATABASE_SCHEMA', self.schema)
+        reset_settings()
+        db.init(self.url, schema=self.schema)
+
+
+@pytest.fixture(params=['sqlite', 'postgresql'])
+async def two_installations(request, tmp_path, monkeypatch):
+    """(source, target): the source migrated to head, the target empty (no database file / an empty database)."""
+    set_bus(MemoryBus())
+    made: list[str] = []
+    if request.param == 'sqlite':
+        source = Installation(monkeypatch, tmp_path / 'source', f'sqlite+aiosqlite:///{tmp_path / "source/pulse.db"}')
+        target = Installation(monkeypatch, tmp_path / 'target', f'sqlite+aiosqlite:///{tmp_path / "target/pulse.db"}')
+    else:
+        if not pg_available():
+            pytest.skip('PostgreSQL is not answering on 127.0.0.1:5432')
+        tag = f'{os.getpid()}_{uuid.uuid4().hex[:8]}'
+        target_db = f'pulse_restore_{tag}'
+        conn = await asyncpg.connect(_pg_admin_dsn())
+        try:
+            await conn.execute(f'CREATE DATABASE {target_db}')
+        finally:
+            await conn.close()
+        made.append(target_db)
+        source = Installation(monkeypatch, tmp_path / 'source', PG_URL, f'pulse_backup_{tag}')
+        target = Installation(monkeypatch, tmp_path / 'target', PG_URL.rsplit('/', 1)[0] + f'/{target_db}',
+                              f'pulse_restored_{tag}')
+    await source.use()
+    await asyncio.to_thread(cli._migrate_sync)
+    yield source, target
+    await db.dispose()
+    if made:
+        conn = await asyncpg.connect(_pg_admin_dsn())
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS {source.schema} CASCADE')
+            for name in made:
+                await conn.execute(f'DROP DATABASE IF EXISTS {name} WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+async def _demo_with_files() -> None:
+    demo = await seed_demo(tickets_count=8)
+    async with db.session() as s:
+        ticket_ids = list((await s.execute(select(Ticket.id).order_by(Ticket.id).limit(2))).scalars())
+    anna = demo.users['anna@pulse.demo'] if hasattr(demo, 'users') else None
+    async with db.session() as s:
+        anna = anna or (await s.execute(select(User).where(User.email == 'anna@pulse.demo'))).scalar_one()
+    for ticket_id in ticket_ids:
+        await chatter.post_message(actor=anna, ticket_id=ticket_id, body='Logs attached',
+                                   files=[storage.UploadedFile(*f) for f in FILES])
+
+
+async def _contents() -> dict:
+    """Every row of the kept tables, and every stored file's bytes."""
+    rows = {}
+    async with db.session() as s:
+        for model in KEPT:
+            rows[model.__tablename__] = [tuple(r) for r in (await s.execute(
+                select(*model.__table__.columns).order_by(model.__table__.c.id))).all()]
+    files = {p.name: p.read_bytes() for p in backup.attachment_files(get_settings().attachments_dir)}
+    return {'rows': rows, 'files': files}
+
+
+async def test_backup_and_restore_elsewhere_give_the_same_tickets_history_and_files(two_installations, tmp_path):
+    source, target = two_installations
+    await _demo_with_files()
+    before = await _contents()
+    assert len(before['rows']['tickets']) >= 8 and len(before['rows']['attachments']) == 4 and len(before['files']) == 2
+    version_before = await _config_version()
+    archive = tmp_path / 'backups' / 'pulse.tar.gz'
+    manifest = await backup.backup(archive)
+    assert manifest['counts']['tickets'] == len(before['rows']['tickets'])
+    assert manifest['counts']['ticket_events'] == len(before['rows']['ticket_events'])
+    assert manifest['attachments']['count'] == 2 and manifest['migration_head'] == cli_head()
+    assert backup.read_manifest(archive)['database']['sha256'] == manifest['database']['sha256']
+
+    await target.use()
+    restored = await backup.restore(archive)
+    assert restored['restored_counts'] == manifest['counts']
+    await target.use()
+    after = await _contents()
+    assert after == before
+    # a fresh configuration version: a process that kept the old timeline's configuration reads it again
+    assert await _config_version() != version_before
+    report = await check.run(deep=True)
+    assert report.ok and report.orphans == [], report.problems
+
+    with pytest.raises(backup.BackupError, match='refusing to overwrite'):  # the target has data now
+        await backup.restore(archive)
+    await backup.restore(archive, force=True)
+    await target.use()
+    assert await _contents() == before
+
+
+async def _config_version() -> int:
+    from pulse_live.models.config_version import ConfigVersion
+    async with db.session() as s:
+        return (await s.execute(select(ConfigVersion.version))).scalar_one()
+
+
+def cli_head() -> str:
+    from pulse_live.ops.schema import head
+    return head()
+
+
+def _tampered(archive: Path, out: Path, member_prefix: str) -> Path:
+    """A copy of the archive whose first member under ``member_prefix`` has one byte changed."""
+    done = False
+    with tarfile.open(archive, 'r:gz') as src, tarfile.open(out, 'w:gz') as dst:
+        for member in src:
+            data = src.extractfile(member).read() if member.isfile() else b''
+            if not done and member.name.startswith(member_prefix):
+                data = bytes([data[0] ^ 1]) + data[1:]
+                done = True
+            dst.addfile(member, io.BytesIO(data))
+    return out
+
+
+async def test_a_damaged_or_foreign_archive_is_refused_and_nothing_is_touched(two_installations, tmp_path):
+    source, target = two_installations
+    await _demo_with_files()
+    archive = tmp_path / 'pulse.tar.gz'
+    await backup.backup(archive)
+    await target.use()
+    for prefix in ('attachments/', 'database/'):
+        with pytest.raises(backup.BackupError, match='damaged'):
+            await backup.restore(_tampered(archive, tmp_path / f'bad-{prefix[:-1]}.tar.gz', prefix))
+    not_ours = tmp_path / 'other.tar.gz'
+    with tarfile.open(not_ours, 'w:gz') as tar:
+        tar.addfile(tarfile.TarInfo('etc/passwd'), io.BytesIO(b''))
+    with pytest.raises(backup.BackupError, match='not a Pulse Live backup'):
+        await backup.restore(not_ours)
+    assert await backup.existing_data(backup.current_target()) == {}
+    assert not target.data_dir.joinpath('attachments').exists() or not any(
+        target.data_dir.joinpath('attachments').rglob('*'))
+
+
+async def test_check_reports_missing_files_orphans_and_pending_migrations(two_installations):
+    source, _ = two_installations
+    await _demo_with_files()
+    report = await check.run()
+    assert report.ok and report.orphans == []
+    files = backup.attachment_files(get_settings().attachments_dir)
+    files[0].unlink()  # a referenced file is gone
+    orphan = get_settings().attachments_dir / 'ab' / 'cd' / ('abcd' + '0' * 60)
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b'nobody refers to me')
+    report = await check.run()
+    assert not report.ok and any(files[0].name in p and 'missing' in p for p in report.problems)
+    assert report.orphans == [f'ab/cd/{orphan.name}']
+    files[1].write_bytes(b'changed in place')
+    assert any('damaged' in p for p in (await check.run(deep=True)).problems)
+
+
+async def test_check_finds_a_broken_reference_on_sqlite(two_installations):
+    source, _ = two_installations
+    if not db.is_sqlite():
+        pytest.skip('PostgreSQL enforces foreign keys itself')
+    await _demo_with_files()
+    await db.dispose()
+    import sqlite3
+    conn = sqlite3.connect(source.url.split(':///', 1)[1])
+    conn.execute('PRAGMA foreign_keys=OFF')
+    conn.execute('UPDATE ticket_events SET ticket_id = 999999 WHERE id = (SELECT min(id) FROM ticket_events)')
+    conn.commit()
+    conn.close()
+    await source.use()
+    report = await check.run()
+    assert any('foreign key: ticket_events' in p and 'tickets' in p for p in report.problems)
+
+
+async def test_with_object_storage_the_referenced_files_travel_through_the_backend(tmp_path, monkeypatch):
+    """Attachments in S3 (moto on loopback): the backup fetches every referenced file through the storage backend,
+    restore puts them into the target's bucket, check asks the store (a missing object is a problem)."""
+    from tests import s3
+    set_bus(MemoryBus())
+    with s3.moto_server(tmp_path) as endpoint:
+        for bucket in ('source-files', 'target-files'):
+            s3.make_bucket(endpoint, bucket)
+        source = Installation(monkeypatch, tmp_path / 'source', f'sqlite+aiosqlite:///{tmp_path / "source/pulse.db"}')
+        target = Installation(monkeypatch, tmp_path / 'target', f'sqlite+aiosqlite:///{tmp_path / "target/pulse.db"}')
+        for name, value in s3.settings_env(endpoint, 'source-files').items():
+            monkeypatch.setenv(name, value)
+        await source.use()
+        await asyncio.to_thread(cli._migrate_sync)
+        await _demo_with_files()
+        digests = sorted({await storage.store(f[2]) for f in FILES})
+        assert not (tmp_path / 'source' / 'attachments').exists()  # nothing on the local disk
+        archive = tmp_path / 'pulse.tar.gz'
+        manifest = await backup.backup(archive)
+        assert sorted(name for name, _ in manifest['attachments']['files']) == digests
+        assert manifest['attachments']['missing'] == []
+
+        monkeypatch.setenv('PULSE_S3_BUCKET', 'target-files')
+        await target.use()
+        await backup.restore(archive)
+        await target.use()
+        for digest, (_, _, data) in zip(digests, sorted(FILES, key=lambda f: hashlib_hex(f[2])), strict=True):
+            assert await storage.read(digest) == data
+        report = await check.run(deep=True)
+        assert report.ok, report.problems
+        await storage.delete(digests[0])
+        report = await check.run()
+        assert any(digests[0] in p and 'missing' in p for p in report.problems)
+        await db.dispose()
+
+
+def hashlib_hex(data: bytes) -> str:
+    import hashlib
+    return hashlib.sha256(data).hexdigest()
