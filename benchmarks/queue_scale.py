@@ -95,16 +95,18 @@ async def _explain(name: str, factory, database: str) -> list[str]:
     """The statements one call runs, each with the database's plan (EXPLAIN QUERY PLAN / EXPLAIN)."""
     from sqlalchemy import event
 
+    from sqlalchemy.engine import Engine
+
     from pulse_live import db
     seen: list[tuple[str, object]] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
         seen.append((statement, parameters))
-    event.listen(db.engine().sync_engine, 'before_cursor_execute', record)
+    event.listen(Engine, 'before_cursor_execute', record)  # every engine (SQLite: the writer's too)
     try:
         await factory()
     finally:
-        event.remove(db.engine().sync_engine, 'before_cursor_execute', record)
+        event.remove(Engine, 'before_cursor_execute', record)
     lines = [f'### {name} ({database})', '']
     async with db.engine().connect() as conn:
         for statement, parameters in seen:

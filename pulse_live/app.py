@@ -185,8 +185,12 @@ def install_stylesheet() -> None:
                      f'<style>@layer overrides {{ {HEADWIND_CONTENT} }}</style>', shared=True)
 
 
+KEEP_ALIVE_S = 65  # idle HTTP connections are kept longer than a proxy keeps them (deploy/nginx: 60 s)
+
+
 def run_kwargs(*, host: str = '127.0.0.1', port: int = 8080) -> dict:
     return {'host': host, 'port': port, 'title': 'Pulse Live', 'reload': False, 'show': False,
+            'timeout_keep_alive': KEEP_ALIVE_S,
             'show_welcome_message': False, 'storage_secret': get_settings().resolved_storage_secret(),
             'reconnect_timeout': 15.0, 'favicon': '🎫',
             'tailwind': get_settings().tailwind_browser}  # else the prebuilt stylesheet (install_stylesheet)

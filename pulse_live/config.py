@@ -22,6 +22,8 @@ class Settings(BaseSettings):
                                                                         'pool under load, per process')
     db_pool_timeout_s: float = Field(default=30, gt=0, description='a request waits this long for a connection '
                                                                    'before it fails')
+    sqlite_inline_writes: bool = Field(default=True, description='SQLite: the one writer runs its statements on the '
+                                       'event loop thread (its lock held for its CPU time only, not across loop waits)')
     storage_secret: str = Field(default='',
                                 description='signs browser sessions; empty means generated once into data_dir')
     base_url: str = 'http://127.0.0.1:8080'

@@ -9,6 +9,7 @@ get the database the moment the previous one committed; SQLite's busy timeout is
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 _engine: AsyncEngine | None = None
 _sessionmaker: async_sessionmaker[AsyncSession] | None = None
+# SQLite: the write lock's holder gets sessions on connections that run inline (``sqlite_inline``)
+_inline_engine: AsyncEngine | None = None
+_inline_sessionmaker: async_sessionmaker[AsyncSession] | None = None
 _engine_schema = ['']
 _write_locks: dict[asyncio.AbstractEventLoop, _WriteLock] = {}
 
@@ -32,6 +36,36 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+_WRITES = ('INSERT', 'UPDATE', 'DELETE', 'REPLACE')
+unlocked_writes: list[str] = []  # where a write ran without the write lock (tests look at it)
+log = logging.getLogger('pulse_live.db')
+
+
+def _unlocked_write(_conn, _cursor, statement: str, *_args) -> None:
+    """A write of the event loop's code without the write lock: on SQLite it may hold the database while the lock's
+    holder, running inline, waits in SQLite's busy handler — the loop frozen until that times out. Logged with the
+    caller, once per place."""
+    if not statement.lstrip()[:7].upper().startswith(_WRITES) or holds_write_lock():
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return  # a command or the set-up before the server runs: no inline writer to meet
+    import traceback
+    frames = [f for f in traceback.extract_stack()
+              if any(part in f.filename for part in ('/pulse_live/', '/pages/', '/components/', '/tests/'))]
+    while frames and any(hook in frames[-1].filename for hook in ('/pulse_live/db.py', '/pulse_live/models/',
+                                                                   '/pulse_live/search/')):
+        frames.pop()  # the hooks every write passes through: who called them is what matters
+    if not frames or '/tests/' in frames[-1].filename or '/pulse_live/migrations/' in frames[-1].filename:
+        return  # a test's own set-up; a migration (`pulse-live migrate`, before the server runs)
+    where = ' < '.join(f'{f.filename.rsplit("/", 2)[-2]}/{f.filename.rsplit("/", 1)[-1]}:{f.lineno}'
+                       for f in reversed(frames[-4:]))
+    if where not in unlocked_writes:
+        unlocked_writes.append(where)
+        log.warning('a write without the write lock (%s): %s', where or 'outside the app', statement[:80])
+
+
 def make_engine(url: str, *, schema: str = '') -> AsyncEngine:
     """An engine for the URL; ``schema`` (PostgreSQL) sets the search path, e.g. to keep test runs apart."""
     parsed = make_url(url)
@@ -40,6 +74,7 @@ def make_engine(url: str, *, schema: str = '') -> AsyncEngine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={'timeout': 10})
         event.listen(engine.sync_engine, 'connect', _sqlite_pragmas)
+        event.listen(engine.sync_engine, 'before_cursor_execute', _unlocked_write)
     else:
         from .config import get_settings
         settings = get_settings()  # the pool per process: processes × (size + overflow) ≤ PostgreSQL's max_connections
@@ -52,7 +87,7 @@ def make_engine(url: str, *, schema: str = '') -> AsyncEngine:
 
 def init(url: str, *, schema: str | None = None) -> AsyncEngine:
     """Create the process-wide engine (idempotent for the same URL)."""
-    global _engine, _sessionmaker  # noqa: PLW0603
+    global _engine, _sessionmaker, _inline_engine, _inline_sessionmaker  # noqa: PLW0603
     if _engine is not None and str(_engine.url) == str(make_url(url)):
         return _engine
     if schema is None:
@@ -65,7 +100,28 @@ def init(url: str, *, schema: str | None = None) -> AsyncEngine:
     from .models import config_version
     config_version.install()  # every write to the configuration bumps its version in its own transaction
     _sessionmaker = async_sessionmaker(_engine, expire_on_commit=False)
+    _inline_engine = make_inline_engine(url)
+    _inline_sessionmaker = (async_sessionmaker(_inline_engine, expire_on_commit=False)
+                            if _inline_engine is not None else None)
     return _engine
+
+
+def make_inline_engine(url: str) -> AsyncEngine | None:
+    """SQLite on a file: an engine whose connections run on the event loop's thread (``sqlite_inline``), for the
+    holder of the write lock; None otherwise."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != 'sqlite' or not parsed.database or parsed.database == ':memory:' \
+            or parsed.query or not get_settings_inline_writes():
+        return None
+    from . import sqlite_inline
+    engine = create_async_engine(url, async_creator=sqlite_inline.creator(parsed.database, timeout=10))
+    event.listen(engine.sync_engine, 'connect', _sqlite_pragmas)
+    return engine
+
+
+def get_settings_inline_writes() -> bool:
+    from .config import get_settings
+    return get_settings().sqlite_inline_writes
 
 
 async def restart() -> None:
@@ -76,11 +132,13 @@ async def restart() -> None:
 
 
 async def dispose() -> None:
-    global _engine, _sessionmaker  # noqa: PLW0603
+    global _engine, _sessionmaker, _inline_engine, _inline_sessionmaker  # noqa: PLW0603
     if _engine is not None:
         await _engine.dispose()
-    _engine = None
-    _sessionmaker = None
+    if _inline_engine is not None:
+        await _inline_engine.dispose()
+    _engine = _inline_engine = None
+    _sessionmaker = _inline_sessionmaker = None
 
 
 def engine() -> AsyncEngine:
@@ -132,8 +190,21 @@ async def session() -> AsyncIterator[AsyncSession]:
     """A session for reading (queries) or for one unit of work (services)."""
     if _sessionmaker is None:
         raise RuntimeError('database not initialised: call pulse_live.db.init(url) first')
-    async with _sessionmaker() as s:
+    maker = _sessionmaker
+    if _inline_sessionmaker is not None and holds_write_lock():
+        maker = _inline_sessionmaker  # the writer's statements run inline: the lock is held for their CPU time only
+    async with maker() as s:
         yield s
+
+
+def holds_write_lock() -> bool:
+    """Whether the current task holds this process's SQLite write lock."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    lock = _write_locks.get(loop)
+    return lock is not None and lock.holder is not None and lock.holder is asyncio.current_task()
 
 
 async def create_all() -> None:

@@ -227,3 +227,15 @@ def _install_context_aware_user_helpers() -> None:
 
 
 _install_context_aware_user_helpers()
+
+
+@pytest.fixture(autouse=True)
+def _no_unlocked_app_writes():
+    """Every write of the app's own code on SQLite runs under the write lock (``db.write_lock``; see
+    ``db._unlocked_write``): a test fails if one did not. The tests' own factories may write without it."""
+    from pulse_live import db as _db
+    _db.unlocked_writes.clear()
+    yield
+    found = list(_db.unlocked_writes)
+    _db.unlocked_writes.clear()
+    assert not found, f'writes without the write lock: {found}'

@@ -219,10 +219,10 @@ async def authenticate(token: str, *, now: datetime | None = None,
         if not user.is_active:
             auth.refused(user, 'use an API token of an inactive account', api_token.prefix)
             raise TokenRefused('The account of this token is not active.')
-        if api_token.last_used_at is None or now - api_token.last_used_at >= LAST_USED_RESOLUTION:
-            await s.execute(update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=now)
+    if api_token.last_used_at is None or now - api_token.last_used_at >= LAST_USED_RESOLUTION:
+        async with db.write_lock(), db.session() as w, w.begin():  # (SQLite: one writer at a time, see db.py)
+            await w.execute(update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=now)
                             .execution_options(synchronize_session=False))
-            await s.commit()
-            api_token.last_used_at = now
+        api_token.last_used_at = now
     tokens.put(digest, user, api_token)
     return user, api_token

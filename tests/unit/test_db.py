@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from sqlalchemy import event, func, select
 
 from pulse_live import db
@@ -56,3 +58,86 @@ async def test_the_postgresql_pool_follows_the_settings(monkeypatch) -> None:
         await engine.dispose()
         monkeypatch.undo()
         reset_settings()
+
+
+async def test_a_sqlite_write_transaction_is_not_stretched_by_a_busy_event_loop(people, database) -> None:
+    """SQLite has one writer at a time; if the writer's statements each waited for the event loop's next turn, every
+    other coroutine (browsers being re-rendered) would run inside its transaction and stretch the write lock. From the
+    first statement of a post to its commit, other tasks get a turn only once per ``SLICE_S`` of its running time (a
+    long write must not freeze the loop either); reads outside the write still wait on a thread, the loop turning."""
+    if database != 'sqlite':
+        pytest.skip('PostgreSQL has row locks, not one writer')
+    from sqlalchemy.engine import Engine
+    ticket = await make_ticket(people)
+    anna = people.users['anna@pulse.demo']
+    turns = 0
+    seen: dict[int, list[int]] = {}
+    committed: list[int] = []
+
+    async def other_work() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    clock = asyncio.get_running_loop().time
+
+    def on_statement(conn, *_args) -> None:
+        seen.setdefault(id(conn.connection.dbapi_connection), []).append((turns, clock()))
+
+    def on_commit(conn) -> None:
+        key = id(conn.connection.dbapi_connection)
+        seen.setdefault(key, []).append((turns, clock()))
+        committed.append(key)
+
+    event.listen(Engine, 'before_cursor_execute', on_statement)
+    event.listen(Engine, 'commit', on_commit)
+    ticker = asyncio.create_task(other_work())
+    try:
+        await asyncio.sleep(0)
+        await chatter.post_message(actor=anna, ticket_id=ticket.id, body='no turns for others inside me')
+        async with db.session() as s:  # a read: its statement runs on a thread, the loop turns meanwhile
+            before = turns
+            assert await s.scalar(select(func.count()).select_from(TicketEvent)
+                                  .where(TicketEvent.body == 'no turns for others inside me')) == 1
+            assert turns > before
+    finally:
+        ticker.cancel()
+        event.remove(Engine, 'before_cursor_execute', on_statement)
+        event.remove(Engine, 'commit', on_commit)
+    assert committed, 'the post committed nothing'
+    from pulse_live.sqlite_inline import SLICE_S
+    writer = seen[committed[0]]
+    others_ran = writer[-1][0] - writer[0][0]
+    took_s = writer[-1][1] - writer[0][1]
+    assert len(writer) > 3 and others_ran <= 1 + took_s / SLICE_S, \
+        f'{len(writer)} statements in {took_s * 1000:.0f} ms, other tasks ran {others_ran} times meanwhile'
+
+
+async def test_a_long_sqlite_write_still_gives_the_event_loop_turns(people, database) -> None:
+    """A write that runs long (a batch of mails, rescheduling every open ticket) must not freeze every browser: the
+    loop gets a turn at least every few tens of milliseconds of it."""
+    if database != 'sqlite':
+        pytest.skip('PostgreSQL statements always wait on the network')
+    from sqlalchemy import text
+    turns = 0
+
+    async def other_work() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(other_work())
+    try:
+        await asyncio.sleep(0)
+        async with db.write_lock(), db.session() as s, s.begin():
+            await s.execute(text('CREATE TEMP TABLE filler (n INTEGER)'))
+            started, before, statements = asyncio.get_running_loop().time(), turns, 0
+            while asyncio.get_running_loop().time() - started < 0.3:  # 0.3 s of statements in one transaction
+                await s.execute(text('INSERT INTO filler VALUES (:n)'), {'n': statements})
+                statements += 1
+            during = turns - before
+    finally:
+        ticker.cancel()
+    assert statements > 10 and during >= 5, f'{statements} statements in 0.3 s, the loop had {during} turns'

@@ -1,0 +1,145 @@
+"""SQLite connections that run on the event loop's own thread, for the holder of the write lock.
+
+aiosqlite runs every statement on a thread of its own and hands the result back through the event loop: each
+statement waits for the loop's next turn. For a reader that is right (a long query never freezes the loop); for the
+one writer it is not: the process's SQLite write lock (``db.write_lock``) is held across every one of those waits, so
+on a busy loop (many browsers being re-rendered) a transaction of twenty short statements held the lock for hundreds
+of milliseconds, and every other writer queued behind it. The writer's statements are short (a row by key, an index
+entry, a notification row), so they run here, inline: a write transaction holds the lock for its own CPU time only.
+
+A long write (a batch of mails, a reschedule of every open ticket) must not freeze the loop either: once a transaction
+has run for ``SLICE_S`` without the loop getting a turn, its next statement gives the loop one turn first.
+
+This is a shim with the surface of ``aiosqlite.Connection`` that SQLAlchemy's aiosqlite dialect uses (connect through
+``create_async_engine(..., async_creator=...)``): every coroutine completes without suspending.
+"""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any
+
+SLICE_S = 0.02  # the longest the loop waits for a writer's statements before it gets a turn
+
+
+class _Cursor:
+    __slots__ = ('_connection', '_cursor')
+
+    def __init__(self, connection: InlineConnection, cursor: sqlite3.Cursor) -> None:
+        self._connection = connection
+        self._cursor = cursor
+
+    async def __aenter__(self) -> _Cursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._cursor.close()
+
+    async def execute(self, sql: str, parameters: Any = None) -> _Cursor:
+        await self._connection.turn()
+        if parameters is None:
+            self._cursor.execute(sql)
+        else:
+            self._cursor.execute(sql, parameters)
+        return self
+
+    async def executemany(self, sql: str, seq_of_parameters: Any) -> _Cursor:
+        await self._connection.turn()
+        self._cursor.executemany(sql, seq_of_parameters)
+        return self
+
+    async def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        return self._cursor.fetchmany() if size is None else self._cursor.fetchmany(size)
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._cursor.arraysize = value
+
+
+class _RunNow:
+    """Stands in for aiosqlite's queue to its thread (the dialect sets the isolation level through it)."""
+
+    def put_nowait(self, item: tuple[Any, Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            future.set_result(function())
+        except Exception as error:  # noqa: BLE001 (handed to the awaiting caller)
+            future.set_exception(error)
+
+
+class InlineConnection:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._connection: sqlite3.Connection | None = conn  # the dialect checks it before commit/rollback
+        self._tx = _RunNow()
+        self._since = 0.0  # when the loop last had a turn, as far as this connection knows
+        self._fresh = True  # no statement since the last commit or rollback (the caller has awaited other things)
+
+    async def turn(self) -> None:
+        """Before a statement: give the loop a turn if this connection's work has kept it waiting for ``SLICE_S``."""
+        now = time.monotonic()
+        if self._fresh:
+            self._fresh = False
+            self._since = now
+        elif now - self._since >= SLICE_S:
+            await asyncio.sleep(0)
+            self._since = time.monotonic()
+
+    def cursor(self) -> _Cursor:
+        return _Cursor(self, self._conn.cursor())
+
+    async def commit(self) -> None:
+        self._conn.commit()
+        self._fresh = True
+
+    async def rollback(self) -> None:
+        self._conn.rollback()
+        self._fresh = True
+
+    async def create_function(self, *args: Any, **kwargs: Any) -> None:
+        self._conn.create_function(*args, **kwargs)
+
+    async def close(self) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self._connection is not None:
+            self._connection = None
+            self._conn.close()
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self._conn.isolation_level
+
+
+def creator(database: str, *, timeout: float) -> Callable[[], Any]:
+    async def connect() -> InlineConnection:
+        return InlineConnection(sqlite3.connect(database, timeout=timeout, check_same_thread=False))
+    return connect
