@@ -66,6 +66,14 @@ def _unlocked_write(_conn, _cursor, statement: str, *_args) -> None:
         log.warning('a write without the write lock (%s): %s', where or 'outside the app', statement[:80])
 
 
+def _sqlite_inline_pragmas(dbapi_connection, _record) -> None:
+    from .sqlite_inline import BUSY_WAIT_MS
+    _sqlite_pragmas(dbapi_connection, _record)
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f'PRAGMA busy_timeout={BUSY_WAIT_MS}')  # a longer wait is made on the loop (sqlite_inline)
+    cursor.close()
+
+
 def make_engine(url: str, *, schema: str = '') -> AsyncEngine:
     """An engine for the URL; ``schema`` (PostgreSQL) sets the search path, e.g. to keep test runs apart."""
     parsed = make_url(url)
@@ -114,8 +122,8 @@ def make_inline_engine(url: str) -> AsyncEngine | None:
             or parsed.query or not get_settings_inline_writes():
         return None
     from . import sqlite_inline
-    engine = create_async_engine(url, async_creator=sqlite_inline.creator(parsed.database, timeout=10))
-    event.listen(engine.sync_engine, 'connect', _sqlite_pragmas)
+    engine = create_async_engine(url, async_creator=sqlite_inline.creator(parsed.database))
+    event.listen(engine.sync_engine, 'connect', _sqlite_inline_pragmas)
     return engine
 
 

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from typing import Any
 
 SLICE_S = 0.02  # the longest the loop waits for a writer's statements before it gets a turn
+BUSY_WAIT_MS = 20  # SQLite's own busy wait on these connections: it blocks the loop, so it is short …
+BUSY_S = 10.0  # … and repeated from the loop (which lets the other writer finish) for this long in all
 
 
 class _Cursor:
@@ -40,14 +42,14 @@ class _Cursor:
     async def execute(self, sql: str, parameters: Any = None) -> _Cursor:
         await self._connection.turn()
         if parameters is None:
-            self._cursor.execute(sql)
+            await _until_not_busy(lambda: self._cursor.execute(sql))
         else:
-            self._cursor.execute(sql, parameters)
+            await _until_not_busy(lambda: self._cursor.execute(sql, parameters))
         return self
 
     async def executemany(self, sql: str, seq_of_parameters: Any) -> _Cursor:
         await self._connection.turn()
-        self._cursor.executemany(sql, seq_of_parameters)
+        await _until_not_busy(lambda: self._cursor.executemany(sql, seq_of_parameters))
         return self
 
     async def fetchone(self) -> Any:
@@ -81,6 +83,26 @@ class _Cursor:
     @arraysize.setter
     def arraysize(self, value: int) -> None:
         self._cursor.arraysize = value
+
+
+async def _until_not_busy(run: Callable[[], Any]) -> None:
+    """Run a statement; while another writer holds the database (a process of its own, or code of this one that
+    wrote without the write lock), wait for it on the loop — not in SQLite's busy handler, which would freeze the loop
+    and with it a writer of this process that needs the loop to reach its commit."""
+    deadline = None
+    while True:
+        try:
+            run()
+            return
+        except sqlite3.OperationalError as error:
+            if 'locked' not in str(error) and 'busy' not in str(error):
+                raise
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + BUSY_S
+            elif now >= deadline:
+                raise
+        await asyncio.sleep(0.005)
 
 
 class _RunNow:
@@ -139,7 +161,7 @@ class InlineConnection:
         return self._conn.isolation_level
 
 
-def creator(database: str, *, timeout: float) -> Callable[[], Any]:
+def creator(database: str) -> Callable[[], Any]:
     async def connect() -> InlineConnection:
-        return InlineConnection(sqlite3.connect(database, timeout=timeout, check_same_thread=False))
+        return InlineConnection(sqlite3.connect(database, timeout=BUSY_WAIT_MS / 1000, check_same_thread=False))
     return connect

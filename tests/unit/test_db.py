@@ -141,3 +141,41 @@ async def test_a_long_sqlite_write_still_gives_the_event_loop_turns(people, data
     finally:
         ticker.cancel()
     assert statements > 10 and during >= 5, f'{statements} statements in 0.3 s, the loop had {during} turns'
+
+
+async def test_a_write_outside_the_lock_neither_freezes_the_loop_nor_fails_the_writer(people, database) -> None:
+    """Found by the UI suite: code that writes without the write lock (here: the test's own session) holds SQLite's
+    lock while it waits for the loop; the writer of the process must wait for it on the loop, not in SQLite's busy
+    handler — that froze the loop for the 10 s busy timeout and the post failed with "database is locked"."""
+    if database != 'sqlite':
+        pytest.skip('PostgreSQL has row locks, not one writer')
+    from sqlalchemy import update
+
+    from pulse_live.models import Ticket
+    ticket = await make_ticket(people)
+    anna = people.users['anna@pulse.demo']
+    turns = 0
+
+    async def other_work() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0.001)
+
+    ticker = asyncio.create_task(other_work())
+    try:
+        async with db.session() as outside:
+            await outside.execute(update(Ticket).where(Ticket.id == ticket.id).values(title='Held outside the lock'))
+            post = asyncio.create_task(chatter.post_message(actor=anna, ticket_id=ticket.id, body='waits its turn'))
+            before = turns
+            await asyncio.sleep(0.3)  # the post waits for SQLite's lock meanwhile
+            assert not post.done()
+            assert turns - before > 20, 'the loop stood still while the post waited'
+            await outside.commit()
+        await asyncio.wait_for(post, 10)
+    finally:
+        ticker.cancel()
+    async with db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(TicketEvent)
+                              .where(TicketEvent.body == 'waits its turn')) == 1
+        assert (await s.get(Ticket, ticket.id)).title == 'Held outside the lock'
