@@ -52,13 +52,18 @@ def _unlocked_write(_conn, _cursor, statement: str, *_args) -> None:
     except RuntimeError:
         return  # a command or the set-up before the server runs: no inline writer to meet
     import traceback
-    frames = [f for f in traceback.extract_stack()
+
+    import greenlet
+    here = greenlet.getcurrent()  # SQLAlchemy runs this hook in a greenlet: the caller's frames are its parent's
+    caller = here.parent.gr_frame if here.parent is not None else None
+    frames = [f for f in traceback.extract_stack(caller) + traceback.extract_stack()
               if any(part in f.filename for part in ('/pulse_live/', '/pages/', '/components/', '/tests/'))]
     while frames and any(hook in frames[-1].filename for hook in ('/pulse_live/db.py', '/pulse_live/models/',
                                                                    '/pulse_live/search/')):
         frames.pop()  # the hooks every write passes through: who called them is what matters
-    if not frames or '/tests/' in frames[-1].filename or '/pulse_live/migrations/' in frames[-1].filename:
-        return  # a test's own set-up; a migration (`pulse-live migrate`, before the server runs)
+    if not frames or '/tests/' in frames[-1].filename or any(
+            '/pulse_live/migrations/' in f.filename or '/pulse_live/seed/' in f.filename for f in frames):
+        return  # a test's own set-up; a migration or the demo / bulk data (commands, or before the server serves)
     where = ' < '.join(f'{f.filename.rsplit("/", 2)[-2]}/{f.filename.rsplit("/", 1)[-1]}:{f.lineno}'
                        for f in reversed(frames[-4:]))
     if where not in unlocked_writes:
@@ -70,7 +75,7 @@ def _sqlite_inline_pragmas(dbapi_connection, _record) -> None:
     from .sqlite_inline import BUSY_WAIT_MS
     _sqlite_pragmas(dbapi_connection, _record)
     cursor = dbapi_connection.cursor()
-    cursor.execute(f'PRAGMA busy_timeout={BUSY_WAIT_MS}')  # a longer wait is made on the loop (sqlite_inline)
+    cursor.execute(f'PRAGMA busy_timeout={BUSY_WAIT_MS}')  # no wait that blocks the loop: it waits on the loop
     cursor.close()
 
 
@@ -202,6 +207,16 @@ async def session() -> AsyncIterator[AsyncSession]:
     if _inline_sessionmaker is not None and holds_write_lock():
         maker = _inline_sessionmaker  # the writer's statements run inline: the lock is held for their CPU time only
     async with maker() as s:
+        yield s
+
+
+@asynccontextmanager
+async def reader() -> AsyncIterator[AsyncSession]:
+    """A session for a long read, on a reader's thread even for the write lock's holder (whose own statements run
+    inline, on the loop: a long scan there would freeze the loop for its whole time). It sees what is committed."""
+    if _sessionmaker is None:
+        raise RuntimeError('database not initialised: call pulse_live.db.init(url) first')
+    async with _sessionmaker() as s:
         yield s
 
 

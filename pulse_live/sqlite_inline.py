@@ -22,8 +22,9 @@ from collections.abc import Callable
 from typing import Any
 
 SLICE_S = 0.02  # the longest the loop waits for a writer's statements before it gets a turn
-BUSY_WAIT_MS = 20  # SQLite's own busy wait on these connections: it blocks the loop, so it is short …
-BUSY_S = 10.0  # … and repeated from the loop (which lets the other writer finish) for this long in all
+BUSY_WAIT_MS = 0  # SQLite's own busy wait would block the loop: none; the wait is made on the loop …
+BUSY_S = 10.0  # … for this long in all, with sleeps from 1 ms up to 50 ms (the other writer finishes meanwhile)
+SQLITE_BUSY = 5  # plain "database is locked"; BUSY_SNAPSHOT (517) and LOCKED (6) never clear by waiting
 
 
 class _Cursor:
@@ -88,21 +89,23 @@ class _Cursor:
 async def _until_not_busy(run: Callable[[], Any]) -> None:
     """Run a statement; while another writer holds the database (a process of its own, or code of this one that
     wrote without the write lock), wait for it on the loop — not in SQLite's busy handler, which would freeze the loop
-    and with it a writer of this process that needs the loop to reach its commit."""
-    deadline = None
+    and with it a writer of this process that needs the loop to reach its commit. Only plain SQLITE_BUSY is waited
+    for: a stale snapshot (BUSY_SNAPSHOT) or a table lock of this connection cannot clear by waiting."""
+    deadline, pause = None, 0.001
     while True:
         try:
             run()
             return
         except sqlite3.OperationalError as error:
-            if 'locked' not in str(error) and 'busy' not in str(error):
+            if getattr(error, 'sqlite_errorcode', None) != SQLITE_BUSY:
                 raise
             now = time.monotonic()
             if deadline is None:
                 deadline = now + BUSY_S
             elif now >= deadline:
                 raise
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 class _RunNow:

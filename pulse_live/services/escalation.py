@@ -27,7 +27,8 @@ after a rule or calendar change). The worker's "what is due now" is a range scan
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -111,10 +112,23 @@ async def reschedule(ticket_ids: Iterable[int] | None = None, *, now: datetime |
     return scheduled
 
 
+@asynccontextmanager
+async def _reading(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """Where the write lock's holder reads many rows: on SQLite a reader's session (the holder's own statements run
+    inline on the event loop, and a scan of 1,000 tickets would hold the loop for its whole time); elsewhere its own
+    session."""
+    if db.is_sqlite():
+        async with db.reader() as r:
+            yield r
+    else:
+        yield session
+
+
 async def _schedule(ids: list[int], rules: Sequence[pure.Rule], now: datetime, need_events: bool) -> int:
     async with db.write_lock(), db.session() as s, s.begin():
-        facts = await q.facts(s, ids, need_events=need_events) if rules else {}
-        fired = await q.fired_rule_ids(s, ids) if rules else {}
+        async with _reading(s) as r:  # SQLite: the scan on a reader's thread (no writer of the process meanwhile)
+            facts = await q.facts(r, ids, need_events=need_events) if rules else {}
+            fired = await q.fired_rule_ids(r, ids) if rules else {}
         due: dict[int, datetime] = {}
         for ticket_id, f in facts.items():
             now_due, upcoming = pure.evaluate(rules, f, now, fired.get((ticket_id, f.cycle), ()))

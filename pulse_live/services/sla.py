@@ -465,7 +465,11 @@ async def _job_batch(job_id: int, now: datetime, batch: int) -> tuple[list[int],
                                 Ticket.first_response_due_at.is_(None), Ticket.resolution_due_at.is_(None))
         # PostgreSQL: the batch's rows are locked until it commits, so a ticket write in between waits and then
         # computes from these clocks; elsewhere the version guard below skips a ticket changed meanwhile
-        rows = (await s.execute(query.order_by(Ticket.id).limit(batch).with_for_update(of=Ticket))).all()
+        if db.is_sqlite():  # the scan on a reader's thread: the write lock's holder runs inline on the event loop
+            async with db.reader() as scan:
+                rows = (await scan.execute(query.order_by(Ticket.id).limit(batch))).all()
+        else:
+            rows = (await s.execute(query.order_by(Ticket.id).limit(batch).with_for_update(of=Ticket))).all()
         if not rows:
             job.finished_at = now
             return [], True

@@ -179,3 +179,26 @@ async def test_a_write_outside_the_lock_neither_freezes_the_loop_nor_fails_the_w
         assert await s.scalar(select(func.count()).select_from(TicketEvent)
                               .where(TicketEvent.body == 'waits its turn')) == 1
         assert (await s.get(Ticket, ticket.id)).title == 'Held outside the lock'
+
+
+async def test_a_write_of_the_app_without_the_write_lock_is_caught(people, database) -> None:
+    """The guard behind the suite's "no write without the lock" check: it must see the app's code that called
+    ``session.execute`` (SQLAlchemy runs the statement hook in a greenlet whose own stack shows none of it)."""
+    if database != 'sqlite':
+        pytest.skip('the lock is SQLite\'s')
+    from sqlalchemy import text
+    source = ('async def write(db, text):\n'
+              '    async with db.session() as s:\n'
+              "        await s.execute(text(\"UPDATE users SET display_name = display_name WHERE id = 0\"))\n"
+              '        await s.commit()\n')
+    namespace: dict = {}
+    exec(compile(source, '/srv/app/pulse_live/services/careless.py', 'exec'), namespace)  # noqa: S102
+    try:
+        await namespace['write'](db, text)
+        assert any('services/careless.py:3' in where for where in db.unlocked_writes), db.unlocked_writes
+        db.unlocked_writes.clear()  # (found on purpose: the suite's fixture would fail this test)
+        async with db.write_lock():
+            await namespace['write'](db, text)
+        assert db.unlocked_writes == []
+    finally:
+        db.unlocked_writes.clear()

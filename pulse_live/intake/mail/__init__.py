@@ -135,10 +135,10 @@ async def watch(mailbox_id: int, *, owner: str = PROCESS_ID) -> None:
     delay = 1.0
     try:
         while True:
-            if not await claim(mailbox_id, owner=owner):
-                await asyncio.sleep(settings.mail_intake_claim_s / 2)
-                continue
             try:
+                if not await claim(mailbox_id, owner=owner):  # (a database error here is noted and retried too)
+                    await asyncio.sleep(settings.mail_intake_claim_s / 2)
+                    continue
                 await _session(mailbox_id, owner)
             except asyncio.CancelledError:
                 raise

@@ -198,7 +198,9 @@ class Connection:
             await asyncio.sleep(seconds)
             await self.noop()
             return False
-        idle = await self.client.idle_start(timeout=seconds)
+        # (aioimaplib's IDLE command has no timeout: a connection lost before the server's "+ idling" left
+        # idle_start waiting for ever, the mailbox showing no error and never reconnecting)
+        idle = await self._command(self.client.idle_start(timeout=seconds), self.timeout + 5)
         try:
             push = await asyncio.wait_for(self.client.wait_server_push(), seconds + 5)
         finally:

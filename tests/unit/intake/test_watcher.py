@@ -108,6 +108,26 @@ async def _claimed_by(mailbox_id: int, owner: str) -> bool:
         return (await s.get(Mailbox, mailbox_id)).claimed_by == owner
 
 
+async def test_a_failing_claim_is_noted_and_retried_not_the_end_of_the_watcher(people, box, monkeypatch):
+    """The lease is renewed in the database; a database error there (a restart, a lock) ended the watcher for good,
+    silently: no error on the mailbox, no mail imported until the process restarted."""
+    real_claim = watcher.claim
+    failures = [RuntimeError('the database went away for a moment')]
+
+    async def flaky_claim(mailbox_id, *, owner):
+        if failures:
+            raise failures.pop()
+        return await real_claim(mailbox_id, owner=owner)
+    monkeypatch.setattr(watcher, 'claim', flaky_claim)
+    async with watching(box.id) as task:
+        error = await until(lambda: _last_error(box.id))
+        assert 'went away for a moment' in error
+        await box.deliver(mail(subject='After the hiccup'))
+        found = await _tickets(1)
+        assert not task.done()
+    assert [t.title for t in found] == ['After the hiccup']
+
+
 async def test_one_process_at_a_time_imports_a_mailbox(people, box):
     assert await watcher.claim(box.id, owner='process-a')
     assert not await watcher.claim(box.id, owner='process-b')
@@ -464,6 +484,29 @@ async def test_an_agent_posts_while_a_mail_batch_waits_for_the_file_store(people
     assert made.title == 'Scanner jams'
     async with db.session() as s:
         assert (await s.get(Mailbox, box_id)).last_uid == 1
+
+
+async def test_a_connection_lost_while_idle_starts_ends_the_wait_at_once():
+    """Found by CI (the survive-a-crash test, 1 run in ~15): the server went away after IDLE was sent and before its
+    "+ idling" came. aioimaplib's IDLE command has no timeout, so the wait never ended: no error on the mailbox, no
+    reconnect, no mail imported until the process restarted."""
+    from types import SimpleNamespace
+
+    from pulse_live.intake.mail.imap import Connection, ImapError, MailboxSettings
+    conn = Connection(MailboxSettings(id=1, name='m', host='127.0.0.1', port=1, security='none', auth='password',
+                                      username='u', secret='s', folder='INBOX'), timeout=300)
+    started = asyncio.Event()
+
+    async def idle_start(timeout):
+        started.set()
+        await asyncio.get_running_loop().create_future()  # the acknowledgement that never comes
+    conn.client = SimpleNamespace(idle_start=idle_start, idle_done=lambda: None)
+    conn.idle_ok = True
+    waiting = asyncio.create_task(conn.wait(600))
+    await asyncio.wait_for(started.wait(), 10)
+    conn.lost.set()  # aioimaplib's connection-lost callback
+    with pytest.raises(ImapError, match='went away'):
+        await asyncio.wait_for(waiting, 10)
 
 
 async def test_a_command_in_flight_ends_as_soon_as_the_connection_is_lost():

@@ -100,7 +100,7 @@ async def test_tickets_from_before_the_upgrade_count_from_the_upgrade_once(peopl
     new = await make_ticket(people, title='After the upgrade', priority_id=await priority_id('Minor'))
     await _as_before_the_upgrade([old.id, answered.id, waiting.id], T0 - timedelta(days=3))
     upgrade_at = T0 + timedelta(minutes=5)
-    async with db.session() as s, s.begin():
+    async with db.write_lock(), db.session() as s, s.begin():
         await sla.request_upgrade(s, at=upgrade_at)  # what migration 0009c records
     clock.advance(minutes=10)
     await Worker(clock=clock).step()  # the worker's first run
