@@ -135,7 +135,9 @@ class LiveTicketScreen(Generic[V]):
         self.chatter.append(fresh)
         await self.after_change(event)
         if any(e.attachments for e in fresh) and not self.gone:
-            self.documents.show(await self.read_attachments())
+            attachments = await self.read_attachments()
+            if not self.gone:  # ``self.documents`` is read after the read: the side column may have come meanwhile
+                self.documents.show(attachments)
 
     async def _typing(self) -> None:
         await self.follower.typing()

@@ -331,3 +331,39 @@ async def test_a_change_made_while_the_side_column_is_half_built_reaches_its_edi
     gate.set()
     await anna.should_see(marker='documents', retries=100)
     await until(lambda: anna.find(marker='field-workaround').elements.pop().value == 'Use the other one')
+
+
+async def test_files_of_an_entry_read_while_the_side_column_comes_reach_its_documents(
+        create_user: Callable[[], User], people, monkeypatch) -> None:
+    """A live entry with a file: the documents are read while the side column is still to come, and the read ends
+    after it came. The list shown must be the one read then (a stand-in got it before, and the file never showed)."""
+    from pulse_live import storage
+    from pulse_live.queries import catalog
+    from pulse_live.queries import tickets as ticket_queries
+    side_gate, side_reading = asyncio.Event(), asyncio.Event()
+    files_gate, files_reading = asyncio.Event(), asyncio.Event()
+    users_matching, ticket_attachments = catalog.users_matching, ticket_queries.ticket_attachments
+
+    async def held_users_matching(*args, **kwargs):
+        side_reading.set()
+        await side_gate.wait()
+        return await users_matching(*args, **kwargs)
+
+    async def held_ticket_attachments(*args, **kwargs):
+        files_reading.set()
+        await files_gate.wait()
+        return await ticket_attachments(*args, **kwargs)
+    ticket = await make_ticket(people)
+    anna = create_user()
+    await login(anna, 'anna@pulse.demo')
+    monkeypatch.setattr(catalog, 'users_matching', held_users_matching)
+    monkeypatch.setattr(ticket_queries, 'ticket_attachments', held_ticket_attachments)
+    await anna.open(f'/tickets/{ticket.reference}')
+    await asyncio.wait_for(side_reading.wait(), 30)  # the side column is being built
+    await chatter.post_message(actor=people.users['ben@pulse.demo'], ticket_id=ticket.id, body='The log',
+                               files=[storage.UploadedFile('printer.log', 'text/plain', b'E-53')])
+    await asyncio.wait_for(files_reading.wait(), 30)  # the page reads the documents again
+    side_gate.set()
+    await anna.should_see(marker='documents', retries=100)  # the side column came, the documents still being read
+    files_gate.set()
+    await anna.should_see(kind=ui.link, content='printer.log', retries=100)
