@@ -262,6 +262,11 @@ def remembering() -> Iterator[None]:
         _written.reset(token)
 
 
+def remembers() -> bool:
+    """Whether this task is inside ``remembering()``."""
+    return _written.get() is not None
+
+
 async def store(data: bytes) -> str:
     """Write the bytes (off the event loop) and return their sha256, which is also their name in the store."""
     digest = hashlib.sha256(data).hexdigest()

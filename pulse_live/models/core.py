@@ -314,7 +314,10 @@ class Notification(Base):
 class MailOutbox(Base):
     """A mail waiting to be sent (written in the transaction of the change that causes it)."""
     __tablename__ = 'mail_outbox'
-    __table_args__ = (Index('ix_mail_outbox_status_next', 'status', 'next_attempt_at'),)
+    __table_args__ = (Index('ix_mail_outbox_status_next', 'status', 'next_attempt_at'),
+                      # the planner's "open mail of these recipients" (notify/planner._open_mail): with batch_key
+                      # alone SQLite chose the status index and read every pending mail (a backlog: thousands)
+                      Index('ix_mail_outbox_batch_status', 'batch_key', 'status'))
     id: Mapped[int] = mapped_column(primary_key=True)
     to_addr: Mapped[str] = mapped_column(String(254))
     to_user_id: Mapped[int | None] = mapped_column(ForeignKey('users.id'))
@@ -325,7 +328,7 @@ class MailOutbox(Base):
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     references: Mapped[str] = mapped_column(Text, default='')
     kind: Mapped[str] = mapped_column(String(20), default='update')  # update, resolved, closed, missed
-    batch_key: Mapped[str | None] = mapped_column(String(80), index=True)  # one open mail per recipient+ticket
+    batch_key: Mapped[str | None] = mapped_column(String(80))  # one open mail per recipient+ticket
     items: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # the changes combined in this mail
     locked_until: Mapped[datetime | None] = mapped_column(DateTime)  # claimed by a sender worker
     status: Mapped[str] = mapped_column(String(20), default='pending')  # pending, sent, dead

@@ -292,7 +292,10 @@ async def plan(session: AsyncSession, change: TicketChanged) -> list[Notificatio
             deliveries.append((reason.user, event, _item(event, actor_name, ticket.reference, reason.why), mentioned))
     # the recipients' open mails for this ticket, read in one query (not one per recipient)
     mailed = [u for u, _, _, _ in deliveries if not presence.is_online(u.id) and u.email_notifications]
-    batches = await open_batches(session, ticket, mailed) if mailed else {}
+    if change.kind == 'created':  # a ticket made in this transaction has no mail waiting yet: nothing to read
+        batches: dict[str, MailOutbox | None] = dict.fromkeys(_batch_key(u, ticket) for u in mailed)
+    else:
+        batches = await open_batches(session, ticket, mailed) if mailed else {}
     for user, event, item, mentioned in deliveries:
         published.extend(await _deliver(session, user, ticket, event, item, mentioned, batches))
     return published

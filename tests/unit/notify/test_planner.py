@@ -4,7 +4,7 @@ managers choose what they hear; a customer is told only what the portal shows th
 from collections import Counter
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from pulse_live import db, presence
 from pulse_live.errors import ValidationError
@@ -352,3 +352,18 @@ async def test_offline_user_without_email_still_finds_it_in_the_bell(people):
         notes = list((await s.execute(select(Notification.text).where(Notification.user_id == ben.id))).scalars())
     assert mails == []
     assert any('Rollers ordered' in n for n in notes)
+
+
+async def test_the_open_mail_of_a_change_s_recipients_is_found_by_its_key_not_among_every_pending_mail(database):
+    """Each change looks up its recipients' open mails (the batch window). With thousands of mails pending (SMTP
+    away for an hour), reading every pending mail for that cost each change of the desk a scan of the backlog: SQLite
+    chose the status index over the batch key's when the key had an index of its own."""
+    if database != 'sqlite':
+        pytest.skip("SQLite's planner choice; PostgreSQL plans by its statistics")
+    from pulse_live.models import utcnow
+    from pulse_live.notify.planner import _open_mail
+    statement = _open_mail(['user-1/ticket-1', 'user-2/ticket-1'], utcnow())
+    async with db.session() as s:
+        compiled = statement.compile(s.bind, compile_kwargs={'literal_binds': True})
+        plan = ' '.join(str(row[-1]) for row in (await s.execute(text(f'EXPLAIN QUERY PLAN {compiled}'))).all())
+    assert 'ix_mail_outbox_batch_status' in plan, plan
