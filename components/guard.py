@@ -203,8 +203,12 @@ def _on_event(sid: str, msg: Any) -> None:
 
 
 def _on_javascript_response(sid: str, msg: Any) -> None:
-    if (client := bound_client(sid, msg, 'javascript_response')) is not None:
-        client.handle_javascript_response(msg)
+    if (client := bound_client(sid, msg, 'javascript_response')) is None:
+        return
+    if not isinstance(msg.get('request_id'), str):  # NiceGUI would raise KeyError on it
+        log.warning('refused: socket %s sent a javascript_response without a request id', sid)
+        return
+    client.handle_javascript_response(msg)
 
 
 def _on_ack(sid: str, msg: Any) -> None:
@@ -212,9 +216,16 @@ def _on_ack(sid: str, msg: Any) -> None:
         client.outbox.prune_history(msg['next_message_id'])
 
 
+LOG_LEVELS = frozenset({'debug', 'info', 'warning', 'error'})
+
+
 def _on_log(sid: str, msg: Any) -> None:
-    if (client := bound_client(sid, msg, 'log')) is not None:
-        client.handle_log_message(msg)
+    if (client := bound_client(sid, msg, 'log')) is None:
+        return
+    if msg.get('level') not in LOG_LEVELS or not isinstance(msg.get('message'), str):  # NiceGUI: KeyError
+        log.warning('refused: socket %s sent a log message without a known level and a text', sid)
+        return
+    client.handle_log_message(msg)
 
 
 def allowed_origins(environ: dict) -> set[str]:

@@ -84,7 +84,10 @@ class TicketFollower:
         client.on_connect(joined)
         client.on_disconnect(left)
         client.on_delete(left)
-        background_tasks.create(joined(), name='presence-join')
+        if client.has_socket_connection:  # following starts on a page already connected
+            background_tasks.create(joined(), name='presence-join')
+        # else the tab joins when its socket connects: a page that never connects (a prefetch, a script, a link
+        # preview) is nobody viewing — counted as viewing, its user was told nothing of changes for 60-70 s
 
     async def typing(self) -> None:
         await presence.typing(self.ticket_id, client_id=self.client.id)

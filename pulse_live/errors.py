@@ -45,6 +45,16 @@ def _raised_in_database_client(error: BaseException) -> bool:
     return False
 
 
+# SQLite's primary result codes of passing trouble: BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN, PROTOCOL
+SQLITE_PASSING = frozenset({5, 6, 7, 10, 13, 14, 15})
+
+
+def _sqlite_code(error: BaseException) -> int | None:
+    """The primary SQLite result code of a wrapped sqlite3 error, else None."""
+    code = getattr(getattr(error, 'orig', None), 'sqlite_errorcode', None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
 def is_unavailable(error: BaseException) -> bool:
     """True when ``error`` (or what caused it) is a lost or refused database connection — passing trouble, not a bug:
     the connection pool checks connections before use, so requests work again by themselves once the server answers.
@@ -54,7 +64,10 @@ def is_unavailable(error: BaseException) -> bool:
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, Unavailable | OperationalError | InterfaceError):
+        if isinstance(current, OperationalError) and _sqlite_code(current) is not None:
+            if _sqlite_code(current) in SQLITE_PASSING:  # busy, locked, out of memory, I/O, disk full, cannot open
+                return True  # (not: no such table or column, a syntax error, a corrupt file — those are bugs)
+        elif isinstance(current, Unavailable | OperationalError | InterfaceError):
             return True
         if isinstance(current, DBAPIError) and current.connection_invalidated:
             return True

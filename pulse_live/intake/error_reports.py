@@ -28,6 +28,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import re
 import zlib
 from collections.abc import Awaitable, Callable
@@ -121,6 +122,8 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
         value = _loads(raw)
     except (ValueError, UnicodeDecodeError, _OrjsonError) as e:
         raise Refused(400, f'{what} is not valid JSON ({str(e)[:100]}).') from None
+    except RecursionError:
+        raise Refused(400, f'{what} is nested too deeply.') from None
     if not isinstance(value, dict):
         raise Refused(400, f'{what} is not a JSON object.')
     return value
@@ -173,7 +176,10 @@ def _text(value: Any, limit: int = TEXT) -> str:
     if value is None:
         return ''
     if not isinstance(value, str):
-        value = json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
+        try:
+            value = json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
+        except (RecursionError, ValueError):  # nested deeper than the encoder goes: a report is still taken
+            return '(not shown: nested too deeply)'
     return value[:limit]
 
 
@@ -364,17 +370,47 @@ async def _source(key: str | None, source_part: str) -> SourceInfo:
     return source
 
 
+async def _source_or_count(key: str | None, source_part: str, refused_key: str) -> SourceInfo:
+    """``_source``; a refused key also counts against the sender's address (``refused_key``)."""
+    try:
+        return await _source(key, source_part)
+    except Refused as refusal:
+        if refusal.status in (401, 403):
+            from ..rate_limit import get_limiter
+            await get_limiter().take(refused_key, get_settings().api_auth_failures_per_minute)
+        raise
+
+
 async def ingest(kind: str, source_part: str, headers: dict[bytes, bytes], query: bytes,
-                 receive: Receive) -> dict[str, Any]:
-    """Read, check and record one report; the answer's JSON (or ``Refused``)."""
+                 receive: Receive, client: str = '?') -> dict[str, Any]:
+    """Read, check and record one report; the answer's JSON (or ``Refused``).
+
+    What costs nothing is checked before the body is read: an address whose keys were refused too often
+    (``api_auth_failures_per_minute``) and, for a key in the headers, the key and its source's rate — a report that
+    would be refused is not decompressed and parsed first (4 MB of JSON: ~25 ms of CPU each)."""
+    from ..rate_limit import get_limiter
     settings = get_settings()
     if not source_part.isdigit():
         raise Refused(400, f'{source_part[:40]!r} is not a source id (the number at the end of the DSN).')
+    refused_key = f'errors-refused:{client}'
+    wait = await get_limiter().wait(refused_key, settings.api_auth_failures_per_minute)
+    if wait > 0:
+        raise Refused(429, 'Too many reports with a wrong key from this address; try again later.',
+                      [(b'retry-after', str(max(1, math.ceil(wait))).encode())])
     key = _key_from(headers, query)
     declared = headers.get(b'content-length', b'')
     if declared.isdigit() and int(declared) > settings.error_max_body_bytes:
         raise Refused(413, f'The report is larger than {settings.error_max_body_bytes} bytes.')
-    source = await _source(key, source_part) if key is not None else None
+    source = await _source_or_count(key, source_part, refused_key) if key is not None else None
+    if source is not None:
+        wait = await get_limiter().wait(f'errors:{source.id}', source.rate_limit_per_minute)
+        if wait > 0:  # nothing could be stored: counted as one, not read
+            error_reports.grouper.count_rate_limited(source, 1)
+            retry = max(1, math.ceil(wait))
+            raise Refused(429, f'Too many events from "{source.name}": at most {source.rate_limit_per_minute} a '
+                               f'minute. This one was counted, not stored.',
+                          [(b'retry-after', str(retry).encode()),
+                           (b'x-sentry-rate-limits', f'{retry}:error:organization'.encode())])
     body = await _read_body(receive, settings.error_max_body_bytes)
     data = decompress(body, headers.get(b'content-encoding', b'').decode('latin-1'),
                       settings.error_max_decompressed_bytes)
@@ -388,7 +424,7 @@ async def ingest(kind: str, source_part: str, headers: dict[bytes, bytes], query
     if source is None:  # the key may come in the envelope header's DSN (browser SDKs with a tunnel)
         dsn = envelope_header.get('dsn')
         m = DSN_KEY.match(dsn) if isinstance(dsn, str) else None
-        source = await _source(m.group(1) if m else None, source_part)
+        source = await _source_or_count(m.group(1) if m else None, source_part, refused_key)
     answer: dict[str, Any] = {}
     event_id = envelope_header.get('event_id')
     if isinstance(event_id, str):
@@ -447,7 +483,8 @@ class IngestMiddleware:
         for name, value in scope.get('headers', []):
             headers[name.lower()] = value
         try:
-            payload = await ingest(match['kind'], match['source'], headers, scope.get('query_string', b''), receive)
+            payload = await ingest(match['kind'], match['source'], headers, scope.get('query_string', b''), receive,
+                                   client=str((scope.get('client') or ('?',))[0]))
         except Refused as refusal:
             if refusal.status in (401, 403):
                 log.warning('error report refused (%s): %s from %s', refusal.status, refusal.message,

@@ -19,7 +19,13 @@ async def shared_read(key: tuple, load: Callable[[], Awaitable[T]]) -> T:
     """The first caller with ``key`` reads; callers arriving while that read is in flight await its answer."""
     future = _inflight.get(key)
     if future is not None:
-        return await asyncio.shield(future)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if future.cancelled() and task is not None and not task.cancelling():
+                return await shared_read(key, load)  # the first reader was cancelled (its page closed): read here
+            raise
     future = asyncio.get_running_loop().create_future()
     _inflight[key] = future
     try:
@@ -32,7 +38,10 @@ async def shared_read(key: tuple, load: Callable[[], Awaitable[T]]) -> T:
         future.set_result(result)
         return result
     finally:
-        _inflight.pop(key, None)
+        if _inflight.get(key) is future:
+            del _inflight[key]
+        if not future.done():  # cancelled: the others waiting on it read for themselves
+            future.cancel()
 
 
 async def new_events(viewer: User, ticket_id: int, *, after: int, upto: int = 0) -> list[EventView]:

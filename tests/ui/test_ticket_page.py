@@ -367,3 +367,18 @@ async def test_files_of_an_entry_read_while_the_side_column_comes_reach_its_docu
     await anna.should_see(marker='documents', retries=100)  # the side column came, the documents still being read
     files_gate.set()
     await anna.should_see(kind=ui.link, content='printer.log', retries=100)
+
+
+async def test_a_ticket_page_that_never_connects_is_nobody_viewing(user: User, people) -> None:
+    """A page fetched but never connected (a prefetch, a script, a link preview) stayed "viewing" until NiceGUI
+    pruned it (60-70 s): the planner counted its user as looking at the ticket and told them nothing."""
+    from pulse_live import presence
+    ticket = await make_ticket(people)
+    await login(user, 'anna@pulse.demo')
+    anna_id = people.users['anna@pulse.demo'].id
+    response = await user.http_client.get(f'/tickets/{ticket.reference}')
+    assert response.status_code == 200 and ticket.reference in response.text
+    await asyncio.sleep(0.3)
+    assert anna_id not in presence.viewing(ticket.id)
+    await user.open(f'/tickets/{ticket.reference}')  # a page that connects views it
+    await until(lambda: anna_id in presence.viewing(ticket.id))

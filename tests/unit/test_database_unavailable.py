@@ -35,3 +35,27 @@ async def test_other_errors_are_not_unavailable():
     assert not is_unavailable(refused.value)
     assert not is_unavailable(ValidationError('bad'))
     assert not is_unavailable(KeyError('x'))
+
+
+async def test_on_sqlite_a_busy_database_is_unavailable_and_a_wrong_statement_is_a_bug(tmp_path):
+    """Every SQLite OperationalError counted as "not answering; nothing was saved" (503), a missing table too: bugs
+    were shown as passing trouble and never reported."""
+    import sqlite3
+    path = tmp_path / 'x.db'
+    engine = db.make_engine(f'sqlite+aiosqlite:///{path}', schema='')
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute('CREATE TABLE t (x)')
+        with pytest.raises(Exception) as missing:
+            async with engine.connect() as conn:
+                await conn.execute(text('SELECT * FROM no_such_table'))
+        assert not is_unavailable(missing.value)
+        holder.execute('BEGIN EXCLUSIVE')
+        with pytest.raises(Exception) as busy:
+            async with engine.connect() as conn:
+                await conn.execute(text('PRAGMA busy_timeout = 0'))
+                await conn.execute(text('INSERT INTO t VALUES (1)'))  # another connection is writing
+        assert is_unavailable(busy.value), busy.value
+    finally:
+        holder.close()
+        await engine.dispose()

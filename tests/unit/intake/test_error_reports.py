@@ -468,3 +468,64 @@ async def test_stopping_while_counts_are_being_written_writes_each_count_once(pe
     await p.stop()
     [group] = await _groups(info.id)
     assert group.count == 5
+
+
+async def _post_raw(path: str, body: bytes, headers: list[tuple[bytes, bytes]], client: str = '203.0.113.7'):
+    """A report through the ingest as a server hands it over: (status, JSON answer, whether the body was read)."""
+    async def app(scope, receive, send):
+        raise AssertionError('a report reached the app behind the ingest')
+    scope = {'type': 'http', 'method': 'POST', 'path': path, 'query_string': b'', 'client': (client, 40000),
+             'headers': [*headers, (b'content-length', str(len(body)).encode())]}
+    read = []
+
+    async def receive():
+        read.append(True)
+        return {'type': 'http.request', 'body': body, 'more_body': False}
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+    await ingest.IngestMiddleware(app)(scope, receive, send)
+    return sent[0]['status'], json.loads(sent[1]['body']), bool(read)
+
+
+async def test_a_report_nested_deeper_than_json_goes_is_taken_never_a_server_error(people):
+    """An exception type of 1,000 nested lists: the answer was 503 (RecursionError writing its title) and the SDK
+    retried it for ever."""
+    _source_row, info = await _source(people)
+    body = json.dumps(exception_event(kind='PLACE')).replace('"PLACE"', '[' * 1000 + '"DeepError"' + ']' * 1000)
+    auth = [(b'x-sentry-auth', f'Sentry sentry_key={info.public_key}, sentry_version=7'.encode())]
+    status, _answer, _read = await _post_raw(f'/api/{info.id}/store/', body.encode(), auth)
+    assert status in (200, 400), status
+    await error_reports.grouper.flush()
+
+
+async def test_a_report_over_its_source_s_rate_is_refused_before_its_body_is_read(people):
+    _source_row, info = await _source(people, rate=1)
+    error_reports.rate_limiter.reset()
+    auth = [(b'x-sentry-auth', f'Sentry sentry_key={info.public_key}, sentry_version=7'.encode())]
+    body = envelope(({'type': 'event'}, exception_event()))
+    assert (await _post_raw(f'/api/{info.id}/envelope/', body, auth))[::2] == (200, True)
+    status, answer, read = await _post_raw(f'/api/{info.id}/envelope/', body, auth)
+    assert (status, read) == (429, False) and 'counted, not stored' in answer['detail']
+
+
+async def test_an_address_sending_wrong_keys_is_refused_without_reading_what_it_sends(people, monkeypatch):
+    from pulse_live.config import reset_settings
+    from pulse_live.rate_limit import get_limiter
+    monkeypatch.setenv('PULSE_API_AUTH_FAILURES_PER_MINUTE', '3')
+    reset_settings()
+    get_limiter().clear()
+    _source_row, info = await _source(people)
+    wrong = [(b'x-sentry-auth', b'Sentry sentry_key=' + b'0' * 32 + b', sentry_version=7')]
+    body = envelope(({'type': 'event'}, exception_event()))
+    answers = [await _post_raw(f'/api/{info.id}/envelope/', body, wrong) for _ in range(4)]
+    assert [status for status, _, _ in answers] == [401, 401, 401, 429]
+    assert answers[-1][2] is False  # the fourth was not read
+    # in the envelope's DSN only: read, refused, counted too
+    in_dsn = envelope(({'type': 'event'}, exception_event()),
+                      header={'dsn': f'http://{"1" * 32}@example.com/{info.id}'})
+    assert (await _post_raw(f'/api/{info.id}/envelope/', in_dsn, [], client='198.51.100.9'))[0] == 401
+    # another address with the right key is not held back
+    right = [(b'x-sentry-auth', f'Sentry sentry_key={info.public_key}, sentry_version=7'.encode())]
+    assert (await _post_raw(f'/api/{info.id}/envelope/', body, right, client='192.0.2.1'))[0] == 200

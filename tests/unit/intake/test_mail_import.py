@@ -121,6 +121,21 @@ async def test_html_mail_with_script_becomes_safe_text(people, box):
     assert '<script' not in rendered and 'onerror' not in rendered
 
 
+def test_a_body_of_unclosed_script_tags_is_read_at_once():
+    """A mail of 320 KB of ``<script>`` never closed: reading it took about a minute (a regex that stripped scripts
+    scanned to the end from each one), holding the interpreter lock — every page of the process stood still."""
+    import time
+
+    from pulse_live.services.mail_intake import parse_mail
+    message = EmailMessage()
+    message['From'], message['To'], message['Subject'] = 'x@evil.example', 'support@pulse.demo', 'hello'
+    message.set_content('<p>Hello</p>' + '<script>' * 40000, subtype='html')
+    started = time.process_time()
+    parsed = parse_mail(message.as_bytes())
+    assert time.process_time() - started < 5  # was ~60 s of CPU
+    assert 'Hello' in parsed.body and '<script' not in parsed.body
+
+
 async def test_iso_8859_1_body_and_encoded_word_subject_are_decoded(people, box):
     subject = Header('Drucker im 3. Stock: Grüße aus Zürich', 'iso-8859-1').encode()
     raw = mail(subject='placeholder-subject', body='Der Drucker druckt nur noch Kästchen. Grüße, Carl',

@@ -2,6 +2,7 @@
 import asyncio
 
 from pulse_live.queries import shared
+from pulse_live.queries.shared import shared_read
 from pulse_live.services import chatter, tickets
 
 
@@ -27,3 +28,39 @@ async def test_concurrent_viewers_share_one_read_and_newer_changes_read_again(pe
     second = await chatter.post_message(actor=anna, ticket_id=ticket.id, body='two')
     fresh = await shared.new_events(carl, ticket.id, after=0, upto=second.id)
     assert [e.body for e in fresh if e.kind == 'message'] == ['two']
+
+
+async def test_one_read_for_callers_in_flight_and_a_cancelled_first_reader_strands_nobody():
+    """The first reader's page closes while it reads (its task is cancelled): those waiting on its answer waited
+    for ever; now they read for themselves."""
+    calls: list[str] = []
+    release = asyncio.Event()
+
+    async def slow_load() -> str:
+        calls.append('slow')
+        await release.wait()
+        return 'slow answer'
+
+    async def load() -> str:
+        calls.append('own')
+        return 'own answer'
+    first = asyncio.create_task(shared_read(('k', 1), slow_load))
+    await asyncio.sleep(0)
+    waiting = asyncio.create_task(shared_read(('k', 1), load))
+    await asyncio.sleep(0)
+    first.cancel()
+    assert await asyncio.wait_for(waiting, 5) == 'own answer'
+    assert calls == ['slow', 'own']
+    # and a read that ends is shared by everyone in flight
+    release.set()
+    calls.clear()
+    gate = asyncio.Event()
+
+    async def gated() -> str:
+        calls.append('gated')
+        await gate.wait()
+        return 'shared'
+    readers = [asyncio.create_task(shared_read(('k', 2), gated)) for _ in range(3)]
+    await asyncio.sleep(0)
+    gate.set()
+    assert await asyncio.gather(*readers) == ['shared'] * 3 and calls == ['gated']
