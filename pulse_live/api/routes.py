@@ -3,6 +3,8 @@ services with ``actor=`` the token's user, so a change made here is live in ever
 UI's. Permission rules are the services' and queries' own (``auth.py``, ``visibility.py``)."""
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -21,7 +23,7 @@ from ..queries.tickets import attachment_for_download, find_ticket_id
 from ..services import chatter, tickets
 from . import schemas
 from .problems import ProblemError, responses
-from .security import CurrentCaller
+from .security import Caller, CurrentCaller
 
 
 async def strict_query(request: Request) -> None:
@@ -258,18 +260,46 @@ def _flag(value: Any) -> bool:
                        errors=[{'field': 'body.internal', 'message': 'must be true or false'}])
 
 
-async def _capped_body(request: Request, limit: int) -> None:
-    """Read the request body, refusing it (413) as soon as it is over ``limit``; the form parser reads it then."""
+def _capped_body(request: Request, limit: int) -> None:
+    """Refuse the request body (413) as soon as it is over ``limit``, while the form parser streams it into its
+    spooled files: the body is never held whole in memory (it was buffered first, then parsed, then every file read
+    — three copies of up to ``limit`` bytes per request)."""
     declared = request.headers.get('content-length', '')
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    request._body = b''.join(chunks)  # noqa: SLF001 - Starlette's form parser reads the cached body
+    receive, received = request.receive, 0
+
+    async def counting() -> Any:
+        nonlocal received
+        message = await receive()
+        if message.get('type') == 'http.request':
+            received += len(message.get('body', b''))
+            if received > limit:
+                raise _too_large(limit)
+        return message
+    request._receive = counting  # noqa: SLF001 - Starlette's stream() reads through it
+
+
+# Uploads read at once: one per person (up to max_upload_files files each), a few in the whole process — the files
+# are held in memory until they are stored, so parallel requests must not multiply that.
+UPLOADS_AT_ONCE = 4
+_uploading: set[int] = set()
+
+
+@contextlib.contextmanager
+def _upload_slot(user_id: int) -> Iterator[None]:
+    if user_id in _uploading:
+        raise ProblemError(429, 'One upload at a time per person: wait for the one under way to finish (a request '
+                                'may carry several files).', slug='rate-limited', title='Too many requests',
+                           headers={'Retry-After': '1'})
+    if len(_uploading) >= UPLOADS_AT_ONCE:
+        raise ProblemError(503, 'The server is taking other uploads; try again in a few seconds.',
+                           slug='busy', title='Busy', headers={'Retry-After': '2'})
+    _uploading.add(user_id)
+    try:
+        yield
+    finally:
+        _uploading.discard(user_id)
 
 
 def _too_large(limit: int) -> ProblemError:
@@ -285,9 +315,20 @@ def _too_large(limit: int) -> ProblemError:
 async def upload(caller: CurrentCaller, reference: Reference, request: Request) -> schemas.Message:
     ticket_id = await _ticket_id(caller, reference)
     settings = get_settings()
-    await _capped_body(request, upload_limit.request_limit())
+    user_id = caller.user.id
+    with _upload_slot(user_id):
+        _capped_body(request, upload_limit.request_limit())
+        try:
+            return await _upload(caller, ticket_id, request, settings)
+        finally:
+            await request.close()  # the form's spooled files
+
+
+async def _upload(caller: Caller, ticket_id: int, request: Request, settings: Any) -> schemas.Message:
     try:
         form = await request.form(max_files=settings.max_upload_files, max_fields=10)
+    except ProblemError:
+        raise
     except HTTPException as refused:  # Starlette's multipart parser: malformed, or more files than allowed
         detail = str(refused.detail)
         if 'Too many files' in detail:

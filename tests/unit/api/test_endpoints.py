@@ -253,3 +253,50 @@ async def test_a_customers_request_through_the_api_is_recorded_as_channel_api(cl
         channels = {t.title: t.channel for t in (await s.execute(
             select(Ticket).where(Ticket.customer_id == eva.id))).scalars()}
     assert channels == {'VPN drops': 'api', by_portal.title: 'portal', claimed.title: 'portal'}
+
+
+async def test_uploads_are_read_one_at_a_time_per_person_and_streamed(client, token_for, people):
+    """Each upload was buffered whole, parsed, then read again (three copies of up to ~100 MB), and one customer's
+    six parallel uploads took the server to 2.2 GB. Now: one upload of a person at a time (a second one meanwhile
+    gets 429 with Retry-After), an upload without Content-Length over the limit is cut off as it streams in."""
+    import asyncio
+
+    from pulse_live import upload_limit
+    ticket = await make_ticket(people)
+    carl = await token_for('carl@acme.demo')
+    url = f'/tickets/{ticket.reference}/attachments'
+    boundary = 'b0undary'
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="slow.txt"\r\n'
+            f'Content-Type: text/plain\r\n\r\n').encode()
+    tail = f'\r\n--{boundary}--\r\n'.encode()
+    release, started = asyncio.Event(), asyncio.Event()
+
+    async def slow_body():
+        yield head + b'first half '
+        started.set()
+        await release.wait()
+        yield b'second half' + tail
+    multipart = {**carl, 'Content-Type': f'multipart/form-data; boundary={boundary}'}
+    first = asyncio.create_task(client.post(url, headers=multipart, content=slow_body()))
+    await asyncio.wait_for(started.wait(), 10)
+    await asyncio.sleep(0.1)
+    second = await client.post(url, headers=carl, files=[('files', ('b.txt', b'b', 'text/plain'))])
+    assert second.status_code == 429 and second.headers['retry-after'] and second.headers['content-type'] == PROBLEM
+    anna = await token_for('anna@pulse.demo')  # someone else is not held back
+    other = await client.post(url, headers=anna, files=[('files', ('c.txt', b'c', 'text/plain'))])
+    assert other.status_code == 201, other.text
+    release.set()
+    done = await asyncio.wait_for(first, 10)
+    assert done.status_code == 201, done.text
+    assert [a['filename'] for a in done.json()['attachments']] == ['slow.txt']
+    again = await client.post(url, headers=carl, files=[('files', ('d.txt', b'd', 'text/plain'))])
+    assert again.status_code == 201  # the slot was given back
+
+    limit = upload_limit.request_limit()
+
+    async def endless():  # no Content-Length: counted as it arrives
+        yield head
+        for _ in range(limit // 65536 + 2):
+            yield b'x' * 65536
+    cut = await client.post(url, headers=multipart, content=endless())
+    assert cut.status_code == 413 and cut.headers['content-type'] == PROBLEM
