@@ -53,7 +53,7 @@ def help_home(viewer: User | None, base: str, tree: list[kb_queries.CategoryNode
     ui.input('Search the help articles', value=q, on_change=lambda e: go((e.value or '').strip())) \
         .props('outlined clearable debounce=500').classes('w-full max-w-xl').mark('help-search')
     with ui.row().classes('w-full gap-6 items-start no-wrap'):
-        visible = [c for c in tree if c.articles or any(d.parent_id == c.id for d in tree)]
+        visible = [c for c in tree if c.total]  # help_categories: only those with an article this reader may read
         if visible:
             with ui.column().classes('gap-0 w-52 shrink-0 gt-xs').mark('help-categories'):
                 ui.label('Topics').classes('text-xs uppercase tracking-wide text-slate-500 mb-1')
@@ -110,9 +110,14 @@ def help_article(viewer: User | None, base: str, article: kb_queries.ArticleView
             .mark('help-no')
 
 
-async def _list(viewer: User | None, category: int, q: str):
-    tree = await kb_queries.category_tree(viewer)
-    selected = category if category in {c.id for c in tree} else None
+async def _list(viewer: User | None, category: int, q: str) \
+        -> tuple[list[kb_queries.CategoryNode], list[kb_queries.ArticleRow], int | None] | None:
+    """The categories shown, the articles listed and the category chosen; None for a ``?category=`` this reader may
+    not choose: unknown, or holding no article the reader may read (the same answer for both: not found)."""
+    tree = await kb_queries.help_categories(viewer)
+    if category and category not in {c.id for c in tree}:
+        return None
+    selected = category or None
     rows = await kb_queries.article_list(viewer, category_id=selected, text=q)
     return tree, rows, selected
 
@@ -123,7 +128,14 @@ async def portal_help_page(category: OptionalRowId = 0, q: ShortText = '') -> No
     if user is None:
         return
     style()
-    tree, rows, selected = await _list(user, category, q)
+    listed = await _list(user, category, q)
+    if listed is None:
+        with frame('Not found', user):
+            ui.context.client.status_code = 404
+            ui.label('Topic not found').classes('text-2xl font-semibold').mark('help-missing')
+            ui.link('Back to Help', '/portal/help')
+        return
+    tree, rows, selected = listed
     with frame('Help', user):
         help_home(user, '/portal/help', tree, rows, selected, q)
 
@@ -167,8 +179,11 @@ def _not_found():
 async def public_help_page(category: OptionalRowId = 0, q: ShortText = ''):
     if not await kb_queries.help_centre_open():
         return await _closed_help('/help')
+    listed = await _list(None, category, q)
+    if listed is None:
+        return _not_found()
     style()
-    tree, rows, selected = await _list(None, category, q)
+    tree, rows, selected = listed
     with visitor_frame('Help'):
         help_home(None, '/help', tree, rows, selected, q)
     return None

@@ -1,7 +1,9 @@
 """Safe markdown, one renderer for the chatter on screen and for mail: markdown-it (CommonMark, tables,
 strikethrough) with raw HTML disabled, so HTML in a message is shown as text and never executed; markdown-it's
-link check drops ``javascript:``/``vbscript:``/``data:`` links. ``to_text`` gives the clean plain text of the same
-markdown (no ``**``, links as "text (address)", lists kept) for mail's plain part and one-line summaries.
+link check drops ``javascript:``/``vbscript:``/``data:`` links. An image from another site (a tracking pixel in a
+mail) is shown as a link to it, never loaded; images of this site (``/attachments/1``) and inline pictures stay
+images. ``to_text`` gives the clean plain text of the same markdown (no ``**``, links as "text (address)", lists
+kept) for mail's plain part and one-line summaries.
 
 No NiceGUI here: ``components/markdown.py`` wraps ``to_html`` in a ``ui.html`` element.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
@@ -38,8 +41,58 @@ def _text(_renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: O
     return content
 
 
+_SCHEME = re.compile(r'^[a-z][a-z0-9+.-]*:')
+_IGNORED_IN_URLS = re.compile(r'[\x00-\x20\x7f]')  # browsers drop tabs and line breaks inside an address
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def _own_origin() -> tuple[str, str] | None:
+    try:
+        from .config import get_settings
+        return _origin(get_settings().base_url.strip())
+    except Exception:  # pylint: disable=broad-except  # no settings (a script, a test): only relative is ours
+        return None
+
+
+def is_same_origin(src: str) -> bool:
+    """Whether an image address loads from this site: relative (``/attachments/1``), an inline picture
+    (``data:image/…``, which markdown-it lets through) or absolute to our own address (``base_url``). Anything
+    else (``https://tracker.example/x.png``, ``//tracker.example``, ``/\\tracker.example``) is another site."""
+    url = _IGNORED_IN_URLS.sub('', src).replace('\\', '/')
+    lower = url.lower()
+    if lower.startswith('data:image/'):
+        return True
+    if not lower.startswith('//') and not _SCHEME.match(lower):
+        return True
+    if lower.startswith('//'):
+        return False
+    own = _own_origin()
+    return own is not None and own[1] != '' and _origin(url) == own
+
+
+def _image(renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: Any) -> str:
+    """An image of this site as an image; one from elsewhere as a plain link to it, never fetched by the reader's
+    browser (a tracking pixel tells the sender who read the message, when and from where)."""
+    token = tokens[idx]
+    src = str(token.attrGet('src') or '')
+    if is_same_origin(src):
+        return renderer.image(tokens, idx, options, env)
+    label = escapeHtml(renderer.renderInlineAsText(token.children or [], options, env) or src)
+    depth = sum((t.type == 'link_open') - (t.type == 'link_close') for t in tokens[:idx])
+    if depth > 0:  # already inside a link (``[![logo](https://…)](https://…)``): its text only, no link in a link
+        return label
+    title = str(token.attrGet('title') or '')
+    return (f'<a href="{escapeHtml(src)}" target="_blank" rel="noopener noreferrer nofollow"'
+            + (f' title="{escapeHtml(title)}"' if title else '') + f'>{label}</a>')
+
+
 _md.add_render_rule('link_open', _link_open)  # markdown-it binds a rule to the renderer: the first argument
 _md.add_render_rule('text', _text)
+_md.add_render_rule('image', _image)
 
 
 def to_html(text: str, mentions: list[str] | None = None) -> str:

@@ -54,11 +54,13 @@ class CategoryNode:
     depth: int
     path: str          # "Hardware › Laptops"
     articles: int = 0  # articles the reader may see directly in it
+    total: int = 0     # articles the reader may see in it or any of its subcategories
 
 
 async def category_tree(viewer: User | None = None) -> list[CategoryNode]:
     """Every category in tree order (parents before children, siblings by position then name), with the number of
-    articles the reader may see in each."""
+    articles the reader may see in each (directly, and with its subcategories). Every category, also one holding
+    nothing the reader may see: for the staff's pages; readers of the help centre get ``help_categories``."""
     async with db.session() as s:
         rows = (await s.execute(select(ArticleCategory))).scalars().all()
         counts = dict((await s.execute(
@@ -67,16 +69,28 @@ async def category_tree(viewer: User | None = None) -> list[CategoryNode]:
     children: dict[int | None, list[ArticleCategory]] = {}
     for row in rows:
         children.setdefault(row.parent_id, []).append(row)
-    out: list[CategoryNode] = []
+    walked: list[tuple[ArticleCategory, int, str]] = []
 
     def walk(parent: int | None, depth: int, prefix: str) -> None:
         for c in sorted(children.get(parent, []), key=lambda c: (c.position, c.name.lower(), c.id)):
             path = f'{prefix} › {c.name}' if prefix else c.name
-            out.append(CategoryNode(c.id, c.name, c.parent_id, c.position, depth, path, counts.get(c.id, 0)))
+            walked.append((c, depth, path))
             if depth < 20:
                 walk(c.id, depth + 1, path)
     walk(None, 0, '')
-    return out
+    totals = {c.id: counts.get(c.id, 0) for c, _, _ in walked}
+    for c, _, _ in reversed(walked):  # tree order reversed: every child is added to its parent before the parent
+        if c.parent_id in totals:     # is added to its own parent
+            totals[c.parent_id] += totals[c.id]
+    return [CategoryNode(c.id, c.name, c.parent_id, c.position, depth, path, counts.get(c.id, 0), totals[c.id])
+            for c, depth, path in walked]
+
+
+async def help_categories(viewer: User | None) -> list[CategoryNode]:
+    """The categories the help centre shows this reader (and accepts in ``?category=``): only those with an article
+    the reader may read in them or below them, so a category of internal or draft articles only is not even named.
+    Tree order; a shown category's parents are shown too."""
+    return [c for c in await category_tree(viewer) if c.total]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import auth, db, storage
@@ -415,19 +415,17 @@ async def record_deflection(*, article_id: int, reader: str | None = None, viewe
 
 
 async def _insert_feedback(s: AsyncSession, article_id: int, key: str, kind: str, helped: bool) -> bool:
-    """The reader's row, or False if they already have one (a parallel double click: the unique key decides)."""
-    exists = (await s.execute(select(ArticleFeedback.id).where(
-        ArticleFeedback.article_id == article_id, ArticleFeedback.reader_key == key,
-        ArticleFeedback.kind == kind))).first()
-    if exists:
-        return False
-    try:
-        async with s.begin_nested():
-            s.add(ArticleFeedback(article_id=article_id, reader_key=key, kind=kind, helped=helped,
-                                  created_at=utcnow()))
-    except IntegrityError:
-        return False
-    return True
+    """The reader's row, or False if they already have one (a parallel double click: the unique key decides).
+
+    One ``INSERT … ON CONFLICT DO NOTHING`` in the caller's transaction, not a savepoint: on SQLite a savepoint
+    opened before the transaction's first write is a transaction of its own, whose release committed the row — a
+    counter update failing after it left the reader's row without their count, and their next answer counted
+    nothing."""
+    insert = sqlite.insert if s.get_bind().dialect.name == 'sqlite' else postgresql.insert
+    result = await s.execute(insert(ArticleFeedback).values(
+        article_id=article_id, reader_key=key, kind=kind, helped=helped, created_at=utcnow()
+    ).on_conflict_do_nothing())
+    return bool(getattr(result, 'rowcount', 0))
 
 
 # --- settings ---

@@ -261,3 +261,68 @@ async def test_a_manager_deletes_an_article_from_the_editor_after_confirming_and
     results = await search_queries.search(maria_user, 'fax gateway')
     assert not any(g.hits for g in results.groups)
     assert await search_queries.related_articles(people.users['tom@globex.demo'], 'fax gateway') == []
+
+
+async def test_the_help_centre_names_no_category_holding_only_internal_or_draft_articles(
+        create_user: Callable[[], User], people) -> None:
+    anna = people.users['anna@pulse.demo']
+    secret = await kb.save_category(actor=anna, name='SECRETCAT')
+    secret_child = await kb.save_category(actor=anna, name='SECRETCHILD', parent_id=secret.id)
+    await kb.create_article(actor=anna, fields=ArticleFields(
+        title='Core switch passwords', category_id=secret_child.id, visibility='internal', status='published'))
+    await kb.create_article(actor=anna, fields=ArticleFields(
+        title='Half written', category_id=secret_child.id, visibility='public', status='draft'))
+    network = await kb.save_category(actor=anna, name='Network')
+    wifi = await kb.save_category(actor=anna, name='Wi-Fi', parent_id=network.id)
+    await kb.create_article(actor=anna, fields=ArticleFields(
+        title='Connect to the guest Wi-Fi', category_id=wifi.id, visibility='public', status='published'))
+    await kb.set_public_help_centre(actor=people.users['admin@pulse.demo'], open_=True)
+    visitor, customer, agent = create_user(), create_user(), create_user()
+    await login(customer, 'carl@acme.demo', expect='My requests')
+    for reader, base in ((visitor, '/help'), (customer, '/portal/help')):
+        response = await reader.http_client.get(base)
+        assert response.status_code == 200, base
+        await reader.open(base)
+        await reader.should_see(marker='help-categories')
+        await reader.should_see('Network')
+        await reader.should_see('Wi-Fi')
+        await reader.should_not_see('SECRETCAT')
+        await reader.should_not_see('SECRETCHILD')
+        for hidden in (secret.id, secret_child.id, 999_999):  # the same answer as for a category that is not there
+            response = await reader.http_client.get(f'{base}?category={hidden}', follow_redirects=False)
+            assert response.status_code == 404, (base, hidden)
+            assert 'SECRET' not in response.text and 'No articles found' not in response.text
+        response = await reader.http_client.get(f'{base}?category={network.id}')
+        assert response.status_code == 200
+        await reader.open(f'{base}?category={network.id}')  # a parent lists what is readable in its children
+        await reader.should_see(marker='help-row-title', content='Connect to the guest Wi-Fi')
+    # staff keep every category in their own knowledge base
+    await login(agent, 'anna@pulse.demo')
+    await agent.open('/kb')
+    await agent.should_see(marker='kb-category-link', content='SECRETCAT')
+    await agent.should_see(marker='kb-category-link', content='SECRETCHILD')
+
+
+async def test_pages_allow_images_from_this_site_only_and_show_a_remote_image_as_a_link(
+        create_user: Callable[[], User], people) -> None:
+    anna = people.users['anna@pulse.demo']
+    article = await kb.create_article(actor=anna, fields=ArticleFields(
+        title='Printer tray', body='![tray](/help/files/1) ![pixel](https://tracker.example/x.png)',
+        visibility='public', status='published'))
+    await kb.set_public_help_centre(actor=people.users['admin@pulse.demo'], open_=True)
+    visitor, customer = create_user(), create_user()
+    for path in ('/login', '/help', f'/help/{article.id}'):
+        response = await visitor.http_client.get(path)
+        assert response.status_code == 200, path
+        policy = response.headers['content-security-policy']
+        assert "img-src 'self' data: blob:" in policy and "frame-ancestors 'none'" in policy, path
+    await login(customer, 'carl@acme.demo', expect='My requests')
+    response = await customer.http_client.get(f'/portal/help/{article.id}')
+    assert "img-src 'self' data: blob:" in response.headers['content-security-policy']
+    await customer.open(f'/portal/help/{article.id}')
+    await customer.should_see(marker='help-article-body')
+    body = customer.find(marker='help-article-body').elements.pop().content
+    assert '<img src="/help/files/1" alt="tray" />' in body
+    assert '<img src="https://tracker.example' not in body
+    assert '<a href="https://tracker.example/x.png" target="_blank" rel="noopener noreferrer nofollow">pixel</a>' \
+        in body

@@ -234,3 +234,25 @@ async def test_only_admins_open_the_public_help_centre_and_it_is_audited(people)
         assert (await s.get(KbSettings, 1)).public_help_centre is True
         audit = (await s.execute(select(AuditLog).where(AuditLog.entity == 'kb_settings'))).scalars().all()
     assert [a.summary for a in audit] == ['Ada Admin opened the public help centre']
+
+
+async def test_an_answer_whose_count_fails_is_not_kept_without_it(people, monkeypatch):
+    """The reader's row and the article's counter are one transaction: on SQLite the row was committed by its own
+    savepoint, so a failing counter update left it behind and the reader's next answer counted nothing."""
+    anna = people.users['anna@pulse.demo']
+    article = await kb.create_article(actor=anna, fields=ArticleFields(
+        title='Map a drive', visibility='public', status='published'))
+    real_update = kb.update
+
+    def failing_update(*args, **kwargs):
+        raise RuntimeError('the counter could not be written')
+    monkeypatch.setattr(kb, 'update', failing_update)
+    with pytest.raises(RuntimeError):
+        await kb.record_feedback(article_id=article.id, helped=True, reader='session-x')
+    with pytest.raises(RuntimeError):
+        await kb.record_deflection(article_id=article.id, reader='session-x')
+    monkeypatch.setattr(kb, 'update', real_update)
+    assert await kb.record_feedback(article_id=article.id, helped=True, reader='session-x') is True
+    assert await kb.record_deflection(article_id=article.id, reader='session-x') is True
+    stored = await _article(article.id)
+    assert (stored.helpful_yes, stored.deflections) == (1, 1)

@@ -1,0 +1,39 @@
+"""Remote images are never loaded in our pages (tracking pixels): the markdown renderer shows an image from another
+site as a link to it, and every page's Content-Security-Policy allows images from this site (and inline) only."""
+from __future__ import annotations
+
+from pulse_live import markdown
+from pulse_live.app import SECURITY_HEADERS
+from pulse_live.markdown import to_html
+
+
+def test_a_remote_image_becomes_a_link_and_a_local_one_stays_an_image() -> None:
+    remote = to_html('![i](https://tracker.example/x.png)')
+    assert '<img' not in remote
+    assert '<a href="https://tracker.example/x.png" target="_blank" rel="noopener noreferrer nofollow">i</a>' \
+        in remote
+    local = to_html('![pic](/attachments/1)')
+    assert '<img src="/attachments/1" alt="pic" />' in local
+
+
+def test_other_spellings_of_another_site_are_links_too() -> None:
+    for src in ('//tracker.example/x.png', 'HTTP://Tracker.example/x.png', 'http://tracker.example:8080/x',
+                '/\\tracker.example/x.png', 'ftp://tracker.example/x.png'):
+        assert not markdown.is_same_origin(src), src
+    for src in ('/attachments/1', 'pictures/a.png', 'data:image/png;base64,AAAA', '/help/files/3'):
+        assert markdown.is_same_origin(src), src
+    assert '<img' not in to_html('![](//tracker.example/x.png)')
+    # an image without a description: the address is the link's text
+    assert '>https://tracker.example/x.png</a>' in to_html('![](https://tracker.example/x.png)')
+    # inside a link: no link in a link, the description only
+    html = to_html('[![logo](https://tracker.example/x.png)](https://example.com)')
+    assert '<img' not in html and html.count('<a ') == 1 and '>logo</a>' in html
+    # the description is escaped
+    assert '&lt;b&gt;' in to_html('![<b>](https://tracker.example/x.png)')
+
+
+def test_the_policy_allows_images_from_this_site_only() -> None:
+    policy = SECURITY_HEADERS['Content-Security-Policy']
+    directives = {d.split()[0]: d.split()[1:] for d in policy.split(';') if d.strip()}
+    assert directives['img-src'] == ["'self'", 'data:', 'blob:']
+    assert directives['frame-ancestors'] == ["'none'"]
