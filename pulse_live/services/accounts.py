@@ -14,13 +14,14 @@ import logging
 from datetime import timedelta
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from .. import auth
 from ..config import get_settings
 from ..errors import ValidationError
 from ..events import AccountChanged
 from ..models import MailOutbox, Role, User, utcnow
+from ..models.api import ApiToken
 from ..notify.planner import new_message_id
 from ._uow import unit_of_work
 
@@ -136,7 +137,13 @@ async def reset_password(token: str, new_password: str, repeated: str) -> User:
         if db_user is None or db_user.password_hash != user.password_hash:  # spent meanwhile (a double submit)
             raise ValidationError('This link is not valid any more (used already, or too old). Ask for a new one.')
         db_user.password_hash = new_hash
-        uow.publish_after_commit(AccountChanged(user_id=db_user.id))  # every open page of theirs ends
+        # a reset is what someone does who fears their account was taken: tokens made with it end too (a token
+        # made by an intruder kept working for up to a year after the owner took the account back)
+        revoked = getattr(await uow.session.execute(
+            update(ApiToken).where(ApiToken.user_id == db_user.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow(), revoked_by_id=db_user.id).execution_options(synchronize_session=False)
+        ), 'rowcount', 0)
+        uow.publish_after_commit(AccountChanged(user_id=db_user.id))  # every open page and cached token ends
     await auth.throttle.clear_account(auth.normalise_email(user.email))
-    security_log.info('password set through a link by user %s', user.id)
+    security_log.info('password set through a link by user %s; %s API tokens revoked', user.id, revoked)
     return user

@@ -123,3 +123,18 @@ async def test_one_address_cannot_ask_for_links_without_end_but_accounts_stay_us
     for _ in range(10):  # asking for links never locks the account itself
         await accounts.request_password_reset('carl@acme.demo', address=f'192.0.2.{_}')
     assert (await auth.authenticate('carl@acme.demo', 'demo', address='192.0.2.99')).email == 'carl@acme.demo'
+
+
+async def test_a_password_reset_ends_the_account_s_api_tokens(people, smtp):  # noqa: F811
+    """Someone who took over an account could make a token; the owner's reset must end it, not only the password."""
+    from pulse_live.services import api_tokens
+    carl = people.users['carl@acme.demo']
+    made = await api_tokens.create_token(actor=carl, name='made by an intruder', scope='write', expires_in_days=365)
+    assert (await api_tokens.authenticate(made.secret))[0].id == carl.id
+    await accounts.request_password_reset('carl@acme.demo')
+    await drain()
+    await accounts.reset_password(_token(smtp.to('carl@acme.demo')[-1]), 'a-new-secret', 'a-new-secret')
+    with pytest.raises(api_tokens.TokenRefused):
+        await api_tokens.authenticate(made.secret)
+    fresh = await api_tokens.create_token(actor=carl, name='after the reset', scope='read', expires_in_days=30)
+    assert (await api_tokens.authenticate(fresh.secret))[0].id == carl.id
