@@ -94,6 +94,11 @@ class Settings(BaseSettings):
                                                           'are recorded, not imported')
     mail_intake_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024,
                                        description='a bigger mail is bounced politely and kept on the admin page')
+    mail_intake_dmarc_fail: str = Field(default='triage', pattern='^(triage|ignore)$',
+                                        description='a mail whose From address failed DMARC at the receiving server '
+                                                    '(its Authentication-Results header): triage = a new ticket '
+                                                    'needing triage, never a reply or request of that address; '
+                                                    'ignore = taken like any other mail')
     mail_intake_idle: bool = Field(default=True, description='use IMAP IDLE where the server offers it')
     mail_intake_batch_s: float = Field(default=0.5, gt=0, le=30, description='the mails of a fetch are imported in '
                                        'one transaction, committed after this long at most (SQLite: no other write '

@@ -12,8 +12,12 @@ The archive (tar + gzip) holds
 The database is copied first, the files after: a file written meanwhile is one more file, never a reference
 without its file (files are never changed in place).
 
-Restore verifies every checksum before touching anything, refuses an installation that has data unless forced,
-and checks the restored row counts against the manifest.
+Restore refuses an installation that has data unless forced, and checks the archive before replacing anything: the
+manifest's structure (every field it uses, its type and form), every checksum, and the database copy itself — SQLite:
+opened, ``PRAGMA integrity_check``, a migration revision this code knows, the row counts of the manifest; PostgreSQL:
+a dump pg_restore can read, with the alembic_version table, restored beside the installation's schema and checked
+(revision, row counts) before the installation's schema is dropped and the restored one takes its name. A refusal
+leaves the installation as it was.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ import json
 import os
 import platform
 import re
+import secrets
 import shutil
 import sqlite3
 import tarfile
@@ -45,6 +50,7 @@ DIGEST = re.compile(r'[0-9a-f]{64}')
 ATTACHMENT_MEMBER = re.compile(r'attachments/([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})')
 DB_MEMBERS = {'sqlite': 'database/pulse.db', 'postgresql': 'database/pulse.dump'}
 CHUNK = 1024 * 1024
+SCHEMA_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_$]{0,62}')  # a PostgreSQL identifier we may put in double quotes
 _REFERENCED = 'SELECT sha256 FROM attachments UNION SELECT sha256 FROM failed_imports'
 
 
@@ -271,7 +277,77 @@ def read_manifest(archive: Path) -> dict[str, Any]:
         raise BackupError(f'{archive} is not a Pulse Live backup (no manifest of ours)')
     if manifest.get('format') != FORMAT:
         raise BackupError(f'{archive} has backup format {manifest.get("format")!r}; this version reads {FORMAT}')
+    try:
+        check_manifest(manifest)
+    except BackupError as e:
+        raise BackupError(f'{archive} has a malformed manifest: {e}') from None
     return manifest
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, (dict, list, str, int, float, bool, type(None))) else repr(value)
+    return text if len(text) <= 60 else text[:57] + '...'
+
+
+def _get(parent: dict[str, Any], key: str, where: str) -> Any:
+    if key not in parent:
+        raise BackupError(f'{where} is missing')
+    return parent[key]
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _need(ok: bool, where: str, want: str, value: Any) -> None:
+    if not ok:
+        raise BackupError(f'{where} should be {want}, not {_show(value)}')
+
+
+def check_manifest(manifest: dict[str, Any]) -> None:
+    """Every field backup writes and restore (or the command) uses, with its type and form; a ``BackupError``
+    naming the first one that is wrong."""
+    created = _get(manifest, 'created_at', 'created_at')
+    _need(isinstance(created, str), 'created_at', 'a date (text)', created)
+    head = _get(manifest, 'migration_head', 'migration_head')
+    _need(head is None or (isinstance(head, str) and bool(head)), 'migration_head', 'a revision (text) or null', head)
+    database = _get(manifest, 'database', 'database')
+    _need(isinstance(database, dict), 'database', 'an object', database)
+    dialect = _get(database, 'dialect', 'database.dialect')
+    _need(isinstance(dialect, str) and dialect in DB_MEMBERS, 'database.dialect', f'one of {sorted(DB_MEMBERS)}',
+          dialect)
+    member = _get(database, 'member', 'database.member')
+    _need(member == DB_MEMBERS[dialect], 'database.member', _show(DB_MEMBERS[dialect]), member)
+    digest = _get(database, 'sha256', 'database.sha256')
+    _need(isinstance(digest, str) and bool(DIGEST.fullmatch(digest)), 'database.sha256', 'a sha256 (64 hex digits)',
+          digest)
+    size = _get(database, 'bytes', 'database.bytes')
+    _need(_is_count(size), 'database.bytes', 'a size (a whole number >= 0)', size)
+    schema = database.get('schema', '')
+    _need(isinstance(schema, str) and (schema == '' if dialect == 'sqlite' else
+                                       schema == '' or bool(SCHEMA_NAME.fullmatch(schema))),
+          'database.schema', 'a schema name (letters, digits, _ or $, at most 63)' if dialect == 'postgresql'
+          else 'empty', schema)
+    counts = _get(manifest, 'counts', 'counts')
+    _need(isinstance(counts, dict), 'counts', 'an object of table: rows', counts)
+    for table, rows in counts.items():
+        _need(_is_count(rows), f'counts.{table}', 'a row count (a whole number >= 0)', rows)
+    attachments = _get(manifest, 'attachments', 'attachments')
+    _need(isinstance(attachments, dict), 'attachments', 'an object', attachments)
+    files = _get(attachments, 'files', 'attachments.files')
+    _need(isinstance(files, list), 'attachments.files', 'a list of [sha256, size] pairs', files)
+    for i, item in enumerate(files):
+        _need(isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+              and bool(DIGEST.fullmatch(item[0])) and _is_count(item[1]),
+              f'attachments.files[{i}]', 'a [sha256, size] pair', item)
+    for key in ('count', 'bytes'):
+        value = _get(attachments, key, f'attachments.{key}')
+        _need(_is_count(value), f'attachments.{key}', 'a whole number >= 0', value)
+    _need(attachments['count'] == len(files), 'attachments.count', f'the number of files listed ({len(files)})',
+          attachments['count'])
+    missing = attachments.get('missing', [])
+    _need(isinstance(missing, list) and all(isinstance(d, str) for d in missing), 'attachments.missing',
+          'a list of sha256s', missing)
 
 
 async def existing_data(target: Target) -> dict[str, int]:
@@ -342,28 +418,120 @@ def _extract_verified(archive: Path, manifest: dict[str, Any], into: Path) -> tu
                 raise BackupError(f'{member.name} is damaged: its checksum does not match the manifest')
     if not seen_db:
         raise BackupError('the archive holds no database')
+    if db_copy.stat().st_size != manifest['database']['bytes']:
+        raise BackupError(f'{db_member} is damaged: its size does not match the manifest')
     missing = set(expected) - {p.name for p in files}
     if missing:
         raise BackupError(f'the archive lacks {len(missing)} attachment file(s) its manifest lists')
     return db_copy, files
 
 
-async def _pg_restore(target: Target, dump: Path, source_schema: str) -> None:
+def _known_revision(revision: str) -> bool:
+    from .schema import script
+    return any(rev.revision == revision for rev in script().walk_revisions())
+
+
+def _check_database(manifest: dict[str, Any], head: str | None, counts: dict[str, int]) -> None:
+    """The database copy against its manifest and this code: a migration revision we know, the same row counts."""
+    if head is None:
+        raise BackupError('the archive\'s database has no migration revision (no alembic_version table, or an '
+                          'empty one): it is no Pulse Live database; nothing was changed')
+    if head != manifest['migration_head']:
+        raise BackupError(f'the archive\'s database is at migration {head}, its manifest says '
+                          f'{manifest["migration_head"]}; nothing was changed')
+    if not _known_revision(head):
+        raise BackupError(f'the archive\'s database is at migration {head}, which this version of Pulse Live does '
+                          f'not know (a backup of a newer version?): restore it with that version or a newer one; '
+                          f'nothing was changed')
+    wrong = {k: (v, counts.get(k)) for k, v in manifest['counts'].items() if counts.get(k) != v}
+    if wrong:
+        raise BackupError(f'the archive\'s database does not match its manifest\'s row counts ((manifest, database) '
+                          f'per table: {wrong}); nothing was changed')
+
+
+def _verify_sqlite_copy(copy: Path, manifest: dict[str, Any]) -> None:
+    """Open the extracted copy (never the installation's file): a SQLite database, intact, of a migration we know,
+    with the manifest's row counts."""
+    try:
+        conn = sqlite3.connect(copy)
+        try:
+            problems = [r[0] for r in conn.execute('PRAGMA integrity_check').fetchall()]
+            if problems != ['ok']:
+                raise BackupError(f'the archive\'s database fails SQLite\'s integrity check '
+                                  f'({"; ".join(map(str, problems[:5]))}); nothing was changed')
+            counts, head = _sqlite_counts(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        raise BackupError(f'the archive\'s database is not a SQLite database SQLite can read ({e}); '
+                          f'nothing was changed') from e
+    _check_database(manifest, head, counts)
+
+
+async def _check_pg_dump(pg_restore: str, dump: Path, source_schema: str, env: dict[str, str]) -> None:
+    """Read the dump's table of contents (the file only, no database): a pg_dump custom-format archive of the
+    backup's schema, with the alembic_version table and its data."""
+    with dump.open('rb') as f:
+        magic = f.read(5)
+    if magic != b'PGDMP':
+        raise BackupError('the archive\'s database is not a PostgreSQL dump in pg_dump\'s custom format; '
+                          'nothing was changed')
+    try:
+        toc = await _run_tool(pg_restore, '--list', str(dump), env=env)
+    except BackupError as e:
+        raise BackupError(f'the archive\'s database is not a PostgreSQL dump pg_restore can read ({e}); '
+                          f'nothing was changed') from e
+    if not re.search(rf'^\d+; \d+ \d+ TABLE DATA {re.escape(source_schema)} alembic_version ', toc, re.MULTILINE):
+        raise BackupError(f'the archive\'s dump has no alembic_version table in schema {source_schema!r}: it is '
+                          f'no Pulse Live database; nothing was changed')
+
+
+async def _pg_restore(target: Target, dump: Path, manifest: dict[str, Any]) -> None:
+    """Restore the dump beside the installation's schema, check it, and only then put it in the schema's place.
+
+    The dump's schema differs from the installation's: it is restored under its own name (which must not exist),
+    then, in one transaction, the installation's schema is dropped and the restored one renamed. The same name: the
+    installation's schema is first renamed aside, and put back if anything fails. On a refusal the restored schema
+    is dropped: the installation's is as it was."""
     import asyncpg
     pg_restore = _pg_tool('pg_restore')
+    args, env = _libpq(target)
+    source_schema = manifest['database'].get('schema') or 'public'
     schema = target.schema or 'public'
+    await _check_pg_dump(pg_restore, dump, source_schema, env)
     conn = await asyncpg.connect(_dsn(target))
     try:
-        if source_schema != schema and await conn.fetchval(
-                'SELECT 1 FROM pg_namespace WHERE nspname = $1', source_schema):
-            raise BackupError(f'the backup\'s schema {source_schema!r} exists in the target database already: '
-                              f'restore into another database, or set PULSE_DATABASE_SCHEMA={source_schema}')
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        args, env = _libpq(target)
-        await _run_tool(pg_restore, *args, '--no-owner', '--no-privileges', '--exit-on-error', '-d',
-                        target.url.database or 'postgres', str(dump), env=env)
+        async def exists(name: str) -> bool:
+            return bool(await conn.fetchval('SELECT 1 FROM pg_namespace WHERE nspname = $1', name))
+        aside = None
         if source_schema != schema:
-            await conn.execute(f'ALTER SCHEMA "{source_schema}" RENAME TO "{schema}"')
+            if await exists(source_schema):
+                raise BackupError(f'the backup\'s schema {source_schema!r} exists in the target database already: '
+                                  f'restore into another database, or set PULSE_DATABASE_SCHEMA={source_schema}')
+        elif await exists(schema):
+            aside = f'{schema[:40]}_before_restore_{secrets.token_hex(4)}'
+            await conn.execute(f'ALTER SCHEMA "{schema}" RENAME TO "{aside}"')
+        try:
+            await _run_tool(pg_restore, *args, '--no-owner', '--no-privileges', '--exit-on-error', '-d',
+                            target.url.database or 'postgres', str(dump), env=env)
+            present = {r['tablename'] for r in await conn.fetch(
+                'SELECT tablename FROM pg_tables WHERE schemaname = $1', source_schema)}
+            counts = {name: await conn.fetchval(f'SELECT count(*) FROM "{source_schema}"."{name}"')
+                      for name in table_names() if name in present}
+            head = await conn.fetchval(f'SELECT version_num FROM "{source_schema}".alembic_version') \
+                if 'alembic_version' in present else None
+            _check_database(manifest, head, counts)
+        except BaseException:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{source_schema}" CASCADE')
+            if aside:
+                await conn.execute(f'ALTER SCHEMA "{aside}" RENAME TO "{schema}"')
+            raise
+        async with conn.transaction():  # checked: the installation's data goes only now
+            if aside:
+                await conn.execute(f'DROP SCHEMA "{aside}" CASCADE')
+            elif source_schema != schema:
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                await conn.execute(f'ALTER SCHEMA "{source_schema}" RENAME TO "{schema}"')
     finally:
         await conn.close()
 
@@ -385,10 +553,11 @@ async def restore(archive: Path, *, force: bool = False, target: Target | None =
     target.attachments.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.attachments.parent, prefix='.pulse-restore-') as tmp:
         db_copy, files = await asyncio.to_thread(_extract_verified, archive, manifest, Path(tmp))
-        if dialect == 'sqlite':
+        if dialect == 'sqlite':  # the copy checked first; the installation's file replaced only after
+            await asyncio.to_thread(_verify_sqlite_copy, db_copy, manifest)
             await asyncio.to_thread(_replace_sqlite, target.sqlite_path, db_copy)
-        else:
-            await _pg_restore(target, db_copy, manifest['database'].get('schema') or 'public')
+        else:  # restored beside the installation's schema, checked, swapped
+            await _pg_restore(target, db_copy, manifest)
         if _local_store():
             await asyncio.to_thread(_replace_attachments, target.attachments, files)
         else:  # object storage: put each file (same name, same bytes: one that is there already stays as it is)

@@ -97,6 +97,7 @@ class ParsedMail:
     loop_reason: str = ''
     size: int = 0
     notes: list[str] = field(default_factory=list)
+    unverified: str = ''            # why the From address is not to be believed (the receiving server's DMARC fail)
 
 
 def _header(message: EmailMessage, name: str) -> str:
@@ -227,7 +228,31 @@ def parse_mail(raw: bytes, *, own_address: str = '') -> ParsedMail:
         sender_name=name.strip()[:200], subject=subject[:400], to=_addresses(message, 'To'),
         cc=_addresses(message, 'Cc'), thread_ids=thread_ids, body=trim_reply(full) if full else '',
         full_body=full, attachments=attachments, dedupe_key=dedupe_key(message, message_id),
-        loop_reason=loop_reason(message, own_address=own_address), size=len(raw), notes=notes)
+        loop_reason=loop_reason(message, own_address=own_address), size=len(raw), notes=notes,
+        unverified=unverified_sender(message))
+
+
+DMARC_RESULT = re.compile(r'(?:^|;)\s*dmarc\s*=\s*([a-z]+)', re.IGNORECASE)
+
+
+def unverified_sender(message: EmailMessage) -> str:
+    """Why the From address must not be taken for the sender, or ''. Anybody can write any From: the receiving mail
+    server records whether the sender's domain vouches for it (DMARC) in an ``Authentication-Results`` header it puts
+    on top (RFC 8601). Only a failure counts, and only in the topmost such header: a forger can add headers of his
+    own below it, but a header saying "fail" only makes his own mail less trusted, and a mail without any result
+    (a server that does not check, a domain without DMARC) is taken as before."""
+    if get_settings().mail_intake_dmarc_fail != 'triage':
+        return ''
+    try:
+        results = message.get_all('Authentication-Results') or []
+    except (ValueError, TypeError, IndexError):
+        return ''
+    if not results:
+        return ''
+    match = DMARC_RESULT.search(str(results[0]).split(';', 1)[-1] if ';' in str(results[0]) else '')
+    if match and match.group(1).lower() == 'fail':
+        return 'the receiving mail server found that the sender address failed DMARC (it may be forged)'
+    return ''
 
 
 def subject_references(subject: str, prefix: str) -> list[str]:
@@ -683,6 +708,8 @@ async def _import(mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, parse
     intake = await intake_user()
     raw_digest = await storage.store(raw)
     ticket, how, sender, may_view = found.ticket, found.how, found.sender, found.may_view
+    if parsed.unverified:  # a forged From: nobody's reply, nobody's request, no account, no contacts from its Cc
+        ticket = sender = None
     if ticket is not None and found.copied_in:
         sender = await _join_as_contact(ticket, parsed, intake)
         may_view = sender is not None
@@ -708,10 +735,12 @@ async def _import(mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, parse
     elif ticket is not None:
         log.info('mail from %s names %s (%s) but the sender may not see it: a new ticket', parsed.sender or '?',
                  ticket.reference, how)
-    customer = await _customer_for(parsed, intake, found)
+    customer = None if parsed.unverified else await _customer_for(parsed, intake, found)
     lines = []
-    if customer is None:
-        who = f'{parsed.sender_name} <{parsed.sender}>' if parsed.sender_name else parsed.sender or 'an unknown sender'
+    who = f'{parsed.sender_name} <{parsed.sender}>' if parsed.sender_name else parsed.sender or 'an unknown sender'
+    if parsed.unverified:
+        lines.append(f'**Needs triage:** says it is from {who}, but {parsed.unverified}.')
+    elif customer is None:
         lines.append(f'**Needs triage:** from {who}, who is not a known customer.')
     if linked_to:
         lines.append(f'Follow-up of {linked_to} (closed), answered by e-mail.')

@@ -250,6 +250,53 @@ async def test_a_reply_from_someone_on_cc_attaches_and_joins_the_team(people, bo
     assert (await load_ticket(ticket.id)).customer_id == people.users['carl@acme.demo'].id
 
 
+async def test_a_forged_from_that_failed_dmarc_is_nobody_s_reply_and_opens_no_account(people, box, monkeypatch):
+    """Anybody can write "From: carl@acme.demo". When the receiving server says the address failed DMARC, the mail
+    is neither Carl's reply (with a Cc that joined an outsider to the ticket and made them a customer of ACME, who
+    could then set a password) nor his request: a new ticket that needs triage, saying why."""
+    carl = people.users['carl@acme.demo']
+    genuine = mail(subject='Printer', message_id='<printer-1@acme.demo>')
+    await box.deliver(genuine)
+    await box.import_now()
+    [ticket] = await email_tickets()
+    entries_before = [e.id for e in await entries(ticket.id)]
+    async with db.session() as s:
+        team_before = set((await s.execute(select(TeamMember.user_id).where(TeamMember.ticket_id == ticket.id)
+                                           )).scalars())
+    verdict = b'Authentication-Results: mx.pulse.demo; spf=softfail smtp.mailfrom=evil.example; dmarc=fail ' \
+              b'(p=reject) header.from=acme.demo\r\n'
+    forged = verdict + mail(subject='Re: Printer', body='Please add my colleague.',
+                            headers={'In-Reply-To': '<printer-1@acme.demo>', 'Cc': 'spy@evil.example',
+                                     'Authentication-Results': 'forger.example; dmarc=pass'})
+    await box.deliver(forged)
+    await box.import_now()
+    assert [e.id for e in await entries(ticket.id)] == entries_before  # nothing was added to Carl's ticket
+    [_, triage] = await email_tickets()
+    assert triage.customer_id is None and 'failed DMARC' in triage.description
+    await box.deliver(mail(sender='spy@evil.example', subject='Re: Printer', body='me too',
+                           headers={'In-Reply-To': '<printer-1@acme.demo>'}))
+    await box.import_now()
+    async with db.session() as s:
+        assert (await s.execute(select(User).where(User.email == 'spy@evil.example'))).scalar() is None
+        team = set((await s.execute(select(TeamMember.user_id).where(TeamMember.ticket_id == ticket.id))).scalars())
+    assert team == team_before and carl.id in team  # no outsider joined
+    # a result further down (added by whoever sent it) counts for nothing; a pass on top is taken as before
+    passed = b'Authentication-Results: mx.pulse.demo; dmarc=pass header.from=acme.demo\r\n' + mail(
+        subject='Re: Printer', body='It prints again.', headers={'In-Reply-To': '<printer-1@acme.demo>',
+                                                              'Authentication-Results': 'x.example; dmarc=fail'})
+    await box.deliver(passed)
+    await box.import_now()
+    assert (await entries(ticket.id))[-1].body == 'It prints again.'
+    # the setting "ignore" takes a failed mail like any other
+    from pulse_live.config import reset_settings
+    monkeypatch.setenv('PULSE_MAIL_INTAKE_DMARC_FAIL', 'ignore')
+    reset_settings()
+    await box.deliver(verdict + mail(subject='Re: Printer', body='Ignored verdict.',
+                                     headers={'In-Reply-To': '<printer-1@acme.demo>'}))
+    await box.import_now()
+    assert (await entries(ticket.id))[-1].body == 'Ignored verdict.'
+
+
 async def test_a_bcc_or_unknown_address_never_replaces_the_customer(people, box):
     await box.deliver(mail(subject='Keyboard', message_id='<kb@acme.demo>'))
     await box.import_now()

@@ -151,7 +151,7 @@ def _tampered(archive: Path, out: Path, member_prefix: str) -> Path:
     done = False
     with tarfile.open(archive, 'r:gz') as src, tarfile.open(out, 'w:gz') as dst:
         for member in src:
-            data = src.extractfile(member).read() if member.isfile() else b''
+            data = (src.extractfile(member) or io.BytesIO()).read()
             if not done and member.name.startswith(member_prefix):
                 data = bytes([data[0] ^ 1]) + data[1:]
                 done = True
@@ -251,3 +251,161 @@ async def test_with_object_storage_the_referenced_files_travel_through_the_backe
 def hashlib_hex(data: bytes) -> str:
     import hashlib
     return hashlib.sha256(data).hexdigest()
+
+
+# --- a bad archive is refused before anything of the installation is replaced (force or not) ----------------------
+
+def _rebuilt(archive: Path, out: Path, *, manifest_edit=None, database: bytes | None = None) -> Path:
+    """A copy of the archive with the manifest edited (``manifest_edit(manifest)``) and/or the database member's
+    bytes replaced — the manifest's checksum and size made to match the new bytes, so only deeper checks see it."""
+    import hashlib
+    import json
+    with tarfile.open(archive, 'r:gz') as src:
+        members = [(m, (src.extractfile(m) or io.BytesIO()).read()) for m in src]
+    manifest = json.loads(next(data for m, data in members if m.name == 'manifest.json'))
+    if database is not None:
+        manifest['database']['sha256'] = hashlib.sha256(database).hexdigest()
+        manifest['database']['bytes'] = len(database)
+    if manifest_edit is not None:
+        manifest_edit(manifest)
+    with tarfile.open(out, 'w:gz') as dst:
+        for member, data in members:
+            if member.name.startswith('database/') and database is not None:
+                data = database
+            elif member.name == 'manifest.json':
+                data = json.dumps(manifest).encode()
+            member.size = len(data)
+            dst.addfile(member, io.BytesIO(data))
+    return out
+
+
+async def _archive_and_an_installation_with_other_data(two_installations, tmp_path) -> tuple[Path, dict]:
+    """A good archive of the source (8 tickets, 2 files), and the target migrated and holding data of its own
+    (3 tickets, 1 file); returns the archive and the target's contents."""
+    source, target = two_installations
+    await _demo_with_files()
+    archive = tmp_path / 'pulse.tar.gz'
+    await backup.backup(archive)
+    await target.use()
+    await asyncio.to_thread(cli._migrate_sync)
+    await seed_demo(tickets_count=3)
+    async with db.session() as s:
+        anna = (await s.execute(select(User).where(User.email == 'anna@pulse.demo'))).scalar_one()
+        ticket_id = (await s.execute(select(Ticket.id).order_by(Ticket.id).limit(1))).scalar_one()
+    await chatter.post_message(actor=anna, ticket_id=ticket_id, body='Only here',
+                               files=[storage.UploadedFile('mine.txt', 'text/plain', b'the target\'s own file\n')])
+    before = await _contents()
+    assert len(before['rows']['tickets']) == 3 and len(before['files']) == 1
+    return archive, before
+
+
+async def _refused_and_untouched(target: Installation, archive: Path, match: str, before: dict) -> None:
+    await target.use()
+    with pytest.raises(backup.BackupError, match=match):
+        await backup.restore(archive, force=True)
+    await target.use()
+    assert await _contents() == before
+    assert not [p for p in target.data_dir.iterdir() if p.name.startswith('.pulse-restore-')]
+
+
+def _set(path: str, value):
+    def edit(manifest: dict) -> None:
+        *parents, last = path.split('.')
+        node = manifest
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    return edit
+
+
+async def test_a_manifest_of_the_wrong_structure_is_refused_naming_the_field(two_installations, tmp_path):
+    _, target = two_installations
+    archive, before = await _archive_and_an_installation_with_other_data(two_installations, tmp_path)
+    for n, (field, value, named) in enumerate([
+            ('attachments.files', [1, 2], r'attachments\.files\[0\]'),
+            ('attachments.files', {'a': 1}, r'attachments\.files'),
+            ('attachments', None, r'attachments'),
+            ('database', [], r'database'),
+            ('database.dialect', ['sqlite'], r'database\.dialect'),
+            ('database.member', '../../pulse.db', r'database\.member'),
+            ('database.sha256', 12, r'database\.sha256'),
+            ('database.schema', 'x"; DROP SCHEMA public CASCADE; --', r'database\.schema'),
+            ('counts', ['tickets'], r'counts'),
+            ('counts.tickets', '8', r'counts\.tickets'),
+            ('migration_head', 7, r'migration_head')]):
+        bad = _rebuilt(archive, tmp_path / f'bad-manifest-{n}.tar.gz', manifest_edit=_set(field, value))
+        await _refused_and_untouched(target, bad, rf'malformed manifest.*{named}', before)
+
+
+async def test_a_database_member_that_is_no_database_is_refused_before_replacing_anything(two_installations,
+                                                                                            tmp_path):
+    """Its checksum matches its own manifest: only opening it shows it is no database. The installation (restore
+    forced) keeps its database, rows and files."""
+    _, target = two_installations
+    archive, before = await _archive_and_an_installation_with_other_data(two_installations, tmp_path)
+    bad = _rebuilt(archive, tmp_path / 'not-a-database.tar.gz', database=b'definitely not a database\n' * 300)
+    await _refused_and_untouched(target, bad, r'not a (SQLite database|PostgreSQL dump)', before)
+
+
+async def test_row_counts_that_disagree_with_the_manifest_are_refused_before_replacing_anything(two_installations,
+                                                                                                 tmp_path):
+    _, target = two_installations
+    archive, before = await _archive_and_an_installation_with_other_data(two_installations, tmp_path)
+    manifest = backup.read_manifest(archive)
+    bad = _rebuilt(archive, tmp_path / 'bad-counts.tar.gz',
+                   manifest_edit=_set('counts.tickets', manifest['counts']['tickets'] + 1))
+    await _refused_and_untouched(target, bad, r'row counts.*tickets', before)
+
+
+async def test_a_sqlite_database_without_a_known_migration_is_refused(two_installations, tmp_path):
+    """A real SQLite file, but no Pulse Live database: no alembic_version, or a revision this code does not know."""
+    source, target = two_installations
+    if not db.is_sqlite():
+        pytest.skip('SQLite files only')
+    archive, before = await _archive_and_an_installation_with_other_data(two_installations, tmp_path)
+    import sqlite3
+    with tarfile.open(archive, 'r:gz') as tar:
+        good = tar.extractfile('database/pulse.db').read()
+    for n, (sql, match) in enumerate([('DROP TABLE alembic_version', r'alembic_version'),
+                                      ("UPDATE alembic_version SET version_num = 'ffffffffffff'",
+                                       r'ffffffffffff.*not know')]):
+        path = tmp_path / f'edited-{n}.db'
+        path.write_bytes(good)
+        conn = sqlite3.connect(path)
+        conn.execute(sql)
+        conn.commit()
+        conn.close()
+        edit = _set('migration_head', None if n == 0 else 'ffffffffffff')
+        bad = _rebuilt(archive, tmp_path / f'no-migration-{n}.tar.gz', database=path.read_bytes(), manifest_edit=edit)
+        await _refused_and_untouched(target, bad, match, before)
+
+
+async def test_postgresql_under_the_same_schema_name_a_refusal_puts_the_installation_back(two_installations,
+                                                                                           tmp_path, monkeypatch):
+    """The target's schema has the backup's name: it is renamed aside while the dump is restored and checked — put
+    back on a refusal, dropped after a good restore."""
+    source, target = two_installations
+    if db.is_sqlite():
+        pytest.skip('PostgreSQL schemas')
+    await _demo_with_files()
+    wanted = await _contents()
+    archive = tmp_path / 'pulse.tar.gz'
+    await backup.backup(archive)
+    same = Installation(monkeypatch, tmp_path / 'same', target.url, source.schema)
+    await same.use()
+    await asyncio.to_thread(cli._migrate_sync)
+    await seed_demo(tickets_count=3)
+    before = await _contents()
+    manifest = backup.read_manifest(archive)
+    bad = _rebuilt(archive, tmp_path / 'bad-counts.tar.gz',
+                   manifest_edit=_set('counts.tickets', manifest['counts']['tickets'] + 1))
+    await _refused_and_untouched(same, bad, r'row counts.*tickets', before)
+    await same.use()
+    await backup.restore(archive, force=True)
+    await same.use()
+    assert (await _contents())['rows'] == wanted['rows']
+    conn = await asyncpg.connect(_pg_admin_dsn(target.url.rsplit('/', 1)[1]))
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname LIKE '%before_restore%'") == 0
+    finally:
+        await conn.close()
