@@ -196,10 +196,13 @@ class E2E:
         session = Session(email, context, page)
         self.sessions.append(session)
         await page.goto(self.url + '/login')
+        # NiceGUI holds a page's events until its socket's handshake, each in its own 10 ms retry: typed before it,
+        # the click could reach the server before the password did (CI, a loaded machine: "not correct")
+        await page.wait_for_function('window.did_handshake === true', timeout=30_000)
         await page.get_by_label('Email').fill(email)
         await page.get_by_label('Password').fill(PASSWORD)
         await page.get_by_role('button', name='Log in').click()
-        await expect(page).not_to_have_url(re.compile(r'/login$'), timeout=10_000)
+        await expect(page).not_to_have_url(re.compile(r'/login$'), timeout=20_000)
         return session
 
     async def open_ticket(self, session: Session, reference: str) -> Page:

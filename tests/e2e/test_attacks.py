@@ -171,6 +171,7 @@ async def test_a_planted_session_cookie_is_not_logged_in_by_the_victim(e2e) -> N
         await context.add_cookies([{'name': 'session', 'value': planted, 'domain': host, 'path': '/'}])
         page = await context.new_page()
         await page.goto(e2e.url + '/login')
+        await page.wait_for_function('window.did_handshake === true', timeout=30_000)
         await page.get_by_label('Email').fill('anna@pulse.demo')
         await page.get_by_label('Password').fill(PASSWORD)
         await page.get_by_role('button', name='Log in').click()

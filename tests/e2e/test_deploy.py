@@ -50,6 +50,7 @@ async def login_on(browser: Browser, stack: Stack, email: str, app: AppProcess, 
             break
     else:
         raise AssertionError(f'nginx never sent a fresh browser to process {app.name}')
+    await page.wait_for_function('window.did_handshake === true', timeout=60_000)  # events before it may reorder
     await page.get_by_label('Email').fill(email)
     await page.get_by_label('Password').fill(PASSWORD)
     await page.get_by_role('button', name='Log in').click()
