@@ -222,7 +222,8 @@ LOG_LEVELS = frozenset({'debug', 'info', 'warning', 'error'})
 def _on_log(sid: str, msg: Any) -> None:
     if (client := bound_client(sid, msg, 'log')) is None:
         return
-    if msg.get('level') not in LOG_LEVELS or not isinstance(msg.get('message'), str):  # NiceGUI: KeyError
+    level = msg.get('level')
+    if not isinstance(level, str) or level not in LOG_LEVELS or not isinstance(msg.get('message'), str):  # KeyError
         log.warning('refused: socket %s sent a log message without a known level and a text', sid)
         return
     client.handle_log_message(msg)

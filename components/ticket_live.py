@@ -81,8 +81,13 @@ class TicketFollower:
         async def left() -> None:
             await presence.leave(ticket_id, client_id=client.id)
 
+        async def disconnected() -> None:
+            if client.has_socket_connection:  # an old socket's end, handled after the new one's handshake
+                return
+            await left()
+
         client.on_connect(joined)
-        client.on_disconnect(left)
+        client.on_disconnect(disconnected)
         client.on_delete(left)
         if client.has_socket_connection:  # following starts on a page already connected
             background_tasks.create(joined(), name='presence-join')

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
                                                     '(its Authentication-Results header): triage = a new ticket '
                                                     'needing triage, never a reply or request of that address; '
                                                     'ignore = taken like any other mail')
+    mail_intake_authserv_id: str = Field(default='', max_length=255,
+                                         description='the name your receiving mail server writes first in its '
+                                                     'Authentication-Results headers (e.g. mx.example.com): every '
+                                                     'such header is read for a DMARC failure; empty: the topmost '
+                                                     'header only')
     mail_intake_idle: bool = Field(default=True, description='use IMAP IDLE where the server offers it')
     mail_intake_batch_s: float = Field(default=0.5, gt=0, le=30, description='the mails of a fetch are imported in '
                                        'one transaction, committed after this long at most (SQLite: no other write '

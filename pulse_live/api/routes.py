@@ -281,7 +281,9 @@ def _capped_body(request: Request, limit: int) -> None:
 
 
 # Uploads read at once: one per person (up to max_upload_files files each), a few in the whole process — the files
-# are held in memory until they are stored, so parallel requests must not multiply that.
+# are held in memory until they are stored, so parallel requests must not multiply that. Per process (several
+# processes: one per person in each); a slot is taken before the body arrives, so a body that stalls holds it —
+# behind the shipped nginx (proxy_request_buffering on) a request reaches the app only once its body is complete.
 UPLOADS_AT_ONCE = 4
 _uploading: set[int] = set()
 

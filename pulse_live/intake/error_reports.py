@@ -299,7 +299,7 @@ def context_of(event: dict[str, Any]) -> dict[str, Any]:
                        for f in _frames(exc)[-MAX_FRAMES:]],
         })
     contexts = _dict(event.get('contexts'))
-    runtime = {k: _text(f'{v.get("name", "")} {v.get("version", "")}'.strip(), 100)
+    runtime = {k: _text(f'{_text(v.get("name"), 60)} {_text(v.get("version"), 40)}'.strip(), 100)
                for k, v in contexts.items() if k in ('runtime', 'os', 'browser', 'device') and isinstance(v, dict)}
     sdk = _dict(event.get('sdk'))
     return {
@@ -310,7 +310,7 @@ def context_of(event: dict[str, Any]) -> dict[str, Any]:
         'logger': _text(event.get('logger')), 'message': _text(_formatted_message(event), LONG_TEXT),
         'user': {k: _text(user.get(k)) for k in ('id', 'username', 'email', 'ip_address') if user.get(k)},
         'tags': _tags(event.get('tags')), 'contexts': runtime,
-        'sdk': _text(f'{sdk.get("name", "")} {sdk.get("version", "")}'.strip(), 100),
+        'sdk': _text(f'{_text(sdk.get("name"), 60)} {_text(sdk.get("version"), 40)}'.strip(), 100),
         'exceptions': exceptions,
     }
 
@@ -375,7 +375,7 @@ async def _source_or_count(key: str | None, source_part: str, refused_key: str) 
     try:
         return await _source(key, source_part)
     except Refused as refusal:
-        if refusal.status in (401, 403):
+        if refusal.status == 401:  # a guessed or mistyped key; a revoked one (403) is known, its senders legitimate
             from ..rate_limit import get_limiter
             await get_limiter().take(refused_key, get_settings().api_auth_failures_per_minute)
         raise
@@ -385,23 +385,37 @@ async def ingest(kind: str, source_part: str, headers: dict[bytes, bytes], query
                  receive: Receive, client: str = '?') -> dict[str, Any]:
     """Read, check and record one report; the answer's JSON (or ``Refused``).
 
-    What costs nothing is checked before the body is read: an address whose keys were refused too often
-    (``api_auth_failures_per_minute``) and, for a key in the headers, the key and its source's rate — a report that
-    would be refused is not decompressed and parsed first (4 MB of JSON: ~25 ms of CPU each)."""
+    What costs little is checked before the body is read: a key in the headers (a cached look-up) and its source's
+    rate; without one (the key only in the envelope's DSN), whether this address sent too many wrong keys
+    (``api_auth_failures_per_minute``, counted per 401) — a report that would be refused is not decompressed and
+    parsed first (4 MB of JSON: ~25 ms of CPU each). A right key is never held back by others' wrong ones from the
+    same address (several apps on one host, a NAT, a proxy whose forwarded address is not trusted)."""
     from ..rate_limit import get_limiter
     settings = get_settings()
     if not source_part.isdigit():
         raise Refused(400, f'{source_part[:40]!r} is not a source id (the number at the end of the DSN).')
     refused_key = f'errors-refused:{client}'
-    wait = await get_limiter().wait(refused_key, settings.api_auth_failures_per_minute)
-    if wait > 0:
-        raise Refused(429, 'Too many reports with a wrong key from this address; try again later.',
-                      [(b'retry-after', str(max(1, math.ceil(wait))).encode())])
     key = _key_from(headers, query)
+
+    async def address_may_try() -> None:
+        wait = await get_limiter().wait(refused_key, settings.api_auth_failures_per_minute)
+        if wait > 0:
+            raise Refused(429, 'Too many reports with a wrong key from this address; try again later.',
+                          [(b'retry-after', str(max(1, math.ceil(wait))).encode())])
     declared = headers.get(b'content-length', b'')
     if declared.isdigit() and int(declared) > settings.error_max_body_bytes:
         raise Refused(413, f'The report is larger than {settings.error_max_body_bytes} bytes.')
-    source = await _source_or_count(key, source_part, refused_key) if key is not None else None
+    if key is None:
+        await address_may_try()
+        source = None
+    else:
+        try:
+            source = await _source(key, source_part)
+        except Refused as refusal:
+            if refusal.status == 401:
+                await address_may_try()  # over the limit: 429 (it tells a guesser to slow down)
+                await get_limiter().take(refused_key, settings.api_auth_failures_per_minute)
+            raise
     if source is not None:
         wait = await get_limiter().wait(f'errors:{source.id}', source.rate_limit_per_minute)
         if wait > 0:  # nothing could be stored: counted as one, not read
@@ -485,6 +499,9 @@ class IngestMiddleware:
         try:
             payload = await ingest(match['kind'], match['source'], headers, scope.get('query_string', b''), receive,
                                    client=str((scope.get('client') or ('?',))[0]))
+        except RecursionError:  # a report nested deeper than anything here reads (one case not caught on the way)
+            await _answer(send, 400, {'detail': 'The report is nested too deeply.'})
+            return
         except Refused as refusal:
             if refusal.status in (401, 403):
                 log.warning('error report refused (%s): %s from %s', refusal.status, refusal.message,

@@ -31,6 +31,7 @@ import re
 import secrets
 import shutil
 import sqlite3
+import sys
 import tarfile
 import tempfile
 import time
@@ -392,10 +393,14 @@ def _extract_verified(archive: Path, manifest: dict[str, Any], into: Path) -> tu
     db_copy = into / Path(db_member).name
     files: list[Path] = []
     seen_db = False
+    names: set[str] = set()
     with tarfile.open(archive, 'r:gz') as tar:
         for member in tar:
             if member.name == 'manifest.json':
                 continue
+            if member.name in names:  # the second copy would be moved in after the first was, and fail then
+                raise BackupError(f'the archive holds {member.name!r} twice')
+            names.add(member.name)
             source = tar.extractfile(member) if member.isfile() else None
             if source is None:
                 raise BackupError(f'unexpected entry {member.name!r} in the archive')
@@ -510,6 +515,9 @@ async def _pg_restore(target: Target, dump: Path, manifest: dict[str, Any]) -> N
                                   f'restore into another database, or set PULSE_DATABASE_SCHEMA={source_schema}')
         elif await exists(schema):
             aside = f'{schema[:40]}_before_restore_{secrets.token_hex(4)}'
+            # said before it is done: if this process dies before it renames it back, the data is found there
+            print(f'restore: the installation\'s schema {schema!r} is set aside as {aside!r} until the backup is '
+                  'checked', file=sys.stderr, flush=True)
             await conn.execute(f'ALTER SCHEMA "{schema}" RENAME TO "{aside}"')
         try:
             await _run_tool(pg_restore, *args, '--no-owner', '--no-privileges', '--exit-on-error', '-d',
@@ -521,10 +529,15 @@ async def _pg_restore(target: Target, dump: Path, manifest: dict[str, Any]) -> N
             head = await conn.fetchval(f'SELECT version_num FROM "{source_schema}".alembic_version') \
                 if 'alembic_version' in present else None
             _check_database(manifest, head, counts)
-        except BaseException:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{source_schema}" CASCADE')
-            if aside:
-                await conn.execute(f'ALTER SCHEMA "{aside}" RENAME TO "{schema}"')
+        except BaseException as failure:
+            try:
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{source_schema}" CASCADE')
+                if aside:
+                    await conn.execute(f'ALTER SCHEMA "{aside}" RENAME TO "{schema}"')
+            except Exception as cleanup:  # the connection went with it: say where the data is
+                raise BackupError(f'the restore failed ({failure}) and putting the installation back failed too '
+                                  f'({cleanup}): its data is in schema {aside or schema!r}; rename it to {schema!r}'
+                                  ) from failure
             raise
         async with conn.transaction():  # checked: the installation's data goes only now
             if aside:

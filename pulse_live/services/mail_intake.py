@@ -233,26 +233,70 @@ def parse_mail(raw: bytes, *, own_address: str = '') -> ParsedMail:
         unverified=unverified_sender(message))
 
 
-DMARC_RESULT = re.compile(r'(?:^|;)\s*dmarc\s*=\s*([a-z]+)', re.IGNORECASE)
+def _ar_results(value: str) -> tuple[str, list[tuple[str, str]]]:
+    """An Authentication-Results value (RFC 8601) as (authserv-id, [(method, result), …]): comments ``( … )`` and
+    quoted strings (where a sender's chosen address appears, e.g. ``smtp.mailfrom="x;dmarc=pass"@…``) are dropped
+    before the value is split at its semicolons."""
+    plain, depth, quoted, escaped = [], 0, False, False
+    for ch in value:
+        if escaped:
+            escaped = False
+            continue
+        if ch == '\\' and (quoted or depth):
+            escaped = True
+            continue
+        if quoted:
+            quoted = ch != '"'
+            continue
+        if ch == '(':
+            depth += 1
+            continue
+        if ch == ')' and depth:
+            depth -= 1
+            continue
+        if depth:
+            continue
+        if ch == '"':
+            quoted = True
+            continue
+        plain.append(ch)
+    parts = ''.join(plain).split(';')
+    first = parts[0].split()
+    if first and '=' in first[0]:  # no authserv-id (not as the RFC has it, but seen): the first part is a result
+        serv, rest = '', parts
+    else:
+        serv, rest = (first[0].lower() if first else ''), parts[1:]
+    results = []
+    for part in rest:
+        words = part.strip().split()
+        if words and '=' in words[0]:
+            method, _, result = words[0].partition('=')
+            results.append((method.strip().lower().split('/')[0], result.strip().lower()))
+    return serv, results
 
 
 def unverified_sender(message: EmailMessage) -> str:
     """Why the From address must not be taken for the sender, or ''. Anybody can write any From: the receiving mail
     server records whether the sender's domain vouches for it (DMARC) in an ``Authentication-Results`` header it puts
-    on top (RFC 8601). Only a failure counts, and only in the topmost such header: a forger can add headers of his
-    own below it, but a header saying "fail" only makes his own mail less trusted, and a mail without any result
-    (a server that does not check, a domain without DMARC) is taken as before."""
-    if get_settings().mail_intake_dmarc_fail != 'triage':
+    on top (RFC 8601). Only a failure counts: a forger can add headers of his own below the server's, but a result
+    saying "fail" only makes his own mail less trusted, and a mail without any result (a server that does not check,
+    a domain without DMARC) is taken as before. Read raw (no encoded words decoded), comments and quoted strings
+    dropped; any ``dmarc=fail`` in the header counts. Which headers: those of ``mail_intake_authserv_id`` if set
+    (all of them: several filters of one server may each add one), else the topmost."""
+    settings = get_settings()
+    if settings.mail_intake_dmarc_fail != 'triage':
         return ''
     try:
-        results = message.get_all('Authentication-Results') or []
+        values = [str(v) for k, v in message.raw_items() if k.lower() == 'authentication-results']
     except (ValueError, TypeError, IndexError):
         return ''
-    if not results:
-        return ''
-    match = DMARC_RESULT.search(str(results[0]).split(';', 1)[-1] if ';' in str(results[0]) else '')
-    if match and match.group(1).lower() == 'fail':
-        return 'the receiving mail server found that the sender address failed DMARC (it may be forged)'
+    own = settings.mail_intake_authserv_id.strip().lower()
+    for value in values if own else values[:1]:
+        serv, results = _ar_results(value)
+        if own and serv != own:
+            continue
+        if any(method == 'dmarc' and result == 'fail' for method, result in results):
+            return 'the receiving mail server found that the sender address failed DMARC (it may be forged)'
     return ''
 
 

@@ -118,12 +118,13 @@ async def test_malformed_socket_messages_are_refused_and_logged_without_a_traceb
         # its own page's client id, the rest missing: NiceGUI itself raised KeyError on these
         await sio.emit('log', {'client_id': login_client})
         await sio.emit('log', {'client_id': login_client, 'level': 'critical', 'message': 'x'})
+        await sio.emit('log', {'client_id': login_client, 'level': [], 'message': 'x'})
         await sio.emit('javascript_response', {'client_id': login_client, 'result': 1})
         await asyncio.sleep(1)
         tail = e2e.server.log_tail(300)
         assert tail.count('without a client id') >= 4, tail
         assert 'has no element id for' in tail
-        assert tail.count('without a known level and a text') == 2, tail
+        assert tail.count('without a known level and a text') == 3, tail
         assert 'javascript_response without a request id' in tail
         assert 'Traceback' not in tail
     finally:

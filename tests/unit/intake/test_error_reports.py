@@ -493,11 +493,18 @@ async def test_a_report_nested_deeper_than_json_goes_is_taken_never_a_server_err
     """An exception type of 1,000 nested lists: the answer was 503 (RecursionError writing its title) and the SDK
     retried it for ever."""
     _source_row, info = await _source(people)
-    body = json.dumps(exception_event(kind='PLACE')).replace('"PLACE"', '[' * 1000 + '"DeepError"' + ']' * 1000)
+    deep = '[' * 1000 + '"Deep"' + ']' * 1000
     auth = [(b'x-sentry-auth', f'Sentry sentry_key={info.public_key}, sentry_version=7'.encode())]
-    status, _answer, _read = await _post_raw(f'/api/{info.id}/store/', body.encode(), auth)
-    assert status in (200, 400), status
+    for n, where in enumerate(('type', 'runtime', 'sdk')):
+        event = exception_event(kind=f'DeepError{n}')
+        event['contexts'] = {'runtime': {'name': 'PLACE-runtime', 'version': '3.11'}}
+        event['sdk'] = {'name': 'PLACE-sdk', 'version': '2.0'}
+        body = json.dumps(event)
+        body = (body.replace(f'"DeepError{n}"', deep) if where == 'type' else body.replace(f'"PLACE-{where}"', deep))
+        status, _answer, _read = await _post_raw(f'/api/{info.id}/store/', body.encode(), auth)
+        assert status == 200, (where, status, _answer)
     await error_reports.grouper.flush()
+    assert len(await _groups(info.id)) == 3
 
 
 async def test_a_report_over_its_source_s_rate_is_refused_before_its_body_is_read(people):
@@ -526,6 +533,16 @@ async def test_an_address_sending_wrong_keys_is_refused_without_reading_what_it_
     in_dsn = envelope(({'type': 'event'}, exception_event()),
                       header={'dsn': f'http://{"1" * 32}@example.com/{info.id}'})
     assert (await _post_raw(f'/api/{info.id}/envelope/', in_dsn, [], client='198.51.100.9'))[0] == 401
-    # another address with the right key is not held back
+    # without a key in the headers the body is not read from an address over the limit
+    no_header = await _post_raw(f'/api/{info.id}/envelope/', in_dsn, [])
+    assert no_header[::2] == (429, False)
+    # the right key is never held back by wrong ones, from this address or another (one host, a NAT, a proxy)
     right = [(b'x-sentry-auth', f'Sentry sentry_key={info.public_key}, sentry_version=7'.encode())]
+    assert (await _post_raw(f'/api/{info.id}/envelope/', body, right))[0] == 200
     assert (await _post_raw(f'/api/{info.id}/envelope/', body, right, client='192.0.2.1'))[0] == 200
+    # a revoked key (403) is a known source's: it does not count as guessing
+    get_limiter().clear()
+    await error_sources.revoke_source(actor=people.users['admin@pulse.demo'], source_id=info.id)
+    error_reports.source_keys.forget()
+    assert [(await _post_raw(f'/api/{info.id}/envelope/', body, right, client='192.0.2.9'))[0]
+            for _ in range(5)] == [403] * 5

@@ -4,6 +4,7 @@ from __future__ import annotations
 from email.header import Header
 from email.message import EmailMessage
 
+import pytest
 from sqlalchemy import select
 
 from pulse_live import db
@@ -248,6 +249,58 @@ async def test_a_reply_from_someone_on_cc_attaches_and_joins_the_team(people, bo
     last = (await entries(ticket.id))[-1]
     assert last.actor_id == eva.id and last.body == 'Still down for me.'
     assert (await load_ticket(ticket.id)).customer_id == people.users['carl@acme.demo'].id
+
+
+GMAIL_SPF = ('spf=pass (google.com: domain of {who} designates 192.0.2.1 as permitted sender) '
+             'smtp.mailfrom={who};')
+
+
+@pytest.mark.parametrize('header, failed', [
+    ('mx.google.com; ' + GMAIL_SPF.format(who='bounce@evil.example') + ' dmarc=fail (p=NONE) header.from=acme.demo',
+     True),
+    # what a forger chooses (the envelope sender) written into the server's header before its dmarc result
+    ('mx.google.com; ' + GMAIL_SPF.format(who='"x;dmarc=pass"@evil.example') + ' dmarc=fail header.from=acme.demo',
+     True),
+    ('mx.google.com; ' + GMAIL_SPF.format(who='=?us-ascii?q?x=3Bdmarc=3Dpass?=@evil.example')
+     + ' dmarc=fail header.from=acme.demo', True),
+    ('mx.example; dmarc=pass header.from=evil.example; dmarc=fail header.from=acme.demo', True),
+    ('mx.example; (checked) dmarc=fail header.from=acme.demo', True),
+    ('dmarc=fail action=none header.from=acme.demo; compauth=fail', True),  # no server name (Microsoft)
+    ('spf=fail (sender IP is 192.0.2.1) smtp.mailfrom=evil.example; dkim=none header.d=none;dmarc=fail action=none '
+     'header.from=acme.demo;compauth=fail reason=000', True),
+    ('mx.example; DMARC=FAIL header.from=acme.demo', True),
+    ('mx.example; spf=pass (x;dmarc=fail) smtp.mailfrom=a@b.example; dmarc=pass', False),  # in a comment only
+    ('mx.example; dmarc=pass header.from=acme.demo', False),
+    ('mx.example; dmarc=none', False),
+])
+def test_a_dmarc_failure_is_read_from_the_server_s_own_words_only(header, failed):
+    """Comments and quoted strings (where the sender's chosen address appears) are dropped and nothing is decoded
+    before the results are read: an envelope sender "x;dmarc=pass"@… had made a forged mail count as passed."""
+    from email import policy
+    from email.parser import BytesParser
+
+    from pulse_live.services.mail_intake import unverified_sender
+    raw = (f'Authentication-Results: {header}\r\n'.encode() + b'Authentication-Results: forger.example; dmarc=pass\r\n'
+           + mail(subject='Hello'))
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    assert bool(unverified_sender(message)) is failed
+
+
+async def test_with_the_server_s_name_set_each_of_its_results_counts_and_no_other(people, monkeypatch):
+    from email import policy
+    from email.parser import BytesParser
+
+    from pulse_live.config import reset_settings
+    from pulse_live.services.mail_intake import unverified_sender
+    monkeypatch.setenv('PULSE_MAIL_INTAKE_AUTHSERV_ID', 'mx.pulse.demo')
+    reset_settings()
+
+    def verdict(*headers: str) -> bool:
+        raw = b''.join(f'Authentication-Results: {h}\r\n'.encode() for h in headers) + mail(subject='Hello')
+        return bool(unverified_sender(BytesParser(policy=policy.default).parsebytes(raw)))
+    assert verdict('mx.pulse.demo; spf=pass smtp.mailfrom=a@acme.demo', 'mx.pulse.demo; dmarc=fail')  # a 2nd filter
+    assert not verdict('relay.example; dmarc=fail', 'mx.pulse.demo; dmarc=pass')  # not our server's words
+    assert not verdict('mx.pulse.demo; spf=pass smtp.mailfrom=a@acme.demo')
 
 
 async def test_a_forged_from_that_failed_dmarc_is_nobody_s_reply_and_opens_no_account(people, box, monkeypatch):

@@ -409,3 +409,19 @@ async def test_postgresql_under_the_same_schema_name_a_refusal_puts_the_installa
         assert await conn.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname LIKE '%before_restore%'") == 0
     finally:
         await conn.close()
+
+
+async def test_an_archive_holding_a_file_twice_is_refused_before_replacing_anything(two_installations, tmp_path):
+    """Every check passed, the database and the old files went, then moving the second copy in failed: the files
+    listed after it were lost."""
+    _, target = two_installations
+    archive, before = await _archive_and_an_installation_with_other_data(two_installations, tmp_path)
+    doubled = tmp_path / 'doubled.tar.gz'
+    with tarfile.open(archive, 'r:gz') as src:
+        members = [(m, (src.extractfile(m) or io.BytesIO()).read()) for m in src]
+    with tarfile.open(doubled, 'w:gz') as dst:
+        for member, data in members:
+            dst.addfile(member, io.BytesIO(data))
+            if member.name.startswith('attachments/'):
+                dst.addfile(member, io.BytesIO(data))
+    await _refused_and_untouched(target, doubled, 'twice', before)
