@@ -131,7 +131,8 @@ class SearchBox:
 
     async def _changed(self) -> None:
         self._seq += 1
-        seq, text = self._seq, (self.input.value or '').strip()
+        value = self.input.value
+        seq, text = self._seq, (value if isinstance(value, str) else '').strip()  # a crafted socket value: nothing
         if not text:
             self.menu.close()
             return

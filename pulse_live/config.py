@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     mail_intake_claim_s: float = Field(default=60, ge=5, description='a watcher holds its mailbox for this long and '
                                                                      'renews it; another process takes over after')
 
+    customer_requests_per_minute: int = Field(default=5, ge=1, description='new requests one customer may open a '
+                                              'minute (a burst of as many), portal and API together: each notifies '
+                                              'the desk, so a flood from one account would flood every agent')
+
     # REST API (pulse_live/api)
     api_rate_per_minute: int = Field(default=600, ge=1, description='requests per minute one API token may make '
                                      '(a burst of as many is allowed; then 429 with Retry-After)')

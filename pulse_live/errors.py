@@ -29,6 +29,14 @@ class LoginRefused(ServiceError):
     pass
 
 
+class TooMany(ServiceError):
+    """Refused for now: too many of these in a short time; ``retry_after_s`` until the next may come."""
+
+    def __init__(self, message: str, retry_after_s: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(ServiceError):
     """The database is not answering (restarting, unreachable): nothing was written; trying again later works."""
 

@@ -19,6 +19,9 @@ from pulse_live.models import Base
 from tests.factories import PASSWORD_HASH, People, people_for_test
 
 PG_URL = os.environ.get('PULSE_TEST_PG_URL', 'postgresql+asyncpg://postgres@127.0.0.1:5432/test')
+# tests open requests as one customer far faster than a person does (the servers they start inherit it); the limit
+# itself is tested with its own value (tests/unit/services/test_tickets.py)
+os.environ.setdefault('PULSE_CUSTOMER_REQUESTS_PER_MINUTE', '100000')
 PG_SCHEMA = f'pulse_test_{os.getpid()}'  # each test run has its own schema: parallel runs never collide
 _HASH = PASSWORD_HASH  # the password 'demo', hashed once per run
 _pg_schema_ready = False

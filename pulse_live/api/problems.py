@@ -73,6 +73,9 @@ def for_service_error(exc: errors.ServiceError) -> JSONResponse:
         if isinstance(exc, kind):
             current = exc.current_version if isinstance(exc, errors.StaleWrite) else None
             return problem(status, str(exc), slug=slug, title=title, current_version=current)
+    if isinstance(exc, errors.TooMany):
+        return problem(429, str(exc), slug='rate-limited', title='Too many requests',
+                       headers={'Retry-After': str(max(1, exc.retry_after_s))})
     if type(exc).__name__ == 'AlreadyTaken':  # services.ownership: somebody else took it first
         return problem(409, str(exc), slug='conflict', title='Conflict')
     return problem(422, str(exc), slug='invalid', title='Not valid')

@@ -87,8 +87,10 @@ def address_refusal(address: str) -> str | None:
         ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address.split('%', 1)[0])
     except ValueError:
         return f'{address} is not an IP address.'
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):  # an IPv4 address inside an IPv6 one is judged as that address
+        inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if inner is not None:
+            ip = inner
     for test, what in ((ip.is_unspecified, 'an unspecified'), (ip.is_loopback, 'a loopback'),
                        (ip.is_link_local, 'a link-local'), (ip.is_multicast, 'a multicast'),
                        (ip.is_reserved, 'a reserved'), (ip.is_private, 'a private')):

@@ -2,6 +2,7 @@
 (written through ``ticket_write``)."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sqlalchemy import select
@@ -9,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import auth, storage
 from ..config import get_settings
-from ..errors import StaleWrite, ValidationError
+from ..errors import StaleWrite, TooMany, ValidationError
 from ..models import (
     Channel,
     EventKind,
@@ -107,6 +108,13 @@ async def create_ticket(*, actor: User, title: str, description: str = '', type_
     ``urgency`` (high / medium / low; customers answer "who is affected", "how urgent") feed prioritisation."""
     files = files or []
     storage.check_limits(files)
+    if actor.role == Role.CUSTOMER:  # before anything is written: a flood from one account reaches every agent
+        from ..rate_limit import get_limiter
+        rate = get_settings().customer_requests_per_minute
+        wait = await get_limiter().take(f'customer-requests:{actor.id}', rate)
+        if wait > 0:
+            raise TooMany(f'You opened {rate} requests within a minute; please wait {math.ceil(wait)} s before the '
+                          'next one (or add to one of them).', retry_after_s=math.ceil(wait))
     stored = [(f, await storage.store(f.data)) for f in files]
     async with unit_of_work() as uow:
         s = uow.session

@@ -300,3 +300,16 @@ async def test_uploads_are_read_one_at_a_time_per_person_and_streamed(client, to
             yield b'x' * 65536
     cut = await client.post(url, headers=multipart, content=endless())
     assert cut.status_code == 413 and cut.headers['content-type'] == PROBLEM
+
+
+async def test_a_customer_s_burst_of_new_requests_gets_429_with_retry_after(client, token_for, people, monkeypatch):
+    from pulse_live.config import reset_settings
+    from pulse_live.rate_limit import get_limiter
+    monkeypatch.setenv('PULSE_CUSTOMER_REQUESTS_PER_MINUTE', '2')
+    reset_settings()
+    get_limiter().clear()
+    eva = await token_for('eva@acme.demo')
+    answers = [await client.post('/tickets', headers=eva, json={'title': f'Burst {n}'}) for n in range(3)]
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    assert answers[2].headers['content-type'] == PROBLEM and int(answers[2].headers['retry-after']) >= 1
+    assert 'wait' in answers[2].json()['detail']

@@ -97,6 +97,15 @@ async def test_a_public_address_passes_the_address_check():
     assert 'private' in sender.address_refusal('172.16.5.4')
 
 
+@pytest.mark.parametrize('address', ['2002:7f00:1::', '2002:a9fe:a9fe::', '2002:0a00:0001::',  # 6to4 of 127.0.0.1, …
+                                     '2001:0:4136:e378:8000:63bf:80ff:fffe',  # Teredo of 127.0.0.1
+                                     '::ffff:127.0.0.1'])
+async def test_an_internal_ipv4_address_inside_an_ipv6_one_is_refused(address):
+    """6to4 and Teredo addresses carry an IPv4 address; where the server routes them, they reach it."""
+    assert sender.address_refusal(address) is not None
+    assert sender.address_refusal('2002:5db8:d822::') is None  # 6to4 of the public 93.184.216.34
+
+
 async def test_only_admins_change_webhooks(people, allow_private, receiver):
     with pytest.raises(PermissionDenied):
         await webhooks.create_endpoint(actor=people.users['maria@pulse.demo'], name='Pager', url=receiver.url)

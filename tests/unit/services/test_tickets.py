@@ -344,3 +344,25 @@ async def test_customer_cannot_reopen_after_the_window_but_can_confirm(people, m
     other = await _resolved(people, days_ago=30)
     assert (await tickets.change_status(actor=anna, ticket_id=other.id, expected_version=other.version,
                                         status='open')).status == 'open'  # agents may always reopen
+
+
+async def test_a_customer_opening_requests_in_a_burst_is_asked_to_wait(people, monkeypatch):
+    """40 requests in 5 s from one customer account: 40 tickets and 120 mails to the agents. Now a few a minute,
+    then a clear refusal saying how long to wait; another customer and the agents are not held back."""
+    from pulse_live.errors import TooMany
+    from pulse_live.rate_limit import get_limiter
+    monkeypatch.setenv('PULSE_CUSTOMER_REQUESTS_PER_MINUTE', '3')
+    reset_settings()
+    get_limiter().clear()
+    carl, eva, anna = (people.users[e] for e in ('carl@acme.demo', 'eva@acme.demo', 'anna@pulse.demo'))
+    for n in range(3):
+        await tickets.create_ticket(actor=carl, title=f'Request {n}')
+    with pytest.raises(TooMany, match='wait') as refused:
+        await tickets.create_ticket(actor=carl, title='One too many')
+    assert refused.value.retry_after_s >= 1
+    await tickets.create_ticket(actor=eva, title='Her own')
+    for n in range(5):
+        await tickets.create_ticket(actor=anna, title=f'For Carl {n}', customer_id=carl.id)
+    async with db.session() as s:
+        titles = set((await s.execute(select(Ticket.title).where(Ticket.customer_id == carl.id))).scalars())
+    assert 'One too many' not in titles and len(titles) == 8
