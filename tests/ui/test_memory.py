@@ -15,7 +15,7 @@ from components import live
 from pulse_live import presence
 from pulse_live.queries import shared
 from pulse_live.services import tickets
-from tests.ui.conftest import login
+from tests.ui.conftest import login, until
 
 EVENTS = ('ticket_changed', 'presence_changed', 'notification_created', 'notifications_read')
 
@@ -65,6 +65,8 @@ async def test_closed_ticket_pages_leave_nothing_behind(user: User, people) -> N
         client = await user.open(f'/tickets/{ref}')
         await user.should_see(marker='composer')
         pages.append(weakref.ref(client))
+        # the tab counts as viewing once its socket connected (the join runs from the connect handler)
+        await until(lambda: _state()['viewers'] == start['viewers'] + 1)
         during = _state()
         assert during['viewers'] == start['viewers'] + 1
         assert during['clients'] == start['clients'] + 1
