@@ -180,3 +180,24 @@ async def deactivate_customer(actor: User, person: User) -> None:
     await customers.save_customer(actor=actor, user_id=person.id, email=person.email,
                                   display_name=person.display_name, organisation_id=person.organisation_id,
                                   phone=person.phone, is_org_admin=person.is_org_admin, is_active=False)
+
+
+async def make_help_categories(people):
+    """SECRETCAT › SECRETCHILD holds only an internal article and a public draft; Network › Wi-Fi holds one public,
+    published article ("Guest Wi-Fi", in the child only); Network › Empty holds nothing. Returns (secret,
+    secret_child, network, wifi)."""
+    from pulse_live.services import kb
+    from pulse_live.services.kb import ArticleFields
+    anna = people.users['anna@pulse.demo']
+    secret = await kb.save_category(actor=anna, name='SECRETCAT')
+    secret_child = await kb.save_category(actor=anna, name='SECRETCHILD', parent_id=secret.id)
+    await kb.create_article(actor=anna, fields=ArticleFields(
+        title='Core switch passwords', category_id=secret_child.id, visibility='internal', status='published'))
+    await kb.create_article(actor=anna, fields=ArticleFields(
+        title='Half written', category_id=secret_child.id, visibility='public', status='draft'))
+    network = await kb.save_category(actor=anna, name='Network')
+    wifi = await kb.save_category(actor=anna, name='Wi-Fi', parent_id=network.id)
+    await kb.save_category(actor=anna, name='Empty', parent_id=network.id)
+    await kb.create_article(actor=anna, fields=ArticleFields(
+        title='Guest Wi-Fi', category_id=wifi.id, visibility='public', status='published'))
+    return secret, secret_child, network, wifi

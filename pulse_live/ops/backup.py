@@ -168,12 +168,7 @@ async def _pg_dump(target: Target, copy: Path) -> dict[str, Any]:
     try:
         async with conn.transaction(isolation='repeatable_read', readonly=True):
             snapshot = await conn.fetchval('SELECT pg_export_snapshot()')
-            present = {r['tablename'] for r in await conn.fetch(
-                'SELECT tablename FROM pg_tables WHERE schemaname = $1', schema)}
-            counts = {name: await conn.fetchval(f'SELECT count(*) FROM "{schema}"."{name}"')
-                      for name in table_names() if name in present}
-            head = await conn.fetchval(f'SELECT version_num FROM "{schema}".alembic_version') \
-                if 'alembic_version' in present else None
+            head, counts = await _pg_head_and_counts(conn, schema)
             server = await conn.fetchval('SHOW server_version')
             referenced = sorted({r[0] for r in await conn.fetch(
                 f'SELECT sha256 FROM "{schema}".attachments UNION SELECT sha256 FROM "{schema}".failed_imports')})
@@ -522,12 +517,7 @@ async def _pg_restore(target: Target, dump: Path, manifest: dict[str, Any]) -> N
         try:
             await _run_tool(pg_restore, *args, '--no-owner', '--no-privileges', '--exit-on-error', '-d',
                             target.url.database or 'postgres', str(dump), env=env)
-            present = {r['tablename'] for r in await conn.fetch(
-                'SELECT tablename FROM pg_tables WHERE schemaname = $1', source_schema)}
-            counts = {name: await conn.fetchval(f'SELECT count(*) FROM "{source_schema}"."{name}"')
-                      for name in table_names() if name in present}
-            head = await conn.fetchval(f'SELECT version_num FROM "{source_schema}".alembic_version') \
-                if 'alembic_version' in present else None
+            head, counts = await _pg_head_and_counts(conn, source_schema)
             _check_database(manifest, head, counts)
         except BaseException as failure:
             try:
@@ -547,6 +537,17 @@ async def _pg_restore(target: Target, dump: Path, manifest: dict[str, Any]) -> N
                 await conn.execute(f'ALTER SCHEMA "{source_schema}" RENAME TO "{schema}"')
     finally:
         await conn.close()
+
+
+async def _pg_head_and_counts(conn: Any, schema: str) -> tuple[str | None, dict[str, int]]:
+    """A PostgreSQL schema's migration revision (None without one) and the row count of each of our tables in it."""
+    present = {r['tablename'] for r in await conn.fetch(
+        'SELECT tablename FROM pg_tables WHERE schemaname = $1', schema)}
+    counts = {name: await conn.fetchval(f'SELECT count(*) FROM "{schema}"."{name}"')
+              for name in table_names() if name in present}
+    head = await conn.fetchval(f'SELECT version_num FROM "{schema}".alembic_version') \
+        if 'alembic_version' in present else None
+    return head, counts
 
 
 async def restore(archive: Path, *, force: bool = False, target: Target | None = None) -> dict[str, Any]:

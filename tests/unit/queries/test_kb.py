@@ -3,30 +3,11 @@ it or below it; staff keep every category in their own knowledge base."""
 from __future__ import annotations
 
 from pulse_live.queries import kb as kb_queries
-from pulse_live.services import kb
-from pulse_live.services.kb import ArticleFields
-
-
-async def _secret_and_open_categories(people):
-    """SECRETCAT › SECRETCHILD holds only an internal article and a public draft; Network › Wi-Fi holds one public,
-    published article (in the child only)."""
-    anna = people.users['anna@pulse.demo']
-    secret = await kb.save_category(actor=anna, name='SECRETCAT')
-    secret_child = await kb.save_category(actor=anna, name='SECRETCHILD', parent_id=secret.id)
-    await kb.create_article(actor=anna, fields=ArticleFields(
-        title='Core switch passwords', category_id=secret_child.id, visibility='internal', status='published'))
-    await kb.create_article(actor=anna, fields=ArticleFields(
-        title='Half written', category_id=secret_child.id, visibility='public', status='draft'))
-    network = await kb.save_category(actor=anna, name='Network')
-    wifi = await kb.save_category(actor=anna, name='Wi-Fi', parent_id=network.id)
-    await kb.save_category(actor=anna, name='Empty', parent_id=network.id)
-    await kb.create_article(actor=anna, fields=ArticleFields(
-        title='Guest Wi-Fi', category_id=wifi.id, visibility='public', status='published'))
-    return secret, secret_child, network, wifi
+from tests.factories import make_help_categories
 
 
 async def test_help_categories_hide_categories_with_nothing_the_reader_may_read(people):
-    secret, secret_child, network, wifi = await _secret_and_open_categories(people)
+    secret, secret_child, network, wifi = await make_help_categories(people)
     for reader in (None, people.users['carl@acme.demo']):  # a visitor, a customer
         shown = await kb_queries.help_categories(reader)
         assert [c.name for c in shown] == ['Network', 'Wi-Fi'], reader
@@ -37,7 +18,7 @@ async def test_help_categories_hide_categories_with_nothing_the_reader_may_read(
 
 
 async def test_staff_keep_every_category_with_counts_of_everything_below(people):
-    secret, secret_child, network, wifi = await _secret_and_open_categories(people)
+    secret, secret_child, network, wifi = await make_help_categories(people)
     anna = people.users['anna@pulse.demo']
     tree = {c.name: c for c in await kb_queries.category_tree(anna)}
     assert set(tree) == {'SECRETCAT', 'SECRETCHILD', 'Network', 'Wi-Fi', 'Empty'}
