@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -95,11 +96,16 @@ class Page(SimClient):
         if len(self.seen) != before:
             self.new_token.set()
 
+    timed = None  # called with a phase's name when the page's HTML arrived (navigate's breakdown)
+
     def _fetch_page(self) -> str:
         req = urllib.request.Request(self.base_url + self.path, headers={'Cookie': self.cookie})
         with urllib.request.urlopen(req, timeout=30) as r:
             self.cookie = session_cookie(r.headers) or self.cookie  # the socket sends what the browser would
-            return r.read().decode()
+            html = r.read().decode()
+        if self.timed is not None:
+            self.timed('page HTML')
+        return html
 
     def elements(self) -> dict:
         """The elements of the page's HTML and those sent over the socket since (newest wins)."""
@@ -194,11 +200,23 @@ class Agent:
         self.counter = 0
 
     async def navigate(self, path: str) -> None:
+        phases = self.stats.setdefault('phases', {})
+        t = time.monotonic()
+
+        def lap(name: str) -> None:
+            nonlocal t
+            now = time.monotonic()
+            phases.setdefault(name, []).append((now - t) * 1000)
+            t = now
+
         old, self.page = self.page, None
         if old is not None:
             await old.stop()
+        lap('close the old socket')
         page = Page(self.base_url, path, self.cookie, self.nonce)
+        page.timed = lap
         await page.start()
+        lap('socket connected')
         self.page = page
         self.on_ticket = path.startswith('/tickets/')
         if self.on_ticket:
@@ -211,6 +229,7 @@ class Agent:
             # the detail editors are in the side column, built after the socket connected (pages/ticket.py)
             self.workaround = await page.wait_listener(labelled('nicegui-input', 'Work-around'), 'update:value')
             self.workaround_blur = page.listener(labelled('nicegui-input', 'Work-around'), 'blur')
+            lap('side column arrived')
 
     def token(self) -> str:
         self.counter += 1
@@ -269,6 +288,8 @@ def open_tickets(db_path: Path, count: int) -> list[str]:
 
 
 async def run(args, server: Server, nonce: str) -> dict:
+    # each page's HTML is fetched in a thread: enough of them that agents never queue for one in this process
+    asyncio.get_running_loop().set_default_executor(concurrent.futures.ThreadPoolExecutor(args.agents + 8))
     refs = open_tickets(server.db_path, args.tickets)
     log(f'{len(refs)} tickets: {", ".join(refs)}')
     cookies = []
@@ -322,6 +343,9 @@ def report(args, r: dict, server: Server) -> dict:
           f'max {max(lat, default=0):.0f} ms')
     for kind, f in per_kind.items():
         print(f'    {kind:<7} n={f["n"]:<5} p50 {f["p50_ms"]} ms  p95 {f["p95_ms"]} ms')
+    for name, v in stats.get('phases', {}).items():
+        print(f'    opening a page, {name + ":":<22} p50 {percentile(v, 50):.0f} ms  p95 {percentile(v, 95):.0f} ms '
+              f'(n={len(v)}, from the previous step)')
     print(f'  server CPU {r["cpu"]:.1f} s in {r["elapsed"]:.1f} s ({100 * r["cpu"] / r["elapsed"]:.0f} % of a core), '
           f'{cpu_per_action:.0f} ms per action')
     print(f'  "database is locked": {locked_notices} notices, {locked_log} in the log; tracebacks in the log: '
