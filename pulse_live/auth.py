@@ -92,30 +92,45 @@ class LoginThrottle:
         account's earlier failures, or None (nothing written) when the budget is spent. A wrong password leaves
         the rows as its failure; a right one removes them (``release``)."""
         account, client = self._keys(email, address)
-        now = utcnow()
-        cutoff = now - timedelta(seconds=get_settings().login_throttle_window_s)
         try:
-            return await self._reserve(account, client, now, cutoff)
+            ids, counts = await self._reserve((account, client))
         except _BudgetSpent:
             return None  # rolled back: a refused attempt is not checked and does not extend the block
+        return ids, counts[account]
 
-    async def _reserve(self, account: str, client: str, now: datetime, cutoff: datetime) -> tuple[list[int], int]:
+    async def reserve_address(self, address: str) -> bool:
+        """Count an attempt against the client address alone, atomically like ``reserve`` (asking for a password
+        link: it must not lock the account it names, but one address cannot ask for links without end, nor pass its
+        budget with a burst of parallel requests). False, nothing written, when the address's budget is spent."""
+        _, client = self._keys('', address)
+        try:
+            await self._reserve((client,))
+        except _BudgetSpent:
+            return False
+        return True
+
+    async def _reserve(self, keys: tuple[str, ...]) -> tuple[list[int], dict[str, int]]:
+        """Write one row per key, then count each key's earlier rows in the window, in one transaction; raises
+        ``_BudgetSpent`` (rolled back) when an account key (``acct:``) or an address key (``addr:``) is over its
+        limit."""
+        now = utcnow()
+        cutoff = now - timedelta(seconds=get_settings().login_throttle_window_s)
         async with db.write_lock(), db.session() as session, session.begin():
             if session.get_bind().dialect.name == 'postgresql':
-                for key in sorted((account, client)):  # one order for everyone: no deadlock
+                for key in sorted(keys):  # one order for everyone: no deadlock
                     await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
-            rows = [LoginFailure(key=key, at=now) for key in (account, client)]
+            rows = [LoginFailure(key=key, at=now) for key in keys]
             session.add_all(rows)
             await session.flush()  # the write comes first: on SQLite it takes the write lock now
-            counts = dict((await session.execute(
-                select(LoginFailure.key, func.count()).where(LoginFailure.key.in_((account, client)),
-                                                            LoginFailure.at > cutoff)
+            found = dict((await session.execute(
+                select(LoginFailure.key, func.count()).where(LoginFailure.key.in_(keys), LoginFailure.at > cutoff)
                 .group_by(LoginFailure.key))).all())
-            earlier_account, earlier_address = counts.get(account, 0) - 1, counts.get(client, 0) - 1
-            if self.over_limit(earlier_account, earlier_address):
+            earlier = {key: found.get(key, 0) - 1 for key in keys}
+            if self.over_limit(sum(n for k, n in earlier.items() if k.startswith('acct:')),
+                               sum(n for k, n in earlier.items() if k.startswith('addr:'))):
                 raise _BudgetSpent
             await session.execute(delete(LoginFailure).where(LoginFailure.at <= cutoff))
-            return [r.id for r in rows], earlier_account
+            return [r.id for r in rows], earlier
 
     async def release(self, row_ids: list[int], *, forget_account: str | None = None) -> None:
         """Remove a right password's reserved rows and, with ``forget_account``, that account's failures, in one
@@ -125,13 +140,6 @@ class LoginThrottle:
             if forget_account is not None:
                 account, _ = self._keys(forget_account, '')
                 await session.execute(delete(LoginFailure).where(LoginFailure.key == account))
-
-    async def record_address_only(self, address: str) -> None:
-        """Count an attempt against the client address alone (asking for a password link: it must not lock the
-        account it names, but one address cannot ask for links without end)."""
-        _, client = self._keys('', address)
-        async with db.write_lock(), db.session() as session, session.begin():
-            session.add(LoginFailure(key=client, at=utcnow()))
 
     async def clear_account(self, email: str) -> None:
         account, _ = self._keys(email, '')

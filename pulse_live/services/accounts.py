@@ -80,9 +80,8 @@ async def request_password_reset(email: str, *, address: str = 'unknown') -> Non
     email = auth.normalise_email(email)[:254]
     if not email:
         raise ValidationError('Enter the e-mail address of your account.')
-    if await auth.throttle.is_blocked('', address):
+    if not await auth.throttle.reserve_address(address):  # counted and checked in one step: a burst cannot pass it
         raise ValidationError(auth.THROTTLED_LOGIN_ERROR)
-    await auth.throttle.record_address_only(address)
     async with unit_of_work() as uow:
         user = (await uow.session.execute(select(User).where(func.lower(User.email) == email))).scalar_one_or_none()
     if user is None or not user.is_active:

@@ -125,6 +125,23 @@ async def test_one_address_cannot_ask_for_links_without_end_but_accounts_stay_us
     assert (await auth.authenticate('carl@acme.demo', 'demo', address='192.0.2.99')).email == 'carl@acme.demo'
 
 
+async def test_a_burst_of_parallel_link_requests_from_one_address_stays_within_its_budget(people, smtp):  # noqa: F811
+    # the attack sent 60 requests at once: each checked the budget before any counted itself, and 47 passed
+    import asyncio
+
+    from pulse_live.config import get_settings
+    from pulse_live.models import LoginFailure
+    budget = get_settings().login_max_failures_per_address
+    outcomes = await asyncio.gather(*(accounts.request_password_reset(f'someone{i}@example.org',
+                                                                      address='198.51.100.9')
+                                      for i in range(3 * budget)), return_exceptions=True)
+    refused = [o for o in outcomes if isinstance(o, ValidationError)]
+    assert len(outcomes) - len(refused) == budget and all('Too many' in str(o) for o in refused)
+    async with db.session() as s:  # a refused request is not counted: the block does not grow with the burst
+        assert (await s.execute(select(func.count()).select_from(LoginFailure)
+                                .where(LoginFailure.key == 'addr:198.51.100.9'))).scalar_one() == budget
+
+
 async def test_a_password_reset_ends_the_account_s_api_tokens(people, smtp):  # noqa: F811
     """Someone who took over an account could make a token; the owner's reset must end it, not only the password."""
     from pulse_live.services import api_tokens
