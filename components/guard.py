@@ -25,11 +25,13 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 from typing import Any
 from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, TimestampSigner
 from nicegui import Client, app, core, ui
+from nicegui.elements.mixins.value_element import ValueElement
 
 from pulse_live import auth
 from pulse_live.config import get_settings
@@ -153,12 +155,56 @@ def _problem(client: Client, msg: dict) -> str:
     if msg.get('listener_id') not in sender._event_listeners:
         return 'has no such listener on'
     try:
-        for arg in msg.get('args') or []:
-            if arg is not None:
-                json.loads(arg)
+        args = [None if arg is None else json.loads(arg) for arg in msg.get('args') or []]
     except (TypeError, ValueError):
         return 'got malformed arguments on'
+    listener = sender._event_listeners[msg['listener_id']]  # pylint: disable=protected-access
+    if (isinstance(sender, ValueElement) and _same_event(listener.type, f'update:{sender.VALUE_PROP}')
+            and not _value_fits(sender, args[0] if len(args) == 1 else args)):
+        return 'got a value of the wrong kind for its element on'
     return ''
+
+
+def _same_event(a: str, b: str) -> bool:
+    """NiceGUI stores ``update:model-value`` as ``update:modelValue``."""
+    return a.replace('-', '').lower() == b.replace('-', '').lower()
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _value_fits(element: ValueElement, value: Any) -> bool:
+    """Whether a new value sent for an input, select, switch… has the shape its browser component sends: the page's
+    handlers (NiceGUI's conversion of a choice's index, ``.strip()`` of a text, a service's boolean) never see a
+    dict where text belongs, an index out of range or a list for a checkbox."""
+    if isinstance(element, ui.select):
+        adds = bool(element.props.get('new-value-mode'))
+
+        def choice(item: Any) -> bool:
+            return ((isinstance(item, dict) and isinstance(item.get('value'), int)
+                     and not isinstance(item.get('value'), bool) and 0 <= item['value'] < len(element._values))
+                    or (adds and isinstance(item, str)))
+        if value is None:
+            return True
+        if element.multiple:
+            return isinstance(value, list) and all(choice(item) for item in value)
+        return choice(value)
+    if isinstance(element, (ui.radio, ui.toggle)):
+        return ((value is None and isinstance(element, ui.toggle))
+                or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(element._values)))
+    if isinstance(element, ui.number):
+        if value is None or value == '' or _is_number(value):
+            return True
+        try:
+            return isinstance(value, str) and math.isfinite(float(value))
+        except ValueError:
+            return False
+    if isinstance(element, (ui.checkbox, ui.switch)) or isinstance(element.value, bool):
+        return value is None or isinstance(value, bool)
+    if isinstance(element, (ui.input, ui.textarea)) or isinstance(element.value, str):
+        return value is None or isinstance(value, str)
+    return True
 
 
 def _refuse_event(client: Client | None, msg: Any, problem: str) -> None:

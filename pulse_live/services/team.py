@@ -59,6 +59,8 @@ async def remove_member(*, actor: User, ticket_id: int, member_id: int) -> None:
 
 
 async def set_watching(*, actor: User, ticket_id: int, member_id: int, watching: bool) -> None:
+    if not isinstance(watching, bool):
+        raise ValidationError('Watching is on or off.')
     async with _team_write(actor, ticket_id, 'change the watch settings of') as w:
         member = await _member(w, member_id)
         if not auth.is_staff(actor) and member.user_id != actor.id:

@@ -389,6 +389,40 @@ def _composer_event(user: User, text: str) -> dict:
             'args': [json.dumps(text)]}
 
 
+async def test_values_of_the_wrong_kind_are_refused_before_any_handler(app_world, user: User, caplog) -> None:
+    """The attack sent a dict, a list, a number, null and true as the new value of every input, select and switch of
+    the agent's ticket page over its own socket: 64 tracebacks (NiceGUI's choice index, ``.strip()`` of a text, a
+    boolean into SQL). Each is now refused by the socket guard; values of the right kind still arrive."""
+    from nicegui.elements.mixins.value_element import ValueElement
+    await login(user, 'anna@pulse.demo')
+    await user.open(f'/tickets/{app_world.carls.reference}')
+    await user.should_see(marker='field-priority_id', retries=50)  # the side column (after the socket connected)
+    sid = _sid(user)
+    targets = [(element, lid) for element in list(user.client.elements.values()) if isinstance(element, ValueElement)
+               for lid, listener in element._event_listeners.items() if listener.type.startswith('update:')]
+    kinds = {type(element).__name__ for element, _ in targets}
+    assert {'Input', 'Select', 'Switch'} <= kinds, kinds
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        for element, lid in targets:
+            before = element.value
+            for value in ({'x': 1}, [1, 2], 12345, True):
+                if value is True and isinstance(before, bool):
+                    continue  # the right kind for a switch
+                _socket_event(sid, {'client_id': user.client.id, 'id': element.id, 'listener_id': lid,
+                                    'type': element._event_listeners[lid].type, 'args': [json.dumps(value)]})
+            assert element.value == before, element
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], errors[0].getMessage()
+    assert sum('a value of the wrong kind' in r.getMessage() for r in caplog.records) >= 3 * len(targets)
+    priority = user.find(marker='field-priority_id').elements.pop()
+    lid = next(lid for lid, listener in priority._event_listeners.items() if listener.type == 'update:modelValue')
+    other = next(i for i, v in enumerate(priority._values) if v != priority.value)
+    _socket_event(sid, {'client_id': user.client.id, 'id': priority.id, 'listener_id': lid, 'type': 'update:modelValue',
+                        'args': [json.dumps({'value': other, 'label': priority._labels[other]})]})
+    assert priority.value == priority._values[other]  # a choice as the browser sends it still arrives
+
+
 async def test_an_event_for_another_persons_page_is_refused_on_the_senders_socket(app_world, create_user,
                                                                                    caplog) -> None:
     anna, carl = create_user(), create_user()

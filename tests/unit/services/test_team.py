@@ -79,6 +79,9 @@ async def test_team_add_remove_watch_each_leave_a_chatter_entry(people):
         await team.add_member(actor=anna, ticket_id=ticket.id, user_id=tom.id)
     with pytest.raises(PermissionDenied):
         await team.add_member(actor=carl, ticket_id=ticket.id, user_id=ben.id)
+    for wrong in (None, {'x': 1}, 'no', 1):  # a service checks its own input: it is also called from the API
+        with pytest.raises(ValidationError, match='on or off'):
+            await team.set_watching(actor=ben, ticket_id=ticket.id, member_id=member.id, watching=wrong)
     await team.set_watching(actor=ben, ticket_id=ticket.id, member_id=member.id, watching=False)
     await team.remove_member(actor=anna, ticket_id=ticket.id, member_id=member.id)
     async with db.session() as s:
