@@ -122,7 +122,8 @@ async def _shutdown() -> None:
     from .intake import mail
     from .notify import missed, sender
     await mail.stop()
-    from . import escalation_worker
+    from . import escalation_worker, mail_trim
+    await mail_trim.shutdown()  # the trimmer's worker process, if one was started
     from .notify import webhooks
     await escalation_worker.stop()
     await webhooks.stop()

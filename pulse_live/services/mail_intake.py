@@ -21,11 +21,15 @@ after a restart; a second process importing the same UID hits the unique constra
 Mails that change nothing (loops, duplicates, floods) and failures are recorded in a unit of work of their own.
 
 Who the sender is decides what they may do: a reply attaches to a ticket only when the sender's account may see
-that ticket (``auth.may_view_ticket``, the same rule as the portal); otherwise — a forged In-Reply-To, a reference
-typed into a subject, an unknown or BCC'd address — the mail opens a new ticket of its own and never touches the
-other ticket or its customer. New tickets are opened by the intake's own account ("E-mail intake", an inactive
-agent that cannot log in and is never notified) on behalf of the customer, because customers cannot choose the
-channel or the queue; replies are posted by the customer's own account.
+that ticket (``auth.may_view_ticket``, the same rule as the portal), or when the sender was on Cc of a mail of that
+ticket's thread and answers by In-Reply-To/References (the customer's Cc is the consent): then they join its team as
+a contact first — a new customer of the ticket's organisation without an account, their own account with one (a
+deactivated one is never re-enabled; one the team cannot take is the mail kept as an internal note by the intake) —
+never a new ticket. Otherwise — a forged In-Reply-To, a reference typed into a subject, an unknown or BCC'd address —
+the mail opens a new ticket of its own and never touches the other ticket or its customer. Staff accounts are staff.
+New tickets are opened by the intake's own account ("E-mail intake", an inactive agent that cannot log in and is
+never notified) on behalf of the customer, because customers cannot choose the channel or the queue; replies are
+posted by the customer's own account.
 """
 from __future__ import annotations
 
@@ -43,10 +47,10 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .. import auth, db, storage
+from .. import auth, db, mail_trim, storage
 from ..config import get_settings
 from ..errors import NotFound, ServiceError, ValidationError
 from ..events import TicketChanged
@@ -99,6 +103,7 @@ class ParsedMail:
     size: int = 0
     notes: list[str] = field(default_factory=list)
     unverified: str = ''            # why the From address is not to be believed (the receiving server's DMARC fail)
+    untrimmed: bool = False         # body is the whole text still: too big to trim here (``prepare`` trims it)
 
 
 def _header(message: EmailMessage, name: str) -> str:
@@ -159,18 +164,7 @@ def html_to_text(html: str) -> str:
     return converter.handle(html).strip()
 
 
-def trim_reply(text: str) -> str:
-    """The new part of a mail: quoted history and signature removed (``mail-parser-reply``); the text itself when the
-    trimmer finds nothing left."""
-    from mailparser_reply import EmailReplyParser
-    try:
-        replies = EmailReplyParser(languages=['en', 'de', 'fr', 'it', 'nl', 'es']).read(text).replies
-        reply = replies[0].body if replies else ''
-    except Exception:  # noqa: BLE001 — a trimmer failure must not lose the mail: keep everything
-        log.warning('could not trim a mail body; kept whole', exc_info=True)
-        return text.strip()
-    reply = (reply or '').strip()
-    return reply or text.strip()
+trim_reply = mail_trim.trim_reply  # what the intake trims with (pulse_live/mail_trim.py)
 
 
 def dedupe_key(message: EmailMessage, message_id: str) -> str:
@@ -211,6 +205,9 @@ def parse_mail(raw: bytes, *, own_address: str = '') -> ParsedMail:
             text = html_to_text(text)
             notes.append('converted from HTML')
         full = text.replace('\r\n', '\n').strip()
+    # at once when that is cheap; else ``prepare`` trims it in the worker process (pulse_live/mail_trim.py: the
+    # trimmer's regular expressions take time growing with the square of a hostile line and hold the interpreter)
+    trimmed = mail_trim.trim_inline(full) if full else ''
     attachments: list[storage.UploadedFile] = []
     for part in message.walk():
         if part is body_part or part.is_multipart():
@@ -227,7 +224,8 @@ def parse_mail(raw: bytes, *, own_address: str = '') -> ParsedMail:
     return ParsedMail(
         message_id=message_id[:500], sender=sender.strip().lower() if '@' in sender else '',
         sender_name=name.strip()[:200], subject=subject[:400], to=_addresses(message, 'To'),
-        cc=_addresses(message, 'Cc'), thread_ids=thread_ids, body=trim_reply(full) if full else '',
+        cc=_addresses(message, 'Cc'), thread_ids=thread_ids, body=trimmed if trimmed is not None else full,
+        untrimmed=trimmed is None,
         full_body=full, attachments=attachments, dedupe_key=dedupe_key(message, message_id),
         loop_reason=loop_reason(message, own_address=own_address), size=len(raw), notes=notes,
         unverified=unverified_sender(message))
@@ -357,11 +355,17 @@ async def _intake_user() -> User:
 
 
 async def _record(mailbox_id: int, uidvalidity: int, uid: int, parsed: ParsedMail | None, outcome: str,
-                  detail: str = '', *, failed_raw: bytes | None = None) -> Outcome:
-    """A mail that changed no ticket: its record (and, for a failure, the raw mail kept for the admin page)."""
+                  detail: str = '', *, failed_raw: bytes | None = None, retry_of: int | None = None) -> Outcome:
+    """A mail that changed no ticket: its record (and, for a failure, the raw mail kept for the admin page). A retry
+    (``retry_of``: the kept mail's ``FailedImport``) keeps that row, with the new error, when it failed again, and
+    resolves it in the same transaction when the mail is recorded otherwise (a duplicate, a loop)."""
+    if retry_of is not None:
+        failed_raw = None  # kept already
     digest = await storage.store(failed_raw) if failed_raw is not None else None
     async with unit_of_work() as uow:
         s = uow.session
+        if retry_of is not None:
+            await _settle_retry(s, retry_of, error=detail if outcome == 'failed' else None)
         existing = await _imported(s, mailbox_id, uidvalidity, uid)
         if existing is None:
             s.add(ImportedMail(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid,
@@ -384,11 +388,24 @@ async def _imported(s: Any, mailbox_id: int, uidvalidity: int, uid: int) -> Impo
         ImportedMail.uid == uid))).scalar_one_or_none()
 
 
+async def _settle_retry(s: Any, failed_id: int, *, error: str | None) -> None:
+    """A retried mail's kept row: resolved ('retried'; ``error`` None) in the transaction that records the mail, or
+    left on the admin page with the retry's error."""
+    values: dict[str, Any] = {'status': 'retried', 'resolved_at': utcnow()} if error is None else \
+        {'error': f'Retried: {error}'[:4000]}
+    await s.execute(update(FailedImport).where(FailedImport.id == failed_id, FailedImport.status == 'open')
+                    .values(**values).execution_options(synchronize_session=False))
+
+
 def _joined_record(mailbox_id: int, uidvalidity: int, uid: int, parsed: ParsedMail, outcome: str, intake: User,
-                   raw_digest: str, raw_size: int, result: Outcome, *, fresh: bool = False):
-    """The hook written into the ticket service's own transaction (see the module docstring)."""
+                   raw_digest: str, raw_size: int, result: Outcome, *, fresh: bool = False,
+                   retry_of: int | None = None):
+    """The hook written into the ticket service's own transaction (see the module docstring); a retried mail's kept
+    row is resolved in it too."""
     async def write(uow: UnitOfWork) -> None:
         s = uow.session
+        if retry_of is not None:
+            await _settle_retry(s, retry_of, error=None)
         change = next((e for e in uow.events if isinstance(e, TicketChanged)), None)
         if change is None:
             raise ValidationError('The mail changed no ticket.')
@@ -428,9 +445,9 @@ class _AlreadyImported(Exception):
 async def _find_thread(s: Any, parsed: ParsedMail) -> tuple[Ticket | None, str]:
     """The ticket this mail answers, and how it was found: our thread id, a Message-ID we sent (outbox), a mail we
     imported, else a reference number in the subject."""
-    for mid in parsed.thread_ids:
+    for mid in parsed.thread_ids[:50]:  # a References header of thousands of ids is not thousands of reads
         match = THREAD_ID_RE.fullmatch(mid)
-        if match:
+        if match and len(match.group(1)) <= 18:  # a larger number is no ticket (and no 64-bit integer)
             ticket = await s.get(Ticket, int(match.group(1)))
             if ticket is not None:
                 return ticket, 'thread'
@@ -550,11 +567,11 @@ def _checks_statement(with_key: bool, with_flood: bool) -> Any:
 
 
 async def _checks(s: Any, mailbox_id: int, parsed: ParsedMail | None, uidvalidity: int,
-                  uid: int) -> tuple[int | None, bool, bool, _Prior | None]:
-    """The mailbox's queue, whether the mail was imported before (its dedupe key), whether its sender floods us,
-    and this UID's own record if it has one: one statement (scalar subqueries). A flood:
+                  uid: int, *, flood: bool = True) -> tuple[int | None, bool, bool, _Prior | None]:
+    """The mailbox's queue, whether the mail was imported before (its dedupe key), whether its sender floods us
+    (unless ``flood`` is off), and this UID's own record if it has one: one statement (scalar subqueries). A flood:
     ``mail_intake_flood_per_minute`` or more in the last minute."""
-    count_flood = parsed is not None and not parsed.loop_reason and bool(parsed.sender)
+    count_flood = flood and parsed is not None and not parsed.loop_reason and bool(parsed.sender)
     values: dict[str, Any] = {'mailbox_id': mailbox_id, 'uidvalidity': uidvalidity, 'uid': uid}
     if parsed is not None:
         values['key'] = parsed.dedupe_key
@@ -579,9 +596,11 @@ def _bounce_text(parsed: ParsedMail, reason: str) -> str:
 
 
 async def _bounce(parsed: ParsedMail, reason: str) -> None:
-    """A polite answer through the outbox (the SMTP worker sends it) — never to an automated mail."""
+    """A polite answer through the outbox (the SMTP worker sends it) — never to an automated mail, nor to a From
+    address that failed DMARC (``parsed.unverified``: likely forged, the answer would go to somebody who never wrote:
+    backscatter). The mail is kept for the admin page either way."""
     from ..notify.planner import new_message_id
-    if not parsed.sender or parsed.loop_reason or parsed.sender == own_address():
+    if not parsed.sender or parsed.loop_reason or parsed.unverified or parsed.sender == own_address():
         return
     async with unit_of_work() as uow:
         uow.session.add(MailOutbox(to_addr=parsed.sender, to_user_id=None, ticket_id=None,
@@ -624,6 +643,11 @@ async def prepare(*, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, st
     except Exception as error:  # noqa: BLE001 — whatever the mail is, it is kept with its error
         log.warning('mail %s/%s/%s could not be read', mailbox_id, uidvalidity, uid, exc_info=True)
         return Prepared(None, f'The mail could not be read: {error}')
+    if parsed is not None and parsed.untrimmed:
+        parsed.body, done = await mail_trim.trim(parsed.full_body)
+        parsed.untrimmed = False
+        if not done:
+            parsed.notes.append('quoted history not trimmed (the text took too long to look through)')
     if store and parsed is not None and not parsed.loop_reason and not _too_big(parsed):
         try:
             await storage.store(raw)
@@ -635,37 +659,41 @@ async def prepare(*, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, st
 
 
 async def import_mail(*, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes,
-                      prepared: Prepared | None = None) -> Outcome:
+                      prepared: Prepared | None = None, retry_of: int | None = None) -> Outcome:
     """Import one mail of a mailbox exactly once (see the module docstring). Never raises for bad mail: what cannot be
-    imported is kept as a ``FailedImport`` with its error. ``prepared``: the mail already read (``prepare``)."""
+    imported is kept as a ``FailedImport`` with its error. ``prepared``: the mail already read (``prepare``).
+    ``retry_of``: an admin retries this kept mail (``retry_failed``): no flood count, no second bounce, and the kept
+    row is resolved with the mail's record or keeps the new error."""
     if prepared is None:
         prepared = await prepare(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=raw)
     parsed, problem = prepared.parsed, prepared.problem
     found = _Found()
     async with reading() as s:  # one read for every check and look-up before the import
-        queue_id, duplicate, flooding, existing = await _checks(s, mailbox_id, parsed, uidvalidity, uid)
+        queue_id, duplicate, flooding, existing = await _checks(s, mailbox_id, parsed, uidvalidity, uid,
+                                                                flood=retry_of is None)
         if parsed is not None and (existing is None or existing.outcome == 'failed') and not parsed.loop_reason \
                 and not duplicate and not flooding:
             await found.read(s, parsed)
     if existing is not None and existing.outcome != 'failed':
         return Outcome('already', existing.ticket_id, existing.event_id)
+    record = functools.partial(_record, mailbox_id, uidvalidity, uid, retry_of=retry_of)
     if parsed is None:
-        return await _record(mailbox_id, uidvalidity, uid, None, 'failed', problem, failed_raw=raw)
+        return await record(None, 'failed', problem, failed_raw=raw)
     if parsed.loop_reason:
-        return await _record(mailbox_id, uidvalidity, uid, parsed, 'loop', parsed.loop_reason)
+        return await record(parsed, 'loop', parsed.loop_reason)
     if duplicate:
-        return await _record(mailbox_id, uidvalidity, uid, parsed, 'duplicate',
-                             f'already imported ({parsed.message_id or "same headers"})')
+        return await record(parsed, 'duplicate', f'already imported ({parsed.message_id or "same headers"})')
     if flooding:
-        return await _record(mailbox_id, uidvalidity, uid, parsed, 'flood',
-                             f'more than {get_settings().mail_intake_flood_per_minute} mails a minute from this sender')
+        return await record(parsed, 'flood',
+                            f'more than {get_settings().mail_intake_flood_per_minute} mails a minute from this sender')
     reason = _too_big(parsed)
     if reason:
-        await _bounce(parsed, reason)
-        return await _record(mailbox_id, uidvalidity, uid, parsed, 'failed', f'Too large: {reason}', failed_raw=raw)
+        if retry_of is None:  # (a retry: the sender was answered when the mail came)
+            await _bounce(parsed, reason)
+        return await record(parsed, 'failed', f'Too large: {reason}', failed_raw=raw)
     try:
         return await _import(mailbox_id, uidvalidity, uid, raw, parsed, queue_id, found,
-                             fresh=existing is None)
+                             fresh=existing is None, retry_of=retry_of)
     except (_AlreadyImported, IntegrityError):
         async with unit_of_work() as uow:
             done = await _imported(uow.session, mailbox_id, uidvalidity, uid)
@@ -674,11 +702,11 @@ async def import_mail(*, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes
         async with reading() as s:
             duplicate = await _is_duplicate(s, parsed.dedupe_key)
         if duplicate:
-            return await _record(mailbox_id, uidvalidity, uid, parsed, 'duplicate', 'imported meanwhile')
+            return await record(parsed, 'duplicate', 'imported meanwhile')
         raise
     except ServiceError as error:
         log.warning('mail %s/%s/%s refused: %s', mailbox_id, uidvalidity, uid, error)
-        return await _record(mailbox_id, uidvalidity, uid, parsed, 'failed', str(error), failed_raw=raw)
+        return await record(parsed, 'failed', str(error), failed_raw=raw)
 
 
 async def _to_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -693,7 +721,8 @@ class _Found:
     sender: User | None = None         # the sender's account
     may_view: bool = False             # the sender may see that ticket
     domain_organisation_id: int | None = None  # an unknown sender's organisation by mail domain
-    copied_in: bool = False            # an unknown sender who was on Cc of a mail of that ticket's thread
+    copied_in: bool = False            # a sender without an account, or a customer who may not see the ticket, who
+                                       # was on Cc of a mail of that ticket's thread (In-Reply-To/References)
 
     async def read(self, s: Any, parsed: ParsedMail) -> None:
         self.ticket, self.how = await _find_thread(s, parsed)
@@ -702,8 +731,9 @@ class _Found:
                              and await auth.may_view_ticket(s, self.sender, self.ticket))
         if self.sender is None and parsed.sender and get_settings().mail_intake_unknown_sender == 'customer':
             self.domain_organisation_id = await _domain_organisation(s, parsed.sender)
-        if self.sender is None and parsed.sender and self.how == 'thread' and self.ticket is not None \
-                and self.ticket.customer_id is not None:
+        if parsed.sender and not parsed.unverified and self.how == 'thread' and self.ticket is not None \
+                and self.ticket.customer_id is not None and not self.may_view \
+                and (self.sender is None or self.sender.role == Role.CUSTOMER.value):  # (staff stay staff)
             self.copied_in = parsed.sender in await _copied_on(s, self.ticket.id)
 
 
@@ -748,59 +778,76 @@ def _cc_of_heads(heads: list[bytes]) -> set[str]:
     return found
 
 
-async def _join_as_contact(ticket: Ticket, parsed: ParsedMail, intake: User) -> User | None:
-    """Somebody copied in on the thread answers without an account: a customer of the ticket's organisation (no
-    password: they cannot log in until one is set) on its team as a contact. The ticket's customer stays."""
+async def _join_copied_in(ticket: Ticket, parsed: ParsedMail, intake: User,
+                          sender: User | None) -> tuple[User | None, str]:
+    """Somebody the customer put on Cc of the thread answers (the customer's Cc is the consent): on the ticket's team
+    as a contact, so their reply is theirs. Without an account: a customer of the ticket's organisation (no password:
+    they cannot log in until one is set). With a customer account: added to the team as it is (never re-enabled when
+    deactivated). Returns the account to post as, or None and why not (the mail is then kept on the ticket as an
+    internal note). The ticket's customer stays."""
     from . import customers, team
-    name = parsed.sender_name or parsed.sender.split('@', 1)[0]
+    if sender is not None and not sender.is_active:
+        return None, 'the account of this address is deactivated'
     try:
-        user = await customers.save_customer(actor=intake, email=parsed.sender, display_name=name,
-                                             organisation_id=ticket.organisation_id)
-        await team.add_member(actor=intake, ticket_id=ticket.id, user_id=user.id)
-    except ServiceError:
-        log.warning('could not add %s (on Cc) to the team of %s', parsed.sender, ticket.reference, exc_info=True)
-        return None
-    return user
+        if sender is None:
+            name = parsed.sender_name or parsed.sender.split('@', 1)[0]
+            sender = await customers.save_customer(actor=intake, email=parsed.sender, display_name=name,
+                                                   organisation_id=ticket.organisation_id)
+        await team.add_member(actor=intake, ticket_id=ticket.id, user_id=sender.id)
+    except ServiceError as error:
+        log.warning('could not add %s (on Cc) to the team of %s: %s', parsed.sender, ticket.reference, error)
+        return None, str(error)
+    return sender, ''
 
 
 async def _import(mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, parsed: ParsedMail,
-                  queue_id: int | None, found: _Found, *, fresh: bool = False) -> Outcome:
+                  queue_id: int | None, found: _Found, *, fresh: bool = False,
+                  retry_of: int | None = None) -> Outcome:
     from . import chatter, tickets
     intake = await intake_user()
     raw_digest = await storage.store(raw)
     ticket, how, sender, may_view = found.ticket, found.how, found.sender, found.may_view
     if parsed.unverified:  # a forged From: nobody's reply, nobody's request, no account, no contacts from its Cc
         ticket = sender = None
+    who = f'{parsed.sender_name} <{parsed.sender}>' if parsed.sender_name else parsed.sender or 'an unknown sender'
+    refused = ''  # why somebody copied in could not join the team: their mail is an internal note on the ticket
     if ticket is not None and found.copied_in:
-        sender = await _join_as_contact(ticket, parsed, intake)
+        sender, refused = await _join_copied_in(ticket, parsed, intake, sender)
         may_view = sender is not None
         async with reading() as s:  # as it is now (the team change moved its version)
             ticket = await s.get(Ticket, ticket.id, populate_existing=True)
     linked_to = ''
-    if ticket is not None and sender is not None and may_view:
-        result = Outcome('reply', detail=f'reply by {how}')
+    if ticket is not None and ((sender is not None and may_view) or refused):
+        result = Outcome('reply', detail=f'reply by {how}' + (f' (on Cc, an internal note: {refused})'[:300]
+                                                              if refused else ''))
         if ticket.status == Status.CLOSED.value and get_settings().mail_intake_closed_reply == 'new':
             linked_to = ticket.reference
         else:
             if ticket.status == Status.CLOSED.value:
                 await tickets.change_status(actor=intake, ticket_id=ticket.id, expected_version=ticket.version,
                                             status=Status.OPEN.value,
-                                            reason=f'{sender.display_name} answered by e-mail.')
-            body = _bounded(parsed.body or '(no text)', chatter.MAX_MESSAGE - 200)
+                                            reason=f'{sender.display_name if sender else who} answered by e-mail.')
+            body = parsed.body or '(no text)'
+            if refused:  # kept for staff: nobody is given access to the ticket
+                body = f'**E-mail from {who}**, on Cc of this ticket\'s mail ({refused}):\n\n{body}'
+            body = _bounded(body, chatter.MAX_MESSAGE - 200)
             with join_next_unit(_joined_record(mailbox_id, uidvalidity, uid, parsed, 'reply', intake, raw_digest,
-                                               len(raw), result, fresh=fresh)):
-                await chatter.post_message(actor=sender, ticket_id=ticket.id, body=body, internal=False,
+                                               len(raw), result, fresh=fresh, retry_of=retry_of)):
+                await chatter.post_message(actor=sender if sender is not None and not refused else intake,
+                                           ticket_id=ticket.id, body=body, internal=bool(refused),
                                            files=parsed.attachments)
-            await _add_cc_contacts(ticket.id, parsed, intake)
+            if not refused:
+                await _add_cc_contacts(ticket.id, parsed, intake)
             return result
     elif ticket is not None:
         log.info('mail from %s names %s (%s) but the sender may not see it: a new ticket', parsed.sender or '?',
                  ticket.reference, how)
-    customer = None if parsed.unverified else await _customer_for(parsed, intake, found)
+    customer = None if parsed.unverified or refused else await _customer_for(parsed, intake, found)
     lines = []
-    who = f'{parsed.sender_name} <{parsed.sender}>' if parsed.sender_name else parsed.sender or 'an unknown sender'
     if parsed.unverified:
         lines.append(f'**Needs triage:** says it is from {who}, but {parsed.unverified}.')
+    elif refused:
+        lines.append(f'**Needs triage:** from {who}, on Cc of {linked_to}, who cannot be its contact ({refused}).')
     elif customer is None:
         lines.append(f'**Needs triage:** from {who}, who is not a known customer.')
     if linked_to:
@@ -808,7 +855,7 @@ async def _import(mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, parse
     description = '\n\n'.join([*lines, parsed.body or '(no text)'])
     result = Outcome('ticket', detail='new ticket' + (f' (follow-up of {linked_to})' if linked_to else ''))
     with join_next_unit(_joined_record(mailbox_id, uidvalidity, uid, parsed, 'ticket', intake, raw_digest, len(raw),
-                                       result, fresh=fresh)):
+                                       result, fresh=fresh, retry_of=retry_of)):
         created = await tickets.create_ticket(
             actor=intake, title=(parsed.subject or '(no subject)')[:TITLE_LIMIT],
             description=_bounded(description, DESCRIPTION_LIMIT), customer_id=customer.id if customer else None,
@@ -831,18 +878,32 @@ async def keep_failed(*, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes
 # --- failed imports (the admin page) --------------------------------------------------------------------------------
 
 async def retry_failed(*, actor: User, failed_id: int) -> Outcome:
-    """Import a kept mail again (admins)."""
+    """Import a kept mail again (admins). The kept row is resolved only together with the mail's new record (a
+    ticket, a reply, a duplicate…: in the same transaction), never before: a retry refused again or failing with an
+    error (database, store, planner) leaves the mail on the admin page with the new error (outcome 'failed'). A mail
+    whose mailbox was removed cannot be imported (its record belongs to a mailbox): it stays, to be discarded."""
     auth.require_role(actor, Role.ADMIN, action='retry a failed mail import')
-    async with unit_of_work() as uow:
-        row = await uow.session.get(FailedImport, failed_id)
+    async with db.session() as s:
+        row = await s.get(FailedImport, failed_id)
         if row is None or row.status != 'open':
             raise NotFound('No such failed import.')
         mailbox_id, uidvalidity, uid, digest = row.mailbox_id, row.uidvalidity, row.uid, row.sha256
-        row.status, row.resolved_at = 'retried', utcnow()
-    raw = await storage.read(digest)
     if mailbox_id is None or uidvalidity is None or uid is None:
         raise ValidationError('This mail has no mailbox any more; discard it.')
-    return await import_mail(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=raw)
+    try:
+        raw = await storage.read(digest)
+        outcome = await import_mail(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=raw,
+                                    retry_of=failed_id)
+        if outcome.outcome == 'already':  # imported meanwhile: nothing was written, so resolve the row here
+            async with unit_of_work() as uow:
+                await _settle_retry(uow.session, failed_id, error=None)
+    except Exception as error:  # noqa: BLE001 — whatever failed, the mail stays on the admin page with the error
+        log.exception('retrying the failed mail import %s', failed_id)
+        detail = f'{type(error).__name__}: {error}'
+        async with unit_of_work() as uow:
+            await _settle_retry(uow.session, failed_id, error=detail)
+        return Outcome('failed', detail=f'the retry failed ({detail[:300]}); the mail stays on this page')
+    return outcome
 
 
 async def discard_failed(*, actor: User, failed_id: int) -> None:

@@ -69,6 +69,45 @@ async def test_internal_notes_and_attachments_never_reach_a_customer(client, tok
     assert answer.status_code == 403 and answer.headers['content-type'] == PROBLEM
 
 
+async def test_a_staff_token_posting_internal_stores_a_note_no_customer_ever_sees(client, token_for, people):
+    """``internal: true`` from a staff token is an internal note (and an internal file), kept from the customer in
+    the API, the portal and the mail the customer is sent."""
+    from pulse_live import storage
+    from pulse_live.models import Attachment, MailOutbox
+    from pulse_live.queries import portal
+    carl = people.users['carl@acme.demo']
+    ticket = await make_ticket(people)
+    ben = await token_for('ben@pulse.demo')
+    note = await client.post(f'/tickets/{ticket.reference}/messages', headers=ben,
+                             json={'body': 'Vendor owes us a patch', 'internal': True})
+    assert note.status_code == 201, note.text
+    assert note.json()['internal'] is True
+    upload = await client.post(f'/tickets/{ticket.reference}/attachments', headers=ben,
+                               files=[('files', ('vendor.txt', b'contract terms', 'text/plain'))],
+                               data={'body': 'Their contract', 'internal': 'true'})
+    assert upload.status_code == 201, upload.text
+    async with db.session() as s:
+        stored = (await s.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id,
+                                                            TicketEvent.kind == 'message')
+                                  .order_by(TicketEvent.id))).scalars().all()
+        files = (await s.execute(select(Attachment).where(Attachment.ticket_id == ticket.id))).scalars().all()
+        mailed = ' '.join(m.body_text + repr(m.items) for m in (await s.execute(
+            select(MailOutbox).where(MailOutbox.to_user_id == carl.id))).scalars())
+    assert [(e.body, e.is_internal) for e in stored] == [('Vendor owes us a patch', True), ('Their contract', True)]
+    assert [(f.filename, f.is_internal) for f in files] == [('vendor.txt', True)]
+    assert storage.path_of(files[0].sha256).read_bytes() == b'contract terms'
+    carl_token = await token_for('carl@acme.demo', scope='read')
+    seen = (await client.get(f'/tickets/{ticket.reference}/messages', headers=carl_token)).json()['items']
+    assert all(m['body'] not in ('Vendor owes us a patch', 'Their contract') for m in seen)
+    assert (await client.get(f'/attachments/{files[0].id}', headers=carl_token)).status_code == 404
+    assert 'Vendor owes' not in mailed and 'contract' not in mailed
+    view = await portal.request_view(carl, ticket.id)  # the portal's page of the request
+    assert view is not None and 'Vendor owes' not in repr(view) and 'vendor.txt' not in repr(view)
+    staff_seen = (await client.get(f'/tickets/{ticket.reference}/messages', headers=ben)).json()['items']
+    assert [(m['body'], m['internal']) for m in staff_seen][-2:] == [('Vendor owes us a patch', True),
+                                                                     ('Their contract', True)]
+
+
 async def test_writes_go_through_the_services_with_the_token_user_as_actor(client, token_for, people):
     ben = people.users['ben@pulse.demo']
     headers = await token_for('ben@pulse.demo')

@@ -33,6 +33,14 @@ def imap_server():
 
 
 @pytest.fixture(autouse=True)
+async def _no_trimmer_left():
+    """A test that trimmed a long body in the worker process (pulse_live/mail_trim.py) stops it with its loop."""
+    yield
+    from pulse_live import mail_trim
+    await mail_trim.shutdown()
+
+
+@pytest.fixture(autouse=True)
 def _fast_intake(monkeypatch):
     monkeypatch.setenv('PULSE_MAIL_INTAKE_POLL_S', '5')
     monkeypatch.setenv('PULSE_MAIL_INTAKE_RECONNECT_MAX_S', '1')

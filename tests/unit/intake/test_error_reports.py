@@ -442,6 +442,23 @@ async def test_without_contact_the_ticket_stays_with_the_provider(people):
                                                                        scope='organisation')}
 
 
+async def test_a_source_tied_to_a_service_files_its_tickets_under_that_service(people):
+    """The source's service is the tickets' service (with a contact and without one), so they count for that
+    service's lists, SLA and reports; nothing of it was checked before."""
+    from pulse_live.models import Service
+    async with db.session() as s:
+        website = (await s.execute(select(Service.id).where(Service.name == 'Website'))).scalar_one()
+    for contact, name in ((True, 'Shop with contact'), (False, 'Shop without contact')):
+        source, info = await _source(people, contact=contact, name=name)
+        assert source.service_id == website
+        await error_reports.grouper.record(info, ingest.error_event(exception_event(value=name)))
+        [group] = await _groups(source.id)
+        ticket = await _ticket(group.ticket_id)
+        assert ticket.service_id == website
+        assert ticket.customer_id == (people.users['carl@acme.demo'].id if contact else None)
+        assert ticket.queue_id == (await queue_ids())['2nd level']
+
+
 async def test_stopping_while_counts_are_being_written_writes_each_count_once(people, monkeypatch):
     """Shutdown while the flusher is inside a write that has committed: the counts are not merged back and
     written a second time by the final flush."""

@@ -524,3 +524,220 @@ async def test_the_original_of_an_imported_mail_is_for_staff_only(people, box):
     from pulse_live import storage
     assert b'Message-ID: <orig@acme.demo>' in storage.path_of(staff.sha256).read_bytes()  # the whole mail as it came
     assert await attachment_for_download(people.users['carl@acme.demo'], original.id) is None
+
+
+# --- the audit of issue 13 ------------------------------------------------------------------------------------------
+
+async def _kept_too_large(people, box, monkeypatch, subject: str):
+    """A mail over the size limit, kept on the admin page; the limit raised again afterwards."""
+    from pulse_live.config import reset_settings
+    from pulse_live.queries import mail_intake as intake_queries
+    monkeypatch.setenv('PULSE_MAIL_INTAKE_MAX_BYTES', '2000')
+    reset_settings()
+    await box.deliver(mail(subject=subject, body='x' * 5000))
+    await box.import_now()
+    monkeypatch.setenv('PULSE_MAIL_INTAKE_MAX_BYTES', str(10 ** 7))
+    reset_settings()
+    [row] = await intake_queries.failed_imports(people.users['admin@pulse.demo'])
+    return row
+
+
+async def test_a_retry_never_loses_the_mail_it_stays_listed_until_imported(people, box, monkeypatch):
+    """The kept mail was marked "retried" before its import: an import failing with an error (the planner, the
+    database, the store) left it on no list, neither a ticket nor on the admin page, and impossible to discard."""
+    from pulse_live.config import reset_settings
+    from pulse_live.models import FailedImport
+    from pulse_live.notify import planner
+    from pulse_live.queries import mail_intake as intake_queries
+    from pulse_live.services import mail_intake
+    admin = people.users['admin@pulse.demo']
+    row = await _kept_too_large(people, box, monkeypatch, 'Kept mail')
+
+    async def broken_plan(*args, **kwargs):
+        raise RuntimeError('the database went away during the retry')
+    real_plan = planner.plan
+    monkeypatch.setattr(planner, 'plan', broken_plan)
+    outcome = await mail_intake.retry_failed(actor=admin, failed_id=row.id)
+    assert outcome.outcome == 'failed' and 'went away' in outcome.detail
+    [still] = await intake_queries.failed_imports(admin)
+    assert (still.id, still.subject) == (row.id, 'Kept mail') and 'went away' in still.error
+    assert await email_tickets() == []
+    # refused again (still too large): the same row, with the new error; the sender is not answered a second time
+    monkeypatch.setattr(planner, 'plan', real_plan)
+    monkeypatch.setenv('PULSE_MAIL_INTAKE_MAX_BYTES', '1500')
+    reset_settings()
+    outcome = await mail_intake.retry_failed(actor=admin, failed_id=row.id)
+    assert outcome.outcome == 'failed'
+    [still] = await intake_queries.failed_imports(admin)
+    assert still.id == row.id and still.error.startswith('Retried: Too large')
+    async with db.session() as s:
+        assert len((await s.execute(select(FailedImport))).scalars().all()) == 1
+        assert len((await s.execute(select(MailOutbox).where(MailOutbox.kind == 'account'))).scalars().all()) == 1
+    # and once it goes in, it leaves the list with its ticket
+    monkeypatch.setenv('PULSE_MAIL_INTAKE_MAX_BYTES', str(10 ** 7))
+    reset_settings()
+    outcome = await mail_intake.retry_failed(actor=admin, failed_id=row.id)
+    assert outcome.outcome == 'ticket'
+    assert [t.title for t in await email_tickets()] == ['Kept mail']
+    assert await intake_queries.failed_imports(admin) == []
+
+
+async def test_a_kept_mail_whose_mailbox_was_removed_stays_listed_to_be_discarded(people, box, monkeypatch):
+    from pulse_live.errors import ValidationError
+    from pulse_live.queries import mail_intake as intake_queries
+    from pulse_live.services import mail_intake
+    admin = people.users['admin@pulse.demo']
+    row = await _kept_too_large(people, box, monkeypatch, 'Orphan')
+    await mailboxes.delete_mailbox(actor=admin, mailbox_id=box.id)
+    with pytest.raises(ValidationError, match='discard it'):
+        await mail_intake.retry_failed(actor=admin, failed_id=row.id)
+    [still] = await intake_queries.failed_imports(admin)
+    assert (still.id, still.mailbox_name) == (row.id, '(removed)')
+    await mail_intake.discard_failed(actor=admin, failed_id=row.id)
+    assert await intake_queries.failed_imports(admin) == []
+
+
+async def test_an_oversized_mail_that_failed_dmarc_is_kept_but_never_bounced(people, box, monkeypatch):
+    """A bounce to a forged From lands at somebody who never wrote (backscatter)."""
+    from pulse_live.config import reset_settings
+    from pulse_live.queries import mail_intake as intake_queries
+    monkeypatch.setenv('PULSE_MAIL_INTAKE_MAX_BYTES', '2000')
+    reset_settings()
+    forged = b'Authentication-Results: mx.pulse.demo; dmarc=fail header.from=victim.example\r\n' + mail(
+        sender='Victim <victim@victim.example>', subject='Cheap pills', body='x' * 5000)
+    await box.deliver(forged, mail(subject='Genuine and big', body='y' * 5000))
+    await box.import_now()
+    async with db.session() as s:
+        sent_to = [o.to_addr for o in (await s.execute(select(MailOutbox))).scalars()]
+    assert sent_to == ['carl@acme.demo']  # the verified sender is answered, the forged one is not
+    rows = await intake_queries.failed_imports(people.users['admin@pulse.demo'])
+    assert sorted(r.subject for r in rows) == ['Cheap pills', 'Genuine and big']
+
+
+async def test_attachments_over_the_upload_limits_per_file_or_in_number_are_refused_and_kept(people, box, monkeypatch):
+    """The same limits as uploads: a file over PULSE_MAX_UPLOAD_BYTES, more files than PULSE_MAX_UPLOAD_FILES."""
+    from pulse_live.config import reset_settings
+    from pulse_live.queries import mail_intake as intake_queries
+    monkeypatch.setenv('PULSE_MAX_UPLOAD_BYTES', '2000')
+    monkeypatch.setenv('PULSE_MAX_UPLOAD_FILES', '2')
+    reset_settings()
+    await box.deliver(mail(subject='One big file', attachments=[('big.bin', 'application/octet-stream', b'x' * 3000)]),
+                      mail(subject='Three files', sender='Eva <eva@acme.demo>',
+                           attachments=[(f'{i}.txt', 'text/plain', b'x') for i in range(3)]),
+                      mail(subject='Two small files', sender='Carl <carl@acme.demo>',
+                           attachments=[(f'{i}.txt', 'text/plain', b'x' * 1500) for i in range(2)]))
+    await box.import_now()
+    assert [t.title for t in await email_tickets()] == ['Two small files']  # within both limits
+    outcomes = {r.subject: (r.outcome, r.detail) for r in await imported(box.id)}
+    assert outcomes['One big file'][0] == 'failed' and 'big.bin' in outcomes['One big file'][1]
+    assert outcomes['Three files'][0] == 'failed' and 'at most 2 per message' in outcomes['Three files'][1]
+    rows = await intake_queries.failed_imports(people.users['admin@pulse.demo'])
+    assert sorted(r.subject for r in rows) == ['One big file', 'Three files']
+
+
+async def test_an_inline_cid_image_is_stored_as_an_attachment_of_the_ticket(people, box):
+    """An HTML mail with a picture in its text (``<img src="cid:…">``, the image a related part): the picture is a
+    file of the ticket that the customer sees too; the text is the plain alternative."""
+    message = EmailMessage()
+    message['From'], message['To'], message['Subject'] = 'Carl <carl@acme.demo>', 'support@pulse.demo', 'Inline'
+    message['Message-ID'] = '<inline@acme.demo>'
+    message.set_content('See the picture.')
+    message.add_alternative('<p>See <img src="cid:pic1@acme.demo"> the picture.</p>', subtype='html')
+    png = b'\x89PNG\r\n\x1a\n' + b'1' * 50
+    message.get_payload()[1].add_related(png, maintype='image', subtype='png', cid='<pic1@acme.demo>')
+    await box.deliver(message.as_bytes())
+    await box.import_now()
+    [ticket] = await email_tickets()
+    assert 'See the picture.' in ticket.description
+    async with db.session() as s:
+        files = [(a.content_type, a.size, a.is_internal) for a in (await s.execute(
+            select(Attachment).where(Attachment.ticket_id == ticket.id, Attachment.content_type != 'message/rfc822')
+        )).scalars()]
+    assert files == [('image/png', len(png), False)]
+
+
+async def _team(ticket_id: int) -> set[int]:
+    async with db.session() as s:
+        return set((await s.execute(select(TeamMember.user_id).where(TeamMember.ticket_id == ticket_id))).scalars())
+
+
+async def test_a_reply_from_someone_on_cc_with_an_account_attaches_never_a_new_ticket(people, box):
+    """Tom (a customer of Globex) was on Cc of Carl's mail (ACME) and answers it: that opened a Globex ticket for him.
+    The customer's Cc is the consent: his reply attaches to Carl's ticket. As the team can take him (the rule of
+    auth.can_view_ticket), he joins it and the reply is his; where it cannot (a customer of another organisation
+    may not see the ticket), his mail is kept on the ticket for staff, as an internal note, and he gets no access."""
+    from pulse_live import auth
+    carl, tom = people.users['carl@acme.demo'], people.users['tom@globex.demo']
+    await box.deliver(mail(subject='Shared issue', message_id='<shared@acme.demo>',
+                           headers={'Cc': 'Tom Baker <tom@globex.demo>'}))
+    await box.import_now()
+    [ticket] = await email_tickets()
+    await box.deliver(mail(sender='Tom Baker <tom@globex.demo>', subject='Re: Shared issue', body='Same for us.',
+                           headers={'In-Reply-To': '<shared@acme.demo>'}))
+    await box.import_now()
+    assert [t.id for t in await email_tickets()] == [ticket.id]  # never a new ticket
+    assert [r.outcome for r in await imported(box.id)] == ['ticket', 'reply']
+    last = (await entries(ticket.id))[-1]
+    stored = await load_ticket(ticket.id)
+    assert stored.customer_id == carl.id  # the customer stays
+    if auth.can_view_ticket(tom, stored, on_team=True):
+        assert tom.id in await _team(ticket.id)
+        assert last.actor_id == tom.id and last.body == 'Same for us.' and not last.is_internal
+    else:
+        assert tom.id not in await _team(ticket.id)
+        assert last.is_internal and last.actor_id != tom.id
+        assert 'tom@globex.demo' in last.body and 'Same for us.' in last.body
+
+
+async def test_a_reply_from_a_colleague_on_cc_who_left_the_team_attaches_and_joins_again(people, box):
+    from pulse_live.services import team
+    anna, eva = people.users['anna@pulse.demo'], people.users['eva@acme.demo']
+    await box.deliver(mail(subject='Drive', message_id='<drive@acme.demo>', headers={'Cc': 'eva@acme.demo'}))
+    await box.import_now()
+    [ticket] = await email_tickets()
+    async with db.session() as s:
+        member = (await s.execute(select(TeamMember.id).where(TeamMember.ticket_id == ticket.id,
+                                                              TeamMember.user_id == eva.id))).scalar_one()
+    await team.remove_member(actor=anna, ticket_id=ticket.id, member_id=member)
+    await box.deliver(mail(sender='Eva <eva@acme.demo>', subject='Re: Drive', body='Me too.',
+                           headers={'In-Reply-To': '<drive@acme.demo>'}))
+    await box.import_now()
+    assert [t.id for t in await email_tickets()] == [ticket.id]
+    assert eva.id in await _team(ticket.id)
+    last = (await entries(ticket.id))[-1]
+    assert last.actor_id == eva.id and last.body == 'Me too.' and not last.is_internal
+
+
+async def test_a_deactivated_account_on_cc_is_never_enabled_by_its_reply(people, box):
+    from pulse_live.models import User as UserRow
+    eva = people.users['eva@acme.demo']
+    await box.deliver(mail(subject='Badge', message_id='<badge@acme.demo>', headers={'Cc': 'eva@acme.demo'}))
+    await box.import_now()
+    [ticket] = await email_tickets()
+    from sqlalchemy import delete
+    async with db.session() as s, s.begin():
+        (await s.get(UserRow, eva.id)).is_active = False
+        await s.execute(delete(TeamMember).where(TeamMember.ticket_id == ticket.id, TeamMember.user_id == eva.id))
+    await box.deliver(mail(sender='Eva <eva@acme.demo>', subject='Re: Badge', body='Still mine?',
+                           headers={'In-Reply-To': '<badge@acme.demo>'}))
+    await box.import_now()
+    assert [t.id for t in await email_tickets()] == [ticket.id]
+    async with db.session() as s:
+        assert (await s.get(UserRow, eva.id)).is_active is False
+    assert eva.id not in await _team(ticket.id)
+    last = (await entries(ticket.id))[-1]
+    assert last.is_internal and last.actor_id != eva.id and 'Still mine?' in last.body
+
+
+async def test_staff_on_cc_reply_as_staff(people, box):
+    anna = people.users['anna@pulse.demo']
+    await box.deliver(mail(subject='Loop in Anna', message_id='<anna@acme.demo>', headers={'Cc': anna.email}))
+    await box.import_now()
+    [ticket] = await email_tickets()
+    await box.deliver(mail(sender=f'Anna <{anna.email}>', subject='Re: Loop in Anna', body='On it.',
+                           headers={'In-Reply-To': '<anna@acme.demo>'}))
+    await box.import_now()
+    last = (await entries(ticket.id))[-1]
+    assert (last.actor_id, last.body, last.is_internal) == (anna.id, 'On it.', False)
+    async with db.session() as s:
+        assert (await s.get(User, anna.id)).role != 'customer'

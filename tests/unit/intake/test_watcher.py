@@ -37,12 +37,54 @@ async def _tickets(n: int):
     return await until(check)
 
 
-async def test_idle_imports_a_mail_as_it_arrives(people, box):
+def _note_idling(monkeypatch) -> asyncio.Event:
+    """Set once a watcher waits in IDLE (the server acknowledged the IDLE command: what it announces now comes)."""
+    import aioimaplib
+    idling = asyncio.Event()
+    real = aioimaplib.IMAP4.wait_server_push
+
+    async def noted(self, *args, **kwargs):
+        idling.set()
+        return await real(self, *args, **kwargs)
+    monkeypatch.setattr(aioimaplib.IMAP4, 'wait_server_push', noted)
+    return idling
+
+
+async def test_idle_imports_a_mail_as_it_arrives(people, box, monkeypatch):
+    """Only IDLE can bring the mail in time: the poll (and the IDLE renewal) is a minute away, the mail is delivered
+    once the watcher waits in IDLE, and its ticket must be there within a few seconds."""
+    monkeypatch.setenv('PULSE_MAIL_INTAKE_POLL_S', '60')
+    monkeypatch.setenv('PULSE_MAIL_INTAKE_CLAIM_S', '300')
+    reset_settings()
+    idling = _note_idling(monkeypatch)
     async with watching(box.id):
-        await until(lambda: _checked(box.id))  # connected and waiting in IDLE
+        await asyncio.wait_for(idling.wait(), 20)  # connected, caught up and waiting in IDLE
         await box.deliver(mail(subject='Arrived while idle'))
-        found = await _tickets(1)
+        found = await until(email_tickets, timeout=8)
     assert [t.title for t in found] == ['Arrived while idle']
+
+
+async def test_without_idle_the_watcher_polls(people, box, monkeypatch):
+    """IDLE off (PULSE_MAIL_INTAKE_IDLE=false; the same path as a server without IDLE): a mail delivered after a
+    poll round is imported by the next one, and IDLE is never used."""
+    from pulse_live.intake.mail import imap
+    monkeypatch.setenv('PULSE_MAIL_INTAKE_IDLE', 'false')
+    monkeypatch.setenv('PULSE_MAIL_INTAKE_POLL_S', '1')
+    reset_settings()
+    idling = _note_idling(monkeypatch)
+    polled = asyncio.Event()
+    real_noop = imap.Connection.noop
+
+    async def noted_noop(self):
+        polled.set()
+        await real_noop(self)
+    monkeypatch.setattr(imap.Connection, 'noop', noted_noop)
+    async with watching(box.id):
+        await asyncio.wait_for(polled.wait(), 20)  # one poll round has passed: only a later one can see the mail
+        await box.deliver(mail(subject='Arrived between polls'))
+        found = await until(email_tickets, timeout=10)
+    assert [t.title for t in found] == ['Arrived between polls']
+    assert not idling.is_set()
 
 
 async def _checked(mailbox_id: int):
