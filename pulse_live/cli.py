@@ -143,7 +143,7 @@ def cmd_bulk(args) -> None:
         await ensure_catalog()
         stats = await generate(tickets=args.tickets, events=args.events, seed=args.seed)
         from .search import index  # the rows went in past the sessions: the search index is built from them
-        async with db.engine().begin() as conn:
+        async with db.write_lock(), db.engine().begin() as conn:
             stats['search'] = await conn.run_sync(index.rebuild)
         return stats
     try:
