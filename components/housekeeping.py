@@ -27,6 +27,10 @@ closed).
   closed pages waiting, ~600 MB), so a deletion also schedules one full collection, at most every
   ``COLLECT_EVERY_S`` (one ~0.6 s collection a minute under constant churn, not a quarter of the CPU), just before
   the allocator trim that gives the freed memory back.
+  A full collection walks every open page, so its stall grows with them (measured: ~0.4 s with 100 open ticket
+  pages, ~3 s with 1,000 — ``benchmarks/live_scale.py`` runs a and b, py-spy): it runs only when the pages closed
+  since the last one are at least ``COLLECT_SHARE`` (25 %) of the open ones (``worth_collecting``), so a few
+  closed tabs among a thousand open ones no longer stop them all for seconds.
 
 - **Upload routes, cheaper.** NiceGUI registers each ``ui.upload``'s POST route with FastAPI's ``app.post``: an
   ``APIRoute`` analyses the endpoint's signature and builds a response model for it, about 4 % of the server's CPU
@@ -53,7 +57,9 @@ from nicegui.observables import ObservableDict
 
 TRIM_DELAY_S = 1.0
 COLLECT_EVERY_S = 60.0
-_state: dict = {'trim': None, 'trims': 0, 'releases': 0, 'tuned': False, 'collected_at': None, 'collections': 0}
+COLLECT_SHARE = 0.25  # a full collection once the pages closed since the last one are this share of the open ones
+_state: dict = {'trim': None, 'trims': 0, 'releases': 0, 'tuned': False, 'collected_at': None, 'collections': 0,
+                'closed': 0}
 _libc = None
 if sys.platform.startswith('linux') and os.environ.get('PULSE_MALLOC_TRIM', '1') != '0':  # 0: off (to measure)
     try:
@@ -146,15 +152,25 @@ def trim() -> bool:
     """After deletions: a full collection when the collector is tuned and one is due (the closed pages' cycles), then
     give freed heap memory back to the system (glibc only)."""
     _state['trim'] = None
-    if _state['tuned'] and _collect_due_in() == 0.0:
+    if _state['tuned'] and _collect_due_in() == 0.0 and worth_collecting():
         _state['collected_at'] = time.monotonic()
         _state['collections'] += 1
+        _state['closed'] = 0
         gc.collect()
     if _libc is None:
         return False
     _libc.malloc_trim(0)
     _state['trims'] += 1
     return True
+
+
+def worth_collecting(open_pages: int | None = None) -> bool:
+    """A full collection walks every open page (1,000 open ticket pages: ~3 s, a stall of every page), so it runs
+    only when the pages closed since the last one are at least ``COLLECT_SHARE`` of the open ones — the garbage it
+    frees is then in proportion to the time it takes (CPython's own rule for its oldest generation is the same 25 %).
+    Memory waiting for it stays under that share of what the open pages hold."""
+    open_pages = len(Client.instances) if open_pages is None else open_pages
+    return _state['closed'] >= max(1, COLLECT_SHARE * open_pages)
 
 
 def _after_delete() -> None:
@@ -167,6 +183,7 @@ def _after_delete() -> None:
 def release() -> None:
     """Drop what a deleted client leaves behind in process-wide caches (the rest once its elements are gone)."""
     _state['releases'] += 1
+    _state['closed'] += 1
     _clear_route_caches()
     with contextlib.suppress(RuntimeError):  # no event loop (shutdown): nothing more to release
         asyncio.get_running_loop().call_soon(_after_delete)  # after Client.delete() removed the elements
