@@ -74,6 +74,9 @@ class ErrorDetails:
                         lines.append(line)
                         if f.get('context_line'):
                             lines.append(f'      {f["context_line"].strip()}')
-                    ui.code('\n'.join(lines), language='text').classes('w-full text-xs').mark('error-stack')
+                    # as text, never as markup: ``ui.code`` wraps its content in a markdown fence, and a frame's
+                    # text (anyone with the source's public DSN writes it) closed the fence and became HTML
+                    ui.label('\n'.join(lines)).classes('w-full text-xs font-mono whitespace-pre overflow-x-auto '
+                                                        'bg-slate-50 rounded p-2').mark('error-stack')
             if not event.get('exceptions') and event.get('message'):
                 ui.label(event['message']).classes('font-mono break-all')

@@ -27,7 +27,9 @@ SECURITY_HEADERS = {
     'X-Frame-Options': 'DENY',  # no page of ours inside another site's frame (clickjacking)
     # no page of ours inside a frame; images only from this site (NiceGUI's and Quasar's own files, article pictures
     # and attachments), or inline (data:, blob:): a remote image in a message (a tracking pixel) is never fetched
-    'Content-Security-Policy': "frame-ancestors 'none'; img-src 'self' data: blob:",
+    # forms post and <base> point only here, no plugins: injected markup could not send a password elsewhere
+    'Content-Security-Policy': "frame-ancestors 'none'; img-src 'self' data: blob:; form-action 'self'; "
+                               "base-uri 'self'; object-src 'none'",
     'X-Content-Type-Options': 'nosniff',
     'Referrer-Policy': 'same-origin',
 }
@@ -191,9 +193,17 @@ def install_stylesheet() -> None:
 KEEP_ALIVE_S = 65  # idle HTTP connections are kept longer than a proxy keeps them (deploy/nginx: 60 s)
 
 
+MAX_REQUEST_HEAD_BYTES = 64 * 1024
+
+
 def run_kwargs(*, host: str = '127.0.0.1', port: int = 8080) -> dict:
     return {'host': host, 'port': port, 'title': 'Pulse Live', 'reload': False, 'show': False,
             'timeout_keep_alive': KEEP_ALIVE_S,
             'show_welcome_message': False, 'storage_secret': get_settings().resolved_storage_secret(),
             'reconnect_timeout': 15.0, 'favicon': '🎫',
+            # the session cookie only over HTTPS when the app is served under an https:// address (behind TLS)
+            'session_middleware_kwargs': {'https_only': get_settings().base_url.startswith('https://')},
+            # h11 with a bound on a request's head: httptools takes headers of any size (4 requests with 40 MB
+            # headers: +160 MB, held until the page clients they made were pruned)
+            'http': 'h11', 'h11_max_incomplete_event_size': MAX_REQUEST_HEAD_BYTES,
             'tailwind': get_settings().tailwind_browser}  # else the prebuilt stylesheet (install_stylesheet)

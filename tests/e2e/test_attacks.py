@@ -214,3 +214,27 @@ async def test_pages_cannot_be_framed_and_a_crafted_page_number_gets_the_400_pag
     assert "frame-ancestors 'none'" in login.headers['content-security-policy']
     assert huge.status_code == 400 and 'This address is not valid' in huge.text
     assert 'OverflowError' not in e2e.server.log_tail(200)
+
+
+async def test_a_request_head_of_megabytes_is_refused_and_the_server_goes_on(e2e) -> None:
+    # the attack: 4 requests with 40 MB headers each were answered 200 and held +160 MB (httptools has no limit)
+    host, port = e2e.url.split('//')[1].split(':')
+
+    async def send(pad: int) -> bytes:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            writer.write(b'GET /login HTTP/1.1\r\nHost: x\r\nX-Pad: ' + b'a' * pad + b'\r\n\r\n')
+            await writer.drain()
+            return await asyncio.wait_for(reader.read(200), 10)
+        except ConnectionError:
+            return b'(connection closed)'
+        finally:
+            writer.close()
+    assert (await send(10_000)).startswith(b'HTTP/1.1 200')  # a large but ordinary head is fine
+    for answer in await asyncio.gather(*(send(5_000_000) for _ in range(4))):
+        assert not answer.startswith(b'HTTP/1.1 200'), answer
+    async with httpx.AsyncClient() as http:
+        login = await http.get(e2e.url + '/login')
+    assert login.status_code == 200
+    csp = login.headers['content-security-policy']
+    assert "form-action 'self'" in csp and "base-uri 'self'" in csp  # injected markup cannot post a form elsewhere

