@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 
 from nicegui import ui
+from nicegui.events import GenericEventArguments
 
 from components.guard import END_NOTICES
 from components.session import current_user, home_for, sign_in
@@ -25,11 +26,17 @@ async def login_page(notice: ShortText = '') -> None:
     address = request.client.host if request is not None and request.client else 'unknown'
     ui.page_title('Log in · Pulse Live')
 
-    async def try_login() -> None:
+    async def try_login(e: GenericEventArguments) -> None:
+        # the address and password as the browser had them when Log in was pressed (READ_FORM): a click sent before the
+        # page's socket connected can reach the server before the values typed meanwhile (NiceGUI retries each event on
+        # its own), and the login then said "not correct"; without them (older page, simulated user) the fields' values
+        sent = e.args
+        typed = sent if isinstance(sent, list) and len(sent) == 2 and all(isinstance(v, str) for v in sent) else None
+        address_typed, password_typed = typed if typed is not None else (email.value, secret.value)
         button.props('loading')
         error.set_text('')
         try:
-            signed_in = await auth.authenticate(email.value, secret.value, address=address)
+            signed_in = await auth.authenticate(address_typed, password_typed, address=address)
         except LoginRefused as e:
             error.set_text(str(e))
             secret.value = ''
@@ -54,6 +61,11 @@ async def login_page(notice: ShortText = '') -> None:
                     .mark('password-changed')
             elif notice in NOTICES:
                 ui.label(NOTICES[notice]).classes('text-slate-700 text-sm').mark('login-notice')
-            button = ui.button('Log in', on_click=try_login).classes('w-full')
-            secret.on('keydown.enter', try_login)
+            # Quasar gives the element's DOM id to the native input inside it (for its label)
+            field = '(el => (el?.matches("input") ? el : el?.querySelector("input"))?.value ?? null)'
+            read_form = (f'() => emit([{field}(document.getElementById("c{email.id}")), '
+                         f'{field}(document.getElementById("c{secret.id}"))])')
+            button = ui.button('Log in').classes('w-full')
+            button.on('click', try_login, js_handler=read_form)
+            secret.on('keydown.enter', try_login, js_handler=read_form)
             ui.link('Forgot your password?', '/password/forgot').classes('text-sm self-center').mark('forgot-link')

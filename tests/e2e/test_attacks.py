@@ -238,3 +238,34 @@ async def test_a_request_head_of_megabytes_is_refused_and_the_server_goes_on(e2e
     assert login.status_code == 200
     csp = login.headers['content-security-policy']
     assert "form-action 'self'" in csp and "base-uri 'self'" in csp  # injected markup cannot post a form elsewhere
+
+
+async def test_logging_in_before_the_page_has_connected_still_logs_in(e2e) -> None:
+    # a person typing and pressing Log in while the page was still connecting was told "not correct": the click could
+    # reach the server before the password (NiceGUI sends each early event on its own retry); the click now carries
+    # what the fields held. First: values only in the page (set without the input events that would send them), so only
+    # the click's own copy can log in; then five tries in a row, none waiting for the page's socket.
+    context = await e2e.browser.new_context(viewport=VIEWPORT, locale='en-GB')
+    try:
+        page = await context.new_page()
+        await page.goto(e2e.url + '/login')
+        await page.wait_for_function('window.did_handshake === true', timeout=30_000)
+        await page.evaluate('''([email, password]) => {
+            const [a, b] = document.querySelectorAll('input');
+            a.value = email; b.value = password;  // no input event: the server's copies stay empty
+        }''', ['anna@pulse.demo', PASSWORD])
+        await page.get_by_role('button', name='Log in').click()
+        await expect(page).not_to_have_url(re.compile(r'/login'), timeout=20_000)
+    finally:
+        await context.close()
+    for _ in range(5):
+        context = await e2e.browser.new_context(viewport=VIEWPORT, locale='en-GB')
+        try:
+            page = await context.new_page()
+            await page.goto(e2e.url + '/login', wait_until='commit')
+            await page.get_by_label('Email').fill('anna@pulse.demo')
+            await page.get_by_label('Password').fill(PASSWORD)
+            await page.get_by_role('button', name='Log in').click()
+            await expect(page).not_to_have_url(re.compile(r'/login'), timeout=20_000)
+        finally:
+            await context.close()
