@@ -5,6 +5,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -49,10 +50,40 @@ class AuthMiddleware(BaseHTTPMiddleware):
               and not (path == PUBLIC_HELP[0] or path.startswith(PUBLIC_HELP[1]))
               and not app.storage.user.get('user_id')):
             return RedirectResponse('/login')
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+        return await call_next(request)
+
+
+def install_security_headers(app: Any) -> None:
+    """Wrap the app's middleware stack from the outside (built at the first request), after the API, the error
+    intake and the health checks wrapped it: their answers too carry the headers."""
+    if getattr(app, 'pulse_security_headers', False):
+        return
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: SecurityHeadersMiddleware(build())
+    app.pulse_security_headers = True
+
+
+class SecurityHeadersMiddleware:
+    """``SECURITY_HEADERS`` on every HTTP answer — pages, redirects, refusals, downloads, the API, /healthz, the error
+    report ingest — unless the answer set its own (downloads: their stricter CSP). Outermost, so that no answer from
+    a layer further in goes without them."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.headers = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope['type'] != 'http':
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message) -> None:
+            if message['type'] == 'http.response.start':
+                present = {name.lower() for name, _ in message.get('headers') or []}
+                message['headers'] = [*(message.get('headers') or []),
+                                      *((n, v) for n, v in self.headers if n not in present)]
+            await send(message)
+        await self.app(scope, receive, with_headers)
 
 
 def _upload_refusal(request: Request) -> Response | None:
@@ -157,11 +188,12 @@ def build_app() -> None:
     error_reports.install(app)  # /api/{source}/envelope/ and /store/ (the Sentry SDK's protocol)
     from .ops import http as ops_http
     ops_http.install(app)  # /healthz, /readyz, /metrics in front of everything; request ids and latency
+    install_security_headers(app)  # around all of it: every answer carries them
     session.register()  # /login/finish and /logout: a new session id at each
     guard.install()  # each socket message bound to its own page and session (components/guard.py)
     app.on_delete(housekeeping.release)  # every closed page: what it leaves in process-wide caches is released
     app.add_middleware(AuthMiddleware)
-    upload_limit.install(app)  # added last, so outermost: over-size uploads are refused before anything reads them
+    upload_limit.install(app)  # (nearly) outermost: over-size uploads are refused before anything reads them
     from pages import errors
     app.add_exception_handler(RequestValidationError, errors.bad_request)
     app.add_exception_handler(404, errors.not_found)  # every error page is part of the app (pages/errors.py)

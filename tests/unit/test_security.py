@@ -559,3 +559,20 @@ async def test_pending_uploads_have_a_budget_per_person_over_all_their_pages(app
     first.find(marker='pending-file').elements.pop().set_value(False)  # remove one file on the first page
     await upload(second, 'three.txt')
     await second.should_see('three.txt (1000 B)')
+
+
+async def test_every_kind_of_answer_carries_the_security_headers(app_world, user: User) -> None:
+    """Not only pages: the sign-in redirect, a refused upload, the API's problem answers, the health checks and the
+    error-report ingest answered without them (they come from layers in front of the pages' middleware)."""
+    answers = {
+        'redirect to sign in': await user.http_client.get('/tickets'),
+        'api without a token': await user.http_client.get('/api/v1/me'),
+        'health': await user.http_client.get('/healthz'),
+        'ingest with a wrong key': await user.http_client.post('/api/1/store/', content=b'{}'),
+        'upload without a page': await user.http_client.post('/_nicegui/client/x/upload/1', content=b'x'),
+    }
+    for what, answer in answers.items():
+        assert answer.headers.get('x-frame-options') == 'DENY', (what, answer.status_code)
+        assert answer.headers.get('x-content-type-options') == 'nosniff', what
+        assert "frame-ancestors 'none'" in answer.headers.get('content-security-policy', ''), what
+    assert answers['redirect to sign in'].status_code in (302, 303, 307)
