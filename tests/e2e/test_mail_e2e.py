@@ -68,7 +68,8 @@ async def test_a_mail_becomes_a_ticket_live_and_its_reply_a_live_entry(e2e, imap
     ref = (await link.inner_text()).strip()
     await link.click()
     await expect(anna.page).to_have_url(re.compile(f'/tickets/{ref}$'), timeout=20_000)
-    await expect(anna.page.get_by_role('textbox', name='Description')).to_have_value('Every second page jams since this morning.')
+    description = anna.page.get_by_role('textbox', name='Description')
+    await expect(description).to_have_value('Every second page jams since this morning.')
     reply = (f'It works again after a restart ({tag}).\n\nOn Mon, 1 Dec 2026 at 10:00, Pulse Live '
              f'<support@pulse.demo> wrote:\n> Please restart the scanner.\n> Anna')
     await asyncio.to_thread(imap_server.append, _mail(f'Re: [{ref}] {subject}', reply))
