@@ -228,6 +228,10 @@ def cmd_serve(args) -> None:
                 await seed_demo()
         asyncio.run(_with_db(seed))
         print_demo_logins()
+    # NiceGUI keeps each browser session's storage in files under ./.nicegui of whatever directory the process was
+    # started in (read once, when nicegui is imported): beside the installation's other data instead
+    import os
+    os.environ.setdefault('NICEGUI_STORAGE_PATH', str((get_settings().data_dir / 'sessions').resolve()))
     from nicegui import ui
 
     from .app import build_app, run_kwargs

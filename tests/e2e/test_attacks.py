@@ -269,3 +269,10 @@ async def test_logging_in_before_the_page_has_connected_still_logs_in(e2e) -> No
             await expect(page).not_to_have_url(re.compile(r'/login'), timeout=20_000)
         finally:
             await context.close()
+
+
+async def test_browser_sessions_are_kept_in_the_data_directory_not_where_the_server_started(e2e) -> None:
+    await e2e.login('anna@pulse.demo')
+    workdir = e2e.server.log_path.parent  # the server's working directory; its data directory is workdir/data
+    assert not (workdir / '.nicegui').exists()
+    assert list((workdir / 'data' / 'sessions').glob('storage-*'))
