@@ -52,5 +52,5 @@ def test_the_server_bounds_a_request_head_and_keeps_the_cookie_to_https_behind_t
     try:
         assert run_kwargs()['session_middleware_kwargs'] == {'https_only': True}
     finally:
-        monkeypatch.delenv('PULSE_BASE_URL')
-        reset_settings()
+        monkeypatch.undo()  # the environment as it was (the suite's own base URL), then settings read from it again:
+        reset_settings()  # settings cached from this test's address refused every later test's sockets (origin)
