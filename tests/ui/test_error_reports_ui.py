@@ -67,14 +67,19 @@ async def test_agents_and_customers_do_not_get_the_admin_page(user: User, people
     await user.should_not_see('New source')
 
 
+async def _group_and_ticket(source: ErrorSource) -> tuple[ErrorGroup, Ticket]:
+    """The source's one error group and the ticket it opened."""
+    async with db.session() as s:
+        group = (await s.execute(select(ErrorGroup).where(ErrorGroup.source_id == source.id))).scalar_one()
+        return group, await s.get(Ticket, group.ticket_id)
+
+
 async def test_ticket_page_shows_error_details_to_staff_live(user: User, people) -> None:
     error_reports.reset()
     source = await _source(people)
     info = await error_reports.source_keys.get(source.public_key)
     await error_reports.grouper.record(info, ingest.error_event(EVENT))
-    async with db.session() as s:
-        group = (await s.execute(select(ErrorGroup).where(ErrorGroup.source_id == source.id))).scalar_one()
-        ticket = await s.get(Ticket, group.ticket_id)
+    group, ticket = await _group_and_ticket(source)
     await login(user, 'ben@pulse.demo')
     await user.open(f'/tickets/{ticket.reference}')
     await user.should_see(marker='error-details')
@@ -115,9 +120,7 @@ async def test_a_stack_trace_is_shown_as_text_whatever_its_frames_say(user: User
         {'module': 'shop.x```<b>', 'function': '<img src=x>', 'lineno': 1}]}}]}}
     await error_reports.grouper.record(info, ingest.error_event(event))
     await error_reports.grouper.flush()
-    async with db.session() as s:
-        group = (await s.execute(select(ErrorGroup).where(ErrorGroup.source_id == source.id))).scalar_one()
-        ticket = await s.get(Ticket, group.ticket_id)
+    _, ticket = await _group_and_ticket(source)
     await login(user, 'ben@pulse.demo')
     await user.open(f'/tickets/{ticket.reference}')
     await user.should_see(marker='error-stack')
