@@ -112,6 +112,8 @@ def init(url: str, *, schema: str | None = None) -> AsyncEngine:
     index.install()  # every session keeps the search index in its own transaction
     from .models import config_version
     config_version.install()  # every write to the configuration bumps its version in its own transaction
+    from .queries import lookups
+    lookups.install()  # a commit of this process that changes a form's list drops the process's copy of it
     _sessionmaker = async_sessionmaker(_engine, expire_on_commit=False)
     _inline_engine = make_inline_engine(url)
     _inline_sessionmaker = (async_sessionmaker(_inline_engine, expire_on_commit=False)
@@ -152,6 +154,8 @@ async def dispose() -> None:
         await _inline_engine.dispose()
     _engine = _inline_engine = None
     _sessionmaker = _inline_sessionmaker = None
+    from .queries import lookups
+    lookups.forget_all()  # the lists kept were another database's
 
 
 def engine() -> AsyncEngine:

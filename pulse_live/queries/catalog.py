@@ -1,4 +1,5 @@
-"""Choices for forms: types, priorities, services, queues, resolution codes, people."""
+"""Choices for forms: types, priorities, services, queues, resolution codes, people. The lists every ticket page
+asks for are kept by the process for a moment (``lookups.py``: a write of this process drops them at once)."""
 from __future__ import annotations
 
 from sqlalchemy import func, or_, select
@@ -15,78 +16,105 @@ from ..models import (
     TicketType,
     User,
 )
+from .lookups import kept
 
 
 async def ticket_types() -> dict[int, str]:
-    async with db.session() as s:
-        rows = await s.execute(select(TicketType.id, TicketType.name).where(TicketType.is_active.is_(True))
-                               .order_by(TicketType.position, TicketType.id))
-        return dict(rows.all())
+    async def load() -> dict[int, str]:
+        async with db.session() as s:
+            rows = await s.execute(select(TicketType.id, TicketType.name).where(TicketType.is_active.is_(True))
+                                   .order_by(TicketType.position, TicketType.id))
+            return dict(rows.all())
+    return await kept(('ticket_types',), load)
 
 
 async def priorities(include_id: int | None = None) -> dict[int, str]:
     """The active scale's priorities (plus a ticket's current one from an older scale)."""
-    async with db.session() as s:
-        rows = await s.execute(select(Priority.id, Priority.name).join(PriorityScale)
-                               .where(or_(PriorityScale.is_active.is_(True), Priority.id == include_id))
-                               .order_by(Priority.rank))
-        return dict(rows.all())
+    async def load() -> dict[int, str]:
+        async with db.session() as s:
+            rows = await s.execute(select(Priority.id, Priority.name).join(PriorityScale)
+                                   .where(or_(PriorityScale.is_active.is_(True), Priority.id == include_id))
+                                   .order_by(Priority.rank))
+            return dict(rows.all())
+    return await kept(('priorities', include_id), load)
 
 
 async def priority_colors() -> dict[int, str]:
-    async with db.session() as s:
-        return dict((await s.execute(select(Priority.id, Priority.color))).all())
+    async def load() -> dict[int, str]:
+        async with db.session() as s:
+            return dict((await s.execute(select(Priority.id, Priority.color))).all())
+    return await kept(('priority_colors',), load)
 
 
 async def services() -> dict[int, str]:
-    async with db.session() as s:
-        rows = await s.execute(select(Service.id, Service.name).where(Service.is_active.is_(True))
-                               .order_by(Service.name))
-        return dict(rows.all())
+    async def load() -> dict[int, str]:
+        async with db.session() as s:
+            rows = await s.execute(select(Service.id, Service.name).where(Service.is_active.is_(True))
+                                   .order_by(Service.name))
+            return dict(rows.all())
+    return await kept(('services',), load)
 
 
 async def queues() -> dict[int, str]:
-    async with db.session() as s:
-        return dict((await s.execute(select(Queue.id, Queue.name).order_by(Queue.name))).all())
+    async def load() -> dict[int, str]:
+        async with db.session() as s:
+            return dict((await s.execute(select(Queue.id, Queue.name).order_by(Queue.name))).all())
+    return await kept(('queues',), load)
 
 
 async def resolution_codes() -> dict[int, str]:
-    async with db.session() as s:
-        rows = await s.execute(select(ResolutionCode.id, ResolutionCode.name)
-                               .where(ResolutionCode.is_active.is_(True)).order_by(ResolutionCode.id))
-        return dict(rows.all())
+    async def load() -> dict[int, str]:
+        async with db.session() as s:
+            rows = await s.execute(select(ResolutionCode.id, ResolutionCode.name)
+                                   .where(ResolutionCode.is_active.is_(True)).order_by(ResolutionCode.id))
+            return dict(rows.all())
+    return await kept(('resolution_codes',), load)
 
 
 async def agents() -> dict[int, str]:
-    async with db.session() as s:
-        rows = await s.execute(select(User.id, User.display_name)
-                               .where(User.role.in_([r.value for r in STAFF_ROLES]), User.is_active.is_(True))
-                               .order_by(User.display_name))
-        return dict(rows.all())
+    async def load() -> dict[int, str]:
+        async with db.session() as s:
+            rows = await s.execute(select(User.id, User.display_name)
+                                   .where(User.role.in_([r.value for r in STAFF_ROLES]), User.is_active.is_(True))
+                                   .order_by(User.display_name))
+            return dict(rows.all())
+    return await kept(('agents',), load)
 
 
 async def customers() -> dict[int, str]:
-    async with db.session() as s:
-        rows = await s.execute(select(User.id, User.display_name, Organisation.name).join(Organisation)
-                               .where(User.role == 'customer', User.is_active.is_(True)).order_by(User.display_name))
-        return {uid: f'{name} ({org})' for uid, name, org in rows.all()}
+    async def load() -> dict[int, str]:
+        async with db.session() as s:
+            rows = await s.execute(select(User.id, User.display_name, Organisation.name).join(Organisation)
+                                   .where(User.role == 'customer', User.is_active.is_(True))
+                                   .order_by(User.display_name))
+            return {uid: f'{name} ({org})' for uid, name, org in rows.all()}
+    return await kept(('customers',), load)
 
 
 async def users_matching(text: str, *, limit: int = 10) -> dict[int, str]:
     pattern = f'%{text.strip().lower()}%'
-    async with db.session() as s:
-        rows = await s.execute(select(User.id, User.display_name, User.email)
-                               .where(User.is_active.is_(True),
-                                      or_(func.lower(User.display_name).like(pattern),
-                                          func.lower(User.email).like(pattern)))
-                               .order_by(User.display_name).limit(limit))
-        return {uid: f'{name} <{email}>' for uid, name, email in rows.all()}
+
+    async def load() -> dict[int, str]:
+        async with db.session() as s:
+            rows = await s.execute(select(User.id, User.display_name, User.email)
+                                   .where(User.is_active.is_(True),
+                                          or_(func.lower(User.display_name).like(pattern),
+                                              func.lower(User.email).like(pattern)))
+                                   .order_by(User.display_name).limit(limit))
+            return {uid: f'{name} <{email}>' for uid, name, email in rows.all()}
+
+    if text.strip():  # what somebody types: read as typed
+        return await load()
+    return await kept(('users_matching', limit), load)  # everybody (the team's candidates on every ticket page)
 
 
 async def mention_candidates() -> list[dict[str, str]]:
     """Users who published their business card, for @-completion."""
-    async with db.session() as s:
-        rows = await s.execute(select(User.handle, User.display_name)
-                               .where(User.card_published.is_(True), User.handle.is_not(None), User.is_active.is_(True))
-                               .order_by(User.handle))
-        return [{'handle': h, 'name': n} for h, n in rows.all() if h]
+    async def load() -> list[dict[str, str]]:
+        async with db.session() as s:
+            rows = await s.execute(select(User.handle, User.display_name)
+                                   .where(User.card_published.is_(True), User.handle.is_not(None),
+                                          User.is_active.is_(True))
+                                   .order_by(User.handle))
+            return [{'handle': h, 'name': n} for h, n in rows.all() if h]
+    return await kept(('mention_candidates',), load)

@@ -26,6 +26,7 @@ from ..models import (
     TicketType,
     User,
 )
+from . import lookups
 from . import sla as sla_queries
 
 WORKABLE = ACTIVE_STATUSES  # open, in progress, waiting for the customer
@@ -277,10 +278,14 @@ async def queue_summaries(viewer: User) -> list[QueueSummary]:
 async def queues_not_takeable(viewer: User) -> frozenset[int]:
     """Queues whose tickets the viewer may not take (``auth.can_take_from_queue``): the lists hide Take there."""
     _require_staff(viewer)
-    async with db.session() as s:
-        members: dict[int, set[int]] = {}
-        for queue_id, user_id in (await s.execute(select(QueueMember.queue_id, QueueMember.user_id))).all():
-            members.setdefault(queue_id, set()).add(user_id)
+
+    async def load() -> dict[int, set[int]]:
+        async with db.session() as s:
+            members: dict[int, set[int]] = {}
+            for queue_id, user_id in (await s.execute(select(QueueMember.queue_id, QueueMember.user_id))).all():
+                members.setdefault(queue_id, set()).add(user_id)
+            return members
+    members = await lookups.kept(('queue_members',), load)  # the same for every page: kept a moment (lookups.py)
     return frozenset(q for q, ids in members.items() if not auth.can_take_from_queue(viewer, ids))
 
 
