@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar, cast
 
-from nicegui import ui
+from nicegui import Client, context, ui
 
 from pulse_live.errors import UNAVAILABLE_MESSAGE, ServiceError, Unavailable, is_unavailable
 
@@ -39,20 +39,43 @@ async def attempt(call: Awaitable[T], *, success: str = '', level: Literal['nega
     """Await ``call``; on a ``ServiceError`` show its message (``level``) and return a false Outcome, otherwise show
     ``success`` (if any) and return the result. Errors of the ``handled`` kinds are not shown: the caller handles them
     (``outcome.error``), e.g. a ``StaleWrite`` answered with the fresh state."""
+    client = _client_here()
     try:
         value = await call
     except ServiceError as e:
         if not isinstance(e, handled):
-            ui.notify(str(e), type=level, multi_line=True)
+            notify(client, str(e), type=level, multi_line=True)
         return Outcome(False, cast(T, None), error=e)
     except Exception as e:
         if not is_unavailable(e):
             raise
-        ui.notify(UNAVAILABLE_MESSAGE, type='negative', multi_line=True)  # passing: the page stays as it was
+        notify(client, UNAVAILABLE_MESSAGE, type='negative', multi_line=True)  # passing: the page stays as it was
         return Outcome(False, cast(T, None), error=Unavailable(UNAVAILABLE_MESSAGE))
     if success:
-        ui.notify(success, type='positive')
+        notify(client, success, type='positive')
     return Outcome(True, value)
+
+
+def _client_here() -> Client | None:
+    try:
+        return context.client
+    except RuntimeError:
+        return None
+
+
+def notify(client: Client | None, message: str, **kwargs: Any) -> None:
+    """``ui.notify`` on the page that asked, even when the control that asked is gone meanwhile (a second click on
+    Take arrives after the first one's refresh removed that row: NiceGUI raised "the parent element this slot
+    belongs to has been deleted"); nothing when the page itself is gone."""
+    try:
+        context.client  # noqa: B018 (raises when the current slot's element was deleted)
+    except RuntimeError:
+        if client is None or client.is_deleted:
+            return
+        with client.layout:
+            ui.notify(message, **kwargs)
+        return
+    ui.notify(message, **kwargs)
 
 
 class AdminState:

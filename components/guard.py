@@ -158,11 +158,48 @@ def _problem(client: Client, msg: dict) -> str:
         args = [None if arg is None else json.loads(arg) for arg in msg.get('args') or []]
     except (TypeError, ValueError):
         return 'got malformed arguments on'
+    if sum(len(arg) for arg in msg.get('args') or [] if isinstance(arg, str)) > MAX_EVENT_ARGS_CHARS:
+        return 'got arguments larger than any control sends on'
     listener = sender._event_listeners[msg['listener_id']]  # pylint: disable=protected-access
     if (isinstance(sender, ValueElement) and _same_event(listener.type, f'update:{sender.VALUE_PROP}')
             and not _value_fits(sender, args[0] if len(args) == 1 else args)):
         return 'got a value of the wrong kind for its element on'
+    if isinstance(sender, ui.table) and not _table_event_fits(sender, listener.type, args):
+        return 'got a table event that table does not send on'
+    if listener.type in ('sub_pages_open', 'sub_pages_navigate'):
+        return 'asked for sub pages, which no page has, on'
     return ''
+
+
+# an event's arguments as the browser sends them (JSON text): a message of MESSAGE_LIMIT characters, escaped, fits
+MAX_EVENT_ARGS_CHARS = 256 * 1024
+ADDED_CHOICE_CHARS = 200  # a choice typed into a select that takes new ones (a tier, a time zone)
+ADDED_CHOICES_MAX = 500   # … and how many choices such a select may come to hold
+PAGINATION_KEYS = frozenset({'sortBy', 'descending', 'page', 'rowsPerPage', 'rowsNumber'})
+
+
+def _table_event_fits(table: ui.table, kind: str, args: list) -> bool:
+    """A table's own events (NiceGUI keeps what they send: ``selected`` grows by every ``selection`` event's rows,
+    ``pagination`` is stored as sent): only a table that offers selection takes a selection, and only of rows it
+    shows; pagination and full screen only in the shape Quasar sends."""
+    value = args[0] if len(args) == 1 else None
+    if kind == 'selection':
+        if table.selection == 'none' or not isinstance(value, dict):
+            return False
+        shown = {row.get(table.row_key) for row in table.rows}
+        rows, keys = value.get('rows'), value.get('keys')
+        return (isinstance(value.get('added'), bool) and isinstance(rows, list) and isinstance(keys, list)
+                and len(rows) <= len(shown) and len(keys) <= len(shown)
+                and all(isinstance(row, dict) and row in table.rows for row in rows)
+                and all(isinstance(key, (str, int)) and key in shown for key in keys))
+    if _same_event(kind, 'update:pagination'):
+        return (isinstance(value, dict) and set(value) <= PAGINATION_KEYS
+                and all(v is None or (isinstance(v, (bool, int, float)) and not (isinstance(v, float) and not
+                                                                             math.isfinite(v)))
+                        or (isinstance(v, str) and len(v) <= 100) for v in value.values()))
+    if _same_event(kind, 'update:fullscreen'):
+        return isinstance(value, bool)
+    return True
 
 
 def _same_event(a: str, b: str) -> bool:
@@ -184,7 +221,8 @@ def _value_fits(element: ValueElement, value: Any) -> bool:
         def choice(item: Any) -> bool:
             return ((isinstance(item, dict) and isinstance(item.get('value'), int)
                      and not isinstance(item.get('value'), bool) and 0 <= item['value'] < len(element._values))
-                    or (adds and isinstance(item, str)))
+                    or (adds and isinstance(item, str) and 0 < len(item) <= ADDED_CHOICE_CHARS
+                        and (item in element._values or len(element._values) < ADDED_CHOICES_MAX)))
         if value is None:
             return True
         if element.multiple:

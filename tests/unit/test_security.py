@@ -7,6 +7,8 @@ websocket (events crafted for elements that are not on the customer's page; forb
 """
 from __future__ import annotations
 
+import asyncio
+
 import json
 import logging
 import os
@@ -421,6 +423,78 @@ async def test_values_of_the_wrong_kind_are_refused_before_any_handler(app_world
     _socket_event(sid, {'client_id': user.client.id, 'id': priority.id, 'listener_id': lid, 'type': 'update:modelValue',
                         'args': [json.dumps({'value': other, 'label': priority._labels[other]})]})
     assert priority.value == priority._values[other]  # a choice as the browser sends it still arrives
+
+
+async def test_a_table_keeps_nothing_a_socket_sends_it(app_world, user: User, caplog) -> None:
+    """The attack sent Carl's request list (a table without selection) selection events of 500 KB rows from one
+    socket: NiceGUI appended every event's rows to the table's ``selected`` and sent the whole list back — the
+    server grew to 3.3 GB. Selection, pagination and full-screen events are refused unless the table sends them
+    in that shape; sub-page navigation (no page has sub pages) and over-large arguments are refused too."""
+    await login(user, 'carl@acme.demo', expect='My requests')
+    await user.open('/portal')
+    await user.should_see(kind=ui.table)
+    table = user.find(kind=ui.table).elements.pop()
+    listeners = {listener.type: lid for lid, listener in table._event_listeners.items()}
+    layout = user.client.layout
+    layout_listeners = {listener.type: lid for lid, listener in layout._event_listeners.items()}
+    sid = _sid(user)
+    big_row = {'id': 1, 'blob': 'x' * 200_000}
+    crafted = [
+        (table, listeners['selection'], [json.dumps({'added': True, 'rows': [big_row], 'keys': [1]})]),
+        (table, listeners['selection'], [json.dumps(['not', 'a', 'dict'])]),
+        (table, listeners['update:pagination'], [json.dumps({'page': 1, 'junk': 'x' * 1000})]),
+        (table, listeners['update:pagination'], [json.dumps({'sortBy': 'y' * 5000})]),
+        (table, listeners['update:fullscreen'], [json.dumps({'x': 1})]),
+        (table, listeners['update:pagination'], [json.dumps('z' * 300_000)]),  # too large, whatever it is
+    ]
+    crafted += [(layout, layout_listeners[kind], [json.dumps('/admin')]) for kind in ('sub_pages_open',
+                                                                                       'sub_pages_navigate')
+                if kind in layout_listeners]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        for element, lid, args in crafted:
+            _socket_event(sid, {'client_id': user.client.id, 'id': element.id, 'listener_id': lid,
+                                'type': element._event_listeners[lid].type, 'args': args})
+    await asyncio.sleep(0.1)
+    assert table.selected == []
+    assert set(table.pagination) <= {'rowsPerPage', 'sortBy', 'descending', 'page', 'rowsNumber'}
+    assert 'junk' not in table.pagination and len(str(table.pagination)) < 200
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert sum('refused' in r.getMessage() for r in caplog.records) == len(crafted), caplog.text
+    _socket_event(sid, {'client_id': user.client.id, 'id': table.id, 'listener_id': listeners['update:pagination'],
+                        'type': 'update:pagination',
+                        'args': [json.dumps({'sortBy': 'updated', 'descending': True, 'page': 2, 'rowsPerPage': 10})]})
+    assert table.pagination['page'] == 2  # pagination as Quasar sends it still arrives
+
+
+async def test_a_select_that_takes_new_choices_takes_them_within_bounds(app_world, user: User, caplog) -> None:
+    """A select where an admin may type a new choice (an organisation's tier) kept every string sent as a new
+    option: now a choice of at most 200 characters, and no more once the select holds 500."""
+    await login(user, 'admin@pulse.demo')
+    await user.open('/organisations')
+    await user.should_see(marker='org-new')
+    user.find(marker='org-new').click()
+    await user.should_see(marker='org-tier')
+    tier = user.find(marker='org-tier').elements.pop()
+    lid = next(lid for lid, listener in tier._event_listeners.items() if listener.type == 'update:modelValue')
+    sid = _sid(user)
+
+    def send(value) -> None:
+        _socket_event(sid, {'client_id': user.client.id, 'id': tier.id, 'listener_id': lid,
+                            'type': 'update:modelValue', 'args': [json.dumps(value)]})
+    before = len(tier.options)
+    with caplog.at_level(logging.WARNING):
+        send('t' * 201)
+        send('')
+    assert len(tier.options) == before
+    send('platinum')
+    assert 'platinum' in tier.options and tier.value == 'platinum'  # a new choice as typed still arrives
+    with user.client:
+        tier.set_options([f'tier {i}' for i in range(500)], value='tier 0')
+    send('one too many')
+    assert 'one too many' not in tier.options
+    send('tier 7')  # an existing choice, typed
+    assert tier.value == 'tier 7'
 
 
 async def test_an_event_for_another_persons_page_is_refused_on_the_senders_socket(app_world, create_user,
