@@ -139,6 +139,7 @@ class TokenCache:
         self._pinned = bus  # a given bus (tests: another process's); else the current one
         self._bus: Bus | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self.generation = 0  # moves whenever an entry is forgotten: an answer read before that is not kept
 
     def _follow_bus(self) -> None:
         bus = self._pinned or get_bus()
@@ -146,6 +147,7 @@ class TokenCache:
             if self._unsubscribe is not None:
                 self._unsubscribe()
             self._entries.clear()  # what the old bus would have told us is unknown
+            self.generation += 1
             self._bus, self._unsubscribe = bus, bus.subscribe(self.on_event)
 
     def __len__(self) -> int:
@@ -159,18 +161,24 @@ class TokenCache:
             return None
         return hit
 
-    def put(self, digest: str, user: User, token: ApiToken) -> None:
+    def put(self, digest: str, user: User, token: ApiToken, *, read_at: int | None = None) -> None:
+        """Keep an accepted token; ``read_at``: the ``generation`` before it was read — if something was forgotten
+        since (a revocation committed while this request waited for the database), it is not kept."""
         self._follow_bus()
+        if read_at is not None and read_at != self.generation:
+            return
         self._entries[digest] = _Accepted(user, token, time.monotonic() + self.ttl)
         self._entries.move_to_end(digest)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
     def forget_token(self, token_id: int) -> None:
+        self.generation += 1
         for digest in [d for d, e in self._entries.items() if e.token.id == token_id]:
             del self._entries[digest]
 
     def forget_user(self, user_id: int) -> None:
+        self.generation += 1
         for digest in [d for d, e in self._entries.items() if e.user.id == user_id]:
             del self._entries[digest]
 
@@ -181,6 +189,7 @@ class TokenCache:
             self.forget_user(event.user_id)
 
     def clear(self) -> None:
+        self.generation += 1
         self._entries.clear()
 
 
@@ -198,6 +207,7 @@ async def authenticate(token: str, *, now: datetime | None = None,
     now = now or utcnow()
     digest = hash_token(token)
     hit = tokens.get(digest)
+    read_at = tokens.generation
     if hit is not None:
         api_token, user = hit.token, hit.user
         if api_token.expires_at is not None and api_token.expires_at <= now:
@@ -221,8 +231,12 @@ async def authenticate(token: str, *, now: datetime | None = None,
             raise TokenRefused('The account of this token is not active.')
     if api_token.last_used_at is None or now - api_token.last_used_at >= LAST_USED_RESOLUTION:
         async with db.write_lock(), db.session() as w, w.begin():  # (SQLite: one writer at a time, see db.py)
-            await w.execute(update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=now)
-                            .execution_options(synchronize_session=False))
+            stamped = await w.execute(update(ApiToken).where(ApiToken.id == api_token.id,
+                                                             ApiToken.revoked_at.is_(None))
+                                      .values(last_used_at=now).execution_options(synchronize_session=False))
+        if stamped.rowcount == 0:  # revoked while this request waited for the database (e.g. behind the revocation)
+            auth.refused(user, 'use the revoked API token', api_token.prefix)
+            raise TokenRefused('The token was revoked.')
         api_token.last_used_at = now
-    tokens.put(digest, user, api_token)
+    tokens.put(digest, user, api_token, read_at=read_at)
     return user, api_token

@@ -2,6 +2,7 @@
 problem+json."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import timedelta
 
@@ -97,6 +98,31 @@ async def test_expired_revoked_and_inactive_tokens_are_refused(client, token_for
     await deactivate_customer(admin, eva)
     answer = await client.get('/me', headers=inactive)
     assert (answer.status_code, answer.json()['detail']) == (401, 'The account of this token is not active.')
+
+
+async def test_requests_waiting_behind_a_revocation_do_not_keep_the_token_alive(client, token_for, people):
+    """The attack fired 40 requests with a fresh token as its owner confirmed Revoke: the requests read the token
+    (valid), waited for the database behind the revocation, then stamped its use and kept it in the process's cache
+    *after* the revocation had emptied it — the revoked token answered 200 for ten more seconds."""
+    carl = people.users['carl@acme.demo']
+    header = await token_for('carl@acme.demo')
+    token_id = (await api_tokens.list_tokens(actor=carl))[0].id
+    locked = asyncio.Event()
+
+    async def revoke_while_requests_wait() -> None:
+        async with db.write_lock():  # the revocation holds the database (SQLite: one writer; PostgreSQL: no-op)
+            locked.set()
+            await asyncio.sleep(0.3)  # meanwhile the requests read the token and queue for the database
+            await api_tokens.revoke_token(actor=carl, token_id=token_id)
+    revoking = asyncio.create_task(revoke_while_requests_wait())
+    await locked.wait()
+    answers = await asyncio.gather(*(client.get('/me', headers=header) for _ in range(20)))
+    await revoking
+    if db.is_sqlite():  # they waited behind the revocation: refused, not answered with a revoked token
+        assert {a.status_code for a in answers} == {401}, [a.status_code for a in answers]
+    for _ in range(5):  # and nothing kept it: every later request is refused at once
+        answer = await client.get('/me', headers=header)
+        assert (answer.status_code, answer.json()['detail']) == (401, 'The token was revoked.')
 
 
 async def test_a_read_token_may_not_write(client, token_for):
