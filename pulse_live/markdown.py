@@ -74,6 +74,22 @@ def is_same_origin(src: str) -> bool:
     return own is not None and own[1] != '' and _origin(url) == own
 
 
+_LINK_DEPTH = 'pulse_link_depth'
+
+
+def _mark_link_depths(tokens: Sequence[Token]) -> None:
+    """Note on every image of an inline run how many links are open before it, in one pass over the run (asking
+    each image to count the tokens before it made a paragraph of many images quadratic)."""
+    depth = 0
+    for t in tokens:
+        if t.type == 'link_open':
+            depth += 1
+        elif t.type == 'link_close':
+            depth -= 1
+        elif t.type == 'image':
+            t.meta[_LINK_DEPTH] = depth
+
+
 def _image(renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: Any) -> str:
     """An image of this site as an image; one from elsewhere as a plain link to it, never fetched by the reader's
     browser (a tracking pixel tells the sender who read the message, when and from where)."""
@@ -82,8 +98,9 @@ def _image(renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: O
     if is_same_origin(src):
         return renderer.image(tokens, idx, options, env)
     label = escapeHtml(renderer.renderInlineAsText(token.children or [], options, env) or src)
-    depth = sum((t.type == 'link_open') - (t.type == 'link_close') for t in tokens[:idx])
-    if depth > 0:  # already inside a link (``[![logo](https://…)](https://…)``): its text only, no link in a link
+    if _LINK_DEPTH not in token.meta:
+        _mark_link_depths(tokens)
+    if token.meta[_LINK_DEPTH] > 0:  # inside a link (``[![logo](https://…)](https://…)``): its text, no link in a link
         return label
     title = str(token.attrGet('title') or '')
     return (f'<a href="{escapeHtml(src)}" target="_blank" rel="noopener noreferrer nofollow"'
