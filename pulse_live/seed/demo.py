@@ -247,7 +247,7 @@ async def _seed_tickets(tickets_count: int, rng: random.Random, changes: list[tu
         agent = agents[i % len(agents)]
         speakers = [agent, customer]
         for n, line in enumerate(lines):
-            await chatter.post_message(actor=speakers[n % 2], ticket_id=ticket.id, body=line)
+            await chatter.post_message(actor=speakers[n % 2], ticket_id=ticket.id, body=line, rate_limited=False)
         if i % 4 == 1:
             await chatter.post_message(actor=agent, ticket_id=ticket.id, internal=True,
                                        body=f'Internal: checked similar tickets, '

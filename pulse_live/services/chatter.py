@@ -1,6 +1,7 @@
 """Post messages and internal notes (with attachments and @mentions) to a ticket's chatter."""
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 
@@ -8,8 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import auth, db, storage
-from ..errors import ValidationError
-from ..models import STAFF_ROLES, Attachment, EventKind, EventMention, Ticket, TicketEvent, User, utcnow
+from ..config import get_settings
+from ..errors import TooMany, ValidationError
+from ..models import STAFF_ROLES, Attachment, EventKind, EventMention, Role, Ticket, TicketEvent, User, utcnow
 from . import sla
 from .ticket_write import TicketWrite, ticket_write
 
@@ -71,8 +73,10 @@ def _closed(actor: User) -> Callable[[Ticket], str]:
 
 
 async def post_message(*, actor: User, ticket_id: int, body: str, internal: bool = False,
-                       files: list[storage.UploadedFile] | None = None) -> TicketEvent:
-    """Add a public reply or an internal note (agents only); files become attachments of the entry."""
+                       files: list[storage.UploadedFile] | None = None, rate_limited: bool = True) -> TicketEvent:
+    """Add a public reply or an internal note (agents only); files become attachments of the entry. A customer
+    posts at most ``customer_messages_per_minute`` (``rate_limited=False``: the mail intake, which has limits of its
+    own, and the demo data)."""
     files = files or []
     body = (body or '').replace('\r\n', '\n').strip()
     if not body and not files:
@@ -81,6 +85,13 @@ async def post_message(*, actor: User, ticket_id: int, body: str, internal: bool
         raise ValidationError(f'The message is too long ({len(body)} characters; at most {MAX_MESSAGE}).')
     if internal and not auth.can_see_internal(actor):
         raise auth.deny(actor, 'write an internal note on ticket', ticket_id, 'Only agents can write internal notes.')
+    if rate_limited and actor.role == Role.CUSTOMER:  # before anything is stored: each reaches every watching agent
+        from ..rate_limit import get_limiter
+        rate = get_settings().customer_messages_per_minute
+        wait = await get_limiter().take(f'customer-messages:{actor.id}', rate)
+        if wait > 0:
+            raise TooMany(f'You sent {rate} messages within a minute; please wait {math.ceil(wait)} s before the '
+                          'next one.', retry_after_s=math.ceil(wait))
     storage.check_limits(files)
     stored = [(f, await storage.store(f.data)) for f in files]
     async with ticket_write(actor, ticket_id, action='post to', kind='message', closed=_closed(actor)) as w:

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from pulse_live import db, storage
-from pulse_live.config import get_settings
+from pulse_live.config import get_settings, reset_settings
 from pulse_live.errors import NotFound, PermissionDenied, ValidationError
 from pulse_live.models import Attachment, EventKind, EventMention, ResolutionCode, TicketEvent
 from pulse_live.queries.tickets import attachment_for_download, ticket_events
@@ -144,3 +144,29 @@ async def test_too_many_files_are_refused_by_the_services(people):
     assert (messages, stored) == (0, 0)
     # exactly the limit is fine
     await chatter.post_message(actor=carl, ticket_id=ticket.id, body='the allowed number', files=files[:limit])
+
+
+async def test_a_customer_posting_in_a_burst_is_asked_to_wait(people, monkeypatch):
+    """Customers' messages had no limit (only new requests had): a flood of replies over the portal's socket or the
+    API reached every agent watching the ticket. Now a burst of ``customer_messages_per_minute``, then a refusal
+    saying how long to wait, nothing stored; agents, another customer and replies by e-mail are not held back."""
+    from pulse_live.errors import TooMany
+    from pulse_live.rate_limit import get_limiter
+    monkeypatch.setenv('PULSE_CUSTOMER_MESSAGES_PER_MINUTE', '3')
+    reset_settings()
+    get_limiter().clear()
+    carl, eva, anna = (people.users[e] for e in ('carl@acme.demo', 'eva@acme.demo', 'anna@pulse.demo'))
+    ticket = await make_ticket(people)
+    for n in range(3):
+        await chatter.post_message(actor=carl, ticket_id=ticket.id, body=f'Reply {n}')
+    with pytest.raises(TooMany, match='wait') as refused:
+        await chatter.post_message(actor=carl, ticket_id=ticket.id, body='One too many')
+    assert refused.value.retry_after_s >= 1
+    for n in range(5):
+        await chatter.post_message(actor=anna, ticket_id=ticket.id, body=f'Agent {n}')
+    await chatter.post_message(actor=carl, ticket_id=ticket.id, body='By e-mail', rate_limited=False)
+    own = await make_ticket(people, customer_id=eva.id)
+    await chatter.post_message(actor=eva, ticket_id=own.id, body='Her own')
+    async with db.session() as s:
+        bodies = set((await s.execute(select(TicketEvent.body).where(TicketEvent.ticket_id == ticket.id))).scalars())
+    assert 'One too many' not in bodies and {'Reply 2', 'Agent 4', 'By e-mail'} <= bodies
