@@ -11,6 +11,7 @@ to the error log as before.
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar, cast
@@ -70,10 +71,13 @@ def notify(client: Client | None, message: str, **kwargs: Any) -> None:
     try:
         context.client  # noqa: B018 (raises when the current slot's element was deleted)
     except RuntimeError:
-        if client is None or client.is_deleted:
+        if client is not None and not client.is_deleted:
+            with client.layout:
+                ui.notify(message, **kwargs)
             return
-        with client.layout:
-            ui.notify(message, **kwargs)
+        if client is None:  # called outside any page's slot (a test's direct call): as ui.notify always did
+            with contextlib.suppress(RuntimeError):
+                ui.notify(message, **kwargs)
         return
     ui.notify(message, **kwargs)
 

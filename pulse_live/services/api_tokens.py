@@ -19,8 +19,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 
 from .. import auth, db
 from ..bus import get_bus
@@ -234,7 +235,8 @@ async def authenticate(token: str, *, now: datetime | None = None,
             stamped = await w.execute(update(ApiToken).where(ApiToken.id == api_token.id,
                                                              ApiToken.revoked_at.is_(None))
                                       .values(last_used_at=now).execution_options(synchronize_session=False))
-        if stamped.rowcount == 0:  # revoked while this request waited for the database (e.g. behind the revocation)
+        # revoked while this request waited for the database (e.g. behind the revocation itself)
+        if cast(CursorResult, stamped).rowcount == 0:
             auth.refused(user, 'use the revoked API token', api_token.prefix)
             raise TokenRefused('The token was revoked.')
         api_token.last_used_at = now
