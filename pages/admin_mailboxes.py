@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import HTTPException
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 from nicegui import app, ui
 
 from components.actions import attempt
@@ -55,18 +55,22 @@ def _row_id(e: Any) -> int | None:
 
 
 @app.get('/admin/mail-imports/{failed_id}/original')
-async def download_failed_mail(failed_id: RowId) -> FileResponse:
+async def download_failed_mail(failed_id: RowId) -> StreamingResponse:
     """The raw mail of a failed import, as it came (admins only; anyone else gets 404). Always a download, never
-    shown in the browser."""
+    shown in the browser. Streamed from the attachment store (local directory or object storage), like
+    ``pages/downloads.py``."""
     kept = await queries.failed_mail_for_download(await current_user(), failed_id)
     if kept is None:
         raise HTTPException(status_code=404, detail='Not found')
-    path = storage.path_of(kept.sha256)
-    if not path.exists():
-        raise HTTPException(status_code=404, detail='The file is missing on the server')
-    return FileResponse(path, media_type='application/octet-stream',
-                        headers={'Content-Disposition': f"attachment; filename*=UTF-8''{quote(kept.filename)}",
-                                 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'private, no-store'})
+    try:
+        size, chunks = await storage.open_stream(kept.sha256)
+    except storage.MissingFile:
+        raise HTTPException(status_code=404, detail='The file is missing on the server') from None
+    return StreamingResponse(chunks, media_type='application/octet-stream',
+                             headers={'Content-Disposition': f"attachment; filename*=UTF-8''{quote(kept.filename)}",
+                                      'Content-Length': str(size), 'X-Content-Type-Options': 'nosniff',
+                                      'Content-Security-Policy': "default-src 'none'; sandbox",
+                                      'Cache-Control': 'private, no-store'})
 
 
 @desk_page('/admin/mailboxes')

@@ -355,10 +355,12 @@ async def _intake_user() -> User:
 
 
 async def _record(mailbox_id: int, uidvalidity: int, uid: int, parsed: ParsedMail | None, outcome: str,
-                  detail: str = '', *, failed_raw: bytes | None = None, retry_of: int | None = None) -> Outcome:
+                  detail: str = '', *, failed_raw: bytes | None = None, retry_of: int | None = None,
+                  size: int | None = None) -> Outcome:
     """A mail that changed no ticket: its record (and, for a failure, the raw mail kept for the admin page). A retry
     (``retry_of``: the kept mail's ``FailedImport``) keeps that row, with the new error, when it failed again, and
-    resolves it in the same transaction when the mail is recorded otherwise (a duplicate, a loop)."""
+    resolves it in the same transaction when the mail is recorded otherwise (a duplicate, a loop). ``size``: the
+    mail's size on the server when only its header is kept (too large to fetch)."""
     if retry_of is not None:
         failed_raw = None  # kept already
     digest = await storage.store(failed_raw) if failed_raw is not None else None
@@ -377,7 +379,7 @@ async def _record(mailbox_id: int, uidvalidity: int, uid: int, parsed: ParsedMai
             existing.outcome, existing.detail = outcome, detail[:2000]
         if digest is not None and failed_raw is not None:
             s.add(FailedImport(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, sha256=digest,
-                               size=len(failed_raw), sender=parsed.sender[:254] if parsed else '',
+                               size=max(size or 0, len(failed_raw)), sender=parsed.sender[:254] if parsed else '',
                                subject=parsed.subject if parsed else '', error=detail[:4000]))
     return Outcome(outcome, detail=detail)
 
@@ -615,10 +617,16 @@ def _size(n: int) -> str:
     return f'{n / (1024 * 1024):.1f} MB' if n >= 1024 * 1024 else f'{max(1, round(n / 1024))} KB'
 
 
+def _size_reason(size: int) -> str:
+    return f'the mail is {_size(size)}; we accept mails up to {_size(get_settings().mail_intake_max_bytes)}.'
+
+
+HEADER_ONLY_NOTE = ' Too large to fetch: only its header was read and kept, the mail stays on the mail server.'
+
+
 def _too_big(parsed: ParsedMail) -> str:
-    settings = get_settings()
-    if parsed.size > settings.mail_intake_max_bytes:
-        return f'the mail is {_size(parsed.size)}; we accept mails up to {_size(settings.mail_intake_max_bytes)}.'
+    if parsed.size > get_settings().mail_intake_max_bytes:
+        return _size_reason(parsed.size)
     try:
         storage.check_limits(parsed.attachments)
     except ValidationError as error:
@@ -628,16 +636,29 @@ def _too_big(parsed: ParsedMail) -> str:
 
 @dataclass
 class Prepared:
-    """A mail read (``parsed``, or None and the ``problem``) before its import."""
+    """A mail read (``parsed``, or None and the ``problem``) before its import. ``too_large``: the mail's size on the
+    server when only its header was fetched (over ``mail_intake_max_bytes``); 0 for a mail fetched whole."""
     parsed: ParsedMail | None
     problem: str = ''
+    too_large: int = 0
 
 
-async def prepare(*, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, store: bool = False) -> Prepared:
+async def prepare(*, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, store: bool = False,
+                  too_large: int | None = None) -> Prepared:
     """Read the mail (in a thread); with ``store``, also write its original and its attachments to the store ahead
     (inside ``storage.remembering()`` the import then writes nothing again). The batch import calls this before it
     takes the write lock: reading a large mail and writing files (object storage may take seconds) happen while
-    other writers go on. Never raises: a store that fails is left to the import, which records the error."""
+    other writers go on. Never raises: a store that fails is left to the import, which records the error.
+
+    ``too_large``: ``raw`` is only the header of a mail of this size on the server (over ``mail_intake_max_bytes``:
+    it was not downloaded); read as such, for the import to refuse it as too large."""
+    if too_large:
+        try:
+            head: ParsedMail = await _to_thread(parse_mail, raw, own_address=own_address())
+        except Exception as error:  # noqa: BLE001 — kept with its error (its header, the mail stays on the server)
+            return Prepared(None, f'The mail could not be read: {error}', too_large=too_large)
+        head.size = too_large
+        return Prepared(head, too_large=too_large)
     try:
         parsed: ParsedMail | None = await _to_thread(parse_mail, raw, own_address=own_address())
     except Exception as error:  # noqa: BLE001 — whatever the mail is, it is kept with its error
@@ -667,6 +688,8 @@ async def import_mail(*, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes
     if prepared is None:
         prepared = await prepare(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=raw)
     parsed, problem = prepared.parsed, prepared.problem
+    size = prepared.too_large or None  # only the header was fetched: the size on the server
+    note = HEADER_ONLY_NOTE if size else ''
     found = _Found()
     async with reading() as s:  # one read for every check and look-up before the import
         queue_id, duplicate, flooding, existing = await _checks(s, mailbox_id, parsed, uidvalidity, uid,
@@ -678,7 +701,7 @@ async def import_mail(*, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes
         return Outcome('already', existing.ticket_id, existing.event_id)
     record = functools.partial(_record, mailbox_id, uidvalidity, uid, retry_of=retry_of)
     if parsed is None:
-        return await record(None, 'failed', problem, failed_raw=raw)
+        return await record(None, 'failed', problem + note, failed_raw=raw, size=size)
     if parsed.loop_reason:
         return await record(parsed, 'loop', parsed.loop_reason)
     if duplicate:
@@ -686,11 +709,11 @@ async def import_mail(*, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes
     if flooding:
         return await record(parsed, 'flood',
                             f'more than {get_settings().mail_intake_flood_per_minute} mails a minute from this sender')
-    reason = _too_big(parsed)
+    reason = _too_big(parsed) or (_size_reason(size) if size else '')  # (a header alone is never imported)
     if reason:
         if retry_of is None:  # (a retry: the sender was answered when the mail came)
             await _bounce(parsed, reason)
-        return await record(parsed, 'failed', f'Too large: {reason}', failed_raw=raw)
+        return await record(parsed, 'failed', f'Too large: {reason}{note}', failed_raw=raw, size=size)
     try:
         return await _import(mailbox_id, uidvalidity, uid, raw, parsed, queue_id, found,
                              fresh=existing is None, retry_of=retry_of)
@@ -835,7 +858,7 @@ async def _import(mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, parse
                                                len(raw), result, fresh=fresh, retry_of=retry_of)):
                 await chatter.post_message(actor=sender if sender is not None and not refused else intake,
                                            ticket_id=ticket.id, body=body, internal=bool(refused),
-                                           files=parsed.attachments)
+                                           files=parsed.attachments, rate_limited=False)
             if not refused:
                 await _add_cc_contacts(ticket.id, parsed, intake)
             return result
@@ -865,14 +888,18 @@ async def _import(mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, parse
     return result
 
 
-async def keep_failed(*, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, error: str) -> Outcome:
-    """A mail whose import kept failing with an error: kept for the admin (retry, discard), so the mailbox moves on."""
+async def keep_failed(*, mailbox_id: int, uidvalidity: int, uid: int, raw: bytes, error: str,
+                      size: int | None = None) -> Outcome:
+    """A mail whose import kept failing with an error: kept for the admin (retry, discard), so the mailbox moves on.
+    ``size``: the mail's size on the server when ``raw`` is only its header (too large to fetch)."""
     try:
         parsed: ParsedMail | None = await _to_thread(parse_mail, raw, own_address=own_address())
     except Exception:  # noqa: BLE001 — kept without its headers then
         parsed = None
+    if parsed is not None and size:
+        parsed.size = size
     return await _record(mailbox_id, uidvalidity, uid, parsed, 'failed', f'Import failed: {error}'[:4000],
-                         failed_raw=raw)
+                         failed_raw=raw, size=size)
 
 
 # --- failed imports (the admin page) --------------------------------------------------------------------------------
@@ -881,17 +908,25 @@ async def retry_failed(*, actor: User, failed_id: int) -> Outcome:
     """Import a kept mail again (admins). The kept row is resolved only together with the mail's new record (a
     ticket, a reply, a duplicate…: in the same transaction), never before: a retry refused again or failing with an
     error (database, store, planner) leaves the mail on the admin page with the new error (outcome 'failed'). A mail
-    whose mailbox was removed cannot be imported (its record belongs to a mailbox): it stays, to be discarded."""
+    whose mailbox was removed cannot be imported (its record belongs to a mailbox): it stays, to be discarded.
+
+    A mail that was too large to fetch (only its header kept: the kept file is smaller than the mail) is fetched from
+    its mailbox now, once it is within ``mail_intake_max_bytes``; over it, it is refused again without fetching."""
     auth.require_role(actor, Role.ADMIN, action='retry a failed mail import')
     async with db.session() as s:
         row = await s.get(FailedImport, failed_id)
         if row is None or row.status != 'open':
             raise NotFound('No such failed import.')
-        mailbox_id, uidvalidity, uid, digest = row.mailbox_id, row.uidvalidity, row.uid, row.sha256
+        mailbox_id, uidvalidity, uid, digest, size = row.mailbox_id, row.uidvalidity, row.uid, row.sha256, row.size
     if mailbox_id is None or uidvalidity is None or uid is None:
         raise ValidationError('This mail has no mailbox any more; discard it.')
     try:
         raw = await storage.read(digest)
+        if size > len(raw):  # only its header was kept: the mail is on the mail server still
+            if size > get_settings().mail_intake_max_bytes:
+                return await _record(mailbox_id, uidvalidity, uid, None, 'failed',
+                                     f'Too large: {_size_reason(size)}{HEADER_ONLY_NOTE}', retry_of=failed_id)
+            raw = await _fetch_again(mailbox_id, uidvalidity, uid)
         outcome = await import_mail(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=raw,
                                     retry_of=failed_id)
         if outcome.outcome == 'already':  # imported meanwhile: nothing was written, so resolve the row here
@@ -904,6 +939,28 @@ async def retry_failed(*, actor: User, failed_id: int) -> Outcome:
             await _settle_retry(uow.session, failed_id, error=detail)
         return Outcome('failed', detail=f'the retry failed ({detail[:300]}); the mail stays on this page')
     return outcome
+
+
+async def _fetch_again(mailbox_id: int, uidvalidity: int, uid: int) -> bytes:
+    """A mail from its mailbox's server (a retry of one that was too large to fetch when it came)."""
+    from ..intake.mail.imap import settings_of
+    from .mailboxes import connect_mailbox
+    async with db.session() as s:
+        box = await s.get(Mailbox, mailbox_id)
+        if box is None:
+            raise ValidationError('This mail has no mailbox any more; discard it.')
+        conf = settings_of(box)
+    connection, validity, _ = await connect_mailbox(conf)
+    try:
+        if validity != uidvalidity:
+            raise ValidationError('The mailbox\'s folder was renumbered on the server (UIDVALIDITY): the mail cannot '
+                                  'be found there again.')
+        mails = await connection.fetch([uid])
+    finally:
+        await connection.close()
+    if uid not in mails:
+        raise ValidationError('The mail is no longer on the mail server.')
+    return mails[uid]
 
 
 async def discard_failed(*, actor: User, failed_id: int) -> None:

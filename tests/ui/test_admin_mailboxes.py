@@ -112,3 +112,57 @@ async def test_only_admins_download_a_mail_that_was_not_imported(create_user, pe
     anonymous = create_user()
     response = await anonymous.http_client.get(f'/admin/mail-imports/{failed_id}/original')
     assert b'body' not in response.content
+
+
+@pytest.fixture(scope='module')
+def s3_endpoint(tmp_path_factory):
+    from tests import s3
+    with s3.moto_server(tmp_path_factory.mktemp('moto')) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(params=['local', 's3'])
+def store_backend(request, monkeypatch) -> str:
+    """The attachment store on either backend (as tests/unit/test_storage_backends.py switches it)."""
+    import uuid
+
+    from pulse_live import storage
+    from pulse_live.config import reset_settings
+    from tests import s3
+    if request.param == 's3':
+        endpoint = request.getfixturevalue('s3_endpoint')
+        bucket = f'pulse-{uuid.uuid4().hex[:12]}'
+        s3.make_bucket(endpoint, bucket)
+        for name, value in s3.settings_env(endpoint, bucket, prefix='files/').items():
+            monkeypatch.setenv(name, value)
+        reset_settings()
+    assert storage.backend().name == request.param
+    return request.param
+
+
+async def test_the_kept_original_downloads_from_either_store(create_user, people, store_backend) -> None:
+    """On object storage the kept mail is no file on the local disk: the download streams it from the store (it
+    answered 404 "The file is missing on the server" there)."""
+    from pulse_live import storage
+    admin = people.users['admin@pulse.demo']
+    box = await mailboxes.save_mailbox(actor=admin, name='Support', host='127.0.0.1', port=1, security='none',
+                                       username='helpdesk', secret='secret', active=False)
+    raw = (b'From: Carl Jensen <carl@acme.demo>\r\nSubject: kept\r\n\r\nbody \xff\xfe\x00 '
+           + bytes(range(256)) * 600 + b'\r\n')
+    await mail_intake.keep_failed(mailbox_id=box.id, uidvalidity=1, uid=9, raw=raw, error='boom')
+    async with db.session() as s:
+        kept = (await s.execute(select(FailedImport))).scalar_one()
+    assert storage.path_of(kept.sha256).exists() == (store_backend == 'local')
+    for email in ('anna@pulse.demo', 'carl@acme.demo'):  # an agent and a customer: as if there were nothing
+        other = create_user()
+        await login(other, email)
+        response = await other.http_client.get(f'/admin/mail-imports/{kept.id}/original')
+        assert response.status_code == 404 and b'kept' not in response.content
+    admin_user = create_user()
+    await login(admin_user, 'admin@pulse.demo')
+    response = await admin_user.http_client.get(f'/admin/mail-imports/{kept.id}/original')
+    assert response.status_code == 200 and response.content == raw
+    assert response.headers['content-disposition'] == f"attachment; filename*=UTF-8''not-imported-{kept.id}.eml"
+    assert response.headers['content-type'] == 'application/octet-stream'
+    assert response.headers['x-content-type-options'] == 'nosniff'
+    assert response.headers['content-length'] == str(len(raw))

@@ -200,7 +200,8 @@ _single: dict[int, int] = {}  # mailbox → UID: up to it, one mail per transact
 
 
 async def _import_batch(mailbox_id: int, uidvalidity: int, uids: list[int], mails: dict[int, bytes],
-                        last_uid: int, ready: dict[int, Any] | None = None) -> tuple[int, BaseException | None]:
+                        last_uid: int, ready: dict[int, Any] | None = None,
+                        too_large: dict[int, int] | None = None) -> tuple[int, BaseException | None]:
     """Import the mails of ``uids`` in order in ONE transaction (``_uow.batch``), each in a savepoint of its own, until
     ``mail_intake_batch_s`` has passed or a mail fails with an error (its savepoint rolled back, the batch ends
     there). ``last_uid`` moves in the same transaction. Returns how many went in and the error that ended it.
@@ -211,7 +212,10 @@ async def _import_batch(mailbox_id: int, uidvalidity: int, uids: list[int], mail
 
     ``ready``: mails read ahead by an earlier batch of the same fetch (UID → ``Prepared``), inside the caller's
     ``storage.remembering()``; what this batch reads ahead and does not import stays in it for the next one (reading
-    is about a quarter of a mail's time, and a third of the mails read ahead were read twice)."""
+    is about a quarter of a mail's time, and a third of the mails read ahead were read twice).
+
+    ``too_large``: UID → size on the server of the mails over ``mail_intake_max_bytes``, of which ``mails`` holds only
+    the header (``imap.Connection.fetch_headers``): each is refused as too large from its header."""
     from ... import storage
     from ...services._uow import batch
     from ...services.mail_intake import import_mail, prepare
@@ -227,7 +231,7 @@ async def _import_batch(mailbox_id: int, uidvalidity: int, uids: list[int], mail
             value = ready.get(uid)
             if value is None:
                 value = await prepare(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=mails[uid],
-                                      store=True)
+                                      store=True, too_large=(too_large or {}).get(uid))
             ready[uid] = value
             todo.append(uid)
             if time.monotonic() - started >= limit / 2:
@@ -262,33 +266,44 @@ async def catch_up(connection, mailbox_id: int, uidvalidity: int, last_uid: int)
     savepoint, ``last_uid`` and every event published after the commit. A mail failing with an error ends its batch
     (the mails before it commit): it is tried again on the next round (the watcher reconnects), and after
     ``MAX_ATTEMPTS`` failures it is kept as a failed import and the mailbox moves on. A batch whose commit fails is
-    tried again one mail per transaction, so one mail's fault cannot hold back the others."""
+    tried again one mail per transaction, so one mail's fault cannot hold back the others.
+
+    A mail whose size on the server (RFC822.SIZE) is over ``mail_intake_max_bytes`` is never downloaded: only its
+    header is fetched, and the import refuses it as too large from that (recorded, kept, bounced, ``last_uid`` moved:
+    like any mail that is refused)."""
     from ... import storage
     from ...services.mail_intake import intake_user
     from .imap import batches
     new = await connection.new_uids(last_uid)
+    limit = get_settings().mail_intake_max_bytes
+    too_large = {uid: size for uid, size in new if size > limit}
     if not new:
         await _note(mailbox_id, last_checked=utcnow())
         return last_uid
     await intake_user()  # made once, in a transaction of its own (never inside a batch that may roll back)
     with storage.remembering():  # the files of mails read ahead (``ready``) are not written again by their import
-        for uids in batches(new):
-            last_uid = await _import_fetched(connection, mailbox_id, uidvalidity, uids, last_uid)
+        for uids in batches(new, max_bytes=limit):
+            last_uid = await _import_fetched(connection, mailbox_id, uidvalidity, uids, last_uid, too_large)
     return last_uid
 
 
-async def _import_fetched(connection, mailbox_id: int, uidvalidity: int, uids: list[int], last_uid: int) -> int:
+async def _import_fetched(connection, mailbox_id: int, uidvalidity: int, uids: list[int], last_uid: int,
+                          too_large: dict[int, int] | None = None) -> int:
     """One fetch of ``catch_up``: its mails imported in batches; what a batch read ahead and did not import is kept
-    for the next (``ready``: UID → ``Prepared``)."""
+    for the next (``ready``: UID → ``Prepared``). Of the mails in ``too_large`` (UID → size on the server) only the
+    header is fetched."""
     from ...services.mail_intake import keep_failed
-    mails = await connection.fetch(uids)
+    too_large = {uid: (too_large or {})[uid] for uid in uids if uid in (too_large or {})}
+    mails = await connection.fetch([uid for uid in uids if uid not in too_large])
+    if too_large:
+        mails.update(await connection.fetch_headers(list(too_large)))
     todo = [uid for uid in uids if uid in mails]  # (a UID missing: expunged meanwhile)
     ready: dict[int, Any] = {}
     while todo:
         single = todo[0] <= _single.get(mailbox_id, 0)
         try:
             count, failure = await _import_batch(mailbox_id, uidvalidity, todo[:1] if single else todo, mails,
-                                                 last_uid, ready)
+                                                 last_uid, ready, too_large)
         except Exception as error:  # the commit failed: nothing of this batch is in
             if not single:
                 _single[mailbox_id] = todo[-1]
@@ -309,7 +324,7 @@ async def _import_fetched(connection, mailbox_id: int, uidvalidity: int, uids: l
         log.error('mailbox %s: mail %s failed %s times; kept for the admin', mailbox_id, uid, MAX_ATTEMPTS,
                   exc_info=failure)
         await keep_failed(mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, raw=mails[uid],
-                          error=f'{type(failure).__name__}: {failure}')
+                          error=f'{type(failure).__name__}: {failure}', size=too_large.get(uid))
         _failures.pop(key, None)
         last_uid = max(last_uid, uid)
         todo = todo[1:]

@@ -1,5 +1,6 @@
 """The IMAP side of the intake (aioimaplib): connect (TLS, STARTTLS or plain; password or XOAUTH2), select, list
-new UIDs, fetch raw mails, wait with IDLE. Every call has a timeout; a dropped connection ends a wait at once."""
+new UIDs with their sizes, fetch raw mails (of a mail over the size limit only its header), wait with IDLE. Every
+call has a timeout; a dropped connection ends a wait at once."""
 from __future__ import annotations
 
 import asyncio
@@ -16,6 +17,7 @@ from ...models import Mailbox
 
 FETCH_BATCH_BYTES = 8 * 1024 * 1024
 FETCH_BATCH_COUNT = 100
+HEADER_LIMIT = 256 * 1024  # of a mail too large to fetch, at most this much of its header is read
 
 
 class ImapError(Exception):
@@ -172,13 +174,21 @@ class Connection:
 
     async def fetch(self, uids: list[int]) -> dict[int, bytes]:
         """The raw mails (BODY.PEEK: nothing is marked read)."""
+        return await self._fetch(uids, 'BODY.PEEK[]', 'Fetching mail')
+
+    async def fetch_headers(self, uids: list[int]) -> dict[int, bytes]:
+        """Only the header of each mail (its first ``HEADER_LIMIT`` bytes at most; nothing is marked read): what the
+        intake reads of a mail over the size limit, to refuse it without downloading it."""
+        return await self._fetch(uids, f'BODY.PEEK[HEADER]<0.{HEADER_LIMIT}>', 'Fetching mail headers')
+
+    async def _fetch(self, uids: list[int], item: str, what: str) -> dict[int, bytes]:
         if not uids:
             return {}
         response = await self._command(self.client.protocol.fetch(
-            ','.join(str(u) for u in uids), '(UID BODY.PEEK[])', by_uid=True,
+            ','.join(str(u) for u in uids), f'(UID {item})', by_uid=True,
             timeout=max(self.timeout, 120)), max(self.timeout, 120) + 5)
         if response.result != 'OK':
-            raise ImapError(f'Fetching mail failed: {_text(response.lines)}')
+            raise ImapError(f'{what} failed: {_text(response.lines)}')
         mails: dict[int, bytes] = {}
         lines = response.lines
         for i, line in enumerate(lines):
@@ -252,12 +262,15 @@ async def connect(conf: MailboxSettings, *, timeout: float = 30) -> tuple[Connec
     return connection, connection.uidvalidity, connection.exists
 
 
-def batches(uids: list[tuple[int, int]]) -> list[list[int]]:
-    """UIDs grouped for fetching: up to ``FETCH_BATCH_COUNT`` mails or ``FETCH_BATCH_BYTES`` a batch."""
+def batches(uids: list[tuple[int, int]], *, max_bytes: int | None = None) -> list[list[int]]:
+    """UIDs grouped for fetching: up to ``FETCH_BATCH_COUNT`` mails or ``FETCH_BATCH_BYTES`` a batch. A mail over
+    ``max_bytes`` counts as its header only (only that is fetched of it: ``fetch_headers``)."""
     out: list[list[int]] = []
     current: list[int] = []
     size = 0
     for uid, n in uids:
+        if max_bytes is not None and n > max_bytes:
+            n = min(n, HEADER_LIMIT)
         if current and (size + n > FETCH_BATCH_BYTES or len(current) >= FETCH_BATCH_COUNT):
             out.append(current)
             current, size = [], 0
