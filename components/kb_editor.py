@@ -1,10 +1,13 @@
 """The article editor: title, category, tags, service, visibility, status, markdown with a live preview (the one safe
-renderer), images and files (the upload limits of every upload), and the conflict rule of tickets: a save names the
-version it edited; when somebody saved meanwhile the editor keeps the user's text and shows theirs beside it
-(Use mine / Take theirs / Copy mine)."""
+renderer; it follows the text once the writer pauses, PREVIEW_PAUSE, not at every key: a long article takes a
+second or more to render), images and files (the upload limits of every upload), and the conflict rule of tickets:
+a save names the version it edited; when somebody saved meanwhile the editor keeps the user's text and shows theirs
+beside it (Use mine / Take theirs / Copy mine)."""
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 
 from nicegui import events, ui
@@ -23,6 +26,8 @@ from .markdown import to_html
 
 VISIBILITY = {'internal': 'Internal (staff only)', 'public': 'Public (customers)'}
 STATUS = {'draft': 'Draft', 'published': 'Published'}
+PREVIEW_PAUSE = 0.5        # seconds without a change before the preview is rendered again
+RENDER_IN_THREAD = 20_000  # characters: a longer body is rendered beside the event loop
 
 
 def file_url(attachment_id: int) -> str:
@@ -30,12 +35,16 @@ def file_url(attachment_id: int) -> str:
 
 
 class ArticleEditor:
-    """Edits ``article`` (None: a new one, pre-filled by ``prefill``); ``saved(article_id)`` runs after a save."""
+    """Edits ``article`` (None: a new one, pre-filled by ``prefill``); ``saved(article_id)`` runs after a save.
+    ``preview``: the article as already rendered (pages/kb.article_html, title heading and body), so opening the
+    editor does not render it again."""
 
     def __init__(self, user: User, *, article: kb_queries.ArticleView | None, categories: list[kb_queries.CategoryNode],
                  services: dict[int, str], saved: Callable[[int], Awaitable[None]],
-                 prefill: kb_queries.Prefill | None = None) -> None:
+                 prefill: kb_queries.Prefill | None = None, preview: str | None = None) -> None:
         self.user, self.saved = user, saved
+        self._rendered: tuple[str, str] | None = None  # the body in the preview: (markdown, html)
+        self._changed_at = 0.0
         self.article_id = article.id if article else None
         self.version = article.version if article else 0
         self.from_ticket = prefill.ticket_id if prefill and article is None else None
@@ -82,8 +91,9 @@ class ArticleEditor:
                     self.preview = ui.html('', sanitize=False).classes(
                         'chatter-body kb-article w-full min-h-[18rem] p-3 border border-slate-300 rounded bg-white') \
                         .mark('kb-preview')
-            self.body.on_value_change(lambda: self._render_preview())
-            self.title.on_value_change(lambda: self._render_preview())
+            self.body.on_value_change(self._changed)
+            self.title.on_value_change(self._changed)
+            self.preview_timer = ui.timer(PREVIEW_PAUSE / 2, self._preview_if_paused, active=False)
             with ui.row().classes('w-full items-center gap-2'):
                 settings = get_settings()
                 self.upload = ui.upload(multiple=True, auto_upload=True, max_file_size=settings.max_upload_bytes,
@@ -98,11 +108,36 @@ class ArticleEditor:
                 ui.space()
                 self.save_button = ui.button('Save', icon='save', on_click=self.save).props('no-caps unelevated') \
                     .mark('kb-save')
-        self._render_preview()
+        heading = _heading(article.title) if article else ''
+        if article is not None and preview is not None and preview.startswith(heading):
+            self._rendered = (article.body, preview[len(heading):])
+        else:
+            body = self.body.value or ''
+            self._rendered = (body, to_html(body))
+        self._show_preview()
 
-    def _render_preview(self) -> None:
-        title = (self.title.value or '').strip()
-        html = (f'<h1>{_escape(title)}</h1>' if title else '') + to_html(self.body.value or '')
+    def _changed(self) -> None:
+        """A key in the title or the text: the preview follows once the writer pauses."""
+        self._changed_at = time.monotonic()
+        self.preview_timer.activate()
+
+    async def _preview_if_paused(self) -> None:
+        if time.monotonic() - self._changed_at < PREVIEW_PAUSE:
+            return  # still typing
+        self.preview_timer.deactivate()  # a change while rendering activates it again
+        await self.render_preview()
+
+    async def render_preview(self) -> None:
+        """The preview of the title and text now in the editor; the body is rendered again only when it changed."""
+        body = self.body.value or ''
+        if self._rendered is None or self._rendered[0] != body:
+            html = await asyncio.to_thread(to_html, body) if len(body) > RENDER_IN_THREAD else to_html(body)
+            self._rendered = (body, html)
+        self._show_preview()
+
+    def _show_preview(self) -> None:
+        assert self._rendered is not None
+        html = _heading(self.title.value or '') + self._rendered[1]
         if self.preview.content != html:
             self.preview.set_content(html)
 
@@ -189,6 +224,11 @@ class ArticleEditor:
         value = self.body.value or ''
         self.body.value = (value.rstrip('\n') + '\n\n' if value.strip() else '') + link + '\n'
         ui.notify(f'{row.filename} added to the article.', type='positive')
+
+
+def _heading(title: str) -> str:
+    title = title.strip()
+    return f'<h1>{_escape(title)}</h1>' if title else ''
 
 
 def _escape(text: str) -> str:

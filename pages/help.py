@@ -13,9 +13,8 @@ from nicegui import app, ui
 
 from components.actions import attempt
 from components.frame import frame
-from components.markdown import to_html
 from components.session import current_user, require_user
-from pages.kb import style, when
+from pages.kb import article_html, style, when
 from pages.params import OptionalRowId, RowId, ShortText, desk_page
 from pulse_live import auth, storage
 from pulse_live.models import Role, User
@@ -79,14 +78,14 @@ def help_home(viewer: User | None, base: str, tree: list[kb_queries.CategoryNode
                         ui.label(row.category).classes('text-xs text-slate-500')
 
 
-def help_article(viewer: User | None, base: str, article: kb_queries.ArticleView) -> None:
+async def help_article(viewer: User | None, base: str, article: kb_queries.ArticleView) -> None:
+    body_html = await article_html(article, 'public')  # cached per version: see pages/kb.article_html
     with ui.row().classes('items-center gap-1 text-sm text-slate-500'):
         ui.link('Help', base).classes('text-blue-800')
         if article.category:
             ui.label(f'› {article.category}')
     with ui.card().classes('w-full gap-2 p-6').props('flat bordered'):
-        ui.html(f'<h1>{_escape(article.title)}</h1>' + to_html(article.body), sanitize=False) \
-            .classes('chatter-body kb-article w-full').mark('help-article-body')
+        ui.html(body_html, sanitize=False).classes('chatter-body kb-article w-full').mark('help-article-body')
         for f in article.attachments:
             ui.link(f'📎 {f.filename}', f'/help/files/{f.id}', new_tab=True).classes('text-sm')
         ui.label(f'Updated {when(article.updated_at)}').classes('text-xs text-slate-500')
@@ -153,7 +152,7 @@ async def portal_help_article_page(article_id: RowId) -> None:
             ui.label('Article not found').classes('text-2xl font-semibold').mark('help-missing')
             ui.link('Back to Help', '/portal/help')
             return
-        help_article(user, '/portal/help', article)
+        await help_article(user, '/portal/help', article)
 
 
 def _public(article: kb_queries.ArticleView) -> bool:
@@ -198,7 +197,7 @@ async def public_help_article_page(article_id: RowId):
     if article is None:
         return _not_found()
     with visitor_frame(article.title):
-        help_article(None, '/help', article)
+        await help_article(None, '/help', article)
     return None
 
 
@@ -221,7 +220,3 @@ def register() -> None:
                                           'Content-Security-Policy': "default-src 'none'; sandbox",
                                           'Cache-Control': 'private, no-store'})
 
-
-def _escape(text: str) -> str:
-    import html
-    return html.escape(text)

@@ -4,6 +4,9 @@ with a diff, "Mark reviewed") and /kb/{id}/edit. Customers who follow an article
 of it. Article files are served at /help/files/{id} (pages/help.py)."""
 from __future__ import annotations
 
+import asyncio
+import hashlib
+from collections import OrderedDict
 from datetime import datetime
 
 from fastapi.responses import RedirectResponse
@@ -40,6 +43,42 @@ KB_STYLE = '''
 
 def style() -> None:
     ui.add_css(KB_STYLE)
+
+
+# Rendered articles (title and body as HTML), by article, version, last change, variant and a digest of the text
+# itself (a database made afresh, as in the tests, may hand out the same id and version again): a long article takes
+# a second or more to render, and the help centre is read by anybody. The last RENDERED_KEPT are kept.
+_RENDERED: OrderedDict[tuple[int, int, datetime, str, bytes], str] = OrderedDict()
+_RENDERING: dict[tuple[int, int, datetime, str, bytes], asyncio.Future[str]] = {}
+RENDERED_KEPT = 64
+RENDER_IN_THREAD = 20_000  # characters: a longer body is rendered beside the event loop
+
+
+async def article_html(article: kb_queries.ArticleView, variant: str) -> str:
+    """The article's title and body as HTML (the one safe renderer), rendered once per version of the text and
+    ``variant`` ('staff': /kb; 'public': the portal's Help and /help); readers opening it at the same time wait for
+    the one rendering."""
+    digest = hashlib.blake2b(f'{article.title}\0{article.body}'.encode('utf-8', 'surrogatepass'),
+                             digest_size=16).digest()
+    key = (article.id, article.version, article.updated_at, variant, digest)
+    html = _RENDERED.get(key)
+    if html is not None:
+        _RENDERED.move_to_end(key)
+        return html
+    pending = _RENDERING.get(key)
+    if pending is None:
+        pending = _RENDERING[key] = asyncio.ensure_future(_render(article.title, article.body))
+        pending.add_done_callback(lambda _: _RENDERING.pop(key, None))
+    html = await asyncio.shield(pending)
+    _RENDERED[key] = html
+    while len(_RENDERED) > RENDERED_KEPT:
+        _RENDERED.popitem(last=False)
+    return html
+
+
+async def _render(title: str, body: str) -> str:
+    rendered = await asyncio.to_thread(to_html, body) if len(body) > RENDER_IN_THREAD else to_html(body)
+    return f'<h1>{_escape(title)}</h1>' + rendered
 
 
 def when(moment: datetime | None) -> str:
@@ -223,7 +262,7 @@ async def kb_edit_page(article_id: RowId) -> None:
         async def saved(saved_id: int) -> None:
             ui.navigate.to(f'/kb/{saved_id}')
         ArticleEditor(user, article=article, categories=await kb_queries.category_tree(user),
-                      services=await catalog.services(), saved=saved)
+                      services=await catalog.services(), saved=saved, preview=await article_html(article, 'staff'))
 
 
 def delete_dialog(user: User, article: kb_queries.ArticleView) -> ui.dialog:
@@ -267,6 +306,7 @@ async def kb_article_page(article_id: RowId, version: OptionalRowId = 0):
         not_found(user)
         return None
     history = await kb_queries.versions(user, article_id)
+    body_html = await article_html(article, 'staff')
     shown = version if any(v.version == version for v in history) else (history[0].version if history else 0)
     with frame(article.title, user):
         with ui.element('div').classes('w-full grid grid-cols-1 lg:grid-cols-3 gap-6'):
@@ -286,8 +326,7 @@ async def kb_article_page(article_id: RowId, version: OptionalRowId = 0):
                                                     f'by {user.display_name}')
                     ui.button('Mark reviewed', icon='verified', on_click=reviewed).props('outline no-caps') \
                         .mark('kb-mark-reviewed')
-                ui.html(f'<h1>{_escape(article.title)}</h1>' + to_html(article.body), sanitize=False) \
-                    .classes('chatter-body kb-article w-full').mark('kb-article-body')
+                ui.html(body_html, sanitize=False).classes('chatter-body kb-article w-full').mark('kb-article-body')
                 if article.attachments:
                     with ui.row().classes('gap-2'):
                         for f in article.attachments:

@@ -3,8 +3,12 @@ only), the category tree, an article with its history, diffs between versions, t
 pre-filled article from a ticket, downloads of article files, and whether the public help centre is open."""
 from __future__ import annotations
 
+import asyncio
 import difflib
+import hashlib
 import re
+from collections import Counter, OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -237,7 +241,10 @@ class VersionRow:
 
 
 async def versions(viewer: User, article_id: int) -> list[VersionRow]:
-    """An article's history, newest first (staff only: customers see the current text)."""
+    """An article's history, newest first (staff only: customers see the current text). Each version's added and
+    removed lines against the one before are counted once per process (``_change_counts``, by the two texts) and
+    each count is bounded (``_line_opcodes``), so opening a long article with a long history never holds the event
+    loop for more than one bounded count at a time."""
     if not auth.is_staff(viewer):
         auth.refused(viewer, 'read the history of', f'article {article_id}')
         return []
@@ -247,19 +254,150 @@ async def versions(viewer: User, article_id: int) -> list[VersionRow]:
             .where(ArticleVersion.article_id == article_id).order_by(ArticleVersion.version))).tuples().all()
     out: list[VersionRow] = []
     before: list[str] = []
+    before_key = _text_key(before)
     for v, author in rows:
         lines = _lines(v.title, v.body)
-        added = removed = 0
-        for op in difflib.ndiff(before, lines):
-            added += op.startswith('+ ')
-            removed += op.startswith('- ')
-        out.append(VersionRow(v.version, v.title, author or '', v.created_at, added, removed))
-        before = lines
+        key = _text_key(lines)
+        counts = _COUNTS.get((before_key, key))
+        if counts is None:
+            counts = _change_counts(before, lines)
+            _remember((before_key, key), counts)
+            await asyncio.sleep(0)  # one bounded count at a time: other pages run between two of them
+        out.append(VersionRow(v.version, v.title, author or '', v.created_at, *counts))
+        before, before_key = lines, key
     return out[::-1]
 
 
 def _lines(title: str, body: str) -> list[str]:
     return [f'# {title}', '', *body.splitlines()]
+
+
+# The history's counts, by the two texts compared (a digest of each): a version's text never changes, so a count is
+# made once per process; a database made afresh (tests) cannot hand back another text's count under the same key.
+_COUNTS: OrderedDict[tuple[bytes, bytes], tuple[int, int]] = OrderedDict()
+_COUNTS_KEPT = 4096
+
+# The work one comparison may do (line pairs looked at, see ``_matching_blocks``): ~25 ms for 2,000 changed lines
+# of 100 characters; a text made to defeat the matcher (the same lines over and over in another order) stops there
+# and its remaining lines count as changed rather than freezing the page.
+DIFF_BUDGET = 300_000
+REMATCH_LINES = 32
+
+
+def _text_key(lines: list[str]) -> bytes:
+    return hashlib.blake2b('\n'.join(lines).encode('utf-8', 'surrogatepass'), digest_size=16).digest()
+
+
+def _remember(key: tuple[bytes, bytes], counts: tuple[int, int]) -> None:
+    _COUNTS[key] = counts
+    while len(_COUNTS) > _COUNTS_KEPT:
+        _COUNTS.popitem(last=False)
+
+
+def _change_counts(a: list[str], b: list[str]) -> tuple[int, int]:
+    """(added, removed) lines from ``a`` to ``b``, line by line (never character by character)."""
+    added = removed = 0
+    for tag, i1, i2, j1, j2 in _line_opcodes(a, b):
+        if tag != 'equal':
+            removed += i2 - i1
+            added += j2 - j1
+    return added, removed
+
+
+Opcode = tuple[str, int, int, int, int]
+
+
+def _line_opcodes(a: list[str], b: list[str], budget: int = DIFF_BUDGET) -> list[Opcode]:
+    """``difflib.SequenceMatcher.get_opcodes`` of two lists of lines with a bounded cost. First with difflib's
+    autojunk (a line in more than 1% of a long text, such as the blank line, is matched only beside other matches:
+    otherwise its every pair is compared, minutes for a long article); then each changed stretch is matched again
+    without it, so an unchanged blank line between two changed paragraphs is still unchanged. Both passes share
+    ``budget``; what is left unmatched when it runs out counts as changed."""
+    left = [budget]
+    out: list[Opcode] = []
+    for tag, i1, i2, j1, j2 in _opcodes(a, b, 0, 0, _matching_blocks(a, b, True, left)):
+        if tag != 'replace':
+            out.append((tag, i1, i2, j1, j2))
+            continue
+        # a long changed stretch in slices side by side (a whole rewrite keeps its blank lines in step)
+        parts = -(-max(i2 - i1, j2 - j1) // REMATCH_LINES)
+        for n in range(parts):
+            ai, ae = i1 + (i2 - i1) * n // parts, i1 + (i2 - i1) * (n + 1) // parts
+            bj, be = j1 + (j2 - j1) * n // parts, j1 + (j2 - j1) * (n + 1) // parts
+            sub_a, sub_b = a[ai:ae], b[bj:be]
+            out += _opcodes(sub_a, sub_b, ai, bj, _matching_blocks(sub_a, sub_b, False, left))
+    return out
+
+
+def _matching_blocks(a: list[str], b: list[str], autojunk: bool, left: list[int]) -> list[tuple[int, int, int]]:
+    """``SequenceMatcher.get_matching_blocks`` (its own loop over ``find_longest_match``) that stops looking once
+    ``left[0]`` line pairs are spent. The cost of one ``find_longest_match`` is at most the range of ``b`` plus,
+    for each line of the range of ``a``, its occurrences in ``b`` (what difflib walks), which is what is charged."""
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=autojunk)
+    in_b = Counter(b)
+    popular: set[str] = getattr(matcher, 'bpopular', set())  # not in the type stubs; without it: charged in full
+    charged = [0]
+    for line in a:
+        charged.append(charged[-1] + 1 + (0 if line in popular else in_b.get(line, 0)))
+    blocks: list[tuple[int, int, int]] = []
+    queue = [(0, len(a), 0, len(b))]
+    while queue:
+        alo, ahi, blo, bhi = queue.pop()
+        cost = charged[ahi] - charged[alo] + (bhi - blo)
+        if cost > left[0]:
+            continue  # left unmatched: its lines count as changed
+        left[0] -= cost
+        i, j, k = matcher.find_longest_match(alo, ahi, blo, bhi)
+        if k:
+            blocks.append((i, j, k))
+            if alo < i and blo < j:
+                queue.append((alo, i, blo, j))
+            if i + k < ahi and j + k < bhi:
+                queue.append((i + k, ahi, j + k, bhi))
+    blocks.sort()
+    merged: list[tuple[int, int, int]] = []
+    for i, j, k in blocks:  # adjacent blocks as one, as difflib does
+        if merged and merged[-1][0] + merged[-1][2] == i and merged[-1][1] + merged[-1][2] == j:
+            merged[-1] = (merged[-1][0], merged[-1][1], merged[-1][2] + k)
+        else:
+            merged.append((i, j, k))
+    return merged
+
+
+def _opcodes(a: list[str], b: list[str], a_at: int, b_at: int, blocks: list[tuple[int, int, int]]) -> list[Opcode]:
+    """``SequenceMatcher.get_opcodes`` from matching blocks, the positions moved by ``a_at`` / ``b_at``."""
+    out: list[Opcode] = []
+    i = j = 0
+    for ai, bj, size in [*blocks, (len(a), len(b), 0)]:
+        tag = 'replace' if i < ai and j < bj else 'delete' if i < ai else 'insert' if j < bj else ''
+        if tag:
+            out.append((tag, a_at + i, a_at + ai, b_at + j, b_at + bj))
+        i, j = ai + size, bj + size
+        if size:
+            out.append(('equal', a_at + ai, a_at + i, b_at + bj, b_at + j))
+    return out
+
+
+def _grouped_opcodes(codes: list[Opcode], n: int) -> Iterator[list[Opcode]]:
+    """``SequenceMatcher.get_grouped_opcodes``: the changes with up to ``n`` lines of context, a group per
+    cluster."""
+    codes = list(codes) or [('equal', 0, 1, 0, 1)]
+    if codes[0][0] == 'equal':
+        tag, i1, i2, j1, j2 = codes[0]
+        codes[0] = tag, max(i1, i2 - n), i2, max(j1, j2 - n), j2
+    if codes[-1][0] == 'equal':
+        tag, i1, i2, j1, j2 = codes[-1]
+        codes[-1] = tag, i1, min(i2, i1 + n), j1, min(j2, j1 + n)
+    group: list[Opcode] = []
+    for tag, i1, i2, j1, j2 in codes:
+        if tag == 'equal' and i2 - i1 > n + n:
+            group.append((tag, i1, min(i2, i1 + n), j1, min(j2, j1 + n)))
+            yield group
+            group = []
+            i1, j1 = max(i1, i2 - n), max(j1, j2 - n)
+        group.append((tag, i1, i2, j1, j2))
+    if group and not (len(group) == 1 and group[0][0] == 'equal'):
+        yield group
 
 
 @dataclass(frozen=True)
@@ -280,7 +418,7 @@ class VersionDiff:
 async def diff(viewer: User, article_id: int, new_version: int, old_version: int | None = None,
                context: int = 3) -> VersionDiff | None:
     """What changed from ``old_version`` (default: the one before) to ``new_version``, line by line with a few lines
-    of context around each change (difflib); None if either is not there."""
+    of context around each change (``_line_opcodes``: bounded); None if either is not there."""
     if not auth.is_staff(viewer):
         auth.refused(viewer, 'read the history of', f'article {article_id}')
         return None
@@ -300,8 +438,7 @@ async def diff(viewer: User, article_id: int, new_version: int, old_version: int
     a = _lines(old.title, old.body) if old is not None else []
     b = _lines(new.title, new.body)
     lines: list[DiffLine] = []
-    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
-    for group in matcher.get_grouped_opcodes(context):
+    for group in _grouped_opcodes(_line_opcodes(a, b), context):
         if lines:
             lines.append(DiffLine('gap', '…'))
         for tag, i1, i2, j1, j2 in group:
