@@ -104,3 +104,40 @@ async def test_a_hit_is_its_link_and_one_static_block_with_every_text_escaped(us
     assert 'Resolution: Fixed — Cleared the &lt;img src=x onerror=alert(1)&gt; tray' in row.content
     assert '&lt;b&gt;' in row.content and '<b>' not in row.content and '<img' not in row.content
     assert 'resolved' in row.content  # the status badge
+
+
+async def test_a_burst_of_changes_in_the_header_box_runs_one_search_at_a_time(user: User, people, monkeypatch) -> None:
+    """A socket sent 5,000 changes of the header box in 0.15 s: every one searched (the browser's debounce is the
+    browser's), the server was busy for 26 s and other pages waited. Now a box searches once at a time, then once
+    more with the newest text; the results are those of the last text."""
+    import asyncio
+    import json
+
+    from pulse_live.queries import search as search_queries
+    anna = people.users['anna@pulse.demo']
+    ticket = await make_ticket(people, title='Label printer offline')
+    await chatter.post_message(actor=anna, ticket_id=ticket.id, body='Replaced the thermocouple today')
+    await login(user, 'carl@acme.demo', expect='My requests')
+    box = user.find(marker='header-search').elements.pop()
+    searched: list[str] = []
+    original = search_queries.search
+
+    async def counting(viewer, text, **kwargs):
+        searched.append(text)
+        await asyncio.sleep(0.05)  # a search takes a moment: the burst arrives meanwhile
+        return await original(viewer, text, **kwargs)
+    monkeypatch.setattr(search_queries, 'search', counting)
+    lid = next(lid for lid, listener in box._event_listeners.items() if listener.type.startswith('update:'))
+    from nicegui import core
+    sid = next(iter(user.client._socket_to_document_id))
+    for n in range(200):
+        core.sio.handlers['/']['event'](sid, {'client_id': user.client.id, 'id': box.id, 'listener_id': lid,
+                                              'type': box._event_listeners[lid].type,
+                                              'args': [json.dumps(f'printer {n}')]})
+    core.sio.handlers['/']['event'](sid, {'client_id': user.client.id, 'id': box.id, 'listener_id': lid,
+                                          'type': box._event_listeners[lid].type, 'args': [json.dumps('printer')]})
+    await user.should_see(marker='header-search-all', retries=50)
+    await asyncio.sleep(0.3)
+    assert len(searched) <= 3, searched
+    assert searched[-1] == 'printer'  # the newest text is what the box shows results for
+    await user.should_see(ticket.reference)
