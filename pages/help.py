@@ -30,6 +30,15 @@ def _reader() -> str | None:
         return None
 
 
+def _address() -> str:
+    """The visitor's network address (behind the proxy: the one it forwarded, see docs/DEPLOY.md)."""
+    try:
+        request = ui.context.client.request
+    except (RuntimeError, AttributeError):
+        return 'unknown'
+    return request.client.host if request is not None and request.client else 'unknown'
+
+
 def visitor_frame(title: str):
     """The shell for visitors without an account: a plain header with the help centre and a sign-in link."""
     ui.page_title(f'{title} · Help · Pulse Live')
@@ -94,7 +103,7 @@ async def help_article(viewer: User | None, base: str, article: kb_queries.Artic
 
         async def answer(helped: bool) -> None:
             done = await attempt(kb.record_feedback(article_id=article.id, helped=helped, reader=_reader(),
-                                                    viewer=viewer))
+                                                    viewer=viewer, address=_address()))
             if done:
                 box.clear()
                 with box:

@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     customer_requests_per_minute: int = Field(default=5, ge=1, description='new requests one customer may open a '
                                               'minute (a burst of as many), portal and API together: each notifies '
                                               'the desk, so a flood from one account would flood every agent')
+    kb_feedback_per_minute: int = Field(default=10, ge=1, description='"Did this help?" answers a minute from one '
+                                        'network address (visitors) or one account (signed in)')
     customer_messages_per_minute: int = Field(default=30, ge=1, description='messages one customer may post a minute '
                                               '(a burst of as many), portal and API together: each reaches every '
                                               "agent watching the ticket; replies by e-mail have the intake's limits")

@@ -42,6 +42,8 @@ def _isolated_settings(tmp_path, monkeypatch):
     monkeypatch.setenv('PULSE_STORAGE_SECRET', 'test-secret')
     monkeypatch.delenv('PULSE_BUS_URL', raising=False)
     reset_settings()
+    from pulse_live.rate_limit import get_limiter
+    get_limiter().clear()  # every test starts with full buckets: a fresh database reuses the same user ids
     yield
     reset_settings()
 

@@ -10,6 +10,7 @@ stored; the editor keeps their text). Every save that changes the title or the b
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import auth, db, storage
-from ..errors import NotFound, StaleWrite, ValidationError
+from ..config import get_settings
+from ..errors import NotFound, StaleWrite, TooMany, ValidationError
 from ..models import (
     Article,
     ArticleAttachment,
@@ -371,13 +373,21 @@ async def _readable_article(s: AsyncSession, article_id: int, viewer: User | Non
 
 
 async def record_feedback(*, article_id: int, helped: bool, reader: str | None = None,
-                          viewer: User | None = None) -> bool:
+                          viewer: User | None = None, address: str | None = None) -> bool:
     """Count one "Did this help?" answer. ``reader`` (a browser session id) answers once per article: the same
     answer again counts nothing; the other answer moves their vote. Without ``reader`` each call counts. ``viewer``
     (None: a visitor without an account) may answer only for an article they may read. Returns whether a count
-    changed."""
+    changed. A visitor's answers are limited per network address (``address``), a signed-in reader's per account
+    (``kb_feedback_per_minute``): a new browser session is free to make, so a script could vote without end."""
     if not isinstance(helped, bool):
         raise ValidationError('The answer must be yes or no.')
+    who = f'user:{viewer.id}' if viewer is not None else f'address:{address or "unknown"}'
+    from ..rate_limit import get_limiter
+    rate = get_settings().kb_feedback_per_minute
+    wait = await get_limiter().take(f'kb-feedback:{who}', rate)
+    if wait > 0:
+        raise TooMany(f'Too many answers from here in a minute; please wait {math.ceil(wait)} s.',
+                      retry_after_s=math.ceil(wait))
     key = reader_key(reader)
     column = Article.helpful_yes if helped else Article.helpful_no
     other = Article.helpful_no if helped else Article.helpful_yes

@@ -8,7 +8,6 @@ websocket (events crafted for elements that are not on the customer's page; forb
 from __future__ import annotations
 
 import asyncio
-
 import json
 import logging
 import os

@@ -256,3 +256,27 @@ async def test_an_answer_whose_count_fails_is_not_kept_without_it(people, monkey
     assert await kb.record_deflection(article_id=article.id, reader='session-x') is True
     stored = await _article(article.id)
     assert (stored.helpful_yes, stored.deflections) == (1, 1)
+
+
+async def test_answers_are_limited_per_address_and_per_account(people, monkeypatch):
+    """A script voted "No" 60 times in 8 s, a fresh browser session each time: each counted. Now a visitor's
+    answers are limited per network address, a signed-in reader's per account; another address still counts."""
+    from pulse_live.config import reset_settings
+    from pulse_live.errors import TooMany
+    monkeypatch.setenv('PULSE_KB_FEEDBACK_PER_MINUTE', '3')
+    reset_settings()
+    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    article = await kb.create_article(actor=anna, fields=ArticleFields(
+        title='Printer offline', visibility='public', status='published'))
+    for n in range(3):
+        assert await kb.record_feedback(article_id=article.id, helped=False, reader=f'fresh-{n}', address='10.0.0.9')
+    with pytest.raises(TooMany, match='wait'):
+        await kb.record_feedback(article_id=article.id, helped=False, reader='fresh-3', address='10.0.0.9')
+    assert await kb.record_feedback(article_id=article.id, helped=True, reader='elsewhere', address='10.0.0.10')
+    for n in range(3):
+        await kb.record_feedback(article_id=article.id, helped=n % 2 == 0, reader=f'carl-{n}', viewer=carl,
+                                 address='10.0.0.9')
+    with pytest.raises(TooMany):
+        await kb.record_feedback(article_id=article.id, helped=True, reader='carl-3', viewer=carl)
+    stored = await _article(article.id)
+    assert (stored.helpful_yes, stored.helpful_no) == (3, 4)  # the refused answers counted nothing
