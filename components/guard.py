@@ -22,6 +22,7 @@ with a message; events it sends meanwhile are dropped.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -90,6 +91,41 @@ def end_client(client: Client, reason: str) -> None:
     if client.has_socket_connection:
         with client:
             ui.navigate.to(f'/login?notice={reason}')
+
+
+TOO_MANY_PAGES = ('<div style="font:16px system-ui,sans-serif;margin:4rem auto;max-width:32rem;color:#334155">'
+                  '<b>This page was closed</b><p>You have more pages of Pulse Live open than one person needs; the '
+                  'oldest are closed. Reload this one to go on here.</p></div>')
+
+
+def keep_pages_bounded(new: Client) -> None:
+    """A person's connected pages in this process are at most ``max_pages_per_user``: when a page connects beyond
+    that, their oldest pages are closed (each holds ~0.5 MB of server memory, and one customer opened 1,000). A
+    closed page stops its socket — no reconnect, no reload that would close the next one — and says why."""
+    uid = user_id_of(new)
+    if uid is None:
+        return
+    limit = get_settings().max_pages_per_user
+    pages = sorted((c for c in list(Client.instances.values())
+                    if user_id_of(c) == uid and not getattr(c, 'pulse_ended', None) and c.has_socket_connection),
+                   key=lambda c: c.created)
+    for old in pages[:max(0, len(pages) - limit)]:
+        if old is not new:
+            close_page(old, 'too-many-pages')
+
+
+def close_page(client: Client, reason: str) -> None:
+    """End a page for good: its socket disconnects (the browser does not reconnect or reload), a message replaces
+    it, and the server forgets it a moment later."""
+    client.pulse_ended = reason  # type: ignore[attr-defined]
+    log.info('closed the page %s of %s: %s', client.id, _who(client), reason)
+    with client:
+        ui.run_javascript(f'window.socket?.disconnect(); document.body.innerHTML = {json.dumps(TOO_MANY_PAGES)};')
+
+    def forget() -> None:
+        if not client.is_deleted and client.id in Client.instances:
+            client.delete()
+    asyncio.get_running_loop().call_later(2.0, forget)
 
 
 def _session_still_signed_in(client: Client) -> bool:
@@ -383,7 +419,10 @@ def install() -> None:
                 log.warning('refused: socket %s tried to connect as page %s (%s) of another browser session', sid,
                             client.id, _who(client))
                 return False
-        return await original_handshake(sid, data)
+        bound = await original_handshake(sid, data)
+        if bound and client is not None:
+            keep_pages_bounded(client)
+        return bound
 
     nicegui_module._on_handshake = on_handshake  # the implicit handshake of _on_connect looks it up here
     sio.on('connect', on_connect)

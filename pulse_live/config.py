@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     customer_requests_per_minute: int = Field(default=5, ge=1, description='new requests one customer may open a '
                                               'minute (a burst of as many), portal and API together: each notifies '
                                               'the desk, so a flood from one account would flood every agent')
+    max_pages_per_user: int = Field(default=50, ge=1, description="a person's connected pages in one process; "
+                                    'the oldest are closed beyond it (each holds ~0.5 MB of server memory)')
     kb_feedback_per_minute: int = Field(default=10, ge=1, description='"Did this help?" answers a minute from one '
                                         'network address (visitors) or one account (signed in)')
     customer_messages_per_minute: int = Field(default=30, ge=1, description='messages one customer may post a minute '

@@ -398,6 +398,7 @@ async def test_values_of_the_wrong_kind_are_refused_before_any_handler(app_world
     await login(user, 'anna@pulse.demo')
     await user.open(f'/tickets/{app_world.carls.reference}')
     await user.should_see(marker='field-priority_id', retries=50)  # the side column (after the socket connected)
+    await user.should_see(marker='documents', retries=50)  # … to its end: the team's switches come before it
     sid = _sid(user)
     targets = [(element, lid) for element in list(user.client.elements.values()) if isinstance(element, ValueElement)
                for lid, listener in element._event_listeners.items() if listener.type.startswith('update:')]
@@ -494,6 +495,38 @@ async def test_a_select_that_takes_new_choices_takes_them_within_bounds(app_worl
     assert 'one too many' not in tier.options
     send('tier 7')  # an existing choice, typed
     assert tier.value == 'tier 7'
+
+
+async def test_a_person_keeps_a_bounded_number_of_pages(app_world, create_user, monkeypatch, caplog) -> None:
+    """One customer opened 1,000 connected pages (~0.5 MB of server memory each) and nothing refused them. Beyond
+    ``max_pages_per_user`` the oldest pages close: they stop their socket, say why, and take no more events."""
+    from nicegui import Client, core
+    from nicegui.testing import user as simulated
+
+    from pulse_live.config import reset_settings
+    monkeypatch.setenv('PULSE_MAX_PAGES_PER_USER', '2')
+    reset_settings()
+    monkeypatch.setattr(simulated, '_on_handshake', core.sio.handlers['/']['handshake'])  # as a browser's socket
+    tabs = [create_user() for _ in range(3)]
+    for tab in tabs:
+        await login(tab, 'carl@acme.demo', expect='My requests')
+    clients = [tab.client for tab in tabs]
+    assert [getattr(c, 'pulse_ended', None) for c in clients] == ['too-many-pages', None, None]
+    with caplog.at_level(logging.WARNING, logger=SECURITY_LOGGER):
+        _socket_event(_sid(tabs[0]), _composer_like_click(tabs[0]))
+    assert any('session ended' in r.getMessage() for r in caplog.records)  # the closed page takes no events
+    await asyncio.sleep(2.2)
+    assert clients[0].id not in Client.instances and clients[1].id in Client.instances  # forgotten a moment later
+    other = create_user()
+    await login(other, 'anna@pulse.demo')  # somebody else's pages are not counted with Carl's
+    assert getattr(other.client, 'pulse_ended', None) is None and getattr(clients[1], 'pulse_ended', None) is None
+
+
+def _composer_like_click(user: User) -> dict:
+    button = next(b for b in user.find(ui.button).elements if b._event_listeners)
+    lid = next(iter(button._event_listeners))
+    return {'client_id': user.client.id, 'id': button.id, 'listener_id': lid,
+            'type': button._event_listeners[lid].type, 'args': []}
 
 
 async def test_an_event_for_another_persons_page_is_refused_on_the_senders_socket(app_world, create_user,
