@@ -56,6 +56,8 @@ def _clean_text(field: str, value: Any) -> str:
     if not isinstance(value, str):
         raise ValidationError(f'{FIELD_LABELS.get(field, field)} must be text.')
     value = value.replace('\r\n', '\n').strip()
+    if field == 'title':  # one line wherever it is shown (lists, mail subjects): line breaks and runs of blanks fold
+        value = ' '.join(value.split())
     limit = TEXT_LIMITS.get(field, 5000)
     if len(value) > limit:
         raise ValidationError(f'{FIELD_LABELS.get(field, field)} is too long '

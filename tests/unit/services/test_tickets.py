@@ -366,3 +366,17 @@ async def test_a_customer_opening_requests_in_a_burst_is_asked_to_wait(people, m
     async with db.session() as s:
         titles = set((await s.execute(select(Ticket.title).where(Ticket.customer_id == carl.id))).scalars())
     assert 'One too many' not in titles and len(titles) == 8
+
+
+async def test_a_title_is_one_line_however_it_arrives(people):
+    """The API stored a title "T …\\nBcc: …" as two lines; a title is shown on one line everywhere (lists, the
+    subject of every mail about the ticket): line breaks and runs of blanks fold into one space, on create and edit."""
+    carl, anna = people.users['carl@acme.demo'], people.users['anna@pulse.demo']
+    ticket = await tickets.create_ticket(actor=carl, title='Printer down\nBcc: everyone@example.com\r\n\tagain')
+    assert ticket.title == 'Printer down Bcc: everyone@example.com again'
+    changed = await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                          changes={'title': '  Two\n\nlines  '})
+    assert changed.title == 'Two lines'
+    with pytest.raises(ValidationError, match='Title is required'):
+        await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=changed.version,
+                                    changes={'title': '\n \r\n'})
