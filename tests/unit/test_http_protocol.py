@@ -1,0 +1,113 @@
+"""A request's head has a deadline (pulse_live/http_protocol.py): a slowloris client is cut off, ordinary requests,
+kept-alive connections and slow bodies are not. Raw sockets against a real uvicorn on loopback."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import pytest
+import uvicorn
+
+from pulse_live import http_protocol
+from pulse_live.http_protocol import TimelyH11Protocol
+
+
+async def _app(scope, receive, send) -> None:
+    if scope['type'] != 'http':
+        return
+    body = b''
+    while True:
+        message = await receive()
+        body += message.get('body', b'')
+        if not message.get('more_body'):
+            break
+    length = b'%d' % (len(body) + 2)
+    await send({'type': 'http.response.start', 'status': 200, 'headers': [(b'content-length', length)]})
+    await send({'type': 'http.response.body', 'body': b'ok' + body})
+
+
+@pytest.fixture
+async def server(monkeypatch):
+    monkeypatch.setattr(http_protocol, 'HEAD_TIMEOUT_S', 0.6)
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(_app, host='127.0.0.1', port=port, http=TimelyH11Protocol, lifespan='off',
+                            log_level='warning', timeout_keep_alive=30)
+    instance = uvicorn.Server(config)
+    task = asyncio.create_task(instance.serve())
+    while not instance.started:
+        await asyncio.sleep(0.02)
+    yield port
+    instance.should_exit = True
+    await task
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> bool:
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(1024) == b''
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def _response(sock: socket.socket) -> bytes:
+    data = b''
+    while b'\r\n\r\n' not in data or len(data.partition(b'\r\n\r\n')[2]) < _length(data):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _length(data: bytes) -> int:
+    for line in data.partition(b'\r\n\r\n')[0].split(b'\r\n'):
+        if line.lower().startswith(b'content-length:'):
+            return int(line.split(b':')[1])
+    return 0
+
+
+async def test_a_head_that_trickles_in_is_cut_off(server) -> None:
+    def slowloris() -> tuple[bool, float]:
+        with socket.create_connection(('127.0.0.1', server)) as sock:
+            started = time.monotonic()
+            sock.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n')
+            for _ in range(10):  # a header byte now and then, never the blank line that ends the head
+                time.sleep(0.15)
+                try:
+                    sock.sendall(b'X')
+                except OSError:
+                    return True, time.monotonic() - started
+            return _closed_within(sock, 2.0), time.monotonic() - started
+    closed, after = await asyncio.to_thread(slowloris)
+    assert closed and after < 2.5, (closed, after)
+
+
+async def test_a_connection_that_sends_nothing_is_closed(server) -> None:
+    def silent() -> bool:
+        with socket.create_connection(('127.0.0.1', server)) as sock:
+            return _closed_within(sock, 2.0)
+    assert await asyncio.to_thread(silent)
+
+
+async def test_ordinary_requests_kept_alive_connections_and_slow_bodies_are_served(server) -> None:
+    def client() -> list[bytes]:
+        answers = []
+        with socket.create_connection(('127.0.0.1', server)) as sock:
+            sock.settimeout(5)
+            sock.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+            answers.append(_response(sock))
+            time.sleep(0.4)  # the next request on the same connection, within the deadline of its own
+            sock.sendall(b'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n')
+            for byte in (b'a', b'b', b'c', b'd'):  # a body may take longer than the head's deadline
+                time.sleep(0.3)
+                sock.sendall(byte)
+            answers.append(_response(sock))
+        return answers
+    first, second = await asyncio.to_thread(client)
+    assert first.startswith(b'HTTP/1.1 200') and first.endswith(b'ok')
+    assert second.startswith(b'HTTP/1.1 200') and second.endswith(b'okabcd')
