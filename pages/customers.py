@@ -3,6 +3,7 @@
 record items, open a ticket for them)."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from nicegui import ui
@@ -26,6 +27,9 @@ COLUMNS = [
     {'name': 'department', 'label': 'Department', 'field': 'department', 'align': 'left'},
     {'name': 'open', 'label': 'Open tickets', 'field': 'open', 'align': 'right'},
 ]
+# the listing is read after a pause in the filter changes; a newer change drops the older read, and the page reads
+# once at a time (a burst of switch/select/search events over the socket costs one or two reads, not one each)
+REFRESH_PAUSE_S = 0.2
 
 
 def directory_nav(user: User, current: str) -> None:
@@ -47,10 +51,22 @@ async def customers_page(organisation: OptionalRowId = 0, q: ShortText = '', ina
     state: dict[str, Any] = {'q': q[:200], 'organisation': organisation if organisation in organisations else None,
              'inactive': inactive}
 
-    async def refresh() -> None:
-        rows = await customer_queries.customers(user, search=state['q'], organisation_id=state['organisation'],
-                                                include_inactive=state['inactive'])
-        if table.is_deleted:
+    seq = 0
+    reading = asyncio.Lock()
+
+    async def refresh(pause: float = REFRESH_PAUSE_S) -> None:
+        """Show the listing for ``state`` as it is after a pause; superseded by any later call (its read skipped,
+        or its rows dropped), and never two reads of this page at once."""
+        nonlocal seq
+        seq += 1
+        mine = seq
+        await asyncio.sleep(pause)
+        async with reading:
+            if mine != seq or table.is_deleted:
+                return  # changed again: the newer call reads
+            rows = await customer_queries.customers(user, search=state['q'], organisation_id=state['organisation'],
+                                                    include_inactive=state['inactive'])
+        if mine != seq or table.is_deleted:
             return
         table.rows = [{'id': r.id, 'name': r.name + (' (org admin)' if r.is_org_admin else ''), 'email': r.email,
                        'phone': r.phone, 'organisation': r.organisation, 'department': r.department,
@@ -92,7 +108,7 @@ async def customers_page(organisation: OptionalRowId = 0, q: ShortText = '', ina
               <a :href="'/customers/' + props.row.id" class="text-primary">{{ props.value }}</a>
               <q-badge v-if="!props.row.active" color="red" outline class="q-ml-sm">inactive</q-badge>
             </q-td>''')
-        await refresh()
+        await refresh(pause=0)
 
 
 @desk_page('/customers/{user_id}')

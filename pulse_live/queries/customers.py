@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import auth, contact, db
 from ..models import ConfigurationItem, Organisation, Priority, Role, Service, Status, Ticket, User
@@ -211,11 +212,8 @@ async def customers(viewer: User, *, search: str = '', organisation_id: int | No
     if not auth.can_identify_customers(viewer):
         auth.refused(viewer, 'list customers', '')
         return []
-    open_tickets = (select(func.count(Ticket.id)).where(Ticket.customer_id == User.id,
-                                                        Ticket.status.in_(OPEN_STATUSES))
-                    .correlate(User).scalar_subquery())
     query = (select(User.id, User.display_name, User.email, User.phone, Organisation.name, User.department,
-                    User.is_org_admin, User.is_active, open_tickets)
+                    User.is_org_admin, User.is_active)
              .join(Organisation, User.organisation_id == Organisation.id)
              .where(User.role == Role.CUSTOMER.value))
     if not include_inactive:
@@ -228,8 +226,24 @@ async def customers(viewer: User, *, search: str = '', organisation_id: int | No
         query = query.where(User.id.in_(ids or [-1]))
     async with db.session() as s:
         rows = (await s.execute(query.order_by(Organisation.name, User.display_name).limit(limit))).all()
+        open_tickets = await _open_tickets_of(s, [r[0] for r in rows])
     return [CustomerRow(id=r[0], name=r[1], email=r[2], phone=r[3], organisation=r[4], department=r[5],
-                        is_org_admin=bool(r[6]), is_active=r[7], open_tickets=r[8] or 0) for r in rows]
+                        is_org_admin=bool(r[6]), is_active=r[7], open_tickets=open_tickets.get(r[0], 0))
+            for r in rows]
+
+
+async def _open_tickets_of(s: AsyncSession, customer_ids: list[int]) -> dict[int, int]:
+    """Open tickets of the customers listed (a page: at most ``limit`` ids), one grouped read along
+    ``ix_tickets_customer_status``. A count per customer correlated to the listing read every ticket once per
+    customer (no index on customer_id): 2.6 s of CPU per load of /customers with 30,000 tickets."""
+    counts: dict[int, int] = {}
+    for start in range(0, len(customer_ids), 500):  # bound the bind parameters of one statement
+        chunk = customer_ids[start:start + 500]
+        rows = await s.execute(select(Ticket.customer_id, func.count())
+                               .where(Ticket.customer_id.in_(chunk), Ticket.status.in_(OPEN_STATUSES))
+                               .group_by(Ticket.customer_id))
+        counts.update({customer_id: n for customer_id, n in rows.tuples() if customer_id is not None})
+    return counts
 
 
 @dataclass
@@ -248,15 +262,19 @@ async def organisations(viewer: User) -> list[OrganisationRow]:
         return []
     people = (select(func.count(User.id)).where(User.organisation_id == Organisation.id, User.is_active.is_(True))
               .correlate(Organisation).scalar_subquery())
-    open_tickets = (select(func.count(Ticket.id)).where(Ticket.organisation_id == Organisation.id,
-                                                        Ticket.status.in_(OPEN_STATUSES))
-                    .correlate(Organisation).scalar_subquery())
+    # open tickets: one grouped read of the open tickets (along a status index) rather than a count per organisation
+    # (each read all its tickets along ix_tickets_org_created: 70 ms with 30,000 tickets). "+ 0": grouped by the bare
+    # column, SQLite's planner walked that index over every ticket instead, to save the grouping's sort
+    organisation = (Ticket.organisation_id + 0).label('organisation')
     async with db.session() as s:
         rows = (await s.execute(select(Organisation.id, Organisation.name, Organisation.tier, Organisation.is_provider,
-                                       people, open_tickets)
+                                       people)
                                 .order_by(Organisation.is_provider.desc(), Organisation.name))).all()
+        open_tickets = dict((await s.execute(select(organisation, func.count())
+                                             .where(Ticket.status.in_(OPEN_STATUSES))
+                                             .group_by(organisation))).tuples().all())
     return [OrganisationRow(id=r[0], name=r[1], tier=r[2], is_provider=r[3], people=r[4] or 0,
-                            open_tickets=r[5] or 0) for r in rows]
+                            open_tickets=open_tickets.get(r[0], 0)) for r in rows]
 
 
 async def organisation_choices(*, customers_only: bool = False) -> dict[int, str]:
@@ -292,15 +310,18 @@ async def services(viewer: User) -> list[ServiceRow]:
     if not auth.can_identify_customers(viewer):
         auth.refused(viewer, 'list services', '')
         return []
-    open_tickets = (select(func.count(Ticket.id)).where(Ticket.service_id == Service.id,
-                                                        Ticket.status.in_(OPEN_STATUSES))
-                    .correlate(Service).scalar_subquery())
+    # one grouped read of the open tickets (along a status index); a count per service read every ticket once per
+    # service (no index on service_id)
     async with db.session() as s:
         rows = (await s.execute(select(Service.id, Service.name, Service.description, Service.criticality,
-                                       Service.is_active, open_tickets)
+                                       Service.is_active)
                                 .order_by(Service.is_active.desc(), Service.name))).all()
+        open_tickets = {service_id: n for service_id, n in (await s.execute(
+            select(Ticket.service_id, func.count())
+            .where(Ticket.status.in_(OPEN_STATUSES), Ticket.service_id.is_not(None))
+            .group_by(Ticket.service_id))).tuples() if service_id is not None}
     return [ServiceRow(id=r[0], name=r[1], description=r[2], criticality=r[3], is_active=r[4],
-                       open_tickets=r[5] or 0) for r in rows]
+                       open_tickets=open_tickets.get(r[0], 0)) for r in rows]
 
 
 async def item(viewer: User, item_id: int) -> ItemView | None:
