@@ -94,8 +94,8 @@ def end_client(client: Client, reason: str) -> None:
 
 
 TOO_MANY_PAGES = ('<div style="font:16px system-ui,sans-serif;margin:4rem auto;max-width:32rem;color:#334155">'
-                  '<b>This page was closed</b><p style="margin-top:.5rem">You have more pages of Pulse Live open than one person needs; the '
-                  'oldest are closed. Reload this one to go on here.</p></div>')
+                  '<b>This page was closed</b><p style="margin-top:.5rem">You have more pages of Pulse Live open '
+                  'than one person needs; the oldest are closed. Reload this one to go on here.</p></div>')
 
 
 def keep_pages_bounded(new: Client) -> None:
