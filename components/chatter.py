@@ -10,7 +10,7 @@ from nicegui import events, ui
 from pulse_live.config import get_settings
 from pulse_live.queries.tickets import EventView
 from pulse_live.services import chatter as chatter_service
-from pulse_live.storage import UploadedFile
+from pulse_live.storage import UploadedFile, safe_filename
 
 from . import upload_budget
 from .chatter_html import ENTRY_CLASSES, TOOLTIP_JS, entry_html, entry_kind, human_size, markers
@@ -376,7 +376,7 @@ class Composer:
         self.files_row.clear()
         with self.files_row:
             for f in self.pending:
-                ui.chip(f'{f.name} ({human_size(len(f.data))})', icon='attach_file', removable=True,
+                ui.chip(f'{safe_filename(f.name)} ({human_size(len(f.data))})', icon='attach_file', removable=True,
                         on_value_change=lambda _, f=f: self._remove(f)).props('dense').mark('pending-file')
 
     def _remove(self, f: UploadedFile) -> None:

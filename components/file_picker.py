@@ -8,7 +8,7 @@ from __future__ import annotations
 from nicegui import events, ui
 
 from pulse_live.config import get_settings
-from pulse_live.storage import UploadedFile
+from pulse_live.storage import UploadedFile, safe_filename
 
 from . import upload_budget
 from .chatter import human_size
@@ -38,7 +38,7 @@ class FilePicker:
         self.chips.clear()
         with self.chips:
             for f in self.files:
-                ui.chip(f'{f.name} ({human_size(len(f.data))})', icon='attach_file', removable=True,
+                ui.chip(f'{safe_filename(f.name)} ({human_size(len(f.data))})', icon='attach_file', removable=True,
                         on_value_change=lambda _, f=f: self._remove(f)).props('dense').mark('picked-file')
 
     def _remove(self, f: UploadedFile) -> None:

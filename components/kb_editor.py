@@ -105,6 +105,7 @@ class ArticleEditor:
                 if self.article_id is None:
                     attach.disable()
                     attach.tooltip('Save the article once, then add images and files')
+                    self.upload.disable()  # NiceGUI's route then refuses uploads (403) before reading them
                 ui.space()
                 self.save_button = ui.button('Save', icon='save', on_click=self.save).props('no-caps unelevated') \
                     .mark('kb-save')
@@ -208,8 +209,10 @@ class ArticleEditor:
         ui.notify('Your text is on the clipboard.')
 
     async def _uploaded(self, e: events.UploadEventArguments) -> None:
+        if self.article_id is None:  # the element is disabled until then; nothing is held for it
+            return
         upload = await upload_budget.take(e, 0, per='per article')
-        if upload is None or self.article_id is None:
+        if upload is None:
             return
         try:
             done = await attempt(kb.add_attachments(actor=self.user, article_id=self.article_id, files=[upload]))

@@ -1,21 +1,26 @@
 """Wiring: the NiceGUI/FastAPI app, its pages, the auth gate, the bus bridge and the workers."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from nicegui import app
 from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import ClientDisconnect
 
 from . import db, upload_limit
 from .bus import get_bus, make_bus, set_bus
 from .config import get_settings
+
+if TYPE_CHECKING:
+    from components.upload_budget import Reservation
 
 log = logging.getLogger(__name__)
 security_log = logging.getLogger('pulse_live.security')
@@ -38,17 +43,20 @@ SECURITY_HEADERS = {
 
 class AuthMiddleware(BaseHTTPMiddleware):
     """Every page except /login needs a signed-in browser; the pages check roles themselves. An upload is taken only
-    from the signed-in browser session that owns the page it is for, within that user's budget of pending uploads."""
+    from the signed-in browser session that owns the page it is for, within that user's budget of pending uploads
+    (its bytes reserved while the body arrives: ``_upload``)."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope['type'] == 'http' and upload_limit.is_upload_path(scope.get('path', '')):
+            await _upload(self.app, scope, receive, send)  # plain ASGI: the body is counted as it arrives
+            return
+        await super().__call__(scope, receive, send)
 
     async def dispatch(self, request: Request, call_next):
         path = request.url.path
-        if upload_limit.is_upload_path(path):
-            refusal = _upload_refusal(request)
-            if refusal is not None:
-                return refusal
-        elif (path not in PUBLIC_PATHS and not path.startswith(PUBLIC_PREFIXES) and not path.startswith('/api/')
-              and not (path == PUBLIC_HELP[0] or path.startswith(PUBLIC_HELP[1]))
-              and not app.storage.user.get('user_id')):
+        if (path not in PUBLIC_PATHS and not path.startswith(PUBLIC_PREFIXES) and not path.startswith('/api/')
+                and not (path == PUBLIC_HELP[0] or path.startswith(PUBLIC_HELP[1]))
+                and not app.storage.user.get('user_id')):
             return RedirectResponse('/login')
         return await call_next(request)
 
@@ -86,9 +94,74 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, with_headers)
 
 
-def _upload_refusal(request: Request) -> Response | None:
-    """None if this upload may proceed; else the answer (403 not the owner's session, 413 over the budget)."""
-    from nicegui import Client
+class _OverReservation(Exception):
+    pass
+
+
+async def _upload(inner, scope, receive, send) -> None:
+    """An upload request: refused (403 not the owner's session; 413 over the budget; 429 too many at once) before
+    its body is read, else its length reserved against the user's budget of pending uploads until the request is
+    over, however it ends (``components/upload_budget.py``). A body longer than the reservation is cut off (413)."""
+    from components import upload_budget
+    request = Request(scope, receive)
+    admitted = _upload_refusal(request)
+    if isinstance(admitted, Response):
+        await admitted(scope, receive, send)
+        return
+    reservation = admitted
+    received = 0
+    started = False
+
+    async def counting_receive():
+        nonlocal received
+        message = await receive()
+        if message['type'] == 'http.request':
+            received += len(message.get('body', b''))
+            if received > reservation.limit:
+                raise _OverReservation()
+        return message
+
+    async def tracking_send(message) -> None:
+        nonlocal started
+        if message['type'] == 'http.response.start':
+            started = True
+        await send(message)
+
+    token = upload_budget.current_request.set(reservation)  # the page's handler tasks, started by the route, see it
+    over = finished = gone = False
+    try:
+        try:
+            await inner(scope, counting_receive, tracking_send)
+            finished = True
+        except* _OverReservation:  # "except*": a BaseHTTPMiddleware further in raises it in a group
+            over = True
+        except* ClientDisconnect:  # the client went away mid-body: not a server error
+            gone = True
+        if finished:
+            # the route started the page's handlers as tasks: one turn of the loop, and each has moved its
+            # file's bytes from this reservation to the file (the first step of upload_budget.take)
+            await asyncio.sleep(0)
+    finally:
+        upload_budget.current_request.reset(token)
+        upload_budget.pending_uploads.end(reservation)
+    if gone:
+        log.info('upload to %s: the client went away before its body was complete', scope.get('path'))
+        if not started:  # nobody reads it; the layers further out expect an answer
+            await PlainTextResponse('The upload was not complete.', status_code=400,
+                                    headers={'Connection': 'close'})(scope, receive, send)
+    if over:
+        security_log.warning('refused: an upload body to page %s over its reservation of %s bytes',
+                             scope.get('path', '').split('/')[3], reservation.limit)
+        if not started:
+            held = upload_budget.pending_uploads.in_use(reservation.user_id)
+            await PlainTextResponse(upload_budget.budget_message(held), status_code=413,
+                                    headers={'Connection': 'close'})(scope, receive, send)
+
+
+def _upload_refusal(request: Request) -> Response | Reservation:
+    """The upload's reservation if it may proceed; else the answer (403 not the owner's session, 413 over the
+    budget, 429 more uploads of the user at once than ``upload_budget.max_uploads_at_once()``)."""
+    from nicegui import Client, ui
 
     from components import guard, upload_budget
     client_id = request.url.path.split('/')[3]
@@ -102,12 +175,18 @@ def _upload_refusal(request: Request) -> Response | None:
                              request.client.host if request.client else '?', session_user, client_id,
                              guard._who(client))  # pylint: disable=protected-access
         return PlainTextResponse('This upload does not belong to your session. Reload the page.', status_code=403)
-    declared = request.headers.get('content-length', '')
-    remaining = upload_budget.pending_uploads.remaining(user_id)
-    if declared.isdigit() and int(declared) > remaining + upload_limit.SLACK_BYTES:
-        return PlainTextResponse(upload_budget.budget_message(upload_budget.pending_uploads.held(user_id)),
-                                 status_code=413)
-    return None
+    declared = request.headers.get('content-length')
+    if declared is not None and not declared.isdigit():
+        return PlainTextResponse('The Content-Length header is not a number.', status_code=400)
+    admitted = upload_budget.admit(user_id, client_id, int(declared) if declared is not None else None)
+    if isinstance(admitted, upload_budget.Refusal):
+        if admitted.status == 429:
+            security_log.warning('refused: a concurrent upload of user %s to page %s', user_id, client_id)
+        with client:  # the browser shows a refused upload only as a failed file: say why in the page
+            ui.notify(admitted.message, type='negative')
+        return PlainTextResponse(admitted.message, status_code=admitted.status,
+                                 headers={'Retry-After': '5'} if admitted.status == 429 else None)
+    return admitted
 
 
 _unsubscribe: list[Callable[[], None]] = []
