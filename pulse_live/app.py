@@ -18,6 +18,7 @@ from starlette.requests import ClientDisconnect
 from . import db, upload_limit
 from .bus import get_bus, make_bus, set_bus
 from .config import get_settings
+from .http_protocol import TimelyH11Protocol
 
 if TYPE_CHECKING:
     from components.upload_budget import Reservation
@@ -315,6 +316,7 @@ def run_kwargs(*, host: str = '127.0.0.1', port: int = 8080) -> dict:
             # the session cookie only over HTTPS when the app is served under an https:// address (behind TLS)
             'session_middleware_kwargs': {'https_only': get_settings().base_url.startswith('https://')},
             # h11 with a bound on a request's head: httptools takes headers of any size (4 requests with 40 MB
-            # headers: +160 MB, held until the page clients they made were pruned)
-            'http': 'h11', 'h11_max_incomplete_event_size': MAX_REQUEST_HEAD_BYTES,
+            # headers: +160 MB, held until the page clients they made were pruned); and a deadline for it
+            # (http_protocol.py: slowloris held 20,000 connections and every request failed)
+            'http': TimelyH11Protocol, 'h11_max_incomplete_event_size': MAX_REQUEST_HEAD_BYTES,
             'tailwind': get_settings().tailwind_browser}  # else the prebuilt stylesheet (install_stylesheet)

@@ -45,7 +45,8 @@ def test_the_server_bounds_a_request_head_and_keeps_the_cookie_to_https_behind_t
     from pulse_live.app import run_kwargs
     from pulse_live.config import reset_settings
     kwargs = run_kwargs()
-    assert kwargs['http'] == 'h11' and kwargs['h11_max_incomplete_event_size'] <= 128 * 1024
+    from pulse_live.http_protocol import TimelyH11Protocol
+    assert kwargs['http'] is TimelyH11Protocol and kwargs['h11_max_incomplete_event_size'] <= 128 * 1024
     assert kwargs['session_middleware_kwargs'] == {'https_only': False}  # http://127.0.0.1: a plain local run
     monkeypatch.setenv('PULSE_BASE_URL', 'https://desk.example.org')
     reset_settings()
