@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 
 def install(*, after_flush: Callable, orm_execute: Callable, before_commit: Callable,
@@ -21,3 +21,13 @@ def install(*, after_flush: Callable, orm_execute: Callable, before_commit: Call
     event.listen(Session, 'do_orm_execute', orm_execute)
     event.listen(Session, 'before_commit', before_commit)
     event.listen(Session, 'after_transaction_end', forget_at_the_end)
+
+
+def written_entity(state: ORMExecuteState) -> Any:
+    """The mapped class an ORM ``insert``/``update``/``delete`` statement writes; None when it writes nothing or
+    its class is not known."""
+    entity = getattr(state.statement, 'entity_description', {}).get('entity') \
+        if hasattr(state.statement, 'entity_description') else None
+    if entity is None and state.bind_mapper is not None:
+        entity = state.bind_mapper.class_
+    return entity

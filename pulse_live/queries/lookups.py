@@ -83,10 +83,7 @@ def _after_flush(session: Session, _context: UOWTransaction) -> None:
 def _orm_execute(state: ORMExecuteState) -> None:
     if not (state.is_update or state.is_delete or state.is_insert):
         return
-    entity = getattr(state.statement, 'entity_description', {}).get('entity') \
-        if hasattr(state.statement, 'entity_description') else None
-    if entity is None and state.bind_mapper is not None:
-        entity = state.bind_mapper.class_
+    entity = session_hooks.written_entity(state)
     if entity is None or (isinstance(entity, type) and issubclass(entity, WATCHED)):
         state.session.info[CHANGED] = True  # a statement whose table is not known: assume it matters
 
