@@ -5,10 +5,10 @@ import unicodedata
 from email.message import EmailMessage
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from pulse_live import db
-from pulse_live.models import MailOutbox, Notification
+from pulse_live.models import MailOutbox, Notification, Ticket
 from pulse_live.notify import compose, sender
 from pulse_live.services import chatter, tickets, users
 from tests.helpers import drain, make_due, outbox
@@ -30,6 +30,13 @@ def test_clean_header_neutralises_every_character_the_email_package_would_refuse
     assert compose.clean_header(kept) == kept
 
 
+async def _store_title(ticket, title: str) -> None:
+    """A title written before the services folded titles to one line (older data): the mail must still cope."""
+    async with db.session() as s, s.begin():
+        await s.execute(update(Ticket).where(Ticket.id == ticket.id).values(title=title))
+    ticket.title = title
+
+
 async def test_poison_titles_go_out_with_a_clean_subject(people, smtp):
     """U+2028, U+2029, NEL and C1 controls in a title once made composing raise, so no mail of the round was ever
     recorded (and all were sent again after each claim expiry)."""
@@ -37,7 +44,8 @@ async def test_poison_titles_go_out_with_a_clean_subject(people, smtp):
     titles = {'Printer\u2028down': 'Printer down', 'VPN\u2029slow': 'VPN slow', 'Mail\x85bounces': 'Mail bounces',
               'Disk\x9b31mfull': 'Disk 31mfull', 'Normal ticket': 'Normal ticket'}
     created = [await tickets.create_ticket(actor=anna, title=title, customer_id=carl.id) for title in titles]
-    for ticket in created:
+    for ticket, title in zip(created, titles, strict=True):  # as stored before titles were folded to one line
+        await _store_title(ticket, title)
         await chatter.post_message(actor=anna, ticket_id=ticket.id, body=f'news on {ticket.reference}')
     for _ in range(3):  # a few rounds, each after the claims ran out
         await make_due()
