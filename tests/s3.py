@@ -78,3 +78,16 @@ def settings_env(endpoint: str, bucket: str, prefix: str = 'attachments/') -> di
     return {'PULSE_STORAGE_BACKEND': 's3', 'PULSE_S3_BUCKET': bucket, 'PULSE_S3_ENDPOINT_URL': endpoint,
             'PULSE_S3_REGION': REGION, 'PULSE_S3_ACCESS_KEY_ID': ACCESS_KEY, 'PULSE_S3_SECRET_ACCESS_KEY': SECRET_KEY,
             'PULSE_S3_PREFIX': prefix, 'PULSE_S3_ADDRESSING': 'path'}
+
+
+def use_fresh_bucket(endpoint: str, monkeypatch, prefix: str = 'files/') -> str:
+    """Point the app's attachment store at a new bucket of ``endpoint`` for one test; returns the bucket's name."""
+    import uuid
+
+    from pulse_live.config import reset_settings
+    bucket = f'pulse-{uuid.uuid4().hex[:12]}'
+    make_bucket(endpoint, bucket)
+    for name, value in settings_env(endpoint, bucket, prefix=prefix).items():
+        monkeypatch.setenv(name, value)
+    reset_settings()
+    return bucket

@@ -124,18 +124,10 @@ def s3_endpoint(tmp_path_factory):
 @pytest.fixture(params=['local', 's3'])
 def store_backend(request, monkeypatch) -> str:
     """The attachment store on either backend (as tests/unit/test_storage_backends.py switches it)."""
-    import uuid
-
     from pulse_live import storage
-    from pulse_live.config import reset_settings
     from tests import s3
     if request.param == 's3':
-        endpoint = request.getfixturevalue('s3_endpoint')
-        bucket = f'pulse-{uuid.uuid4().hex[:12]}'
-        s3.make_bucket(endpoint, bucket)
-        for name, value in s3.settings_env(endpoint, bucket, prefix='files/').items():
-            monkeypatch.setenv(name, value)
-        reset_settings()
+        s3.use_fresh_bucket(request.getfixturevalue('s3_endpoint'), monkeypatch)
     assert storage.backend().name == request.param
     return request.param
 

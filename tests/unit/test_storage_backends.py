@@ -6,7 +6,6 @@ route of the API (the same permission check on both)."""
 from __future__ import annotations
 
 import hashlib
-import uuid
 
 import httpx
 import pytest
@@ -29,13 +28,7 @@ def s3_endpoint(tmp_path_factory):
 @pytest.fixture(params=['local', 's3'])
 def backend(request, monkeypatch) -> str:
     if request.param == 's3':
-        endpoint = request.getfixturevalue('s3_endpoint')
-        bucket = f'pulse-{uuid.uuid4().hex[:12]}'
-        s3.make_bucket(endpoint, bucket)
-        for name, value in s3.settings_env(endpoint, bucket, prefix='files/').items():
-            monkeypatch.setenv(name, value)
-        reset_settings()
-        request.node.bucket = bucket
+        request.node.bucket = s3.use_fresh_bucket(request.getfixturevalue('s3_endpoint'), monkeypatch)
     assert storage.backend().name == request.param
     return request.param
 
