@@ -189,6 +189,8 @@ class Ticket(Base):
         Index('ix_tickets_org_created', 'organisation_id', 'created_at'),
         # a customer's tickets: the directory's open counts per listed customer, the profile (queries/customers.py)
         Index('ix_tickets_customer_status', 'customer_id', 'status'),
+        # what a customer opened for somebody else: their profile and portal read "customer or creator" (OR)
+        Index('ix_tickets_creator', 'creator_id'),
         # work lists and dashboard (queries/queues.py, queries/dashboard.py; plans in docs/QUERY_PLANS.md)
         Index('ix_tickets_work', 'status', 'queue_id', 'assignee_id', 'priority_id', 'created_at'),
         Index('ix_tickets_resolved_at', 'resolved_at'),

@@ -237,3 +237,32 @@ async def test_directory_counts_open_tickets_in_one_read_per_page_along_the_cust
                         (await conn.exec_driver_sql(f'EXPLAIN QUERY PLAN {count}', params)).all())
     assert 'ix_tickets_customer_status' in plan, plan
     assert 'SCAN tickets' not in plan and 'SCAN t ' not in f'{plan} ' and 'CORRELATED' not in plan, plan
+
+
+async def test_a_customer_s_profile_reads_their_tickets_along_indexes(people, database):
+    """A customer's tickets are those they are the customer of or created ("customer_id = X OR creator_id = X"):
+    with no index on creator_id SQLite read every ticket for the profile's count (4.9 ms at 10,000 tickets), on
+    every ticket page an agent opens (its customer panel). Both of the profile's ticket reads go along indexes."""
+    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    await _tickets_in(people, 'carl@acme.demo', ['open', 'closed'])
+    statements: list[tuple[str, object]] = []
+
+    def seen(_conn, _cursor, statement, parameters, *_args) -> None:
+        statements.append((statement, parameters))
+
+    sync_engine = db.engine().sync_engine
+    event.listen(sync_engine, 'before_cursor_execute', seen)
+    try:
+        profile = await customer_queries.customer_profile(anna, carl.id)
+    finally:
+        event.remove(sync_engine, 'before_cursor_execute', seen)
+    assert (profile.open_count, profile.total_count) == (1, 2)
+    reads = [(st, params) for st, params in statements if 'FROM tickets' in st and 'creator_id' in st]
+    assert len(reads) == 2, statements  # the counts and the recent ones
+    if database != 'sqlite':
+        return  # PostgreSQL plans by its statistics
+    async with db.engine().connect() as conn:
+        for statement, params in reads:
+            plan = ' '.join(str(row[-1]) for row in
+                            (await conn.exec_driver_sql(f'EXPLAIN QUERY PLAN {statement}', params)).all())
+            assert 'ix_tickets_creator' in plan and 'SCAN tickets' not in plan, plan
