@@ -70,10 +70,9 @@ class FieldEditor:
         self.element.props('dense outlined stack-label').classes('w-full').mark(f'field-{spec.field}')
         self.element.set_enabled(editable)
         self._applying = False
-        # the user's refused text, kept beside the fresh value (shown only after a refused save)
-        self.kept = ui.column().classes('w-full gap-1 border border-orange-300 bg-orange-50 rounded p-2 text-sm') \
-            .mark(f'kept-{spec.field}')
-        self.kept.set_visibility(False)
+        # the user's refused text, kept beside the fresh value: its box is built by the first refused save (thirteen
+        # hidden boxes on every ticket page were 13 of its ~270 elements, each built, sent and held per viewer)
+        self.kept: ui.column | None = None
         self.kept_value: Any = None
 
     @property
@@ -127,10 +126,22 @@ class FieldEditor:
             return str((self.spec.options or {}).get(value, value))
         return str(value)
 
+    def _kept_box(self) -> ui.column:
+        """The box for the user's refused version, right below the editor (built the first time it is needed)."""
+        if self.kept is None:
+            slot = self.element.parent_slot
+            assert slot is not None
+            with slot:
+                self.kept = ui.column().classes('w-full gap-1 border border-orange-300 bg-orange-50 rounded p-2 '
+                                                'text-sm').mark(f'kept-{self.spec.field}')
+            self.kept.move(target_index=slot.children.index(self.element) + 1)
+        return self.kept
+
     def _show_kept(self, mine: Any, *, changed_meanwhile: bool) -> None:
         self.kept_value = mine
-        self.kept.clear()
-        with self.kept:
+        kept = self._kept_box()
+        kept.clear()
+        with kept:
             ui.label(f'{self.spec.label} was changed by someone else meanwhile: the current value is shown above. '
                      'Your version was not saved:' if changed_meanwhile else
                      f'{self.spec.label}: your version was not saved:').classes('text-orange-900')
@@ -147,11 +158,11 @@ class FieldEditor:
                 if self.spec.kind != 'select':
                     ui.button('Copy', icon='content_copy', on_click=self._copy_kept).props('dense no-caps flat') \
                         .mark(f'copy-{self.spec.field}')
-        self.kept.set_visibility(True)
+        kept.set_visibility(True)
 
     def _hide_kept(self) -> None:
         self.kept_value = None
-        if self.kept.visible:
+        if self.kept is not None and self.kept.visible:
             self.kept.set_visibility(False)
             self.kept.clear()
 
