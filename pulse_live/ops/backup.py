@@ -35,6 +35,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -267,8 +268,8 @@ def read_manifest(archive: Path) -> dict[str, Any]:
             member = tar.getmember('manifest.json')
             reader = tar.extractfile(member)
             manifest = json.loads(reader.read() if reader else b'')
-    except (OSError, tarfile.TarError, KeyError, ValueError) as e:
-        raise BackupError(f'{archive} is not a Pulse Live backup: {e}') from e
+    except (OSError, EOFError, zlib.error, tarfile.TarError, KeyError, ValueError, RecursionError) as e:
+        raise BackupError(f'{archive} is not a Pulse Live backup: {type(e).__name__}: {e}') from e
     if not isinstance(manifest, dict) or manifest.get('app') != 'pulse-live':
         raise BackupError(f'{archive} is not a Pulse Live backup (no manifest of ours)')
     if manifest.get('format') != FORMAT:
@@ -400,13 +401,19 @@ def _extract_verified(archive: Path, manifest: dict[str, Any], into: Path) -> tu
             if source is None:
                 raise BackupError(f'unexpected entry {member.name!r} in the archive')
             if member.name == db_member:
-                out, want = db_copy, manifest['database']['sha256']
+                out, want, size = db_copy, manifest['database']['sha256'], manifest['database']['bytes']
                 seen_db = True
             else:
                 match = ATTACHMENT_MEMBER.fullmatch(member.name)
                 if not match or match[3][:2] != match[1] or match[3][2:4] != match[2] or match[3] not in expected:
                     raise BackupError(f'unexpected entry {member.name!r} in the archive')
-                out, want = into / 'attachments' / match[3], match[3]
+                out, want, size = into / 'attachments' / match[3], match[3], expected[match[3]]
+            # the size the entry declares, before a byte is written: a small archive unpacking to far more than its
+            # manifest says (a 306 KB archive held 300 MB of zeros) never reaches the disk
+            if member.size != size:
+                raise BackupError(f'{member.name} is damaged: its size ({member.size} bytes) does not match the '
+                                  f'manifest ({size} bytes)')
+            if out is not db_copy:
                 out.parent.mkdir(exist_ok=True)
                 files.append(out)
             digest = hashlib.sha256()
@@ -431,8 +438,31 @@ def _known_revision(revision: str) -> bool:
     return any(rev.revision == revision for rev in script().walk_revisions())
 
 
+# tables every revision of the schema has (0001 made them): a database without them is no Pulse Live database
+CORE_TABLES = frozenset({'organisations', 'users', 'tickets', 'ticket_events'})
+
+
+def _check_tables(manifest: dict[str, Any], head: str, counts: dict[str, int]) -> None:
+    """The copy holds the tables of its revision: the core ones always, every table of this code's schema when it
+    is at this code's head; and its manifest lists the very tables it holds (a database holding only
+    ``alembic_version`` and a manifest without counts passed every other check and replaced the installation)."""
+    from .schema import head as code_head
+    wanted = set(table_names()) if head == code_head() else set(CORE_TABLES)
+    missing = sorted(wanted - set(counts))
+    if missing:
+        raise BackupError(f'the archive\'s database lacks table(s) {", ".join(missing[:10])}'
+                          f'{" …" if len(missing) > 10 else ""} of migration {head}: it is no complete Pulse Live '
+                          f'database; nothing was changed')
+    listed = set(manifest['counts'])
+    if listed != set(counts):
+        odd = sorted(listed ^ set(counts))
+        raise BackupError(f'the archive\'s manifest and its database disagree about the tables ({", ".join(odd[:10])})'
+                          f'; nothing was changed')
+
+
 def _check_database(manifest: dict[str, Any], head: str | None, counts: dict[str, int]) -> None:
-    """The database copy against its manifest and this code: a migration revision we know, the same row counts."""
+    """The database copy against its manifest and this code: a migration revision we know, its tables, the same row
+    counts."""
     if head is None:
         raise BackupError('the archive\'s database has no migration revision (no alembic_version table, or an '
                           'empty one): it is no Pulse Live database; nothing was changed')
@@ -443,6 +473,7 @@ def _check_database(manifest: dict[str, Any], head: str | None, counts: dict[str
         raise BackupError(f'the archive\'s database is at migration {head}, which this version of Pulse Live does '
                           f'not know (a backup of a newer version?): restore it with that version or a newer one; '
                           f'nothing was changed')
+    _check_tables(manifest, head, counts)
     wrong = {k: (v, counts.get(k)) for k, v in manifest['counts'].items() if counts.get(k) != v}
     if wrong:
         raise BackupError(f'the archive\'s database does not match its manifest\'s row counts ((manifest, database) '
@@ -460,12 +491,20 @@ def _verify_sqlite_copy(copy: Path, manifest: dict[str, Any]) -> None:
                 raise BackupError(f'the archive\'s database fails SQLite\'s integrity check '
                                   f'({"; ".join(map(str, problems[:5]))}); nothing was changed')
             counts, head = _sqlite_counts(conn)
+            columns = {name: {r[1] for r in conn.execute(f'PRAGMA table_info("{name}")')} for name in counts}
         finally:
             conn.close()
     except sqlite3.Error as e:
         raise BackupError(f'the archive\'s database is not a SQLite database SQLite can read ({e}); '
                           f'nothing was changed') from e
     _check_database(manifest, head, counts)
+    from .schema import head as code_head
+    if head == code_head():  # at this code's revision: every column the code reads is there
+        lacking = [f'{table.name}.{column.name}' for table in Base.metadata.sorted_tables
+                   for column in table.columns if column.name not in columns.get(table.name, ())]
+        if lacking:
+            raise BackupError(f'the archive\'s database lacks column(s) {", ".join(lacking[:10])} of migration {head}; '
+                              f'nothing was changed')
 
 
 async def _check_pg_dump(pg_restore: str, dump: Path, source_schema: str, env: dict[str, str]) -> None:
@@ -566,7 +605,15 @@ async def restore(archive: Path, *, force: bool = False, target: Target | None =
     started = time.perf_counter()
     target.attachments.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.attachments.parent, prefix='.pulse-restore-') as tmp:
-        db_copy, files = await asyncio.to_thread(_extract_verified, archive, manifest, Path(tmp))
+        needed = manifest['database']['bytes'] + sum(size for _, size in manifest['attachments']['files'])
+        free = shutil.disk_usage(tmp).free
+        if needed > free:
+            raise BackupError(f'the archive unpacks to {needed:,} bytes; the disk holding {target.attachments.parent} '
+                              f'has {free:,} free; nothing was changed')
+        try:
+            db_copy, files = await asyncio.to_thread(_extract_verified, archive, manifest, Path(tmp))
+        except (OSError, EOFError, zlib.error, tarfile.TarError) as e:  # a stream damaged past its manifest
+            raise BackupError(f'{archive} could not be unpacked ({type(e).__name__}: {e}); nothing was changed') from e
         if dialect == 'sqlite':  # the copy checked first; the installation's file replaced only after
             await asyncio.to_thread(_verify_sqlite_copy, db_copy, manifest)
             await asyncio.to_thread(_replace_sqlite, target.sqlite_path, db_copy)

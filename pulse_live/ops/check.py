@@ -6,14 +6,15 @@ import asyncio
 import hashlib
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import DBAPIError
 
 from .. import db
 from ..config import get_settings
 from ..models import Attachment
 from ..models.mail_intake import FailedImport
 from . import schema
-from .backup import attachment_files
+from .backup import attachment_files, table_names
 
 
 @dataclass
@@ -57,6 +58,12 @@ async def _migrations(report: Report) -> None:
     state = await schema.state()
     if state.up_to_date:
         report.notes.append(f'migrations: current ({state.head})')
+        async with db.engine().connect() as conn:
+            present = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+        missing = [name for name in table_names() if name not in present]
+        if missing:
+            report.problems.append(f'tables missing though the migrations are current: {", ".join(missing[:10])}'
+                                   f'{" …" if len(missing) > 10 else ""} (restore a backup)')
     else:
         names = ', '.join(rev for rev, _ in state.pending)
         report.problems.append(f'migrations pending: {names} (at {state.current or "none"}, head {state.head}); '
@@ -121,9 +128,22 @@ async def _attachments(report: Report, deep: bool) -> None:
 
 
 async def run(*, deep: bool = False) -> Report:
+    """Each part reports what it finds; a database the checks cannot read (not a database, damaged, tables missing)
+    is reported as a problem, not raised: those are the installations this command is for."""
     report = Report()
-    await _integrity(report)
-    await _migrations(report)
-    if (await schema.current_revision()) is not None:
-        await _attachments(report, deep)
+    for part in (_integrity, _migrations):
+        try:
+            await part(report)
+        except DBAPIError as e:
+            report.problems.append(f'{part.__name__.strip("_")}: the database cannot be read: {_reason(e)}')
+            return report
+    try:
+        if (await schema.current_revision()) is not None:
+            await _attachments(report, deep)
+    except DBAPIError as e:
+        report.problems.append(f'attachments: the database cannot be read: {_reason(e)}')
     return report
+
+
+def _reason(e: DBAPIError) -> str:
+    return str(e.orig).splitlines()[0] if e.orig is not None else str(e).splitlines()[0]

@@ -425,3 +425,133 @@ async def test_an_archive_holding_a_file_twice_is_refused_before_replacing_anyth
             if member.name.startswith('attachments/'):
                 dst.addfile(member, io.BytesIO(data))
     await _refused_and_untouched(target, doubled, 'twice', before)
+
+
+# --- from an attack sweep: archives that passed every check, or were unpacked before they were refused -------------
+
+def _sqlite_member(archive: Path) -> bytes:
+    with tarfile.open(archive, 'r:gz') as tar:
+        return tar.extractfile('database/pulse.db').read()
+
+
+async def test_a_database_lacking_our_tables_or_columns_is_refused_even_forced(two_installations, tmp_path):
+    """A SQLite file holding only ``alembic_version`` at this code's head, with a manifest listing no counts, passed
+    every check and replaced the installation (forced): all of its data gone, migrate and check crashing after.
+    Missing tables and missing columns are refused now, and the installation stays as it was."""
+    if not db.is_sqlite():
+        pytest.skip('SQLite files only')
+    _, target = two_installations
+    archive, before = await _archive_and_an_installation_with_other_data(two_installations, tmp_path)
+    import sqlite3
+    head = backup.read_manifest(archive)['migration_head']
+    empty = tmp_path / 'only-alembic.db'
+    conn = sqlite3.connect(empty)
+    conn.execute('CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)')
+    conn.execute('INSERT INTO alembic_version VALUES (?)', (head,))
+    conn.commit()
+    conn.close()
+    bad = _rebuilt(archive, tmp_path / 'only-alembic.tar.gz', database=empty.read_bytes(),
+                   manifest_edit=_set('counts', {}))
+    await _refused_and_untouched(target, bad, r'lacks table\(s\) api_tokens, attachments, .* of migration', before)
+
+    without_column = tmp_path / 'no-workaround.db'
+    without_column.write_bytes(_sqlite_member(archive))
+    conn = sqlite3.connect(without_column)
+    conn.execute('ALTER TABLE tickets DROP COLUMN workaround')
+    conn.commit()
+    conn.close()
+    bad = _rebuilt(archive, tmp_path / 'no-column.tar.gz', database=without_column.read_bytes())
+    await _refused_and_untouched(target, bad, r'lacks column\(s\) tickets\.workaround', before)
+
+    fewer = _rebuilt(archive, tmp_path / 'fewer-counts.tar.gz',
+                     manifest_edit=lambda m: m['counts'].pop('saved_views'))
+    await _refused_and_untouched(target, fewer, r'manifest and its database disagree about the tables.*saved_views',
+                                 before)
+
+
+async def test_an_entry_larger_than_its_manifest_says_is_refused_before_it_is_written(two_installations, tmp_path,
+                                                                                      monkeypatch):
+    """A 300 KB archive held 300 MB of zeros as its database; the size was compared only after all of it had been
+    written next to the installation. The size an entry declares is compared first now: nothing is written."""
+    _, target = two_installations
+    archive, before = await _archive_and_an_installation_with_other_data(two_installations, tmp_path)
+    manifest = backup.read_manifest(archive)
+    member = manifest['database']['member']
+    zeros = b'\0' * (8 * 1024 * 1024)
+
+    def as_before(m: dict) -> None:  # the manifest's own size and checksum, not the zeros'
+        m['database'].update(bytes=manifest['database']['bytes'], sha256=manifest['database']['sha256'])
+    bomb = _rebuilt(archive, tmp_path / 'bomb.tar.gz', database=zeros, manifest_edit=as_before)
+    assert bomb.stat().st_size < 200_000
+    written: list[int] = []
+    original_open = Path.open
+
+    def watching_open(self, mode='r', *args, **kwargs):
+        if 'w' in mode and member.rsplit('/', 1)[-1] == self.name:
+            written.append(1)
+        return original_open(self, mode, *args, **kwargs)
+    monkeypatch.setattr(Path, 'open', watching_open)
+    await _refused_and_untouched(target, bomb, rf'{member} is damaged: its size \({len(zeros)} bytes\) does not '
+                                               rf'match the manifest', before)
+    assert written == []
+
+
+async def test_an_archive_needing_more_space_than_the_disk_has_is_refused(two_installations, tmp_path,
+                                                                          monkeypatch):
+    _, target = two_installations
+    archive, before = await _archive_and_an_installation_with_other_data(two_installations, tmp_path)
+    import shutil
+    monkeypatch.setattr(shutil, 'disk_usage', lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+    await _refused_and_untouched(target, archive, r'unpacks to [\d,]+ bytes.*has 1,000 free', before)
+
+
+@pytest.mark.parametrize('damage', ['truncated', 'nested manifest'])
+async def test_a_damaged_stream_or_manifest_is_refused_with_a_message_not_a_traceback(two_installations, tmp_path,
+                                                                                      damage):
+    _, target = two_installations
+    archive, before = await _archive_and_an_installation_with_other_data(two_installations, tmp_path)
+    bad = tmp_path / 'bad.tar.gz'
+    if damage == 'truncated':
+        data = archive.read_bytes()
+        bad.write_bytes(data[:len(data) * 2 // 3])
+    else:
+        manifest = b'[' * 100_000 + b']' * 100_000
+        with tarfile.open(bad, 'w:gz') as tar:
+            info = tarfile.TarInfo('manifest.json')
+            info.size = len(manifest)
+            tar.addfile(info, io.BytesIO(manifest))
+    await _refused_and_untouched(target, bad, r'is not a Pulse Live backup', before)
+
+
+async def test_check_reports_a_database_it_cannot_read_instead_of_crashing(two_installations):
+    """The installations ``check`` is for: a file that is no database, a database cut short, one without our tables
+    (at the head revision). Each is a problem in the report; nothing raises."""
+    source, _ = two_installations
+    if not db.is_sqlite():
+        pytest.skip('SQLite files only')
+    await _demo_with_files()
+    path = Path(source.url.split(':///', 1)[1])
+    good = path.read_bytes()
+    import sqlite3
+    for n, damage in enumerate(['not a database', 'cut short', 'tables dropped']):
+        await db.dispose()
+        if damage == 'not a database':
+            path.write_bytes(b'garbage' * 1000)
+        elif damage == 'cut short':
+            path.write_bytes(good[:50_000])
+        else:
+            path.write_bytes(good)
+            conn = sqlite3.connect(path)
+            conn.execute('PRAGMA foreign_keys=OFF')
+            conn.execute('DROP TABLE attachments')
+            conn.commit()
+            conn.close()
+        for suffix in ('-wal', '-shm'):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        await source.use()
+        report = await check.run()
+        assert not report.ok, damage
+        if damage == 'tables dropped':
+            assert any('tables missing' in p and 'attachments' in p for p in report.problems), report.problems
+        else:
+            assert any('cannot be read' in p or 'integrity' in p for p in report.problems), report.problems
