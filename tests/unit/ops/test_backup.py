@@ -533,7 +533,7 @@ async def test_check_reports_a_database_it_cannot_read_instead_of_crashing(two_i
     path = Path(source.url.split(':///', 1)[1])
     good = path.read_bytes()
     import sqlite3
-    for n, damage in enumerate(['not a database', 'cut short', 'tables dropped']):
+    for damage in ('not a database', 'cut short', 'tables dropped'):
         await db.dispose()
         if damage == 'not a database':
             path.write_bytes(b'garbage' * 1000)
