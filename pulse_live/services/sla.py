@@ -20,6 +20,7 @@ escalation worker calls it; idempotent (a compare-and-set on the pending flag), 
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +49,8 @@ from ..sla import policy as engine
 from ..sla.calendar import Calendar, CalendarError, add_business_time
 from . import config_cache
 from .ticket_write import TicketWrite, system_write
+
+log = logging.getLogger(__name__)
 
 RECOMPUTE_FIELDS = frozenset({'priority_id', 'type_id', 'service_id', 'queue_id', 'channel', 'customer_id',
                               'organisation_id'})
@@ -114,20 +117,32 @@ async def _update_minutes(session: AsyncSession, ticket: Ticket) -> int | None:
                                   .where(SlaPolicy.id == ticket.sla_policy_id))).scalar_one_or_none()
 
 
+def _after(cal: Calendar, start: datetime, duration: timedelta, what: str) -> datetime | None:
+    """``duration`` of working time after ``start``; None (no due time) when the calendar cannot reach it (more
+    than ``MAX_AHEAD_DAYS`` ahead): a ticket is never refused, nor a write undone, for its clock."""
+    try:
+        return add_business_time(cal, start, duration)
+    except CalendarError as e:
+        log.warning('no %s due time: %s', what, e)
+        return None
+
+
 def _apply(ticket: Ticket, chosen: engine.PolicyRule | None, cal: Calendar | None, now: datetime) -> None:
     """Set the policy and the due times on the ticket object (written with the unit of work)."""
     if chosen is None or cal is None:
         ticket.sla_policy_id = None
         ticket.first_response_due_at = ticket.resolution_due_at = ticket.next_update_due_at = None
         return
-    due = engine.due_times(cal, ticket.created_at, ticket.sla_paused_seconds or 0, chosen)
+    base = timedelta(seconds=max(0, ticket.sla_paused_seconds or 0))
     ticket.sla_policy_id = chosen.id
-    ticket.first_response_due_at = due.first_response
-    ticket.resolution_due_at = due.resolution
+    ticket.first_response_due_at = _after(cal, ticket.created_at,
+                                          timedelta(minutes=chosen.first_response_minutes) + base, 'first response')
+    ticket.resolution_due_at = _after(cal, ticket.created_at, timedelta(minutes=chosen.resolution_minutes) + base,
+                                      'resolution')
     if chosen.update_minutes is None:
         ticket.next_update_due_at = None
     elif ticket.first_response_at is not None and ticket.next_update_due_at is None:
-        ticket.next_update_due_at = add_business_time(cal, now, timedelta(minutes=chosen.update_minutes))
+        ticket.next_update_due_at = _after(cal, now, timedelta(minutes=chosen.update_minutes), 'update')
 
 
 async def on_create(session: AsyncSession, ticket: Ticket) -> str | None:
@@ -176,7 +191,7 @@ async def _resume(w: TicketWrite, now: datetime) -> None:
         ticket.sla_paused_seconds = (ticket.sla_paused_seconds or 0) + engine.paused_between(cal, since, now)
         update_minutes = await _update_minutes(w.session, ticket)
         if update_minutes and ticket.next_update_due_at is not None:  # the interval starts again when work resumes
-            ticket.next_update_due_at = add_business_time(cal, now, timedelta(minutes=update_minutes))
+            ticket.next_update_due_at = _after(cal, now, timedelta(minutes=update_minutes), 'update')
     await recompute(w, now=now)
 
 
@@ -220,7 +235,7 @@ async def on_reply(w: TicketWrite, *, now: datetime, internal: bool) -> None:
                 due = ticket.next_update_due_at
                 if due is not None and ticket.next_update_breached is not True and ticket.status != Status.CLOSED:
                     ticket.next_update_breached = answered > due  # this interval met (False) or late (True)
-                ticket.next_update_due_at = add_business_time(cal, now, timedelta(minutes=update_minutes))
+                ticket.next_update_due_at = _after(cal, now, timedelta(minutes=update_minutes), 'update')
                 w.fields.append(HISTORY_FIELD)
         return
     if ticket.status == Status.WAITING:
@@ -302,7 +317,7 @@ async def rebuild_from_history(session: AsyncSession, ticket: Ticket, now: datet
         ticket.first_response_at = replies[0]
         ticket.first_response_breached = replies[0] > ticket.first_response_due_at
         if chosen.update_minutes:
-            ticket.next_update_due_at = add_business_time(cal, replies[-1], timedelta(minutes=chosen.update_minutes))
+            ticket.next_update_due_at = _after(cal, replies[-1], timedelta(minutes=chosen.update_minutes), 'update')
     if ticket.status in (Status.RESOLVED, Status.CLOSED) and ticket.resolved_at is not None:
         ticket.sla_paused_since = ticket.resolved_at
         if ticket.resolution_due_at is not None:
@@ -433,14 +448,14 @@ def _job_clock(job: SlaClockJob, r: Any, chosen: engine.PolicyRule | None, cal: 
             out['first_response_breached'] = False  # answered before any target existed
     base = timedelta(seconds=max(0, paused))
     out['sla_policy_id'] = chosen.id
-    out['first_response_due_at'] = add_business_time(cal, r.created_at,
-                                                     timedelta(minutes=chosen.first_response_minutes) + base)
-    out['resolution_due_at'] = add_business_time(cal, r.created_at,
-                                                 timedelta(minutes=chosen.resolution_minutes) + base)
+    out['first_response_due_at'] = _after(cal, r.created_at, timedelta(minutes=chosen.first_response_minutes) + base,
+                                          'first response')
+    out['resolution_due_at'] = _after(cal, r.created_at, timedelta(minutes=chosen.resolution_minutes) + base,
+                                      'resolution')
     if chosen.update_minutes is None:
         out['next_update_due_at'] = None
     elif r.first_response_at is not None and r.next_update_due_at is None:
-        out['next_update_due_at'] = add_business_time(cal, start, timedelta(minutes=chosen.update_minutes))
+        out['next_update_due_at'] = _after(cal, start, timedelta(minutes=chosen.update_minutes), 'update')
     return out
 
 

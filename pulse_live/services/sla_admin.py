@@ -8,6 +8,7 @@ that names a priority / type / service / queue / tier / channel that does not ex
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -27,9 +28,10 @@ from ..models import (
     SlaPolicy,
     TicketType,
     User,
+    utcnow,
 )
 from ..sla import policy as engine
-from ..sla.calendar import make_calendar
+from ..sla.calendar import MAX_AHEAD_DAYS, Calendar, CalendarError, add_business_time, make_calendar
 from . import audit, sla
 from ._uow import UnitOfWork, unit_of_work
 from .customers import TIER_SUGGESTIONS
@@ -99,6 +101,10 @@ async def save_calendar(*, actor: User, name: str, timezone: str = 'UTC',
             if found is None:
                 raise NotFound('No such calendar.')
             row = found
+            for policy, *targets in (await s.execute(
+                    select(SlaPolicy.name, SlaPolicy.first_response_minutes, SlaPolicy.resolution_minutes,
+                           SlaPolicy.update_minutes).where(SlaPolicy.calendar_id == calendar_id))).all():
+                _within_reach(calendar, name, policy, max(t or 0 for t in targets))
             before = {'name': row.name, **row.definition}
             row.name, row.definition = name, calendar.to_dict()
             audit.record(s, actor, entity='business_calendar', entity_id=row.id, action='update',
@@ -106,6 +112,18 @@ async def save_calendar(*, actor: User, name: str, timezone: str = 'UTC',
                          data={'before': before, 'after': {'name': name, **calendar.to_dict()}})
             await _recompute_later(uow, f'Calendar “{name}” changed')
     return row
+
+
+def _within_reach(calendar: Calendar, calendar_name: str, policy: str, minutes: int) -> None:
+    """A policy's longest target fits in its calendar: due times no more than ``MAX_AHEAD_DAYS`` ahead (a calendar of
+    one working minute a week and a target of a year froze the server 30–80 s per ticket, then refused every
+    ticket the policy matched)."""
+    try:
+        add_business_time(calendar, utcnow(), timedelta(minutes=minutes))
+    except CalendarError:
+        raise ValidationError(f'With the calendar “{calendar_name}”, the target of {minutes:,} minutes of “{policy}” '
+                              f'would be due more than {MAX_AHEAD_DAYS // 366} years from now: give the calendar '
+                              'more working time or the policy shorter targets.') from None
 
 
 async def delete_calendar(*, actor: User, calendar_id: int) -> None:
@@ -153,8 +171,10 @@ async def save_policy(*, actor: User, name: str, calendar_id: Any, first_respons
             cal_id = int(calendar_id)
         except (TypeError, ValueError):
             raise ValidationError('Choose the calendar the targets count in.') from None
-        if await s.get(BusinessCalendar, cal_id) is None:
+        cal_row = await s.get(BusinessCalendar, cal_id)
+        if cal_row is None:
             raise ValidationError(f'Unknown calendar (#{cal_id}); choose one of the calendars.')
+        _within_reach(Calendar.from_dict(cal_row.definition), cal_row.name, name, max(first, resolution, every or 0))
         values = {'name': name, 'calendar_id': cal_id, 'first_response_minutes': first,
                   'resolution_minutes': resolution, 'update_minutes': every, 'conditions': checked.to_dict(),
                   'active': bool(active)}

@@ -53,6 +53,12 @@ WEEKDAYS = ('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun')
 _WEEKDAY_NAMES = ('monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday')
 MAX_CLOSED_DAYS = 2 * 366
 """Days in a row without any working time after which a search gives up with a CalendarError."""
+MAX_AHEAD_DAYS = 10 * 366
+"""How far ahead a due time may lie: a duration that needs more of the calendar is a CalendarError. A calendar of
+one working minute a week and a target of a year walked 400,000 weeks (30–80 s of the event loop, then "beyond year
+9999"); no service level means anything ten years ahead."""
+MAX_APART_DAYS = 30 * 366
+"""How far apart two moments may be for the working time between them (a walk of ~1,600 weeks at most)."""
 
 _ONE_DAY = timedelta(days=1)
 _FULL_DAY = timedelta(seconds=DAY_SECONDS)
@@ -436,6 +442,15 @@ def _no_working_time(cal: Calendar, since: date) -> CalendarError:
                          'every working day is a holiday or a closed date.')
 
 
+def span_text_of(duration: timedelta) -> str:
+    minutes = int(duration.total_seconds() // 60)
+    if minutes % (24 * 60) == 0 and minutes >= 24 * 60:
+        return f'{minutes // (24 * 60):,} day(s)'
+    if minutes % 60 == 0 and minutes >= 60:
+        return f'{minutes // 60:,} hour(s)'
+    return f'{minutes:,} minute(s)'
+
+
 def _beyond() -> CalendarError:
     return CalendarError('The result lies beyond the dates a calendar can count (year 9999).')
 
@@ -496,11 +511,16 @@ def add_business_time(cal: Calendar, start: datetime, duration: timedelta) -> da
 
 def _add(cal: Calendar, t: datetime, remaining: timedelta) -> datetime:
     day = _day_of(cal, t)
+    last = day + timedelta(days=MAX_AHEAD_DAYS)
+    duration = remaining
     closed_run = 0
     closed_since = day
     cursor = t
     first = True
     while True:
+        if day > last:
+            raise CalendarError(f'{span_text_of(duration)} of working time lies more than {MAX_AHEAD_DAYS // 366} '
+                                f'years ahead in this calendar (it has too little working time for it).')
         if not first and day.weekday() == 0:  # a whole week ahead: skip it by its total when the end lies beyond
             week = _week_total(cal, day)
             if week < remaining:
@@ -545,6 +565,9 @@ def business_time_between(cal: Calendar, a: datetime, b: datetime) -> timedelta:
         return tb - ta
     try:
         da, db = _day_of(cal, ta), _day_of(cal, tb)
+        if (db - da).days > MAX_APART_DAYS:
+            raise CalendarError(f'The working time between two moments more than {MAX_APART_DAYS // 366} years '
+                                f'apart is not counted.')
         if da == db:
             return _overlap(_stretches(cal, da), ta, tb)
         total = _overlap(_stretches(cal, da), ta, tb) + _overlap(_stretches(cal, db), ta, tb)

@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..errors import ValidationError
-from .calendar import ALWAYS_OPEN, Calendar, add_business_time, next_open
+from .calendar import ALWAYS_OPEN, Calendar, CalendarError, add_business_time, next_open
 
 __all__ = [
     'ACTION_TYPES', 'CRITERIA', 'CRITERION_LABELS', 'OPEN_STATUSES', 'TARGETS', 'TARGET_LABELS', 'Conditions',
@@ -121,7 +121,15 @@ def _target_pending(facts: Facts, target: str) -> bool:
 
 
 def _criterion_at(rule: Rule, facts: Facts) -> datetime | None:
-    """The moment the rule's criterion becomes true under these facts (None: not under them)."""
+    """The moment the rule's criterion becomes true under these facts (None: not under them, or not within the
+    calendar's reach: ``MAX_AHEAD_DAYS``)."""
+    try:
+        return _criterion_moment(rule, facts)
+    except CalendarError:
+        return None
+
+
+def _criterion_moment(rule: Rule, facts: Facts) -> datetime | None:
     cal = facts.calendar
     if rule.criterion == 'reopened':
         return facts.cycle_started_at if facts.cycle > 1 else None

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from pulse_live import db
 from pulse_live.bus import get_bus
@@ -327,3 +327,31 @@ async def test_a_closed_ticket_reopened_runs_a_new_cycle_and_waiting_reads_as_op
     assert stored.sla_cycle == 2 and stored.sla_paused_since is None
     assert stored.sla_paused_seconds == (30 + 120) * 60
     assert stored.resolution_due_at == T0 + timedelta(minutes=600 + 150)
+
+
+async def test_targets_a_calendar_cannot_reach_within_ten_years_are_refused_and_tickets_still_open(people, clock):
+    """From an attack sweep: a calendar of one working minute a week under year-long targets (both accepted) made
+    every matching ticket walk ~400,000 weeks — 30–80 s of the event loop — and then fail ("beyond year 9999"):
+    nobody could open a ticket. Such targets are refused when the policy or its calendar is saved; a policy stored
+    before that rule gives its tickets no due times rather than refusing them."""
+    admin = people.users['admin@pulse.demo']
+    async with db.session() as s, s.begin():
+        await s.execute(delete(SlaPolicy))
+    tiny = await sla_admin.save_calendar(actor=admin, name='A minute a week', timezone='Europe/Zurich',
+                                         hours={'mon': ['08:00-08:01']})
+    with pytest.raises(ValidationError, match=r'A minute a week.*525,600 minutes of “Year”.*more than 10 years'):
+        await sla_admin.save_policy(actor=admin, name='Year', calendar_id=tiny.id, first_response_minutes=60,
+                                    resolution_minutes=525600)
+    small = await sla_admin.save_policy(actor=admin, name='Small', calendar_id=tiny.id, first_response_minutes=1,
+                                        resolution_minutes=400)  # 400 weeks: within reach
+    mondays = [T0.date() + timedelta(days=5 + 7 * n) for n in range(300)]  # the next 300 Mondays closed
+    with pytest.raises(ValidationError, match=r'400 minutes of “Small”'):  # the calendar shrunk under the policy
+        await sla_admin.save_calendar(actor=admin, calendar_id=tiny.id, name='A minute a week',
+                                      timezone='Europe/Zurich', hours={'mon': ['08:00-08:01']},
+                                      closed_dates=[d.isoformat() for d in mondays])
+    async with db.session() as s, s.begin():  # as older data could hold it
+        await s.execute(update(SlaPolicy).where(SlaPolicy.id == small.id).values(resolution_minutes=525600))
+    ticket = await make_ticket(people, title='Opens however long the clock would be')
+    stored = await load_ticket(ticket.id)
+    assert stored.sla_policy_id == small.id
+    assert stored.first_response_due_at is not None and stored.resolution_due_at is None
