@@ -137,6 +137,9 @@ class Settings(BaseSettings):
                                               description='largest error report body after decompression')
     error_rate_limit_default: int = Field(default=600, ge=1,
                                           description='events per minute a new reporting source may send')
+    error_new_groups_per_minute: int = Field(default=20, ge=1,
+                                             description='new error groups (each opens a ticket) per minute one '
+                                                         'source may make; events past it are counted, not stored')
     error_flush_s: float = Field(default=0.5, gt=0, description='repeated events are counted in memory and written '
                                                                 'in one batch this often')
     error_key_cache_s: float = Field(default=2, ge=0, description='how long a DSN key is trusted without reading '

@@ -455,14 +455,28 @@ async def ingest(kind: str, source_part: str, headers: dict[bytes, bytes], query
                           [(b'retry-after', str(retry).encode()),
                            (b'x-sentry-rate-limits', f'{retry}:error:organization'.encode())])
     now = utcnow()
+    limited = 0
     for event in allowed:
         # the fingerprint now; the title and context only if this is the first of its group, else when the
         # grouper writes the latest context (once per group and flush, not once per event)
         parts = grouping(event)
-        await error_reports.grouper.record_lazily(source, fingerprint_of(parts), now,
-                                                  functools.partial(error_event, event, now, parts))
+        try:
+            await error_reports.grouper.record_lazily(source, fingerprint_of(parts), now,
+                                                      functools.partial(error_event, event, now, parts))
+        except error_reports.NewGroupsLimited:
+            limited += 1
+            continue
         if 'id' not in answer and isinstance(event.get('event_id'), str):
             answer['id'] = event['event_id'][:64]
+    if limited:
+        error_reports.grouper.count_rate_limited(source, limited)
+        if limited == len(allowed):
+            per_minute = settings.error_new_groups_per_minute
+            retry = max(1, math.ceil(60 / per_minute))
+            raise Refused(429, f'Too many new kinds of error from "{source.name}": at most {per_minute} new groups '
+                               f'a minute (each opens a ticket). This one was counted, not stored.',
+                          [(b'retry-after', str(retry).encode()),
+                           (b'x-sentry-rate-limits', f'{retry}:error:organization'.encode())])
     return answer
 
 

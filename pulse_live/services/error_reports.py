@@ -151,6 +151,12 @@ class _Known:
     user_id: int
 
 
+class NewGroupsLimited(Exception):
+    """The source opened ``error_new_groups_per_minute`` groups (tickets) this minute: the event is counted as
+    rate-limited, not stored. Anyone holding a DSN key (shipped in web pages) could otherwise open a ticket per
+    event with text of their choosing — 100 from one request."""
+
+
 class Grouper:
     """Process-wide: which groups exist (by source and fingerprint), the repeat counts not yet written, the
     rate-limited counts not yet written, and the flusher."""
@@ -182,9 +188,11 @@ class Grouper:
             async with lock:
                 known = self.known.get(key)
                 if known is None:
-                    group_id, counted = await self._first_sight(source, make())
+                    try:
+                        group_id, counted = await self._first_sight(source, make())
+                    finally:  # a refused first sight (NewGroupsLimited) leaves no lock behind either
+                        self._locks.pop(key, None)
                     self.known[key] = _Known(group_id, source.id, source.user_id)
-                    self._locks.pop(key, None)
                     if counted:
                         return group_id
                     known = self.known[key]
@@ -212,6 +220,11 @@ class Grouper:
         if group is not None:
             await self._recover_ticket(source, group, event)
             return group.id, False
+        from ..rate_limit import get_limiter
+        limit = get_settings().error_new_groups_per_minute
+        taken, _ = await get_limiter().take_up_to(f'error-groups:{source.id}', limit, 1)
+        if not taken:  # every new fingerprint opens a ticket: a flood of them is a flood of tickets
+            raise NewGroupsLimited(f'"{source.name}" made more than {limit} new error groups this minute')
         now = utcnow()
         try:
             async with db.write_lock(), db.session() as s, s.begin():

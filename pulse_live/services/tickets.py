@@ -50,14 +50,20 @@ CUSTOMER_TRANSITIONS = {(Status.RESOLVED, Status.CLOSED), (Status.RESOLVED, Stat
 REASON_LIMIT = 2000
 
 
+# control characters and the bidirectional embeddings, overrides and isolates: a title "\u202eHACKED … gpj.exe"
+# reads backwards in every list and mail subject (the marks U+200E/U+200F that right-to-left text uses stay)
+_NOT_IN_A_TITLE = dict.fromkeys([*range(0x20), 0x7f, *range(0x80, 0xa0), *range(0x202a, 0x202f),
+                                 *range(0x2066, 0x206a)])
+
+
 def _clean_text(field: str, value: Any) -> str:
     if value is None:
         value = ''
     if not isinstance(value, str):
         raise ValidationError(f'{FIELD_LABELS.get(field, field)} must be text.')
-    value = value.replace('\r\n', '\n').strip()
+    value = value.replace('\r\n', '\n').replace('\0', '').strip()  # NUL: PostgreSQL stores none, the API refuses it
     if field == 'title':  # one line wherever it is shown (lists, mail subjects): line breaks and runs of blanks fold
-        value = ' '.join(value.split())
+        value = ' '.join(value.split()).translate(_NOT_IN_A_TITLE)
     limit = TEXT_LIMITS.get(field, 5000)
     if len(value) > limit:
         raise ValidationError(f'{FIELD_LABELS.get(field, field)} is too long '

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from pulse_live import db
 from pulse_live.bus import get_bus
+from pulse_live.config import reset_settings
 from pulse_live.errors import NotFound, PermissionDenied, ValidationError
 from pulse_live.events import TicketChanged
 from pulse_live.intake import error_reports as ingest
@@ -563,3 +564,32 @@ async def test_an_address_sending_wrong_keys_is_refused_without_reading_what_it_
     error_reports.source_keys.forget()
     assert [(await _post_raw(f'/api/{info.id}/envelope/', body, right, client='192.0.2.9'))[0]
             for _ in range(5)] == [403] * 5
+
+
+async def test_new_groups_per_minute_are_limited_so_a_key_cannot_flood_the_desk_with_tickets(people, monkeypatch):
+    """From an attack sweep: the DSN key is public (browser SDKs ship it), and every event with a new fingerprint
+    opened a ticket titled as sent — 100 tickets from one request, in the contact's portal. New groups are limited
+    per source (``error_new_groups_per_minute``); events of known groups still count; the rest is counted as
+    rate-limited, not stored, and a report with nothing stored is answered 429."""
+    monkeypatch.setenv('PULSE_ERROR_NEW_GROUPS_PER_MINUTE', '5')
+    reset_settings()
+    source, _info = await _source(people, rate=100_000, contact=True)
+    flood = envelope(*[({'type': 'event'}, {'message': f'\u202eHACKED {n} - click http://evil.example',
+                                            'fingerprint': [f'spam-{n}']}) for n in range(100)])
+    status, _ = await _post(source, flood)
+    assert status == 200
+    await error_reports.grouper.flush()
+    groups = await _groups(source.id)
+    assert len(groups) == 5 and len({g.ticket_id for g in groups}) == 5
+    titles = [(await _ticket(g.ticket_id)).title for g in groups]
+    assert all(t.startswith('HACKED ') for t in titles), titles  # the direction override dropped
+    async with db.session() as s:
+        assert (await s.get(ErrorSource, source.id)).rate_limited == 95
+    # a known group still counts; a new one is refused with a reason
+    status, _ = await _post(source, envelope(({'type': 'event'}, {'message': 'again', 'fingerprint': ['spam-0']})))
+    assert status == 200
+    status, answer = await _post(source, envelope(({'type': 'event'}, {'message': 'new', 'fingerprint': ['spam-x']})))
+    assert status == 429 and 'new groups a minute' in answer['detail']
+    await error_reports.grouper.flush()
+    assert [g.count for g in await _groups(source.id)][0] == 2 and len(await _groups(source.id)) == 5
+    assert error_reports.grouper._locks == {}  # nothing kept for the refused fingerprints

@@ -380,3 +380,18 @@ async def test_a_title_is_one_line_however_it_arrives(people):
     with pytest.raises(ValidationError, match='Title is required'):
         await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=changed.version,
                                     changes={'title': '\n \r\n'})
+
+
+async def test_a_title_holds_no_control_or_direction_override_characters(people):
+    """From an attack sweep: error reports opened tickets titled "\\u202eHACKED … click http://evil.example" (read
+    backwards in every list and mail subject) and "nul\\x00title" (which the API's own seen-check then refused, and
+    PostgreSQL cannot store). They are dropped from a title however it arrives; NUL from every text."""
+    anna = people.users['anna@pulse.demo']
+    ticket = await tickets.create_ticket(actor=anna, title='\u202eHACKED\u202c nul\x00title \u2067x\u2069 \x1b[31mred',
+                                         description='a\x00b')
+    assert ticket.title == 'HACKED nultitle x [31mred'
+    assert ticket.description == 'ab'
+    hebrew = 'מדפסת \u200fלא עובדת'  # right-to-left text keeps its marks
+    changed = await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                          changes={'title': hebrew})
+    assert changed.title == hebrew
