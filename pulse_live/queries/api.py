@@ -136,8 +136,9 @@ async def ticket_list(viewer: User, filters: TicketFilters, *, sort: str = 'upda
         used = [name for name in STAFF_FILTERS if getattr(f, name) is not None] + (['sort'] if sort == 'priority'
                                                                                     else [])
         if used:
+            shown = dict.fromkeys('priority' if n == 'sort' else n.removesuffix('_id') for n in used)
             raise auth.deny(viewer, f'filter tickets by {", ".join(used)}', '',
-                            f'Only agents can filter or sort by {", ".join(n.removesuffix("_id") for n in used)}.')
+                            f'Only agents can filter or sort by {", ".join(shown)}.')
     conditions: list[Any] = [auth.visible_tickets(viewer)]
     if f.status == 'active':
         conditions.append(Ticket.status.in_(ACTIVE))

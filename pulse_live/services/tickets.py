@@ -117,6 +117,11 @@ async def create_ticket(*, actor: User, title: str, description: str = '', type_
     files = files or []
     storage.check_limits(files)
     if actor.role == Role.CUSTOMER:  # before anything is written: a flood from one account reaches every agent
+        if customer_id not in (None, actor.id) or assignee_id or queue_id or technical_details:
+            # refused before the rate limit and before its files are stored (a refusal used up the budget and left
+            # its files in storage)
+            raise auth.deny(actor, 'open a ticket with agent-only fields for customer', customer_id,
+                            'Customers open requests for themselves only.')
         from ..rate_limit import get_limiter
         rate = get_settings().customer_requests_per_minute
         wait = await get_limiter().take(f'customer-requests:{actor.id}', rate)
@@ -127,9 +132,6 @@ async def create_ticket(*, actor: User, title: str, description: str = '', type_
     async with unit_of_work() as uow:
         s = uow.session
         if actor.role == Role.CUSTOMER:
-            if customer_id not in (None, actor.id) or assignee_id or queue_id or technical_details:
-                raise auth.deny(actor, 'open a ticket with agent-only fields for customer', customer_id,
-                                'Customers open requests for themselves only.')
             customer_id = actor.id  # a customer's own request: from the portal or through the API, nothing else
             channel = channel if channel in (Channel.PORTAL.value, Channel.API.value) else Channel.PORTAL.value
             priority_id = None  # customers tell urgency; agents and rules set the priority

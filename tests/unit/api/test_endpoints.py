@@ -39,6 +39,8 @@ async def test_customer_sees_only_their_requests(client, token_for, people):
     assert (await client.get('/tickets', headers=staff)).json()['total'] == 3
     # staff-only filters and directories are refused to customers
     assert (await client.get('/tickets?queue_id=1', headers=eva)).status_code == 403
+    refused = await client.get('/tickets?sort=priority', headers=eva)  # the message named "sort" as a field
+    assert refused.status_code == 403 and 'sort by priority.' in refused.json()['detail'], refused.json()
     for path in ('/queues', '/customers', '/organisations', f'/customers/{people.users["tom@globex.demo"].id}'):
         answer = await client.get(path, headers=eva)
         assert answer.status_code == 403 and answer.headers['content-type'] == PROBLEM, path

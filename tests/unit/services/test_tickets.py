@@ -4,6 +4,7 @@ their window); the customer's own requests with files and urgency."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from datetime import timedelta
 
@@ -355,6 +356,13 @@ async def test_a_customer_opening_requests_in_a_burst_is_asked_to_wait(people, m
     reset_settings()
     get_limiter().clear()
     carl, eva, anna = (people.users[e] for e in ('carl@acme.demo', 'eva@acme.demo', 'anna@pulse.demo'))
+    from pulse_live import storage
+    from pulse_live.errors import PermissionDenied
+    for _ in range(5):  # refused requests use none of the budget, and store none of their files
+        with pytest.raises(PermissionDenied, match='for themselves only'):
+            await tickets.create_ticket(actor=carl, title='For Eva', customer_id=eva.id,
+                                        files=[storage.UploadedFile('x.txt', 'text/plain', b'refused file\n')])
+    assert not await storage.exists(hashlib.sha256(b'refused file\n').hexdigest())
     for n in range(3):
         await tickets.create_ticket(actor=carl, title=f'Request {n}')
     with pytest.raises(TooMany, match='wait') as refused:
