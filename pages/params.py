@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Path, Query
 
-MAX_ID = 2**63 - 1  # the largest BIGINT; SQLite and PostgreSQL refuse anything larger
+MAX_ID = 2**31 - 1  # the largest INTEGER of PostgreSQL (ids are INTEGER columns): a larger one failed its query (500)
 
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 """A row id in the path (``/customers/{user_id}``)."""
