@@ -190,6 +190,15 @@ async def get_user(user_id: int | None) -> User | None:
 
 # --- permissions: the only place that says who may do what ---
 
+SYSTEM_ACCOUNT_DOMAINS = ('@pulse-live.invalid', '@error-reports.invalid')
+"""The accounts the desk acts through (mail intake, each error source): never active, no password, not staff to
+manage — reactivated from the staff page, one became an agent everyone could assign tickets to."""
+
+
+def is_system_account(email: str) -> bool:
+    return email.lower().endswith(SYSTEM_ACCOUNT_DOMAINS)
+
+
 def is_staff(user: User) -> bool:
     return user.role in (Role.AGENT, Role.MANAGER, Role.ADMIN)
 

@@ -54,7 +54,9 @@ async def staff_directory(viewer: User) -> StaffDirectory | None:
     async with db.session() as s:
         rows = (await s.execute(select(User.id, User.display_name, User.email, User.handle, User.role,
                                        User.is_active, User.last_login_at, User.created_at, open_tickets)
-                                .where(User.role.in_([r.value for r in STAFF_ROLES])))).all()
+                                .where(User.role.in_([r.value for r in STAFF_ROLES]),
+                                       *[User.email.notlike(f'%{domain}') for domain in auth.SYSTEM_ACCOUNT_DOMAINS]))
+                ).all()
         memberships = (await s.execute(select(QueueMember.user_id, QueueMember.queue_id)
                                        .join(Queue, Queue.id == QueueMember.queue_id).order_by(Queue.name))).all()
         queues = dict((await s.execute(select(Queue.id, Queue.name).order_by(Queue.name))).all())

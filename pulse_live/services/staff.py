@@ -60,7 +60,7 @@ async def _still_admin(session, actor: User, action: str, target: object) -> Non
 
 async def _staff_member(session, user_id: int) -> User:
     user = await session.get(User, user_id) if isinstance(user_id, int) and not isinstance(user_id, bool) else None
-    if user is None or not auth.is_staff(user):
+    if user is None or not auth.is_staff(user) or auth.is_system_account(user.email):
         raise NotFound('No such member of staff.')
     return user
 

@@ -201,3 +201,29 @@ async def test_queue_memberships_are_set_exactly_and_audited(people):
     ticket = await tickets.create_ticket(actor=ada, title='Line down', queue_id=q['1st level'])
     with pytest.raises(PermissionDenied, match='Only members of 1st level'):
         await ownership.take_ticket(actor=ben, ticket_id=ticket.id)
+
+
+async def test_the_desk_s_own_accounts_are_not_staff_to_manage(people):
+    """The mail intake's and each error source's account (agents, never active, no password) were listed on the
+    staff page as deactivated agents with a Reactivate button: reactivated, the intake became an agent everyone
+    could assign tickets to. They are not listed, and the staff services do not find them."""
+    from pulse_live.services import error_sources, mail_intake
+    admin = people.users['admin@pulse.demo']
+    await mail_intake._intake_user()  # made the first time a mail comes in
+    queues = await queue_ids()
+    await error_sources.create_source(actor=admin, name='Shop', organisation_id=people.orgs['acme'],
+                                      queue_id=queues['2nd level'])
+    async with db.session() as s:
+        system = list((await s.execute(select(User).where(User.email.like('%.invalid')))).scalars())
+    assert {u.display_name for u in system} == {'E-mail intake', 'Error reports: Shop'}
+    listed = {row.id for row in (await staff_directory(admin)).rows}
+    assert listed and not listed & {u.id for u in system}
+    for account in system:
+        with pytest.raises(NotFound):
+            await staff.set_active(actor=admin, user_id=account.id, active=True)
+        with pytest.raises(NotFound):
+            await staff.change_role(actor=admin, user_id=account.id, role='admin')
+    async with db.session() as s:
+        active = (await s.execute(select(User.id).where(User.id.in_([u.id for u in system]),
+                                                        User.is_active.is_(True)))).all()
+    assert active == []
