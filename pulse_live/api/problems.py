@@ -96,8 +96,14 @@ async def _validation(_request: Request, exc: Exception) -> JSONResponse:
     return problem(422, f'The request is not valid: {summary}.', slug='invalid', title='Not valid', errors=listed)
 
 
+FASTAPI_BODY_ERROR = 'There was an error parsing the body'  # FastAPI's own answer when its JSON parser raised
+
+
 async def _http(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and exc.detail == FASTAPI_BODY_ERROR:  # invalid UTF-8, nested past the parser's depth
+        return problem(400, 'The request body is not valid JSON (not UTF-8, or nested too deeply).', slug='bad-json',
+                       title='Malformed request')
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != HTTPStatus(exc.status_code).phrase else {
         404: 'There is nothing at this address of the API (see /api/docs).',
         405: 'This address does not take this method (see /api/docs).',

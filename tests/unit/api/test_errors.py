@@ -32,6 +32,8 @@ async def test_unknown_routes_and_methods(client, token_for):
 @pytest.mark.parametrize('raw, status, field', [
     (b'{"title": ', 400, None),                               # not JSON
     (b'\xff\xfe\x00garbage', 400, None),
+    (b'[' * 50_000 + b']' * 50_000, 400, None),               # nested past the parser's depth
+    (b'{"title": "\xff\xfe"}', 400, None),                     # not UTF-8
     (b'[]', 422, 'body'),                                     # JSON, not an object
     (b'{"title": 5}', 422, 'body.title'),                     # wrong type
     (b'{"title": ""}', 422, 'body.title'),
@@ -51,6 +53,8 @@ async def test_bad_bodies_are_refused_with_the_field(client, token_for, raw, sta
     body = assert_problem(answer, status)
     if field:
         assert field in [e['field'] for e in body['errors']], body
+    if status == 400:  # the documented type for a body that is no JSON, however the parser failed
+        assert body['type'].endswith('bad-json'), body
     listed = (await client.get('/tickets', headers=anna)).json()
     assert listed['total'] == 0  # nothing stored
 
