@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import time
@@ -151,6 +152,11 @@ class _Known:
     user_id: int
 
 
+MAX_KNOWN = 20_000
+"""Groups the process remembers by fingerprint (a cache of what the database holds: each new fingerprint added one
+entry for good, so a source sending new ones without end grew the process without end)."""
+
+
 class NewGroupsLimited(Exception):
     """The source opened ``error_new_groups_per_minute`` groups (tickets) this minute: the event is counted as
     rate-limited, not stored. Anyone holding a DSN key (shipped in web pages) could otherwise open a ticket per
@@ -193,6 +199,9 @@ class Grouper:
                     finally:  # a refused first sight (NewGroupsLimited) leaves no lock behind either
                         self._locks.pop(key, None)
                     self.known[key] = _Known(group_id, source.id, source.user_id)
+                    if len(self.known) > MAX_KNOWN:  # the oldest half goes: a fingerprint seen again is read again
+                        for old in list(itertools.islice(self.known, len(self.known) - MAX_KNOWN // 2)):
+                            del self.known[old]
                     if counted:
                         return group_id
                     known = self.known[key]

@@ -593,3 +593,24 @@ async def test_new_groups_per_minute_are_limited_so_a_key_cannot_flood_the_desk_
     await error_reports.grouper.flush()
     assert [g.count for g in await _groups(source.id)][0] == 2 and len(await _groups(source.id)) == 5
     assert error_reports.grouper._locks == {}  # nothing kept for the refused fingerprints
+
+
+async def test_the_groups_a_process_remembers_are_bounded_and_one_forgotten_still_counts(people, monkeypatch):
+    """Each new fingerprint stayed in the process's memory for good. Past ``MAX_KNOWN`` the oldest half is
+    forgotten; an event of a forgotten group is counted on that group again (no second group, no second ticket)."""
+    monkeypatch.setattr(error_reports, 'MAX_KNOWN', 10)
+    monkeypatch.setenv('PULSE_ERROR_NEW_GROUPS_PER_MINUTE', '1000')
+    reset_settings()
+    source, _info = await _source(people, rate=100_000)
+    for n in range(25):
+        status, _ = await _post(source, envelope(({'type': 'event'}, {'message': f'kind {n}',
+                                                                      'fingerprint': [f'kind-{n}']})))
+        assert status == 200
+    assert len(error_reports.grouper.known) <= 10
+    status, _ = await _post(source, envelope(({'type': 'event'}, {'message': 'kind 0 again',
+                                                                  'fingerprint': ['kind-0']})))
+    assert status == 200
+    await error_reports.grouper.flush()
+    groups = await _groups(source.id)
+    assert len(groups) == 25 and len({g.ticket_id for g in groups}) == 25
+    assert groups[0].count == 2 and all(g.count == 1 for g in groups[1:])
