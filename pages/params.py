@@ -7,7 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import Path, Query
 
-MAX_ID = 2**31 - 1  # the largest INTEGER of PostgreSQL (ids are INTEGER columns): a larger one failed its query (500)
+from pulse_live.db import MAX_ROW_ID
+
+MAX_ID = MAX_ROW_ID  # ids are INTEGER columns (PostgreSQL: 32 bits): a larger one failed its query (500)
 
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 """A row id in the path (``/customers/{user_id}``)."""

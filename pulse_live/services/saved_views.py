@@ -16,7 +16,7 @@ MAX_NAME = 80
 MAX_VIEWS_PER_USER = 30
 ID_KEYS = ('priority_id', 'type_id', 'queue_id', 'organisation_id', 'service_id')
 SORTS = ('priority', 'newest', 'oldest', 'updated')  # queries/queues.SORT_LABELS
-MAX_ID = 2**31 - 1  # ids are INTEGER columns (PostgreSQL: 32 bits)
+MAX_ID = db.MAX_ROW_ID  # ids are INTEGER columns (PostgreSQL: 32 bits)
 
 
 def clean_filters(filters: object) -> dict[str, Any]:
