@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Path, Query
 
-from pulse_live.db import MAX_ROW_ID
+from pulse_live.models import MAX_ROW_ID
 
 MAX_ID = MAX_ROW_ID  # ids are INTEGER columns (PostgreSQL: 32 bits): a larger one failed its query (500)
 

@@ -23,10 +23,6 @@ _sessionmaker: async_sessionmaker[AsyncSession] | None = None
 # SQLite: the write lock's holder gets sessions on connections that run inline (``sqlite_inline``)
 _inline_engine: AsyncEngine | None = None
 _inline_sessionmaker: async_sessionmaker[AsyncSession] | None = None
-MAX_ROW_ID = 2**31 - 1
-"""The largest id a row can have: ids are INTEGER columns, 32 bits on PostgreSQL, which refuses a larger number for
-the whole query (URLs and saved views take ids up to it and no further)."""
-
 _engine_schema = ['']
 _write_locks: dict[asyncio.AbstractEventLoop, _WriteLock] = {}
 

@@ -2,7 +2,7 @@
 from .api import *  # noqa: F401,F403
 from .config_version import *  # noqa: F401,F403
 from .core import *  # noqa: F401,F403
-from .core import Base, utcnow  # noqa: F401
+from .core import MAX_ROW_ID, Base, utcnow  # noqa: F401
 from .customers import *  # noqa: F401,F403
 from .error_reports import *  # noqa: F401,F403
 from .escalation import *  # noqa: F401,F403

@@ -13,6 +13,10 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+MAX_ROW_ID = 2**31 - 1
+"""The largest id a row can have: ids are INTEGER columns, 32 bits on PostgreSQL, which refuses a larger number for
+the whole query (URLs and saved views take ids up to it and no further)."""
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)

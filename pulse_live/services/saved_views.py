@@ -10,13 +10,13 @@ from sqlalchemy import func, select
 
 from .. import auth, db
 from ..errors import NotFound, ValidationError
-from ..models import Queue, QueueMember, Role, SavedView, Status, User, utcnow
+from ..models import MAX_ROW_ID, Queue, QueueMember, Role, SavedView, Status, User, utcnow
 
 MAX_NAME = 80
 MAX_VIEWS_PER_USER = 30
 ID_KEYS = ('priority_id', 'type_id', 'queue_id', 'organisation_id', 'service_id')
 SORTS = ('priority', 'newest', 'oldest', 'updated')  # queries/queues.SORT_LABELS
-MAX_ID = db.MAX_ROW_ID  # ids are INTEGER columns (PostgreSQL: 32 bits)
+MAX_ID = MAX_ROW_ID  # ids are INTEGER columns (PostgreSQL: 32 bits)
 
 
 def clean_filters(filters: object) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from sqlalchemy import event, select, update
 
 from pulse_live import db
 from pulse_live.errors import ValidationError
-from pulse_live.models import Service, Ticket, User
+from pulse_live.models import MAX_ROW_ID, Service, Ticket, User
 from pulse_live.queries import customers as customer_queries
 from pulse_live.services import customers, tickets
 from tests.factories import deactivate_customer
@@ -271,6 +271,6 @@ async def test_a_customer_s_profile_reads_their_tickets_along_indexes(people, da
 async def test_the_largest_id_a_page_accepts_is_answered_not_found_by_the_database(people, database):
     """Page URLs took ids up to 2**63 - 1 (/customers/3000000000, ?customer=…); ids are INTEGER columns, and
     PostgreSQL refuses a larger number for the whole query: a 500 instead of "not found"."""
-    anna = people.users['anna@pulse.demo']  # (pages.params.MAX_ID is db.MAX_ROW_ID: importing pages here would
-    assert await customer_queries.customer_profile(anna, db.MAX_ROW_ID) is None  # register their routes)
-    assert await customer_queries.organisation_people(anna, db.MAX_ROW_ID) == {}
+    anna = people.users['anna@pulse.demo']  # (pages.params.MAX_ID is MAX_ROW_ID: importing pages here would
+    assert await customer_queries.customer_profile(anna, MAX_ROW_ID) is None  # register their routes)
+    assert await customer_queries.organisation_people(anna, MAX_ROW_ID) == {}
