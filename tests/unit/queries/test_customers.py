@@ -16,6 +16,22 @@ from tests.factories import deactivate_customer
 from tests.helpers import people_found
 
 
+async def _with_statements(call):
+    """The awaited result of ``call`` and every (statement, parameters) it sent to the database."""
+    statements: list[tuple[str, object]] = []
+
+    def seen(_conn, _cursor, statement, parameters, *_args) -> None:
+        statements.append((statement, parameters))
+
+    sync_engine = db.engine().sync_engine
+    event.listen(sync_engine, 'before_cursor_execute', seen)
+    try:
+        result = await call
+    finally:
+        event.remove(sync_engine, 'before_cursor_execute', seen)
+    return result, statements
+
+
 async def _directory(viewer, text: str) -> list[str]:
     return [r.name for r in await customer_queries.customers(viewer, search=text)]
 
@@ -214,17 +230,7 @@ async def test_directory_counts_open_tickets_in_one_read_per_page_along_the_cust
         await customers.save_customer(actor=anna, email=f'c{n}@acme.demo', display_name=f'Customer {n:02}',
                                       organisation_id=people.orgs['acme'])
     await _tickets_in(people, 'carl@acme.demo', ['open', 'closed'])
-    statements: list[tuple[str, object]] = []
-
-    def seen(_conn, _cursor, statement, parameters, *_args) -> None:
-        statements.append((statement, parameters))
-
-    sync_engine = db.engine().sync_engine
-    event.listen(sync_engine, 'before_cursor_execute', seen)
-    try:
-        rows = await customer_queries.customers(anna)
-    finally:
-        event.remove(sync_engine, 'before_cursor_execute', seen)
+    rows, statements = await _with_statements(customer_queries.customers(anna))
     assert len(rows) == 33 and sum(r.open_tickets for r in rows) == 1
     reads = [(st, params) for st, params in statements if st.lstrip().upper().startswith('SELECT')]
     assert len(reads) == 2, reads  # the page, then its counts: not one per customer
@@ -245,17 +251,7 @@ async def test_a_customer_s_profile_reads_their_tickets_along_indexes(people, da
     every ticket page an agent opens (its customer panel). Both of the profile's ticket reads go along indexes."""
     anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
     await _tickets_in(people, 'carl@acme.demo', ['open', 'closed'])
-    statements: list[tuple[str, object]] = []
-
-    def seen(_conn, _cursor, statement, parameters, *_args) -> None:
-        statements.append((statement, parameters))
-
-    sync_engine = db.engine().sync_engine
-    event.listen(sync_engine, 'before_cursor_execute', seen)
-    try:
-        profile = await customer_queries.customer_profile(anna, carl.id)
-    finally:
-        event.remove(sync_engine, 'before_cursor_execute', seen)
+    profile, statements = await _with_statements(customer_queries.customer_profile(anna, carl.id))
     assert (profile.open_count, profile.total_count) == (1, 2)
     reads = [(st, params) for st, params in statements if 'FROM tickets' in st and 'creator_id' in st]
     assert len(reads) == 2, statements  # the counts and the recent ones
