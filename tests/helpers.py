@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, event, select, update
 
 from pulse_live import db
 from pulse_live.bus import get_bus
@@ -109,3 +109,19 @@ def delivered() -> Iterator[list[Any]]:
         yield seen
     finally:
         unsubscribe()
+
+
+async def with_statements(call):
+    """The awaited result of ``call`` and every (statement, parameters) it sent to the database."""
+    statements: list[tuple[str, object]] = []
+
+    def seen(_conn, _cursor, statement, parameters, *_args) -> None:
+        statements.append((statement, parameters))
+
+    sync_engine = db.engine().sync_engine
+    event.listen(sync_engine, 'before_cursor_execute', seen)
+    try:
+        result = await call
+    finally:
+        event.remove(sync_engine, 'before_cursor_execute', seen)
+    return result, statements

@@ -1,5 +1,5 @@
 """The short lists every ticket page asks for (types, priorities, services, queues, resolution codes, agents,
-customers, people to mention or add), kept by this process for a moment.
+customers, people to mention or add, the SLA policies with their calendars), kept by this process for a moment.
 
 Opening a ticket read a dozen of these lists, each a statement of its own and the same for every page: a third of
 the page's statements. Now the first page reads a list and the pages opened in the next ``KEEP_S`` seconds take
@@ -14,7 +14,7 @@ that copy. What keeps it true:
 """
 from __future__ import annotations
 
-import copy
+import copy as _copy
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from ..models import (
+    BusinessCalendar,
     Organisation,
     Priority,
     PriorityScale,
@@ -29,6 +30,7 @@ from ..models import (
     QueueMember,
     ResolutionCode,
     Service,
+    SlaPolicy,
     TicketType,
     User,
     session_hooks,
@@ -38,7 +40,7 @@ from .shared import shared_read
 T = TypeVar('T')
 KEEP_S = 2.0
 WATCHED: tuple[type, ...] = (TicketType, Priority, PriorityScale, Service, Queue, QueueMember, ResolutionCode, User,
-                             Organisation)
+                             Organisation, SlaPolicy, BusinessCalendar)
 CHANGED = 'pulse_lookups_changed'  # session.info: this transaction wrote a table the lists come from
 
 _generation = [0]  # moves on every commit of this process that changed one of those tables
@@ -46,12 +48,13 @@ _kept: dict[tuple, tuple[int, float, Any]] = {}
 reads = [0]  # how often a list was read from the database (tests look at it)
 
 
-async def kept(key: tuple, load: Callable[[], Awaitable[T]]) -> T:
-    """``load()``'s answer, or this process's copy of it if it is recent and nothing changed since (a copy each)."""
+async def kept(key: tuple, load: Callable[[], Awaitable[T]], *, copy: bool = True) -> T:
+    """``load()``'s answer, or this process's copy of it if it is recent and nothing changed since (a copy each;
+    ``copy=False`` for values nobody changes: every caller gets the same one)."""
     hit = _kept.get(key)
     now = time.monotonic()
     if hit is not None and hit[0] == _generation[0] and now - hit[1] < KEEP_S:
-        return copy.deepcopy(hit[2])
+        return _copy.deepcopy(hit[2]) if copy else hit[2]
     generation = _generation[0]
 
     async def read() -> T:
@@ -62,7 +65,7 @@ async def kept(key: tuple, load: Callable[[], Awaitable[T]]) -> T:
         if len(_kept) > 256:
             _kept.clear()
         _kept[key] = (generation, now, value)
-    return copy.deepcopy(value)
+    return _copy.deepcopy(value) if copy else value
 
 
 def forget_all() -> None:

@@ -19,6 +19,7 @@ from .. import auth, db
 from ..models import CLOCK_RUNNING, BusinessCalendar, SlaClockJob, SlaPolicy, Status, Ticket, User, utcnow
 from ..sla import policy as engine
 from ..sla.calendar import Calendar, CalendarError, business_time_between
+from . import lookups
 
 RUNNING, PAUSED, MET, BREACHED, STOPPED = 'running', 'paused', 'met', 'breached', 'stopped'
 
@@ -91,7 +92,7 @@ class SlaView:
         return self.targets[-1] if self.targets else None
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Policy:
     name: str
     calendar: Calendar | None
@@ -101,22 +102,32 @@ class _Policy:
     update_minutes: int | None
 
 
-async def _policies(session: AsyncSession, ids: Iterable[int]) -> dict[int, _Policy]:
+async def _all_policies() -> dict[int, _Policy]:
+    """Every policy with its calendar, kept by this process for a moment (``lookups.py``: a commit of this process
+    that writes a policy or a calendar drops the copy): each SLA card and work list read them again before."""
+    async def load() -> dict[int, _Policy]:
+        out: dict[int, _Policy] = {}
+        async with db.session() as s:
+            rows = (await s.execute(
+                select(SlaPolicy, BusinessCalendar.name, BusinessCalendar.definition)
+                .join(BusinessCalendar, SlaPolicy.calendar_id == BusinessCalendar.id))).all()
+        for p, cal_name, definition in rows:
+            try:
+                cal: Calendar | None = Calendar.from_dict(definition)
+            except CalendarError:
+                cal = None
+            out[p.id] = _Policy(p.name, cal, cal_name, p.first_response_minutes, p.resolution_minutes,
+                                p.update_minutes)
+        return out
+    return await lookups.kept(('sla_policies',), load, copy=False)  # read only: every caller shares one copy
+
+
+async def _policies(ids: Iterable[int]) -> dict[int, _Policy]:
     wanted = {i for i in ids if i is not None}
     if not wanted:
         return {}
-    out: dict[int, _Policy] = {}
-    for p, cal_name, definition in (await session.execute(
-            select(SlaPolicy, BusinessCalendar.name, BusinessCalendar.definition)
-            .join(BusinessCalendar, SlaPolicy.calendar_id == BusinessCalendar.id)
-            .where(SlaPolicy.id.in_(wanted)))).all():
-        try:
-            cal: Calendar | None = Calendar.from_dict(definition)
-        except CalendarError:
-            cal = None
-        out[p.id] = _Policy(p.name, cal, cal_name, p.first_response_minutes, p.resolution_minutes,
-                            p.update_minutes)
-    return out
+    policies = await _all_policies()
+    return {i: policies[i] for i in wanted if i in policies}
 
 
 def _target(name: str, due: datetime | None, breached: bool | None, minutes: int | None, t: Any, pol: _Policy,
@@ -174,7 +185,7 @@ async def views(session: AsyncSession, ticket_ids: Iterable[int]) -> dict[int, S
     if not ids:
         return {}
     rows = (await session.execute(select(*_COLUMNS).where(Ticket.id.in_(ids)))).all()
-    policies = await _policies(session, (r.sla_policy_id for r in rows))
+    policies = await _policies(r.sla_policy_id for r in rows)
     now = utcnow()
     out = {}
     for r in rows:

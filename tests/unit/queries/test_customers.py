@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from pulse_live import db
 from pulse_live.errors import ValidationError
@@ -13,23 +13,7 @@ from pulse_live.models import MAX_ROW_ID, Service, Ticket, User
 from pulse_live.queries import customers as customer_queries
 from pulse_live.services import customers, tickets
 from tests.factories import deactivate_customer
-from tests.helpers import people_found
-
-
-async def _with_statements(call):
-    """The awaited result of ``call`` and every (statement, parameters) it sent to the database."""
-    statements: list[tuple[str, object]] = []
-
-    def seen(_conn, _cursor, statement, parameters, *_args) -> None:
-        statements.append((statement, parameters))
-
-    sync_engine = db.engine().sync_engine
-    event.listen(sync_engine, 'before_cursor_execute', seen)
-    try:
-        result = await call
-    finally:
-        event.remove(sync_engine, 'before_cursor_execute', seen)
-    return result, statements
+from tests.helpers import people_found, with_statements
 
 
 async def _directory(viewer, text: str) -> list[str]:
@@ -230,7 +214,7 @@ async def test_directory_counts_open_tickets_in_one_read_per_page_along_the_cust
         await customers.save_customer(actor=anna, email=f'c{n}@acme.demo', display_name=f'Customer {n:02}',
                                       organisation_id=people.orgs['acme'])
     await _tickets_in(people, 'carl@acme.demo', ['open', 'closed'])
-    rows, statements = await _with_statements(customer_queries.customers(anna))
+    rows, statements = await with_statements(customer_queries.customers(anna))
     assert len(rows) == 33 and sum(r.open_tickets for r in rows) == 1
     reads = [(st, params) for st, params in statements if st.lstrip().upper().startswith('SELECT')]
     assert len(reads) == 2, reads  # the page, then its counts: not one per customer
@@ -251,7 +235,7 @@ async def test_a_customer_s_profile_reads_their_tickets_along_indexes(people, da
     every ticket page an agent opens (its customer panel). Both of the profile's ticket reads go along indexes."""
     anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
     await _tickets_in(people, 'carl@acme.demo', ['open', 'closed'])
-    profile, statements = await _with_statements(customer_queries.customer_profile(anna, carl.id))
+    profile, statements = await with_statements(customer_queries.customer_profile(anna, carl.id))
     assert (profile.open_count, profile.total_count) == (1, 2)
     reads = [(st, params) for st, params in statements if 'FROM tickets' in st and 'creator_id' in st]
     assert len(reads) == 2, statements  # the counts and the recent ones

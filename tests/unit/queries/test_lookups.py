@@ -8,10 +8,15 @@ import asyncio
 from sqlalchemy import text
 
 from pulse_live import db
+from pulse_live.models import SlaPolicy
 from pulse_live.queries import catalog, lookups
 from pulse_live.queries import queues as queue_queries
+from pulse_live.queries import sla as sla_queries
 from pulse_live.services import queues as queue_service
+from pulse_live.services import sla_admin
 from pulse_live.services import staff as staff_service
+from tests.factories import load_ticket, make_ticket
+from tests.helpers import with_statements
 
 
 async def test_pages_opened_together_read_a_list_once(people):
@@ -80,3 +85,22 @@ async def test_every_caller_gets_its_own_copy(people):
         candidate['name'] = 'changed by a page'
     assert await catalog.priorities()  # the kept list is whole
     assert all(c['name'] != 'changed by a page' for c in await catalog.mention_candidates())
+
+
+async def test_sla_cards_share_one_read_of_the_policies_and_a_changed_policy_shows_at_once(people):
+    """Every SLA card and work list read the policies and their calendars again; now they are kept like the lists."""
+    admin, anna = people.users['admin@pulse.demo'], people.users['anna@pulse.demo']
+    ticket = await make_ticket(people)
+    first = await sla_queries.ticket_sla(anna, ticket.id)
+    assert first is not None
+    for _ in range(3):
+        view, statements = await with_statements(sla_queries.ticket_sla(anna, ticket.id))
+        assert view.policy == first.policy
+        assert not [sql for sql, _ in statements if 'sla_policies' in sql]  # the next cards read no policy
+    async with db.session() as s:
+        policy = await s.get(SlaPolicy, (await load_ticket(ticket.id)).sla_policy_id)
+    await sla_admin.save_policy(actor=admin, policy_id=policy.id, name='Renamed policy',
+                                calendar_id=policy.calendar_id, first_response_minutes=policy.first_response_minutes,
+                                resolution_minutes=policy.resolution_minutes, update_minutes=policy.update_minutes,
+                                conditions=policy.conditions, active=policy.active)
+    assert (await sla_queries.ticket_sla(anna, ticket.id)).policy == 'Renamed policy'  # the next card, at once
