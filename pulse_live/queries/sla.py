@@ -102,15 +102,16 @@ class _Policy:
     update_minutes: int | None
 
 
-async def _all_policies() -> dict[int, _Policy]:
+async def _all_policies(session: AsyncSession) -> dict[int, _Policy]:
     """Every policy with its calendar, kept by this process for a moment (``lookups.py``: a commit of this process
-    that writes a policy or a calendar drops the copy): each SLA card and work list read them again before."""
+    that writes a policy or a calendar drops the copy): each SLA card and work list read them again before.
+    Read in the caller's session: a second connection while the caller holds one, for thirty pages at once, emptied
+    the pool and every page waited for its timeout."""
     async def load() -> dict[int, _Policy]:
         out: dict[int, _Policy] = {}
-        async with db.session() as s:
-            rows = (await s.execute(
-                select(SlaPolicy, BusinessCalendar.name, BusinessCalendar.definition)
-                .join(BusinessCalendar, SlaPolicy.calendar_id == BusinessCalendar.id))).all()
+        rows = (await session.execute(
+            select(SlaPolicy, BusinessCalendar.name, BusinessCalendar.definition)
+            .join(BusinessCalendar, SlaPolicy.calendar_id == BusinessCalendar.id))).all()
         for p, cal_name, definition in rows:
             try:
                 cal: Calendar | None = Calendar.from_dict(definition)
@@ -122,11 +123,11 @@ async def _all_policies() -> dict[int, _Policy]:
     return await lookups.kept(('sla_policies',), load, copy=False)  # read only: every caller shares one copy
 
 
-async def _policies(ids: Iterable[int]) -> dict[int, _Policy]:
+async def _policies(session: AsyncSession, ids: Iterable[int]) -> dict[int, _Policy]:
     wanted = {i for i in ids if i is not None}
     if not wanted:
         return {}
-    policies = await _all_policies()
+    policies = await _all_policies(session)
     return {i: policies[i] for i in wanted if i in policies}
 
 
@@ -185,7 +186,7 @@ async def views(session: AsyncSession, ticket_ids: Iterable[int]) -> dict[int, S
     if not ids:
         return {}
     rows = (await session.execute(select(*_COLUMNS).where(Ticket.id.in_(ids)))).all()
-    policies = await _policies(r.sla_policy_id for r in rows)
+    policies = await _policies(session, (r.sla_policy_id for r in rows))
     now = utcnow()
     out = {}
     for r in rows:

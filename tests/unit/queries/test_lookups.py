@@ -104,3 +104,17 @@ async def test_sla_cards_share_one_read_of_the_policies_and_a_changed_policy_sho
                                 resolution_minutes=policy.resolution_minutes, update_minutes=policy.update_minutes,
                                 conditions=policy.conditions, active=policy.active)
     assert (await sla_queries.ticket_sla(anna, ticket.id)).policy == 'Renamed policy'  # the next card, at once
+
+
+async def test_more_sla_cards_at_once_than_the_pool_has_connections_all_answer(people):
+    """The policies were first read in a session of their own while the card held its connection: with thirty pages
+    opening at once every connection was held by a card waiting for that read, which waited for a connection (a
+    deadlock until the pool's timeout; the desk benchmark's pages never got their side column)."""
+    anna = people.users['anna@pulse.demo']
+    ticket = await make_ticket(people)
+    pool = db.engine().pool
+    at_once = pool.size() + getattr(pool, '_max_overflow', 0) + 5
+    lookups.forget_all()
+    views = await asyncio.wait_for(asyncio.gather(*(sla_queries.ticket_sla(anna, ticket.id) for _ in range(at_once))),
+                                   timeout=15)
+    assert len({v.policy for v in views}) == 1 and views[0].policy
