@@ -8,6 +8,8 @@ items (hardware and software), recent tickets with status.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from html import escape
+from urllib.parse import quote
 
 from nicegui import ui
 
@@ -18,7 +20,7 @@ from pulse_live.queries.customers import CustomerProfile, ItemView
 from pulse_live.services import customers as customer_services
 
 from .actions import attempt
-from .badges import STATUS_COLORS, avatar
+from .badges import STATUS_COLORS, avatar, initials
 
 MATCH_ICONS = {'id': 'tag', 'e-mail': 'alternate_email', 'phone': 'call', 'name': 'person'}
 TIER_COLORS = {'platinum': 'blue-grey-7', 'gold': 'amber-8', 'silver': 'grey-6', 'standard': 'blue-grey-4',
@@ -149,6 +151,72 @@ def history_list(profile: CustomerProfile) -> None:
             ui.badge(Status(row.status).label, color=STATUS_COLORS.get(row.status, 'grey')) \
                 .classes('text-xs whitespace-nowrap')
             ui.label(f'{row.updated_at:%Y-%m-%d}').classes('text-xs text-slate-400 whitespace-nowrap')
+
+
+# --- the card and the recent tickets as static HTML (the ticket page's customer panel) -------------------------------
+# The markup their elements rendered to (same tags, classes and styles: the panel looks the same), as one ui.html
+# each: the panel was ~75 NiceGUI elements per ticket page with the demo's customers, built, sent and held per viewer.
+# Every text is escaped; tooltips are ``data-tip`` (the chatter's delegated listener, components/chatter_html.py).
+
+CARD_CLASSES = 'nicegui-column w-full gap-3'
+RECENT_ROW = 'nicegui-row row w-full items-center no-wrap gap-2 text-sm'
+
+
+def _badge_html(text: str, color: str, *, outline: bool = True, classes: str = 'text-xs') -> str:
+    look = f'q-badge--outline text-{color}' if outline else f'bg-{color}'
+    return (f'<div class="q-badge flex inline items-center no-wrap q-badge--single-line {look} {classes}" '
+            f'role="status">{escape(text)}</div>')
+
+
+def _line_html(icon: str, text: str) -> str:
+    if not text:
+        return ''
+    return (f'<div class="nicegui-row row items-center gap-2 text-sm no-wrap">'
+            f'<i class="q-icon notranslate material-icons text-slate-400" aria-hidden="true" style="font-size: 18px;">'
+            f'{escape(icon)}</i><div class="break-all">{escape(text)}</div></div>')
+
+
+def caller_card_html(profile: CustomerProfile) -> str:
+    """``caller_card(profile, show_items=False, show_tickets=False)`` without buttons, as markup (the inside of a
+    ``CARD_CLASSES`` column)."""
+    p = profile
+    badges = (_badge_html('org admin', 'purple') if p.is_org_admin else '') + \
+        (_badge_html('inactive', 'red') if not p.is_active else '')
+    return (
+        '<div class="nicegui-row row w-full items-center no-wrap gap-3">'
+        f'<div class="q-avatar bg-teal" style="font-size: 38px; color: white;" data-tip="{escape(p.name)}">'
+        '<div class="q-avatar__content row flex-center overflow-hidden" style="font-size: 12px;">'
+        f'<i class="q-icon notranslate material-icons" aria-hidden="true">{escape(initials(p.name))}</i></div></div>'
+        '<div class="nicegui-column gap-0 grow min-w-0">'
+        '<div class="nicegui-row row items-center gap-2">'
+        f'<a href="/customers/{int(p.id)}" target="_self" class="nicegui-link text-lg font-semibold text-slate-900" '
+        f'data-caller-name>{escape(p.name)}</a>'
+        f'<div class="text-xs text-slate-400">#{int(p.id)}</div>{badges}</div>'
+        '<div class="nicegui-row row items-center gap-2">'
+        f'<div class="text-sm" data-caller-organisation>{escape(p.organisation)}</div>'
+        f'{_badge_html(p.tier.capitalize(), TIER_COLORS.get(p.tier.lower(), "teal"))}</div></div></div>'
+        '<div class="w-full grid grid-cols-1 sm:grid-cols-2 gap-x-4 gap-y-1">'
+        f'{_line_html("mail", p.email)}{_line_html("call", p.phone)}{_line_html("place", p.location)}'
+        f'{_line_html("apartment", p.department)}</div>')
+
+
+def history_html(profile: CustomerProfile) -> str:
+    """``history_list(profile)`` as markup: one row per recent ticket (its reference opens it in a new tab)."""
+    if not profile.tickets:
+        return '<div class="text-sm text-slate-400">No tickets yet.</div>'
+    rows = []
+    for row in profile.tickets:
+        badge = _badge_html(Status(row.status).label, STATUS_COLORS.get(row.status, 'grey'), outline=False,
+                            classes='text-xs whitespace-nowrap')
+        rows.append(
+            f'<div class="{RECENT_ROW}" data-caller-ticket>'
+            f'<a href="/tickets/{quote(row.reference, safe="")}" target="_blank" '
+            'class="nicegui-link font-mono text-xs text-primary whitespace-nowrap">'
+            f'{escape(row.reference)}</a>'
+            f'<div class="grow truncate min-w-0" data-tip="{escape(row.title)}">{escape(row.title)}</div>'
+            f'{badge}'
+            f'<div class="text-xs text-slate-400 whitespace-nowrap">{row.updated_at:%Y-%m-%d}</div></div>')
+    return ''.join(rows)
 
 
 def caller_card(profile: CustomerProfile, *, on_change: Callable[[], Awaitable[None]] | None = None,

@@ -13,7 +13,7 @@ from pulse_live.queries.ticket_customer import CustomerPanelView
 from pulse_live.services import ticket_items
 
 from .actions import attempt
-from .caller import caller_card, history_list, item_block
+from .caller import CARD_CLASSES, caller_card_html, history_html, item_block
 
 # a live change of these fields re-reads the panel
 FIELDS = frozenset({'customer_id', ticket_items.FIELD})
@@ -48,12 +48,13 @@ class CustomerPanel:
                 ui.label('No customer on this ticket: choose one under Customer in the details.') \
                     .classes('text-sm text-slate-500').mark('customer-panel-none')
             else:
-                caller_card(view.profile, show_items=False, show_tickets=False)
+                # read only: static markup, one element each (components/caller.py)
+                ui.html(caller_card_html(view.profile), sanitize=False).classes(CARD_CLASSES).mark('caller-card')
                 with ui.column().classes('w-full gap-1').mark('customer-recent'):
                     p = view.profile
                     ui.label(f'Other recent tickets · {p.open_count} open of {p.total_count}') \
                         .classes('text-xs uppercase text-slate-500')
-                    history_list(p)
+                    ui.html(history_html(p), sanitize=False).style('display: contents').mark('customer-recent-rows')
             ui.separator()
             self._items(view)
 
