@@ -214,6 +214,9 @@ class Server:
             'PULSE_DATABASE_URL': f'sqlite+aiosqlite:///{self.db_path}',
             'PULSE_BASE_URL': self.base_url,
             'PULSE_BUS_URL': bus_url,
+            # the simulated viewers sign in as a few demo accounts: hundreds of pages per person here are many
+            # people's pages in a real desk, so the per-person cap (50 by default; the oldest page is closed) is lifted
+            'PULSE_MAX_PAGES_PER_USER': '5000',
             'NICEGUI_STORAGE_PATH': str(data_dir / '.nicegui'),
             # ahead of the venv's editable install, so --app-dir can point at another checkout
             'PYTHONPATH': os.pathsep.join([str(app_dir), env.get('PYTHONPATH', '')]).rstrip(os.pathsep),

@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, TimestampSigner
-from nicegui import Client, app, core, ui
+from nicegui import Client, app, background_tasks, core, ui
 from nicegui.elements.mixins.value_element import ValueElement
 
 from pulse_live import auth
@@ -123,8 +123,19 @@ def close_page(client: Client, reason: str) -> None:
         ui.run_javascript(f'window.socket?.disconnect(); document.body.innerHTML = {json.dumps(TOO_MANY_PAGES)};')
 
     def forget() -> None:
-        if not client.is_deleted and client.id in Client.instances:
-            client.delete()
+        if client.is_deleted or client.id not in Client.instances:
+            return
+        # NiceGUI deletes a client whose socket went (the script above) after its reconnect timeout, and a client
+        # deleted here meanwhile made that deletion fail with a KeyError traceback in the log: its sockets are
+        # dropped from the client first (a later disconnect is then nothing to it) and its pending deletions cancelled
+        sockets = list(client._socket_to_document_id)  # pylint: disable=protected-access
+        client._socket_to_document_id.clear()  # pylint: disable=protected-access
+        for task in client._delete_tasks.values():  # pylint: disable=protected-access
+            task.cancel()
+        client._delete_tasks.clear()  # pylint: disable=protected-access
+        client.delete()
+        for sid in sockets:  # a socket that ignored the script is closed from here
+            background_tasks.create(core.sio.disconnect(sid), name='close-ended-page-socket')
     asyncio.get_running_loop().call_later(2.0, forget)
 
 

@@ -515,8 +515,15 @@ async def test_a_person_keeps_a_bounded_number_of_pages(app_world, create_user, 
     with caplog.at_level(logging.WARNING, logger=SECURITY_LOGGER):
         _socket_event(_sid(tabs[0]), _composer_like_click(tabs[0]))
     assert any('session ended' in r.getMessage() for r in caplog.records)  # the closed page takes no events
+    # NiceGUI's own deletion after the socket went: 15 s here, 2.5 s for the test (after our 2 s)
+    monkeypatch.setattr(clients[0].page, 'reconnect_timeout', 2.5)
+    errors: list[Exception] = []
+    monkeypatch.setattr(core.app, 'handle_exception', errors.append)
+    clients[0].handle_disconnect(_sid(tabs[0]))  # the browser ran the closing script: its socket went
     await asyncio.sleep(2.2)
     assert clients[0].id not in Client.instances and clients[1].id in Client.instances  # forgotten a moment later
+    await asyncio.sleep(0.6)
+    assert errors == []  # NiceGUI's deletion came to nothing (it raised KeyError: deleted twice)
     other = create_user()
     await login(other, 'anna@pulse.demo')  # somebody else's pages are not counted with Carl's
     assert getattr(other.client, 'pulse_ended', None) is None and getattr(clients[1], 'pulse_ended', None) is None
