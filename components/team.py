@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from html import escape
 
 from nicegui import ui
 
 from pulse_live.queries.tickets import MemberView
 
-from .badges import avatar
+from .chatter_html import avatar_html
 
 HOW = {'creator': 'creator', 'customer': 'customer', 'support_group': 'support group', 'manual': 'added'}
 GROUP_SUFFIX = ' support group'
@@ -19,6 +20,15 @@ def member_label(m: MemberView) -> tuple[str, str]:
     if m.user_id is None:
         return m.name.removesuffix(GROUP_SUFFIX) or m.name, 'support group · whoever works the ticket'
     return m.name, HOW.get(m.added_how, m.added_how)
+
+
+def member_html(name: str, how: str, *, group: bool) -> str:
+    """A member's avatar (its tooltip as ``data-tip``), name and how they came, as the markup of the elements it was
+    (avatar with tooltip, column, two labels): a team row is four elements instead of ten, on every ticket page."""
+    return (avatar_html(name, 'blue-grey' if group else 'teal') +
+            '<div class="nicegui-column gap-0 grow">'
+            f'<div class="text-sm" data-member-name>{escape(name)}</div>'
+            f'<div class="text-xs text-slate-400">{escape(how)}</div></div>')
 
 
 class TeamList:
@@ -45,20 +55,22 @@ class TeamList:
             for m in members:
                 name, how = member_label(m)
                 with ui.row().classes('w-full items-center no-wrap gap-2').mark('team-member'):
-                    avatar(name, color='blue-grey' if m.user_id is None else 'teal')
-                    with ui.column().classes('gap-0 grow'):
-                        ui.label(name).classes('text-sm')
-                        ui.label(how).classes('text-xs text-slate-400')
+                    ui.html(member_html(name, how, group=m.user_id is None), sanitize=False) \
+                        .style('display: contents').mark('team-member-name')
                     # a name for screen readers and a tooltip for the eye: the switch has no visible text of its own
-                    switch = ui.switch(value=m.watching).props('dense') \
-                        .tooltip(f'{name} is notified of changes' if m.watching else f'{name} is not notified') \
-                        .mark(f'watch-switch member-{m.id}')
+                    # (tooltips as data-tip, shown by the chatter's delegated listener: components/chatter_html.py)
+                    switch = ui.switch(value=m.watching).props('dense').mark(f'watch-switch member-{m.id}')
                     switch.props['aria-label'] = f'Notify {name}'
+                    switch.props['data-tip'] = f'{name} is notified of changes' if m.watching else \
+                        f'{name} is not notified'
                     switch.set_enabled(self.can_manage or m.user_id == self.viewer_id)
                     switch.on_value_change(lambda e, m=m: self._watch(m.id, e.value))
                     if self.can_manage:
-                        ui.button(icon='close', on_click=lambda m=m: self._remove(m.id)) \
-                            .props('flat dense round size=sm').tooltip(f'Remove {m.name}')
+                        remove = ui.button(icon='close', on_click=lambda m=m: self._remove(m.id)) \
+                            .props('flat dense round size=sm')
+                        remove.props['data-tip'] = f'Remove {m.name}'
+                        remove.props['aria-label'] = f'Remove {m.name}'
+
 
     async def _add_clicked(self) -> None:
         if self.picker.value is None:
