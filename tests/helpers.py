@@ -118,10 +118,12 @@ async def with_statements(call):
     def seen(_conn, _cursor, statement, parameters, *_args) -> None:
         statements.append((statement, parameters))
 
-    sync_engine = db.engine().sync_engine
-    event.listen(sync_engine, 'before_cursor_execute', seen)
+    sync_engines = [e.sync_engine for e in db.engines()]  # quick reads and writes run on SQLite's inline engine
+    for sync_engine in sync_engines:
+        event.listen(sync_engine, 'before_cursor_execute', seen)
     try:
         result = await call
     finally:
-        event.remove(sync_engine, 'before_cursor_execute', seen)
+        for sync_engine in sync_engines:
+            event.remove(sync_engine, 'before_cursor_execute', seen)
     return result, statements

@@ -157,7 +157,7 @@ async def customer_profile(viewer: User, user_id: int, *, ticket_limit: int = 10
     if not auth.can_identify_customers(viewer):
         auth.refused(viewer, 'see the profile of user', user_id)
         return None
-    async with db.session() as s:
+    async with db.quick() as s:
         row = (await s.execute(select(User, Organisation).join(Organisation, User.organisation_id == Organisation.id)
                                .where(User.id == user_id))).unique().first()
         if row is None:

@@ -20,13 +20,13 @@ class NotificationRow:
 
 
 async def unread_count(user_id: int) -> int:
-    async with db.session() as s:
+    async with db.quick() as s:
         return (await s.execute(select(func.count(Notification.id))
                                 .where(Notification.user_id == user_id, Notification.read_at.is_(None)))).scalar_one()
 
 
 async def recent(user_id: int, *, limit: int = 30) -> list[NotificationRow]:
-    async with db.session() as s:
+    async with db.quick() as s:
         rows = (await s.execute(select(Notification, Ticket.reference)
                                 .outerjoin(Ticket, Notification.ticket_id == Ticket.id)
                                 .where(Notification.user_id == user_id)

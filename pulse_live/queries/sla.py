@@ -200,7 +200,7 @@ async def ticket_sla(viewer: User, ticket_id: int) -> SlaView | None:
     """A ticket's SLA for the staff's panel; None for customers (they see none of it) and without a policy."""
     if not auth.is_staff(viewer):
         return None
-    async with db.session() as s:
+    async with db.quick() as s:
         return (await views(s, [ticket_id])).get(ticket_id)
 
 

@@ -31,7 +31,7 @@ async def linked_items(viewer: User, ticket_id: int) -> list[LinkedItem]:
     if not auth.can_identify_customers(viewer):
         auth.refused(viewer, 'see the configuration items of ticket', ticket_id)
         return []
-    async with db.session() as s:
+    async with db.quick() as s:
         rows = (await s.execute(
             select(ConfigurationItem, TicketItem.added_at, User.display_name)
             .join(TicketItem, TicketItem.item_id == ConfigurationItem.id)
@@ -52,7 +52,7 @@ async def customer_panel(viewer: User, ticket_id: int, *, ticket_limit: int = 6)
     if not auth.can_identify_customers(viewer):
         auth.refused(viewer, 'see the customer panel of ticket', ticket_id)
         return None
-    async with db.session() as s:
+    async with db.quick() as s:
         customer_id = (await s.execute(select(Ticket.customer_id).where(Ticket.id == ticket_id))).first()
     if customer_id is None:
         return None

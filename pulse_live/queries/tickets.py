@@ -157,7 +157,7 @@ MAX_ID = 2**31 - 1  # tickets.id is an INTEGER column: a larger number makes Pos
 async def find_ticket_id(viewer: User, reference_or_id: str) -> int | None:
     """Resolve ``PL-2026-000123`` (or a numeric id) to a ticket the viewer may see; None otherwise."""
     key = (reference_or_id or '').strip().upper()
-    async with db.session() as s:
+    async with db.quick() as s:
         if key.isascii() and key.isdigit():  # an id; past the column's range (PostgreSQL: 32 bits) none exists
             ticket = await s.get(Ticket, int(key)) if int(key) <= MAX_ID else None
         else:
@@ -195,7 +195,7 @@ async def ticket_events(viewer: User, ticket_id: int, *, after: int | None = Non
                         limit: int = 100) -> tuple[list[EventView], bool]:
     """Chatter entries the viewer may see, oldest first: the newest ``limit`` (before ``before``), or all after
     ``after``. The flag tells whether older entries exist. Nothing for a ticket the viewer may not see."""
-    async with db.session() as s:
+    async with db.quick() as s:
         if not await auth.may_read_ticket(s, viewer, ticket_id, 'read the conversation of ticket'):
             return [], False
         return await _events(s, viewer, ticket_id, after=after, before=before, limit=limit)
@@ -245,7 +245,7 @@ def _attachment_view(a: Attachment, uploader: str) -> AttachmentView:
 
 async def ticket_attachments(viewer: User, ticket_id: int) -> list[AttachmentView]:
     """The ticket's documents the viewer may download; nothing for a ticket the viewer may not see."""
-    async with db.session() as s:
+    async with db.quick() as s:
         if not await auth.may_read_ticket(s, viewer, ticket_id, 'list the documents of ticket'):
             return []
         return await _attachments(s, viewer, ticket_id)
@@ -264,7 +264,7 @@ async def ticket_team(viewer: User, ticket_id: int) -> list[MemberView]:
     """The team list (agents only: customers never see the provider's team)."""
     if not auth.can_see_internal(viewer):
         return []
-    async with db.session() as s:
+    async with db.quick() as s:
         rows = (await s.execute(select(TeamMember, User.display_name, Organisation.name)
                                 .outerjoin(User, TeamMember.user_id == User.id)
                                 .outerjoin(Organisation, TeamMember.organisation_id == Organisation.id)
@@ -280,7 +280,7 @@ async def ticket_view(viewer: User, ticket_id: int, *, event_limit: int = 100,
                       with_events: bool = True, from_event: int | None = None) -> TicketView | None:
     """Everything the ticket page shows, or None when the ticket does not exist or the viewer may not see it.
     ``from_event``: the chatter goes back at least to that entry (a search result lands on it)."""
-    async with db.session() as s:
+    async with db.quick() as s:
         # the ticket and the names it shows in one statement (each name was a read of its own: ten per view)
         row = (await s.execute(
             _with_names(select(Ticket)).where(Ticket.id == ticket_id)
