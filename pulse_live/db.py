@@ -155,8 +155,9 @@ async def dispose() -> None:
         await _inline_engine.dispose()
     _engine = _inline_engine = None
     _sessionmaker = _inline_sessionmaker = None
-    from .queries import lookups
+    from .queries import lookups, shared
     lookups.forget_all()  # the lists kept were another database's
+    shared.forget_all()
 
 
 def engine() -> AsyncEngine:

@@ -13,6 +13,8 @@ from .tickets import EventView, ticket_events
 
 T = TypeVar('T')
 _inflight: dict[tuple, asyncio.Future] = {}
+ANSWER_KEPT_S = 5.0
+_answers: dict[tuple, list[EventView]] = {}  # a change's new entries, by what was asked (``new_events``)
 
 
 async def shared_read(key: tuple, load: Callable[[], Awaitable[T]]) -> T:
@@ -44,6 +46,11 @@ async def shared_read(key: tuple, load: Callable[[], Awaitable[T]]) -> T:
             future.cancel()
 
 
+def forget_all() -> None:
+    """Drop the kept answers (another database: a restore, tests)."""
+    _answers.clear()
+
+
 async def new_events(viewer: User, ticket_id: int, *, after: int, upto: int = 0) -> list[EventView]:
     """Chatter entries after ``after`` that the viewer may see; ``upto`` is the newest entry id of the change
     being shown (concurrent reads for the same change by staff share one query)."""
@@ -52,4 +59,15 @@ async def new_events(viewer: User, ticket_id: int, *, after: int, upto: int = 0)
         return events
     # staff read every ticket alike; anybody else has their own access to it (checked by ticket_events)
     reader = 'staff' if auth.is_staff(viewer) else viewer.id
-    return await shared_read(('chatter', ticket_id, after, upto, reader), load)
+    key = ('chatter', ticket_id, after, upto, reader)
+    if upto and key in _answers:
+        return _answers[key]
+    events = await shared_read(key, load)
+    if upto and key not in _answers:
+        # kept a moment for the pages whose handlers come to this change after the read: the read runs inline on
+        # SQLite (db.quick) and is over before the next page's handler starts, so sharing only reads in flight made
+        # a hundred viewers read a hundred times. The answer was read after the change committed: it holds every
+        # entry up to ``upto``; a later entry comes with its own change (another ``upto``).
+        _answers[key] = events
+        asyncio.get_running_loop().call_later(ANSWER_KEPT_S, _answers.pop, key, None)
+    return events
