@@ -10,7 +10,6 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import aliased
 
 from .. import auth, db, visibility
 from ..errors import NotFound, ValidationError
@@ -18,22 +17,16 @@ from ..models import (
     Attachment,
     EventKind,
     Organisation,
-    Priority,
-    Queue,
-    ResolutionCode,
-    Service,
     Status,
     Ticket,
     TicketEvent,
-    TicketType,
     User,
 )
+from . import tickets as ticket_queries
 from .queues import SORTS, field_conditions
 
 ACTIVE = (Status.OPEN.value, Status.IN_PROGRESS.value, Status.WAITING.value)  # waiting for the customer: still open
 STAFF_FILTERS = ('queue_id', 'assignee_id', 'priority_id')
-
-Assignee, Customer = aliased(User), aliased(User)
 
 
 @dataclass
@@ -93,20 +86,11 @@ class TicketRecord:
 
 
 def _columns():  # the ticket and the names it shows
-    return (select(Ticket, TicketType.name, Organisation.name, Service.name, Customer.display_name, Priority.name,
-                   Queue.name, Assignee.display_name, ResolutionCode.name)
-            .join(TicketType, Ticket.type_id == TicketType.id)
-            .join(Organisation, Ticket.organisation_id == Organisation.id)
-            .join(Priority, Ticket.priority_id == Priority.id)
-            .outerjoin(Service, Ticket.service_id == Service.id)
-            .outerjoin(Customer, Ticket.customer_id == Customer.id)
-            .outerjoin(Queue, Ticket.queue_id == Queue.id)
-            .outerjoin(Assignee, Ticket.assignee_id == Assignee.id)
-            .outerjoin(ResolutionCode, Ticket.resolution_code_id == ResolutionCode.id))
+    return ticket_queries.with_names(select(Ticket))
 
 
 def _record(viewer: User, row: Any, *, full: bool) -> TicketRecord:
-    t, type_name, org, service, customer, priority, queue, assignee, code = row
+    t, priority, _colour, customer, _email, type_name, org, service, queue, assignee, _creator, code = row
     closed = t.status in (Status.RESOLVED, Status.CLOSED)
     record = TicketRecord(
         id=t.id, reference=t.reference, title=t.title, status=t.status, type_id=t.type_id, type=type_name,

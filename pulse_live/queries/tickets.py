@@ -174,9 +174,10 @@ async def find_ticket_id(viewer: User, reference_or_id: str) -> int | None:
 _CUSTOMER, _ASSIGNEE, _CREATOR = aliased(User), aliased(User), aliased(User)
 
 
-def _with_names(query):
-    """``query`` (of ``Ticket``) with the names a ticket view shows: priority name and colour, customer name and
-    e-mail, type, organisation, service, queue, assignee, creator, resolution code (None where there is none)."""
+def with_names(query):
+    """``query`` (of ``Ticket``) with the names a ticket shows (the ticket page, the REST API's records): priority
+    name and colour, customer name and e-mail, type, organisation, service, queue, assignee, creator, resolution code
+    (None where there is none)."""
     return (query.add_columns(Priority.name, Priority.color, _CUSTOMER.display_name, _CUSTOMER.email, TicketType.name,
                               Organisation.name, Service.name, Queue.name, _ASSIGNEE.display_name,
                               _CREATOR.display_name, ResolutionCode.name)
@@ -283,7 +284,7 @@ async def ticket_view(viewer: User, ticket_id: int, *, event_limit: int = 100,
     async with db.quick() as s:
         # the ticket and the names it shows in one statement (each name was a read of its own: ten per view)
         row = (await s.execute(
-            _with_names(select(Ticket)).where(Ticket.id == ticket_id)
+            with_names(select(Ticket)).where(Ticket.id == ticket_id)
             .execution_options(populate_existing=True))).first()
         ticket = row[0] if row is not None else None
         if ticket is None or not await auth.may_view_ticket(s, viewer, ticket):

@@ -13,6 +13,28 @@ from pulse_live.services._uow import join_next_unit
 from tests.factories import make_ticket
 
 
+class LoopTurns:
+    """How often the event loop got to other work while a block ran: a task counting its turns (``count``)."""
+
+    def __init__(self, pause: float = 0.0) -> None:
+        self.count, self._pause = 0, pause
+        self._task: asyncio.Task | None = None
+
+    async def _tick(self) -> None:
+        while True:
+            self.count += 1
+            await asyncio.sleep(self._pause)
+
+    async def __aenter__(self) -> LoopTurns:
+        self._task = asyncio.create_task(self._tick())
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
 async def test_parallel_writers_never_see_database_is_locked(people, database) -> None:
     """Ten messages posted at once, each transaction holding the database for 0.1 s before its commit (as a write
     does when the event loop is busy), while SQLite itself would give up waiting after 0.2 s: every post succeeds
@@ -69,39 +91,30 @@ async def test_a_sqlite_write_transaction_is_not_stretched_by_a_busy_event_loop(
     from sqlalchemy.engine import Engine
     ticket = await make_ticket(people)
     anna = people.users['anna@pulse.demo']
-    turns = 0
+    turns = LoopTurns()
     seen: dict[int, list[int]] = {}
     committed: list[int] = []
-
-    async def other_work() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
-
     clock = asyncio.get_running_loop().time
 
     def on_statement(conn, *_args) -> None:
-        seen.setdefault(id(conn.connection.dbapi_connection), []).append((turns, clock()))
+        seen.setdefault(id(conn.connection.dbapi_connection), []).append((turns.count, clock()))
 
     def on_commit(conn) -> None:
         key = id(conn.connection.dbapi_connection)
-        seen.setdefault(key, []).append((turns, clock()))
+        seen.setdefault(key, []).append((turns.count, clock()))
         committed.append(key)
 
     event.listen(Engine, 'before_cursor_execute', on_statement)
     event.listen(Engine, 'commit', on_commit)
-    ticker = asyncio.create_task(other_work())
     try:
-        await asyncio.sleep(0)
-        await chatter.post_message(actor=anna, ticket_id=ticket.id, body='no turns for others inside me')
-        async with db.session() as s:  # a read: its statement runs on a thread, the loop turns meanwhile
-            before = turns
-            assert await s.scalar(select(func.count()).select_from(TicketEvent)
-                                  .where(TicketEvent.body == 'no turns for others inside me')) == 1
-            assert turns > before
+        async with turns:
+            await chatter.post_message(actor=anna, ticket_id=ticket.id, body='no turns for others inside me')
+            async with db.session() as s:  # a read: its statement runs on a thread, the loop turns meanwhile
+                before = turns.count
+                assert await s.scalar(select(func.count()).select_from(TicketEvent)
+                                      .where(TicketEvent.body == 'no turns for others inside me')) == 1
+                assert turns.count > before
     finally:
-        ticker.cancel()
         event.remove(Engine, 'before_cursor_execute', on_statement)
         event.remove(Engine, 'commit', on_commit)
     assert committed, 'the post committed nothing'
@@ -119,26 +132,13 @@ async def test_a_long_sqlite_write_still_gives_the_event_loop_turns(people, data
     if database != 'sqlite':
         pytest.skip('PostgreSQL statements always wait on the network')
     from sqlalchemy import text
-    turns = 0
-
-    async def other_work() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
-
-    ticker = asyncio.create_task(other_work())
-    try:
-        await asyncio.sleep(0)
-        async with db.write_lock(), db.session() as s, s.begin():
-            await s.execute(text('CREATE TEMP TABLE filler (n INTEGER)'))
-            started, before, statements = asyncio.get_running_loop().time(), turns, 0
-            while asyncio.get_running_loop().time() - started < 0.3:  # 0.3 s of statements in one transaction
-                await s.execute(text('INSERT INTO filler VALUES (:n)'), {'n': statements})
-                statements += 1
-            during = turns - before
-    finally:
-        ticker.cancel()
+    async with LoopTurns() as turns, db.write_lock(), db.session() as s, s.begin():
+        await s.execute(text('CREATE TEMP TABLE filler (n INTEGER)'))
+        started, before, statements = asyncio.get_running_loop().time(), turns.count, 0
+        while asyncio.get_running_loop().time() - started < 0.3:  # 0.3 s of statements in one transaction
+            await s.execute(text('INSERT INTO filler VALUES (:n)'), {'n': statements})
+            statements += 1
+        during = turns.count - before
     assert statements > 10 and during >= 5, f'{statements} statements in 0.3 s, the loop had {during} turns'
 
 
@@ -153,27 +153,16 @@ async def test_a_write_outside_the_lock_neither_freezes_the_loop_nor_fails_the_w
     from pulse_live.models import Ticket
     ticket = await make_ticket(people)
     anna = people.users['anna@pulse.demo']
-    turns = 0
-
-    async def other_work() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0.001)
-
-    ticker = asyncio.create_task(other_work())
-    try:
+    async with LoopTurns(pause=0.001) as turns:
         async with db.session() as outside:
             await outside.execute(update(Ticket).where(Ticket.id == ticket.id).values(title='Held outside the lock'))
             post = asyncio.create_task(chatter.post_message(actor=anna, ticket_id=ticket.id, body='waits its turn'))
-            before = turns
+            before = turns.count
             await asyncio.sleep(0.3)  # the post waits for SQLite's lock meanwhile
             assert not post.done()
-            assert turns - before > 20, 'the loop stood still while the post waited'
+            assert turns.count - before > 20, 'the loop stood still while the post waited'
             await outside.commit()
         await asyncio.wait_for(post, 10)
-    finally:
-        ticker.cancel()
     async with db.session() as s:
         assert await s.scalar(select(func.count()).select_from(TicketEvent)
                               .where(TicketEvent.body == 'waits its turn')) == 1
@@ -214,21 +203,10 @@ async def test_a_ticket_pages_short_reads_do_not_wait_for_the_event_loop(people,
     from tests.helpers import with_statements
     ticket = await make_ticket(people)
     anna = people.users['anna@pulse.demo']
-    turns = 0
-
-    async def other_work() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
-    ticker = asyncio.create_task(other_work())
-    await asyncio.sleep(0)
-    try:
-        turns = 0
+    async with LoopTurns() as turns:
+        before = turns.count
         view, statements = await with_statements(ticket_queries.ticket_view(anna, ticket.id))
-        during = turns
-    finally:
-        ticker.cancel()
+        during = turns.count - before
     assert view is not None and view.ticket.id == ticket.id
     assert len(statements) >= 5
     assert during <= 2 * len(statements), f'the loop turned {during} times for {len(statements)} statements'
