@@ -14,6 +14,7 @@ from pulse_live.storage import UploadedFile, safe_filename
 
 from . import upload_budget
 from .chatter_html import ENTRY_CLASSES, TOOLTIP_JS, entry_html, entry_kind, human_size, markers
+from .live_entries import TAIL_JS, tail_call
 from .render import render_boundary
 
 CHATTER_CSS = '''
@@ -79,7 +80,13 @@ class Chatter:
             self.older_button = ui.button('Load older entries', on_click=self._older).props('flat dense no-caps') \
                 .classes('self-center')
             self.older_button.set_visibility(has_older)
-            self.stream = ui.column().classes('w-full gap-0 px-2').mark('chatter')
+            with ui.column().classes('w-full gap-0 px-2'):
+                self.stream = ui.column().classes('w-full gap-0').mark('chatter')
+                # live entries sent to many pages at once land here, in the browser only (components/live_entries)
+                self.live_tail = ui.column().classes('w-full gap-0').props('data-live-tail').mark('live-tail')
+        self.live_tail.props(f'data-scroll={self.scroll.id}')  # a reader's own entry brings it into view
+        self.in_tail = False  # since a broadcast reached this page its live entries go to the tail
+        self.tail_from = 0  # the last entry before the tail's first (the blocks hold it and older ones)
         self._tail: ui.column | None = None  # the block live entries join, until it holds BLOCK of them
         self._tail_count = 0
         self._blocks: list[list] = []  # [boundary, entries, first entry id], top to bottom
@@ -96,7 +103,7 @@ class Chatter:
         self.scroll.on('scroll', js_handler=f'(info) => {{ (window.__pulseAtEnd ??= {{}})[{sid}] = '
                                             'info.verticalSize - info.verticalPosition - info.verticalContainerSize '
                                             f'< {self.AT_END_PX}; }}')
-        self.scroll.client.run_javascript(FOLLOW_JS.replace('SID', str(sid)) + ';\n' + TOOLTIP_JS)
+        self.scroll.client.run_javascript(FOLLOW_JS.replace('SID', str(sid)) + ';\n' + TOOLTIP_JS + ';\n' + TAIL_JS)
 
     def _block(self, events_: list[EventView], *, at_top: bool = False) -> ui.column:
         with self.stream:
@@ -117,7 +124,9 @@ class Chatter:
         fresh = [e for e in events_ if e.id > self.last_id]
         if not fresh:
             return
-        if self._tail is None or self._tail_count + len(fresh) > self.BLOCK:
+        if self.in_tail:  # after a broadcast: in the browser's tail, after the entries it brought
+            self.scroll.client.run_javascript(tail_call(fresh, self.viewer_id))
+        elif self._tail is None or self._tail_count + len(fresh) > self.BLOCK:
             self._tail, self._tail_count = self._block(fresh), len(fresh)
         else:
             with self._tail:
@@ -125,14 +134,21 @@ class Chatter:
                     render_event(e, self.viewer_id)
             self._tail_count += len(fresh)
             self._blocks[-1][1] += len(fresh)
-        self.last_id = fresh[-1].id
-        if self.first_id is None:
-            self.first_id = fresh[0].id
+        self.delivered(fresh)
         self._push_out_oldest()
         if any(e.actor_id == self.viewer_id for e in fresh):  # their own post: show it, wherever they were
             sid = self.scroll.id
             self.scroll.client.run_javascript(f'(window.__pulseAtEnd ??= {{}})[{sid}] = true; '
                                               f'getElement({sid})?.setScrollPercentage("vertical", 1, 0);')
+
+    def delivered(self, fresh: Sequence[EventView], *, in_tail: bool = False) -> None:
+        """``fresh`` are shown: appended here, or (``in_tail``) sent to the browser's tail with other pages'
+        (components/live_entries), after which this page's live entries go there too."""
+        if in_tail and not self.in_tail:
+            self.in_tail, self.tail_from = True, self.last_id
+        self.last_id = max(self.last_id, fresh[-1].id)
+        if self.first_id is None:
+            self.first_id = fresh[0].id
 
     def _push_out_oldest(self) -> None:
         """A page open all day on a busy ticket keeps at most about ``KEEP`` entries in its tree (server memory per

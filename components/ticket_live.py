@@ -6,6 +6,7 @@ counts as viewing the ticket while its socket is connected.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 from nicegui import background_tasks, ui
@@ -73,6 +74,17 @@ class TicketFollower:
                 on_presence()
             presence_changed_.subscribe(presence_changed)
         client.on_delete(lambda: live.forget_ticket_events(ticket_id))  # after the subscriptions' own handlers
+
+        self.live_since: float | None = time.monotonic() if client.has_socket_connection else None
+
+        def connected() -> None:
+            self.live_since = time.monotonic()
+
+        def gone_away() -> None:
+            if not client.has_socket_connection:
+                self.live_since = None
+        client.on_connect(connected)
+        client.on_disconnect(gone_away)
 
         async def joined() -> None:
             await presence.join(ticket_id, client_id=client.id, user_id=user.id, name=user.display_name,

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from nicegui import ui
+from nicegui.events import GenericEventArguments
 
 from pulse_live.errors import StaleWrite
 from pulse_live.events import TicketChanged
@@ -21,6 +22,7 @@ from pulse_live.models import User
 from pulse_live.queries import shared
 from pulse_live.storage import UploadedFile
 
+from . import live_entries
 from .actions import attempt
 from .chatter import Chatter
 from .documents import DocumentsList
@@ -100,6 +102,27 @@ class LiveTicketScreen(Generic[V]):
     def follow(self, on_presence=None) -> None:
         self.follower = TicketFollower(self.ticket_id, self.user, is_staff=self.staff, on_change=self._changed,
                                        on_presence=on_presence)
+        if self.staff:  # many staff viewers of one ticket are sent its live entries at once (live_entries.py)
+            live_entries.follow(self)
+            self._syncing = False
+            ui.on('pulse_tail_sync', self._sync_tail)
+
+    async def _sync_tail(self, e: GenericEventArguments) -> None:
+        """The browser reconnected: entries after the newest in its live tail that a lost broadcast did not bring
+        (it sends ``{"last": id}``; anything else is ignored, as is a page whose entries never went to the tail)."""
+        last = e.args.get('last') if isinstance(e.args, dict) else None
+        if not isinstance(last, int) or isinstance(last, bool) or last < 0 or self._syncing or self.gone \
+                or not self.chatter.in_tail:
+            return
+        self._syncing = True
+        try:
+            # never before the entries the page was sent with (they are in its blocks): a bounded read
+            missed = await shared.new_events(self.user, self.ticket_id, after=max(last, self.chatter.tail_from))
+        finally:
+            self._syncing = False
+        missed = [m for m in missed if m.id <= self.chatter.last_id]  # later ones come with their own change
+        if missed and not self.gone:
+            self.follower.client.run_javascript(live_entries.tail_call(missed, self.user.id))
 
     def reader(self) -> object | None:
         """Who reads the ticket alike (e.g. 'staff'): pages woken by the same change with the same reader share one
@@ -132,6 +155,7 @@ class LiveTicketScreen(Generic[V]):
         fresh = await self.read_new_entries(event)
         if self.gone:
             return
+        live_entries.share(self, event, fresh)  # to this page and many others at once: then nothing is left below
         self.chatter.append(fresh)
         await self.after_change(event)
         if any(e.attachments for e in fresh) and not self.gone:

@@ -118,6 +118,9 @@ class Settings(BaseSettings):
                                               'the desk, so a flood from one account would flood every agent')
     max_pages_per_user: int = Field(default=50, ge=1, description="a person's connected pages in one process; "
                                     'the oldest are closed beyond it (each holds ~0.5 MB of server memory)')
+    live_broadcast_from: int = Field(default=8, ge=0, description='a live chatter entry goes to a ticket\'s staff '
+                                     'viewers as one socket message for all of them once this many follow it '
+                                     'alike (0: never; each page is sent its own update)')
     kb_feedback_per_minute: int = Field(default=10, ge=1, description='"Did this help?" answers a minute from one '
                                         'network address (visitors) or one account (signed in)')
     customer_messages_per_minute: int = Field(default=30, ge=1, description='messages one customer may post a minute '

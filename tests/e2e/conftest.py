@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,14 +70,19 @@ class Server:
 
 
 @pytest.fixture(scope='session')
-def server(tmp_path_factory) -> Server:
+def server(tmp_path_factory) -> Iterator[Server]:
     """A real server with the demo data in a fresh data directory (SQLite, in-process bus)."""
-    workdir = tmp_path_factory.mktemp('pulse-e2e')
+    yield from serve(tmp_path_factory.mktemp('pulse-e2e'))
+
+
+def serve(workdir: Path, **settings: str) -> Iterator[Server]:
+    """Start ``pulse-live serve --demo`` in ``workdir`` with ``settings`` (environment variables) added; yields the
+    server once it answers, stops it after."""
     port = _free_port()
     env = dict(os.environ)
     for name in ('PYTEST_CURRENT_TEST', 'PULSE_DATABASE_URL', 'PULSE_BUS_URL'):
         env.pop(name, None)  # NiceGUI thinks it is in a screen test if PYTEST_CURRENT_TEST is set
-    env.update(PULSE_DATA_DIR=str(workdir / 'data'), PYTHONUNBUFFERED='1')
+    env.update(PULSE_DATA_DIR=str(workdir / 'data'), PYTHONUNBUFFERED='1', **settings)
     log_path = workdir / 'server.log'
     log = log_path.open('wb')
     # cwd: the temp dir, so neither the repo's .env nor a .nicegui/ storage folder leaks in or out

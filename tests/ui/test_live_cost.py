@@ -9,6 +9,7 @@ sends, and where they sit.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Callable
 
@@ -431,3 +432,82 @@ async def test_the_unread_count_is_read_once_for_all_the_pages_of_a_person(creat
     for tab in tabs:
         await tab.should_not_see(marker='bell-count')
     assert reads[0] == 1
+
+
+async def test_many_staff_pages_get_a_live_entry_as_one_socket_message_and_build_nothing(
+        create_user: Callable[[], User], people, monkeypatch) -> None:
+    """From ``live_broadcast_from`` staff pages following a ticket alike, a new entry is one socket message to all of
+    them (python-socketio encodes it once) and one more to its author's own pages (their own bubble): no element is
+    built on any page; a page asking after a reconnection for what it missed gets only its tail's entries, and
+    anything else it sends is ignored. (What the browser makes of it: tests/e2e/test_live_broadcast.py.)"""
+    from nicegui import Client, core
+
+    from components import live_entries
+    from pulse_live.config import reset_settings
+    monkeypatch.setenv('PULSE_LIVE_BROADCAST_FROM', '3')
+    reset_settings()
+    monkeypatch.setattr(live_entries, 'SETTLED_S', 0.0)
+    ticket = await make_ticket(people)
+    pages = [create_user() for _ in STAFF]
+    for page, email in zip(pages, STAFF, strict=True):
+        await open_ticket(page, email, ticket.reference)
+    ben, daniel = pages[1], pages[2]
+    emits: list[tuple[str, dict, list[str]]] = []
+    original = core.sio.emit
+
+    async def emit(event, data=None, to=None, room=None, **kwargs) -> None:
+        if event == live_entries.EVENT:
+            emits.append((event, data, to or room))
+        else:  # the pages' own updates
+            await original(event, data, to=to, room=room, **kwargs)
+    monkeypatch.setattr(core.sio, 'emit', emit)
+    scripts: list[tuple[str, str]] = []
+    run = Client.run_javascript
+
+    def recording(self, code: str, *args, **kwargs):
+        scripts.append((self.id, code))
+        return run(self, code, *args, **kwargs)
+    monkeypatch.setattr(Client, 'run_javascript', recording)
+    sent = [Sent(page) for page in pages]
+
+    async def until(done: Callable[[], bool]) -> None:
+        for _ in range(100):
+            if done():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError('not within 2 s')
+
+    await chatter.post_message(actor=people.users['daniel@pulse.demo'], ticket_id=ticket.id,
+                               body='To <b>all</b> of **you**')
+    await until(lambda: len(emits) >= 2)
+    await asyncio.sleep(0.1)
+    assert len(emits) == 2 and {event for event, _, _ in emits} == {live_entries.EVENT}
+    others = next(data for _, data, rooms in emits if 'own' not in data)
+    own = next(data for _, data, rooms in emits if 'own' in data)
+    assert sorted(next(rooms for _, data, rooms in emits if data is others)) == \
+        sorted(p.client.id for p in pages if p is not daniel)
+    assert next(rooms for _, data, rooms in emits if data is own) == [daniel.client.id]
+    [[first_id, classes, markup]] = others['e']
+    [[own_id, own_classes, own_markup]] = own['e']
+    assert 'To &lt;b&gt;all&lt;/b&gt; of <strong>you</strong>' in markup and 'items-start' in classes
+    assert own_id == first_id and own_classes == classes and own_markup != markup  # his own bubble
+    for page, s in zip(pages, sent, strict=True):
+        assert not [e for e in s.all if isinstance(e, ui.html) and 'of <strong>you</strong>' in e.content], \
+            page.client.id
+
+    # after a reconnection Ben's page says which entry its tail ends with; anything but {"last": n ≥ 0} is ignored
+    await chatter.post_message(actor=people.users['anna@pulse.demo'], ticket_id=ticket.id, body='Second, from Anna')
+    await until(lambda: len(emits) >= 4)
+    second_id = emits[-1][1]['e'][0][0]
+    layout = ben.client.layout
+    listener = next(i for i, li in layout._event_listeners.items() if li.type == 'pulse_tail_sync')
+    scripts.clear()
+    for bad in ('x', None, [1], {'last': '1'}, {'last': -1}, {'last': True}, {'last': 1.5}, {}):
+        layout._handle_event({'listener_id': listener, 'args': bad})
+    await asyncio.sleep(0.3)
+    assert not [code for cid, code in scripts if cid == ben.client.id]
+    layout._handle_event({'listener_id': listener, 'args': {'last': 0}})  # "nothing": only the tail's entries
+    await until(lambda: any(cid == ben.client.id for cid, _ in scripts))
+    [code] = [code for cid, code in scripts if cid == ben.client.id]
+    assert [entry[0] for entry in json.loads(code.removeprefix('window.pulseTail?.(').removesuffix(')'))] == \
+        [first_id, second_id]

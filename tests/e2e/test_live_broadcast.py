@@ -1,0 +1,88 @@
+"""Live entries sent to many pages as one socket message (components/live_entries.py), in real browsers.
+
+The server here sends every live entry that way (``PULSE_LIVE_BROADCAST_FROM=1``: a single other viewer is
+enough), so what a big incident's hundred viewers get is what these two agents get: entries that look exactly as the
+server renders them, in order, never twice, the author's own bubble on their own page, and a broadcast lost to a
+dropped connection brought after the reconnection.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from playwright.async_api import Page, expect
+
+from .conftest import post_message, reference, screenshot, serve
+
+pytestmark = pytest.mark.e2e
+SETTLE_S = 1.3  # a page takes part once connected for a second (live_entries.SETTLED_S)
+
+
+@pytest.fixture(scope='module')
+def server(tmp_path_factory):
+    yield from serve(tmp_path_factory.mktemp('pulse-broadcast'), PULSE_LIVE_BROADCAST_FROM='1')
+
+
+def tail(page: Page):
+    return page.locator('[data-live-tail] > [data-entry]')
+
+
+async def entry_look(page: Page, text: str) -> tuple[str, str, str]:
+    """The entry element holding ``text``: its classes (NiceGUI's own id-less), its markup, and its id."""
+    entry = page.locator('[data-entry]').filter(has_text=text)
+    await expect(entry).to_have_count(1)
+    classes = ' '.join(sorted((await entry.get_attribute('class') or '').split()))
+    return classes, await entry.inner_html(), await entry.get_attribute('data-entry') or ''
+
+
+async def test_entries_sent_to_many_pages_at_once_look_as_rendered_arrive_in_order_and_heal_after_a_drop(e2e):
+    ref = reference(7)
+    anna, ben = await e2e.login('anna@pulse.demo'), await e2e.login('ben@pulse.demo')
+    a = await e2e.open_ticket(anna, ref)
+    b = await e2e.open_ticket(ben, ref)
+    await asyncio.sleep(SETTLE_S)
+
+    # Anna's message reaches Ben's page through the broadcast: in his page's live tail, not a server element
+    await post_message(a, 'First to everyone: **bold** and <i>typed tags</i>')
+    await expect(tail(b).filter(has_text='First to everyone')).to_have_count(1)
+    live_look = await entry_look(b, 'First to everyone')
+    assert '<strong>bold</strong>' in live_look[1] and '&lt;i&gt;typed tags&lt;/i&gt;' in live_look[1]
+    await screenshot(b, 'broadcast-live-entry.png')
+    # … and looks exactly as the entry the server renders when the page is opened afresh
+    await b.reload()
+    await expect(b.get_by_text('First to everyone', exact=False)).to_be_visible()
+    assert await tail(b).count() == 0
+    assert await entry_look(b, 'First to everyone') == live_look
+    await screenshot(b, 'broadcast-reloaded-entry.png')
+    await asyncio.sleep(SETTLE_S)
+
+    # three in a row, from both sides: each once, in order, Ben's own as his own bubble on his page
+    await post_message(a, 'Second from Anna')
+    await expect(tail(b).filter(has_text='Second from Anna')).to_have_count(1)
+    await post_message(b, 'Third from Ben')
+    await post_message(a, 'Fourth from Anna')
+    for page in (a, b):
+        await expect(page.locator('[data-entry]').filter(has_text='Fourth from Anna')).to_have_count(1)
+        texts = [t for t in await page.locator('[data-entry]').all_inner_texts()
+                 if re.search(r'First to everyone|Second from Anna|Third from Ben|Fourth from Anna', t)]
+        assert [re.search(r'First|Second|Third|Fourth', t).group(0) for t in texts] == \
+            ['First', 'Second', 'Third', 'Fourth'], texts
+    bens_own = await entry_look(b, 'Third from Ben')
+    annas_view = await entry_look(a, 'Third from Ben')
+    assert bens_own[1] != annas_view[1], 'his own message should look like his own (the other side) on his page'
+    await b.reload()
+    await expect(b.get_by_text('Third from Ben', exact=False)).to_be_visible()
+    assert (await entry_look(b, 'Third from Ben'))[:2] == bens_own[:2]
+    await asyncio.sleep(SETTLE_S)
+
+    # a broadcast lost with a dropped connection: brought once the page is connected again
+    await post_message(a, 'Fifth before the drop')
+    await expect(tail(b).filter(has_text='Fifth before the drop')).to_have_count(1)
+    await b.evaluate("window.socket.off('pulse_entries')")  # as if the socket had dropped it
+    await post_message(a, 'Sixth while dropped')
+    await asyncio.sleep(0.8)
+    await expect(b.get_by_text('Sixth while dropped', exact=False)).to_have_count(0)
+    await b.evaluate('window.socket.io.engine.close()')  # the connection drops; socket.io reconnects
+    await expect(tail(b).filter(has_text='Sixth while dropped')).to_have_count(1, timeout=15_000)
+    await expect(b.locator('[data-entry]').filter(has_text='Fifth before the drop')).to_have_count(1)
