@@ -13,6 +13,8 @@ from nicegui import Event
 from pulse_live.events import BusResumed, NotificationCreated, NotificationsRead, PresenceChanged, TicketChanged
 from pulse_live.events import Event as BusEvent
 
+from . import live_entries
+
 ticket_changed: Event[[TicketChanged]] = Event()
 presence_changed: Event[[PresenceChanged]] = Event()
 notification_created: Event[[NotificationCreated]] = Event()
@@ -83,6 +85,10 @@ def _emit_presence_changed(event: PresenceChanged) -> None:
 
 async def relay(event: BusEvent) -> None:
     if isinstance(event, TicketChanged):
+        try:
+            await live_entries.ahead(event)  # many viewers alike: the new entries go to all of them in one message
+        except Exception:  # the pages' own handlers show the entries then
+            log.exception('sending the live entries of ticket %s at once failed', event.ticket_id)
         _emit_ticket_changed(event)
     elif isinstance(event, PresenceChanged):
         _emit_presence_changed(event)

@@ -74,38 +74,63 @@ def tail_call(entries: Sequence[EventView], viewer_id: int) -> str:
 def share(screen: LiveTicketScreen, event: TicketChanged, fresh: Sequence[EventView]) -> int:
     """Send ``fresh`` (the change's entries newer than the page's last) once to every page that follows the ticket
     alike, when they are at least ``live_broadcast_from``; returns how many pages it reached (0: each page appends
-    for itself)."""
+    for itself). Called by each woken page's handler: the first one sends (in the background), the others find it
+    done; normally ``ahead`` did it before any of them woke."""
+    sends = _group_sends(screen, event, fresh)
+    for send in sends:
+        background_tasks.create(send, name='live-entries')
+    return len(sends)
+
+
+async def ahead(event: TicketChanged) -> None:
+    """Called by ``live.relay`` before the ticket's pages are woken: when enough pages follow it alike, the change's
+    entries are read once (the pages' handlers then find the read kept: ``shared.new_events``) and sent before a
+    hundred handlers queue in front of the sockets' writers."""
+    least = get_settings().live_broadcast_from
+    pages = _followers.get(event.ticket_id)
+    if not least or not event.event_ids or not pages or len(pages) < least:
+        return
+    now = time.monotonic()
+    first = next((s for s in list(pages) if _alike(s, s.chatter.last_id, now)), None)
+    if first is None or event.kind in first.check_first:
+        return
+    fresh = await first.read_new_entries(event)
+    if not first.gone:
+        await asyncio.gather(*_group_sends(first, event, fresh))
+
+
+def _group_sends(screen: LiveTicketScreen, event: TicketChanged, fresh: Sequence[EventView]) -> list:
     least = get_settings().live_broadcast_from
     if not least or not screen.staff:
-        return 0
+        return []
     last = screen.chatter.last_id
     new = [e for e in fresh if e.id > last]
     if not new:
-        return 0
+        return []
     key = (id(event), last)
     if _done.get(key) is event:  # another page of this group (or one that was too small) came first
-        return 0
+        return []
     _done[key] = event
     asyncio.get_running_loop().call_later(DONE_KEPT_S, _done.pop, key, None)
     now = time.monotonic()
     group = [s for s in list(_followers.get(screen.ticket_id, ())) if _alike(s, last, now)]
     if len(group) < least:
-        return 0
+        return []
     # the author's own pages (their other tabs too) show their message as their own: a message of its own for them
     authors = {e.actor_id for e in new}
     parts: dict[int, list[LiveTicketScreen]] = {}
     for s in group:
         parts.setdefault(s.user.id if s.user.id in authors else 0, []).append(s)
         s.chatter.delivered(new, in_tail=True)
+    sends = []
     for viewer_id, pages in parts.items():
         data: dict[str, Any] = {'e': payload(new, viewer_id)}
         if viewer_id:
             data['own'] = True  # brought into view, wherever the reader was
         sent['messages'] += 1
         sent['pages'] += len(pages)
-        background_tasks.create(core.sio.emit(EVENT, data, room=[s.follower.client.id for s in pages]),
-                                name='live-entries')
-    return len(group)
+        sends.append(core.sio.emit(EVENT, data, room=[s.follower.client.id for s in pages]))
+    return sends
 
 
 def _alike(s: LiveTicketScreen, last: int, now: float) -> bool:
