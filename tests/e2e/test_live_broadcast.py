@@ -68,6 +68,15 @@ async def test_entries_sent_to_many_pages_at_once_look_as_rendered_arrive_in_ord
                  if re.search(r'First to everyone|Second from Anna|Third from Ben|Fourth from Anna', t)]
         assert [re.search(r'First|Second|Third|Fourth', t).group(0) for t in texts] == \
             ['First', 'Second', 'Third', 'Fourth'], texts
+    # a change the server re-renders the page's parts for (the heading, the details): the tail's entries stay
+    title_box = a.get_by_label('Title', exact=True)
+    new_title = f'{await title_box.input_value()} (broadcast)'
+    await title_box.fill(new_title)
+    await title_box.press('Enter')
+    await expect(b.get_by_label('Title', exact=True)).to_have_value(new_title)
+    await expect(tail(b).filter(has_text=re.compile(r'changed Title'))).to_have_count(1)
+    for text in ('Second from Anna', 'Third from Ben', 'Fourth from Anna'):
+        await expect(tail(b).filter(has_text=text)).to_have_count(1)
     bens_own = await entry_look(b, 'Third from Ben')
     annas_view = await entry_look(a, 'Third from Ben')
     assert bens_own[1] != annas_view[1], 'his own message should look like his own (the other side) on his page'
