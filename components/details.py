@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from nicegui import ui
+from nicegui.events import GenericEventArguments
 
 SaveFn = Callable[[str, Any, int], Awaitable[bool]]
+SearchFn = Callable[[str, Any], Awaitable[dict]]  # (what was typed, the value now) → options, the value among them
 
 
 @dataclass
@@ -24,6 +26,9 @@ class FieldSpec:
     kind: str  # text, textarea, select
     options: dict | None = None
     clearable: bool = True
+    # a select over more than a page can hold (customers): ``options`` are a first few and the current value, and
+    # what the user types is looked up on the server
+    search: SearchFn | None = None
 
 
 SECTIONS: list[tuple[str, str, list[FieldSpec]]] = [
@@ -60,6 +65,8 @@ class FieldEditor:
         if spec.kind == 'select':
             self.element = ui.select(spec.options or {}, value=value, label=spec.label, with_input=True,
                                      clearable=spec.clearable, on_change=self._changed_select)
+            if spec.search is not None:
+                self.element.on('input-value', self._search, throttle=0.25)
         elif spec.kind == 'textarea':
             self.element = ui.textarea(spec.label, value=value or '').props('autogrow')
             self.element.on('blur', self._commit_text)
@@ -82,19 +89,35 @@ class FieldEditor:
             return (current or '').strip() != (self.base_value or '').strip()
         return current != self.base_value
 
-    def apply(self, value: Any, version: int, *, force: bool = False) -> None:
-        """Show the ticket's fresh state (see the module docstring for the rules)."""
+    def apply(self, value: Any, version: int, *, force: bool = False, label: str | None = None) -> None:
+        """Show the ticket's fresh state (see the module docstring for the rules); ``label``: what a select shows
+        for a value it may not offer yet (a searched select offers only a few)."""
         if value == self.base_value and not force:
             self.base_version = version  # nobody touched this field: the user's edit is still based on it
             return
         if self.dirty and not force:
             return  # the user is changing it: keep their text; saving will be refused as stale
         self.base_value, self.base_version = value, version
+        if isinstance(self.element, ui.select) and value is not None and value not in (self.spec.options or {}):
+            self.spec.options = {**(self.spec.options or {}), value: label or str(value)}
+            self.element.set_options(self.spec.options, value=self.element.value)
         self._applying = True
         try:
             self.element.value = value if self.spec.kind == 'select' else (value or '')
         finally:
             self._applying = False
+
+    async def _search(self, e: GenericEventArguments) -> None:
+        """The user typed in a searched select: the options become what matches (and the value shown now)."""
+        assert self.spec.search is not None and isinstance(self.element, ui.select)
+        text = e.args if isinstance(e.args, str) else ''
+        options = await self.spec.search(text[:100], self.element.value)
+        if self.element.is_deleted:
+            return
+        if self.element.value is not None and self.element.value not in options:  # changed meanwhile
+            options[self.element.value] = (self.spec.options or {}).get(self.element.value, str(self.element.value))
+        self.spec.options = options
+        self.element.set_options(options, value=self.element.value)
 
     async def _changed_select(self) -> None:
         if self._applying or not self.dirty:
@@ -184,13 +207,14 @@ class DetailsPanel:
     """All sections; ``apply`` pushes a fresh ticket into every editor."""
 
     def __init__(self, ticket, options: dict[str, dict], editable: Callable[[str], bool], save: SaveFn, *,
-                 visible: Callable[[str], bool] = lambda _: True) -> None:
+                 visible: Callable[[str], bool] = lambda _: True, searches: dict[str, SearchFn] | None = None) \
+            -> None:
         self.editors: dict[str, FieldEditor] = {}
         with ui.card().classes('w-full gap-0 p-2').props('flat bordered'):
-            self._build(ticket, options, editable, save, visible)
+            self._build(ticket, options, editable, save, visible, searches or {})
 
     def _build(self, ticket, options: dict[str, dict], editable: Callable[[str], bool], save: SaveFn,
-               visible: Callable[[str], bool]) -> None:
+               visible: Callable[[str], bool], searches: dict[str, SearchFn]) -> None:
         for title, icon, all_specs in SECTIONS:
             specs = [spec for spec in all_specs if visible(spec.field)]
             if not specs:
@@ -198,13 +222,15 @@ class DetailsPanel:
             with ui.expansion(title, icon=icon, value=title != 'Technical details').classes('w-full') \
                     .props('dense header-class="font-medium"'), ui.column().classes('w-full gap-2'):
                 for spec in specs:
-                    spec = FieldSpec(spec.field, spec.label, spec.kind, options.get(spec.field), spec.clearable)
+                    spec = FieldSpec(spec.field, spec.label, spec.kind, options.get(spec.field), spec.clearable,
+                                     searches.get(spec.field))
                     self.editors[spec.field] = FieldEditor(spec, getattr(ticket, spec.field), ticket.version,
                                                            editable=editable(spec.field), save=save)
 
-    def apply(self, ticket, *, force_field: str | None = None) -> None:
+    def apply(self, ticket, *, force_field: str | None = None, labels: dict[str, str] | None = None) -> None:
         for field, editor in self.editors.items():
-            editor.apply(getattr(ticket, field), ticket.version, force=field == force_field)
+            editor.apply(getattr(ticket, field), ticket.version, force=field == force_field,
+                         label=(labels or {}).get(field))
 
     def set_options(self, field: str, options: dict) -> None:
         editor = self.editors.get(field)

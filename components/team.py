@@ -5,6 +5,7 @@ from collections.abc import Awaitable, Callable
 from html import escape
 
 from nicegui import ui
+from nicegui.events import GenericEventArguments
 
 from pulse_live.queries.tickets import MemberView
 
@@ -34,8 +35,12 @@ def member_html(name: str, how: str, *, group: bool) -> str:
 class TeamList:
     def __init__(self, *, viewer_id: int, can_manage: bool, candidates: dict[int, str],
                  add: Callable[[int], Awaitable[None]], remove: Callable[[int], Awaitable[None]],
-                 watch: Callable[[int, bool], Awaitable[None]]) -> None:
+                 watch: Callable[[int, bool], Awaitable[None]],
+                 search: Callable[[str], Awaitable[dict[int, str]]] | None = None) -> None:
+        """``candidates``: whom the picker offers before anything is typed; ``search``: who matches what is typed
+        (a desk has more people than a page of options should hold)."""
         self.viewer_id, self.can_manage = viewer_id, can_manage
+        self._search_people = search
         self._add, self._remove, self._watch = add, remove, watch
         with ui.card().classes('w-full gap-2').props('flat bordered'):
             with ui.row().classes('w-full items-center no-wrap'):
@@ -46,6 +51,8 @@ class TeamList:
                 with ui.row().classes('w-full items-center no-wrap gap-1'):
                     self.picker = ui.select(candidates, label='Add a member', with_input=True) \
                         .props('dense outlined').classes('grow').mark('team-picker')
+                    if search is not None:
+                        self.picker.on('input-value', self._search, throttle=0.25)
                     ui.button(icon='person_add', on_click=self._add_clicked).props('flat dense round') \
                         .tooltip('Add to team').mark('team-add')
 
@@ -71,6 +78,16 @@ class TeamList:
                         remove.props['data-tip'] = f'Remove {m.name}'
                         remove.props['aria-label'] = f'Remove {m.name}'
 
+
+    async def _search(self, e: GenericEventArguments) -> None:
+        assert self._search_people is not None
+        options = await self._search_people(e.args[:100] if isinstance(e.args, str) else '')
+        if self.picker.is_deleted:
+            return
+        current = self.picker.value
+        if current is not None and current not in options:  # picked, not added yet
+            options[current] = dict(self.picker.options).get(current, str(current))
+        self.picker.set_options(options, value=current)
 
     async def _add_clicked(self) -> None:
         if self.picker.value is None:

@@ -1,6 +1,7 @@
 """The live ticket: header, detail sections, chatter, team list, documents, presence."""
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from fastapi.responses import RedirectResponse
@@ -46,6 +47,7 @@ from pulse_live.services.tickets import CUSTOMER_TRANSITIONS, TRANSITIONS
 ACTION_LABELS = {Status.IN_PROGRESS: 'Start work', Status.RESOLVED: 'Resolve…', Status.CLOSED: 'Close',
                  Status.OPEN: 'Back to open', Status.WAITING: 'Wait for customer'}
 REOPEN_REASON_LIMIT = tickets.REASON_LIMIT
+PICKER_CHOICES = catalog.CUSTOMER_CHOICES  # people a picker offers before anything is typed (then: who matches)
 CONNECT_TIMEOUT_S = 60.0  # a page whose socket has not connected by then never gets its side column
 
 
@@ -146,7 +148,7 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
             'priority_id': await catalog.priorities(include_id=t.priority_id),
             'queue_id': await catalog.queues(),
             'assignee_id': await catalog.agents(),
-            'customer_id': await catalog.customers(),
+            'customer_id': await catalog.customer_choices(include=t.customer_id),  # typing finds the others
             'service_id': await catalog.services(),
             'channel': {c.value: c.label for c in Channel},
         }
@@ -164,11 +166,13 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
             if self.related is not None:
                 await self.related.load()
             self.details = DetailsPanel(self.view.ticket, options, self._editable, self._save_field,
-                                        visible=lambda f: self.staff or f not in INTERNAL_FIELDS)
+                                        visible=lambda f: self.staff or f not in INTERNAL_FIELDS,
+                                        searches={'customer_id': self._customer_choices})
             if self.staff:
                 self.team = TeamList(viewer_id=self.user.id, can_manage=True,
-                                     candidates=await catalog.users_matching('', limit=500),
-                                     add=self._add_member, remove=self._remove_member, watch=self._watch)
+                                     candidates=await catalog.users_matching('', limit=PICKER_CHOICES),
+                                     add=self._add_member, remove=self._remove_member, watch=self._watch,
+                                     search=lambda text: catalog.users_matching(text, limit=PICKER_CHOICES))
                 self.team.show(self._team_later if self._team_later is not None else self.view.team)
             later = self.documents
             self.documents = DocumentsList()
@@ -176,7 +180,7 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
         self.side_built = True
         now = self.view.ticket
         if now is not t:  # a change arrived while the side column was being built (its reads await): show it
-            self.details.apply(now)
+            self.details.apply(now, labels=self._labels(self.view))
             for field, editor in self.details.editors.items():
                 editor.element.set_enabled(self._editable(field))
             if self.customer_panel is not None and (t.status == Status.CLOSED) != (now.status == Status.CLOSED):
@@ -246,7 +250,7 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
         self._show_header()
         if not self.side_built:  # the side column, when it comes, shows the view of then
             return
-        self.details.apply(self.view.ticket)
+        self.details.apply(self.view.ticket, labels=self._labels(self.view))
         if self._closed_changed(previous):  # closed or reopened meanwhile
             for field, editor in self.details.editors.items():
                 editor.element.set_enabled(self._editable(field))
@@ -305,6 +309,16 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
         self.sla_panel.show(view)
 
     # --- actions (all through services) ---
+    async def _customer_choices(self, text: str, current: Any) -> dict:
+        return await catalog.customer_choices(text, include=current if isinstance(current, int) else None)
+
+    @staticmethod
+    def _labels(view: ticket_queries.TicketView) -> dict[str, str]:
+        """What the details show for a value their select may not offer yet (it offers a few customers)."""
+        if not view.customer:
+            return {}
+        return {'customer_id': f'{view.customer} ({view.organisation})' if view.organisation else view.customer}
+
     async def _article_search(self, text: str, public_only: bool) -> list[dict[str, str]]:
         return await kb_queries.pick_articles(self.user, text, public_only=public_only)
 
@@ -323,7 +337,7 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
             if done:
                 return True
             if not isinstance(done.error, StaleWrite):  # refused (shown): the editor shows the stored value again
-                self.details.apply(self.view.ticket, force_field=field)
+                self.details.apply(self.view.ticket, force_field=field, labels=self._labels(self.view))
                 return False
             fresh = await ticket_queries.ticket_view(self.user, self.ticket_id, with_events=False)
             if fresh is None:
@@ -334,7 +348,7 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
             ui.notify(str(done.error), type='warning', multi_line=True, timeout=8000)
             self.view = fresh
             self._show_header()
-            self.details.apply(fresh.ticket, force_field=field)
+            self.details.apply(fresh.ticket, force_field=field, labels=self._labels(fresh))
             return False
         return False
 

@@ -81,14 +81,33 @@ async def agents() -> dict[int, str]:
     return await kept(('agents',), load)
 
 
-async def customers() -> dict[int, str]:
+CUSTOMER_CHOICES = 20  # customers a picker offers at a time: typing asks for others (a desk has tens of thousands)
+
+
+async def customer_choices(text: str = '', *, include: int | None = None, limit: int = CUSTOMER_CHOICES) \
+        -> dict[int, str]:
+    """Active customers whose name, e-mail or organisation holds ``text`` (all when empty), first ``limit`` by
+    name, as "Name (Organisation)"; ``include`` (the customer a ticket has now) is always among them, active or not."""
+    pattern = f'%{text.strip().lower()}%'
+    query = select(User.id, User.display_name, Organisation.name).join(Organisation)
+
     async def load() -> dict[int, str]:
         async with db.session() as s:
-            rows = await s.execute(select(User.id, User.display_name, Organisation.name).join(Organisation)
-                                   .where(User.role == 'customer', User.is_active.is_(True))
-                                   .order_by(User.display_name))
-            return {uid: f'{name} ({org})' for uid, name, org in rows.all()}
-    return await kept(('customers',), load)
+            rows = (await s.execute(
+                query.where(User.role == 'customer', User.is_active.is_(True),
+                            or_(func.lower(User.display_name).like(pattern), func.lower(User.email).like(pattern),
+                                func.lower(Organisation.name).like(pattern)))
+                .order_by(User.display_name, User.id).limit(limit))).all()
+            return {uid: f'{name} ({org})' for uid, name, org in rows}
+
+    # what somebody types is read as typed; the first page of everybody is kept like the other lists
+    choices = await load() if text.strip() else dict(await kept(('customer_choices', limit), load))
+    if include is not None and include not in choices:
+        async with db.session() as s:
+            row = (await s.execute(query.where(User.id == include))).first()
+        if row is not None:
+            choices[row[0]] = f'{row[1]} ({row[2]})'
+    return choices
 
 
 async def users_matching(text: str, *, limit: int = 10) -> dict[int, str]:

@@ -175,3 +175,60 @@ def test_the_card_and_the_recent_tickets_show_every_text_as_text() -> None:
     for html in (caller_card_html(profile), history_html(profile)):
         assert '<img' not in html and '&lt;img src=x onerror=alert(1)&gt;' in html
     assert '>inactive<' in caller_card_html(profile)
+
+
+async def test_the_customer_picker_offers_a_few_and_finds_the_others_by_typing(create_user: Callable[[], User],
+                                                                                people) -> None:
+    """A desk has tens of thousands of customers: the ticket page's Customer select holds a first page of them and
+    the ticket's own (not every customer, in every agent's page and browser); what the agent types is looked up;
+    a customer another agent picked meanwhile is shown though the page never offered them."""
+    from nicegui import ui
+
+    from pulse_live.models import Ticket
+    from pulse_live.queries.catalog import CUSTOMER_CHOICES
+    from pulse_live.services import users
+    from tests.factories import PASSWORD_HASH
+    acme = people.orgs['acme']
+    many = [await users.create_user(actor=None, email=f'aaron{i:02d}@acme.demo', password='',
+                                    password_hash=PASSWORD_HASH, role='customer', display_name=f'Aaron Many {i:02d}',
+                                    organisation_id=acme) for i in range(CUSTOMER_CHOICES + 25)]
+    zelda = await users.create_user(actor=None, email='zelda@acme.demo', password='', password_hash=PASSWORD_HASH,
+                                    role='customer', display_name='Zelda Unique', organisation_id=acme)
+    ticket = await make_ticket(people, 'Laptop will not dock')  # Carl's: after every Aaron by name
+    anna = create_user()
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
+    await anna.should_see(marker='field-customer_id', retries=100)
+    picker: ui.select = anna.find(marker='field-customer_id').elements.pop()
+    offered = dict(picker.options)
+    assert len(offered) == CUSTOMER_CHOICES + 1 and offered[ticket.customer_id] == 'Carl Jensen (ACME Corp)'
+    assert zelda.id not in offered and picker.value == ticket.customer_id
+
+    # typing "zel": Zelda is offered (the value stays Carl until she is picked)
+    listener = next(i for i, li in picker._event_listeners.items() if li.type == 'inputValue')
+    picker._handle_event({'listener_id': listener, 'args': 'zel'})
+    await until(lambda: zelda.id in picker.options)
+    assert picker.options[zelda.id] == 'Zelda Unique (ACME Corp)' and picker.value == ticket.customer_id
+    picker.value = zelda.id
+    await until(lambda: anna.find(marker='caller-card').elements.pop().content.count('Zelda Unique') > 0)
+    async with db.session() as s:
+        assert (await s.get(Ticket, ticket.id)).customer_id == zelda.id
+
+    # another agent picks a customer this page never offered: the page shows them
+    async with db.session() as s:
+        version = (await s.get(Ticket, ticket.id)).version
+    last = many[-1]
+    await tickets.update_ticket(actor=people.users['ben@pulse.demo'], ticket_id=ticket.id, expected_version=version,
+                                changes={'customer_id': last.id})
+    await until(lambda: picker.value == last.id)
+    assert picker.options[last.id] == f'Aaron Many {CUSTOMER_CHOICES + 24:02d} (ACME Corp)'
+
+    # the team's "Add a member" alike: a first page of people, the others by typing (it offered 500 and no more)
+    team: ui.select = anna.find(marker='team-picker').elements.pop()
+    assert len(team.options) == CUSTOMER_CHOICES and zelda.id not in team.options
+    listener = next(i for i, li in team._event_listeners.items() if li.type == 'inputValue')
+    team._handle_event({'listener_id': listener, 'args': 'zelda'})
+    await until(lambda: zelda.id in team.options)
+    assert team.options[zelda.id] == 'Zelda Unique <zelda@acme.demo>'
+    team.value = zelda.id
+    anna.find(marker='team-add').click()
+    await until(lambda: any('Zelda Unique' in e.content for e in anna.find(marker='team-member-name').elements))
