@@ -294,6 +294,21 @@ def pick_ticket(db_path: Path) -> str:
     return row[0]
 
 
+def add_customers(db_path: Path, count: int) -> None:
+    """``count`` more customers in the first customers' organisation (a real desk has tens of thousands: what a ticket
+    page holds per customer shows in its memory and payload)."""
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=' ')
+    with sqlite3.connect(db_path, timeout=30) as con:
+        org, password_hash = con.execute("SELECT organisation_id, password_hash FROM users WHERE role = 'customer' "
+                                         'ORDER BY id LIMIT 1').fetchone()
+        con.executemany(
+            'INSERT INTO users (email, password_hash, role, organisation_id, display_name, phone, location, '
+            'department, card_published, is_active, email_notifications, created_at) '
+            "VALUES (?, ?, 'customer', ?, ?, '', '', '', 0, 1, 1, ?)",
+            [(f'bench-customer-{i}@example.test', password_hash, org, f'Bench Customer {i:06d}', now)
+             for i in range(count)])
+
+
 def commit_times(db_path: Path, nonce: str) -> dict[str, float]:
     """token → epoch ms of ticket_events.created_at (naive UTC, set just before the commit)."""
     pattern = re.compile(rf'bench-\d+-{nonce}')
@@ -383,6 +398,8 @@ class SimClient:
         self.token_re = re.compile(rf'bench-\d+-{nonce}')
         self.nonce = nonce
         self.seen: dict[str, float] = {}
+        self.received = 0  # characters of the socket messages' data (the page's parts sent after the HTML)
+        self.html = ''
         self.next_message_id = 0
         self.sio = None
         self._ack_task: asyncio.Task | None = None
@@ -424,6 +441,7 @@ class SimClient:
         if isinstance(data, dict) and isinstance(data.get('_id'), int):
             self.next_message_id = max(self.next_message_id, data['_id'] + 1)
         text = json.dumps(data) if data is not None else ''
+        self.received += len(text)
         if self.nonce in text:
             for token in self.token_re.findall(text):
                 self.seen.setdefault(token, now)
@@ -494,6 +512,10 @@ async def run(args, server: Server, nonce: str, deadline: float) -> dict:
 
     reference = args.ticket or pick_ticket(server.db_path)
     url = f'/tickets/{reference}'
+    if args.customers:
+        add_customers(server.db_path, args.customers)
+        log(f'{args.customers} more customers')
+        await asyncio.sleep(2.5)  # the process's short lists (customers among them) are kept 2 s
     executable = os.environ.get('PULSE_CHROMIUM') or '/usr/bin/chromium'
     log(f'ticket {reference}; browser {executable}; token suffix {nonce}')
     sims: list[SimClient] = []
@@ -540,7 +562,7 @@ async def run(args, server: Server, nonce: str, deadline: float) -> dict:
             log(f'{args.viewers} viewers connected in {time.monotonic() - t0:.1f} s; server RSS {rss_after:.1f} MB '
                 f'(+{per_viewer:.2f} MB per viewer)')
 
-            rss_per_sim = None
+            rss_per_sim = sim_page_kb = None
             if args.sim_clients:
                 cookie = '; '.join(f"{c['name']}={c['value']}" for c in states[AGENTS[0]]['cookies'])
                 for i in range(args.sim_clients):
@@ -550,8 +572,10 @@ async def run(args, server: Server, nonce: str, deadline: float) -> dict:
                 await asyncio.sleep(args.settle)
                 rss_sims = server.rss_mb()
                 rss_per_sim = (rss_sims - rss_after) / args.sim_clients
+                sim_page_kb = sum(len(sim.html) + sim.received for sim in sims) / len(sims) / 1024
                 log(f'{args.sim_clients} simulated socket clients connected; server RSS {rss_sims:.1f} MB '
-                    f'(+{rss_per_sim:.2f} MB per simulated client)')
+                    f'(+{rss_per_sim:.2f} MB per simulated client); a page and its socket messages until now '
+                    f'{sim_page_kb:.0f} kB')
 
             # post
             clicks: dict[str, float] = {}
@@ -668,7 +692,7 @@ async def run(args, server: Server, nonce: str, deadline: float) -> dict:
     stages = trace_stages(server.trace_path, committed, viewer_clients, seen) if server.trace_path else None
     return {'tokens': tokens, 'committed': committed, 'lat_db': lat_db, 'lat_click': lat_click, 'sim_db': sim_db,
             'missed': missed, 'sim_missed': sim_missed, 'not_committed': not_committed, 'rss_before': rss_before,
-            'rss_after': rss_after, 'per_viewer': per_viewer, 'rss_per_sim': rss_per_sim, 'post_s': post_s,
+            'rss_after': rss_after, 'per_viewer': per_viewer, 'rss_per_sim': rss_per_sim, 'sim_page_kb': sim_page_kb, 'post_s': post_s,
             'reference': reference, 'stages': stages, 'cpu_post': cpu_post, 'load': (load_before, load_after),
             'roundtrips': roundtrips, 'send_timeouts': send_timeouts, 'reloads': reloads,
             'cpu_browser': cpu_browser, 'cpu_poster_page': cpu_poster_page if poster_renderer else None,
@@ -796,7 +820,8 @@ def report(args, r: dict) -> dict:
     if args.sim_clients:
         result.update(sim_p50_ms=sim['p50'], sim_p95_ms=sim['p95'], sim_max_ms=sim['max'],
                       sim_missed=r['sim_missed'],
-                      rss_mb_per_sim_client=round(r['rss_per_sim'], 3) if r['rss_per_sim'] is not None else None)
+                      rss_mb_per_sim_client=round(r['rss_per_sim'], 3) if r['rss_per_sim'] is not None else None,
+                      sim_page_kb=round(r['sim_page_kb'], 1) if r['sim_page_kb'] is not None else None)
     return result
 
 
@@ -827,6 +852,8 @@ def parse_args(argv=None):
     p.add_argument('--what-if', default='', metavar='NAMES',
                    help='experiment: patch candidate fixes into the server from the outside (comma-separated: '
                         'presence, shared-read; see benchmarks/_trace_server.py); implies --trace')
+    p.add_argument('--customers', type=int, default=0,
+                   help='customers to add before the pages open (default 0: the demo\'s)')
     p.add_argument('--keep', action='store_true', help='keep the temporary data directory (server log, database)')
     args = p.parse_args(argv)
     if args.viewers < 1 or args.messages < 1 or args.sim_clients < 0:
