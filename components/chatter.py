@@ -87,6 +87,7 @@ class Chatter:
         self.live_tail.props(f'data-scroll={self.scroll.id}')  # a reader's own entry brings it into view
         self.in_tail = False  # since a broadcast reached this page its live entries go to the tail
         self.tail_from = 0  # the last entry before the tail's first (the blocks hold it and older ones)
+        self._tail_ids: list[int] = []  # the entries in the browser's tail, oldest first
         self._tail: ui.column | None = None  # the block live entries join, until it holds BLOCK of them
         self._tail_count = 0
         self._blocks: list[list] = []  # [boundary, entries, first entry id], top to bottom
@@ -146,9 +147,13 @@ class Chatter:
         (components/live_entries), after which this page's live entries go there too."""
         if in_tail and not self.in_tail:
             self.in_tail, self.tail_from = True, self.last_id
+        if self.in_tail:
+            self._tail_ids.extend(e.id for e in fresh if e.id > self.last_id)
         self.last_id = max(self.last_id, fresh[-1].id)
         if self.first_id is None:
             self.first_id = fresh[0].id
+        if in_tail:  # (``append`` pushes out for its own entries)
+            self._push_out_oldest()
 
     def _push_out_oldest(self) -> None:
         """A page open all day on a busy ticket keeps at most about ``KEEP`` entries in its tree (server memory per
@@ -156,10 +161,20 @@ class Chatter:
         reader loaded older entries themselves (they are reading back)."""
         if self._older_loaded:
             return
-        while len(self._blocks) > 1 and sum(b[1] for b in self._blocks) > self.KEEP:
+        tail = self._tail_ids
+        while (len(self._blocks) > 1 or (self._blocks and tail)) \
+                and sum(b[1] for b in self._blocks) + len(tail) > self.KEEP:
             boundary = self._blocks.pop(0)[0]
             self.stream.remove(boundary)
-            self.first_id = self._blocks[0][2]
+            self.first_id = self._blocks[0][2] if self._blocks else tail[0]
+            if not self.older_button.visible:
+                self.older_button.set_visibility(True)
+        # the browser's tail (entries sent to many pages at once): once it is all that is left, its oldest leave it
+        # a block at a time, the same way
+        if not self._blocks and len(tail) > self.KEEP + self.BLOCK:
+            del tail[:len(tail) - self.KEEP]
+            self.first_id = tail[0]
+            self.scroll.client.run_javascript(f'window.pulseTailDrop?.({int(self.first_id)})')
             if not self.older_button.visible:
                 self.older_button.set_visibility(True)
 

@@ -157,6 +157,11 @@ TAIL_JS = '''(() => {
       tail.insertBefore(el, before);
     }
   };
+  window.pulseTailDrop = (first) => {  // the server let the oldest go (Load older brings them back)
+    const tail = document.querySelector('[data-live-tail]');
+    while (tail?.firstElementChild && Number(tail.firstElementChild.dataset.entry) < first)
+      tail.firstElementChild.remove();
+  };
   if (window.__pulseTailSocket) return;
   window.__pulseTailSocket = true;
   window.socket.on('EVENT', (msg) => {

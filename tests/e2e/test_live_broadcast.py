@@ -95,3 +95,9 @@ async def test_entries_sent_to_many_pages_at_once_look_as_rendered_arrive_in_ord
     await b.evaluate('window.socket.io.engine.close()')  # the connection drops; socket.io reconnects
     await expect(tail(b).filter(has_text='Sixth while dropped')).to_have_count(1, timeout=15_000)
     await expect(b.locator('[data-entry]').filter(has_text='Fifth before the drop')).to_have_count(1)
+    # the server lets the tail's oldest go (a page open all day; components/chatter._push_out_oldest): the script
+    # drops exactly the entries before the first one kept
+    sixth = await tail(b).filter(has_text='Sixth while dropped').get_attribute('data-entry')
+    await b.evaluate(f'window.pulseTailDrop({sixth})')
+    await expect(b.locator('[data-entry]').filter(has_text='Fifth before the drop')).to_have_count(0)
+    await expect(tail(b).filter(has_text='Sixth while dropped')).to_have_count(1)

@@ -26,7 +26,7 @@ from pulse_live.events import TicketChanged
 from pulse_live.models import Notification
 from pulse_live.services import chatter
 from tests.factories import make_ticket
-from tests.ui.conftest import login, open_ticket
+from tests.ui.conftest import login, open_ticket, until
 
 
 class Sent:
@@ -511,3 +511,43 @@ async def test_many_staff_pages_get_a_live_entry_as_one_socket_message_and_build
     [code] = [code for cid, code in scripts if cid == ben.client.id]
     assert [entry[0] for entry in json.loads(code.removeprefix('window.pulseTail?.(').removesuffix(')'))] == \
         [first_id, second_id]
+
+
+async def test_a_page_whose_entries_come_by_broadcast_keeps_a_bounded_chatter_too(
+        create_user: Callable[[], User], people, monkeypatch) -> None:
+    """Entries sent to many pages at once live in the browser only; past ``Chatter.KEEP`` the page lets its oldest
+    go as before — its blocks first, then the tail's oldest (one script per page, once per ``BLOCK`` entries) — and
+    "Load older entries" brings them back."""
+    from nicegui import Client
+
+    from components import live_entries
+    from pulse_live.config import reset_settings
+    monkeypatch.setenv('PULSE_LIVE_BROADCAST_FROM', '2')
+    reset_settings()
+    monkeypatch.setattr(live_entries, 'SETTLED_S', 0.0)
+    monkeypatch.setattr(Chatter, 'KEEP', 10)
+    ticket = await make_ticket(people)
+    await chatter.post_message(actor=people.users['anna@pulse.demo'], ticket_id=ticket.id, body='before the pages')
+    ben, daniel = create_user(), create_user()
+    await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
+    await open_ticket(daniel, 'daniel@pulse.demo', ticket.reference)
+    assert _chatter_texts(ben) == ['<p>before the pages</p>\n']
+    scripts: list[tuple[str, str]] = []
+    run = Client.run_javascript
+
+    def recording(self, code: str, *args, **kwargs):
+        scripts.append((self.id, code))
+        return run(self, code, *args, **kwargs)
+    monkeypatch.setattr(Client, 'run_javascript', recording)
+    sent_before = live_entries.sent['messages']
+    posted = [await chatter.post_message(actor=people.users['anna@pulse.demo'], ticket_id=ticket.id,
+                                         body=f'busy {i:02d}') for i in range(45)]
+    await until(lambda: any('pulseTailDrop' in code for cid, code in scripts if cid == ben.client.id))
+    assert live_entries.sent['messages'] - sent_before == 45  # every one went as one message to both pages
+    assert _chatter_texts(ben) == []  # the entries it opened with left its tree
+    drops = [code for cid, code in scripts if cid == ben.client.id and 'pulseTailDrop' in code]
+    first_kept = int(re.search(r'pulseTailDrop\?\.\((\d+)\)', drops[-1]).group(1))
+    ids = [e.id for e in posted]
+    assert len(drops) == 1 and first_kept == ids[Chatter.KEEP + Chatter.BLOCK + 1 - Chatter.KEEP]
+    ben.find('Load older entries').click()  # the entries before the first kept one, from the server
+    await ben.should_see(kind=ui.html, content=f'busy {ids.index(first_kept) - 1:02d}')
