@@ -3,10 +3,11 @@
 Each page following a ticket is a NiceGUI client with its own element tree, so a new entry cost every viewer an
 element, an update of its outbox, its serialisation and a message of its own: about 0.8 ms of server CPU per viewer
 and entry, 80 ms for a hundred viewers (benchmarks/README.md, run (a)). Once ``live_broadcast_from`` staff pages follow
-a ticket alike (connected, showing the same last entry, none of them the author's), the first of their handlers to
-reach a change sends its new entries once, encoded once, to all of their sockets (python-socketio's emit to a list
-of rooms: NiceGUI puts each client's socket in a room named by the client's id); every page of the group then counts
-the entries as shown and its own handler has nothing more to append.
+a ticket alike (connected, showing the same last entry), ``live.relay`` reads a change's new entries once and sends
+them once, encoded once, to all of their sockets (python-socketio's emit to a list of rooms: NiceGUI puts each
+client's socket in a room named by the client's id) before any page handler is woken (``ahead``; a handler that
+comes first does it: ``share``); every page of the group then counts the entries as shown and its own handler has
+nothing more to append.
 
 In the browser the entries go into the chatter's live tail (``Chatter.tail``, an element the server never renders
 children into): ``window.pulseTail`` adds each entry as the element NiceGUI would have rendered for it (the same
