@@ -111,8 +111,8 @@ class LiveTicketScreen(Generic[V]):
         """The browser reconnected: entries after the newest in its live tail that a lost broadcast did not bring
         (it sends ``{"last": id}``; anything else is ignored, as is a page whose entries never went to the tail)."""
         last = e.args.get('last') if isinstance(e.args, dict) else None
-        if not isinstance(last, int) or isinstance(last, bool) or last < 0 or self._syncing or self.gone \
-                or not self.chatter.in_tail:
+        if not isinstance(last, int) or isinstance(last, bool) or not 0 <= last < self.chatter.last_id \
+                or self._syncing or self.gone or not self.chatter.in_tail:  # (nothing newer than the page shows)
             return
         self._syncing = True
         try:

@@ -101,3 +101,33 @@ async def test_entries_sent_to_many_pages_at_once_look_as_rendered_arrive_in_ord
     await b.evaluate(f'window.pulseTailDrop({sixth})')
     await expect(b.locator('[data-entry]').filter(has_text='Fifth before the drop')).to_have_count(0)
     await expect(tail(b).filter(has_text='Sixth while dropped')).to_have_count(1)
+
+
+async def test_the_tail_sync_event_sent_raw_with_junk_and_in_parallel_changes_nothing_and_breaks_nothing(e2e):
+    """The page's "what did I miss" event, as an attacker sends it over the page's own socket: junk arguments, a
+    number beyond any entry (SQLite cannot hold it), and twenty at once: no error in the server's log, no entry
+    twice, and the page goes on."""
+    from .test_attacks import _record_events
+    anna, ben = await e2e.login('anna@pulse.demo'), await e2e.login('ben@pulse.demo')
+    a = await e2e.open_ticket(anna, reference(8))
+    frames = _record_events(ben.page)
+    b = await e2e.open_ticket(ben, reference(8))
+    await asyncio.sleep(SETTLE_S)
+    await post_message(a, 'Before the junk')
+    await expect(tail(b).filter(has_text='Before the junk')).to_have_count(1)
+    await b.evaluate("emitEvent('pulse_tail_sync', {last: 0})")  # the page's own, once: its ids to replay
+    async with asyncio.timeout(10):
+        while not (sync := [f for f in frames if 'last' in str(f.get('args'))]):
+            await asyncio.sleep(0.1)
+    template = sync[0]
+    junk = ['"x"', 'null', '[1]', '{"last": "1"}', '{"last": -1}', '{"last": true}', '{"last": 1.5}', '{}',
+            '{"last": 1000000000000000000000000000000}', '{"last": 9223372036854775808}', 'not json', '{"last": 0}']
+    await b.evaluate('''([template, junk]) => {
+        for (const args of junk) window.socket.emit('event', {...template, args: [args]});
+        for (let i = 0; i < 20; i++) window.socket.emit('event', {...template, args: ['{"last": 0}']});
+    }''', [template, junk])
+    await asyncio.sleep(1.5)
+    await post_message(a, 'After the junk')
+    await expect(tail(b).filter(has_text='After the junk')).to_have_count(1)
+    await expect(b.locator('[data-entry]').filter(has_text='Before the junk')).to_have_count(1)
+    assert 'Traceback' not in e2e.server.log_tail(400), e2e.server.log_tail(80)

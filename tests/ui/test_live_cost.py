@@ -434,13 +434,26 @@ async def test_the_unread_count_is_read_once_for_all_the_pages_of_a_person(creat
     assert reads[0] == 1
 
 
+def _record_scripts(monkeypatch) -> list[tuple[str, str]]:
+    """Every page's ``run_javascript`` from now on, as (client id, code)."""
+    from nicegui import Client
+    scripts: list[tuple[str, str]] = []
+    run = Client.run_javascript
+
+    def recording(self, code: str, *args, **kwargs):
+        scripts.append((self.id, code))
+        return run(self, code, *args, **kwargs)
+    monkeypatch.setattr(Client, 'run_javascript', recording)
+    return scripts
+
+
 async def test_many_staff_pages_get_a_live_entry_as_one_socket_message_and_build_nothing(
         create_user: Callable[[], User], people, monkeypatch) -> None:
     """From ``live_broadcast_from`` staff pages following a ticket alike, a new entry is one socket message to all of
     them (python-socketio encodes it once) and one more to its author's own pages (their own bubble): no element is
     built on any page; a page asking after a reconnection for what it missed gets only its tail's entries, and
     anything else it sends is ignored. (What the browser makes of it: tests/e2e/test_live_broadcast.py.)"""
-    from nicegui import Client, core
+    from nicegui import core
 
     from components import live_entries
     from pulse_live.config import reset_settings
@@ -461,13 +474,7 @@ async def test_many_staff_pages_get_a_live_entry_as_one_socket_message_and_build
         else:  # the pages' own updates
             await original(event, data, to=to, room=room, **kwargs)
     monkeypatch.setattr(core.sio, 'emit', emit)
-    scripts: list[tuple[str, str]] = []
-    run = Client.run_javascript
-
-    def recording(self, code: str, *args, **kwargs):
-        scripts.append((self.id, code))
-        return run(self, code, *args, **kwargs)
-    monkeypatch.setattr(Client, 'run_javascript', recording)
+    scripts = _record_scripts(monkeypatch)
     sent = [Sent(page) for page in pages]
 
     async def until(done: Callable[[], bool]) -> None:
@@ -502,7 +509,8 @@ async def test_many_staff_pages_get_a_live_entry_as_one_socket_message_and_build
     layout = ben.client.layout
     listener = next(i for i, li in layout._event_listeners.items() if li.type == 'pulse_tail_sync')
     scripts.clear()
-    for bad in ('x', None, [1], {'last': '1'}, {'last': -1}, {'last': True}, {'last': 1.5}, {}):
+    for bad in ('x', None, [1], {'last': '1'}, {'last': -1}, {'last': True}, {'last': 1.5}, {},
+                {'last': 10**30}, {'last': 2**63}):
         layout._handle_event({'listener_id': listener, 'args': bad})
     await asyncio.sleep(0.3)
     assert not [code for cid, code in scripts if cid == ben.client.id]
@@ -518,8 +526,6 @@ async def test_a_page_whose_entries_come_by_broadcast_keeps_a_bounded_chatter_to
     """Entries sent to many pages at once live in the browser only; past ``Chatter.KEEP`` the page lets its oldest
     go as before — its blocks first, then the tail's oldest (one script per page, once per ``BLOCK`` entries) — and
     "Load older entries" brings them back."""
-    from nicegui import Client
-
     from components import live_entries
     from pulse_live.config import reset_settings
     monkeypatch.setenv('PULSE_LIVE_BROADCAST_FROM', '2')
@@ -532,13 +538,7 @@ async def test_a_page_whose_entries_come_by_broadcast_keeps_a_bounded_chatter_to
     await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
     await open_ticket(daniel, 'daniel@pulse.demo', ticket.reference)
     assert _chatter_texts(ben) == ['<p>before the pages</p>\n']
-    scripts: list[tuple[str, str]] = []
-    run = Client.run_javascript
-
-    def recording(self, code: str, *args, **kwargs):
-        scripts.append((self.id, code))
-        return run(self, code, *args, **kwargs)
-    monkeypatch.setattr(Client, 'run_javascript', recording)
+    scripts = _record_scripts(monkeypatch)
     sent_before = live_entries.sent['messages']
     posted = [await chatter.post_message(actor=people.users['anna@pulse.demo'], ticket_id=ticket.id,
                                          body=f'busy {i:02d}') for i in range(45)]
@@ -551,3 +551,8 @@ async def test_a_page_whose_entries_come_by_broadcast_keeps_a_bounded_chatter_to
     assert len(drops) == 1 and first_kept == ids[Chatter.KEEP + Chatter.BLOCK + 1 - Chatter.KEEP]
     ben.find('Load older entries').click()  # the entries before the first kept one, from the server
     await ben.should_see(kind=ui.html, content=f'busy {ids.index(first_kept) - 1:02d}')
+
+    # the pages close: the ticket's followers go with them (nothing kept per ticket once nobody looks)
+    for page in (ben, daniel):
+        page.client.delete()
+    assert ticket.id not in live_entries._followers
