@@ -552,7 +552,9 @@ async def test_a_page_whose_entries_come_by_broadcast_keeps_a_bounded_chatter_to
     ben.find('Load older entries').click()  # the entries before the first kept one, from the server
     await ben.should_see(kind=ui.html, content=f'busy {ids.index(first_kept) - 1:02d}')
 
-    # the pages close: the ticket's followers go with them (nothing kept per ticket once nobody looks)
+    # the pages close: the ticket's followers go with them (and the ticket's entry, once nobody else follows it;
+    # pages of earlier tests may still be listed under the same ticket id: NiceGUI's test reset deletes no client)
+    closed = {ben.client, daniel.client}
     for page in (ben, daniel):
         page.client.delete()
-    assert ticket.id not in live_entries._followers
+    assert not [s for s in live_entries._followers.get(ticket.id, ()) if s.follower.client in closed]
