@@ -14,6 +14,7 @@ from pulse_live.services import ticket_items
 
 from .actions import attempt
 from .caller import CARD_CLASSES, caller_card_html, history_html, item_block
+from .select import Select
 
 # a live change of these fields re-reads the panel
 FIELDS = frozenset({'customer_id', ticket_items.FIELD})
@@ -76,8 +77,8 @@ class CustomerPanel:
                             .props('flat dense round size=sm').tooltip(f'Not affected: unlink {link.item.name}') \
                             .mark('affected-unlink')
             if self.can_change and view.linkable:
-                ui.select({item.id: item_choice(item) for item in view.linkable}, label='Link an affected item',
-                          with_input=True, on_change=lambda e: self._link(e.value)) \
+                Select({item.id: item_choice(item) for item in view.linkable}, label='Link an affected item',
+                       with_input=True, on_change=lambda e: self._link(e.value)) \
                     .props('dense outlined options-dense').classes('w-full').mark('affected-link')
             elif self.can_change and view.profile is not None and not view.linked:
                 ui.label('The customer has no configuration items recorded; add them on their profile.') \

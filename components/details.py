@@ -15,6 +15,8 @@ from typing import Any
 from nicegui import ui
 from nicegui.events import GenericEventArguments
 
+from .select import Select
+
 SaveFn = Callable[[str, Any, int], Awaitable[bool]]
 SearchFn = Callable[[str, Any], Awaitable[dict]]  # (what was typed, the value now) → options, the value among them
 
@@ -61,10 +63,10 @@ SECTIONS: list[tuple[str, str, list[FieldSpec]]] = [
 class FieldEditor:
     def __init__(self, spec: FieldSpec, value: Any, version: int, *, editable: bool, save: SaveFn) -> None:
         self.spec, self.base_value, self.base_version, self._save = spec, value, version, save
-        self.element: ui.select | ui.textarea | ui.input
+        self.element: Select | ui.textarea | ui.input
         if spec.kind == 'select':
-            self.element = ui.select(spec.options or {}, value=value, label=spec.label, with_input=True,
-                                     clearable=spec.clearable, on_change=self._changed_select)
+            self.element = Select(spec.options or {}, value=value, label=spec.label, with_input=True,
+                                  clearable=spec.clearable, on_change=self._changed_select)
             if spec.search is not None:
                 self.element.on('input-value', self._search, throttle=0.25)
         elif spec.kind == 'textarea':
@@ -98,7 +100,7 @@ class FieldEditor:
         if self.dirty and not force:
             return  # the user is changing it: keep their text; saving will be refused as stale
         self.base_value, self.base_version = value, version
-        if isinstance(self.element, ui.select) and value is not None and value not in (self.spec.options or {}):
+        if isinstance(self.element, Select) and value is not None and value not in (self.spec.options or {}):
             self.spec.options = {**(self.spec.options or {}), value: label or str(value)}
             self.element.set_options(self.spec.options, value=self.element.value)
         self._applying = True
@@ -109,7 +111,7 @@ class FieldEditor:
 
     async def _search(self, e: GenericEventArguments) -> None:
         """The user typed in a searched select: the options become what matches (and the value shown now)."""
-        assert self.spec.search is not None and isinstance(self.element, ui.select)
+        assert self.spec.search is not None and isinstance(self.element, Select)
         text = e.args if isinstance(e.args, str) else ''
         options = await self.spec.search(text[:100], self.element.value)
         if self.element.is_deleted:
@@ -234,5 +236,5 @@ class DetailsPanel:
 
     def set_options(self, field: str, options: dict) -> None:
         editor = self.editors.get(field)
-        if editor is not None and isinstance(editor.element, ui.select):
+        if editor is not None and isinstance(editor.element, Select):
             editor.element.set_options(options, value=editor.element.value)

@@ -10,6 +10,7 @@ from nicegui.events import GenericEventArguments
 from pulse_live.queries.tickets import MemberView
 
 from .chatter_html import avatar_html
+from .select import Select
 
 HOW = {'creator': 'creator', 'customer': 'customer', 'support_group': 'support group', 'manual': 'added'}
 GROUP_SUFFIX = ' support group'
@@ -49,7 +50,7 @@ class TeamList:
             self.rows = ui.column().classes('w-full gap-1').mark('team-list')
             if can_manage:
                 with ui.row().classes('w-full items-center no-wrap gap-1'):
-                    self.picker = ui.select(candidates, label='Add a member', with_input=True) \
+                    self.picker = Select(candidates, label='Add a member', with_input=True) \
                         .props('dense outlined').classes('grow').mark('team-picker')
                     if search is not None:
                         self.picker.on('input-value', self._search, throttle=0.25)

@@ -11,6 +11,7 @@ from pulse_live.queries.tickets import TicketView
 from pulse_live.services import ownership, prioritisation
 
 from .actions import attempt
+from .select import Select
 
 LEVELS = {level.value: level.label for level in Level}
 
@@ -36,9 +37,9 @@ class WorkPanel:
                 ui.button('Use automatic', on_click=self._automatic).props('flat dense no-caps size=sm') \
                     .mark('priority-automatic')
             editable = t.status != Status.CLOSED
-            ui.select(LEVELS, value=t.impact, label='Impact', on_change=lambda e: self._assess(impact=e.value)) \
+            Select(LEVELS, value=t.impact, label='Impact', on_change=lambda e: self._assess(impact=e.value)) \
                 .props('dense options-dense borderless').classes('w-24').set_enabled(editable)
-            ui.select(LEVELS, value=t.urgency, label='Urgency', on_change=lambda e: self._assess(urgency=e.value)) \
+            Select(LEVELS, value=t.urgency, label='Urgency', on_change=lambda e: self._assess(urgency=e.value)) \
                 .props('dense options-dense borderless').classes('w-24').set_enabled(editable)
             ui.space()
             if t.status in (Status.OPEN, Status.IN_PROGRESS) and t.assignee_id is None:
@@ -85,7 +86,7 @@ class WorkPanel:
         agents = await catalog.agents()
         with ui.dialog() as dialog, ui.card().classes('w-[26rem] max-w-full'):
             ui.label(f'Assign {view.ticket.reference}').classes('text-lg font-medium')
-            agent = ui.select(agents, label='Agent', with_input=True, value=view.ticket.assignee_id) \
+            agent = Select(agents, label='Agent', with_input=True, value=view.ticket.assignee_id) \
                 .classes('w-full').mark('assign-agent')
             note = ui.textarea('Note (optional, shown in the history)').props('autogrow').classes('w-full') \
                 .mark('assign-note')

@@ -24,6 +24,7 @@ from components.presence_bar import PresenceBar
 from components.related_panel import FIELDS as RELATED_FIELDS
 from components.related_panel import RelatedPanel
 from components.render import render_boundary
+from components.select import Select
 from components.session import require_user
 from components.sla_badge import SlaPanel
 from components.team import TeamList
@@ -369,7 +370,7 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
     async def _resolve_dialog(self) -> None:
         with self.dialogs, ui.dialog() as dialog, ui.card().classes('w-[28rem] max-w-full'):
             ui.label(f'Resolve {self.view.ticket.reference}').classes('text-lg font-medium')
-            code = ui.select(self.resolution_codes, label='Resolution code').classes('w-full').mark('resolution-code')
+            code = Select(self.resolution_codes, label='Resolution code').classes('w-full').mark('resolution-code')
             text = ui.textarea('Resolution description').props('autogrow').classes('w-full').mark('resolution-text')
             with ui.row().classes('w-full justify-end'):
                 ui.button('Cancel', on_click=dialog.close).props('flat no-caps')

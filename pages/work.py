@@ -22,6 +22,7 @@ from nicegui import ui
 from components.actions import attempt
 from components.frame import frame
 from components.saved_views_nav import SavedViewsNav
+from components.select import Select
 from components.session import STAFF, require_user
 from components.work_list import WorkList
 from pages.params import MAX_ID, OptionalRowId, PageNumber, desk_page
@@ -110,8 +111,8 @@ async def my_tickets_page(page: PageNumber = 1) -> None:
             ui.space()
             await _nav(user, '/my')
         with ui.row().classes('w-full items-center gap-3'):
-            ui.select(work_queries.SORT_LABELS, value=state['sort'], label='Sort',
-                      on_change=lambda e: changed('sort', e.value)).props('dense outlined').classes('w-52')
+            Select(work_queries.SORT_LABELS, value=state['sort'], label='Sort',
+                   on_change=lambda e: changed('sort', e.value)).props('dense outlined').classes('w-52')
             ui.switch('Include resolved', on_change=lambda e: changed('resolved', e.value)).mark('include-resolved')
 
         async def load(page_number: int) -> work_queries.WorkPage:
@@ -331,15 +332,15 @@ class TicketList:
             ui.button(icon='search', on_click=self.jump_or_search).props('flat dense')
             for key, label in FILTER_LABELS.items():
                 choices = self.options[key]
-                ui.select(choices, value=self.initial[key], label=label, with_input=len(choices) > 8,
-                          on_change=lambda e, k=key: self.set_filter(k, e.value)) \
+                Select(choices, value=self.initial[key], label=label, with_input=len(choices) > 8,
+                       on_change=lambda e, k=key: self.set_filter(k, e.value)) \
                     .props('dense outlined options-dense').classes('w-44').mark(f'filter-{key}')
             self.from_input = ui.input('Created from', value=self.days['created_from'], on_change=self.set_dates) \
                 .props('dense outlined type=date stack-label').classes('w-40').mark('filter-created-from')
             self.to_input = ui.input('Created to', value=self.days['created_to'], on_change=self.set_dates) \
                 .props('dense outlined type=date stack-label').classes('w-40').mark('filter-created-to')
-            ui.select(work_queries.SORT_LABELS, value=self.sort, label='Sort',
-                      on_change=lambda e: self.set_sort(e.value)).props('dense outlined').classes('w-48')
+            Select(work_queries.SORT_LABELS, value=self.sort, label='Sort',
+                   on_change=lambda e: self.set_sort(e.value)).props('dense outlined').classes('w-48')
             ui.switch('Needs triage', value=self.filters.triage, on_change=lambda e: self.set_triage(e.value)) \
                 .tooltip('Tickets by e-mail from senders who are no known customer').mark('filter-triage')
 
@@ -352,7 +353,7 @@ class TicketList:
             name = ui.input('Name').props('outlined dense autofocus').classes('w-full').mark('view-name')
             share: dict[int, str] = {0: 'Only me'}
             share.update({qid: f'Everyone in {qname}' for qid, qname in queues.items()})
-            shared = ui.select(share, value=0, label='Who sees it').props('outlined dense').classes('w-full') \
+            shared = Select(share, value=0, label='Who sees it').props('outlined dense').classes('w-full') \
                 .mark('view-share')
             with ui.row().classes('w-full justify-end'):
                 ui.button('Cancel', on_click=dialog.close).props('flat no-caps')

@@ -1,0 +1,94 @@
+"""components/select.Select: the option list is built once per options object, and still shows every change."""
+from __future__ import annotations
+
+from nicegui import ui
+from nicegui.testing import User
+
+from components.select import Select
+from tests.ui.conftest import login
+
+AGENTS = {i: f'Agent {i}' for i in range(1, 41)}
+
+
+def sent_options(select: ui.select) -> list[str]:
+    return [o['label'] for o in select.props['options']]
+
+
+def sent_value(select: ui.select):
+    """The value as the browser's QSelect gets it: the chosen option (index and label), or None."""
+    return select.props['model-value']
+
+
+async def test_building_a_select_builds_its_option_list_once(user: User, people) -> None:
+    await login(user, 'anna@pulse.demo')
+    builds = {'ui.select': 0, 'Select': 0}
+    made: dict[str, ui.select] = {}
+
+    @ui.page('/test-select-build')
+    def page() -> None:
+        for name, cls in (('ui.select', ui.select), ('Select', Select)):
+            s = cls(AGENTS, value=3, label='Assignee', with_input=True, clearable=True)
+            original = s._update_options
+
+            def counting(original=original, name=name) -> None:
+                builds[name] += 1
+                original()
+            s._update_options = counting  # from here on: what the detail editors do after building their select
+            s.props('dense outlined stack-label').classes('w-full').mark(f'select-{name}')
+            s.set_enabled(False)
+            s.set_enabled(True)
+            made[name] = s
+        ui.label('built')
+
+    await user.open('/test-select-build')
+    await user.should_see('built')
+    assert builds['ui.select'] >= 4  # NiceGUI's select rebuilds all 40 options for each of these calls
+    assert builds['Select'] == 0
+    for s in made.values():  # and both send the same list and value
+        assert sent_options(s) == list(AGENTS.values())
+        assert sent_value(s) == {'value': 2, 'label': 'Agent 3'}
+    def sent(s: ui.select) -> dict:
+        return {k: v for k, v in s.props.items() if k != 'for'}  # (each its own html id)
+    assert sent(made['Select']) == sent(made['ui.select'])
+
+
+async def test_new_options_and_values_still_reach_the_browser(user: User, people) -> None:
+    await login(user, 'anna@pulse.demo')
+    made: list[Select] = []
+
+    @ui.page('/test-select-change')
+    def page() -> None:
+        made.append(Select({1: 'One', 2: 'Two'}, value=1, label='Pick').classes('w-40'))
+        ui.label('built')
+
+    await user.open('/test-select-change')
+    await user.should_see('built')
+    s = made[0]
+    s.set_options({1: 'One', 2: 'Two', 3: 'Three'}, value=3)  # a live change offers a new choice and takes it
+    assert sent_options(s) == ['One', 'Two', 'Three']
+    assert sent_value(s) == {'value': 2, 'label': 'Three'}
+    s.value = 2  # a value chosen without new options
+    assert sent_value(s) == {'value': 1, 'label': 'Two'}
+    s.options = {2: 'Two (renamed)'}  # options replaced, then update(): as NiceGUI documents it
+    s.update()
+    assert sent_options(s) == ['Two (renamed)']
+    assert sent_value(s) == {'value': 0, 'label': 'Two (renamed)'}
+    s.set_options({5: 'Five'})  # the value is no longer offered: cleared, as ui.select does
+    assert s.value is None and sent_options(s) == ['Five']
+
+
+async def test_a_select_adding_typed_values_still_shows_them(user: User, people) -> None:
+    await login(user, 'anna@pulse.demo')
+    made: list[Select] = []
+
+    @ui.page('/test-select-new-values')
+    def page() -> None:
+        made.append(Select(['UTC'], value='UTC', new_value_mode='add-unique'))
+        ui.label('built')
+
+    await user.open('/test-select-new-values')
+    await user.should_see('built')
+    s = made[0]
+    s._handle_new_value('Europe/Zurich')  # what the browser's new-value event does: the list grows in place
+    s.update()
+    assert sent_options(s) == ['UTC', 'Europe/Zurich']
