@@ -56,3 +56,36 @@ def install_signature_cache() -> None:
     expects_arguments.__pulse_original__ = original  # type: ignore[attr-defined]
     functions.expects_arguments = expects_arguments
     helpers.expects_arguments = expects_arguments
+
+
+# --- NiceGUI's props strings, parsed once per string ----------------------------------------------------------------
+# ``element.props('dense outlined header-class="text-sm"')`` parses its string with a regular expression and
+# ``ast.literal_eval`` for each quoted value, every time: py-spy of benchmarks/desk_load.py put the parsing at 2.7 %
+# of the server's event loop. The strings are mostly constants of the code, so each is parsed once and a copy of the
+# answer handed out (a value the parse made a list or a dict is copied too: the caller may keep and change it). Kept
+# for at most ``PROPS_KEPT`` strings: strings built per row or per entry (ids, times) would otherwise grow it without
+# end; when full it starts again.
+PROPS_KEPT = 4096
+_props_parsed: dict[str, dict] = {}
+
+
+def install_props_cache() -> None:
+    """Idempotent; called once per process by ``pulse_live.app.build_app``."""
+    import copy
+
+    from nicegui.props import Props
+    original = getattr(Props.parse, '__pulse_original__', Props.parse)
+
+    def parse(text: str | None) -> dict:
+        if not text:
+            return {}
+        known = _props_parsed.get(text)
+        if known is None:
+            if len(_props_parsed) >= PROPS_KEPT:
+                _props_parsed.clear()
+            known = _props_parsed[text] = original(text)
+        if any(isinstance(value, (list, dict, set)) for value in known.values()):
+            return copy.deepcopy(known)
+        return dict(known)
+    parse.__pulse_original__ = original  # type: ignore[attr-defined]
+    Props.parse = staticmethod(parse)  # type: ignore[method-assign]

@@ -256,6 +256,7 @@ def build_app() -> None:
     from components import guard, housekeeping, live, render, session
     from pages import downloads
     render.install_signature_cache()  # NiceGUI's per-element inspect.signature, once per code object
+    render.install_props_cache()  # NiceGUI's props strings, parsed once per string
     live.install_send_limit()  # a socket too far behind is closed and its page dropped (the browser reloads)
     housekeeping.tune_gc()  # the cycle collector less often: a page is thousands of objects in cycles
     housekeeping.install_light_upload_routes()  # each page's upload route a plain Starlette route

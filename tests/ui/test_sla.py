@@ -46,6 +46,10 @@ async def test_the_countdown_carries_its_due_time(create_user: Callable[[], User
     await anna.should_see(marker=f'sla-due {ticket.reference}')
     cell = anna.find(marker=f'sla-due {ticket.reference}').elements.pop()
     assert cell.props['data-sla-due'] == iso(stored.first_response_due_at)
+    assert 'data-sla-compact' in cell.props and cell.props['data-sla-state'] in ('ok', 'risk')
+    # its tooltip is the list's one tooltip script's data-tip, not an element of its own in every row
+    assert cell.props['data-tip'] == f'First response due {stored.first_response_due_at:%Y-%m-%d %H:%M} UTC'
+    assert not cell.default_slot.children
 
 
 async def test_customers_see_no_sla(create_user: Callable[[], User], people) -> None:
