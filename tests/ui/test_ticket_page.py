@@ -383,3 +383,20 @@ async def test_a_ticket_page_that_never_connects_is_nobody_viewing(user: User, p
     assert anna_id not in presence.viewing(ticket.id)
     await user.open(f'/tickets/{ticket.reference}')  # a page that connects views it
     await until(lambda: anna_id in presence.viewing(ticket.id))
+
+
+async def test_a_title_written_to_break_out_of_the_page_is_sent_escaped(user: User, people) -> None:
+    """The page's elements go into its HTML as escaped JSON (components/render.install_fast_page_escape does NiceGUI's
+    escaping faster): a title that closes the script, opens a template placeholder or a tag reaches the page as text."""
+    hostile = '</script><script>alert(`${document.cookie}`)</script> & <b>bold</b>'
+    ticket = await make_ticket(people, title=hostile)
+    await login(user, 'anna@pulse.demo')
+    page = await user.http_client.get(f'/tickets/{ticket.reference}')
+    assert page.status_code == 200
+    assert 'alert(' in page.text  # the title is in the page …
+    for raw in ('<script>alert', '</script><script>', '`${', '<b>bold'):
+        assert raw not in page.text, raw  # … never as markup or a template placeholder
+    assert '&lt;/script&gt;&lt;script&gt;alert(&#96;&#36;{document.cookie}&#96;)&lt;/script&gt; &amp; ' \
+           '&lt;b&gt;bold&lt;/b&gt;' in page.text
+    await user.open(f'/tickets/{ticket.reference}')
+    await user.should_see(marker='ticket-title', content=hostile)  # and shows as written
