@@ -35,8 +35,10 @@ closed).
 - **Upload routes, cheaper.** NiceGUI registers each ``ui.upload``'s POST route with FastAPI's ``app.post``: an
   ``APIRoute`` analyses the endpoint's signature and builds a response model for it, about 4 % of the server's CPU
   under ``benchmarks/desk_load.py`` (every ticket page has a composer with an upload). ``install_light_upload_routes``
-  registers the same endpoint at the same path as a plain Starlette ``Route`` (same answers: the JSON body, 403 for
-  a hidden or disabled upload; the same removal when the element goes), and nothing lands in FastAPI's caches.
+  serves every upload address with one plain Starlette ``Route`` that finds the element's endpoint in a table (same
+  answers: the JSON body, 403 for a hidden or disabled upload, 404 once the element is gone), so nothing lands in
+  FastAPI's caches, no regular expression is compiled per page, and the app's route list does not grow with the open
+  pages (every request was matched against one route more per open page).
 
 ``watch()`` is called by the live components of a page (ticket, portal request, work lists); ``release`` can also be
 registered once for every client with ``app.on_delete(housekeeping.release)``.
@@ -51,6 +53,7 @@ import gc
 import os
 import sys
 import time
+from collections.abc import Callable
 
 from nicegui import Client, app, ui
 from nicegui.observables import ObservableDict
@@ -91,26 +94,47 @@ def _drop_unused_tab_storage() -> None:
             del tabs[tab_id]  # a tab that comes back gets a new (empty) one
 
 
+UPLOAD_PATH = '/_nicegui/client/{client_id}/upload/{element_id}'  # NiceGUI's upload address for each upload element
+_uploads: dict[str, Callable] = {}  # an upload element's address → its endpoint, while the element lives
+
+
 class _LightUploadApp:
-    """Stands in for NiceGUI's ``app`` inside ``nicegui.elements.upload``: ``post`` registers a plain Starlette route;
-    everything else (``remove_route`` when the element is deleted, …) is the real app."""
+    """Stands in for NiceGUI's ``app`` inside ``nicegui.elements.upload``. NiceGUI registers a route of its own for
+    every upload element (the composer of every ticket page has one) and removes it when the element goes: a FastAPI
+    route analysed per page, then a regular expression compiled per address (each is new: py-spy put Python's regex
+    compiler at 2.6 % of the event loop under benchmarks/desk_load.py), and every request of the app matched against
+    one more route per open page, and the route list rebuilt at every removal. Here one plain Starlette route serves
+    every upload address and finds the element's endpoint by the address; ``post`` and ``remove_route`` keep that
+    table. Everything else is the real app."""
 
     def __init__(self, real) -> None:
         self._real = real
+        from starlette.routing import Route
+        self._route = Route(UPLOAD_PATH, self._dispatch, methods=['POST'])
 
     def __getattr__(self, name: str):
         return getattr(self._real, name)
 
-    def post(self, path: str, **_kwargs):
-        from starlette.responses import JSONResponse
-        from starlette.routing import Route
+    async def _dispatch(self, request):
+        from starlette.responses import JSONResponse, PlainTextResponse
+        params = request.path_params
+        endpoint = _uploads.get(UPLOAD_PATH.format(**params))
+        if endpoint is None:  # no such upload element (its page closed): as if there were no route
+            return PlainTextResponse('Not Found', status_code=404)
+        return JSONResponse(await endpoint(request))
 
+    def post(self, path: str, **_kwargs):
         def register(endpoint):
-            async def route(request):
-                return JSONResponse(await endpoint(request))
-            self._real.router.routes.append(Route(path, route, methods=['POST']))
+            routes = self._real.router.routes
+            if self._route not in routes:  # once (NiceGUI's test reset may have dropped it)
+                routes.append(self._route)
+            _uploads[path] = endpoint
             return endpoint
         return register
+
+    def remove_route(self, path: str) -> None:
+        if _uploads.pop(path, None) is None:
+            self._real.remove_route(path)
 
 
 def install_light_upload_routes() -> None:

@@ -167,22 +167,31 @@ async def test_a_closed_page_in_the_oldest_generation_is_collected_without_anyon
         gc.enable()
 
 
-async def test_a_page_upload_route_is_a_plain_route_and_goes_with_its_page(user: User, people) -> None:
-    """``housekeeping.install_light_upload_routes``: the composer's upload route costs no FastAPI route analysis per
-    page opened (its answers are checked with real uploads in tests/e2e/test_attacks.py), and leaves with the page."""
-    from fastapi.routing import APIRoute
+async def test_a_page_upload_is_served_by_the_one_upload_route_and_goes_with_its_page(user: User, people) -> None:
+    """``housekeeping.install_light_upload_routes``: the composer's upload adds no route per page (no FastAPI route
+    analysis, no regular expression compiled, no longer route list for every request) and its address stops answering
+    when the page goes (its answers are checked with real uploads in tests/e2e/test_attacks.py)."""
     from nicegui import ui
+
+    from components import housekeeping
     ticket = await tickets.create_ticket(actor=people.users['anna@pulse.demo'], title='Upload route')
     await login(user, 'anna@pulse.demo')
+    routes_before = len(app.routes)
     client = await user.open(f'/tickets/{ticket.reference}')
     await user.should_see(marker='composer')
     (upload,) = user.find(kind=ui.upload).elements
     path = upload.props['url']
-    routes = [r for r in app.routes if getattr(r, 'path', None) == path]
-    assert len(routes) == 1 and not isinstance(routes[0], APIRoute)
+    assert not [r for r in app.routes if getattr(r, 'path', None) == path]  # no route of its own
+    assert [r for r in app.routes if getattr(r, 'path', None) == housekeeping.UPLOAD_PATH]
+    assert path in housekeeping._uploads  # noqa: SLF001
+    second = await user.open(f'/tickets/{ticket.reference}')  # another page: still no route more
+    assert len(app.routes) <= routes_before + 1
     user.client = None
     await _close(client)
-    assert not [r for r in app.routes if getattr(r, 'path', None) == path]
+    await _close(second)
+    assert path not in housekeeping._uploads  # noqa: SLF001
+    gone = await user.http_client.post(path, files={'file': ('a.txt', b'x')})
+    assert gone.status_code in (403, 404) and b'x' not in gone.content
 
 
 def test_a_full_collection_waits_for_closed_pages_in_proportion_to_the_open_ones(monkeypatch) -> None:
