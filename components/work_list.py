@@ -13,6 +13,7 @@ checks again on every Take).
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from html import escape
@@ -91,6 +92,7 @@ class WorkList:
         self.viewer, self._load, self.page, self._empty = viewer, load, max(1, page), empty
         self.not_takeable = not_takeable
         self._tips = False
+        self._shown: list[tuple] | None = None  # what the rows show now (``_shown_as``), once shown
         self._on_page, self._on_refresh, self._share = on_page, on_refresh, share
         self.container = ui.column().classes('w-full gap-0 border border-slate-200 rounded bg-white').mark('work-list')
         with ui.row().classes('w-full items-center'):
@@ -110,8 +112,22 @@ class WorkList:
         self.page = result.page
         self._show(result)
 
+    @staticmethod
+    def _shown_as(row: WorkRow, now: datetime) -> tuple:
+        """Everything a row shows (its last change time is not shown; the age is, as text)."""
+        return dataclasses.replace(row, updated_at=row.created_at), age_text(row.created_at, now)
+
     def _show(self, result: WorkPage) -> None:
         now = utcnow()
+        shown = [self._shown_as(row, now) for row in result.rows]
+        if shown == self._shown and not self.container.is_deleted:
+            # a live change the rows do not show (a text field, the description, …): every open list re-read it,
+            # and keeps its rows as they are — no elements built again here, nothing re-rendered in the browsers
+            self.summary.set_text(summary_text(result))
+            self.prev.set_enabled(result.page > 1)
+            self.next.set_enabled(result.page < result.pages)
+            return
+        self._shown = shown
         self.container.clear()
         with self.container:
             with ui.element('div').classes('w-full grid gap-x-3 px-3 py-2 text-xs font-medium text-slate-500 '

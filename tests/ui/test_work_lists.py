@@ -3,6 +3,7 @@ once: Take, filters from the address, counts that agree with their number, empty
 and agents kept out of what is not theirs."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -69,6 +70,52 @@ async def test_agents_on_the_same_queue_line_share_one_read_per_change(create_us
     for agent in agents:
         await agent.should_see(marker=f'work-row {other.reference}', retries=30)
     assert len(reads) == 1  # three agents watching, one query
+
+
+async def test_a_change_the_rows_do_not_show_leaves_them_as_they_are(create_user: Callable[[], User], people,
+                                                                    monkeypatch) -> None:
+    """Every open list re-reads after a field change; when nothing its rows show changed (a work-around, the
+    description) it keeps its rows: no elements built again, nothing re-rendered in the browser. A change it shows
+    (the title) is shown."""
+    ticket = await make_ticket(people)
+    other = await make_ticket(people, title='Scanner sends to wrong folder')
+    ben = create_user()
+    await _on_queues(ben, 'ben@pulse.demo', ticket.reference)
+    await ben.should_see(marker=f'work-row {other.reference}')
+    reads = []
+    original = work_queries.queue_line
+
+    async def counting(*args, **kwargs):
+        reads.append(args[1])
+        return await original(*args, **kwargs)
+    monkeypatch.setattr(work_queries, 'queue_line', counting)
+    rows_before = {e.id for e in ben.client.elements.values() if e._markers and e._markers[0] == 'work-row'}
+    elements_before = set(ben.client.elements)
+    anna = people.users['anna@pulse.demo']
+    t = await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                    changes={'workaround': 'Use the printer on floor 2'})
+    for _ in range(100):
+        if reads:
+            break
+        await asyncio.sleep(0.05)
+    assert reads  # the list read again
+    await asyncio.sleep(0.3)  # (its rows would be rebuilt right after the read)
+    assert set(ben.client.elements) == elements_before  # nothing built again, nothing deleted
+    assert len(rows_before) == 2
+    await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=t.version,
+                                changes={'title': 'Printer on floor 3 is on fire'})
+
+    def rows_now() -> set[int]:
+        return {e.id for e in ben.client.elements.values() if e._markers and e._markers[0] == 'work-row'}
+
+    def title_shown() -> bool:
+        return any('Printer on floor 3 is on fire' in str(e.props.get('innerHTML', ''))
+                   for e in ben.client.elements.values() if isinstance(e, ui.html))
+    for _ in range(100):
+        if title_shown():
+            break
+        await asyncio.sleep(0.05)
+    assert title_shown() and len(rows_now()) == 2 and not rows_before & rows_now()  # the rows rebuilt
 
 
 async def test_the_slower_agent_is_told_who_took_it(create_user: Callable[[], User], people) -> None:
