@@ -117,12 +117,9 @@ def countdown(target: TargetView, *, running: bool, mark: str = '', compact: boo
         text, state = _static(target)
         label = ui.label(text).classes('pl-sla')
     label.props['data-sla-state'] = state
-    if target.due_at is not None:
-        tip = f'{target.name} due {target.due_at:%Y-%m-%d %H:%M} UTC'
-        if compact:  # a list's rows: the list's one tooltip script (components/work_list.TOOLTIP_JS), no element
-            label.props['data-tip'] = tip
-        else:
-            label.tooltip(tip)
+    if target.due_at is not None:  # shown by the page's one tooltip script (chatter_html.TOOLTIP_JS: the work lists
+        # and the ticket page's chatter install it), not by an element of its own
+        label.props['data-tip'] = f'{target.name} due {target.due_at:%Y-%m-%d %H:%M} UTC'
     if mark:
         label.mark(mark)
     return label

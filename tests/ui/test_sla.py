@@ -41,6 +41,8 @@ async def test_the_countdown_carries_its_due_time(create_user: Callable[[], User
     element = anna.find(marker='sla-first-response').elements.pop()
     assert element.props['data-sla-due'] == iso(stored.first_response_due_at)
     assert 'data-sla-risk' in element.props
+    assert element.props['data-tip'] == f'First response due {stored.first_response_due_at:%Y-%m-%d %H:%M} UTC'
+    assert not element.default_slot.children  # the page's tooltip script shows it: no tooltip element
     # the work lists: a Due column with the same kind of element
     await anna.open('/tickets')
     await anna.should_see(marker=f'sla-due {ticket.reference}')
