@@ -102,7 +102,7 @@ def install_props_cache() -> None:
 class _PageJson(str):
     __slots__ = ()
 
-    def translate(self, table):  # type: ignore[override]
+    def translate(self, table):
         if table is _escape_table and _escapes:
             text = str(self)
             for char, entity in _escapes:
