@@ -36,8 +36,9 @@ ArticleSearch = Callable[[str, bool], Awaitable[list[dict[str, str]]]]
 
 def render_event(e: EventView, viewer_id: int) -> ui.element:
     """One entry, one element: its markup is built once per way of seeing it and shared (components/chatter_html)."""
-    return ui.html(entry_html(e, viewer_id), sanitize=False).classes(ENTRY_CLASSES[entry_kind(e)]) \
-        .props(f'data-entry={e.id}').mark(markers(e))  # data-entry: a search result lands here (Chatter.land_on)
+    element = ui.html(entry_html(e, viewer_id), sanitize=False).classes(ENTRY_CLASSES[entry_kind(e)]).mark(markers(e))
+    element.props['data-entry'] = str(e.id)  # a search result lands here (Chatter.land_on); set, not a string to parse
+    return element
 
 
 # installed once per chatter: a ResizeObserver on the scroll area's content keeps a reader who is at the end there
@@ -84,7 +85,7 @@ class Chatter:
                 self.stream = ui.column().classes('w-full gap-0').mark('chatter')
                 # live entries sent to many pages at once land here, in the browser only (components/live_entries)
                 self.live_tail = ui.column().classes('w-full gap-0').props('data-live-tail').mark('live-tail')
-        self.live_tail.props(f'data-scroll={self.scroll.id}')  # a reader's own entry brings it into view
+        self.live_tail.props['data-scroll'] = str(self.scroll.id)  # a reader's own entry brings it into view
         self.in_tail = False  # since a broadcast reached this page its live entries go to the tail
         self.tail_from = 0  # the last entry before the tail's first (the blocks hold it and older ones)
         self._tail_ids: list[int] = []  # the entries in the browser's tail, oldest first
