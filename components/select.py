@@ -1,26 +1,40 @@
-"""A select that rebuilds the option list it sends only when its options were replaced.
+"""A select that rebuilds the option list it sends only when its options changed.
 
 NiceGUI's ``ui.select`` (its ``ChoiceElement``) rebuilds the whole option list (one dict per option) and the value's
 index on *every* ``update()``, and every props, classes or marker change calls ``update()``: building one select of
 the ticket page's detail editors called it 12 times, each over every option. Measured in process, 100 selects of 40
 options built like the detail editors: 4.7 ms per select with ``ui.select``, 1.2 ms with this one; a ticket page builds
-eleven (the assignee's options are every agent of the desk). The option list only changes when the options are
-replaced (``set_options`` or assigning ``options`` before ``update()``, the only ways the desk changes them), so an
-update that keeps the same options object skips the rebuild. A select that adds typed values to its options in place
-(``new_value_mode``) always rebuilds, as before.
+eleven (the assignee's options are every agent of the desk).
+
+An update keeps the option list when the options are the same object holding the same values and labels as when the
+list was built (a tuple compare: no dict per option); anything else rebuilds as NiceGUI does — options replaced
+(``set_options``, assignment), changed in place and then ``update()`` (as NiceGUI documents it), values added by
+``new_value_mode``. Everything else ``update()`` does is done as before: the value sent to the browser is the value's
+index now, and a value that is not among the options is cleared. Multiple selects always rebuild.
 """
 from __future__ import annotations
+
+from typing import Any
 
 from nicegui import ui
 from nicegui.elements.choice_element import ChoiceElement
 
 
 class Select(ui.select):
-    _options_built: object = None  # the options object the list was last built from
+    _built: tuple[Any, tuple] | None = None  # (the options object, what it held) the list was last built from
+
+    def _holding(self) -> tuple:
+        options = self.options
+        return (tuple(options), tuple(options.values())) if isinstance(options, dict) else tuple(options)
 
     def update(self) -> None:
-        if self.options is self._options_built and 'new-value-mode' not in self._props:
-            super(ChoiceElement, self).update()  # everything ChoiceElement.update does but rebuilding the list
+        built = self._built
+        if built is not None and built[0] is self.options and not self.multiple and built[1] == self._holding():
+            with self._props.suspend_updates():  # ChoiceElement._update_options without rebuilding the list
+                value = self.value
+                self._props[self.VALUE_PROP] = self._value_to_model_value(value)
+                self.value = value if value in self._values else None
+            super(ChoiceElement, self).update()
             return
         super().update()
-        self._options_built = self.options
+        self._built = (self.options, self._holding())

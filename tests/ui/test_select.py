@@ -92,3 +92,32 @@ async def test_a_select_adding_typed_values_still_shows_them(user: User, people)
     s._handle_new_value('Europe/Zurich')  # what the browser's new-value event does: the list grows in place
     s.update()
     assert sent_options(s) == ['UTC', 'Europe/Zurich']
+
+
+async def test_it_stays_in_step_with_the_browser_as_ui_select_does(user: User, people) -> None:
+    """What a review found the first version got wrong: a value not among the options is cleared; options changed in
+    place and then ``update()`` (as NiceGUI documents it) reach the browser; a multiple select's value too."""
+    await login(user, 'anna@pulse.demo')
+    made: dict[str, list] = {'ui.select': [], 'Select': []}
+
+    @ui.page('/test-select-step')
+    def page() -> None:
+        for name, cls in (('ui.select', ui.select), ('Select', Select)):
+            made[name].append(cls({1: 'One', 2: 'Two'}, value=1).classes('w-40'))
+            made[name].append(cls(['a', 'b', 'c'], value='b').classes('w-40'))
+            made[name].append(cls(['x', 'y', 'z'], value=['x'], multiple=True).classes('w-40'))
+        ui.label('built')
+
+    await user.open('/test-select-step')
+    await user.should_see('built')
+    for name, (by_id, letters, several) in made.items():
+        by_id.value = 99  # not among the options: cleared, as NiceGUI does it
+        assert by_id.value is None and sent_value(by_id) is None, name
+        letters.options.remove('a')  # changed in place, then update()
+        letters.update()
+        assert sent_options(letters) == ['b', 'c'] and sent_value(letters) == {'value': 0, 'label': 'b'}, name
+        # the browser's pick of index 1 is 'c'
+        assert letters._event_args_to_value(type('E', (), {'args': {'value': 1, 'label': 'c'}})()) == 'c', name
+        several.value.append('z')  # a multiple select's value changed in place
+        several.update()
+        assert sent_value(several) == [{'value': 0, 'label': 'x'}, {'value': 2, 'label': 'z'}], name
