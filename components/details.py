@@ -83,6 +83,7 @@ class FieldEditor:
         # hidden boxes on every ticket page were 13 of its ~270 elements, each built, sent and held per viewer)
         self.kept: ui.column | None = None
         self.kept_value: Any = None
+        self.kept_label = ''
 
     @property
     def dirty(self) -> bool:
@@ -164,6 +165,7 @@ class FieldEditor:
 
     def _show_kept(self, mine: Any, *, changed_meanwhile: bool) -> None:
         self.kept_value = mine
+        self.kept_label = self._label_of(mine)  # (a searched select may no longer offer it when it is used)
         kept = self._kept_box()
         kept.clear()
         with kept:
@@ -196,6 +198,11 @@ class FieldEditor:
         mine = self.kept_value
         if mine is None:
             return
+        if isinstance(self.element, Select) and mine not in (self.spec.options or {}):
+            # a searched select offers what was typed last: the kept choice goes back among its options first (else
+            # the select would clear it and save nothing)
+            self.spec.options = {**(self.spec.options or {}), mine: self.kept_label or str(mine)}
+            self.element.set_options(self.spec.options, value=self.element.value)
         self.element.value = mine  # a select saves on its change handler; a text saves here
         if self.spec.kind != 'select':
             await self._submit()

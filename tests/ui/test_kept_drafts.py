@@ -1,5 +1,6 @@
 """No typed text lost: a refused field edit keeps "your version" beside the fresh value; a message to a ticket
 closed meanwhile stays in the composer (agents) or is handed back to copy (customers)."""
+import asyncio
 from collections.abc import Callable
 
 from nicegui.testing import User
@@ -145,3 +146,43 @@ async def test_a_customers_draft_survives_the_request_being_closed(create_user: 
     await carl.should_see(marker='kept-draft')  # … but the text is handed back to copy
     assert _value(carl, 'kept-draft-text') == draft
     await carl.should_see(marker='kept-draft-copy')
+
+
+async def test_use_mine_on_a_searched_select_that_no_longer_offers_it_applies_it(user: User, people) -> None:
+    """A refused customer choice is kept; the user types in the picker meanwhile (its options become what matches,
+    without the kept one); "Use mine" still applies and saves the kept choice, shown with its name."""
+    from nicegui import ui
+
+    from components.details import FieldEditor, FieldSpec
+    await login(user, 'anna@pulse.demo')
+    saved: list = []
+    editors: list[FieldEditor] = []
+
+    async def save(field, value, version) -> bool:
+        saved.append((field, value))
+        return True
+
+    async def search(text, value) -> dict:
+        return {3: 'Tom Brooks (Globex)'}  # what matches the text typed: not the kept choice
+
+    @ui.page('/test-kept-select')
+    def page() -> None:
+        spec = FieldSpec('customer_id', 'Customer', 'select', options={1: 'Carl Jensen (ACME)', 2: 'Zelda (ACME)'},
+                         search=search)
+        editors.append(FieldEditor(spec, 1, 1, editable=True, save=save))
+        ui.label('built')
+
+    await user.open('/test-kept-select')
+    await user.should_see('built')
+    editor = editors[0]
+    editor._show_kept(2, changed_meanwhile=True)  # as a refused save leaves it
+    await user.should_see(marker='kept-customer_id')
+    await editor._search(type('E', (), {'args': 'tom'})())
+    assert 2 not in editor.element.options
+    user.find(marker='use-mine-customer_id').click()
+    for _ in range(50):
+        if saved:
+            break
+        await asyncio.sleep(0.05)
+    assert saved == [('customer_id', 2)]
+    assert editor.element.value == 2 and editor.element.props['model-value']['label'] == 'Zelda (ACME)'
