@@ -31,6 +31,18 @@ async def _on_queues(user: User, email: str, reference: str) -> None:
     await user.should_see(marker=f'work-row {reference}')
 
 
+def _count_queue_line_reads(monkeypatch) -> list:
+    """The queue lines read from now on (one item per read: the queue read)."""
+    reads: list = []
+    original = work_queries.queue_line
+
+    async def counting(*args, **kwargs):
+        reads.append(args[1])
+        return await original(*args, **kwargs)
+    monkeypatch.setattr(work_queries, 'queue_line', counting)
+    return reads
+
+
 async def _queue_id(name: str) -> int:
     async with db.session() as s:
         return (await s.execute(select(Queue.id).where(Queue.name == name))).scalar_one()
@@ -59,13 +71,7 @@ async def test_agents_on_the_same_queue_line_share_one_read_per_change(create_us
     agents = [create_user() for _ in range(3)]
     for agent, email in zip(agents, ('anna@pulse.demo', 'ben@pulse.demo', 'daniel@pulse.demo'), strict=True):
         await _on_queues(agent, email, ticket.reference)
-    reads = []
-    original = work_queries.queue_line
-
-    async def counting(*args, **kwargs):
-        reads.append(args[1])
-        return await original(*args, **kwargs)
-    monkeypatch.setattr(work_queries, 'queue_line', counting)
+    reads = _count_queue_line_reads(monkeypatch)
     other = await make_ticket(people, title='Monitor flickers')
     for agent in agents:
         await agent.should_see(marker=f'work-row {other.reference}', retries=30)
@@ -82,13 +88,7 @@ async def test_a_change_the_rows_do_not_show_leaves_them_as_they_are(create_user
     ben = create_user()
     await _on_queues(ben, 'ben@pulse.demo', ticket.reference)
     await ben.should_see(marker=f'work-row {other.reference}')
-    reads = []
-    original = work_queries.queue_line
-
-    async def counting(*args, **kwargs):
-        reads.append(args[1])
-        return await original(*args, **kwargs)
-    monkeypatch.setattr(work_queries, 'queue_line', counting)
+    reads = _count_queue_line_reads(monkeypatch)
     rows_before = {e.id for e in ben.client.elements.values() if e._markers and e._markers[0] == 'work-row'}
     elements_before = set(ben.client.elements)
     anna = people.users['anna@pulse.demo']
