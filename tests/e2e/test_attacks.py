@@ -160,6 +160,20 @@ async def test_an_upload_needs_the_session_that_owns_the_page(e2e) -> None:
     accepted = await _upload(e2e.url, typed['client_id'], uploader, own, 'mine.txt')  # the owner's session: fine
     assert accepted.status_code == 200
     await expect(page.get_by_text('mine.txt', exact=False)).to_be_visible()
+    # one route serves every upload address (components/housekeeping.py): an element the page does not have, junk
+    # in its place, and several at once to the real one — never a server error, nothing but the real one shown
+    odd = await asyncio.gather(
+        _upload(e2e.url, typed['client_id'], '999999', own, 'no-such-element.txt'),
+        _upload(e2e.url, typed['client_id'], '..%2F..%2Fx', own, 'junk-element.txt'),
+        _upload(e2e.url, typed['client_id'], "1'%20OR%201=1", own, 'quoted-element.txt'),
+        *[_upload(e2e.url, typed['client_id'], uploader, own, f'parallel-{i}.txt') for i in range(4)])
+    assert all(r.status_code in (403, 404, 405) for r in odd[:3]), [r.status_code for r in odd[:3]]
+    assert [r.status_code for r in odd[3:]] == [200] * 4
+    for i in range(4):
+        await expect(page.get_by_text(f'parallel-{i}.txt', exact=False)).to_be_visible()
+    for name in ('no-such-element.txt', 'junk-element.txt', 'quoted-element.txt'):
+        await expect(page.get_by_text(name)).to_have_count(0)
+    assert 'Traceback' not in e2e.server.log_tail(300)
 
 
 async def test_a_planted_session_cookie_is_not_logged_in_by_the_victim(e2e) -> None:
