@@ -11,6 +11,10 @@ list was built (a tuple compare: no dict per option); anything else rebuilds as 
 (``set_options``, assignment), changed in place and then ``update()`` (as NiceGUI documents it), values added by
 ``new_value_mode``. Everything else ``update()`` does is done as before: the value sent to the browser is the value's
 index now, and a value that is not among the options is cleared. Multiple selects always rebuild.
+
+In the browser it is NiceGUI's select component with one change (``pulse_select.js``): when new options arrive while
+the user types (a searched select's answer, which keeps the current value among them so it stays shown), the menu
+leaves out the current value if it does not match the typed text — NiceGUI's component shows every option it gets.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from nicegui import ui
 from nicegui.elements.choice_element import ChoiceElement
 
 
-class Select(ui.select):
+class Select(ui.select, component='pulse_select.js'):
     _built: tuple[Any, tuple] | None = None  # (the options object, what it held) the list was last built from
 
     def _holding(self) -> tuple:
