@@ -23,6 +23,7 @@ from ..models import (
     User,
 )
 from . import tickets as ticket_queries
+from .like import contains
 from .queues import SORTS, field_conditions
 
 ACTIVE = (Status.OPEN.value, Status.IN_PROGRESS.value, Status.WAITING.value)  # waiting for the customer: still open
@@ -134,9 +135,7 @@ async def ticket_list(viewer: User, filters: TicketFilters, *, sort: str = 'upda
     conditions += field_conditions(f, customer_id=f.customer_id)
     term = (f.search or '').strip().lower()[:200]
     if term:
-        escaped = term.replace('\\', '\\\\').replace('%', '\\%').replace('_', '\\_')
-        conditions.append(or_(func.lower(Ticket.title).like(f'%{escaped}%', escape='\\'),
-                              func.lower(Ticket.reference).like(f'%{escaped}%', escape='\\')))
+        conditions.append(or_(contains(Ticket.title, term), contains(Ticket.reference, term)))
     order = SORTS.get(sort, SORTS['updated'])
     async with db.session() as s:
         total = (await s.execute(select(func.count()).select_from(Ticket).where(*conditions))).scalar_one()

@@ -2,7 +2,7 @@
 asks for are kept by the process for a moment (``lookups.py``: a write of this process drops them at once)."""
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from .. import db
 from ..models import (
@@ -16,6 +16,7 @@ from ..models import (
     TicketType,
     User,
 )
+from .like import contains
 from .lookups import kept
 
 
@@ -88,15 +89,15 @@ async def customer_choices(text: str = '', *, include: int | None = None, limit:
         -> dict[int, str]:
     """Active customers whose name, e-mail or organisation holds ``text`` (all when empty), first ``limit`` by
     name, as "Name (Organisation)"; ``include`` (the customer a ticket has now) is always among them, active or not."""
-    pattern = f'%{text.strip().lower()}%'
+    needle = text.strip()
     query = select(User.id, User.display_name, Organisation.name).join(Organisation)
 
     async def load() -> dict[int, str]:
         async with db.session() as s:
             rows = (await s.execute(
                 query.where(User.role == 'customer', User.is_active.is_(True),
-                            or_(func.lower(User.display_name).like(pattern), func.lower(User.email).like(pattern),
-                                func.lower(Organisation.name).like(pattern)))
+                            or_(contains(User.display_name, needle), contains(User.email, needle),
+                                contains(Organisation.name, needle)))
                 .order_by(User.display_name, User.id).limit(limit))).all()
             return {uid: f'{name} ({org})' for uid, name, org in rows}
 
@@ -111,14 +112,14 @@ async def customer_choices(text: str = '', *, include: int | None = None, limit:
 
 
 async def users_matching(text: str, *, limit: int = 10) -> dict[int, str]:
-    pattern = f'%{text.strip().lower()}%'
+    needle = text.strip()
 
     async def load() -> dict[int, str]:
         async with db.session() as s:
             rows = await s.execute(select(User.id, User.display_name, User.email)
                                    .where(User.is_active.is_(True),
-                                          or_(func.lower(User.display_name).like(pattern),
-                                              func.lower(User.email).like(pattern)))
+                                          or_(contains(User.display_name, needle),
+                                              contains(User.email, needle)))
                                    .order_by(User.display_name).limit(limit))
             return {uid: f'{name} <{email}>' for uid, name, email in rows.all()}
 

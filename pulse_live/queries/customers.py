@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import auth, contact, db
 from ..models import ConfigurationItem, Organisation, Priority, Role, Service, Status, Ticket, User
+from .like import contains
 
 OPEN_STATUSES = (Status.OPEN.value, Status.IN_PROGRESS.value, Status.WAITING.value)  # waiting: still open
 
@@ -73,9 +74,7 @@ async def search_people(viewer: User, text: str, *, limit: int = 8, include_staf
         conditions.append(phone.where(User.phone_e164, User.phone))
     words = [w for w in lowered.replace(',', ' ').split() if w]
     if words:
-        escaped = [w.replace('\\', '\\\\').replace('%', '\\%').replace('_', '\\_') for w in words]
-        conditions.append(and_(*[or_(func.lower(User.display_name).like(f'%{w}%', escape='\\'),
-                                     func.lower(User.email).like(f'%{w}%', escape='\\')) for w in escaped]))
+        conditions.append(and_(*[or_(contains(User.display_name, w), contains(User.email, w)) for w in words]))
     query = (select(User, Organisation.name, Organisation.tier)
              .join(Organisation, User.organisation_id == Organisation.id)
              .where(or_(*conditions)))

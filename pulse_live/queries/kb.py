@@ -32,6 +32,7 @@ from ..models import (
     TicketEvent,
     User,
 )
+from .like import contains
 
 PAGE_SIZE = 50
 
@@ -124,10 +125,6 @@ def _excerpt(body: str, limit: int = 180) -> str:
     return flat if len(flat) <= limit else flat[:limit - 1].rstrip() + '…'
 
 
-def _escape_like(text: str) -> str:
-    return text.replace('\\', '\\\\').replace('%', '\\%').replace('_', '\\_')
-
-
 async def article_list(viewer: User | None, *, category_id: int | None = None, text: str = '',
                        status: str = '', visibility: str = '', limit: int = PAGE_SIZE) -> list[ArticleRow]:
     """Articles the reader may see, newest change first; ``category_id`` includes its subcategories; ``text``
@@ -143,9 +140,7 @@ async def article_list(viewer: User | None, *, category_id: int | None = None, t
         conditions.append(Article.category_id.in_(wanted))
     needle = ' '.join((text or '').split())[:200]
     if needle:
-        like = f'%{_escape_like(needle.lower())}%'
-        conditions.append(or_(func.lower(Article.title).like(like, escape='\\'),
-                              func.lower(Article.body).like(like, escape='\\')))
+        conditions.append(or_(contains(Article.title, needle), contains(Article.body, needle)))
     if viewer is not None and auth.is_staff(viewer):
         if status in ('draft', 'published'):
             conditions.append(Article.status == status)
@@ -466,7 +461,7 @@ async def pick_articles(viewer: User, text: str, *, public_only: bool, limit: in
         conditions.append(Article.visibility == ArticleVisibility.PUBLIC)
     needle = ' '.join((text or '').split())[:100].lower()
     if needle:
-        conditions.append(func.lower(Article.title).like(f'%{_escape_like(needle)}%', escape='\\'))
+        conditions.append(contains(Article.title, needle))
     async with db.session() as s:
         rows = (await s.execute(select(Article.id, Article.title, Article.visibility).where(*conditions)
                                 .order_by(Article.updated_at.desc()).limit(limit))).tuples().all()

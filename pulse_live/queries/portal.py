@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import aliased
 
 from .. import auth, db
 from ..models import Service, Status, Ticket, TicketType, User
+from .like import contains
 from .tickets import AttachmentView, EventView, find_ticket_id, ticket_attachments, ticket_events, ticket_view  # noqa: F401
 
 # how the customer reads our statuses
@@ -64,8 +65,7 @@ async def requests(viewer: User, *, scope: str = 'mine', state: str = 'all', sea
         conditions.append(Ticket.status == Status.CLOSED.value)
     term = (search or '').strip().lower()[:200]
     if term:
-        like = f'%{term}%'
-        conditions.append(or_(func.lower(Ticket.reference).like(like), func.lower(Ticket.title).like(like)))
+        conditions.append(or_(contains(Ticket.reference, term), contains(Ticket.title, term)))
     requester = aliased(User)
     async with db.session() as s:
         rows = (await s.execute(

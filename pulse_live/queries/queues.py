@@ -28,6 +28,7 @@ from ..models import (
 )
 from . import lookups
 from . import sla as sla_queries
+from .like import contains
 
 WORKABLE = ACTIVE_STATUSES  # open, in progress, waiting for the customer
 MAX_PAGE_SIZE = 100
@@ -249,8 +250,7 @@ def filter_conditions(f: WorkFilters) -> list[ColumnElement[bool]]:
         conditions.append(needs_triage())
     term = (f.search or '').strip()
     if term:
-        like = f'%{term.lower()[:200]}%'
-        conditions.append(func.lower(Ticket.title).like(like) | func.lower(Ticket.reference).like(like))
+        conditions.append(contains(Ticket.title, term[:200]) | contains(Ticket.reference, term[:200]))
     return conditions
 
 

@@ -24,6 +24,7 @@ from ..models import (
     TicketType,
     User,
 )
+from .like import contains
 
 SORTS: dict[str, ColumnElement[Any]] = {
     'updated': Ticket.updated_at.desc(),
@@ -71,8 +72,7 @@ async def list_tickets(viewer: User, *, search: str = '', status: str | None = N
     conditions = [_visible(viewer)]
     term = search.strip()
     if term:
-        like = f'%{term.lower()}%'
-        conditions.append(or_(func.lower(Ticket.reference).like(like), func.lower(Ticket.title).like(like)))
+        conditions.append(or_(contains(Ticket.reference, term), contains(Ticket.title, term)))
     if status:
         conditions.append(Ticket.status == status)
     if assignee_id:
