@@ -74,3 +74,18 @@ async def test_an_agent_is_refused_the_staff_page(e2e):
     await anna.page.goto(e2e.url + '/admin/staff')
     await expect(anna.page).to_have_url(re.compile(r'/tickets$'))
     await expect(anna.page.get_by_role('button', name='Invite…')).to_have_count(0)
+
+
+async def test_on_a_phone_the_header_is_a_menu_of_links(e2e):
+    maria = await e2e.login('maria@pulse.demo')
+    page = maria.page
+    await page.set_viewport_size({'width': 390, 'height': 844})
+    await expect(page.get_by_role('link', name='Queues', exact=True)).to_be_hidden()  # the wide header's row
+    await page.locator('.q-header .q-btn').filter(has_text='menu').first.click()
+    menu = page.locator('.q-menu')
+    for name in ('Tickets', 'Queues', 'My tickets', 'Dashboard', 'Profile (Maria Rossi)'):
+        await expect(menu.get_by_text(name, exact=True)).to_be_visible()
+    await page.wait_for_timeout(500)  # the menu's fade-in, for the screenshot
+    await screenshot(page, 'phone-menu.png', full_page=False)
+    await menu.get_by_text('My tickets', exact=True).click()
+    await expect(page).to_have_url(re.compile(r'/my$'))

@@ -1,14 +1,18 @@
 """The header: every destination of a role, as links on wide screens and in the phone menu."""
+import html
+import re
+
 from nicegui import ui
 from nicegui.testing import User
-from nicegui.testing.user_interaction import UserInteraction
 
 from tests.ui.conftest import login
 
 
-def _menu(user: User) -> dict[str, ui.menu_item]:
-    """The phone menu's entries by their text (a menu item shows its label in an item section)."""
-    return {item.default_slot.children[0].text: item for item in user.find(kind=ui.menu_item).elements}
+def _menu(user: User) -> dict[str, str]:
+    """The phone menu's entries by their text, with where each leads (plain links in one element)."""
+    (menu,) = user.find(marker='nav-menu-links').elements
+    entry = r'<a [^>]*href="([^"]*)"[^>]*>.*?<div class="q-item__section[^"]*">(.*?)</div></a>'
+    return {html.unescape(label): html.unescape(href) for href, label in re.findall(entry, menu.content)}
 
 
 def _menu_entries(user: User) -> list[str]:
@@ -25,7 +29,9 @@ async def test_manager_has_the_same_destinations_in_the_phone_menu(user: User, p
     assert {'Tickets', 'New ticket', 'Customers', 'Queues', 'My tickets', 'Dashboard'} <= set(entries)
     assert {'Tickets', 'New ticket', 'Customers', 'Queues', 'My tickets', 'Dashboard'} <= set(_links(user))
     assert 'Profile (Maria Rossi)' in entries
-    UserInteraction(user, {_menu(user)['Dashboard']}, None).click()
+    assert _menu(user)['Dashboard'] == '/dashboard'
+    assert _menu(user)['Profile (Maria Rossi)'] == '/profile'
+    await user.open(_menu(user)['Dashboard'])
     await user.should_see('Oldest open tickets')
 
 
@@ -34,3 +40,14 @@ async def test_customer_menu_has_only_the_portal(user: User, people) -> None:
     entries = _menu_entries(user)
     assert {'My requests', 'New request'} <= set(entries)
     assert not {'Tickets', 'Queues', 'Dashboard', 'Customers'} & set(entries)
+
+
+async def test_a_name_in_the_phone_menu_is_text_not_markup(user: User, people) -> None:
+    from pulse_live import db
+    from pulse_live.models import User as Account
+    async with db.session() as s, s.begin():
+        (await s.get(Account, people.users['maria@pulse.demo'].id)).display_name = 'Maria <b>&amp; Co'
+    await login(user, 'maria@pulse.demo')
+    assert 'Profile (Maria <b>&amp; Co)' in _menu(user)
+    (menu,) = user.find(marker='nav-menu-links').elements
+    assert '<b>' not in menu.content
