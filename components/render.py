@@ -4,6 +4,7 @@ from __future__ import annotations
 import inspect
 import types
 from collections.abc import Callable
+from typing import Any
 
 from nicegui import ui
 
@@ -160,3 +161,41 @@ def install_fast_page_escape() -> None:
             return _PageJson(text) if type(text) is str else text
 
     client_module.json = PageJsonModule()  # type: ignore[assignment]
+
+
+# --- an element's own props, classes and style: a change goes straight to the element's update --------------------
+# Every ``props``/``classes``/``style`` change and every prop NiceGUI sets while building an element goes through
+# ``ObservableCollection._handle_change``: a fresh list of handlers (own, observers', parents'), an event-arguments
+# object and ``events.handle_event`` (slot context, signature check, awaitable check) — to call the collection's own
+# ``_update``, which asks the element to ``update()``. A ticket page makes ~870 such changes while it is built
+# (cProfile, tests/ui). When the collection has exactly its own handler, no observer and no parent (an element's
+# props, classes and style always, unless NiceGUI or the code nested them somewhere), the change calls ``_update``
+# directly, with NiceGUI's handling of an exception; anything else takes NiceGUI's path.
+def install_direct_element_updates() -> None:
+    """Idempotent; called once per process by ``pulse_live.app.build_app``."""
+    import time
+
+    from nicegui import core
+    from nicegui.classes import Classes
+    from nicegui.props import Props
+    from nicegui.style import Style
+
+    for cls in (Props, Classes, Style):
+        current: Callable = cls._handle_change
+        original: Callable = getattr(current, '__pulse_original__', current)
+        own: Callable = cls._update
+
+        def _handle_change(self: Any, _original: Callable = original, _own: Callable = own) -> None:
+            handlers = self._change_handlers
+            if len(handlers) == 1 and self._parent_ref is None and not self._observer_refs:
+                handler = handlers[0][0]
+                if getattr(handler, '__func__', None) is _own and handler.__self__ is self:
+                    self.last_modified = time.time()
+                    try:
+                        _own(self)
+                    except Exception as e:  # as events.handle_event does
+                        core.app.handle_exception(e)
+                    return
+            _original(self)
+        _handle_change.__pulse_original__ = original  # type: ignore[attr-defined]
+        cls._handle_change = _handle_change  # type: ignore[method-assign]

@@ -258,6 +258,7 @@ def build_app() -> None:
     render.install_signature_cache()  # NiceGUI's per-element inspect.signature, once per code object
     render.install_props_cache()  # NiceGUI's props strings, parsed once per string
     render.install_fast_page_escape()  # the page's elements escaped for its HTML with replace, not translate
+    render.install_direct_element_updates()  # a props/classes/style change calls the element's update directly
     live.install_send_limit()  # a socket too far behind is closed and its page dropped (the browser reloads)
     housekeeping.tune_gc()  # the cycle collector less often: a page is thousands of objects in cycles
     housekeeping.install_light_upload_routes()  # one plain Starlette route serves every upload element
