@@ -36,6 +36,34 @@ def _current_client_id() -> str | None:
     return None
 
 
+_CONTROL = re.compile(r'[\x00-\x1f\x7f-\x9f\u2028\u2029]')
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters (newlines above all) as escapes: one log record stays one line, and text
+    from outside (a browser's message, a typed address, a URL) cannot write a line that looks like one of ours."""
+    return _CONTROL.sub(lambda m: m.group().encode('unicode_escape').decode('ascii'), text)
+
+
+class OneLineFormatter(logging.Formatter):
+    """The message on one line (``one_line``); a traceback follows on its own lines as usual."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        return one_line(super().formatMessage(record))
+
+
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (as logging's last-resort handler does)."""
+
+    @property
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: IO[str]) -> None:
+        pass
+
+
 class ContextFilter(logging.Filter):
     """Stamps every record with ``request_id`` and ``client_id`` (None outside a request or a page)."""
 
@@ -47,19 +75,26 @@ class ContextFilter(logging.Filter):
 
 def configure(log_format: str, *, level: str = 'INFO', client_id: Callable[[], str | None] | None = None,
               stream: IO[str] | None = None) -> logging.Handler | None:
-    """Install the JSON handler on the root logger and route uvicorn's loggers through it (``text``: nothing
-    changes). ``client_id`` tells which page the running code serves (given by the wiring, which knows NiceGUI)."""
+    """Install the JSON handler on the root logger and route uvicorn's loggers through it (``text``: warnings and
+    worse, the bare message, one line each, to stderr — what Python wrote without a handler, but one line).
+    ``client_id`` tells which page the running code serves (given by the wiring, which knows NiceGUI)."""
     if client_id is not None and client_id not in _client_id_of_context:
         _client_id_of_context.append(client_id)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, 'pulse_json', False) or getattr(h, 'pulse_text', False)]:
+        root.removeHandler(old)
     if log_format != 'json':
+        # what Python's last-resort handler wrote (warnings and worse, the bare message, to stderr), one line each
+        text: logging.Handler = logging.StreamHandler(stream) if stream is not None else _Stderr()
+        text.setLevel(logging.WARNING)
+        text.setFormatter(OneLineFormatter('%(message)s'))
+        text.pulse_text = True  # type: ignore[attr-defined]
+        root.addHandler(text)
         return None
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter(FIELDS, rename_fields={'asctime': 'time', 'levelname': 'level',
                                                               'name': 'logger'}))
     handler.addFilter(ContextFilter())
-    root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, 'pulse_json', False)]:
-        root.removeHandler(old)
     handler.pulse_json = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)

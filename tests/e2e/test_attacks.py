@@ -295,3 +295,24 @@ async def test_browser_sessions_are_kept_in_the_data_directory_not_where_the_ser
     workdir = e2e.server.log_path.parent  # the server's working directory; its data directory is workdir/data
     assert not (workdir / '.nicegui').exists()
     assert list((workdir / 'data' / 'sessions').glob('storage-*'))
+
+
+async def test_a_stranger_cannot_forge_log_lines_or_flood_the_log_through_the_login_page(e2e) -> None:
+    login_client, cookie = await _anonymous_login_page(e2e.url)  # no account: the login page's own socket
+    sio = await _raw_socket(e2e.url, cookie=cookie)
+    forged = 'refused: user 1 (admin, organisation 1) FORGED-BY-A-STRANGER'
+    try:
+        assert await _handshake(sio, login_client)
+        before = e2e.server.log_path.stat().st_size
+        await sio.emit('log', {'client_id': login_client, 'level': 'error', 'message': f'x\n{forged}\n'})
+        for _ in range(100):  # 10 MB in 100 messages, as fast as the socket takes them
+            await sio.emit('log', {'client_id': login_client, 'level': 'error', 'message': 'A' * 100_000})
+        await asyncio.sleep(1.5)
+        grown = e2e.server.log_path.stat().st_size - before
+        lines = e2e.server.log_tail(200).splitlines()
+        assert not [line for line in lines if line.startswith(forged)]  # no line of its own
+        assert [line for line in lines if 'its browser says: x\\nrefused: user 1' in line]
+        assert grown < 100_000, grown  # 30 messages of at most ~2 KB, and the refusal
+        assert [line for line in lines if f'refused: page {login_client}: its browser sent more than 30' in line]
+    finally:
+        await sio.disconnect()
