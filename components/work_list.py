@@ -24,6 +24,7 @@ from nicegui.elements.mixins.color_elements import QUASAR_COLORS, TAILWIND_COLOR
 from components.actions import attempt
 from components.badges import STATUS_COLORS, count_text
 from components.chatter_html import TOOLTIP_JS
+from components.coalesce import Coalesced
 from components.live_list import LiveRefresh
 from components.sla_badge import due_cell
 from pulse_live.events import TicketChanged
@@ -94,6 +95,9 @@ class WorkList:
         self._tips = False
         self._shown: list[tuple] | None = None  # what the rows show now (``_shown_as``), once shown
         self._on_page, self._on_refresh, self._share = on_page, on_refresh, share
+        self._reads = Coalesced(self._read)
+        self._asked_by_user = False  # what the next read is for (``refresh``)
+        self._woken_by: TicketChanged | None = None
         self.container = ui.column().classes('w-full gap-0 border border-slate-200 rounded bg-white').mark('work-list')
         with ui.row().classes('w-full items-center'):
             self.summary = ui.label('').classes('text-slate-500 text-sm').mark('work-summary')
@@ -102,6 +106,20 @@ class WorkList:
             self.next = ui.button('Next', on_click=lambda: self.turn(1)).props('flat no-caps dense')
 
     async def refresh(self, *, woken_by: TicketChanged | None = None) -> None:
+        """Read and show the list; ``woken_by``: the live change that asked (its read is shared with the other
+        pages it woke). One read at a time: calls made while one runs share one more (a burst of filter changes
+        over the socket costs two reads), which shares nothing if any of them was not a live change."""
+        if woken_by is None:
+            self._asked_by_user = True
+        else:
+            self._woken_by = woken_by
+        await self._reads()
+
+    async def _read(self) -> None:
+        woken_by = None if self._asked_by_user else self._woken_by
+        self._asked_by_user, self._woken_by = False, None
+        if self.container.is_deleted:
+            return
         page = self.page
         if self._share is not None and woken_by is not None:
             result = await shared_read((*self._share, page, id(woken_by)), lambda: self._load(page))

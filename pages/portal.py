@@ -6,6 +6,7 @@ from nicegui import ui
 from components.actions import OneAtATime
 from components.article_suggestions import ArticleSuggestions
 from components.badges import STATUS_COLORS
+from components.coalesce import Coalesced
 from components.file_picker import FilePicker
 from components.frame import frame
 from components.live_list import LiveRefresh
@@ -77,10 +78,16 @@ class RequestList:
             ui.input('Find by reference or subject', on_change=lambda e: self._set(search=e.value or '')) \
                 .props('dense outlined clearable debounce=300').classes('w-72').mark(f'{scope}-search')
         self.table = requests_table([])
+        self.reads = Coalesced(self._read)  # a burst of filter changes over the socket: two reads, not one each
         LiveRefresh(lambda _: self.refresh(), concerns=self.may_concern, alive=lambda: not self.table.is_deleted,
                     delay=0.2, name='portal-list-refresh')
 
     async def refresh(self) -> None:
+        await self.reads()
+
+    async def _read(self) -> None:
+        if self.table.is_deleted:
+            return
         rows = await portal_queries.requests(self.user, scope=self.scope, state=self.state, search=self.search)
         if self.table.is_deleted:
             return
