@@ -1,9 +1,9 @@
 """Safe markdown, one renderer for the chatter on screen and for mail: markdown-it (CommonMark, tables,
 strikethrough) with raw HTML disabled, so HTML in a message is shown as text and never executed; markdown-it's
 link check drops ``javascript:``/``vbscript:``/``data:`` links. An image from another site (a tracking pixel in a
-mail) is shown as a link to it, never loaded; images of this site (``/attachments/1``) and inline pictures stay
-images. ``to_text`` gives the clean plain text of the same markdown (no ``**``, links as "text (address)", lists
-kept) for mail's plain part and one-line summaries.
+mail) or any address that is not a file of ours is shown as a link to it, never loaded; files of this site
+(``/attachments/1``, ``/help/files/3``) and inline pictures stay images. ``to_text`` gives the clean plain text of
+the same markdown (no ``**``, links as "text (address)", lists kept) for mail's plain part and one-line summaries.
 
 No NiceGUI here: ``components/markdown.py`` wraps ``to_html`` in a ``ui.html`` element.
 """
@@ -41,7 +41,6 @@ def _text(_renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: O
     return content
 
 
-_SCHEME = re.compile(r'^[a-z][a-z0-9+.-]*:')
 _IGNORED_IN_URLS = re.compile(r'[\x00-\x20\x7f]')  # browsers drop tabs and line breaks inside an address
 
 
@@ -58,20 +57,28 @@ def _own_origin() -> tuple[str, str] | None:
         return None
 
 
-def is_same_origin(src: str) -> bool:
-    """Whether an image address loads from this site: relative (``/attachments/1``), an inline picture
-    (``data:image/…``, which markdown-it lets through) or absolute to our own address (``base_url``). Anything
-    else (``https://tracker.example/x.png``, ``//tracker.example``, ``/\\tracker.example``) is another site."""
+# The files of this site a message or an article shows as pictures: an attachment and a help-centre file, by id, as
+# the composer and the article editor write them. Any other address of this site is a link, never fetched by the
+# reader's browser on its own: 550 images of ``/tickets/PL-…?n`` in one customer message made every agent who opened
+# the ticket build 550 ticket pages on the server (17 s of CPU, +300 MB).
+_OWN_FILE = re.compile(r'/(?:attachments|help/files)/[0-9]{1,12}')
+
+
+def loads_as_image(src: str) -> bool:
+    """Whether an image address is shown as a picture: an inline picture (``data:image/…``, which markdown-it lets
+    through) or a file of this site (``/attachments/1``, ``/help/files/3``, relative or absolute to our own address,
+    ``base_url``), without a query. Anything else — another site (``https://tracker.example/x.png``,
+    ``//tracker.example``, ``/\\tracker.example``) or another address of ours (a page) — becomes a link."""
     url = _IGNORED_IN_URLS.sub('', src).replace('\\', '/')
     lower = url.lower()
     if lower.startswith('data:image/'):
         return True
-    if not lower.startswith('//') and not _SCHEME.match(lower):
-        return True
-    if lower.startswith('//'):
-        return False
-    own = _own_origin()
-    return own is not None and own[1] != '' and _origin(url) == own
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc or lower.startswith('//'):
+        own = _own_origin()
+        if own is None or own[1] == '' or _origin(url) != own:
+            return False
+    return not parts.query and _OWN_FILE.fullmatch(parts.path) is not None
 
 
 _LINK_DEPTH = 'pulse_link_depth'
@@ -91,11 +98,12 @@ def _mark_link_depths(tokens: Sequence[Token]) -> None:
 
 
 def _image(renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: Any) -> str:
-    """An image of this site as an image; one from elsewhere as a plain link to it, never fetched by the reader's
-    browser (a tracking pixel tells the sender who read the message, when and from where)."""
+    """A file of this site as an image; any other address as a plain link to it, never fetched by the reader's
+    browser (a tracking pixel tells the sender who read the message, when and from where; a page of ours costs a
+    page build per image)."""
     token = tokens[idx]
     src = str(token.attrGet('src') or '')
-    if is_same_origin(src):
+    if loads_as_image(src):
         return renderer.image(tokens, idx, options, env)
     label = escapeHtml(renderer.renderInlineAsText(token.children or [], options, env) or src)
     if _LINK_DEPTH not in token.meta:

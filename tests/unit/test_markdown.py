@@ -23,11 +23,12 @@ def _parse(html: str) -> _Tags:
 
 
 def test_mentions_inside_link_and_image_attributes_stay_untouched() -> None:
-    html = to_html('Ask @ben: [profile](https://example.com/@ben) ![@ben at work](/files/@ben.png)',
-                   ['ben'])
+    html = to_html('Ask @ben: [profile](https://example.com/@ben) ![@ben at work](/attachments/7) '
+                   '![@ben](/files/@ben.png)', ['ben'])  # the last is not a file of ours: a link
     tags = _parse(html)
     assert ('href', 'https://example.com/@ben') in tags.attrs
-    assert ('src', '/files/@ben.png') in tags.attrs
+    assert ('src', '/attachments/7') in tags.attrs
+    assert ('href', '/files/@ben.png') in tags.attrs
     assert ('alt', '@ben at work') in tags.attrs
     assert not any('<span' in value or 'mention' in value for name, value in tags.attrs if name != 'class')
     assert tags.mentions == 1  # the one in the text
