@@ -186,10 +186,57 @@ def _text_of(part: EmailMessage) -> str:
     return content if isinstance(content, str) else content.decode('utf-8', 'replace')
 
 
+# Bounds on what a mail's text costs before anything reads it (a stranger sends it; each was an attack):
+# - a header's raw value: Python's header parser (``policy.default``) needs memory growing with the square of the
+#   number of encoded words — a Subject of 8,000 ``=?utf-8?b?…?=`` words (584 KB) took the server from 266 MB to
+#   2.5 GB; 16,000 characters (~220 encoded words) stay under a few MB;
+# - nesting of quotes and lists in an HTML body: html2text writes the prefix of every level on every line — 25,000
+#   nested ``<blockquote>`` (325 KB) became 625 M characters (2.5 GB, 7 s); deeper levels than MAX_HTML_NESTING are
+#   flattened (their text is kept);
+# - the body's text: at most MAX_BODY_CHARS (a ticket keeps DESCRIPTION_LIMIT; the whole mail is kept as a file).
+MAX_HEADER_CHARS = 16_000
+MAX_HTML_NESTING = 20
+MAX_BODY_CHARS = 200_000
+_NESTING_TAG = re.compile(r'<(/?)\s*(blockquote|ul|ol|dl)\b[^>]*>', re.IGNORECASE)
+
+
+def bound_headers(message: EmailMessage) -> int:
+    """Cut every header value of the mail and of its parts longer than MAX_HEADER_CHARS (at a space, so the encoded
+    words kept stay whole), before any is parsed; the number cut."""
+    cut = 0
+    for part in message.walk():
+        headers = getattr(part, '_headers', None)  # the raw values, parsed only when read (email.message)
+        if not isinstance(headers, list):
+            continue
+        for i, (name, value) in enumerate(headers):
+            if isinstance(value, str) and len(value) > MAX_HEADER_CHARS:
+                kept = value[:MAX_HEADER_CHARS]
+                space = kept.rfind(' ')
+                headers[i] = (name, kept[:space] if space > MAX_HEADER_CHARS // 2 else kept)
+                cut += 1
+    return cut
+
+
+def flatten_deep_nesting(html: str, limit: int = MAX_HTML_NESTING) -> str:
+    """``html`` with quote and list tags nested deeper than ``limit`` removed (their text stays): one linear pass."""
+    depth: dict[str, int] = {}
+
+    def keep_or_drop(m: re.Match) -> str:
+        tag = m.group(2).lower()
+        level = depth.get(tag, 0)
+        if m.group(1):  # a closing tag
+            depth[tag] = max(0, level - 1)
+            return m.group(0) if level <= limit else ''
+        depth[tag] = level + 1
+        return m.group(0) if level < limit else ''
+    return _NESTING_TAG.sub(keep_or_drop, html)
+
+
 def parse_mail(raw: bytes, *, own_address: str = '') -> ParsedMail:
     """Parse a raw mail (pure: call it in a thread)."""
     message = BytesParser(policy=policy.default).parsebytes(raw)
     assert isinstance(message, EmailMessage)
+    headers_cut = bound_headers(message)
     message_id_match = MSGID_RE.search(_header(message, 'Message-ID'))
     message_id = message_id_match.group(0) if message_id_match else ''
     name, sender = parseaddr(_header(message, 'From'))
@@ -202,9 +249,14 @@ def parse_mail(raw: bytes, *, own_address: str = '') -> ParsedMail:
     if body_part is not None:
         text = _text_of(body_part)  # type: ignore[arg-type]
         if body_part.get_content_subtype() == 'html':
-            text = html_to_text(text)
+            text = html_to_text(flatten_deep_nesting(text))
             notes.append('converted from HTML')
         full = text.replace('\r\n', '\n').strip()
+        if len(full) > MAX_BODY_CHARS:
+            full = full[:MAX_BODY_CHARS].rstrip()
+            notes.append(f'text cut at {MAX_BODY_CHARS:,} characters')
+    if headers_cut:
+        notes.append(f'{headers_cut} over-long header(s) cut at {MAX_HEADER_CHARS:,} characters')
     # at once when that is cheap; else ``prepare`` trims it in the worker process (pulse_live/mail_trim.py: the
     # trimmer's regular expressions take time growing with the square of a hostile line and hold the interpreter)
     trimmed = mail_trim.trim_inline(full) if full else ''
