@@ -237,6 +237,8 @@ async def _shutdown() -> None:
     await mail.stop()
     from . import escalation_worker, mail_trim
     await mail_trim.shutdown()  # the trimmer's worker process, if one was started
+    from . import markdown
+    markdown.shutdown()  # the markdown render worker, if one was started
     from .notify import webhooks
     await escalation_worker.stop()
     await webhooks.stop()

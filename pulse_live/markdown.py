@@ -9,8 +9,13 @@ No NiceGUI here: ``components/markdown.py`` wraps ``to_html`` in a ``ui.html`` e
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import re
-from collections.abc import Sequence
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +25,7 @@ from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 from markdown_it.utils import OptionsDict
 
+log = logging.getLogger(__name__)
 _md = MarkdownIt('commonmark', {'html': False, 'linkify': False, 'breaks': True}).enable(['table', 'strikethrough'])
 MENTION = re.compile(r'(?<![\w@/])@([A-Za-z0-9][A-Za-z0-9_.-]{0,59})')
 
@@ -120,9 +126,108 @@ _md.add_render_rule('text', _text)
 _md.add_render_rule('image', _image)
 
 
+def render(text: str, mentions: list[str] | tuple[str, ...] | None = None) -> str:
+    """The HTML of a message, rendered here and now (pure; may take a while for a long hostile text)."""
+    return _md.render(text or '', {'mentions': {m.lower() for m in mentions or []}})
+
+
+# --- long texts are rendered off the event loop ---------------------------------------------------------------------
+# markdown-it is pure Python: 1–13 µs per character (a message of 20,000 "![" 260 ms), all of it holding the
+# interpreter. A page that opened a ticket with 30 such customer messages stopped every page of the process for 5.5 s.
+# So a text longer than INLINE_CHARS (≤ ~13 ms however it looks) is rendered ahead by ``prepare`` in a worker process
+# (one, started on first need), RENDER_TIMEOUT_S each; one that runs over is shown as plain text (escaped, its lines
+# kept) and the worker is replaced. ``to_html`` answers prepared texts from a bounded cache; a long text nobody
+# prepared is rendered where it is asked for (mail composing runs in a thread; the knowledge base renders long
+# articles in a thread).
+INLINE_CHARS = 1000
+RENDER_TIMEOUT_S = 2.0
+PREPARED_KEPT = 512
+_prepared: OrderedDict[tuple[str, tuple[str, ...]], str] = OrderedDict()
+WORKER_START_S = 60.0
+_pool: dict[str, Any] = {'executor': None, 'warm': False}
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+stats = {'inline': 0, 'worker': 0, 'plain': 0}  # for tests and benchmarks
+
+
+def _key(text: str, mentions: list[str] | tuple[str, ...] | None) -> tuple[str, tuple[str, ...]]:
+    return text or '', tuple(mentions or ())
+
+
 def to_html(text: str, mentions: list[str] | None = None) -> str:
     """The HTML of a message; stored mentions (handles, ``Team``) are highlighted in its text."""
-    return _md.render(text or '', {'mentions': {m.lower() for m in mentions or []}})
+    if len(text or '') > INLINE_CHARS:
+        known = _prepared.get(_key(text, mentions))
+        if known is not None:
+            _prepared.move_to_end(_key(text, mentions))
+            return known
+    stats['inline'] += 1
+    return render(text, mentions)
+
+
+def plain_html(text: str) -> str:
+    """A text shown as it was typed, nothing interpreted: paragraphs, line breaks kept, everything escaped."""
+    paragraphs = [p for p in re.split(r'\n\s*\n', (text or '').strip()) if p.strip()]
+    return ''.join(f'<p>{escapeHtml(p).replace(chr(10), "<br>")}</p>\n' for p in paragraphs)
+
+
+def _executor():
+    if _pool['executor'] is None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        # spawn: a fresh interpreter importing only this module (a fork of the server would copy its threads' locks)
+        _pool['executor'] = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context('spawn'))
+    return _pool['executor']
+
+
+def _discard_executor() -> None:
+    executor, _pool['executor'], _pool['warm'] = _pool['executor'], None, False
+    if executor is None:
+        return
+    for process in list(getattr(executor, '_processes', {}).values()):  # a render that runs over: stop it
+        with contextlib.suppress(Exception):
+            process.kill()
+    executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def prepare(texts: Iterable[tuple[str, list[str] | tuple[str, ...] | None]]) -> None:
+    """Render the long ones of ``texts`` ((text, mentions) pairs) off the event loop, one at a time, so ``to_html``
+    answers them at once."""
+    wanted = []
+    for text, mentions in texts:
+        key = _key(text, mentions)
+        if len(key[0]) > INLINE_CHARS and key not in _prepared and key not in wanted:
+            wanted.append(key)
+    if not wanted:
+        return
+    loop = asyncio.get_running_loop()
+    lock = _locks.get(loop)
+    if lock is None:
+        lock = _locks[loop] = asyncio.Lock()
+    async with lock:  # one render at a time, so each one's time limit is its own
+        for key in wanted:
+            if key in _prepared:
+                continue  # rendered meanwhile for another page
+            try:
+                executor = _executor()
+                if not _pool['warm']:  # a new worker imports markdown-it first: not counted against a text
+                    await asyncio.wait_for(loop.run_in_executor(executor, render, ''), WORKER_START_S)
+                    _pool['warm'] = True
+                html = await asyncio.wait_for(loop.run_in_executor(executor, render, *key), RENDER_TIMEOUT_S)
+                stats['worker'] += 1
+            except Exception:  # noqa: BLE001 — over time, or the worker died: the text as typed, never lost
+                log.warning('a message of %d characters took over %.1f s to render: shown as plain text',
+                            len(key[0]), RENDER_TIMEOUT_S)
+                _discard_executor()
+                html = plain_html(key[0])
+                stats['plain'] += 1
+            _prepared[key] = html
+            if len(_prepared) > PREPARED_KEPT:
+                _prepared.popitem(last=False)
+
+
+def shutdown() -> None:
+    """Stop the render worker (app shutdown)."""
+    _discard_executor()
 
 
 def _inline(children) -> str:

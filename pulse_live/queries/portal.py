@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import aliased
 
-from .. import auth, db
+from .. import auth, db, markdown
 from ..models import Service, Status, Ticket, TicketType, User
 from .like import contains
 from .tickets import AttachmentView, EventView, find_ticket_id, ticket_attachments, ticket_events, ticket_view  # noqa: F401
@@ -120,11 +120,13 @@ async def request_view(viewer: User, ticket_id: int, *, with_events: bool = True
     if view is None:
         return None
     t = view.ticket
+    resolution_text = t.resolution_text if t.status in (Status.RESOLVED, Status.CLOSED) else ''
+    await markdown.prepare([(t.description or '', None), (resolution_text or '', None)])  # shown as markdown
     return RequestView(
         id=t.id, reference=t.reference, title=t.title, description=t.description, status=t.status, type=view.type,
         service=view.service, requester=view.customer, organisation=view.organisation, created_at=t.created_at,
         updated_at=t.updated_at, resolved_at=t.resolved_at, resolution_code=view.resolution_code,
-        resolution_text=t.resolution_text if t.status in (Status.RESOLVED, Status.CLOSED) else '',
+        resolution_text=resolution_text,
         reopen_until=auth.reopen_deadline(t) if t.status == Status.RESOLVED else None,
         can_reopen=t.status == Status.RESOLVED and auth.customer_may_reopen(t), version=t.version,
         events=view.events, has_older=view.has_older,

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import aliased
 
-from .. import auth, db, visibility
+from .. import auth, db, markdown, visibility
 from ..models import (
     Attachment,
     EventMention,
@@ -199,7 +199,17 @@ async def ticket_events(viewer: User, ticket_id: int, *, after: int | None = Non
     async with db.quick() as s:
         if not await auth.may_read_ticket(s, viewer, ticket_id, 'read the conversation of ticket'):
             return [], False
-        return await _events(s, viewer, ticket_id, after=after, before=before, limit=limit)
+        events, has_older = await _events(s, viewer, ticket_id, after=after, before=before, limit=limit)
+    await prepare_markdown(events)
+    return events, has_older
+
+
+async def prepare_markdown(events: list[EventView]) -> None:
+    """The long texts the entries show (message bodies, call notes) rendered ahead, off the event loop
+    (``markdown.prepare``): the pages build the entries at once from what was read."""
+    await markdown.prepare([(e.body, e.mentions) for e in events if e.kind == 'message' and e.body]
+                           + [(str(e.data['note']), None) for e in events
+                              if e.kind == 'call' and isinstance(e.data, dict) and e.data.get('note')])
 
 
 async def _events(s, viewer: User, ticket_id: int, *, after: int | None, before: int | None,
@@ -307,6 +317,7 @@ async def ticket_view(viewer: User, ticket_id: int, *, event_limit: int = 100,
         events, has_older = await _events(s, viewer, ticket_id, after=None, before=None, limit=event_limit) \
             if with_events else ([], False)
         attachments = await _attachments(s, viewer, ticket_id)
+    await prepare_markdown(events)
     return TicketView(ticket=ticket, priority=priority_name or '',
                       priority_color=priority_color or 'grey',
                       customer=customer_name or '', customer_email=customer_email or '',
