@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import weakref
@@ -311,7 +312,10 @@ def to_text(text: str) -> str:
     return result.strip('\n')
 
 
+@functools.lru_cache(maxsize=256)
 def one_line(text: str, limit: int = 300) -> str:
-    """The plain text of markdown on one line (for a bell entry or a summary), at most ``limit`` characters."""
-    flat = ' '.join(to_text(text).split())
+    """The plain text of markdown on one line (for a bell entry or a summary), at most ``limit`` characters. Only
+    the text's start is read (parsing is up to 13 µs a character, and a change's summary is made for each of its
+    recipients, on the event loop); the answer is kept for the next recipient."""
+    flat = ' '.join(to_text(text[:max(4 * limit, 1000)]).split())
     return flat if len(flat) <= limit else flat[:limit - 1].rstrip() + '…'
