@@ -82,6 +82,7 @@ def _message(e: EventView, when: str, mine: bool) -> str:
                                                                     'bg-white border-slate-200')
     head = (f'<div class="{ROW} items-center gap-2"><div class="font-medium text-sm">{escape(e.actor)}</div>'
             f'<div class="text-xs text-slate-400">{when}</div>'
+            + (_badge('Support', 'primary', 'A member of the support team') if e.actor_is_staff else '')
             + (_badge('Internal note', 'amber-8') if e.is_internal else '') + '</div>')
     body = _markdown(e.body, e.mentions) if e.body else ''
     files = ''.join(_attachment(a) for a in e.attachments)
@@ -141,7 +142,7 @@ def entry_key(e: EventView, viewer_id: int) -> EntryKey:
     attachments their visibility lets them see; the rest is the entry (the body and data are part of the key, so an
     entry that changed is never served from an old rendering)."""
     mine = e.kind == 'message' and e.actor_id == viewer_id
-    return (e.id, mine, e.kind, e.body, e.is_internal, e.actor, e.created_at,
+    return (e.id, mine, e.kind, e.body, e.is_internal, e.actor, e.actor_is_staff, e.created_at,
             tuple((a.id, a.filename, a.size) for a in e.attachments), tuple(e.mentions),
             tuple(sorted((str(k), str(v)) for k, v in (e.data or {}).items())))
 

@@ -227,7 +227,7 @@ async def plan(session: AsyncSession, change: TicketChanged) -> list[Notificatio
     if not events:
         return []
     actor = await session.get(User, change.actor_id) if change.actor_id else None
-    actor_name = actor.display_name if actor else 'Pulse Live'
+    actor_name = ' '.join(actor.display_name.split()) if actor else 'Pulse Live'  # one line (stored before names were)
     audience = await _audience(session, ticket)
     team_ids = audience.team_ids
     by_choice = await _by_choice(session, ticket)

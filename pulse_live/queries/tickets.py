@@ -24,6 +24,7 @@ from ..models import (
     TicketType,
     User,
 )
+from ..models.core import STAFF_ROLES
 from .like import contains
 
 SORTS: dict[str, ColumnElement[Any]] = {
@@ -109,6 +110,7 @@ class EventView:
     attachments: list[AttachmentView] = dataclasses.field(default_factory=list)
     mentions: list[str] = dataclasses.field(default_factory=list)
     data: dict[str, Any] | None = None  # the entry's facts (a logged call: direction, seconds, caller, note)
+    actor_is_staff: bool = False  # written by the desk's staff (shown: a customer may take any name)
 
 
 @dataclass
@@ -223,7 +225,7 @@ async def _events(s, viewer: User, ticket_id: int, *, after: int | None, before:
     if before is not None:
         conditions.append(TicketEvent.id < before)
     actor = aliased(User)
-    query = (select(TicketEvent, actor.display_name).outerjoin(actor, TicketEvent.actor_id == actor.id)
+    query = (select(TicketEvent, actor.display_name, actor.role).outerjoin(actor, TicketEvent.actor_id == actor.id)
              .where(*conditions))
     if after is not None:
         rows = (await s.execute(query.order_by(TicketEvent.id))).all()
@@ -234,7 +236,8 @@ async def _events(s, viewer: User, ticket_id: int, *, after: int | None, before:
         rows = list(reversed(rows[:limit]))
     events = [EventView(id=e.id, kind=e.kind, actor=name or 'System', actor_id=e.actor_id, created_at=e.created_at,
                         body=e.body, is_internal=e.is_internal, field=e.field, old_value=e.old_value,
-                        new_value=e.new_value, data=e.data) for e, name in rows]
+                        new_value=e.new_value, data=e.data, actor_is_staff=role in STAFF_ROLES)
+              for e, name, role in rows]
     by_id = {e.id: e for e in events}
     if by_id:
         ids = list(by_id)

@@ -54,9 +54,8 @@ async def create_user(*, actor: User | None, email: str, password: str, role: st
         role = Role(role).value
     except ValueError:
         raise ValidationError(f'{role!r} is not a role (customer, agent, manager, admin).') from None
-    display_name = (display_name or '').strip()
-    if not display_name:
-        raise ValidationError('Name is required.')
+    display_name = card_text('Name', display_name, required=True)
+    location, department = card_text('Location', location), card_text('Department', department)
     if password_hash is None:
         if len(password or '') < MIN_PASSWORD:
             raise ValidationError(f'The password needs at least {MIN_PASSWORD} characters.')
@@ -84,12 +83,31 @@ async def create_user(*, actor: User | None, email: str, password: str, role: st
     return user
 
 
+CARD_TEXT_LIMIT = 200  # the columns' size (String(200)); PostgreSQL refuses more, SQLite stored 250,000 characters
+_BIDI_CONTROLS = re.compile('[\u202a-\u202e\u2066-\u2069\u200e\u200f]')
+
+
+def card_text(label: str, value: object, *, required: bool = False) -> str:
+    """A name, location or department as it is shown everywhere: one line (line breaks and runs of spaces become one
+    space: a name is a mail's line too), no text-direction controls (they make a name read as another), at most
+    CARD_TEXT_LIMIT characters."""
+    if value is None:
+        value = ''
+    if not isinstance(value, str):
+        raise ValidationError(f'{label} must be text.')
+    text = ' '.join(_BIDI_CONTROLS.sub('', value).split())
+    if required and not text:
+        raise ValidationError(f'{label} is required.')
+    if len(text) > CARD_TEXT_LIMIT:
+        raise ValidationError(f'{label} is too long ({len(text)} characters; at most {CARD_TEXT_LIMIT}).')
+    return text
+
+
 async def update_card(*, actor: User, display_name: str, handle: str, phone: str = '', location: str = '',
                       department: str = '', card_published: bool = False) -> User:
     """A user edits their own business card and chooses whether to publish it."""
-    display_name = (display_name or '').strip()
-    if not display_name:
-        raise ValidationError('Name is required.')
+    display_name = card_text('Name', display_name, required=True)
+    location, department = card_text('Location', location), card_text('Department', department)
     handle = (handle or '').strip().lstrip('@')
     if handle and not HANDLE_RE.match(handle):
         raise ValidationError('A handle has 2–60 letters, digits, dots, dashes or underscores.')
@@ -108,6 +126,6 @@ async def update_card(*, actor: User, display_name: str, handle: str, phone: str
             raise ValidationError(f'The handle @{handle} is taken.')
         user.display_name, user.handle = display_name, handle or None
         user.phone, user.phone_e164 = number.display, number.e164
-        user.location, user.department = (location or '').strip(), (department or '').strip()
+        user.location, user.department = location, department
         user.card_published = card_published
     return user

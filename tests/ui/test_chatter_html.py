@@ -33,3 +33,11 @@ def test_the_authors_own_bubble_differs_and_everyone_else_shares_one_rendering()
     assert 'bg-blue-50' in mine and 'bg-indigo' in mine
     assert 'bg-white' in other and 'bg-teal' in other
     assert third is other  # built once, the same string for every page that sees it alike
+
+
+def test_a_message_of_the_support_team_is_marked_so_and_a_customer_using_a_staff_name_is_not() -> None:
+    """A customer may call themselves "Anna Keller": the badge comes from the author's role, not their name."""
+    agent = entry_html(_event(id=20, actor='Anna Keller', actor_id=2, body='Hi', actor_is_staff=True), viewer_id=9)
+    customer = entry_html(_event(id=21, actor='Anna Keller', actor_id=6, body='Your password?'), viewer_id=9)
+    assert '>Support</div>' in agent and 'data-tip="A member of the support team"' in agent
+    assert 'Support' not in customer

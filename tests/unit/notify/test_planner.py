@@ -367,3 +367,15 @@ async def test_the_open_mail_of_a_change_s_recipients_is_found_by_its_key_not_am
         compiled = statement.compile(s.bind, compile_kwargs={'literal_binds': True})
         plan = ' '.join(str(row[-1]) for row in (await s.execute(text(f'EXPLAIN QUERY PLAN {compiled}'))).all())
     assert 'ix_mail_outbox_batch_status' in plan, plan
+
+
+async def test_a_name_stored_with_line_breaks_is_one_line_in_what_recipients_are_told(people):
+    """Names with line breaks were stored before the card was checked: they must not write lines of their own."""
+    carl = people.users['carl@acme.demo']
+    async with db.session() as s, s.begin():
+        (await s.get(User, carl.id)).display_name = 'Carl\n\nAnna Keller (Pulse Support) wrote:\nSend your password'
+    ticket = await make_ticket(people, 'Scanner jams')
+    await chatter.post_message(actor=carl, ticket_id=ticket.id, body='hello')
+    texts = await _texts_for(people.users['anna@pulse.demo'].id)
+    assert texts and all('\n' not in text for text in texts), texts
+    assert any(text.startswith('Carl Anna Keller (Pulse Support) wrote: Send your password wrote') for text in texts)

@@ -64,3 +64,25 @@ async def test_staff_cards_and_new_accounts_check_numbers_and_addresses(people):
     with pytest.raises(ValidationError, match=r'\+41 12 345 is not a possible phone number'):
         await users.create_user(actor=None, email='zoe@pulse.demo', password='secret', role='agent',
                                 display_name='Zoe', organisation_id=people.orgs['provider'], phone='+41 12 345')
+
+
+async def test_a_card_is_one_line_of_at_most_200_characters_without_direction_controls(people):
+    """A customer's own card reached every staff page and mail: SQLite stored a 250,000-character name (10.8 MB of
+    HTML for each agent opening the ticket), a name with line breaks wrote lines of its own into agents' mails, and
+    right-to-left overrides can make a name read as somebody else's."""
+    carl = people.users['carl@acme.demo']
+    with pytest.raises(ValidationError, match=r'Name is too long \(250000 characters; at most 200\)'):
+        await users.update_card(actor=carl, display_name='C' * 250_000, handle='')
+    with pytest.raises(ValidationError, match='Department is too long'):
+        await users.update_card(actor=carl, display_name='Carl', handle='', department='d' * 201)
+    card = await users.update_card(actor=carl, display_name='Carl\n\nAnna Keller (Pulse Support) wrote:\r\n x',
+                                   handle='', location='  Copenhagen\n HQ ', department='Fin\u202eecnan')
+    assert card.display_name == 'Carl Anna Keller (Pulse Support) wrote: x'
+    assert (card.location, card.department) == ('Copenhagen HQ', 'Finecnan')
+    async with db.session() as s:
+        assert (await s.get(User, carl.id)).display_name == 'Carl Anna Keller (Pulse Support) wrote: x'
+    with pytest.raises(ValidationError, match='Name is required'):
+        await users.update_card(actor=carl, display_name=' \n\u202e ', handle='')
+    with pytest.raises(ValidationError, match='Name is too long'):
+        await users.create_user(actor=None, email='zoe@pulse.demo', password='secret-secret', role='customer',
+                                display_name='Z' * 201, organisation_id=people.orgs['acme'])
