@@ -82,6 +82,9 @@ class ArticleVersion(Base):
     body: Mapped[str] = mapped_column(Text, default='')
     author_id: Mapped[int | None] = mapped_column(ForeignKey('users.id', ondelete='SET NULL'))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # lines added and removed against the version before, counted when saved (None: saved before they were counted)
+    lines_added: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    lines_removed: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ArticleTicketLink(Base):

@@ -39,6 +39,7 @@ from ..models import (
     User,
     utcnow,
 )
+from ..queries.kb import version_counts
 from . import audit
 
 MAX_TITLE = 300
@@ -148,8 +149,9 @@ async def create_article(*, actor: User, fields: ArticleFields, from_ticket_id: 
                           helpful_yes=0, helpful_no=0, deflections=0)
         s.add(article)
         await s.flush()
+        added, removed = version_counts(None, (values['title'], values['body']))
         s.add(ArticleVersion(article_id=article.id, version=1, title=values['title'], body=values['body'],
-                             author_id=actor.id, created_at=now))
+                             author_id=actor.id, created_at=now, lines_added=added, lines_removed=removed))
         if from_ticket_id is not None:
             s.add(ArticleTicketLink(article_id=article.id, ticket_id=from_ticket_id, created_by_id=actor.id,
                                     created_at=now))
@@ -184,8 +186,11 @@ async def save_article(*, actor: User, article_id: int, expected_version: int, f
             raise _stale(current)
         new_version = expected_version + 1
         if 'title' in changed or 'body' in changed:
+            # counted now, once (bounded: ``_line_opcodes``), so the history never reads the texts again
+            added, removed = version_counts((current.title, current.body), (values['title'], values['body']))
             s.add(ArticleVersion(article_id=article_id, version=new_version, title=values['title'],
-                                 body=values['body'], author_id=actor.id, created_at=now))
+                                 body=values['body'], author_id=actor.id, created_at=now, lines_added=added,
+                                 lines_removed=removed))
         await s.refresh(current)
     return current
 
