@@ -235,6 +235,8 @@ async def _shutdown() -> None:
     from .intake import mail
     from .notify import missed, sender
     await mail.stop()
+    from .services import accounts
+    await accounts.settle_link_mails()  # a password link asked for just now is written before the process ends
     from . import escalation_worker, mail_trim
     await mail_trim.shutdown()  # the trimmer's worker process, if one was started
     from . import markdown

@@ -75,6 +75,8 @@ async def make_due() -> None:
 
 async def drain() -> None:
     """Send every pending mail now (past the batch window), retries included, until nothing is due."""
+    from pulse_live.services import accounts
+    await accounts.settle_link_mails()  # a password link mail is written after the form's answer
     await make_due()
     while await sender.send_due():
         await make_due()

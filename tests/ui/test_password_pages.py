@@ -9,6 +9,7 @@ from tests.ui.conftest import login
 
 
 async def _link_token(to: str) -> str:
+    await accounts.settle_link_mails()  # written after the form's answer
     async with db.session() as s:
         row = (await s.execute(select(MailOutbox).where(MailOutbox.to_addr == to, MailOutbox.kind == 'account')
                                .order_by(MailOutbox.id.desc()))).scalars().first()

@@ -614,3 +614,53 @@ async def test_the_groups_a_process_remembers_are_bounded_and_one_forgotten_stil
     groups = await _groups(source.id)
     assert len(groups) == 25 and len({g.ticket_id for g in groups}) == 25
     assert groups[0].count == 2 and all(g.count == 1 for g in groups[1:])
+
+
+def _store_body(event: dict) -> bytes:
+    return json.dumps(event).encode()
+
+
+def test_a_list_where_text_belongs_is_shown_by_its_start_and_the_default_grouping_is_made_once(monkeypatch):
+    """A 4 KB gzip report (a fingerprint naming {{ default }} 30 times, five exception types each a list of 400,000
+    zeros) held the event loop 3 s: the whole list was encoded to keep 200 characters, 150 times."""
+    event = {'fingerprint': ['{{ default }}'] * 30,
+             'exception': {'values': [{'type': [0] * 400_000, 'value': 'boom'} for _ in range(5)]}}
+    made = []
+    real = ingest.default_grouping
+    monkeypatch.setattr(ingest, 'default_grouping', lambda e: (made.append(1), real(e))[1])
+    encoded: list[int] = []
+    real_dumps = ingest.json.dumps
+    monkeypatch.setattr(ingest.json, 'dumps', lambda v, *a, **k: (encoded.append(1), real_dumps(v, *a, **k))[1])
+    parts = ingest.grouping(event)
+    assert made == [1] and len(parts) == 1 + 30 * 5
+    assert parts[1] == ('[' + ', '.join(['0'] * 100))[:200]  # the start of the list, as its JSON begins
+    assert sum(encoded) < 2_000  # item by item, never the whole list
+    error = ingest.error_event(event, parts=parts)
+    assert error.title.startswith('[0, 0, 0') and len(error.title) <= 2_000 + 2
+
+
+async def test_parallel_large_reports_are_parsed_one_at_a_time_and_not_kept(people):
+    """Ten reports of 5.7 KB each inflating to 3.9 MB, sent at once, held ~1 GB while they waited in turn; each
+    parsed report was also kept by the grouper until the next write of counts."""
+    import tracemalloc
+    source, _info = await _source(people, rate=100_000)
+    bodies = [gzip.compress(_store_body({'message': f'big {n}', 'extra': [{'a': 1}] * 380_000}))
+              for n in range(10)]
+    for body in bodies:
+        assert len(body) < 10_000
+
+    async def post(body: bytes):
+        return await _post_raw(f'/api/{source.id}/store/', body,
+                               [(b'x-sentry-auth', f'Sentry sentry_key={source.public_key}'.encode()),
+                                (b'content-encoding', b'gzip')])
+    tracemalloc.start()
+    try:
+        answers = await asyncio.gather(*(post(b) for b in bodies))
+        peak = tracemalloc.get_traced_memory()[1] / 1e6
+        await error_reports.grouper.flush()
+        kept = tracemalloc.get_traced_memory()[0] / 1e6
+    finally:
+        tracemalloc.stop()
+    assert [status for status, _, _ in answers] == [200] * 10
+    assert peak < 250, peak  # one parsed report at a time (~80 MB each), not ten
+    assert kept < 50, kept

@@ -1,4 +1,5 @@
 """Password links: "forgot my password" and staff inviting a customer, through the real outbox and SMTP server."""
+import asyncio
 import re
 
 import pytest
@@ -155,3 +156,20 @@ async def test_a_password_reset_ends_the_account_s_api_tokens(people, smtp):  # 
         await api_tokens.authenticate(made.secret)
     fresh = await api_tokens.create_token(actor=carl, name='after the reset', scope='read', expires_in_days=30)
     assert (await api_tokens.authenticate(fresh.secret))[0].id == carl.id
+
+
+async def test_the_answer_for_a_known_address_does_not_wait_for_its_mail(people, monkeypatch, smtp):  # noqa: F811
+    """The answer returned after writing the mail for a known address only: ~1.4 ms more, which told a stranger
+    timing 50 asks which addresses have accounts. Both answers now come after the same look-up."""
+    release = asyncio.Event()
+    real = accounts._queue_link_mail
+
+    async def held(user, *, welcome):
+        await release.wait()
+        return await real(user, welcome=welcome)
+    monkeypatch.setattr(accounts, '_queue_link_mail', held)
+    await asyncio.wait_for(accounts.request_password_reset('carl@acme.demo'), 5)  # answered while the mail waits
+    assert await _outbox_count() == 0
+    release.set()
+    await drain()
+    assert [m['To'] for m in smtp.messages] == ['carl@acme.demo']
