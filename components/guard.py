@@ -325,9 +325,44 @@ def bound_client(sid: str, msg: Any, kind: str) -> Client | None:
     return client
 
 
+# Events one person (a page without a sign-in: that page) may send a second, over all their pages in this process,
+# refilled continuously up to a burst. A person at a keyboard sends a few a second (a keystroke, a click, a choice);
+# scripted, one socket sent 1,000 priority changes in a burst (5.7 s of server CPU). Beyond the budget events are
+# dropped — the page is the sender's own, nobody else's state depends on it — and said once a minute in the log.
+EVENTS_PER_SECOND = 60.0
+EVENT_BURST = 600.0
+_event_budgets: dict[tuple[str, object], list[float]] = {}  # key → [tokens, last refill, dropped, last said]
+
+
+def event_allowed(client: Client, now: float) -> bool:
+    """Whether the person behind this page may send one more event now (and count it)."""
+    uid = user_id_of(client)
+    key: tuple[str, object] = ('user', uid) if uid is not None else ('page', client.id)
+    budget = _event_budgets.get(key)
+    if budget is None:
+        if len(_event_budgets) >= 10_000:  # forget the budgets that refilled (idle people, closed pages)
+            for k, b in list(_event_budgets.items()):
+                if b[0] + (now - b[1]) * EVENTS_PER_SECOND >= EVENT_BURST:
+                    del _event_budgets[k]
+        budget = _event_budgets[key] = [EVENT_BURST, now, 0, -math.inf]
+    budget[0] = min(EVENT_BURST, budget[0] + (now - budget[1]) * EVENTS_PER_SECOND)
+    budget[1] = now
+    if budget[0] >= 1:
+        budget[0] -= 1
+        return True
+    budget[2] += 1
+    if now - budget[3] >= 60:
+        log.warning('refused: %s sent more than %d events a second (page %s); %d dropped so far', _who(client),
+                    EVENTS_PER_SECOND, client.id, budget[2])
+        budget[3] = now
+    return False
+
+
 def _on_event(sid: str, msg: Any) -> None:
     client = bound_client(sid, msg, 'event')
     if client is None or not client.has_socket_connection:
+        return
+    if not event_allowed(client, time.monotonic()):
         return
     if not isinstance(msg.get('id'), int) or isinstance(msg.get('id'), bool):
         _refuse_event(client, msg, 'has no element id for')

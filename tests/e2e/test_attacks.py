@@ -12,7 +12,7 @@ import pytest
 import socketio
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import PASSWORD, VIEWPORT, composer, reference
+from tests.e2e.conftest import PASSWORD, VIEWPORT, chatter_entry, composer, post_message, reference
 
 SOCKET_PATH = '/_nicegui_ws/socket.io'
 
@@ -314,5 +314,36 @@ async def test_a_stranger_cannot_forge_log_lines_or_flood_the_log_through_the_lo
         assert [line for line in lines if 'its browser says: x\\nrefused: user 1' in line]
         assert grown < 100_000, grown  # 30 messages of at most ~2 KB, and the refusal
         assert [line for line in lines if f'refused: page {login_client}: its browser sent more than 30' in line]
+    finally:
+        await sio.disconnect()
+
+
+async def test_a_scripted_flood_of_events_is_cut_at_the_persons_budget_and_the_page_goes_on(e2e) -> None:
+    """An agent's own signed-in socket sends 1,000 composer changes and then Send, as fast as the socket takes them:
+    before, every one was handled (a flood of 1,000 priority changes cost 5.7 s of server CPU) and "flood 999" was
+    posted; now a person's events beyond the budget (60 a second, bursts of 600) are dropped and said in the log,
+    and a moment later the same page works again."""
+    session = await e2e.login('anna@pulse.demo')
+    page = session.page
+    frames = _record_events(page)
+    await e2e.open_ticket(session, reference(2))
+    await post_message(page, 'before the flood', internal=True)
+    typed = next(f for f in frames if f.get('args') and json.dumps('before the flood') in f['args'][0])
+    send = [f for f in frames if f['id'] != typed['id']][-1]  # the last click of the page: on Send
+    cookie = next(c['value'] for c in await session.context.cookies() if c['name'] == 'session')
+    sio = await _raw_socket(e2e.url, cookie=cookie)
+    try:
+        tab_id = await page.evaluate('sessionStorage.__nicegui_tab_id')  # the page's tab, as NiceGUI pins it
+        assert await sio.call('handshake', {'client_id': typed['client_id'], 'tab_id': tab_id,
+                                            'document_id': str(uuid.uuid4())}, timeout=10)
+        for i in range(1000):
+            await sio.emit('event', {**typed, 'args': [json.dumps(f'flood {i}')]})
+        await sio.emit('event', send)
+        await asyncio.sleep(1.5)
+        await expect(page.get_by_text('flood 999', exact=True)).to_have_count(0)
+        assert 'user ' in e2e.server.log_tail(300) and 'sent more than 60 events a second' in e2e.server.log_tail(300)
+        await sio.emit('event', {**typed, 'args': [json.dumps('after the flood')]})
+        await sio.emit('event', send)
+        await expect(chatter_entry(page, 'after the flood')).to_be_visible()
     finally:
         await sio.disconnect()
