@@ -84,8 +84,13 @@ def _who(client: Client | None) -> str:
     return getattr(client, 'pulse_user', 'a browser without a session') if client is not None else 'a socket'
 
 
+ENDED_GRACE_S = 2.0  # an ended page's browser has this long to follow the way to the login before its socket closes
+
+
 def end_client(client: Client, reason: str) -> None:
-    """Send the page to the login with a message; drop whatever it sends until it is gone."""
+    """Send the page to the login with a message, and from then on send it nothing else and take nothing from it;
+    the server forgets it (its live subscriptions, its socket) a moment later. A script that ignores the way to the
+    login kept a deactivated agent's ticket page receiving internal notes before."""
     if getattr(client, 'pulse_ended', None):
         return
     client.pulse_ended = reason  # type: ignore[attr-defined]
@@ -93,6 +98,18 @@ def end_client(client: Client, reason: str) -> None:
     if client.has_socket_connection:
         with client:
             ui.navigate.to(f'/login?notice={reason}')
+    _silence(client)
+    asyncio.get_running_loop().call_later(ENDED_GRACE_S, _forget, client)
+
+
+def _silence(client: Client) -> None:
+    """Nothing more goes out to this page than what is queued now (the way to the login): changes of its elements
+    are not sent (those still queued neither), nor are further messages."""
+    outbox = client.outbox
+    outbox.updates.clear()
+    outbox.enqueue_update = lambda element: None  # type: ignore[method-assign]
+    outbox.enqueue_delete = lambda element: None  # type: ignore[method-assign]
+    outbox.enqueue_message = lambda message_type, data, target_id: None  # type: ignore[method-assign]
 
 
 TOO_MANY_PAGES = ('<div style="font:16px system-ui,sans-serif;margin:4rem auto;max-width:32rem;color:#334155">'
@@ -123,22 +140,25 @@ def close_page(client: Client, reason: str) -> None:
     log.info('closed the page %s of %s: %s', client.id, _who(client), reason)
     with client:
         ui.run_javascript(f'window.socket?.disconnect(); document.body.innerHTML = {json.dumps(TOO_MANY_PAGES)};')
+    _silence(client)
+    asyncio.get_running_loop().call_later(2.0, _forget, client)
 
-    def forget() -> None:
-        if client.is_deleted or client.id not in Client.instances:
-            return
-        # NiceGUI deletes a client whose socket went (the script above) after its reconnect timeout, and a client
-        # deleted here meanwhile made that deletion fail with a KeyError traceback in the log: its sockets are
-        # dropped from the client first (a later disconnect is then nothing to it) and its pending deletions cancelled
-        sockets = list(client._socket_to_document_id)  # pylint: disable=protected-access
-        client._socket_to_document_id.clear()  # pylint: disable=protected-access
-        for task in client._delete_tasks.values():  # pylint: disable=protected-access
-            task.cancel()
-        client._delete_tasks.clear()  # pylint: disable=protected-access
-        client.delete()
-        for sid in sockets:  # a socket that ignored the script is closed from here
-            background_tasks.create(core.sio.disconnect(sid), name='close-ended-page-socket')
-    asyncio.get_running_loop().call_later(2.0, forget)
+
+def _forget(client: Client) -> None:
+    """Delete an ended page's client and close its sockets (a script may ignore what it was told)."""
+    if client.is_deleted or client.id not in Client.instances:
+        return
+    # NiceGUI deletes a client whose socket went after its reconnect timeout, and a client deleted here meanwhile
+    # made that deletion fail with a KeyError traceback in the log: its sockets are dropped from the client first (a
+    # later disconnect is then nothing to it) and its pending deletions cancelled
+    sockets = list(client._socket_to_document_id)  # pylint: disable=protected-access
+    client._socket_to_document_id.clear()  # pylint: disable=protected-access
+    for task in client._delete_tasks.values():  # pylint: disable=protected-access
+        task.cancel()
+    client._delete_tasks.clear()  # pylint: disable=protected-access
+    client.delete()
+    for sid in sockets:
+        background_tasks.create(core.sio.disconnect(sid), name='close-ended-page-socket')
 
 
 def _session_still_signed_in(client: Client) -> bool:

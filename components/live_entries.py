@@ -138,6 +138,7 @@ def _alike(s: LiveTicketScreen, last: int, now: float) -> bool:
     follower = s.follower
     since = follower.live_since
     return (s.staff and since is not None and now - since >= SETTLED_S and not follower.client.is_deleted
+            and not getattr(follower.client, 'pulse_ended', None)  # ended (logged out, deactivated): nothing more
             and Client.instances.get(follower.client.id) is follower.client  # (NiceGUI's test reset forgets clients)
             and follower.client.has_socket_connection and not s.gone and s.chatter.last_id == last)
 

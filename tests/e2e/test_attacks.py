@@ -347,3 +347,39 @@ async def test_a_scripted_flood_of_events_is_cut_at_the_persons_budget_and_the_p
         await expect(chatter_entry(page, 'after the flood')).to_be_visible()
     finally:
         await sio.disconnect()
+
+
+async def test_a_page_ended_by_a_logout_gets_nothing_more_even_when_its_script_ignores_the_way_out(e2e) -> None:
+    """A script holds a ticket page's socket (loaded and handshaken like a browser would, with ben's session) and
+    ignores the server's way to the login once ben logs out in his browser: before, that socket went on receiving
+    the ticket's new entries, internal notes too; now it gets nothing after the end and is closed."""
+    ref = reference(3)
+    session = await e2e.login('ben@pulse.demo')
+    cookie = next(c['value'] for c in await session.context.cookies() if c['name'] == 'session')
+    async with httpx.AsyncClient(cookies={'session': cookie}) as http:
+        html = (await http.get(f'{e2e.url}/tickets/{ref}')).text
+    client_id = re.search(r"'client_id': '([0-9a-f-]+)'", html).group(1)
+    sio = await _raw_socket(e2e.url, cookie=cookie)
+    received: list[tuple[str, str]] = []
+    sio.on('*', lambda event, data=None: received.append((event, json.dumps(data))))
+    try:
+        assert await _handshake(sio, client_id)
+        await asyncio.sleep(2)  # the page's side column comes over the socket: it is live
+        assert received
+        await session.page.get_by_role('button', name='Log out').click()
+        await expect(session.page).to_have_url(re.compile(r'/login\?notice=logged-out-here$'))
+        async with asyncio.timeout(10):
+            while not any(event == 'open' and 'logged-out' in data for event, data in received):
+                await asyncio.sleep(0.1)
+        ended_at = len(received)
+        anna = await e2e.login('anna@pulse.demo')
+        await e2e.open_ticket(anna, ref)
+        await post_message(anna.page, 'internal after the logout', internal=True)
+        await asyncio.sleep(1.5)
+        assert not [data for _, data in received if 'internal after the logout' in data]
+        assert received[ended_at:] == []  # nothing at all after the way out
+        async with asyncio.timeout(10):
+            while sio.connected:  # the server closes the socket the script kept open
+                await asyncio.sleep(0.1)
+    finally:
+        await sio.disconnect()
