@@ -241,9 +241,12 @@ async def _events(s, viewer: User, ticket_id: int, *, after: int | None, before:
     by_id = {e.id: e for e in events}
     if by_id:
         ids = list(by_id)
+        shown = [Attachment.event_id.in_(ids)]
+        if not auth.can_see_internal(viewer):  # a customer's own mail reply keeps its original as a staff-only file
+            shown.append(visibility.customer_attachments())
         for a, uploader in (await s.execute(select(Attachment, User.display_name)
                                             .join(User, Attachment.uploader_id == User.id)
-                                            .where(Attachment.event_id.in_(ids)).order_by(Attachment.id))).all():
+                                            .where(*shown).order_by(Attachment.id))).all():
             by_id[a.event_id].attachments.append(_attachment_view(a, uploader))
         for m, handle in (await s.execute(select(EventMention, User.handle)
                                           .outerjoin(User, EventMention.user_id == User.id)

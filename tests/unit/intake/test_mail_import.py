@@ -68,6 +68,24 @@ async def test_a_reply_by_in_reply_to_is_a_chatter_entry_without_the_quoted_hist
     assert (await imported(box.id))[0].outcome == 'reply'
 
 
+async def test_a_customers_mail_reply_shows_them_their_message_without_the_staff_only_original(people, box):
+    """The original of a mail reply is kept on its chatter entry as a staff-only file: the customer's portal listed
+    its name, size and id under their message (a download was refused) before; the agents still see it."""
+    from pulse_live.queries.tickets import ticket_events
+    carl, anna = people.users['carl@acme.demo'], people.users['anna@pulse.demo']
+    ticket = await tickets.create_ticket(actor=anna, title='Printer', customer_id=carl.id)
+    sent = await _outgoing_message_id(people, ticket.id)
+    await box.deliver(mail(subject=f'Re: [{ticket.reference}] Printer', body='Works now.',
+                           headers={'In-Reply-To': sent, 'References': sent}))
+    await box.import_now()
+    staff_entries, _ = await ticket_events(anna, ticket.id)
+    customer_entries, _ = await ticket_events(carl, ticket.id)
+    [staff_reply] = [e for e in staff_entries if e.body == 'Works now.']
+    [customer_reply] = [e for e in customer_entries if e.body == 'Works now.']
+    assert [a.filename.endswith('.eml') and a.is_internal for a in staff_reply.attachments] == [True]
+    assert customer_reply.attachments == []
+
+
 async def test_a_reference_in_the_subject_attaches_only_when_the_sender_may_see_that_ticket(people, box):
     carl, eva = people.users['carl@acme.demo'], people.users['eva@acme.demo']
     ticket = await tickets.create_ticket(actor=people.users['anna@pulse.demo'], title='Eva’s laptop',
