@@ -241,7 +241,7 @@ async def _events(s, viewer: User, ticket_id: int, *, after: int | None, before:
     by_id = {e.id: e for e in events}
     if by_id:
         ids = list(by_id)
-        shown = [Attachment.event_id.in_(ids)]
+        shown: list[ColumnElement[bool]] = [Attachment.event_id.in_(ids)]
         if not auth.can_see_internal(viewer):  # a customer's own mail reply keeps its original as a staff-only file
             shown.append(visibility.customer_attachments())
         for a, uploader in (await s.execute(select(Attachment, User.display_name)
