@@ -15,15 +15,15 @@ import logging
 from datetime import timedelta
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from .. import auth
 from ..config import get_settings
 from ..errors import ValidationError
 from ..events import AccountChanged
 from ..models import MailOutbox, Role, User, utcnow
-from ..models.api import ApiToken
 from ..notify.planner import new_message_id
+from . import api_tokens
 from ._uow import unit_of_work
 
 security_log = logging.getLogger('pulse_live.security')
@@ -159,10 +159,7 @@ async def reset_password(token: str, new_password: str, repeated: str) -> User:
         db_user.password_hash = new_hash
         # a reset is what someone does who fears their account was taken: tokens made with it end too (a token
         # made by an intruder kept working for up to a year after the owner took the account back)
-        revoked = getattr(await uow.session.execute(
-            update(ApiToken).where(ApiToken.user_id == db_user.id, ApiToken.revoked_at.is_(None))
-            .values(revoked_at=utcnow(), revoked_by_id=db_user.id).execution_options(synchronize_session=False)
-        ), 'rowcount', 0)
+        revoked = await api_tokens.revoke_all_of(uow.session, db_user.id, by_id=db_user.id)
         uow.publish_after_commit(AccountChanged(user_id=db_user.id))  # every open page and cached token ends
     await auth.throttle.clear_account(auth.normalise_email(user.email))
     security_log.info('password set through a link by user %s; %s API tokens revoked', user.id, revoked)

@@ -100,6 +100,16 @@ async def list_tokens(*, actor: User, include_inactive: bool = True) -> list[Api
         return list((await s.execute(query.order_by(ApiToken.created_at.desc(), ApiToken.id.desc()))).scalars())
 
 
+async def revoke_all_of(session, user_id: int, *, by_id: int) -> int:
+    """End every live token of a person, in the caller's transaction (a password set for them, a deactivation:
+    a token an intruder made must not outlive the account's rescue, nor come back with a reactivation). The caller
+    publishes ``AccountChanged``, which ends the cached ones. Returns how many were ended."""
+    result = await session.execute(
+        update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_by_id=by_id).execution_options(synchronize_session=False))
+    return cast(CursorResult, result).rowcount or 0
+
+
 async def revoke_token(*, actor: User, token_id: int) -> ApiToken:
     """Revoke a token at once: its next request is refused. Own tokens; admins any (a leaked token of anybody)."""
     async with db.write_lock(), db.session() as s, s.begin():

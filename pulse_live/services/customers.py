@@ -16,7 +16,7 @@ from .. import auth, contact
 from ..errors import NotFound, ValidationError
 from ..events import AccountChanged, SlaRecomputeRequested
 from ..models import ConfigurationItem, ItemKind, Organisation, Role, Service, User, utcnow
-from . import audit, sla
+from . import api_tokens, audit, sla
 from ._uow import unit_of_work
 from .users import HANDLE_RE, MIN_PASSWORD
 
@@ -162,6 +162,9 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
         if changes:
             audit.record(s, actor, entity='customer', entity_id=user.id, action='update',
                          summary=_summary(f'Customer {user.display_name}', changes), data=changes)
+        if password_hash or changes.get('is_active') == [True, False]:
+            # a password the help desk sets is a rescue of the account: its API tokens end, as with a reset link
+            await api_tokens.revoke_all_of(s, user.id, by_id=actor.id)
         if changes.keys() & {'is_active', 'organisation_id', 'is_org_admin', 'password'}:
             uow.publish_after_commit(AccountChanged(user_id=user.id))  # their open pages re-check at once
         return user

@@ -23,7 +23,7 @@ from .. import auth
 from ..errors import NotFound, ValidationError
 from ..events import AccountChanged
 from ..models import STAFF_ROLES, Queue, QueueMember, Role, User
-from . import accounts, audit
+from . import accounts, api_tokens, audit
 from ._uow import unit_of_work
 from .tickets import provider_organisation_id
 from .users import HANDLE_RE, _check_email
@@ -208,6 +208,8 @@ async def set_active(*, actor: User, user_id: int, active: bool) -> User:
         user.is_active = active
         if not active and user.role == Role.ADMIN:
             await _ensure_an_admin_remains(s, user, 'deactivated')
+        if not active:  # their API tokens end with the account, and do not come back with a reactivation
+            await api_tokens.revoke_all_of(s, user.id, by_id=actor.id)
         audit.record(s, actor, entity='user', entity_id=user.id, action='update',
                      summary=f'{"Reactivated" if active else "Deactivated"} {user.display_name}',
                      data={'before': {'is_active': not active}, 'after': {'is_active': active}})

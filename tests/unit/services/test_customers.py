@@ -173,3 +173,25 @@ async def test_no_customer_in_the_providers_own_organisation(people):
                                       organisation_id=provider.id)
     async with db.session() as s:
         assert (await s.get(User, carl.id)).organisation_id == acme.id
+
+
+async def test_a_password_the_help_desk_sets_or_a_deactivation_ends_the_customers_api_tokens(people):
+    """An agent setting a customer's password rescues a taken account: a token the intruder made kept working before
+    (the reset link ended it, this did not); a deactivated account's tokens came back with its reactivation."""
+    from pulse_live.services import api_tokens
+    anna, carl, eva = people.users['anna@pulse.demo'], people.users['carl@acme.demo'], people.users['eva@acme.demo']
+    made = await api_tokens.create_token(actor=carl, name='made by an intruder', scope='write', expires_in_days=365)
+    kept = await api_tokens.create_token(actor=eva, name='eva', scope='read', expires_in_days=30)
+    edit = {'email': carl.email, 'display_name': carl.display_name, 'organisation_id': carl.organisation_id,
+            'is_org_admin': carl.is_org_admin}
+    await customers.save_customer(actor=anna, user_id=carl.id, **edit, password='a brand new secret')
+    with pytest.raises(api_tokens.TokenRefused):
+        await api_tokens.authenticate(made.secret)
+    assert (await api_tokens.authenticate(kept.secret))[0].id == eva.id  # nobody else's
+    fresh = await api_tokens.create_token(actor=carl, name='after the rescue', scope='read', expires_in_days=30)
+    await customers.save_customer(actor=anna, user_id=carl.id, **edit)  # an edit without a password: kept
+    assert (await api_tokens.authenticate(fresh.secret))[0].id == carl.id
+    await customers.save_customer(actor=anna, user_id=carl.id, **edit, is_active=False)
+    await customers.save_customer(actor=anna, user_id=carl.id, **edit, is_active=True)
+    with pytest.raises(api_tokens.TokenRefused):
+        await api_tokens.authenticate(fresh.secret)

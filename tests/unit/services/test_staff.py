@@ -227,3 +227,15 @@ async def test_the_desk_s_own_accounts_are_not_staff_to_manage(people):
         active = (await s.execute(select(User.id).where(User.id.in_([u.id for u in system]),
                                                         User.is_active.is_(True)))).all()
     assert active == []
+
+
+async def test_a_deactivation_ends_the_api_tokens_and_a_reactivation_does_not_bring_them_back(people):
+    from pulse_live.services import api_tokens
+    admin, anna = people.users['admin@pulse.demo'], people.users['anna@pulse.demo']
+    made = await api_tokens.create_token(actor=anna, name='script', scope='write', expires_in_days=365)
+    await staff.set_active(actor=admin, user_id=anna.id, active=False)
+    await staff.set_active(actor=admin, user_id=anna.id, active=True)
+    with pytest.raises(api_tokens.TokenRefused):
+        await api_tokens.authenticate(made.secret)
+    fresh = await api_tokens.create_token(actor=anna, name='after', scope='read', expires_in_days=30)
+    assert (await api_tokens.authenticate(fresh.secret))[0].id == anna.id
