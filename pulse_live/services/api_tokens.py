@@ -231,15 +231,15 @@ async def authenticate(token: str, *, now: datetime | None = None,
         if row is None:
             raise TokenRefused('The token is not valid.')
         api_token, user = row
+        if not user.is_active:  # (a deactivation also revokes the account's tokens: this says why)
+            auth.refused(user, 'use an API token of an inactive account', api_token.prefix)
+            raise TokenRefused('The account of this token is not active.')
         if api_token.revoked_at is not None:
             auth.refused(user, 'use the revoked API token', api_token.prefix)
             raise TokenRefused('The token was revoked.')
         if api_token.expires_at is not None and api_token.expires_at <= now:
             auth.refused(user, 'use the expired API token', api_token.prefix)
             raise TokenRefused('The token has expired.')
-        if not user.is_active:
-            auth.refused(user, 'use an API token of an inactive account', api_token.prefix)
-            raise TokenRefused('The account of this token is not active.')
     if api_token.last_used_at is None or now - api_token.last_used_at >= LAST_USED_RESOLUTION:
         async with db.write_lock(), db.session() as w, w.begin():  # (SQLite: one writer at a time, see db.py)
             stamped = await w.execute(update(ApiToken).where(ApiToken.id == api_token.id,
