@@ -479,6 +479,22 @@ def session_id_of_environ(environ: dict) -> str | None:
         return None
 
 
+def _refuse_binary_packets(sio: Any) -> None:
+    """Our pages never send socket.io's binary packets (events are JSON; files go over HTTP). python-socketio keeps
+    every attachment frame a binary packet announces (up to 10 digits of them) until the last arrives: one socket
+    without a page held +1.4 GB that way. A binary packet, or a frame of bytes, closes the socket."""
+    original = sio.eio.handlers['message']
+
+    async def on_message(eio_sid: str, data: Any) -> Any:
+        if isinstance(data, (bytes, bytearray)) or (isinstance(data, str) and data[:1] in ('5', '6')):
+            log.warning('refused: socket %s sent a binary socket.io packet; closed', eio_sid)
+            await sio.eio.disconnect(eio_sid)
+            return None
+        return await original(eio_sid, data)
+
+    sio.eio.on('message', on_message)
+
+
 def install() -> None:
     if _installed['done']:
         return
@@ -524,6 +540,7 @@ def install() -> None:
         return bound
 
     nicegui_module._on_handshake = on_handshake  # the implicit handshake of _on_connect looks it up here
+    _refuse_binary_packets(sio)
     sio.on('connect', on_connect)
     sio.on('handshake', on_handshake)
     sio.on('event', _on_event)

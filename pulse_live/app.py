@@ -315,6 +315,9 @@ KEEP_ALIVE_S = 65  # idle HTTP connections are kept longer than a proxy keeps th
 MAX_REQUEST_HEAD_BYTES = 64 * 1024
 
 
+WS_MAX_BYTES = 1_048_576  # engine.io's max_http_buffer_size is 1,000,000: a message over it is refused anyway
+
+
 def run_kwargs(*, host: str = '127.0.0.1', port: int = 8080) -> dict:
     return {'host': host, 'port': port, 'title': 'Pulse Live', 'reload': False, 'show': False,
             'timeout_keep_alive': KEEP_ALIVE_S,
@@ -326,4 +329,7 @@ def run_kwargs(*, host: str = '127.0.0.1', port: int = 8080) -> dict:
             # headers: +160 MB, held until the page clients they made were pruned); and a deadline for it
             # (http_protocol.py: slowloris held 20,000 connections and every request failed)
             'http': TimelyH11Protocol, 'h11_max_incomplete_event_size': MAX_REQUEST_HEAD_BYTES,
+            # no compressed websocket frames: wsproto inflates a frame before anything counts its size (ten 261 KB
+            # frames became 2.5 GB and held the loop 7.5 s); and no websocket message over socket.io's own 1 MB
+            'ws_per_message_deflate': False, 'ws_max_size': WS_MAX_BYTES,
             'tailwind': get_settings().tailwind_browser}  # else the prebuilt stylesheet (install_stylesheet)

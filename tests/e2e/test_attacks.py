@@ -383,3 +383,36 @@ async def test_a_page_ended_by_a_logout_gets_nothing_more_even_when_its_script_i
                 await asyncio.sleep(0.1)
     finally:
         await sio.disconnect()
+
+
+async def test_the_websocket_takes_no_compressed_frames_and_no_message_over_a_megabyte(e2e) -> None:
+    """A stranger offered permessage-deflate and sent frames of 261 KB that inflate to 256 MB each: ten of them took
+    the server from 585 MB to 2 GB and held its loop 7.5 s (the frame is inflated before its size is counted)."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+    url = e2e.url.replace('http://', 'ws://') + SOCKET_PATH + '/?EIO=4&transport=websocket'
+    async with connect(url, compression='deflate', max_size=None) as ws:
+        assert 'Sec-WebSocket-Extensions' not in ws.response.headers  # the offer is declined: frames go as sent
+        assert (await asyncio.wait_for(ws.recv(), 10)).startswith('0{')  # engine.io's open packet: it works
+        with pytest.raises(ConnectionClosed):
+            await ws.send('4' + 'x' * 2_000_000)  # a socket.io message of 2 MB: the connection is closed
+            await asyncio.wait_for(ws.recv(), 10)
+            await asyncio.wait_for(ws.recv(), 10)
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(e2e.url + '/healthz')).status_code == 200
+
+
+async def test_a_binary_socket_io_packet_closes_the_socket(e2e) -> None:
+    """Binary packets announce attachments python-socketio keeps until the last arrives (up to 10 digits of them):
+    one socket without a page held +1.4 GB. Our pages never send them; one closes the socket."""
+    login_client, cookie = await _anonymous_login_page(e2e.url)
+    sio = await _raw_socket(e2e.url, cookie=cookie)
+    try:
+        assert await _handshake(sio, login_client)
+        await sio.emit('event', {'client_id': login_client, 'id': 1, 'listener_id': 'x', 'args': [b'\x00' * 1000]})
+        async with asyncio.timeout(10):
+            while sio.connected:
+                await asyncio.sleep(0.1)
+        assert 'sent a binary socket.io packet; closed' in e2e.server.log_tail(100)
+    finally:
+        await sio.disconnect()
