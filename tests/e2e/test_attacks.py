@@ -173,6 +173,11 @@ async def test_an_upload_needs_the_session_that_owns_the_page(e2e) -> None:
         await expect(page.get_by_text(f'parallel-{i}.txt', exact=False)).to_be_visible()
     for name in ('no-such-element.txt', 'junk-element.txt', 'quoted-element.txt'):
         await expect(page.get_by_text(name)).to_have_count(0)
+    async with httpx.AsyncClient(cookies={'session': own}) as http:  # a text field beside a file: a clear 400
+        mixed = await http.post(f'{e2e.url}/_nicegui/client/{typed["client_id"]}/upload/{uploader}',
+                                files={'file': ('with-a-field.txt', b'hello', 'text/plain')}, data={'note': 'x'})
+    assert (mixed.status_code, mixed.text) == (400, 'An upload takes files only.')
+    await expect(page.get_by_text('with-a-field.txt')).to_have_count(0)
     assert 'Traceback' not in e2e.server.log_tail(300)
 
 
