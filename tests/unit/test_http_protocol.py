@@ -16,6 +16,10 @@ from pulse_live.http_protocol import TimelyH11Protocol
 async def _app(scope, receive, send) -> None:
     if scope['type'] != 'http':
         return
+    if scope['path'] == '/early':  # answers without reading the body (as /healthz does)
+        await send({'type': 'http.response.start', 'status': 200, 'headers': [(b'content-length', b'2')]})
+        await send({'type': 'http.response.body', 'body': b'ok'})
+        return
     body = b''
     while True:
         message = await receive()
@@ -111,3 +115,44 @@ async def test_ordinary_requests_kept_alive_connections_and_slow_bodies_are_serv
     first, second = await asyncio.to_thread(client)
     assert first.startswith(b'HTTP/1.1 200') and first.endswith(b'ok')
     assert second.startswith(b'HTTP/1.1 200') and second.endswith(b'okabcd')
+
+
+async def test_a_body_that_trickles_in_is_cut_off(server, monkeypatch) -> None:
+    """A body of one byte every now and then held a connection for as long as the sender liked (20,000 of them used
+    every descriptor of the process)."""
+    monkeypatch.setattr(http_protocol, 'BODY_WINDOW_S', 0.6)
+
+    def trickle() -> tuple[bool, float]:
+        with socket.create_connection(('127.0.0.1', server)) as sock:
+            started = time.monotonic()
+            sock.sendall(b'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n')
+            for _ in range(20):
+                time.sleep(0.15)
+                try:
+                    sock.sendall(b'x')
+                except OSError:
+                    return True, time.monotonic() - started
+            return _closed_within(sock, 2.0), time.monotonic() - started
+    closed, after = await asyncio.to_thread(trickle)
+    assert closed and after < 2.5, (closed, after)
+
+
+async def test_the_rest_of_a_body_nobody_reads_must_come_within_the_heads_deadline(server) -> None:
+    """``GET /healthz`` with a huge Content-Length was answered at once; the body's bytes, one now and then, then held
+    the connection (every byte cancelled uvicorn's keep-alive timer)."""
+    def early() -> tuple[bytes, bool, float]:
+        with socket.create_connection(('127.0.0.1', server)) as sock:
+            sock.sendall(b'GET /early HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999999\r\n\r\n')
+            sock.settimeout(5)
+            answer = sock.recv(4096)
+            started = time.monotonic()
+            for _ in range(20):
+                time.sleep(0.15)
+                try:
+                    sock.sendall(b'x')
+                except OSError:
+                    return answer, True, time.monotonic() - started
+            return answer, _closed_within(sock, 2.0), time.monotonic() - started
+    answer, closed, after = await asyncio.to_thread(early)
+    assert answer.startswith(b'HTTP/1.1 200')
+    assert closed and after < 2.5, (closed, after)
