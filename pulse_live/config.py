@@ -123,6 +123,8 @@ class Settings(BaseSettings):
                                      'alike (0: never; each page is sent its own update)')
     kb_feedback_per_minute: int = Field(default=10, ge=1, description='"Did this help?" answers a minute from one '
                                         'network address (visitors) or one account (signed in)')
+    customer_upload_bytes_per_day: int = Field(default=209_715_200, ge=0, description='bytes of files one customer '
+                                               'may send within 24 hours, portal and API together (0: no bound)')
     customer_messages_per_minute: int = Field(default=30, ge=1, description='messages one customer may post a minute '
                                               '(a burst of as many), portal and API together: each reaches every '
                                               "agent watching the ticket; replies by e-mail have the intake's limits")

@@ -290,6 +290,9 @@ class Attachment(Base):
     is_internal: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
+    # a customer's files of the last day (services/upload_quota.py)
+    __table_args__ = (Index('ix_attachments_uploader_created', 'uploader_id', 'created_at'),)
+
 
 class TeamMember(Base):
     """A watcher of a ticket: a user, or a whole organisation's support group (the provider)."""

@@ -12,7 +12,7 @@ from .. import auth, db, storage
 from ..config import get_settings
 from ..errors import TooMany, ValidationError
 from ..models import STAFF_ROLES, Attachment, EventKind, EventMention, Role, Ticket, TicketEvent, User, utcnow
-from . import sla
+from . import sla, upload_quota
 from .ticket_write import TicketWrite, ticket_write
 
 MAX_MESSAGE = 20000
@@ -93,18 +93,19 @@ async def post_message(*, actor: User, ticket_id: int, body: str, internal: bool
             raise TooMany(f'You sent {rate} messages within a minute; please wait {math.ceil(wait)} s before the '
                           'next one.', retry_after_s=math.ceil(wait))
     storage.check_limits(files)
-    stored = [(f, await storage.store(f.data)) for f in files]
-    async with ticket_write(actor, ticket_id, action='post to', kind='message', closed=_closed(actor)) as w:
-        now = utcnow()
-        event = await add_message(w, body=body, internal=internal, stored=stored, now=now)
-        team, user_ids = await _resolve_mentions(w.session, body)
-        if team:
-            w.session.add(EventMention(event_id=event.id, is_team=True))
-        for user_id in user_ids:
-            w.session.add(EventMention(event_id=event.id, user_id=user_id))
-        stamp = {'updated_at': now}
-        if auth.is_staff(actor) and not internal and w.ticket.first_response_at is None:
-            stamp['first_response_at'] = now
-        await w.touch(**stamp)
-        await sla.on_reply(w, now=now, internal=internal)
+    async with upload_quota.held(actor, files):  # a customer's files: a day's bound
+        stored = [(f, await storage.store(f.data)) for f in files]
+        async with ticket_write(actor, ticket_id, action='post to', kind='message', closed=_closed(actor)) as w:
+            now = utcnow()
+            event = await add_message(w, body=body, internal=internal, stored=stored, now=now)
+            team, user_ids = await _resolve_mentions(w.session, body)
+            if team:
+                w.session.add(EventMention(event_id=event.id, is_team=True))
+            for user_id in user_ids:
+                w.session.add(EventMention(event_id=event.id, user_id=user_id))
+            stamp = {'updated_at': now}
+            if auth.is_staff(actor) and not internal and w.ticket.first_response_at is None:
+                stamp['first_response_at'] = now
+            await w.touch(**stamp)
+            await sla.on_reply(w, now=now, internal=internal)
     return event

@@ -23,7 +23,7 @@ from ..models import (
     utcnow,
 )
 from ..rules.prioritisation import level_value
-from . import config_cache, prioritisation, routing, sla
+from . import config_cache, prioritisation, routing, sla, upload_quota
 from ._uow import unit_of_work
 from .chatter import add_message
 from .labels import FIELD_LABELS, exists
@@ -128,73 +128,75 @@ async def create_ticket(*, actor: User, title: str, description: str = '', type_
         if wait > 0:
             raise TooMany(f'You opened {rate} requests within a minute; please wait {math.ceil(wait)} s before the '
                           'next one (or add to one of them).', retry_after_s=math.ceil(wait))
-    stored = [(f, await storage.store(f.data)) for f in files]
-    async with unit_of_work() as uow:
-        s = uow.session
-        if actor.role == Role.CUSTOMER:
-            customer_id = actor.id  # a customer's own request: from the portal or through the API, nothing else
-            channel = channel if channel in (Channel.PORTAL.value, Channel.API.value) else Channel.PORTAL.value
-            priority_id = None  # customers tell urgency; agents and rules set the priority
-        values: dict[str, Any] = {
-            'title': title, 'description': description, 'affected_components': affected_components,
-            'technical_details': technical_details, 'attempted_solutions': attempted_solutions,
-            'workaround': workaround, 'customer_id': customer_id, 'service_id': service_id, 'queue_id': queue_id,
-            'assignee_id': assignee_id, 'channel': channel or Channel.AGENT.value,
-            'type_id': type_id, 'priority_id': priority_id,
-        }
-        config = await config_cache.current(s)  # one read of the configuration's version (services/config_cache)
-        defaults = {}  # from the active catalog: no second look-up needed
-        if not type_id:
-            if config.default_type_id is None:
-                raise ValidationError('No ticket type is configured.')
-            defaults['type_id'] = config.default_type_id
-        if not priority_id:
-            if config.default_priority_id is None:
-                raise ValidationError('No priority scale is configured; run `pulse-live migrate` / seed the catalog.')
-            defaults['priority_id'] = config.default_priority_id
-        known = {'type_id': config.type_ids, 'priority_id': config.priority_ids, 'queue_id': config.queue_ids}
-        for field in list(values):
-            if field in defaults:
-                values[field] = defaults[field]
-            elif field in known and isinstance(values[field], int) and not isinstance(values[field], bool) \
-                    and values[field] in known[field]:
-                pass  # an existing type, priority or queue (the configuration just read)
-            else:
-                values[field] = await _validate_value(s, field, values[field])
-        for field, level in (('impact', impact), ('urgency', urgency)):
-            if level is not None:
-                values[field] = level_value(level, FIELD_LABELS[field])
-        customer = await s.get(User, values['customer_id']) if values['customer_id'] else None
-        provider_id = config.provider_organisation_id
-        organisation_id = customer.organisation_id if customer else (provider_id or actor.organisation_id)
+    async with upload_quota.held(actor, files):  # a customer's files: a day's bound
+        stored = [(f, await storage.store(f.data)) for f in files]
+        async with unit_of_work() as uow:
+            s = uow.session
+            if actor.role == Role.CUSTOMER:
+                customer_id = actor.id  # a customer's own request: from the portal or through the API, nothing else
+                channel = channel if channel in (Channel.PORTAL.value, Channel.API.value) else Channel.PORTAL.value
+                priority_id = None  # customers tell urgency; agents and rules set the priority
+            values: dict[str, Any] = {
+                'title': title, 'description': description, 'affected_components': affected_components,
+                'technical_details': technical_details, 'attempted_solutions': attempted_solutions,
+                'workaround': workaround, 'customer_id': customer_id, 'service_id': service_id, 'queue_id': queue_id,
+                'assignee_id': assignee_id, 'channel': channel or Channel.AGENT.value,
+                'type_id': type_id, 'priority_id': priority_id,
+            }
+            config = await config_cache.current(s)  # one read of the configuration's version (services/config_cache)
+            defaults = {}  # from the active catalog: no second look-up needed
+            if not type_id:
+                if config.default_type_id is None:
+                    raise ValidationError('No ticket type is configured.')
+                defaults['type_id'] = config.default_type_id
+            if not priority_id:
+                if config.default_priority_id is None:
+                    raise ValidationError('No priority scale is configured; run `pulse-live migrate` / seed the '
+                                          'catalog.')
+                defaults['priority_id'] = config.default_priority_id
+            known = {'type_id': config.type_ids, 'priority_id': config.priority_ids, 'queue_id': config.queue_ids}
+            for field in list(values):
+                if field in defaults:
+                    values[field] = defaults[field]
+                elif field in known and isinstance(values[field], int) and not isinstance(values[field], bool) \
+                        and values[field] in known[field]:
+                    pass  # an existing type, priority or queue (the configuration just read)
+                else:
+                    values[field] = await _validate_value(s, field, values[field])
+            for field, level in (('impact', impact), ('urgency', urgency)):
+                if level is not None:
+                    values[field] = level_value(level, FIELD_LABELS[field])
+            customer = await s.get(User, values['customer_id']) if values['customer_id'] else None
+            provider_id = config.provider_organisation_id
+            organisation_id = customer.organisation_id if customer else (provider_id or actor.organisation_id)
 
-        now = utcnow()
-        reference = await next_reference(s, prefix=get_settings().ticket_prefix, year=now.year)
-        ticket = Ticket(reference=reference, organisation_id=organisation_id, creator_id=actor.id,
-                        status=Status.OPEN.value, created_at=now, updated_at=now, version=1, **values)
-        s.add(ticket)
-        await s.flush()
-        w = TicketWrite(uow, actor, ticket, kind='created')
-        opened = w.add(EventKind.CREATED, f'{actor.display_name} opened the ticket via '
-                                          f'{Channel(values["channel"]).label}.', created_at=now)
-        s.add(TeamMember(ticket_id=ticket.id, user_id=actor.id, added_how='creator', added_by_id=actor.id))
-        if customer is not None and customer.id != actor.id:
-            s.add(TeamMember(ticket_id=ticket.id, user_id=customer.id, added_how='customer', added_by_id=actor.id))
-        if provider_id is not None:
-            s.add(TeamMember(ticket_id=ticket.id, organisation_id=provider_id, added_how='support_group',
-                             added_by_id=actor.id))
-        # routing and prioritisation: the reasons go into the data of the opening row. They read the catalog and the
-        # rules, not these rows: no flush in between, so the opening row is inserted with its data and the ticket's
-        # queue, priority and clock are one UPDATE
-        with s.no_autoflush:
-            info = await routing.on_create(s, ticket, explicit_queue=queue_id is not None)
-            info['priority_reason'] = await prioritisation.on_create(s, actor, ticket,
-                                                                     explicit_priority=priority_id is not None)
-            await sla.on_create(s, ticket)  # the clock: policy and due times (staff only; not in the opening row)
-            opened.data = info
-        if stored:
-            await add_message(w, body='', internal=False, stored=stored, now=now)
-        await w.publish()
+            now = utcnow()
+            reference = await next_reference(s, prefix=get_settings().ticket_prefix, year=now.year)
+            ticket = Ticket(reference=reference, organisation_id=organisation_id, creator_id=actor.id,
+                            status=Status.OPEN.value, created_at=now, updated_at=now, version=1, **values)
+            s.add(ticket)
+            await s.flush()
+            w = TicketWrite(uow, actor, ticket, kind='created')
+            opened = w.add(EventKind.CREATED, f'{actor.display_name} opened the ticket via '
+                                              f'{Channel(values["channel"]).label}.', created_at=now)
+            s.add(TeamMember(ticket_id=ticket.id, user_id=actor.id, added_how='creator', added_by_id=actor.id))
+            if customer is not None and customer.id != actor.id:
+                s.add(TeamMember(ticket_id=ticket.id, user_id=customer.id, added_how='customer', added_by_id=actor.id))
+            if provider_id is not None:
+                s.add(TeamMember(ticket_id=ticket.id, organisation_id=provider_id, added_how='support_group',
+                                 added_by_id=actor.id))
+            # routing and prioritisation: the reasons go into the data of the opening row. They read the catalog and the
+            # rules, not these rows: no flush in between, so the opening row is inserted with its data and the ticket's
+            # queue, priority and clock are one UPDATE
+            with s.no_autoflush:
+                info = await routing.on_create(s, ticket, explicit_queue=queue_id is not None)
+                info['priority_reason'] = await prioritisation.on_create(s, actor, ticket,
+                                                                         explicit_priority=priority_id is not None)
+                await sla.on_create(s, ticket)  # the clock: policy and due times (staff only; not in the opening row)
+                opened.data = info
+            if stored:
+                await add_message(w, body='', internal=False, stored=stored, now=now)
+            await w.publish()
     return ticket
 
 

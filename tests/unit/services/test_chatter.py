@@ -170,3 +170,30 @@ async def test_a_customer_posting_in_a_burst_is_asked_to_wait(people, monkeypatc
     async with db.session() as s:
         bodies = set((await s.execute(select(TicketEvent.body).where(TicketEvent.ticket_id == ticket.id))).scalars())
     assert 'One too many' not in bodies and {'Reply 2', 'Agent 4', 'By e-mail'} <= bodies
+
+
+async def test_a_customers_files_are_bounded_per_day_even_sent_in_parallel(people, monkeypatch):
+    """One customer filled the attachment store with ~1.5 GB a minute (five 9.9 MB files a message, 30 messages a
+    minute). Now the files a customer sends within 24 hours are bounded; over it the send is refused before anything
+    is stored, parallel sends cannot all pass the same check, staff are not bounded."""
+    import asyncio
+    monkeypatch.setenv('PULSE_CUSTOMER_UPLOAD_BYTES_PER_DAY', '1000')
+    reset_settings()
+    carl, anna = people.users['carl@acme.demo'], people.users['anna@pulse.demo']
+    ticket = await make_ticket(people)
+
+    def files(n: int, size: int = 300) -> list[UploadedFile]:
+        return [UploadedFile(name=f'f{n}-{i}.bin', content_type='application/octet-stream', data=bytes([n]) * size)
+                for i in range(1)]
+    results = await asyncio.gather(*(chatter.post_message(actor=carl, ticket_id=ticket.id, body=f'with file {n}',
+                                                          files=files(n)) for n in range(5)),
+                                   return_exceptions=True)
+    refused = [r for r in results if isinstance(r, ValidationError)]
+    assert len(refused) == 2 and 'over 1 KB of files within a day' in str(refused[0]), results
+    async with db.session() as s:
+        sizes = list((await s.execute(select(Attachment.size).where(Attachment.uploader_id == carl.id))).scalars())
+    assert sum(sizes) == 900
+    with pytest.raises(ValidationError, match='within a day'):  # a new request with files: the same bound
+        await tickets.create_ticket(actor=carl, title='More files', files=files(9))
+    await chatter.post_message(actor=carl, ticket_id=ticket.id, body='Words still go through')
+    await chatter.post_message(actor=anna, ticket_id=ticket.id, body='Agents are not bounded', files=files(7, 5000))

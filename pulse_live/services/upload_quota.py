@@ -1,0 +1,63 @@
+"""How many bytes of files one customer may send a day (``PULSE_CUSTOMER_UPLOAD_BYTES_PER_DAY``).
+
+Each message takes at most ``max_upload_files`` × ``max_upload_bytes`` and a customer may post
+``customer_messages_per_minute`` messages: without a bound over time one customer filled the attachment store with
+~1.5 GB a minute (five 9.9 MB files per message, 297 MB in 22 s). Files a customer sent within the last 24 hours are
+counted from ``attachments`` (index on uploader and time); a message or request whose files would go over the bound
+is refused before anything is stored. In one process a customer's sends with files go one at a time from the check
+to the commit, so parallel requests cannot all pass the same check; several processes may overshoot by one message
+each. Staff are not bounded (their uploads are part of their work), nor is the mail intake (limits of its own).
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from .. import db, storage
+from ..config import get_settings
+from ..errors import ValidationError
+from ..models import Attachment, Role, User, utcnow
+
+WINDOW = timedelta(hours=24)
+_locks: dict[int, asyncio.Lock] = {}
+
+
+async def used_bytes(user_id: int) -> int:
+    """Bytes of files the person sent within the last 24 hours."""
+    async with db.session() as s:
+        return int((await s.execute(select(func.coalesce(func.sum(Attachment.size), 0))
+                                    .where(Attachment.uploader_id == user_id,
+                                           Attachment.created_at >= utcnow() - WINDOW))).scalar_one())
+
+
+def _mb(n: int) -> str:
+    if n < 1_048_576:
+        return f'{max(1, round(n / 1024))} KB' if n else '0 KB'
+    return f'{n / 1_048_576:.0f} MB' if n >= 10 * 1_048_576 else f'{n / 1_048_576:.1f} MB'
+
+
+@asynccontextmanager
+async def held(actor: User, files: Sequence[storage.UploadedFile]) -> AsyncIterator[None]:
+    """Around storing and committing a customer's files: refused (``ValidationError``) when they would take the
+    customer over the day's bound; one such send at a time per customer in this process."""
+    limit = get_settings().customer_upload_bytes_per_day
+    if actor.role != Role.CUSTOMER or not files or not limit:
+        yield
+        return
+    lock = _locks.setdefault(actor.id, asyncio.Lock())
+    try:
+        async with lock:
+            used = await used_bytes(actor.id)
+            new = sum(len(f.data) for f in files)
+            if used + new > limit:
+                raise ValidationError(f'These files ({_mb(new)}) would take you over {_mb(limit)} of files within a '
+                                      f'day (you sent {_mb(used)} since this time yesterday). Send fewer or smaller '
+                                      'files, or a link to them.')
+            yield
+    finally:
+        if not lock.locked() and _locks.get(actor.id) is lock:
+            del _locks[actor.id]
