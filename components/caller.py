@@ -19,6 +19,7 @@ from pulse_live.queries import customers as customer_queries
 from pulse_live.queries.customers import CustomerProfile, ItemView
 from pulse_live.services import customers as customer_services
 
+from . import dialogs
 from .actions import attempt
 from .badges import STATUS_COLORS, avatar, initials
 
@@ -270,6 +271,8 @@ def items_list(profile: CustomerProfile) -> None:
 async def customer_dialog(viewer: User, *, profile: CustomerProfile | None = None, prefill: str = '',
                           on_saved: Callable[[int], Awaitable[None]] | None = None) -> None:
     """Create (``profile`` None; ``prefill`` from the search: e-mail, phone or name) or edit a customer."""
+    if (dialog := dialogs.single('customer')) is None:
+        return  # one is open already (a repeated click, or a script's flood)
     organisations = await customer_queries.organisation_choices(customers_only=True)
     email = phone = name = ''
     if profile is None and prefill:
@@ -279,7 +282,7 @@ async def customer_dialog(viewer: User, *, profile: CustomerProfile | None = Non
             phone = prefill
         elif not prefill.lstrip('#').isdigit():
             name = prefill.title() if prefill.islower() else prefill
-    with ui.dialog() as dialog, ui.card().classes('w-[34rem] max-w-full gap-2'):
+    with dialog, ui.card().classes('w-[34rem] max-w-full gap-2'):
         ui.label('New customer' if profile is None else f'Edit {profile.name}').classes('text-lg font-medium')
         p = profile
         name_in = ui.input('Name', value=p.name if p else name).props('outlined dense').classes('w-full') \
@@ -330,9 +333,11 @@ async def customer_dialog(viewer: User, *, profile: CustomerProfile | None = Non
 async def item_dialog(viewer: User, *, organisation_id: int, user_id: int | None, item: ItemView | None = None,
                       on_saved: Callable[[], Awaitable[None]] | None = None) -> None:
     """Record or edit a configuration item (hardware: model, serial, OS; software: version; installed software)."""
+    if (dialog := dialogs.single('customer-item')) is None:
+        return  # one is open already (a repeated click, or a script's flood)
     people = await customer_queries.organisation_people(viewer, organisation_id)
     i = item
-    with ui.dialog() as dialog, ui.card().classes('w-[34rem] max-w-full gap-2'):
+    with dialog, ui.card().classes('w-[34rem] max-w-full gap-2'):
         ui.label('New configuration item' if i is None else f'Edit {i.name}').classes('text-lg font-medium')
         kind = ui.toggle({k.value: k.label for k in ItemKind}, value=i.kind if i else ItemKind.HARDWARE.value) \
             .props('no-caps dense unelevated toggle-color=primary').mark('item-kind')

@@ -15,6 +15,7 @@ from pulse_live.queries import saved_views as view_queries
 from pulse_live.queries.shared import shared_read
 from pulse_live.services import saved_views as view_services
 
+from . import dialogs
 from .actions import attempt
 from .live_list import LiveRefresh
 
@@ -49,7 +50,9 @@ class SavedViewsNav:
                         name='saved-view-counts')
 
     def _rename_dialog(self, view: view_queries.ViewRow) -> None:
-        with ui.dialog() as dialog, ui.card().classes('w-[24rem] max-w-full gap-3').mark('saved-view-rename-dialog'):
+        if (dialog := dialogs.single('rename-view')) is None:
+            return
+        with dialog, ui.card().classes('w-[24rem] max-w-full gap-3').mark('saved-view-rename-dialog'):
             ui.label('Rename the view').classes('text-lg font-medium')
             name = ui.input('Name', value=view.name).props('outlined dense autofocus').classes('w-full') \
                 .mark('saved-view-new-name')

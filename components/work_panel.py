@@ -10,6 +10,7 @@ from pulse_live.queries import catalog
 from pulse_live.queries.tickets import TicketView
 from pulse_live.services import ownership, prioritisation
 
+from . import dialogs
 from .actions import attempt
 from .select import Select
 
@@ -83,8 +84,10 @@ class WorkPanel:
 
     async def _assign_dialog(self) -> None:
         view = self._current()
+        if (dialog := dialogs.single('assign')) is None:
+            return  # one is open already (a repeated click, or a script's flood)
         agents = await catalog.agents()
-        with ui.dialog() as dialog, ui.card().classes('w-[26rem] max-w-full'):
+        with dialog, ui.card().classes('w-[26rem] max-w-full'):
             ui.label(f'Assign {view.ticket.reference}').classes('text-lg font-medium')
             agent = Select(agents, label='Agent', with_input=True, value=view.ticket.assignee_id) \
                 .classes('w-full').mark('assign-agent')

@@ -12,6 +12,7 @@ from datetime import datetime
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
+from components import dialogs
 from components.actions import attempt
 from components.frame import frame
 from components.kb_editor import ArticleEditor
@@ -107,7 +108,9 @@ def category_tree_nav(tree: list[kb_queries.CategoryNode], selected: int | None,
 
 async def categories_dialog(user: User) -> None:
     tree = await kb_queries.category_tree(user)
-    with ui.dialog() as dialog, ui.card().classes('w-[34rem] max-w-full gap-2'):
+    if (dialog := dialogs.single('kb-categories')) is None:
+        return
+    with dialog, ui.card().classes('w-[34rem] max-w-full gap-2'):
         ui.label('Categories').classes('text-lg font-medium')
         options: dict[int | None, str] = {None: '— top level —'}
         options.update({c.id: ('\u2003' * c.depth) + c.name for c in tree})

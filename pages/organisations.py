@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from components import dialogs
 from components.actions import attempt
 from components.caller import tier_badge
 from components.frame import frame
@@ -18,7 +19,9 @@ from pulse_live.services import customers as customer_services
 
 async def organisation_dialog(user: User, row: customer_queries.OrganisationRow | None = None) -> None:
     tiers = list(dict.fromkeys([*customer_services.TIER_SUGGESTIONS, *([row.tier] if row else [])]))
-    with ui.dialog() as dialog, ui.card().classes('w-[28rem] max-w-full gap-2'):
+    if (dialog := dialogs.single('organisation')) is None:
+        return
+    with dialog, ui.card().classes('w-[28rem] max-w-full gap-2'):
         ui.label('New organisation' if row is None else f'Edit {row.name}').classes('text-lg font-medium')
         name = ui.input('Name', value=row.name if row else '').props('outlined dense').classes('w-full') \
             .mark('org-name')

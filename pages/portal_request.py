@@ -11,6 +11,7 @@ from urllib.parse import quote
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
+from components import dialogs
 from components.chatter import Chatter, Composer
 from components.documents import DocumentsList
 from components.frame import frame
@@ -179,7 +180,9 @@ class RequestScreen(LiveTicketScreen[portal_queries.RequestView]):
             stale='The request changed meanwhile; here is the current state. Please try again.')
 
     async def _reopen_dialog(self) -> None:
-        with ui.dialog() as dialog, ui.card().classes('w-[30rem] max-w-full'):
+        if (dialog := dialogs.single('reopen')) is None:
+            return
+        with dialog, ui.card().classes('w-[30rem] max-w-full'):
             ui.label(f'Reopen {self.view.reference}').classes('text-lg font-medium')
             reason = ui.textarea('What is still not working?').props('outlined autogrow').classes('w-full') \
                 .mark('reopen-reason')

@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse
 from nicegui import ui
 from nicegui.client import ClientConnectionTimeout
 
-from components import sla_badge
+from components import dialogs, sla_badge
 from components.actions import attempt
 from components.badges import priority_badge, status_badge, type_badge
 from components.call_log import CallDialog
@@ -52,14 +52,6 @@ PICKER_CHOICES = catalog.CUSTOMER_CHOICES  # people a picker offers before anyth
 CONNECT_TIMEOUT_S = 60.0  # a page whose socket has not connected by then never gets its side column
 
 
-def removed_when_closed(dialog: ui.dialog) -> None:
-    """A closed dialog leaves the page (a page open all day does not collect them)."""
-    def closed(e) -> None:
-        if not e.value and not dialog.is_deleted:
-            dialog.delete()
-    dialog.on_value_change(closed)
-
-
 class _LaterDocuments:
     """Stands in for the documents list until the side column is built: keeps what it was last asked to show."""
 
@@ -86,6 +78,7 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
         self._shown_keys: dict[str, tuple] = {}
         self._sla_shown: tuple | None = None  # (the SLA view the panel shows,) once a live change showed one
         self.side_built = False  # the side column comes after the first paint (build_side)
+        self._call: CallDialog | None = None  # the "Log a call" dialog while it is open
         self.sla_panel: SlaPanel | None = None
         self.customer_panel: CustomerPanel | None = None
         self.related: RelatedPanel | None = None
@@ -368,7 +361,11 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
                                                       **kwargs))
 
     async def _resolve_dialog(self) -> None:
-        with self.dialogs, ui.dialog() as dialog, ui.card().classes('w-[28rem] max-w-full'):
+        with self.dialogs:
+            dialog = dialogs.single('resolve')
+        if dialog is None:
+            return  # one is open already
+        with dialog, ui.card().classes('w-[28rem] max-w-full'):
             ui.label(f'Resolve {self.view.ticket.reference}').classes('text-lg font-medium')
             code = Select(self.resolution_codes, label='Resolution code').classes('w-full').mark('resolution-code')
             text = ui.textarea('Resolution description').props('autogrow').classes('w-full').mark('resolution-text')
@@ -379,11 +376,14 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
                     if await self._do_status('resolved', resolution_code_id=code.value, resolution_text=text.value):
                         dialog.close()
                 ui.button('Resolve', on_click=confirm).props('no-caps').mark('resolve-confirm')
-        removed_when_closed(dialog)
         dialog.open()
 
     async def _reopen_dialog(self) -> None:
-        with self.dialogs, ui.dialog() as dialog, ui.card().classes('w-[28rem] max-w-full'):
+        with self.dialogs:
+            dialog = dialogs.single('reopen')
+        if dialog is None:
+            return  # one is open already
+        with dialog, ui.card().classes('w-[28rem] max-w-full'):
             ui.label(f'Reopen {self.view.ticket.reference}').classes('text-lg font-medium')
             ui.label('The ticket goes back to Open. Say why: the reason is shown in the history, to the customer '
                      'too.').classes('text-sm text-slate-500')
@@ -397,13 +397,15 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
                     if await self._do_status('open', reason=reason.value):
                         dialog.close()
                 ui.button('Reopen', on_click=confirm).props('no-caps').mark('reopen-confirm')
-        removed_when_closed(dialog)
         dialog.open()
 
     def _log_call(self) -> None:
+        if self._call is not None and not self._call.dialog.is_deleted:
+            return  # one is open already (it goes when closed)
         with self.dialogs:
-            CallDialog(self.user, self.ticket_id, reference=self.view.ticket.reference,
-                       customer=self.view.customer).open()
+            self._call = CallDialog(self.user, self.ticket_id, reference=self.view.ticket.reference,
+                                    customer=self.view.customer)
+            self._call.open()
 
     async def _add_member(self, user_id: int) -> None:
         await attempt(team.add_member(actor=self.user, ticket_id=self.ticket_id, user_id=user_id))

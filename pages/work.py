@@ -19,6 +19,7 @@ from fastapi import Query, Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
+from components import dialogs
 from components.actions import attempt
 from components.frame import frame
 from components.saved_views_nav import SavedViewsNav
@@ -348,7 +349,9 @@ class TicketList:
     async def save_view_dialog(self) -> None:
         """Save the list as it is filtered now under a name: only for me, or shared with a queue's members."""
         queues = await catalog.queues()
-        with ui.dialog() as dialog, ui.card().classes('w-[28rem] max-w-full gap-2'):
+        if (dialog := dialogs.single('save-view')) is None:
+            return
+        with dialog, ui.card().classes('w-[28rem] max-w-full gap-2'):
             ui.label('Save this list as a view').classes('text-lg font-medium')
             name = ui.input('Name').props('outlined dense autofocus').classes('w-full').mark('view-name')
             share: dict[int, str] = {0: 'Only me'}
