@@ -5,6 +5,7 @@ Every header value is cleaned of control and line-breaking characters, so titles
 (nor make the email package refuse the header)."""
 from __future__ import annotations
 
+import functools
 import html
 import re
 import textwrap
@@ -63,12 +64,24 @@ def _account_mail(*, to_addr: str, subject: str, text: str, message_id: str) -> 
 _LINK = re.compile(r'https?://[^\s<>"]+')
 
 
+# a message's text and HTML, once per message however many recipients' mails carry it (the sender composes a
+# thousand mails of the same ten messages: rendering each per mail cost ~1 s of CPU per mail for hostile markdown)
+@functools.lru_cache(maxsize=256)
+def _text_of(body: str) -> str:
+    return to_text(body)
+
+
+@functools.lru_cache(maxsize=256)
+def _html_of(body: str) -> str:
+    return to_html(body)
+
+
 def _item_text(item: dict) -> str:
     """One item of the plain-text part: the line, or for a message its lead and the message as clean text."""
     body = item.get('body')
     if not body or 'lead' not in item:
         return f'- {item["text"]}'
-    text = to_text(body) or item['text']
+    text = _text_of(body) or item['text']
     if '\n' not in text:
         return f'- {item["lead"]}: {text}'
     return f'- {item["lead"]}:\n' + textwrap.indent(text, '  ')
@@ -80,7 +93,7 @@ def _item_html(item: dict) -> str:
     if not body or 'lead' not in item:
         return f'<li>{html.escape(item["text"])}</li>'
     return (f'<li><p style="margin:0"><b>{html.escape(item["lead"])}:</b></p>'
-            f'<div style="margin:0.25em 0 0.75em 0">{to_html(body)}</div></li>')
+            f'<div style="margin:0.25em 0 0.75em 0">{_html_of(body)}</div></li>')
 
 
 def _mention_subject(items: list[dict]) -> str:
