@@ -1,11 +1,11 @@
-"""Every attachment ever posted on a ticket, in one list."""
+"""A ticket's newest attachments in one list (``queries.tickets.DOCUMENTS_SHOWN``; older ones are in the chatter)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from nicegui import ui
 
-from pulse_live.queries.tickets import AttachmentView
+from pulse_live.queries.tickets import DOCUMENTS_SHOWN, AttachmentView
 
 from .chatter import human_size
 
@@ -21,6 +21,10 @@ class DocumentsList:
         with self.rows:
             if not attachments:
                 ui.label('No documents yet.').classes('text-sm text-slate-400')
+            if len(attachments) > DOCUMENTS_SHOWN:  # the query brings one more when there are older ones
+                attachments = attachments[-DOCUMENTS_SHOWN:]
+                ui.label(f'The newest {DOCUMENTS_SHOWN}; older documents are on their entries in the chatter.') \
+                    .classes('text-xs text-slate-400').mark('documents-older')
             for a in attachments:
                 with ui.row().classes('w-full items-center no-wrap gap-2 text-sm').mark('document'):
                     ui.icon('lock' if a.is_internal else 'description', size='xs').classes('text-slate-500')
