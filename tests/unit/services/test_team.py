@@ -108,3 +108,17 @@ async def test_the_support_group_is_named_once_in_the_history(people):
         body = (await s.execute(select(TicketEvent.body).where(TicketEvent.ticket_id == ticket.id,
                                                                TicketEvent.kind == 'team_removed'))).scalar_one()
     assert body == 'Anna Keller removed the support group (Pulse Support) from the team'
+
+
+async def test_a_team_takes_at_most_max_team_members(people, monkeypatch):
+    """The team list is every viewer's and is shown again on each change: 1,000 named members made each opening
+    4,200 elements and each watch switch ~0.1 s of CPU per open page. Past the bound an addition is refused."""
+    monkeypatch.setattr(team, 'MAX_TEAM', 4)  # the ticket's creator, the support group and two more
+    anna, ben, maria = (people.users[e] for e in ('anna@pulse.demo', 'ben@pulse.demo', 'maria@pulse.demo'))
+    ticket = await make_ticket(people)
+    before = len(await ticket_team(anna, ticket.id))
+    for user in (ben, maria)[:team.MAX_TEAM - before]:
+        await team.add_member(actor=anna, ticket_id=ticket.id, user_id=user.id)
+    with pytest.raises(ValidationError, match='as many as a ticket takes'):
+        await team.add_member(actor=anna, ticket_id=ticket.id, user_id=people.users['daniel@pulse.demo'].id)
+    assert len(await ticket_team(anna, ticket.id)) == team.MAX_TEAM
