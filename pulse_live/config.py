@@ -130,8 +130,9 @@ class Settings(BaseSettings):
                                               "agent watching the ticket; replies by e-mail have the intake's limits")
 
     # REST API (pulse_live/api)
-    api_rate_per_minute: int = Field(default=600, ge=1, description='requests per minute one API token may make '
-                                     '(a burst of as many is allowed; then 429 with Retry-After)')
+    api_rate_per_minute: int = Field(default=600, ge=1, description='requests per minute one API token, and one '
+                                     'person over all their tokens, may make (a burst of as many is allowed; then '
+                                     '429 with Retry-After)')
     api_auth_failures_per_minute: int = Field(default=60, ge=1, description='refused API tokens per minute from one '
                                               'address before it is answered 429 without a lookup')
 

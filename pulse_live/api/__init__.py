@@ -35,7 +35,8 @@ staff everything. Every change made here is live on every open screen and notifi
 decide. Send `seen` (the values you read for the fields you change) to follow the app's own rule: then only a
 change to those same fields refuses yours, and changes to other fields are kept with yours on top.
 
-**Limits.** Requests per minute per token: `PULSE_API_RATE_PER_MINUTE` (429 with `Retry-After` beyond it).
+**Limits.** Requests per minute per token, and per person over all their tokens: `PULSE_API_RATE_PER_MINUTE` (429
+with `Retry-After` beyond it). A list's `offset` goes to 10,000 (narrow a longer list by its filters).
 Uploads: the app's file size and count limits (413 beyond them).
 
 **Errors** are `application/problem+json` (RFC 9457): `type`, `title`, `status`, `detail`; validation errors list

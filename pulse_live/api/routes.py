@@ -54,6 +54,9 @@ router = APIRouter(dependencies=[Depends(strict_query)])
 Reference = Annotated[str, Path(min_length=1, max_length=64, pattern=r'^[A-Za-z0-9-]+$',
                                 description='the reference (PL-2026-000123) or the id')]
 SearchText = Annotated[schemas.Text, Query(max_length=200)]
+# the deepest page of a list: an offset is read and thrown away row by row (at 20,000 tickets, sorted by priority,
+# ~0.15 s of CPU a request); a longer list is narrowed by its filters (created_from / created_to, status …)
+MAX_OFFSET = 10_000
 READ = responses(401, 403, 404, 422, 429)
 WRITE = responses(400, 401, 403, 404, 409, 422, 429)
 
@@ -138,7 +141,7 @@ async def list_tickets(
         created_to: Annotated[date | None, Query(description='YYYY-MM-DD, inclusive')] = None,
         sort: Annotated[schemas.Sort, Query()] = schemas.Sort.UPDATED,
         limit: Annotated[int, Query(ge=1, le=100)] = 25,
-        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> schemas.TicketPage:
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> schemas.TicketPage:
     filters = reads.TicketFilters(status=status.value, queue_id=queue_id, assignee_id=assignee_id,
                                   priority_id=priority_id, type_id=type_id, service_id=service_id,
                                   organisation_id=organisation_id, customer_id=customer_id, search=q,
