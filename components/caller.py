@@ -22,6 +22,7 @@ from pulse_live.services import customers as customer_services
 from . import dialogs
 from .actions import attempt
 from .badges import STATUS_COLORS, avatar, initials
+from .select import Select
 
 MATCH_ICONS = {'id': 'tag', 'e-mail': 'alternate_email', 'phone': 'call', 'name': 'person'}
 TIER_COLORS = {'platinum': 'blue-grey-7', 'gold': 'amber-8', 'silver': 'grey-6', 'standard': 'blue-grey-4',
@@ -335,8 +336,11 @@ async def item_dialog(viewer: User, *, organisation_id: int, user_id: int | None
     """Record or edit a configuration item (hardware: model, serial, OS; software: version; installed software)."""
     if (dialog := dialogs.single('customer-item')) is None:
         return  # one is open already (a repeated click, or a script's flood)
-    people = await customer_queries.organisation_people(viewer, organisation_id)
     i = item
+    owner_id = i.user_id if i else user_id
+    # searched as typed: the whole organisation in one list was 10,002 choices and 0.5 s of CPU per opening
+    people = await customer_queries.organisation_people(viewer, organisation_id, keep=owner_id,
+                                                        limit=customer_queries.PEOPLE_SHOWN)
     with dialog, ui.card().classes('w-[34rem] max-w-full gap-2'):
         ui.label('New configuration item' if i is None else f'Edit {i.name}').classes('text-lg font-medium')
         kind = ui.toggle({k.value: k.label for k in ItemKind}, value=i.kind if i else ItemKind.HARDWARE.value) \
@@ -356,8 +360,16 @@ async def item_dialog(viewer: User, *, organisation_id: int, user_id: int | None
         software = ui.textarea('Installed software (one per line)',
                                value='\n'.join(i.installed_software) if i else '').props('outlined autogrow') \
             .classes('w-full').mark('item-software')
-        owner = ui.select(people, label='Used by', value=i.user_id if i else user_id, clearable=True,
-                          with_input=True).props('outlined dense').classes('w-full').mark('item-user')
+        owner = Select(people, label='Used by', value=owner_id, clearable=True, with_input=True) \
+            .props('outlined dense').classes('w-full').mark('item-user')
+
+        async def search_people(e) -> None:
+            text = e.args if isinstance(e.args, str) else ''
+            found = await customer_queries.organisation_people(viewer, organisation_id, search=text, keep=owner.value,
+                                                               limit=customer_queries.PEOPLE_SHOWN)
+            if not owner.is_deleted:
+                owner.set_options(found, value=owner.value)
+        owner.on('input-value', search_people, throttle=0.25)
         notes = ui.input('Notes', value=i.notes if i else '').props('outlined dense').classes('w-full') \
             .mark('item-notes')
         active = ui.checkbox('In use', value=i.is_active).mark('item-active') if i else None

@@ -284,15 +284,27 @@ async def organisation_choices(*, customers_only: bool = False) -> dict[int, str
         return {oid: f'{name} ({tier})' for oid, name, tier in (await s.execute(query)).all()}
 
 
-async def organisation_people(viewer: User, organisation_id: int) -> dict[int, str]:
-    """People of one organisation, for "used by" pickers."""
+PEOPLE_SHOWN = 50  # a searched "used by" picker offers this many at a time (an organisation may have 10,000 people)
+
+
+async def organisation_people(viewer: User, organisation_id: int, *, search: str = '', keep: int | None = None,
+                              limit: int | None = None) -> dict[int, str]:
+    """People of one organisation, for "used by" pickers: those whose name contains ``search``, the first ``limit``
+    by name (all without one), and ``keep`` (the current choice) whether it matches or not."""
     if not auth.can_identify_customers(viewer):
         return {}
     async with db.session() as s:
-        rows = await s.execute(select(User.id, User.display_name).where(User.organisation_id == organisation_id,
-                                                                        User.is_active.is_(True))
-                               .order_by(User.display_name))
-        return dict(rows.all())
+        query = select(User.id, User.display_name).where(User.organisation_id == organisation_id,
+                                                         User.is_active.is_(True))
+        if search.strip():
+            query = query.where(contains(User.display_name, search.strip()[:100]))
+        rows = dict((await s.execute(query.order_by(User.display_name).limit(limit))).all())
+        if keep is not None and keep not in rows:
+            kept = (await s.execute(select(User.id, User.display_name).where(
+                User.id == keep, User.organisation_id == organisation_id))).first()
+            if kept is not None:
+                rows[kept[0]] = kept[1]
+        return rows
 
 
 @dataclass
