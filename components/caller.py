@@ -22,6 +22,7 @@ from pulse_live.services import customers as customer_services
 from . import dialogs
 from .actions import attempt
 from .badges import STATUS_COLORS, avatar, initials
+from .coalesce import TypedSearch
 from .select import Select
 
 MATCH_ICONS = {'id': 'tag', 'e-mail': 'alternate_email', 'phone': 'call', 'name': 'person'}
@@ -363,13 +364,12 @@ async def item_dialog(viewer: User, *, organisation_id: int, user_id: int | None
         owner = Select(people, label='Used by', value=owner_id, clearable=True, with_input=True) \
             .props('outlined dense').classes('w-full').mark('item-user')
 
-        async def search_people(e) -> None:
-            text = e.args if isinstance(e.args, str) else ''
+        async def search_people(text: str) -> None:
             found = await customer_queries.organisation_people(viewer, organisation_id, search=text, keep=owner.value,
                                                                limit=customer_queries.PEOPLE_SHOWN)
             if not owner.is_deleted:
                 owner.set_options(found, value=owner.value)
-        owner.on('input-value', search_people, throttle=0.25)
+        owner.on('input-value', TypedSearch(search_people), throttle=0.25)
         notes = ui.input('Notes', value=i.notes if i else '').props('outlined dense').classes('w-full') \
             .mark('item-notes')
         active = ui.checkbox('In use', value=i.is_active).mark('item-active') if i else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 
 class Coalesced:
@@ -45,3 +46,22 @@ class Coalesced:
     async def _run(self) -> None:
         self.runs += 1
         await self._work()
+
+
+class TypedSearch:
+    """An ``input-value`` handler of a searched select that looks up the newest text only: the browser throttles
+    typing, a socket of one's own does not (600 typed searches of the customer picker kept ~1.2 cores busy at the
+    event budget). A burst of texts costs two searches: the first and the newest."""
+
+    def __init__(self, search: Callable[[str], Awaitable[None]], *, limit: int = 100) -> None:
+        self._search, self._limit = search, limit
+        self._text = ''
+        self.reads = Coalesced(self._run)
+
+    async def __call__(self, e: Any) -> None:
+        args = getattr(e, 'args', None)
+        self._text = args[:self._limit] if isinstance(args, str) else ''
+        await self.reads()
+
+    async def _run(self) -> None:
+        await self._search(self._text)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from nicegui import ui
-from nicegui.events import GenericEventArguments
 
+from .coalesce import TypedSearch
 from .select import Select
 
 SaveFn = Callable[[str, Any, int], Awaitable[bool]]
@@ -68,7 +68,7 @@ class FieldEditor:
             self.element = Select(spec.options or {}, value=value, label=spec.label, with_input=True,
                                   clearable=spec.clearable, on_change=self._changed_select)
             if spec.search is not None:
-                self.element.on('input-value', self._search, throttle=0.25)
+                self.element.on('input-value', TypedSearch(self._search), throttle=0.25)
         elif spec.kind == 'textarea':
             self.element = ui.textarea(spec.label, value=value or '').props('autogrow')
             self.element.on('blur', self._commit_text)
@@ -110,11 +110,10 @@ class FieldEditor:
         finally:
             self._applying = False
 
-    async def _search(self, e: GenericEventArguments) -> None:
+    async def _search(self, text: str) -> None:
         """The user typed in a searched select: the options become what matches (and the value shown now)."""
         assert self.spec.search is not None and isinstance(self.element, Select)
-        text = e.args if isinstance(e.args, str) else ''
-        options = await self.spec.search(text[:100], self.element.value)
+        options = await self.spec.search(text, self.element.value)
         if self.element.is_deleted:
             return
         if self.element.value is not None and self.element.value not in options:  # changed meanwhile

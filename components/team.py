@@ -5,11 +5,11 @@ from collections.abc import Awaitable, Callable
 from html import escape
 
 from nicegui import ui
-from nicegui.events import GenericEventArguments
 
 from pulse_live.queries.tickets import MemberView
 
 from .chatter_html import avatar_html
+from .coalesce import TypedSearch
 from .select import Select
 
 HOW = {'creator': 'creator', 'customer': 'customer', 'support_group': 'support group', 'manual': 'added'}
@@ -53,7 +53,7 @@ class TeamList:
                     self.picker = Select(candidates, label='Add a member', with_input=True) \
                         .props('dense outlined').classes('grow').mark('team-picker')
                     if search is not None:
-                        self.picker.on('input-value', self._search, throttle=0.25)
+                        self.picker.on('input-value', TypedSearch(self._search), throttle=0.25)
                     ui.button(icon='person_add', on_click=self._add_clicked).props('flat dense round') \
                         .tooltip('Add to team').mark('team-add')
 
@@ -80,9 +80,9 @@ class TeamList:
                         remove.props['aria-label'] = f'Remove {m.name}'
 
 
-    async def _search(self, e: GenericEventArguments) -> None:
+    async def _search(self, text: str) -> None:
         assert self._search_people is not None
-        options = await self._search_people(e.args[:100] if isinstance(e.args, str) else '')
+        options = await self._search_people(text)
         if self.picker.is_deleted:
             return
         current = self.picker.value

@@ -63,3 +63,21 @@ async def test_a_cancelled_runner_does_not_strand_the_waiting_calls() -> None:
     runner.cancel()
     await asyncio.wait_for(waiting, 1)
     assert reads.runs == 2
+
+
+async def test_a_burst_of_typed_texts_searches_twice_and_ends_on_the_newest() -> None:
+    """The pickers' searches ran once per typed text a socket sent (the browser's throttle is the browser's): 600 of
+    the customer picker kept ~1.2 cores busy. Now the first and the newest."""
+    from types import SimpleNamespace
+
+    from components.coalesce import TypedSearch
+    searched: list[str] = []
+
+    async def search(text: str) -> None:
+        searched.append(text)
+        await asyncio.sleep(0.01)
+    handler = TypedSearch(search, limit=10)
+    await asyncio.gather(*(handler(SimpleNamespace(args=f'text {n:04d} and more')) for n in range(300)))
+    assert searched == ['text 0000 ', 'text 0299 ']  # cut at the limit
+    await handler(SimpleNamespace(args=None))  # no text: searches for everything
+    assert searched[-1] == ''
