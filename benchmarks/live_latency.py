@@ -217,6 +217,7 @@ class Server:
             # the simulated viewers sign in as a few demo accounts: hundreds of pages per person here are many
             # people's pages in a real desk, so the per-person cap (50 by default; the oldest page is closed) is lifted
             'PULSE_MAX_PAGES_PER_USER': '5000',
+            'PULSE_MAX_SOCKETS_PER_ADDRESS': '0',  # every simulated client comes from this machine's address
             'NICEGUI_STORAGE_PATH': str(data_dir / '.nicegui'),
             # ahead of the venv's editable install, so --app-dir can point at another checkout
             'PYTHONPATH': os.pathsep.join([str(app_dir), env.get('PYTHONPATH', '')]).rstrip(os.pathsep),

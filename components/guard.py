@@ -495,6 +495,40 @@ def _refuse_binary_packets(sio: Any) -> None:
     sio.eio.on('message', on_message)
 
 
+# open sockets per network address (``PULSE_MAX_SOCKETS_PER_ADDRESS``): one address held 3,000 sockets without a
+# page (~43 KB and a file descriptor each), and each page of /login is a socket too. Behind nginx the address is
+# the browser's (uvicorn takes X-Forwarded-For from the proxy); an office behind one NAT shares the number.
+_sockets_of_address: dict[str, set[str]] = {}
+_address_of_socket: dict[str, str] = {}
+_said_full: dict[str, float] = {}
+
+
+def admit_socket(sid: str, address: str, now: float) -> bool:
+    """Count a new socket of ``address``; False (and said once a minute) when the address has its limit open."""
+    limit = get_settings().max_sockets_per_address
+    held = _sockets_of_address.setdefault(address, set())
+    if limit and len(held) >= limit:
+        if now - _said_full.get(address, -math.inf) >= 60:
+            _said_full[address] = now
+            log.warning('refused: address %s has %d sockets open, the most one address may (more are refused)',
+                        address, limit)
+        if not held:
+            del _sockets_of_address[address]
+        return False
+    held.add(sid)
+    _address_of_socket[sid] = address
+    return True
+
+
+def release_socket(sid: str) -> None:
+    address = _address_of_socket.pop(sid, None)
+    held = _sockets_of_address.get(address) if address is not None else None
+    if held is not None:
+        held.discard(sid)
+        if not held:
+            del _sockets_of_address[address]  # type: ignore[arg-type]
+
+
 def install() -> None:
     if _installed['done']:
         return
@@ -512,6 +546,7 @@ def install() -> None:
     from nicegui import nicegui as nicegui_module
     sio = core.sio
     original_connect = nicegui_module._on_connect  # pylint: disable=protected-access
+    original_disconnect = nicegui_module._on_disconnect  # pylint: disable=protected-access
     original_handshake = nicegui_module._on_handshake  # pylint: disable=protected-access
 
     async def on_connect(sid: str, environ: dict, auth_data: Any = None) -> None:
@@ -520,7 +555,18 @@ def install() -> None:
             log.warning('refused: a socket from %s (%s)', environ.get('REMOTE_ADDR', '?'), problem)
             import socketio
             raise socketio.exceptions.ConnectionRefusedError('Origin not allowed')
-        await original_connect(sid, environ, auth_data)
+        if not admit_socket(sid, environ.get('REMOTE_ADDR') or '?', time.monotonic()):
+            import socketio
+            raise socketio.exceptions.ConnectionRefusedError('Too many connections from this address')
+        try:
+            await original_connect(sid, environ, auth_data)
+        except BaseException:
+            release_socket(sid)
+            raise
+
+    def on_disconnect(sid: str, *_reason: Any) -> None:
+        release_socket(sid)
+        original_disconnect(sid)
 
     async def on_handshake(sid: str, data: Any) -> bool:
         if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ('client_id', 'tab_id')):
@@ -542,6 +588,7 @@ def install() -> None:
     nicegui_module._on_handshake = on_handshake  # the implicit handshake of _on_connect looks it up here
     _refuse_binary_packets(sio)
     sio.on('connect', on_connect)
+    sio.on('disconnect', on_disconnect)
     sio.on('handshake', on_handshake)
     sio.on('event', _on_event)
     sio.on('javascript_response', _on_javascript_response)

@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     customer_requests_per_minute: int = Field(default=5, ge=1, description='new requests one customer may open a '
                                               'minute (a burst of as many), portal and API together: each notifies '
                                               'the desk, so a flood from one account would flood every agent')
+    max_sockets_per_address: int = Field(default=500, ge=0, description='open websockets from one network address '
+                                         '(pages of every person behind it; 0: no bound)')
     max_pages_per_user: int = Field(default=50, ge=1, description="a person's connected pages in one process; "
                                     'the oldest are closed beyond it (each holds ~0.5 MB of server memory)')
     live_broadcast_from: int = Field(default=8, ge=0, description='a live chatter entry goes to a ticket\'s staff '

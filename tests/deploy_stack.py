@@ -138,6 +138,7 @@ class Stack:
                    PULSE_STORAGE_SECRET='one-secret-for-every-process', PULSE_BASE_URL=self.url,
                    PULSE_SMTP_HOST='127.0.0.1', PULSE_SMTP_PORT='9', PULSE_MAIL_WORKER='false',
                    PULSE_MAIL_INTAKE_WORKER='false', PULSE_ESCALATION_WORKER='false', PYTHONUNBUFFERED='1',
+                   PULSE_MAX_SOCKETS_PER_ADDRESS='0',  # load.py's agents all come from this machine
                    **s3.settings_env(self.s3_endpoint, self.bucket))
         env.update(self.extra_env)
         return env
