@@ -23,7 +23,7 @@ from ..errors import ValidationError
 from ..models import Attachment, Role, User, utcnow
 
 WINDOW = timedelta(hours=24)
-_locks: dict[int, asyncio.Lock] = {}
+_locks: dict[int, list] = {}  # user id → [lock, sends holding or awaiting it]
 
 
 async def used_bytes(user_id: int) -> int:
@@ -48,9 +48,10 @@ async def held(actor: User, files: Sequence[storage.UploadedFile]) -> AsyncItera
     if actor.role != Role.CUSTOMER or not files or not limit:
         yield
         return
-    lock = _locks.setdefault(actor.id, asyncio.Lock())
+    entry = _locks.setdefault(actor.id, [asyncio.Lock(), 0])  # the lock, and the sends holding or awaiting it
+    entry[1] += 1
     try:
-        async with lock:
+        async with entry[0]:
             used = await used_bytes(actor.id)
             new = sum(len(f.data) for f in files)
             if used + new > limit:
@@ -59,5 +60,6 @@ async def held(actor: User, files: Sequence[storage.UploadedFile]) -> AsyncItera
                                       'files, or a link to them.')
             yield
     finally:
-        if not lock.locked() and _locks.get(actor.id) is lock:
+        entry[1] -= 1
+        if not entry[1] and _locks.get(actor.id) is entry:  # the last one: a send still waiting keeps it
             del _locks[actor.id]

@@ -490,3 +490,16 @@ async def test_an_entry_link_to_an_internal_note_shows_the_request_without_the_n
     await user.open(f'/portal/requests/{t.reference.lower()}?entry={reply.id}')  # redirected, the entry kept
     await user.should_see(marker='request-title')
     await user.should_see('Which cable do you use?')
+
+
+async def test_saving_a_new_organisation_shows_it_in_the_list(user: User, people) -> None:
+    """The dialog goes a moment after it closed (components/dialogs.py); what its Save does after closing it —
+    going to the list — runs in it meanwhile."""
+    await login(user, 'maria@pulse.demo')
+    await user.open('/organisations')
+    user.find(marker='org-new').click()
+    await user.should_see(marker='org-name')
+    user.find(marker='org-name').type('Initech')
+    user.find(marker='org-save').click()
+    await user.should_see('Initech', retries=30)
+    await user.should_not_see(marker='org-name')
