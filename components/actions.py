@@ -12,14 +12,24 @@ to the error log as before.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar, cast
 
 from nicegui import Client, context, ui
 
-from pulse_live.errors import UNAVAILABLE_MESSAGE, ServiceError, Unavailable, is_unavailable
+from pulse_live.errors import (
+    CONFLICT_MESSAGE,
+    UNAVAILABLE_MESSAGE,
+    ServiceError,
+    Unavailable,
+    ValidationError,
+    is_conflict,
+    is_unavailable,
+)
 
+log = logging.getLogger('pulse_live.actions')
 T = TypeVar('T')
 
 
@@ -48,6 +58,10 @@ async def attempt(call: Awaitable[T], *, success: str = '', level: Literal['nega
             notify(client, str(e), type=level, multi_line=True)
         return Outcome(False, cast(T, None), error=e)
     except Exception as e:
+        if is_conflict(e):  # a duplicate saved at the same moment elsewhere: said, not a silent traceback
+            log.info('a write was refused as a duplicate made at the same moment: %s', type(e).__name__)
+            notify(client, CONFLICT_MESSAGE, type=level, multi_line=True)
+            return Outcome(False, cast(T, None), error=ValidationError(CONFLICT_MESSAGE))
         if not is_unavailable(e):
             raise
         notify(client, UNAVAILABLE_MESSAGE, type='negative', multi_line=True)  # passing: the page stays as it was

@@ -63,6 +63,16 @@ def _sqlite_code(error: BaseException) -> int | None:
     return code & 0xFF if isinstance(code, int) else None
 
 
+CONFLICT_MESSAGE = 'The same was saved at the same moment from elsewhere. Look at the page again and try once more.'
+
+
+def is_conflict(error: BaseException) -> bool:
+    """True when ``error`` is the database refusing a duplicate a check could not see coming (a unique key written at
+    the same moment by another request): the user is told, not left with a silent failure and a traceback."""
+    from sqlalchemy.exc import IntegrityError
+    return isinstance(error, IntegrityError)
+
+
 def is_unavailable(error: BaseException) -> bool:
     """True when ``error`` (or what caused it) is a lost or refused database connection — passing trouble, not a bug:
     the connection pool checks connections before use, so requests work again by themselves once the server answers.

@@ -116,6 +116,11 @@ async def _service(_request: Request, exc: Exception) -> JSONResponse:
     return for_service_error(exc)
 
 
+async def _conflict(_request: Request, exc: Exception) -> JSONResponse:
+    """A unique key written at the same moment by another request: 409, not a 500."""
+    return problem(409, errors.CONFLICT_MESSAGE, slug='conflict', title='Conflict')
+
+
 async def _problem(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ProblemError)
     return problem(exc.status, exc.detail, slug=exc.slug, title=exc.title, headers=exc.headers, **exc.extra)
@@ -195,6 +200,8 @@ def install(api: FastAPI) -> None:
     api.add_exception_handler(HTTPException, _http)
     api.add_exception_handler(errors.ServiceError, _service)
     api.add_exception_handler(ProblemError, _problem)
+    from sqlalchemy.exc import IntegrityError
+    api.add_exception_handler(IntegrityError, _conflict)
     api.add_middleware(CrashBarrier)
 
 

@@ -17,7 +17,7 @@ from datetime import timedelta
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
 
-from .. import auth
+from .. import auth, db
 from ..config import get_settings
 from ..errors import ValidationError
 from ..events import AccountChanged
@@ -153,7 +153,11 @@ async def reset_password(token: str, new_password: str, repeated: str) -> User:
         raise ValidationError('This link is not valid any more (used already, or too old). Ask for a new one.')
     new_hash = await auth.hash_password(new_password)
     async with unit_of_work() as uow:
-        db_user = await uow.session.get(User, user.id)
+        # the link is spent by its first use: a second use at the same moment waits here, then finds the hash
+        # changed (on PostgreSQL both were told "saved" before, and only one password worked)
+        await db.serialise(uow.session, f'password:{user.id}')
+        db_user = (await uow.session.execute(select(User).where(User.id == user.id)
+                                             .execution_options(populate_existing=True))).scalar_one_or_none()
         if db_user is None or db_user.password_hash != user.password_hash:  # spent meanwhile (a double submit)
             raise ValidationError('This link is not valid any more (used already, or too old). Ask for a new one.')
         db_user.password_hash = new_hash

@@ -74,6 +74,7 @@ async def create_token(*, actor: User, name: str, scope: str, expires_in_days: i
     secret = f'{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}'
     now = utcnow()
     async with db.write_lock(), db.session() as s, s.begin():
+        await db.serialise(s, f'api-tokens:{actor.id}')  # counted, then inserted: one at a time per person
         active = (await s.execute(select(func.count(ApiToken.id)).where(
             ApiToken.user_id == actor.id, ApiToken.revoked_at.is_(None), ApiToken.expires_at > now))).scalar_one()
         if active >= MAX_ACTIVE_PER_USER:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .. import auth, contact
+from .. import auth, contact, db
 from ..errors import NotFound, ValidationError
 from ..events import AccountChanged, SlaRecomputeRequested
 from ..models import ConfigurationItem, ItemKind, Organisation, Role, Service, User, utcnow
@@ -112,6 +112,7 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
             raise auth.deny(actor, 'edit staff account', current.email, 'Staff accounts are not edited here.')
         # an address or number saved before today's checks may stay as it is when the form sends it back unchanged
         values['email'] = _email(email, kept=current.email if current else '')
+        await db.serialise(s, f'account-email:{values["email"]}')  # checked for a clash, then saved
         number = _phone(phone, kept=current.phone if current else '')
         values['phone'] = number.display
         values['organisation_id'] = (await _organisation(s, organisation_id, customers_only=True)).id
@@ -182,6 +183,7 @@ async def save_organisation(*, actor: User, organisation_id: int | None = None, 
         raise ValidationError('A tier is one word (letters, digits, dots, dashes), e.g. standard or gold.')
     async with unit_of_work() as uow:
         s = uow.session
+        await db.serialise(s, 'organisation-names')  # checked for a clash, then saved: one at a time
         clash = select(Organisation.id).where(func.lower(Organisation.name) == values['name'].lower())
         if organisation_id is not None:
             clash = clash.where(Organisation.id != organisation_id)

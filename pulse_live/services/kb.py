@@ -315,6 +315,7 @@ async def save_category(*, actor: User, name: str, parent_id: int | None = None,
                                  or not 0 <= position <= 100_000):
         raise ValidationError('The position must be a whole number from 0 to 100000.')
     async with db.write_lock(), db.session() as s, s.begin():
+        await db.serialise(s, 'kb-categories')  # two moves at once (A under B, B under A) made a cycle
         parents = await _parents(s)
         if parent_id is not None and parent_id not in parents:
             raise ValidationError('The parent category does not exist (any more).')

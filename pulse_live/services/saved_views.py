@@ -82,6 +82,7 @@ async def save_view(*, actor: User, name: str, filters: dict[str, Any], queue_id
     auth.require_staff(actor, 'save a view of the ticket list')
     clean_name, clean = _clean_name(name), clean_filters(filters)
     async with db.write_lock(), db.session() as s, s.begin():
+        await db.serialise(s, f'saved-views:{actor.id}')  # counted, then inserted: one at a time per person
         if queue_id is not None:
             if await s.get(Queue, queue_id) is None:
                 raise ValidationError('That queue does not exist (any more).')

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from .. import auth
+from .. import auth, db
 from ..errors import NotFound, ValidationError
 from ..models import EventKind, Organisation, TeamMember, User
 from .ticket_write import TicketWrite, ticket_write
@@ -36,6 +36,7 @@ async def add_member(*, actor: User, ticket_id: int, user_id: int, watching: boo
             raise ValidationError('No such user.')
         if not auth.can_view_ticket(user, ticket, on_team=True):
             raise ValidationError(f'{user.display_name} cannot see this ticket, so cannot be on its team.')
+        await db.serialise(w.session, f'team:{ticket.id}')  # "not on the team yet", then added: one at a time
         exists = (await w.session.execute(select(TeamMember).where(
             TeamMember.ticket_id == ticket.id, TeamMember.user_id == user.id))).scalar_one_or_none()
         if exists is not None:

@@ -59,3 +59,22 @@ async def test_the_answer_reaches_the_page_when_the_control_that_asked_was_remov
             return bool(await attempt(done(), success='It is yours now.'))
     assert await asyncio.create_task(click_done()) is True
     assert shown[-1] == (user.client.id, 'It is yours now.')
+
+
+async def test_a_duplicate_refused_by_the_database_is_said_not_a_silent_traceback(user: User, people,
+                                                                                 monkeypatch) -> None:
+    """Two saves at the same moment pass the service's check and the database's unique key refuses the second: the
+    page logged a traceback and said nothing (its dialog stayed open)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from pulse_live.errors import CONFLICT_MESSAGE
+    await login(user, 'anna@pulse.demo')
+    shown: list[str] = []
+    monkeypatch.setattr(UserNotify, '__call__', lambda _self, message, **_kwargs: shown.append(message))
+
+    async def duplicate() -> None:
+        raise IntegrityError('INSERT INTO organisations …', {}, Exception('UNIQUE constraint failed'))
+    with user.client.layout:
+        outcome = await attempt(duplicate())
+    assert not outcome and isinstance(outcome.error, ValidationError)
+    assert shown == [CONFLICT_MESSAGE]

@@ -1,0 +1,91 @@
+"""Checks made before a write ("at most 20 tokens", "no second organisation of that name", "not on the team yet",
+"the link was not used yet") hold when the same request comes many times at once. On SQLite one writer at a time
+did it already; on PostgreSQL every one of them passed the same check before (`db.serialise` now): 25 token
+creations left 26 active tokens of 20, 45 saved views 31 of 30, three organisations whose names differ in case were
+all stored, two reset-password tabs were both told "saved", moving two categories under each other made a cycle."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+
+from pulse_live import db
+from pulse_live.errors import ValidationError
+from pulse_live.models import ApiToken, Organisation, SavedView, TeamMember, User
+from pulse_live.services import accounts, api_tokens, customers, kb, saved_views, team
+from tests.factories import make_ticket
+
+
+async def _at_once(calls) -> tuple[list, list[BaseException]]:
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    for error in failed:
+        if not isinstance(error, ValidationError):
+            raise error  # a database error or a traceback is what must not happen
+    return [r for r in results if not isinstance(r, BaseException)], failed
+
+
+async def _count(query) -> int:
+    async with db.session() as s:
+        return (await s.execute(query)).scalar_one()
+
+
+async def test_token_and_saved_view_limits_hold_under_a_burst(people) -> None:
+    ben = people.users['ben@pulse.demo']
+    made, refused = await _at_once(api_tokens.create_token(actor=ben, name=f't{n}', scope='read', expires_in_days=30)
+                                   for n in range(25))
+    assert (len(made), len(refused)) == (api_tokens.MAX_ACTIVE_PER_USER, 5)
+    assert await _count(select(func.count()).select_from(ApiToken).where(ApiToken.user_id == ben.id)) == 20
+    saved, refused = await _at_once(saved_views.save_view(actor=ben, name=f'v{n}', filters={'q': str(n)})
+                                    for n in range(saved_views.MAX_VIEWS_PER_USER + 5))
+    assert len(saved) == saved_views.MAX_VIEWS_PER_USER and len(refused) == 5
+    assert await _count(select(func.count()).select_from(SavedView).where(SavedView.owner_id == ben.id)) == 30
+
+
+async def test_names_addresses_and_team_members_are_not_doubled_by_a_burst(people) -> None:
+    maria, anna = people.users['maria@pulse.demo'], people.users['anna@pulse.demo']
+    saved, refused = await _at_once(customers.save_organisation(actor=maria, name=name)
+                                    for name in ('Race Org X', 'RACE ORG X', 'race org x'))
+    assert len(saved) == 1 and len(refused) == 2
+    assert await _count(select(func.count()).select_from(Organisation)
+                        .where(func.lower(Organisation.name) == 'race org x')) == 1
+    made, refused = await _at_once(customers.save_customer(actor=anna, email='twice@acme.demo', display_name='Twice',
+                                                           organisation_id=people.orgs['acme']) for _ in range(6))
+    assert len(made) == 1 and len(refused) == 5
+    assert await _count(select(func.count()).select_from(User).where(User.email == 'twice@acme.demo')) == 1
+    ticket = await make_ticket(people)
+    ben = people.users['ben@pulse.demo']
+    added, refused = await _at_once(team.add_member(actor=anna, ticket_id=ticket.id, user_id=ben.id)
+                                    for _ in range(6))
+    assert len(added) == 1 and all('already on the team' in str(e) for e in refused)
+    assert await _count(select(func.count()).select_from(TeamMember).where(
+        TeamMember.ticket_id == ticket.id, TeamMember.user_id == ben.id)) == 1
+
+
+async def test_a_password_link_used_twice_at_once_saves_one_password(people, monkeypatch) -> None:
+    from pulse_live import auth
+
+    async def quick_hash(password: str) -> str:  # the sends reach the database together (bcrypt spaced them)
+        return f'test-hash:{password}'
+    monkeypatch.setattr(auth, 'hash_password', quick_hash)
+    carl = people.users['carl@acme.demo']
+    token = accounts.make_token(carl)
+    saved, refused = await _at_once(accounts.reset_password(token, f'new password {n}', f'new password {n}')
+                                    for n in range(4))
+    assert len(saved) == 1 and all('not valid any more' in str(e) for e in refused)
+
+
+async def test_two_categories_moved_under_each_other_at_once_make_no_cycle(people) -> None:
+    anna = people.users['anna@pulse.demo']
+    a = await kb.save_category(actor=anna, name='Race A')
+    b = await kb.save_category(actor=anna, name='Race B')
+    moved, refused = await _at_once([kb.save_category(actor=anna, name='Race A', parent_id=b.id, category_id=a.id),
+                                     kb.save_category(actor=anna, name='Race B', parent_id=a.id, category_id=b.id)])
+    assert len(moved) == 1 and len(refused) == 1
+
+
+@pytest.fixture(autouse=True)
+def _no_rate_limits():
+    from pulse_live.rate_limit import get_limiter
+    get_limiter().clear()
