@@ -30,6 +30,7 @@ class TimelyH11Protocol(H11Protocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._body_bytes = 0
+        self._upgraded = False  # the connection became a websocket: no timer of ours applies
 
     def _arm(self) -> None:
         self._disarm()
@@ -52,15 +53,23 @@ class TimelyH11Protocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self.conn.their_state is h11.SEND_BODY:
-            if self._body_timer is None and not self.transport.is_closing():
-                self._body_bytes = 0
-                self._body_timer = self.loop.call_later(BODY_WINDOW_S, self._body_slow)
+        if self._watch_body():
             self._body_bytes += len(data)
+
+    def _watch_body(self) -> bool:
+        """Start the body's timer when a request's body is under way (and not yet timed); True while one is. A
+        websocket's transport is not ours any more (h11 still expects the opening request's "body": the timer cut
+        every websocket after 30 s)."""
+        if self._upgraded or self.conn.their_state is not h11.SEND_BODY or self.transport.is_closing():
+            return False
+        if self._body_timer is None:
+            self._body_bytes = 0
+            self._body_timer = self.loop.call_later(BODY_WINDOW_S, self._body_slow)
+        return True
 
     def _body_slow(self) -> None:
         self._body_timer = None
-        if self.conn.their_state is not h11.SEND_BODY or self.transport.is_closing():
+        if self._upgraded or self.conn.their_state is not h11.SEND_BODY or self.transport.is_closing():
             return  # the body is complete (a next request arms its own)
         if self._body_bytes < BODY_MIN_BYTES and not self.flow.read_paused:  # (paused: the app is not reading yet)
             self.transport.close()
@@ -80,6 +89,7 @@ class TimelyH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        self._upgraded = True
         self._disarm()  # the transport now belongs to the websocket protocol
         if self._body_timer is not None:
             self._body_timer.cancel()
@@ -90,3 +100,4 @@ class TimelyH11Protocol(H11Protocol):
         super().on_response_complete()
         if not self.transport.is_closing():
             self._arm()  # the next request on this connection: its head within the same time
+            self._watch_body()  # a pipelined request read from the buffer just now: its body is timed too

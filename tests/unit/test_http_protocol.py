@@ -14,6 +14,13 @@ from pulse_live.http_protocol import TimelyH11Protocol
 
 
 async def _app(scope, receive, send) -> None:
+    if scope['type'] == 'websocket':  # an echo
+        while (message := await receive())['type'] != 'websocket.disconnect':
+            if message['type'] == 'websocket.connect':
+                await send({'type': 'websocket.accept'})
+            elif message['type'] == 'websocket.receive':
+                await send({'type': 'websocket.send', 'text': message.get('text') or ''})
+        return
     if scope['type'] != 'http':
         return
     if scope['path'] == '/early':  # answers without reading the body (as /healthz does)
@@ -156,3 +163,37 @@ async def test_the_rest_of_a_body_nobody_reads_must_come_within_the_heads_deadli
     answer, closed, after = await asyncio.to_thread(early)
     assert answer.startswith(b'HTTP/1.1 200')
     assert closed and after < 2.5, (closed, after)
+
+
+async def test_a_websocket_outlives_the_bodys_and_the_heads_deadlines(server, monkeypatch) -> None:
+    """h11 still expects the opening request's "body" once the connection is a websocket: the body's timer closed
+    every websocket 30 s after it opened (every page reconnected twice a minute)."""
+    from websockets.asyncio.client import connect
+    monkeypatch.setattr(http_protocol, 'BODY_WINDOW_S', 0.4)
+    async with connect(f'ws://127.0.0.1:{server}/ws', additional_headers={'X-Pad': 'p' * 1500}) as ws:
+        await asyncio.sleep(1.5)  # more than two body windows and two head deadlines (0.6 s)
+        await ws.send('still here')
+        assert await asyncio.wait_for(ws.recv(), 5) == 'still here'
+
+
+async def test_a_pipelined_request_whose_body_trickles_is_cut_off_too(server, monkeypatch) -> None:
+    """A request queued behind another on the connection is read from h11's buffer when the first is answered,
+    not in data_received: its body was never timed (2,000 such connections stayed open for 300 s)."""
+    monkeypatch.setattr(http_protocol, 'BODY_WINDOW_S', 0.6)
+
+    def pipelined() -> tuple[bool, float]:
+        with socket.create_connection(('127.0.0.1', server)) as sock:
+            started = time.monotonic()
+            sock.sendall(b'GET /early HTTP/1.1\r\nHost: x\r\n\r\n'
+                         b'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nx')
+            sock.settimeout(3.0)
+            try:
+                while sock.recv(4096):  # the first answer, then the end of the connection
+                    pass
+            except TimeoutError:
+                return False, time.monotonic() - started
+            except ConnectionResetError:
+                pass
+            return True, time.monotonic() - started
+    closed, after = await asyncio.to_thread(pipelined)
+    assert closed and after < 3.0, (closed, after)
