@@ -13,7 +13,7 @@ from ..config import get_settings
 from ..errors import TooMany, ValidationError
 from ..models import STAFF_ROLES, Attachment, EventKind, EventMention, Role, Ticket, TicketEvent, User, utcnow
 from . import sla, upload_quota
-from .ticket_write import TicketWrite, ticket_write
+from .ticket_write import TicketWrite, check_ahead, ticket_write
 
 MAX_MESSAGE = 20000
 MENTION_RE = re.compile(r'(?<![\w@])@([A-Za-z0-9][A-Za-z0-9_.-]{0,59})')
@@ -93,6 +93,8 @@ async def post_message(*, actor: User, ticket_id: int, body: str, internal: bool
             raise TooMany(f'You sent {rate} messages within a minute; please wait {math.ceil(wait)} s before the '
                           'next one.', retry_after_s=math.ceil(wait))
     storage.check_limits(files)
+    if files:  # a send that will be refused stores no file (checked again in the write, for what changes meanwhile)
+        await check_ahead(actor, ticket_id, action='post to', closed=_closed(actor))
     async with upload_quota.held(actor, files):  # a customer's files: a day's bound
         stored = [(f, await storage.store(f.data)) for f in files]
         async with ticket_write(actor, ticket_id, action='post to', kind='message', closed=_closed(actor)) as w:

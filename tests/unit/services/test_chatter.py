@@ -108,6 +108,17 @@ async def test_a_closed_ticket_takes_no_message_and_says_why(people):
         await chatter.post_message(actor=anna, ticket_id=ticket.id, body='Late note', internal=True)
     with pytest.raises(ValidationError, match=f'open a new request and mention {ticket.reference}'):
         await chatter.post_message(actor=carl, ticket_id=ticket.id, body='One more thing')
+    # files sent to it are refused before they are stored (they were stored, and counted by no bound)
+    import hashlib
+    data = b'a file nobody may add to a closed ticket'
+    with pytest.raises(ValidationError, match='open a new request'):
+        await chatter.post_message(actor=carl, ticket_id=ticket.id, body='With a file', files=[
+            UploadedFile(name='late.txt', content_type='text/plain', data=data)])
+    assert not await storage.exists(hashlib.sha256(data).hexdigest())
+    with pytest.raises(NotFound):  # and to a ticket that is not there, likewise
+        await chatter.post_message(actor=carl, ticket_id=10**9, body='', files=[
+            UploadedFile(name='late.txt', content_type='text/plain', data=data)])
+    assert not await storage.exists(hashlib.sha256(data).hexdigest())
     async with db.session() as s:
         bodies = (await s.execute(select(TicketEvent.body).where(TicketEvent.ticket_id == ticket.id,
                                                                  TicketEvent.kind == 'message'))).scalars().all()
