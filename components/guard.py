@@ -329,35 +329,68 @@ def _client_of_socket(sid: str) -> Client | None:
                  if sid in c._socket_to_document_id), None)  # pylint: disable=protected-access
 
 
+# refused messages a socket may send a minute before it is closed: a browser sends none (a page the server forgot
+# is dropped silently), a script sent 100,000 (5.2 s of CPU and 18 MB of log lines from one anonymous socket)
+REFUSALS_PER_MINUTE = 30
+_refusals: dict[str, list[float]] = {}  # socket → [window start, refusals]
+
+
+def _refused(sid: str) -> bool:
+    """Count a refusal of this socket's message; True while it may still be said in the log. Past the bound the
+    socket is closed."""
+    now = time.monotonic()
+    window = _refusals.get(sid)
+    if window is None or now - window[0] >= 60:
+        window = _refusals[sid] = [now, 0]
+    window[1] += 1
+    if window[1] == REFUSALS_PER_MINUTE + 1:
+        log.warning('refused: socket %s sent more than %d refused messages in a minute; closed', sid,
+                    REFUSALS_PER_MINUTE)
+        background_tasks.create(core.sio.disconnect(sid), name='close-refused-socket')
+    return window[1] <= REFUSALS_PER_MINUTE
+
+
 def bound_client(sid: str, msg: Any, kind: str) -> Client | None:
     """The client a socket message may act on: the one this socket handshook as, and only if the message names it."""
     if not isinstance(msg, dict) or not isinstance(msg.get('client_id'), str):
-        log.warning('refused: socket %s sent a %s message without a client id', sid, kind)
+        if _refused(sid):
+            log.warning('refused: socket %s sent a %s message without a client id', sid, kind)
         return None
     client = Client.instances.get(msg['client_id'])
     if client is None:
         return None  # a page the server forgot (e.g. after a restart): the browser reloads by itself
     if sid not in client._socket_to_document_id:  # pylint: disable=protected-access
-        own = _client_of_socket(sid)
-        log.warning('refused: socket %s (%s, page %s) sent an %s message for another page %s (%s)', sid, _who(own),
-                    own.page.path if own is not None else 'none', kind, client.id, _who(client))
+        if _refused(sid):
+            own = _client_of_socket(sid)
+            log.warning('refused: socket %s (%s, page %s) sent an %s message for another page %s (%s)', sid,
+                        _who(own), own.page.path if own is not None else 'none', kind, client.id, _who(client))
         return None
     return client
 
 
-# Events one person (a page without a sign-in: that page) may send a second, over all their pages in this process,
-# refilled continuously up to a burst. A person at a keyboard sends a few a second (a keystroke, a click, a choice);
-# scripted, one socket sent 1,000 priority changes in a burst (5.7 s of server CPU). Beyond the budget events are
-# dropped — the page is the sender's own, nobody else's state depends on it — and said once a minute in the log.
+# Events one person (pages without a sign-in: their network address) may send a second, over all their pages in
+# this process, refilled continuously up to a burst. A person at a keyboard sends a few a second (a keystroke, a
+# click, a choice); scripted, one socket sent 1,000 priority changes in a burst (5.7 s of server CPU). Beyond the
+# budget events are dropped — the page is the sender's own, nobody else's state depends on it — and said once a
+# minute in the log.
 EVENTS_PER_SECOND = 60.0
 EVENT_BURST = 600.0
 _event_budgets: dict[tuple[str, object], list[float]] = {}  # key → [tokens, last refill, dropped, last said]
 
 
+def _address_of_page(client: Client) -> str:
+    """The network address a page was loaded from (behind nginx the browser's): pages without a sign-in share its
+    budget (50 login pages of one address each had a budget of their own: 30,000 clicks in one burst)."""
+    try:
+        return client.request.client.host if client.request.client else '?'
+    except (RuntimeError, AssertionError, AttributeError):
+        return '?'
+
+
 def event_allowed(client: Client, now: float) -> bool:
     """Whether the person behind this page may send one more event now (and count it)."""
     uid = user_id_of(client)
-    key: tuple[str, object] = ('user', uid) if uid is not None else ('page', client.id)
+    key: tuple[str, object] = ('user', uid) if uid is not None else ('address', _address_of_page(client))
     budget = _event_budgets.get(key)
     if budget is None:
         if len(_event_budgets) >= 10_000:  # forget the budgets that refilled (idle people, closed pages)
@@ -529,6 +562,11 @@ def release_socket(sid: str) -> None:
             del _sockets_of_address[address]  # type: ignore[arg-type]
 
 
+# sockets one page may have at once: a browser has one (two for a moment while it reconnects); a script joined 400
+# to one page, and every message to the page went to each (300 clicks: 0.3 s of CPU with one socket, 6.2 s)
+SOCKETS_PER_PAGE = 4
+
+
 def install() -> None:
     if _installed['done']:
         return
@@ -555,18 +593,31 @@ def install() -> None:
             log.warning('refused: a socket from %s (%s)', environ.get('REMOTE_ADDR', '?'), problem)
             import socketio
             raise socketio.exceptions.ConnectionRefusedError('Origin not allowed')
-        if not admit_socket(sid, environ.get('REMOTE_ADDR') or '?', time.monotonic()):
-            import socketio
-            raise socketio.exceptions.ConnectionRefusedError('Too many connections from this address')
-        try:
-            await original_connect(sid, environ, auth_data)
-        except BaseException:
-            release_socket(sid)
-            raise
+        await original_connect(sid, environ, auth_data)
 
     def on_disconnect(sid: str, *_reason: Any) -> None:
-        release_socket(sid)
+        _refusals.pop(sid, None)
         original_disconnect(sid)
+
+    # the bound per address counts engine.io's connections (a websocket or a polling session), whether or not they
+    # join socket.io: 2,000 that never joined were not counted, each holding up to a message's worth of memory
+    original_eio_connect = sio.eio.handlers['connect']
+    original_eio_disconnect = sio.eio.handlers['disconnect']
+
+    async def on_eio_connect(eio_sid: str, environ: dict) -> Any:
+        if not admit_socket(eio_sid, environ.get('REMOTE_ADDR') or '?', time.monotonic()):
+            return False  # engine.io answers 401 and forgets it
+        try:
+            return await original_eio_connect(eio_sid, environ)
+        except BaseException:
+            release_socket(eio_sid)
+            raise
+
+    async def on_eio_disconnect(eio_sid: str, reason: Any = None) -> Any:
+        release_socket(eio_sid)
+        return await original_eio_disconnect(eio_sid, reason)
+    sio.eio.on('connect', on_eio_connect)
+    sio.eio.on('disconnect', on_eio_disconnect)
 
     async def on_handshake(sid: str, data: Any) -> bool:
         if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ('client_id', 'tab_id')):
@@ -580,6 +631,11 @@ def install() -> None:
                 log.warning('refused: socket %s tried to connect as page %s (%s) of another browser session', sid,
                             client.id, _who(client))
                 return False
+        if client is not None and len(client._socket_to_document_id) >= SOCKETS_PER_PAGE:  # pylint: disable=W0212
+            if _refused(sid):
+                log.warning('refused: socket %s would be page %s\'s socket number %d', sid, client.id,
+                            SOCKETS_PER_PAGE + 1)
+            return False
         bound = await original_handshake(sid, data)
         if bound and client is not None:
             keep_pages_bounded(client)

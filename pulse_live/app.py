@@ -315,7 +315,9 @@ KEEP_ALIVE_S = 65  # idle HTTP connections are kept longer than a proxy keeps th
 MAX_REQUEST_HEAD_BYTES = 64 * 1024
 
 
-WS_MAX_BYTES = 1_048_576  # engine.io's max_http_buffer_size is 1,000,000: a message over it is refused anyway
+# a websocket message: a page's largest is an event of at most 256 KB of arguments (guard.MAX_EVENT_ARGS_CHARS); a
+# message in fragments is held until its end (1,000 sockets each 960 KiB short of their end took +932 MB)
+WS_MAX_BYTES = 512 * 1024
 
 
 def run_kwargs(*, host: str = '127.0.0.1', port: int = 8080) -> dict:
@@ -330,6 +332,6 @@ def run_kwargs(*, host: str = '127.0.0.1', port: int = 8080) -> dict:
             # (http_protocol.py: slowloris held 20,000 connections and every request failed)
             'http': TimelyH11Protocol, 'h11_max_incomplete_event_size': MAX_REQUEST_HEAD_BYTES,
             # no compressed websocket frames: wsproto inflates a frame before anything counts its size (ten 261 KB
-            # frames became 2.5 GB and held the loop 7.5 s); and no websocket message over socket.io's own 1 MB
+            # frames became 2.5 GB and held the loop 7.5 s); and no websocket message over 512 KiB
             'ws_per_message_deflate': False, 'ws_max_size': WS_MAX_BYTES,
             'tailwind': get_settings().tailwind_browser}  # else the prebuilt stylesheet (install_stylesheet)

@@ -421,3 +421,40 @@ async def test_a_binary_socket_io_packet_closes_the_socket(e2e) -> None:
         assert 'sent a binary socket.io packet; closed' in e2e.server.log_tail(100)
     finally:
         await sio.disconnect()
+
+
+async def test_a_socket_sending_refused_messages_is_closed_and_its_log_lines_are_bounded(e2e) -> None:
+    """Refused messages had no budget: one anonymous socket sent 100,000 naming another page (5.2 s of CPU, 18 MB
+    of log lines). A browser sends none; past 30 a minute the socket is closed."""
+    _, typed = await _agent_page_with_draft(e2e, 'not yours')
+    login_client, cookie = await _anonymous_login_page(e2e.url)
+    sio = await _raw_socket(e2e.url, cookie=cookie)
+    before = e2e.server.log_tail(10_000).count('sent an event message for another page')
+    try:
+        assert await _handshake(sio, login_client)
+        for _ in range(200):
+            if not sio.connected:
+                break
+            await sio.emit('event', {**typed, 'args': [json.dumps('written by the attacker')]})
+        async with asyncio.timeout(10):
+            while sio.connected:
+                await asyncio.sleep(0.1)
+        tail = e2e.server.log_tail(10_000)
+        assert tail.count('sent an event message for another page') - before <= 30
+        assert 'refused messages in a minute; closed' in tail
+    finally:
+        await sio.disconnect()
+
+
+async def test_one_page_takes_a_few_sockets_not_hundreds(e2e) -> None:
+    """A script joined 400 sockets to one page; every message to the page went to each of them."""
+    login_client, cookie = await _anonymous_login_page(e2e.url)
+    tab = str(uuid.uuid4())
+    sockets = [await _raw_socket(e2e.url, cookie=cookie) for _ in range(6)]
+    try:
+        joined = [await s.call('handshake', {'client_id': login_client, 'tab_id': tab,
+                                             'document_id': str(uuid.uuid4())}, timeout=10) for s in sockets]
+        assert joined == [True] * 4 + [False] * 2
+    finally:
+        for s in sockets:
+            await s.disconnect()

@@ -1,6 +1,6 @@
 """A person's socket events are budgeted (components/guard.event_allowed): a burst, then a steady rate, per person
-over all their pages, per page for pages without a sign-in. The e2e test in tests/e2e/test_attacks.py sends the
-flood over a real socket."""
+over all their pages, per network address for pages without a sign-in. The e2e test in tests/e2e/test_attacks.py
+sends the flood over a real socket."""
 from __future__ import annotations
 
 import logging
@@ -18,8 +18,9 @@ def fresh_budgets():
     guard._event_budgets.clear()
 
 
-def page(client_id: str, user_id: int | None = None) -> SimpleNamespace:
-    return SimpleNamespace(id=client_id, pulse_user_id=user_id, pulse_user=f'user {user_id}')
+def page(client_id: str, user_id: int | None = None, address: str = '203.0.113.1') -> SimpleNamespace:
+    return SimpleNamespace(id=client_id, pulse_user_id=user_id, pulse_user=f'user {user_id}',
+                           request=SimpleNamespace(client=SimpleNamespace(host=address)))
 
 
 def allowed(client, now: float, times: int) -> int:
@@ -45,12 +46,14 @@ def test_one_person_shares_a_budget_over_their_pages_and_others_keep_theirs() ->
     assert allowed(page('a', 7), 100.0, 400) == 400
     assert allowed(page('b', 7), 100.0, 400) == guard.EVENT_BURST - 400  # another tab of the same person
     assert allowed(page('c', 8), 100.0, 10) == 10  # another person
-    assert allowed(page('login-1'), 100.0, 1000) == guard.EVENT_BURST  # pages without a sign-in: each its own
-    assert allowed(page('login-2'), 100.0, 10) == 10
+    # pages without a sign-in share their network address's budget (50 login pages had 50 budgets)
+    assert allowed(page('login-1'), 100.0, 1000) == guard.EVENT_BURST
+    assert allowed(page('login-2'), 100.0, 10) == 0
+    assert allowed(page('login-3', address='198.51.100.9'), 100.0, 10) == 10
 
 
 def test_idle_budgets_are_forgotten_when_there_are_many() -> None:
     for n in range(10_000):
-        guard.event_allowed(page(f'p{n}'), 100.0)
+        guard.event_allowed(page(f'p{n}', user_id=n), 100.0)
     guard.event_allowed(page('late'), 200.0)  # all others refilled meanwhile: forgotten
     assert len(guard._event_budgets) == 1
