@@ -33,9 +33,18 @@ async def hash_password(password: str) -> str:
 
 
 def password_stamp(user: User) -> str:
-    """Changes whenever the password does: kept in the browser session at login, so setting a new password
-    signs out every other session (``components/session.py``), and spent password links stop working."""
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:20]
+    """Changes whenever the password does, and whenever the account is deactivated, reactivated or given another
+    sign-in address (``User.access_epoch``): kept in the browser session at login, so each of these signs out every
+    other session (``components/session.py``), and password links made before stop working (``accounts.py``)."""
+    epoch = user.access_epoch or 0
+    material = user.password_hash if not epoch else f'{user.password_hash}\0{epoch}'  # 0: the stamp as it was
+    return hashlib.sha256(material.encode()).hexdigest()[:20]
+
+
+def end_access(user: User) -> None:
+    """The account was deactivated, reactivated or given another sign-in address: its sessions and the password
+    links made before end (the caller publishes ``AccountChanged`` after its commit, so open pages end at once)."""
+    user.access_epoch = (user.access_epoch or 0) + 1
 
 
 async def verify_password(password: str, password_hash: str) -> bool:
@@ -273,6 +282,13 @@ def can_see_internal(user: User) -> bool:
 
 
 CUSTOMER_EDITABLE_FIELDS = frozenset({'title', 'description', 'affected_components', 'attempted_solutions'})
+# what a customer may fill in when opening a request (the portal's form, the API): the fields above, the type and
+# the service, and who is affected / how urgent. Everything else a ticket has is the help desk's to fill in (the
+# Work-around, Technical details, queue, assignee …), refused from a customer; the customer, channel and priority
+# of a customer's request are set by ``services/tickets.py`` itself (themselves; portal or api; the rules).
+# ``visibility.py`` says who *reads* a field's history, not who writes it: a customer writes the description,
+# whose later changes only staff read
+CUSTOMER_CREATE_FIELDS = CUSTOMER_EDITABLE_FIELDS | {'type_id', 'service_id', 'impact', 'urgency'}
 # field changes a customer sees (in the portal's conversation and in their notifications): see visibility.py
 CUSTOMER_HISTORY_FIELDS = visibility.CUSTOMER_FIELDS
 
@@ -286,10 +302,15 @@ def can_see_event(user: User, ticket: Ticket, kind: str, field: str | None, is_i
     return can_view_ticket(user, ticket, on_team=on_team) and visibility.customer_reads(kind, field, is_internal)
 
 
+def customer_may_set(field: str, *, opening: bool) -> bool:
+    """May a customer give this field a value, opening a request (``opening``) or changing one of theirs?"""
+    return field in (CUSTOMER_CREATE_FIELDS if opening else CUSTOMER_EDITABLE_FIELDS)
+
+
 def can_edit_field(user: User, ticket: Ticket, field: str) -> bool:
     if not can_view_ticket(user, ticket):
         return False
-    return is_staff(user) or field in CUSTOMER_EDITABLE_FIELDS
+    return is_staff(user) or customer_may_set(field, opening=False)
 
 
 def require_staff(user: User, action: str = 'do what only agents do', target: object = '') -> None:

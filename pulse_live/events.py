@@ -57,8 +57,9 @@ class PresenceChanged(Event):
 
 @dataclass(frozen=True)
 class AccountChanged(Event):
-    """A user's password, active flag, role or reach (organisation, organisation admin) changed: every open page
-    of that user re-checks its session at once (``components/guard.py``) and ends if it is no longer valid."""
+    """A user's password, active flag, sign-in address, role or reach (organisation, organisation admin) changed:
+    every open page of that user re-checks its session at once (``components/guard.py``) and ends if it is no
+    longer valid."""
     topic: ClassVar[str] = 'account'
     user_id: int
 

@@ -115,6 +115,10 @@ class User(Base):
     notify_scope: Mapped[str] = mapped_column(String(20), default='mine', server_default='mine')
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # counted up when the account is deactivated, reactivated or given another sign-in address: part of
+    # ``auth.password_stamp``, so the sessions and password links made before end with it (0: never; the stamp of
+    # an account at 0 is what it was before this column, so no session ended when it came)
+    access_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default='0')
 
     organisation: Mapped[Organisation] = relationship(lazy='joined')
 

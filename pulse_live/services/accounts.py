@@ -1,9 +1,11 @@
 """Passwords people set themselves: "forgot my password" and the link staff send to a new customer.
 
-A link carries a signed, timed token (itsdangerous, keyed with the storage secret) naming the user and a fingerprint
-of their current password hash. Setting a password changes the hash, so a link works once; it also expires after
-``PULSE_PASSWORD_LINK_TTL_S``. Nothing is stored for a link but the mail itself, which goes through the durable
-outbox like every other mail.
+A link carries a signed, timed token (itsdangerous, keyed with the storage secret) naming the user, the fingerprint
+of their password (``auth.password_stamp``) and a digest of the address it was mailed to. Setting a password changes
+the fingerprint, so a link works once; so does deactivating or reactivating the account, so a link made before a
+deactivation does not come back with the reactivation. A link ends too when the account's address changes: the old
+mailbox may be somebody else's now. It also expires after ``PULSE_PASSWORD_LINK_TTL_S``. Nothing is stored for a
+link but the mail itself, which goes through the durable outbox like every other mail.
 
 Asking for a link never tells whether an account exists (same answer, a mail only if it does), and an account
 gets at most one link mail per ``LINK_COOLDOWN_S``, so the form cannot be used to flood someone's inbox.
@@ -11,6 +13,8 @@ gets at most one link mail per ``LINK_COOLDOWN_S``, so the form cannot be used t
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 from datetime import timedelta
 
@@ -38,8 +42,13 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(get_settings().resolved_storage_secret(), salt=SALT)
 
 
+def _address_digest(email: str) -> str:
+    """The address a link was mailed to, as the token carries it (a digest: the token is no address book)."""
+    return hashlib.sha256(auth.normalise_email(email).encode()).hexdigest()[:20]
+
+
 def make_token(user: User) -> str:
-    return _serializer().dumps([user.id, auth.password_stamp(user)])
+    return _serializer().dumps([user.id, auth.password_stamp(user), _address_digest(user.email)])
 
 
 def _link(user: User) -> str:
@@ -127,15 +136,17 @@ async def send_password_link(*, actor: User, user_id: int) -> bool:
 
 
 async def user_for_token(token: str) -> User | None:
-    """The user a link is for, or None when it is forged, expired, used already or the account is inactive."""
+    """The user a link is for, or None when it is forged, expired, used already, the account is inactive, was
+    deactivated or reactivated since, or has another address now than the one the link was mailed to."""
     try:
-        user_id, fingerprint = _serializer().loads(token or '', max_age=get_settings().password_link_ttl_s)
+        user_id, fingerprint, address = _serializer().loads(token or '', max_age=get_settings().password_link_ttl_s)
         user_id = int(user_id)
-    except (BadSignature, SignatureExpired, TypeError, ValueError):
+    except (BadSignature, SignatureExpired, TypeError, ValueError):  # a link of the older form [id, stamp] too
         return None
     async with unit_of_work() as uow:
         user = await uow.session.get(User, user_id)
-    if user is None or not user.is_active or auth.password_stamp(user) != fingerprint:
+    if user is None or not user.is_active or auth.password_stamp(user) != fingerprint \
+            or not hmac.compare_digest(_address_digest(user.email), str(address)):
         return None
     return user
 
@@ -158,7 +169,8 @@ async def reset_password(token: str, new_password: str, repeated: str) -> User:
         await db.serialise(uow.session, f'password:{user.id}')
         db_user = (await uow.session.execute(select(User).where(User.id == user.id)
                                              .execution_options(populate_existing=True))).scalar_one_or_none()
-        if db_user is None or db_user.password_hash != user.password_hash:  # spent meanwhile (a double submit)
+        if db_user is None or auth.password_stamp(db_user) != auth.password_stamp(user) \
+                or db_user.email != user.email:  # spent meanwhile (a double submit), or the account changed
             raise ValidationError('This link is not valid any more (used already, or too old). Ask for a new one.')
         db_user.password_hash = new_hash
         # a reset is what someone does who fears their account was taken: tokens made with it end too (a token

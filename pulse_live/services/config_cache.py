@@ -47,8 +47,8 @@ class Config:
     version: int | None
     default_type_id: int | None
     default_priority_id: int | None
-    type_ids: frozenset[int]
-    priority_ids: frozenset[int]
+    type_ids: frozenset[int]                   # the active types: what a new ticket may take
+    priority_ids: frozenset[int]               # the active scale's priorities: what a new value may be
     queue_ids: frozenset[int]
     default_queue_id: int | None
     provider_organisation_id: int | None
@@ -94,7 +94,8 @@ async def _load(session: AsyncSession, version: int | None) -> Config:
     with session.no_autoflush:
         default_type = (await session.execute(select(TicketType.id).where(TicketType.is_active.is_(True))
                                               .order_by(TicketType.position, TicketType.id).limit(1))).scalar()
-        type_ids = frozenset((await session.execute(select(TicketType.id))).scalars())
+        type_ids = frozenset((await session.execute(select(TicketType.id)
+                                                    .where(TicketType.is_active.is_(True)))).scalars())
         priority_rows = (await session.execute(
             select(Priority.id, Priority.name, Priority.rank, Priority.is_default, PriorityScale.is_active)
             .join(PriorityScale, Priority.scale_id == PriorityScale.id))).all()
@@ -126,7 +127,7 @@ async def _load(session: AsyncSession, version: int | None) -> Config:
                 .where(SlaPolicy.active.is_(True)).order_by(SlaPolicy.position, SlaPolicy.id)))
             if p.calendar_id in calendars)
     return Config(version=version, default_type_id=default_type, default_priority_id=default[0].id if default else None,
-                  type_ids=type_ids, priority_ids=frozenset(r.id for r in priority_rows),
+                  type_ids=type_ids, priority_ids=frozenset(r.id for r in active),
                   queue_ids=frozenset(q.id for q in queues), default_queue_id=default_queue,
                   provider_organisation_id=provider, priority_rules=priority_rules,
                   priorities=tuple((r.id, r.name) for r in active), routing_rules=routing_rules,

@@ -166,7 +166,12 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
         if password_hash or changes.get('is_active') == [True, False]:
             # a password the help desk sets is a rescue of the account: its API tokens end, as with a reset link
             await api_tokens.revoke_all_of(s, user.id, by_id=actor.id)
-        if changes.keys() & {'is_active', 'organisation_id', 'is_org_admin', 'password'}:
+        if changes.keys() & {'is_active', 'email'}:
+            # deactivated, reactivated or another sign-in address: the sessions and password links made before end
+            # (a link mailed to the old address, whose mailbox may be somebody else's now, took the account over; a
+            # link made before a deactivation worked again after the reactivation)
+            auth.end_access(user)
+        if changes.keys() & {'is_active', 'organisation_id', 'is_org_admin', 'password', 'email'}:
             uow.publish_after_commit(AccountChanged(user_id=user.id))  # their open pages re-check at once
         return user
 

@@ -269,14 +269,19 @@ class Grouper:
 
     async def _open_ticket(self, source: SourceInfo, group_id: int, event: ErrorEvent) -> int | None:
         from . import tickets
+        from .labels import not_offered
         async with db.session() as s:
             actor = await s.get(User, source.user_id)
+            retired = source.service_id is not None and await not_offered(s, 'service_id', source.service_id)
         if actor is None:
             log.error('error source %s has no account (user %s): group %s gets no ticket', source.id,
                       source.user_id, group_id)
             return None
-        values: dict[str, Any] = {'customer_id': source.contact_id, 'service_id': source.service_id,
-                                  'queue_id': source.queue_id}
+        if retired:  # a new ticket takes no retired service: this one goes without it, keeping contact and queue
+            log.warning('error source %s: its service %s is retired (%s); group %s gets a ticket without it',
+                        source.id, source.service_id, retired, group_id)
+        values: dict[str, Any] = {'customer_id': source.contact_id,
+                                  'service_id': None if retired else source.service_id, 'queue_id': source.queue_id}
         ticket = None
         for attempt in range(2):
             try:

@@ -5,7 +5,19 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import Base, Level, Organisation, Priority, Queue, ResolutionCode, Service, Status, TicketType, User
+from ..models import (
+    Base,
+    Level,
+    Organisation,
+    Priority,
+    PriorityScale,
+    Queue,
+    ResolutionCode,
+    Service,
+    Status,
+    TicketType,
+    User,
+)
 from ..visibility import INTERNAL_FIELDS  # noqa: F401  (who reads a field's history: visibility.py)
 
 FIELD_LABELS = {
@@ -60,3 +72,21 @@ async def label_for(session: AsyncSession, field: str, value: Any) -> str:
 async def exists(session: AsyncSession, field: str, value: Any) -> bool:
     model, _ = _MODELS[field]
     return await session.get(model, value) is not None
+
+
+async def not_offered(session: AsyncSession, field: str, value: Any) -> str | None:
+    """Why an existing choice may not be given to a ticket *now* (None: it may): a retired type, service or
+    resolution code, a priority of a scale not in use. A ticket that has such a value from before keeps it; only a
+    new value is checked (``services/tickets.py``). Services have one flag, shown to admins as "Customers can choose
+    it": a service switched off is offered to nobody, as in every form's list (``queries/catalog.py``)."""
+    label = FIELD_LABELS.get(field, field)
+    if field in ('type_id', 'service_id', 'resolution_code_id'):
+        row: Any = await session.get(_MODELS[field][0], value)
+        if row is not None and not row.is_active:
+            return f'{label}: {row.name} is no longer offered; choose another.'
+    elif field == 'priority_id':
+        priority = await session.get(Priority, value)
+        scale = await session.get(PriorityScale, priority.scale_id) if priority is not None else None
+        if priority is not None and (scale is None or not scale.is_active):
+            return f'{label}: {priority.name} belongs to a priority scale that is not in use; choose another.'
+    return None

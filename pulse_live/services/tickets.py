@@ -26,7 +26,7 @@ from ..rules.prioritisation import level_value
 from . import config_cache, prioritisation, routing, sla, upload_quota
 from ._uow import unit_of_work
 from .chatter import add_message
-from .labels import FIELD_LABELS, exists
+from .labels import FIELD_LABELS, exists, not_offered
 from .ownership import record_taken, require_may_own
 from .references import next_reference
 from .ticket_write import TicketWrite, ticket_write
@@ -37,6 +37,9 @@ EDITABLE_FIELDS = frozenset({'title', 'description', 'type_id', 'priority_id', '
                              'service_id', 'queue_id', 'assignee_id', 'affected_components', 'technical_details',
                              'attempted_solutions', 'workaround'})
 REFERENCE_FIELDS = frozenset({'type_id', 'priority_id', 'customer_id', 'service_id', 'queue_id', 'assignee_id'})
+# of a customer's own request, set here whatever they send: the customer (themselves), the channel (portal or api)
+# and the priority (the rules); every other field they may not fill in (``auth.customer_may_set``) is refused
+SET_FOR_CUSTOMERS = frozenset({'customer_id', 'channel', 'priority_id'})
 
 # who may move a ticket from one status to another: staff everywhere allowed, customers only where listed
 TRANSITIONS: dict[Status, set[Status]] = {
@@ -71,7 +74,9 @@ def _clean_text(field: str, value: Any) -> str:
     return value
 
 
-async def _validate_value(session: AsyncSession, field: str, value: Any) -> Any:
+async def _validate_value(session: AsyncSession, field: str, value: Any, *, current: Any = None) -> Any:
+    """The value to store, or ``ValidationError``. ``current``: the ticket's value now; a choice retired since it
+    was given (a type, a service …) may stay, a new one must be on offer (``labels.not_offered``)."""
     if field in REFERENCE_FIELDS:
         if value in (None, ''):
             if field in ('type_id', 'priority_id'):
@@ -84,6 +89,10 @@ async def _validate_value(session: AsyncSession, field: str, value: Any) -> Any:
                 raise ValidationError(f'{FIELD_LABELS[field]}: {value!r} is not a valid choice.') from None
         if not await exists(session, field, value):
             raise ValidationError(f'{FIELD_LABELS[field]}: no such choice (#{value}).')
+        if value != current:
+            refusal = await not_offered(session, field, value)
+            if refusal:
+                raise ValidationError(refusal)
         if field == 'assignee_id':
             assignee = await session.get(User, value)
             if assignee is None or not auth.is_staff(assignee) or not assignee.is_active:
@@ -105,6 +114,25 @@ async def provider_organisation_id(session: AsyncSession) -> int | None:
                                   .order_by(Organisation.id).limit(1))).scalar_one_or_none()
 
 
+def _refuse_help_desk_fields(actor: User, asked: dict[str, Any]) -> None:
+    """A customer opening a request gives values only to the fields a customer fills in (``auth.customer_may_set``:
+    a list of what is allowed, so a field added later is the help desk's until said otherwise) and to those set for
+    them here (``SET_FOR_CUSTOMERS``); the request is for themselves. Anything else: ``PermissionDenied`` (403)."""
+    given = [f for f, v in asked.items() if (v.strip() if isinstance(v, str) else v) not in (None, '')]
+    refused = [f for f in given if not auth.customer_may_set(f, opening=True) and f not in SET_FOR_CUSTOMERS]
+    for_another = asked.get('customer_id') not in (None, '', actor.id)
+    if not refused and not for_another:
+        return
+    parts = ['Customers open requests for themselves only.'] if for_another else []
+    if refused:
+        names = ', '.join(FIELD_LABELS.get(f, f) for f in sorted(refused))
+        parts.append(f'{names} {"is" if len(refused) == 1 else "are"} filled in by the help desk, not in a request; '
+                     f'leave {"it" if len(refused) == 1 else "them"} out (put what you know in the description).')
+    action = 'open a ticket' + (f' with help-desk fields {", ".join(sorted(refused))}' if refused else '') + \
+        ' for customer'
+    raise auth.deny(actor, action, asked.get('customer_id') or actor.id, ' '.join(parts))
+
+
 async def create_ticket(*, actor: User, title: str, description: str = '', type_id: int | None = None,
                         priority_id: int | None = None, customer_id: int | None = None, service_id: int | None = None,
                         queue_id: int | None = None, assignee_id: int | None = None, channel: str | None = None,
@@ -117,11 +145,14 @@ async def create_ticket(*, actor: User, title: str, description: str = '', type_
     files = files or []
     storage.check_limits(files)
     if actor.role == Role.CUSTOMER:  # before anything is written: a flood from one account reaches every agent
-        if customer_id not in (None, actor.id) or assignee_id or queue_id or technical_details:
-            # refused before the rate limit and before its files are stored (a refusal used up the budget and left
-            # its files in storage)
-            raise auth.deny(actor, 'open a ticket with agent-only fields for customer', customer_id,
-                            'Customers open requests for themselves only.')
+        # refused before the rate limit and before its files are stored (a refusal used up the budget and left its
+        # files in storage)
+        _refuse_help_desk_fields(actor, {
+            'title': title, 'description': description, 'type_id': type_id, 'priority_id': priority_id,
+            'customer_id': customer_id, 'service_id': service_id, 'queue_id': queue_id, 'assignee_id': assignee_id,
+            'channel': channel, 'affected_components': affected_components, 'technical_details': technical_details,
+            'attempted_solutions': attempted_solutions, 'workaround': workaround, 'impact': impact,
+            'urgency': urgency})
         from ..rate_limit import get_limiter
         rate = get_settings().customer_requests_per_minute
         wait = await get_limiter().take(f'customer-requests:{actor.id}', rate)
@@ -249,7 +280,7 @@ async def _update_once(actor: User, ticket_id: int, expected_version: int, chang
             if not auth.can_edit_field(actor, ticket, field):
                 raise auth.deny(actor, f'change {field} of', ticket.reference,
                                 f'You may not change {FIELD_LABELS.get(field, field)}.')
-            value = await _validate_value(s, field, raw)
+            value = await _validate_value(s, field, raw, current=getattr(ticket, field))
             if value != getattr(ticket, field):
                 values[field] = value
         if not values:
@@ -369,4 +400,7 @@ async def _validate_resolution_code(session: AsyncSession, code_id: Any) -> int:
         raise ValidationError('Resolution code: not a valid choice.') from None
     if not await exists(session, 'resolution_code_id', code_id):
         raise ValidationError('Resolution code: no such choice.')
+    refusal = await not_offered(session, 'resolution_code_id', code_id)
+    if refusal:
+        raise ValidationError(refusal)
     return code_id

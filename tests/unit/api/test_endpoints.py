@@ -354,3 +354,42 @@ async def test_a_customer_s_burst_of_new_requests_gets_429_with_retry_after(clie
     assert [a.status_code for a in answers] == [201, 201, 429]
     assert answers[2].headers['content-type'] == PROBLEM and int(answers[2].headers['retry-after']) >= 1
     assert 'wait' in answers[2].json()['detail']
+
+
+async def test_a_customer_cannot_write_the_workaround_through_the_api(client, token_for, people):
+    """``POST /tickets`` with ``workaround`` from a customer's token was 201: the text sat in the ticket's
+    Work-around, read by agents as the desk's own advice. Refused like ``technical_details``: 403, with why."""
+    from pulse_live.models import Ticket
+    carl = await token_for('carl@acme.demo')
+    for field in ('workaround', 'technical_details'):
+        refused = await client.post('/tickets', headers=carl, json={'title': 'printer jams', field: 'run fix.sh'})
+        assert refused.status_code == 403 and refused.headers['content-type'] == PROBLEM, refused.text
+        assert 'filled in by the help desk' in refused.json()['detail']
+    async with db.session() as s:
+        assert (await s.execute(select(Ticket.id).where(Ticket.title == 'printer jams'))).first() is None
+    created = await client.post('/tickets', headers=carl, json={'title': 'printer jams', 'workaround': ''})
+    assert created.status_code == 201, created.text
+
+
+async def test_a_retired_service_or_type_is_refused_through_the_api_with_the_reason(client, token_for, people):
+    from pulse_live.models import Service, TicketType
+    from pulse_live.services import customers
+    async with db.session() as s:
+        erp = (await s.execute(select(Service).where(Service.name == 'ERP'))).scalar_one()
+        inquiry = (await s.execute(select(TicketType).where(TicketType.name == 'Inquiry'))).scalar_one()
+    await customers.save_service(actor=people.users['admin@pulse.demo'], service_id=erp.id, name='ERP',
+                                 criticality='critical', is_active=False)
+    async with db.session() as s, s.begin():
+        (await s.get(TicketType, inquiry.id)).is_active = False
+    for who in ('carl@acme.demo', 'anna@pulse.demo'):
+        headers = await token_for(who)
+        extra = {'customer_id': people.users['carl@acme.demo'].id} if who.endswith('pulse.demo') else {}
+        for body, message in (({'service_id': erp.id}, 'Service: ERP is no longer offered'),
+                              ({'type_id': inquiry.id}, 'Type: Inquiry is no longer offered')):
+            answer = await client.post('/tickets', headers=headers, json={'title': 'retired', **body, **extra})
+            assert answer.status_code == 422 and message in answer.json()['detail'], answer.text
+    ticket = await make_ticket(people, 'VPN drops')
+    anna = await token_for('anna@pulse.demo')
+    answer = await client.patch(f'/tickets/{ticket.reference}', headers=anna,
+                                json={'version': ticket.version, 'service_id': erp.id})
+    assert answer.status_code == 422 and 'no longer offered' in answer.json()['detail'], answer.text

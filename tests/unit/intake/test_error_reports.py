@@ -460,6 +460,23 @@ async def test_a_source_tied_to_a_service_files_its_tickets_under_that_service(p
         assert ticket.queue_id == (await queue_ids())['2nd level']
 
 
+async def test_a_source_whose_service_was_retired_files_its_tickets_without_it_but_with_contact_and_queue(people):
+    """A new ticket takes no retired service (services/tickets.py); the source's tickets then go without the
+    service, keeping the contact and the queue (a refused ticket was retried without all three)."""
+    from pulse_live.models import Service
+    from pulse_live.services import customers
+    source, info = await _source(people, contact=True)
+    await customers.save_service(actor=people.users['admin@pulse.demo'], service_id=source.service_id,
+                                 name='Website', criticality='high', is_active=False)
+    await error_reports.grouper.record(info, ingest.error_event(exception_event()))
+    [group] = await _groups(source.id)
+    ticket = await _ticket(group.ticket_id)
+    assert ticket.service_id is None and ticket.customer_id == people.users['carl@acme.demo'].id
+    assert ticket.queue_id == (await queue_ids())['2nd level']
+    async with db.session() as s:
+        assert (await s.get(Service, source.service_id)).is_active is False
+
+
 async def test_stopping_while_counts_are_being_written_writes_each_count_once(people, monkeypatch):
     """Shutdown while the flusher is inside a write that has committed: the counts are not merged back and
     written a second time by the final flush."""

