@@ -339,8 +339,9 @@ async def test_a_scripted_flood_of_events_is_cut_at_the_persons_budget_and_the_p
     sio = await _raw_socket(e2e.url, cookie=cookie)
     try:
         tab_id = await page.evaluate('sessionStorage.__nicegui_tab_id')  # the page's tab, as NiceGUI pins it
+        document_id = await page.evaluate('window.documentId')  # and its document (another one is refused)
         assert await sio.call('handshake', {'client_id': typed['client_id'], 'tab_id': tab_id,
-                                            'document_id': str(uuid.uuid4())}, timeout=10)
+                                            'document_id': document_id}, timeout=10)
         for i in range(1000):
             await sio.emit('event', {**typed, 'args': [json.dumps(f'flood {i}')]})
         await sio.emit('event', send)
@@ -449,11 +450,11 @@ async def test_a_socket_sending_refused_messages_is_closed_and_its_log_lines_are
 async def test_one_page_takes_a_few_sockets_not_hundreds(e2e) -> None:
     """A script joined 400 sockets to one page; every message to the page went to each of them."""
     login_client, cookie = await _anonymous_login_page(e2e.url)
-    tab = str(uuid.uuid4())
+    tab, document = str(uuid.uuid4()), str(uuid.uuid4())  # one document's sockets (another document is refused)
     sockets = [await _raw_socket(e2e.url, cookie=cookie) for _ in range(6)]
     try:
         joined = [await s.call('handshake', {'client_id': login_client, 'tab_id': tab,
-                                             'document_id': str(uuid.uuid4())}, timeout=10) for s in sockets]
+                                             'document_id': document}, timeout=10) for s in sockets]
         assert joined == [True] * 4 + [False] * 2
     finally:
         for s in sockets:

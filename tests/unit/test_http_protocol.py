@@ -3,8 +3,10 @@ kept-alive connections and slow bodies are not. Raw sockets against a real uvico
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 import uvicorn
@@ -38,21 +40,36 @@ async def _app(scope, receive, send) -> None:
     await send({'type': 'http.response.body', 'body': b'ok' + body})
 
 
-@pytest.fixture
-async def server(monkeypatch):
+@contextlib.asynccontextmanager
+async def _serve(monkeypatch, keep_alive: float) -> AsyncIterator[int]:
     monkeypatch.setattr(http_protocol, 'HEAD_TIMEOUT_S', 0.6)
     with socket.socket() as probe:
         probe.bind(('127.0.0.1', 0))
         port = probe.getsockname()[1]
     config = uvicorn.Config(_app, host='127.0.0.1', port=port, http=TimelyH11Protocol, lifespan='off',
-                            log_level='warning', timeout_keep_alive=30)
+                            log_level='warning', timeout_keep_alive=keep_alive)
     instance = uvicorn.Server(config)
     task = asyncio.create_task(instance.serve())
     while not instance.started:
         await asyncio.sleep(0.02)
-    yield port
-    instance.should_exit = True
-    await task
+    try:
+        yield port
+    finally:
+        instance.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def server(monkeypatch):
+    async with _serve(monkeypatch, keep_alive=30) as port:
+        yield port
+
+
+@pytest.fixture
+async def keep_alive_server(monkeypatch):
+    """Idle kept-alive connections last 2.5 s, a head's deadline is 0.6 s (as 65 s and 10 s in the app)."""
+    async with _serve(monkeypatch, keep_alive=2.5) as port:
+        yield port
 
 
 def _closed_within(sock: socket.socket, seconds: float) -> bool:
@@ -197,3 +214,63 @@ async def test_a_pipelined_request_whose_body_trickles_is_cut_off_too(server, mo
             return True, time.monotonic() - started
     closed, after = await asyncio.to_thread(pipelined)
     assert closed and after < 3.0, (closed, after)
+
+
+async def test_an_idle_kept_alive_connection_lasts_the_keep_alive_time_not_the_heads_deadline(
+        keep_alive_server) -> None:
+    """The head's deadline started at the previous response: every idle kept-alive connection was closed after 10 s,
+    not the app's 65 s, and a proxy that keeps idle connections for 60 s sent requests on closing ones (502)."""
+    def client() -> tuple[bytes, bytes, bool, float]:
+        with socket.create_connection(('127.0.0.1', keep_alive_server)) as sock:
+            sock.settimeout(5)
+            sock.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+            first = _response(sock)
+            time.sleep(1.5)  # idle: more than twice the head's deadline, less than the keep-alive time
+            sock.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+            second = _response(sock)
+            started = time.monotonic()  # idle again: closed once the keep-alive time is up
+            return first, second, _closed_within(sock, 4.0), time.monotonic() - started
+    first, second, closed, after = await asyncio.to_thread(client)
+    assert first.startswith(b'HTTP/1.1 200') and second.startswith(b'HTTP/1.1 200'), (first, second)
+    assert closed and 2.0 < after < 3.5, (closed, after)
+
+
+async def test_a_head_that_trickles_in_after_an_idle_time_is_cut_off(keep_alive_server) -> None:
+    """On a kept-alive connection the head's deadline starts at the next request's first byte."""
+    def slowloris() -> tuple[bytes, bool, float]:
+        with socket.create_connection(('127.0.0.1', keep_alive_server)) as sock:
+            sock.settimeout(5)
+            sock.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+            first = _response(sock)
+            time.sleep(1.0)
+            started = time.monotonic()
+            sock.sendall(b'G')
+            for byte in b'ET / HTTP/1.1\r\nHost: x\r\n':  # never the blank line that ends the head
+                time.sleep(0.1)
+                try:
+                    sock.sendall(bytes([byte]))
+                except OSError:
+                    return first, True, time.monotonic() - started
+            return first, _closed_within(sock, 2.0), time.monotonic() - started
+    first, closed, after = await asyncio.to_thread(slowloris)
+    assert first.startswith(b'HTTP/1.1 200')
+    assert closed and after < 1.2, (closed, after)
+
+
+async def test_after_the_rest_of_an_unread_body_a_connection_may_idle_until_the_keep_alive_time(
+        keep_alive_server) -> None:
+    """The rest of a body sent after the early answer (as a proxy sends it) leaves an ordinary kept-alive connection."""
+    def client() -> tuple[bytes, bytes, bool, float]:
+        with socket.create_connection(('127.0.0.1', keep_alive_server)) as sock:
+            sock.settimeout(5)
+            sock.sendall(b'POST /early HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n')
+            first = _response(sock)
+            sock.sendall(b'abcd')
+            time.sleep(1.5)
+            sock.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+            second = _response(sock)
+            started = time.monotonic()
+            return first, second, _closed_within(sock, 4.0), time.monotonic() - started
+    first, second, closed, after = await asyncio.to_thread(client)
+    assert first.startswith(b'HTTP/1.1 200') and second.startswith(b'HTTP/1.1 200'), (first, second)
+    assert closed and 2.0 < after < 3.5, (closed, after)

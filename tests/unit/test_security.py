@@ -390,11 +390,14 @@ def _composer_event(user: User, text: str) -> dict:
             'args': [json.dumps(text)]}
 
 
-async def test_values_of_the_wrong_kind_are_refused_before_any_handler(app_world, user: User, caplog) -> None:
+async def test_values_of_the_wrong_kind_are_refused_before_any_handler(app_world, user: User, caplog,
+                                                                       monkeypatch) -> None:
     """The attack sent a dict, a list, a number, null and true as the new value of every input, select and switch of
     the agent's ticket page over its own socket: 64 tracebacks (NiceGUI's choice index, ``.strip()`` of a text, a
     boolean into SQL). Each is now refused by the socket guard; values of the right kind still arrive."""
     from nicegui.elements.mixins.value_element import ValueElement
+    from components import guard
+    monkeypatch.setattr(guard, 'REFUSALS_PER_MINUTE', 10**6)  # every refusal said (a socket is closed after 30)
     await login(user, 'anna@pulse.demo')
     await user.open(f'/tickets/{app_world.carls.reference}')
     await user.should_see(marker='field-priority_id', retries=50)  # the side column (after the socket connected)
