@@ -9,8 +9,11 @@ demo's staff accounts in turn, each agent its own session) and lets each agent w
             when its own page got the message back
   field     on its ticket page: a new Work-around text (``update:value`` + ``blur`` of that editor); done when its own
             page shows the history entry naming the new text (or a refusal notice, counted as refused)
-  ticket    opens another of the tickets (HTTP page + socket connect; the previous page's socket is closed)
-  list      opens the ticket list ``/tickets`` (likewise); from a list the next action is opening a ticket
+  ticket    opens another of the tickets: in place, as a click on a link to it does in the browser (the page's
+            ``pulse_open`` event, components/in_app.py; done when the new ticket's side column arrived), or, with
+            ``--documents`` or against an app without it, as a new document (HTTP page + socket connect; the previous
+            page's socket is closed)
+  list      opens the ticket list ``/tickets`` as a new document; from a list the next action is opening a ticket
 
 after a short think time (``--think``, uniform 0…2× the mean). Round trip = action start → done. An action that is
 not done within ``--action-timeout`` s counts as an error, as does every notice containing "database is locked" or
@@ -73,6 +76,7 @@ class Page(SimClient):
         self.opened: str | None = None
         self.new_token = asyncio.Event()
         self.sent_elements: dict = {}  # elements that came over the socket (the ticket page's side column does)
+        self.deleted: set[str] = set()  # elements the server removed since (a ticket opened in place)
 
     async def _on_any(self, event: str, data=None) -> None:
         before = len(self.seen)
@@ -87,8 +91,10 @@ class Page(SimClient):
             for element_id, element in data.items():
                 if element is None:
                     self.sent_elements.pop(element_id, None)
+                    self.deleted.add(element_id)
                 elif isinstance(element, dict):  # not the message's own keys (its sequence number)
                     self.sent_elements[element_id] = element
+                    self.deleted.discard(element_id)
             self.new_token.set()
         elif event == 'open' and isinstance(data, dict):
             self.opened = str(data.get('path'))
@@ -109,15 +115,21 @@ class Page(SimClient):
 
     def elements(self) -> dict:
         """The elements of the page's HTML and those sent over the socket since (newest wins)."""
-        m = re.search(r'parseElements\(String\.raw`(.*?)`\)', self.html, re.S)
-        return {**(json.loads(m.group(1)) if m else {}), **self.sent_elements}
+        if getattr(self, '_parsed_for', None) is not self.html:
+            m = re.search(r'parseElements\(String\.raw`(.*?)`\)', self.html, re.S)
+            self._parsed, self._parsed_for = (json.loads(m.group(1)) if m else {}), self.html
+        merged = {**self._parsed, **self.sent_elements}
+        for element_id in self.deleted:
+            merged.pop(element_id, None)
+        return merged
 
-    async def wait_listener(self, predicate, event_type: str, timeout: float = 30) -> tuple[int, str]:
+    async def wait_listener(self, predicate, event_type: str, timeout: float = 30, *,
+                            after: int = -1) -> tuple[int, str]:
         """``listener``, waiting for elements built after the socket connected (the ticket page's side column)."""
         end = time.monotonic() + timeout
         while True:
             try:
-                return self.listener(predicate, event_type)
+                return self.listener(predicate, event_type, after=after)
             except RuntimeError:
                 if time.monotonic() >= end:
                     raise
@@ -125,9 +137,10 @@ class Page(SimClient):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.new_token.wait(), 0.2)
 
-    def listener(self, predicate, event_type: str) -> tuple[int, str]:
-        for element_id, element in self.elements().items():
-            if predicate(element):
+    def listener(self, predicate, event_type: str, *, after: int = -1) -> tuple[int, str]:
+        """The listener of the newest element that matches (with an id above ``after``)."""
+        for element_id, element in sorted(self.elements().items(), key=lambda kv: -int(kv[0])):
+            if int(element_id) > after and predicate(element):
                 for event in element.get('events') or []:
                     if event.get('type') == event_type:
                         return int(element_id), event['listener_id']
@@ -209,26 +222,41 @@ class Agent:
             phases.setdefault(name, []).append((now - t) * 1000)
             t = now
 
-        old, self.page = self.page, None
-        if old is not None:
-            await old.stop()
-        lap('close the old socket')
-        page = Page(self.base_url, path, self.cookie, self.nonce)
-        page.timed = lap
-        await page.start()
-        lap('socket connected')
-        self.page = page
-        self.on_ticket = path.startswith('/tickets/')
+        ticket = path.startswith('/tickets/')
+        in_place = None
+        if ticket and self.page is not None and not self.args.documents:
+            with contextlib.suppress(RuntimeError):  # a page that offers it: the work lists and a ticket
+                in_place = self.page.listener(lambda e: True, 'pulse_open')
+        after = -1
+        if in_place is not None:  # what a click on a link to a ticket does in the browser (components/in_app.py)
+            page = self.page
+            after = max((int(i) for i in page.elements()), default=-1)
+            await page.send(in_place, {'path': path})
+        else:
+            old, self.page = self.page, None
+            if old is not None:
+                await old.stop()
+            lap('close the old socket')
+            page = Page(self.base_url, path, self.cookie, self.nonce)
+            page.timed = lap
+            await page.start()
+            lap('socket connected')
+            self.page = page
+        self.on_ticket = ticket
         if self.on_ticket:
-            self.composer = page.listener(
+            self.composer = await page.wait_listener(
                 lambda e: e.get('tag') == 'nicegui-input'
-                and str((e.get('props') or {}).get('placeholder', '')).startswith('Write a message'), 'update:value')
+                and str((e.get('props') or {}).get('placeholder', '')).startswith('Write a message'), 'update:value',
+                after=after)
             self.send_button = page.listener(
                 lambda e: e.get('tag') == 'q-btn' and str((e.get('props') or {}).get('label', '')).startswith('Send'),
-                'click')
+                'click', after=after)
+            if in_place is not None:
+                lap('in place: first part arrived')
             # the detail editors are in the side column, built after the socket connected (pages/ticket.py)
-            self.workaround = await page.wait_listener(labelled('nicegui-input', 'Work-around'), 'update:value')
-            self.workaround_blur = page.listener(labelled('nicegui-input', 'Work-around'), 'blur')
+            self.workaround = await page.wait_listener(labelled('nicegui-input', 'Work-around'), 'update:value',
+                                                       after=after)
+            self.workaround_blur = page.listener(labelled('nicegui-input', 'Work-around'), 'blur', after=after)
             lap('side column arrived')
 
     def token(self) -> str:
@@ -371,6 +399,8 @@ def parse_args(argv=None):
     p.add_argument('--seconds', type=float, default=60)
     p.add_argument('--think', type=float, default=0.2, help='mean think time between actions in s (default 0.2)')
     p.add_argument('--action-timeout', type=float, default=15)
+    p.add_argument('--documents', action='store_true',
+                   help='open every ticket as a new document (HTTP page + socket), never in place')
     p.add_argument('--app-dir', type=Path, default=REPO)
     p.add_argument('--bus-url', default='')
     p.add_argument('--port', type=int, default=0)

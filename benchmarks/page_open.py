@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Opening a ticket in real Chromium: navigation start → the last chatter entry visible (issue 16, item 2).
+"""Opening a ticket in real Chromium: the click (or navigation start) → the last chatter entry visible (issue 16,
+item 2).
 
 Builds (once, cached under ``--cache``) a SQLite database of N tickets with the bulk generator (``pulse-live bulk``:
 the demo's people plus N tickets and ~10 events each), copies it into a fresh temporary data directory, serves it with
@@ -7,21 +8,24 @@ the demo's people plus N tickets and ~10 events each), copies it into a fresh te
 then opens tickets in one headless Chromium page, alternating:
 
   from_list     the ticket list (/tickets, its first page) is open; a click on a row's reference opens that ticket
-                (the next row each time)
-  from_ticket   a ticket is open and settled; the browser navigates to another ticket (as following a link)
+                (the next row each time) — in place (components/in_app.py: no new document)
+  from_ticket   a ticket is open and settled; a click on a link to another ticket in the page (as a similar ticket
+                or a search result is) — in place
+  from_address  a ticket is open; the browser loads another ticket's address as a new document (typed, a bookmark,
+                a reload, a link from another program: what every open was before in-place opening)
 
-In every document an init script samples each animation frame (``requestAnimationFrame``, i.e. just before that
-frame is painted) and keeps the first frame in which
+The page samples each animation frame (``requestAnimationFrame``, i.e. just before that frame is painted) and keeps
+the first frame in which
 
   * the newest chatter entry (``[data-entry]`` with the highest id) lies inside the viewport and inside the chatter's
     scroll area (the chatter opens scrolled to its end), and
-  * the page is styled (the header has its final background colour: with the in-browser Tailwind compiler the DOM
-    is there before its classes have CSS).
+  * the page is styled (the header has its final background colour).
 
-That frame's time, counted from the navigation start of the document (``performance.timeOrigin``), is the figure.
-Beside it, from the same document: first byte (``responseStart``), HTML payload (``decodedBodySize``), DOMContentLoaded,
-first contentful paint, the first frame with the app mounted (``#app`` has content). Server render = ``responseStart -
-requestStart`` (loopback: the server's time to build the page).
+That frame's time is the figure: for an open in place counted from the click (the page's script keeps its time), for
+a new document from its navigation start (``performance.timeOrigin``). Beside it, for a new document: first byte
+(``responseStart``), HTML payload (``decodedBodySize``), DOMContentLoaded, first contentful paint, the first frame with
+the app mounted (``#app`` has content). Server render = ``responseStart - requestStart`` (loopback: the server's time to
+build the page).
 
 Usage (from the repository root; run it under ``flock /tmp/bench.lock``):
 
@@ -29,7 +33,9 @@ Usage (from the repository root; run it under ``flock /tmp/bench.lock``):
     .venv/bin/python benchmarks/page_open.py --opens 10 --app-dir /tmp/pl-before
 
 The last line is one JSON object: ``tickets``, ``from_list_p50_ms``, ``from_list_p95_ms``, ``from_ticket_p50_ms``,
-``from_ticket_p95_ms`` and the parts (``*_first_byte_p50_ms``, ``*_fcp_p50_ms``, ``payload_kb``, ``loadavg_1m`` …).
+``from_ticket_p95_ms``, the same for ``from_address``, and the parts (``*_first_byte_p50_ms``, ``*_fcp_p50_ms``,
+``payload_kb``, ``in_place_opens``, ``loadavg_1m`` …). Against a checkout without in-place opening (``--app-dir``) every
+click loads a document and is measured as one.
 """
 from __future__ import annotations
 
@@ -120,6 +126,85 @@ RESULT_JS = r'''
 '''
 
 
+# before a click that may open the ticket in place (components/in_app.py: no new document): the same frame samples,
+# in this document, from the click on (the page's script keeps the click's time in ``window.__pulseOpenAt``)
+INPLACE_JS = r"""
+(() => {
+  window.__pulseOpenAt = null;
+  window.__sameDocument = true;
+  const marks = {samples: []};
+  window.__inplace = marks;
+  const tick = () => {
+    if (window.__inplace !== marks) return;
+    const now = performance.now();
+    const header = document.querySelector('header');
+    const bg = header ? getComputedStyle(header).backgroundColor : '';
+    let last = null, lastId = -1;
+    for (const e of document.querySelectorAll('[data-entry]')) {
+      const id = Number(e.getAttribute('data-entry'));
+      if (id > lastId) { lastId = id; last = e; }
+    }
+    let inView = false;
+    if (last) {
+      const r = last.getBoundingClientRect();
+      const area = last.closest('.q-scrollarea');
+      const a = area ? area.getBoundingClientRect() : {top: 0, bottom: innerHeight};
+      inView = r.height > 0 && r.bottom > Math.max(0, a.top) && r.top < Math.min(innerHeight, a.bottom);
+    }
+    if (marks.samples.length < 2000) marks.samples.push([now, lastId, inView, bg]);
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+})()
+"""
+
+INPLACE_RESULT_JS = r"""
+(() => {
+  const m = window.__inplace || {samples: []};
+  const start = window.__pulseOpenAt;
+  const header = document.querySelector('header');
+  const finalBg = header ? getComputedStyle(header).backgroundColor : '';
+  let finalId = -1;
+  for (const e of document.querySelectorAll('[data-entry]')) {
+    finalId = Math.max(finalId, Number(e.getAttribute('data-entry')));
+  }
+  let visible = null;
+  for (const [t, id, inView, bg] of m.samples) {
+    if (visible === null && start !== null && t >= start && id === finalId && inView && bg === finalBg) visible = t;
+  }
+  window.__inplace = null;
+  return {
+    debug: visible === null ? {start, n: m.samples.length, tail: m.samples.slice(-2),
+                               ids: [...new Set(m.samples.map(x => x[1]))]} : null,
+    visible: visible === null ? null : visible - start, in_place: true, final_id: finalId, url: location.pathname,
+    elements: document.querySelectorAll('#app *').length,
+  };
+})()
+"""
+
+
+async def measure_click(page, click) -> dict:
+    """Click (``click()``), then the time to the new ticket's last entry visible: counted from navigation start when
+    the click loaded a document, from the click when the page opened the ticket in place."""
+    await page.evaluate(INPLACE_JS)
+    await click()
+    for _ in range(3):  # (a document loading meanwhile ends the wait: asked again in the new one)
+        try:
+            await page.wait_for_function('window.__sameDocument === undefined || '
+                                         '(window.__pulseOpenAt !== null && history.state && history.state.pulse === '
+                                         'location.pathname + location.search)', timeout=15000)
+            break
+        except Exception as e:  # noqa: BLE001
+            if 'context was destroyed' not in str(e) and 'navigation' not in str(e):
+                raise
+    if await page.evaluate('window.__sameDocument === true'):
+        await page.wait_for_function('document.querySelector("[data-entry]") !== null', timeout=20000)
+        await wait_connected(page)
+        await page.wait_for_timeout(400)
+        return await page.evaluate(INPLACE_RESULT_JS)
+    return await settle(page)
+
+
 def build_database(tickets: int, cache: Path) -> Path:
     """A cached SQLite file with the demo people and ``tickets`` bulk tickets (built once per size and app schema)."""
     cache.mkdir(parents=True, exist_ok=True)
@@ -165,17 +250,42 @@ async def open_from_list(page, index: int) -> dict:
     await page.wait_for_timeout(200)
     link = links.nth(index % await links.count())
     href = await link.get_attribute('href')
-    await link.click()
+    result = await measure_click(page, link.click)
     await page.wait_for_url(f'**{href}')
-    return await settle(page)
+    return result
+
+
+LINK_JS = """(reference) => {  // a link to another ticket in the page, as a reference in a message or a side panel is
+  const a = document.createElement('a');
+  a.href = '/tickets/' + reference;
+  a.textContent = reference;
+  a.id = 'bench-link';
+  a.style.cssText = 'position: fixed; top: 70px; left: 8px; z-index: 9999; background: white';
+  document.body.appendChild(a);
+}"""
 
 
 async def open_from_ticket(page, previous: str, reference: str) -> dict:
+    """A ticket is open and settled; a click on a link to another ticket (in the page, as in a message)."""
     if not page.url.endswith(f'/tickets/{previous}'):
         await page.goto(f'/tickets/{previous}')
         await settle(page)
     await page.wait_for_timeout(200)
-    await page.evaluate(f'location.href = "/tickets/{reference}"')  # following a link to another ticket
+    await page.evaluate(LINK_JS, reference)
+    result = await measure_click(page, lambda: page.click('#bench-link'))
+    await page.wait_for_url(f'**/tickets/{reference}')
+    await page.evaluate('document.getElementById("bench-link")?.remove()')
+    return result
+
+
+async def open_by_address(page, previous: str, reference: str) -> dict:
+    """A ticket is open; the browser loads another ticket's address as a new document (typed, a bookmark, a reload,
+    a link from another program)."""
+    if not page.url.endswith(f'/tickets/{previous}'):
+        await page.goto(f'/tickets/{previous}')
+        await settle(page)
+    await page.wait_for_timeout(200)
+    await page.evaluate(f'location.href = "/tickets/{reference}"')
     await page.wait_for_url(f'**/tickets/{reference}')
     return await settle(page)
 
@@ -183,9 +293,9 @@ async def open_from_ticket(page, previous: str, reference: str) -> dict:
 async def run(args, server: Server) -> dict:
     from playwright.async_api import async_playwright
     chromium = os.environ.get('PULSE_CHROMIUM') or '/usr/bin/chromium'
-    references = pick_references(server.db_path, args.opens * 2 + args.warmup + 1)
+    references = pick_references(server.db_path, args.opens * 4 + args.warmup * 2 + 2)
     log(f'{len(references)} tickets picked')
-    results: dict[str, list[dict]] = {'from_list': [], 'from_ticket': []}
+    results: dict[str, list[dict]] = {'from_list': [], 'from_ticket': [], 'from_address': []}
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -196,15 +306,18 @@ async def run(args, server: Server) -> dict:
             page = await ctx.new_page()
             for i in range(args.warmup):  # the server's caches, the browser's cache of the static files
                 await open_from_list(page, i)
-                await open_from_ticket(page, references[i], references[i + 1])
-            refs = references[args.warmup:]
+                await open_from_ticket(page, references[2 * i], references[2 * i + 1])
+                await open_by_address(page, references[2 * i + 1], references[2 * i + 2])
+            refs = references[args.warmup * 2 + 2:]
             load_before = os.getloadavg()
             cpu_before = server.cpu_seconds()
             for i in range(args.opens):
                 r = await open_from_list(page, args.warmup + i)
                 results['from_list'].append(r)
-                r = await open_from_ticket(page, refs[2 * i], refs[2 * i + 1])
+                r = await open_from_ticket(page, refs[4 * i], refs[4 * i + 1])
                 results['from_ticket'].append(r)
+                r = await open_by_address(page, refs[4 * i + 2], refs[4 * i + 3])
+                results['from_address'].append(r)
                 if args.verbose:
                     for kind in results:
                         x = results[kind][-1]
@@ -223,6 +336,9 @@ def report(args, r: dict) -> dict:
     out: dict = {'tickets': args.tickets}
     for kind, rows in r['results'].items():
         missing = [x['url'] for x in rows if x['visible'] is None]
+        for x in rows:
+            if x['visible'] is None and x.get('debug'):
+                log(f'{kind} {x["url"]}: never visible: {json.dumps(x["debug"])[:600]}')
         ok = [x for x in rows if x['visible'] is not None]
         def p(key: str, q: float, rows=ok) -> float | None:
             values = [x[key] for x in rows if x.get(key) is not None]
@@ -243,9 +359,11 @@ def report(args, r: dict) -> dict:
               f'FCP {out[f"{kind}_fcp_p50_ms"]} · app mounted {out[f"{kind}_mounted_p50_ms"]} · styled '
               f'{out[f"{kind}_styled_p50_ms"]} ms ({len(ok)} opens)')
     every = [x for rows in r['results'].values() for x in rows]
-    out['payload_kb_p50'] = round(percentile([x['payload'] / 1024 for x in every if x.get('payload')], 50), 1)
+    payloads = [x['payload'] / 1024 for x in every if x.get('payload')]
+    out['payload_kb_p50'] = round(percentile(payloads, 50), 1) if payloads else None
     out['elements_p50'] = percentile([x['elements'] for x in every], 50)
-    out['server_cpu_ms_per_open'] = round(r['server_cpu_s'] * 1000 / max(1, len(every)) / 2, 1)  # + list pages
+    out['in_place_opens'] = sum(1 for x in every if x.get('in_place'))
+    out['server_cpu_ms_per_open'] = round(r['server_cpu_s'] * 1000 / max(1, len(every)), 1)  # + list pages
     out['loadavg_1m'] = [round(x, 2) for x in r['load']]
     out['app'] = app_version(args.app_dir)
     print(f'HTML payload p50 {out["payload_kb_p50"]} KB · elements in #app p50 {out["elements_p50"]} · '

@@ -12,7 +12,7 @@ from pulse_live.queries import notifications as note_queries
 from pulse_live.queries.shared import shared_read
 from pulse_live.services import notifications
 
-from . import live
+from . import in_app, live
 
 _counts: dict[tuple[int, int], tuple[object, int]] = {}
 COUNT_KEPT_S = 5.0
@@ -75,7 +75,8 @@ class Bell:
     async def _open(self, row: note_queries.NotificationRow) -> None:
         await notifications.mark_read(actor=self.user, notification_ids=[row.id])
         if row.reference:
-            ui.navigate.to(f'/tickets/{row.reference}')
+            self.menu.close()  # (opened in place, the page stays: the menu must not stay open over the ticket)
+            await in_app.go(f'/tickets/{row.reference}')  # in place where the page offers it
 
     async def _mark_all(self) -> None:
         await notifications.mark_read(actor=self.user)

@@ -73,6 +73,7 @@ class Chatter:
                  load_older: Callable[[int], Awaitable[tuple[list[EventView], bool]]]) -> None:
         ui.add_css(CHATTER_CSS)
         self.viewer_id, self._load_older = viewer_id, load_older
+        self.ticket_id = 0  # set by the page's screen (``show_ticket``): live entries only for the ticket shown
         self.first_id = events_[0].id if events_ else None
         self.last_id = events_[-1].id if events_ else 0
         self.scroll = ui.scroll_area().classes('w-full border border-slate-200 rounded-lg bg-slate-50') \
@@ -107,6 +108,12 @@ class Chatter:
                                             f'< {self.AT_END_PX}; }}')
         self.scroll.client.run_javascript(FOLLOW_JS.replace('SID', str(sid)) + ';\n' + TOOLTIP_JS + ';\n' + TAIL_JS)
 
+    def show_ticket(self, ticket_id: int) -> None:
+        """Say which ticket this chatter shows: the browser adds live entries to its tail only if for it."""
+        self.ticket_id = ticket_id
+        self.live_tail.props['data-ticket'] = str(ticket_id)
+        self.live_tail.update()
+
     def _block(self, events_: list[EventView], *, at_top: bool = False) -> ui.column:
         with self.stream:
             boundary = render_boundary()
@@ -127,7 +134,7 @@ class Chatter:
         if not fresh:
             return
         if self.in_tail:  # after a broadcast: in the browser's tail, after the entries it brought
-            self.scroll.client.run_javascript(tail_call(fresh, self.viewer_id))
+            self.scroll.client.run_javascript(tail_call(fresh, self.viewer_id, self.ticket_id))
         elif self._tail is None or self._tail_count + len(fresh) > self.BLOCK:
             self._tail, self._tail_count = self._block(fresh), len(fresh)
         else:

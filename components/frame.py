@@ -93,5 +93,6 @@ def frame(title: str, user: User) -> Iterator[None]:
         ui.link(user.display_name, '/profile').classes('gt-xs text-white no-underline text-sm whitespace-nowrap')
         ui.label(user.role.capitalize()).classes('gt-xs text-xs px-2 py-0.5 rounded bg-slate-700')
         ui.button('Log out', on_click=logout).props('flat dense color=white no-caps').classes('whitespace-nowrap')
-    with ui.column().classes('w-full max-w-7xl mx-auto p-4 gap-4'):
+    with ui.column().classes('w-full max-w-7xl mx-auto p-4 gap-4') as content:
+        ui.context.client.__dict__['pulse_content'] = content  # a tab moving to a ticket in place (in_app.py)
         yield

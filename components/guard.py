@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import json
 import logging
 import math
@@ -40,6 +41,8 @@ from pulse_live.config import get_settings
 from pulse_live.events import AccountChanged, Event, SessionEnded
 from pulse_live.models import User
 from pulse_live.ops.logs import one_line
+
+from . import in_app
 
 log = logging.getLogger('pulse_live.security')
 _installed = {'done': False}
@@ -237,6 +240,8 @@ def _problem(client: Client, msg: dict) -> str:
         return 'got a table event that table does not send on'
     if listener.type in ('sub_pages_open', 'sub_pages_navigate'):
         return 'asked for sub pages, which no page has, on'
+    if listener.type == in_app.EVENT and in_app.parse(args[0] if len(args) == 1 else None) is None:
+        return 'asked to open in place what is not a ticket on'
     return ''
 
 
@@ -314,7 +319,17 @@ def _value_fits(element: ValueElement, value: Any) -> bool:
     return True
 
 
+# the socket whose event message is being handled (``_on_event``): ``Client.handle_event`` is given the message only
+_event_socket: contextvars.ContextVar[str | None] = contextvars.ContextVar('pulse_event_socket', default=None)
+
+
 def _refuse_event(client: Client | None, msg: Any, problem: str) -> None:
+    """Drop an event; it counts as a refusal of the socket that sent it (REFUSALS_PER_MINUTE), said while in bound.
+    Before, these did not count: one /login socket sent 3,000 events for an element not on its page, stayed
+    connected and wrote 606 log lines, and as many again a few seconds later."""
+    sid = _event_socket.get()
+    if sid is not None and not _refused(sid):
+        return
     page = client.page.path if client is not None and getattr(client, 'page', None) else '?'
     log.warning('refused: %s sent a %r event for element %r, which %s page %s', _who(client),
                 msg.get('type') if isinstance(msg, dict) else '?', msg.get('id') if isinstance(msg, dict) else '?',
@@ -417,10 +432,14 @@ def _on_event(sid: str, msg: Any) -> None:
         return
     if not event_allowed(client, time.monotonic()):
         return
-    if not isinstance(msg.get('id'), int) or isinstance(msg.get('id'), bool):
-        _refuse_event(client, msg, 'has no element id for')
-        return
-    client.handle_event(msg)
+    token = _event_socket.set(sid)
+    try:
+        if not isinstance(msg.get('id'), int) or isinstance(msg.get('id'), bool):
+            _refuse_event(client, msg, 'has no element id for')
+            return
+        client.handle_event(msg)
+    finally:
+        _event_socket.reset(token)
 
 
 def _on_javascript_response(sid: str, msg: Any) -> None:
@@ -620,7 +639,8 @@ def install() -> None:
     sio.eio.on('disconnect', on_eio_disconnect)
 
     async def on_handshake(sid: str, data: Any) -> bool:
-        if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ('client_id', 'tab_id')):
+        keys = ('client_id', 'tab_id', 'document_id')
+        if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in keys):
             log.warning('refused: socket %s sent a malformed handshake', sid)
             return False
         client = Client.instances.get(data['client_id'])
@@ -636,7 +656,20 @@ def install() -> None:
                 log.warning('refused: socket %s would be page %s\'s socket number %d', sid, client.id,
                             SOCKETS_PER_PAGE + 1)
             return False
+        # a page is one document of a browser: its sockets (reconnects, a second one for a moment) carry the id the
+        # document chose once (nicegui.js), a reload is another page. NiceGUI schedules a deletion per document id:
+        # a script that joined one page with 4 ids had its delete handlers run 4 times and 3 KeyError tracebacks
+        pinned = getattr(client, 'pulse_document_id', None) if client is not None else None
+        if client is not None and pinned not in (None, data['document_id']):
+            if _refused(sid):
+                log.warning('refused: socket %s tried to join page %s as another document', sid, client.id)
+            return False
+        if client is not None and pinned is None:
+            client.pulse_document_id = data['document_id']  # type: ignore[attr-defined]  # (before any await)
         bound = await original_handshake(sid, data)
+        if not bound and client is not None and pinned is None \
+                and not client._socket_to_document_id:  # pylint: disable=protected-access
+            client.pulse_document_id = None  # type: ignore[attr-defined]  # the first handshake failed: no document
         if bound and client is not None:
             keep_pages_bounded(client)
         return bound

@@ -50,7 +50,8 @@ sent = {'messages': 0, 'pages': 0}  # for the tests and benchmarks: broadcasts a
 
 
 def follow(screen: LiveTicketScreen) -> None:
-    """A staff page follows its ticket (called by ``LiveTicketScreen.follow``); it leaves with its client."""
+    """A staff page follows its ticket (called by ``LiveTicketScreen.follow``); it leaves with its scope (the tab
+    closed, or it moved on to another ticket in place)."""
     pages = _followers.setdefault(screen.ticket_id, weakref.WeakSet())
     pages.add(screen)
     ticket_id = screen.ticket_id
@@ -59,7 +60,7 @@ def follow(screen: LiveTicketScreen) -> None:
         pages.discard(screen)
         if not pages and _followers.get(ticket_id) is pages:
             del _followers[ticket_id]
-    screen.follower.client.on_delete(left)
+    screen.follower.scope.on_end(left)
 
 
 def payload(entries: Sequence[EventView], viewer_id: int) -> list[list[Any]]:
@@ -67,9 +68,10 @@ def payload(entries: Sequence[EventView], viewer_id: int) -> list[list[Any]]:
     return [[e.id, ENTRY_CLASSES[entry_kind(e)], entry_html(e, viewer_id)] for e in entries]
 
 
-def tail_call(entries: Sequence[EventView], viewer_id: int) -> str:
-    """The JavaScript that adds ``entries`` to one page's live tail."""
-    return f'window.pulseTail?.({json.dumps(payload(entries, viewer_id))})'
+def tail_call(entries: Sequence[EventView], viewer_id: int, ticket_id: int = 0) -> str:
+    """The JavaScript that adds ``entries`` to one page's live tail — if it still shows ``ticket_id`` (a tab moves
+    to another ticket in place: a call on its way then must not add the old ticket's entries to the new one)."""
+    return f'window.pulseTail?.({json.dumps(payload(entries, viewer_id))}, {int(ticket_id)})'
 
 
 def share(screen: LiveTicketScreen, event: TicketChanged, fresh: Sequence[EventView]) -> int:
@@ -125,7 +127,7 @@ def _group_sends(screen: LiveTicketScreen, event: TicketChanged, fresh: Sequence
         s.chatter.delivered(new, in_tail=True)
     sends = []
     for viewer_id, pages in parts.items():
-        data: dict[str, Any] = {'e': payload(new, viewer_id)}
+        data: dict[str, Any] = {'e': payload(new, viewer_id), 't': screen.ticket_id}
         if viewer_id:
             data['own'] = True  # brought into view, wherever the reader was
         sent['messages'] += 1
@@ -138,6 +140,7 @@ def _alike(s: LiveTicketScreen, last: int, now: float) -> bool:
     follower = s.follower
     since = follower.live_since
     return (s.staff and since is not None and now - since >= SETTLED_S and not follower.client.is_deleted
+            and not follower.scope.ended  # the tab moved on to another ticket in place
             and not getattr(follower.client, 'pulse_ended', None)  # ended (logged out, deactivated): nothing more
             and Client.instances.get(follower.client.id) is follower.client  # (NiceGUI's test reset forgets clients)
             and follower.client.has_socket_connection and not s.gone and s.chatter.last_id == last)
@@ -145,9 +148,10 @@ def _alike(s: LiveTicketScreen, last: int, now: float) -> bool:
 
 # installed once per page with the chatter's other scripts (components/chatter.py)
 TAIL_JS = '''(() => {
-  window.pulseTail = (entries) => {
+  window.pulseTail = (entries, ticket) => {
     const tail = document.querySelector('[data-live-tail]');
     if (!tail || !Array.isArray(entries)) return;
+    if (ticket && Number(tail.dataset.ticket) !== ticket) return;  // the tab moved to another ticket meanwhile
     for (const [id, cls, html] of entries) {
       if (document.querySelector(`[data-entry="${Number(id)}"]`)) continue;  // shown already
       const el = document.createElement('div');
@@ -167,6 +171,8 @@ TAIL_JS = '''(() => {
   if (window.__pulseTailSocket) return;
   window.__pulseTailSocket = true;
   window.socket.on('EVENT', (msg) => {
+    const tail = document.querySelector('[data-live-tail]');
+    if (!tail || Number(tail.dataset.ticket) !== msg?.t) return;  // another ticket's (the tab moved on in place)
     window.pulseTail(msg?.e);
     const sid = Number(document.querySelector('[data-live-tail]')?.dataset.scroll);
     if (msg?.own && sid) {  // the reader's own message: shown, wherever they were (as Chatter.append does)

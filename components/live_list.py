@@ -1,8 +1,9 @@
-"""What every live list does (the ticket list and the queue lines in components/work_list.py, the portal's request
-lists in pages/portal.py): re-read after a ticket change that may concern it, debounced, so a burst of changes costs
-one read. The subscription is made inside the page and dies with its client; a read that would land on a closed
-page is skipped. Each list decides which changes concern it and how it reads (work lists share one read among the
-pages woken by the same change: ``queries/shared.py``, keyed by the change kept in ``last_event``).
+"""What every live list does (the ticket list and the queue lines in components/work_list.py, the portal's request lists
+in pages/portal.py): re-read after a ticket change that may concern it, debounced, so a burst of changes costs one
+read. The subscription is made inside the page and dies with what it shows (components/page_scope.py); a read that
+would land on a closed page is skipped. Each list decides which changes concern it and how it reads (work lists share
+one read among the pages woken by the same change: ``queries/shared.py``, keyed by the change kept in
+``last_event``).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from nicegui import background_tasks, ui
 
 from pulse_live.events import TicketChanged
 
-from . import housekeeping, live
+from . import housekeeping, live, page_scope
 
 
 class LiveRefresh:
@@ -28,9 +29,10 @@ class LiveRefresh:
         self._waiting = False  # a re-read waits for the socket to come back
         self._connected_once = False  # before its first connection the page is still being sent: it updates
         self.last_event: TicketChanged | None = None  # kept alive, so its id() names this change while shared
+        self.scope = page_scope.current(self.client)  # ends with the tab, or when it moves on to a ticket in place
         housekeeping.watch()
-        live.ticket_changed.subscribe(self._on_ticket)
-        self.client.on_connect(self._reconnected)
+        self.scope.subscribe(live.ticket_changed, self._on_ticket)
+        self.scope.on_connect(self._reconnected)
 
     def _on_ticket(self, event: TicketChanged) -> None:
         if not self._concerns(event):
@@ -42,7 +44,7 @@ class LiveRefresh:
     async def _later(self) -> None:
         await asyncio.sleep(self._delay)  # a burst of changes costs one re-read
         self._pending = None
-        if self.client.is_deleted or not self._alive() or self.last_event is None:
+        if self.client.is_deleted or self.scope.ended or not self._alive() or self.last_event is None:
             return
         if self._connected_once and not self.client.has_socket_connection:
             # nobody sees this page now (its tab went elsewhere, or the connection dropped): re-read once its socket

@@ -1,8 +1,9 @@
 """Following one ticket live from a page: its change events, and this tab's presence on it.
 
 Both the agents' ticket page and the customer's portal request page use it, so the rules are the same for both:
-the subscription lives and dies with the page's client, a handler never runs for a deleted client, and the tab
-counts as viewing the ticket while its socket is connected.
+the subscription lives and dies with what the page shows (its scope, components/page_scope.py: the tab, or the
+ticket until the tab moves on to another in place), a handler never runs once that ended, and the tab counts as
+viewing the ticket while its socket is connected and the ticket is what it shows.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pulse_live.models import User
 from pulse_live.services import chatter
 from pulse_live.storage import UploadedFile
 
-from . import housekeeping, live
+from . import housekeeping, live, page_scope
 from .actions import attempt
 
 
@@ -30,6 +31,7 @@ class TicketFollower:
                  on_presence: Callable[[], None] | None = None) -> None:
         self.ticket_id, self.user = ticket_id, user
         self.client = client = ui.context.client
+        self.scope = scope = page_scope.current(client)
         housekeeping.watch()  # what the closed tab leaves in process-wide caches is released with its client
 
         # A page without a live socket (its tab went to another page, or the connection dropped: NiceGUI keeps it
@@ -40,11 +42,14 @@ class TicketFollower:
         missed_presence = [False]
         connected_once = [False]  # before its first connection a page is still being sent: it updates as always
 
+        def over() -> bool:
+            return client.is_deleted or scope.ended
+
         def away() -> bool:
             return connected_once[0] and not client.has_socket_connection
 
         async def changed(event: TicketChanged) -> None:
-            if event.ticket_id != ticket_id or client.is_deleted:
+            if event.ticket_id != ticket_id or over():
                 return
             if away():
                 missed.pop(event.kind, None)
@@ -54,26 +59,26 @@ class TicketFollower:
 
         async def caught_up() -> None:
             connected_once[0] = True
-            while missed and not client.is_deleted and client.has_socket_connection:
+            while missed and not over() and client.has_socket_connection:
                 kind = next(iter(missed))
                 await on_change(missed.pop(kind))
-            if missed_presence[0] and on_presence is not None and not client.is_deleted:
+            if missed_presence[0] and on_presence is not None and not over():
                 missed_presence[0] = False
                 on_presence()
 
         ticket_changed, presence_changed_ = live.ticket_events(ticket_id)  # this ticket's changes only
-        ticket_changed.subscribe(changed)
-        client.on_connect(caught_up)
+        scope.subscribe(ticket_changed, changed)
+        scope.on_connect(caught_up)
         if on_presence is not None:
             def presence_changed(event: PresenceChanged) -> None:
-                if event.ticket_id != ticket_id or client.is_deleted:
+                if event.ticket_id != ticket_id or over():
                     return
                 if away():
                     missed_presence[0] = True
                     return
                 on_presence()
-            presence_changed_.subscribe(presence_changed)
-        client.on_delete(lambda: live.forget_ticket_events(ticket_id))  # after the subscriptions' own handlers
+            scope.subscribe(presence_changed_, presence_changed)
+        scope.on_end(lambda: live.forget_ticket_events(ticket_id))  # after the subscriptions' own handlers
 
         self.live_since: float | None = time.monotonic() if client.has_socket_connection else None
 
@@ -83,12 +88,16 @@ class TicketFollower:
         def gone_away() -> None:
             if not client.has_socket_connection:
                 self.live_since = None
-        client.on_connect(connected)
-        client.on_disconnect(gone_away)
+        scope.on_connect(connected)
+        scope.on_disconnect(gone_away)
 
         async def joined() -> None:
+            if over():
+                return
             await presence.join(ticket_id, client_id=client.id, user_id=user.id, name=user.display_name,
                                 is_staff=is_staff)
+            if over():  # the tab moved on (or closed) while it joined: it is not viewing the ticket
+                await presence.leave(ticket_id, client_id=client.id)
 
         async def left() -> None:
             await presence.leave(ticket_id, client_id=client.id)
@@ -98,9 +107,9 @@ class TicketFollower:
                 return
             await left()
 
-        client.on_connect(joined)
-        client.on_disconnect(disconnected)
-        client.on_delete(left)
+        scope.on_connect(joined)
+        scope.on_disconnect(disconnected)
+        scope.on_end(left)
         if client.has_socket_connection:  # following starts on a page already connected
             background_tasks.create(joined(), name='presence-join')
         # else the tab joins when its socket connects: a page that never connects (a prefetch, a script, a link

@@ -102,10 +102,22 @@ class LiveTicketScreen(Generic[V]):
     def follow(self, on_presence=None) -> None:
         self.follower = TicketFollower(self.ticket_id, self.user, is_staff=self.staff, on_change=self._changed,
                                        on_presence=on_presence)
+        self.chatter.show_ticket(self.ticket_id)
         if self.staff:  # many staff viewers of one ticket are sent its live entries at once (live_entries.py)
             live_entries.follow(self)
             self._syncing = False
-            ui.on('pulse_tail_sync', self._sync_tail)
+            # one listener per page, for the ticket it shows now (a tab moves to another ticket in place)
+            client = self.follower.client
+            shown = client.__dict__.get('pulse_tail_sync')
+            if shown is None:
+                shown = client.__dict__['pulse_tail_sync'] = [None]
+
+                async def sync(e: GenericEventArguments) -> None:
+                    if shown[0] is not None:
+                        await shown[0](e)
+                ui.on('pulse_tail_sync', sync)
+            shown[0] = self._sync_tail
+            self.follower.scope.on_end(lambda: shown.__setitem__(0, None) if shown[0] == self._sync_tail else None)
 
     async def _sync_tail(self, e: GenericEventArguments) -> None:
         """The browser reconnected: entries after the newest in its live tail that a lost broadcast did not bring
@@ -122,7 +134,7 @@ class LiveTicketScreen(Generic[V]):
             self._syncing = False
         missed = [m for m in missed if m.id <= self.chatter.last_id]  # later ones come with their own change
         if missed and not self.gone:
-            self.follower.client.run_javascript(live_entries.tail_call(missed, self.user.id))
+            self.follower.client.run_javascript(live_entries.tail_call(missed, self.user.id, self.ticket_id))
 
     def reader(self) -> object | None:
         """Who reads the ticket alike (e.g. 'staff'): pages woken by the same change with the same reader share one

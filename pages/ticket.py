@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse
 from nicegui import ui
 from nicegui.client import ClientConnectionTimeout
 
-from components import dialogs, sla_badge
+from components import dialogs, in_app, page_scope, sla_badge
 from components.actions import attempt
 from components.badges import priority_badge, status_badge, type_badge
 from components.call_log import CallDialog
@@ -62,11 +62,10 @@ class _LaterDocuments:
         self.attachments = attachments
 
 
-def not_found(user: User) -> None:
-    with frame('Not found', user):
-        ui.label('Ticket not found').classes('text-2xl font-semibold')
-        ui.label('It does not exist or you do not have access to it.').classes('text-slate-500')
-        ui.link('Back to the list', '/')
+def not_found_body() -> None:
+    ui.label('Ticket not found').classes('text-2xl font-semibold')
+    ui.label('It does not exist or you do not have access to it.').classes('text-slate-500')
+    ui.link('Back to the list', '/')
 
 
 class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
@@ -418,6 +417,51 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
                                         watching=watching))
 
 
+async def _read(user: User, reference: str, entry: int) -> ticket_queries.TicketView | None:
+    ticket_id = await ticket_queries.find_ticket_id(user, reference[:60])
+    return await ticket_queries.ticket_view(user, ticket_id, from_event=entry or None) if ticket_id else None
+
+
+async def _show(user: User, view: ticket_queries.TicketView | None, entry: int) -> TicketScreen | None:
+    """The ticket's first part (or that it is not there) in the current container."""
+    if view is None:
+        not_found_body()
+        return None
+    screen = TicketScreen(user, view)
+    await screen.build()
+    if entry:  # from a search result: the chatter opens on that entry
+        screen.chatter.land_on(entry)
+    return screen
+
+
+async def open_in_place(reference: str, entry: int) -> in_app.Rest | None:
+    """A link to a ticket clicked on a desk page (components/in_app.py): the ticket replaces the page's content.
+    Who is asking is read again (the session may have ended since the page was built)."""
+    user = await require_user()
+    if user is None:
+        return None
+    if not auth.is_staff(user):
+        ui.navigate.to(f'/portal/requests/{quote(reference[:60], safe="")}')
+        return None
+    view = await _read(user, reference, entry)
+    client = ui.context.client
+    content = client.__dict__.get('pulse_content')
+    if client.is_deleted or content is None or content.is_deleted:
+        return None
+    page_scope.replace(client)  # what the old content registered ends (its ticket, its presence, its live list)
+    content.clear()
+    with content:
+        screen = await _show(user, view, entry)
+    ui.page_title(f'{view.ticket.reference if view else "Not found"} · Pulse Live')
+    if screen is None:
+        return _nothing
+    return screen.build_side
+
+
+async def _nothing() -> None:
+    return None
+
+
 @desk_page('/tickets/{reference}')
 async def ticket_page(reference: Reference, entry: OptionalRowId = 0):
     user = await require_user()
@@ -425,16 +469,12 @@ async def ticket_page(reference: Reference, entry: OptionalRowId = 0):
         return
     if not auth.is_staff(user):  # customers follow their requests in the portal (pages/portal_request.py)
         return RedirectResponse(f'/portal/requests/{quote(reference[:60], safe="")}', status_code=303)
-    ticket_id = await ticket_queries.find_ticket_id(user, reference[:60])
-    view = await ticket_queries.ticket_view(user, ticket_id, from_event=entry or None) if ticket_id else None
-    if view is None:
-        not_found(user)
+    view = await _read(user, reference, entry)
+    with frame(view.ticket.reference if view is not None else 'Not found', user):
+        in_app.offer(open_in_place)  # a link to another ticket opens it in place
+        screen = await _show(user, view, entry)
+    if screen is None:
         return
-    with frame(view.ticket.reference, user):
-        screen = TicketScreen(user, view)
-        await screen.build()
-        if entry:  # from a search result: the chatter opens on that entry
-            screen.chatter.land_on(entry)
     # the page goes to the browser now (NiceGUI sends it when the page function waits for the socket); the side
     # column is built over the socket once the page connected. A page that never connects (a prefetch, a script,
     # a tab closed at once) costs no more than its first part.
@@ -443,7 +483,7 @@ async def ticket_page(reference: Reference, entry: OptionalRowId = 0):
         await client.connected(timeout=CONNECT_TIMEOUT_S)
     except ClientConnectionTimeout:
         return
-    if client.is_deleted:
+    if client.is_deleted or screen.gone:
         return
     with client:
         await screen.build_side()

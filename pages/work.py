@@ -19,7 +19,7 @@ from fastapi import Query, Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
-from components import dialogs
+from components import dialogs, in_app
 from components.actions import attempt
 from components.frame import frame
 from components.saved_views_nav import SavedViewsNav
@@ -27,6 +27,7 @@ from components.select import Select
 from components.session import STAFF, require_user
 from components.work_list import WorkList
 from pages.params import MAX_ID, OptionalRowId, PageNumber, desk_page
+from pages.ticket import open_in_place
 from pulse_live.config import get_settings
 from pulse_live.errors import ValidationError
 from pulse_live.models import Status, User
@@ -55,6 +56,7 @@ async def queues_page(queue: OptionalRowId = 0, page: PageNumber = 1) -> None:
         return
     summaries = await work_queries.queue_summaries(user)
     with frame('Queues', user):
+        in_app.offer(open_in_place)  # a click on a ticket opens it in place (components/in_app.py)
         with ui.row().classes('w-full items-center gap-3'):
             ui.label('Queues').classes('text-2xl font-semibold')
             ui.space()
@@ -107,6 +109,7 @@ async def my_tickets_page(page: PageNumber = 1) -> None:
         return
     state: dict[str, Any] = {'resolved': False, 'sort': 'priority'}
     with frame('My tickets', user):
+        in_app.offer(open_in_place)  # a click on a ticket opens it in place (components/in_app.py)
         with ui.row().classes('w-full items-center gap-3'):
             ui.label('My tickets').classes('text-2xl font-semibold')
             ui.space()
@@ -307,6 +310,7 @@ class TicketList:
     # --- the page ---
     async def build(self, page: int) -> None:
         with frame('Tickets', self.user):
+            in_app.offer(open_in_place)  # a click on a ticket opens it in place (components/in_app.py)
             with ui.row().classes('w-full items-center gap-3'):
                 ui.label('Tickets').classes('text-2xl font-semibold')
                 ui.space()
@@ -423,7 +427,7 @@ class TicketList:
         term = (self.search.value or '').strip()
         if term.upper().startswith(f'{get_settings().ticket_prefix}-') \
                 and await ticket_queries.find_ticket_id(self.user, term) is not None:
-            ui.navigate.to(f'/tickets/{term.upper()}')
+            await in_app.go(f'/tickets/{term.upper()}')
             return
         self.filters.search = term
         await self.reload()

@@ -494,6 +494,7 @@ async def test_many_staff_pages_get_a_live_entry_as_one_socket_message_and_build
     assert sorted(next(rooms for _, data, rooms in emits if data is others)) == \
         sorted(p.client.id for p in pages if p is not daniel)
     assert next(rooms for _, data, rooms in emits if data is own) == [daniel.client.id]
+    assert others['t'] == own['t'] == ticket.id  # a tab that moved on to another ticket ignores it
     [[first_id, classes, markup]] = others['e']
     [[own_id, own_classes, own_markup]] = own['e']
     assert 'To &lt;b&gt;all&lt;/b&gt; of <strong>you</strong>' in markup and 'items-start' in classes
@@ -517,8 +518,9 @@ async def test_many_staff_pages_get_a_live_entry_as_one_socket_message_and_build
     layout._handle_event({'listener_id': listener, 'args': {'last': 0}})  # "nothing": only the tail's entries
     await until(lambda: any(cid == ben.client.id for cid, _ in scripts))
     [code] = [code for cid, code in scripts if cid == ben.client.id]
-    assert [entry[0] for entry in json.loads(code.removeprefix('window.pulseTail?.(').removesuffix(')'))] == \
-        [first_id, second_id]
+    entries, shown_ticket = json.loads('[' + code.removeprefix('window.pulseTail?.(').removesuffix(')') + ']')
+    assert [entry[0] for entry in entries] == [first_id, second_id]
+    assert shown_ticket == ticket.id  # added only while the page still shows this ticket
 
 
 async def test_a_page_whose_entries_come_by_broadcast_keeps_a_bounded_chatter_too(
