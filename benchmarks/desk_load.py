@@ -138,8 +138,8 @@ class Page(SimClient):
                 await asyncio.wait_for(self.new_token.wait(), 0.2)
 
     def listener(self, predicate, event_type: str, *, after: int = -1) -> tuple[int, str]:
-        """The listener of the newest element that matches (with an id above ``after``)."""
-        for element_id, element in sorted(self.elements().items(), key=lambda kv: -int(kv[0])):
+        """The listener of the first element that matches (of those with an id above ``after``: built since)."""
+        for element_id, element in sorted(self.elements().items(), key=lambda kv: int(kv[0])):
             if int(element_id) > after and predicate(element):
                 for event in element.get('events') or []:
                     if event.get('type') == event_type:
