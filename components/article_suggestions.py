@@ -12,6 +12,7 @@ from pulse_live.models import User
 from pulse_live.queries import search as search_queries
 from pulse_live.services import kb
 
+from . import css
 from .actions import attempt
 from .search_box import SEARCH_CSS
 
@@ -33,7 +34,7 @@ class ArticleSuggestions:
     text."""
 
     def __init__(self, user: User, *, on_solved: Callable[[], None]) -> None:
-        ui.add_css(SEARCH_CSS)
+        css.add_once(SEARCH_CSS)
         self.user, self._on_solved = user, on_solved
         self._seq = 0
         self.card = ui.card().classes('w-full max-w-3xl gap-2 p-4 bg-sky-50 border-sky-200') \

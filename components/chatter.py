@@ -12,7 +12,7 @@ from pulse_live.queries.tickets import EventView
 from pulse_live.services import chatter as chatter_service
 from pulse_live.storage import UploadedFile, safe_filename
 
-from . import upload_budget
+from . import css, upload_budget
 from .chatter_html import ENTRY_CLASSES, TOOLTIP_JS, entry_html, entry_kind, human_size, markers
 from .live_entries import TAIL_JS, tail_call
 from .render import render_boundary
@@ -71,7 +71,7 @@ class Chatter:
 
     def __init__(self, viewer_id: int, events_: list[EventView], has_older: bool,
                  load_older: Callable[[int], Awaitable[tuple[list[EventView], bool]]]) -> None:
-        ui.add_css(CHATTER_CSS)
+        css.add_once(CHATTER_CSS)
         self.viewer_id, self._load_older = viewer_id, load_older
         self.ticket_id = 0  # set by the page's screen (``show_ticket``): live entries only for the ticket shown
         self.first_id = events_[0].id if events_ else None

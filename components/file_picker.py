@@ -10,7 +10,7 @@ from nicegui import events, ui
 from pulse_live.config import get_settings
 from pulse_live.storage import UploadedFile, safe_filename
 
-from . import upload_budget
+from . import css, upload_budget
 from .chatter import human_size
 
 
@@ -24,7 +24,7 @@ class FilePicker:
                                                               type='negative')) \
             .props('flat bordered hide-upload-btn color=grey-2 text-color=grey-9').classes('w-full pl-file-picker') \
             .mark('file-picker')
-        ui.add_css('.pl-file-picker .q-uploader__subtitle{display:none}')  # no "0.0B / 0.00%" before any file
+        css.add_once('.pl-file-picker .q-uploader__subtitle{display:none}')  # no "0.0B / 0.00%" before any file
         self.chips = ui.row().classes('gap-1')
 
     async def _uploaded(self, e: events.UploadEventArguments) -> None:

@@ -8,6 +8,7 @@ from nicegui import ui
 from pulse_live.models import User
 from pulse_live.queries import search as search_queries
 
+from . import css
 from .search_box import SEARCH_CSS, hit_row
 
 FIELDS = frozenset({'title', 'description'})  # a change of these changes what is related
@@ -15,7 +16,7 @@ FIELDS = frozenset({'title', 'description'})  # a change of these changes what i
 
 class RelatedPanel:
     def __init__(self, user: User, ticket_id: int) -> None:
-        ui.add_css(SEARCH_CSS)
+        css.add_once(SEARCH_CSS)
         self.user, self.ticket_id = user, ticket_id
         with ui.expansion('Similar tickets and articles', icon='travel_explore', value=True) \
                 .classes('w-full border border-slate-200 rounded-lg') \

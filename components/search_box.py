@@ -17,6 +17,7 @@ from pulse_live.models import User
 from pulse_live.queries import search as search_queries
 from pulse_live.queries.search import Hit, Results
 
+from . import css
 from .badges import STATUS_COLORS
 
 ICONS = {'ticket': 'confirmation_number', 'message': 'chat', 'article': 'menu_book', 'customer': 'person',
@@ -112,7 +113,7 @@ class SearchBox:
     """The header's box: results grouped by kind while typing (5 per group), Enter for the results page."""
 
     def __init__(self, user: User) -> None:
-        ui.add_css(SEARCH_CSS)
+        css.add_once(SEARCH_CSS)
         self.user, self.staff = user, auth.is_staff(user)
         self._seq = 0
         self._searching = False

@@ -52,6 +52,7 @@ async def test_moving_to_another_ticket_in_place_ends_everything_of_the_old_one(
     await until(lambda: presence.viewed_in(a.id, client.id))
     before = handlers(ben)
     elements_on_a = len(client.elements)
+    head = client._head_html  # what the page's head holds (each component's CSS once)
     [screen_a] = [s for s in live_entries._followers[a.id] if s.follower.client is client]
     screen_a = weakref.ref(screen_a)  # the old ticket's screen must be let go once the page moved on
 
@@ -79,6 +80,7 @@ async def test_moving_to_another_ticket_in_place_ends_everything_of_the_old_one(
         await ben.should_see(marker='documents', retries=100)
     assert entries(ben, 'On the first ticket, after the move')  # (the 20th: A, read afresh)
     assert handlers(ben) == before
+    assert client._head_html == head  # the chatter's and the panels' CSS were not added again with each ticket
     assert abs(len(client.elements) - elements_on_a) <= 5  # (A holds one message more now)
     gc.collect()
     assert screen_a() is None, gc.get_referrers(screen_a())
