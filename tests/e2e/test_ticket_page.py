@@ -102,3 +102,16 @@ async def test_similar_tickets_stay_inside_their_panel(e2e):
     assert overflow == []
     assert await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')
     await screenshot(page, 'similar-tickets.png')
+
+
+async def test_field_labels_are_no_composited_layers_of_their_own(e2e):
+    """Quasar's ``backface-visibility: hidden`` on every field label made each a composited layer (and every layer
+    overlapping one another): 41 layers on a ticket page, 31 for its 17 labels, paid by each frame of every live
+    update (``app.COMPOSITING_RULES``)."""
+    anna = await e2e.login('anna@pulse.demo')
+    page = await e2e.open_ticket(anna, reference(5))
+    await expect(page.get_by_label('Priority', exact=True)).to_be_visible()  # the side column's fields are there
+    hidden = await page.evaluate('''() => [...document.querySelectorAll('.q-field__label')]
+        .filter(e => getComputedStyle(e).backfaceVisibility === 'hidden').length''')
+    labels = await page.locator('.q-field__label').count()
+    assert labels >= 10 and hidden == 0, (labels, hidden)
