@@ -16,11 +16,12 @@ left clicks (a click with a modifier key, a middle click, a link with a target o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-from nicegui import ui
+from nicegui import Client, ui
 from nicegui.events import GenericEventArguments
 
 EVENT = 'pulse_open'
@@ -111,6 +112,18 @@ def offer(open_ticket: Opener) -> None:
                 await rest()
     state['open'] = open_
     ui.on(EVENT, handle)
+
+
+@contextlib.asynccontextmanager
+async def held(client: Client) -> AsyncIterator[None]:
+    """While the page builds a part of what it shows (the ticket page's side column after its socket connected), an
+    open in place waits: it would delete the container the part is being built into."""
+    state = client.__dict__.get('pulse_in_app')
+    if state is None:
+        yield
+        return
+    async with state['lock']:
+        yield
 
 
 async def go(path: str) -> None:

@@ -18,7 +18,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from nicegui import Client, ui
+from nicegui import Client, background_tasks, ui
 from nicegui.event import Event
 
 
@@ -36,11 +36,18 @@ class Scope:
         self._register(self.client.disconnect_handlers, handler)
 
     def on_end(self, handler: Callable[[], Any]) -> None:
-        """Run once: when the client is deleted or the page's content is replaced."""
+        """Run once: when the client is deleted or the page's content is replaced (at once if that happened)."""
+        if self.ended:  # a part built after its page moved on (its reads awaited): it ends now
+            result = handler()
+            if inspect.isawaitable(result):
+                background_tasks.create(result, name='page-scope-ended')
+            return
         self._end.append(handler)
 
     def subscribe(self, event: Event, callback: Callable) -> None:
-        """``event.subscribe`` for as long as this scope lives."""
+        """``event.subscribe`` for as long as this scope lives (not at all once it ended)."""
+        if self.ended:
+            return
         event.subscribe(callback, unsubscribe_on_delete=False)
         caller = inspect.currentframe()
         caller = caller.f_back if caller is not None else None

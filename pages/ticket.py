@@ -148,22 +148,32 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
         if self.gone:
             return
         with self.side:
+            # after each read: the page may have moved on meanwhile (a ticket opened in place deletes this column;
+            # an element made in a deleted container stays in the page, orphaned, until the tab closes)
             self.sla_panel = SlaPanel(self.user, self.ticket_id) if self.staff else None  # due times, staff only
             if self.sla_panel is not None:
                 await self.sla_panel.load()
+            if self.gone:
+                return
             self.customer_panel = CustomerPanel(self.user, self.ticket_id,
                                                 can_change=t.status != Status.CLOSED) if self.staff else None
             if self.customer_panel is not None:
                 await self.customer_panel.load()
+            if self.gone:
+                return
             self.related = RelatedPanel(self.user, self.ticket_id) if self.staff else None  # search
             if self.related is not None:
                 await self.related.load()
+            if self.gone:
+                return
             self.details = DetailsPanel(self.view.ticket, options, self._editable, self._save_field,
                                         visible=lambda f: self.staff or f not in INTERNAL_FIELDS,
                                         searches={'customer_id': self._customer_choices})
             if self.staff:
-                self.team = TeamList(viewer_id=self.user.id, can_manage=True,
-                                     candidates=await catalog.users_matching('', limit=PICKER_CHOICES),
+                candidates = await catalog.users_matching('', limit=PICKER_CHOICES)
+                if self.gone:
+                    return
+                self.team = TeamList(viewer_id=self.user.id, can_manage=True, candidates=candidates,
                                      add=self._add_member, remove=self._remove_member, watch=self._watch,
                                      search=lambda text: catalog.users_matching(text, limit=PICKER_CHOICES))
                 self.team.show(self._team_later if self._team_later is not None else self.view.team)
@@ -483,7 +493,8 @@ async def ticket_page(reference: Reference, entry: OptionalRowId = 0):
         await client.connected(timeout=CONNECT_TIMEOUT_S)
     except ClientConnectionTimeout:
         return
-    if client.is_deleted or screen.gone:
-        return
-    with client:
-        await screen.build_side()
+    async with in_app.held(client):  # a ticket opened in place meanwhile waits for this column, then replaces it
+        if client.is_deleted or screen.gone:
+            return
+        with client:
+            await screen.build_side()

@@ -129,3 +129,68 @@ async def test_a_page_whose_account_ended_opens_nothing_in_place(create_user: Ca
     await asyncio.sleep(0.5)
     assert not [e for e in client.elements.values() if 'ticket-title' in e._markers and e.text == 'Never shown']
     assert any('whose session ended' in r.getMessage() for r in caplog.records)
+
+
+def orphans(user: User) -> list:
+    """Elements of the page whose container is no longer on it (built into content that was replaced)."""
+    out = []
+    for element in list(user.client.elements.values()):
+        slot = element.parent_slot
+        if slot is None:
+            continue
+        try:
+            parent = slot.parent
+        except RuntimeError:
+            out.append(element)
+            continue
+        if parent.is_deleted or parent.id not in user.client.elements:
+            out.append(element)
+    return out
+
+
+async def test_an_open_while_the_side_column_is_built_waits_for_it_and_leaves_nothing_behind(
+        create_user: Callable[[], User], people, monkeypatch) -> None:
+    from components.customer_panel import CustomerPanel
+    from tests.ui.conftest import login
+    a = await make_ticket(people, title='Printer jams on floor two')
+    b = await make_ticket(people, title='Invoice export totals wrong')
+    load = CustomerPanel.load
+
+    async def slow_load(self, *args, **kwargs):  # a slow read while the side column is built
+        await asyncio.sleep(0.4)
+        return await load(self, *args, **kwargs)
+    monkeypatch.setattr(CustomerPanel, 'load', slow_load)
+    ben = create_user()
+    await login(ben, 'ben@pulse.demo')
+    await ben.open(f'/tickets/{a.reference}')  # the page is sent; its side column is being built now
+    await asyncio.sleep(0.15)
+    open_in_place(ben, f'/tickets/{b.reference}')
+    await until(lambda: titles(ben) == ['Invoice export totals wrong'], tries=200)
+    await ben.should_see(marker='documents', retries=100)
+    await asyncio.sleep(0.6)
+    assert not orphans(ben)
+    assert len([e for e in ben.client.elements.values() if 'documents' in e._markers]) == 1  # B's side column only
+
+
+async def test_a_part_that_registers_after_its_page_moved_on_ends_at_once(create_user: Callable[[], User],
+                                                                          people) -> None:
+    """A part whose reads awaited while the page moved on (or closed) registers on a scope that ended: nothing may
+    be subscribed then, and what it would end with runs at once (an audit slowed a read by 3 s: the old ticket's
+    subscription and live-entries follower stayed, holding the deleted page)."""
+    from nicegui import Event
+
+    from components import page_scope
+    a = await make_ticket(people, title='Printer jams on floor two')
+    ben = create_user()
+    await open_ticket(ben, 'ben@pulse.demo', a.reference)
+    with ben.client:
+        old = page_scope.current()
+        page_scope.replace()
+        event: Event = Event()
+        ended: list[str] = []
+        connect_handlers = len(ben.client.connect_handlers)
+        old.subscribe(event, lambda: None)
+        old.on_end(lambda: ended.append('ended'))
+        old.on_connect(lambda: None)
+    assert old.ended and not event.callbacks and ended == ['ended']
+    assert len(ben.client.connect_handlers) == connect_handlers
