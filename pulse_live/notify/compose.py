@@ -2,15 +2,19 @@
 part and an HTML part with each message's markdown rendered safely (``pulse_live/markdown.py``: raw HTML shown as
 text), threading headers.
 Every header value is cleaned of control and line-breaking characters, so titles and names cannot inject headers
-(nor make the email package refuse the header)."""
+(nor make the email package refuse the header), and is set through ``set_header``, which writes it as that very text:
+the email package (policy.default) decodes RFC 2047 encoded words in any value it is given, so a title
+``=?utf-8?q?=0D=0AReply-To:...?=`` became raw CR LF, headers and a body of the sender's choosing in every mail
+about the ticket."""
 from __future__ import annotations
 
 import functools
 import html
 import re
 import textwrap
+from email.header import Header
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import formatdate, parseaddr
 
 from ..config import get_settings
 from ..markdown import to_html, to_text
@@ -33,6 +37,44 @@ def clean_header(value: str, limit: int = 200) -> str:
     return value[:limit]
 
 
+ADDRESS_HEADERS = frozenset({'from', 'to', 'cc', 'bcc', 'reply-to', 'sender'})
+IDENTIFIER_HEADERS = frozenset({'message-id', 'in-reply-to', 'references'})
+MAX_LINE = 78  # policy.default's max_line_length: a longer line of a header set raw is refolded, i.e. decoded
+ENCODED_WORD = '=?'  # where RFC 2047 (and the email package's parser) may see the start of an encoded word
+
+
+def set_header(message: EmailMessage, name: str, value: str, limit: int = 200) -> None:
+    """Set header ``name`` to ``value`` (cleaned: one line, at most ``limit`` characters), written as that text.
+
+    Setting a string on a policy.default message parses it as a header as received: an encoded word in it
+    (``=?charset?q|b?...?=``, anywhere, any case, nested layers one at a time) is decoded, CR LF included, and the
+    generator writes the decoded text raw. So text holding ``=?`` is never given to the email package as it is:
+    unstructured text (Subject, X- headers) is encoded by us as a whole (``email.header.Header``, folded to lines
+    the generator leaves alone), and decodes to exactly the text; an address header keeps its address as it is and
+    has its display name encoded the same way; an address or an identifier holding ``=?`` is refused (ValueError:
+    the mail is not composed, the row fails with that message) — no real one does."""
+    text = clean_header(value, limit)
+    if ENCODED_WORD not in text:
+        message[name] = text  # nothing for the parser to decode: the text is the header
+        return
+    key = name.lower()
+    if key in IDENTIFIER_HEADERS:
+        raise ValueError(f'refusing a {name} header holding an encoded word ({text[:80]!r})')
+    if key in ADDRESS_HEADERS:
+        display, address = parseaddr(text)
+        if not address or ENCODED_WORD in address or not re.fullmatch(r'[^\s<>()",;:]+@[^\s<>()",;:@]+', address):
+            raise ValueError(f'refusing a {name} address holding an encoded word ({text[:80]!r})')
+        encoded = Header(display, 'utf-8', header_name=name).encode(linesep='\n')
+        folded = f'{encoded}\n <{address}>'
+    else:
+        folded = Header(text, 'utf-8', header_name=name).encode(linesep='\n')
+    first, *more = folded.split('\n')
+    if len(name) + 2 + len(first) > MAX_LINE or any(len(line) > MAX_LINE for line in more):
+        # the generator would refold (parse, so decode, and write again) a longer line: only an address that long
+        raise ValueError(f'refusing a {name} header that cannot be written as its text ({text[:80]!r})')
+    message.set_raw(name, folded)
+
+
 def mark_automated(message: EmailMessage) -> None:
     """RFC 3834: a mail a program sent. Vacation responders must not answer it (Auto-Submitted; Exchange reads
     X-Auto-Response-Suppress), so a customer's auto-reply cannot start a loop; the intake also drops auto-replies."""
@@ -48,10 +90,10 @@ def _account_mail(*, to_addr: str, subject: str, text: str, message_id: str) -> 
     """A mail about the account itself (password links): no ticket, the outbox row has subject and text."""
     settings = get_settings()
     message = EmailMessage()
-    message['From'] = clean_header(settings.mail_from)
-    message['To'] = clean_header(to_addr, 254)
-    message['Subject'] = clean_header(subject, 250)
-    message['Message-ID'] = clean_header(message_id)
+    set_header(message, 'From', settings.mail_from)
+    set_header(message, 'To', to_addr, 254)
+    set_header(message, 'Subject', subject, 250)  # a bounce's: "Not delivered: <the stranger's subject>"
+    set_header(message, 'Message-ID', message_id)
     message['Date'] = formatdate(localtime=False)
     mark_automated(message)
     message.set_content(text)
@@ -129,16 +171,16 @@ def build(*, to_addr: str, reference: str, title: str, ticket_id: int | None, ki
                  + (f'<p><b>Resolution:</b></p>{to_html(resolution)}' if resolution else '')
                  + f'<p><a href="{html.escape(link)}">Open {html.escape(reference)}</a></p>')
     message = EmailMessage()
-    message['From'] = clean_header(settings.mail_from)
-    message['To'] = clean_header(to_addr, 254)
-    message['Subject'] = subject
-    message['Message-ID'] = clean_header(message_id)
+    set_header(message, 'From', settings.mail_from)
+    set_header(message, 'To', to_addr, 254)
+    set_header(message, 'Subject', subject, 250)
+    set_header(message, 'Message-ID', message_id)
     message['Date'] = formatdate(localtime=False)
-    message['Reply-To'] = clean_header(settings.mail_from)
+    set_header(message, 'Reply-To', settings.mail_from)
     if ticket_id is not None:
-        message['In-Reply-To'] = ticket_thread_id(ticket_id)
-        message['References'] = ticket_thread_id(ticket_id)
-    message['X-Pulse-Ticket'] = clean_header(reference)
+        set_header(message, 'In-Reply-To', ticket_thread_id(ticket_id))
+        set_header(message, 'References', ticket_thread_id(ticket_id))
+    set_header(message, 'X-Pulse-Ticket', reference)
     mark_automated(message)
     message.set_content(text)
     message.add_alternative(html_body, subtype='html')

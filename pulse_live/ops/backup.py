@@ -15,7 +15,9 @@ without its file (files are never changed in place).
 Restore refuses an installation that has data unless forced, and checks the archive before replacing anything: the
 manifest's structure (every field it uses, its type and form), every checksum, and the database copy itself — SQLite:
 opened, ``PRAGMA integrity_check``, a migration revision this code knows, the row counts of the manifest; PostgreSQL:
-a dump pg_restore can read, with the alembic_version table, restored beside the installation's schema and checked
+a dump pg_restore can read, with the alembic_version table, holding only the entries and the SQL a Pulse Live backup
+holds (checked on the file before any of it runs; only those entries restored), restored beside the installation's
+schema and checked
 (revision, row counts) before the installation's schema is dropped and the restored one takes its name. A refusal
 leaves the installation as it was.
 """
@@ -52,6 +54,9 @@ DIGEST = re.compile(r'[0-9a-f]{64}')
 ATTACHMENT_MEMBER = re.compile(r'attachments/([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})')
 DB_MEMBERS = {'sqlite': 'database/pulse.db', 'postgresql': 'database/pulse.dump'}
 CHUNK = 1024 * 1024
+# the largest manifest.json restore reads (about 150,000 attachment files' worth); backup refuses to write a larger one
+MANIFEST_LIMIT = 16 * 1024 * 1024
+PRIVATE_FILE, PRIVATE_DIR = 0o600, 0o700  # archives, restored databases and files: their owner only, whatever the umask
 SCHEMA_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_$]{0,62}')  # a PostgreSQL identifier we may put in double quotes
 _REFERENCED = 'SELECT sha256 FROM attachments UNION SELECT sha256 FROM failed_imports'
 
@@ -191,7 +196,7 @@ async def backup(archive: Path, target: Target | None = None) -> dict[str, Any]:
     if target.dialect not in DB_MEMBERS:
         raise BackupError(f'cannot back up a {target.dialect} database')
     started = time.perf_counter()
-    archive.parent.mkdir(parents=True, exist_ok=True)
+    archive.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=archive.parent, prefix='.pulse-backup-') as tmp:
         copy = Path(tmp) / Path(DB_MEMBERS[target.dialect]).name
         if target.dialect == 'sqlite':
@@ -234,7 +239,7 @@ def _write_archive(archive: Path, target: Target, copy: Path, info: dict[str, An
                    missing: list[str]) -> dict[str, Any]:
     partial = archive.with_name(archive.name + '.partial')
     files: list[list[Any]] = []
-    with tarfile.open(partial, 'w:gz', compresslevel=6) as tar:
+    with _private_file(partial) as out, tarfile.open(fileobj=out, mode='w:gz', compresslevel=6) as tar:
         tar.add(copy, arcname=DB_MEMBERS[target.dialect])
         for path in paths:
             size = path.stat().st_size
@@ -253,11 +258,26 @@ def _write_archive(archive: Path, target: Target, copy: Path, info: dict[str, An
                             'missing': missing},
         }
         data = json.dumps(manifest, indent=1).encode()
+        if len(data) > MANIFEST_LIMIT:  # restore would refuse it: say so now, not on the day it is needed
+            raise BackupError(f'the manifest would have {len(data):,} bytes, more than restore reads '
+                              f'({MANIFEST_LIMIT:,}): too many attachment files for one archive')
         member = tarfile.TarInfo('manifest.json')
         member.size, member.mtime = len(data), int(time.time())
         tar.addfile(member, io.BytesIO(data))
     os.replace(partial, archive)
     return manifest
+
+
+def _private_file(path: Path) -> Any:
+    """``path`` opened for writing (truncated), readable and writable by its owner only (0600) whatever the umask:
+    an archive holds every password hash, webhook signing secret and ticket; a restored database the same."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, 'O_NOFOLLOW', 0), PRIVATE_FILE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE)  # a file that was there already keeps its mode through os.open
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, 'wb')
 
 
 # --- restore ------------------------------------------------------------------------------------------------------
@@ -266,8 +286,17 @@ def read_manifest(archive: Path) -> dict[str, Any]:
     try:
         with tarfile.open(archive, 'r:gz') as tar:
             member = tar.getmember('manifest.json')
+            # its declared size before a byte is read, and never more than that read: 400 MB of spaces in a 408 KB
+            # archive once took 906 MB of memory
+            if member.size > MANIFEST_LIMIT:
+                raise BackupError(f'{archive} is not a Pulse Live backup: its manifest.json has {member.size:,} '
+                                  f'bytes (more than {MANIFEST_LIMIT:,}); nothing was changed')
             reader = tar.extractfile(member)
-            manifest = json.loads(reader.read() if reader else b'')
+            data = reader.read(MANIFEST_LIMIT + 1) if reader else b''
+            if len(data) > MANIFEST_LIMIT:
+                raise BackupError(f'{archive} is not a Pulse Live backup: its manifest.json is larger than '
+                                  f'{MANIFEST_LIMIT:,} bytes; nothing was changed')
+            manifest = json.loads(data)
     except (OSError, EOFError, zlib.error, tarfile.TarError, KeyError, ValueError, RecursionError) as e:
         raise BackupError(f'{archive} is not a Pulse Live backup: {type(e).__name__}: {e}') from e
     if not isinstance(manifest, dict) or manifest.get('app') != 'pulse-live':
@@ -414,10 +443,10 @@ def _extract_verified(archive: Path, manifest: dict[str, Any], into: Path) -> tu
                 raise BackupError(f'{member.name} is damaged: its size ({member.size} bytes) does not match the '
                                   f'manifest ({size} bytes)')
             if out is not db_copy:
-                out.parent.mkdir(exist_ok=True)
+                out.parent.mkdir(mode=PRIVATE_DIR, exist_ok=True)
                 files.append(out)
             digest = hashlib.sha256()
-            with out.open('wb') as f:
+            with _private_file(out) as f:
                 while chunk := source.read(CHUNK):
                     digest.update(chunk)
                     f.write(chunk)
@@ -507,9 +536,245 @@ def _verify_sqlite_copy(copy: Path, manifest: dict[str, Any]) -> None:
                               f'nothing was changed')
 
 
-async def _check_pg_dump(pg_restore: str, dump: Path, source_schema: str, env: dict[str, str]) -> None:
-    """Read the dump's table of contents (the file only, no database): a pg_dump custom-format archive of the
-    backup's schema, with the alembic_version table and its data."""
+# --- what a PostgreSQL dump may hold and run ----------------------------------------------------------------------
+# pg_restore runs the SQL an archive holds: a dump made by hand (a FUNCTION called from a CHECK, a statement hidden in
+# an entry's definition) dropped another schema and made a customer an admin during a restore that then said
+# "nothing was changed". Before anything runs, the dump's table of contents must list only the entries
+# ``pulse-live backup`` writes, all in the backup's one schema; the SQL of exactly those entries (pg_restore -f -,
+# no database) must be statements of the forms pg_dump writes for them, calling only the functions a Pulse Live
+# schema uses; and only those entries are restored (pg_restore -L). The search index's trigger function is never
+# taken from the archive: it is made again from this code (search/schema.py) in the restored schema.
+
+PG_ENTRY = re.compile(r'(?P<id>\d+); \d+ \d+ (?P<type>FK CONSTRAINT|SEQUENCE OWNED BY|SEQUENCE SET|TABLE DATA|SCHEMA|'
+                      r'TABLE|SEQUENCE|DEFAULT|CONSTRAINT|INDEX|FUNCTION|TRIGGER) (?P<schema>\S+) (?P<rest>.+)')
+PG_RESTORED_TYPES = frozenset({'SCHEMA', 'TABLE', 'TABLE DATA', 'SEQUENCE', 'SEQUENCE SET', 'SEQUENCE OWNED BY',
+                               'DEFAULT', 'CONSTRAINT', 'FK CONSTRAINT', 'INDEX'})
+# entries restored from this code instead (type: how the entry's name and owner start)
+PG_OURS = {'FUNCTION': 'search_documents_tsv() ', 'TRIGGER': 'search_documents search_documents_tsv '}
+# the settings pg_restore's own preamble makes (client_encoding and standard_conforming_strings: only as it sets
+# them, since another encoding or backslash escapes would read the rest of the script differently)
+PG_SETTINGS = {'statement_timeout': None, 'lock_timeout': None, 'idle_in_transaction_session_timeout': None,
+               'client_encoding': "'UTF8'", 'standard_conforming_strings': 'on', 'check_function_bodies': None,
+               'xmloption': None, 'client_min_messages': None, 'row_security': None, 'default_tablespace': None,
+               'default_table_access_method': None}
+# what may stand before "(" in the DDL of a Pulse Live schema: keywords, types, index methods, the few functions
+# of its defaults, indexes and checks
+PG_CALLS = frozenset({'key', 'unique', 'where', 'and', 'or', 'not', 'in', 'check', 'any', 'all', 'array', 'on',
+                      'using', 'btree', 'gin', 'gist', 'hash', 'brin', 'include', 'with', 'varying', 'numeric',
+                      'decimal', 'timestamp', 'time', 'character', 'char', 'varchar', 'bit', 'interval', 'float',
+                      'coalesce', 'nextval', 'lower', 'upper', 'now', 'length', 'char_length', 'to_tsvector',
+                      'setweight', 'regexp_replace', 'references'})
+PG_SCRIPT_LINE = re.compile(r'\\(?:un)?restrict [A-Za-z0-9]+')  # psql's guard lines in pg_restore's script output
+_IDENT = r'(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")'
+_DOLLAR = re.compile(r'\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$')
+PG_STATEMENT_LIMIT = 1024 * 1024
+
+
+def _refuse_dump(why: str) -> BackupError:
+    return BackupError(f'the archive\'s dump {why}: it is not a Pulse Live backup, and nothing of it was run; '
+                       f'nothing was changed')
+
+
+def pg_restore_plan(toc: str, source_schema: str) -> tuple[str, set[str]]:
+    """The entries of ``pg_restore --list`` to restore (a list for ``pg_restore -L``) and the types of ours to make
+    again; a ``BackupError`` naming the first entry a Pulse Live backup never holds."""
+    keep: list[str] = []
+    ours: set[str] = set()
+    for line in toc.splitlines():
+        if not line.strip() or line.startswith(';'):
+            continue
+        entry = PG_ENTRY.fullmatch(line)
+        if entry is None:
+            what = line.split(' ', 3)[3] if line.count(' ') >= 3 else line
+            raise _refuse_dump(f'holds an entry a Pulse Live backup never has ({what[:100]!r})')
+        kind, schema, rest = entry['type'], entry['schema'], entry['rest']
+        if kind == 'SCHEMA':
+            if schema != '-' or not rest.startswith(f'{source_schema} '):
+                raise _refuse_dump(f'creates schema {rest.split(" ")[0]!r}, not the backup\'s {source_schema!r}')
+        elif schema != source_schema:
+            raise _refuse_dump(f'holds a {kind} in schema {schema!r}, not the backup\'s {source_schema!r}')
+        if kind in PG_OURS:
+            if not rest.startswith(PG_OURS[kind]):
+                raise _refuse_dump(f'holds a {kind} ({rest[:100]!r}) a Pulse Live backup never has')
+            ours.add(kind)
+            continue
+        keep.append(line)
+    if not any(PG_ENTRY.fullmatch(line)['type'] == 'TABLE DATA'  # type: ignore[index]
+               and PG_ENTRY.fullmatch(line)['rest'].startswith('alembic_version ') for line in keep):  # type: ignore[index]
+        raise BackupError(f'the archive\'s dump has no alembic_version table in schema {source_schema!r}: it is '
+                          f'no Pulse Live database; nothing was changed')
+    return '\n'.join(keep) + '\n', ours
+
+
+def _sql_statements(text: str) -> tuple[list[tuple[str, str]], str]:
+    """The complete statements at the start of ``text`` — each as (its text, its code: literals emptied, comments
+    left out) — and the rest. Reads as PostgreSQL's lexer does: '…' (E'…' with backslash escapes), "…", $tag$…$tag$,
+    -- and nested /* */ comments."""
+    statements: list[tuple[str, str]] = []
+    code: list[str] = []
+    start = i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "'":
+            escapes = i > 0 and text[i - 1] in 'eE' and (i < 2 or not (text[i - 2].isalnum() or text[i - 2] in '_$'))
+            j = i + 1
+            while j < n:
+                if escapes and text[j] == '\\':
+                    j += 2
+                    continue
+                if text[j] == "'":
+                    if j + 1 < n and text[j + 1] == "'":
+                        j += 2
+                        continue
+                    break
+                j += 1
+            if j >= n:
+                break  # the literal goes on past what was read
+            code.append("''")
+            i = j + 1
+        elif c == '"':
+            j = text.find('"', i + 1)
+            while j != -1 and j + 1 < n and text[j + 1] == '"':
+                j = text.find('"', j + 2)
+            if j == -1:
+                break
+            code.append(text[i:j + 1])
+            i = j + 1
+        elif c == '$' and (dollar := _DOLLAR.match(text, i)) and not (i > 0 and (text[i - 1].isalnum()
+                                                                                 or text[i - 1] in '_$')):
+            end = text.find(dollar.group(), dollar.end())
+            if end == -1:
+                break
+            code.append('$$')
+            i = end + len(dollar.group())
+        elif text.startswith('--', i):
+            j = text.find('\n', i)
+            if j == -1:
+                break
+            code.append(' ')
+            i = j + 1
+        elif text.startswith('/*', i):
+            depth, j = 1, i + 2
+            while j < n and depth:
+                if text.startswith('/*', j):
+                    depth, j = depth + 1, j + 2
+                elif text.startswith('*/', j):
+                    depth, j = depth - 1, j + 2
+                else:
+                    j += 1
+            if depth:
+                break
+            code.append(' ')
+            i = j
+        elif c == ';':
+            code.append(';')
+            statements.append((text[start:i + 1], ' '.join(''.join(code).split())))
+            code = []
+            start = i = i + 1
+        else:
+            code.append(c)
+            i += 1
+    return statements, text[start:]
+
+
+def _check_pg_statement(text: str, code: str, schema: str) -> bool:
+    """One statement of the script: of a form pg_dump writes for the entries we restore, in the backup's schema,
+    calling only the functions our schema uses (a ``BackupError`` otherwise). True for a COPY (its data follows)."""
+    flat = ' '.join(text.split())
+    s = rf'(?:{re.escape(schema)}|"{re.escape(schema)}")'
+    setting = re.fullmatch(r"SET ([a-z_]+) = ([^;]*);", flat)
+    if setting:
+        if setting[1] not in PG_SETTINGS or PG_SETTINGS[setting[1]] not in (None, setting[2]):
+            raise _refuse_dump(f'sets {setting[1]} = {setting[2][:40]}')
+        return False
+    if flat == "SELECT pg_catalog.set_config('search_path', '', false);" \
+            or re.fullmatch(rf"SELECT pg_catalog\.setval\('{s}\.[A-Za-z_][A-Za-z0-9_$]*', \d+, (?:true|false)\);",
+                            flat):
+        return False
+    if re.fullmatch(rf'COPY {s}\.{_IDENT} \((?:{_IDENT}(?:, )?)*\) FROM stdin;', code):
+        return True
+    if not (re.fullmatch(rf'CREATE SCHEMA {s};', code)
+            or re.match(rf'(?:CREATE (?:TABLE|SEQUENCE)|ALTER (?:TABLE (?:ONLY )?|SEQUENCE )) ?{s}\.', code)
+            or re.match(rf'CREATE (?:UNIQUE )?INDEX {_IDENT} ON (?:ONLY )?{s}\.', code)):
+        raise _refuse_dump(f'would run a statement a Pulse Live backup never has ({flat[:100]!r})')
+    lowered = code.lower()
+    for word in ('select', 'execute', 'inherits', 'tablespace', 'extension'):  # queries, inherited tables
+        if re.search(rf'(?<![\w$"]){word}(?![\w$"])', lowered):
+            raise _refuse_dump(f'would run a statement a Pulse Live backup never has ({flat[:100]!r})')
+    for chain in re.finditer(rf'(?<![\w$".]){_IDENT}(?:\s*\.\s*{_IDENT})+', code):
+        if not re.match(rf'(?:{s}|pg_catalog)\s*\.', chain.group()):
+            raise _refuse_dump(f'refers to {chain.group()[:60]!r} outside the backup\'s schema')
+    for call in re.finditer(rf'(?<![\w$"])((?:{_IDENT}\s*\.\s*)*)({_IDENT})\s*\(', code):
+        qualifier, name = call[1], call[2]
+        if re.match(rf'{s}\s*\.', qualifier or '') and qualifier.count('.') == 1:
+            continue  # a table of the schema and its columns (REFERENCES, CREATE TABLE, ON … USING)
+        if name.lower() not in PG_CALLS or (qualifier and not qualifier.startswith('pg_catalog')):
+            raise _refuse_dump(f'calls {qualifier}{name}(), which a Pulse Live schema never does')
+    return False
+
+
+def scan_pg_script(lines: Any, schema: str) -> None:
+    """Check every statement of pg_restore's script (``lines``: its bytes, line by line) for the entries we
+    restore; a ``BackupError`` at the first one that is not of a Pulse Live backup."""
+    pending = ''
+    in_copy = False
+    for raw in lines:
+        line = raw.decode('utf-8', errors='replace') if isinstance(raw, bytes) else raw
+        if in_copy:
+            if line.rstrip('\r\n') == '\\.':
+                in_copy = False
+            continue
+        if not pending.strip():
+            stripped = line.strip()
+            if not stripped or stripped.startswith('--'):
+                pending = ''
+                continue
+            if stripped.startswith('\\'):
+                if not PG_SCRIPT_LINE.fullmatch(stripped):
+                    raise _refuse_dump(f'would run a psql command ({stripped[:60]!r})')
+                continue
+        pending += line
+        if len(pending) > PG_STATEMENT_LIMIT:
+            raise _refuse_dump(f'holds a statement longer than {PG_STATEMENT_LIMIT:,} characters')
+        statements, pending = _sql_statements(pending)
+        for text, code in statements:
+            if in_copy:
+                raise _refuse_dump('runs SQL on the line of a COPY')
+            in_copy = _check_pg_statement(text, code, schema)
+        if in_copy and pending.strip():
+            raise _refuse_dump('runs SQL on the line of a COPY')
+        if in_copy:
+            pending = ''
+    if pending.strip() or in_copy:
+        raise _refuse_dump('ends in the middle of a statement')
+
+
+def _scan_pg_dump(pg_restore: str, dump: Path, plan: Path, schema: str, env: dict[str, str]) -> None:
+    """The SQL pg_restore would run for the planned entries, written out (no database) and checked as it comes."""
+    import subprocess
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen([pg_restore, '--no-owner', '--no-privileges', '-L', str(plan), '-f', '-',
+                                    str(dump)], stdout=subprocess.PIPE, stderr=errors, env=env)
+        assert process.stdout is not None
+        try:
+            scan_pg_script(process.stdout, schema)
+        finally:
+            process.stdout.close()
+            if process.poll() is None:
+                process.kill()
+            code = process.wait()
+        if code != 0:
+            errors.seek(0)
+            raise BackupError(f'the archive\'s database is not a PostgreSQL dump pg_restore can read '
+                              f'({errors.read().decode(errors="replace")[-2000:]}); nothing was changed')
+
+
+async def _check_pg_dump(pg_restore: str, dump: Path, source_schema: str, env: dict[str, str]) -> set[str]:
+    """Read the dump (the file only, no database): a pg_dump custom-format archive of the backup's schema holding
+    only what a Pulse Live backup holds (``pg_restore_plan``, ``scan_pg_script``), with the alembic_version table
+    and its data. Writes the entries to restore to ``<dump>.list`` (for ``pg_restore -L``); returns the types of
+    ours to make again after the restore."""
     with dump.open('rb') as f:
         magic = f.read(5)
     if magic != b'PGDMP':
@@ -520,9 +785,15 @@ async def _check_pg_dump(pg_restore: str, dump: Path, source_schema: str, env: d
     except BackupError as e:
         raise BackupError(f'the archive\'s database is not a PostgreSQL dump pg_restore can read ({e}); '
                           f'nothing was changed') from e
-    if not re.search(rf'^\d+; \d+ \d+ TABLE DATA {re.escape(source_schema)} alembic_version ', toc, re.MULTILINE):
-        raise BackupError(f'the archive\'s dump has no alembic_version table in schema {source_schema!r}: it is '
-                          f'no Pulse Live database; nothing was changed')
+    keep, ours = pg_restore_plan(toc, source_schema)
+    plan = _plan_path(dump)
+    plan.write_text(keep)
+    await asyncio.to_thread(_scan_pg_dump, pg_restore, dump, plan, source_schema, env)
+    return ours
+
+
+def _plan_path(dump: Path) -> Path:
+    return dump.with_name(dump.name + '.list')
 
 
 async def _pg_restore(target: Target, dump: Path, manifest: dict[str, Any]) -> None:
@@ -537,7 +808,7 @@ async def _pg_restore(target: Target, dump: Path, manifest: dict[str, Any]) -> N
     args, env = _libpq(target)
     source_schema = manifest['database'].get('schema') or 'public'
     schema = target.schema or 'public'
-    await _check_pg_dump(pg_restore, dump, source_schema, env)
+    ours = await _check_pg_dump(pg_restore, dump, source_schema, env)  # before anything of it runs
     conn = await asyncpg.connect(_dsn(target))
     try:
         async def exists(name: str) -> bool:
@@ -554,8 +825,9 @@ async def _pg_restore(target: Target, dump: Path, manifest: dict[str, Any]) -> N
                   'checked', file=sys.stderr, flush=True)
             await conn.execute(f'ALTER SCHEMA "{schema}" RENAME TO "{aside}"')
         try:
-            await _run_tool(pg_restore, *args, '--no-owner', '--no-privileges', '--exit-on-error', '-d',
-                            target.url.database or 'postgres', str(dump), env=env)
+            await _run_tool(pg_restore, *args, '--no-owner', '--no-privileges', '--exit-on-error',
+                            '-L', str(_plan_path(dump)), '-d', target.url.database or 'postgres', str(dump), env=env)
+            await _make_search_trigger(conn, source_schema, ours)
             head, counts = await _pg_head_and_counts(conn, source_schema)
             _check_database(manifest, head, counts)
         except BaseException as failure:
@@ -576,6 +848,20 @@ async def _pg_restore(target: Target, dump: Path, manifest: dict[str, Any]) -> N
                 await conn.execute(f'ALTER SCHEMA "{source_schema}" RENAME TO "{schema}"')
     finally:
         await conn.close()
+
+
+async def _make_search_trigger(conn: Any, schema: str, ours: set[str]) -> None:
+    """The search index's trigger function and trigger, made from this code (never taken from an archive) in the
+    restored schema when the backup had them."""
+    if not ours:
+        return
+    from ..search.schema import language, pg_function
+    async with conn.transaction():
+        await conn.execute(f'SET LOCAL search_path TO "{schema}"')
+        await conn.execute(pg_function(language()))
+        if 'TRIGGER' in ours:
+            await conn.execute('CREATE TRIGGER search_documents_tsv BEFORE INSERT OR UPDATE ON search_documents '
+                               'FOR EACH ROW EXECUTE FUNCTION search_documents_tsv()')
 
 
 async def _pg_head_and_counts(conn: Any, schema: str) -> tuple[str | None, dict[str, int]]:
@@ -603,7 +889,7 @@ async def restore(archive: Path, *, force: bool = False, target: Target | None =
         raise BackupError(f'the installation has data ({what}); refusing to overwrite it. Restore into an empty '
                           f'installation, or pass --force to replace it.')
     started = time.perf_counter()
-    target.attachments.parent.mkdir(parents=True, exist_ok=True)
+    target.attachments.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.attachments.parent, prefix='.pulse-restore-') as tmp:
         needed = manifest['database']['bytes'] + sum(size for _, size in manifest['attachments']['files'])
         free = shutil.disk_usage(tmp).free
@@ -638,18 +924,22 @@ def _local_store() -> bool:
 
 
 def _replace_sqlite(path: Path, copy: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     for suffix in ('-wal', '-shm'):
         Path(f'{path}{suffix}').unlink(missing_ok=True)
+    os.chmod(copy, PRIVATE_FILE)
     os.replace(copy, path)
 
 
 def _replace_attachments(folder: Path, files: list[Path]) -> None:
     for old in attachment_files(folder):
         old.unlink()
+    folder.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     for path in files:
         final = folder / path.name[:2] / path.name[2:4] / path.name
-        final.parent.mkdir(parents=True, exist_ok=True)
+        for level in (final.parent.parent, final.parent):  # each made by us is its owner's only
+            level.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+        os.chmod(path, PRIVATE_FILE)
         os.replace(path, final)
 
 

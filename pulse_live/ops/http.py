@@ -111,7 +111,7 @@ class OpsMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             if not path.startswith(UNTIMED_PREFIXES):
-                metrics.request_seconds.labels(scope.get('method', '?'), metrics.route_label(path),
+                metrics.request_seconds.labels(metrics.method_label(scope.get('method')), metrics.route_label(path),
                                                f'{status[0] // 100}xx').observe(time.perf_counter() - started)
             logs.request_id.reset(token)
 

