@@ -109,9 +109,17 @@ def offer(open_ticket: Opener) -> None:
                     path = json.dumps(f'/tickets/{reference}' + (f'?entry={entry}' if entry else ''))
                     js += f' window.__pulseShown = {path}; history.pushState({{pulse: {path}}}, "", {path});'
                 client.run_javascript(js)
+                for opened in client.__dict__.get('pulse_on_open', ()):  # the frame's parts (the header's search)
+                    opened()
                 await rest()
     state['open'] = open_
     ui.on(EVENT, handle)
+
+
+def on_open(callback: Callable[[], None]) -> None:
+    """Call ``callback`` whenever this page opens a ticket in place: the frame's parts stay on the page and reset
+    themselves as a new document would (the header's search closes its results and forgets the text)."""
+    ui.context.client.__dict__.setdefault('pulse_on_open', []).append(callback)
 
 
 @contextlib.asynccontextmanager

@@ -17,7 +17,7 @@ from pulse_live.models import User
 from pulse_live.queries import search as search_queries
 from pulse_live.queries.search import Hit, Results
 
-from . import css
+from . import css, in_app
 from .badges import STATUS_COLORS
 
 ICONS = {'ticket': 'confirmation_number', 'message': 'chat', 'article': 'menu_book', 'customer': 'person',
@@ -130,6 +130,11 @@ class SearchBox:
                 .classes('min-w-[24rem] max-w-[36rem] bg-white shadow-lg')
         with self.menu:
             self.panel = ui.column().classes('w-full gap-0 p-1').mark('header-search-results')
+        in_app.on_open(self._reset)  # a hit opened in place: the box as on a new page
+
+    def _reset(self) -> None:
+        self.menu.close()
+        self.input.set_value('')
 
     async def _changed(self) -> None:
         """One search at a time per box: a change while one runs only asks for another with the newest text when it

@@ -350,7 +350,8 @@ async def test_a_scripted_flood_of_events_is_cut_at_the_persons_budget_and_the_p
         assert 'user ' in e2e.server.log_tail(300) and 'sent more than 60 events a second' in e2e.server.log_tail(300)
         await sio.emit('event', {**typed, 'args': [json.dumps('after the flood')]})
         await sio.emit('event', send)
-        await expect(chatter_entry(page, 'after the flood')).to_be_visible()
+        # (the accepted part of the flood may still be handled on a loaded machine: a generous wait)
+        await expect(chatter_entry(page, 'after the flood')).to_be_visible(timeout=20_000)
     finally:
         await sio.disconnect()
 
