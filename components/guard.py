@@ -60,7 +60,7 @@ END_NOTICES = {
 def reach(user: User) -> tuple:
     """What decides what the user may see: a change of any of it ends their open pages."""
     return (user.role, user.organisation_id, bool(user.is_org_admin), bool(user.is_active),
-            auth.password_stamp(user))
+            auth.password_stamp(user), hash(user.password_hash))  # (the stamp moves with the address too)
 
 
 def session_id_of(client: Client) -> str | None:
@@ -207,7 +207,7 @@ def _end_reason(client: Client, user: User | None) -> str:
     now = reach(user)
     if before == now:
         return ''
-    return 'password-changed' if before[4] != now[4] else 'access-changed'
+    return 'password-changed' if before[5] != now[5] else 'access-changed'
 
 
 # --- events for elements ------------------------------------------------------------------------------------------

@@ -396,6 +396,7 @@ async def test_values_of_the_wrong_kind_are_refused_before_any_handler(app_world
     the agent's ticket page over its own socket: 64 tracebacks (NiceGUI's choice index, ``.strip()`` of a text, a
     boolean into SQL). Each is now refused by the socket guard; values of the right kind still arrive."""
     from nicegui.elements.mixins.value_element import ValueElement
+
     from components import guard
     monkeypatch.setattr(guard, 'REFUSALS_PER_MINUTE', 10**6)  # every refusal said (a socket is closed after 30)
     await login(user, 'anna@pulse.demo')
@@ -591,10 +592,19 @@ async def _demote_org_admin(world: World, email: str) -> None:
                                   is_org_admin=False)
 
 
+async def _new_address(world: World, email: str) -> None:
+    person = world.user(email)
+    await customers.save_customer(actor=world.user('maria@pulse.demo'), user_id=person.id,
+                                  email='carl.jensen@acme.demo', display_name=person.display_name,
+                                  organisation_id=person.organisation_id, is_org_admin=bool(person.is_org_admin))
+
+
 ACCOUNT_CHANGES = {
     'deactivated': (_deactivate, 'Your account was deactivated.'),
     'password changed through a link': (_new_password, 'Your password was changed. Please log in again.'),
     'organisation admin taken away': (_demote_org_admin, 'Your access was changed. Please log in again.'),
+    # the sign-in address is part of access (old password links end with it): not "your password was changed"
+    'sign-in address changed by staff': (_new_address, 'Your access was changed. Please log in again.'),
 }
 
 
