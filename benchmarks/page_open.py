@@ -66,32 +66,37 @@ from live_latency import (  # noqa: E402  (the benchmarks directory is not a pac
 
 AGENT = 'anna@pulse.demo'
 
-FRAMES_JS = r'''
+SAMPLE_JS = r'''
+// one frame's state: [time, the newest chatter entry's id, whether it is in view, the header's colour]
+window.__sample = () => {  // (assigned, not declared: the page may already have it)
+  const header = document.querySelector('header');
+  const bg = header ? getComputedStyle(header).backgroundColor : '';
+  let last = null, lastId = -1;
+  for (const e of document.querySelectorAll('[data-entry]')) {
+    const id = Number(e.getAttribute('data-entry'));
+    if (id > lastId) { lastId = id; last = e; }
+  }
+  let inView = false;
+  if (last) {
+    const r = last.getBoundingClientRect();
+    const area = last.closest('.q-scrollarea');
+    const a = area ? area.getBoundingClientRect() : {top: 0, bottom: innerHeight};
+    inView = r.height > 0 && r.bottom > Math.max(0, a.top) && r.top < Math.min(innerHeight, a.bottom);
+  }
+  return [performance.now(), lastId, inView, bg];
+};
+'''
+
+FRAMES_JS = SAMPLE_JS + r'''
 (() => {
-  const marks = {frames: 0, visible: null, mounted: null, styled: null};
+  const marks = {frames: 0, visible: null, mounted: null, styled: null, samples: []};
   window.__open = marks;
   const tick = () => {
-    const now = performance.now();
+    const sample = __sample();
     marks.frames += 1;
     const app = document.getElementById('app');
-    if (marks.mounted === null && app && app.firstElementChild) marks.mounted = now;
-    const header = document.querySelector('header');
-    const bg = header ? getComputedStyle(header).backgroundColor : '';
-    const entries = document.querySelectorAll('[data-entry]');
-    let last = null, lastId = -1;
-    for (const e of entries) {
-      const id = Number(e.getAttribute('data-entry'));
-      if (id > lastId) { lastId = id; last = e; }
-    }
-    let inView = false;
-    if (last) {
-      const r = last.getBoundingClientRect();
-      const area = last.closest('.q-scrollarea');
-      const a = area ? area.getBoundingClientRect() : {top: 0, bottom: innerHeight};
-      inView = r.height > 0 && r.bottom > Math.max(0, a.top) && r.top < Math.min(innerHeight, a.bottom);
-    }
-    marks.samples = marks.samples || [];
-    if (marks.samples.length < 2000) marks.samples.push([now, lastId, inView, bg]);
+    if (marks.mounted === null && app && app.firstElementChild) marks.mounted = sample[0];
+    if (marks.samples.length < 2000) marks.samples.push(sample);
     requestAnimationFrame(tick);
   };
   requestAnimationFrame(tick);
@@ -128,7 +133,7 @@ RESULT_JS = r'''
 
 # before a click that may open the ticket in place (components/in_app.py: no new document): the same frame samples,
 # in this document, from the click on (the page's script keeps the click's time in ``window.__pulseOpenAt``)
-INPLACE_JS = r"""
+INPLACE_JS = SAMPLE_JS + r"""
 (() => {
   window.__pulseOpenAt = null;
   window.__sameDocument = true;
@@ -136,22 +141,7 @@ INPLACE_JS = r"""
   window.__inplace = marks;
   const tick = () => {
     if (window.__inplace !== marks) return;
-    const now = performance.now();
-    const header = document.querySelector('header');
-    const bg = header ? getComputedStyle(header).backgroundColor : '';
-    let last = null, lastId = -1;
-    for (const e of document.querySelectorAll('[data-entry]')) {
-      const id = Number(e.getAttribute('data-entry'));
-      if (id > lastId) { lastId = id; last = e; }
-    }
-    let inView = false;
-    if (last) {
-      const r = last.getBoundingClientRect();
-      const area = last.closest('.q-scrollarea');
-      const a = area ? area.getBoundingClientRect() : {top: 0, bottom: innerHeight};
-      inView = r.height > 0 && r.bottom > Math.max(0, a.top) && r.top < Math.min(innerHeight, a.bottom);
-    }
-    if (marks.samples.length < 2000) marks.samples.push([now, lastId, inView, bg]);
+    if (marks.samples.length < 2000) marks.samples.push(__sample());
     requestAnimationFrame(tick);
   };
   requestAnimationFrame(tick);
