@@ -101,6 +101,9 @@ def offer(open_ticket: Opener) -> None:
                 return
             # in the page's own context: the element whose handler asked (a list's search box) goes with the content
             with client:
+                # the frame's parts first (the header's search closes its results): gone before the ticket is shown
+                for opened in client.__dict__.get('pulse_on_open', ()):
+                    opened()
                 rest = await open_ticket(reference, entry)
                 if rest is None:
                     return
@@ -109,16 +112,15 @@ def offer(open_ticket: Opener) -> None:
                     path = json.dumps(f'/tickets/{reference}' + (f'?entry={entry}' if entry else ''))
                     js += f' window.__pulseShown = {path}; history.pushState({{pulse: {path}}}, "", {path});'
                 client.run_javascript(js)
-                for opened in client.__dict__.get('pulse_on_open', ()):  # the frame's parts (the header's search)
-                    opened()
                 await rest()
     state['open'] = open_
     ui.on(EVENT, handle)
 
 
 def on_open(callback: Callable[[], None]) -> None:
-    """Call ``callback`` whenever this page opens a ticket in place: the frame's parts stay on the page and reset
-    themselves as a new document would (the header's search closes its results and forgets the text)."""
+    """Call ``callback`` whenever this page begins to open a ticket in place: the frame's parts stay on the page and
+    reset themselves as a new document would (the header's search closes its results and forgets the text) — before
+    the ticket and its address come, so nothing of them is seen over it."""
     ui.context.client.__dict__.setdefault('pulse_on_open', []).append(callback)
 
 
