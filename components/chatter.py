@@ -251,6 +251,7 @@ class Composer:
         self._uploaded_any = False  # the (hidden) uploader holds files until it is reset
         self._sending = False
         self._asked_for: str | None = None  # the text the staff-mention question was answered for
+        self.ask: ui.dialog | None = None  # "Send this to the customer?", built the first time it is asked
         self.mode = (self.NOTE if settings.composer_default_internal else self.REPLY) if can_note else self.REPLY
         # a render boundary: the composer's own changes (the Send button's spinner, clearing the text, mention
         # suggestions) re-render the composer only, not the whole page
@@ -285,15 +286,6 @@ class Composer:
                 ui.space()
                 self.send_button = ui.button('Send', icon='send', on_click=self.submit).props('no-caps') \
                     .mark('composer-send')
-            if can_note:
-                with ui.dialog() as self.ask, ui.card().classes('w-[30rem] max-w-full'):
-                    ui.label('Send this to the customer?').classes('text-lg font-medium')
-                    self.ask_text = ui.label('').classes('text-sm')
-                    with ui.row().classes('w-full justify-end gap-2'):
-                        ui.button('Send to customer', icon='reply', on_click=lambda: self.ask.submit(self.REPLY)) \
-                            .props('outline no-caps').mark('send-to-customer')
-                        ui.button('Send as internal note', icon='lock', on_click=lambda: self.ask.submit(self.NOTE)) \
-                            .props('unelevated no-caps color=amber-9').mark('send-as-note')
         if can_note:
             self._show_mode()
 
@@ -471,9 +463,25 @@ class Composer:
         self._refresh_audience()
         customer = getattr(self._view(), 'customer', None) if self._view is not None else None
         who = customer or 'the customer'
+        ask = self._ask_dialog()
         self.ask_text.set_text(f'This reply mentions only staff. Sent as a reply, {who} will read it too. '
                                'Did you mean an internal note?')
-        return await self.ask
+        return await ask
+
+    def _ask_dialog(self) -> ui.dialog:
+        """The question, built when it is first asked: few replies mention only staff, and its 7 elements were
+        built for every agent's ticket page and held while it was open."""
+        if self.ask is None:
+            with self.box, ui.dialog() as self.ask, ui.card().classes('w-[30rem] max-w-full'):
+                ui.label('Send this to the customer?').classes('text-lg font-medium')
+                self.ask_text = ui.label('').classes('text-sm')
+                with ui.row().classes('w-full justify-end gap-2'):
+                    ask = self.ask
+                    ui.button('Send to customer', icon='reply', on_click=lambda: ask.submit(self.REPLY)) \
+                        .props('outline no-caps').mark('send-to-customer')
+                    ui.button('Send as internal note', icon='lock', on_click=lambda: ask.submit(self.NOTE)) \
+                        .props('unelevated no-caps color=amber-9').mark('send-as-note')
+        return self.ask
 
     def take_draft(self) -> tuple[str, list[str]]:
         """The unsent text and the names of the unsent files, for a page about to remove the composer (the

@@ -12,6 +12,7 @@ from pulse_live.queries.customers import ItemView
 from pulse_live.queries.ticket_customer import CustomerPanelView
 from pulse_live.services import ticket_items
 
+from . import markup
 from .actions import attempt
 from .caller import CARD_CLASSES, caller_card_html, history_html, item_block
 from .select import Select
@@ -42,28 +43,26 @@ class CustomerPanel:
     def show(self, view: CustomerPanelView) -> None:
         self.card.clear()
         with self.card:
-            with ui.row().classes('w-full items-center gap-2'):
-                ui.icon('person', size='xs').classes('text-slate-500')
-                ui.label('Customer').classes('font-medium')
+            markup.row('w-full items-center gap-2', markup.icon('person', 'text-slate-500'),
+                       markup.label('Customer', 'font-medium'))
             if view.profile is None:
                 ui.label('No customer on this ticket: choose one under Customer in the details.') \
                     .classes('text-sm text-slate-500').mark('customer-panel-none')
             else:
                 # read only: static markup, one element each (components/caller.py)
                 ui.html(caller_card_html(view.profile), sanitize=False).classes(CARD_CLASSES).mark('caller-card')
-                with ui.column().classes('w-full gap-1').mark('customer-recent'):
-                    p = view.profile
-                    ui.label(f'Other recent tickets · {p.open_count} open of {p.total_count}') \
-                        .classes('text-xs uppercase text-slate-500')
-                    ui.html(history_html(p), sanitize=False).style('display: contents').mark('customer-recent-rows')
+                p = view.profile
+                markup.column('w-full gap-1', markup.label(f'Other recent tickets · {p.open_count} open of '
+                                                           f'{p.total_count}', 'text-xs uppercase text-slate-500'),
+                              f'<div style="display: contents">{history_html(p)}</div>') \
+                    .mark('customer-recent customer-recent-rows')
             ui.separator()
             self._items(view)
 
     def _items(self, view: CustomerPanelView) -> None:
         with ui.column().classes('w-full gap-1').mark('affected-items'):
-            with ui.row().classes('w-full items-center gap-2'):
-                ui.icon('devices', size='xs').classes('text-slate-500')
-                ui.label(f'Affected items ({len(view.linked)})').classes('text-xs uppercase text-slate-500')
+            markup.row('w-full items-center gap-2', markup.icon('devices', 'text-slate-500'),
+                       markup.label(f'Affected items ({len(view.linked)})', 'text-xs uppercase text-slate-500'))
             if not view.linked:
                 ui.label('None linked yet.').classes('text-sm text-slate-400').mark('affected-none')
             for link in view.linked:

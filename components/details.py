@@ -14,6 +14,7 @@ from typing import Any
 
 from nicegui import ui
 
+from . import css
 from .coalesce import TypedSearch
 from .select import Select
 
@@ -211,6 +212,11 @@ class FieldEditor:
         ui.notify('Copied your version to the clipboard.', type='info')
 
 
+# a section's editors are spaced as a ``ui.column().classes('gap-2')`` spaced them, without that column: the
+# expansion's content already is a column (one element fewer per section, built and held for every open page)
+DETAILS_CSS = '.pl-details .nicegui-expansion-content { gap: 0.5rem; }'
+
+
 class DetailsPanel:
     """All sections; ``apply`` pushes a fresh ticket into every editor."""
 
@@ -218,7 +224,8 @@ class DetailsPanel:
                  visible: Callable[[str], bool] = lambda _: True, searches: dict[str, SearchFn] | None = None) \
             -> None:
         self.editors: dict[str, FieldEditor] = {}
-        with ui.card().classes('w-full gap-0 p-2').props('flat bordered'):
+        css.add_once(DETAILS_CSS)
+        with ui.card().classes('w-full gap-0 p-2 pl-details').props('flat bordered'):
             self._build(ticket, options, editable, save, visible, searches or {})
 
     def _build(self, ticket, options: dict[str, dict], editable: Callable[[str], bool], save: SaveFn,
@@ -228,7 +235,7 @@ class DetailsPanel:
             if not specs:
                 continue
             with ui.expansion(title, icon=icon, value=title != 'Technical details').classes('w-full') \
-                    .props('dense header-class="font-medium"'), ui.column().classes('w-full gap-2'):
+                    .props('dense header-class="font-medium"'):  # its editors one below the other (DETAILS_CSS)
                 for spec in specs:
                     spec = FieldSpec(spec.field, spec.label, spec.kind, options.get(spec.field), spec.clearable,
                                      searches.get(spec.field))

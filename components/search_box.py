@@ -84,12 +84,22 @@ def hit_html(hit: Hit, *, dense: bool = False) -> str:
     return ''.join(parts)
 
 
+def hit_link_classes(dense: bool) -> str:
+    return 'search-hit block w-full rounded px-2 ' + ('py-1' if dense else 'py-2') + ' hover:bg-slate-100'
+
+
+def hit_link_html(hit: Hit, *, staff: bool, dense: bool = False) -> str:
+    """One hit as the markup ``hit_row`` renders to (the link, its row), for a block of hits that is one element."""
+    return (f'<a class="nicegui-link {hit_link_classes(dense)}" href="{escape(hit_url(hit, staff=staff))}" '
+            f'data-mark="search-hit search-{hit.kind}"><div class="{HIT_ROW_CLASSES}">{hit_html(hit, dense=dense)}'
+            f'</div></a>')
+
+
 def hit_row(hit: Hit, *, staff: bool, dense: bool = False) -> None:
     """One hit: icon, highlighted title, a line of facts, the highlighted snippet; the whole row is the link. Two
     elements (the link and its row as static HTML, ``hit_html``) where it used to be 8–12: a ticket page shows up
     to ten of them (similar tickets, related articles), the header's search up to 25."""
-    with ui.link(target=hit_url(hit, staff=staff)).classes(
-            'search-hit block w-full rounded px-2 ' + ('py-1' if dense else 'py-2') + ' hover:bg-slate-100') \
+    with ui.link(target=hit_url(hit, staff=staff)).classes(hit_link_classes(dense)) \
             .mark(f'search-hit search-{hit.kind}'):
         ui.html(hit_html(hit, dense=dense), sanitize=False).classes(HIT_ROW_CLASSES)
 

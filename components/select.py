@@ -31,6 +31,16 @@ class Select(ui.select, component='pulse_select.js'):
         options = self.options
         return (tuple(options), tuple(options.values())) if isinstance(options, dict) else tuple(options)
 
+    def _update_options(self) -> None:
+        """``ChoiceElement._update_options`` with the list sent as a tuple of plain dicts: NiceGUI's props wrap a list
+        and every dict in it in observable collections of their own (each with its handler list and weak
+        references: ~0.6 KB per option, held per select and open page); nothing changes an option in place."""
+        before_value = self.value
+        self._props['options'] = tuple({'value': index, 'label': option} for index, option in enumerate(self._labels))
+        self._props[self.VALUE_PROP] = self._value_to_model_value(before_value)
+        if not isinstance(before_value, list):  # (a multiple select keeps its values, as NiceGUI's does)
+            self.value = before_value if before_value in self._values else None
+
     def update(self) -> None:
         built = self._built
         if built is not None and built[0] is self.options and not self.multiple and built[1] == self._holding():

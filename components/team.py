@@ -8,6 +8,7 @@ from nicegui import ui
 
 from pulse_live.queries.tickets import MemberView
 
+from . import markup
 from .chatter_html import avatar_html
 from .coalesce import TypedSearch
 from .select import Select
@@ -44,9 +45,8 @@ class TeamList:
         self._search_people = search
         self._add, self._remove, self._watch = add, remove, watch
         with ui.card().classes('w-full gap-2').props('flat bordered'):
-            with ui.row().classes('w-full items-center no-wrap'):
-                ui.label('Team').classes('font-medium grow')
-                ui.label('Notified').classes('text-xs text-slate-400')
+            markup.row('w-full items-center no-wrap', markup.label('Team', 'font-medium grow'),
+                       markup.label('Notified', 'text-xs text-slate-400'))
             self.rows = ui.column().classes('w-full gap-1').mark('team-list')
             if can_manage:
                 with ui.row().classes('w-full items-center no-wrap gap-1'):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from html import escape
 
 from nicegui import ui
 
@@ -10,7 +11,7 @@ from pulse_live.queries import catalog
 from pulse_live.queries.tickets import TicketView
 from pulse_live.services import ownership, prioritisation
 
-from . import dialogs
+from . import dialogs, markup
 from .actions import attempt
 from .select import Select
 
@@ -30,10 +31,14 @@ class WorkPanel:
         t = view.ticket
         self.row.clear()
         with self.row:
-            ui.icon('bolt' if not t.priority_overridden else 'front_hand', size='xs').classes('text-slate-500')
-            ui.label(t.priority_reason or f'Priority {view.priority}').classes('text-slate-700') \
-                .mark('priority-reason').tooltip('Overridden by an agent: the rules leave it alone'
-                                                 if t.priority_overridden else 'Set by the prioritisation rules')
+            # the icon and the reason with its tooltip (the page's data-tip script, components/chatter_html.py) as
+            # one static element, laid out in the row as its two parts were (it was three elements)
+            tip = 'Overridden by an agent: the rules leave it alone' if t.priority_overridden \
+                else 'Set by the prioritisation rules'
+            ui.html(markup.icon('bolt' if not t.priority_overridden else 'front_hand', 'text-slate-500')
+                    + f'<div class="text-slate-700" data-tip="{escape(tip)}">'
+                    + f'{escape(t.priority_reason or f"Priority {view.priority}")}</div>', sanitize=False) \
+                .style('display: contents').mark('priority-reason')
             if t.priority_overridden and t.status != Status.CLOSED:
                 ui.button('Use automatic', on_click=self._automatic).props('flat dense no-caps size=sm') \
                     .mark('priority-automatic')

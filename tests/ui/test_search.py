@@ -1,5 +1,9 @@
 """Search on screen: the header box (grouped results as you type), the results page with its filters, the portal's
 suggestions with "This solved it", the ticket page's similar tickets. Simulated users on the real app."""
+import asyncio
+import html
+import re
+
 from nicegui import ui
 from nicegui.testing import User
 from sqlalchemy import func, select
@@ -77,15 +81,33 @@ async def test_the_ticket_page_shows_similar_resolved_tickets(user: User, people
     this = await make_ticket(people, title='Camera shows a black screen in Teams')
     await login(user, 'anna@pulse.demo')
     await user.open(f'/tickets/{this.reference}')
-    await user.should_see('Similar tickets')
-    await user.should_see('Resolution: Fixed — Updated the driver')
-    assert [link.props['href'] for link in user.find(marker='search-ticket').elements] == \
-        [f'/tickets/{solved.reference}']
+    await user.should_see(marker='related-panel')
+    body = await related_body(user, 'search-ticket')
+    assert 'Similar tickets' in body.content and 'Resolution: Fixed — Updated the driver' in body.content
+    assert hit_hrefs(body.content, 'ticket') == [f'/tickets/{solved.reference}']
+
+
+def hit_hrefs(content: str, kind: str) -> list[str]:
+    """The links of the hits of one kind in a block of hits (``search_box.hit_link_html``), in order."""
+    pattern = rf'<a class="[^"]*search-hit[^"]*" href="([^"]*)" data-mark="search-hit search-{kind}"'
+    return [html.unescape(href) for href in re.findall(pattern, content)]
+
+
+async def related_body(user: User, marker: str):
+    """The ticket page's similar tickets and articles: one static block (components/related_panel.py), read after
+    the page connected (the side column)."""
+    for _ in range(100):
+        bodies = [e for e in user.client.elements.values() if 'related-body' in e._markers]
+        if bodies and f'data-mark="search-hit {marker}"' in bodies[0].content:
+            return bodies[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f'no {marker} in the related panel')
 
 
 async def test_a_hit_is_its_link_and_one_static_block_with_every_text_escaped(user: User, people) -> None:
     """A ticket page shows up to ten hits, the header's search up to 25: each is the link and one HTML block (it
-    was 8–12 elements, built for every ticket page opened), and nothing a user typed becomes markup."""
+    was 8–12 elements, built for every ticket page opened), and nothing a user typed becomes markup. On the ticket
+    page all of them are one block (the related panel)."""
     from pulse_live.services import tickets
     from tests.helpers import resolution_code_id
     anna = people.users['anna@pulse.demo']
@@ -96,14 +118,14 @@ async def test_a_hit_is_its_link_and_one_static_block_with_every_text_escaped(us
     this = await make_ticket(people, title='Printer jam again on floor 3')
     await login(user, 'anna@pulse.demo')
     await user.open(f'/tickets/{this.reference}')
-    await user.should_see(marker='search-ticket', retries=100)  # the side column's search, after connecting
-    links = user.find(marker='search-ticket').elements
-    assert [link.props['href'] for link in links] == [f'/tickets/{solved.reference}']
-    (row,) = list(links)[0].default_slot.children
-    assert isinstance(row, ui.html) and not row.default_slot.children
-    assert 'Resolution: Fixed — Cleared the &lt;img src=x onerror=alert(1)&gt; tray' in row.content
-    assert '&lt;b&gt;' in row.content and '<b>' not in row.content and '<img' not in row.content
-    assert 'resolved' in row.content  # the status badge
+    body = await related_body(user, 'search-ticket')  # the side column's search, after connecting
+    assert isinstance(body, ui.html) and not body.default_slot.children
+    assert hit_hrefs(body.content, 'ticket') == [f'/tickets/{solved.reference}']
+    assert 'Resolution: Fixed — Cleared the &lt;img src=x onerror=alert(1)&gt; tray' in body.content
+    assert '&lt;b&gt;' in body.content and '<b>' not in body.content and '<img' not in body.content
+    assert 'resolved' in body.content  # the status badge
+    panel = next(e for e in user.client.elements.values() if 'related-panel' in e._markers)
+    assert list(panel.descendants()) == [body]  # the expansion holds its block only, whatever it shows
 
 
 async def test_a_burst_of_changes_in_the_header_box_runs_one_search_at_a_time(user: User, people, monkeypatch) -> None:

@@ -1,7 +1,11 @@
 """components/select.Select: the option list is built once per options object, and still shows every change."""
 from __future__ import annotations
 
+import json
+
+from nicegui import json as nicegui_json
 from nicegui import ui
+from nicegui.observables import ObservableCollection
 from nicegui.testing import User
 
 from components.select import Select
@@ -47,9 +51,14 @@ async def test_building_a_select_builds_its_option_list_once(user: User, people)
     for s in made.values():  # and both send the same list and value
         assert sent_options(s) == list(AGENTS.values())
         assert sent_value(s) == {'value': 2, 'label': 'Agent 3'}
-    def sent(s: ui.select) -> dict:
-        return {k: v for k, v in s.props.items() if k != 'for'}  # (each its own html id)
+    def sent(s: ui.select) -> dict:  # as the browser gets them (JSON)
+        return json.loads(nicegui_json.dumps({k: v for k, v in s.props.items() if k != 'for'}))  # (own html ids)
     assert sent(made['Select']) == sent(made['ui.select'])
+    # …but not held as NiceGUI holds them: a list and a dict per option, each an observable collection with its
+    # handler list and weak references, per select and open page
+    assert isinstance(made['ui.select'].props['options'][0], ObservableCollection)
+    assert not any(isinstance(o, ObservableCollection) for o in made['Select'].props['options'])
+    assert not isinstance(made['Select'].props['options'], ObservableCollection)
 
 
 async def test_new_options_and_values_still_reach_the_browser(user: User, people) -> None:
