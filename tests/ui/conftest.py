@@ -3,7 +3,9 @@ the tests' own data set (tests/factories.py)."""
 from __future__ import annotations
 
 import asyncio
+import html
 import os
+import re
 from collections.abc import Callable
 
 import pytest
@@ -49,6 +51,22 @@ async def login(user, email: str, password: str = 'demo', *, expect: str | None 
         except AssertionError:
             _dump_tasks_and_threads(f'login of {email} did not finish')
             raise
+
+
+HEADER_LINK = re.compile(r'<a [^>]*href="([^"]*)"[^>]*>([^<]*)</a>')
+
+
+def header_links(user, *markers: str) -> dict[str, str]:
+    """The header's links by their text, with where each leads: plain links in one element each (components/frame.py)
+    — the destinations of wide screens (``nav-links``, with the logo), the admin's settings menu and the signed-in
+    user's name, or only those of ``markers``."""
+    wanted = set(markers or ('nav-links', 'admin-menu-links', 'signed-in'))
+    links: dict[str, str] = {}
+    for element in user.client.layout.descendants():
+        if wanted & set(element._markers):  # noqa: SLF001 (user.find fails when there is none: not every role has each)
+            links.update({html.unescape(label): html.unescape(href)
+                          for href, label in HEADER_LINK.findall(element.content)})
+    return links
 
 
 async def open_ticket(user, email: str, reference: str) -> None:
