@@ -12,7 +12,7 @@ from pulse_live.queries.tickets import EventView
 from pulse_live.services import chatter as chatter_service
 from pulse_live.storage import UploadedFile, safe_filename
 
-from . import css, upload_budget
+from . import css, markup, upload_budget
 from .chatter_html import ENTRY_CLASSES, TOOLTIP_JS, entry_html, entry_kind, human_size, markers
 from .live_entries import TAIL_JS, tail_call
 from .render import render_boundary
@@ -257,7 +257,7 @@ class Composer:
         # suggestions) re-render the composer only, not the whole page
         with render_boundary(), ui.column().classes(f'{self.BOX} border-slate-200 bg-white') as self.box:
             self.modes: ui.tabs | None = None
-            self.audience: ui.label | None = None
+            self.audience: ui.html | None = None
             if can_note:
                 with ui.row().classes('w-full items-center gap-2 no-wrap'), \
                         ui.tabs(value=cast(Any, self.mode), on_change=self._mode_changed) \
@@ -265,9 +265,9 @@ class Composer:
                         .mark('composer-mode internal-switch') as self.modes:
                     ui.tab(self.REPLY, 'Reply to customer', icon='reply').mark('mode-reply')
                     ui.tab(self.NOTE, 'Internal note', icon='lock').mark('mode-note')
-                with ui.row().classes('w-full items-center gap-1 no-wrap text-sm'):
-                    self.audience_icon = ui.icon('lock', size='xs')
-                    self.audience = ui.label('').mark('composer-audience')
+                # who will read it: the icon and the line as one static element (it was a row, an icon, a label)
+                self.audience = ui.html('', sanitize=False) \
+                    .classes('nicegui-row w-full items-center gap-1 no-wrap text-sm').mark('composer-audience')
             hint = '@ to mention, # to link an article' if article_search else '@ to mention'
             self.text = ui.textarea(placeholder=f'Write a message… ({hint}, Ctrl+Enter to send)') \
                 .props('autogrow outlined dense bg-color=white').classes('w-full').mark('composer')
@@ -304,16 +304,18 @@ class Composer:
 
     def _refresh_audience(self) -> None:
         """The customer may change while the page is open: the line follows (only sent when it changed)."""
-        if self.audience is not None and self.audience.text != (text := self._audience_text()):
-            self.audience.set_text(text)
+        if self.audience is None:
+            return
+        note = self.mode == self.NOTE
+        content = markup.icon('lock' if note else 'visibility', 'text-amber-800' if note else 'text-sky-700') + \
+            markup.label(self._audience_text(), 'font-medium text-amber-900' if note else 'font-medium text-sky-900',
+                         mark='composer-audience-text')
+        if self.audience.content != content:
+            self.audience.set_content(content)
 
     def _show_mode(self) -> None:
         note = self.mode == self.NOTE
         self.box.classes(replace=f'{self.BOX} {self.LOOK[self.mode]}')
-        self.audience_icon.name = 'lock' if note else 'visibility'
-        self.audience_icon.classes(replace='text-amber-800' if note else 'text-sky-700')
-        if self.audience is not None:
-            self.audience.classes(replace='font-medium text-amber-900' if note else 'font-medium text-sky-900')
         self._refresh_audience()
         color = 'amber-9' if note else 'primary'
         if self.modes is not None:

@@ -110,3 +110,15 @@ def _dump_tasks_and_threads(why: str) -> None:
     for thread in threading.enumerate():
         print(f'{thread.name}:', file=sys.stderr)
         traceback.print_stack(frames.get(thread.ident), limit=8, file=sys.stderr)
+
+
+def documents(user) -> str:
+    """The documents list's markup (components/documents.py: one static element), '' before the side column."""
+    found = [e for e in user.client.elements.values() if 'documents' in e._markers]
+    return found[0].content if found else ''
+
+
+def document_names(user) -> list[str]:
+    """The file names the documents list shows, in order."""
+    return [html.unescape(name) for name in
+            re.findall(r'<a class="[^"]*" href="/attachments/\d+" target="_blank">([^<]*)</a>', documents(user))]

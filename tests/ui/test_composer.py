@@ -1,4 +1,6 @@
 """The agents' composer: Reply to customer / Internal note, unmistakable; the customer's composer has no modes."""
+import html
+import re
 from collections.abc import Callable
 
 import pytest
@@ -11,7 +13,7 @@ from pulse_live.config import reset_settings
 from pulse_live.models import TicketEvent
 from pulse_live.services import tickets
 from tests.factories import make_ticket
-from tests.ui.conftest import login, open_ticket, until
+from tests.ui.conftest import document_names, login, open_ticket, until
 
 
 async def _messages(ticket_id: int) -> list[tuple[str, bool]]:
@@ -28,7 +30,9 @@ def _box(user: User) -> ui.column:
 
 
 def _audience(user: User) -> str:
-    return user.find(marker='composer-audience').elements.pop().text
+    """The line under the modes naming who will read the message (one static element with its icon)."""
+    content = user.find(marker='composer-audience').elements.pop().content
+    return html.unescape(re.search(r'data-mark="composer-audience-text">(.*?)</div>', content).group(1))
 
 
 def _send_text(user: User) -> str:
@@ -76,7 +80,7 @@ async def test_reply_mode_names_the_customer_and_switching_keeps_the_draft(creat
     anna.find(marker='composer').type(' is on the way.')
     anna.find(marker='composer-send').click()
     await carl.should_see(kind=ui.html, content='a technician is on the way', retries=50)
-    await carl.should_see(kind=ui.link, content='route.txt')
+    await until(lambda: 'route.txt' in document_names(carl))
     assert await _messages(ticket.id) == [('Hello Carl, a technician is on the way.', False)]
     assert anna.find(marker='composer-mode').elements.pop().value == 'reply'  # the chosen mode stays
 

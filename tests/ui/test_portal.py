@@ -26,7 +26,7 @@ from pulse_live.models import (
 from pulse_live.models import User as UserRow
 from pulse_live.services import chatter, team, tickets
 from tests.factories import load_ticket
-from tests.ui.conftest import login, send
+from tests.ui.conftest import document_names, documents, login, send, until
 
 
 async def _latest_ticket() -> Ticket:
@@ -99,7 +99,7 @@ async def test_customer_opens_a_request_agent_sees_it_live_and_they_talk(create_
     await carl.should_see(marker='request-status', content='Received')
     assert (ticket.title, ticket.customer_id, ticket.channel) == ('Cannot print invoices', carl_id(people), 'portal')
     assert (ticket.urgency, ticket.impact, ticket.service_id) == ('high', 'medium', printing)
-    await carl.should_see(marker='document')  # the file is on the request
+    await until(lambda: 'data-mark="document"' in documents(carl))  # the file is on the request
 
     # the agent's list shows it without a reload
     await anna.should_see(ticket.reference, retries=100)
@@ -118,7 +118,7 @@ async def test_customer_opens_a_request_agent_sees_it_live_and_they_talk(create_
     await upload.handle_uploads([ui.upload.SmallFileUpload('photo.txt', 'text/plain', b'photo of the display')])
     send(carl, 'Here is a photo')
     await anna.should_see(kind=ui.html, content='Here is a photo', retries=50)
-    await anna.should_see(kind=ui.link, content='photo.txt', retries=30)
+    await until(lambda: 'photo.txt' in document_names(anna))
     async with db.session() as s:
         att = (await s.execute(select(Attachment).where(Attachment.filename == 'photo.txt'))).scalar_one()
     response = await anna.http_client.get(f'/attachments/{att.id}')

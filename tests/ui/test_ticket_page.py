@@ -18,7 +18,7 @@ from pulse_live.models import Priority, Queue
 from pulse_live.services import chatter
 from pulse_live.services import tickets as tickets_service
 from tests.factories import make_ticket
-from tests.ui.conftest import login, open_ticket, send, until
+from tests.ui.conftest import document_names, documents, login, open_ticket, send, until
 
 
 async def _events(ticket_id):
@@ -99,7 +99,7 @@ async def test_upload_documents_and_authorised_download(create_user: Callable[[]
                                  ui.upload.SmallFileUpload('page.html', 'text/html', b'<script>alert(1)</script>')])
     await anna.should_see(marker='pending-file')
     send(anna, 'Logs attached')
-    await anna.should_see(marker='document', retries=30)
+    await until(lambda: 'data-mark="document"' in documents(anna))
     entry = anna.find(marker='attachment-link').elements.pop()  # the entry that shows the files
     hrefs = {html.unescape(name): href for href, name in
              re.findall(r'<a href="(/attachments/\d+)" target="_blank"[^>]*>([^<]*)</a>', entry.content)}
@@ -367,7 +367,7 @@ async def test_files_of_an_entry_read_while_the_side_column_comes_reach_its_docu
     side_gate.set()
     await anna.should_see(marker='documents', retries=100)  # the side column came, the documents still being read
     files_gate.set()
-    await anna.should_see(kind=ui.link, content='printer.log', retries=100)
+    await until(lambda: 'printer.log' in document_names(anna))
 
 
 async def test_a_ticket_page_that_never_connects_is_nobody_viewing(user: User, people) -> None:
@@ -441,8 +441,22 @@ async def test_the_documents_list_shows_the_newest_and_says_older_ones_are_in_th
             for n in range(start, min(start + 10, count))])
     await login(user, 'anna@pulse.demo')
     await user.open(f'/tickets/{ticket.reference}')
-    await user.should_see(marker='documents-older', retries=30)
-    shown = [re.search(r'scan-\d+\.pdf', e.text or '') for e in user.find(marker='documents').elements.pop()
-             .descendants() if isinstance(e, ui.link)]
-    names = [m.group() for m in shown if m]
+    await until(lambda: 'data-mark="documents-older"' in documents(user))
+    names = document_names(user)
     assert names == [f'scan-{n:03d}.pdf' for n in range(count - DOCUMENTS_SHOWN, count)]  # the newest, in order
+    assert len([e for e in user.client.elements.values() if 'documents' in e._markers]) == 1  # one element for all
+
+
+def test_the_documents_list_is_markup_with_every_name_escaped() -> None:
+    """The list is one static element (components/documents.py); a file's and an uploader's names are text."""
+    from datetime import datetime
+
+    from components.documents import documents_html
+    from pulse_live.queries.tickets import AttachmentView
+    hostile = AttachmentView(id=7, filename='<img src=x onerror=alert(1)>.txt', content_type='text/plain', size=2048,
+                             uploader='Eve "<b>boss</b>"', created_at=datetime(2026, 12, 6, 9, 30), is_internal=True)
+    content = documents_html([hostile])
+    assert '<img' not in content and '<b>' not in content
+    assert '&lt;img src=x onerror=alert(1)&gt;.txt</a>' in content and 'Eve &quot;&lt;b&gt;boss&lt;/b&gt;&quot;' in content
+    assert 'href="/attachments/7" target="_blank"' in content and '>lock</i>' in content and '2.0 KB' in content
+    assert 'No documents yet.' in documents_html([]) and 'No documents yet.' not in documents_html(None)
