@@ -17,7 +17,7 @@ from pulse_live.models import User
 from pulse_live.queries import search as search_queries
 from pulse_live.queries.search import Hit, Results
 
-from . import css, in_app
+from . import css, in_app, markup
 from .badges import STATUS_COLORS
 
 ICONS = {'ticket': 'confirmation_number', 'message': 'chat', 'article': 'menu_book', 'customer': 'person',
@@ -89,34 +89,39 @@ def hit_link_classes(dense: bool) -> str:
 
 
 def hit_link_html(hit: Hit, *, staff: bool, dense: bool = False) -> str:
-    """One hit as the markup ``hit_row`` renders to (the link, its row), for a block of hits that is one element."""
+    """One hit as the markup its elements rendered to (a ``ui.link`` holding the row ``hit_html``), for a block of
+    hits that is one element."""
     return (f'<a class="nicegui-link {hit_link_classes(dense)}" href="{escape(hit_url(hit, staff=staff))}" '
             f'data-mark="search-hit search-{hit.kind}"><div class="{HIT_ROW_CLASSES}">{hit_html(hit, dense=dense)}'
             f'</div></a>')
 
 
-def hit_row(hit: Hit, *, staff: bool, dense: bool = False) -> None:
-    """One hit: icon, highlighted title, a line of facts, the highlighted snippet; the whole row is the link. Two
-    elements (the link and its row as static HTML, ``hit_html``) where it used to be 8–12: a ticket page shows up
-    to ten of them (similar tickets, related articles), the header's search up to 25."""
-    with ui.link(target=hit_url(hit, staff=staff)).classes(hit_link_classes(dense)) \
-            .mark(f'search-hit search-{hit.kind}'):
-        ui.html(hit_html(hit, dense=dense), sanitize=False).classes(HIT_ROW_CLASSES)
+SEPARATOR_CLASSES = 'q-separator q-separator--horizontal nicegui-separator'  # what ui.separator() renders
 
 
-def grouped(results: Results, *, staff: bool, dense: bool, more_link: bool) -> None:
-    """The groups that have hits, each under its name; "more" leads to that group on the results page."""
+def grouped_html(results: Results, *, staff: bool, dense: bool, more_link: bool) -> str:
+    """The groups that have hits, each under its name ("more" leads to that group on the results page), as the
+    markup their columns, rows, labels and links rendered to: the results page shows up to hundreds of hits and the
+    header's box 25, each two elements and a group five more, all built and held for the open page."""
+    parts = []
     for group in results.groups:
         if not group.hits:
             continue
-        with ui.column().classes('w-full gap-0').mark(f'search-group-{group.kind}'):
-            with ui.row().classes('w-full items-center px-2 pt-2'):
-                ui.label(group.label).classes('text-xs font-semibold uppercase tracking-wide text-slate-500')
-                ui.space()
-                if group.more and more_link:
-                    ui.link('More', results_url(results.text, kind=group.kind)).classes('text-xs text-primary')
-            for hit in group.hits:
-                hit_row(hit, staff=staff, dense=dense)
+        more = (f'<a class="nicegui-link text-xs text-primary" '
+                f'href="{escape(results_url(results.text, kind=group.kind))}">More</a>'
+                if group.more and more_link else '')
+        parts.append(f'<div class="nicegui-column w-full gap-0" data-mark="search-group-{escape(group.kind)}">'
+                     '<div class="nicegui-row w-full items-center px-2 pt-2">'
+                     + markup.label(group.label, 'text-xs font-semibold uppercase tracking-wide text-slate-500')
+                     + f'<div class="q-space"></div>{more}</div>'
+                     + ''.join(hit_link_html(hit, staff=staff, dense=dense) for hit in group.hits) + '</div>')
+    return ''.join(parts)
+
+
+def grouped(results: Results, *, staff: bool, dense: bool, more_link: bool) -> ui.html:
+    """``grouped_html`` as one element, laid out in its container as the groups' own elements were."""
+    return ui.html(grouped_html(results, staff=staff, dense=dense, more_link=more_link), sanitize=False) \
+        .style('display: contents').mark('search-groups')
 
 
 class SearchBox:
@@ -138,8 +143,9 @@ class SearchBox:
             self.menu = ui.menu().props('no-parent-event no-focus no-refocus fit anchor="bottom left" self="top left" '
                                         'max-height=70vh transition-show=none transition-hide=none') \
                 .classes('min-w-[24rem] max-w-[36rem] bg-white shadow-lg')
-        with self.menu:
-            self.panel = ui.column().classes('w-full gap-0 p-1').mark('header-search-results')
+        with self.menu:  # the results: one static element (what a search found is only shown)
+            self.panel = ui.html('', sanitize=False).classes('nicegui-column w-full gap-0 p-1') \
+                .mark('header-search-results')
         in_app.on_open(self._reset)  # a hit opened in place: the box as on a new page
 
     def _reset(self) -> None:
@@ -172,16 +178,13 @@ class SearchBox:
         results = await search_queries.search(self.user, text, per_group=5)
         if seq != self._seq or self.panel.is_deleted:
             return  # typed on meanwhile: a newer search answers
-        self.panel.clear()
-        with self.panel:
-            if results.empty:
-                ui.label(f'Nothing found for “{text}”.').classes('text-sm text-slate-500 px-3 py-2') \
-                    .mark('header-search-none')
-            else:
-                grouped(results, staff=self.staff, dense=True, more_link=True)
-            ui.separator().classes('my-1')
-            ui.link('All results', results_url(text)).classes('text-sm text-primary px-3 py-1') \
-                .mark('header-search-all')
+        found = markup.label(f'Nothing found for “{text}”.', 'text-sm text-slate-500 px-3 py-2',
+                             mark='header-search-none') if results.empty \
+            else grouped_html(results, staff=self.staff, dense=True, more_link=True)
+        self.panel.set_content(
+            found + f'<hr class="{SEPARATOR_CLASSES} my-1" aria-orientation="horizontal">'
+            f'<a class="nicegui-link text-sm text-primary px-3 py-1" href="{escape(results_url(text))}" '
+            'data-mark="header-search-all">All results</a>')
         self.menu.open()
 
     def _open_results(self) -> None:
