@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import weakref
 from datetime import datetime
+from html import escape
 
 from nicegui import Client, context, ui
 
@@ -100,29 +101,52 @@ def countdown_text(due_at: datetime, risk_at: datetime | None, now: datetime | N
         ('risk' if risk_at is not None and now >= risk_at else 'ok')
 
 
-def countdown(target: TargetView, *, running: bool, mark: str = '', compact: bool = False) -> ui.label:
-    """One target as a badge: a live countdown while its clock runs, else static text. ``compact`` (lists):
-    "in 1 h 12 min", "2 d 3 h late"."""
-    install()
-    # the attributes are set as they are, not as a props string to parse (each row's differs: its due time)
+def _countdown_parts(target: TargetView, *, running: bool, compact: bool = False) -> tuple[str, dict[str, str]]:
+    """One target's badge as text and attributes (in the order the browser shows them): a live countdown while its
+    clock runs (``data-sla-due``, the script ticks it), else static text."""
+    attrs: dict[str, str] = {}
     if target.due_at is not None and running and target.state in (RUNNING, BREACHED) and not target.done:
         text, state = countdown_text(target.due_at, target.risk_at, compact=compact)
-        label = ui.label(text).classes('pl-sla')
-        label.props['data-sla-due'] = iso(target.due_at)
+        attrs['data-sla-due'] = iso(target.due_at)
         if target.risk_at:
-            label.props['data-sla-risk'] = iso(target.risk_at)
+            attrs['data-sla-risk'] = iso(target.risk_at)
         if compact:
-            label.props['data-sla-compact'] = True
+            attrs['data-sla-compact'] = ''
     else:
         text, state = _static(target)
-        label = ui.label(text).classes('pl-sla')
-    label.props['data-sla-state'] = state
+    attrs['data-sla-state'] = state
     if target.due_at is not None:  # shown by the page's one tooltip script (chatter_html.TOOLTIP_JS: the work lists
         # and the ticket page's chatter install it), not by an element of its own
-        label.props['data-tip'] = f'{target.name} due {target.due_at:%Y-%m-%d %H:%M} UTC'
+        attrs['data-tip'] = f'{target.name} due {target.due_at:%Y-%m-%d %H:%M} UTC'
+    return text, attrs
+
+
+def countdown(target: TargetView, *, running: bool, mark: str = '', compact: bool = False) -> ui.label:
+    """One target as a badge element (the work lists' Due cell): a live countdown while its clock runs, else static
+    text. ``compact`` (lists): "in 1 h 12 min", "2 d 3 h late"."""
+    install()
+    text, attrs = _countdown_parts(target, running=running, compact=compact)
+    label = ui.label(text).classes('pl-sla')
+    # the attributes are set as they are, not as a props string to parse (each row's differs: its due time)
+    for name, value in attrs.items():
+        label.props[name] = True if name == 'data-sla-compact' else value
     if mark:
         label.mark(mark)
     return label
+
+
+def countdown_html(target: TargetView, *, running: bool, mark: str = '') -> str:
+    """The same badge as markup (the ticket page's SLA card): the script drives it just the same."""
+    text, attrs = _countdown_parts(target, running=running)
+    return _div('pl-sla', text, mark, **attrs)
+
+
+def _div(classes: str, text: str, mark: str = '', **attrs: str) -> str:
+    """``<div>`` with its text, as ui.label renders it; every value escaped. ``mark``: ``data-mark`` (for tests)."""
+    if mark:
+        attrs = {'data-mark': mark, **attrs}
+    extra = ''.join(f' {name}="{escape(value)}"' if value else f' {name}' for name, value in attrs.items())
+    return f'<div class="{classes}"{extra}>{escape(text)}</div>'
 
 
 def _static(target: TargetView) -> tuple[str, str]:
@@ -150,13 +174,59 @@ def due_cell(view: SlaView | None, reference: str) -> None:
         .classes('justify-self-start text-xs')
 
 
+# the markup NiceGUI's elements rendered to (ui.row, ui.icon(size='xs'), ui.space, ui.badge(color='red')), so the card
+# looks as it did when it was a tree of ~13 elements
+ROW = 'nicegui-row row w-full items-center gap-2'
+ICON = ('<i class="q-icon notranslate material-icons text-slate-500" aria-hidden="true" style="font-size: 18px;">'
+        'timer</i>')
+BADGE = 'q-badge flex inline items-center no-wrap q-badge--single-line bg-red'
+
+
+def panel_html(view: SlaView | None) -> str:
+    """The SLA card's content as one static block: every text escaped (a policy or calendar name is an admin's
+    text), the countdowns are ``[data-sla-due]`` elements the head script ticks, tooltips are ``data-tip``.
+    ``data-mark`` names the parts for tests."""
+    head = f'{ICON}<div class="font-medium">Service level</div><div class="q-space"></div>'
+    if view is not None and view.escalation_level:
+        head += (f'<div class="{BADGE}" role="status" data-mark="sla-escalation">'
+                 f'Escalated · level {int(view.escalation_level)}</div>')
+    parts = [f'<div class="{ROW}">{head}</div>']
+    if view is None:
+        parts.append(_div('text-sm text-slate-500', 'No SLA policy applies to this ticket.', 'sla-none'))
+        return ''.join(parts)
+    parts.append(_div('text-sm text-slate-700', view.policy or '', 'sla-policy'))
+    parts.append(_div('text-xs text-slate-500', view.calendar, 'sla-calendar'))
+    running = is_running(view)
+    for target in view.targets:
+        key = target.name.lower().replace(' ', '-')
+        row = _div('w-28 text-slate-600', target.name) + countdown_html(target, running=running, mark=f'sla-{key}')
+        if target.record == MET:
+            row += _div('text-xs text-green-700', 'every update on time so far', f'sla-{key}-record')
+        elif target.record == BREACHED:
+            row += _div('text-xs text-red-700', 'an update was late this cycle', f'sla-{key}-record')
+        parts.append(f'<div class="{ROW} text-sm">{row}</div>')
+    notes = []
+    if view.paused_since is not None and view.status not in ('resolved', 'closed'):
+        notes.append(f'Paused since {view.paused_since:%Y-%m-%d %H:%M} UTC (waiting for the customer)')
+    if view.paused_seconds:
+        notes.append(f'{span_text(view.paused_seconds)} paused so far (business time)')
+    if view.cycle > 1:
+        notes.append(f'Reopened: clock cycle {view.cycle}')
+    parts.extend(_div('text-xs text-slate-500', note, 'sla-note') for note in notes)
+    return ''.join(parts)
+
+
 class SlaPanel:
-    """The ticket page's SLA card (staff only): the policy, its calendar, each target's countdown, pauses."""
+    """The ticket page's SLA card (staff only): the policy, its calendar, each target's countdown, pauses.
+
+    Two elements: the card and one ``ui.html`` (``panel_html``; ``display: contents``, so its rows are the card's
+    own flex items, spaced by the card's gap). A change of the ticket replaces the markup, not an element tree."""
 
     def __init__(self, user: User, ticket_id: int) -> None:
         self.user, self.ticket_id = user, ticket_id
         install()
-        self.card = ui.card().classes('w-full gap-1 p-3').mark('sla-panel')
+        with ui.card().classes('w-full gap-1 p-3').mark('sla-panel') as self.card:
+            self.body = ui.html('', sanitize=False).style('display: contents').mark('sla-panel-body')
 
     async def load(self) -> None:
         if not auth.is_staff(self.user):
@@ -167,38 +237,4 @@ class SlaPanel:
         self.show(view)
 
     def show(self, view: SlaView | None) -> None:
-        self.card.clear()
-        with self.card:
-            with ui.row().classes('w-full items-center gap-2'):
-                ui.icon('timer', size='xs').classes('text-slate-500')
-                ui.label('Service level').classes('font-medium')
-                ui.space()
-                if view is not None and view.escalation_level:
-                    ui.badge(f'Escalated · level {view.escalation_level}', color='red').mark('sla-escalation')
-            if view is None:
-                ui.label('No SLA policy applies to this ticket.').classes('text-sm text-slate-500') \
-                    .mark('sla-none')
-                return
-            ui.label(view.policy or '').classes('text-sm text-slate-700').mark('sla-policy')
-            ui.label(view.calendar).classes('text-xs text-slate-500')
-            running = is_running(view)
-            for target in view.targets:
-                with ui.row().classes('w-full items-center gap-2 text-sm'):
-                    ui.label(target.name).classes('w-28 text-slate-600')
-                    key = target.name.lower().replace(' ', '-')
-                    countdown(target, running=running, mark=f'sla-{key}')
-                    if target.record == MET:
-                        ui.label('every update on time so far').classes('text-xs text-green-700') \
-                            .mark(f'sla-{key}-record')
-                    elif target.record == BREACHED:
-                        ui.label('an update was late this cycle').classes('text-xs text-red-700') \
-                            .mark(f'sla-{key}-record')
-            notes = []
-            if view.paused_since is not None and view.status not in ('resolved', 'closed'):
-                notes.append(f'Paused since {view.paused_since:%Y-%m-%d %H:%M} UTC (waiting for the customer)')
-            if view.paused_seconds:
-                notes.append(f'{span_text(view.paused_seconds)} paused so far (business time)')
-            if view.cycle > 1:
-                notes.append(f'Reopened: clock cycle {view.cycle}')
-            for note in notes:
-                ui.label(note).classes('text-xs text-slate-500').mark('sla-note')
+        self.body.set_content(panel_html(view))

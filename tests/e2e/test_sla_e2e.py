@@ -43,7 +43,8 @@ async def test_the_countdown_runs_in_the_browser_and_turns_amber_then_red(e2e):
     anna = await e2e.login('anna@pulse.demo')
     reference = await new_critical_ticket(anna.page, e2e.url, 'Payroll export fails for every user')
     panel = anna.page.locator('.q-card').filter(has_text='Service level')
-    first = panel.locator('[data-sla-due]').first
+    first = panel.locator('[data-mark="sla-first-response"]')  # the card is one block of markup
+    await expect(panel.locator('[data-mark="sla-policy"]')).to_have_text('Pulse · Critical')
     await expect(first).to_have_text(re.compile(r'^due in \d+ min'))
     due, risk = parse(await first.get_attribute('data-sla-due')), parse(await first.get_attribute('data-sla-risk'))
     assert timedelta(minutes=29) < due - datetime.now(UTC) <= timedelta(minutes=30)  # Critical: 30 min, 24/7
@@ -61,7 +62,8 @@ async def test_the_countdown_runs_in_the_browser_and_turns_amber_then_red(e2e):
     page.on('websocket', lambda ws: ws.on('framereceived', lambda payload: frames.append(str(payload))))
     await page.clock.install(time=risk - timedelta(seconds=4))  # the browser's clock, 4 s before "at risk"
     await e2e.open_ticket(ben, reference)
-    countdown = page.locator('.q-card').filter(has_text='Service level').locator('[data-sla-due]').first
+    countdown = page.locator('.q-card').filter(has_text='Service level') \
+        .locator('[data-mark="sla-first-response"][data-sla-due]')
     await expect(countdown).to_have_attribute('data-sla-state', 'ok')
     await expect(countdown).to_have_text(re.compile(r'^due in 7 min \d+ s$'))
     first_text = await countdown.inner_text()

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.e2e
 SCREENS = Path('/tmp/screens')
 AMBER_BG = 'rgb(254, 243, 199)'
 RED_BG = 'rgb(220, 38, 38)'
+QUASAR_RED = 'rgb(244, 67, 54)'  # a Quasar badge's color='red'
 
 
 def keep(path: Path, name: str) -> None:
@@ -76,13 +77,17 @@ async def test_sla_panel_rules_and_policies_pages(e2e):
     await expect(panel.get_by_text('Escalated · level 2')).to_be_visible()
     # answered 15 min late: decided, red, no longer counting (not "overdue by 3 h" for ever)
     await expect(panel.get_by_text('answered late', exact=True)).to_have_css('background-color', RED_BG)
-    resolution, next_update = (panel.locator('[data-sla-due]').nth(i) for i in range(2))
+    # one block of markup (components/sla_badge.panel_html): its countdowns are named by data-mark
+    resolution, next_update = (panel.locator(f'[data-mark="sla-{key}"][data-sla-due]')
+                               for key in ('resolution', 'next-update'))
     await expect(resolution).to_have_text(re.compile(r'^due in (29|30) min'))
     await expect(resolution).to_have_attribute('data-sla-state', 'risk')
     await expect(resolution).to_have_css('background-color', AMBER_BG)
     await expect(next_update).to_have_text(re.compile(r'^due in (39|40) min'))
     await expect(next_update).to_have_attribute('data-sla-state', 'ok')
-    await expect(panel.get_by_text('every update on time so far')).to_be_visible()
+    await expect(panel.locator('[data-mark="sla-next-update-record"]')).to_have_text('every update on time so far')
+    await expect(panel.locator('[data-mark="sla-escalation"]')).to_have_css('background-color', QUASAR_RED)  # bg-red
+    await expect(panel.locator('i.q-icon', has_text='timer')).to_have_css('font-size', '18px')  # Quasar's icon
     await page.mouse.move(0, 0)
     shot = await screenshot(page, 'sla-panel-states-page.png', full_page=False)
     keep(shot, 'sla_panel_states_page.png')
