@@ -21,11 +21,14 @@ def icon(name: str, classes: str = '', *, size: str = 'xs') -> str:
             f'style="font-size: {ICON_SIZES.get(size, size)};">{escape(name)}</i>')
 
 
-def label(text: str, classes: str = '', *, mark: str = '') -> str:
-    """``ui.label(text).classes(classes)`` (``mark``: a ``data-mark`` attribute tests and scripts can find)."""
+def label(text: str, classes: str = '', *, mark: str = '', **attrs: str) -> str:
+    """``ui.label(text).classes(classes)`` (``mark``: a ``data-mark`` attribute tests and scripts can find; ``attrs``:
+    more attributes, an empty value written bare)."""
     cls = f' class="{escape(classes)}"' if classes else ''
-    data = f' data-mark="{escape(mark)}"' if mark else ''
-    return f'<div{cls}{data}>{escape(text)}</div>'
+    if mark:
+        attrs = {'data-mark': mark, **attrs}
+    extra = ''.join(f' {name}="{escape(value)}"' if value else f' {name}' for name, value in attrs.items())
+    return f'<div{cls}{extra}>{escape(text)}</div>'
 
 
 def row(classes: str, *parts: str) -> ui.html:

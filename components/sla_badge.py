@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import weakref
 from datetime import datetime
-from html import escape
 
 from nicegui import Client, context, ui
 
@@ -20,6 +19,8 @@ from pulse_live import auth
 from pulse_live.models import CLOCK_RUNNING, User, utcnow
 from pulse_live.queries import sla as sla_queries
 from pulse_live.queries.sla import BREACHED, MET, PAUSED, RUNNING, SlaView, TargetView
+
+from . import markup
 
 SCRIPT = r'''
 <style>
@@ -138,15 +139,7 @@ def countdown(target: TargetView, *, running: bool, mark: str = '', compact: boo
 def countdown_html(target: TargetView, *, running: bool, mark: str = '') -> str:
     """The same badge as markup (the ticket page's SLA card): the script drives it just the same."""
     text, attrs = _countdown_parts(target, running=running)
-    return _div('pl-sla', text, mark, **attrs)
-
-
-def _div(classes: str, text: str, mark: str = '', **attrs: str) -> str:
-    """``<div>`` with its text, as ui.label renders it; every value escaped. ``mark``: ``data-mark`` (for tests)."""
-    if mark:
-        attrs = {'data-mark': mark, **attrs}
-    extra = ''.join(f' {name}="{escape(value)}"' if value else f' {name}' for name, value in attrs.items())
-    return f'<div class="{classes}"{extra}>{escape(text)}</div>'
+    return markup.label(text, 'pl-sla', mark=mark, **attrs)
 
 
 def _static(target: TargetView) -> tuple[str, str]:
@@ -177,8 +170,7 @@ def due_cell(view: SlaView | None, reference: str) -> None:
 # the markup NiceGUI's elements rendered to (ui.row, ui.icon(size='xs'), ui.space, ui.badge(color='red')), so the card
 # looks as it did when it was a tree of ~13 elements
 ROW = 'nicegui-row row w-full items-center gap-2'
-ICON = ('<i class="q-icon notranslate material-icons text-slate-500" aria-hidden="true" style="font-size: 18px;">'
-        'timer</i>')
+ICON = markup.icon('timer', 'text-slate-500')
 BADGE = 'q-badge flex inline items-center no-wrap q-badge--single-line bg-red'
 
 
@@ -192,18 +184,20 @@ def panel_html(view: SlaView | None) -> str:
                  f'Escalated · level {int(view.escalation_level)}</div>')
     parts = [f'<div class="{ROW}">{head}</div>']
     if view is None:
-        parts.append(_div('text-sm text-slate-500', 'No SLA policy applies to this ticket.', 'sla-none'))
+        parts.append(markup.label('No SLA policy applies to this ticket.', 'text-sm text-slate-500',
+                                  mark='sla-none'))
         return ''.join(parts)
-    parts.append(_div('text-sm text-slate-700', view.policy or '', 'sla-policy'))
-    parts.append(_div('text-xs text-slate-500', view.calendar, 'sla-calendar'))
+    parts.append(markup.label(view.policy or '', 'text-sm text-slate-700', mark='sla-policy'))
+    parts.append(markup.label(view.calendar, 'text-xs text-slate-500', mark='sla-calendar'))
     running = is_running(view)
     for target in view.targets:
         key = target.name.lower().replace(' ', '-')
-        row = _div('w-28 text-slate-600', target.name) + countdown_html(target, running=running, mark=f'sla-{key}')
+        row = markup.label(target.name, 'w-28 text-slate-600') \
+            + countdown_html(target, running=running, mark=f'sla-{key}')
         if target.record == MET:
-            row += _div('text-xs text-green-700', 'every update on time so far', f'sla-{key}-record')
+            row += markup.label('every update on time so far', 'text-xs text-green-700', mark=f'sla-{key}-record')
         elif target.record == BREACHED:
-            row += _div('text-xs text-red-700', 'an update was late this cycle', f'sla-{key}-record')
+            row += markup.label('an update was late this cycle', 'text-xs text-red-700', mark=f'sla-{key}-record')
         parts.append(f'<div class="{ROW} text-sm">{row}</div>')
     notes = []
     if view.paused_since is not None and view.status not in ('resolved', 'closed'):
@@ -212,7 +206,7 @@ def panel_html(view: SlaView | None) -> str:
         notes.append(f'{span_text(view.paused_seconds)} paused so far (business time)')
     if view.cycle > 1:
         notes.append(f'Reopened: clock cycle {view.cycle}')
-    parts.extend(_div('text-xs text-slate-500', note, 'sla-note') for note in notes)
+    parts.extend(markup.label(note, 'text-xs text-slate-500', mark='sla-note') for note in notes)
     return ''.join(parts)
 
 

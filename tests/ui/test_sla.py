@@ -194,8 +194,8 @@ async def test_the_sla_card_is_two_elements(create_user: Callable[[], User], peo
     assert [p.text for p in parts['sla-note']] == ['Reopened: clock cycle 2']
     assert {'sla-first-response', 'sla-resolution'} <= set(parts)
     markup = sla_card(anna).markup
-    assert '<i class="q-icon notranslate material-icons text-slate-500" aria-hidden="true" style="font-size: 18px;">' \
-           'timer</i>' in markup and '>Service level<' in markup
+    assert '<i class="q-icon notranslate material-icons text-slate-500" aria-hidden="true" role="presentation" ' \
+           'style="font-size: 18px;">timer</i>' in markup and '>Service level<' in markup
 
 
 async def test_an_admins_policy_name_is_shown_as_text(create_user: Callable[[], User], people) -> None:

@@ -35,7 +35,8 @@ def test_a_running_countdown_carries_its_due_time_for_the_head_script() -> None:
            'data-sla-risk="2031-03-04T09:22:00Z" data-sla-state="' in html
     assert 'data-mark="sla-resolution" data-sla-due="2031-03-04T13:30:00Z" data-sla-state=' in html
     assert html.startswith('<div class="nicegui-row row w-full items-center gap-2"><i class="q-icon notranslate '
-                           'material-icons text-slate-500" aria-hidden="true" style="font-size: 18px;">timer</i>'
+                           'material-icons text-slate-500" aria-hidden="true" role="presentation" '
+                           'style="font-size: 18px;">timer</i>'
                            '<div class="font-medium">Service level</div><div class="q-space"></div></div>')
     assert 'sla-escalation' not in html and 'sla-note' not in html
 
