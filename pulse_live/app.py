@@ -257,12 +257,14 @@ async def _shutdown() -> None:
 def build_app() -> None:
     """Register pages, routes, middleware and lifecycle hooks (called once per process, and per UI test)."""
     import pages  # noqa: F401  (registers every page)
-    from components import guard, housekeeping, live, render, session
+    from components import guard, housekeeping, lean_elements, live, render, session
     from pages import downloads
     render.install_signature_cache()  # NiceGUI's per-element inspect.signature, once per code object
     render.install_props_cache()  # NiceGUI's props strings, parsed once per string
     render.install_fast_page_escape()  # the page's elements escaped for its HTML with replace, not translate
     render.install_direct_element_updates()  # a props/classes/style change calls the element's update directly
+    lean_elements.install_lean_collections()  # an element's props, classes and style without per-element extras
+    lean_elements.install_lazy_bindable_registry()  # a bindable property registered when bound, not when set
     live.install_send_limit()  # a socket too far behind is closed and its page dropped (the browser reloads)
     housekeeping.tune_gc()  # the cycle collector less often: a page is thousands of objects in cycles
     housekeeping.install_light_upload_routes()  # one plain Starlette route serves every upload element
