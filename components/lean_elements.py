@@ -55,6 +55,20 @@ def _shared(notes: Mapping[str, str]) -> Mapping[str, str]:
 
 
 _NO_NOTES = _shared({})
+_added: dict[tuple[int, str, str], Mapping[str, str]] = {}  # (id of shared notes, key, value) -> the notes with it
+
+
+def _with(notes: Mapping[str, str], key: str, value: str) -> Mapping[str, str]:
+    """``notes`` with ``key: value``: shared when ``notes`` is (every element adds the same two renames)."""
+    if notes.get(key) == value:
+        return notes
+    step = (id(notes), key, value)
+    known = _added.get(step)
+    if known is None:
+        known = _shared({**notes, key: value})
+        if _notes.get(tuple(notes.items())) is notes and len(_added) < NOTES_KEPT:  # ids of kept notes stay valid
+            _added[step] = known
+    return known
 
 
 class _Lean:
@@ -107,13 +121,11 @@ class LeanProps(_Lean, Props):
         self._renames = _NO_NOTES  # type: ignore[assignment]
 
     def add_warning(self, prop: str, message: str) -> None:
-        if self._warnings.get(prop) != message:
-            self._warnings = _shared({**self._warnings, prop: message})  # type: ignore[assignment]
+        self._warnings = _with(self._warnings, prop, message)  # type: ignore[assignment]
         self._check_warning(prop, message)
 
     def add_rename(self, prop: str, replacement: str) -> None:
-        if self._renames.get(prop) != replacement:
-            self._renames = _shared({**self._renames, prop: replacement})  # type: ignore[assignment]
+        self._renames = _with(self._renames, prop, replacement)  # type: ignore[assignment]
         self._check_rename(prop, replacement)
 
 
