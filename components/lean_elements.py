@@ -25,6 +25,7 @@ own code: the classes are subclasses of NiceGUI's, put where ``nicegui.element``
 """
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -136,6 +137,13 @@ class LeanClasses(_Lean, Classes):
         super().__init__(*args, element=element, **kwargs)
         self._observer_refs = _NO_OBSERVERS
 
+    @staticmethod
+    def update_list(classes: list[str], add: str | None = None, remove: str | None = None,
+                    toggle: str | None = None, replace: str | None = None) -> list[str]:
+        """NiceGUI's list, its class names interned: ``'text-sm font-medium'.split()`` made new strings for each
+        element (~12 KB per ticket page); the names come from the code, a bounded set."""
+        return [sys.intern(name) for name in Classes.update_list(classes, add, remove, toggle, replace)]
+
 
 class LeanStyle(_Lean, Style):
     __slots__ = _SLOTS
@@ -145,12 +153,63 @@ class LeanStyle(_Lean, Style):
         self._observer_refs = _NO_OBSERVERS
 
 
+def _markers_get(element: Any) -> Any:
+    return element._pulse_markers
+
+
+def _markers_set(element: Any, markers: Any) -> None:
+    element._pulse_markers = markers if markers else _NO_OBSERVERS  # NiceGUI only ever replaces the list
+
+
 def install_lean_collections() -> None:
     """Idempotent. New elements get lean props, classes and style (``nicegui.element`` looks the names up when it
-    builds an element)."""
+    builds an element), and an element without markers shares one empty tuple (NiceGUI gave each an empty list)."""
     element_module.Props = LeanProps  # type: ignore[misc]
     element_module.Classes = LeanClasses  # type: ignore[misc]
     element_module.Style = LeanStyle  # type: ignore[misc]
+    if not isinstance(vars(element_module.Element).get('_markers'), property):
+        element_module.Element._markers = property(_markers_get, _markers_set)  # type: ignore[assignment]
+
+
+# --- the same long text held once ------------------------------------------------------------------------------------
+# A page's static blocks are long strings (the header's markup, the SLA card, a panel of similar tickets) and most are
+# the same for every page that shows them: each page built its own copy. An element's content (``ui.html``,
+# ``ui.markdown``) is looked up in a table of recent texts and the stored copy used; short texts are not worth it. The
+# table is bounded by its total length and starts again when full.
+SHARED_TEXT_MIN = 200
+SHARED_TEXT_CHARS = 8_000_000
+_texts: dict[str, str] = {}
+_texts_chars = 0
+
+
+def shared_text(text: Any) -> Any:
+    """``text``, or an equal string already held (any other value is returned as it is)."""
+    global _texts_chars
+    if type(text) is not str or len(text) < SHARED_TEXT_MIN:
+        return text
+    known = _texts.get(text)
+    if known is not None:
+        return known
+    if _texts_chars + len(text) > SHARED_TEXT_CHARS:
+        _texts.clear()
+        _texts_chars = 0
+    _texts[text] = text
+    _texts_chars += len(text)
+    return text
+
+
+def install_shared_content() -> None:
+    """Idempotent: content elements keep their content through ``shared_text`` (the attribute and the prop the
+    browser gets are the same string, as before)."""
+    from nicegui.elements.mixins.content_element import ContentElement
+    current = ContentElement._handle_content_change
+    if getattr(current, '__pulse_original__', None) is not None:
+        return
+
+    def _handle_content_change(self: ContentElement, content: str) -> None:
+        current(self, shared_text(content))
+    _handle_content_change.__pulse_original__ = current  # type: ignore[attr-defined]
+    ContentElement._handle_content_change = _handle_content_change  # type: ignore[method-assign]
 
 
 # --- bindable properties registered when bound ----------------------------------------------------------------------
@@ -180,6 +239,8 @@ def install_lazy_bindable_registry() -> None:
         value_changed = has_attr and getattr(owner, attribute) != value
         if has_attr and not value_changed:
             return
+        if self.name == 'content':
+            value = shared_text(value)
         setattr(owner, attribute, value)
         name = (self.name,)
         key = (id(owner), name)

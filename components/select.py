@@ -23,6 +23,25 @@ from typing import Any
 from nicegui import ui
 from nicegui.elements.choice_element import ChoiceElement
 
+OPTIONS_KEPT = 512
+_option_lists: dict[tuple, tuple] = {}
+
+
+def _option_list(labels: list) -> tuple:
+    """The option list the browser gets for ``labels``: one tuple for every select with the same labels (the same
+    status, priority, queue and agent lists on every ticket page), kept for at most ``OPTIONS_KEPT`` label lists. Its
+    dicts are never changed in place: a change of options builds a new list."""
+    try:
+        key = tuple(labels)
+        known = _option_lists.get(key)
+    except TypeError:  # a label that cannot be a key: a list of its own
+        return tuple({'value': index, 'label': option} for index, option in enumerate(labels))
+    if known is None:
+        if len(_option_lists) >= OPTIONS_KEPT:
+            _option_lists.clear()
+        known = _option_lists[key] = tuple({'value': index, 'label': option} for index, option in enumerate(labels))
+    return known
+
 
 class Select(ui.select, component='pulse_select.js'):
     _built: tuple[Any, tuple] | None = None  # (the options object, what it held) the list was last built from
@@ -34,9 +53,10 @@ class Select(ui.select, component='pulse_select.js'):
     def _update_options(self) -> None:
         """``ChoiceElement._update_options`` with the list sent as a tuple of plain dicts: NiceGUI's props wrap a list
         and every dict in it in observable collections of their own (each with its handler list and weak
-        references: ~0.6 KB per option, held per select and open page); nothing changes an option in place."""
+        references: ~0.6 KB per option, held per select and open page); nothing changes an option in place, so
+        selects with the same labels share one list (``_option_list``)."""
         before_value = self.value
-        self._props['options'] = tuple({'value': index, 'label': option} for index, option in enumerate(self._labels))
+        self._props['options'] = _option_list(self._labels)
         self._props[self.VALUE_PROP] = self._value_to_model_value(before_value)
         if not isinstance(before_value, list):  # (a multiple select keeps its values, as NiceGUI's does)
             self.value = before_value if before_value in self._values else None

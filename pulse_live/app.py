@@ -265,6 +265,7 @@ def build_app() -> None:
     render.install_direct_element_updates()  # a props/classes/style change calls the element's update directly
     lean_elements.install_lean_collections()  # an element's props, classes and style without per-element extras
     lean_elements.install_lazy_bindable_registry()  # a bindable property registered when bound, not when set
+    lean_elements.install_shared_content()  # the same long html/markdown content held once for all pages
     live.install_send_limit()  # a socket too far behind is closed and its page dropped (the browser reloads)
     housekeeping.tune_gc()  # the cycle collector less often: a page is thousands of objects in cycles
     housekeeping.install_light_upload_routes()  # one plain Starlette route serves every upload element

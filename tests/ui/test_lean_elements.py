@@ -160,3 +160,23 @@ async def test_a_copied_element_state_still_binds(user: User, people) -> None:
     assert len(binding.active_links) == links
     twin.title = 'two'
     assert label.text == 'two' and model.title == 'one'
+
+
+async def test_markers_class_names_and_long_content_are_held_once(user: User, people) -> None:
+    await login(user, 'anna@pulse.demo')
+    long = ''.join(['<div class="p-2">', 'x' * 300, '</div>'])  # built at run time: equal, not the same object
+    again = ''.join(['<div class="p-2">', 'x' * 300, '</div>'])
+    assert long == again and long is not again
+    with user.client.layout:
+        plain, marked = ui.label('a'), ui.label('b').mark('wanted one')
+        a, b = ui.label('a').classes(' '.join(['text-sm', 'font-medium'])), ui.label('b').classes('text-sm font-medium')
+        first, second = ui.html(long, sanitize=False), ui.html(again, sanitize=False)
+        short = ui.html(''.join(['<b>', 'short', '</b>']), sanitize=False)
+    assert plain._markers == () and marked._markers == ['wanted', 'one']
+    assert [e.text for e in user.client.layout.descendants() if 'wanted' in e._markers] == ['b']
+    assert a.classes == b.classes == ['text-sm', 'font-medium'] and a.classes[1] is b.classes[1]
+    assert first.content is second.content and first.props['innerHTML'] is second.props['innerHTML']
+    assert second.props['innerHTML'] == again
+    first.content = again.replace('x', 'y')  # a live change of one block: the other keeps its content
+    assert 'y' * 300 in first.props['innerHTML'] and second.props['innerHTML'] == again
+    assert short.content == '<b>short</b>' not in lean_elements._texts

@@ -130,3 +130,16 @@ async def test_it_stays_in_step_with_the_browser_as_ui_select_does(user: User, p
         several.value.append('z')  # a multiple select's value changed in place
         several.update()
         assert sent_value(several) == [{'value': 0, 'label': 'x'}, {'value': 2, 'label': 'z'}], name
+
+
+async def test_selects_with_the_same_options_share_one_list_and_a_change_is_their_own(user: User, people) -> None:
+    """The same agent, status and priority lists are on every ticket page: the browser's option list is held once."""
+    await login(user, 'anna@pulse.demo')
+    with user.client.layout:
+        first = Select(dict(AGENTS), value=1)
+        second = Select(dict(AGENTS), value=2)
+    assert first.props['options'] is second.props['options']
+    first.set_options({**AGENTS, 41: 'Agent 41'}, value=41)
+    assert sent_options(first)[-1] == 'Agent 41' and sent_value(first) == {'value': 40, 'label': 'Agent 41'}
+    assert sent_options(second) == list(AGENTS.values())  # the other select's list is as it was
+    assert sent_value(second) == {'value': 1, 'label': 'Agent 2'}
