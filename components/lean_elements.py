@@ -19,7 +19,14 @@ element's content but bookkeeping that every element carries in case it is ever 
   registered when a binding from it is made, so the same choice is made; and a set property is propagated only when a
   binding from it exists (``_propagate`` finds nothing to do otherwise: same answer, less work).
 
-Both are installed once per process by ``pulse_live.app.build_app`` and are idempotent. Everything else is NiceGUI's
+- smaller things every element had its own of: an empty markers list (now one shared empty tuple), its default
+  slot's instance dictionary (``LeanSlot``), a float per collection for the time of its last change (shared by the
+  collections changed within the same millisecond), its class names (``'text-sm font-medium'.split()`` made new
+  strings for each element: interned).
+- **long content** (``ui.html``/``ui.markdown``: the header's markup, the SLA card, a panel of similar tickets) is the
+  same on many pages: held once (``shared_text``).
+
+They are installed once per process by ``pulse_live.app.build_app`` and are idempotent. Everything else is NiceGUI's
 own code: the classes are subclasses of NiceGUI's, put where ``nicegui.element`` creates an element's collections.
 ``tests/ui/test_lean_elements.py`` runs the same changes with and without them and compares what the browser gets.
 """
@@ -36,6 +43,7 @@ from nicegui import element as element_module
 from nicegui.classes import Classes
 from nicegui.observables import ObservableCollection
 from nicegui.props import Props
+from nicegui.slot import Slot
 from nicegui.style import Style
 
 _NO_OBSERVERS: tuple = ()
@@ -72,6 +80,22 @@ def _with(notes: Mapping[str, str], key: str, value: str) -> Mapping[str, str]:
     return known
 
 
+# --- the time of a collection's last change, to the millisecond -----------------------------------------------------
+# Every collection stores ``time.time()`` at creation and each change (``last_modified``: NiceGUI reads it for its
+# storage dictionaries, never for an element's). A float each, 24 B: three per element. Collections changed within the
+# same millisecond share one float.
+_clock_now = [0.0]
+
+
+def _clock() -> float:
+    now = time.time()
+    last = _clock_now[0]
+    if 0 <= now - last < 0.001:
+        return last
+    _clock_now[0] = now
+    return now
+
+
 class _Lean:
     """The change handling of a lean collection; the slots are declared by each concrete class."""
     __slots__ = ()
@@ -100,7 +124,7 @@ class _Lean:
 
     def _handle_change(self) -> None:
         if self._handlers is None and self._parent_ref is None and not self._observer_refs:
-            self.last_modified = time.time()  # type: ignore[misc]
+            self.last_modified = _clock()  # type: ignore[misc]
             try:
                 self._update()  # type: ignore[attr-defined]
             except Exception as e:  # as events.handle_event does
@@ -118,6 +142,7 @@ class LeanProps(_Lean, Props):
     def __init__(self, *args: Any, element: Any, **kwargs: Any) -> None:
         super().__init__(*args, element=element, **kwargs)
         self._observer_refs = _NO_OBSERVERS
+        self.last_modified = _clock()
         self._warnings = _NO_NOTES  # type: ignore[assignment]
         self._renames = _NO_NOTES  # type: ignore[assignment]
 
@@ -136,6 +161,7 @@ class LeanClasses(_Lean, Classes):
     def __init__(self, *args: Any, element: Any, **kwargs: Any) -> None:
         super().__init__(*args, element=element, **kwargs)
         self._observer_refs = _NO_OBSERVERS
+        self.last_modified = _clock()
 
     @staticmethod
     def update_list(classes: list[str], add: str | None = None, remove: str | None = None,
@@ -151,6 +177,12 @@ class LeanStyle(_Lean, Style):
     def __init__(self, *args: Any, element: Any, **kwargs: Any) -> None:
         super().__init__(*args, element=element, **kwargs)
         self._observer_refs = _NO_OBSERVERS
+        self.last_modified = _clock()
+
+
+class LeanSlot(Slot):
+    """NiceGUI's slot (every element has its default one) with its attributes in slots, not an instance dict."""
+    __slots__ = ('name', '_parent', 'template', 'children')
 
 
 def _markers_get(element: Any) -> Any:
@@ -163,10 +195,12 @@ def _markers_set(element: Any, markers: Any) -> None:
 
 def install_lean_collections() -> None:
     """Idempotent. New elements get lean props, classes and style (``nicegui.element`` looks the names up when it
-    builds an element), and an element without markers shares one empty tuple (NiceGUI gave each an empty list)."""
+    builds an element) and a lean default slot, and an element without markers shares one empty tuple (NiceGUI gave
+    each an empty list)."""
     element_module.Props = LeanProps  # type: ignore[misc]
     element_module.Classes = LeanClasses  # type: ignore[misc]
     element_module.Style = LeanStyle  # type: ignore[misc]
+    element_module.Slot = LeanSlot  # type: ignore[misc]
     if not isinstance(vars(element_module.Element).get('_markers'), property):
         element_module.Element._markers = property(_markers_get, _markers_set)  # type: ignore[assignment]
 

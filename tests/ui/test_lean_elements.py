@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import sys
+import time
 from collections.abc import Callable
 
 import pytest
@@ -90,6 +91,9 @@ async def test_an_element_keeps_no_per_element_extras(user: User, people) -> Non
             assert isinstance(collection, (lean_elements.LeanProps, lean_elements.LeanClasses,
                                            lean_elements.LeanStyle))
             assert vars(collection) == {}  # the state is in slots, none in an instance dictionary
+            assert abs(collection.last_modified - time.time()) < 5  # still the time of its last change
+        assert isinstance(label.default_slot, lean_elements.LeanSlot) and vars(label.default_slot) == {}
+        assert label.default_slot.parent is label and label.default_slot.children == []
     assert a.props._renames is b.props._renames  # NiceGUI's two deprecation renames, shared
     assert dict(a.props._renames) == {'resource_path': 'resource-path',
                                       'dynamic_resource_path': 'dynamic-resource-path'}
