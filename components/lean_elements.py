@@ -99,6 +99,11 @@ def _clock() -> float:
 class _Lean:
     """The change handling of a lean collection; the slots are declared by each concrete class."""
     __slots__ = ()
+
+    def __init__(self, *args: Any, element: Any, **kwargs: Any) -> None:
+        super().__init__(*args, element=element, **kwargs)  # type: ignore[call-arg]
+        self._observer_refs = _NO_OBSERVERS
+        self.last_modified = _clock()  # type: ignore[misc]
     _handlers: list | None
     _parent_ref: Any
     _observer_refs: Any
@@ -141,8 +146,6 @@ class LeanProps(_Lean, Props):
 
     def __init__(self, *args: Any, element: Any, **kwargs: Any) -> None:
         super().__init__(*args, element=element, **kwargs)
-        self._observer_refs = _NO_OBSERVERS
-        self.last_modified = _clock()
         self._warnings = _NO_NOTES  # type: ignore[assignment]
         self._renames = _NO_NOTES  # type: ignore[assignment]
 
@@ -158,11 +161,6 @@ class LeanProps(_Lean, Props):
 class LeanClasses(_Lean, Classes):
     __slots__ = _SLOTS
 
-    def __init__(self, *args: Any, element: Any, **kwargs: Any) -> None:
-        super().__init__(*args, element=element, **kwargs)
-        self._observer_refs = _NO_OBSERVERS
-        self.last_modified = _clock()
-
     @staticmethod
     def update_list(classes: list[str], add: str | None = None, remove: str | None = None,
                     toggle: str | None = None, replace: str | None = None) -> list[str]:
@@ -173,11 +171,6 @@ class LeanClasses(_Lean, Classes):
 
 class LeanStyle(_Lean, Style):
     __slots__ = _SLOTS
-
-    def __init__(self, *args: Any, element: Any, **kwargs: Any) -> None:
-        super().__init__(*args, element=element, **kwargs)
-        self._observer_refs = _NO_OBSERVERS
-        self.last_modified = _clock()
 
 
 class LeanSlot(Slot):

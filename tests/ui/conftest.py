@@ -122,3 +122,20 @@ def document_names(user) -> list[str]:
     """The file names the documents list shows, in order."""
     return [html.unescape(name) for name in
             re.findall(r'<a class="[^"]*" href="/attachments/\d+" target="_blank">([^<]*)</a>', documents(user))]
+
+
+@pytest.fixture
+def nicegui_path(monkeypatch) -> Callable[[], None]:
+    """Call to put NiceGUI's own element machinery back for new elements (undone after the test): NiceGUI's props,
+    classes and style (not components/lean_elements'), with NiceGUI's ``_handle_change`` (not
+    components/render.install_direct_element_updates')."""
+    from nicegui import element as element_module
+    from nicegui.classes import Classes
+    from nicegui.props import Props
+    from nicegui.style import Style
+
+    def put_back() -> None:
+        for cls in (Props, Classes, Style):
+            monkeypatch.setattr(cls, '_handle_change', cls._handle_change.__pulse_original__)
+            monkeypatch.setattr(element_module, cls.__name__, cls)
+    return put_back

@@ -6,27 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
 from nicegui import core, events, ui
-from nicegui import element as element_module
-from nicegui.classes import Classes
 from nicegui.observables import ObservableDict
 from nicegui.props import Props
-from nicegui.style import Style
 from nicegui.testing import User
 
 from tests.ui.conftest import login
-
-
-@pytest.fixture
-def nicegui_path(monkeypatch) -> Callable[[], None]:
-    """Call to put NiceGUI's own change handling back (undone after the test): NiceGUI's collections for new
-    elements (not components/lean_elements'), with NiceGUI's ``_handle_change``."""
-    def put_back() -> None:
-        for cls in (Props, Classes, Style):
-            monkeypatch.setattr(cls, '_handle_change', cls._handle_change.__pulse_original__)
-            monkeypatch.setattr(element_module, cls.__name__, cls)
-    return put_back
 
 
 def _run(user: User, monkeypatch, changes: Callable[[ui.label, list], None]) -> tuple[list, list, list]:

@@ -10,25 +10,11 @@ from collections.abc import Callable
 
 import pytest
 from nicegui import binding, ui
-from nicegui import element as element_module
-from nicegui.classes import Classes
 from nicegui.observables import ObservableDict
-from nicegui.props import Props
-from nicegui.style import Style
 from nicegui.testing import User
 
 from components import lean_elements
 from tests.ui.conftest import login
-
-
-@pytest.fixture
-def nicegui_collections(monkeypatch) -> Callable[[], None]:
-    """Call to have new elements made with NiceGUI's own collections (undone after the test)."""
-    def put_back() -> None:
-        for cls in (Props, Classes, Style):
-            monkeypatch.setattr(cls, '_handle_change', cls._handle_change.__pulse_original__)
-            monkeypatch.setattr(element_module, cls.__name__, cls)
-    return put_back
 
 
 def _changes(label: ui.label, noted: list) -> None:
@@ -68,10 +54,10 @@ def _run(user: User, monkeypatch, changes: Callable[[ui.label, list], None]) -> 
 
 
 async def test_the_same_changes_send_the_browser_the_same(user: User, people, monkeypatch,
-                                                         nicegui_collections) -> None:
+                                                         nicegui_path) -> None:
     await login(user, 'anna@pulse.demo')
     lean = _run(user, monkeypatch, _changes)
-    nicegui_collections()
+    nicegui_path()
     before = _run(user, monkeypatch, _changes)
     assert lean == before
     sent, noted, as_sent = lean
@@ -104,7 +90,7 @@ async def test_an_element_keeps_no_per_element_extras(user: User, people) -> Non
 
 
 async def test_a_lean_collection_is_at_most_half_the_memory(user: User, people, monkeypatch,
-                                                           nicegui_collections) -> None:
+                                                           nicegui_path) -> None:
     """What the slots are for: measured on the collections themselves (their own size and what only they hold)."""
     await login(user, 'anna@pulse.demo')
 
@@ -118,7 +104,7 @@ async def test_a_lean_collection_is_at_most_half_the_memory(user: User, people, 
         return total
     with user.client.layout:
         lean = size(ui.label('x'))
-    nicegui_collections()
+    nicegui_path()
     with user.client.layout:
         before = size(ui.label('x'))
     assert lean * 2 <= before
