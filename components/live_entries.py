@@ -121,13 +121,19 @@ def _group_sends(screen: LiveTicketScreen, event: TicketChanged, fresh: Sequence
         return []
     # the author's own pages (their other tabs too) show their message as their own: a message of its own for them
     authors = {e.actor_id for e in new}
+    # authors the pages show typing: the browser clears a typing line naming one of them with the entry, in one frame
+    typists = sorted({name for s in group for user_id, name in s.typists() if user_id in authors})
     parts: dict[int, list[LiveTicketScreen]] = {}
     for s in group:
         parts.setdefault(s.user.id if s.user.id in authors else 0, []).append(s)
         s.chatter.delivered(new, in_tail=True)
+        if typists:
+            s.entries_shown_in_browser(typists)
     sends = []
     for viewer_id, pages in parts.items():
         data: dict[str, Any] = {'e': payload(new, viewer_id), 't': screen.ticket_id}
+        if typists:
+            data['q'] = typists
         if viewer_id:
             data['own'] = True  # brought into view, wherever the reader was
         sent['messages'] += 1
@@ -174,6 +180,11 @@ TAIL_JS = '''(() => {
     const tail = document.querySelector('[data-live-tail]');
     if (!tail || Number(tail.dataset.ticket) !== msg?.t) return;  // another ticket's (the tab moved on in place)
     window.pulseTail(msg?.e);
+    if (Array.isArray(msg?.q)) {  // its authors' typing marks go with it (the server clears them alike, unsent)
+      const line = document.querySelector('[data-typing]');
+      const el = line && mounted_app.elements[line.dataset.typing];
+      if (el && msg.q.some((name) => el.text === `${name} is typing\u2026`)) el.text = '';
+    }
     const sid = Number(document.querySelector('[data-live-tail]')?.dataset.scroll);
     if (msg?.own && sid) {  // the reader's own message: shown, wherever they were (as Chatter.append does)
       (window.__pulseAtEnd ??= {})[sid] = true;

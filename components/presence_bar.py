@@ -1,6 +1,8 @@
 """Avatars of who views the ticket now, and who is typing."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from nicegui import ui
 
 from . import live
@@ -24,6 +26,10 @@ class PresenceBar:
                 self.avatars = ui.html('', sanitize=False).classes('nicegui-row row gap-1').mark('presence')
         with render_boundary():
             self.typing = ui.label('').classes('text-xs text-slate-500 italic h-4').mark('typing')
+        # the browser finds it when a live entry arrives for many pages at once (live_entries.TAIL_JS); its own id,
+        # as the DOM element's id is the render boundary's
+        self.typing.props['data-typing'] = str(self.typing.id)
+        self._typists: list[tuple[int, str]] = []  # who the typing line names now
 
     def show_ticket(self, ticket_id: int) -> None:
         """Show who is on the ticket now (one snapshot per presence change for all its pages)."""
@@ -35,11 +41,39 @@ class PresenceBar:
             self._shown = viewers
             self.avatars.set_content(''.join(avatar_html(name, 'green' if user_id != self.viewer_id else 'grey')
                                              for user_id, name in viewers))
-        names = [t['name'] for t in data.get('typing', []) if t['user_id'] != self.viewer_id]
-        text = ''
-        if len(names) == 1:
-            text = f'{names[0]} is typing…'
-        elif names:
-            text = f'{", ".join(names)} are typing…'
+        self._show_typing([(t['user_id'], t['name']) for t in data.get('typing', []) if t['user_id'] != self.viewer_id])
+
+    @property
+    def typists(self) -> list[tuple[int, str]]:
+        """Who the typing line names: (user id, name)."""
+        return self._typists
+
+    def posted(self, author_ids: set[int]) -> None:
+        """Entries by these people were just shown on this page: their typing marks go with them, in the same update
+        (one change in the browser, not the entry and, a moment later, the typing line; presence's own word that they
+        stopped comes later and finds nothing left to change)."""
+        rest = [t for t in self._typists if t[0] not in author_ids]
+        if rest != self._typists:
+            self._show_typing(rest)
+
+    def posted_in_browser(self, names: Sequence[str]) -> None:
+        """The browser was sent these authors' entries in one message for many pages, and clears a typing line that
+        names exactly one of them itself (``live_entries.TAIL_JS``, by the same rule): the line here is cleared to
+        match, and nothing is sent."""
+        if self.typing.text in {typing_text([name]) for name in names}:
+            self._typists = []
+            self.typing.set_text('')
+            self.typing.client.outbox.updates.pop(self.typing.id, None)  # the browser did it already
+
+    def _show_typing(self, typists: list[tuple[int, str]]) -> None:
+        self._typists = typists
+        text = typing_text([name for _, name in typists])
         if text != self.typing.text:
             self.typing.set_text(text)
+
+
+def typing_text(names: Sequence[str]) -> str:
+    """The typing line: mirrored in the browser by ``live_entries.TAIL_JS`` for one name."""
+    if len(names) == 1:
+        return f'{names[0]} is typing…'
+    return f'{", ".join(names)} are typing…' if names else ''

@@ -119,8 +119,9 @@ class TicketFollower:
         await presence.typing(self.ticket_id, client_id=self.client.id)
 
     def stopped_typing(self) -> None:
-        """In the background: never delays what the others see of the message just sent."""
-        background_tasks.create(presence.stopped_typing(self.ticket_id, client_id=self.client.id),
+        """After a post, in the background: never delays what the others see of the message just sent (their pages
+        clear the typing mark with its entry, see ``presence.stopped_typing``)."""
+        background_tasks.create(presence.stopped_typing(self.ticket_id, client_id=self.client.id, posted=True),
                                 name='presence-stopped-typing')
 
     async def post(self, body: str, internal: bool, files: list[UploadedFile]) -> bool:

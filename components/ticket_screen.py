@@ -93,6 +93,20 @@ class LiveTicketScreen(Generic[V]):
     async def after_change(self, event: TicketChanged) -> None:
         """The page's own parts after a live change's new entries were appended (default: nothing)."""
 
+    def entries_shown(self, entries: Sequence[Any]) -> None:
+        """Called as soon as live entries are shown on this page, in the same update (default: nothing)."""
+
+    def typists(self) -> Sequence[tuple[int, str]]:
+        """Who this page shows typing, (user id, name) (default: nobody)."""
+        return ()
+
+    def entries_shown_in_browser(self, typists: Sequence[str]) -> None:
+        """Live entries were sent to this page's browser with many others' (``live_entries``), whose script cleared a
+        typing line naming exactly one of ``typists``, their authors who were typing (default: nothing)."""
+
+    def tail_synced(self) -> None:
+        """The browser reconnected and was sent what a lost broadcast held (default: nothing)."""
+
     # --- shared ---
     @property
     def gone(self) -> bool:
@@ -135,6 +149,7 @@ class LiveTicketScreen(Generic[V]):
         missed = [m for m in missed if m.id <= self.chatter.last_id]  # later ones come with their own change
         if missed and not self.gone:
             self.follower.client.run_javascript(live_entries.tail_call(missed, self.user.id, self.ticket_id))
+            self.tail_synced()
 
     def reader(self) -> object | None:
         """Who reads the ticket alike (e.g. 'staff'): pages woken by the same change with the same reader share one
@@ -169,6 +184,8 @@ class LiveTicketScreen(Generic[V]):
             return
         live_entries.share(self, event, fresh)  # to this page and many others at once: then nothing is left below
         self.chatter.append(fresh)
+        if fresh:
+            self.entries_shown(fresh)
         await self.after_change(event)
         if any(e.attachments for e in fresh) and not self.gone:
             attachments = await self.read_attachments()

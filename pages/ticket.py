@@ -1,6 +1,7 @@
 """The live ticket: header, detail sections, chatter, team list, documents, presence."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -131,6 +132,18 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
         # still to come reaches the header and the chatter, and the side column reads what it shows when it is built
         self.documents = _LaterDocuments(self.view.attachments)  # type: ignore[assignment]
         self.follow(on_presence=lambda: self.presence.show_ticket(self.ticket_id))
+
+    def entries_shown(self, entries: Sequence[ticket_queries.EventView]) -> None:
+        self.presence.posted({e.actor_id for e in entries if e.actor_id is not None})
+
+    def typists(self) -> Sequence[tuple[int, str]]:
+        return self.presence.typists
+
+    def entries_shown_in_browser(self, typists: Sequence[str]) -> None:
+        self.presence.posted_in_browser(typists)
+
+    def tail_synced(self) -> None:
+        self.presence.typing.update()  # a lost broadcast may have held a typing line's end: the line as it is
 
     async def build_side(self) -> None:
         """The side column (SLA, customer, related, details, team, documents). Called once the browser has the

@@ -24,6 +24,7 @@ from .events import Event, PresenceChanged
 TYPING_TTL_S = 4.0
 HEARTBEAT_S = 10.0
 REMOTE_TTL_S = 3 * HEARTBEAT_S
+POSTED_SAY_S = 0.5  # a tab that stopped typing by posting says so this much later (``stopped_typing``)
 FRESH_S = HEARTBEAT_S + 2.0  # a live process has re-sent its share within this (a heartbeat and some slack)
 ORIGIN = uuid.uuid4().hex
 
@@ -41,6 +42,7 @@ _viewers: dict[int, dict[str, Viewer]] = {}
 _online: dict[int, set[str]] = {}  # user id → connected tabs of this process (any page)
 _remote: dict[int | None, dict[str, tuple[float, dict]]] = {}  # ticket id (None: online users) → origin → share
 _task: asyncio.Task | None = None
+_later: set[asyncio.Task] = set()
 
 
 def _local_share(ticket_id: int) -> dict:
@@ -113,11 +115,24 @@ async def typing(ticket_id: int, *, client_id: str) -> None:
         await _publish(ticket_id)
 
 
-async def stopped_typing(ticket_id: int, *, client_id: str) -> None:
+async def stopped_typing(ticket_id: int, *, client_id: str, posted: bool = False) -> None:
+    """The tab stopped typing. ``posted``: because its message was sent — the pages showing the mark clear it with
+    the message's entry, in the same update, so this process's word is sent ``POSTED_SAY_S`` later (sent at once, it
+    overtook the entry: two changes in every viewer's browser instead of one). The mark ends here at once."""
     viewer = _viewers.get(ticket_id, {}).get(client_id)
-    if viewer is not None and viewer.typing_until:
-        viewer.typing_until = 0.0
+    if viewer is None or not viewer.typing_until:
+        return
+    viewer.typing_until = 0.0
+    if not posted:
         await _publish(ticket_id)
+        return
+    asyncio.get_running_loop().call_later(POSTED_SAY_S, _publish_later, ticket_id)
+
+
+def _publish_later(ticket_id: int) -> None:
+    task = asyncio.get_running_loop().create_task(_publish(ticket_id))
+    _later.add(task)  # (a reference, or the task may be collected before it ran)
+    task.add_done_callback(_later.discard)
 
 
 def connected(user_id: int, client_id: str) -> None:

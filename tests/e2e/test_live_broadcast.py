@@ -13,7 +13,7 @@ import re
 import pytest
 from playwright.async_api import Page, expect
 
-from .conftest import post_message, reference, screenshot, serve
+from .conftest import composer, post_message, reference, screenshot, serve
 
 pytestmark = pytest.mark.e2e
 SETTLE_S = 1.3  # a page takes part once connected for a second (live_entries.SETTLED_S)
@@ -101,6 +101,51 @@ async def test_entries_sent_to_many_pages_at_once_look_as_rendered_arrive_in_ord
     await b.evaluate(f'window.pulseTailDrop({sixth})')
     await expect(b.locator('[data-entry]').filter(has_text='Fifth before the drop')).to_have_count(0)
     await expect(tail(b).filter(has_text='Sixth while dropped')).to_have_count(1)
+
+
+# Ben's page counts its frames and notes in which one the entry appeared and the typing line changed
+FRAMES_JS = """(() => {
+  window.__frame = 0;
+  const tick = () => { window.__frame += 1; requestAnimationFrame(tick); };
+  requestAnimationFrame(tick);
+  window.__seen = [];
+  new MutationObserver(() => {
+    const line = document.querySelector('[data-typing]')?.textContent ?? null;
+    const last = window.__seen[window.__seen.length - 1];
+    const entry = !!document.querySelector('[data-live-tail] [data-entry]') &&
+      [...document.querySelectorAll('[data-live-tail] [data-entry]')].some((e) => e.textContent.includes('MARK'));
+    if (!last || last.line !== line || last.entry !== entry) window.__seen.push({frame: window.__frame, line, entry});
+  }).observe(document.body, {subtree: true, childList: true, characterData: true});
+})()"""
+
+
+async def test_the_authors_typing_mark_ends_in_the_frame_its_message_appears(e2e):
+    """Sent to many pages at once, the message carries its author's typing mark away with it: the browser clears the
+    line in the same frame as it adds the entry (not a frame, and a message, of its own a moment before), and the
+    server's idea of the line stays the browser's: typing again shows it, a reload shows none."""
+    ref = reference(10)  # an open ticket
+    anna, ben = await e2e.login('anna@pulse.demo'), await e2e.login('ben@pulse.demo')
+    a = await e2e.open_ticket(anna, ref)
+    b = await e2e.open_ticket(ben, ref)
+    await asyncio.sleep(SETTLE_S)
+    line = b.locator('[data-typing]')
+    for n in (1, 2):
+        await composer(a).fill(f'Typing goes with it {n}')
+        await expect(line).to_have_text('Anna Keller is typing…')
+        await b.evaluate(FRAMES_JS.replace('MARK', f'Typing goes with it {n}'))
+        await a.get_by_role('button', name=re.compile('^Send')).click()
+        await expect(tail(b).filter(has_text=f'Typing goes with it {n}')).to_have_count(1)
+        await expect(line).to_have_text('')
+        seen = await b.evaluate('window.__seen')
+        appeared = [s for s in seen if s['entry']]
+        cleared = [s for s in seen if s['line'] == '']
+        assert appeared and cleared and cleared[0]['frame'] == appeared[0]['frame'], \
+            f'the line went in another frame than the entry came: {seen}'
+        await asyncio.sleep(0.8)  # presence's own word comes later …
+        await expect(line).to_have_text('')  # … and changes nothing
+    await b.reload()
+    await expect(b.get_by_text('Typing goes with it 2', exact=False)).to_be_visible()
+    await expect(b.locator('[data-typing]')).to_have_text('')
 
 
 async def test_the_tail_sync_event_sent_raw_with_junk_and_in_parallel_changes_nothing_and_breaks_nothing(e2e):

@@ -108,6 +108,35 @@ async def test_live_message_and_typing_rerender_only_their_part_of_the_viewers_p
     assert sent.changed.count(stream) <= 1
 
 
+async def test_the_authors_typing_mark_goes_with_their_message_in_the_same_update(
+        create_user: Callable[[], User], people, monkeypatch) -> None:
+    """A viewer's browser gets the message and the end of its author's typing mark as one change: one frame to
+    draw, not two (measured: benchmarks/README.md). Presence's own word that the author stopped comes later and
+    changes nothing more; typing the next message shows the mark again."""
+    from pulse_live import presence
+    from pulse_live.events import PresenceChanged
+    monkeypatch.setattr(presence, 'POSTED_SAY_S', 0.3)
+    ticket = await make_ticket(people)
+    anna, ben = create_user(), create_user()
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
+    await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
+    typing_line = ben.find(marker='typing').elements.pop()
+    anna.find(marker='composer').type('Toner replaced')
+    await ben.should_see('Anna Keller is typing…')
+    published = len(get_bus().published)
+    anna.find('Send').click()
+    await ben.should_see(kind=ui.html, content='Toner replaced')
+    assert typing_line.text == '', 'the typing mark should end in the same update as the entry'
+    assert not [e for e in get_bus().published[published:] if isinstance(e, PresenceChanged)], \
+        'presence said it first: the typing line would change before the entry'
+    sent = Sent(ben)
+    await until(lambda: [e for e in get_bus().published[published:] if isinstance(e, PresenceChanged)])
+    await asyncio.sleep(0.1)
+    assert typing_line not in sent.all, 'presence\'s later word should find nothing to change'
+    anna.find(marker='composer').type('One more thing')
+    await ben.should_see('Anna Keller is typing…')
+
+
 async def test_many_live_messages_stay_in_order_and_rarely_touch_the_whole_stream(
         create_user: Callable[[], User], people) -> None:
     anna_row = people.users['anna@pulse.demo']

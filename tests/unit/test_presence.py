@@ -96,3 +96,20 @@ def test_viewed_in_names_the_tab_not_the_user():
     assert presence.viewed_in(5, 'tab-1')
     assert not presence.viewed_in(5, 'tab-2')  # Anna's other tab
     assert not presence.viewed_in(6, 'tab-1')
+
+
+async def test_a_post_ends_the_typing_mark_at_once_and_says_so_after_its_entry(published, monkeypatch):
+    """The pages showing the mark clear it with the message's entry (components/presence_bar.posted): presence's
+    own word, sent at once, overtook the entry — a second change in every viewer's browser for each message."""
+    import asyncio
+    monkeypatch.setattr(presence, 'POSTED_SAY_S', 0.2)
+    await presence.join(1, client_id='a', user_id=10, name='Anna', is_staff=True)
+    await presence.typing(1, client_id='a')
+    published.clear()
+    await presence.stopped_typing(1, client_id='a', posted=True)
+    assert presence.snapshot(1)['typing'] == []  # over here at once …
+    assert published == []  # … said later
+    await asyncio.sleep(0.35)
+    assert [e.data['typing'] for e in published] == [[]]
+    await presence.typing(1, client_id='a')  # typing the next one is news again
+    assert published[-1].data['typing'] == [{'user_id': 10, 'name': 'Anna'}]
