@@ -41,7 +41,11 @@ def render_event(e: EventView, viewer_id: int) -> ui.element:
     return element
 
 
-# installed once per chatter: a ResizeObserver on the scroll area's content keeps a reader who is at the end there
+# installed once per chatter: a ResizeObserver on the scroll area's content keeps a reader who is at the end there.
+# That scroll of the page's own does not wake the scroll area's machinery (its thumb, shown only under the pointer, and
+# the reader's place, which stays "at the end"): a frame less to draw per live entry in every viewer's browser
+# (benchmarks/README.md). The thumb catches up when the pointer comes; a scroll that leaves the end (the reader's,
+# in the same frame) goes through.
 FOLLOW_JS = '''(() => {
   const atEnd = (window.__pulseAtEnd ??= {});
   const install = (attempt) => {
@@ -50,8 +54,27 @@ FOLLOW_JS = '''(() => {
     if (!el || !el.firstElementChild) { if (attempt < 50) setTimeout(() => install(attempt + 1), 100); return; }
     if (el.__pulseFollow) return;
     el.__pulseFollow = true;
-    new ResizeObserver(() => { if (atEnd[SID] !== false) area.setScrollPercentage('vertical', 1, 0); })
-      .observe(el.firstElementChild);
+    let ours = false, behind = false, over = false;
+    el.addEventListener('scroll', (e) => {
+      const fromEnd = el.scrollHeight - el.scrollTop - el.clientHeight;
+      atEnd[SID] = fromEnd < AT_END_PX;  // where the reader is, on every scroll (the page's own included)
+      if (!ours) return;
+      ours = false;
+      if (fromEnd > 2 || over) return;  // not (only) ours: the reader moved; or the thumb is shown
+      behind = true;
+      e.stopImmediatePropagation();
+    }, {capture: true});
+    area.$el.addEventListener('mouseenter', () => {
+      over = true;
+      if (behind) { behind = false; el.dispatchEvent(new Event('scroll')); }
+    });
+    area.$el.addEventListener('mouseleave', () => { over = false; });
+    new ResizeObserver(() => {
+      if (atEnd[SID] === false) return;
+      const before = el.scrollTop;
+      el.scrollTop = el.scrollHeight;  // (the end as it is now: the scroll area's own idea of its size may lag)
+      if (el.scrollTop !== before) ours = true;
+    }).observe(el.firstElementChild);
   };
   install(0);
 })()'''
@@ -103,10 +126,8 @@ class Chatter:
         # the end is kept on every scroll, and when the content grows (a live entry, however late it finishes
         # rendering) a reader at the end is kept there; one who scrolled up to older entries is left alone.
         sid = self.scroll.id
-        self.scroll.on('scroll', js_handler=f'(info) => {{ (window.__pulseAtEnd ??= {{}})[{sid}] = '
-                                            'info.verticalSize - info.verticalPosition - info.verticalContainerSize '
-                                            f'< {self.AT_END_PX}; }}')
-        self.scroll.client.run_javascript(FOLLOW_JS.replace('SID', str(sid)) + ';\n' + TOOLTIP_JS + ';\n' + TAIL_JS)
+        self.scroll.client.run_javascript(FOLLOW_JS.replace('SID', str(sid)).replace('AT_END_PX', str(self.AT_END_PX))
+                                          + ';\n' + TOOLTIP_JS + ';\n' + TAIL_JS)
 
     def show_ticket(self, ticket_id: int) -> None:
         """Say which ticket this chatter shows: the browser adds live entries to its tail only if for it."""

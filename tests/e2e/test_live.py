@@ -159,6 +159,26 @@ async def test_live_entries_keep_a_reader_at_the_end_but_leave_one_reading_older
         return state if state['fromEnd'] < 5 else None
     assert await _until(at_end), 'Ben was at the end and should have been kept there'
 
+    # following the end is the page's own scroll, which does not wake the scroll area's machinery (a frame less to
+    # draw per entry in every viewer's browser): its thumb, shown under the pointer, is where the view is
+    await ben.page.locator('.q-scrollarea').filter(has=ben.page.locator('.chatter-body')).hover()
+    thumb_js = '''() => {
+        const area = document.querySelector('.chatter-body').closest('.q-scrollarea');
+        const thumb = area.querySelector('.q-scrollarea__thumb--v');
+        return {shown: !thumb.classList.contains('q-scrollarea__thumb--invisible'),
+                gap: area.clientHeight - (thumb.offsetTop + thumb.offsetHeight), height: thumb.offsetHeight};
+    }'''
+
+    async def thumb_at_end():
+        state = await ben.page.evaluate(thumb_js)
+        return state if state['shown'] and abs(state['gap']) <= 2 and state['height'] > 0 else None
+    assert await _until(thumb_at_end), await ben.page.evaluate(thumb_js)
+    await post_message(anna.page, f'Step 12 of the migration ({tag}),\nwith a second line')  # under the pointer
+    await expect(ben.page.get_by_text(f'Step 12 of the migration ({tag}),', exact=False)).to_be_visible()
+    assert await _until(at_end), 'Ben was at the end and should have been kept there'
+    assert await _until(thumb_at_end), await ben.page.evaluate(thumb_js)
+    await ben.page.mouse.move(0, 0)
+
     # Ben scrolls up to read older entries; a new entry arrives but does not pull him down
     await ben.page.evaluate("document.querySelector('.chatter-body').closest('.q-scrollarea__container')"
                             ".scrollTo(0, 0)")
