@@ -18,6 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from .background import spawn
 from .bus import get_bus
 from .events import Event, PresenceChanged
 
@@ -42,7 +43,6 @@ _viewers: dict[int, dict[str, Viewer]] = {}
 _online: dict[int, set[str]] = {}  # user id → connected tabs of this process (any page)
 _remote: dict[int | None, dict[str, tuple[float, dict]]] = {}  # ticket id (None: online users) → origin → share
 _task: asyncio.Task | None = None
-_later: set[asyncio.Task] = set()
 
 
 def _local_share(ticket_id: int) -> dict:
@@ -130,9 +130,7 @@ async def stopped_typing(ticket_id: int, *, client_id: str, posted: bool = False
 
 
 def _publish_later(ticket_id: int) -> None:
-    task = asyncio.get_running_loop().create_task(_publish(ticket_id))
-    _later.add(task)  # (a reference, or the task may be collected before it ran)
-    task.add_done_callback(_later.discard)
+    spawn(_publish(ticket_id), name='presence-publish')
 
 
 def connected(user_id: int, client_id: str) -> None:
@@ -153,10 +151,10 @@ def disconnected(user_id: int, client_id: str) -> None:
 
 def _schedule_online() -> None:
     try:
-        loop = asyncio.get_running_loop()
+        asyncio.get_running_loop()
     except RuntimeError:
         return
-    loop.create_task(_publish_online())
+    spawn(_publish_online(), name='presence-online')
 
 
 def viewed_in(ticket_id: int, client_id: str) -> bool:
