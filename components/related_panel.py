@@ -28,9 +28,7 @@ class RelatedPanel:
             self.body = ui.html('', sanitize=False).classes('nicegui-column w-full gap-0').mark('related-body')
 
     async def load(self) -> None:
-        similar = await search_queries.similar_tickets(self.user, self.ticket_id)
-        articles = await search_queries.related_articles(
-            self.user, await search_queries.ticket_text(self.user, self.ticket_id))
+        similar, articles = await search_queries.related_to_ticket(self.user, self.ticket_id)
         if self.body.is_deleted:
             return
         self.body.set_content(body_html(similar, articles))

@@ -14,6 +14,7 @@ from .. import auth, db
 from ..models import Status, Ticket, User
 from ..search import engine
 from ..search.text import Query, any_words, highlight, parse, snippet
+from . import shared
 
 GROUP_LABELS = {'ticket': 'Tickets', 'message': 'Messages', 'article': 'Articles', 'customer': 'Customers',
                 'organisation': 'Organisations'}
@@ -174,7 +175,13 @@ async def similar_tickets(viewer: User, ticket_id: int, *, limit: int = 5) -> li
         ticket = await s.get(Ticket, ticket_id)
     if ticket is None:
         return []
-    query = any_words(f'{ticket.title} {ticket.description}')
+    return await _similar(viewer, ticket_id, f'{ticket.title} {ticket.description}', limit=limit)
+
+
+async def _similar(viewer: User, ticket_id: int, text_: str, *, limit: int) -> list[Hit]:
+    if not auth.is_staff(viewer):
+        return []
+    query = any_words(text_)
     found = await engine.related(viewer, query, 'ticket', limit=limit * 4, exclude=ticket_id)
     details = await _details(found)
     # resolved and closed first (stable: relevance kept within each part); only the kept ones are made hits (their
@@ -191,11 +198,26 @@ async def related_articles(viewer: User, text: str, *, limit: int = 5) -> list[H
     return await _hits(viewer, found, query)
 
 
-async def ticket_text(viewer: User, ticket_id: int) -> str:
-    """The title and description of a ticket the viewer may see ('' otherwise): what its related articles are
-    looked up by."""
-    async with db.session() as s:
+RELATED_KEPT_S = 10.0  # similar tickets and articles may be this old: every page opened on a ticket showed them
+
+
+async def related_to_ticket(viewer: User, ticket_id: int, *, limit: int = 5) -> tuple[list[Hit], list[Hit]]:
+    """The ticket page's panel: tickets like this one (``similar_tickets``) and articles about it
+    (``related_articles``), for a viewer who may see the ticket (nothing otherwise).
+
+    Every agent opening the ticket in the next ``RELATED_KEPT_S`` seconds gets the same answer (an incident brings
+    the desk onto one ticket; the two searches were a seventh of an open's server time): one read of the ticket's
+    text per open, the searches once per text and kind of reader. A change of the title or description is another
+    text, so it is searched again at once; a new or newly resolved similar ticket shows within those seconds."""
+    async with db.quick() as s:
         ticket = await s.get(Ticket, ticket_id)
         if ticket is None or not await auth.may_view_ticket(s, viewer, ticket):
-            return ''
-    return f'{ticket.title} {ticket.description}'
+            return [], []
+        text_ = f'{ticket.title} {ticket.description}'
+
+    async def load() -> tuple[list[Hit], list[Hit]]:
+        return (await _similar(viewer, ticket_id, text_, limit=limit),
+                await related_articles(viewer, text_, limit=limit))
+    # what a reader may find depends on staff or not and on reading internal text (search/engine.py) — not on who
+    reader = (auth.is_staff(viewer), auth.can_see_internal(viewer))
+    return await shared.recent(('related', ticket_id, text_, limit, reader), load, keep_s=RELATED_KEPT_S)

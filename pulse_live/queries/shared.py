@@ -4,8 +4,9 @@ that woke them into the key, so nobody gets an answer older than that change."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .. import auth
 from ..models import User
@@ -46,9 +47,30 @@ async def shared_read(key: tuple, load: Callable[[], Awaitable[T]]) -> T:
             future.cancel()
 
 
+RECENT_KEPT = 512  # answers kept by ``recent`` (one per ticket open in the last seconds: few)
+_recent: dict[tuple, tuple[float, Any]] = {}
+
+
+async def recent(key: tuple, load: Callable[[], Awaitable[T]], *, keep_s: float) -> T:
+    """``load()``'s answer, or the same answer if one for ``key`` was read less than ``keep_s`` seconds ago: for
+    what may be a few seconds old (similar tickets) and is asked for by every page opened on the same thing. The
+    answer is shared, not copied: callers only read it."""
+    now = time.monotonic()
+    hit = _recent.get(key)
+    if hit is not None and now - hit[0] < keep_s:
+        return hit[1]
+    value = await shared_read(('recent', *key), load)
+    if len(_recent) >= RECENT_KEPT:
+        for old in [k for k, (at, _) in _recent.items() if now - at >= keep_s] or list(_recent):
+            del _recent[old]
+    _recent[key] = (now, value)  # its age counts from before the read: never kept longer than asked
+    return value
+
+
 def forget_all() -> None:
     """Drop the kept answers (another database: a restore, tests)."""
     _answers.clear()
+    _recent.clear()
 
 
 async def new_events(viewer: User, ticket_id: int, *, after: int, upto: int = 0) -> list[EventView]:

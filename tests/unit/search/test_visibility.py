@@ -107,3 +107,49 @@ async def test_a_logged_call_is_found_by_staff_by_its_note_and_never_by_the_cust
         await conn.run_sync(index.rebuild)
     assert await found(anna, 'docking firmware') == {'message': [call.id]}
     assert await found(carl, 'firmware') == {}
+
+
+async def test_the_ticket_pages_similar_tickets_are_searched_once_for_the_agents_opening_it(people, monkeypatch):
+    """Every agent opening a ticket gets the same similar tickets and articles: searched once per ticket text and
+    kind of reader for a few seconds (``related_to_ticket``), at once again when the title or description changed;
+    a customer never gets what staff found, and a viewer who may not see the ticket gets nothing."""
+    from pulse_live.search import engine
+    from pulse_live.services import tickets
+    anna, ben = people.users['anna@pulse.demo'], people.users['ben@pulse.demo']
+    carl, tom = people.users['carl@acme.demo'], people.users['tom@globex.demo']
+    await kb.create_article(actor=anna, fields=ArticleFields(
+        title='Scanner drivers', body='Install the scanner driver', visibility='internal', status='published'))
+    older = await make_ticket(people, title='Scanner on floor 2 jams')
+    this = await make_ticket(people, title='Scanner jams on every page')
+    searches: list[str] = []
+    related = engine.related
+
+    async def counted(viewer, query, kind, **kwargs):
+        searches.append(kind)
+        return await related(viewer, query, kind, **kwargs)
+    monkeypatch.setattr(engine, 'related', counted)
+
+    similar, articles = await search_queries.related_to_ticket(anna, this.id)
+    assert [h.id for h in similar] == [older.id]
+    assert [h.title_html for h in articles] == ['<mark>Scanner</mark> drivers']
+    assert await search_queries.related_to_ticket(ben, this.id) == (similar, articles)
+    assert searches == ['ticket', 'article']  # Ben's page took Anna's answer
+
+    # the customer (ACME's Carl may see this request): no similar tickets, no internal article — not staff's answer
+    assert await search_queries.related_to_ticket(carl, this.id) == ([], [])
+    assert await search_queries.related_to_ticket(tom, this.id) == ([], [])  # Globex's Tom may not see it at all
+
+    # a new title is another text: searched again at once
+    await tickets.update_ticket(actor=anna, ticket_id=this.id, expected_version=this.version,
+                                changes={'title': 'Printer shows E-53'})
+    similar, articles = await search_queries.related_to_ticket(ben, this.id)
+    assert similar == [] and articles == []
+
+    # and the answer is only kept a moment: a similar ticket made since shows once it is over
+    searches.clear()
+    await make_ticket(people, title='Printer shows E-53 after the update')
+    assert await search_queries.related_to_ticket(anna, this.id) == ([], [])
+    assert searches == []
+    monkeypatch.setattr(search_queries, 'RELATED_KEPT_S', 0.0)
+    similar, _ = await search_queries.related_to_ticket(anna, this.id)
+    assert len(similar) == 1 and searches == ['ticket', 'article']
