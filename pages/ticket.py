@@ -198,7 +198,7 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
         if now is not t:  # a change arrived while the side column was being built (its reads await): show it
             self.details.apply(now, labels=self._labels(self.view))
             for field, editor in self.details.editors.items():
-                editor.element.set_enabled(self._editable(field))
+                editor.set_enabled(self._editable(field))
             if self.customer_panel is not None and (t.status == Status.CLOSED) != (now.status == Status.CLOSED):
                 await self.customer_panel.load(can_change=now.status != Status.CLOSED)
 
@@ -269,7 +269,7 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
         self.details.apply(self.view.ticket, labels=self._labels(self.view))
         if self._closed_changed(previous):  # closed or reopened meanwhile
             for field, editor in self.details.editors.items():
-                editor.element.set_enabled(self._editable(field))
+                editor.set_enabled(self._editable(field))
 
     async def shown(self, previous: ticket_queries.TicketView) -> None:
         if self._closed_changed(previous) and self.customer_panel is not None:

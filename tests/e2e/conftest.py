@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / 'test-artifacts'
@@ -260,6 +260,16 @@ def header(page: Page, ref: str):
 
 def chatter_entry(page: Page, text: str):
     return page.get_by_text(text, exact=True)
+
+
+async def detail_field(page: Page, label: str) -> Locator:
+    """The ticket's detail field labelled ``label``, ready to type into: a field is shown as its face until the user
+    goes into it (components/details.py); clicked, its editor takes the face's place, focused."""
+    box = page.get_by_label(label, exact=True)
+    await box.click()
+    await expect(page.locator('.pl-face').filter(has=page.get_by_label(label, exact=True))).to_have_count(0)
+    await expect(box).to_be_focused()
+    return box
 
 
 async def choose(page: Page, label: str, option: str) -> None:

@@ -5,7 +5,7 @@ import uuid
 
 from playwright.async_api import expect
 
-from .conftest import artifact, reference
+from .conftest import artifact, detail_field, reference
 
 
 async def test_the_refused_version_is_kept_beside_the_fresh_value(e2e):
@@ -16,8 +16,8 @@ async def test_the_refused_version_is_kept_beside_the_fresh_value(e2e):
     await e2e.open_ticket(ben, ref)
     tag = uuid.uuid4().hex[:6]
     mine, theirs = f'Anna: relay refuses mail from the web server ({tag})', f'Ben: relay restarted ({tag})'
-    anna_box = anna.page.get_by_label('Description', exact=True)
-    ben_box = ben.page.get_by_label('Description', exact=True)
+    anna_box = await detail_field(anna.page, 'Description')
+    ben_box = await detail_field(ben.page, 'Description')
     await anna_box.fill(mine)  # Anna is still writing …
     await ben_box.fill(theirs)
     await ben_box.press('Tab')  # … when Ben saves his version

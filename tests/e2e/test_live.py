@@ -9,7 +9,7 @@ import uuid
 import pytest
 from playwright.async_api import Page, expect
 
-from .conftest import choose, composer, header, post_message, reference, screenshot
+from .conftest import choose, composer, detail_field, header, post_message, reference, screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -55,7 +55,7 @@ async def test_field_change_reaches_other_agent_without_reload(e2e):
     await mark_no_reload(ben.page)
 
     # the title: typed by Anna, committed with Enter
-    title_box = anna.page.get_by_label('Title', exact=True)
+    title_box = await detail_field(anna.page, 'Title')
     old_title = await title_box.input_value()
     assert old_title
     new_title = f'{old_title} – escalated {uuid.uuid4().hex[:6]}'

@@ -13,7 +13,7 @@ import re
 import pytest
 from playwright.async_api import Page, expect
 
-from .conftest import composer, post_message, reference, screenshot, serve
+from .conftest import composer, detail_field, post_message, reference, screenshot, serve
 
 pytestmark = pytest.mark.e2e
 SETTLE_S = 1.3  # a page takes part once connected for a second (live_entries.SETTLED_S)
@@ -69,7 +69,7 @@ async def test_entries_sent_to_many_pages_at_once_look_as_rendered_arrive_in_ord
         assert [re.search(r'First|Second|Third|Fourth', t).group(0) for t in texts] == \
             ['First', 'Second', 'Third', 'Fourth'], texts
     # a change the server re-renders the page's parts for (the heading, the details): the tail's entries stay
-    title_box = a.get_by_label('Title', exact=True)
+    title_box = await detail_field(a, 'Title')
     new_title = f'{await title_box.input_value()} (broadcast)'
     await title_box.fill(new_title)
     await title_box.press('Enter')

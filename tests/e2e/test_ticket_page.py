@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.async_api import expect
 
-from .conftest import choose, composer, header, reference, screenshot
+from .conftest import choose, composer, detail_field, header, reference, screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -115,3 +115,67 @@ async def test_field_labels_are_no_composited_layers_of_their_own(e2e):
         .filter(e => getComputedStyle(e).backfaceVisibility === 'hidden').length''')
     labels = await page.locator('.q-field__label').count()
     assert labels >= 10 and hidden == 0, (labels, hidden)
+
+
+async def test_a_detail_field_looks_as_its_editor_and_what_is_typed_before_the_editor_comes_is_kept(e2e):
+    """The detail fields are shown as their faces (components/details.py) until the user goes into one: a face
+    looks exactly as its editor; text typed into a face before its editor came is carried into the editor, an Enter
+    pressed meanwhile saves, and a user who went on meanwhile (Tab, a click elsewhere) keeps their place while the
+    field saves as on leaving it. Each ``evaluate`` below runs in one task of the page: the editor can only come
+    after it, as on a slow server."""
+    ref = reference(22)
+    anna = await e2e.login('anna@pulse.demo')
+    page = await e2e.open_ticket(anna, ref)
+    title = page.get_by_label('Title', exact=True)
+    await expect(page.locator('.pl-face').filter(has=title)).to_have_count(1)
+    field = page.locator('label.q-field').filter(has=title)
+    await field.scroll_into_view_if_needed()
+    await page.mouse.move(0, 0)
+    face_look = await field.screenshot(animations='disabled')
+    await detail_field(page, 'Title')
+    await title.evaluate('e => e.blur()')  # in and out again, nothing changed: the editor, unfocused
+    await page.mouse.move(0, 0)
+    await expect(field).not_to_have_class(re.compile('q-field--focused'))
+    assert await field.screenshot(animations='disabled') == face_look  # Quasar's transitions at their end
+
+    # typed into the title's face and Enter pressed, all before the editor came: saved
+    await page.reload()
+    await expect(page.locator('.pl-face').filter(has=title)).to_have_count(1)
+    await page.evaluate('''() => {
+        const face = document.getElementById('pl-face-title');
+        face.focus();
+        face.value = 'ERP login locked (typed fast)';
+        face.dispatchEvent(new Event('input', {bubbles: true}));
+        face.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true}));
+    }''')
+    await expect(page.get_by_text('ERP login locked (typed fast)', exact=True).first).to_be_visible()  # the heading
+    await expect(title).to_have_value('ERP login locked (typed fast)')
+    await expect(title).to_be_focused()
+
+    # typed into the description's face, then the editor comes: the text and the focus are in the editor
+    await page.evaluate('''() => {
+        const face = document.getElementById('pl-face-description');
+        face.focus();
+        face.value = 'Typed before the editor came';
+        face.dispatchEvent(new Event('input', {bubbles: true}));
+    }''')
+    description = page.get_by_label('Description', exact=True)
+    await expect(page.locator('.pl-face').filter(has=description)).to_have_count(0)
+    await expect(description).to_have_value('Typed before the editor came')
+    await expect(description).to_be_focused()
+    await description.press('Tab')
+    await expect(page.get_by_text('Anna Keller changed Description', exact=False).first).to_be_visible()
+
+    # typed into a face, then on to another field before the editor came: saved as on leaving it
+    await page.get_by_role('button', name='Expand "Technical details"').click()  # the collapsed section opens
+    await expect(page.get_by_label('Work-around', exact=True)).to_be_visible()
+    await page.evaluate('''() => {
+        const face = document.getElementById('pl-face-workaround');
+        face.focus();
+        face.value = 'Print from tray 1';
+        face.dispatchEvent(new Event('input', {bubbles: true}));
+        document.querySelector('textarea[placeholder^="Write a message"]').focus();  // and on to the composer
+    }''')
+    await expect(page.get_by_text('Anna Keller changed Work-around', exact=False).first).to_be_visible()
+    await expect(page.get_by_label('Work-around', exact=True)).to_have_value('Print from tray 1')
+    await expect(composer(page)).to_be_focused()  # where the user went: the editor's save did not take them back

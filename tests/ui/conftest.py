@@ -118,6 +118,38 @@ def documents(user) -> str:
     return found[0].content if found else ''
 
 
+def _marked(user, marker: str) -> list:
+    return [e for e in user.client.elements.values() if marker in e._markers and not e.is_deleted]
+
+
+async def detail_field(user, field: str):
+    """The ticket page's editor of ``field``: a detail field is shown as its face until the user goes into it
+    (components/details.py); the face is focused, as a click or Tab does in a browser, and its editor built."""
+    for attempt in range(200):
+        editors = _marked(user, f'field-{field}')
+        if editors:
+            return editors[0]
+        if attempt % 20 == 0 and _marked(user, f'face-{field}'):
+            user.find(marker=f'face-{field}').trigger('focusin')
+        await asyncio.sleep(0.05)
+    raise AssertionError(f'no editor of {field} came')
+
+
+FACE_VALUE = re.compile(r'<input [^>]*value="([^"]*)"|<textarea [^>]*>([^<]*)</textarea>')
+
+
+def detail_shown(user, field: str) -> tuple[str, bool] | None:
+    """What the detail field ``field`` shows while it is a face — its text, and whether it may be changed — or None
+    when it is an editor or not there (yet)."""
+    faces = _marked(user, f'face-{field}')
+    if not faces:
+        return None
+    content = faces[0].content
+    found = FACE_VALUE.search(content)
+    assert found, content
+    return html.unescape(found.group(1) or found.group(2) or ''), ' disabled' not in content
+
+
 def document_names(user) -> list[str]:
     """The file names the documents list shows, in order."""
     return [html.unescape(name) for name in

@@ -10,7 +10,7 @@ from pulse_live import db
 from pulse_live.models import ResolutionCode, TicketEvent
 from pulse_live.services import tickets
 from tests.factories import load_ticket, make_ticket
-from tests.ui.conftest import login, open_ticket
+from tests.ui.conftest import detail_field, login, open_ticket
 
 
 def _value(user: User, marker: str):
@@ -44,7 +44,7 @@ async def test_same_field_conflict_keeps_my_version_and_use_mine_applies_it(user
     ticket = await make_ticket(people, description='Shows E-53.')
     await open_ticket(user, 'anna@pulse.demo', ticket.reference)
     mine = 'Shows E-53 after every 20 pages; the fuser is hot.\nTried: power cycle, new toner.'
-    user.find(marker='field-description').elements.pop().value = mine  # typing, not saved yet
+    (await detail_field(user, 'description')).value = mine  # typing, not saved yet
     await _someone_else_changes(people, ticket.id, 'description', 'Ben: fuser ordered.')
     await user.should_see('Ben Okafor changed Description', retries=50)
     assert _value(user, 'field-description') == mine  # a live update never overwrites what the user is typing
@@ -68,7 +68,7 @@ async def test_discard_drops_my_version_and_keeps_theirs(user: User, people) -> 
     await open_ticket(user, 'anna@pulse.demo', ticket.reference)
     # no box is built for a version nobody had refused (13 hidden ones were ~5 % of every ticket page's elements)
     assert not [e for e in user.client.elements.values() if any(m.startswith('kept-') for m in e._markers)]
-    user.find(marker='field-title').elements.pop().value = 'Printer down on floor 3'
+    (await detail_field(user, 'title')).value = 'Printer down on floor 3'
     await _someone_else_changes(people, ticket.id, 'title', 'Printer jams (E-53)')
     await user.should_see('Ben Okafor changed Title', retries=50)
     user.find(marker='field-title').trigger('blur')
@@ -80,7 +80,7 @@ async def test_discard_drops_my_version_and_keeps_theirs(user: User, people) -> 
     assert _value(user, 'field-title') == 'Printer jams (E-53)'
     assert (await load_ticket(ticket.id)).title == 'Printer jams (E-53)'
     # a second refusal shows the same box again, still below its editor
-    user.find(marker='field-title').elements.pop().value = 'Printer down, floor 3'
+    (await detail_field(user, 'title')).value = 'Printer down, floor 3'
     await _someone_else_changes(people, ticket.id, 'title', 'Printer jams (E-53) again')
     await user.should_see('Printer jams (E-53) again', retries=50)
     user.find(marker='field-title').trigger('blur')
@@ -92,7 +92,7 @@ async def test_discard_drops_my_version_and_keeps_theirs(user: User, people) -> 
 async def test_a_change_of_another_field_meanwhile_saves_without_asking(user: User, people) -> None:
     ticket = await make_ticket(people, description='Shows E-53.')
     await open_ticket(user, 'anna@pulse.demo', ticket.reference)
-    user.find(marker='field-description').elements.pop().value = 'Shows E-53 twice a day.'
+    (await detail_field(user, 'description')).value = 'Shows E-53 twice a day.'
     await _someone_else_changes(people, ticket.id, 'title', 'Printer jams (E-53)')
     await user.should_see('Ben Okafor changed Title', retries=50)
     user.find(marker='field-description').trigger('blur')
@@ -105,7 +105,7 @@ async def test_a_change_of_another_field_meanwhile_saves_without_asking(user: Us
 async def test_a_field_edit_on_a_ticket_closed_meanwhile_is_kept(user: User, people) -> None:
     ticket = await make_ticket(people)
     await open_ticket(user, 'anna@pulse.demo', ticket.reference)
-    user.find(marker='field-workaround').elements.pop().value = 'Print from tray 1 until the fuser arrives.'
+    (await detail_field(user, 'workaround')).value = 'Print from tray 1 until the fuser arrives.'
     await _close(people, ticket.id)
     await user.should_see(marker='status-badge', content='Closed', retries=50)
     user.find(marker='field-workaround').trigger('blur')
@@ -170,6 +170,7 @@ async def test_use_mine_on_a_searched_select_that_no_longer_offers_it_applies_it
         spec = FieldSpec('customer_id', 'Customer', 'select', options={1: 'Carl Jensen (ACME)', 2: 'Zelda (ACME)'},
                          search=search)
         editors.append(FieldEditor(spec, 1, 1, editable=True, save=save))
+        editors[-1].open()  # the user went into the field
         ui.label('built')
 
     await user.open('/test-kept-select')

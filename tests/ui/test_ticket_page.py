@@ -18,7 +18,7 @@ from pulse_live.models import Priority, Queue
 from pulse_live.services import chatter
 from pulse_live.services import tickets as tickets_service
 from tests.factories import make_ticket
-from tests.ui.conftest import document_names, documents, login, open_ticket, send, until
+from tests.ui.conftest import detail_field, detail_shown, document_names, documents, login, open_ticket, send, until
 
 
 async def _events(ticket_id):
@@ -47,13 +47,16 @@ async def test_priority_change_updates_badge_and_chatter_for_b(create_user: Call
     await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
     await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
     await ben.should_not_see(marker='priority-badge', content='Major')
+    assert detail_shown(anna, 'priority_id') == ('Minor', True)
+    await detail_field(anna, 'priority_id')
     anna.find(marker='field-priority_id').click()
     anna.find('Major').click()
     await ben.should_see('Anna Keller changed Priority Minor → Major', retries=30)
     await ben.should_see(marker='priority-badge', content='Major')
     async with db.session() as s:
         major = (await s.execute(select(Priority.id).where(Priority.name == 'Major'))).scalar_one()
-    assert ben.find(marker='field-priority_id').elements.pop().value == major
+    assert detail_shown(ben, 'priority_id') == ('Major', True)  # Ben's field, untouched, shows it
+    assert (await detail_field(ben, 'priority_id')).value == major  # and so does its editor
 
 
 async def test_team_edit_appears_for_other_viewer(create_user: Callable[[], User], people) -> None:
@@ -148,10 +151,10 @@ async def test_concurrent_edit_of_same_field_is_refused_with_fresh_value(create_
     anna, ben = create_user(), create_user()
     await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
     await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
-    ben_title = ben.find(marker='field-title').elements.pop()
+    ben_title = await detail_field(ben, 'title')
     with ben.client:
         ben_title.value = 'Ben was typing this'  # Ben is editing, not saved yet
-    anna_title = anna.find(marker='field-title').elements.pop()
+    anna_title = await detail_field(anna, 'title')
     with anna.client:
         anna_title.value = 'Anna saved first'
     anna.find(marker='field-title').trigger('blur')
@@ -169,11 +172,12 @@ async def test_edit_of_another_field_merges_safely(create_user: Callable[[], Use
     anna, ben = create_user(), create_user()
     await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
     await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
-    ben_desc = ben.find(marker='field-description').elements.pop()
+    ben_desc = await detail_field(ben, 'description')
     with ben.client:
         ben_desc.value = 'Happens on every print job'
+    anna_title = await detail_field(anna, 'title')
     with anna.client:
-        anna.find(marker='field-title').elements.pop().value = 'Merged title'
+        anna_title.value = 'Merged title'
     anna.find(marker='field-title').trigger('blur')
     await ben.should_see('Anna Keller changed Title Merge me → Merged title', retries=30)
     ben.find(marker='field-description').trigger('blur')
@@ -262,7 +266,7 @@ async def test_the_first_response_holds_header_and_chatter_and_the_side_column_c
     await user.should_see(marker='documents', retries=100)
     for later in ('Similar tickets and articles', 'Technical details', 'Service level'):
         await user.should_see(later)
-    await user.should_see(marker='field-title')
+    await user.should_see(marker='face-title')
 
 
 async def test_a_change_made_while_the_side_column_is_built_reaches_the_page(create_user: Callable[[], User],
@@ -287,7 +291,7 @@ async def test_a_change_made_while_the_side_column_is_built_reaches_the_page(cre
     await anna.should_not_see(marker='documents')
     gate.set()
     await anna.should_see(marker='documents', retries=100)
-    await until(lambda: anna.find(marker='field-workaround').elements.pop().value == 'Use the other one')
+    await until(lambda: detail_shown(anna, 'workaround') == ('Use the other one', True))
 
 
 async def test_a_link_to_an_old_entry_keeps_it_on_the_page_when_live_entries_arrive(user: User, people) -> None:
@@ -331,7 +335,7 @@ async def test_a_change_made_while_the_side_column_is_half_built_reaches_its_edi
     await anna.should_see(kind=ui.html, content='After the change', retries=100)  # the change reached the page
     gate.set()
     await anna.should_see(marker='documents', retries=100)
-    await until(lambda: anna.find(marker='field-workaround').elements.pop().value == 'Use the other one')
+    await until(lambda: detail_shown(anna, 'workaround') == ('Use the other one', True))
 
 
 async def test_files_of_an_entry_read_while_the_side_column_comes_reach_its_documents(
@@ -460,3 +464,38 @@ def test_the_documents_list_is_markup_with_every_name_escaped() -> None:
     assert '&lt;img src=x onerror=alert(1)&gt;.txt</a>' in content and 'Eve &quot;&lt;b&gt;boss&lt;/b&gt;&quot;' in content
     assert 'href="/attachments/7" target="_blank"' in content and '>lock</i>' in content and '2.0 KB' in content
     assert 'No documents yet.' in documents_html([]) and 'No documents yet.' not in documents_html(None)
+
+
+async def test_detail_fields_are_faces_until_the_user_goes_into_one(create_user: Callable[[], User], people) -> None:
+    """The ticket page shows each detail field as its face (components/details.py): no editor, no select's options
+    are built or sent until the user goes into the field. A face shows live changes; going into it builds that one
+    editor, in its place, with the value of now."""
+    ticket = await make_ticket(people, title='Printer <b>jams</b> & "smears"', description='Line one\nLine two')
+    anna = create_user()
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
+    editors = [e for e in anna.client.elements.values() if any(m.startswith('field-') for m in e._markers)]
+    assert editors == []
+    details = next(e for e in anna.client.elements.values() if 'pl-details' in e.classes)
+    assert {type(e).__name__ for e in details.descendants(include_self=False)} == {'Expansion', 'Html'}  # faces
+    assert detail_shown(anna, 'title') == ('Printer <b>jams</b> & "smears"', True)  # as typed, escaped in the markup
+    assert '<b>' not in anna.find(marker='face-title').elements.pop().content
+    assert detail_shown(anna, 'description') == ('Line one\nLine two', True)
+    assert detail_shown(anna, 'priority_id') == ('Minor', True)
+    assert detail_shown(anna, 'assignee_id') == ('', True)
+
+    # a change made elsewhere shows in the face
+    await tickets_service.update_ticket(actor=people.users['ben@pulse.demo'], ticket_id=ticket.id,
+                                        expected_version=ticket.version, changes={'title': 'Printer jams'})
+    await until(lambda: detail_shown(anna, 'title') == ('Printer jams', True))
+
+    # going into the title builds its editor where the face was, with the title of now; the others stay faces
+    face = anna.find(marker='face-title').elements.pop()
+    slot = face.parent_slot
+    index = slot.children.index(face)
+    title = await detail_field(anna, 'title')
+    assert title.value == 'Printer jams' and slot.children.index(title) == index and face.is_deleted
+    assert detail_shown(anna, 'title') is None and detail_shown(anna, 'description') == ('Line one\nLine two', True)
+    with anna.client:
+        title.value = 'Printer jams on tray 2'
+    anna.find(marker='field-title').trigger('blur')
+    await anna.should_see('Anna Keller changed Title Printer jams → Printer jams on tray 2', retries=50)
