@@ -142,7 +142,7 @@ class Page(SimClient):
         for element_id, element in sorted(self.elements().items(), key=lambda kv: int(kv[0])):
             if int(element_id) > after and predicate(element):
                 for event in element.get('events') or []:
-                    if event.get('type') == event_type:
+                    if event.get('type') == event_type or event_type == 'any':
                         return int(element_id), event['listener_id']
         raise RuntimeError(f'no {event_type} listener on {self.path}')
 
@@ -164,6 +164,11 @@ class Page(SimClient):
             self.new_token.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.new_token.wait(), min(left, 0.5))
+
+
+def face_of(element: dict, field: str) -> bool:
+    """A detail field's face (components/details.py): one HTML element showing the field."""
+    return f'data-face="{field}"' in str((element.get('props') or {}).get('innerHTML', ''))
 
 
 def labelled(tag: str, label: str):
@@ -253,11 +258,23 @@ class Agent:
                 'click', after=after)
             if in_place is not None:
                 lap('in place: first part arrived')
-            # the detail editors are in the side column, built after the socket connected (pages/ticket.py)
-            self.workaround = await page.wait_listener(labelled('nicegui-input', 'Work-around'), 'update:value',
-                                                       after=after)
-            self.workaround_blur = page.listener(labelled('nicegui-input', 'Work-around'), 'blur', after=after)
+            # the detail fields are in the side column, built after the socket connected (pages/ticket.py): each is
+            # its face until the user goes into it, then its editor (components/details.py; an app from before the
+            # faces has the editor at once)
+            self.after = after
+            self.workaround = self.workaround_blur = None
+            editor = labelled('nicegui-input', 'Work-around')
+            await page.wait_listener(lambda e: face_of(e, 'workaround') or editor(e), 'any', after=after)
+            try:
+                self.workaround_face = page.listener(lambda e: face_of(e, 'workaround'), 'focusin', after=after)
+            except RuntimeError:
+                await self._find_workaround(page)
             lap('side column arrived')
+
+    async def _find_workaround(self, page: Page) -> None:
+        self.workaround = await page.wait_listener(labelled('nicegui-input', 'Work-around'), 'update:value',
+                                                   after=self.after)
+        self.workaround_blur = page.listener(labelled('nicegui-input', 'Work-around'), 'blur', after=self.after)
 
     def token(self) -> str:
         self.counter += 1
@@ -289,6 +306,9 @@ class Agent:
                         await page.send(self.composer, f'Agent {self.n} says {token}')
                         await page.send(self.send_button)
                     else:
+                        if self.workaround is None:  # the field's face: going into it builds the editor
+                            await page.send(self.workaround_face)
+                            await asyncio.wait_for(self._find_workaround(page), self.args.action_timeout)
                         await page.send(self.workaround, f'Restart the spooler ({token})')
                         await page.send(self.workaround_blur)
                     outcome = await page.wait_for(token, notices, self.args.action_timeout)

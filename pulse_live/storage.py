@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import itertools
 import mimetypes
 import os
 import re
+import threading
 import unicodedata
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -108,6 +110,9 @@ def _path_for(digest: str) -> Path:
     return get_settings().attachments_dir / digest[:2] / digest[2:4] / digest
 
 
+_writes = itertools.count()
+
+
 class LocalBackend:
     """The default: files under ``data_dir/attachments/ab/cd/<sha256>`` on this machine."""
     name = 'local'
@@ -119,9 +124,14 @@ class LocalBackend:
     def _write(path: Path, data: bytes) -> None:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f'.tmp{os.getpid()}')
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            # a name of its own for each write: the same file stored twice at once (two sends with the same
+            # attachment, each on a thread of its own) shared one temporary name, and the second rename found it gone
+            tmp = path.with_suffix(f'.tmp{os.getpid()}-{threading.get_ident()}-{next(_writes)}')
+            try:
+                tmp.write_bytes(data)
+                os.replace(tmp, path)  # the same content under the same name: whichever comes last is as good
+            finally:
+                tmp.unlink(missing_ok=True)
 
     async def exists(self, digest: str) -> bool:
         return await asyncio.to_thread(_path_for(digest).is_file)

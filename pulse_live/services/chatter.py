@@ -98,6 +98,7 @@ async def post_message(*, actor: User, ticket_id: int, body: str, internal: bool
     async with upload_quota.held(actor, files):  # a customer's files: a day's bound
         stored = [(f, await storage.store(f.data)) for f in files]
         async with ticket_write(actor, ticket_id, action='post to', kind='message', closed=_closed(actor)) as w:
+            await upload_quota.recheck(w.session, actor, files)  # other processes' sends of this customer
             now = utcnow()
             event = await add_message(w, body=body, internal=internal, stored=stored, now=now)
             team, user_ids = await _resolve_mentions(w.session, body)

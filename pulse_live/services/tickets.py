@@ -163,6 +163,7 @@ async def create_ticket(*, actor: User, title: str, description: str = '', type_
         stored = [(f, await storage.store(f.data)) for f in files]
         async with unit_of_work() as uow:
             s = uow.session
+            await upload_quota.recheck(s, actor, files)  # other processes' sends of this customer
             if actor.role == Role.CUSTOMER:
                 customer_id = actor.id  # a customer's own request: from the portal or through the API, nothing else
                 channel = channel if channel in (Channel.PORTAL.value, Channel.API.value) else Channel.PORTAL.value

@@ -98,3 +98,14 @@ async def test_files_are_stored_once_under_their_content_hash():
 def test_only_a_digest_names_a_stored_file(digest):
     with pytest.raises(ValueError):
         storage.path_of(digest)
+
+
+async def test_the_same_file_stored_many_times_at_once_is_stored_once_and_whole():
+    """Two sends with the same attachment at once (each store on a thread of its own) wrote one temporary file name;
+    the second rename found it gone and the send failed with FileNotFoundError."""
+    import asyncio
+    data = b'the same scan' * 1000
+    digests = await asyncio.gather(*(storage.store(data) for _ in range(16)))
+    assert set(digests) == {hashlib.sha256(data).hexdigest()}
+    assert storage.path_of(digests[0]).read_bytes() == data
+    assert [p.name for p in storage.path_of(digests[0]).parent.iterdir()] == [digests[0]]  # no temporary left

@@ -216,6 +216,37 @@ async def test_a_customers_files_are_bounded_per_day_even_sent_in_parallel(peopl
     await chatter.post_message(actor=anna, ticket_id=ticket.id, body='Agents are not bounded', files=files(7, 5000))
 
 
+async def test_a_customers_files_stay_within_the_days_bound_when_sent_through_several_processes(people,
+                                                                                                 monkeypatch):
+    """Each process lets one send of a customer at a time from the check to the commit; sends arriving at two
+    processes at once each passed their own process's check, and the day's bound was overshot by one send per
+    process. Here every send has a lock of its own, as if each went to another process: the count inside the
+    transaction that records the files (behind PostgreSQL's advisory lock) still refuses what would go over."""
+    import asyncio
+
+    from pulse_live.services import upload_quota
+
+    class EveryoneOnTheirOwn(dict):
+        def setdefault(self, key, default=None):
+            return default  # a fresh lock for every send: none waits for another in this process
+    monkeypatch.setattr(upload_quota, '_locks', EveryoneOnTheirOwn())
+    monkeypatch.setenv('PULSE_CUSTOMER_UPLOAD_BYTES_PER_DAY', '1000')
+    reset_settings()
+    carl = people.users['carl@acme.demo']
+    ticket = await make_ticket(people)
+    results = await asyncio.gather(*(
+        chatter.post_message(actor=carl, ticket_id=ticket.id, body=f'with file {n}', files=[UploadedFile(
+            name=f'f{n}.bin', content_type='application/octet-stream', data=bytes([n]) * 300)]) for n in range(6)),
+        *(tickets.create_ticket(actor=carl, title=f'Request {n}', files=[UploadedFile(
+            name=f'r{n}.bin', content_type='application/octet-stream', data=bytes([n]) * 300)]) for n in range(2)),
+        return_exceptions=True)
+    refused = [r for r in results if isinstance(r, ValidationError)]
+    assert len(refused) == 5 and all('within a day' in str(r) for r in refused), results
+    async with db.session() as s:
+        sizes = list((await s.execute(select(Attachment.size).where(Attachment.uploader_id == carl.id))).scalars())
+    assert sum(sizes) == 900
+
+
 async def test_sends_with_files_arriving_a_few_ms_apart_stay_within_the_days_bound(people, monkeypatch):
     """The per-customer lock was dropped while sends still waited for it: the next arrival made a fresh lock and
     checked the bound beside a waiting send (4 files of 3 allowed, in 2 of 4 runs over a real server)."""
