@@ -163,8 +163,9 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
         if changes:
             audit.record(s, actor, entity='customer', entity_id=user.id, action='update',
                          summary=_summary(f'Customer {user.display_name}', changes), data=changes)
-        if password_hash or changes.get('is_active') == [True, False]:
-            # a password the help desk sets is a rescue of the account: its API tokens end, as with a reset link
+        if password_hash or changes.get('is_active') == [True, False] or 'email' in changes:
+            # a password the help desk sets is a rescue of the account: its API tokens end, as with a reset link;
+            # and so they do with another sign-in address, as the sessions do (below): a token is a standing session
             await api_tokens.revoke_all_of(s, user.id, by_id=actor.id)
         if changes.keys() & {'is_active', 'email'}:
             # deactivated, reactivated or another sign-in address: the sessions and password links made before end

@@ -177,7 +177,8 @@ async def test_no_customer_in_the_providers_own_organisation(people):
 
 async def test_a_password_the_help_desk_sets_or_a_deactivation_ends_the_customers_api_tokens(people):
     """An agent setting a customer's password rescues a taken account: a token the intruder made kept working before
-    (the reset link ended it, this did not); a deactivated account's tokens came back with its reactivation."""
+    (the reset link ended it, this did not); a deactivated account's tokens came back with its reactivation; a new
+    sign-in address ended the sessions but not the tokens."""
     from pulse_live.services import api_tokens
     anna, carl, eva = people.users['anna@pulse.demo'], people.users['carl@acme.demo'], people.users['eva@acme.demo']
     made = await api_tokens.create_token(actor=carl, name='made by an intruder', scope='write', expires_in_days=365)
@@ -195,3 +196,9 @@ async def test_a_password_the_help_desk_sets_or_a_deactivation_ends_the_customer
     await customers.save_customer(actor=anna, user_id=carl.id, **edit, is_active=True)
     with pytest.raises(api_tokens.TokenRefused):
         await api_tokens.authenticate(fresh.secret)
+    # another sign-in address ends the sessions and links made before, and the tokens with them
+    before = await api_tokens.create_token(actor=carl, name='before the move', scope='read', expires_in_days=30)
+    await customers.save_customer(actor=anna, user_id=carl.id, **{**edit, 'email': 'carl.jensen@acme.demo'})
+    with pytest.raises(api_tokens.TokenRefused):
+        await api_tokens.authenticate(before.secret)
+    assert (await api_tokens.authenticate(kept.secret))[0].id == eva.id
