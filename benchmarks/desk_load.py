@@ -7,8 +7,9 @@ demo's staff accounts in turn, each agent its own session) and lets each agent w
 
   post      on its ticket page: the composer's value and the Send click as the page's JavaScript sends them; done
             when its own page got the message back
-  field     on its ticket page: a new Work-around text (``update:value`` + ``blur`` of that editor); done when its own
-            page shows the history entry naming the new text (or a refusal notice, counted as refused)
+  field     on its ticket page: a new Work-around text (the first time on a page ``focusin`` of the field's face,
+            which builds its editor, components/details.py; then ``update:value`` + ``blur`` of that editor); done
+            when its own page shows the history entry naming the new text (or a refusal notice, counted as refused)
   ticket    opens another of the tickets: in place, as a click on a link to it does in the browser (the page's
             ``pulse_open`` event, components/in_app.py; done when the new ticket's side column arrived), or, with
             ``--documents`` or against an app without it, as a new document (HTTP page + socket connect; the previous
