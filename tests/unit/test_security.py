@@ -298,7 +298,8 @@ async def test_customer_request_page_does_not_render_forbidden_controls(app_worl
     await user.should_see(app_world.carls.reference)
     await user.should_see(marker='composer')
     for marker in ('internal-switch', 'team-list', 'team-picker', 'field-priority_id', 'field-assignee_id',
-                   'field-queue_id', 'field-technical_details', 'status-in_progress', 'status-resolved',
+                   'field-queue_id', 'field-technical_details', 'face-priority_id', 'face-assignee_id',
+                   'face-queue_id', 'face-technical_details', 'status-in_progress', 'status-resolved',
                    'priority-badge', 'work-panel', 'ticket-take', 'confirm-resolution', 'reopen-request'):
         await user.should_not_see(marker=marker)
     await user.should_not_see('note')  # the internal note
