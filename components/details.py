@@ -306,9 +306,9 @@ def face_html(spec: FieldSpec, shown: str, *, editable: bool) -> str:
             f'value="{text}"{off}></div>')
         append = ''
         if spec.clearable and shown and editable:
-            append += (f'<div class="q-field__append q-field__marginal row no-wrap items-center q-anchor--skip">'
+            append += (f'<div class="q-field__append q-field__marginal row no-wrap items-center">'
                        f'<i class="{_ICON} q-field__focusable-action" aria-hidden="true">cancel</i></div>')
-        append += (f'<div class="q-field__append q-field__marginal row no-wrap items-center q-anchor--skip">'
+        append += (f'<div class="q-field__append q-field__marginal row no-wrap items-center">'
                    f'<i class="{_ICON} q-select__dropdown-icon" aria-hidden="true">arrow_drop_down</i></div>')
     elif spec.kind == 'textarea':
         classes, append = _TEXTAREA, ''
@@ -324,7 +324,7 @@ def face_html(spec: FieldSpec, shown: str, *, editable: bool) -> str:
     return (f'<label class="{classes} w-full pl-face" for="{name}" data-face="{html.escape(spec.field)}"{disabled}>'
             '<div class="q-field__inner relative-position col self-stretch">'
             '<div class="q-field__control relative-position row no-wrap" tabindex="-1">'
-            '<div class="q-field__control-container col relative-position row no-wrap q-anchor--skip">'
+            '<div class="q-field__control-container col relative-position row no-wrap">'
             f'<div class="q-field__label no-pointer-events absolute ellipsis">{label}</div>{control}</div>'
             f'{append}</div></div></label>')
 

@@ -33,7 +33,7 @@ from pulse_live.services import queues as queue_services
 from pulse_live.storage import UploadedFile
 from tests.conftest import let_database_threads_finish
 from tests.factories import People, deactivate_customer, people_for_test
-from tests.ui.conftest import login
+from tests.ui.conftest import detail_field, login
 
 SECURITY_LOGGER = 'pulse_live.security'
 
@@ -402,8 +402,9 @@ async def test_values_of_the_wrong_kind_are_refused_before_any_handler(app_world
     monkeypatch.setattr(guard, 'REFUSALS_PER_MINUTE', 10**6)  # every refusal said (a socket is closed after 30)
     await login(user, 'anna@pulse.demo')
     await user.open(f'/tickets/{app_world.carls.reference}')
-    await user.should_see(marker='field-priority_id', retries=50)  # the side column (after the socket connected)
-    await user.should_see(marker='documents', retries=50)  # … to its end: the team's switches come before it
+    await user.should_see(marker='documents', retries=50)  # the side column (after the socket connected), to its end
+    await detail_field(user, 'priority_id')  # editors as the user's going into their fields builds them
+    await detail_field(user, 'title')
     sid = _sid(user)
     targets = [(element, lid) for element in list(user.client.elements.values()) if isinstance(element, ValueElement)
                for lid, listener in element._event_listeners.items() if listener.type.startswith('update:')]
