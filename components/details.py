@@ -294,9 +294,10 @@ _TEXTAREA = ('q-field row no-wrap items-start q-field--outlined q-textarea q-tex
 _ICON = 'q-icon notranslate material-icons'
 
 
-def face_html(spec: FieldSpec, shown: str, *, editable: bool) -> str:
+def face_html(spec: FieldSpec, shown: str, *, editable: bool, stacked: bool = True) -> str:
     """The markup Quasar renders for the field (NiceGUI's select, input and autogrow textarea, dense, outlined, label
-    stacked), showing ``shown``: the same look, without the component. Every text is escaped."""
+    stacked), showing ``shown``: the same look, without the component. Every text is escaped. ``stacked=False``: a
+    select whose label sits inside it while it is empty (no ``stack-label``: the team's "Add a member")."""
     label, text, name = html.escape(spec.label), html.escape(shown), f'pl-face-{spec.field}'
     off = ' disabled' if not editable else ''
     if spec.kind == 'select':
@@ -319,6 +320,8 @@ def face_html(spec: FieldSpec, shown: str, *, editable: bool) -> str:
         control = (f'<input class="q-field__native q-placeholder" tabindex="0" aria-label="{label}" id="{name}" '
                    f'type="text" value="{text}"{off}>')
     disabled = ''
+    if not stacked and not shown:
+        classes = classes.replace(' q-field--float', '')
     if not editable:
         classes, disabled = classes + ' q-field--disabled', ' aria-disabled="true"'
     return (f'<label class="{classes} w-full pl-face" for="{name}" data-face="{html.escape(spec.field)}"{disabled}>'

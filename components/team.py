@@ -11,6 +11,7 @@ from pulse_live.queries.tickets import MemberView
 from . import markup
 from .chatter_html import avatar_html
 from .coalesce import TypedSearch
+from .details import FieldSpec, face_html
 from .select import Select
 
 HOW = {'creator': 'creator', 'customer': 'customer', 'support_group': 'support group', 'manual': 'added'}
@@ -34,28 +35,56 @@ def member_html(name: str, how: str, *, group: bool) -> str:
             f'<div class="text-xs text-slate-400">{escape(how)}</div></div>')
 
 
+PICKER = FieldSpec('team-picker', 'Add a member', 'select', clearable=False)
+
+
 class TeamList:
-    def __init__(self, *, viewer_id: int, can_manage: bool, candidates: dict[int, str],
+    def __init__(self, *, viewer_id: int, can_manage: bool, candidates: Callable[[], Awaitable[dict[int, str]]],
                  add: Callable[[int], Awaitable[None]], remove: Callable[[int], Awaitable[None]],
                  watch: Callable[[int, bool], Awaitable[None]],
                  search: Callable[[str], Awaitable[dict[int, str]]] | None = None) -> None:
-        """``candidates``: whom the picker offers before anything is typed; ``search``: who matches what is typed
-        (a desk has more people than a page of options should hold)."""
+        """``candidates``: reads whom the picker offers before anything is typed; ``search``: who matches what is
+        typed (a desk has more people than a page of options should hold). The picker is its face until the user
+        goes into it (components/details.py): the candidates are read and the select built then, not on every
+        page."""
         self.viewer_id, self.can_manage = viewer_id, can_manage
-        self._search_people = search
+        self._candidates, self._search_people = candidates, search
         self._add, self._remove, self._watch = add, remove, watch
+        self.picker: Select | None = None
         with ui.card().classes('w-full gap-2').props('flat bordered'):
             markup.row('w-full items-center no-wrap', markup.label('Team', 'font-medium grow'),
                        markup.label('Notified', 'text-xs text-slate-400'))
             self.rows = ui.column().classes('w-full gap-1').mark('team-list')
             if can_manage:
                 with ui.row().classes('w-full items-center no-wrap gap-1'):
-                    self.picker = Select(candidates, label='Add a member', with_input=True) \
-                        .props('dense outlined').classes('grow').mark('team-picker')
-                    if search is not None:
-                        self.picker.on('input-value', TypedSearch(self._search), throttle=0.25)
+                    self.face: ui.html | None = ui.html(face_html(PICKER, '', editable=True, stacked=False),
+                                                        sanitize=False).classes('grow').mark('team-picker-face')
+                    self.face.on('focusin', self.open_picker, [])
                     ui.button(icon='person_add', on_click=self._add_clicked).props('flat dense round') \
                         .tooltip('Add to team').mark('team-add')
+
+    async def open_picker(self) -> Select | None:
+        """The picker, built in its face's place when the user goes into it: focused, its menu open."""
+        if self.picker is not None:
+            return self.picker
+        face = self.face
+        if face is None or face.is_deleted or face.parent_slot is None:
+            return None
+        self.face = None  # a second focus while the candidates are read builds nothing more
+        candidates = await self._candidates()
+        if face.is_deleted or face.parent_slot is None:
+            return None
+        with face.parent_slot:
+            picker = Select(candidates, label=PICKER.label, with_input=True) \
+                .props(f'dense outlined data-field={PICKER.field}').classes('grow').mark('team-picker')
+            if self._search_people is not None:
+                picker.on('input-value', TypedSearch(self._search), throttle=0.25)
+        picker.move(target_index=face.parent_slot.children.index(face))
+        face.delete()
+        self.picker = picker
+        picker.client.run_javascript(f"window.pulseFaceTake?.('{PICKER.field}', '', true)")
+        picker.run_method('showPopup')
+        return picker
 
     def show(self, members: list[MemberView]) -> None:
         self.rows.clear()
@@ -81,7 +110,7 @@ class TeamList:
 
 
     async def _search(self, text: str) -> None:
-        assert self._search_people is not None
+        assert self._search_people is not None and self.picker is not None
         options = await self._search_people(text)
         if self.picker.is_deleted:
             return
@@ -91,7 +120,7 @@ class TeamList:
         self.picker.set_options(options, value=current)
 
     async def _add_clicked(self) -> None:
-        if self.picker.value is None:
+        if self.picker is None or self.picker.value is None:
             ui.notify('Pick a person to add.', type='warning')
             return
         await self._add(self.picker.value)

@@ -183,10 +183,8 @@ class TicketScreen(LiveTicketScreen[ticket_queries.TicketView]):
                                         visible=lambda f: self.staff or f not in INTERNAL_FIELDS,
                                         searches={'customer_id': self._customer_choices})
             if self.staff:
-                candidates = await catalog.users_matching('', limit=PICKER_CHOICES)
-                if self.gone:
-                    return
-                self.team = TeamList(viewer_id=self.user.id, can_manage=True, candidates=candidates,
+                self.team = TeamList(viewer_id=self.user.id, can_manage=True,
+                                     candidates=lambda: catalog.users_matching('', limit=PICKER_CHOICES),
                                      add=self._add_member, remove=self._remove_member, watch=self._watch,
                                      search=lambda text: catalog.users_matching(text, limit=PICKER_CHOICES))
                 self.team.show(self._team_later if self._team_later is not None else self.view.team)

@@ -179,3 +179,18 @@ async def test_a_detail_field_looks_as_its_editor_and_what_is_typed_before_the_e
     await expect(page.get_by_text('Anna Keller changed Work-around', exact=False).first).to_be_visible()
     await expect(page.get_by_label('Work-around', exact=True)).to_have_value('Print from tray 1')
     await expect(composer(page)).to_be_focused()  # where the user went: the editor's save did not take them back
+
+
+async def test_the_teams_picker_is_built_when_used_and_adds_a_member(e2e):
+    """The team's "Add a member" is its face until the user goes into it (components/team.py): no select and no
+    read of the people it offers on every open. A click builds it with its menu open; a pick and Add put the person
+    on the team."""
+    anna = await e2e.login('anna@pulse.demo')
+    page = await e2e.open_ticket(anna, reference(25))
+    picker = page.get_by_label('Add a member', exact=True)
+    await expect(page.locator('.pl-face').filter(has=picker)).to_have_count(1)
+    await choose(page, 'Add a member', 'Daniel Weber <daniel@pulse.demo>')  # the click opens the built select's menu
+    await expect(page.locator('.pl-face').filter(has=picker)).to_have_count(0)
+    team = page.locator('.q-card').filter(has=page.get_by_text('Notified', exact=True))
+    await team.locator('button').filter(has_text='person_add').click()  # Add to team
+    await expect(page.get_by_text('Anna Keller added Daniel Weber to the team', exact=False).first).to_be_visible()

@@ -125,14 +125,23 @@ def _marked(user, marker: str) -> list:
 async def detail_field(user, field: str):
     """The ticket page's editor of ``field``: a detail field is shown as its face until the user goes into it
     (components/details.py); the face is focused, as a click or Tab does in a browser, and its editor built."""
+    return await _opened(user, f'face-{field}', f'field-{field}')
+
+
+async def team_picker(user):
+    """The team's "Add a member" select, built when the user goes into its face (components/team.py)."""
+    return await _opened(user, 'team-picker-face', 'team-picker')
+
+
+async def _opened(user, face: str, editor: str):
     for attempt in range(200):
-        editors = _marked(user, f'field-{field}')
+        editors = _marked(user, editor)
         if editors:
             return editors[0]
-        if attempt % 20 == 0 and _marked(user, f'face-{field}'):
-            user.find(marker=f'face-{field}').trigger('focusin')
+        if attempt % 20 == 0 and _marked(user, face):
+            user.find(marker=face).trigger('focusin')
         await asyncio.sleep(0.05)
-    raise AssertionError(f'no editor of {field} came')
+    raise AssertionError(f'no {editor} came')
 
 
 FACE_VALUE = re.compile(r'<input [^>]*value="([^"]*)"|<textarea [^>]*>([^<]*)</textarea>')

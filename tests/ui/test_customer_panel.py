@@ -11,7 +11,7 @@ from pulse_live import db
 from pulse_live.models import Priority, Queue, ResolutionCode
 from pulse_live.services import tickets
 from tests.factories import make_ticket
-from tests.ui.conftest import detail_field, detail_shown, login, open_ticket, until
+from tests.ui.conftest import detail_field, detail_shown, login, open_ticket, team_picker, until
 
 
 def _card(user: User) -> str:
@@ -222,7 +222,7 @@ async def test_the_customer_picker_offers_a_few_and_finds_the_others_by_typing(c
     assert picker.options[last.id] == f'Aaron Many {CUSTOMER_CHOICES + 24:02d} (ACME Corp)'
 
     # the team's "Add a member" alike: a first page of people, the others by typing (it offered 500 and no more)
-    team: ui.select = anna.find(marker='team-picker').elements.pop()
+    team: ui.select = await team_picker(anna)  # built, and its first page read, when Anna goes into it
     assert len(team.options) == CUSTOMER_CHOICES and zelda.id not in team.options
     listener = next(i for i, li in team._event_listeners.items() if li.type == 'inputValue')
     team._handle_event({'listener_id': listener, 'args': 'zelda'})

@@ -18,7 +18,17 @@ from pulse_live.models import Priority, Queue
 from pulse_live.services import chatter
 from pulse_live.services import tickets as tickets_service
 from tests.factories import make_ticket
-from tests.ui.conftest import detail_field, detail_shown, document_names, documents, login, open_ticket, send, until
+from tests.ui.conftest import (
+    detail_field,
+    detail_shown,
+    document_names,
+    documents,
+    login,
+    open_ticket,
+    send,
+    team_picker,
+    until,
+)
 
 
 async def _events(ticket_id):
@@ -65,6 +75,7 @@ async def test_team_edit_appears_for_other_viewer(create_user: Callable[[], User
     await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
     await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
     await ben.should_not_see('Daniel Weber')
+    await team_picker(anna)  # built when Anna goes into it
     anna.find(marker='team-picker').click()
     anna.find('Daniel Weber <daniel@pulse.demo>').click()
     anna.find(marker='team-add').click()
@@ -312,22 +323,22 @@ async def test_a_link_to_an_old_entry_keeps_it_on_the_page_when_live_entries_arr
 
 async def test_a_change_made_while_the_side_column_is_half_built_reaches_its_editors(
         create_user: Callable[[], User], people, monkeypatch) -> None:
-    """A change that arrives after the detail editors were made but before the side column is finished (the team's
-    candidates are still being read) is shown in the editors once it is."""
-    from pulse_live.queries import catalog
+    """A change that arrives while the side column is being built (its similar tickets are still being read) is
+    shown in the detail fields once it is."""
+    from pulse_live.queries import search as search_queries
     gate, reading = asyncio.Event(), asyncio.Event()
-    users_matching = catalog.users_matching
+    related_to_ticket = search_queries.related_to_ticket
 
-    async def held_users_matching(*args, **kwargs):
+    async def held_related(*args, **kwargs):
         reading.set()
         await gate.wait()
-        return await users_matching(*args, **kwargs)
+        return await related_to_ticket(*args, **kwargs)
     ticket = await make_ticket(people)
     anna = create_user()
     await login(anna, 'anna@pulse.demo')
-    monkeypatch.setattr(catalog, 'users_matching', held_users_matching)
+    monkeypatch.setattr(search_queries, 'related_to_ticket', held_related)
     await anna.open(f'/tickets/{ticket.reference}')
-    await asyncio.wait_for(reading.wait(), 30)  # the editors exist; the team's candidates are being read
+    await asyncio.wait_for(reading.wait(), 30)  # the side column is being built: its similar tickets are read
     ben = people.users['ben@pulse.demo']
     await tickets_service.update_ticket(actor=ben, ticket_id=ticket.id, expected_version=ticket.version,
                                         changes={'workaround': 'Use the other one'})
@@ -343,16 +354,16 @@ async def test_files_of_an_entry_read_while_the_side_column_comes_reach_its_docu
     """A live entry with a file: the documents are read while the side column is still to come, and the read ends
     after it came. The list shown must be the one read then (a stand-in got it before, and the file never showed)."""
     from pulse_live import storage
-    from pulse_live.queries import catalog
+    from pulse_live.queries import search as search_queries
     from pulse_live.queries import tickets as ticket_queries
     side_gate, side_reading = asyncio.Event(), asyncio.Event()
     files_gate, files_reading = asyncio.Event(), asyncio.Event()
-    users_matching, ticket_attachments = catalog.users_matching, ticket_queries.ticket_attachments
+    related_to_ticket, ticket_attachments = search_queries.related_to_ticket, ticket_queries.ticket_attachments
 
-    async def held_users_matching(*args, **kwargs):
+    async def held_related(*args, **kwargs):
         side_reading.set()
         await side_gate.wait()
-        return await users_matching(*args, **kwargs)
+        return await related_to_ticket(*args, **kwargs)
 
     async def held_ticket_attachments(*args, **kwargs):
         files_reading.set()
@@ -361,7 +372,7 @@ async def test_files_of_an_entry_read_while_the_side_column_comes_reach_its_docu
     ticket = await make_ticket(people)
     anna = create_user()
     await login(anna, 'anna@pulse.demo')
-    monkeypatch.setattr(catalog, 'users_matching', held_users_matching)
+    monkeypatch.setattr(search_queries, 'related_to_ticket', held_related)
     monkeypatch.setattr(ticket_queries, 'ticket_attachments', held_ticket_attachments)
     await anna.open(f'/tickets/{ticket.reference}')
     await asyncio.wait_for(side_reading.wait(), 30)  # the side column is being built
@@ -475,6 +486,7 @@ async def test_detail_fields_are_faces_until_the_user_goes_into_one(create_user:
     await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
     editors = [e for e in anna.client.elements.values() if any(m.startswith('field-') for m in e._markers)]
     assert editors == []
+    assert not [e for e in anna.client.elements.values() if 'team-picker' in e._markers]  # the team's: a face too
     details = next(e for e in anna.client.elements.values() if 'pl-details' in e.classes)
     assert {type(e).__name__ for e in details.descendants(include_self=False)} == {'Expansion', 'Html'}  # faces
     assert detail_shown(anna, 'title') == ('Printer <b>jams</b> & "smears"', True)  # as typed, escaped in the markup
@@ -499,3 +511,5 @@ async def test_detail_fields_are_faces_until_the_user_goes_into_one(create_user:
         title.value = 'Printer jams on tray 2'
     anna.find(marker='field-title').trigger('blur')
     await anna.should_see('Anna Keller changed Title Printer jams → Printer jams on tray 2', retries=50)
+    picker = await team_picker(anna)  # its people are read when it is built
+    assert 'Daniel Weber <daniel@pulse.demo>' in picker.options.values()
