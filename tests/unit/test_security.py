@@ -704,3 +704,40 @@ async def test_every_kind_of_answer_carries_the_security_headers(app_world, user
         assert answer.headers.get('x-content-type-options') == 'nosniff', what
         assert "frame-ancestors 'none'" in answer.headers.get('content-security-policy', ''), what
     assert answers['redirect to sign in'].status_code in (302, 303, 307)
+
+
+async def test_a_crafted_focusin_on_a_field_face_builds_one_editor_and_none_where_the_field_is_locked(
+        app_world, user: User, caplog) -> None:
+    """A detail field's face (components/details.py) builds its editor on the page's ``focusin`` event. Sent raw over
+    the page's socket, with junk arguments, many at once: one editor, no error; on a locked field (a closed ticket,
+    changes the agent may not make) nothing is built."""
+    from pulse_live.services import tickets as ticket_service
+    await login(user, 'anna@pulse.demo')
+    await user.open(f'/tickets/{app_world.carls.reference}')
+    await user.should_see(marker='documents', retries=50)
+    sid = _sid(user)
+
+    def focusin(field: str, args) -> None:
+        face = user.find(marker=f'face-{field}').elements.pop()
+        lid = next(iter(face._event_listeners))
+        _socket_event(sid, {'client_id': user.client.id, 'id': face.id, 'listener_id': lid, 'type': 'focusin',
+                            'args': args})
+    with caplog.at_level(logging.WARNING):
+        for args in ([], [json.dumps({'x': 1})], ['not json'], [json.dumps([1] * 1000)], [None]):
+            focusin('priority_id', args)
+        await asyncio.sleep(0.3)
+    assert len([e for e in user.client.elements.values() if 'field-priority_id' in e._markers]) == 1
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+    anna = app_world.user('anna@pulse.demo')
+    async with db.session() as s:
+        code = (await s.execute(select(ResolutionCode.id).limit(1))).scalar_one()
+    ticket = (await ticket_view(anna, app_world.carls.id, with_events=False)).ticket
+    ticket = await ticket_service.change_status(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                                status='resolved', resolution_code_id=code, resolution_text='Done')
+    await ticket_service.change_status(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                       status='closed')
+    await user.should_see(marker='status-badge', content='Closed', retries=50)
+    focusin('title', [])
+    await asyncio.sleep(0.3)
+    assert not [e for e in user.client.elements.values() if 'field-title' in e._markers]
