@@ -6,7 +6,8 @@ sticky cookies), 60 s each.
 An agent is a socket client without a browser (``SimPoster`` of benchmarks/live_latency.py: it loads a ticket page
 over HTTP with its session cookie and connects its socket exactly as the page's JavaScript does). Agents are spread
 over tickets (``--per-ticket`` on each, so every post has other viewers), each with its own sticky cookie, so nginx
-spreads them over the processes. Each agent, after a think time (``--think`` s on average), does one of:
+spreads them over the processes; they are pages of ``--people`` agent accounts (20: the demo's three and accounts made
+with ``pulse-live create-user``), as a person's connected pages in one process are bounded at 50. Each agent, after a think time (``--think`` s on average), does one of:
 
 - post a message (55 %): composer value + Send click over its socket; *action round trip* = click until its own page
   shows the message; *live delivery* = click until each other viewer of the ticket has it;
@@ -33,6 +34,7 @@ import os
 import random
 import re
 import ssl
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,7 +49,7 @@ from live_latency import PASSWORD, SimPoster, percentile  # noqa: E402
 
 from tests.deploy_stack import Stack, missing_parts  # noqa: E402
 
-AGENT_LOGINS = ('anna@pulse.demo', 'ben@pulse.demo', 'daniel@pulse.demo')
+DEMO_LOGINS = ('anna@pulse.demo', 'ben@pulse.demo', 'daniel@pulse.demo')
 # the fixture's certificate is self-signed (loopback only): the page loads of the simulated agents do not check it
 ssl._create_default_https_context = ssl._create_unverified_context  # noqa: SLF001
 
@@ -115,6 +117,23 @@ async def login_cookie(browser, base_url: str, email: str) -> str:
         await ctx.close()
 
 
+def agent_logins(stack: Stack, people: int) -> list[str]:
+    """The demo's three agents and as many more as make ``people`` (``pulse-live create-user``, the password on its
+    standard input). Each simulated agent is one page of one of them: a person's connected pages in one process are
+    bounded (``max_pages_per_user``, 50), and 200 pages of three people had the oldest closed as they connected."""
+    from tests.deploy_stack import cli
+    logins = list(DEMO_LOGINS[:people])
+    for i in range(len(logins), people):
+        email = f'load-agent-{i}@pulse.demo'
+        done = subprocess.run(cli('create-user', '--email', email, '--role', 'agent', '--name', f'Load Agent {i}'),
+                              input=PASSWORD + '\n', cwd=stack.workdir, env=stack.env(), capture_output=True,
+                              text=True, timeout=120)
+        if done.returncode != 0:
+            raise SystemExit(f'create-user {email}: {done.stderr[-2000:]}')
+        logins.append(email)
+    return logins
+
+
 def _get(url: str, cookie: str) -> int:
     request = urllib.request.Request(url, headers={'Cookie': cookie})
     with urllib.request.urlopen(request, timeout=30) as response:
@@ -150,12 +169,14 @@ async def drive(stack: Stack, args) -> dict:
     nonce = uuid.uuid4().hex[:8]
     refs = stack.psql("SELECT reference FROM tickets WHERE status <> 'closed' ORDER BY id").split()
     tickets = refs[:max(1, args.agents // args.per_ticket)]
+    logins = await asyncio.to_thread(agent_logins, stack, args.people)
+    log(f'signing in {len(logins)} agents')
     sessions: list[str] = []
     async with async_playwright() as playwright:
         from tests.e2e.conftest import _launch  # the tests' browser lookup (own Chromium, $PULSE_CHROMIUM, Debian's)
         browser = await _launch(playwright)
         try:
-            for email in AGENT_LOGINS:
+            for email in logins:
                 sessions.append(await login_cookie(browser, stack.url, email))
         finally:
             await browser.close()
@@ -244,6 +265,8 @@ async def main() -> None:
     p.add_argument('--agents', type=int, default=200)
     p.add_argument('--seconds', type=float, default=60)
     p.add_argument('--per-ticket', type=int, default=5, help='agents viewing each ticket')
+    p.add_argument('--people', type=int, default=20, help='agent accounts the agents are spread over (at least 5 '
+                   'for 200 agents: a person has at most 50 pages in one process)')
     p.add_argument('--think', type=float, default=3.0, help='mean seconds between two actions of one agent')
     p.add_argument('--processes', default='1,2', help='the runs, comma-separated process counts')
     args = p.parse_args()
