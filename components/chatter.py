@@ -1,6 +1,7 @@
 """The chatter: messages, internal notes, attachments and automatic change entries, plus the composer."""
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
@@ -270,7 +271,8 @@ class Composer:
         self.candidates = mention_candidates
         self.pending: list[UploadedFile] = []
         self._uploaded_any = False  # the (hidden) uploader holds files until it is reset
-        self._sending = False
+        self._sending: set[tuple] = set()  # the messages on their way (text, files)
+        self._one_at_a_time = asyncio.Lock()
         self._asked_for: str | None = None  # the text the staff-mention question was answered for
         self.ask: ui.dialog | None = None  # "Send this to the customer?", built the first time it is asked
         self.mode = (self.NOTE if settings.composer_default_internal else self.REPLY) if can_note else self.REPLY
@@ -439,48 +441,65 @@ class Composer:
         self._show_files()
 
     async def submit(self) -> None:
-        body = (self.text.value or '').strip()
-        if not body and not self.pending:
+        """Send what the composer holds. On a busy server a send takes a while, and what the user does meanwhile
+        counts: a second click on the same message is nothing, another message sent meanwhile goes after it (it was
+        dropped), and once it is posted only what was sent leaves the composer — text typed after Send stays (it
+        was wiped)."""
+        raw = self.text.value or ''
+        body, files = raw.strip(), list(self.pending)
+        if not body and not files:
             ui.notify('Write a message or attach a file.', type='warning')
             return
-        if self._sending:
-            return  # a second click while the first is on its way must not post twice
-        self._sending = True
+        key = (body, tuple(id(f) for f in files))
+        if key in self._sending:
+            return  # a second click while this message is on its way must not post it twice
+        self._sending.add(key)
         try:
-            internal = self.internal
-            if not internal and self.modes is not None and body and body != self._asked_for \
-                    and await chatter_service.mentions_only_staff(body):
-                choice = await self._ask_staff_only()
-                if choice is None:
-                    return  # dismissed: nothing sent, the draft stays
-                self._asked_for = body  # asked once: sending the same text again does not ask again
-                if choice == self.NOTE:
-                    internal = True
-                    self.set_mode(self.NOTE)
-            self.send_button.props('loading')
-            try:
-                ok = await self._send(body, internal, list(self.pending))
-            finally:
-                self.send_button.props(remove='loading')
+            async with self._one_at_a_time:  # in the order sent
+                ok = await self._post(body, files)
         finally:
-            self._sending = False
-        if self.text.is_deleted:
-            return
+            self._sending.discard(key)
+        if ok is None or self.text.is_deleted:
+            return  # the question was dismissed: nothing sent, the draft stays
+        now = self.text.value or ''
         if not ok:
+            if now != raw:  # typed on meanwhile: the text not sent is put back before it
+                self.text.value = raw + (f'\n\n{now}' if now.strip() else '')
             self._show_kept()
             return
         self._hide_kept()
         self._asked_for = None
-        self.text.value = ''
-        if self.pending:  # only what changed: each update costs the browser a re-render
-            for f in self.pending:
+        if now == raw:
+            self.text.value = ''
+        elif raw and now.startswith(raw):
+            self.text.value = now[len(raw):].lstrip()
+        if files:  # only what changed: each update costs the browser a re-render
+            for f in files:
                 upload_budget.release(self.upload.client, f)
-            self.pending = []
+            self.pending = [f for f in self.pending if f not in files]
             self._show_files()
-        if self._uploaded_any:
+        if self._uploaded_any and not self.pending:
             self._uploaded_any = False
             self.upload.reset()
         self._clear_suggestions()
+
+    async def _post(self, body: str, files: list[UploadedFile]) -> bool | None:
+        """Ask (a reply naming only staff) and send; None when the question was dismissed (nothing sent)."""
+        internal = self.internal
+        if not internal and self.modes is not None and body and body != self._asked_for \
+                and await chatter_service.mentions_only_staff(body):
+            choice = await self._ask_staff_only()
+            if choice is None:
+                return None
+            self._asked_for = body  # asked once: sending the same text again does not ask again
+            if choice == self.NOTE:
+                internal = True
+                self.set_mode(self.NOTE)
+        self.send_button.props('loading')
+        try:
+            return await self._send(body, internal, files)
+        finally:
+            self.send_button.props(remove='loading')
 
     async def _ask_staff_only(self) -> str | None:
         self._refresh_audience()

@@ -1,4 +1,5 @@
 """The agents' composer: Reply to customer / Internal note, unmistakable; the customer's composer has no modes."""
+import asyncio
 import html
 import re
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from pulse_live import db
 from pulse_live.config import reset_settings
 from pulse_live.models import TicketEvent
-from pulse_live.services import tickets
+from pulse_live.services import chatter, tickets
 from tests.factories import make_ticket
 from tests.ui.conftest import document_names, login, open_ticket, until
 
@@ -179,3 +180,41 @@ async def test_the_customers_composer_has_no_modes(user: User, people) -> None:
     user.find(marker='composer-send').click()
     await user.should_see(kind=ui.html, content='is there news?', retries=50)
     assert await _messages(ticket.id) == [('@ben is there news?', False)]
+
+
+async def test_a_message_sent_while_the_last_is_on_its_way_goes_after_it_and_nothing_typed_is_lost(
+        user: User, people, monkeypatch) -> None:
+    """A busy server takes a while to post; what the agent does meanwhile is neither dropped nor wiped: a second
+    message sent meanwhile goes after the first (a second click on the same one does not post it twice), and text
+    typed after Send stays in the composer when the first is done."""
+    ticket = await make_ticket(people)
+    await open_ticket(user, 'anna@pulse.demo', ticket.reference)
+    gate, original, calls = asyncio.Event(), chatter.post_message, []
+
+    async def slow_post(**kwargs):
+        calls.append(kwargs['body'])
+        if len(calls) == 1:
+            await gate.wait()  # the server is busy with the first message
+        return await original(**kwargs)
+    monkeypatch.setattr(chatter, 'post_message', slow_post)
+    composer, send_button = user.find(marker='composer'), user.find(marker='composer-send')
+    composer.type('First message')
+    send_button.click()
+    await until(lambda: calls == ['First message'])
+    send_button.click()  # a second click on the message on its way: nothing more
+    composer.clear().type('Second message')
+    send_button.click()  # another message, sent while the first is on its way
+    await asyncio.sleep(0.05)  # (the click's handler starts)
+    composer.clear().type('Third, still typing')  # and typing on
+    await asyncio.sleep(0.2)
+    assert calls == ['First message']  # the second waits for the first
+    gate.set()
+    await until(lambda: len(calls) == 2)
+    for _ in range(100):
+        if len(await _messages(ticket.id)) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert [body for body, _ in await _messages(ticket.id)] == ['First message', 'Second message']
+    await asyncio.sleep(0.2)
+    assert composer.elements.pop().value == 'Third, still typing'  # what was typed after Send is kept
+    assert calls == ['First message', 'Second message']
