@@ -3,9 +3,10 @@
 Rows are NiceGUI elements (not a Vue table slot) so every Take button is a real server-side element with its own
 handler (and simulated users in the UI tests can press it). The list re-reads its page after ticket changes: one
 subscription per page, a burst of changes costs one query, and there is no polling. Lists that read the same thing
-for every viewer (a queue line page) pass ``share``: the pages woken by the same change then share one read in
-flight (compute once, push to all), like the ticket page's chatter reads; a read is only shared with pages woken by
-the same change, so nobody gets an answer older than the change they were told about.
+for every viewer (a queue line page; the ticket list, by its filters and sort) pass ``share`` (or a function giving
+it, for a list whose filters change): the pages woken by the same change then share one read in flight (compute
+once, push to all), like the ticket page's chatter reads; a read is only shared with pages woken by the same change,
+so nobody gets an answer older than the change they were told about.
 
 The Take button is only rendered where Take would succeed: pages pass ``not_takeable``, the queues the viewer may not
 take from (``queries.queues.queues_not_takeable`` / ``QueueSummary.may_take``, read when the page opens; the service
@@ -89,7 +90,8 @@ class WorkList:
     def __init__(self, viewer: User, load: Callable[[int], Awaitable[WorkPage]], *, page: int = 1,
                  empty: str = 'Nothing here.', on_page: Callable[[int], None] | None = None,
                  on_refresh: Callable[[TicketChanged | None], Awaitable[None]] | None = None,
-                 share: tuple | None = None, not_takeable: frozenset[int] = frozenset()) -> None:
+                 share: tuple | Callable[[], tuple] | None = None,
+                 not_takeable: frozenset[int] = frozenset()) -> None:
         self.viewer, self._load, self.page, self._empty = viewer, load, max(1, page), empty
         self.not_takeable = not_takeable
         self._tips = False
@@ -122,7 +124,8 @@ class WorkList:
             return
         page = self.page
         if self._share is not None and woken_by is not None:
-            result = await shared_read((*self._share, page, id(woken_by)), lambda: self._load(page))
+            share = self._share() if callable(self._share) else self._share
+            result = await shared_read((*share, page, id(woken_by)), lambda: self._load(page))
         else:
             result = await self._load(page)
         if self.container.is_deleted:

@@ -322,8 +322,11 @@ class TicketList:
                         .tooltip('Delete this saved view').mark('delete-view')
                 ui.button('New ticket', icon='add', on_click=lambda: ui.navigate.to('/tickets/new')).props('no-caps')
             self._filter_bar()
+            # every agent's list with the same filters and sort shows the same rows (``open_tickets`` reads no
+            # more of the viewer than that they are staff): one read per change for all of them
             self.work = WorkList(self.user, self.load, page=page, empty='No tickets match these filters.',
                                  not_takeable=self.not_takeable,
+                                 share=lambda: ('ticket-list', repr(self.filters), self.sort),
                                  on_page=lambda _: ui.navigate.history.replace(self.address()))
             await self.work.refresh()
             for problem in self.problems:

@@ -78,6 +78,47 @@ async def test_agents_on_the_same_queue_line_share_one_read_per_change(create_us
     assert len(reads) == 1  # three agents watching, one query
 
 
+async def test_agents_on_the_ticket_list_with_the_same_filters_share_one_read_per_change(
+        create_user: Callable[[], User], people, monkeypatch) -> None:
+    """Every open ticket list re-reads after a change; the lists with the same filters and sort show the same rows,
+    so they share one read (a hundred agents on the default list cost one query per change, not a hundred). A list
+    filtered otherwise reads for itself and shows its own rows."""
+    ticket = await make_ticket(people)
+    agents = [create_user() for _ in range(4)]
+    for agent, email in zip(agents, ('anna@pulse.demo', 'ben@pulse.demo', 'daniel@pulse.demo', 'maria@pulse.demo'),
+                            strict=True):
+        await login(agent, email)
+    for agent in agents[:3]:
+        await agent.open('/tickets')
+        await agent.should_see(marker=f'work-row {ticket.reference}')
+    await agents[3].open('/tickets?status=all&sort=created')
+    await agents[3].should_see(marker=f'work-row {ticket.reference}')
+    reads: list = []
+    original = work_queries.open_tickets
+
+    async def counting(viewer, filters=None, **kwargs):
+        reads.append((filters.status if filters else None, kwargs.get('sort')))
+        return await original(viewer, filters, **kwargs)
+    monkeypatch.setattr(work_queries, 'open_tickets', counting)
+    other = await make_ticket(people, title='Monitor flickers')
+    for agent in agents:
+        await agent.should_see(marker=f'work-row {other.reference}', retries=30)
+    await asyncio.sleep(0.3)
+    assert sorted(reads, key=repr) == sorted([(None, 'priority'), ('all', 'newest')], key=repr)  # 4 lists, 2 reads
+    # a filter changed since the page opened counts: that list then reads apart and shows its own rows
+    reads.clear()
+    agents[0].find(marker='filter-status').elements.pop().set_value('waiting')
+    await agents[0].should_not_see(marker=f'work-row {other.reference}', retries=30)
+    reads.clear()  # (the filter's own read)
+    await tickets.update_ticket(actor=people.users['anna@pulse.demo'], ticket_id=other.id,
+                                expected_version=other.version, changes={'title': 'Monitor flickers again'})
+    for agent in agents[1:]:
+        await agent.should_see('Monitor flickers again', retries=30)
+    await asyncio.sleep(0.3)
+    await agents[0].should_not_see(marker=f'work-row {other.reference}')
+    assert sorted(reads, key=repr) == sorted([(None, 'priority'), ('all', 'newest'), ('waiting', 'priority')], key=repr)
+
+
 async def test_a_change_the_rows_do_not_show_leaves_them_as_they_are(create_user: Callable[[], User], people,
                                                                     monkeypatch) -> None:
     """Every open list re-reads after a field change; when nothing its rows show changed (a work-around, the
