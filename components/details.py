@@ -16,6 +16,7 @@ fresh value, "Discard" drops it; long texts in a box to copy from): no typed tex
 """
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 from collections.abc import Awaitable, Callable
@@ -75,6 +76,7 @@ class FieldEditor:
     def __init__(self, spec: FieldSpec, value: Any, version: int, *, editable: bool, save: SaveFn) -> None:
         self.spec, self.base_value, self.base_version, self._save = spec, value, version, save
         self.editable = editable
+        self._saving = asyncio.Lock()  # one save at a time (``_submit``)
         self.element: Select | ui.textarea | ui.input | None = None  # built when the user goes into the field
         self.face: ui.html | None = ui.html(self._face_html(), sanitize=False).classes('w-full') \
             .mark(f'face-{spec.field}')
@@ -198,10 +200,17 @@ class FieldEditor:
             await self._submit()
 
     async def _submit(self) -> None:
-        assert self.element is not None
-        value, before = self.element.value, self.base_value
+        """Save the editor's value. A change made while the last one is on its way (a busy server) is saved after
+        it, against the value it saved: at the same time, it was refused as "changed by someone else meanwhile"."""
+        async with self._saving:
+            if self.element is None or self.element.is_deleted or not self.dirty:
+                return  # (the change before saved this value already)
+            await self._submit_now(self.element)
+
+    async def _submit_now(self, element: Select | ui.textarea | ui.input) -> None:
+        value, before = element.value, self.base_value
         ok = await self._save(self.spec.field, value, self.base_version)
-        if self.element.is_deleted:
+        if element.is_deleted:
             return
         if ok:
             self.base_value = value.strip() if isinstance(value, str) else value
@@ -209,7 +218,7 @@ class FieldEditor:
             return
         # refused: the page showed the current value again; the user's text is not thrown away
         mine = value.strip() if isinstance(value, str) else value
-        if mine in (None, '') or mine == self.element.value or mine == self.base_value:
+        if mine in (None, '') or mine == element.value or mine == self.base_value:
             return
         self._show_kept(mine, changed_meanwhile=self.base_value != before)
 

@@ -178,6 +178,39 @@ async def test_concurrent_edit_of_same_field_is_refused_with_fresh_value(create_
     assert [e.new_value for e in events] == ['Anna saved first']  # only what took effect is in the history
 
 
+async def test_a_field_changed_again_while_its_last_change_is_on_its_way_is_saved_after_it(
+        user: User, people, monkeypatch) -> None:
+    """On a busy server a save takes a while; the agent changing the same field again meanwhile is not told that
+    "someone else" changed it (their own first change was still on its way), and the second change is saved."""
+    ticket = await make_ticket(people, title='Typo in the titel')
+    await open_ticket(user, 'anna@pulse.demo', ticket.reference)
+    gate, original, calls = asyncio.Event(), tickets_service.update_ticket, []
+
+    async def slow_update(**kwargs):
+        calls.append(kwargs['changes'])
+        if len(calls) == 1:
+            await gate.wait()  # the server is busy with the first change
+        return await original(**kwargs)
+    monkeypatch.setattr(tickets_service, 'update_ticket', slow_update)
+    title = await detail_field(user, 'title')
+    with user.client:
+        title.value = 'Typo in the title'
+    user.find(marker='field-title').trigger('blur')
+    await until(lambda: len(calls) == 1)
+    with user.client:
+        title.value = 'No typo in the title'  # and at once a better one
+    user.find(marker='field-title').trigger('blur')
+    await asyncio.sleep(0.2)
+    gate.set()
+    await user.should_see('Anna Keller changed Title Typo in the title → No typo in the title', retries=50)
+    await asyncio.sleep(0.3)
+    await user.should_not_see('changed by someone else')
+    assert not [e for e in user.client.elements.values() if 'kept-title' in e._markers and e.visible]
+    assert title.value == 'No typo in the title'
+    assert [e.new_value for e in await _events(ticket.id) if e.field == 'title'] == \
+        ['Typo in the title', 'No typo in the title']
+
+
 async def test_edit_of_another_field_merges_safely(create_user: Callable[[], User], people) -> None:
     ticket = await make_ticket(people, title='Merge me')
     anna, ben = create_user(), create_user()
