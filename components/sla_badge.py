@@ -122,22 +122,9 @@ def _countdown_parts(target: TargetView, *, running: bool, compact: bool = False
     return text, attrs
 
 
-def countdown(target: TargetView, *, running: bool, mark: str = '', compact: bool = False) -> ui.label:
-    """One target as a badge element (the work lists' Due cell): a live countdown while its clock runs, else static
-    text. ``compact`` (lists): "in 1 h 12 min", "2 d 3 h late"."""
-    install()
-    text, attrs = _countdown_parts(target, running=running, compact=compact)
-    label = ui.label(text).classes('pl-sla')
-    # the attributes are set as they are, not as a props string to parse (each row's differs: its due time)
-    for name, value in attrs.items():
-        label.props[name] = True if name == 'data-sla-compact' else value
-    if mark:
-        label.mark(mark)
-    return label
-
-
 def countdown_html(target: TargetView, *, running: bool, mark: str = '') -> str:
-    """The same badge as markup (the ticket page's SLA card): the script drives it just the same."""
+    """One target's badge as markup (the ticket page's SLA card): a live countdown while its clock runs (the head
+    script ticks it), else static text."""
     text, attrs = _countdown_parts(target, running=running)
     return markup.label(text, 'pl-sla', mark=mark, **attrs)
 
@@ -157,14 +144,18 @@ def is_running(view: SlaView) -> bool:
     return view.status in CLOCK_RUNNING and view.paused_since is None
 
 
-def due_cell(view: SlaView | None, reference: str) -> None:
-    """A work list's Due column: the first pending target (or the last one), as a countdown."""
+def due_html(view: SlaView | None, reference: str) -> str:
+    """A work list's Due cell as markup: the first pending target (or the last one), as a countdown the head script
+    ticks (``data-sla-due``), or "—"; ``data-mark`` names it for tests."""
     target = view.main if view is not None else None
+    mark = f'sla-due {reference}'
     if view is None or target is None:
-        ui.label('—').classes('text-slate-400').mark(f'sla-due {reference}')
-        return
-    countdown(target, running=is_running(view), mark=f'sla-due {reference}', compact=True) \
-        .classes('justify-self-start text-xs')
+        return markup.label('—', 'text-slate-400', mark=mark)
+    install()
+    text, attrs = _countdown_parts(target, running=is_running(view), compact=True)
+    if 'data-sla-compact' in attrs:
+        attrs['data-sla-compact'] = 'true'
+    return markup.label(text, 'pl-sla justify-self-start text-xs', mark=mark, **attrs)
 
 
 # the markup NiceGUI's elements rendered to (ui.row, ui.icon(size='xs'), ui.space, ui.badge(color='red')), so the card

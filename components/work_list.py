@@ -22,12 +22,13 @@ from html import escape
 from nicegui import ui
 from nicegui.elements.mixins.color_elements import QUASAR_COLORS, TAILWIND_COLORS
 
+from components import markup
 from components.actions import attempt
 from components.badges import STATUS_COLORS, count_text
 from components.chatter_html import TOOLTIP_JS
 from components.coalesce import Coalesced
 from components.live_list import LiveRefresh
-from components.sla_badge import due_cell
+from components.sla_badge import due_html
 from pulse_live.events import TicketChanged
 from pulse_live.models import Status, User, utcnow
 from pulse_live.queries.queues import WorkPage, WorkRow
@@ -84,6 +85,35 @@ def cells_html(row: WorkRow) -> str:
             + _badge(Status(row.status).label, STATUS_COLORS.get(row.status, 'grey'), 'justify-self-start')
             + f'<div class="truncate min-w-0">{escape(row.type)}</div>'
             + f'<div class="truncate min-w-0">{escape(row.organisation)}</div>')
+
+
+def _link_html(row: WorkRow) -> str:
+    """``ui.link(reference, address).classes(…)`` (a click on it opens the ticket in place: components/in_app.py)."""
+    return (f'<a href="/tickets/{escape(row.reference)}" target="_self" '
+            f'class="nicegui-link font-mono text-primary no-underline">{escape(row.reference)}</a>')
+
+
+def _rest_html(row: WorkRow, now: datetime) -> str:
+    """The cells after the title: priority, status, type, organisation, assignee, age and the due countdown.
+    ``data-mark`` names the assignee and due cells for tests."""
+    assignee = markup.label(row.assignee or '—', 'truncate min-w-0' + ('' if row.assignee else ' text-slate-400'),
+                            mark=f'assignee {row.reference}')
+    age = markup.label(age_text(row.created_at, now), 'text-slate-500',
+                       **{'data-tip': f'Opened {row.created_at:%Y-%m-%d %H:%M} UTC'})
+    return cells_html(row) + assignee + age + due_html(row.sla, row.reference)
+
+
+def row_html(row: WorkRow, now: datetime) -> str:
+    """A row's static cells but the last (a row without an escalation or triage badge): one block."""
+    return (_link_html(row) + f'<div class="nicegui-column gap-0 min-w-0 w-full">{title_html(row)}</div>'
+            + _rest_html(row, now))
+
+
+def _last_cell_html(row: WorkRow, viewer_id: int) -> str:
+    """The last cell of a row nobody can take: "yours", or empty."""
+    if row.assignee_id == viewer_id:
+        return markup.label('yours', 'text-xs text-green-700 font-medium')
+    return '<div></div>'
 
 
 class WorkList:
@@ -168,16 +198,20 @@ class WorkList:
         self.next.set_enabled(result.page < result.pages)
 
     def _row(self, row: WorkRow, now: datetime) -> None:
-        """One row: what is interactive or looked up by its marker (the link, the assignee, the due countdown, Take)
-        stays an element; the title and the four plain cells are static HTML (``row_cells_html``) with the same
-        markup, and tooltips are ``data-tip`` attributes (``TOOLTIP_JS``): about 8 elements where there were 16."""
+        """One row: its box, what is static as one block of markup (``row_html``: the link, the title, the plain
+        cells, the assignee, the age and the due countdown — the markup their elements rendered to, tooltips as
+        ``data-tip`` for ``TOOLTIP_JS``), and as elements only what has a handler or a tooltip of its own: Take, the
+        lock where Take would be refused, an escalated or untriaged title's badges. About 2 elements a row where
+        there were 8 (16 before the title and cells were markup)."""
         with ui.element('div').classes('w-full grid gap-x-3 px-3 py-1.5 items-center border-b border-slate-100 '
                                        'last:border-b-0 hover:bg-slate-50 text-sm') \
                 .style(f'grid-template-columns: {COLUMNS}') \
                 .mark(f'work-row {row.reference}'):
-            ui.link(row.reference, f'/tickets/{row.reference}').classes('font-mono text-primary no-underline')
             level = row.sla.escalation_level if row.sla is not None else 0
+            takeable = row.assignee_id is None and row.status in (Status.OPEN, Status.IN_PROGRESS)
+            last = '' if takeable else _last_cell_html(row, self.viewer.id)
             if level or row.needs_triage:
+                ui.html(_link_html(row), sanitize=False).style('display: contents')
                 with ui.column().classes('gap-0 min-w-0 w-full'):
                     with ui.row().classes('gap-1 items-center no-wrap w-full min-w-0'):
                         if level:  # raised by escalation rules (pulse_live/services/escalation.py): in every list
@@ -191,16 +225,10 @@ class WorkList:
                     details = ' · '.join(x for x in (row.queue, row.service) if x)
                     if details:
                         ui.label(details).classes('text-xs text-slate-400 truncate w-full')
+                ui.html(_rest_html(row, now) + last, sanitize=False).style('display: contents')
             else:
-                ui.html(title_html(row), sanitize=False).classes('nicegui-column gap-0 min-w-0 w-full')
-            # the priority, status, type and organisation cells: one block whose box takes no place in the grid
-            ui.html(cells_html(row), sanitize=False).style('display: contents')
-            ui.label(row.assignee or '—').classes('truncate min-w-0' + ('' if row.assignee else ' text-slate-400')) \
-                .mark(f'assignee {row.reference}')
-            age = ui.label(age_text(row.created_at, now)).classes('text-slate-500')
-            age.props['data-tip'] = f'Opened {row.created_at:%Y-%m-%d %H:%M} UTC'
-            due_cell(row.sla, row.reference)  # counts down in the browser (components/sla_badge.py)
-            if row.assignee_id is None and row.status in (Status.OPEN, Status.IN_PROGRESS):
+                ui.html(row_html(row, now) + last, sanitize=False).style('display: contents')
+            if takeable:
                 if row.queue_id in self.not_takeable:  # Take would be refused: no button (the service checks too)
                     ui.icon('lock', color='grey-5').classes('justify-self-start') \
                         .tooltip(f'Only members of {row.queue or "its queue"} take it; '
@@ -209,10 +237,6 @@ class WorkList:
                 else:
                     ui.button('Take', icon='pan_tool', on_click=lambda r=row: self.take(r)) \
                         .props('dense unelevated no-caps size=sm').mark(f'take {row.reference}')
-            elif row.assignee_id == self.viewer.id:
-                ui.label('yours').classes('text-xs text-green-700 font-medium')
-            else:
-                ui.label('')
 
     async def take(self, row: WorkRow) -> None:
         if not await attempt(ownership.take_ticket(actor=self.viewer, ticket_id=row.id),
