@@ -456,7 +456,9 @@ class Composer:
         self._sending.add(key)
         try:
             async with self._one_at_a_time:  # in the order sent
-                ok = await self._post(body, files)
+                # a file the message before took is not sent twice (both were sent with it pending)
+                files = [f for f in files if any(f is p for p in self.pending)]
+                ok = await self._post(body, files) if body or files else None
         finally:
             self._sending.discard(key)
         if ok is None or self.text.is_deleted:

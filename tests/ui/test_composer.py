@@ -191,13 +191,18 @@ async def test_a_message_sent_while_the_last_is_on_its_way_goes_after_it_and_not
     await open_ticket(user, 'anna@pulse.demo', ticket.reference)
     gate, original, calls = asyncio.Event(), chatter.post_message, []
 
+    calls_kw: list[dict] = []
+
     async def slow_post(**kwargs):
         calls.append(kwargs['body'])
+        calls_kw.append(kwargs)
         if len(calls) == 1:
             await gate.wait()  # the server is busy with the first message
         return await original(**kwargs)
     monkeypatch.setattr(chatter, 'post_message', slow_post)
     composer, send_button = user.find(marker='composer'), user.find(marker='composer-send')
+    await user.find(ui.upload).elements.pop().handle_uploads(
+        [ui.upload.SmallFileUpload('screenshot.txt', 'text/plain', b'the error dialog')])
     composer.type('First message')
     send_button.click()
     await until(lambda: calls == ['First message'])
@@ -215,6 +220,7 @@ async def test_a_message_sent_while_the_last_is_on_its_way_goes_after_it_and_not
             break
         await asyncio.sleep(0.05)
     assert [body for body, _ in await _messages(ticket.id)] == ['First message', 'Second message']
+    assert [len(c['files']) for c in calls_kw] == [1, 0]  # the file went with the first, not twice
     await asyncio.sleep(0.2)
     assert composer.elements.pop().value == 'Third, still typing'  # what was typed after Send is kept
     assert calls == ['First message', 'Second message']
