@@ -46,8 +46,10 @@ class Bell:
             with ui.menu().props('anchor="bottom right" self="top right"') as self.menu:
                 self.items = ui.column().classes('w-96 max-w-[90vw] gap-0 p-1')
         self.menu.on_value_change(lambda e: e.value and background_tasks.create(self._fill(), name='bell-fill'))
-        live.notification_created.subscribe(self._created)
-        live.notifications_read.subscribe(self._read)
+        created, read = live.user_events(user.id)  # this person's notifications only
+        created.subscribe(self._created)
+        read.subscribe(self._read)
+        self.client.on_delete(lambda: live.forget_user_events(user.id))  # after the unsubscriptions above
         background_tasks.create(self._count(), name='bell-count')
 
     async def _count(self, event: NotificationCreated | NotificationsRead | None = None) -> None:

@@ -17,8 +17,6 @@ from . import live_entries
 
 ticket_changed: Event[[TicketChanged]] = Event()
 presence_changed: Event[[PresenceChanged]] = Event()
-notification_created: Event[[NotificationCreated]] = Event()
-notifications_read: Event[[NotificationsRead]] = Event()
 
 
 # --- one ticket's pages -----------------------------------------------------------------------------------------------
@@ -42,6 +40,38 @@ def forget_ticket_events(ticket_id: int) -> None:
     events = _ticket_events.get(ticket_id)
     if events is not None and not events[0].callbacks and not events[1].callbacks:
         del _ticket_events[ticket_id]
+
+
+# --- one person's pages -----------------------------------------------------------------------------------------------
+# A notification concerns one person; every page has a bell (components/bell.py). On a process-wide event every open
+# page's bell was called for every notification, each given a task, only to find it was for someone else: with 200
+# agents' pages open, 200 tasks per notification (a py-spy profile of benchmarks/load.py: ~6 % of the event loop).
+_user_events: dict[int, tuple[Event[[NotificationCreated]], Event[[NotificationsRead]]]] = {}
+
+
+def user_events(user_id: int) -> tuple[Event[[NotificationCreated]], Event[[NotificationsRead]]]:
+    """The notification events of one person (subscribe inside a page: they die with its client)."""
+    events = _user_events.get(user_id)
+    if events is None or events[0] not in Event.instances:  # (NiceGUI's test reset forgets its events)
+        events = _user_events[user_id] = (Event(), Event())
+    return events
+
+
+def forget_user_events(user_id: int) -> None:
+    """Called when a page of the person is deleted: their events go when no page of theirs listens."""
+    events = _user_events.get(user_id)
+    if events is not None and not events[0].callbacks and not events[1].callbacks:
+        del _user_events[user_id]
+
+
+def _emit_for_user(event: NotificationCreated | NotificationsRead) -> None:
+    events = _user_events.get(event.user_id)
+    if events is None:
+        return
+    if isinstance(event, NotificationCreated):
+        events[0].emit(event)
+    else:
+        events[1].emit(event)
 
 
 # one presence snapshot per presence change for all the pages of a ticket (each page used to merge every tab's share
@@ -92,10 +122,8 @@ async def relay(event: BusEvent) -> None:
         _emit_ticket_changed(event)
     elif isinstance(event, PresenceChanged):
         _emit_presence_changed(event)
-    elif isinstance(event, NotificationCreated):
-        notification_created.emit(event)
-    elif isinstance(event, NotificationsRead):
-        notifications_read.emit(event)
+    elif isinstance(event, (NotificationCreated, NotificationsRead)):
+        _emit_for_user(event)
     elif isinstance(event, BusResumed):  # events of other processes may have been missed: open tickets re-read
         from pulse_live import presence
         for ticket_id in presence.viewed_tickets():

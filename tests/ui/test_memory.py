@@ -17,12 +17,14 @@ from pulse_live.queries import shared
 from pulse_live.services import tickets
 from tests.ui.conftest import login, until
 
-EVENTS = ('ticket_changed', 'presence_changed', 'notification_created', 'notifications_read')
+EVENTS = ('ticket_changed', 'presence_changed')
 
 
 def _state() -> dict:
     return {'clients': len(Client.instances),
             'subscriptions': {name: len(getattr(live, name).callbacks) for name in EVENTS},
+            'bells': {user_id: (len(created.callbacks), len(read.callbacks))
+                      for user_id, (created, read) in live._user_events.items()},
             'viewers': sum(len(v) for v in presence._viewers.values()),
             'online_tabs': sum(len(v) for v in presence._online.values()),
             'shared_reads': len(shared._inflight),

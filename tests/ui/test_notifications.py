@@ -1,4 +1,5 @@
 """The bell and the admin's outbox page with simulated users."""
+import asyncio
 from collections.abc import Callable
 
 from nicegui import ui
@@ -26,6 +27,34 @@ async def test_mention_raises_bell_of_online_agent(create_user: Callable[[], Use
     async with db.session() as s:
         to_ben = (await s.execute(select(MailOutbox).where(MailOutbox.to_user_id == ben.id))).scalars().all()
     assert to_ben == []
+
+
+async def test_a_notification_wakes_only_its_persons_bells(create_user: Callable[[], User], people,
+                                                            monkeypatch) -> None:
+    """Every page has a bell; a notification for Ben calls Ben's bells, not every bell of every page of the process
+    (with 200 agents' pages open that was 200 handlers and tasks per notification)."""
+    from components.bell import Bell
+    called: list[tuple[int, int]] = []  # (the bell's person, the notification's)
+    created = Bell._created
+
+    async def counting(self, event):
+        called.append((self.user.id, event.user_id))
+        return await created(self, event)
+    monkeypatch.setattr(Bell, '_created', counting)
+    anna, ben = people.users['anna@pulse.demo'], people.users['ben@pulse.demo']
+    pages = [create_user() for _ in range(4)]
+    for page, email in zip(pages, ('ben@pulse.demo', 'ben@pulse.demo', 'daniel@pulse.demo', 'maria@pulse.demo'),
+                           strict=True):
+        await login(page, email)
+    ticket = await tickets.create_ticket(actor=anna, title='Only for Ben')
+    await pages[0].should_see(marker='bell-count', retries=50)
+    called.clear()
+    await chatter.post_message(actor=anna, ticket_id=ticket.id, body='@ben have a look')
+    await pages[0].should_see('mentioned you', retries=50)
+    await pages[1].should_see('mentioned you', retries=50)  # both of Ben's tabs
+    await asyncio.sleep(0.3)
+    assert [c for c in called if c[1] == ben.id] == [(ben.id, ben.id)] * 2
+    assert all(bell == notified for bell, notified in called), called  # no bell of anyone else
 
 
 async def test_admin_outbox_page_lists_and_retries(create_user: Callable[[], User], people) -> None:
