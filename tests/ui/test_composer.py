@@ -224,3 +224,30 @@ async def test_a_message_sent_while_the_last_is_on_its_way_goes_after_it_and_not
     await asyncio.sleep(0.2)
     assert composer.elements.pop().value == 'Third, still typing'  # what was typed after Send is kept
     assert calls == ['First message', 'Second message']
+
+
+async def test_text_typed_on_after_send_stays_once_the_message_is_posted(user: User, people, monkeypatch) -> None:
+    """What was sent leaves the composer; what the agent typed on after Send, before the post was done, stays."""
+    ticket = await make_ticket(people)
+    await open_ticket(user, 'anna@pulse.demo', ticket.reference)
+    gate, original, calls = asyncio.Event(), chatter.post_message, []
+
+    async def slow_post(**kwargs):
+        calls.append(kwargs['body'])
+        await gate.wait()
+        return await original(**kwargs)
+    monkeypatch.setattr(chatter, 'post_message', slow_post)
+    composer = user.find(marker='composer')
+    composer.type('The printer is back.')
+    user.find(marker='composer-send').click()
+    await until(lambda: calls == ['The printer is back.'])
+    composer.type(' Also, the scanner')  # typed on in the same box
+    gate.set()
+    for _ in range(100):
+        if await _messages(ticket.id):
+            break
+        await asyncio.sleep(0.05)
+    assert [body for body, _ in await _messages(ticket.id)] == ['The printer is back.']
+    [box] = composer.elements
+    await until(lambda: box.value != 'The printer is back. Also, the scanner')
+    assert box.value == 'Also, the scanner'
