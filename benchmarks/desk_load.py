@@ -427,7 +427,8 @@ def parse_args(argv=None):
     p.add_argument('--port', type=int, default=0)
     p.add_argument('--profile', action='store_true',
                    help='run py-spy (from the venv) against the server during the run; prints the top functions')
-    p.add_argument('--keep', action='store_true')
+    p.add_argument('--profile-rate', type=int, default=50, help="py-spy's samples per second (default 50)")
+    p.add_argument('--keep', action='store_true', help='keep the data directory (and the profile, prof.txt)')
     return p.parse_args(argv)
 
 
@@ -467,7 +468,7 @@ def main(argv=None) -> int:
             if args.profile:
                 import subprocess
                 spy = subprocess.Popen([str(Path(sys.executable).parent / 'py-spy'), 'record', '--nonblocking',
-                                        '-r', '50', '-f', 'raw', '-o', str(data_dir / 'prof.txt'),
+                                        '-r', str(args.profile_rate), '-f', 'raw', '-o', str(data_dir / 'prof.txt'),
                                         '-d', str(int(args.seconds + 40)), '--pid', str(server.proc.pid)],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             return await asyncio.wait_for(run(args, server, nonce), args.seconds + 240)

@@ -210,3 +210,34 @@ async def test_a_ticket_pages_short_reads_do_not_wait_for_the_event_loop(people,
     assert view is not None and view.ticket.id == ticket.id
     assert len(statements) >= 5
     assert during <= 2 * len(statements), f'the loop turned {during} times for {len(statements)} statements'
+
+
+async def test_many_sessions_at_once_reuse_the_connections_they_opened(people, database) -> None:
+    """A new SQLite connection parses the whole schema and prepares every statement afresh; with SQLAlchemy's default
+    pool (5 kept, 10 more opened and closed again) a busy desk opened ~20 a second. Pages reading at once keep their
+    connections for the next: a second wave of as many sessions as the first opens none."""
+    if database != 'sqlite':
+        pytest.skip('the PostgreSQL pool follows the settings (test_the_postgresql_pool_follows_the_settings)')
+    opened: list[str] = []
+    engines = [e for e in db.engines() if e is not None]
+    assert len(engines) == 2  # the readers' (aiosqlite) and the inline one
+    for engine in engines:
+        event.listen(engine.sync_engine, 'connect', lambda *_: opened.append('connect'))
+    waves = {db.quick: 30, db.session: db.SQLITE_READERS_KEPT}  # desk_load.py's busiest moment: ~25 inline at once
+
+    async def hold(session_of, gate: asyncio.Event) -> int:
+        async with session_of() as s:
+            value = (await s.execute(select(func.count(TicketEvent.id)))).scalar_one()
+            await gate.wait()  # every session of the wave is open at once
+            return value
+
+    for round_ in range(2):
+        gate = asyncio.Event()
+        tasks = [asyncio.create_task(hold(maker, gate)) for maker, wave in waves.items() for _ in range(wave)]
+        await asyncio.sleep(0.2)
+        gate.set()
+        assert len(set(await asyncio.gather(*tasks))) == 1
+        if round_ == 0:
+            first = len(opened)
+            assert first >= 1
+    assert len(opened) == first, f'the second wave opened {len(opened) - first} new connections'
