@@ -40,6 +40,15 @@ closed).
   FastAPI's caches, no regular expression is compiled per page, and the app's route list does not grow with the open
   pages (every request was matched against one route more per open page).
 
+- **Pages that never connect.** Every GET of a page builds it (its elements, its live subscriptions) and NiceGUI keeps
+  it until its socket connects, or for 60–70 s (its own pruning) if none ever does: a prefetch, a link preview, a
+  script, a flood. Measured: 2,000 anonymous GETs of ``/login`` from one client in 8 s held +140 MB for that minute
+  (a flood of a minute: ~1 GB); a signed-in page is ~0.5–1 MB. A browser connects within a second or two of the page,
+  so ``sweep_unconnected`` (every ``SWEEP_EVERY_S``) deletes a page that has not connected ``page_connect_within_s``
+  (20 s) after it was built, and beyond ``max_unconnected_pages`` (1,000) such pages in the process, or
+  ``max_pages_per_user`` of one person, the oldest. A browser that connects after its page was deleted reloads it
+  (NiceGUI), which builds it afresh.
+
 ``watch()`` is called by the live components of a page (ticket, portal request, work lists); ``release`` can also be
 registered once for every client with ``app.on_delete(housekeeping.release)``.
 """
@@ -227,3 +236,40 @@ def watch() -> None:
         return
     client.pulse_housekeeping = True  # type: ignore[attr-defined]
     client.on_delete(release)
+
+
+# --- pages that never connect ---------------------------------------------------------------------------------------
+SWEEP_EVERY_S = 1.0
+
+
+def never_connected(client: Client) -> bool:
+    """Built, sent, and no socket ever connected to it (NiceGUI counts a page's connections at the handshake)."""
+    return not client._num_connections and not client.is_deleted  # noqa: SLF001
+
+
+def sweep_unconnected(now: float | None = None) -> int:
+    """Delete the pages that did not connect in time, then the oldest beyond the bounds; the number deleted."""
+    from pulse_live.config import get_settings
+    settings = get_settings()
+    now = time.time() if now is None else now
+    waiting = sorted((c for c in list(Client.instances.values()) if never_connected(c)), key=lambda c: c.created)
+    late = sum(1 for c in waiting if c.created <= now - settings.page_connect_within_s)
+    left = waiting[late:]  # the younger ones, oldest first
+    over = max(0, len(left) - settings.max_unconnected_pages)
+    doomed, left = waiting[:late] + left[:over], left[over:]
+    per_person: dict[int, list[Client]] = {}
+    for c in left:
+        uid = getattr(c, 'pulse_user_id', None)
+        if uid is not None:
+            per_person.setdefault(uid, []).append(c)
+    for pages in per_person.values():
+        doomed += pages[:max(0, len(pages) - settings.max_pages_per_user)]
+    for client in doomed:
+        if not client.is_deleted:
+            client.delete()
+    return len(doomed)
+
+
+def install_unconnected_sweep() -> None:
+    """Called by ``pulse_live.app.build_app`` (once per process; the UI tests reset the app and build it per test)."""
+    app.timer(SWEEP_EVERY_S, sweep_unconnected, immediate=False)

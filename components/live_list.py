@@ -27,7 +27,6 @@ class LiveRefresh:
         self.client = ui.context.client
         self._pending: asyncio.Task | None = None
         self._waiting = False  # a re-read waits for the socket to come back
-        self._connected_once = False  # before its first connection the page is still being sent: it updates
         self.last_event: TicketChanged | None = None  # kept alive, so its id() names this change while shared
         self.scope = page_scope.current(self.client)  # ends with the tab, or when it moves on to a ticket in place
         housekeeping.watch()
@@ -46,15 +45,15 @@ class LiveRefresh:
         self._pending = None
         if self.client.is_deleted or self.scope.ended or not self._alive() or self.last_event is None:
             return
-        if self._connected_once and not self.client.has_socket_connection:
-            # nobody sees this page now (its tab went elsewhere, or the connection dropped): re-read once its socket
-            # is back, not for every change while NiceGUI keeps it for a reconnect
+        if not self.client.has_socket_connection:
+            # nobody sees this page now (its tab went elsewhere, the connection dropped, or it has not connected yet:
+            # what changes before then waits in its outbox anyway): re-read once its socket is there, not for every
+            # change while NiceGUI keeps it (a page that never connects: a minute)
             self._waiting = True
             return
         await self._refresh(self.last_event)
 
     async def _reconnected(self) -> None:
-        self._connected_once = True
         if self._waiting and self._pending is None:
             self._waiting = False
             self._pending = background_tasks.create(self._later(), name=self._name)

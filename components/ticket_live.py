@@ -37,16 +37,18 @@ class TicketFollower:
         # A page without a live socket (its tab went to another page, or the connection dropped: NiceGUI keeps it
         # for reconnect_timeout) re-reads and re-renders nothing: the changes it missed are kept, one per kind, and
         # shown when its socket comes back. Every tab that navigated away would otherwise cost each change a read
-        # and a render for 15 s (measured: benchmarks/desk_load.py).
+        # and a render for 15 s (measured: benchmarks/desk_load.py). The same before its first connection: what is
+        # changed on a page not yet connected waits in its outbox for the socket anyway, and a page that never
+        # connects (a prefetch, a script, a flood of GETs) made every change of its ticket cost a read and a render
+        # until it went (benchmarks/load.py's page loads: hundreds of such pages at once).
         missed: dict[str, TicketChanged] = {}
         missed_presence = [False]
-        connected_once = [False]  # before its first connection a page is still being sent: it updates as always
 
         def over() -> bool:
             return client.is_deleted or scope.ended
 
         def away() -> bool:
-            return connected_once[0] and not client.has_socket_connection
+            return not client.has_socket_connection
 
         async def changed(event: TicketChanged) -> None:
             if event.ticket_id != ticket_id or over():
@@ -58,7 +60,6 @@ class TicketFollower:
             await on_change(event)
 
         async def caught_up() -> None:
-            connected_once[0] = True
             while missed and not over() and client.has_socket_connection:
                 kind = next(iter(missed))
                 await on_change(missed.pop(kind))

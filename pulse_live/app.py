@@ -271,6 +271,7 @@ def build_app() -> None:
     live.install_send_limit()  # a socket too far behind is closed and its page dropped (the browser reloads)
     housekeeping.tune_gc()  # the cycle collector less often: a page is thousands of objects in cycles
     housekeeping.install_light_upload_routes()  # one plain Starlette route serves every upload element
+    housekeeping.install_unconnected_sweep()  # a page whose socket never connects is dropped after a while
     downloads.register()
     from pages import help as help_pages
     help_pages.register()  # /help/files/{id}: article images and files

@@ -120,6 +120,11 @@ class Settings(BaseSettings):
                                          '(pages of every person behind it; 0: no bound)')
     max_pages_per_user: int = Field(default=50, ge=1, description="a person's connected pages in one process; "
                                     'the oldest are closed beyond it (each holds ~0.5 MB of server memory)')
+    page_connect_within_s: float = Field(default=20.0, gt=0, description='a page whose socket has not connected this '
+                                         'long after it was sent is dropped (a browser connects within seconds; a '
+                                         'prefetch, a script or a flood of page loads never does)')
+    max_unconnected_pages: int = Field(default=1000, ge=1, description='pages of one process still waiting for their '
+                                       'socket; beyond it the oldest are dropped (each holds 70 KB to 1 MB)')
     live_broadcast_from: int = Field(default=8, ge=0, description='a live chatter entry goes to a ticket\'s staff '
                                      'viewers as one socket message for all of them once this many follow it '
                                      'alike (0: never; each page is sent its own update)')
