@@ -190,9 +190,11 @@ async def authenticate(email: str, password: str, *, address: str = 'unknown') -
 
 
 async def get_user(user_id: int | None) -> User | None:
+    """The active user by id: every page build, every ticket opened in place and every session check asks it (a short
+    read by key, so ``db.quick``: inline on SQLite, no hand-over to a reader's thread and back)."""
     if not user_id:
         return None
-    async with db.session() as s:
+    async with db.quick() as s:
         user = await s.get(User, user_id)
     return user if user is not None and user.is_active else None
 

@@ -211,6 +211,15 @@ async def test_a_ticket_pages_short_reads_do_not_wait_for_the_event_loop(people,
     assert len(statements) >= 5
     assert during <= 2 * len(statements), f'the loop turned {during} times for {len(statements)} statements'
 
+    # who is signed in, asked by every page build and every ticket opened in place: inline as well
+    from pulse_live import auth
+    async with LoopTurns() as turns:
+        before = turns.count
+        user, statements = await with_statements(auth.get_user(anna.id))
+        during = turns.count - before
+    assert user is not None and user.id == anna.id and len(statements) == 1
+    assert during <= 3, f'the loop turned {during} times while the user was read'
+
 
 async def test_many_sessions_at_once_reuse_the_connections_they_opened(people, database) -> None:
     """A new SQLite connection parses the whole schema and prepares every statement afresh; with SQLAlchemy's default
