@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Generic, TypeVar
 
 from nicegui import Event
 
@@ -17,6 +18,29 @@ from . import live_entries
 
 ticket_changed: Event[[TicketChanged]] = Event()
 presence_changed: Event[[PresenceChanged]] = Event()
+A = TypeVar('A')
+B = TypeVar('B')
+
+
+class EventPairs(Generic[A, B]):
+    """Two NiceGUI events per key (a ticket, a person), made when a page subscribes and dropped when nobody listens
+    to either: a change wakes only the pages of its own key."""
+
+    def __init__(self) -> None:
+        self.pairs: dict[int, tuple[Event[[A]], Event[[B]]]] = {}
+
+    def get(self, key: int) -> tuple[Event[[A]], Event[[B]]]:
+        """The key's events (subscribe inside a page: they die with its client)."""
+        events = self.pairs.get(key)
+        if events is None or events[0] not in Event.instances:  # (NiceGUI's test reset forgets its events)
+            events = self.pairs[key] = (Event(), Event())
+        return events
+
+    def forget(self, key: int) -> None:
+        """Called when a page of the key is deleted: its events go when no page listens."""
+        events = self.pairs.get(key)
+        if events is not None and not events[0].callbacks and not events[1].callbacks:
+            del self.pairs[key]
 
 
 # --- one ticket's pages -----------------------------------------------------------------------------------------------
@@ -24,44 +48,20 @@ presence_changed: Event[[PresenceChanged]] = Event()
 # wakes only them. On the process-wide events every open ticket page of every ticket was called for every change (and,
 # its handler being async, given a task of its own) only to find that the change was about another ticket: with 1,000
 # pages open on 100 tickets that was 1,000 tasks per change for 10 pages that had something to do.
-_ticket_events: dict[int, tuple[Event[[TicketChanged]], Event[[PresenceChanged]]]] = {}
-
-
-def ticket_events(ticket_id: int) -> tuple[Event[[TicketChanged]], Event[[PresenceChanged]]]:
-    """The change and presence events of one ticket (subscribe inside a page: they die with its client)."""
-    events = _ticket_events.get(ticket_id)
-    if events is None or events[0] not in Event.instances:  # (NiceGUI's test reset forgets its events)
-        events = _ticket_events[ticket_id] = (Event(), Event())
-    return events
-
-
-def forget_ticket_events(ticket_id: int) -> None:
-    """Called when a page following the ticket is deleted: the ticket's events go when nobody follows it."""
-    events = _ticket_events.get(ticket_id)
-    if events is not None and not events[0].callbacks and not events[1].callbacks:
-        del _ticket_events[ticket_id]
+_tickets: EventPairs[TicketChanged, PresenceChanged] = EventPairs()
+_ticket_events = _tickets.pairs
+ticket_events = _tickets.get  # a ticket's change and presence events
+forget_ticket_events = _tickets.forget  # when a page following the ticket is deleted
 
 
 # --- one person's pages -----------------------------------------------------------------------------------------------
 # A notification concerns one person; every page has a bell (components/bell.py). On a process-wide event every open
 # page's bell was called for every notification, each given a task, only to find it was for someone else: with 200
 # agents' pages open, 200 tasks per notification (a py-spy profile of benchmarks/load.py: ~6 % of the event loop).
-_user_events: dict[int, tuple[Event[[NotificationCreated]], Event[[NotificationsRead]]]] = {}
-
-
-def user_events(user_id: int) -> tuple[Event[[NotificationCreated]], Event[[NotificationsRead]]]:
-    """The notification events of one person (subscribe inside a page: they die with its client)."""
-    events = _user_events.get(user_id)
-    if events is None or events[0] not in Event.instances:  # (NiceGUI's test reset forgets its events)
-        events = _user_events[user_id] = (Event(), Event())
-    return events
-
-
-def forget_user_events(user_id: int) -> None:
-    """Called when a page of the person is deleted: their events go when no page of theirs listens."""
-    events = _user_events.get(user_id)
-    if events is not None and not events[0].callbacks and not events[1].callbacks:
-        del _user_events[user_id]
+_users: EventPairs[NotificationCreated, NotificationsRead] = EventPairs()
+_user_events = _users.pairs
+user_events = _users.get  # a person's notification events
+forget_user_events = _users.forget  # when a page of the person is deleted
 
 
 def _emit_for_user(event: NotificationCreated | NotificationsRead) -> None:
