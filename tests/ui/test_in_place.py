@@ -32,9 +32,11 @@ def titles(user: User) -> list[str]:
 
 
 def entries(user: User, text: str) -> list:
-    """The chatter entries on the page that hold ``text``."""
+    """The chatter elements on the page whose entries hold ``text`` (a live entry is an element of its own; the
+    entries a page opened with are one element)."""
     return [e for e in user.client.elements.values()
-            if isinstance(e, ui.html) and 'data-entry' in e.props and text in e.content]
+            if isinstance(e, ui.html) and ('data-entry' in e.props or 'data-entry="' in e.content)
+            and text in e.content]
 
 
 def handlers(user: User) -> tuple[int, int, int]:

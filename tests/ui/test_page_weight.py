@@ -4,6 +4,7 @@ so the page's read-only parts are static markup (components/markup.py) and the c
 what the ticket has: its files, its similar tickets, its customer's other tickets."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from nicegui.testing import User
@@ -50,3 +51,28 @@ async def test_an_agents_ticket_page_does_not_grow_with_its_files_and_similar_ti
     assert len(a.client.elements) <= AGENT_TICKET_PAGE, len(a.client.elements)
     # 20 files and several similar tickets: two more entries are the only elements more
     assert len(b.client.elements) - entries(b) == len(a.client.elements) - entries(a)
+
+
+async def test_the_entries_a_page_opens_with_are_one_element_and_a_live_one_its_own(
+        create_user: Callable[[], User], people) -> None:
+    """A page opened with 30 entries built 30 elements for them (kept, sent and mounted each); they are one now, with
+    each entry's markup as its element rendered it (``data-entry``, its classes), in order."""
+    from nicegui import ui
+    anna = people.users['anna@pulse.demo']
+    ticket = await make_ticket(people, title='Scanner on floor three drops pages')
+    for n in range(30):
+        await chatter.post_message(actor=anna, ticket_id=ticket.id, body=f'Step {n:02d} of the checks')
+    ben = create_user()
+    await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
+
+    def chatter_elements() -> list:
+        return [e for e in ben.client.elements.values()
+                if isinstance(e, ui.html) and ('data-entry' in e.props or 'data-entry="' in e.content)]
+    [opened] = chatter_elements()
+    steps = [int(n) for n in re.findall(r'Step (\d\d) of the checks', opened.content)]
+    assert steps == list(range(30))
+    assert opened.content.count('data-entry="') == 31  # the opening entry and the 30 messages
+    assert opened.content.count('<div class="') >= 31
+    await chatter.post_message(actor=anna, ticket_id=ticket.id, body='Step 30, live')
+    await until(lambda: len(chatter_elements()) == 2)
+    assert 'Step 30, live' in chatter_elements()[1].content and 'Step 30, live' not in opened.content
