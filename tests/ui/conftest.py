@@ -180,3 +180,16 @@ def nicegui_path(monkeypatch) -> Callable[[], None]:
             monkeypatch.setattr(cls, '_handle_change', cls._handle_change.__pulse_original__)
             monkeypatch.setattr(element_module, cls.__name__, cls)
     return put_back
+
+
+def count_chatter_reads(monkeypatch) -> list[int]:
+    """From now on, the id of the viewer of every chatter read a live change makes (``queries/shared.new_events``)."""
+    from pulse_live.queries import shared
+    reads: list[int] = []
+    new_events = shared.new_events
+
+    async def counted(viewer, *args, **kwargs):
+        reads.append(viewer.id)
+        return await new_events(viewer, *args, **kwargs)
+    monkeypatch.setattr(shared, 'new_events', counted)
+    return reads

@@ -26,7 +26,7 @@ from pulse_live.events import TicketChanged
 from pulse_live.models import Notification
 from pulse_live.services import chatter
 from tests.factories import make_ticket
-from tests.ui.conftest import login, open_ticket, until
+from tests.ui.conftest import count_chatter_reads, login, open_ticket, until
 
 
 class Sent:
@@ -283,19 +283,12 @@ async def test_a_change_seen_by_many_staff_pages_is_read_once_and_rebuilds_only_
 
 async def test_a_page_without_its_socket_reads_nothing_until_it_is_back_then_shows_what_it_missed(
         create_user: Callable[[], User], people, monkeypatch) -> None:
-    from pulse_live.queries import shared
     from pulse_live.services import tickets as ticket_service
     anna_row, ben_row = people.users['anna@pulse.demo'], people.users['ben@pulse.demo']
     ticket = await make_ticket(people)
     ben = create_user()
     await open_ticket(ben, 'ben@pulse.demo', ticket.reference)
-    reads: list[int] = []
-    new_events = shared.new_events
-
-    async def counted(viewer, *args, **kwargs):
-        reads.append(viewer.id)
-        return await new_events(viewer, *args, **kwargs)
-    monkeypatch.setattr(shared, 'new_events', counted)
+    reads = count_chatter_reads(monkeypatch)
 
     # Ben's tab went to another page (or lost its connection): NiceGUI keeps his page for a reconnect
     client = ben.client

@@ -17,7 +17,7 @@ from components import housekeeping
 from pulse_live.config import get_settings
 from pulse_live.services import chatter
 from tests.factories import make_ticket
-from tests.ui.conftest import login, open_ticket
+from tests.ui.conftest import count_chatter_reads, login, open_ticket
 
 
 async def _page_without_socket(user: User, path: str) -> Client:
@@ -32,19 +32,12 @@ async def _page_without_socket(user: User, path: str) -> Client:
 
 async def test_a_page_not_yet_connected_reads_nothing_then_shows_what_changed_once_connected(
         create_user: Callable[[], User], people, monkeypatch) -> None:
-    from pulse_live.queries import shared
     anna_row, ben_row = people.users['anna@pulse.demo'], people.users['ben@pulse.demo']
     ticket = await make_ticket(people)
     ben = create_user()
     await login(ben, 'ben@pulse.demo')
     page = await _page_without_socket(ben, f'/tickets/{ticket.reference}')
-    reads: list[int] = []
-    new_events = shared.new_events
-
-    async def counted(viewer, *args, **kwargs):
-        reads.append(viewer.id)
-        return await new_events(viewer, *args, **kwargs)
-    monkeypatch.setattr(shared, 'new_events', counted)
+    reads = count_chatter_reads(monkeypatch)
     for i in range(3):
         await chatter.post_message(actor=anna_row, ticket_id=ticket.id, body=f'before the socket {i}')
     await asyncio.sleep(0.3)
