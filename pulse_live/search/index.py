@@ -18,6 +18,7 @@ organisation its name. Writes past the ORM (``seed/bulk.py``) are followed by ``
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterable
@@ -27,6 +28,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     String,
+    bindparam,
     case,
     cast,
     delete,
@@ -137,16 +139,25 @@ def _insert_from(query: AnySelect) -> Any:
     return insert(SearchDocument).from_select(list(DOCUMENT_COLUMNS), query)
 
 
+@functools.cache
+def _refresh_statements(kind: str) -> tuple[Any, Any]:
+    """The two statements that write a kind's documents again, for the ids bound as ``ids``: built once per process
+    (building them and their cache keys cost ~0.3 ms per kind, on every commit that changes a ticket or a message)."""
+    query, key, order = _source(kind)
+    ids = bindparam('ids', expanding=True)
+    return (delete(SearchDocument).where(SearchDocument.kind == kind, SearchDocument.object_id.in_(ids)),
+            _insert_from(query.where(key.in_(ids)).order_by(order)))
+
+
 def refresh(conn: Connection, kind: str, ids: Iterable[int]) -> None:
     """Write the documents of these rows again from what they hold now (or remove them: a row gone, or no longer
     searchable, e.g. a user who is no customer)."""
-    source = _source(kind)
+    remove, write = _refresh_statements(kind)
     ordered = sorted(set(ids))
     for start in range(0, len(ordered), CHUNK):
-        chunk = ordered[start:start + CHUNK]
-        conn.execute(delete(SearchDocument).where(SearchDocument.kind == kind, SearchDocument.object_id.in_(chunk)))
-        query, key, order = source
-        conn.execute(_insert_from(query.where(key.in_(chunk)).order_by(order)))
+        chunk = {'ids': ordered[start:start + CHUNK]}
+        conn.execute(remove, chunk)
+        conn.execute(write, chunk)
 
 
 # --- the session hooks ---

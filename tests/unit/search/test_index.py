@@ -185,3 +185,25 @@ def test_an_article_snippet_shows_links_as_their_text_and_survives_brackets_with
     except subprocess.TimeoutExpired:
         pytest.fail('plain text of an article with unclosed brackets did not finish within 60 s')
     assert out.stdout.strip() == 'True'
+
+
+async def test_a_refresh_of_more_rows_than_one_chunk_writes_each_of_them_once(people, monkeypatch):
+    """``refresh`` writes in chunks with statements built once per kind: chunks of every length (here 2, 2, 1) bind
+    their own ids, and a row that is gone loses its document."""
+    anna = people.users['anna@pulse.demo']
+    ticket = await make_ticket(people)
+    posted = [await chatter.post_message(actor=anna, ticket_id=ticket.id, body=f'Spool number{n} stalled')
+              for n in range(5)]
+    ids = [m.id for m in posted]
+    async with db.engine().begin() as conn:  # the documents lost (as after a crash of a write past the ORM)
+        await conn.execute(SearchDocument.__table__.delete().where(SearchDocument.kind == 'message'))
+    assert await found(anna, 'stalled', 'message') == []
+    monkeypatch.setattr(index, 'CHUNK', 2)
+    async with db.engine().begin() as conn:
+        await conn.run_sync(index.refresh, 'message', [*ids, ids[0], 999_999])  # twice one id, and one never stored
+    assert sorted(await found(anna, 'stalled', 'message')) == sorted(ids)
+    for n, m in enumerate(posted):
+        assert await found(anna, f'number{n}', 'message') == [m.id]
+    async with db.engine().connect() as conn:
+        rows = (await conn.execute(select(SearchDocument.object_id).where(SearchDocument.kind == 'message'))).all()
+    assert sorted(r[0] for r in rows) == sorted(ids)  # each once
