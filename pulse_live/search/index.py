@@ -144,7 +144,7 @@ def _refresh_statements(kind: str) -> tuple[Any, Any]:
     """The two statements that write a kind's documents again, for the ids bound as ``ids``: built once per process
     (building them and their cache keys cost ~0.3 ms per kind, on every commit that changes a ticket or a message)."""
     query, key, order = _source(kind)
-    ids = bindparam('ids', expanding=True)
+    ids: Any = bindparam('ids', expanding=True)
     return (delete(SearchDocument).where(SearchDocument.kind == kind, SearchDocument.object_id.in_(ids)),
             _insert_from(query.where(key.in_(ids)).order_by(order)))
 
