@@ -7,7 +7,7 @@ import logging
 from datetime import datetime, timedelta
 
 from passlib.context import CryptContext
-from sqlalchemy import ColumnElement, delete, func, or_, select, true
+from sqlalchemy import ColumnElement, bindparam, delete, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import db, visibility
@@ -232,8 +232,13 @@ async def may_view_ticket(session: AsyncSession, user: User, ticket: Ticket) -> 
         return True
     if user.role != Role.CUSTOMER or ticket.organisation_id != user.organisation_id:
         return False
-    return (await session.execute(select(TeamMember.id).where(
-        TeamMember.ticket_id == ticket.id, TeamMember.user_id == user.id))).first() is not None
+    return (await session.execute(_ON_TEAM, {'ticket_id': ticket.id, 'user_id': user.id})).first() is not None
+
+
+# the checks of every read of a customer's, built once (what varies is bound at execution)
+_ON_TEAM = select(TeamMember.id).where(TeamMember.ticket_id == bindparam('ticket_id'),
+                                       TeamMember.user_id == bindparam('user_id'))
+_TICKET = select(Ticket).where(Ticket.id == bindparam('ticket_id'))
 
 
 def on_team_of(user: User) -> ColumnElement[bool]:
@@ -272,7 +277,7 @@ async def may_read_ticket(session: AsyncSession, user: User, ticket_id: int, act
     ``may_view_ticket`` lets them see (a refusal is logged)."""
     if is_staff(user):
         return True
-    ticket = await session.get(Ticket, ticket_id)
+    ticket = (await session.execute(_TICKET, {'ticket_id': ticket_id})).scalar_one_or_none()
     if ticket is not None and await may_view_ticket(session, user, ticket):
         return True
     refused(user, action, ticket.reference if ticket is not None else f'#{ticket_id}')

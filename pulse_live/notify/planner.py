@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import auth, presence
@@ -116,6 +116,25 @@ BATCH_INFO = 'uow_batch'  # set in session.info by services/_uow.batch (one tran
 _HELD = 'planner_held'
 
 
+# the planner's reads, built once (each change plans its notifications: building the statements and their cache keys
+# afresh was ~1 % of the server's CPU under desk_load.py); what varies is bound at execution
+_QUEUE_AGENTS = (select(User).join(QueueMember, QueueMember.user_id == User.id)
+                 .where(QueueMember.queue_id == bindparam('queue_id'),
+                        User.organisation_id == bindparam('organisation_id'),
+                        User.role == Role.AGENT.value, User.is_active.is_(True)))
+_AGENTS = select(User).where(User.organisation_id == bindparam('organisation_id'), User.role == Role.AGENT.value,
+                             User.is_active.is_(True))
+_TEAM = select(TeamMember).where(TeamMember.ticket_id == bindparam('ticket_id'))
+_USERS = select(User).where(User.id.in_(bindparam('ids', expanding=True)))
+_CHOOSERS = select(User).where(User.role.in_([Role.MANAGER.value, Role.ADMIN.value]), User.is_active.is_(True),
+                               User.notify_scope.in_(('queues', 'all')))
+_EVENTS = (select(TicketEvent).where(TicketEvent.ticket_id == bindparam('ticket_id'),
+                                     TicketEvent.id.in_(bindparam('ids', expanding=True))).order_by(TicketEvent.id))
+_OPENING = (select(TicketEvent).where(TicketEvent.ticket_id == bindparam('ticket_id'),
+                                      TicketEvent.kind == EventKind.CREATED).order_by(TicketEvent.id))
+_MENTIONS = select(EventMention).where(EventMention.event_id == bindparam('event_id'))
+
+
 def _batch_held(session: AsyncSession, key: tuple) -> list[User] | None:
     """What this batch's planner read before (the queue's agents, the managers by choice): read once per batch, not
     once per mail. Only inside a batch of the mail intake, whose units change neither agents nor queues."""
@@ -141,23 +160,19 @@ async def who_works(session: AsyncSession, ticket: Ticket, organisation_id: int)
         if held is not None:
             return list(held)
         members = list((await session.execute(
-            select(User).join(QueueMember, QueueMember.user_id == User.id)
-            .where(QueueMember.queue_id == ticket.queue_id, User.organisation_id == organisation_id,
-                   User.role == Role.AGENT.value, User.is_active.is_(True)))).scalars())
+            _QUEUE_AGENTS, {'queue_id': ticket.queue_id, 'organisation_id': organisation_id})).scalars())
         if members:
             _batch_keep(session, ('works', ticket.queue_id, organisation_id), members)
             return members
-    return list((await session.execute(
-        select(User).where(User.organisation_id == organisation_id, User.role == Role.AGENT.value,
-                           User.is_active.is_(True)))).scalars())
+    return list((await session.execute(_AGENTS, {'organisation_id': organisation_id})).scalars())
 
 
 async def _audience(session: AsyncSession, ticket: Ticket) -> Audience:
-    entries = list((await session.execute(select(TeamMember).where(TeamMember.ticket_id == ticket.id))).scalars())
+    entries = list((await session.execute(_TEAM, {'ticket_id': ticket.id})).scalars())
     named: dict[int, tuple[User, bool]] = {}
     watching_of = {m.user_id: m.watching for m in entries if m.user_id}
     if watching_of:
-        for user in (await session.execute(select(User).where(User.id.in_(watching_of)))).scalars():
+        for user in (await session.execute(_USERS, {'ids': sorted(watching_of)})).scalars():
             if user.is_active:
                 named[user.id] = (user, watching_of[user.id])
     group: dict[int, User] = {}
@@ -175,9 +190,7 @@ async def _audience(session: AsyncSession, ticket: Ticket) -> Audience:
 async def _by_choice(session: AsyncSession, ticket: Ticket) -> list[User]:
     """Managers and admins who chose to hear of this ticket's changes (``queues`` or ``all``)."""
     held = _batch_held(session, ('choosers',))
-    choosers = list(held) if held is not None else list((await session.execute(
-        select(User).where(User.role.in_([Role.MANAGER.value, Role.ADMIN.value]), User.is_active.is_(True),
-                           User.notify_scope.in_(('queues', 'all'))))).scalars())
+    choosers = list(held) if held is not None else list((await session.execute(_CHOOSERS)).scalars())
     _batch_keep(session, ('choosers',), choosers)
     if not choosers:
         return []
@@ -231,10 +244,9 @@ async def plan(session: AsyncSession, change: TicketChanged) -> list[Notificatio
     ticket = await session.get(Ticket, change.ticket_id)
     if ticket is None:
         return []
-    query = select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
-    query = query.where(TicketEvent.id.in_(change.event_ids)) if change.event_ids else \
-        query.where(TicketEvent.kind == EventKind.CREATED)
-    events = list((await session.execute(query.order_by(TicketEvent.id))).scalars())
+    events = list((await session.execute(_EVENTS, {'ticket_id': ticket.id, 'ids': list(change.event_ids)})).scalars()
+                  if change.event_ids else
+                  (await session.execute(_OPENING, {'ticket_id': ticket.id})).scalars())
     if not events:
         return []
     actor = await session.get(User, change.actor_id) if change.actor_id else None
@@ -263,7 +275,7 @@ async def plan(session: AsyncSession, change: TicketChanged) -> list[Notificatio
                 return  # the resolved/closed mail tells them the resolution
             reasons.setdefault(user.id, Reason(user)).why.add(why)
 
-        mentions = list((await session.execute(select(EventMention).where(EventMention.event_id == event.id)))
+        mentions = list((await session.execute(_MENTIONS, {'event_id': event.id}))
                         .scalars()) if event.kind == EventKind.MESSAGE else []  # (only messages mention: chatter)
         for user, watching in audience.named.values():
             if watching:
@@ -341,12 +353,16 @@ def _batch_key(user: User, ticket: Ticket) -> str:
     return f'u{user.id}:t{ticket.id}'
 
 
-def _open_mail(keys: list[str], now: Any) -> Any:
-    window = timedelta(seconds=get_settings().mail_batch_window_s)
-    return (select(MailOutbox).where(MailOutbox.batch_key.in_(keys), MailOutbox.status == 'pending',
-                                     MailOutbox.attempts == 0, MailOutbox.locked_until.is_(None),
-                                     MailOutbox.created_at >= now - window)
-            .order_by(MailOutbox.id.desc()).with_for_update())
+_OPEN_MAIL = (select(MailOutbox).where(MailOutbox.batch_key.in_(bindparam('keys', expanding=True)),
+                                       MailOutbox.status == 'pending', MailOutbox.attempts == 0,
+                                       MailOutbox.locked_until.is_(None), MailOutbox.created_at >= bindparam('since'))
+              .order_by(MailOutbox.id.desc()).with_for_update())
+_ONE_OPEN_MAIL = _OPEN_MAIL.limit(1)
+
+
+def _open_mail_since(keys: list[str], now: Any) -> dict[str, Any]:
+    """The parameters of ``_OPEN_MAIL``: these recipients' mails opened within the batch window."""
+    return {'keys': keys, 'since': now - timedelta(seconds=get_settings().mail_batch_window_s)}
 
 
 async def open_batches(session: AsyncSession, ticket: Ticket, users: list[User]) -> dict[str, MailOutbox | None]:
@@ -354,7 +370,7 @@ async def open_batches(session: AsyncSession, ticket: Ticket, users: list[User])
     ``enqueue(…, batches=…)`` adds to instead of reading it per recipient."""
     keys = sorted({_batch_key(user, ticket) for user in users})
     found: dict[str, MailOutbox | None] = dict.fromkeys(keys)
-    for row in (await session.execute(_open_mail(keys, utcnow()))).scalars():
+    for row in (await session.execute(_OPEN_MAIL, _open_mail_since(keys, utcnow()))).scalars():
         if row.batch_key is not None and found.get(row.batch_key) is None:
             found[row.batch_key] = row  # the newest (ordered by id descending)
     return found
@@ -370,7 +386,7 @@ async def enqueue(session: AsyncSession, *, user: User, ticket: Ticket, item: di
     if batches is not None and key in batches:
         row = batches[key]
     else:
-        row = (await session.execute(_open_mail([key], now).limit(1))).scalar_one_or_none()
+        row = (await session.execute(_ONE_OPEN_MAIL, _open_mail_since([key], now))).scalar_one_or_none()
     if row is not None and not _full(row.items or []):
         row.items = [*(row.items or []), item]
         return row

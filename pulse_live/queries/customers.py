@@ -2,10 +2,12 @@
 lists of customers, organisations and services for the directory pages. Agents only (``auth.py``)."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import Select, and_, bindparam, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import auth, contact, db
@@ -150,6 +152,34 @@ def _item_view(item: ConfigurationItem, user_name: str | None) -> ItemView:
                     notes=item.notes, is_active=item.is_active, user_id=item.user_id, user_name=user_name or '')
 
 
+_PERSON = select(User, Organisation).join(Organisation, User.organisation_id == Organisation.id) \
+    .where(User.id == bindparam('user_id'))
+
+
+@functools.cache
+def _profile_statements(include_retired: bool, customer: bool) -> tuple[Select, Select, Select]:
+    """A profile's items, ticket counts and recent tickets, for the person and organisation bound at execution;
+    built once per kind (the profile is read on every opening of a ticket by staff, for its customer panel)."""
+    person: Any = bindparam('person')
+    organisation: Any = bindparam('organisation')
+    # their own items, then the organisation's shared ones (used by nobody in particular)
+    items = (select(ConfigurationItem).where(or_(
+        ConfigurationItem.user_id == person,
+        and_(ConfigurationItem.user_id.is_(None), ConfigurationItem.organisation_id == organisation)))
+        .order_by(ConfigurationItem.is_active.desc(), ConfigurationItem.user_id.is_(None), ConfigurationItem.kind,
+                  ConfigurationItem.name))
+    if not include_retired:
+        items = items.where(ConfigurationItem.is_active.is_(True))
+    # a customer's tickets are also those they opened for someone else; staff's only those they are customer of
+    mine = or_(Ticket.customer_id == person, Ticket.creator_id == person) if customer \
+        else Ticket.customer_id == person
+    counts = select(func.count(Ticket.id), func.count(case((Ticket.status.in_(OPEN_STATUSES), Ticket.id)))).where(mine)
+    recent = (select(Ticket.id, Ticket.reference, Ticket.title, Ticket.status, Priority.name, Priority.color,
+                     Ticket.created_at, Ticket.updated_at).join(Priority, Ticket.priority_id == Priority.id)
+              .where(mine).order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(bindparam('limit')))
+    return items, counts, recent
+
+
 async def customer_profile(viewer: User, user_id: int, *, ticket_limit: int = 10,
                            include_retired: bool = False) -> CustomerProfile | None:
     """Everything the desk knows about a person: card, organisation and tier, items, recent tickets."""
@@ -157,30 +187,22 @@ async def customer_profile(viewer: User, user_id: int, *, ticket_limit: int = 10
         auth.refused(viewer, 'see the profile of user', user_id)
         return None
     async with db.quick() as s:
-        row = (await s.execute(select(User, Organisation).join(Organisation, User.organisation_id == Organisation.id)
-                               .where(User.id == user_id))).unique().first()
-        if row is None:
-            return None
-        person, org = row
-        # their own items, then the organisation's shared ones (used by nobody in particular)
-        item_query = (select(ConfigurationItem).where(or_(
-            ConfigurationItem.user_id == person.id,
-            and_(ConfigurationItem.user_id.is_(None), ConfigurationItem.organisation_id == person.organisation_id)))
-            .order_by(ConfigurationItem.is_active.desc(), ConfigurationItem.user_id.is_(None), ConfigurationItem.kind,
-                      ConfigurationItem.name))
-        if not include_retired:
-            item_query = item_query.where(ConfigurationItem.is_active.is_(True))
-        items = [_item_view(i, person.display_name if i.user_id else '')
-                 for i in (await s.execute(item_query)).scalars()]
-        mine = or_(Ticket.customer_id == person.id, Ticket.creator_id == person.id) if person.role == Role.CUSTOMER \
-            else Ticket.customer_id == person.id
-        total, open_count = (await s.execute(
-            select(func.count(Ticket.id), func.count(case((Ticket.status.in_(OPEN_STATUSES), Ticket.id))))
-            .where(mine))).one()
-        history = (await s.execute(
-            select(Ticket.id, Ticket.reference, Ticket.title, Ticket.status, Priority.name, Priority.color,
-                   Ticket.created_at, Ticket.updated_at).join(Priority, Ticket.priority_id == Priority.id)
-            .where(mine).order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(ticket_limit))).all()
+        return await read_profile(s, user_id, ticket_limit=ticket_limit, include_retired=include_retired)
+
+
+async def read_profile(s: AsyncSession, user_id: int, *, ticket_limit: int,
+                       include_retired: bool = False) -> CustomerProfile | None:
+    """``customer_profile`` in the caller's session, once the caller checked the viewer may see it."""
+    row = (await s.execute(_PERSON, {'user_id': user_id})).unique().first()
+    if row is None:
+        return None
+    person, org = row
+    person_items, counts, recent = _profile_statements(include_retired, person.role == Role.CUSTOMER)
+    mine = {'person': person.id, 'organisation': person.organisation_id}
+    items = [_item_view(i, person.display_name if i.user_id else '')
+             for i in (await s.execute(person_items, mine)).scalars()]
+    total, open_count = (await s.execute(counts, mine)).one()
+    history = (await s.execute(recent, {**mine, 'limit': ticket_limit})).all()
     return CustomerProfile(
         id=person.id, name=person.display_name, email=person.email, phone=person.phone, location=person.location,
         department=person.department, handle=person.handle or '', role=person.role,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.orm import aliased
 
 from .. import auth, db, markdown, visibility
@@ -154,6 +154,7 @@ class TicketView:
     has_older: bool
 
 
+_BY_REFERENCE = select(Ticket).where(Ticket.reference == bindparam('reference'))
 MAX_ID = 2**31 - 1  # tickets.id is an INTEGER column: a larger number makes PostgreSQL refuse the whole query
 
 
@@ -164,7 +165,7 @@ async def find_ticket_id(viewer: User, reference_or_id: str) -> int | None:
         if key.isascii() and key.isdigit():  # an id; past the column's range (PostgreSQL: 32 bits) none exists
             ticket = await s.get(Ticket, int(key)) if int(key) <= MAX_ID else None
         else:
-            ticket = (await s.execute(select(Ticket).where(Ticket.reference == key))).scalar_one_or_none()
+            ticket = (await s.execute(_BY_REFERENCE, {'reference': key})).scalar_one_or_none()
         allowed = ticket is not None and await auth.may_view_ticket(s, viewer, ticket)
     if ticket is None:
         return None
@@ -219,7 +220,7 @@ async def prepare_markdown(events: list[EventView]) -> None:
 def _entries_query() -> Select:
     """The entries' columns with their author's name, built once: every ticket page and every live change reads them,
     and building the statement (a fresh alias of the author each time, its twelve columns coerced) was ~4 % of the
-    event loop under desk_load.py. A statement is immutable: each caller's ``where`` makes its own."""
+    event loop under desk_load.py. ``_entries_statements`` adds the conditions (bound at execution)."""
     actor = aliased(User)
     # the entries' columns, not ORM objects: a page opens with up to a hundred of them, and making each an object of
     # the session (identity map, instance state) was a twentieth of the server's time under desk_load.py
@@ -229,22 +230,44 @@ def _entries_query() -> Select:
             .outerjoin(actor, TicketEvent.actor_id == actor.id))
 
 
+@functools.cache
+def _entries_statements(customer: bool, after: bool, before: bool) -> tuple[Select, Select, Select]:
+    """The statements of a page of entries, built once per kind of read (a customer's or staff's; the newest
+    ``limit`` before ``before`` or not, or all after ``after``) with the ticket, the bounds, the limit and the
+    entries' ids bound at execution: building a statement and its cache key afresh cost ~0.3 ms each, three per
+    read, on every page and every live change of every viewer. ``after``: every entry after it, oldest first
+    (and before ``before`` if that too); otherwise the newest ``limit`` (before ``before``), newest first."""
+    conditions = [TicketEvent.ticket_id == bindparam('ticket_id')]
+    if customer:
+        conditions.append(visibility.customer_entries())
+    if after:
+        conditions.append(TicketEvent.id > bindparam('after'))
+    if before:
+        conditions.append(TicketEvent.id < bindparam('before'))
+    query = _entries_query().where(*conditions)
+    entries = query.order_by(TicketEvent.id) if after else \
+        query.order_by(TicketEvent.id.desc()).limit(bindparam('limit'))
+    ids: Any = bindparam('ids', expanding=True)
+    shown: list[ColumnElement[bool]] = [Attachment.event_id.in_(ids)]
+    if customer:  # a customer's own mail reply keeps its original as a staff-only file
+        shown.append(visibility.customer_attachments())
+    files = (select(Attachment, User.display_name).join(User, Attachment.uploader_id == User.id)
+             .where(*shown).order_by(Attachment.id))
+    mentions = (select(EventMention.event_id, EventMention.is_team, User.handle)
+                .outerjoin(User, EventMention.user_id == User.id).where(EventMention.event_id.in_(ids)))
+    return entries, files, mentions
+
+
 async def _events(s, viewer: User, ticket_id: int, *, after: int | None, before: int | None,
                   limit: int) -> tuple[list[EventView], bool]:
     """``ticket_events`` once the viewer's access was checked; a customer reads what ``visibility.py`` allows."""
-    conditions = [TicketEvent.ticket_id == ticket_id]
-    if not auth.can_see_internal(viewer):
-        conditions.append(visibility.customer_entries())
+    customer = not auth.can_see_internal(viewer)
+    entries, files, mentions = _entries_statements(customer, after is not None, before is not None)
     if after is not None:
-        conditions.append(TicketEvent.id > after)
-    if before is not None:
-        conditions.append(TicketEvent.id < before)
-    query = _entries_query().where(*conditions)
-    if after is not None:
-        rows = (await s.execute(query.order_by(TicketEvent.id))).all()
+        rows = (await s.execute(entries, {'ticket_id': ticket_id, 'after': after, 'before': before})).all()
         has_older = False
     else:
-        rows = (await s.execute(query.order_by(TicketEvent.id.desc()).limit(limit + 1))).all()
+        rows = (await s.execute(entries, {'ticket_id': ticket_id, 'before': before, 'limit': limit + 1})).all()
         has_older = len(rows) > limit
         rows = list(reversed(rows[:limit]))
     events = [EventView(id=id_, kind=kind, actor=name or 'System', actor_id=actor_id, created_at=created_at,
@@ -254,17 +277,10 @@ async def _events(s, viewer: User, ticket_id: int, *, after: int | None, before:
               in rows]
     by_id = {e.id: e for e in events}
     if by_id:
-        ids = list(by_id)
-        shown: list[ColumnElement[bool]] = [Attachment.event_id.in_(ids)]
-        if not auth.can_see_internal(viewer):  # a customer's own mail reply keeps its original as a staff-only file
-            shown.append(visibility.customer_attachments())
-        for a, uploader in (await s.execute(select(Attachment, User.display_name)
-                                            .join(User, Attachment.uploader_id == User.id)
-                                            .where(*shown).order_by(Attachment.id))).all():
+        ids = {'ids': list(by_id)}
+        for a, uploader in (await s.execute(files, ids)).all():
             by_id[a.event_id].attachments.append(_attachment_view(a, uploader))
-        for event_id, is_team, handle in (await s.execute(
-                select(EventMention.event_id, EventMention.is_team, User.handle)
-                .outerjoin(User, EventMention.user_id == User.id).where(EventMention.event_id.in_(ids)))).all():
+        for event_id, is_team, handle in (await s.execute(mentions, ids)).all():
             by_id[event_id].mentions.append('Team' if is_team else (handle or ''))
     return events, has_older
 
@@ -289,13 +305,24 @@ async def ticket_attachments(viewer: User, ticket_id: int) -> list[AttachmentVie
         return await _attachments(s, viewer, ticket_id)
 
 
-async def _attachments(s, viewer: User, ticket_id: int) -> list[AttachmentView]:
-    conditions = [Attachment.ticket_id == ticket_id]
-    if not auth.can_see_internal(viewer):
+@functools.cache
+def _documents_statement(customer: bool) -> Select:
+    conditions = [Attachment.ticket_id == bindparam('ticket_id')]
+    if customer:
         conditions.append(visibility.customer_attachments())
-    rows = (await s.execute(select(Attachment, User.display_name).join(User, Attachment.uploader_id == User.id)
-                            .where(*conditions).order_by(Attachment.id.desc()).limit(DOCUMENTS_SHOWN + 1))).all()
+    return (select(Attachment, User.display_name).join(User, Attachment.uploader_id == User.id)
+            .where(*conditions).order_by(Attachment.id.desc()).limit(DOCUMENTS_SHOWN + 1))
+
+
+async def _attachments(s, viewer: User, ticket_id: int) -> list[AttachmentView]:
+    rows = (await s.execute(_documents_statement(not auth.can_see_internal(viewer)), {'ticket_id': ticket_id})).all()
     return [_attachment_view(a, uploader) for a, uploader in reversed(rows)]
+
+
+_TEAM = (select(TeamMember, User.display_name, Organisation.name)
+         .outerjoin(User, TeamMember.user_id == User.id)
+         .outerjoin(Organisation, TeamMember.organisation_id == Organisation.id)
+         .where(TeamMember.ticket_id == bindparam('ticket_id')).order_by(TeamMember.id))
 
 
 async def ticket_team(viewer: User, ticket_id: int) -> list[MemberView]:
@@ -303,14 +330,14 @@ async def ticket_team(viewer: User, ticket_id: int) -> list[MemberView]:
     if not auth.can_see_internal(viewer):
         return []
     async with db.quick() as s:
-        rows = (await s.execute(select(TeamMember, User.display_name, Organisation.name)
-                                .outerjoin(User, TeamMember.user_id == User.id)
-                                .outerjoin(Organisation, TeamMember.organisation_id == Organisation.id)
-                                .where(TeamMember.ticket_id == ticket_id).order_by(TeamMember.id))).all()
+        rows = (await s.execute(_TEAM, {'ticket_id': ticket_id})).all()
     return [MemberView(id=m.id, user_id=m.user_id, watching=m.watching, added_how=m.added_how,
                        name=uname or f'{oname} support group') for m, uname, oname in rows]
 
 
+# the ticket page's read of the ticket with its names, built once (the statements below too: see _entries_statements)
+_VIEW = (with_names(select(Ticket)).where(Ticket.id == bindparam('ticket_id'))
+         .execution_options(populate_existing=True))
 FROM_EVENT_MAX = 1000  # a link to an entry loads the chatter back to it, up to this many entries (building is CPU)
 
 
@@ -320,9 +347,7 @@ async def ticket_view(viewer: User, ticket_id: int, *, event_limit: int = 100,
     ``from_event``: the chatter goes back at least to that entry (a search result lands on it)."""
     async with db.quick() as s:
         # the ticket and the names it shows in one statement (each name was a read of its own: ten per view)
-        row = (await s.execute(
-            with_names(select(Ticket)).where(Ticket.id == ticket_id)
-            .execution_options(populate_existing=True))).first()
+        row = (await s.execute(_VIEW, {'ticket_id': ticket_id})).first()
         ticket = row[0] if row is not None else None
         if ticket is None or not await auth.may_view_ticket(s, viewer, ticket):
             if ticket is not None:

@@ -202,7 +202,9 @@ def _orm_execute(state: ORMExecuteState) -> None:
         return
     where = state.statement.whereclause  # type: ignore[attr-defined]
     query = select(entity.id) if where is None else select(entity.id).where(where)  # type: ignore[union-attr]
-    ids = state.session.execute(query).scalars().all()
+    # the WHERE's bound parameters (a statement built once binds the row's id at execution: ``ticket_write.touch``)
+    params = state.parameters if isinstance(state.parameters, dict) else None  # (a list: an executemany)
+    ids = state.session.execute(query, params).scalars().all()
     _note(state.session, kind, ids)
 
 

@@ -386,8 +386,8 @@ async def test_the_open_mail_of_a_change_s_recipients_is_found_by_its_key_not_am
     if database != 'sqlite':
         pytest.skip("SQLite's planner choice; PostgreSQL plans by its statistics")
     from pulse_live.models import utcnow
-    from pulse_live.notify.planner import _open_mail
-    statement = _open_mail(['user-1/ticket-1', 'user-2/ticket-1'], utcnow())
+    from pulse_live.notify.planner import _OPEN_MAIL, _open_mail_since
+    statement = _OPEN_MAIL.params(_open_mail_since(['user-1/ticket-1', 'user-2/ticket-1'], utcnow()))
     async with db.session() as s:
         compiled = statement.compile(s.bind, compile_kwargs={'literal_binds': True})
         plan = ' '.join(str(row[-1]) for row in (await s.execute(text(f'EXPLAIN QUERY PLAN {compiled}'))).all())
