@@ -16,8 +16,9 @@ that order:
 Each is timed with ``time.process_time`` (CPU of the whole process: SQLite's work inline and in its reader threads
 included) and reported as the median and the mean per call in µs. The last line is one JSON object.
 
-    .venv/bin/python benchmarks/reads.py                     # this checkout
-    PYTHONPATH=/tmp/before .venv/bin/python benchmarks/reads.py   # another (``git archive <commit> | tar -x -C /tmp/before``)
+    .venv/bin/python benchmarks/reads.py                          # this checkout
+    PYTHONPATH=/tmp/before .venv/bin/python benchmarks/reads.py   # another checkout, e.g. made with
+                                                                  # git archive <commit> | tar -x -C /tmp/before
 
 Run it under ``flock /tmp/bench.lock`` beside other benchmarks.
 """
