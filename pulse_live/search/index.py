@@ -39,6 +39,8 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClauseList
 
 from .. import auth, visibility
 from ..models import Article, EventKind, Organisation, Role, SearchDocument, Ticket, TicketEvent, User, session_hooks
@@ -201,11 +203,31 @@ def _orm_execute(state: ORMExecuteState) -> None:
     if keys and keys <= UNINDEXED[kind]:
         return
     where = state.statement.whereclause  # type: ignore[attr-defined]
-    query = select(entity.id) if where is None else select(entity.id).where(where)  # type: ignore[union-attr]
     # the WHERE's bound parameters (a statement built once binds the row's id at execution: ``ticket_write.touch``)
     params = state.parameters if isinstance(state.parameters, dict) else None  # (a list: an executemany)
+    one = _row_by_id(where, entity, params or {})
+    if one is not None:  # every write of a ticket (its compare-and-set, its stamp): no read needed to know the row
+        _note(state.session, kind, [one])
+        return
+    query = select(entity.id) if where is None else select(entity.id).where(where)  # type: ignore[union-attr]
     ids = state.session.execute(query, params).scalars().all()
     _note(state.session, kind, ids)
+
+
+def _row_by_id(where: Any, entity: Any, params: dict[str, Any]) -> int | None:
+    """The one row a WHERE can touch when it is ``id = <value>`` or ANDs that with anything: noting that row is enough
+    (if the rest does not hold, nothing changed and its document is written again as it was)."""
+    if where is None:
+        return None
+    clauses = where.clauses if isinstance(where, BooleanClauseList) and where.operator is operators.and_ else [where]
+    for clause in clauses:
+        if (isinstance(clause, BinaryExpression) and clause.operator is operators.eq
+                and isinstance(clause.right, BindParameter) and getattr(clause.left, 'key', None) == 'id'
+                and getattr(clause.left, 'table', None) is entity.__table__):
+            value = params.get(clause.right.key, clause.right.value)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+    return None
 
 
 def _before_commit(session: Session) -> None:

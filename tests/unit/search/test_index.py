@@ -1,10 +1,12 @@
 """The search index follows every write path in the write's own transaction (a session hook: the services do not
 call it), on SQLite and on PostgreSQL; a rebuild from the stored rows finds the same."""
+import re
+
 import pytest
 from sqlalchemy import select
 
 from pulse_live import db
-from pulse_live.errors import ValidationError
+from pulse_live.errors import StaleWrite, ValidationError
 from pulse_live.models import EventKind, SearchDocument
 from pulse_live.queries import search as search_queries
 from pulse_live.search import index
@@ -13,6 +15,7 @@ from pulse_live.services._uow import unit_of_work
 from pulse_live.services.kb import ArticleFields
 from pulse_live.services.ticket_write import history_row
 from tests.factories import make_ticket
+from tests.helpers import with_statements
 
 
 async def found(viewer, text: str, kind: str) -> list[int]:
@@ -207,3 +210,22 @@ async def test_a_refresh_of_more_rows_than_one_chunk_writes_each_of_them_once(pe
     async with db.engine().connect() as conn:
         rows = (await conn.execute(select(SearchDocument.object_id).where(SearchDocument.kind == 'message'))).all()
     assert sorted(r[0] for r in rows) == sorted(ids)  # each once
+
+
+async def test_a_write_of_one_ticket_by_its_id_is_indexed_without_reading_which_rows_it_changed(people):
+    """An UPDATE of tickets noted the rows it changes by running its WHERE as a SELECT first: one more statement on
+    every message (the ticket's stamp) and every field change (the compare-and-set). A WHERE on the ticket's id names
+    the row: it is noted as it is. The index still follows the change, and a lost compare-and-set changes nothing."""
+    anna = people.users['anna@pulse.demo']
+    ticket = await make_ticket(people, title='Badge reader beeps twice')
+    _, sent = await with_statements(chatter.post_message(actor=anna, ticket_id=ticket.id, body='Reader firmware 7'))
+    _, changed = await with_statements(tickets.update_ticket(
+        actor=anna, ticket_id=ticket.id, expected_version=ticket.version, changes={'title': 'Badge reader silent'}))
+    pre_reads = [st for st, _ in sent + changed if re.match(r'\s*SELECT tickets\.id\s+FROM tickets\b', st)]
+    assert pre_reads == []
+    assert await found(anna, 'silent', 'ticket') == [ticket.id] and await found(anna, 'beeps', 'ticket') == []
+    assert len(await found(anna, 'firmware', 'message')) == 1
+    with pytest.raises(StaleWrite):  # a stale version: nothing written, the document as it was
+        await tickets.update_ticket(actor=anna, ticket_id=ticket.id, expected_version=ticket.version,
+                                    changes={'title': 'Badge reader replaced'})
+    assert await found(anna, 'silent', 'ticket') == [ticket.id] and await found(anna, 'replaced', 'ticket') == []
