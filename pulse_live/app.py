@@ -12,7 +12,6 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from nicegui import app
-from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import ClientDisconnect
 
 from . import db, upload_limit
@@ -42,24 +41,29 @@ SECURITY_HEADERS = {
 }
 
 
-class AuthMiddleware(BaseHTTPMiddleware):
+class AuthMiddleware:
     """Every page except /login needs a signed-in browser; the pages check roles themselves. An upload is taken only
     from the signed-in browser session that owns the page it is for, within that user's budget of pending uploads
-    (its bytes reserved while the body arrives: ``_upload``)."""
+    (its bytes reserved while the body arrives: ``_upload``). Plain ASGI: a ``BaseHTTPMiddleware`` runs the rest of
+    every request in a task of its own, with its body and answer passed through memory streams."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope['type'] == 'http' and upload_limit.is_upload_path(scope.get('path', '')):
-            await _upload(self.app, scope, receive, send)  # plain ASGI: the body is counted as it arrives
+        if scope['type'] != 'http':
+            await self.app(scope, receive, send)
             return
-        await super().__call__(scope, receive, send)
-
-    async def dispatch(self, request: Request, call_next):
-        path = request.url.path
+        path = Request(scope).url.path
+        if upload_limit.is_upload_path(scope.get('path', '')):
+            await _upload(self.app, scope, receive, send)  # the body is counted as it arrives
+            return
         if (path not in PUBLIC_PATHS and not path.startswith(PUBLIC_PREFIXES) and not path.startswith('/api/')
                 and not (path == PUBLIC_HELP[0] or path.startswith(PUBLIC_HELP[1]))
                 and not app.storage.user.get('user_id')):
-            return RedirectResponse('/login')
-        return await call_next(request)
+            await RedirectResponse('/login')(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def install_security_headers(app: Any) -> None:
