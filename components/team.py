@@ -9,6 +9,7 @@ from nicegui import ui
 from pulse_live.queries.tickets import MemberView
 
 from . import markup
+from .actions import attempt
 from .chatter_html import avatar_html
 from .coalesce import TypedSearch
 from .details import FieldSpec, face_html
@@ -71,9 +72,13 @@ class TeamList:
         if face is None or face.is_deleted or face.parent_slot is None:
             return None
         self.face = None  # a second focus while the candidates are read builds nothing more
-        candidates = await self._candidates()
-        if face.is_deleted or face.parent_slot is None:
+        try:
+            read = await attempt(self._candidates())  # a refusal or an unanswering database is shown as such
+        finally:
+            self.face = face  # until the picker is in its place: a failed read leaves a face the next focus reads for
+        if not read or face.is_deleted or face.parent_slot is None:
             return None
+        candidates = read.value
         with face.parent_slot:
             picker = Select(candidates, label=PICKER.label, with_input=True) \
                 .props(f'dense outlined data-field={PICKER.field}').classes('grow').mark('team-picker')
@@ -81,7 +86,7 @@ class TeamList:
                 picker.on('input-value', TypedSearch(self._search), throttle=0.25)
         picker.move(target_index=face.parent_slot.children.index(face))
         face.delete()
-        self.picker = picker
+        self.picker, self.face = picker, None
         picker.client.run_javascript(f"window.pulseFaceTake?.('{PICKER.field}', '', true)")
         picker.run_method('showPopup')
         return picker

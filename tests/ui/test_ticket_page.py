@@ -83,6 +83,29 @@ async def test_team_edit_appears_for_other_viewer(create_user: Callable[[], User
     await ben.should_see(marker='team-member-name', content='>Daniel Weber<')
 
 
+async def test_team_picker_whose_people_could_not_be_read_says_so_and_reads_again_on_the_next_focus(
+        create_user: Callable[[], User], people, monkeypatch) -> None:
+    from pulse_live.errors import UNAVAILABLE_MESSAGE, Unavailable
+    from pulse_live.queries import catalog
+    ticket = await make_ticket(people)
+    anna = create_user()
+    await open_ticket(anna, 'anna@pulse.demo', ticket.reference)
+    real, calls = catalog.users_matching, []
+
+    async def down_once(text, **kwargs):
+        calls.append(text)
+        if len(calls) == 1:
+            raise Unavailable(UNAVAILABLE_MESSAGE)
+        return await real(text, **kwargs)
+    monkeypatch.setattr(catalog, 'users_matching', down_once)
+    anna.find(marker='team-picker-face').trigger('focusin')
+    await anna.should_see(UNAVAILABLE_MESSAGE, retries=30)
+    assert calls == [''] and not [e for e in anna.client.elements.values() if 'team-picker' in e._markers]
+    picker = await team_picker(anna)  # the face is still there, and going into it again reads the people
+    assert len(calls) == 2 and 'Daniel Weber <daniel@pulse.demo>' in picker.options.values()
+    assert not [e for e in anna.client.elements.values() if 'team-picker-face' in e._markers]
+
+
 async def test_internal_note_is_invisible_to_customer(create_user: Callable[[], User], people) -> None:
     ticket = await make_ticket(people)
     anna, carl = create_user(), create_user()
@@ -505,7 +528,8 @@ def test_the_documents_list_is_markup_with_every_name_escaped() -> None:
                              uploader='Eve "<b>boss</b>"', created_at=datetime(2026, 12, 6, 9, 30), is_internal=True)
     content = documents_html([hostile])
     assert '<img' not in content and '<b>' not in content
-    assert '&lt;img src=x onerror=alert(1)&gt;.txt</a>' in content and 'Eve &quot;&lt;b&gt;boss&lt;/b&gt;&quot;' in content
+    assert '&lt;img src=x onerror=alert(1)&gt;.txt</a>' in content
+    assert 'Eve &quot;&lt;b&gt;boss&lt;/b&gt;&quot;' in content
     assert 'href="/attachments/7" target="_blank"' in content and '>lock</i>' in content and '2.0 KB' in content
     assert 'No documents yet.' in documents_html([]) and 'No documents yet.' not in documents_html(None)
 
