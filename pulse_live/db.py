@@ -13,16 +13,21 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, sessionmaker
 
 _engine: AsyncEngine | None = None
 _sessionmaker: async_sessionmaker[AsyncSession] | None = None
 # SQLite: the write lock's holder gets sessions on connections that run inline (``sqlite_inline``)
 _inline_engine: AsyncEngine | None = None
 _inline_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+# … and the short reads (``quick``) get synchronous sessions on such connections, without the async facade
+_quick_engine: Engine | None = None
+_quick_sessionmaker: sessionmaker[Session] | None = None
 _engine_schema = ['']
 _write_locks: dict[asyncio.AbstractEventLoop, _WriteLock] = {}
 
@@ -111,6 +116,7 @@ def make_engine(url: str, *, schema: str = '') -> AsyncEngine:
 def init(url: str, *, schema: str | None = None) -> AsyncEngine:
     """Create the process-wide engine (idempotent for the same URL)."""
     global _engine, _sessionmaker, _inline_engine, _inline_sessionmaker  # noqa: PLW0603
+    global _quick_engine, _quick_sessionmaker  # noqa: PLW0603
     if _engine is not None and str(_engine.url) == str(make_url(url)):
         return _engine
     if schema is None:
@@ -128,6 +134,9 @@ def init(url: str, *, schema: str | None = None) -> AsyncEngine:
     _inline_engine = make_inline_engine(url)
     _inline_sessionmaker = (async_sessionmaker(_inline_engine, expire_on_commit=False)
                             if _inline_engine is not None else None)
+    _quick_engine = make_quick_engine(url) if _inline_engine is not None else None
+    _quick_sessionmaker = (sessionmaker(_quick_engine, expire_on_commit=False)
+                           if _quick_engine is not None else None)
     return _engine
 
 
@@ -142,7 +151,18 @@ def make_inline_engine(url: str) -> AsyncEngine | None:
     engine = create_async_engine(url, async_creator=sqlite_inline.creator(parsed.database),
                                  pool_size=SQLITE_INLINE_KEPT, max_overflow=SQLITE_INLINE_MORE)
     event.listen(engine.sync_engine, 'connect', _sqlite_inline_pragmas)
-    event.listen(engine.sync_engine, 'before_cursor_execute', _unlocked_write)  # quick readers must not write
+    event.listen(engine.sync_engine, 'before_cursor_execute', _unlocked_write)
+    return engine
+
+
+def make_quick_engine(url: str) -> Engine:
+    """SQLite on a file: a synchronous engine (pysqlite) for the short reads, its connections used on the event
+    loop's thread only (``sqlite_inline.SyncSessionOnLoop``): the same pragmas and pool as the inline engine."""
+    engine = create_engine(make_url(url).set(drivername='sqlite+pysqlite'),
+                           connect_args={'timeout': 0, 'check_same_thread': False},
+                           pool_size=SQLITE_INLINE_KEPT, max_overflow=SQLITE_INLINE_MORE)
+    event.listen(engine, 'connect', _sqlite_inline_pragmas)
+    event.listen(engine, 'before_cursor_execute', _unlocked_write)  # quick readers must not write
     return engine
 
 
@@ -160,12 +180,15 @@ async def restart() -> None:
 
 async def dispose() -> None:
     global _engine, _sessionmaker, _inline_engine, _inline_sessionmaker  # noqa: PLW0603
+    global _quick_engine, _quick_sessionmaker  # noqa: PLW0603
     if _engine is not None:
         await _engine.dispose()
     if _inline_engine is not None:
         await _inline_engine.dispose()
-    _engine = _inline_engine = None
-    _sessionmaker = _inline_sessionmaker = None
+    if _quick_engine is not None:
+        _quick_engine.dispose()
+    _engine = _inline_engine = _quick_engine = None
+    _sessionmaker = _inline_sessionmaker = _quick_sessionmaker = None
     from .queries import lookups, shared
     lookups.forget_all()  # the lists kept were another database's
     shared.forget_all()
@@ -177,9 +200,11 @@ def engine() -> AsyncEngine:
     return _engine
 
 
-def engines() -> list[AsyncEngine]:
-    """Every engine of this process: the main one and, on SQLite, the inline one (``quick`` and the writer)."""
-    return [e for e in (engine(), _inline_engine) if e is not None]
+def sync_engines() -> list[Engine]:
+    """Every engine of this process, as SQLAlchemy's synchronous engines (where events are listened for): the main
+    one and, on SQLite, the inline one (the writer) and the short reads' (``quick``)."""
+    return [e for e in (engine().sync_engine, _inline_engine.sync_engine if _inline_engine is not None else None,
+                        _quick_engine) if e is not None]
 
 
 def is_sqlite() -> bool:
@@ -247,16 +272,21 @@ async def session() -> AsyncIterator[AsyncSession]:
 @asynccontextmanager
 async def quick() -> AsyncIterator[AsyncSession]:
     """A session for short reads (rows by key, a ticket's entries, small lists): on SQLite its statements run on the
-    event loop's thread (``sqlite_inline``), like the writer's. Through a reader's thread a statement cost ~0.7 ms of
-    CPU (the hand-over to the thread and back, a wake-up of the loop) and waited for the loop's next turn, which on a
-    busy server was most of a page's time; inline it costs its ~0.25 ms and nothing waits. Long reads (lists over
+    event loop's thread, synchronously (``sqlite_inline.SyncSessionOnLoop``: without SQLAlchemy's async facade, which
+    cost more than the reads). Through a reader's thread a statement cost ~0.7 ms of CPU (the hand-over to the thread
+    and back, a wake-up of the loop) and waited for the loop's next turn, which on a busy server was most of a page's
+    time; inline it costs ~0.1–0.2 ms and nothing waits. Long reads (lists over
     every ticket, search, reports) stay on ``session``/``reader``: a statement here holds the loop for its time
     (a transaction longer than ``sqlite_inline.SLICE_S`` lets the loop take turns between its statements). Reads
     only: a write from here without the write lock is reported like any other (``_unlocked_write``)."""
     if _sessionmaker is None:
         raise RuntimeError('database not initialised: call pulse_live.db.init(url) first')
-    maker = _inline_sessionmaker or _sessionmaker
-    async with maker() as s:
+    if _quick_sessionmaker is not None:
+        from .sqlite_inline import SyncSessionOnLoop
+        async with SyncSessionOnLoop(_quick_sessionmaker()) as quick_session:
+            yield cast(AsyncSession, quick_session)  # the surface short reads use (execute, scalar(s), get, info)
+        return
+    async with _sessionmaker() as s:
         yield s
 
 

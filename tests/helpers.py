@@ -120,7 +120,7 @@ async def with_statements(call):
     def seen(_conn, _cursor, statement, parameters, *_args) -> None:
         statements.append((statement, parameters))
 
-    sync_engines = [e.sync_engine for e in db.engines()]  # quick reads and writes run on SQLite's inline engine
+    sync_engines = db.sync_engines()  # quick reads and writes run on SQLite's inline engines
     for sync_engine in sync_engines:
         event.listen(sync_engine, 'before_cursor_execute', seen)
     try:

@@ -228,10 +228,10 @@ async def test_many_sessions_at_once_reuse_the_connections_they_opened(people, d
     if database != 'sqlite':
         pytest.skip('the PostgreSQL pool follows the settings (test_the_postgresql_pool_follows_the_settings)')
     opened: list[str] = []
-    engines = [e for e in db.engines() if e is not None]
-    assert len(engines) == 2  # the readers' (aiosqlite) and the inline one
+    engines = db.sync_engines()
+    assert len(engines) == 3  # the readers' (aiosqlite), the writer's inline one and the short reads' (quick)
     for engine in engines:
-        event.listen(engine.sync_engine, 'connect', lambda *_: opened.append('connect'))
+        event.listen(engine, 'connect', lambda *_: opened.append('connect'))
     waves = {db.quick: 30, db.session: db.SQLITE_READERS_KEPT}  # desk_load.py's busiest moment: ~25 inline at once
 
     async def hold(session_of, gate: asyncio.Event) -> int:
