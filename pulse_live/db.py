@@ -22,12 +22,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 _engine: AsyncEngine | None = None
 _sessionmaker: async_sessionmaker[AsyncSession] | None = None
-# SQLite: the write lock's holder gets sessions on connections that run inline (``sqlite_inline``)
-_inline_engine: AsyncEngine | None = None
-_inline_sessionmaker: async_sessionmaker[AsyncSession] | None = None
-# … and the short reads (``quick``) get synchronous sessions on such connections, without the async facade
-_quick_engine: Engine | None = None
-_quick_sessionmaker: sessionmaker[Session] | None = None
+# SQLite: the write lock's holder and the short reads (``quick``) get synchronous sessions whose statements run on the
+# event loop's thread (``sqlite_inline.SyncSessionOnLoop``)
+_inline_engine: Engine | None = None
+_inline_sessionmaker: sessionmaker[Session] | None = None
 _engine_schema = ['']
 _write_locks: dict[asyncio.AbstractEventLoop, _WriteLock] = {}
 
@@ -116,7 +114,6 @@ def make_engine(url: str, *, schema: str = '') -> AsyncEngine:
 def init(url: str, *, schema: str | None = None) -> AsyncEngine:
     """Create the process-wide engine (idempotent for the same URL)."""
     global _engine, _sessionmaker, _inline_engine, _inline_sessionmaker  # noqa: PLW0603
-    global _quick_engine, _quick_sessionmaker  # noqa: PLW0603
     if _engine is not None and str(_engine.url) == str(make_url(url)):
         return _engine
     if schema is None:
@@ -132,33 +129,19 @@ def init(url: str, *, schema: str | None = None) -> AsyncEngine:
     lookups.install()  # a commit of this process that changes a form's list drops the process's copy of it
     _sessionmaker = async_sessionmaker(_engine, expire_on_commit=False)
     _inline_engine = make_inline_engine(url)
-    _inline_sessionmaker = (async_sessionmaker(_inline_engine, expire_on_commit=False)
+    _inline_sessionmaker = (sessionmaker(_inline_engine, expire_on_commit=False)
                             if _inline_engine is not None else None)
-    _quick_engine = make_quick_engine(url) if _inline_engine is not None else None
-    _quick_sessionmaker = (sessionmaker(_quick_engine, expire_on_commit=False)
-                           if _quick_engine is not None else None)
     return _engine
 
 
-def make_inline_engine(url: str) -> AsyncEngine | None:
-    """SQLite on a file: an engine whose connections run on the event loop's thread (``sqlite_inline``), for the
-    holder of the write lock; None otherwise."""
+def make_inline_engine(url: str) -> Engine | None:
+    """SQLite on a file: a synchronous engine (pysqlite) whose connections are used on the event loop's thread only
+    (``sqlite_inline.SyncSessionOnLoop``), for the holder of the write lock and the short reads; None otherwise."""
     parsed = make_url(url)
     if parsed.get_backend_name() != 'sqlite' or not parsed.database or parsed.database == ':memory:' \
             or parsed.query or not get_settings_inline_writes():
         return None
-    from . import sqlite_inline
-    engine = create_async_engine(url, async_creator=sqlite_inline.creator(parsed.database),
-                                 pool_size=SQLITE_INLINE_KEPT, max_overflow=SQLITE_INLINE_MORE)
-    event.listen(engine.sync_engine, 'connect', _sqlite_inline_pragmas)
-    event.listen(engine.sync_engine, 'before_cursor_execute', _unlocked_write)
-    return engine
-
-
-def make_quick_engine(url: str) -> Engine:
-    """SQLite on a file: a synchronous engine (pysqlite) for the short reads, its connections used on the event
-    loop's thread only (``sqlite_inline.SyncSessionOnLoop``): the same pragmas and pool as the inline engine."""
-    engine = create_engine(make_url(url).set(drivername='sqlite+pysqlite'),
+    engine = create_engine(parsed.set(drivername='sqlite+pysqlite'),
                            connect_args={'timeout': 0, 'check_same_thread': False},
                            pool_size=SQLITE_INLINE_KEPT, max_overflow=SQLITE_INLINE_MORE)
     event.listen(engine, 'connect', _sqlite_inline_pragmas)
@@ -180,15 +163,12 @@ async def restart() -> None:
 
 async def dispose() -> None:
     global _engine, _sessionmaker, _inline_engine, _inline_sessionmaker  # noqa: PLW0603
-    global _quick_engine, _quick_sessionmaker  # noqa: PLW0603
     if _engine is not None:
         await _engine.dispose()
     if _inline_engine is not None:
-        await _inline_engine.dispose()
-    if _quick_engine is not None:
-        _quick_engine.dispose()
-    _engine = _inline_engine = _quick_engine = None
-    _sessionmaker = _inline_sessionmaker = _quick_sessionmaker = None
+        _inline_engine.dispose()
+    _engine = _inline_engine = None
+    _sessionmaker = _inline_sessionmaker = None
     from .queries import lookups, shared
     lookups.forget_all()  # the lists kept were another database's
     shared.forget_all()
@@ -202,9 +182,8 @@ def engine() -> AsyncEngine:
 
 def sync_engines() -> list[Engine]:
     """Every engine of this process, as SQLAlchemy's synchronous engines (where events are listened for): the main
-    one and, on SQLite, the inline one (the writer) and the short reads' (``quick``)."""
-    return [e for e in (engine().sync_engine, _inline_engine.sync_engine if _inline_engine is not None else None,
-                        _quick_engine) if e is not None]
+    one and, on SQLite, the inline one (the writer and the short reads)."""
+    return [e for e in (engine().sync_engine, _inline_engine) if e is not None]
 
 
 def is_sqlite() -> bool:
@@ -262,10 +241,13 @@ async def session() -> AsyncIterator[AsyncSession]:
     """A session for reading (queries) or for one unit of work (services)."""
     if _sessionmaker is None:
         raise RuntimeError('database not initialised: call pulse_live.db.init(url) first')
-    maker = _sessionmaker
     if _inline_sessionmaker is not None and holds_write_lock():
-        maker = _inline_sessionmaker  # the writer's statements run inline: the lock is held for their CPU time only
-    async with maker() as s:
+        # the writer's statements run inline, synchronously: the lock is held for their CPU time only
+        from .sqlite_inline import SyncSessionOnLoop
+        async with SyncSessionOnLoop(_inline_sessionmaker(), writer=True) as writer_session:
+            yield cast(AsyncSession, writer_session)
+        return
+    async with _sessionmaker() as s:
         yield s
 
 
@@ -281,9 +263,9 @@ async def quick() -> AsyncIterator[AsyncSession]:
     only: a write from here without the write lock is reported like any other (``_unlocked_write``)."""
     if _sessionmaker is None:
         raise RuntimeError('database not initialised: call pulse_live.db.init(url) first')
-    if _quick_sessionmaker is not None:
+    if _inline_sessionmaker is not None:
         from .sqlite_inline import SyncSessionOnLoop
-        async with SyncSessionOnLoop(_quick_sessionmaker()) as quick_session:
+        async with SyncSessionOnLoop(_inline_sessionmaker()) as quick_session:
             yield cast(AsyncSession, quick_session)  # the surface short reads use (execute, scalar(s), get, info)
         return
     async with _sessionmaker() as s:
@@ -298,6 +280,17 @@ async def reader() -> AsyncIterator[AsyncSession]:
         raise RuntimeError('database not initialised: call pulse_live.db.init(url) first')
     async with _sessionmaker() as s:
         yield s
+
+
+async def begin_immediate(session: AsyncSession) -> None:
+    """SQLite: begin the session's transaction with SQLite's write lock taken (pysqlite begins one only before a
+    write, and a SAVEPOINT outside a transaction is a transaction of its own whose RELEASE commits)."""
+    from .sqlite_inline import SyncSessionOnLoop
+    writer: object = session
+    if isinstance(writer, SyncSessionOnLoop):
+        await writer.begin_immediate()  # the writer's own (it waits for another process's lock on the loop)
+    else:
+        await (await session.connection()).exec_driver_sql('BEGIN IMMEDIATE')
 
 
 def holds_write_lock() -> bool:

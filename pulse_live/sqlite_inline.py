@@ -1,24 +1,22 @@
-"""SQLite connections that run on the event loop's own thread, for the holder of the write lock.
+"""SQLite statements that run on the event loop's own thread, for the holder of the write lock and the short reads.
 
 aiosqlite runs every statement on a thread of its own and hands the result back through the event loop: each
-statement waits for the loop's next turn. For a reader that is right (a long query never freezes the loop); for the
-one writer it is not: the process's SQLite write lock (``db.write_lock``) is held across every one of those waits, so
-on a busy loop (many browsers being re-rendered) a transaction of twenty short statements held the lock for hundreds
-of milliseconds, and every other writer queued behind it. The writer's statements are short (a row by key, an index
-entry, a notification row), so they run here, inline: a write transaction holds the lock for its own CPU time only.
+statement waits for the loop's next turn. For a reader of long lists that is right (a long query never freezes the
+loop); for the one writer it is not: the process's SQLite write lock (``db.write_lock``) is held across every one of
+those waits, so on a busy loop (many browsers being re-rendered) a transaction of twenty short statements held the lock
+for hundreds of milliseconds, and every other writer queued behind it. The writer's statements are short (a row by
+key, an index entry, a notification row), and so are a ticket page's reads (``db.quick``), so they run here, inline,
+in a plain synchronous SQLAlchemy session: a write transaction holds the lock for its own CPU time only.
 
-A long write (a batch of mails, a reschedule of every open ticket) must not freeze the loop either: once a transaction
+A long write (a batch of mails, a reschedule of every open ticket) must not freeze the loop either: once a session
 has run for ``SLICE_S`` without the loop getting a turn, its next statement gives the loop one turn first.
-
-This is a shim with the surface of ``aiosqlite.Connection`` that SQLAlchemy's aiosqlite dialect uses (connect through
-``create_async_engine(..., async_creator=...)``): every coroutine completes without suspending.
 """
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 SLICE_S = 0.02  # the longest the loop waits for a writer's statements before it gets a turn
@@ -26,176 +24,42 @@ BUSY_WAIT_MS = 0  # SQLite's own busy wait would block the loop: none; the wait 
 BUSY_S = 10.0  # … for this long in all, with sleeps from 1 ms up to 50 ms (the other writer finishes meanwhile)
 SQLITE_BUSY = 5  # plain "database is locked"; BUSY_SNAPSHOT (517) and LOCKED (6) never clear by waiting
 
-
-class _Cursor:
-    __slots__ = ('_connection', '_cursor')
-
-    def __init__(self, connection: InlineConnection, cursor: sqlite3.Cursor) -> None:
-        self._connection = connection
-        self._cursor = cursor
-
-    async def __aenter__(self) -> _Cursor:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._cursor.close()
-
-    async def execute(self, sql: str, parameters: Any = None) -> _Cursor:
-        await self._connection.turn()
-        if parameters is None:
-            await _until_not_busy(lambda: self._cursor.execute(sql))
-        else:
-            await _until_not_busy(lambda: self._cursor.execute(sql, parameters))
-        return self
-
-    async def executemany(self, sql: str, seq_of_parameters: Any) -> _Cursor:
-        await self._connection.turn()
-        await _until_not_busy(lambda: self._cursor.executemany(sql, seq_of_parameters))
-        return self
-
-    async def fetchone(self) -> Any:
-        return self._cursor.fetchone()
-
-    async def fetchmany(self, size: int | None = None) -> list[Any]:
-        return self._cursor.fetchmany() if size is None else self._cursor.fetchmany(size)
-
-    async def fetchall(self) -> list[Any]:
-        return self._cursor.fetchall()
-
-    async def close(self) -> None:
-        self._cursor.close()
-
-    @property
-    def description(self) -> Any:
-        return self._cursor.description
-
-    @property
-    def rowcount(self) -> int:
-        return self._cursor.rowcount
-
-    @property
-    def lastrowid(self) -> int | None:
-        return self._cursor.lastrowid
-
-    @property
-    def arraysize(self) -> int:
-        return self._cursor.arraysize
-
-    @arraysize.setter
-    def arraysize(self, value: int) -> None:
-        self._cursor.arraysize = value
-
-
-async def _until_not_busy(run: Callable[[], Any]) -> None:
-    """Run a statement; while another writer holds the database (a process of its own, or code of this one that
-    wrote without the write lock), wait for it on the loop — not in SQLite's busy handler, which would freeze the loop
-    and with it a writer of this process that needs the loop to reach its commit. Only plain SQLITE_BUSY is waited
-    for: a stale snapshot (BUSY_SNAPSHOT) or a table lock of this connection cannot clear by waiting."""
-    deadline, pause = None, 0.001
-    while True:
-        try:
-            run()
-            return
-        except sqlite3.OperationalError as error:
-            if getattr(error, 'sqlite_errorcode', None) != SQLITE_BUSY:
-                raise
-            now = time.monotonic()
-            if deadline is None:
-                deadline = now + BUSY_S
-            elif now >= deadline:
-                raise
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, 0.05)
-
-
-class _RunNow:
-    """Stands in for aiosqlite's queue to its thread (the dialect sets the isolation level through it)."""
-
-    def put_nowait(self, item: tuple[Any, Callable[[], Any]]) -> None:
-        future, function = item
-        try:
-            future.set_result(function())
-        except Exception as error:  # noqa: BLE001 (handed to the awaiting caller)
-            future.set_exception(error)
-
-
-class InlineConnection:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._connection: sqlite3.Connection | None = conn  # the dialect checks it before commit/rollback
-        self._tx = _RunNow()
-        self._since = 0.0  # when the loop last had a turn, as far as this connection knows
-        self._fresh = True  # no statement since the last commit or rollback (the caller has awaited other things)
-
-    async def turn(self) -> None:
-        """Before a statement: give the loop a turn if this connection's work has kept it waiting for ``SLICE_S``."""
-        now = time.monotonic()
-        if self._fresh:
-            self._fresh = False
-            self._since = now
-        elif now - self._since >= SLICE_S:
-            await asyncio.sleep(0)
-            self._since = time.monotonic()
-
-    def cursor(self) -> _Cursor:
-        return _Cursor(self, self._conn.cursor())
-
-    async def commit(self) -> None:
-        self._conn.commit()
-        self._fresh = True
-
-    async def rollback(self) -> None:
-        self._conn.rollback()
-        self._fresh = True
-
-    async def create_function(self, *args: Any, **kwargs: Any) -> None:
-        self._conn.create_function(*args, **kwargs)
-
-    async def close(self) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        if self._connection is not None:
-            self._connection = None
-            self._conn.close()
-
-    @property
-    def isolation_level(self) -> str | None:
-        return self._conn.isolation_level
-
-
-def creator(database: str) -> Callable[[], Any]:
-    async def connect() -> InlineConnection:
-        return InlineConnection(sqlite3.connect(database, timeout=BUSY_WAIT_MS / 1000, check_same_thread=False))
-    return connect
-
-
 _BUFFERED = {'prebuffer_rows': True}
 
 
 class SyncSessionOnLoop:
-    """The surface of an ``AsyncSession`` the short reads use (``db.quick``), over a plain synchronous ``Session`` on
-    the event loop's thread (SQLAlchemy's pysqlite dialect on a connection of its own). The inline engine above runs
-    SQLite on the loop too, but through SQLAlchemy's async facade: a greenlet per call and a switch per awaited DBAPI
-    call cost more than SQLite's work. Measured on this code's statements (a select of four columns by key, 3,000
-    times): ~430–500 µs per session of one statement and ~190 µs per statement through the facade, ~190 µs and ~100 µs
-    synchronously (SQLite itself: 6 µs).
+    """The surface of an ``AsyncSession`` that this code uses, over a plain synchronous ``Session`` on the event
+    loop's thread (SQLAlchemy's pysqlite dialect): the short reads' sessions (``db.quick``) and, with ``writer``, the
+    write lock holder's (``db.session``). Until 2026-12-07 these ran through SQLAlchemy's async facade over an
+    aiosqlite-like shim on the loop: a greenlet per call and a switch per awaited DBAPI call cost more than SQLite's
+    work. Measured on this code's statements (a select of four columns by key, 3,000 times): ~430–500 µs per
+    session of one statement and ~190 µs per statement through the facade, ~190 µs and ~100 µs synchronously
+    (SQLite itself: 6 µs); a posted message, in process, 10.4 → 8.1 ms.
 
-    Every call completes without suspending, but for two waits made on the loop, as the inline connections do: a
-    turn for the loop before a statement once the session has kept it waiting ``SLICE_S``, and another writer's hold
-    on the database (plain SQLITE_BUSY, which a reader in WAL mode meets rarely: a checkpoint, a recovery) waited out
-    with sleeps up to ``BUSY_S``. A statement that failed busy did nothing, so it is simply run again."""
-    __slots__ = ('sync_session', '_since')
+    Every call completes without suspending, but for two waits made on the loop:
 
-    def __init__(self, sync_session: Any) -> None:
+    * a turn for the loop before a statement once the session has kept it waiting ``SLICE_S``;
+    * another connection's hold on the database (plain SQLITE_BUSY), waited out with sleeps up to ``BUSY_S``: a
+      statement that failed busy did nothing, so it is run again. A reader in WAL mode meets it rarely (a
+      checkpoint, a recovery). A writer's transaction starts with ``BEGIN IMMEDIATE``, waited for that way, before its
+      first statement: holding SQLite's write lock from there on, none of its statements (a flush, a commit's hooks,
+      which cannot wait on the loop midway) can fail busy."""
+    __slots__ = ('sync_session', '_since', '_writer', '_began')
+
+    def __init__(self, sync_session: Any, *, writer: bool = False) -> None:
         self.sync_session = sync_session
         self._since: float | None = None
+        self._writer = writer
+        self._began: Any = None  # the transaction begun IMMEDIATE (a writer's)
 
     async def __aenter__(self) -> SyncSessionOnLoop:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self.sync_session.close()
+
+    def __getattr__(self, name: str) -> Any:  # add, add_all, expunge, no_autoflush, bind, new, dirty, …
+        return getattr(self.sync_session, name)
 
     async def _turn(self) -> None:
         now = time.monotonic()
@@ -206,21 +70,20 @@ class SyncSessionOnLoop:
             self._since = time.monotonic()
 
     async def _run(self, call: Callable[[], Any]) -> Any:
+        if self._writer:
+            transaction = self.sync_session.get_transaction()
+            if transaction is None or transaction is not self._began:
+                await self.begin_immediate()
         await self._turn()
-        deadline, pause = None, 0.001
-        while True:
-            try:
-                return call()
-            except Exception as error:  # SQLAlchemy's OperationalError, wrapping sqlite3's
-                if getattr(getattr(error, 'orig', None), 'sqlite_errorcode', None) != SQLITE_BUSY:
-                    raise
-                now = time.monotonic()
-                if deadline is None:
-                    deadline = now + BUSY_S
-                elif now >= deadline:
-                    raise
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.05)
+        return await _until_not_busy_orm(call)
+
+    async def begin_immediate(self) -> None:
+        """A writer's transaction takes SQLite's write lock before its first statement (see the class)."""
+        connection = self.sync_session.connection()  # begins the session's transaction if none is
+        if not connection.connection.dbapi_connection.in_transaction:
+            await self._turn()
+            await _until_not_busy_orm(lambda: connection.exec_driver_sql('BEGIN IMMEDIATE'))
+        self._began = self.sync_session.get_transaction()
 
     async def execute(self, statement: Any, params: Any = None, *, execution_options: Any = None,
                       **kwargs: Any) -> Any:
@@ -237,8 +100,48 @@ class SyncSessionOnLoop:
     async def get(self, entity: Any, ident: Any, **kwargs: Any) -> Any:
         return await self._run(lambda: self.sync_session.get(entity, ident, **kwargs))
 
+    async def flush(self, objects: Any = None) -> None:
+        if self.sync_session.new or self.sync_session.dirty or self.sync_session.deleted:
+            await self._run(lambda: self.sync_session.flush(objects))
+
+    async def refresh(self, instance: Any, attribute_names: Any = None, with_for_update: Any = None) -> None:
+        await self._run(lambda: self.sync_session.refresh(instance, attribute_names, with_for_update))
+
+    async def delete(self, instance: Any) -> None:
+        await self._run(lambda: self.sync_session.delete(instance))
+
+    async def merge(self, instance: Any, **kwargs: Any) -> Any:
+        return await self._run(lambda: self.sync_session.merge(instance, **kwargs))
+
+    async def commit(self) -> None:
+        await self.flush()  # what is pending is written under the write lock taken above, then the commit's hooks
+        self.sync_session.commit()
+
+    async def rollback(self) -> None:
+        self.sync_session.rollback()
+
     async def close(self) -> None:
         self.sync_session.close()
+
+    async def run_sync(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await self._run(lambda: function(self.sync_session, *args, **kwargs))
+
+    async def connection(self, **kwargs: Any) -> Any:
+        raise NotImplementedError('a synchronous session on the loop has no async connection: use run_sync')
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[None]:
+        with self.sync_session.begin():
+            yield
+            await self.flush()  # (the commit on leaving the block runs the commit's hooks)
+
+    @contextlib.asynccontextmanager
+    async def begin_nested(self) -> AsyncIterator[None]:
+        if self._writer:
+            await self.begin_immediate()  # a SAVEPOINT outside a transaction would be a transaction of its own
+        with self.sync_session.begin_nested():
+            yield
+            await self.flush()
 
     def get_bind(self, *args: Any, **kwargs: Any) -> Any:
         return self.sync_session.get_bind(*args, **kwargs)
@@ -246,3 +149,21 @@ class SyncSessionOnLoop:
     @property
     def info(self) -> dict[Any, Any]:
         return self.sync_session.info
+
+
+async def _until_not_busy_orm(run: Callable[[], Any]) -> Any:
+    """``_until_not_busy`` for a call through SQLAlchemy (its OperationalError wraps sqlite3's), with its result."""
+    deadline, pause = None, 0.001
+    while True:
+        try:
+            return run()
+        except Exception as error:  # noqa: BLE001 (anything but plain busy is raised again)
+            if getattr(getattr(error, 'orig', None), 'sqlite_errorcode', None) != SQLITE_BUSY:
+                raise
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + BUSY_S
+            elif now >= deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.05)

@@ -69,7 +69,7 @@ async def batch() -> AsyncIterator[Batch]:
                     # pysqlite begins a transaction only before a write, and a SAVEPOINT outside a transaction is
                     # one of its own whose RELEASE commits: begun here, the batch is one transaction (the process
                     # holds the write lock anyway, so IMMEDIATE costs no waiting)
-                    await (await session.connection()).exec_driver_sql('BEGIN IMMEDIATE')
+                    await db.begin_immediate(session)
                 yield current
         finally:
             _batch.reset(token)
