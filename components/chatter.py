@@ -174,7 +174,9 @@ class Chatter:
         if self.in_tail:  # after a broadcast: in the browser's tail, after the entries it brought
             self.scroll.client.run_javascript(tail_call(fresh, self.viewer_id, self.ticket_id))
         elif self._tail is None or self._tail_count + len(fresh) > self.BLOCK:
-            self._tail, self._tail_count = self._block(fresh), len(fresh)
+            for start in range(0, len(fresh), self.BLOCK):  # a burst read at once: blocks of BLOCK, to push out too
+                chunk = fresh[start:start + self.BLOCK]
+                self._tail, self._tail_count = self._block(chunk), len(chunk)
         else:
             with self._tail:
                 for e in fresh:

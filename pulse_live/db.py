@@ -45,7 +45,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 # desk_load.py, 30 agents, counted 660 inline and 80 aiosqlite connections in 35 s, ~3 % of the event loop in parsing
 # the schema alone (py-spy --native). Pages opening at once each hold a short-read session, so the inline pool keeps
 # as many as a busy process has at once; an idle SQLite connection costs a file handle and its page cache.
-SQLITE_INLINE_KEPT, SQLITE_INLINE_MORE = 64, 64
+SQLITE_INLINE_KEPT = 64
 SQLITE_READERS_KEPT, SQLITE_READERS_MORE = 16, 16
 
 _WRITES = ('INSERT', 'UPDATE', 'DELETE', 'REPLACE')
@@ -141,11 +141,15 @@ def make_inline_engine(url: str) -> Engine | None:
     if parsed.get_backend_name() != 'sqlite' or not parsed.database or parsed.database == ':memory:' \
             or parsed.query or not get_settings_inline_writes():
         return None
+    from .sqlite_inline import refuse_outside_a_call
+    # a synchronous pool's checkout would block the loop when every connection is out: none is refused (max_overflow
+    # -1), those above the kept ones are closed on their return
     engine = create_engine(parsed.set(drivername='sqlite+pysqlite'),
                            connect_args={'timeout': 0, 'check_same_thread': False},
-                           pool_size=SQLITE_INLINE_KEPT, max_overflow=SQLITE_INLINE_MORE)
+                           pool_size=SQLITE_INLINE_KEPT, max_overflow=-1)
     event.listen(engine, 'connect', _sqlite_inline_pragmas)
     event.listen(engine, 'before_cursor_execute', _unlocked_write)  # quick readers must not write
+    event.listen(engine, 'before_cursor_execute', refuse_outside_a_call)
     return engine
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 SLICE_S = 0.02  # the longest the loop waits for a writer's statements before it gets a turn
@@ -55,9 +55,6 @@ class SyncSessionOnLoop:
     async def __aenter__(self) -> SyncSessionOnLoop:
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        self.sync_session.close()
-
     def __getattr__(self, name: str) -> Any:  # add, add_all, expunge, no_autoflush, bind, new, dirty, …
         return getattr(self.sync_session, name)
 
@@ -69,8 +66,8 @@ class SyncSessionOnLoop:
             await asyncio.sleep(0)
             self._since = time.monotonic()
 
-    async def _run(self, call: Callable[[], Any]) -> Any:
-        if self._writer:
+    async def _run(self, call: Callable[[], Any], *, writes: bool = False) -> Any:
+        if self._writer and (writes or not self.sync_session._is_clean()):  # (pending changes: an autoflush writes)
             transaction = self.sync_session.get_transaction()
             if transaction is None or transaction is not self._began:
                 await self.begin_immediate()
@@ -78,8 +75,11 @@ class SyncSessionOnLoop:
         return await _until_not_busy_orm(call)
 
     async def begin_immediate(self) -> None:
-        """A writer's transaction takes SQLite's write lock before its first statement (see the class)."""
-        connection = self.sync_session.connection()  # begins the session's transaction if none is
+        """A writer's transaction takes SQLite's write lock before its first write (see the class). Its reads before
+        that run as pysqlite runs them (outside a transaction): a second session of the lock's holder can still read
+        while the first one writes."""
+        with _statements():
+            connection = self.sync_session.connection()  # begins the session's transaction if none is
         if not connection.connection.dbapi_connection.in_transaction:
             await self._turn()
             await _until_not_busy_orm(lambda: connection.exec_driver_sql('BEGIN IMMEDIATE'))
@@ -89,10 +89,11 @@ class SyncSessionOnLoop:
                       **kwargs: Any) -> Any:
         options = {**(execution_options or {}), **_BUFFERED}  # the rows read at once, as AsyncSession does
         return await self._run(lambda: self.sync_session.execute(statement, params, execution_options=options,
-                                                                 **kwargs))
+                                                                 **kwargs), writes=_writes(statement))
 
     async def scalar(self, statement: Any, params: Any = None, **kwargs: Any) -> Any:
-        return await self._run(lambda: self.sync_session.scalar(statement, params, **kwargs))
+        return await self._run(lambda: self.sync_session.scalar(statement, params, **kwargs),
+                               writes=_writes(statement))
 
     async def scalars(self, statement: Any, params: Any = None, **kwargs: Any) -> Any:
         return (await self.execute(statement, params, **kwargs)).scalars()
@@ -101,47 +102,70 @@ class SyncSessionOnLoop:
         return await self._run(lambda: self.sync_session.get(entity, ident, **kwargs))
 
     async def flush(self, objects: Any = None) -> None:
-        if self.sync_session.new or self.sync_session.dirty or self.sync_session.deleted:
-            await self._run(lambda: self.sync_session.flush(objects))
+        if not self.sync_session._is_clean():
+            await self._run(lambda: self.sync_session.flush(objects), writes=True)
 
     async def refresh(self, instance: Any, attribute_names: Any = None, with_for_update: Any = None) -> None:
         await self._run(lambda: self.sync_session.refresh(instance, attribute_names, with_for_update))
 
     async def delete(self, instance: Any) -> None:
-        await self._run(lambda: self.sync_session.delete(instance))
+        await self._run(lambda: self.sync_session.delete(instance))  # (what it cascades to is read now, written later)
 
     async def merge(self, instance: Any, **kwargs: Any) -> Any:
         return await self._run(lambda: self.sync_session.merge(instance, **kwargs))
 
     async def commit(self) -> None:
         await self.flush()  # what is pending is written under the write lock taken above, then the commit's hooks
-        self.sync_session.commit()
+        with _statements():
+            self.sync_session.commit()
+        self._since = None  # the caller awaits other things next: the loop has its turns then
 
     async def rollback(self) -> None:
-        self.sync_session.rollback()
+        with _statements():
+            self.sync_session.rollback()
+        self._since = None
 
     async def close(self) -> None:
-        self.sync_session.close()
+        with _statements():
+            self.sync_session.close()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
     async def run_sync(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return await self._run(lambda: function(self.sync_session, *args, **kwargs))
+        return await self._run(lambda: function(self.sync_session, *args, **kwargs), writes=True)
 
     async def connection(self, **kwargs: Any) -> Any:
         raise NotImplementedError('a synchronous session on the loop has no async connection: use run_sync')
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[None]:
-        with self.sync_session.begin():
+        async with self._block(self.sync_session.begin()):
             yield
-            await self.flush()  # (the commit on leaving the block runs the commit's hooks)
 
     @contextlib.asynccontextmanager
     async def begin_nested(self) -> AsyncIterator[None]:
         if self._writer:
             await self.begin_immediate()  # a SAVEPOINT outside a transaction would be a transaction of its own
-        with self.sync_session.begin_nested():
+        async with self._block(self.sync_session.begin_nested()):
+            yield
+
+    @contextlib.asynccontextmanager
+    async def _block(self, transaction: Any) -> AsyncIterator[None]:
+        """``with transaction:`` around an async block: what is pending is flushed (through ``_run``) before the
+        commit or release on leaving it; a raised exception rolls back."""
+        transaction.__enter__()
+        try:
             yield
             await self.flush()
+        except BaseException as error:
+            with _statements():
+                if not transaction.__exit__(type(error), error, error.__traceback__):
+                    raise
+        else:
+            with _statements():
+                transaction.__exit__(None, None, None)  # (the commit runs the commit's hooks)
+            self._since = None
 
     def get_bind(self, *args: Any, **kwargs: Any) -> Any:
         return self.sync_session.get_bind(*args, **kwargs)
@@ -151,12 +175,48 @@ class SyncSessionOnLoop:
         return self.sync_session.info
 
 
+def _writes(statement: Any) -> bool:
+    """Whether a statement may write: not a SELECT (ORM or Core), nor a text that reads."""
+    if getattr(statement, 'is_select', False):
+        return False
+    if getattr(statement, 'is_text', False):
+        return not str(statement).lstrip()[:6].upper().startswith(('SELECT', 'WITH', 'PRAGMA'))
+    return True
+
+
+_inside = [0]  # > 0 while one of SyncSessionOnLoop's calls runs (the loop's thread only)
+
+
+@contextlib.contextmanager
+def _statements() -> Iterator[None]:
+    _inside[0] += 1
+    try:
+        yield
+    finally:
+        _inside[0] -= 1
+
+
+class OutsideAnAwaitedCall(RuntimeError):
+    pass
+
+
+def refuse_outside_a_call(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    """The inline engine's statements run inside an awaited call of ``SyncSessionOnLoop`` only. One that does not — an
+    expired attribute or a lazy relationship loaded on access — is refused, as the async facade refused it
+    (``MissingGreenlet``), so the SQLite tests catch what would fail on PostgreSQL; it would also run without the
+    loop's turns and the busy wait."""
+    if not _inside[0]:
+        raise OutsideAnAwaitedCall(f'a statement outside an awaited session call (a lazy load or an expired '
+                                   f'attribute?): {statement[:80]}')
+
+
 async def _until_not_busy_orm(run: Callable[[], Any]) -> Any:
     """``_until_not_busy`` for a call through SQLAlchemy (its OperationalError wraps sqlite3's), with its result."""
     deadline, pause = None, 0.001
     while True:
         try:
-            return run()
+            with _statements():
+                return run()
         except Exception as error:  # noqa: BLE001 (anything but plain busy is raised again)
             if getattr(getattr(error, 'orig', None), 'sqlite_errorcode', None) != SQLITE_BUSY:
                 raise

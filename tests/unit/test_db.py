@@ -284,3 +284,71 @@ async def test_many_sessions_at_once_reuse_the_connections_they_opened(people, d
             first = len(opened)
             assert first >= 1
     assert len(opened) == first, f'the second wave opened {len(opened) - first} new connections'
+
+
+async def test_the_lock_holders_second_session_reads_while_its_first_has_written(people, database) -> None:
+    """A writer's session takes SQLite's write lock at its first write, not at its first statement: a second session
+    of the same task (a query helper called inside a unit of work) still reads, as it did before the inline sessions
+    became synchronous — begun IMMEDIATE at once, it waited the whole busy wait and failed "database is locked"."""
+    if database != 'sqlite':
+        pytest.skip('the lock is SQLite\'s')
+    import sqlite3
+
+    from sqlalchemy import update
+
+    from pulse_live.models import Ticket
+    ticket = await make_ticket(people)
+    path = db.engine().url.database
+    async with db.write_lock(), db.session() as first, first.begin():
+        assert await first.scalar(select(Ticket.title).where(Ticket.id == ticket.id)) is not None
+        other = sqlite3.connect(path, timeout=0)  # a read does not hold the write lock: another process can write
+        other.execute('BEGIN IMMEDIATE')
+        other.rollback()
+        await first.execute(update(Ticket).where(Ticket.id == ticket.id).values(title='Written by the first'))
+        started = asyncio.get_running_loop().time()
+        async with db.session() as second:
+            assert await second.scalar(select(func.count()).select_from(TicketEvent)) >= 0
+        assert asyncio.get_running_loop().time() - started < 1
+        with pytest.raises(sqlite3.OperationalError, match='locked'):  # now the first holds it
+            other.execute('BEGIN IMMEDIATE')
+        other.close()
+    async with db.quick() as s:
+        assert await s.scalar(select(Ticket.title).where(Ticket.id == ticket.id)) == 'Written by the first'
+
+
+async def test_many_short_reads_at_once_never_wait_for_a_connection(people, database) -> None:
+    """The inline pool is synchronous: a checkout that waited for a free connection would block the event loop, and
+    with it the sessions that would free one. None waits: 200 sessions held at once each get one."""
+    if database != 'sqlite':
+        pytest.skip('PostgreSQL sessions wait for a connection on the loop')
+    gate = asyncio.Event()
+
+    async def hold() -> int:
+        async with db.quick() as s:
+            value = (await s.execute(select(func.count(TicketEvent.id)))).scalar_one()
+            await gate.wait()
+            return value
+
+    tasks = [asyncio.create_task(hold()) for _ in range(200)]
+    await asyncio.sleep(0.2)
+    assert not any(t.done() for t in tasks)
+    gate.set()
+    assert len(set(await asyncio.wait_for(asyncio.gather(*tasks), 10))) == 1
+
+
+async def test_an_attribute_loaded_on_access_is_refused_as_on_postgresql(people, database) -> None:
+    """On PostgreSQL an expired attribute read outside an awaited call fails (SQLAlchemy's async facade); the SQLite
+    sessions, synchronous on the loop, refuse it too, so the tests on SQLite catch it."""
+    from sqlalchemy.exc import MissingGreenlet, StatementError
+
+    from pulse_live.models import Ticket
+    from pulse_live.sqlite_inline import OutsideAnAwaitedCall
+    ticket = await make_ticket(people)
+    async with db.quick() as s:
+        row = await s.get(Ticket, ticket.id)
+        assert row is not None and row.title == ticket.title
+        s.expire(row)
+        with pytest.raises((OutsideAnAwaitedCall, MissingGreenlet, StatementError)):
+            _ = row.title
+        await s.refresh(row)  # awaited, it reads
+        assert row.title == ticket.title
