@@ -41,9 +41,12 @@ class SyncSessionOnLoop:
     * a turn for the loop before a statement once the session has kept it waiting ``SLICE_S``;
     * another connection's hold on the database (plain SQLITE_BUSY), waited out with sleeps up to ``BUSY_S``: a
       statement that failed busy did nothing, so it is run again. A reader in WAL mode meets it rarely (a
-      checkpoint, a recovery). A writer's transaction starts with ``BEGIN IMMEDIATE``, waited for that way, before its
-      first statement: holding SQLite's write lock from there on, none of its statements (a flush, a commit's hooks,
-      which cannot wait on the loop midway) can fail busy."""
+      checkpoint, a recovery). A writer's transaction takes SQLite's write lock with ``BEGIN IMMEDIATE``, waited for
+      that way, before its first write (``_writes``, a flush, a read with changes pending): holding it from there
+      on, none of its statements (a flush, a commit's hooks, which cannot wait on the loop midway) can fail busy.
+
+    And as the async facade did: rows are read at once (``prebuffer_rows``), and a statement outside an awaited call
+    (an expired attribute or a lazy relationship loaded on access) is refused (``refuse_outside_a_call``)."""
     __slots__ = ('sync_session', '_since', '_writer', '_began')
 
     def __init__(self, sync_session: Any, *, writer: bool = False) -> None:
