@@ -143,14 +143,18 @@ class SyncSessionOnLoop:
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[None]:
-        async with self._block(self.sync_session.begin()):
+        with _statements():
+            transaction = self.sync_session.begin()
+        async with self._block(transaction):
             yield
 
     @contextlib.asynccontextmanager
     async def begin_nested(self) -> AsyncIterator[None]:
         if self._writer:
             await self.begin_immediate()  # a SAVEPOINT outside a transaction would be a transaction of its own
-        async with self._block(self.sync_session.begin_nested()):
+        with _statements():
+            transaction = self.sync_session.begin_nested()  # (it flushes what is pending first)
+        async with self._block(transaction):
             yield
 
     @contextlib.asynccontextmanager
