@@ -218,7 +218,10 @@ def refuse_outside_a_call(_conn: Any, _cursor: Any, statement: str, *_args: Any)
 
 
 async def _until_not_busy_orm(run: Callable[[], Any]) -> Any:
-    """``_until_not_busy`` for a call through SQLAlchemy (its OperationalError wraps sqlite3's), with its result."""
+    """Run a call through SQLAlchemy and return its result; while another connection holds the database (plain
+    SQLITE_BUSY, which SQLAlchemy's OperationalError wraps), wait for it on the loop — not in SQLite's busy handler,
+    which would freeze the loop — and run it again, for ``BUSY_S`` in all. A stale snapshot (BUSY_SNAPSHOT) or a
+    table lock cannot clear by waiting and is raised at once."""
     deadline, pause = None, 0.001
     while True:
         try:
