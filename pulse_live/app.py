@@ -261,7 +261,7 @@ async def _shutdown() -> None:
 def build_app() -> None:
     """Register pages, routes, middleware and lifecycle hooks (called once per process, and per UI test)."""
     import pages  # noqa: F401  (registers every page)
-    from components import guard, housekeeping, lean_elements, live, render, session
+    from components import guard, housekeeping, lean_elements, live, plain_middleware, render, session
     from pages import downloads
     render.install_signature_cache()  # NiceGUI's per-element inspect.signature, once per code object
     render.install_props_cache()  # NiceGUI's props strings, parsed once per string
@@ -286,6 +286,7 @@ def build_app() -> None:
     from .ops import http as ops_http
     ops_http.install(app)  # /healthz, /readyz, /metrics in front of everything; request ids and latency
     install_security_headers(app)  # around all of it: every answer carries them
+    plain_middleware.install(app)  # NiceGUI's three BaseHTTPMiddleware layers as plain ASGI (no task per request)
     session.register()  # /login/finish and /logout: a new session id at each
     guard.install()  # each socket message bound to its own page and session (components/guard.py)
     app.on_delete(housekeeping.release)  # every closed page: what it leaves in process-wide caches is released
