@@ -9,9 +9,8 @@ update its own parts (``after_change``), and shows the documents again when a ne
 """
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from collections.abc import Awaitable, Sequence
+from typing import Any, ClassVar, Generic, TypeVar
 
 from nicegui import ui
 from nicegui.events import GenericEventArguments
@@ -20,6 +19,7 @@ from pulse_live.errors import StaleWrite
 from pulse_live.events import TicketChanged
 from pulse_live.models import User
 from pulse_live.queries import shared
+from pulse_live.queries.shared import read_per_change
 from pulse_live.storage import UploadedFile
 
 from . import live_entries
@@ -29,28 +29,6 @@ from .documents import DocumentsList
 from .ticket_live import TicketFollower
 
 V = TypeVar('V')
-T = TypeVar('T')
-
-
-_answers: dict[tuple, tuple[TicketChanged, Any]] = {}
-ANSWER_KEPT_S = 5.0
-
-
-async def read_per_change(event: TicketChanged, what: tuple, load: Callable[[], Awaitable[T]]) -> T:
-    """One read of ``what`` per live change for every page it woke: the first page reads, pages reading meanwhile
-    share that read (``queries/shared.py``), and pages that come to it later (their handler was busy) take its answer
-    for a few seconds. The answer was read after the change committed, so nobody sees a state older than it; the
-    next change is another event and reads again. The event object is the one every page got: kept with the answer,
-    its id names the change."""
-    key = (id(event), *what)
-    hit = _answers.get(key)
-    if hit is not None and hit[0] is event:
-        return cast(T, hit[1])
-    result = await shared.shared_read(('per-change', *key), load)
-    if key not in _answers:
-        _answers[key] = (event, result)
-        asyncio.get_running_loop().call_later(ANSWER_KEPT_S, _answers.pop, key, None)
-    return result
 
 
 class LiveTicketScreen(Generic[V]):

@@ -32,7 +32,7 @@ from components.sla_badge import due_html
 from pulse_live.events import TicketChanged
 from pulse_live.models import Status, User, utcnow
 from pulse_live.queries.queues import WorkPage, WorkRow
-from pulse_live.queries.shared import shared_read
+from pulse_live.queries.shared import read_per_change
 from pulse_live.services import ownership
 
 DEBOUNCE_S = 0.25
@@ -155,7 +155,7 @@ class WorkList:
         page = self.page
         if self._share is not None and woken_by is not None:
             share = self._share() if callable(self._share) else self._share
-            result = await shared_read((*share, page, id(woken_by)), lambda: self._load(page))
+            result = await read_per_change(woken_by, ('work-list', *share, page), lambda: self._load(page))
         else:
             result = await self._load(page)
         if self.container.is_deleted:

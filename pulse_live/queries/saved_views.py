@@ -44,7 +44,7 @@ async def visible_views(viewer: User) -> list[ViewRow]:
     manager = viewer.role in (Role.MANAGER, Role.ADMIN)
     my_queues = select(QueueMember.queue_id).where(QueueMember.user_id == viewer.id)
     shared = SavedView.queue_id.is_not(None) if manager else SavedView.queue_id.in_(my_queues)
-    async with db.session() as s:
+    async with db.quick() as s:  # a person's few views, on every list page: a short read
         rows = (await s.execute(
             select(SavedView, Queue.name, User.display_name)
             .outerjoin(Queue, Queue.id == SavedView.queue_id).join(User, User.id == SavedView.owner_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from .. import auth
 from ..models import User
@@ -45,6 +45,26 @@ async def shared_read(key: tuple, load: Callable[[], Awaitable[T]]) -> T:
             del _inflight[key]
         if not future.done():  # cancelled: the others waiting on it read for themselves
             future.cancel()
+
+
+_per_change: dict[tuple, tuple[object, Any]] = {}
+
+
+async def read_per_change(change: object, what: tuple, load: Callable[[], Awaitable[T]]) -> T:
+    """One read of ``what`` per live change for every page it woke: the first page reads, pages reading meanwhile
+    share that read (``shared_read``), and pages that come to it later (their handler was busy, or the read ran
+    inline on SQLite and was done before the next page asked) take its answer for a few seconds. The answer was read
+    after the change committed, so nobody sees a state older than it; the next change is another event and reads
+    again. The event object is the one every page got: kept with the answer, its id names the change."""
+    key = (id(change), *what)
+    hit = _per_change.get(key)
+    if hit is not None and hit[0] is change:
+        return cast(T, hit[1])
+    result = await shared_read(('per-change', *key), load)
+    if key not in _per_change:
+        _per_change[key] = (change, result)
+        asyncio.get_running_loop().call_later(ANSWER_KEPT_S, _per_change.pop, key, None)
+    return result
 
 
 RECENT_KEPT = 512  # answers kept by ``recent`` (one per ticket open in the last seconds: few)
