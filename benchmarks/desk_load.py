@@ -283,8 +283,14 @@ class Agent:
 
     async def act(self, deadline: float) -> None:
         await self.navigate(f'/tickets/{self.rng.choice(self.refs)}')
+        pace = self.args.agents / self.args.rate if self.args.rate else 0.0  # each agent's mean time between starts
+        next_at = time.monotonic() + self.rng.uniform(0, 2 * pace)
         while time.monotonic() < deadline:
-            await asyncio.sleep(self.rng.uniform(0, 2 * self.args.think))
+            if pace:  # paced: the next action starts on its schedule, at once when this agent is behind it
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                next_at = max(next_at, time.monotonic()) + self.rng.uniform(0, 2 * pace)
+            else:
+                await asyncio.sleep(self.rng.uniform(0, 2 * self.args.think))
             if time.monotonic() >= deadline:
                 break
             if not self.on_ticket:
@@ -385,7 +391,7 @@ def report(args, r: dict, server: Server) -> dict:
     cpu_per_action = r['cpu'] * 1000 / max(1, len(stats['actions']))
     print()
     print(f'Pulse Live desk load — {args.agents} agents on {len(r["refs"])} tickets for {args.seconds:.0f} s, '
-          f'think time {args.think * 1000:.0f} ms mean')
+          + (f'paced at {args.rate:g} actions/s offered' if args.rate else f'think time {args.think * 1000:.0f} ms mean'))
     print(f'  actions completed: {len(done)} ({rate:.1f}/s), refused with a notice: {refused}, '
           f'not done in {args.action_timeout:.0f} s or failed: {len(errors_timeouts)}')
     print(f'  round trip: p50 {percentile(lat, 50):.0f} ms  p95 {percentile(lat, 95):.0f} ms  '
@@ -410,7 +416,8 @@ def report(args, r: dict, server: Server) -> dict:
             'locked_notices': locked_notices, 'locked_in_log': locked_log, 'tracebacks': tracebacks,
             'server_cpu_ms_per_action': round(cpu_per_action, 1),
             'server_cpu_share': round(r['cpu'] / r['elapsed'], 2), 'per_kind': per_kind,
-            'loadavg_1m': round(max(r['load']), 2), 'tickets': len(r['refs']), 'seconds': args.seconds}
+            'loadavg_1m': round(max(r['load']), 2), 'tickets': len(r['refs']), 'seconds': args.seconds,
+            'offered_per_s': args.rate or None}
 
 
 def parse_args(argv=None):
@@ -419,6 +426,9 @@ def parse_args(argv=None):
     p.add_argument('--tickets', type=int, default=10)
     p.add_argument('--seconds', type=float, default=60)
     p.add_argument('--think', type=float, default=0.2, help='mean think time between actions in s (default 0.2)')
+    p.add_argument('--rate', type=float, default=0,
+                   help='paced instead of think time: the agents together start this many actions per second '
+                        '(each agent one every agents/rate s on average, at once when it is behind)')
     p.add_argument('--action-timeout', type=float, default=15)
     p.add_argument('--documents', action='store_true',
                    help='open every ticket as a new document (HTTP page + socket), never in place')
