@@ -223,6 +223,10 @@ async def test_a_write_of_one_ticket_by_its_id_is_indexed_without_reading_which_
         actor=anna, ticket_id=ticket.id, expected_version=ticket.version, changes={'title': 'Badge reader silent'}))
     pre_reads = [st for st, _ in sent + changed if re.match(r'\s*SELECT tickets\.id\s+FROM tickets\b', st)]
     assert pre_reads == []
+    # one row's document (a post: its ticket's and its message's) is written by statements for one id: an
+    # expanding IN is rendered again at every execution
+    index_writes = [st for st, _ in sent if 'search_documents' in st]
+    assert len(index_writes) == 4 and not [st for st in index_writes if ' IN (' in st], index_writes
     assert await found(anna, 'silent', 'ticket') == [ticket.id] and await found(anna, 'beeps', 'ticket') == []
     assert len(await found(anna, 'firmware', 'message')) == 1
     with pytest.raises(StaleWrite):  # a stale version: nothing written, the document as it was
