@@ -16,15 +16,18 @@ demo's staff accounts in turn, each agent its own session) and lets each agent w
             page's socket is closed)
   list      opens the ticket list ``/tickets`` as a new document; from a list the next action is opening a ticket
 
-after a short think time (``--think``, uniform 0…2× the mean). Round trip = action start → done. An action that is
+after a short think time (``--think``, uniform 0…2× the mean), or paced (``--rate R``: the agents together start R
+actions per second, each one every agents/R s on average, at once when it is behind — a run at the target's 50 asks
+exactly that load, where the think time asks as much as the server gives and measures its queue). Round trip = action start → done. An action that is
 not done within ``--action-timeout`` s counts as an error, as does every notice containing "database is locked" or
 "error" and every traceback in the server log.
 
     .venv/bin/python benchmarks/desk_load.py                          # 30 agents, 10 tickets, 60 s
     .venv/bin/python benchmarks/desk_load.py --agents 10 --seconds 20
+    .venv/bin/python benchmarks/desk_load.py --rate 50 --seconds 40    # paced at 50 actions/s offered
 
 The last line is one JSON object: ``agents``, ``actions_per_s``, ``p95_ms``, ``errors`` (+ per-kind figures,
-refusals, server CPU per action, load average).
+refusals, server CPU per action, load average; ``offered_per_s`` when paced).
 """
 from __future__ import annotations
 

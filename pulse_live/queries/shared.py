@@ -91,6 +91,7 @@ def forget_all() -> None:
     """Drop the kept answers (another database: a restore, tests)."""
     _answers.clear()
     _recent.clear()
+    _per_change.clear()
 
 
 async def new_events(viewer: User, ticket_id: int, *, after: int, upto: int = 0) -> list[EventView]:
