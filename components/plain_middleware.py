@@ -10,10 +10,12 @@ every turn waits behind everything else that is ready, so a page's HTML came las
 
 ``install(app)`` swaps them in ``app.user_middleware`` for the classes below when the stack is built (at the first
 request, after ``ui.run`` added its two), in the same places of the order. What each does, and when, is NiceGUI's:
-``tests/ui/test_plain_middleware.py`` compares them with NiceGUI's own on the same requests.
+``tests/ui/test_plain_middleware.py`` compares them with NiceGUI's own on the same requests. One difference, on
+purpose: a forwarded prefix that is not a path is ignored (``RedirectWithPrefix``).
 """
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -27,10 +29,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class RequestTracking:
-    """``RequestTrackingMiddleware``: the request in NiceGUI's context variable, a session id in the session, the
-    session's user storage made before the app runs, the session counted as active while its request runs, and
-    ``request.state.responded`` once the answer has started (``app.storage.browser`` is read-only from then)."""
+class _HttpOnly:
+    """A layer for HTTP requests; websockets and the lifespan pass through untouched."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -39,6 +39,18 @@ class RequestTracking:
         if scope['type'] != 'http':
             await self.app(scope, receive, send)
             return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class RequestTracking(_HttpOnly):
+    """``RequestTrackingMiddleware``: the request in NiceGUI's context variable, a session id in the session, the
+    session's user storage made before the app runs, the session counted as active while its request runs, and
+    ``request.state.responded`` once the answer has started (``app.storage.browser`` is read-only from then)."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         request_contextvar.set(request)
         if 'id' not in request.session:
@@ -64,18 +76,20 @@ class RequestTracking:
                 del active[session_id]
 
 
-class RedirectWithPrefix:
+PREFIX = re.compile(r'(/[A-Za-z0-9._~%!$&\'()*+,;=:@-]+)*')
+
+
+class RedirectWithPrefix(_HttpOnly):
     """``RedirectWithPrefixMiddleware``: an answer's ``Location`` that starts with ``/`` gets the request's
-    ``X-Forwarded-Prefix`` in front."""
+    ``X-Forwarded-Prefix`` in front — when it is a path (segments, each ``/`` and at least one character): NiceGUI
+    puts any value there, and a request with ``X-Forwarded-Prefix: //elsewhere.example`` was redirected to
+    ``//elsewhere.example/login``, another site (a header a proxy passes through from the client). Any other value
+    is ignored."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope['type'] != 'http':
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         prefix = Headers(scope=scope).get('X-Forwarded-Prefix', '')
+        if not PREFIX.fullmatch(prefix):
+            prefix = ''
 
         async def sending(message: Message) -> None:
             if message['type'] == 'http.response.start':
@@ -88,19 +102,16 @@ class RedirectWithPrefix:
         await self.app(scope, receive, sending)
 
 
-class SetCacheControl:
+class SetCacheControl(_HttpOnly):
     """``SetCacheControlMiddleware``: NiceGUI's own static files (not its dynamic resources) get the app's
     ``cache_control_directives``."""
 
     def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+        super().__init__(app)
         self.prefix = f'/_nicegui/{__version__}/'
         self.dynamic = f'/_nicegui/{__version__}/dynamic_resources/'
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope['type'] != 'http':
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = Request(scope).url.path
         if not path.startswith(self.prefix) or path.startswith(self.dynamic):
             await self.app(scope, receive, send)

@@ -41,6 +41,11 @@ async def test_the_apps_stack_holds_no_base_http_middleware_and_pages_still_work
     # the sign-in gate's redirect gets the proxy's prefix; NiceGUI's static files their cache header
     away = await user.http_client.get('/tickets', headers={'X-Forwarded-Prefix': '/desk'}, follow_redirects=False)
     assert away.status_code in (302, 303, 307) and away.headers['location'] == '/desk/login'
+    # the header as anybody can send it: a prefix that is not a path must not send the browser to another site
+    for forged in ('//evil.example', '/\\evil.example', 'https://evil.example', '/desk//evil.example', '/x y'):
+        away = await user.http_client.get('/tickets', headers={'X-Forwarded-Prefix': forged},
+                                          follow_redirects=False)
+        assert away.headers['location'] == '/login', forged
     static = await user.http_client.get(STATIC)
     assert static.status_code == 200
     assert static.headers['cache-control'] == core.app.config.cache_control_directives
@@ -64,16 +69,18 @@ def _inner() -> Starlette:
     return Starlette(routes=[Route('/r', redirect), Route(STATIC, text), Route(DYNAMIC, text), Route('/t', tracked)])
 
 
-async def _answers(middleware: list[Middleware]) -> list[tuple]:
+REQUESTS = (('GET', '/r', {}), ('GET', '/r?to=/a/b', {'X-Forwarded-Prefix': '/p'}),
+            ('GET', '/r?to=https://elsewhere/x', {'X-Forwarded-Prefix': '/p'}), ('GET', STATIC, {}),
+            ('GET', DYNAMIC, {}), ('HEAD', STATIC, {}), ('GET', '/t', {}))
+
+
+async def _answers(middleware: list[Middleware], requests=REQUESTS) -> list[tuple]:
     inner = _inner()
     inner.user_middleware = [Middleware(SessionMiddleware, secret_key='s'), *middleware]
     inner.middleware_stack = None
     out = []
     async with httpx.AsyncClient(transport=httpx.ASGITransport(inner), base_url='http://test') as client:
-        for method, path, headers in (('GET', '/r', {}), ('GET', '/r?to=/a/b', {'X-Forwarded-Prefix': '/p'}),
-                                      ('GET', '/r?to=https://elsewhere/x', {'X-Forwarded-Prefix': '/p'}),
-                                      ('GET', STATIC, {}), ('GET', DYNAMIC, {}), ('HEAD', STATIC, {}),
-                                      ('GET', '/t', {})):
+        for method, path, headers in requests:
             r = await client.request(method, path, headers=headers, follow_redirects=False)
             body = r.json() if path == '/t' else r.text
             if path == '/t':
@@ -92,6 +99,10 @@ async def test_each_plain_layer_answers_as_nicegui_s_own(user: User) -> None:
         ours = await _answers([Middleware(plain_cls)])
         assert ours == theirs, nicegui_cls.__name__
     # and what the comparison rests on: the layers did something
+    # the one difference, on purpose: NiceGUI's own puts any forwarded prefix in front, ours only a path
+    forged = [('GET', '/r', {'X-Forwarded-Prefix': '//evil.example'})]
+    assert (await _answers([Middleware(RedirectWithPrefixMiddleware)], forged))[0][2] == '//evil.example/there'
+    assert (await _answers([Middleware(plain_middleware.RedirectWithPrefix)], forged))[0][2] == '/there'
     redirect = await _answers([Middleware(plain_middleware.RedirectWithPrefix)])
     assert redirect[1][2] == '/p/a/b' and redirect[2][2] == 'https://elsewhere/x'
     cached = await _answers([Middleware(plain_middleware.SetCacheControl)])
