@@ -72,6 +72,9 @@ async def _queue_link_mail(user: User, *, welcome: bool) -> bool:
             'ignore this mail: your password stays as it is.')
     now = utcnow()
     async with unit_of_work() as uow:
+        # counted, then written: one at a time per account (on PostgreSQL, five asks at once all counted none and
+        # mailed five links; on SQLite the write lock already let one in at a time)
+        await db.serialise(uow.session, f'link-mail:{user.id}')
         recent = (await uow.session.execute(select(func.count()).select_from(MailOutbox).where(
             MailOutbox.to_user_id == user.id, MailOutbox.kind == ACCOUNT_MAIL,
             MailOutbox.created_at > now - timedelta(seconds=LINK_COOLDOWN_S)))).scalar_one()
