@@ -167,10 +167,12 @@ async def reset_password(token: str, new_password: str, repeated: str) -> User:
         raise ValidationError('This link is not valid any more (used already, or too old). Ask for a new one.')
     new_hash = await auth.hash_password(new_password)
     async with unit_of_work() as uow:
-        # the link is spent by its first use: a second use at the same moment waits here, then finds the hash
-        # changed (on PostgreSQL both were told "saved" before, and only one password worked)
-        await db.serialise(uow.session, f'password:{user.id}')
-        db_user = (await uow.session.execute(select(User).where(User.id == user.id)
+        # the link is spent by its first use, and ends with a deactivation or another address: the row is read
+        # locked, so a second use at the same moment, or staff changing the account (customers.save_customer,
+        # staff.set_active), are waited for and their committed row is what is checked. On PostgreSQL two uses were
+        # both told "saved" before (only one password worked), and a reset that read the row while an agent's new
+        # address was still uncommitted wrote its password over it: the old mailbox's owner signed in at the new one
+        db_user = (await uow.session.execute(select(User).where(User.id == user.id).with_for_update(of=User)
                                              .execution_options(populate_existing=True))).scalar_one_or_none()
         if db_user is None or auth.password_stamp(db_user) != auth.password_stamp(user) \
                 or db_user.email != user.email:  # spent meanwhile (a double submit), or the account changed

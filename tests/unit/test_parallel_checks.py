@@ -100,6 +100,45 @@ async def test_two_categories_moved_under_each_other_at_once_make_no_cycle(peopl
     assert len(moved) == 1 and len(refused) == 1
 
 
+def _customer_form(user: User, **changed) -> dict:
+    """The customer form as an agent sends it back for ``user``, with ``changed`` fields."""
+    form = {'user_id': user.id, 'email': user.email, 'display_name': user.display_name,
+            'organisation_id': user.organisation_id, 'phone': user.phone or '', 'location': user.location or '',
+            'department': user.department or '', 'is_org_admin': user.is_org_admin, 'is_active': user.is_active}
+    return form | changed
+
+
+async def test_a_password_link_used_while_staff_change_the_address_is_refused(people, monkeypatch) -> None:
+    """The link was spent one reset at a time, but staff changing the same account were not waited for: on
+    PostgreSQL the reset read the row before the agent's new address was committed, then wrote its password over the
+    committed change, and the old mailbox's owner signed in under the new address. The agent's change holds its
+    uncommitted row here while the reset runs."""
+    from pulse_live import auth
+    from pulse_live.errors import LoginRefused
+    from pulse_live.services import api_tokens
+
+    async def quick_hash(password: str) -> str:
+        return auth.hash_password_sync(password) if password == 'link password' else f'test-hash:{password}'
+    monkeypatch.setattr(auth, 'hash_password', quick_hash)
+    anna, carl = people.users['anna@pulse.demo'], people.users['carl@acme.demo']
+    token = accounts.make_token(carl)
+    revoke, resets = api_tokens.revoke_all_of, []
+
+    async def held_open(session, user_id, *, by_id):  # the agent's transaction, its new address flushed
+        revoked = await revoke(session, user_id, by_id=by_id)
+        if by_id == anna.id:
+            await session.flush()
+            resets.append(asyncio.create_task(accounts.reset_password(token, 'link password', 'link password')))
+            await asyncio.sleep(0.5)  # the reset reads and writes the row now
+        return revoked
+    monkeypatch.setattr(api_tokens, 'revoke_all_of', held_open)
+    await customers.save_customer(actor=anna, **_customer_form(carl, email='carl.new@acme.demo'))
+    saved, refused = await _at_once(resets)
+    assert (len(saved), len(refused)) == (0, 1)
+    with pytest.raises(LoginRefused):
+        await auth.authenticate('carl.new@acme.demo', 'link password')
+
+
 @pytest.fixture(autouse=True)
 def _no_rate_limits():
     from pulse_live.rate_limit import get_limiter
