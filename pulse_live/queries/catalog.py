@@ -1,5 +1,9 @@
 """Choices for forms: types, priorities, services, queues, resolution codes, people. The lists every ticket page
-asks for are kept by the process for a moment (``lookups.py``: a write of this process drops them at once)."""
+asks for are kept by the process for a moment (``lookups.py``: a write of this process drops them at once), and
+read inline (``db.quick``: small tables, a few rows each). Through a reader's thread each of them waited for the busy
+loop's turns: under ``benchmarks/desk_load.py`` a probe timed 90–400 ms per statement, and a ticket page opened
+when its copies were out of date waited for six of them. What somebody types into a people picker is matched over
+every account (a scan of a large table) and stays on a reader's thread."""
 from __future__ import annotations
 
 from sqlalchemy import or_, select
@@ -22,7 +26,7 @@ from .lookups import kept
 
 async def ticket_types() -> dict[int, str]:
     async def load() -> dict[int, str]:
-        async with db.session() as s:
+        async with db.quick() as s:
             rows = await s.execute(select(TicketType.id, TicketType.name).where(TicketType.is_active.is_(True))
                                    .order_by(TicketType.position, TicketType.id))
             return dict(rows.all())
@@ -32,7 +36,7 @@ async def ticket_types() -> dict[int, str]:
 async def priorities(include_id: int | None = None) -> dict[int, str]:
     """The active scale's priorities (plus a ticket's current one from an older scale)."""
     async def load() -> dict[int, str]:
-        async with db.session() as s:
+        async with db.quick() as s:
             rows = await s.execute(select(Priority.id, Priority.name).join(PriorityScale)
                                    .where(or_(PriorityScale.is_active.is_(True), Priority.id == include_id))
                                    .order_by(Priority.rank))
@@ -42,14 +46,14 @@ async def priorities(include_id: int | None = None) -> dict[int, str]:
 
 async def priority_colors() -> dict[int, str]:
     async def load() -> dict[int, str]:
-        async with db.session() as s:
+        async with db.quick() as s:
             return dict((await s.execute(select(Priority.id, Priority.color))).all())
     return await kept(('priority_colors',), load)
 
 
 async def services() -> dict[int, str]:
     async def load() -> dict[int, str]:
-        async with db.session() as s:
+        async with db.quick() as s:
             rows = await s.execute(select(Service.id, Service.name).where(Service.is_active.is_(True))
                                    .order_by(Service.name))
             return dict(rows.all())
@@ -58,14 +62,14 @@ async def services() -> dict[int, str]:
 
 async def queues() -> dict[int, str]:
     async def load() -> dict[int, str]:
-        async with db.session() as s:
+        async with db.quick() as s:
             return dict((await s.execute(select(Queue.id, Queue.name).order_by(Queue.name))).all())
     return await kept(('queues',), load)
 
 
 async def resolution_codes() -> dict[int, str]:
     async def load() -> dict[int, str]:
-        async with db.session() as s:
+        async with db.quick() as s:
             rows = await s.execute(select(ResolutionCode.id, ResolutionCode.name)
                                    .where(ResolutionCode.is_active.is_(True)).order_by(ResolutionCode.id))
             return dict(rows.all())
@@ -74,7 +78,7 @@ async def resolution_codes() -> dict[int, str]:
 
 async def agents() -> dict[int, str]:
     async def load() -> dict[int, str]:
-        async with db.session() as s:
+        async with db.quick() as s:
             rows = await s.execute(select(User.id, User.display_name)
                                    .where(User.role.in_([r.value for r in STAFF_ROLES]), User.is_active.is_(True))
                                    .order_by(User.display_name))
@@ -131,7 +135,7 @@ async def users_matching(text: str, *, limit: int = 10) -> dict[int, str]:
 async def mention_candidates() -> list[dict[str, str]]:
     """Users who published their business card, for @-completion."""
     async def load() -> list[dict[str, str]]:
-        async with db.session() as s:
+        async with db.quick() as s:
             rows = await s.execute(select(User.handle, User.display_name)
                                    .where(User.card_published.is_(True), User.handle.is_not(None),
                                           User.is_active.is_(True))

@@ -286,7 +286,7 @@ async def queues_not_takeable(viewer: User) -> frozenset[int]:
     _require_staff(viewer)
 
     async def load() -> dict[int, set[int]]:
-        async with db.session() as s:
+        async with db.quick() as s:
             members: dict[int, set[int]] = {}
             for queue_id, user_id in (await s.execute(select(QueueMember.queue_id, QueueMember.user_id))).all():
                 members.setdefault(queue_id, set()).add(user_id)
@@ -305,7 +305,7 @@ async def organisation_tiers() -> list[str]:
 async def organisations() -> dict[int, str]:
     """Customer organisations, for filters: the same for every list page, so kept a moment (``lookups.kept``)."""
     async def load() -> dict[int, str]:
-        async with db.session() as s:
+        async with db.quick() as s:
             rows = await s.execute(select(Organisation.id, Organisation.name).order_by(Organisation.name))
             return dict(rows.all())
     return await lookups.kept(('organisations',), load)
