@@ -41,10 +41,14 @@ def password_stamp(user: User) -> str:
     return hashlib.sha256(material.encode()).hexdigest()[:20]
 
 
-def end_access(user: User) -> None:
+async def end_access(session: AsyncSession, user: User) -> None:
     """The account was deactivated, reactivated or given another sign-in address: its sessions and the password
-    links made before end (the caller publishes ``AccountChanged`` after its commit, so open pages end at once)."""
-    user.access_epoch = (user.access_epoch or 0) + 1
+    links made before end (the caller publishes ``AccountChanged`` after its commit, so open pages end at once).
+    Counted up in SQL: two changes at once add 2 (the epoch read, plus 1, written back, rose by 1 on PostgreSQL, and a
+    session started between the two changes outlived the second)."""
+    user.access_epoch = User.access_epoch + 1
+    await session.flush()
+    await session.refresh(user, ['access_epoch'])
 
 
 async def verify_password(password: str, password_hash: str) -> bool:

@@ -107,7 +107,11 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
         password_hash = await auth.hash_password(secrets.token_urlsafe(32))  # nobody knows it: no login yet
     async with unit_of_work() as uow:
         s = uow.session
-        current = await s.get(User, user_id) if user_id is not None else None
+        # the account as committed, locked until this commit: a second change at the same moment (another agent, a
+        # manager, a password link) waits and checks what this one saved. Read unlocked, an agent moving a customer
+        # while a manager made them an organisation admin left an organisation admin in an organisation nobody chose
+        current = (await s.execute(select(User).where(User.id == user_id).with_for_update(of=User).execution_options(
+            populate_existing=True))).scalar_one_or_none() if user_id is not None else None
         if current is not None and current.role != Role.CUSTOMER:  # whatever else is wrong with the form
             raise auth.deny(actor, 'edit staff account', current.email, 'Staff accounts are not edited here.')
         # an address or number saved before today's checks may stay as it is when the form sends it back unchanged
@@ -171,7 +175,7 @@ async def save_customer(*, actor: User, user_id: int | None = None, email: str, 
             # deactivated, reactivated or another sign-in address: the sessions and password links made before end
             # (a link mailed to the old address, whose mailbox may be somebody else's now, took the account over; a
             # link made before a deactivation worked again after the reactivation)
-            auth.end_access(user)
+            await auth.end_access(s, user)
         if changes.keys() & {'is_active', 'organisation_id', 'is_org_admin', 'password', 'email'}:
             uow.publish_after_commit(AccountChanged(user_id=user.id))  # their open pages re-check at once
         return user

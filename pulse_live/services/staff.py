@@ -206,7 +206,8 @@ async def set_active(*, actor: User, user_id: int, active: bool) -> User:
         if not active and user.id == actor.id:
             raise ValidationError('You cannot deactivate yourself; ask another admin.')
         user.is_active = active
-        auth.end_access(user)  # sessions and password links made before end, and do not come back with a reactivation
+        # sessions and password links made before end, and do not come back with a reactivation
+        await auth.end_access(s, user)
         if not active and user.role == Role.ADMIN:
             await _ensure_an_admin_remains(s, user, 'deactivated')
         if not active:  # their API tokens end with the account, and do not come back with a reactivation

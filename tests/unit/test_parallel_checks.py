@@ -6,6 +6,7 @@ all stored, two reset-password tabs were both told "saved", moving two categorie
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from sqlalchemy import func, select
@@ -137,6 +138,52 @@ async def test_a_password_link_used_while_staff_change_the_address_is_refused(pe
     assert (len(saved), len(refused)) == (0, 1)
     with pytest.raises(LoginRefused):
         await auth.authenticate('carl.new@acme.demo', 'link password')
+
+
+def _both_read_first(monkeypatch) -> None:
+    """Two customer edits meet after each read the account (and before either writes), or go on after 0.5 s when
+    the other is kept waiting (by a row lock)."""
+    arrived, met = [0], asyncio.Event()
+    organisation = customers._organisation
+
+    async def meet(*args, **kwargs):
+        arrived[0] += 1
+        if arrived[0] == 2:
+            met.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(met.wait(), 0.5)
+        return await organisation(*args, **kwargs)
+    monkeypatch.setattr(customers, '_organisation', meet)
+
+
+async def test_two_account_changes_at_once_both_end_the_sessions(people, monkeypatch) -> None:
+    """A new address and a deactivation saved at once: each read the account, then wrote its access epoch + 1, so on
+    PostgreSQL it rose by 1 instead of 2, and a session started between the two changes was not ended by the second.
+    """
+    anna, ben, eva = (people.users[e] for e in ('anna@pulse.demo', 'ben@pulse.demo', 'eva@acme.demo'))
+    before = eva.access_epoch or 0
+    _both_read_first(monkeypatch)
+    saved, _ = await _at_once([customers.save_customer(actor=anna, **_customer_form(eva, email='eva.new@acme.demo')),
+                               customers.save_customer(actor=ben, **_customer_form(eva, is_active=False))])
+    assert len(saved) == 2
+    async with db.session() as s:
+        stored = await s.get(User, eva.id)
+        assert stored is not None
+        assert (stored.is_active, stored.access_epoch) == (False, before + 2)  # the address: the later form's
+
+
+async def test_a_customer_moved_while_made_organisation_admin_is_not_an_admin_elsewhere(people, monkeypatch) -> None:
+    """An agent may move a customer but not an organisation admin; a manager made the customer an organisation admin
+    at the same moment. Both read the account before either wrote: on PostgreSQL the customer ended an organisation
+    admin of the organisation the agent chose, which nobody allowed."""
+    anna, maria, eva = (people.users[e] for e in ('anna@pulse.demo', 'maria@pulse.demo', 'eva@acme.demo'))
+    _both_read_first(monkeypatch)
+    await _at_once([customers.save_customer(actor=anna, **_customer_form(eva, organisation_id=people.orgs['globex'])),
+                    customers.save_customer(actor=maria, **_customer_form(eva, is_org_admin=True))])
+    async with db.session() as s:
+        stored = await s.get(User, eva.id)
+        assert stored is not None
+        assert not (stored.is_org_admin and stored.organisation_id == people.orgs['globex'])
 
 
 @pytest.fixture(autouse=True)
