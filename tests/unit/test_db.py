@@ -294,6 +294,32 @@ async def test_the_ticket_lists_reads_do_not_wait_for_the_event_loop(people, dat
     assert await queues.organisations() == first and lookups.reads[0] == reads
 
 
+async def test_the_lists_every_ticket_page_asks_for_do_not_wait_for_the_event_loop(people, database) -> None:
+    """A ticket page's detail fields, team and composer ask for short lists (types, priorities, services, queues,
+    resolution codes, agents, the queues' members, organisations, @-mention candidates), kept a moment and then read
+    again: inline on SQLite. Through a reader's thread each of those statements waited for the busy loop's turns
+    (90-400 ms each under ``benchmarks/desk_load.py``), and a page that found its copies out of date waited for six."""
+    if database != 'sqlite':
+        pytest.skip('PostgreSQL has no inline connections')
+    from pulse_live.queries import catalog, lookups, queues
+    from tests.helpers import with_statements
+    anna = people.users['anna@pulse.demo']
+    for name, call in (('types', catalog.ticket_types), ('priorities', catalog.priorities),
+                       ('priority colours', catalog.priority_colors), ('services', catalog.services),
+                       ('queues', catalog.queues), ('resolution codes', catalog.resolution_codes),
+                       ('agents', catalog.agents), ('mention candidates', catalog.mention_candidates),
+                       ('queue members', lambda: queues.queues_not_takeable(anna)),
+                       ('organisations', queues.organisations)):
+        lookups.forget_all()  # read afresh, not the kept copy
+        async with LoopTurns() as turns:
+            before = turns.count
+            answer, statements = await with_statements(call())
+            during = turns.count - before
+        assert statements, name
+        assert during <= 2 * len(statements), f'{name}: the loop turned {during} times for {len(statements)}'
+    assert 'Anna Keller' in (await catalog.agents()).values()  # and the answers are the lists themselves
+
+
 async def test_many_sessions_at_once_reuse_the_connections_they_opened(people, database) -> None:
     """A new SQLite connection parses the whole schema and prepares every statement afresh; with SQLAlchemy's default
     pool (5 kept, 10 more opened and closed again) a busy desk opened ~20 a second. Pages reading at once keep their
