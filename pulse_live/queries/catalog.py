@@ -107,8 +107,8 @@ async def customer_choices(text: str = '', *, include: int | None = None, limit:
 
     # what somebody types is read as typed; the first page of everybody is kept like the other lists
     choices = await load() if text.strip() else dict(await kept(('customer_choices', limit), load))
-    if include is not None and include not in choices:
-        async with db.session() as s:
+    if include is not None and include not in choices:  # a row by key: inline (every ticket page asks for it)
+        async with db.quick() as s:
             row = (await s.execute(query.where(User.id == include))).first()
         if row is not None:
             choices[row[0]] = f'{row[1]} ({row[2]})'
