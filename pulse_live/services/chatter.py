@@ -99,6 +99,8 @@ async def post_message(*, actor: User, ticket_id: int, body: str, internal: bool
         stored = [(f, await storage.store(f.data)) for f in files]
         async with ticket_write(actor, ticket_id, action='post to', kind='message', closed=_closed(actor)) as w:
             await upload_quota.recheck(w.session, actor, files)  # other processes' sends of this customer
+            if auth.is_staff(actor) and not internal:  # the first response and the SLA clock are decided below:
+                await w.lock()  # on the ticket as a reply at the same moment left it (see TicketWrite.lock)
             now = utcnow()
             event = await add_message(w, body=body, internal=internal, stored=stored, now=now)
             team, user_ids = await _resolve_mentions(w.session, body)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Update, bindparam, update
+from sqlalchemy import ColumnElement, CursorResult, Update, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import auth, db, visibility
@@ -133,6 +133,16 @@ class TicketWrite:
             return False
         await self.session.refresh(self.ticket)
         return True
+
+    async def lock(self) -> None:
+        """Read the ticket again, its row locked until the commit (PostgreSQL; on SQLite the write lock held since
+        the load let nobody write it meanwhile): for a decision on columns that ``touch`` writes unguarded, e.g. the
+        first response (two replies at once both read none, and the later one's time was written over the
+        earlier's)."""
+        if self.session.get_bind().dialect.name == 'sqlite':
+            return
+        await self.session.execute(select(Ticket).where(Ticket.id == self.ticket.id).with_for_update(of=Ticket)
+                                   .execution_options(populate_existing=True))
 
     async def touch(self, **values: Any) -> None:
         """Stamp the ticket (``updated_at`` and the given columns) without a new version: a message or a linked item

@@ -186,6 +186,39 @@ async def test_a_customer_moved_while_made_organisation_admin_is_not_an_admin_el
         assert not (stored.is_org_admin and stored.organisation_id == people.orgs['globex'])
 
 
+async def test_two_first_replies_at_once_keep_the_earlier_as_the_first_response(people, monkeypatch) -> None:
+    """Two agents answer a new request at the same moment: each read the ticket with no first response yet, and the
+    later reply's time was written over the earlier one's (on PostgreSQL), so the first response was recorded later
+    than it happened and could count as a breach. Both replies read the ticket here before either writes, and the
+    earlier one writes first."""
+    from pulse_live.models import EventKind, Ticket, TicketEvent
+    from pulse_live.services import chatter
+    anna, ben, carl = (people.users[e] for e in ('anna@pulse.demo', 'ben@pulse.demo', 'carl@acme.demo'))
+    ticket = await make_ticket(people, actor=carl)
+    arrived, met = [], asyncio.Event()
+    resolve = chatter._resolve_mentions
+
+    async def meet(session, body):  # after the message's row, before the ticket is stamped
+        arrived.append(body)
+        if len(arrived) == 2:
+            met.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(met.wait(), 0.5)
+        if body == 'second':
+            await asyncio.sleep(0.2)  # the earlier reply stamps the ticket first
+        return await resolve(session, body)
+    monkeypatch.setattr(chatter, '_resolve_mentions', meet)
+    await _at_once([chatter.post_message(actor=anna, ticket_id=ticket.id, body='first'),
+                    chatter.post_message(actor=ben, ticket_id=ticket.id, body='second')])
+    async with db.session() as s:
+        replies = dict((await s.execute(select(TicketEvent.body, TicketEvent.created_at).where(
+            TicketEvent.ticket_id == ticket.id, TicketEvent.kind == EventKind.MESSAGE))).all())
+        stored = await s.get(Ticket, ticket.id)
+        assert stored is not None
+    assert replies['first'] < replies['second']
+    assert stored.first_response_at == min(replies.values())
+
+
 @pytest.fixture(autouse=True)
 def _no_rate_limits():
     from pulse_live.rate_limit import get_limiter
