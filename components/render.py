@@ -266,3 +266,32 @@ def install_fast_binary_check() -> None:
         def data_is_binary(cls, data: Any) -> bool:
             return contains_binary(data)
     core.sio.packet_class = Packet
+
+
+# --- the outbox's wake-up in the same turn of the loop ----------------------------------------------------------------
+# Each page's outbox (nicegui/outbox.py) sleeps in ``asyncio.wait_for(event.wait(), timeout=1.0)`` until an element
+# changes. On Python 3.11 ``wait_for`` runs the wait as a task of its own: an update set the event, that task woke in
+# the loop's next turn, and the outbox's own task one turn after it. On a busy loop a turn is every ready callback's
+# time (under benchmarks/desk_load.py p50 5–16 ms, p95 50–225 ms): every click's answer and every live update waited
+# two of them before it was sent. ``asyncio.timeout`` (3.11) waits in the outbox's own task: the update is sent in the
+# turn after the change, as on Python 3.12, whose ``wait_for`` is written that way. Only the outbox's module sees this
+# ``wait_for``; it answers as asyncio's (the awaited result, TimeoutError after ``timeout``, cancellation passed on).
+class _OutboxAsyncio:
+    """The ``asyncio`` that nicegui/outbox.py sees: asyncio itself but for ``wait_for``."""
+
+    def __getattr__(self, name: str) -> Any:
+        import asyncio
+        return getattr(asyncio, name)
+
+    @staticmethod
+    async def wait_for(awaitable: Any, timeout: float | None = None) -> Any:
+        import asyncio
+        async with asyncio.timeout(timeout):
+            return await awaitable
+
+
+def install_outbox_wakeup() -> None:
+    """Idempotent; called once per process by ``pulse_live.app.build_app``."""
+    from nicegui import outbox
+    if not isinstance(outbox.asyncio, _OutboxAsyncio):  # type: ignore[attr-defined]
+        outbox.asyncio = _OutboxAsyncio()  # type: ignore[attr-defined, assignment]

@@ -269,6 +269,7 @@ def build_app() -> None:
     render.install_direct_element_updates()  # a props/classes/style change calls the element's update directly
     render.install_counted_listener_ids()  # an event listener's id from a counter, not a random UUID
     render.install_fast_binary_check()  # socket messages checked for bytes by one loop, not a recursive walk
+    render.install_outbox_wakeup()  # a page's outbox wakes in the turn after a change, not two turns later
     lean_elements.install_lean_collections()  # an element's props, classes and style without per-element extras
     lean_elements.install_lazy_bindable_registry()  # a bindable property registered when bound, not when set
     lean_elements.install_shared_content()  # the same long html/markdown content held once for all pages

@@ -3,7 +3,9 @@ escaped with ``replace`` (``install_fast_page_escape``) — each with the same a
 from __future__ import annotations
 
 import random
+import sys
 
+import pytest
 from nicegui import client as nicegui_client
 from nicegui.props import Props
 
@@ -71,3 +73,68 @@ def test_the_page_json_is_escaped_as_nicegui_escapes_it() -> None:
 def test_a_table_replace_cannot_reproduce_is_left_to_translate() -> None:
     assert render._replacements({ord('<'): '&lt;', ord('&'): '&amp;'}) == [('&', '&amp;'), ('<', '&lt;')]
     assert render._replacements({ord('<'): '>', ord('>'): '&gt;'}) is None  # '<' would become '&gt;'
+
+
+async def _turns_until_sent(outbox_module) -> int:
+    """Loop turns between a message given to a page's outbox and the outbox sending it (NiceGUI's own loop)."""
+    import asyncio
+    from collections import deque
+
+    class Client:  # what Outbox.loop asks of its client
+        id = 'c'
+        has_socket_connection = True
+
+        def check_existence(self) -> None:
+            pass
+    client = Client()
+    box = outbox_module.Outbox.__new__(outbox_module.Outbox)
+    box._client = lambda: client
+    box.updates, box.messages, box.message_history = {}, deque(), deque()
+    box._loaded_components, box._should_stop, box._enqueue_event, box.next_message_id = set(), False, None, 0
+    turns, sent = [0], asyncio.get_running_loop().create_future()
+
+    async def emit(message) -> None:
+        if not sent.done():
+            sent.set_result(turns[0])
+    box._emit = emit
+    task = asyncio.create_task(box.loop())
+
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(0)
+            turns[0] += 1
+    tick = asyncio.create_task(ticker())
+    try:
+        for _ in range(5):  # the outbox is waiting for something to send
+            await asyncio.sleep(0)
+        before = turns[0]
+        box.enqueue_message('x', {}, 'c')
+        return await asyncio.wait_for(sent, 5) - before
+    finally:
+        box._should_stop = True
+        task.cancel()
+        tick.cancel()
+
+
+async def test_a_pages_outbox_sends_in_the_turn_after_a_change(monkeypatch) -> None:
+    """On Python 3.11 NiceGUI's outbox waited in ``asyncio.wait_for``, a task of its own: a change was sent two loop
+    turns later than it could be, and on a busy server a turn is every ready callback's time."""
+    import asyncio
+
+    from nicegui import outbox
+    monkeypatch.setattr(outbox, 'asyncio', asyncio)
+    as_nicegui = await _turns_until_sent(outbox)
+    render.install_outbox_wakeup()
+    render.install_outbox_wakeup()  # idempotent
+    assert isinstance(outbox.asyncio, render._OutboxAsyncio)
+    patched = await _turns_until_sent(outbox)
+    assert patched <= 1, patched
+    if sys.version_info < (3, 12):
+        assert as_nicegui >= patched + 2, (as_nicegui, patched)
+
+    # the outbox's wait_for answers as asyncio's: the result, TimeoutError, other names as they are
+    wait_for = outbox.asyncio.wait_for
+    assert await wait_for(asyncio.sleep(0, result='done'), timeout=1.0) == 'done'
+    with pytest.raises(TimeoutError):
+        await wait_for(asyncio.Event().wait(), timeout=0.01)
+    assert outbox.asyncio.Event is asyncio.Event and outbox.asyncio.CancelledError is asyncio.CancelledError
