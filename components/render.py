@@ -293,5 +293,5 @@ class _OutboxAsyncio:
 def install_outbox_wakeup() -> None:
     """Idempotent; called once per process by ``pulse_live.app.build_app``."""
     from nicegui import outbox
-    if not isinstance(outbox.asyncio, _OutboxAsyncio):  # type: ignore[attr-defined]
-        outbox.asyncio = _OutboxAsyncio()  # type: ignore[attr-defined, assignment]
+    if not isinstance(outbox.asyncio, _OutboxAsyncio):
+        setattr(outbox, 'asyncio', _OutboxAsyncio())  # noqa: B010 (a module's name, not an attribute it declares)
