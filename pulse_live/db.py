@@ -197,10 +197,14 @@ def is_sqlite() -> bool:
 async def serialise(session: AsyncSession, key: str) -> None:
     """Until this transaction ends, no other transaction serialising on ``key`` gets past this call: for the checks
     a row lock cannot guard ("at most 20 tokens", "no second organisation of that name", "not on the team yet") —
-    counted, then inserted. PostgreSQL: a transaction-level advisory lock on the key's hash; SQLite: nothing to do
-    (the process's write lock and SQLite's one writer already let one transaction in at a time). Without it, 25
-    token creations at once on PostgreSQL made 26 active tokens of a bound of 20."""
+    counted, then inserted. PostgreSQL: a transaction-level advisory lock on the key's hash; SQLite: the transaction
+    takes SQLite's write lock now (``begin_immediate``), so the check that follows and the write are one transaction
+    no other process's writer gets into (the process's write lock keeps this process's writers out). Without it, 25
+    token creations at once on PostgreSQL made 26 active tokens of a bound of 20; and on SQLite, whose reads before
+    the first write ran outside a transaction, a second process (the CLI) creating the twentieth token at the same
+    moment as the app left 21."""
     if session.get_bind().dialect.name == 'sqlite':
+        await begin_immediate(session)
         return
     from sqlalchemy import text
     await session.execute(text('SELECT pg_advisory_xact_lock(hashtext(:key))'), {'key': key})
@@ -293,8 +297,11 @@ async def begin_immediate(session: AsyncSession) -> None:
     writer: object = session
     if isinstance(writer, SyncSessionOnLoop):
         await writer.begin_immediate()  # the writer's own (it waits for another process's lock on the loop)
-    else:
-        await (await session.connection()).exec_driver_sql('BEGIN IMMEDIATE')
+        return
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection  # aiosqlite's
+    if driver is None or not driver.in_transaction:  # (begun already: by a write, or here before)
+        await connection.exec_driver_sql('BEGIN IMMEDIATE')
 
 
 def holds_write_lock() -> bool:

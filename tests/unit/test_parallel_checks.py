@@ -219,6 +219,85 @@ async def test_two_first_replies_at_once_keep_the_earlier_as_the_first_response(
     assert stored.first_response_at == min(replies.values())
 
 
+_OTHER_PROCESS = """
+import asyncio, pathlib, sys, time
+
+async def main():
+    from pulse_live import db
+    from pulse_live.config import get_settings
+    from pulse_live.errors import ValidationError
+    from pulse_live.models import User
+    from pulse_live.services import api_tokens
+    settings = get_settings()
+    db.init(settings.resolved_database_url(), schema=settings.database_schema)
+    here, user_id = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+    async with db.session() as s:
+        user = await s.get(User, user_id)
+    hash_token = api_tokens.hash_token
+
+    def counted(secret):  # between the count and the insert: wait for the test's process to count too
+        (here / 'other-counted').touch()
+        end = time.monotonic() + 1.5
+        while not (here / 'test-counted').exists() and time.monotonic() < end:
+            time.sleep(0.01)
+        return hash_token(secret)
+    api_tokens.hash_token = counted
+    (here / 'other-ready').touch()
+    while not (here / 'go').exists():
+        await asyncio.sleep(0.01)
+    try:
+        await api_tokens.create_token(actor=user, name='other process', scope='read', expires_in_days=30)
+        print('made')
+    except ValidationError:
+        print('refused')
+    await db.dispose()
+
+asyncio.run(main())
+"""
+
+
+async def test_a_guarded_check_holds_against_a_second_process(people, monkeypatch, tmp_path) -> None:
+    """Two processes on one database (the CLI is one) create the twentieth API token at the same moment. On SQLite
+    ``db.serialise`` did nothing: the process's write lock does not reach the other process, and the count ran
+    outside a write transaction (pysqlite begins one at the first write), so both counted 19 and both inserted: 21
+    active tokens of 20. The second process here waits between its count and its insert for this one's count."""
+    import os
+    import sys
+    import time
+    from pathlib import Path
+
+    from pulse_live.models import utcnow
+    ben = people.users['ben@pulse.demo']
+    for n in range(api_tokens.MAX_ACTIVE_PER_USER - 1):
+        await api_tokens.create_token(actor=ben, name=f'kept {n}', scope='read', expires_in_days=30)
+    from tests.conftest import PG_SCHEMA
+    env = {**os.environ, 'PULSE_DATABASE_SCHEMA': '' if db.is_sqlite() else PG_SCHEMA}
+    other = await asyncio.create_subprocess_exec(
+        sys.executable, '-c', _OTHER_PROCESS, str(tmp_path), str(ben.id), env=env, stdout=asyncio.subprocess.PIPE,
+        cwd=str(Path(__file__).parents[2]))
+    while not (tmp_path / 'other-ready').exists():
+        assert other.returncode is None
+        await asyncio.sleep(0.02)
+    hash_token = api_tokens.hash_token
+
+    def counted(secret: str) -> str:  # blocks this process's loop: the other process goes on meanwhile
+        (tmp_path / 'test-counted').touch()
+        end = time.monotonic() + 1.5
+        while not (tmp_path / 'other-counted').exists() and time.monotonic() < end:
+            time.sleep(0.01)
+        return hash_token(secret)
+    monkeypatch.setattr(api_tokens, 'hash_token', counted)
+    (tmp_path / 'go').touch()
+    made, refused = await _at_once([api_tokens.create_token(actor=ben, name='this process', scope='read',
+                                                            expires_in_days=30)])
+    out, _ = await asyncio.wait_for(other.communicate(), 30)
+    assert other.returncode == 0
+    assert sorted([out.decode().strip(), 'made' if made else 'refused']) == ['made', 'refused']
+    assert await _count(select(func.count()).select_from(ApiToken).where(
+        ApiToken.user_id == ben.id, ApiToken.revoked_at.is_(None), ApiToken.expires_at > utcnow())) == 20
+    assert len(refused) == (0 if made else 1)
+
+
 @pytest.fixture(autouse=True)
 def _no_rate_limits():
     from pulse_live.rate_limit import get_limiter
