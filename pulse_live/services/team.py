@@ -1,7 +1,9 @@
 """The team list (watchers) of a ticket: add, remove, switch watching; each change is a chatter entry."""
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, func, select
 
 from .. import auth, db
 from ..errors import NotFound, ValidationError
@@ -65,7 +67,13 @@ async def remove_member(*, actor: User, ticket_id: int, member_id: int) -> None:
     async with _team_write(actor, ticket_id, 'change the team of') as w:
         member = await _member(w, member_id)
         name = await _member_name(w, member)
-        await w.session.delete(member)
+        # deleted by id and counted: of two removals at once (PostgreSQL) the second deleted nothing, yet wrote
+        # "removed … from the team" into the history, and its news went out twice
+        result = cast(CursorResult[Any], await w.session.execute(
+            delete(TeamMember).where(TeamMember.id == member.id).execution_options(synchronize_session=False)))
+        if result.rowcount != 1:
+            raise NotFound('This team member is no longer on the team.')
+        w.session.expunge(member)
         w.add(EventKind.TEAM_REMOVED, f'{actor.display_name} removed {name} from the team')
 
 

@@ -298,6 +298,33 @@ async def test_a_guarded_check_holds_against_a_second_process(people, monkeypatc
     assert len(refused) == (0 if made else 1)
 
 
+async def test_a_team_member_removed_twice_at_once_is_removed_once(people, monkeypatch) -> None:
+    """Two agents remove the same team member at the same moment: on PostgreSQL both read the member, both deleted
+    it (the second deleted nothing) and both wrote "removed … from the team" into the history and its news."""
+    from pulse_live.errors import NotFound
+    from pulse_live.models import EventKind, TicketEvent
+    anna, ben, maria = (people.users[e] for e in ('anna@pulse.demo', 'ben@pulse.demo', 'maria@pulse.demo'))
+    ticket = await make_ticket(people)
+    member = await team.add_member(actor=anna, ticket_id=ticket.id, user_id=ben.id)
+    arrived, met = [0], asyncio.Event()
+    member_name = team._member_name
+
+    async def meet(w, found):  # both removals read the member before either deletes it
+        arrived[0] += 1
+        if arrived[0] == 2:
+            met.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(met.wait(), 0.5)
+        return await member_name(w, found)
+    monkeypatch.setattr(team, '_member_name', meet)
+    results = await asyncio.gather(team.remove_member(actor=anna, ticket_id=ticket.id, member_id=member.id),
+                                   team.remove_member(actor=maria, ticket_id=ticket.id, member_id=member.id),
+                                   return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ['NoneType', NotFound.__name__]
+    assert await _count(select(func.count()).select_from(TicketEvent).where(
+        TicketEvent.ticket_id == ticket.id, TicketEvent.kind == EventKind.TEAM_REMOVED)) == 1
+
+
 @pytest.fixture(autouse=True)
 def _no_rate_limits():
     from pulse_live.rate_limit import get_limiter
