@@ -19,14 +19,14 @@ from collections.abc import Iterable
 
 from sqlalchemy import func, select
 
-from .. import auth
+from .. import auth, db
 from ..errors import NotFound, ValidationError
 from ..events import AccountChanged
 from ..models import STAFF_ROLES, Queue, QueueMember, Role, User
 from . import accounts, api_tokens, audit
 from ._uow import unit_of_work
 from .tickets import provider_organisation_id
-from .users import HANDLE_RE, _check_email
+from .users import HANDLE_RE, _check_email, handle_key
 
 NAME_LIMIT = 200
 ROLE_LABELS = {Role.AGENT.value: 'Agent', Role.MANAGER.value: 'Manager', Role.ADMIN.value: 'Admin'}
@@ -89,12 +89,14 @@ async def _handle_for(session, handle: str | None, email: str) -> str | None:
             raise ValidationError('A handle has 2–60 letters, digits, dots, dashes or underscores.')
         if handle.lower() == 'team':
             raise ValidationError('@Team is reserved for the whole ticket team.')
+        await db.serialise(session, handle_key(handle))  # found free, then stored: one at a time per handle
         if (await session.execute(select(User.id).where(func.lower(User.handle) == handle.lower()))).first():
             raise ValidationError(f'The handle @{handle} is taken.')
         return handle
     guess = re.sub(r'[^A-Za-z0-9_.-]', '', email.split('@')[0])[:60].strip('._-')
     if not HANDLE_RE.match(guess) or guess.lower() == 'team':
         return None
+    await db.serialise(session, handle_key(guess))
     taken = (await session.execute(select(User.id).where(func.lower(User.handle) == guess.lower()))).first()
     return None if taken else guess
 

@@ -5,7 +5,7 @@ import re
 
 from sqlalchemy import func, select
 
-from .. import auth, contact
+from .. import auth, contact, db
 from ..errors import NotFound, ValidationError
 from ..models import Organisation, Role, User
 from . import audit
@@ -70,6 +70,8 @@ async def create_user(*, actor: User | None, email: str, password: str, role: st
             raise ValidationError('No such organisation.')
         if (await s.execute(select(User.id).where(func.lower(User.email) == email))).first():
             raise ValidationError(f'A user with the e-mail {email} exists already.')
+        if handle:
+            await db.serialise(s, handle_key(handle))  # found free, then stored: one at a time per handle
         if handle and (await s.execute(select(User.id).where(func.lower(User.handle) == handle.lower()))).first():
             raise ValidationError(f'The handle @{handle} is taken.')
         user = User(email=email, password_hash=password_hash, role=role, display_name=display_name,
@@ -81,6 +83,12 @@ async def create_user(*, actor: User | None, email: str, password: str, role: st
                      summary=f'Created {role} {email}',
                      data={'after': {'email': email, 'role': role, 'organisation_id': organisation_id}})
     return user
+
+
+def handle_key(handle: str) -> str:
+    """``db.serialise``'s key for a handle: handles are unique without regard to case (the column's index is not),
+    so @Racer and @racer checked at once on PostgreSQL were both found free and both stored."""
+    return f'handle:{handle.lower()}'
 
 
 CARD_TEXT_LIMIT = 200  # the columns' size (String(200)); PostgreSQL refuses more, SQLite stored 250,000 characters
@@ -121,6 +129,8 @@ async def update_card(*, actor: User, display_name: str, handle: str, phone: str
         if user is None:
             raise NotFound('User not found.')
         number = contact.check_phone(phone, kept=user.phone)  # an old, unchecked number may stay as it is
+        if handle:
+            await db.serialise(s, handle_key(handle))  # found free, then stored: one at a time per handle
         if handle and (await s.execute(select(User.id).where(func.lower(User.handle) == handle.lower(),
                                                              User.id != user.id))).first():
             raise ValidationError(f'The handle @{handle} is taken.')

@@ -325,6 +325,29 @@ async def test_a_team_member_removed_twice_at_once_is_removed_once(people, monke
         TicketEvent.ticket_id == ticket.id, TicketEvent.kind == EventKind.TEAM_REMOVED)) == 1
 
 
+async def test_one_handle_in_two_cases_invited_at_once_is_stored_once(people, monkeypatch) -> None:
+    """Handles are unique without regard to case (@Racer and @racer would reach one mention), checked in a query;
+    the column's own index tells case apart. On PostgreSQL two invitations at once both found the handle free and
+    both were stored. Both read here before either writes."""
+    from pulse_live.services import staff
+    admin = people.users['admin@pulse.demo']
+    arrived, met = [0], asyncio.Event()
+    queue_names = staff._queue_names
+
+    async def meet(session, queue_ids):  # just before the handle's check
+        arrived[0] += 1
+        if arrived[0] == 2:
+            met.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(met.wait(), 0.5)
+        return await queue_names(session, queue_ids)
+    monkeypatch.setattr(staff, '_queue_names', meet)
+    made, refused = await _at_once(
+        staff.invite(actor=admin, email=f'racer.{n}@pulse.demo', display_name=f'Racer {n}', role='agent', handle=handle)
+        for n, handle in enumerate(('Racer', 'racer')))
+    assert (len(made), len(refused)) == (1, 1) and 'is taken' in str(refused[0])
+    assert await _count(select(func.count()).select_from(User).where(func.lower(User.handle) == 'racer')) == 1
+
 @pytest.fixture(autouse=True)
 def _no_rate_limits():
     from pulse_live.rate_limit import get_limiter
