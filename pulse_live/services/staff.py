@@ -129,6 +129,7 @@ async def invite(*, actor: User, email: str, display_name: str, role: str, handl
     async with unit_of_work() as uow:
         s = uow.session
         await _still_admin(s, actor, 'invite', 'staff')
+        await db.serialise(s, f'account-email:{email}')  # checked for a clash, then saved: one at a time per address
         existing = (await s.execute(select(User).where(func.lower(User.email) == email))).scalar_one_or_none()
         if existing is not None:
             hint = ' (deactivated: reactivate them instead)' if not existing.is_active else ''

@@ -68,6 +68,7 @@ async def create_user(*, actor: User | None, email: str, password: str, role: st
         s = uow.session
         if await s.get(Organisation, organisation_id) is None:
             raise ValidationError('No such organisation.')
+        await db.serialise(s, f'account-email:{email}')  # checked for a clash, then saved: one at a time per address
         if (await s.execute(select(User.id).where(func.lower(User.email) == email))).first():
             raise ValidationError(f'A user with the e-mail {email} exists already.')
         if handle:

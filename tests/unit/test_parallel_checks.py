@@ -348,6 +348,32 @@ async def test_one_handle_in_two_cases_invited_at_once_is_stored_once(people, mo
     assert (len(made), len(refused)) == (1, 1) and 'is taken' in str(refused[0])
     assert await _count(select(func.count()).select_from(User).where(func.lower(User.handle) == 'racer')) == 1
 
+
+
+async def test_one_address_invited_twice_at_once_is_one_account(people, monkeypatch) -> None:
+    """The address is checked for a clash, then the account inserted. On PostgreSQL two invitations of one address
+    at once both found it free, and the second failed on the column's unique index with a database error instead of
+    "belongs to … already". Both read here before either writes."""
+    from pulse_live.services import staff
+    admin = people.users['admin@pulse.demo']
+    arrived, met = [0], asyncio.Event()
+    still_admin = staff._still_admin
+
+    async def meet(session, actor, *args):  # just before the address's check
+        arrived[0] += 1
+        if arrived[0] == 2:
+            met.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(met.wait(), 0.5)
+        return await still_admin(session, actor, *args)
+    monkeypatch.setattr(staff, '_still_admin', meet)
+    made, refused = await _at_once(
+        staff.invite(actor=admin, email='twice@pulse.demo', display_name=f'Twice {n}', role='agent')
+        for n in range(2))
+    assert (len(made), len(refused)) == (1, 1) and 'belongs to' in str(refused[0])
+    assert await _count(select(func.count()).select_from(User).where(User.email == 'twice@pulse.demo')) == 1
+
+
 @pytest.fixture(autouse=True)
 def _no_rate_limits():
     from pulse_live.rate_limit import get_limiter
