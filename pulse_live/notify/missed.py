@@ -67,6 +67,9 @@ async def mail_missed() -> int:
                     .returning(Notification.id, Notification.user_id, Notification.ticket_id, Notification.event_id,
                                Notification.text)
                     .execution_options(synchronize_session=False))).all())
+                # the open mails are locked in their keys' order (planner.lock_batches): not in the notifications'
+                await planner.lock_batches(s, (planner.batch_key(row.user_id, row.ticket_id) for row in claimed
+                                               if row.ticket_id is not None))
                 for _, user_id, ticket_id, event_id, text in claimed:
                     if ticket_id is None:
                         continue

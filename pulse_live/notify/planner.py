@@ -27,7 +27,7 @@ the resolution, so the resolution's own field changes are not sent to them separ
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -37,7 +37,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .. import auth, presence
+from .. import auth, db, presence
 from ..config import get_settings
 from ..events import NotificationCreated, TicketChanged
 from ..markdown import one_line
@@ -349,8 +349,12 @@ def new_message_id() -> str:
     return f'<{uuid.uuid4().hex}@pulse-live>'
 
 
+def batch_key(user_id: int, ticket_id: int) -> str:
+    return f'u{user_id}:t{ticket_id}'
+
+
 def _batch_key(user: User, ticket: Ticket) -> str:
-    return f'u{user.id}:t{ticket.id}'
+    return batch_key(user.id, ticket.id)
 
 
 _OPEN_MAIL = (select(MailOutbox).where(MailOutbox.batch_key.in_(bindparam('keys', expanding=True)),
@@ -358,6 +362,17 @@ _OPEN_MAIL = (select(MailOutbox).where(MailOutbox.batch_key.in_(bindparam('keys'
                                        MailOutbox.locked_until.is_(None), MailOutbox.created_at >= bindparam('since'))
               .order_by(MailOutbox.id.desc()).with_for_update())
 _ONE_OPEN_MAIL = _OPEN_MAIL.limit(1)
+
+
+async def lock_batches(session: AsyncSession, keys: Iterable[str]) -> None:
+    """Until this transaction ends, no other transaction looks for (or opens) these recipients' open mails: the
+    lookup finds nothing, then a new mail is opened — ``batch_key`` has no unique index, and the lookup's row lock
+    cannot hold a row that does not exist yet. Two changes at once that do not take the same ticket's row lock (a team
+    change and a message, the missed-notification scan, an escalation notice) both opened a mail on PostgreSQL: two
+    mails instead of one combined. Keys are taken in sorted order (every caller: no two transactions wait for each
+    other's); taking one again in the same transaction does not wait."""
+    for key in sorted(set(keys)):
+        await db.serialise(session, f'mail-batch:{key}')
 
 
 def _open_mail_since(keys: list[str], now: Any) -> dict[str, Any]:
@@ -369,6 +384,7 @@ async def open_batches(session: AsyncSession, ticket: Ticket, users: list[User])
     """The open mail (still in its batch window) of each of ``users`` for this ticket, in one query: what
     ``enqueue(…, batches=…)`` adds to instead of reading it per recipient."""
     keys = sorted({_batch_key(user, ticket) for user in users})
+    await lock_batches(session, keys)
     found: dict[str, MailOutbox | None] = dict.fromkeys(keys)
     for row in (await session.execute(_OPEN_MAIL, _open_mail_since(keys, utcnow()))).scalars():
         if row.batch_key is not None and found.get(row.batch_key) is None:
@@ -386,6 +402,7 @@ async def enqueue(session: AsyncSession, *, user: User, ticket: Ticket, item: di
     if batches is not None and key in batches:
         row = batches[key]
     else:
+        await lock_batches(session, [key])
         row = (await session.execute(_ONE_OPEN_MAIL, _open_mail_since([key], now))).scalar_one_or_none()
     if row is not None and not _full(row.items or []):
         row.items = [*(row.items or []), item]

@@ -333,6 +333,8 @@ async def _notify(uow: Any, action: dict[str, Any], ticket: Ticket, text: str) -
     session = uow.session
     channels = set(action.get('channels') or ['in_app'])
     users = await _recipients(session, action, ticket)
+    if 'mail' in channels:  # the open mails locked in their keys' order (planner.lock_batches), not the recipients'
+        await planner.lock_batches(session, (planner.batch_key(u.id, ticket.id) for u in users if u.email))
     for user in users:
         if 'in_app' in channels:
             note = Notification(user_id=user.id, ticket_id=ticket.id, text=text,

@@ -378,3 +378,46 @@ async def test_one_address_invited_twice_at_once_is_one_account(people, monkeypa
 def _no_rate_limits():
     from pulse_live.rate_limit import get_limiter
     get_limiter().clear()
+
+
+
+async def test_two_changes_for_one_recipient_at_once_open_one_batch_mail(people, monkeypatch) -> None:
+    """A recipient's changes on one ticket are gathered into one open mail, looked for and opened if there is none;
+    ``batch_key`` has no unique index. Two changes at once that do not take the same ticket row lock (a team change
+    and a message, the missed-notification scan, an escalation notice) both found none on PostgreSQL and opened two
+    mails instead of one combined. Both look for it here before either writes."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from pulse_live.models import MailOutbox, Ticket
+    from pulse_live.notify import planner
+    from pulse_live.sqlite_inline import SyncSessionOnLoop
+    maria = people.users['maria@pulse.demo']  # no mail for the new ticket yet
+    ticket = await make_ticket(people)
+    before = await _count(select(func.count()).select_from(MailOutbox).where(MailOutbox.to_user_id == maria.id,
+                                                                              MailOutbox.ticket_id == ticket.id))
+    arrived, met = [0], asyncio.Event()
+
+    for kind in (AsyncSession, SyncSessionOnLoop):  # the open mail's lookup: both reach it before either writes
+        execute = kind.execute
+
+        async def meet_at_lookup(self, statement, *args, _execute=execute, **kwargs):
+            if statement is planner._ONE_OPEN_MAIL:
+                arrived[0] += 1
+                if arrived[0] == 2:
+                    met.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(met.wait(), 0.5)
+            return await _execute(self, statement, *args, **kwargs)
+        monkeypatch.setattr(kind, 'execute', meet_at_lookup)
+
+    async def change(n: int) -> None:
+        async with db.write_lock(), db.session() as s, s.begin():
+            user, stored = await s.get(User, maria.id), await s.get(Ticket, ticket.id)
+            assert user is not None and stored is not None
+            await planner.enqueue(s, user=user, ticket=stored, item={'text': f'change {n}', 'why': ['team']})
+    await _at_once([change(1), change(2)])
+    async with db.session() as s:
+        mails = list((await s.execute(select(MailOutbox).where(MailOutbox.to_user_id == maria.id,
+                                                                MailOutbox.ticket_id == ticket.id))).scalars())
+    assert before == 0 and len(mails) == 1
+    assert sorted(item['text'] for item in mails[0].items) == ['change 1', 'change 2']
