@@ -236,6 +236,9 @@ async def link_ticket(*, actor: User, article_id: int, ticket_id: int) -> bool:
             raise NotFound('That article does not exist (any more).')
         if await s.get(Ticket, ticket_id) is None:
             raise NotFound('That ticket does not exist.')
+        # looked for, then added, one at a time per pair: on PostgreSQL two links at once both found none and the
+        # second failed on the pair's unique constraint (a database error) instead of "linked already"
+        await db.serialise(s, f'kb-link:{article_id}:{ticket_id}')
         exists = (await s.execute(select(ArticleTicketLink.id).where(
             ArticleTicketLink.article_id == article_id, ArticleTicketLink.ticket_id == ticket_id))).first()
         if exists:

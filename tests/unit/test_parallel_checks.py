@@ -381,34 +381,39 @@ def _no_rate_limits():
 
 
 
-async def test_two_changes_for_one_recipient_at_once_open_one_batch_mail(people, monkeypatch) -> None:
-    """A recipient's changes on one ticket are gathered into one open mail, looked for and opened if there is none;
-    ``batch_key`` has no unique index. Two changes at once that do not take the same ticket row lock (a team change
-    and a message, the missed-notification scan, an escalation notice) both found none on PostgreSQL and opened two
-    mails instead of one combined. Both look for it here before either writes."""
+def _meet_at(monkeypatch, matches) -> None:
+    """The first two statements ``matches`` picks (the check before a write) meet: each waits for the other to reach
+    its own, or goes on after 0.5 s when the other is kept waiting (by a lock)."""
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from pulse_live.models import MailOutbox, Ticket
-    from pulse_live.notify import planner
     from pulse_live.sqlite_inline import SyncSessionOnLoop
-    maria = people.users['maria@pulse.demo']  # no mail for the new ticket yet
-    ticket = await make_ticket(people)
-    before = await _count(select(func.count()).select_from(MailOutbox).where(MailOutbox.to_user_id == maria.id,
-                                                                              MailOutbox.ticket_id == ticket.id))
     arrived, met = [0], asyncio.Event()
-
-    for kind in (AsyncSession, SyncSessionOnLoop):  # the open mail's lookup: both reach it before either writes
+    for kind in (AsyncSession, SyncSessionOnLoop):
         execute = kind.execute
 
-        async def meet_at_lookup(self, statement, *args, _execute=execute, **kwargs):
-            if statement is planner._ONE_OPEN_MAIL:
+        async def meet(self, statement, *args, _execute=execute, **kwargs):
+            if arrived[0] < 2 and matches(statement):
                 arrived[0] += 1
                 if arrived[0] == 2:
                     met.set()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(met.wait(), 0.5)
             return await _execute(self, statement, *args, **kwargs)
-        monkeypatch.setattr(kind, 'execute', meet_at_lookup)
+        monkeypatch.setattr(kind, 'execute', meet)
+
+
+async def test_two_changes_for_one_recipient_at_once_open_one_batch_mail(people, monkeypatch) -> None:
+    """A recipient's changes on one ticket are gathered into one open mail, looked for and opened if there is none;
+    ``batch_key`` has no unique index. Two changes at once that do not take the same ticket row lock (a team change
+    and a message, the missed-notification scan, an escalation notice) both found none on PostgreSQL and opened two
+    mails instead of one combined. Both look for it here before either writes."""
+    from pulse_live.models import MailOutbox, Ticket
+    from pulse_live.notify import planner
+    maria = people.users['maria@pulse.demo']  # no mail for the new ticket yet
+    ticket = await make_ticket(people)
+    before = await _count(select(func.count()).select_from(MailOutbox).where(MailOutbox.to_user_id == maria.id,
+                                                                              MailOutbox.ticket_id == ticket.id))
+    _meet_at(monkeypatch, lambda statement: statement is planner._ONE_OPEN_MAIL)  # the open mail's lookup
 
     async def change(n: int) -> None:
         async with db.write_lock(), db.session() as s, s.begin():
@@ -421,3 +426,20 @@ async def test_two_changes_for_one_recipient_at_once_open_one_batch_mail(people,
                                                                 MailOutbox.ticket_id == ticket.id))).scalars())
     assert before == 0 and len(mails) == 1
     assert sorted(item['text'] for item in mails[0].items) == ['change 1', 'change 2']
+
+
+async def test_one_article_linked_to_one_ticket_twice_at_once_is_one_link(people, monkeypatch) -> None:
+    """Linking a ticket to an article twice is no error ("linked already"). The link was looked for, then added: on
+    PostgreSQL two links at once both found none, and the second failed on the pair's unique constraint with a
+    database error. Both look here before either writes."""
+    from pulse_live.models import ArticleTicketLink
+    anna = people.users['anna@pulse.demo']
+    ticket = await make_ticket(people)
+    article = await kb.create_article(actor=anna, fields=kb.ArticleFields(title='Race article', body='Text'))
+    _meet_at(monkeypatch, lambda statement: 'kb_article_tickets' in str(statement).lower()
+             and str(statement).lstrip().upper().startswith('SELECT'))
+    linked, refused = await _at_once(kb.link_ticket(actor=anna, article_id=article.id, ticket_id=ticket.id)
+                                     for _ in range(2))
+    assert sorted(linked) == [False, True] and not refused
+    assert await _count(select(func.count()).select_from(ArticleTicketLink).where(
+        ArticleTicketLink.article_id == article.id, ArticleTicketLink.ticket_id == ticket.id)) == 1
