@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, func, select, update
 
-from .. import auth
+from .. import auth, db
 from ..errors import NotFound, ValidationError
 from ..models import Queue, QueueMember, RoutingRule, Ticket, User
 from . import audit
@@ -33,11 +33,19 @@ async def _name_taken(session, name: str, except_id: int | None = None) -> bool:
     return (await session.execute(query)).first() is not None
 
 
+async def _one_at_a_time(session) -> None:
+    """Queue changes check, then write, one transaction at a time: the name's check ignores case but the column's
+    unique index does not, and "one default queue" is a rule over all rows. On PostgreSQL two creations at once of
+    Support and support were both stored, and two queues made the default at once both stayed the default."""
+    await db.serialise(session, 'queues')
+
+
 async def create_queue(*, actor: User, name: str, description: str = '', is_default: bool = False) -> Queue:
     _require_admin(actor)
     name, description = _clean(name, description)
     async with unit_of_work() as uow:
         s = uow.session
+        await _one_at_a_time(s)
         if await _name_taken(s, name):
             raise ValidationError(f'A queue named {name} exists already.')
         if is_default:
@@ -56,6 +64,7 @@ async def update_queue(*, actor: User, queue_id: int, name: str, description: st
     name, description = _clean(name, description)
     async with unit_of_work() as uow:
         s = uow.session
+        await _one_at_a_time(s)
         queue = await s.get(Queue, queue_id)
         if queue is None:
             raise NotFound('No such queue.')
@@ -77,6 +86,7 @@ async def delete_queue(*, actor: User, queue_id: int) -> None:
     _require_admin(actor)
     async with unit_of_work() as uow:
         s = uow.session
+        await _one_at_a_time(s)  # (not the default queue: one made the default at once waits)
         queue = await s.get(Queue, queue_id)
         if queue is None:
             raise NotFound('No such queue.')

@@ -443,3 +443,42 @@ async def test_one_article_linked_to_one_ticket_twice_at_once_is_one_link(people
     assert sorted(linked) == [False, True] and not refused
     assert await _count(select(func.count()).select_from(ArticleTicketLink).where(
         ArticleTicketLink.article_id == article.id, ArticleTicketLink.ticket_id == ticket.id)) == 1
+
+
+
+def _both_check_first(monkeypatch, module, name: str) -> None:
+    """Two requests meet after ``module.name`` (the check before a write) answered, or go on after 0.5 s when the
+    other is kept waiting (by a lock)."""
+    arrived, met = [0], asyncio.Event()
+    helper = getattr(module, name)
+
+    async def meet(*args, **kwargs):
+        answer = await helper(*args, **kwargs)
+        arrived[0] += 1
+        if arrived[0] == 2:
+            met.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(met.wait(), 0.5)
+        return answer
+    monkeypatch.setattr(module, name, meet)
+
+
+async def test_queues_made_at_once_keep_names_apart_and_one_default(people, monkeypatch) -> None:
+    """Queue names are unique without regard to case (checked in a query; the column's index tells case apart), and
+    one queue is the default (the others are unset, then the new one stored). On PostgreSQL Support and support
+    created at once were both stored, and two queues created as the default at once both stayed the default (neither
+    unset the other's row, not committed yet). Both check here before either writes."""
+    from pulse_live.models import Queue
+    from pulse_live.services import queues
+    admin = people.users['admin@pulse.demo']
+    name_taken = queues._name_taken
+    _both_check_first(monkeypatch, queues, '_name_taken')
+    made, refused = await _at_once(queues.create_queue(actor=admin, name=name) for name in ('Support', 'support'))
+    assert (len(made), len(refused)) == (1, 1) and 'exists already' in str(refused[0])
+    assert await _count(select(func.count()).select_from(Queue).where(func.lower(Queue.name) == 'support')) == 1
+    monkeypatch.setattr(queues, '_name_taken', name_taken)
+    _both_check_first(monkeypatch, queues, '_name_taken')
+    made, _ = await _at_once(queues.create_queue(actor=admin, name=name, is_default=True)
+                             for name in ('Race A', 'Race B'))
+    assert len(made) == 2
+    assert await _count(select(func.count()).select_from(Queue).where(Queue.is_default.is_(True))) == 1
