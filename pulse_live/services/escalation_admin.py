@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .. import auth
+from .. import auth, db
 from ..errors import NotFound, ValidationError
 from ..events import EscalationRulesChanged
 from ..models import (
@@ -163,6 +163,12 @@ def _data(rule: EscalationRule) -> dict[str, Any]:
             'actions': rule.actions, 'round_the_clock': rule.round_the_clock, 'is_active': rule.is_active}
 
 
+async def _in_order(session: AsyncSession) -> None:
+    """Rules are created (last: the highest position + 1), renamed and moved one transaction at a time: on
+    PostgreSQL two rules created at once both got the same position."""
+    await db.serialise(session, 'positions:escalation_rules')
+
+
 async def save_rule(*, actor: User, name: str, criterion: str, target: str | None = None,
                     share_percent: int | None = None, minutes: int | None = None,
                     conditions: Mapping[str, Any] | None = None, actions: Sequence[Mapping[str, Any]] = (),
@@ -176,6 +182,7 @@ async def save_rule(*, actor: User, name: str, criterion: str, target: str | Non
                                      'share_percent': share_percent, 'minutes': minutes,
                                      'conditions': dict(conditions or {}), 'actions': list(actions),
                                      'round_the_clock': round_the_clock})
+        await _in_order(s)
         if await _name_taken(s, clean['name'], rule_id):
             raise ValidationError(f'A rule named {clean["name"]!r} exists already.')
         if rule_id is None:
@@ -233,6 +240,7 @@ async def move_rule(*, actor: User, rule_id: int, delta: int) -> None:
     _require_admin(actor, 'escalation rules', rule_id)
     async with unit_of_work() as uow:
         s = uow.session
+        await _in_order(s)
         rules = list((await s.execute(select(EscalationRule).order_by(EscalationRule.position, EscalationRule.id)))
                      .scalars())
         index = next((i for i, r in enumerate(rules) if r.id == rule_id), None)

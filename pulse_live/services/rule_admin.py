@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .. import auth
+from .. import auth, db
 from ..errors import NotFound, ValidationError
 from ..models import (
     Channel,
@@ -60,8 +60,16 @@ async def _load_rule(session: AsyncSession, model: type[R], rule_id: int, missin
     return rule
 
 
+async def _in_order(session: AsyncSession, model: type[RoutingRule] | type[PriorityRule]) -> None:
+    """Rules of one kind are created (last: the highest position + 1) and moved one transaction at a time: on
+    PostgreSQL two rules created at once both got the same position, and which came first was left to the
+    database."""
+    await db.serialise(session, f'positions:{model.__tablename__}')
+
+
 async def _next_position(session: AsyncSession, model: type[RoutingRule] | type[PriorityRule]) -> int:
     """After the existing rules of that kind."""
+    await _in_order(session, model)
     return (await session.execute(select(func.coalesce(func.max(model.position), 0)))).scalar_one() + 1
 
 
@@ -195,6 +203,7 @@ async def move_routing_rule(*, actor: User, rule_id: int, delta: int) -> None:
     _require_admin(actor, 'routing rules', rule_id)
     async with unit_of_work() as uow:
         s = uow.session
+        await _in_order(s, RoutingRule)
         rules = list((await s.execute(select(RoutingRule).order_by(RoutingRule.position, RoutingRule.id))).scalars())
         index = next((i for i, r in enumerate(rules) if r.id == rule_id), None)
         if index is None:

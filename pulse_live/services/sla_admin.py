@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .. import auth
+from .. import auth, db
 from ..errors import NotFound, ValidationError
 from ..events import SlaRecomputeRequested
 from ..models import (
@@ -156,6 +156,13 @@ async def known_values(session: AsyncSession) -> dict[str, set[Any]]:
     }
 
 
+async def _in_order(session: AsyncSession) -> None:
+    """Policies are created (last: the highest position + 1), renamed and moved one transaction at a time. The
+    first policy that matches a ticket applies: on PostgreSQL two policies created at once both got the same position,
+    and which of them applied was left to the database."""
+    await db.serialise(session, 'positions:sla_policies')
+
+
 async def save_policy(*, actor: User, name: str, calendar_id: Any, first_response_minutes: Any,
                       resolution_minutes: Any, update_minutes: Any = None, conditions: Mapping[str, Any] | None = None,
                       active: bool = True, policy_id: int | None = None) -> SlaPolicy:
@@ -165,6 +172,7 @@ async def save_policy(*, actor: User, name: str, calendar_id: Any, first_respons
     first, resolution, every = engine.check_targets(first_response_minutes, resolution_minutes, update_minutes)
     async with unit_of_work() as uow:
         s = uow.session
+        await _in_order(s)
         await _unique(s, SlaPolicy, name, policy_id, 'policy')
         checked = engine.check_conditions(conditions, await known_values(s))
         try:
@@ -217,6 +225,7 @@ async def move_policy(*, actor: User, policy_id: int, delta: int) -> None:
     _require_admin(actor, 'SLA policies', policy_id)
     async with unit_of_work() as uow:
         s = uow.session
+        await _in_order(s)
         rows = list((await s.execute(select(SlaPolicy).order_by(SlaPolicy.position, SlaPolicy.id))).scalars())
         index = next((i for i, r in enumerate(rows) if r.id == policy_id), None)
         if index is None:

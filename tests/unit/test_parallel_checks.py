@@ -482,3 +482,23 @@ async def test_queues_made_at_once_keep_names_apart_and_one_default(people, monk
                              for name in ('Race A', 'Race B'))
     assert len(made) == 2
     assert await _count(select(func.count()).select_from(Queue).where(Queue.is_default.is_(True))) == 1
+
+
+async def test_two_sla_policies_created_at_once_get_their_own_positions(people, monkeypatch) -> None:
+    """A new policy goes last (the highest position + 1), and the first policy that matches a ticket applies. On
+    PostgreSQL two policies created at once both read the same highest position and got the same one, and which of
+    them applied was left to the database. Both check here before either writes."""
+    from pulse_live.models import BusinessCalendar, SlaPolicy
+    from pulse_live.services import sla_admin
+    admin = people.users['admin@pulse.demo']
+    async with db.session() as s:
+        always = (await s.execute(select(BusinessCalendar.id).where(
+            BusinessCalendar.name == sla_admin.ALWAYS_CALENDAR))).scalar_one()
+    _both_check_first(monkeypatch, sla_admin, '_unique')
+    made, _ = await _at_once(sla_admin.save_policy(actor=admin, name=f'Race {n}', calendar_id=always,
+                                                   first_response_minutes=60, resolution_minutes=600)
+                             for n in range(2))
+    assert len(made) == 2
+    async with db.session() as s:
+        positions = list((await s.execute(select(SlaPolicy.position))).scalars())
+    assert len(positions) == len(set(positions))
