@@ -206,6 +206,7 @@ async def test_short_reads_and_a_posted_message_run_without_the_async_facade_on_
     if database != 'sqlite':
         pytest.skip('PostgreSQL runs through asyncpg')
     import sqlalchemy.ext.asyncio.session as async_session
+
     from pulse_live.queries import tickets as ticket_queries
     ticket = await make_ticket(people)
     anna = people.users['anna@pulse.demo']
@@ -255,6 +256,17 @@ async def test_a_ticket_pages_short_reads_do_not_wait_for_the_event_loop(people,
     assert during <= 3, f'the loop turned {during} times while the user was read'
 
 
+async def _inline(name: str, call) -> None:
+    """The call's statements ran without the loop taking turns in between (inline), and there were some."""
+    from tests.helpers import with_statements
+    async with LoopTurns() as turns:
+        before = turns.count
+        _answer, statements = await with_statements(call)
+        during = turns.count - before
+    assert statements, name
+    assert during <= 2 * len(statements), f'{name}: the loop turned {during} times for {len(statements)}'
+
+
 async def test_the_ticket_lists_reads_do_not_wait_for_the_event_loop(people, database) -> None:
     """The ticket list, a queue's line, my tickets and the saved views of the list's navigation are short reads:
     inline on SQLite. Through a reader's thread each statement's hand-overs waited for the loop's next turns, and
@@ -270,12 +282,7 @@ async def test_the_ticket_lists_reads_do_not_wait_for_the_event_loop(people, dat
                        ('a queue line', lambda: queues.queue_line(anna, ticket.queue_id or 0)),
                        ('my tickets', lambda: queues.my_tickets(anna)),
                        ('saved views', lambda: saved_views.visible_views(anna))):
-        async with LoopTurns() as turns:
-            before = turns.count
-            answer, statements = await with_statements(call())
-            during = turns.count - before
-        assert statements, name
-        assert during <= 2 * len(statements), f'{name}: the loop turned {during} times for {len(statements)}'
+        await _inline(name, call())
     found = await queues.open_tickets(anna)
     assert ticket.reference in [r.reference for r in found.rows]
 
@@ -302,7 +309,6 @@ async def test_the_lists_every_ticket_page_asks_for_do_not_wait_for_the_event_lo
     if database != 'sqlite':
         pytest.skip('PostgreSQL has no inline connections')
     from pulse_live.queries import catalog, lookups, queues
-    from tests.helpers import with_statements
     anna = people.users['anna@pulse.demo']
     for name, call in (('types', catalog.ticket_types), ('priorities', catalog.priorities),
                        ('priority colours', catalog.priority_colors), ('services', catalog.services),
@@ -311,12 +317,7 @@ async def test_the_lists_every_ticket_page_asks_for_do_not_wait_for_the_event_lo
                        ('queue members', lambda: queues.queues_not_takeable(anna)),
                        ('organisations', queues.organisations)):
         lookups.forget_all()  # read afresh, not the kept copy
-        async with LoopTurns() as turns:
-            before = turns.count
-            answer, statements = await with_statements(call())
-            during = turns.count - before
-        assert statements, name
-        assert during <= 2 * len(statements), f'{name}: the loop turned {during} times for {len(statements)}'
+        await _inline(name, call())
     assert 'Anna Keller' in (await catalog.agents()).values()  # and the answers are the lists themselves
 
 

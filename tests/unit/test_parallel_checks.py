@@ -143,17 +143,7 @@ async def test_a_password_link_used_while_staff_change_the_address_is_refused(pe
 def _both_read_first(monkeypatch) -> None:
     """Two customer edits meet after each read the account (and before either writes), or go on after 0.5 s when
     the other is kept waiting (by a row lock)."""
-    arrived, met = [0], asyncio.Event()
-    organisation = customers._organisation
-
-    async def meet(*args, **kwargs):
-        arrived[0] += 1
-        if arrived[0] == 2:
-            met.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(met.wait(), 0.5)
-        return await organisation(*args, **kwargs)
-    monkeypatch.setattr(customers, '_organisation', meet)
+    _meet_before(monkeypatch, customers, '_organisation')
 
 
 async def test_two_account_changes_at_once_both_end_the_sessions(people, monkeypatch) -> None:
@@ -306,17 +296,7 @@ async def test_a_team_member_removed_twice_at_once_is_removed_once(people, monke
     anna, ben, maria = (people.users[e] for e in ('anna@pulse.demo', 'ben@pulse.demo', 'maria@pulse.demo'))
     ticket = await make_ticket(people)
     member = await team.add_member(actor=anna, ticket_id=ticket.id, user_id=ben.id)
-    arrived, met = [0], asyncio.Event()
-    member_name = team._member_name
-
-    async def meet(w, found):  # both removals read the member before either deletes it
-        arrived[0] += 1
-        if arrived[0] == 2:
-            met.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(met.wait(), 0.5)
-        return await member_name(w, found)
-    monkeypatch.setattr(team, '_member_name', meet)
+    _meet_before(monkeypatch, team, '_member_name')  # both removals read the member before either deletes it
     results = await asyncio.gather(team.remove_member(actor=anna, ticket_id=ticket.id, member_id=member.id),
                                    team.remove_member(actor=maria, ticket_id=ticket.id, member_id=member.id),
                                    return_exceptions=True)
@@ -331,17 +311,7 @@ async def test_one_handle_in_two_cases_invited_at_once_is_stored_once(people, mo
     both were stored. Both read here before either writes."""
     from pulse_live.services import staff
     admin = people.users['admin@pulse.demo']
-    arrived, met = [0], asyncio.Event()
-    queue_names = staff._queue_names
-
-    async def meet(session, queue_ids):  # just before the handle's check
-        arrived[0] += 1
-        if arrived[0] == 2:
-            met.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(met.wait(), 0.5)
-        return await queue_names(session, queue_ids)
-    monkeypatch.setattr(staff, '_queue_names', meet)
+    _meet_before(monkeypatch, staff, '_queue_names')  # just before the handle's check
     made, refused = await _at_once(
         staff.invite(actor=admin, email=f'racer.{n}@pulse.demo', display_name=f'Racer {n}', role='agent', handle=handle)
         for n, handle in enumerate(('Racer', 'racer')))
@@ -356,17 +326,7 @@ async def test_one_address_invited_twice_at_once_is_one_account(people, monkeypa
     "belongs to … already". Both read here before either writes."""
     from pulse_live.services import staff
     admin = people.users['admin@pulse.demo']
-    arrived, met = [0], asyncio.Event()
-    still_admin = staff._still_admin
-
-    async def meet(session, actor, *args):  # just before the address's check
-        arrived[0] += 1
-        if arrived[0] == 2:
-            met.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(met.wait(), 0.5)
-        return await still_admin(session, actor, *args)
-    monkeypatch.setattr(staff, '_still_admin', meet)
+    _meet_before(monkeypatch, staff, '_still_admin')  # just before the address's check
     made, refused = await _at_once(
         staff.invite(actor=admin, email='twice@pulse.demo', display_name=f'Twice {n}', role='agent')
         for n in range(2))
@@ -444,6 +404,22 @@ async def test_one_article_linked_to_one_ticket_twice_at_once_is_one_link(people
     assert await _count(select(func.count()).select_from(ArticleTicketLink).where(
         ArticleTicketLink.article_id == article.id, ArticleTicketLink.ticket_id == ticket.id)) == 1
 
+
+
+def _meet_before(monkeypatch, module, name: str) -> None:
+    """Two requests meet before ``module.name`` (called just before the check), or go on after 0.5 s when the other
+    is kept waiting (by a lock)."""
+    arrived, met = [0], asyncio.Event()
+    helper = getattr(module, name)
+
+    async def meet(*args, **kwargs):
+        arrived[0] += 1
+        if arrived[0] == 2:
+            met.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(met.wait(), 0.5)
+        return await helper(*args, **kwargs)
+    monkeypatch.setattr(module, name, meet)
 
 
 def _both_check_first(monkeypatch, module, name: str) -> None:
